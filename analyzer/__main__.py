@@ -1,0 +1,5 @@
+"""`python -m analyzer` runs `iodiag-analyze`."""
+
+from analyzer.cli import main
+
+main()

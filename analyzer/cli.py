@@ -1,0 +1,157 @@
+"""The `iodiag-analyze` command: options in, `analyze()` and a renderer, exit code out.
+
+This module only wires stages together; it never looks inside a table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analyzer import __version__
+from analyzer.errors import IodiagError, UsageError
+from analyzer.pipeline import Config, analyze
+from analyzer.render import RENDERERS, ParquetRenderer, RenderError, renderer_for, renderer_for_path
+
+PROGRESS_MIN_BYTES = 4 << 20
+_COMPRESSION_SUFFIXES = {".gz", ".xz", ".bz2", ".zst", ".zstd"}
+
+app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import lark
+        import pyarrow
+
+        typer.echo(
+            f"iodiag {__version__} (pyarrow {pyarrow.__version__}, lark {lark.__version__}, "
+            f"Python {sys.version.split()[0]})"
+        )
+        raise typer.Exit()
+
+
+def report_stem(path: str) -> str:
+    """`/x/trace.log.gz` -> `trace`; stdin -> `stdin`."""
+    if path == "-":
+        return "stdin"
+    name = Path(path)
+    if name.suffix.lower() in _COMPRESSION_SUFFIXES:
+        name = Path(name.stem)
+    return Path(name.name).stem or name.name
+
+
+def _progress(paths: list[str]) -> Any:
+    """A byte-counting progress bar on stderr, for big inputs on a terminal only."""
+    sizes = [Path(p).stat().st_size for p in paths if p != "-" and Path(p).is_file()]
+    if not sys.stderr.isatty() or os.environ.get("CI") or sum(sizes) < PROGRESS_MIN_BYTES:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+@app.command()
+def analyze_command(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Trace files, or - for stdin (gz/xz/bz2/zst ok).")
+    ],
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help=f"Write one output: {', '.join(RENDERERS)}."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="File for --format (a folder for parquet).")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Where the default HTML and Markdown reports go.")
+    ] = Path("."),
+    engine: Annotated[
+        str, typer.Option(help="Line parser: fast (scanner + grammar) or lark (grammar only).")
+    ] = "fast",
+    threads: Annotated[int, typer.Option(help="Parser threads.")] = 2,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Analyze strace logs: slow syscalls, where the time went, what was still blocked."""
+    try:
+        code = _run(inputs, output_format, output, out_dir, engine, threads)
+    except (IodiagError, RenderError) as error:
+        typer.echo(f"iodiag-analyze: {error}", err=True)
+        raise typer.Exit(getattr(error, "exit_code", 2)) from None
+    raise typer.Exit(code)
+
+
+def _run(
+    inputs: list[str],
+    output_format: str | None,
+    output: str | None,
+    out_dir: Path,
+    engine: str,
+    threads: int,
+) -> int:
+    if engine not in ("fast", "lark"):
+        raise UsageError(f"--engine must be fast or lark, not {engine!r}")
+    renderer = None
+    if output_format is not None:
+        renderer = renderer_for(output_format)
+    elif output is not None:
+        renderer = renderer_for_path(output)
+        if renderer is None:
+            raise UsageError(f"cannot tell the format of {output!r}: add --format")
+
+    with _progress(inputs) as progress:
+        on_progress = None
+        if progress is not None:
+            task = progress.add_task("parsing", total=None)
+
+            def on_progress(count: int) -> None:
+                progress.advance(task, count)
+
+        result = analyze(inputs, Config(engine=engine, threads=threads), on_progress)
+
+    if renderer is None:
+        renderer_for("text").render(result, sys.stdout)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = report_stem(inputs[0])
+        for name, suffix in (("html", ".iodiag.html"), ("md", ".iodiag.md")):
+            path = out_dir / f"{stem}{suffix}"
+            with open(path, "w", encoding="utf-8") as handle:
+                renderer_for(name).render(result, handle)
+            typer.echo(f"wrote {path}")
+        return 0
+    if isinstance(renderer, ParquetRenderer):
+        if output is None:
+            raise UsageError("--format parquet needs -o FOLDER")
+        for path in renderer.write(result, Path(output)):
+            typer.echo(f"wrote {path}")
+        return 0
+    if output is None:
+        renderer.render(result, sys.stdout)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            renderer.render(result, handle)
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The strace input format: detection, and lines -> the `strace_lines` and `unparsed` tables.
+
+The fast scanner (`strace_scan`) reads the call lines chunk by chunk, in parallel threads;
+whatever it leaves is parsed line by line with the grammar (`strace_lark`), and what the
+grammar rejects is kept, with its reason, in the `unparsed` table. With ``engine="lark"``
+every line goes through the grammar: slow, but the reference the fast path is tested against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.formats import strace_lark
+from analyzer.formats.strace_record import StraceRecord, Unparsed
+from analyzer.formats.strace_scan import scan
+from analyzer.inputs import LineChunk
+from analyzer.schema import STRACE_LINES, UNPARSED
+
+NAME = "strace"
+
+_SNIFF_LINE = re.compile(
+    r"^(?:\[pid +\d+(?:<[^>]*>)?\] |\d+(?:<[^>]*>)? +)?"
+    r"(?:[\d:.]+ |\s*\d+\.\d+ )?(?:\(\+ +[\d.]+\) )?(?:\[ *\d+\] )?(?:\[[0-9a-f?]+\] )?"
+    r"(?:<\.\.\. [\w?#]+ resumed>|[\w?#]+\(.*(?:\) += |<unfinished \.\.\.>$)|--- |\+\+\+ )"
+)
+
+
+def sniff(head: bytes) -> float:
+    """How much the first lines look like strace output (fraction of lines, 0..1)."""
+    lines = head.decode("utf-8", errors="replace").splitlines()[:200]
+    if len(lines) > 1 and not head.endswith(b"\n"):
+        lines = lines[:-1]
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return 0.0
+    return sum(1 for line in lines if _SNIFF_LINE.match(line)) / len(lines)
+
+
+@dataclass(frozen=True)
+class ParsedLines:
+    """What parsing one input produced: records, rejected lines and counts."""
+
+    lines: pa.Table
+    unparsed: pa.Table
+    line_count: int
+    non_utf8_lines: int
+
+
+def records_to_table(records: Iterable[tuple[int, StraceRecord]]) -> pa.Table:
+    """Records from the grammar parser (with their line numbers) as a `strace_lines` table."""
+    rows = list(records)
+    columns: dict[str, list[object]] = {"line_no": [line_no for line_no, _ in rows]}
+    for index, name in enumerate(StraceRecord._fields):
+        columns[name] = [record[index] for _, record in rows]
+    return pa.table(columns, schema=STRACE_LINES.schema)
+
+
+def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
+    """The inverse of `records_to_table`, for comparing parsers."""
+    data = table.to_pydict()
+    return [
+        (line_no, StraceRecord(*(data[name][row] for name in StraceRecord._fields)))
+        for row, line_no in enumerate(data["line_no"])
+    ]
+
+
+def _parse_with_grammar(
+    line_numbers: list[int], texts: list[str]
+) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    parsed: list[tuple[int, StraceRecord]] = []
+    rejected: list[tuple[int, str, str]] = []
+    for line_no, text in zip(line_numbers, texts, strict=True):
+        result = strace_lark.parse_line(text)
+        if isinstance(result, Unparsed):
+            rejected.append((line_no, text, result.reason))
+        else:
+            parsed.append((line_no, result))
+    return records_to_table(parsed), rejected
+
+
+def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    line_numbers = chunk.line_numbers
+    if engine == "lark":
+        return _parse_with_grammar(line_numbers.to_pylist(), chunk.lines.to_pylist())
+    fast, leftover = scan(chunk.lines, line_numbers)
+    if not leftover.any():
+        return fast, []
+    mask = pa.array(leftover)
+    slow, rejected = _parse_with_grammar(
+        pc.filter(line_numbers, mask).to_pylist(), pc.filter(chunk.lines, mask).to_pylist()
+    )
+    merged = pa.concat_tables([fast, slow])
+    order = pc.sort_indices(merged["line_no"])
+    return merged.take(order), rejected
+
+
+def parse(
+    chunks: Iterator[LineChunk],
+    input_name: str,
+    engine: str = "fast",
+    threads: int = 2,
+    on_chunk: Callable[[LineChunk], None] | None = None,
+) -> ParsedLines:
+    """Parse every line of one input. ``engine`` is ``fast`` (scanner + grammar) or ``lark``."""
+    tables: list[pa.Table] = []
+    rejected: list[tuple[int, str, str]] = []
+    line_count = 0
+    non_utf8 = 0
+
+    def counted(source: Iterator[LineChunk]) -> Iterator[LineChunk]:
+        nonlocal line_count, non_utf8
+        for chunk in source:
+            line_count += len(chunk.lines)
+            non_utf8 += chunk.non_utf8_lines
+            if on_chunk is not None:
+                on_chunk(chunk)
+            yield chunk
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pending: list = []
+        for chunk in counted(chunks):
+            pending.append(pool.submit(_parse_chunk, chunk, engine))
+            while len(pending) > threads:
+                table, bad = pending.pop(0).result()
+                tables.append(table)
+                rejected.extend(bad)
+        for future in pending:
+            table, bad = future.result()
+            tables.append(table)
+            rejected.extend(bad)
+
+    lines = pa.concat_tables(tables) if tables else STRACE_LINES.schema.empty_table()
+    unparsed = pa.table(
+        {
+            "input": [input_name] * len(rejected),
+            "line_no": [line_no for line_no, _, _ in rejected],
+            "text": [text for _, text, _ in rejected],
+            "reason": [reason for _, _, reason in rejected],
+        },
+        schema=UNPARSED.schema,
+    )
+    return ParsedLines(lines, unparsed, line_count, non_utf8)
+
+
+def empty_line_mask(lines: pa.Array) -> np.ndarray:
+    """Lines that are empty or only whitespace."""
+    return pc.equal(pc.utf8_trim_whitespace(lines), "").to_numpy(zero_copy_only=False)

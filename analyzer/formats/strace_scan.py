@@ -1,0 +1,235 @@
+"""The fast strace line scanner: column-wise regular expressions over a chunk of lines.
+
+Lark parses about 15k lines/s; this scanner reads the call lines that make up almost all of a
+real trace (complete calls, ``<unfinished ...>`` and ``<... resumed>`` halves) with a few
+RE2 passes over the whole chunk (pyarrow.compute releases the GIL, so chunks run in
+parallel). Every line it does not fully recognise -- signals, exits, ``-k`` frames, summary
+tables, oddities -- is handed back to be parsed by the grammar (`strace_lark`). The records it
+produces are the grammar's records: tests run both parsers over every fixture line and over
+generated lines and compare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.schema import STRACE_LINES
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
+
+PREFIX_RE = (
+    r"^(?P<pre>"
+    r"(?:\[pid +(?P<bpid>\d+)(?:<(?P<bcomm>[^<>]*)>)?\] |(?P<pid>\d+)(?:<(?P<comm>[^<>]*)>)? +)?"
+    r"(?:(?P<clock>\d\d:\d\d:\d\d)(?:\.(?P<cfrac>\d+))? "
+    r"|(?P<epoch>\d{9,})\.(?P<efrac>\d+) "
+    r"| *(?P<rels>\d{1,8})\.(?P<relf>\d+) )?"
+    r"(?:\(\+ +(?P<drs>\d+)\.(?P<drf>\d+)\) )?"
+    r"(?:\[ *(?P<scno>\d+)\] )?"
+    r"(?:\[(?P<ip>[0-9a-f?]+)\] )?"
+    rf"(?:<\.\.\. (?P<rname>{_NAME}) resumed>|(?P<name>{_NAME})\())"
+)
+
+TAIL_RE = (
+    r"(?P<tail>\) += (?P<ret>(?P<retnum>-?\d+|0x[0-9a-f]+|\?)(?:<(?P<rtarget>.*?)>)?)"
+    r"(?: (?P<errno>E[A-Z0-9_]+)(?: \((?P<errmsg>[^()]*)\))?"
+    r"| \((?P<errnum>errno \d+)\)"
+    r"| \((?P<aux>.*)\))?"
+    r"(?: <(?P<ds>\d+)\.(?P<df>\d+)>)?)$"
+)
+
+UNFINISHED_SUFFIX = " <unfinished ...>"
+
+
+def _blank_to_null(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
+
+
+def _int(array: pa.Array) -> pa.Array:
+    return pc.cast(_blank_to_null(array), pa.int64())
+
+
+def _frac_ns(frac: pa.Array) -> pa.Array:
+    padded = pc.utf8_slice_codeunits(pc.utf8_rpad(frac, width=9, padding="0"), 0, 9)
+    return pc.cast(padded, pa.int64())
+
+
+def _seconds_ns(whole: pa.Array, frac: pa.Array) -> pa.Array:
+    whole_ns = pc.multiply(_int(whole), 1_000_000_000)
+    return pc.add(whole_ns, _frac_ns(frac))
+
+
+def _clock_ns(clock: pa.Array, frac: pa.Array) -> pa.Array:
+    clock = _blank_to_null(clock)
+    hours = pc.cast(pc.utf8_slice_codeunits(clock, 0, 2), pa.int64())
+    minutes = pc.cast(pc.utf8_slice_codeunits(clock, 3, 5), pa.int64())
+    seconds = pc.cast(pc.utf8_slice_codeunits(clock, 6, 8), pa.int64())
+    whole = pc.add(pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60), seconds)
+    return pc.add(pc.multiply(whole, 1_000_000_000), _frac_ns(frac))
+
+
+def _coalesce_text(*arrays: pa.Array) -> pa.Array:
+    return pc.coalesce(*[_blank_to_null(array) for array in arrays])
+
+
+def slice_between(
+    lines: pa.StringArray, head_bytes: np.ndarray, tail_bytes: np.ndarray, valid: np.ndarray
+) -> pa.StringArray:
+    """Per row, the bytes of `lines` after `head_bytes` and before the last `tail_bytes`.
+
+    pyarrow.compute slices only by constants, so this gathers the bytes with numpy.
+    Rows where `valid` is false become null.
+    """
+    lines = pc.cast(lines, pa.string())
+    count = len(lines)
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
+        lines.offset : lines.offset + count + 1
+    ]
+    data_buffer = lines.buffers()[2]
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, np.uint8)
+    )
+    starts = offsets[:-1].astype(np.int64) + head_bytes
+    ends = offsets[1:].astype(np.int64) - tail_bytes
+    lengths = np.where(valid, np.maximum(ends - starts, 0), 0)
+    new_offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    total = int(new_offsets[-1])
+    gather = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(total, dtype=np.int64)
+    body = data[gather]
+    validity = pa.array(valid, pa.bool_()).buffers()[1]
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        count,
+        [validity, pa.py_buffer(new_offsets), pa.py_buffer(body)],
+    ).cast(pa.string())
+
+
+def _nbytes(array: pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.binary_length(array), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
+    """Scan a chunk of lines.
+
+    Returns the table of records (schema `strace_lines`) for the lines recognised here, and a
+    boolean mask of the lines left for the grammar-based parser.
+    """
+    prefix = pc.extract_regex(lines, PREFIX_RE)
+    matched = prefix.is_valid().to_numpy(zero_copy_only=False)
+    tail = pc.extract_regex(lines, TAIL_RE)
+    has_tail = tail.is_valid().to_numpy(zero_copy_only=False)
+    unfinished = pc.fill_null(pc.ends_with(lines, UNFINISHED_SUFFIX), False).to_numpy(
+        zero_copy_only=False
+    )
+
+    def field(struct: pa.StructArray, name: str) -> pa.Array:
+        return pc.fill_null(struct.field(name), "")
+
+    name = field(prefix, "name")
+    rname = field(prefix, "rname")
+    is_call = pc.not_equal(name, "").to_numpy(zero_copy_only=False) & matched
+    is_resumed = pc.not_equal(rname, "").to_numpy(zero_copy_only=False) & matched
+    kind_syscall = is_call & has_tail
+    kind_unfinished = is_call & ~has_tail & unfinished
+    kind_resumed = is_resumed & has_tail
+    keep = kind_syscall | kind_unfinished | kind_resumed
+
+    head_len = _nbytes(prefix.field("pre"))
+    tail_len = np.where(kind_unfinished, len(UNFINISHED_SUFFIX), _nbytes(tail.field("tail")))
+    args = slice_between(lines, head_len, tail_len, keep)
+
+    kind = np.where(kind_syscall, "syscall", np.where(kind_unfinished, "unfinished", "resumed"))
+    with_tail = pa.array(kind_syscall | kind_resumed)
+
+    def tail_text(name: str) -> pa.Array:
+        return pc.if_else(
+            with_tail, _blank_to_null(field(tail, name)), pa.scalar(None, pa.string())
+        )
+
+    pid = _int(_coalesce_text(field(prefix, "bpid"), field(prefix, "pid")))
+    comm = _coalesce_text(field(prefix, "bcomm"), field(prefix, "comm"))
+    clock = field(prefix, "clock")
+    epoch = field(prefix, "epoch")
+    rels = field(prefix, "rels")
+    ts_kind = pc.if_else(
+        pc.not_equal(clock, ""),
+        "clock",
+        pc.if_else(
+            pc.not_equal(epoch, ""),
+            "epoch",
+            pc.if_else(pc.not_equal(rels, ""), "relative", pa.scalar(None, pa.string())),
+        ),
+    )
+    ts_ns = pc.coalesce(
+        _clock_ns(clock, field(prefix, "cfrac")),
+        _seconds_ns(epoch, field(prefix, "efrac")),
+        _seconds_ns(rels, field(prefix, "relf")),
+    )
+    rel_ns = _seconds_ns(field(prefix, "drs"), field(prefix, "drf"))
+
+    retnum = tail_text("retnum")
+    retval = _parse_retval(retnum)
+    errno = pc.coalesce(tail_text("errno"), tail_text("errnum"))
+    duration = pc.if_else(
+        with_tail,
+        _seconds_ns(field(tail, "ds"), field(tail, "df")),
+        pa.scalar(None, pa.int64()),
+    )
+    columns = {
+        "line_no": line_numbers,
+        "kind": pa.array(kind, pa.string()),
+        "pid": pid,
+        "comm": comm,
+        "ts_ns": ts_ns,
+        "ts_kind": ts_kind,
+        "rel_ns": rel_ns,
+        "scno": _int(field(prefix, "scno")),
+        "ip": _blank_to_null(field(prefix, "ip")),
+        "syscall": _coalesce_text(name, rname),
+        "args": args,
+        "ret": tail_text("ret"),
+        "retval": retval,
+        "ret_target": pc.if_else(
+            pc.equal(field(tail, "rtarget"), ""),
+            pa.scalar(None, pa.string()),
+            tail_text("rtarget"),
+        ),
+        "errno": errno,
+        "errmsg": tail_text("errmsg"),
+        "aux": tail_text("aux"),
+        "duration_ns": duration,
+    }
+    count = len(lines)
+    arrays = []
+    for column in STRACE_LINES.columns:
+        value = columns.get(column.name)
+        if value is None:
+            value = pa.nulls(count, column.type)
+        arrays.append(pc.cast(value, column.type))
+    table = pa.Table.from_arrays(arrays, schema=STRACE_LINES.schema)
+    return table.filter(pa.array(keep)), ~keep
+
+
+def _parse_retval(retnum: pa.Array) -> pa.Array:
+    """Decimal and hex return values as int64 (hex in Python: pyarrow casts decimal only)."""
+    is_hex = pc.fill_null(pc.starts_with(retnum, "0x"), False)
+    decimal_text = pc.if_else(
+        pc.or_(is_hex, pc.fill_null(pc.equal(retnum, "?"), False)),
+        pa.scalar(None, pa.string()),
+        retnum,
+    )
+    decimal = pc.cast(decimal_text, pa.int64())
+    if not pc.any(is_hex).as_py():
+        return decimal
+    hex_texts = pc.filter(retnum, is_hex).to_pylist()
+    hex_values = pa.array([_wrap_int64(int(text, 16)) for text in hex_texts], pa.int64())
+    return pc.replace_with_mask(decimal, is_hex, hex_values)
+
+
+def _wrap_int64(value: int) -> int:
+    """Two's complement view of an unsigned 64-bit value (addresses above 2**63)."""
+    return value - (1 << 64) if value >= 1 << 63 else value

@@ -1,0 +1,233 @@
+"""The analysis pipeline: inputs -> lines -> format tables -> derived tables -> report.
+
+Each stage is a plain function of the previous stage's output, so each can be used and
+tested alone; `analyze` runs them in order for a list of inputs. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer import __version__, summary
+from analyzer.derive import fd_targets, strace_calls, strace_tasks
+from analyzer.errors import InputError
+from analyzer.formats import FORMATS, detect_format
+from analyzer.formats.strace import ParsedLines
+from analyzer.inputs import Source, iter_line_chunks, open_source
+from analyzer.model import AnalysisResult
+from analyzer.schema import SYSCALLS
+
+REPORT_SCHEMA = "iodiag.report/1"
+UNPARSED_SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Config:
+    """Options of one analysis run."""
+
+    engine: str = "fast"
+    """``fast`` (scanner, grammar for the rest) or ``lark`` (grammar for every line)."""
+    threads: int = 2
+    format: str | None = None
+    """Force an input format instead of detecting it."""
+
+
+@dataclass
+class StraceTables:
+    """Everything derived from one strace input."""
+
+    input: str
+    parsed: ParsedLines
+    syscalls: pa.Table
+    signals: pa.Table
+    exits: pa.Table
+    tasks: pa.Table
+    first_s: float | None
+    last_s: float | None
+    clock: str | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+_FF_SUFFIX = re.compile(r"\.(\d+)$")
+
+
+def default_tid(input_name: str, lines: pa.Table, syscalls_created: set[int]) -> int:
+    """The task that printed lines without a pid prefix.
+
+    `-ff` files are named `PREFIX.PID`; otherwise it is the first pid seen in a prefix that was
+    not created inside the trace (stderr captures print no pid until a second task exists).
+    """
+    if match := _FF_SUFFIX.search(input_name):
+        return int(match.group(1))
+    pids = pc.unique(pc.drop_null(lines["pid"])).to_pylist()
+    for pid in pids:
+        if pid not in syscalls_created:
+            return int(pid)
+    return 0
+
+
+def _created_children(lines: pa.Table) -> set[int]:
+    creators = pc.is_in(lines["syscall"], value_set=pa.array(["clone", "clone3", "fork", "vfork"]))
+    returned = lines.filter(pc.and_(creators, pc.greater(pc.fill_null(lines["retval"], 0), 0)))
+    return set(returned["retval"].to_pylist())
+
+
+def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
+    """Pair halves, resolve fds, and build the syscalls/signals/exits/tasks tables."""
+    lines = parsed.lines
+    tid0 = default_tid(input_name, lines, _created_children(lines))
+    view = strace_calls.LineView.build(lines, tid0)
+    tids = strace_calls.effective_tids(view)
+    calls_index = strace_calls.pair_halves(view, tids)
+    exit_rows = np.flatnonzero(view.kind == "exit")
+    columns = strace_calls.build_calls(view, calls_index, exit_rows)
+    ret_rows = np.where(calls_index.exit >= 0, calls_index.exit, -1)
+    columns["ret_target"] = pc.take(
+        lines["ret_target"], pa.array(ret_rows, pa.int64(), mask=ret_rows < 0)
+    )
+    columns = fd_targets.resolve(columns, lines)
+    count = len(calls_index.entry)
+    columns["input"] = pa.array([input_name] * count, pa.string())
+    columns["pid"] = pa.nulls(count, pa.int64())
+    syscalls = pa.table({name: columns[name] for name in SYSCALLS.names}, schema=SYSCALLS.schema)
+
+    exits = strace_tasks.exits_table(view, input_name)
+    signals = strace_tasks.signals_table(view, tids, input_name)
+    tasks = strace_tasks.tasks_table(view, tids, syscalls, exits, input_name)
+    process = dict(zip(tasks["tid"].to_pylist(), tasks["pid"].to_pylist(), strict=True))
+    pid_column = pa.array([process.get(tid) for tid in syscalls["tid"].to_pylist()], pa.int64())
+    syscalls = syscalls.set_column(
+        SYSCALLS.names.index("pid"), SYSCALLS.schema.field("pid"), pid_column
+    )
+
+    clock_values = view.clock_ns[~np.isnan(view.clock_ns)]
+    kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
+    return StraceTables(
+        input=input_name,
+        parsed=parsed,
+        syscalls=syscalls,
+        signals=signals,
+        exits=exits,
+        tasks=tasks,
+        first_s=float(clock_values.min()) / 1e9 if len(clock_values) else None,
+        last_s=float(clock_values.max()) / 1e9 if len(clock_values) else None,
+        clock=kinds[0] if len(kinds) == 1 else ("mixed" if kinds else None),
+    )
+
+
+def parse_source(
+    source: Source, config: Config, on_progress: Callable[[int], None] | None = None
+) -> tuple[str, ParsedLines]:
+    """Detect the format of an opened input and parse its lines."""
+    fmt = config.format or detect_format(source.head)
+    if fmt is None:
+        raise InputError(f"{source.name}: not a recognised trace format (expected strace output)")
+    module = FORMATS[fmt]
+    chunks = iter_line_chunks(source.stream, on_progress=on_progress)
+    return fmt, module.parse(chunks, source.name, engine=config.engine, threads=config.threads)
+
+
+def input_report(tables: StraceTables, compression: str | None) -> dict[str, Any]:
+    parsed = tables.parsed
+    unparsed = parsed.unparsed
+    samples = unparsed.slice(0, UNPARSED_SAMPLES).to_pylist()
+    kinds = parsed.lines["kind"].value_counts().to_pylist()
+    return {
+        "path": tables.input,
+        "format": "strace",
+        "compression": compression,
+        "lines": parsed.line_count,
+        "parsed_lines": parsed.lines.num_rows,
+        "unparsed_lines": unparsed.num_rows,
+        "non_utf8_lines": parsed.non_utf8_lines,
+        "unparsed_samples": [
+            {"line": row["line_no"], "text": row["text"], "reason": row["reason"]}
+            for row in samples
+        ],
+        "clock": tables.clock,
+        "first_ts": tables.first_s,
+        "last_ts": tables.last_s,
+        "wall_s": (tables.last_s - tables.first_s) if tables.first_s is not None else None,
+        "has_durations": bool(pc.any(pc.is_valid(parsed.lines["duration_ns"])).as_py() or False),
+        "line_kinds": {item["values"]: item["counts"] for item in kinds},
+    }
+
+
+def build_report(
+    results: Sequence[tuple[StraceTables, str | None]], findings: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """The `iodiag.report/1` document and the tables behind it, for one or more inputs."""
+    tables = {
+        "syscalls": pa.concat_tables([r.syscalls for r, _ in results]),
+        "signals": pa.concat_tables([r.signals for r, _ in results]),
+        "exits": pa.concat_tables([r.exits for r, _ in results]),
+        "tasks": pa.concat_tables([r.tasks for r, _ in results]),
+        "unparsed": pa.concat_tables([r.parsed.unparsed for r, _ in results]),
+    }
+    calls = tables["syscalls"]
+    ours = summary.syscall_summary(calls)
+    trace_end = max((r.last_s for r, _ in results if r.last_s is not None), default=None)
+    strace_rows: list[dict[str, Any]] = []
+    for result, _ in results:
+        lines = result.parsed.lines
+        summary_lines = lines.filter(pc.equal(lines["kind"], "summary"))["text"].to_pylist()
+        strace_rows += summary.parse_strace_table(summary_lines)
+    tasks = tables["tasks"]
+    peak = max((strace_tasks.peak_live_tasks(r.tasks, r.first_s) for r, _ in results), default=0)
+    killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
+    report = {
+        "schema": REPORT_SCHEMA,
+        "tool": {"name": "iodiag", "version": __version__},
+        "inputs": [input_report(result, compression) for result, compression in results],
+        "syscalls": ours,
+        "syscalls_by_thread": summary.per_thread_summary(calls, tasks),
+        "errors": summary.error_summary(calls),
+        "targets": summary.target_summary(calls),
+        "in_flight": summary.in_flight(calls, trace_end),
+        "no_return": summary.no_return_summary(calls),
+        "tasks": {
+            "processes": len(set(tasks["pid"].to_pylist())),
+            "threads": tasks.num_rows,
+            "peak_threads": peak,
+            "exited": tables["exits"].num_rows,
+            "killed": [
+                {"tid": t, "signal": s}
+                for t, s in zip(
+                    killed["tid"].to_pylist(), killed["signal"].to_pylist(), strict=True
+                )
+            ],
+        },
+        "strace_summary": summary.compare_with_strace(strace_rows, ours) if strace_rows else None,
+        "findings": findings,
+    }
+    return report, tables
+
+
+def analyze(
+    paths: Sequence[str | Path],
+    config: Config | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> AnalysisResult:
+    """Run every stage on the given inputs (paths or ``-``) and return the result."""
+    config = config or Config()
+    results = []
+    for path in paths:
+        source = open_source(path)
+        try:
+            _, parsed = parse_source(source, config, on_progress)
+        finally:
+            source.close()
+        results.append((derive_strace(source.name, parsed), source.compression))
+    from analyzer.passes import run_passes
+
+    findings = run_passes(results)
+    report, tables = build_report(results, findings)
+    return AnalysisResult(report=report, tables=tables)

@@ -1,0 +1,218 @@
+"""The Arrow schemas of every table iodiag builds: the single source of truth.
+
+Each field carries a ``doc`` (and, where it has one, a ``unit``) in its metadata, and each
+schema carries its name and version. `docs/schema.md` is rendered from this module by
+``python -m analyzer.schema > docs/schema.md``; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    unit: str | None = None
+
+    def field(self) -> pa.Field:
+        metadata = {"doc": self.doc}
+        if self.unit:
+            metadata["unit"] = self.unit
+        return pa.field(self.name, self.type, nullable=True, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema(
+            [column.field() for column in self.columns],
+            metadata={"iodiag.schema": f"{self.name}/{SCHEMA_VERSION}", "doc": self.doc},
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+_INPUT = Column("input", pa.string(), "Path of the input the row came from (`-` for stdin).")
+
+STRACE_LINES = TableSpec(
+    "strace_lines",
+    "One row per parsed strace line, exactly as the line parsers produce it "
+    "(see analyzer/formats/strace_record.py for the field rules).",
+    (
+        Column("line_no", pa.int64(), "1-based line number in the input."),
+        Column(
+            "kind",
+            pa.string(),
+            "syscall, unfinished, resumed, detached, signal, exit, "
+            "frame, dump, summary or message.",
+        ),
+        Column("pid", pa.int64(), "Pid/tid from the line prefix; null when the line has none."),
+        Column("comm", pa.string(), "Command name from `-Y`."),
+        Column(
+            "ts_ns",
+            pa.int64(),
+            "Timestamp as printed: since midnight (clock), since the "
+            "epoch (epoch) or since the previous line (relative).",
+            "ns",
+        ),
+        Column("ts_kind", pa.string(), "clock (-t/-tt), epoch (-ttt) or relative (-r)."),
+        Column("rel_ns", pa.int64(), "The `(+ rel)` delta printed with `-t -r`.", "ns"),
+        Column("scno", pa.int64(), "Syscall number printed by `-n`."),
+        Column("ip", pa.string(), "Instruction pointer printed by `-i` (hex text)."),
+        Column("syscall", pa.string(), "Syscall name."),
+        Column("args", pa.string(), "Raw argument text of this line's half of the call."),
+        Column("ret", pa.string(), "Return value as printed (`3</etc/passwd>`, `?`, `0x1`)."),
+        Column("retval", pa.int64(), "Return value as an integer (null for `?`)."),
+        Column("ret_target", pa.string(), "The `-y` decoration of the returned fd or pid."),
+        Column("errno", pa.string(), "Error name: ENOENT, ERESTARTSYS, or `errno N`."),
+        Column("errmsg", pa.string(), "Error description printed after the errno name."),
+        Column("aux", pa.string(), "Parenthesised text after a return: Timeout, flags ..."),
+        Column("duration_ns", pa.int64(), "The `-T` time spent in the call.", "ns"),
+        Column("signal", pa.string(), "Signal name of signal lines and `killed by` exits."),
+        Column("exit_code", pa.int64(), "Status of `+++ exited with N +++`."),
+        Column("core_dumped", pa.bool_(), "True for `(core dumped)`."),
+        Column("other_pid", pa.int64(), "The pid of `superseded by execve in pid N`."),
+        Column("text", pa.string(), "Body of frame, dump, summary and message lines."),
+    ),
+)
+
+UNPARSED = TableSpec(
+    "unparsed",
+    "Lines that are not strace output (or are broken), with the reason; never dropped.",
+    (
+        _INPUT,
+        Column("line_no", pa.int64(), "1-based line number in the input."),
+        Column("text", pa.string(), "The line as read (invalid UTF-8 shown as \\xNN)."),
+        Column("reason", pa.string(), "Why the line was not parsed."),
+    ),
+)
+
+SYSCALLS = TableSpec(
+    "syscalls",
+    "One row per system call: complete lines and paired unfinished/resumed halves, plus "
+    "calls that never returned or were still in flight when the trace ended.",
+    (
+        _INPUT,
+        Column("tid", pa.int64(), "Thread that made the call (after execve re-attribution)."),
+        Column("pid", pa.int64(), "Process (thread group) of the thread, when known."),
+        Column("syscall", pa.string(), "Syscall name."),
+        Column(
+            "start_s",
+            pa.float64(),
+            "Entry time on the trace clock: seconds since the first "
+            "day's midnight (-t/-tt, rollover inferred), the epoch (-ttt) or the first "
+            "line (-r).",
+            "s",
+        ),
+        Column("end_s", pa.float64(), "Exit time (null when the call did not return).", "s"),
+        Column(
+            "duration_s",
+            pa.float64(),
+            "Time in the call from `-T` (null without -T or when the call did not return).",
+            "s",
+        ),
+        Column("args", pa.string(), "Full raw argument text (both halves joined)."),
+        Column("fd", pa.int64(), "First-argument file descriptor of fd-taking calls."),
+        Column("target", pa.string(), "What the fd refers to: path, socket, pipe..."),
+        Column("target_kind", pa.string(), "file, socket, pipe, device, anon, fd or null."),
+        Column("ret", pa.string(), "Return value as printed."),
+        Column("retval", pa.int64(), "Return value as an integer."),
+        Column("errno", pa.string(), "Error name, null on success."),
+        Column(
+            "status",
+            pa.string(),
+            "complete, no-return (`= ?` without error, e.g. exit), "
+            "in-flight (still unfinished when the trace ended) or detached.",
+        ),
+        Column("line_start", pa.int64(), "Line of the entry half (or the complete line)."),
+        Column("line_end", pa.int64(), "Line of the resumed half (null if none)."),
+    ),
+)
+
+SIGNALS = TableSpec(
+    "signals",
+    "Signals delivered to traced tasks (`--- SIG... ---`).",
+    (
+        _INPUT,
+        Column("tid", pa.int64(), "Receiving thread."),
+        Column("time_s", pa.float64(), "Delivery time on the trace clock.", "s"),
+        Column("signal", pa.string(), "Signal name."),
+        Column("info", pa.string(), "The siginfo text, or `stopped` for group-stops."),
+        Column("line_no", pa.int64(), "Source line."),
+    ),
+)
+
+EXITS = TableSpec(
+    "exits",
+    "Task ends (`+++ ... +++`).",
+    (
+        _INPUT,
+        Column("tid", pa.int64(), "Task that ended."),
+        Column("time_s", pa.float64(), "Time on the trace clock.", "s"),
+        Column("how", pa.string(), "exited, killed or superseded (by execve in another thread)."),
+        Column("exit_code", pa.int64(), "Exit status for `exited`."),
+        Column("signal", pa.string(), "Killing signal for `killed`."),
+        Column("core_dumped", pa.bool_(), "Core dumped."),
+        Column("line_no", pa.int64(), "Source line."),
+    ),
+)
+
+TASKS = TableSpec(
+    "tasks",
+    "Every task (thread or process) seen, built from clone/fork/vfork and the lines it printed.",
+    (
+        _INPUT,
+        Column("tid", pa.int64(), "Task id."),
+        Column("pid", pa.int64(), "Process (thread group leader) it belongs to."),
+        Column("parent", pa.int64(), "Task that created it (null if it predates the trace)."),
+        Column("comm", pa.string(), "Command name when known (`-Y`)."),
+        Column("is_thread", pa.bool_(), "Created with CLONE_THREAD."),
+        Column("created_s", pa.float64(), "Time the creating call returned.", "s"),
+        Column("exited_s", pa.float64(), "Time of its `+++` line or last line.", "s"),
+        Column("exit_status", pa.string(), "`exited N`, `killed SIG`, `superseded` or null."),
+        Column("first_line", pa.int64(), "First line printed by the task."),
+        Column("last_line", pa.int64(), "Last line printed by the task."),
+    ),
+)
+
+TABLES: tuple[TableSpec, ...] = (STRACE_LINES, UNPARSED, SYSCALLS, SIGNALS, EXITS, TASKS)
+
+
+def render_markdown() -> str:
+    """The text of docs/schema.md."""
+    out = [
+        "# iodiag table schemas",
+        "",
+        f"Schema version {SCHEMA_VERSION}. Generated from `analyzer/schema.py` by "
+        "`python -m analyzer.schema > docs/schema.md`; do not edit by hand.",
+        "Each Parquet file written by `--format parquet` carries these schemas, with the "
+        "docs below as field metadata.",
+        "",
+    ]
+    for spec in TABLES:
+        out += [f"## `{spec.name}/{SCHEMA_VERSION}`", "", spec.doc, ""]
+        out += ["| column | type | unit | meaning |", "|---|---|---|---|"]
+        for column in spec.columns:
+            doc = column.doc.replace("|", "\\|")
+            out.append(f"| `{column.name}` | {column.type} | {column.unit or ''} | {doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_markdown())

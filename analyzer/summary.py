@@ -1,0 +1,203 @@
+"""The syscall summary: what `strace -c -w` prints, per call and per thread, and more.
+
+Only calls that returned are counted, as strace does (`exit`, `exit_group`, calls of killed
+tasks, detached and in-flight calls are not); `= ? ERESTART*` counts as an error. Seconds are
+sums of `-T`, which strace truncates to microseconds, so they fall short of strace's own table
+by up to 1 µs per call. Beyond strace: min/avg/p50/p95/p99/max (linear interpolation), the
+same per thread (like `perf trace -s`), errors by errno, time by target, and the calls still
+in flight when the trace ended. When the log ends with strace's own `-C`/`-c` table, it is
+read and compared row by row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
+
+
+def _returned(calls: pa.Table) -> pd.DataFrame:
+    done = calls.filter(pc.equal(calls["status"], "complete"))
+    frame = done.select(["tid", "syscall", "duration_s", "errno"]).to_pandas()
+    frame["error"] = frame["errno"].notna()
+    return frame
+
+
+def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    grouped = frame.groupby(keys, sort=False, observed=True)
+    duration = grouped["duration_s"]
+    table = pd.DataFrame(
+        {
+            "calls": grouped.size(),
+            "errors": grouped["error"].sum(),
+            "total_s": duration.sum(min_count=1),
+            "min_s": duration.min(),
+            "avg_s": duration.mean(),
+            "p50_s": duration.quantile(0.50),
+            "p95_s": duration.quantile(0.95),
+            "p99_s": duration.quantile(0.99),
+            "max_s": duration.max(),
+        }
+    )
+    return table.reset_index()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for record in frame.to_dict(orient="records"):
+        clean = {}
+        for key, value in record.items():
+            if isinstance(value, (np.integer,)):
+                value = int(value)
+            elif isinstance(value, (np.floating, float)):
+                value = None if np.isnan(value) else round(float(value), 9)
+            elif value is pd.NA or value is None:
+                value = None
+            clean[key] = value
+        out.append(clean)
+    return out
+
+
+def syscall_summary(calls: pa.Table) -> list[dict[str, Any]]:
+    """Per syscall: calls, errors and duration statistics; sorted by total time."""
+    frame = _returned(calls)
+    if frame.empty:
+        return []
+    table = _stats(frame, ["syscall"])
+    table = table.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
+    return _records(table[["syscall", *STAT_KEYS]])
+
+
+def per_thread_summary(calls: pa.Table, tasks: pa.Table) -> list[dict[str, Any]]:
+    """The same statistics per thread and syscall (the `perf trace -s` view)."""
+    frame = _returned(calls)
+    if frame.empty:
+        return []
+    table = _stats(frame, ["tid", "syscall"])
+    info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
+    table = table.merge(info, on="tid", how="left")
+    table = table.sort_values(["tid", "total_s"], ascending=[True, False])
+    return _records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
+
+
+def error_summary(calls: pa.Table) -> list[dict[str, Any]]:
+    frame = _returned(calls)
+    frame = frame[frame["error"]]
+    if frame.empty:
+        return []
+    counts = frame.groupby(["syscall", "errno"]).size().rename("count").reset_index()
+    counts = counts.sort_values(["count", "syscall"], ascending=[False, True])
+    return _records(counts)
+
+
+def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
+    """Where the time went: per file, socket or pipe behind the calls' fds."""
+    done = calls.filter(
+        pc.and_(pc.equal(calls["status"], "complete"), pc.is_valid(calls["target"]))
+    )
+    frame = done.select(["target", "target_kind", "syscall", "duration_s"]).to_pandas()
+    if frame.empty:
+        return []
+    grouped = frame.groupby(["target", "target_kind"], dropna=False)
+    table = pd.DataFrame(
+        {
+            "calls": grouped.size(),
+            "total_s": grouped["duration_s"].sum(min_count=1),
+            "max_s": grouped["duration_s"].max(),
+            "syscalls": grouped["syscall"].agg(lambda names: sorted(set(names))),
+        }
+    ).reset_index()
+    table = table.sort_values(["total_s", "calls"], ascending=False).head(limit)
+    return _records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
+
+
+def in_flight(calls: pa.Table, trace_end_s: float | None) -> list[dict[str, Any]]:
+    """Calls still unfinished when the trace ended, longest wait first."""
+    pending = calls.filter(pc.equal(calls["status"], "in-flight")).to_pandas()
+    rows = []
+    for row in pending.itertuples(index=False):
+        waited = None
+        if trace_end_s is not None and not pd.isna(row.start_s):
+            waited = round(max(trace_end_s - row.start_s, 0.0), 9)
+        rows.append(
+            {
+                "tid": int(row.tid),
+                "syscall": row.syscall,
+                "start": None if pd.isna(row.start_s) else round(float(row.start_s), 9),
+                "waited_s": waited,
+                "target": row.target,
+                "line": None if pd.isna(row.line_start) else int(row.line_start),
+            }
+        )
+    rows.sort(key=lambda row: -(row["waited_s"] or 0.0))
+    return rows
+
+
+def no_return_summary(calls: pa.Table) -> dict[str, Any]:
+    gone = calls.filter(pc.is_in(calls["status"], value_set=pa.array(["no-return", "detached"])))
+    names = gone["syscall"].to_pandas().value_counts()
+    return {"count": int(gone.num_rows), "by_syscall": {str(k): int(v) for k, v in names.items()}}
+
+
+_SUMMARY_ROW = re.compile(
+    r"^\s*(?P<percent>\d+\.\d+)\s+(?P<seconds>\d+\.\d+)\s+(?P<usecs>\d+)?\s+(?P<calls>\d+)"
+    r"(?:\s+(?P<errors>\d+))?\s+(?P<syscall>\S+)\s*$"
+)
+
+
+def parse_strace_table(lines: list[str]) -> list[dict[str, Any]]:
+    """Rows of strace's own `-c`/`-C` table (default columns), without the total row."""
+    rows = []
+    for line in lines:
+        match = _SUMMARY_ROW.match(line)
+        if match and match["syscall"] != "total":
+            rows.append(
+                {
+                    "syscall": match["syscall"],
+                    "calls": int(match["calls"]),
+                    "errors": int(match["errors"] or 0),
+                    "seconds": float(match["seconds"]),
+                }
+            )
+    return rows
+
+
+def compare_with_strace(theirs: list[dict[str, Any]], ours: list[dict[str, Any]]) -> dict[str, Any]:
+    """Row-by-row comparison: calls and errors equal, seconds within calls × 1 µs + 1 µs."""
+    by_name = {row["syscall"]: row for row in ours}
+    mismatches = []
+    for row in theirs:
+        mine = by_name.get(row["syscall"], {"calls": 0, "errors": 0, "total_s": 0.0})
+        for field, our_key in (("calls", "calls"), ("errors", "errors")):
+            if mine[our_key] != row[field]:
+                mismatches.append(
+                    {
+                        "syscall": row["syscall"],
+                        "field": field,
+                        "ours": mine[our_key],
+                        "theirs": row[field],
+                    }
+                )
+        tolerance = row["calls"] * 1e-6 + 1e-6
+        if abs((mine["total_s"] or 0.0) - row["seconds"]) > tolerance:
+            mismatches.append(
+                {
+                    "syscall": row["syscall"],
+                    "field": "seconds",
+                    "ours": mine["total_s"],
+                    "theirs": row["seconds"],
+                }
+            )
+    listed = {row["syscall"] for row in theirs}
+    for name, mine in by_name.items():
+        if name not in listed:
+            mismatches.append(
+                {"syscall": name, "field": "calls", "ours": mine["calls"], "theirs": 0}
+            )
+    return {"rows": theirs, "matches": not mismatches, "mismatches": mismatches}
