@@ -131,7 +131,7 @@ def in_flight(calls: pa.Table, trace_end_s: float | None) -> list[dict[str, Any]
                 "syscall": row.syscall,
                 "start": None if pd.isna(row.start_s) else round(float(row.start_s), 9),
                 "waited_s": waited,
-                "target": row.target,
+                "target": row.target if isinstance(row.target, str) else None,
                 "line": None if pd.isna(row.line_start) else int(row.line_start),
             }
         )

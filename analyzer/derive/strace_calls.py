@@ -88,15 +88,19 @@ class CallIndex:
 def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
     """Match unfinished and resumed halves per task; complete lines are their own pair."""
     rows = np.flatnonzero(np.isin(view.kind, CALL_KINDS))
-    order = rows[np.lexsort((view.line_no[rows], tids[rows]))]
+    # Per task and call name, an entry half is immediately followed by its exit half; sorting
+    # by name as well keeps pairs adjacent when another call's half comes between them (the
+    # leader's own pending call around a re-attributed execve).
+    name_codes, _ = pd.factorize(view.syscall[rows])
+    permutation = np.lexsort((view.line_no[rows], name_codes, tids[rows]))
+    order = rows[permutation]
+    names = name_codes[permutation]
     kind = view.kind[order]
-    same_task = np.zeros(len(order), dtype=bool)
-    same_task[1:] = tids[order][1:] == tids[order][:-1]
-    same_name = np.zeros(len(order), dtype=bool)
-    same_name[1:] = view.syscall[order][1:] == view.syscall[order][:-1]
+    same_call = np.zeros(len(order), dtype=bool)
+    same_call[1:] = (tids[order][1:] == tids[order][:-1]) & (names[1:] == names[:-1])
     closes_previous = np.zeros(len(order), dtype=bool)
     closes_previous[1:] = (kind[1:] == "resumed") & (kind[:-1] == "unfinished")
-    paired_exit = closes_previous & same_task & same_name
+    paired_exit = closes_previous & same_call
     paired_entry = np.zeros(len(order), dtype=bool)
     paired_entry[:-1] = paired_exit[1:]
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,22 +24,19 @@ from analyzer.schema import STRACE_LINES, UNPARSED
 
 NAME = "strace"
 
-_SNIFF_LINE = re.compile(
-    r"^(?:\[pid +\d+(?:<[^>]*>)?\] |\d+(?:<[^>]*>)? +)?"
-    r"(?:[\d:.]+ |\s*\d+\.\d+ )?(?:\(\+ +[\d.]+\) )?(?:\[ *\d+\] )?(?:\[[0-9a-f?]+\] )?"
-    r"(?:<\.\.\. [\w?#]+ resumed>|[\w?#]+\(.*(?:\) += |<unfinished \.\.\.>$)|--- |\+\+\+ )"
-)
+SNIFF_LINES = 50
 
 
 def sniff(head: bytes) -> float:
     """How much the first lines look like strace output (fraction of lines, 0..1)."""
-    lines = head.decode("utf-8", errors="replace").splitlines()[:200]
+    lines = head.decode("utf-8", errors="replace").splitlines()[:SNIFF_LINES]
     if len(lines) > 1 and not head.endswith(b"\n"):
         lines = lines[:-1]
     lines = [line for line in lines if line.strip()]
     if not lines:
         return 0.0
-    return sum(1 for line in lines if _SNIFF_LINE.match(line)) / len(lines)
+    parsed = [strace_lark.parse_line(line) for line in lines]
+    return sum(1 for record in parsed if not isinstance(record, Unparsed)) / len(lines)
 
 
 @dataclass(frozen=True)
@@ -71,18 +67,53 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
     ]
 
 
+_ATTACHED_INSIDE = re.compile(r"^(?P<fragment>.+?)(?P<message>strace: Process \d+ attached.*)$")
+CUT_SHORT = "cut short"
+"""`text` of the record made for a last line cut off mid-call (the tracer was killed)."""
+
+
 def _parse_with_grammar(
     line_numbers: list[int], texts: list[str]
 ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """Grammar-parse lines, mending lines split by a `strace: Process N attached` message.
+
+    Without `-o`, strace and the trace share stderr, so a call can be cut by the message:
+    ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``. The first
+    line becomes the message and the joined call is recorded on the second line.
+    """
     parsed: list[tuple[int, StraceRecord]] = []
     rejected: list[tuple[int, str, str]] = []
-    for line_no, text in zip(line_numbers, texts, strict=True):
+    index = 0
+    while index < len(texts):
+        line_no, text = line_numbers[index], texts[index]
         result = strace_lark.parse_line(text)
+        split = _ATTACHED_INSIDE.match(text) if isinstance(result, Unparsed) else None
+        if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
+            joined = strace_lark.parse_line(split["fragment"] + texts[index + 1])
+            if not isinstance(joined, Unparsed):
+                parsed.append((line_no, StraceRecord(kind="message", text=split["message"])))
+                parsed.append((line_no + 1, joined))
+                index += 2
+                continue
         if isinstance(result, Unparsed):
             rejected.append((line_no, text, result.reason))
         else:
             parsed.append((line_no, result))
+        index += 1
     return records_to_table(parsed), rejected
+
+
+def _mend_cut_last_line(
+    rejected: list[tuple[int, str, str]], line_count: int
+) -> tuple[pa.Table | None, list[tuple[int, str, str]]]:
+    """A last line cut mid-call (tracer killed) is the entry half of a call that never ended."""
+    if not rejected or rejected[-1][0] != line_count:
+        return None, rejected
+    line_no, text, _ = rejected[-1]
+    record = strace_lark.parse_line(text + " <unfinished ...>")
+    if isinstance(record, Unparsed) or record.kind != "unfinished":
+        return None, rejected
+    return records_to_table([(line_no, record._replace(text=CUT_SHORT))]), rejected[:-1]
 
 
 def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
@@ -136,6 +167,9 @@ def parse(
             tables.append(table)
             rejected.extend(bad)
 
+    mended, rejected = _mend_cut_last_line(rejected, line_count)
+    if mended is not None:
+        tables.append(mended)
     lines = pa.concat_tables(tables) if tables else STRACE_LINES.schema.empty_table()
     unparsed = pa.table(
         {
@@ -147,8 +181,3 @@ def parse(
         schema=UNPARSED.schema,
     )
     return ParsedLines(lines, unparsed, line_count, non_utf8)
-
-
-def empty_line_mask(lines: pa.Array) -> np.ndarray:
-    """Lines that are empty or only whitespace."""
-    return pc.equal(pc.utf8_trim_whitespace(lines), "").to_numpy(zero_copy_only=False)

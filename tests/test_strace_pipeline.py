@@ -1,0 +1,171 @@
+"""End-to-end checks of the strace pipeline against real captures and what their programs
+measured (fixtures/strace/logs/*.measured.json), and against strace's own -C -w table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+import analyzer
+from analyzer.model import AnalysisResult
+
+LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "strace" / "logs"
+RESEARCH = Path(__file__).resolve().parent.parent / "fixtures" / "strace" / "research" / "logs"
+ORACLE_LOGS = sorted([*LOGS.glob("*_C_w.log"), *RESEARCH.glob("*_C_w.log")])
+
+
+def measured(name: str) -> dict:
+    return json.loads((LOGS / name).read_text())
+
+
+def calls_of(result: AnalysisResult, syscall: str) -> list[dict]:
+    table = result.tables["syscalls"]
+    return table.filter(pc.equal(table["syscall"], syscall)).to_pylist()
+
+
+@pytest.mark.parametrize("path", ORACLE_LOGS, ids=lambda p: p.name)
+def test_summary_equals_strace_own_table(path: Path) -> None:
+    report = analyzer.analyze(path).report
+    theirs = report["strace_summary"]
+    assert theirs is not None and len(theirs["rows"]) >= 30
+    assert theirs["mismatches"] == []
+    ours = {row["syscall"]: row for row in report["syscalls"]}
+    for row in theirs["rows"]:
+        assert ours[row["syscall"]]["calls"] == row["calls"]
+        assert ours[row["syscall"]]["errors"] == row["errors"]
+        assert abs(ours[row["syscall"]]["total_s"] - row["seconds"]) <= row["calls"] * 1e-6 + 1e-6
+
+
+def test_every_line_accounted_for_in_research_samples() -> None:
+    broken = {"interleaved_stderr.log": 2}  # tracee output mixed into the trace text
+    for path in sorted(RESEARCH.rglob("*")):
+        if not path.is_file() or path.suffix == ".txt":
+            continue
+        report = analyzer.analyze(path).report["inputs"][0]
+        assert report["parsed_lines"] + report["unparsed_lines"] == report["lines"], path
+        assert report["unparsed_lines"] == broken.get(path.name, 0), (
+            path,
+            report["unparsed_samples"],
+        )
+
+
+def test_blocked_pipe_reads_match_what_the_program_measured() -> None:
+    truth = measured("mt_pipes.f_tt_T.measured.json")
+    result = analyzer.analyze(LOGS / "mt_pipes.f_tt_T.log")
+    reads = calls_of(result, "read")
+    for reader in truth["readers"]:
+        mine = [c for c in reads if c["tid"] == reader["tid"] and c["fd"] == reader["read_fd"]]
+        assert len(mine) == len(reader["reads"])
+        for call, expected in zip(mine, reader["reads"], strict=True):
+            assert call["duration_s"] == pytest.approx(expected["blocked_s"], abs=0.005)
+            assert call["target_kind"] == "pipe"
+            assert call["status"] == "complete"
+
+
+def test_pool_workers_block_on_the_same_socket_peer() -> None:
+    truth = measured("pool8.f_tt_T.measured.json")
+    host, port = truth["server"]
+    result = analyzer.analyze(LOGS / "pool8.f_tt_T.log")
+    by_tid = {c["tid"]: c for c in calls_of(result, "recvfrom") if c["duration_s"] > 0.1}
+    assert len(by_tid) == truth["workers"]
+    for task in truth["task_records"]:
+        call = by_tid[task["tid"]]
+        assert call["fd"] == task["fd"]
+        assert call["target"] == f"TCP:[->{host}:{port}]"
+        assert call["target_kind"] == "socket"
+        assert call["duration_s"] == pytest.approx(task["recv_blocked_s"], abs=0.005)
+
+
+def test_signals_exits_and_execve_from_a_thread() -> None:
+    truth = measured("signals.f_tt_T.measured.json")
+    result = analyzer.analyze(LOGS / "signals.f_tt_T.log")
+    exits = {row["tid"]: row for row in result.tables["exits"].to_pylist()}
+    assert exits[truth["exit_child"]["pid"]]["exit_code"] == truth["exit_child"]["exit_code"]
+    assert exits[truth["killed_child"]["pid"]]["signal"] == "SIGKILL"
+    execve = [c for c in calls_of(result, "execve") if c["line_start"] != c["line_end"]]
+    assert len(execve) == 1
+    assert execve[0]["tid"] == truth["pid"]  # re-attributed to the leader
+    assert execve[0]["status"] == "complete"
+    reads = [c for c in calls_of(result, "read") if c["errno"] == "ERESTARTSYS"]
+    assert len(reads) == 1
+    assert reads[0]["duration_s"] == pytest.approx(truth["alarm_read"]["blocked_s"], abs=0.005)
+    signals = result.tables["signals"]["signal"].to_pylist()
+    assert signals.count("SIGALRM") == truth["sigalrm_handled"]
+
+
+def test_thread_creation_and_peak() -> None:
+    truth = measured("thread_loop.f_tt_T.measured.json")
+    report = analyzer.analyze(LOGS / "thread_loop.f_tt_T.log")
+    tasks = report.tables["tasks"].to_pylist()
+    threads = [t for t in tasks if t["is_thread"]]
+    assert len(threads) == truth["threads_created"]
+    assert {t["tid"] for t in threads} == {t["tid"] for t in truth["threads"]}
+    assert all(t["pid"] == truth["pid"] for t in threads)
+    assert report.report["tasks"]["peak_threads"] == max(truth["active_count_after_each_start"])
+
+
+def test_cut_last_line_is_an_in_flight_call() -> None:
+    report = analyzer.analyze(LOGS / "truncated_midline.tt_T.log").report
+    assert report["inputs"][0]["unparsed_lines"] == 0
+    assert [row["syscall"] for row in report["in_flight"]] == ["clock_nanosleep"]
+
+
+def test_stderr_capture_mends_split_lines_and_finds_one_process() -> None:
+    report = analyzer.analyze(LOGS / "mt_pipes.f_tt_T.stderr.log").report
+    assert report["inputs"][0]["unparsed_lines"] == 0
+    assert report["tasks"]["processes"] == 1
+    assert report["tasks"]["threads"] == 5
+
+
+def test_ff_files_take_the_tid_from_the_file_name() -> None:
+    for path in sorted((LOGS / "ff").iterdir()):
+        tids = analyzer.analyze(path).tables["syscalls"]["tid"].unique().to_pylist()
+        assert tids == [int(path.suffix[1:])]
+
+
+def test_compressed_copies_give_the_same_report() -> None:
+    original = analyzer.analyze(LOGS / "small_sh.f_tt_T.log").report
+    derived = sorted((LOGS / "derived").glob("small_sh*"))
+    compressed = [
+        p
+        for p in derived
+        if "crlf" not in p.name and "bad_utf8" not in p.name and p.suffix != ".json"
+    ]
+    assert len(compressed) == 8
+    for path in compressed:
+        report = analyzer.analyze(path).report
+        assert report["inputs"][0]["compression"] in {"gzip", "xz", "bz2", "zstd"}
+        assert report["syscalls"] == original["syscalls"]
+
+
+def test_crlf_and_invalid_utf8_survive() -> None:
+    original = analyzer.analyze(LOGS / "small_sh.f_tt_T.log").report
+    crlf = analyzer.analyze(LOGS / "derived" / "small_sh.f_tt_T.crlf.log").report
+    assert crlf["syscalls"] == original["syscalls"]
+    bad = analyzer.analyze(LOGS / "derived" / "small_sh.f_tt_T.bad_utf8.log").report
+    assert bad["inputs"][0]["non_utf8_lines"] == 1
+    assert bad["inputs"][0]["unparsed_lines"] == 0
+    assert [r["calls"] for r in bad["syscalls"]] == [r["calls"] for r in original["syscalls"]]
+
+
+def test_stdin_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    data = (LOGS / "derived" / "small_sh.f_tt_T.log.gz").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    report = analyzer.analyze("-").report
+    assert report["inputs"][0]["path"] == "-"
+    assert report["inputs"][0]["compression"] == "gzip"
+    assert report["syscalls"] == analyzer.analyze(LOGS / "small_sh.f_tt_T.log").report["syscalls"]
+
+
+def test_yy_decorations_are_used_as_targets() -> None:
+    result = analyzer.analyze(LOGS / "sockets.f_tt_T_yy.log")
+    kinds = {c["target_kind"] for c in calls_of(result, "sendto") + calls_of(result, "recvfrom")}
+    assert kinds == {"socket"}
+    targets = {c["target"] for c in calls_of(result, "recvfrom")}
+    assert any(t.startswith("TCP:[127.0.0.1:") and "->" in t for t in targets)
