@@ -1,0 +1,492 @@
+"""The `Renderer` base class and what all renderers share.
+
+A renderer turns an `AnalysisResult` into one output format and streams it to an ``IO``
+(memray's reporter style); the class attributes tell the CLI how to find it and how to open the
+output (pyinstrument's renderer style). Also here:
+
+- `json_safe` / `display_safe`: copies of the report that are safe to dump as strict JSON or to
+  show to a person (no NaN, no lone surrogates, no terminal control characters);
+- `ReportView`: the report dict normalised once (every documented key present, rows ranked,
+  per-thread groups built), so templates and the text renderer stay free of logic;
+- `template_environment`: the cached Jinja2 environments that load ``reports/*.j2`` from
+  `analyzer.resources.reports_dir()`, with the formatting filters registered once.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache, cached_property
+from pathlib import PurePath
+from typing import IO, Any, ClassVar
+
+import jinja2
+from markupsafe import Markup
+
+from analyzer.errors import IodiagError
+from analyzer.model import AnalysisResult
+from analyzer.render import formatting
+from analyzer.resources import reports_dir
+
+__all__ = [
+    "RenderError",
+    "Renderer",
+    "ReportView",
+    "display_safe",
+    "json_safe",
+    "render_template",
+    "template_environment",
+]
+
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+class RenderError(IodiagError, ValueError):
+    """A renderer was asked for something it cannot do (unknown format, parquet to a stream).
+
+    A usage problem, so the CLI exits with code 2 (`IodiagError.exit_code`)."""
+
+
+class Renderer:
+    """Base class of every output format.
+
+    Subclasses set the class attributes and implement `render`. `RENDERERS` in
+    `analyzer.render` maps `name` to the class; the same registry answers extension lookups.
+    """
+
+    name: ClassVar[str]
+    """Value of ``--format`` that selects this renderer."""
+    extensions: ClassVar[tuple[str, ...]] = ()
+    """Output-file extensions (lower case, with the dot) that select this renderer."""
+    binary: ClassVar[bool] = False
+    """True when the output is bytes rather than text."""
+    writes_directory: ClassVar[bool] = False
+    """True when the output is a directory of files (see `ParquetRenderer.write`)."""
+    description: ClassVar[str] = ""
+    """One line for ``--help``."""
+
+    def render(self, result: AnalysisResult, out: IO[str]) -> None:
+        """Write `result` in this format to `out`."""
+        raise NotImplementedError
+
+    def render_to_string(self, result: AnalysisResult) -> str:
+        """Convenience wrapper around `render` that returns the output as a string."""
+        buffer = io.StringIO()
+        self.render(result, buffer)
+        return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- safe copies
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of `value` that `json.dumps(..., allow_nan=False)` accepts.
+
+    NaN and ±infinity become ``None``; tuples become lists; numpy-like scalars (anything with
+    ``.item()``) become Python scalars; mapping keys become strings. Anything else is returned
+    unchanged, so a value that is not JSON still fails loudly in `json.dumps`.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    item = getattr(value, "item", None)
+    if callable(item):
+        return json_safe(item())
+    return value
+
+
+def clean_text(text: str) -> str:
+    """`text` made safe to print: lone surrogates (from undecodable input bytes) and control
+    characters other than tab and newline are replaced by visible ``\\x..``/``\\udc..`` escapes."""
+    if text.isprintable():
+        return text
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def display_safe(value: Any) -> Any:
+    """`json_safe(value)` with every string (keys too) passed through `clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (int, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {clean_text(str(key)): display_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [display_safe(item) for item in value]
+    item = getattr(value, "item", None)
+    if callable(item):
+        return display_safe(item())
+    return value
+
+
+# --------------------------------------------------------------------------- view model
+
+_STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
+_INPUT_KEYS = (
+    "path",
+    "format",
+    "compression",
+    "lines",
+    "parsed_lines",
+    "unparsed_lines",
+    "non_utf8_lines",
+    "unparsed_samples",
+    "clock",
+    "first_ts",
+    "last_ts",
+    "wall_s",
+    "has_durations",
+    "line_kinds",
+)
+_FINDING_KEYS = (
+    "code",
+    "kind",
+    "severity",
+    "title",
+    "message",
+    "pid",
+    "tid",
+    "start",
+    "duration_s",
+    "evidence",
+)
+
+
+def _rows(items: object, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Each mapping in `items` as a dict that has every key in `keys` (missing ones None)."""
+    if not isinstance(items, list):
+        return []
+    wanted = tuple(keys)
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, dict):
+            row = {key: None for key in wanted}
+            row.update(item)
+            rows.append(row)
+    return rows
+
+
+def _number(value: object) -> float:
+    """`value` as a float for sorting and summing; missing values count as 0."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return 0.0
+
+
+def _basename(path: object) -> str:
+    text = "" if path is None else str(path)
+    if text in {"", "-"}:
+        return "stdin" if text == "-" else "input"
+    return PurePath(text).name or text
+
+
+class ReportView:
+    """The report of one `AnalysisResult`, normalised for display.
+
+    Every list is a list of dicts holding all documented keys (absent ones are None), strings
+    are `display_safe`, and rankings are computed here once. Templates receive it as ``view``.
+    """
+
+    def __init__(self, result: AnalysisResult) -> None:
+        report = display_safe(result.report)
+        self.report: dict[str, Any] = report if isinstance(report, dict) else {}
+
+    # -- identity ------------------------------------------------------------------------
+
+    @cached_property
+    def schema(self) -> str:
+        return str(self.report.get("schema") or "iodiag.report/1")
+
+    @cached_property
+    def tool(self) -> dict[str, Any]:
+        tool = self.report.get("tool")
+        merged: dict[str, Any] = {"name": "iodiag", "version": None}
+        if isinstance(tool, dict):
+            merged.update(tool)
+        return merged
+
+    @cached_property
+    def inputs(self) -> list[dict[str, Any]]:
+        rows = _rows(self.report.get("inputs"), _INPUT_KEYS)
+        for row in rows:
+            row["name"] = _basename(row["path"])
+            if not isinstance(row["line_kinds"], dict):
+                row["line_kinds"] = {}
+            row["unparsed_samples"] = _rows(row["unparsed_samples"], ("line", "text", "reason"))
+        return rows
+
+    @cached_property
+    def input_names(self) -> list[str]:
+        return [row["name"] for row in self.inputs]
+
+    @cached_property
+    def title(self) -> str:
+        """``iodiag report: a.log, b.log`` (at most three names, then ``and N more``)."""
+        names = self.input_names
+        if not names:
+            return "iodiag report"
+        shown = ", ".join(names[:3])
+        if len(names) > 3:
+            shown += f" and {len(names) - 3} more"
+        return f"iodiag report: {shown}"
+
+    @cached_property
+    def clock(self) -> str | None:
+        """The clock shared by all inputs, or None when they differ or none is known."""
+        clocks = {row["clock"] for row in self.inputs}
+        return clocks.pop() if len(clocks) == 1 else None
+
+    def ts(self, seconds: object) -> str:
+        """Format a ``start``-like value on the inputs' clock."""
+        return formatting.timestamp(seconds, self.clock)
+
+    # -- totals --------------------------------------------------------------------------
+
+    @cached_property
+    def lines_total(self) -> int:
+        return int(sum(_number(row["lines"]) for row in self.inputs))
+
+    @cached_property
+    def unparsed_total(self) -> int:
+        return int(sum(_number(row["unparsed_lines"]) for row in self.inputs))
+
+    @cached_property
+    def wall_s(self) -> float | None:
+        """The longest wall-clock span of any input."""
+        walls = [row["wall_s"] for row in self.inputs if isinstance(row["wall_s"], (int, float))]
+        return max(walls) if walls else None
+
+    # -- syscalls ------------------------------------------------------------------------
+
+    @cached_property
+    def syscalls(self) -> list[dict[str, Any]]:
+        rows = _rows(self.report.get("syscalls"), ("syscall", *_STAT_KEYS))
+        rows.sort(key=lambda row: -_number(row["total_s"]))
+        total = self.syscall_time_total
+        for row in rows:
+            row["share"] = _number(row["total_s"]) / total if total > 0 else None
+        return rows
+
+    @cached_property
+    def syscall_time_total(self) -> float:
+        """Sum of ``total_s`` over all syscalls (time summed over threads, not wall time)."""
+        rows = self.report.get("syscalls")
+        if not isinstance(rows, list):
+            return 0.0
+        return sum(_number(row.get("total_s")) for row in rows if isinstance(row, dict))
+
+    @cached_property
+    def calls_total(self) -> int:
+        return int(sum(_number(row["calls"]) for row in self.syscalls))
+
+    @cached_property
+    def errors_total(self) -> int:
+        return int(sum(_number(row["errors"]) for row in self.syscalls))
+
+    def top_syscalls(self, limit: int) -> list[dict[str, Any]]:
+        return self.syscalls[:limit]
+
+    # -- targets, errors, in-flight, tasks ----------------------------------------------
+
+    @cached_property
+    def targets(self) -> list[dict[str, Any]]:
+        rows = _rows(
+            self.report.get("targets"),
+            ("target", "target_kind", "calls", "total_s", "max_s", "syscalls"),
+        )
+        for row in rows:
+            if not isinstance(row["syscalls"], list):
+                row["syscalls"] = []
+        rows.sort(key=lambda row: -_number(row["total_s"]))
+        return rows
+
+    def top_targets(self, limit: int) -> list[dict[str, Any]]:
+        return self.targets[:limit]
+
+    @cached_property
+    def errors(self) -> list[dict[str, Any]]:
+        rows = _rows(self.report.get("errors"), ("syscall", "errno", "count"))
+        rows.sort(key=lambda row: -_number(row["count"]))
+        return rows
+
+    @cached_property
+    def in_flight(self) -> list[dict[str, Any]]:
+        rows = _rows(
+            self.report.get("in_flight"), ("tid", "syscall", "start", "waited_s", "target", "line")
+        )
+        rows.sort(key=lambda row: -_number(row["waited_s"]))
+        return rows
+
+    @cached_property
+    def no_return(self) -> dict[str, Any]:
+        raw = self.report.get("no_return")
+        raw = raw if isinstance(raw, dict) else {}
+        by_syscall = raw.get("by_syscall")
+        pairs = sorted(
+            (by_syscall if isinstance(by_syscall, dict) else {}).items(),
+            key=lambda pair: (-_number(pair[1]), pair[0]),
+        )
+        return {"count": raw.get("count") or 0, "by_syscall": pairs}
+
+    @cached_property
+    def tasks(self) -> dict[str, Any]:
+        raw = self.report.get("tasks")
+        merged: dict[str, Any] = {
+            "processes": None,
+            "threads": None,
+            "peak_threads": None,
+            "exited": None,
+            "killed": [],
+        }
+        if isinstance(raw, dict):
+            merged.update(raw)
+        merged["killed"] = _rows(merged["killed"], ("tid", "signal"))
+        return merged
+
+    # -- threads -------------------------------------------------------------------------
+
+    @cached_property
+    def thread_groups(self) -> list[dict[str, Any]]:
+        """One entry per tid, ranked by total syscall time: the tid's totals and its rows."""
+        rows = _rows(
+            self.report.get("syscalls_by_thread"), ("tid", "pid", "comm", "syscall", *_STAT_KEYS)
+        )
+        groups: dict[object, dict[str, Any]] = {}
+        for row in rows:
+            group = groups.get(row["tid"])
+            if group is None:
+                group = {
+                    "tid": row["tid"],
+                    "pid": row["pid"],
+                    "comm": row["comm"],
+                    "calls": 0,
+                    "errors": 0,
+                    "total_s": 0.0,
+                    "rows": [],
+                }
+                groups[row["tid"]] = group
+            group["calls"] += int(_number(row["calls"]))
+            group["errors"] += int(_number(row["errors"]))
+            group["total_s"] += _number(row["total_s"])
+            group["rows"].append(row)
+        ranked = sorted(groups.values(), key=lambda group: -group["total_s"])
+        for group in ranked:
+            group["rows"].sort(key=lambda row: -_number(row["total_s"]))
+            label = f"tid {group['tid']}"
+            if group["pid"] is not None and group["pid"] != group["tid"]:
+                label += f" (pid {group['pid']})"
+            if group["comm"]:
+                label += f" {group['comm']}"
+            group["label"] = label
+        return ranked
+
+    def top_threads(self, limit: int, calls: int) -> list[dict[str, Any]]:
+        """The `limit` busiest threads, each with only its `calls` most expensive syscalls."""
+        return [
+            {**group, "rows": group["rows"][:calls], "more": max(len(group["rows"]) - calls, 0)}
+            for group in self.thread_groups[:limit]
+        ]
+
+    # -- parse report, strace summary, findings -----------------------------------------
+
+    @cached_property
+    def unparsed_samples(self) -> list[dict[str, Any]]:
+        """Every input's unparsed samples, each with the input's ``name`` for ``file:line``."""
+        return [
+            {**sample, "name": row["name"], "path": row["path"]}
+            for row in self.inputs
+            for sample in row["unparsed_samples"]
+        ]
+
+    @cached_property
+    def strace_summary(self) -> dict[str, Any] | None:
+        raw = self.report.get("strace_summary")
+        if not isinstance(raw, dict):
+            return None
+        return {
+            "rows": _rows(raw.get("rows"), ("syscall", "calls", "errors", "seconds")),
+            "matches": bool(raw.get("matches")),
+            "mismatches": _rows(raw.get("mismatches"), ("syscall", "field", "ours", "theirs")),
+        }
+
+    @cached_property
+    def findings(self) -> list[dict[str, Any]]:
+        """Findings ordered by severity (error first), then by start time."""
+        rows = _rows(self.report.get("findings"), _FINDING_KEYS)
+        for row in rows:
+            if not isinstance(row["evidence"], dict):
+                row["evidence"] = {}
+        rows.sort(
+            key=lambda row: (SEVERITY_ORDER.get(str(row["severity"]), 3), _number(row["start"]))
+        )
+        return rows
+
+    @cached_property
+    def severity_counts(self) -> dict[str, int]:
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for row in self.findings:
+            key = str(row["severity"])
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def include_file(name: str) -> Markup:
+    """The verbatim text of ``reports/<name>`` (a trusted asset such as the CSS) as Markup."""
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise RenderError(f"include_file takes a plain file name, not {name!r}")
+    return Markup((reports_dir() / name).read_text(encoding="utf-8"))
+
+
+@cache
+def template_environment(autoescape: bool) -> jinja2.Environment:
+    """The Jinja2 environment for ``reports/*.j2``: HTML with autoescape, Markdown without.
+
+    Filters: ``duration``, ``count``, ``percent``, ``short``, ``ts``, ``clock``, ``md`` (escape
+    inline Markdown) and ``code`` (a Markdown code span); ``tojson`` dumps with sorted keys.
+    Cached, so templates are compiled once per process.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(reports_dir())),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        duration=formatting.duration,
+        count=formatting.count,
+        percent=formatting.percent,
+        short=formatting.short,
+        ts=formatting.timestamp,
+        clock=formatting.clock_label,
+        md=formatting.md_text,
+        code=formatting.md_code,
+    )
+    env.globals["include_file"] = include_file
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (", ", ": ")}
+    return env
+
+
+def render_template(
+    name: str, out: IO[str], *, autoescape: bool, context: Mapping[str, Any]
+) -> None:
+    """Stream template `name` rendered with `context` to `out`, chunk by chunk."""
+    template = template_environment(autoescape).get_template(name)
+    for chunk in template.generate(**context):
+        out.write(chunk)

@@ -1,0 +1,43 @@
+"""GitHub-flavoured Markdown report (``--format md``), meant to be pasted into an incident.
+
+The layout lives in ``reports/report.md.j2``; this module only chooses how many rows each
+section shows and streams the template. Every trace-derived string goes through the ``md`` or
+``code`` filter (see `analyzer.render.formatting`), so a file name cannot break a table or
+inject HTML.
+"""
+
+from __future__ import annotations
+
+from typing import IO, ClassVar
+
+from analyzer.model import AnalysisResult
+from analyzer.render.base import Renderer, ReportView, render_template
+
+__all__ = ["MarkdownRenderer"]
+
+
+class MarkdownRenderer(Renderer):
+    """Incident-ready GitHub-flavoured Markdown."""
+
+    name: ClassVar[str] = "md"
+    extensions: ClassVar[tuple[str, ...]] = (".md",)
+    description: ClassVar[str] = "GitHub-flavoured Markdown for an incident or job summary"
+
+    template: ClassVar[str] = "report.md.j2"
+    limits: ClassVar[dict[str, int]] = {
+        "syscalls": 20,
+        "targets": 15,
+        "errors": 30,
+        "in_flight": 30,
+        "threads": 20,
+        "thread_calls": 5,
+    }
+    """Rows shown per section; the text says how many were left out."""
+
+    def render(self, result: AnalysisResult, out: IO[str]) -> None:
+        render_template(
+            self.template,
+            out,
+            autoescape=False,
+            context={"view": ReportView(result), "limits": self.limits},
+        )

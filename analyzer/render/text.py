@@ -1,0 +1,235 @@
+"""Terminal summary (``--format text``): a compact Rich rendering of the report.
+
+It shows the inputs (line counts, unparsed lines), the top syscalls by total time, errors,
+calls still in flight at the end of the trace, tasks and the titles of any findings. Colour is
+off when ``NO_COLOR`` is set or the output is not a terminal. Trace text is always passed to
+Rich as `rich.text.Text`, never as markup, so ``[bold]`` in a file name is printed as it is.
+The CLI, not this renderer, prints where the other reports were written.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import IO, ClassVar
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from analyzer.model import AnalysisResult
+from analyzer.render.base import Renderer, ReportView
+from analyzer.render.formatting import count, duration, percent, short
+
+__all__ = ["TextRenderer"]
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _is_tty(out: IO[str]) -> bool:
+    isatty = getattr(out, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+
+class TextRenderer(Renderer):
+    """Compact terminal summary rendered with Rich."""
+
+    name: ClassVar[str] = "text"
+    extensions: ClassVar[tuple[str, ...]] = (".txt",)
+    description: ClassVar[str] = "terminal summary (Rich); colour unless NO_COLOR or not a TTY"
+
+    top_syscalls: ClassVar[int] = 15
+    top_in_flight: ClassVar[int] = 10
+    top_errors: ClassVar[int] = 5
+
+    def __init__(self, width: int | None = None, color: bool | None = None) -> None:
+        """`width`: columns (default: the terminal's, else ``COLUMNS``, else 100).
+        `color`: force colour on or off (default: on only for a TTY without ``NO_COLOR``)."""
+        self.width = width
+        self.color = color
+
+    def _console(self, out: IO[str]) -> Console:
+        tty = _is_tty(out)
+        color = self.color
+        if color is None:
+            color = tty and not os.environ.get("NO_COLOR")
+        width = self.width
+        if width is None and not tty:
+            columns = os.environ.get("COLUMNS", "")
+            width = int(columns) if columns.isdigit() and int(columns) > 0 else 100
+        return Console(
+            file=out,
+            width=width,
+            no_color=not color,
+            color_system="auto" if color else None,
+            force_terminal=color,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            soft_wrap=False,
+        )
+
+    def render(self, result: AnalysisResult, out: IO[str]) -> None:
+        view = ReportView(result)
+        console = self._console(out)
+        version = view.tool["version"] or "?"
+        console.print(Text.assemble((view.title, "bold"), f"  (iodiag {version}, {view.schema})"))
+        self._inputs(console, view)
+        self._syscalls(console, view)
+        self._errors(console, view)
+        self._in_flight(console, view)
+        self._tasks(console, view)
+        self._findings(console, view)
+
+    def _inputs(self, console: Console, view: ReportView) -> None:
+        for row in view.inputs:
+            details = [str(row["format"] or "?")]
+            if row["compression"]:
+                details.append(str(row["compression"]))
+            if row["wall_s"] is not None:
+                details.append(f"spans {duration(row['wall_s'])}")
+            line = Text.assemble(
+                "  ",
+                (str(row["name"]), "bold"),
+                f" ({', '.join(details)}): {count(row['lines'])} lines, ",
+                (
+                    f"{count(row['unparsed_lines'])} unparsed",
+                    "yellow" if row["unparsed_lines"] else "",
+                ),
+            )
+            if row["non_utf8_lines"]:
+                line.append(f", {count(row['non_utf8_lines'])} not UTF-8", "yellow")
+            console.print(line)
+
+    def _syscalls(self, console: Console, view: ReportView) -> None:
+        rows = view.top_syscalls(self.top_syscalls)
+        if not rows:
+            console.print(Text("\nNo completed syscalls.", "dim"))
+            return
+        table = Table(
+            title=(
+                f"Top {len(rows)} of {len(view.syscalls)} syscalls by total time "
+                f"({count(view.calls_total)} calls, {duration(view.syscall_time_total)})"
+            ),
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+        )
+        # Narrow terminals lose the two columns that other columns imply (share, avg).
+        headers = ["calls", "errors", "total", "share", "avg", "p95", "max"]
+        if console.width < 76:
+            headers = [header for header in headers if header not in {"share", "avg"}]
+        table.add_column("syscall", no_wrap=True)
+        for header in headers:
+            table.add_column(header, justify="right", no_wrap=True)
+        for row in rows:
+            cells: dict[str, str | Text] = {
+                "calls": count(row["calls"]),
+                "errors": Text(count(row["errors"]), "red" if row["errors"] else "dim"),
+                "total": duration(row["total_s"]),
+                "share": percent(row["share"]),
+                "avg": duration(row["avg_s"]),
+                "p95": duration(row["p95_s"]),
+                "max": duration(row["max_s"]),
+            }
+            table.add_row(Text(str(row["syscall"])), *(cells[header] for header in headers))
+        console.print()
+        console.print(table)
+        console.print()
+
+    def _errors(self, console: Console, view: ReportView) -> None:
+        if not view.errors:
+            return
+        shown = view.errors[: self.top_errors]
+        text = Text("Errors: ", "bold")
+        for index, row in enumerate(shown):
+            if index:
+                text.append(", ")
+            text.append(f"{row['errno']} ×{count(row['count'])} ({row['syscall']})", "red")
+        if len(view.errors) > len(shown):
+            text.append(f", and {len(view.errors) - len(shown)} more")
+        console.print(text)
+
+    def _in_flight(self, console: Console, view: ReportView) -> None:
+        rows = view.in_flight
+        if not rows:
+            return
+        table = Table(
+            title=f"In flight at the end of the trace ({len(rows)})",
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+        )
+        table.add_column("tid", justify="right", no_wrap=True)
+        table.add_column("syscall", no_wrap=True)
+        table.add_column("waited", justify="right", no_wrap=True)
+        table.add_column("since", no_wrap=True)
+        table.add_column("target", overflow="fold")
+        for row in rows[: self.top_in_flight]:
+            table.add_row(
+                Text(str(row["tid"])),
+                Text(str(row["syscall"])),
+                duration(row["waited_s"]),
+                view.ts(row["start"]),
+                Text(short(row["target"] or "", 80)),
+            )
+        console.print()
+        console.print(table)
+        if len(rows) > self.top_in_flight:
+            console.print(Text(f"  … and {len(rows) - self.top_in_flight} more", "dim"))
+        console.print()
+
+    def _tasks(self, console: Console, view: ReportView) -> None:
+        tasks = view.tasks
+        text = Text.assemble(
+            ("Tasks: ", "bold"),
+            f"processes {count(tasks['processes'])}, threads {count(tasks['threads'])} "
+            f"(peak {count(tasks['peak_threads'])}), exited {count(tasks['exited'])}",
+        )
+        if tasks["killed"]:
+            killed = ", ".join(f"{row['tid']} by {row['signal']}" for row in tasks["killed"][:5])
+            more = len(tasks["killed"]) - 5
+            text.append(f", killed {len(tasks['killed'])} ({killed}", "red")
+            text.append(f", and {more} more)" if more > 0 else ")", "red")
+        console.print(text)
+        no_return = view.no_return
+        if no_return["count"]:
+            names = ", ".join(f"{name} {count(n)}" for name, n in no_return["by_syscall"][:5])
+            console.print(Text(f"Never returned: {count(no_return['count'])} ({names})"))
+        summary = view.strace_summary
+        if summary is not None:
+            if summary["matches"]:
+                console.print(Text("strace -c/-C summary: matches our totals", "green"))
+            else:
+                console.print(
+                    Text(
+                        f"strace -c/-C summary differs from our totals in "
+                        f"{len(summary['mismatches'])} field(s) (see the md/html report)",
+                        "yellow",
+                    )
+                )
+
+    def _findings(self, console: Console, view: ReportView) -> None:
+        if not view.findings:
+            return
+        console.print()
+        console.print(Text(f"Findings ({len(view.findings)})", "bold"))
+        for row in view.findings:
+            severity = str(row["severity"] or "info")
+            console.print(
+                Text.assemble(
+                    "  ",
+                    (f"{severity:<7}", _SEVERITY_STYLE.get(severity, "")),
+                    " ",
+                    (f"{row['code'] or ''}", "bold"),
+                    " ",
+                    str(row["title"] or ""),
+                )
+            )

@@ -1,0 +1,434 @@
+"""Tests of the output side (`analyzer.render`): registry, text, Markdown, HTML, JSON, Parquet.
+
+The report below is a HAND-BUILT EXAMPLE written for these tests, not captured data: the
+numbers are made up to be easy to check, and one field carries hostile text to test escaping.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analyzer.model import AnalysisResult
+from analyzer.render import (
+    RENDERERS,
+    HtmlRenderer,
+    JsonRenderer,
+    MarkdownRenderer,
+    ParquetRenderer,
+    Renderer,
+    RenderError,
+    TextRenderer,
+    formatting,
+    renderer_for,
+    renderer_for_path,
+)
+from analyzer.render.base import ReportView
+
+HOSTILE = "</script><b>bold</b>"
+
+
+def _stats(calls: int, errors: int, total: float, mx: float) -> dict[str, Any]:
+    avg = total / calls
+    return {
+        "calls": calls,
+        "errors": errors,
+        "total_s": total,
+        "min_s": avg / 4,
+        "avg_s": avg,
+        "p50_s": avg / 2,
+        "p95_s": mx * 0.8,
+        "p99_s": mx * 0.95,
+        "max_s": mx,
+    }
+
+
+def _thread(tid: int, comm: str, syscall: str, stats: dict[str, Any]) -> dict[str, Any]:
+    return {"tid": tid, "pid": 100, "comm": comm, "syscall": syscall, **stats}
+
+
+def example_report() -> dict[str, Any]:
+    """A hand-built `iodiag.report/1` document (not captured data)."""
+    return {
+        "schema": "iodiag.report/1",
+        "tool": {"name": "iodiag", "version": "0.1.0"},
+        "inputs": [
+            {
+                "path": "/tmp/example/app.strace.gz",
+                "format": "strace",
+                "compression": "gzip",
+                "lines": 1234,
+                "parsed_lines": 1230,
+                "unparsed_lines": 4,
+                "non_utf8_lines": 1,
+                "unparsed_samples": [
+                    {"line": 17, "text": "garbage | with ` pipe", "reason": "no syscall"},
+                    {"line": 99, "text": HOSTILE, "reason": "truncated line"},
+                ],
+                "clock": "clock",
+                "first_ts": 50_000.25,
+                "last_ts": 50_012.75,
+                "wall_s": 12.5,
+                "has_durations": True,
+                "line_kinds": {"syscall": 1200, "unfinished": 15, "resumed": 15, "exit": 4},
+            }
+        ],
+        "syscalls": [
+            {"syscall": "fsync", **_stats(40, 0, 3.2, 0.512)},
+            {"syscall": "read", **_stats(900, 12, 0.75, 0.05)},
+            {"syscall": "openat", **_stats(120, 30, 0.0041, 0.000041)},
+        ],
+        "syscalls_by_thread": [
+            _thread(101, "worker", "fsync", _stats(40, 0, 3.2, 0.512)),
+            _thread(101, "worker", "read", _stats(500, 2, 0.5, 0.05)),
+            _thread(102, "io", "read", _stats(400, 10, 0.25, 0.04)),
+            _thread(102, "io", "openat", _stats(120, 30, 0.0041, 4.1e-5)),
+        ],
+        "errors": [
+            {"syscall": "openat", "errno": "ENOENT", "count": 30},
+            {"syscall": "read", "errno": "EAGAIN", "count": 12},
+        ],
+        "targets": [
+            {
+                "target": "/var/lib/db/data_01.wal",
+                "target_kind": "file",
+                "calls": 40,
+                "total_s": 3.2,
+                "max_s": 0.512,
+                "syscalls": ["fsync"],
+            },
+            {
+                "target": "TCP:[10.0.0.1:5432->10.0.0.2:40000]",
+                "target_kind": "socket",
+                "calls": 900,
+                "total_s": 0.75,
+                "max_s": 0.05,
+                "syscalls": ["read"],
+            },
+        ],
+        "in_flight": [
+            {
+                "tid": 102,
+                "syscall": "futex",
+                "start": 50_010.5,
+                "waited_s": 2.25,
+                "target": None,
+                "line": 1201,
+            }
+        ],
+        "no_return": {"count": 3, "by_syscall": {"exit_group": 2, "exit": 1}},
+        "tasks": {
+            "processes": 1,
+            "threads": 3,
+            "peak_threads": 3,
+            "exited": 2,
+            "killed": [{"tid": 103, "signal": "SIGKILL"}],
+        },
+        "strace_summary": {
+            "rows": [{"syscall": "fsync", "calls": 40, "errors": 0, "seconds": 3.2}],
+            "matches": False,
+            "mismatches": [{"syscall": "read", "field": "calls", "ours": 900, "theirs": 901}],
+        },
+        "findings": [
+            {
+                "code": "IOD101",
+                "kind": "slow_syscall",
+                "severity": "warning",
+                "title": f"slow fsync on WAL {HOSTILE}",
+                "message": "fsync took 512 ms",
+                "pid": 100,
+                "tid": 101,
+                "start": 50_003.0,
+                "duration_s": 0.512,
+                "evidence": {"line": 345, "target": HOSTILE, "ratio": float("nan")},
+            }
+        ],
+    }
+
+
+def example_table() -> pa.Table:
+    """A small hand-built `calls`-like table with schema and field metadata."""
+    schema = pa.schema(
+        [
+            pa.field("input", pa.string()),
+            pa.field("tid", pa.int32(), metadata={"doc": "thread id"}),
+            pa.field("syscall", pa.dictionary(pa.int32(), pa.string())),
+            pa.field("dur_s", pa.float64(), metadata={"doc": "duration", "unit": "s"}),
+        ],
+        metadata={"iodiag.schema": "calls/1", "iodiag.version": "0.1.0"},
+    )
+    return pa.table(
+        {
+            "input": ["app.strace.gz"] * 3,
+            "tid": pa.array([101, 101, 102], pa.int32()),
+            "syscall": pa.array(["fsync", "read", "read"]).dictionary_encode(),
+            "dur_s": [0.512, 0.05, 0.04],
+        },
+        schema=schema,
+    )
+
+
+@pytest.fixture
+def result() -> AnalysisResult:
+    return AnalysisResult(report=example_report(), tables={"calls": example_table()})
+
+
+@pytest.fixture
+def empty_result() -> AnalysisResult:
+    return AnalysisResult(
+        report={"schema": "iodiag.report/1", "tool": {"name": "iodiag", "version": "0"}}
+    )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_by_name() -> None:
+    assert set(RENDERERS) == {"text", "md", "html", "json", "parquet"}
+    for name, cls in RENDERERS.items():
+        assert cls.name == name
+        assert isinstance(renderer_for(name), cls)
+    with pytest.raises(RenderError, match="known: text, md"):
+        renderer_for("pdf")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("out/report.md", MarkdownRenderer),
+        ("report.HTML", HtmlRenderer),
+        ("trace.iodiag.htm", HtmlRenderer),
+        (Path("r.json"), JsonRenderer),
+        ("tables.parquet", ParquetRenderer),
+        ("summary.txt", TextRenderer),
+        ("report", None),
+        ("report.pdf", None),
+    ],
+)
+def test_registry_by_extension(path: str | Path, expected: type[Renderer] | None) -> None:
+    found = renderer_for_path(path)
+    if expected is None:
+        assert found is None
+    else:
+        assert type(found) is expected
+
+
+def test_extensions_are_unique_and_normalised() -> None:
+    seen: list[str] = [ext for cls in RENDERERS.values() for ext in cls.extensions]
+    assert len(seen) == len(set(seen))
+    assert all(ext.startswith(".") and ext == ext.lower() for ext in seen)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.512, "512 ms"),
+        (3.2, "3.2 s"),
+        (0.000041, "41 µs"),
+        (0.0009997, "1.0 ms"),
+        (2.5e-8, "25 ns"),
+        (0, "0 s"),
+        (125.4, "2 min 05 s"),
+        (3720, "1 h 02 min"),
+        (None, "—"),
+        (float("nan"), "—"),
+    ],
+)
+def test_duration(seconds: float | None, text: str) -> None:
+    assert formatting.duration(seconds) == text
+
+
+def test_timestamp_clocks() -> None:
+    assert formatting.timestamp(50_003.25, "clock") == "13:53:23.250000"
+    assert formatting.timestamp(86_401.5, "clock") == "+1d 00:00:01.500000"
+    assert formatting.timestamp(0.0, "epoch") == "1970-01-01 00:00:00.000000 UTC"
+    assert formatting.timestamp(1.5, "relative") == "+1.500000 s"
+
+
+def test_markdown_escapes() -> None:
+    assert formatting.md_text("a|b <i>*x*</i>") == r"a\|b \<i\>\*x\*\</i\>"
+    assert formatting.md_code("a|b") == r"`a\|b`"
+    assert formatting.md_code("has `tick`") == "`` has `tick` ``"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def test_text_renderer(result: AnalysisResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    text = TextRenderer(width=100).render_to_string(result)
+    assert "\x1b[" not in text
+    for name in ("fsync", "read", "openat", "futex"):
+        assert name in text
+    assert "1,234 lines" in text and "4 unparsed" in text
+    assert "3.2 s" in text and "512 ms" in text
+    assert "IOD101" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert text == TextRenderer(width=100).render_to_string(result)
+
+
+def test_text_renderer_empty(empty_result: AnalysisResult) -> None:
+    text = TextRenderer(width=80, color=False).render_to_string(empty_result)
+    assert "No completed syscalls." in text
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def test_markdown(result: AnalysisResult) -> None:
+    md = MarkdownRenderer().render_to_string(result)
+    assert md.startswith("# iodiag report: app.strace.gz\n")
+    assert "## Verdict" in md and "IOD101" in md
+    section = md[md.index("## Syscalls") : md.index("## Time by target")]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line[:3] == "| `"}
+    assert "`fsync`" in rows
+    fsync = rows["`fsync`"]
+    assert "| 40 |" in fsync and "| 3.2 s |" in fsync and "| 512 ms |" in fsync
+    assert "| 80 ms |" in fsync  # avg
+    assert "41 µs" in rows["`openat`"]
+    # time by target, errors, in-flight, tasks, per-thread details, parse report, strace -C
+    assert "/var/lib/db/data_01.wal" in md
+    assert "ENOENT" in md and "futex" in md and "SIGKILL" in md
+    assert "<details>" in md and "tid 101 (pid 100) worker" in md
+    assert "`app.strace.gz:17`" in md and r"garbage \| with" in md
+    assert "## strace -c/-C summary" in md and "| 901 |" in md
+    # hostile text is escaped as text, or shown literally inside a code span
+    assert r"WAL \</script\>\<b\>bold\</b\>**" in md
+    assert md.replace(f"`{HOSTILE}`", "").count(HOSTILE) == 0
+
+
+def test_markdown_no_findings(empty_result: AnalysisResult) -> None:
+    md = MarkdownRenderer().render_to_string(empty_result)
+    assert "No findings yet" in md
+    assert "No completed syscalls." in md
+
+
+# --------------------------------------------------------------------------- html
+
+
+def test_html_is_self_contained(result: AnalysisResult) -> None:
+    html = HtmlRenderer().render_to_string(result)
+    assert html.startswith("<!doctype html>")
+    assert html.count("<svg") == 3
+    assert "<link" not in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert "<?xml" not in html and "<!DOCTYPE svg" not in html
+    for section in ("verdict", "syscalls", "targets", "errors", "in-flight", "threads"):
+        assert f'<section id="{section}">' in html
+    # element ids are unique even with three inline SVGs in the page
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+
+
+def test_html_escapes_hostile_text(result: AnalysisResult) -> None:
+    html = HtmlRenderer().render_to_string(result)
+    assert HOSTILE not in html
+    assert "<b>bold" not in html
+    assert "&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in html
+    assert html.count("</script>") == 1  # only the closing tag of our own sorter
+
+
+def test_html_without_plots(empty_result: AnalysisResult) -> None:
+    html = HtmlRenderer(plots=False).render_to_string(empty_result)
+    assert "<svg" not in html
+    assert "No findings yet" in html
+
+
+# --------------------------------------------------------------------------- json
+
+
+def test_json_round_trip(result: AnalysisResult) -> None:
+    text = JsonRenderer().render_to_string(result)
+    assert text.endswith("}\n")
+    data = json.loads(text)
+    assert data["schema"] == "iodiag.report/1"
+    assert data["syscalls"][0]["syscall"] == "fsync"
+    assert data["findings"][0]["evidence"]["ratio"] is None  # NaN written as null
+    assert data["findings"][0]["title"].endswith(HOSTILE)
+    assert text == json.dumps(data, sort_keys=True, indent=2) + "\n"
+    assert list(data) == sorted(data)
+
+
+def test_json_rejects_non_json_values() -> None:
+    bad = AnalysisResult(report={"schema": "iodiag.report/1", "when": object()})
+    with pytest.raises(TypeError):
+        JsonRenderer().render_to_string(bad)
+
+
+# --------------------------------------------------------------------------- parquet
+
+
+def test_parquet_writes_tables(result: AnalysisResult, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    paths = ParquetRenderer().write(result, out)
+    assert paths == [out / "calls.parquet"]
+    back = pq.read_table(paths[0])
+    original = result.tables["calls"]
+    assert back.schema.metadata == original.schema.metadata
+    assert back.schema.field("dur_s").metadata == {b"doc": b"duration", b"unit": b"s"}
+    assert back.equals(original)
+
+
+def test_parquet_needs_a_directory(result: AnalysisResult, tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="directory"):
+        ParquetRenderer().render(result, io.StringIO())
+    bad = AnalysisResult(report={}, tables={"../escape": example_table()})
+    with pytest.raises(RenderError, match="file name"):
+        ParquetRenderer().write(bad, tmp_path)
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+@pytest.mark.parametrize("name", ["text", "md", "html", "json"])
+def test_rendering_is_deterministic(
+    name: str, result: AnalysisResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    first = renderer_for(name).render_to_string(result)
+    second = renderer_for(name).render_to_string(result)
+    assert first == second
+    assert first
+
+
+def test_report_view_normalises_missing_keys() -> None:
+    view = ReportView(AnalysisResult(report={"syscalls": [{"syscall": "read"}]}))
+    assert view.syscalls[0]["total_s"] is None
+    assert view.title == "iodiag report"
+    assert view.tasks["killed"] == []
+
+
+def test_hostile_names_in_charts_and_tables() -> None:
+    report = example_report()
+    report["syscalls"][0]["syscall"] = HOSTILE
+    report["targets"][0]["target"] = f"/tmp/$x$/{HOSTILE}"
+    report["syscalls_by_thread"][0]["comm"] = HOSTILE
+    html = HtmlRenderer().render_to_string(AnalysisResult(report=report))
+    assert HOSTILE not in html
+    assert html.count("</script>") == 1
+    assert "$x$" in html  # drawn as text, not as mathtext
+
+
+def test_undecodable_and_control_text_is_printable(tmp_path: Path) -> None:
+    report = example_report()
+    report["in_flight"][0]["target"] = "/data/\udcff\x1b[2J.log"
+    result = AnalysisResult(report=report)
+    for name in ("text", "md", "html", "json"):
+        path = tmp_path / f"out.{name}"
+        with path.open("w", encoding="utf-8") as out:
+            renderer_for(name).render(result, out)
+        text = path.read_text(encoding="utf-8")
+        assert "\x1b" not in text
+        assert "\\udcff" in text
