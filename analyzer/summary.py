@@ -110,10 +110,12 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
             "calls": grouped.size(),
             "total_s": grouped["duration_s"].sum(min_count=1),
             "max_s": grouped["duration_s"].max(),
-            "syscalls": grouped["syscall"].agg(lambda names: sorted(set(names))),
         }
     ).reset_index()
     table = table.sort_values(["total_s", "calls"], ascending=False).head(limit)
+    top = frame[frame["target"].isin(table["target"])]
+    names = top.drop_duplicates(["target", "syscall"]).groupby("target")["syscall"].agg(sorted)
+    table["syscalls"] = table["target"].map(names)
     return _records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
 
 

@@ -101,6 +101,26 @@ _OPENERS = frozenset({"open", "openat", "openat2", "creat", "memfd_create"})
 _DUPLICATORS = frozenset({"dup", "dup2", "dup3"})
 _CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 
+_CHANGES_FDS = pa.array(
+    sorted(
+        _CREATORS
+        | _OPENERS
+        | _DUPLICATORS
+        | set(_ANON_CREATORS)
+        | {
+            "socket",
+            "accept",
+            "accept4",
+            "connect",
+            "bind",
+            "pipe",
+            "pipe2",
+            "socketpair",
+            "close",
+            "fcntl",
+        }
+    )
+)
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
@@ -184,20 +204,32 @@ def _first_fd(args: str) -> int | None:
         return None
 
 
-def replay_fd_tables(calls: pd.DataFrame) -> _FdTables:
+def replay_fd_tables(calls: pa.Table) -> _FdTables:
     """Apply every descriptor-changing call, in line order, to the per-process fd tables.
 
     `calls` has columns tid, syscall, args, retval, ret_target, errno, line_start, line_end.
     """
     tables = _FdTables()
-    for row in calls.itertuples(index=False):
-        name: str = row.syscall
-        args: str = row.args or ""
-        retval = None if pd.isna(row.retval) else int(row.retval)
-        failed = row.errno is not None and not pd.isna(row.errno)
-        line = row.line_end if not pd.isna(row.line_end) else row.line_start
-        after = int(line) * 2 + 1
-        tid = int(row.tid)
+    columns = [
+        calls[name].to_pylist()
+        for name in (
+            "tid",
+            "syscall",
+            "args",
+            "retval",
+            "ret_target",
+            "errno",
+            "line_start",
+            "line_end",
+        )
+    ]
+    for tid, name, args, retval, ret_target, errno, line_start, line_end in zip(
+        *columns, strict=True
+    ):
+        args = args or ""
+        failed = errno is not None
+        line = line_end if line_end is not None else line_start
+        after = line * 2 + 1
         if name in _CREATORS:
             if retval is not None and retval > 0:
                 shares = name in ("clone", "clone3") and "CLONE_FILES" in args
@@ -206,7 +238,7 @@ def replay_fd_tables(calls: pd.DataFrame) -> _FdTables:
         if failed:
             continue
         if name in _OPENERS and retval is not None and retval >= 0:
-            target = row.ret_target if isinstance(row.ret_target, str) else None
+            target = ret_target
             if target is None:
                 quoted = _QUOTED.search(args)
                 target = quoted.group(1) if quoted else f"{name}:?"
@@ -214,12 +246,12 @@ def replay_fd_tables(calls: pd.DataFrame) -> _FdTables:
                     target = f"/memfd:{target}"
             tables.set(tid, retval, after, target)
         elif name == "socket" and retval is not None and retval >= 0:
-            tables.set(tid, retval, after, row.ret_target or f"{_socket_kind(args)}:[]")
+            tables.set(tid, retval, after, ret_target or f"{_socket_kind(args)}:[]")
         elif name in ("accept", "accept4") and retval is not None and retval >= 0:
             peer = sockaddr_text(args)
             listener = _first_fd(args)
             proto = _protocol(tables.get(tid, listener) if listener is not None else None)
-            tables.set(tid, retval, after, row.ret_target or f"{proto}:[->{peer or '?'}]")
+            tables.set(tid, retval, after, ret_target or f"{proto}:[->{peer or '?'}]")
         elif name in ("connect", "bind"):
             fd = _first_fd(args)
             address = sockaddr_text(args)
@@ -227,17 +259,14 @@ def replay_fd_tables(calls: pd.DataFrame) -> _FdTables:
                 proto = _protocol(tables.get(tid, fd))
                 target = f"{proto}:[->{address}]" if name == "connect" else f"{proto}:[{address}]"
                 tables.set(
-                    tid,
-                    fd,
-                    int(row.line_start if not pd.isna(row.line_start) else line) * 2 - 1,
-                    target,
+                    tid, fd, (line_start if line_start is not None else line) * 2 - 1, target
                 )
         elif name in ("pipe", "pipe2", "socketpair"):
             match = _FD_PAIR.search(args)
             if match:
                 kind = "pipe" if name != "socketpair" else _socket_kind(args)
                 for fd in (int(match.group(1)), int(match.group(2))):
-                    tables.set(tid, fd, after, f"{kind}:[L{int(line)}]")
+                    tables.set(tid, fd, after, f"{kind}:[L{line}]")
         elif name in _DUPLICATORS or (name == "fcntl" and "F_DUPFD" in args):
             old = _first_fd(args)
             if old is not None and retval is not None and retval >= 0:
@@ -247,29 +276,27 @@ def replay_fd_tables(calls: pd.DataFrame) -> _FdTables:
             if fd is not None:
                 tables.set(tid, fd, after, None)
         elif name in _ANON_CREATORS and retval is not None and retval >= 0:
-            tables.set(tid, retval, after, row.ret_target or _ANON_CREATORS[name])
+            tables.set(tid, retval, after, ret_target or _ANON_CREATORS[name])
     return tables
 
 
+_TARGET_KINDS: tuple[tuple[str, str], ...] = (
+    ("device", r"^/dev/|<(?:char|block) "),
+    ("file", r"^/"),
+    ("socket", r"^(?:TCP|UDP|UNIX|NETLINK|socket|RAW|SCTP|PACKET|L2TP)"),
+    ("pipe", r"^pipe:"),
+    ("anon", r"^anon_inode"),
+    ("other", r"."),
+)
+
+
 def classify_targets(targets: pa.Array) -> pa.Array:
-    """file, device, socket, pipe, anon or other for each target text."""
-    kinds = pd.Series(targets.to_numpy(zero_copy_only=False), dtype=object)
-    result = np.full(len(kinds), None, dtype=object)
-    text = kinds.fillna("")
-    rules = (
-        (
-            "device",
-            text.str.startswith("/dev/") | text.str.contains(r"<(?:char|block) ", regex=True),
-        ),
-        ("file", text.str.startswith("/")),
-        ("socket", text.str.match(r"^(?:TCP|UDP|UNIX|NETLINK|socket|RAW|SCTP|PACKET|L2TP)")),
-        ("pipe", text.str.startswith("pipe:")),
-        ("anon", text.str.startswith("anon_inode")),
-    )
-    for name, mask in rules:
-        result[(result == None) & mask.to_numpy()] = name  # noqa: E711 - numpy elementwise
-    result[(result == None) & (text != "").to_numpy()] = "other"  # noqa: E711
-    return pa.array(result, pa.string())
+    """file, device, socket, pipe, anon or other for each target text (first rule wins)."""
+    kinds = pa.nulls(len(targets), pa.string())
+    for name, pattern in reversed(_TARGET_KINDS):
+        matches = pc.fill_null(pc.match_substring_regex(targets, pattern), False)
+        kinds = pc.if_else(matches, name, kinds)
+    return kinds
 
 
 def resolve(columns: dict[str, pa.Array], lines: pa.Table) -> dict[str, pa.Array]:
@@ -290,40 +317,16 @@ def resolve(columns: dict[str, pa.Array], lines: pa.Table) -> dict[str, pa.Array
     direct = decorated.field("target")
     direct = pc.if_else(pc.equal(direct, ""), pa.scalar(None, pa.string()), direct)
 
-    ret_target = columns.get("ret_target")
+    replayed = ("tid", "syscall", "args", "retval", "ret_target", "errno", "line_start", "line_end")
+    calls = pa.table({name: columns[name] for name in replayed})
+    tables = replay_fd_tables(calls.filter(pc.is_in(syscall, value_set=_CHANGES_FDS)))
     frame = pd.DataFrame(
         {
             "tid": columns["tid"].to_numpy(zero_copy_only=False),
-            "syscall": syscall.to_numpy(zero_copy_only=False),
-            "args": args.to_numpy(zero_copy_only=False),
-            "retval": columns["retval"].to_pandas(),
-            "ret_target": ret_target.to_numpy(zero_copy_only=False)
-            if ret_target is not None
-            else None,
-            "errno": columns["errno"].to_numpy(zero_copy_only=False),
             "line_start": columns["line_start"].to_pandas(),
             "line_end": columns["line_end"].to_pandas(),
         }
     )
-    changes = frame["syscall"].isin(
-        _CREATORS
-        | _OPENERS
-        | _DUPLICATORS
-        | set(_ANON_CREATORS)
-        | {
-            "socket",
-            "accept",
-            "accept4",
-            "connect",
-            "bind",
-            "pipe",
-            "pipe2",
-            "socketpair",
-            "close",
-            "fcntl",
-        }
-    )
-    tables = replay_fd_tables(frame[changes])
 
     lookup_fd = fd.to_pandas()
     need = lookup_fd.notna().to_numpy() & ~direct.is_valid().to_numpy(zero_copy_only=False)
@@ -335,7 +338,7 @@ def resolve(columns: dict[str, pa.Array], lines: pa.Table) -> dict[str, pa.Array
         wanted = pd.DataFrame(
             {
                 "row": np.flatnonzero(need),
-                "table": frame["tid"][need].map(lambda tid: tables.table_of(int(tid))).to_numpy(),
+                "table": frame["tid"][need].map(tables.task_table).astype(object).fillna(_ROOT_TABLE).to_numpy(),
                 "fd": lookup_fd[need].astype("int64").to_numpy(),
                 "position": anchor[need].to_numpy(),
             }
@@ -344,9 +347,7 @@ def resolve(columns: dict[str, pa.Array], lines: pa.Table) -> dict[str, pa.Array
             wanted, events, on="position", by=["table", "fd"], direction="backward"
         )
         target[joined["row"].to_numpy()] = joined["target"].to_numpy()
-    target_array = pa.array(
-        [value if isinstance(value, str) else None for value in target], pa.string()
-    )
+    target_array = pa.array(target, pa.string(), from_pandas=True)
     return {
         **columns,
         "fd": fd,
