@@ -15,8 +15,16 @@ import typer
 
 from analyzer import __version__
 from analyzer.errors import IodiagError, UsageError
+from analyzer.model import AnalysisResult
 from analyzer.pipeline import Config, analyze
-from analyzer.render import RENDERERS, ParquetRenderer, RenderError, renderer_for, renderer_for_path
+from analyzer.render import (
+    RENDERERS,
+    ParquetRenderer,
+    Renderer,
+    RenderError,
+    renderer_for,
+    renderer_for_path,
+)
 
 PROGRESS_MIN_BYTES = 4 << 20
 _COMPRESSION_SUFFIXES = {".gz", ".xz", ".bz2", ".zst", ".zstd"}
@@ -113,6 +121,8 @@ def _run(
         renderer = renderer_for_path(output)
         if renderer is None:
             raise UsageError(f"cannot tell the format of {output!r}: add --format")
+    if isinstance(renderer, ParquetRenderer) and output is None:
+        raise UsageError("--format parquet needs -o FOLDER")
 
     with _progress(inputs) as progress:
         on_progress = None
@@ -124,10 +134,19 @@ def _run(
 
         result = analyze(inputs, Config(engine=engine, threads=threads), on_progress)
 
+    try:
+        return _write(result, renderer, output, out_dir, report_stem(inputs[0]))
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
+
+
+def _write(
+    result: AnalysisResult, renderer: Renderer | None, output: str | None, out_dir: Path, stem: str
+) -> int:
     if renderer is None:
         renderer_for("text").render(result, sys.stdout)
         out_dir.mkdir(parents=True, exist_ok=True)
-        stem = report_stem(inputs[0])
         for name, suffix in (("html", ".iodiag.html"), ("md", ".iodiag.md")):
             path = out_dir / f"{stem}{suffix}"
             with open(path, "w", encoding="utf-8") as handle:

@@ -338,7 +338,11 @@ def resolve(columns: dict[str, pa.Array], lines: pa.Table) -> dict[str, pa.Array
         wanted = pd.DataFrame(
             {
                 "row": np.flatnonzero(need),
-                "table": frame["tid"][need].map(tables.task_table).astype(object).fillna(_ROOT_TABLE).to_numpy(),
+                "table": frame["tid"][need]
+                .map(tables.task_table)
+                .astype(object)
+                .fillna(_ROOT_TABLE)
+                .to_numpy(),
                 "fd": lookup_fd[need].astype("int64").to_numpy(),
                 "position": anchor[need].to_numpy(),
             }

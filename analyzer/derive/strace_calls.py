@@ -35,6 +35,8 @@ class LineView:
     duration_ns: np.ndarray
     """NaN where the line has no `-T` value."""
     syscall: np.ndarray
+    syscall_code: np.ndarray
+    """Integer code per syscall name (-1 where the line has none), for fast grouping."""
 
     @classmethod
     def build(cls, table: pa.Table, default_tid: int) -> LineView:
@@ -47,11 +49,14 @@ class LineView:
         return cls(
             table=table,
             line_no=table["line_no"].to_numpy(),
-            kind=np.asarray(table["kind"].to_numpy(zero_copy_only=False), dtype=object),
+            kind=np.asarray(table["kind"].to_numpy(zero_copy_only=False), dtype="U10"),
             tid=np.asarray(tid, dtype=np.int64),
             clock_ns=clock,
             duration_ns=duration.astype("float64"),
             syscall=np.asarray(table["syscall"].to_numpy(zero_copy_only=False), dtype=object),
+            syscall_code=pc.fill_null(
+                pc.dictionary_encode(table["syscall"].combine_chunks()).indices, -1
+            ).to_numpy(),
         )
 
 
@@ -91,7 +96,7 @@ def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
     # Per task and call name, an entry half is immediately followed by its exit half; sorting
     # by name as well keeps pairs adjacent when another call's half comes between them (the
     # leader's own pending call around a re-attributed execve).
-    name_codes, _ = pd.factorize(view.syscall[rows])
+    name_codes = view.syscall_code[rows]
     permutation = np.lexsort((view.line_no[rows], name_codes, tids[rows]))
     order = rows[permutation]
     names = name_codes[permutation]
