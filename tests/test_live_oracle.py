@@ -28,9 +28,22 @@ def _can_trace() -> bool:
 def test_fresh_capture_matches_strace_summary(program: str, tmp_path: Path) -> None:
     log = tmp_path / "trace.log"
     subprocess.run(
-        ["strace", "-f", "-tt", "-T", "-C", "-w", "-o", str(log), sys.executable,
-         str(PROGRAMS / program)],
-        check=True, capture_output=True, cwd=tmp_path, timeout=120,
+        [
+            "strace",
+            "-f",
+            "-tt",
+            "-T",
+            "-C",
+            "-w",
+            "-o",
+            str(log),
+            sys.executable,
+            str(PROGRAMS / program),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     report = analyzer.analyze(log).report
     assert report["inputs"][0]["unparsed_lines"] == 0

@@ -1,0 +1,281 @@
+"""Tests of the `iodiag-analyze` command (`analyzer.cli.app`), run in-process with CliRunner.
+
+Inputs are small real captures from fixtures/ (see fixtures/README.md); the numbers the tests
+compare are counted from the fixture files here, never copied from the README.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from analyzer import __version__
+from analyzer.cli import app, report_stem
+
+REPO = Path(__file__).resolve().parents[1]
+LOGS = REPO / "fixtures" / "strace" / "logs"
+MT_PIPES = LOGS / "mt_pipes.f_tt_T.log"
+GZIP_NO_EXT = LOGS / "derived" / "small_sh_gzip_no_ext.log"
+SMALL_SH_GZ = LOGS / "derived" / "small_sh.f_tt_T.log.gz"
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+
+def run(*args: str | Path, stdin: bytes | None = None) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], input=stdin)
+
+
+def line_count(data: bytes) -> int:
+    """Lines as a text tool counts them: a last line without a newline still counts."""
+    return len(data.splitlines())
+
+
+def assert_one_line_error(result: Result, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    err = result.stderr
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("iodiag-analyze: "), err
+    for needle in needles:
+        assert needle in err, err
+    assert result.stdout == ""
+
+
+# --- default run: terminal summary + HTML and Markdown reports --------------------------------
+
+
+def test_default_run_prints_summary_and_writes_both_reports(tmp_path: Path) -> None:
+    result = run(MT_PIPES, "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "mt_pipes.f_tt_T.log" in out
+    assert "read" in out.split()  # the top syscall by total time in this capture
+    html = tmp_path / "mt_pipes.f_tt_T.iodiag.html"
+    md = tmp_path / "mt_pipes.f_tt_T.iodiag.md"
+    wrote = [line for line in out.splitlines() if line.startswith("wrote ")]
+    assert wrote == [f"wrote {html}", f"wrote {md}"]
+    assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    assert "read" in md.read_text(encoding="utf-8")
+    assert result.stderr == ""
+
+
+def test_default_run_creates_missing_out_dir(tmp_path: Path) -> None:
+    out_dir = tmp_path / "a" / "b"
+    result = run(MT_PIPES, "--out-dir", out_dir)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "mt_pipes.f_tt_T.iodiag.html",
+        "mt_pipes.f_tt_T.iodiag.md",
+    ]
+
+
+def test_default_run_stem_drops_compression_suffix(tmp_path: Path) -> None:
+    trace = tmp_path / "x.log.gz"
+    shutil.copyfile(SMALL_SH_GZ, trace)
+    out_dir = tmp_path / "out"
+    result = run(trace, "--out-dir", out_dir)
+    assert result.exit_code == 0, result.output
+    assert (out_dir / "x.iodiag.html").is_file()
+    assert (out_dir / "x.iodiag.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("path", "stem"),
+    [
+        ("-", "stdin"),
+        ("/a/trace.log.gz", "trace"),
+        ("/a/x.log.GZ", "x"),
+        ("x.log.zst", "x"),
+        ("trace.log", "trace"),
+        ("trace", "trace"),
+        ("mt_pipes.f_tt_T.log", "mt_pipes.f_tt_T"),
+    ],
+)
+def test_report_stem(path: str, stem: str) -> None:
+    assert report_stem(path) == stem
+
+
+# --- --format json -----------------------------------------------------------------------------
+
+
+def test_json_to_stdout(tmp_path: Path) -> None:
+    result = run(MT_PIPES, "--format", "json", "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["schema"] == "iodiag.report/1"
+    assert list(report) == sorted(report)
+    assert len(report["inputs"]) == 1
+    lines = line_count(MT_PIPES.read_bytes())
+    assert report["inputs"][0]["lines"] == lines
+    assert report["inputs"][0]["parsed_lines"] == lines
+    assert report["findings"] == []
+    # One explicit output: no default reports next to it.
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_from_stdin_gzip() -> None:
+    data = GZIP_NO_EXT.read_bytes()
+    result = run("-", "--format", "json", stdin=data)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["schema"] == "iodiag.report/1"
+    (source,) = report["inputs"]
+    assert source["compression"] == "gzip"
+    assert source["lines"] == line_count(gzip.decompress(data))
+    assert source["parsed_lines"] == source["lines"]
+
+
+def test_json_is_deterministic() -> None:
+    first = run(MT_PIPES, "-f", "json")
+    second = run(MT_PIPES, "-f", "json")
+    assert first.exit_code == second.exit_code == 0
+    assert first.stdout == second.stdout
+
+
+# --- other formats to a file -------------------------------------------------------------------
+
+
+def test_markdown_to_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.md"
+    result = run(MT_PIPES, "--format", "md", "-o", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("#")
+    assert "read" in text
+    assert result.stdout == ""
+
+
+def test_html_to_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.html"
+    result = run(MT_PIPES, "--format", "html", "-o", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert text.lstrip().lower().startswith("<!doctype html")
+    assert text.rstrip().endswith("</html>")
+    assert result.stdout == ""
+
+
+def test_json_format_from_extension(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = run(MT_PIPES, "-o", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["schema"] == "iodiag.report/1"
+    assert result.stdout == ""
+
+
+def test_text_to_stdout(tmp_path: Path) -> None:
+    result = run(MT_PIPES, "--format", "text", "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "read" in result.stdout.split()
+    assert "wrote " not in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- parquet -----------------------------------------------------------------------------------
+
+
+def test_parquet_to_directory(tmp_path: Path) -> None:
+    out = tmp_path / "pq"
+    result = run(MT_PIPES, "--format", "parquet", "-o", out)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"syscalls.parquet", "tasks.parquet"} <= names
+    wrote = [line.removeprefix("wrote ") for line in result.stdout.splitlines()]
+    assert sorted(Path(p).name for p in wrote) == sorted(names)
+    for name in ("syscalls.parquet", "tasks.parquet"):
+        table = pq.read_table(out / name)
+        assert table.schema.metadata is not None
+        assert b"iodiag.schema" in table.schema.metadata, table.schema.metadata
+    assert pq.read_table(out / "syscalls.parquet").num_rows > 0
+
+
+def test_parquet_without_output_is_usage_error() -> None:
+    result = run(MT_PIPES, "--format", "parquet")
+    assert_one_line_error(result, "-o")
+
+
+# --- errors: one line on stderr, exit 2 ---------------------------------------------------------
+
+
+def test_non_trace_file_is_rejected() -> None:
+    result = run(REPO / "pyproject.toml")
+    assert_one_line_error(result, "pyproject.toml")
+
+
+def test_missing_file_is_rejected(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.log"
+    result = run(missing, "--out-dir", tmp_path)
+    assert_one_line_error(result, "nope.log")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_output_extension_needs_format(tmp_path: Path) -> None:
+    out = tmp_path / "out.unknownext"
+    result = run(MT_PIPES, "-o", out)
+    assert_one_line_error(result, "--format")
+    assert not out.exists()
+
+
+def test_unknown_format_name() -> None:
+    result = run(MT_PIPES, "--format", "bogus")
+    assert_one_line_error(result, "bogus")
+
+
+def test_unknown_engine() -> None:
+    result = run(MT_PIPES, "--engine", "bogus", "-f", "json")
+    assert_one_line_error(result, "--engine")
+
+
+def test_unwritable_output_is_one_line_error(tmp_path: Path) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "out.json"
+    result = run(MT_PIPES, "-o", out)
+    assert_one_line_error(result, "cannot write")
+
+
+def test_out_dir_that_is_a_file_is_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run(MT_PIPES, "--out-dir", blocker / "sub")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("iodiag-analyze: cannot write")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- version -----------------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"iodiag {__version__} ")
+    assert result.stdout.startswith("iodiag 0.1.0")
+
+
+def test_python_dash_m_version() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("iodiag 0.1.0")
