@@ -104,13 +104,23 @@ def test_installed_console_script_runs_outside_checkout(
     venv = tmp / "venv"
     # --system-site-packages: the runtime dependencies (pandas, pyarrow, lark, matplotlib, ...)
     # are already installed for the test run; reusing them avoids downloading ~100 MB per run.
-    # The wheel itself is installed with --no-deps, and iodiag is not installed system-wide, so
-    # `analyzer` can only come from the wheel (checked below).
+    # The wheel itself is installed with --no-deps --ignore-installed, so even where iodiag is
+    # installed system-wide (as CI does) `analyzer` comes from the wheel (checked below).
     proc = _run([sys.executable, "-m", "venv", "--system-site-packages", venv], tmp, 120)
     assert proc.returncode == 0, proc.stderr
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / "python"
-    install = [python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel]
+    install = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-index",
+        "--ignore-installed",
+        "-q",
+        wheel,
+    ]
     proc = _run(install, tmp, 120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
