@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -132,7 +133,8 @@ class LineChunk:
 
     @property
     def line_numbers(self) -> pa.Int64Array:
-        return pa.array(range(self.first_line_no, self.first_line_no + len(self.lines)), pa.int64())
+        first = self.first_line_no
+        return pa.array(np.arange(first, first + len(self.lines), dtype=np.int64))
 
 
 def _decode(block: bytes) -> tuple[list[str] | str, int]:

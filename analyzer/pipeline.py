@@ -75,7 +75,7 @@ def default_tid(input_name: str, lines: pa.Table, syscalls_created: set[int]) ->
 
 
 def _created_children(lines: pa.Table) -> set[int]:
-    creators = pc.is_in(lines["syscall"], value_set=pa.array(["clone", "clone3", "fork", "vfork"]))
+    creators = pc.is_in(lines["syscall"], value_set=pa.array(sorted(strace_calls.TASK_CREATORS)))
     returned = lines.filter(pc.and_(creators, pc.greater(pc.fill_null(lines["retval"], 0), 0)))
     return set(returned["retval"].to_pylist())
 
@@ -88,12 +88,7 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     tids = strace_calls.effective_tids(view)
     calls_index = strace_calls.pair_halves(view, tids)
     exit_rows = np.flatnonzero(view.kind == "exit")
-    columns = strace_calls.build_calls(view, calls_index, exit_rows)
-    ret_rows = np.where(calls_index.exit >= 0, calls_index.exit, -1)
-    columns["ret_target"] = pc.take(
-        lines["ret_target"], pa.array(ret_rows, pa.int64(), mask=ret_rows < 0)
-    )
-    columns = fd_targets.resolve(columns, lines)
+    columns = fd_targets.resolve(strace_calls.build_calls(view, calls_index, exit_rows))
     count = len(calls_index.entry)
     columns["input"] = pa.array([input_name] * count, pa.string())
     columns["pid"] = pa.nulls(count, pa.int64())
@@ -102,8 +97,7 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     exits = strace_tasks.exits_table(view, input_name)
     signals = strace_tasks.signals_table(view, tids, input_name)
     tasks = strace_tasks.tasks_table(view, tids, syscalls, exits, input_name)
-    process = dict(zip(tasks["tid"].to_pylist(), tasks["pid"].to_pylist(), strict=True))
-    pid_column = pa.array([process.get(tid) for tid in syscalls["tid"].to_pylist()], pa.int64())
+    pid_column = pc.take(tasks["pid"], pc.index_in(syscalls["tid"], value_set=tasks["tid"]))
     syscalls = syscalls.set_column(
         SYSCALLS.names.index("pid"), SYSCALLS.schema.field("pid"), pid_column
     )
@@ -173,7 +167,8 @@ def build_report(
         "unparsed": pa.concat_tables([r.parsed.unparsed for r, _ in results]),
     }
     calls = tables["syscalls"]
-    ours = summary.syscall_summary(calls)
+    returned = summary.returned_calls(calls)
+    ours = summary.syscall_summary(returned)
     trace_end = max((r.last_s for r, _ in results if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for result, _ in results:
@@ -188,8 +183,8 @@ def build_report(
         "tool": {"name": "iodiag", "version": __version__},
         "inputs": [input_report(result, compression) for result, compression in results],
         "syscalls": ours,
-        "syscalls_by_thread": summary.per_thread_summary(calls, tasks),
-        "errors": summary.error_summary(calls),
+        "syscalls_by_thread": summary.per_thread_summary(returned, tasks),
+        "errors": summary.error_summary(returned),
         "targets": summary.target_summary(calls),
         "in_flight": summary.in_flight(calls, trace_end),
         "no_return": summary.no_return_summary(calls),

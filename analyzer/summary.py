@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
-def _returned(calls: pa.Table) -> pd.DataFrame:
+def returned_calls(calls: pa.Table) -> pd.DataFrame:
+    """The calls that returned (what strace counts), as the frame the summaries group."""
     done = calls.filter(pc.equal(calls["status"], "complete"))
     frame = done.select(["tid", "syscall", "duration_s", "errno"]).to_pandas()
     frame["error"] = frame["errno"].notna()
@@ -64,9 +65,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def syscall_summary(calls: pa.Table) -> list[dict[str, Any]]:
+def syscall_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per syscall: calls, errors and duration statistics; sorted by total time."""
-    frame = _returned(calls)
     if frame.empty:
         return []
     table = _stats(frame, ["syscall"])
@@ -74,9 +74,8 @@ def syscall_summary(calls: pa.Table) -> list[dict[str, Any]]:
     return _records(table[["syscall", *STAT_KEYS]])
 
 
-def per_thread_summary(calls: pa.Table, tasks: pa.Table) -> list[dict[str, Any]]:
+def per_thread_summary(frame: pd.DataFrame, tasks: pa.Table) -> list[dict[str, Any]]:
     """The same statistics per thread and syscall (the `perf trace -s` view)."""
-    frame = _returned(calls)
     if frame.empty:
         return []
     table = _stats(frame, ["tid", "syscall"])
@@ -86,8 +85,8 @@ def per_thread_summary(calls: pa.Table, tasks: pa.Table) -> list[dict[str, Any]]
     return _records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
 
 
-def error_summary(calls: pa.Table) -> list[dict[str, Any]]:
-    frame = _returned(calls)
+def error_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Failed calls by syscall and errno, most frequent first."""
     frame = frame[frame["error"]]
     if frame.empty:
         return []

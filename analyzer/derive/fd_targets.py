@@ -19,6 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.strace_calls import TASK_CREATORS
+
 FD_FIRST_ARG = frozenset(
     [
         "read",
@@ -99,11 +101,10 @@ _ANON_CREATORS = {
 }
 _OPENERS = frozenset({"open", "openat", "openat2", "creat", "memfd_create"})
 _DUPLICATORS = frozenset({"dup", "dup2", "dup3"})
-_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 
 _CHANGES_FDS = pa.array(
     sorted(
-        _CREATORS
+        TASK_CREATORS
         | _OPENERS
         | _DUPLICATORS
         | set(_ANON_CREATORS)
@@ -230,7 +231,7 @@ def replay_fd_tables(calls: pa.Table) -> _FdTables:
         failed = errno is not None
         line = line_end if line_end is not None else line_start
         after = line * 2 + 1
-        if name in _CREATORS:
+        if name in TASK_CREATORS:
             if retval is not None and retval > 0:
                 shares = name in ("clone", "clone3") and "CLONE_FILES" in args
                 tables.spawn(tid, retval, shares, after)
@@ -299,7 +300,7 @@ def classify_targets(targets: pa.Array) -> pa.Array:
     return kinds
 
 
-def resolve(columns: dict[str, pa.Array], lines: pa.Table) -> dict[str, pa.Array]:
+def resolve(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
     """Add `fd`, `target` and `target_kind` to the calls columns."""
     columns = {
         name: value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value

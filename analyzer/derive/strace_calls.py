@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 from analyzer.derive.timeline import trace_clock_ns
 
 CALL_KINDS = ("syscall", "unfinished", "resumed", "detached")
+TASK_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
+"""Calls whose positive return value is a new task's id."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict
         "args": args,
         "ret": ret,
         "retval": _take(table["retval"], exit_),
+        "ret_target": _take(table["ret_target"], exit_),
         "errno": errno,
         "status": pa.array(status, pa.string()),
         "line_start": _take(table["line_no"], entry),

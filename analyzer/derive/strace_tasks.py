@@ -12,10 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.strace_calls import LineView
+from analyzer.derive.strace_calls import TASK_CREATORS, LineView
 from analyzer.schema import EXITS, SIGNALS, TASKS
-
-_CREATORS = ("clone", "clone3", "fork", "vfork")
 
 
 def _seconds(clock_ns: np.ndarray) -> pa.Array:
@@ -81,7 +79,7 @@ def tasks_table(
 
     created = calls.filter(
         pc.and_(
-            pc.is_in(calls["syscall"], value_set=pa.array(_CREATORS)),
+            pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS))),
             pc.greater(pc.fill_null(calls["retval"], 0), 0),
         )
     ).to_pandas()
@@ -148,8 +146,6 @@ def peak_live_tasks(tasks: pa.Table, first_clock_s: float | None) -> int:
     frame = tasks.select(["created_s", "exited_s"]).to_pandas()
     start = frame["created_s"].fillna(first_clock_s if first_clock_s is not None else -np.inf)
     end = frame["exited_s"].fillna(np.inf)
-    if start.isna().all() or (np.isinf(start).all() and np.isinf(end).all()):
-        return int(tasks.num_rows)
     events = pd.concat(
         [pd.DataFrame({"t": start, "d": 1}), pd.DataFrame({"t": end, "d": -1})]
     ).sort_values(["t", "d"], kind="stable")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from functools import cache, cached_property
 from pathlib import PurePath
@@ -49,7 +50,7 @@ class RenderError(IodiagError, ValueError):
     A usage problem, so the CLI exits with code 2 (`IodiagError.exit_code`)."""
 
 
-class Renderer:
+class Renderer(ABC):
     """Base class of every output format.
 
     Subclasses set the class attributes and implement `render`. `RENDERERS` in
@@ -67,9 +68,9 @@ class Renderer:
     description: ClassVar[str] = ""
     """One line for ``--help``."""
 
+    @abstractmethod
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         """Write `result` in this format to `out`."""
-        raise NotImplementedError
 
     def render_to_string(self, result: AnalysisResult) -> str:
         """Convenience wrapper around `render` that returns the output as a string."""
