@@ -258,3 +258,33 @@ def test_cut_lines_are_never_misread(case: tuple[str, StraceRecord], cut: int) -
     fast = scan_one(line)
     if fast is not None:
         assert fast == grammar
+
+
+def test_byte_tier_reads_nearly_every_line_of_a_real_trace() -> None:
+    """The fast path must really be used: a real -f -tt -T capture is almost all simple lines."""
+    from analyzer.formats.strace_bytes import simple_mask
+
+    source = open_source(FIXTURES / "logs" / "pool8.f_tt_T.log")
+    try:
+        masks = [simple_mask(chunk.lines) for chunk in iter_line_chunks(source.stream)]
+    finally:
+        source.close()
+    covered = sum(int(mask.sum()) for mask in masks) / sum(len(mask) for mask in masks)
+    assert covered > 0.99
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Hand-written variants of real lines (umask prints its octal result; strings that
+        # contain " = " must not be split there).
+        "1234  10:00:00.000001 umask(022)           = 022 <0.000004>",
+        '1234  10:00:00.000001 write(1, "a) = 1", 6) = 6 <0.000004>',
+        '1234  10:00:00.000001 <... read resumed>"x = y", 5) = 5 <0.000004>',
+        "1234  10:00:00.000001 mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, -1, 0) = 0x7f3f1f6df000",
+    ],
+)
+def test_tricky_lines_parse_identically(line: str) -> None:
+    grammar = strace_lark.parse_line(line)
+    assert not isinstance(grammar, Unparsed)
+    assert scan_one(line) == grammar

@@ -123,7 +123,7 @@ def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[in
     fast, leftover = scan(chunk.lines, line_numbers)
     if not leftover.any():
         return fast, []
-    mask = pa.array(leftover)
+    mask = pa.array(leftover, pa.bool_())
     slow, rejected = _parse_with_grammar(
         pc.filter(line_numbers, mask).to_pylist(), pc.filter(chunk.lines, mask).to_pylist()
     )

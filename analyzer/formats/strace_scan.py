@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.formats.strace_bytes import parse_retval, scan_simple, simple_mask
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
@@ -115,9 +116,25 @@ def _nbytes(array: pa.Array) -> np.ndarray:
 def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
     """Scan a chunk of lines.
 
-    Returns the table of records (schema `strace_lines`) for the lines recognised here, and a
-    boolean mask of the lines left for the grammar-based parser.
+    Returns the table of records (schema `strace_lines`) for the lines recognised here, in
+    line order, and a boolean mask of the lines left for the grammar-based parser. Lines of
+    the common shapes go to the byte-level tier, the other call lines to the regex tier.
     """
+    simple = simple_mask(lines)
+    if simple.all():
+        return scan_simple(lines, line_numbers, simple), ~simple
+    rest = pa.array(~simple, pa.bool_())
+    table, leftover_of_rest = _scan_regex(pc.filter(lines, rest), pc.filter(line_numbers, rest))
+    leftover = np.zeros(len(lines), dtype=bool)
+    leftover[~simple] = leftover_of_rest
+    if simple.any():
+        table = pa.concat_tables([scan_simple(lines, line_numbers, simple), table])
+        table = table.take(pc.sort_indices(table["line_no"]))
+    return table, leftover
+
+
+def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
+    """The regex tier: every call-line shape, with RE2 capture groups."""
     prefix = pc.extract_regex(lines, PREFIX_RE)
     matched = prefix.is_valid().to_numpy(zero_copy_only=False)
     tail = pc.extract_regex(lines, TAIL_RE)
@@ -143,7 +160,7 @@ def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, 
     args = slice_between(lines, head_len, tail_len, keep)
 
     kind = np.where(kind_syscall, "syscall", np.where(kind_unfinished, "unfinished", "resumed"))
-    with_tail = pa.array(kind_syscall | kind_resumed)
+    with_tail = pa.array(kind_syscall | kind_resumed, pa.bool_())
 
     def tail_text(name: str) -> pa.Array:
         return pc.if_else(
@@ -172,7 +189,7 @@ def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, 
     rel_ns = _seconds_ns(field(prefix, "drs"), field(prefix, "drf"))
 
     retnum = tail_text("retnum")
-    retval = _parse_retval(retnum)
+    retval = parse_retval(retnum)
     errno = pc.coalesce(tail_text("errno"), tail_text("errnum"))
     duration = pc.if_else(
         with_tail,
@@ -211,25 +228,4 @@ def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, 
             value = pa.nulls(count, column.type)
         arrays.append(pc.cast(value, column.type))
     table = pa.Table.from_arrays(arrays, schema=STRACE_LINES.schema)
-    return table.filter(pa.array(keep)), ~keep
-
-
-def _parse_retval(retnum: pa.Array) -> pa.Array:
-    """Decimal and hex return values as int64 (hex in Python: pyarrow casts decimal only)."""
-    is_hex = pc.fill_null(pc.starts_with(retnum, "0x"), False)
-    decimal_text = pc.if_else(
-        pc.or_(is_hex, pc.fill_null(pc.equal(retnum, "?"), False)),
-        pa.scalar(None, pa.string()),
-        retnum,
-    )
-    decimal = pc.cast(decimal_text, pa.int64())
-    if not pc.any(is_hex).as_py():
-        return decimal
-    hex_texts = pc.filter(retnum, is_hex).to_pylist()
-    hex_values = pa.array([_wrap_int64(int(text, 16)) for text in hex_texts], pa.int64())
-    return pc.replace_with_mask(decimal, is_hex, hex_values)
-
-
-def _wrap_int64(value: int) -> int:
-    """Two's complement view of an unsigned 64-bit value (addresses above 2**63)."""
-    return value - (1 << 64) if value >= 1 << 63 else value
+    return table.filter(pa.array(keep, pa.bool_())), ~keep
