@@ -76,8 +76,10 @@ def default_tid(input_name: str, lines: pa.Table, syscalls_created: set[int]) ->
 
 def _created_children(lines: pa.Table) -> set[int]:
     creators = pc.is_in(lines["syscall"], value_set=pa.array(sorted(strace_calls.TASK_CREATORS)))
-    returned = lines.filter(pc.and_(creators, pc.greater(pc.fill_null(lines["retval"], 0), 0)))
-    return set(returned["retval"].to_pylist())
+    returned = lines["retval"].filter(
+        pc.and_(creators, pc.greater(pc.fill_null(lines["retval"], 0), 0))
+    )
+    return set(returned.to_pylist())
 
 
 def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
@@ -87,10 +89,10 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     view = strace_calls.LineView.build(lines, tid0)
     tids = strace_calls.effective_tids(view)
     calls_index = strace_calls.pair_halves(view, tids)
-    exit_rows = np.flatnonzero(view.kind == "exit")
+    exit_rows = np.flatnonzero(view.kind == strace_calls.EXIT)
     columns = fd_targets.resolve(strace_calls.build_calls(view, calls_index, exit_rows))
     count = len(calls_index.entry)
-    columns["input"] = pa.array([input_name] * count, pa.string())
+    columns["input"] = pa.repeat(pa.scalar(input_name, pa.string()), count)
     columns["pid"] = pa.nulls(count, pa.int64())
     syscalls = pa.table({name: columns[name] for name in SYSCALLS.names}, schema=SYSCALLS.schema)
 
@@ -173,7 +175,7 @@ def build_report(
     strace_rows: list[dict[str, Any]] = []
     for result, _ in results:
         lines = result.parsed.lines
-        summary_lines = lines.filter(pc.equal(lines["kind"], "summary"))["text"].to_pylist()
+        summary_lines = lines["text"].filter(pc.equal(lines["kind"], "summary")).to_pylist()
         strace_rows += summary.parse_strace_table(summary_lines)
     tasks = tables["tasks"]
     peak = max((strace_tasks.peak_live_tasks(r.tasks, r.first_s) for r, _ in results), default=0)

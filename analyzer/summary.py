@@ -12,6 +12,7 @@ read and compared row by row.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,27 +23,59 @@ import pyarrow.compute as pc
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
-def returned_calls(calls: pa.Table) -> pd.DataFrame:
-    """The calls that returned (what strace counts), as the frame the summaries group."""
-    done = calls.filter(pc.equal(calls["status"], "complete"))
-    frame = done.select(["tid", "syscall", "duration_s", "errno"]).to_pandas()
-    frame["error"] = frame["errno"].notna()
-    return frame
+@dataclass(frozen=True)
+class ReturnedCalls:
+    """The calls that returned (what strace counts), as the frames the summaries group.
+
+    `frame` has one row per call, in table order: tid, `call` (an integer code for the
+    syscall name; `names[call]` is the name), duration_s and error. Grouping integer codes
+    instead of name strings is what keeps the summaries fast. `failed` holds the syscall and
+    errno texts of the calls that failed.
+    """
+
+    frame: pd.DataFrame
+    names: np.ndarray
+    failed: pd.DataFrame
+
+
+def returned_calls(calls: pa.Table) -> ReturnedCalls:
+    """The calls that returned (what strace counts)."""
+    # Select before filtering: filtering copies every column it is given.
+    done = calls.select(["tid", "syscall", "duration_s", "errno"])
+    done = done.filter(pc.equal(calls["status"], "complete"))
+    syscall = pc.dictionary_encode(done["syscall"].combine_chunks())
+    errno = done["errno"]
+    error = errno.is_valid().to_numpy(zero_copy_only=False)
+    frame = pd.DataFrame(
+        {
+            "tid": done["tid"].to_numpy(),
+            "call": pc.fill_null(syscall.indices, -1).to_numpy(),
+            "duration_s": done["duration_s"].to_numpy(),
+            "error": error,
+        }
+    )
+    failed = done.select(["syscall", "errno"]).filter(pa.array(error)).to_pandas()
+    names = np.array([*syscall.dictionary.to_pylist(), None], dtype=object)
+    return ReturnedCalls(frame=frame, names=names, failed=failed)
 
 
 def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     grouped = frame.groupby(keys, sort=False, observed=True)
     duration = grouped["duration_s"]
+    calls = grouped.size()
+    # One quantile call sorts each group once for all three levels; `unstack` sorts the
+    # groups, so put them back in the order of the other columns.
+    levels = duration.quantile([0.50, 0.95, 0.99]).unstack().reindex(calls.index)
     table = pd.DataFrame(
         {
-            "calls": grouped.size(),
+            "calls": calls,
             "errors": grouped["error"].sum(),
             "total_s": duration.sum(min_count=1),
             "min_s": duration.min(),
             "avg_s": duration.mean(),
-            "p50_s": duration.quantile(0.50),
-            "p95_s": duration.quantile(0.95),
-            "p99_s": duration.quantile(0.99),
+            "p50_s": levels[0.50],
+            "p95_s": levels[0.95],
+            "p99_s": levels[0.99],
             "max_s": duration.max(),
         }
     )
@@ -65,29 +98,31 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def syscall_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def syscall_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
     """Per syscall: calls, errors and duration statistics; sorted by total time."""
-    if frame.empty:
+    if returned.frame.empty:
         return []
-    table = _stats(frame, ["syscall"])
+    table = _stats(returned.frame, ["call"])
+    table["syscall"] = returned.names[table["call"].to_numpy()]
     table = table.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
     return _records(table[["syscall", *STAT_KEYS]])
 
 
-def per_thread_summary(frame: pd.DataFrame, tasks: pa.Table) -> list[dict[str, Any]]:
+def per_thread_summary(returned: ReturnedCalls, tasks: pa.Table) -> list[dict[str, Any]]:
     """The same statistics per thread and syscall (the `perf trace -s` view)."""
-    if frame.empty:
+    if returned.frame.empty:
         return []
-    table = _stats(frame, ["tid", "syscall"])
+    table = _stats(returned.frame, ["tid", "call"])
+    table["syscall"] = returned.names[table["call"].to_numpy()]
     info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
     table = table.merge(info, on="tid", how="left")
     table = table.sort_values(["tid", "total_s"], ascending=[True, False])
     return _records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
 
 
-def error_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def error_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
     """Failed calls by syscall and errno, most frequent first."""
-    frame = frame[frame["error"]]
+    frame = returned.failed
     if frame.empty:
         return []
     counts = frame.groupby(["syscall", "errno"]).size().rename("count").reset_index()
@@ -96,31 +131,58 @@ def error_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
-    """Where the time went: per file, socket or pipe behind the calls' fds."""
-    done = calls.filter(
+    """Where the time went: per file, socket or pipe behind the calls' fds.
+
+    Targets are grouped by dictionary code; sorting the groups by target text afterwards gives
+    the order a grouping by text would (the order ties keep in the final sort).
+    """
+    done = calls.select(["target", "target_kind", "syscall", "duration_s"]).filter(
         pc.and_(pc.equal(calls["status"], "complete"), pc.is_valid(calls["target"]))
     )
-    frame = done.select(["target", "target_kind", "syscall", "duration_s"]).to_pandas()
-    if frame.empty:
+    if done.num_rows == 0:
         return []
-    grouped = frame.groupby(["target", "target_kind"], dropna=False)
+    target = pc.dictionary_encode(done["target"].combine_chunks())
+    syscall = pc.dictionary_encode(done["syscall"].combine_chunks())
+    frame = pd.DataFrame(
+        {
+            "code": target.indices.to_numpy(),
+            "call": pc.fill_null(syscall.indices, -1).to_numpy(),
+            "duration_s": done["duration_s"].to_numpy(),
+            "row": np.arange(done.num_rows),
+        }
+    )
+    grouped = frame.groupby("code", sort=False)
     table = pd.DataFrame(
         {
             "calls": grouped.size(),
             "total_s": grouped["duration_s"].sum(min_count=1),
             "max_s": grouped["duration_s"].max(),
         }
-    ).reset_index()
+    )
+    # Order the groups by target text (what grouping by text would give) through the rank of
+    # each dictionary entry, then by time; only the targets listed get their texts looked up.
+    rank = np.empty(len(target.dictionary), dtype=np.int64)
+    rank[pc.sort_indices(target.dictionary).to_numpy()] = np.arange(len(rank))
+    table = table.iloc[np.argsort(rank[table.index.to_numpy()], kind="stable")].reset_index()
     table = table.sort_values(["total_s", "calls"], ascending=False).head(limit)
-    top = frame[frame["target"].isin(table["target"])]
-    names = top.drop_duplicates(["target", "syscall"]).groupby("target")["syscall"].agg(sorted)
-    table["syscalls"] = table["target"].map(names)
+    codes = table["code"].to_numpy()
+    # The target decides its kind, so the first call of each target gives it.
+    first_row = frame.drop_duplicates("code").set_index("code").loc[codes, "row"].to_numpy()
+    table.insert(0, "target", pc.take(target.dictionary, pa.array(codes)).to_pylist())
+    table.insert(1, "target_kind", pc.take(done["target_kind"], first_row).to_pylist())
+    top = frame[frame["code"].isin(table["code"])].drop_duplicates(["code", "call"])
+    names = pc.take(syscall.dictionary, pa.array(top["call"].to_numpy())).to_pylist()
+    by_target: dict[int, list[str]] = {}
+    for code, name in zip(top["code"].tolist(), names, strict=True):
+        by_target.setdefault(code, []).append(name)
+    table["syscalls"] = [sorted(by_target[code]) for code in table["code"]]
     return _records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
 
 
 def in_flight(calls: pa.Table, trace_end_s: float | None) -> list[dict[str, Any]]:
     """Calls still unfinished when the trace ended, longest wait first."""
-    pending = calls.filter(pc.equal(calls["status"], "in-flight")).to_pandas()
+    pending = calls.select(["tid", "syscall", "start_s", "target", "line_start"])
+    pending = pending.filter(pc.equal(calls["status"], "in-flight")).to_pandas()
     rows = []
     for row in pending.itertuples(index=False):
         waited = None
@@ -141,9 +203,11 @@ def in_flight(calls: pa.Table, trace_end_s: float | None) -> list[dict[str, Any]
 
 
 def no_return_summary(calls: pa.Table) -> dict[str, Any]:
-    gone = calls.filter(pc.is_in(calls["status"], value_set=pa.array(["no-return", "detached"])))
-    names = gone["syscall"].to_pandas().value_counts()
-    return {"count": int(gone.num_rows), "by_syscall": {str(k): int(v) for k, v in names.items()}}
+    gone = calls["syscall"].filter(
+        pc.is_in(calls["status"], value_set=pa.array(["no-return", "detached"]))
+    )
+    names = gone.to_pandas().value_counts()
+    return {"count": len(gone), "by_syscall": {str(k): int(v) for k, v in names.items()}}
 
 
 _SUMMARY_ROW = re.compile(

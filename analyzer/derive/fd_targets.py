@@ -11,15 +11,16 @@ over every call).
 
 from __future__ import annotations
 
+import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.strace_calls import TASK_CREATORS
+from analyzer.derive.strace_calls import TASK_CREATORS, take
 
 FD_FIRST_ARG = frozenset(
     [
@@ -122,13 +123,13 @@ _CHANGES_FDS = pa.array(
         }
     )
 )
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_QUOTED = r'"(?P<text>(?:[^"\\]|\\.)*)"'
+"""The first double-quoted argument (RE2 and Python `re` agree on this pattern)."""
 _DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
 _UNIX_PATH = re.compile(r'sun_path=(@?"(?:[^"\\]|\\.)*")')
 _FD_PAIR = re.compile(r"\[(\d+)(?:<[^\]]*?>)?, (\d+)")
-_ROOT_TABLE = "root"
 
 
 def _socket_kind(args: str) -> str:
@@ -162,39 +163,28 @@ def _protocol(target: str | None) -> str:
 
 
 @dataclass
-class _FdTables:
-    """Replays descriptor changes; emits (table, fd, position, target) events."""
+class FdEvents:
+    """The replayed descriptor changes: event i sets `fd[i]` of fd table `table[i]` to
+    `target[i]` (null: closed) from `position[i]` on.
 
-    task_table: dict[int, str] = field(default_factory=dict)
-    tables: dict[str, dict[int, str]] = field(default_factory=dict)
-    events: list[tuple[str, int, int, str | None]] = field(default_factory=list)
+    Positions are `2 * line + 1` for changes made when a call returns and `2 * line - 1` for
+    ones in effect before it (connect/bind), so a call's own lookup at `2 * line` sees the
+    changes of earlier lines only. `order` is the index of the call that made the change:
+    among changes of one fd at the same position, the later call's wins. Table 0 is the traced
+    process's table; `task_table` maps every task that got another table (a forked child's
+    copy, or its parent's via `CLONE_FILES`) to it, as it is at the end of the trace.
+    """
 
-    def table_of(self, tid: int) -> str:
-        return self.task_table.get(tid, _ROOT_TABLE)
+    task_table: dict[int, int]
+    table: np.ndarray
+    fd: np.ndarray
+    position: np.ndarray
+    order: np.ndarray
+    target: pa.Array
 
-    def set(self, tid: int, fd: int, position: int, target: str | None) -> None:
-        name = self.table_of(tid)
-        table = self.tables.setdefault(name, {})
-        if target is None:
-            table.pop(fd, None)
-        else:
-            table[fd] = target
-        self.events.append((name, fd, position, target))
 
-    def get(self, tid: int, fd: int) -> str | None:
-        return self.tables.get(self.table_of(tid), {}).get(fd)
-
-    def spawn(self, parent: int, child: int, shares_files: bool, position: int) -> None:
-        parent_table = self.table_of(parent)
-        if shares_files:
-            self.task_table[child] = parent_table
-            return
-        name = f"task:{child}@{position}"
-        self.task_table[child] = name
-        copied = dict(self.tables.get(parent_table, {}))
-        self.tables[name] = copied
-        for fd, target in copied.items():
-            self.events.append((name, fd, position, target))
+_SIMPLE_FD = r"^(?P<fd>-?(?:0|[1-9][0-9]{0,17}))(?:[,<]|$)"
+"""A first argument that `_first_fd` reads as plain decimal (at most 18 digits: fits int64)."""
 
 
 def _first_fd(args: str) -> int | None:
@@ -205,80 +195,173 @@ def _first_fd(args: str) -> int | None:
         return None
 
 
-def replay_fd_tables(calls: pa.Table) -> _FdTables:
+def _first_fds(args: pa.Array) -> list[int | None]:
+    """`_first_fd` of each argument text, vectorised for the plain decimal case."""
+    simple = pc.cast(pc.struct_field(pc.extract_regex(args, _SIMPLE_FD), "fd"), pa.int64())
+    fds = simple.to_pylist()
+    for row in np.flatnonzero(simple.is_null().to_numpy(zero_copy_only=False)).tolist():
+        fds[row] = _first_fd(args[row].as_py() or "")
+    return fds
+
+
+def _opened_targets(name: pa.Array, args: pa.Array, ret_target: pa.Array) -> pa.Array:
+    """What successful open*/creat/memfd_create calls opened: the `-y` decoration, else the
+    first quoted argument (`/memfd:NAME` for memfd_create), else `NAME:?`."""
+    quoted = pc.struct_field(pc.extract_regex(args, _QUOTED), "text")
+    opened = pc.coalesce(quoted, pc.binary_join_element_wise(name, ":?", ""))
+    memfd = pc.binary_join_element_wise("/memfd:", opened, "")
+    return pc.coalesce(ret_target, pc.if_else(pc.equal(name, "memfd_create"), memfd, opened))
+
+
+def replay_fd_tables(calls: pa.Table) -> FdEvents:
     """Apply every descriptor-changing call, in line order, to the per-process fd tables.
 
     `calls` has columns tid, syscall, args, retval, ret_target, errno, line_start, line_end.
+    Opens and closes (nearly all of the changes) do not depend on what the tables hold, so
+    their events are computed column-wise. A Python loop handles the other calls; before each
+    of them it applies the opens and closes made so far (a fork copies its parent's table, an
+    accept or dup looks an fd up), and it is the only place that assigns tables to tasks.
     """
-    tables = _FdTables()
-    columns = [
-        calls[name].to_pylist()
-        for name in (
-            "tid",
-            "syscall",
-            "args",
-            "retval",
-            "ret_target",
-            "errno",
-            "line_start",
-            "line_end",
-        )
-    ]
-    for tid, name, args, retval, ret_target, errno, line_start, line_end in zip(
-        *columns, strict=True
+    creates = pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS)))
+    # Failed calls change nothing, except a creator that still returned a task id.
+    kept = calls.filter(pc.or_(creates, pc.is_null(calls["errno"])))
+    calls = {name: kept[name].combine_chunks() for name in kept.column_names}
+    count = kept.num_rows
+    names, args, ret_targets = calls["syscall"], calls["args"], calls["ret_target"]
+    # Every condition on the return value is `>= 0` or `> 0`, so a missing one can be -1.
+    retvals = pc.fill_null(calls["retval"], -1)
+    lines = pc.coalesce(calls["line_end"], calls["line_start"])
+
+    # Opens and closes: one event each, made without looking at the tables.
+    is_open = pc.is_in(names, value_set=pa.array(sorted(_OPENERS))).to_numpy(zero_copy_only=False)
+    is_close = pc.equal(names, "close").to_numpy(zero_copy_only=False)
+    open_rows = np.flatnonzero(is_open & (retvals.to_numpy() >= 0))
+    close_rows = np.flatnonzero(is_close)
+    close_fds = _first_fds(pc.take(args, close_rows))
+    closing = [index for index, fd in enumerate(close_fds) if fd is not None]
+    simple_rows = np.concatenate([open_rows, close_rows[closing]])
+    in_call_order = np.argsort(simple_rows, kind="stable")
+    simple_rows = simple_rows[in_call_order]
+    simple_fds = np.concatenate(
+        [retvals.to_numpy()[open_rows], np.array([close_fds[i] for i in closing], np.int64)]
+    )[in_call_order]
+    opened = _opened_targets(
+        pc.take(names, open_rows), pc.take(args, open_rows), pc.take(ret_targets, open_rows)
+    )
+    simple_targets = pc.take(
+        pa.concat_arrays([opened, pa.nulls(len(closing), pa.string())]), in_call_order
+    )
+    simple_tids = calls["tid"].to_numpy()[simple_rows].tolist()
+    simple_fd_list = simple_fds.tolist()
+    simple_target_list = simple_targets.to_pylist()
+    simple_row_list = simple_rows.tolist()
+    simple_tables = [0] * len(simple_row_list)
+
+    task_table: dict[int, int] = {}
+    tables: list[dict[int, str]] = [{}]
+    applied = 0
+
+    def apply_simple_events(until_row: int) -> None:
+        """Apply the opens and closes of calls before `until_row` (in call order)."""
+        nonlocal applied
+        end = bisect.bisect_left(simple_row_list, until_row, applied)
+        for index in range(applied, end):
+            table_id = task_table.get(simple_tids[index], 0)
+            simple_tables[index] = table_id
+            target = simple_target_list[index]
+            if target is None:
+                tables[table_id].pop(simple_fd_list[index], None)
+            else:
+                tables[table_id][simple_fd_list[index]] = target
+        applied = end
+
+    event_table: list[int] = []
+    event_fd: list[int] = []
+    event_position: list[int] = []
+    event_order: list[int] = []
+    event_target: list[str | None] = []
+
+    def set_fd(row: int, tid: int, fd: int, position: int, target: str | None) -> None:
+        table_id = task_table.get(tid, 0)
+        if target is None:
+            tables[table_id].pop(fd, None)
+        else:
+            tables[table_id][fd] = target
+        event_table.append(table_id)
+        event_fd.append(fd)
+        event_position.append(position)
+        event_order.append(row)
+        event_target.append(target)
+
+    def get_fd(tid: int, fd: int) -> str | None:
+        return tables[task_table.get(tid, 0)].get(fd)
+
+    other_rows = np.flatnonzero(~is_open & ~is_close)
+    for row, tid, name, arg_text, retval, ret_target, line, line_start in zip(
+        other_rows.tolist(),
+        pc.take(calls["tid"], other_rows).to_pylist(),
+        pc.take(names, other_rows).to_pylist(),
+        pc.take(args, other_rows).to_pylist(),
+        pc.take(retvals, other_rows).to_pylist(),
+        pc.take(ret_targets, other_rows).to_pylist(),
+        pc.take(lines, other_rows).to_pylist(),
+        pc.take(calls["line_start"], other_rows).to_pylist(),
+        strict=True,
     ):
-        args = args or ""
-        failed = errno is not None
-        line = line_end if line_end is not None else line_start
+        apply_simple_events(row)
+        arg_text = arg_text or ""
         after = line * 2 + 1
         if name in TASK_CREATORS:
-            if retval is not None and retval > 0:
-                shares = name in ("clone", "clone3") and "CLONE_FILES" in args
-                tables.spawn(tid, retval, shares, after)
-            continue
-        if failed:
-            continue
-        if name in _OPENERS and retval is not None and retval >= 0:
-            target = ret_target
-            if target is None:
-                quoted = _QUOTED.search(args)
-                target = quoted.group(1) if quoted else f"{name}:?"
-                if name == "memfd_create":
-                    target = f"/memfd:{target}"
-            tables.set(tid, retval, after, target)
-        elif name == "socket" and retval is not None and retval >= 0:
-            tables.set(tid, retval, after, ret_target or f"{_socket_kind(args)}:[]")
-        elif name in ("accept", "accept4") and retval is not None and retval >= 0:
-            peer = sockaddr_text(args)
-            listener = _first_fd(args)
-            proto = _protocol(tables.get(tid, listener) if listener is not None else None)
-            tables.set(tid, retval, after, ret_target or f"{proto}:[->{peer or '?'}]")
+            if retval > 0:
+                parent_table = task_table.get(tid, 0)
+                if name in ("clone", "clone3") and "CLONE_FILES" in arg_text:
+                    task_table[retval] = parent_table
+                    continue
+                # A forked child starts with a copy of its parent's table.
+                task_table[retval] = len(tables)
+                tables.append({})
+                for fd, target in list(tables[parent_table].items()):
+                    set_fd(row, retval, fd, after, target)
+        elif name == "socket":
+            if retval >= 0:
+                set_fd(row, tid, retval, after, ret_target or f"{_socket_kind(arg_text)}:[]")
+        elif name in ("accept", "accept4"):
+            if retval >= 0:
+                peer = sockaddr_text(arg_text)
+                listener = _first_fd(arg_text)
+                proto = _protocol(get_fd(tid, listener) if listener is not None else None)
+                set_fd(row, tid, retval, after, ret_target or f"{proto}:[->{peer or '?'}]")
         elif name in ("connect", "bind"):
-            fd = _first_fd(args)
-            address = sockaddr_text(args)
+            fd = _first_fd(arg_text)
+            address = sockaddr_text(arg_text)
             if fd is not None and address is not None:
-                proto = _protocol(tables.get(tid, fd))
+                proto = _protocol(get_fd(tid, fd))
                 target = f"{proto}:[->{address}]" if name == "connect" else f"{proto}:[{address}]"
-                tables.set(
-                    tid, fd, (line_start if line_start is not None else line) * 2 - 1, target
-                )
+                position = (line_start if line_start is not None else line) * 2 - 1
+                set_fd(row, tid, fd, position, target)
         elif name in ("pipe", "pipe2", "socketpair"):
-            match = _FD_PAIR.search(args)
+            match = _FD_PAIR.search(arg_text)
             if match:
-                kind = "pipe" if name != "socketpair" else _socket_kind(args)
+                kind = "pipe" if name != "socketpair" else _socket_kind(arg_text)
                 for fd in (int(match.group(1)), int(match.group(2))):
-                    tables.set(tid, fd, after, f"{kind}:[L{line}]")
-        elif name in _DUPLICATORS or (name == "fcntl" and "F_DUPFD" in args):
-            old = _first_fd(args)
-            if old is not None and retval is not None and retval >= 0:
-                tables.set(tid, retval, after, tables.get(tid, old))
-        elif name == "close":
-            fd = _first_fd(args)
-            if fd is not None:
-                tables.set(tid, fd, after, None)
-        elif name in _ANON_CREATORS and retval is not None and retval >= 0:
-            tables.set(tid, retval, after, ret_target or _ANON_CREATORS[name])
-    return tables
+                    set_fd(row, tid, fd, after, f"{kind}:[L{line}]")
+        elif name in _DUPLICATORS or (name == "fcntl" and "F_DUPFD" in arg_text):
+            old = _first_fd(arg_text)
+            if old is not None and retval >= 0:
+                set_fd(row, tid, retval, after, get_fd(tid, old))
+        elif name in _ANON_CREATORS and retval >= 0:
+            set_fd(row, tid, retval, after, ret_target or _ANON_CREATORS[name])
+    apply_simple_events(count)
+
+    simple_positions = pc.take(lines, simple_rows).to_numpy() * 2 + 1
+    return FdEvents(
+        task_table=task_table,
+        table=np.concatenate([np.array(simple_tables, np.int64), np.array(event_table, np.int64)]),
+        fd=np.concatenate([simple_fds, np.array(event_fd, np.int64)]),
+        position=np.concatenate([simple_positions, np.array(event_position, np.int64)]),
+        order=np.concatenate([simple_rows, np.array(event_order, np.int64)]),
+        target=pa.concat_arrays([simple_targets, pa.array(event_target, pa.string())]),
+    )
 
 
 _TARGET_KINDS: tuple[tuple[str, str], ...] = (
@@ -300,62 +383,111 @@ def classify_targets(targets: pa.Array) -> pa.Array:
     return kinds
 
 
-def resolve(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
-    """Add `fd`, `target` and `target_kind` to the calls columns."""
-    columns = {
-        name: value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
-        for name, value in columns.items()
-    }
-    syscall = columns["syscall"]
-    args = columns["args"]
-    takes_fd = pc.is_in(syscall, value_set=pa.array(sorted(FD_FIRST_ARG)))
-    decorated = pc.extract_regex(
-        pc.if_else(takes_fd, args, pa.scalar(None, pa.string())), _DECORATED_FD
+def _decorated_fds(syscall: pa.Array, args: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The first-argument fd of fd-taking calls and its `-y` target, null elsewhere."""
+    rows = np.flatnonzero(
+        pc.is_in(syscall, value_set=pa.array(sorted(FD_FIRST_ARG))).to_numpy(zero_copy_only=False)
     )
+    decorated = pc.extract_regex(pc.take(args, pa.array(rows, pa.int64())), _DECORATED_FD)
+    # `field` ignores the struct's own validity: rows that did not match read as "".
     fd = pc.cast(
         pc.if_else(pc.equal(decorated.field("fd"), ""), None, decorated.field("fd")), pa.int64()
     )
     direct = decorated.field("target")
     direct = pc.if_else(pc.equal(direct, ""), pa.scalar(None, pa.string()), direct)
+    # Scatter back to one value per call: index into the fd-taking rows, -1 for the others.
+    subset_row = np.full(len(syscall), -1, dtype=np.int64)
+    subset_row[rows] = np.arange(len(rows))
+    return take(fd, subset_row), take(direct, subset_row)
 
+
+def _as_of(
+    event_key: np.ndarray,
+    event_position: np.ndarray,
+    event_order: np.ndarray,
+    query_key: np.ndarray,
+    query_position: np.ndarray,
+) -> np.ndarray:
+    """For each query, the last event with the same key at or before its position (-1: none).
+
+    "Last" is in position order, then `event_order`, then array order (a backward
+    `merge_asof` by key on events in replay order). Key and position are packed into one
+    int64 so a single `searchsorted` does the join; positions are replaced by their rank
+    among the event positions when the packed value could overflow.
+    """
+    if len(event_key) == 0 or len(query_key) == 0:
+        return np.full(len(query_key), -1, dtype=np.int64)
+    span = int(max(event_position.max(), query_position.max())) + 1
+    key_count = int(max(event_key.max(), query_key.max())) + 1
+    if key_count * span >= 2**62:
+        ranks = np.unique(event_position)
+        event_position = np.searchsorted(ranks, event_position, side="right")
+        query_position = np.searchsorted(ranks, query_position, side="right")
+        span = len(ranks) + 1
+    by_key = np.lexsort((event_order, event_position, event_key))  # stable
+    packed = event_key[by_key] * span + event_position[by_key]
+    found = np.searchsorted(packed, query_key * span + query_position, side="right") - 1
+    hit = found >= 0
+    hit[hit] = event_key[by_key[found[hit]]] == query_key[hit]
+    return np.where(hit, by_key[np.maximum(found, 0)], -1)
+
+
+def _replayed_targets(
+    columns: dict[str, pa.Array], fd: pa.Array, need: np.ndarray
+) -> tuple[np.ndarray, pa.Array]:
+    """For the calls in `need`, the index of the fd-table event that set their fd (-1: none)
+    and the targets of those events."""
     replayed = ("tid", "syscall", "args", "retval", "ret_target", "errno", "line_start", "line_end")
     calls = pa.table({name: columns[name] for name in replayed})
-    tables = replay_fd_tables(calls.filter(pc.is_in(syscall, value_set=_CHANGES_FDS)))
-    frame = pd.DataFrame(
-        {
-            "tid": columns["tid"].to_numpy(zero_copy_only=False),
-            "line_start": columns["line_start"].to_pandas(),
-            "line_end": columns["line_end"].to_pandas(),
-        }
-    )
+    events = replay_fd_tables(calls.filter(pc.is_in(columns["syscall"], value_set=_CHANGES_FDS)))
+    rows = np.flatnonzero(need)
+    if len(rows) == 0 or len(events.target) == 0:
+        return np.full(len(rows), -1, dtype=np.int64), events.target
 
-    lookup_fd = fd.to_pandas()
-    need = lookup_fd.notna().to_numpy() & ~direct.is_valid().to_numpy(zero_copy_only=False)
-    target = direct.to_numpy(zero_copy_only=False).astype(object)
-    if need.any() and tables.events:
-        events = pd.DataFrame(tables.events, columns=["table", "fd", "position", "target"])
-        events = events.sort_values("position", kind="stable")
-        anchor = frame["line_start"].fillna(frame["line_end"]).astype("int64") * 2
-        wanted = pd.DataFrame(
-            {
-                "row": np.flatnonzero(need),
-                "table": frame["tid"][need]
-                .map(tables.task_table)
-                .astype(object)
-                .fillna(_ROOT_TABLE)
-                .to_numpy(),
-                "fd": lookup_fd[need].astype("int64").to_numpy(),
-                "position": anchor[need].to_numpy(),
-            }
-        ).sort_values("position", kind="stable")
-        joined = pd.merge_asof(
-            wanted, events, on="position", by=["table", "fd"], direction="backward"
-        )
-        target[joined["row"].to_numpy()] = joined["target"].to_numpy()
-    target_array = pa.array(target, pa.string(), from_pandas=True)
+    # The table each call's task uses (as it is at the end of the trace; 0 when never moved).
+    tids = columns["tid"].to_numpy()[rows]
+    unique_tids, tid_code = np.unique(tids, return_inverse=True)
+    table_of_tid = np.array([events.task_table.get(int(t), 0) for t in unique_tids], np.int64)
+    query_table = table_of_tid[tid_code]
+    query_fd = fd.to_numpy(zero_copy_only=False)[rows].astype(np.int64)
+    anchor = pc.coalesce(columns["line_start"], columns["line_end"]).to_numpy()[rows] * 2
+
+    # (table, fd) pairs as one dense integer key, numbering fds by a joint factorize.
+    fd_codes, fd_values = pd.factorize(np.concatenate([events.fd, query_fd]))
+    event_key = events.table * len(fd_values) + fd_codes[: len(events.fd)]
+    query_key = query_table * len(fd_values) + fd_codes[len(events.fd) :]
+    found = _as_of(event_key, events.position, events.order, query_key, anchor.astype(np.int64))
+    return found, events.target
+
+
+def resolve(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Add `fd`, `target` and `target_kind` to the calls columns.
+
+    Targets are gathered, not built per call: every call's target is an index into one small
+    array of texts (the `-y` decorations, then the replayed events' targets), so the target
+    column and its kinds are each a single `take`, and the kinds are classified once per
+    distinct text.
+    """
+    columns = {
+        name: value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+        for name, value in columns.items()
+    }
+    fd, direct = _decorated_fds(columns["syscall"], columns["args"])
+    has_direct = direct.is_valid().to_numpy(zero_copy_only=False)
+    need = fd.is_valid().to_numpy(zero_copy_only=False) & ~has_direct
+    found, event_targets = _replayed_targets(columns, fd, need)
+
+    direct_rows = np.flatnonzero(has_direct)
+    texts = pa.concat_arrays([pc.take(direct, pa.array(direct_rows)), event_targets])
+    index = np.full(len(has_direct), -1, dtype=np.int64)
+    index[direct_rows] = np.arange(len(direct_rows))
+    index[need] = np.where(found >= 0, len(direct_rows) + found, -1)
+    # Several events share a text, so classify the distinct texts and gather twice.
+    encoded = pc.dictionary_encode(texts)
+    kinds = pc.take(classify_targets(encoded.dictionary), encoded.indices)
     return {
         **columns,
         "fd": fd,
-        "target": target_array,
-        "target_kind": classify_targets(target_array),
+        "target": take(texts, index),
+        "target_kind": take(kinds, index),
     }

@@ -6,6 +6,9 @@ its resumed half. One exception is re-attributed first: when a non-leader thread
 then `<... execve resumed>` under the leader's pid too, so that unfinished `execve` is moved to
 the leader before pairing. Calls that never resume are kept: `no-return` when the task is
 seen ending, `in-flight` when the trace ends first, `detached` for `<detached ...>`.
+
+Everything here works on numpy arrays of integer codes (line kinds, syscall names) rather than
+on strings, and string columns are only ever gathered with one Arrow `take` each.
 """
 
 from __future__ import annotations
@@ -19,9 +22,39 @@ import pyarrow.compute as pc
 
 from analyzer.derive.timeline import trace_clock_ns
 
-CALL_KINDS = ("syscall", "unfinished", "resumed", "detached")
+LINE_KINDS = (
+    "syscall",
+    "unfinished",
+    "resumed",
+    "detached",
+    "signal",
+    "exit",
+    "frame",
+    "dump",
+    "summary",
+    "message",
+)
+"""Every `kind` of a `strace_lines` row; `LineView.kind` holds the index into this tuple."""
+SYSCALL, UNFINISHED, RESUMED, DETACHED, SIGNAL, EXIT = range(6)
+CALL_KINDS = LINE_KINDS[: DETACHED + 1]
+"""The kinds of lines that are (halves of) calls: codes 0 to `DETACHED`."""
 TASK_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 """Calls whose positive return value is a new task's id."""
+STATUSES = ("complete", "no-return", "detached", "in-flight")
+
+
+def column(table: pa.Table, name: str) -> pa.Array:
+    """One column as a single array.
+
+    `take` on a many-chunk column is an order of magnitude slower than concatenating the
+    chunks once and taking from the result, so every gather goes through this.
+    """
+    return table[name].combine_chunks()
+
+
+def take(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """`values[rows]`, with null where the row index is -1."""
+    return pc.take(values, pa.array(rows, pa.int64(), mask=rows < 0))
 
 
 @dataclass(frozen=True)
@@ -30,36 +63,45 @@ class LineView:
 
     table: pa.Table
     line_no: np.ndarray
+    in_line_order: bool
+    """Whether rows are in strictly increasing line order (what the parsers produce)."""
     kind: np.ndarray
+    """Index into `LINE_KINDS` (-1 for an unknown kind)."""
     tid: np.ndarray
     clock_ns: np.ndarray
     """Absolute trace-clock nanoseconds, NaN where the line has no timestamp."""
     duration_ns: np.ndarray
     """NaN where the line has no `-T` value."""
-    syscall: np.ndarray
+    syscall_names: pa.Array
+    """Distinct syscall names; `syscall_code` indexes into it."""
     syscall_code: np.ndarray
     """Integer code per syscall name (-1 where the line has none), for fast grouping."""
 
     @classmethod
     def build(cls, table: pa.Table, default_tid: int) -> LineView:
-        ts = table["ts_ns"].to_pandas().astype("Int64")
-        kinds = table["ts_kind"].to_pandas()
-        clock = trace_clock_ns(ts, kinds).astype("float64").to_numpy(na_value=np.nan)
-        tid = pc.fill_null(table["pid"], default_tid).to_numpy()
-        duration = table["duration_ns"].to_numpy(zero_copy_only=False)
-        duration = np.asarray(pd.array(duration, dtype="Float64").to_numpy(na_value=np.nan))
+        line_no = table["line_no"].to_numpy()
+        names = pc.unique(pc.drop_null(table["syscall"]))
         return cls(
             table=table,
-            line_no=table["line_no"].to_numpy(),
-            kind=np.asarray(table["kind"].to_numpy(zero_copy_only=False), dtype="U10"),
-            tid=np.asarray(tid, dtype=np.int64),
-            clock_ns=clock,
-            duration_ns=duration.astype("float64"),
-            syscall=np.asarray(table["syscall"].to_numpy(zero_copy_only=False), dtype=object),
-            syscall_code=pc.fill_null(
-                pc.dictionary_encode(table["syscall"].combine_chunks()).indices, -1
-            ).to_numpy(),
+            line_no=line_no,
+            in_line_order=bool(np.all(line_no[1:] > line_no[:-1])),
+            kind=_codes(table["kind"], pa.array(LINE_KINDS)).astype(np.int8),
+            tid=pc.fill_null(table["pid"], default_tid).to_numpy().astype(np.int64, copy=False),
+            clock_ns=trace_clock_ns(table["ts_ns"], table["ts_kind"]),
+            duration_ns=pc.cast(table["duration_ns"], pa.float64()).to_numpy(),
+            syscall_names=names,
+            syscall_code=_codes(table["syscall"], names),
         )
+
+    def code_of(self, syscall: str) -> int:
+        """The `syscall_code` of a name (-2, which no row has, when the trace has no such call)."""
+        found = pc.index(self.syscall_names, syscall).as_py()
+        return found if found >= 0 else -2
+
+
+def _codes(values: pa.ChunkedArray, value_set: pa.Array) -> np.ndarray:
+    """Position of each value in `value_set`, -1 for null or absent values."""
+    return pc.fill_null(pc.index_in(values, value_set=value_set), -1).to_numpy()
 
 
 def effective_tids(view: LineView) -> np.ndarray:
@@ -70,12 +112,13 @@ def effective_tids(view: LineView) -> np.ndarray:
     if len(superseded) == 0:
         return tids
     other_pid = other.to_numpy(zero_copy_only=False)
+    execve = view.code_of("execve")
     for row in superseded:
         thread = int(other_pid[row])
         candidates = np.flatnonzero(
             (view.tid[:row] == thread)
-            & (view.kind[:row] == "unfinished")
-            & (view.syscall[:row] == "execve")
+            & (view.kind[:row] == UNFINISHED)
+            & (view.syscall_code[:row] == execve)
         )
         if len(candidates):
             tids[candidates[-1]] = view.tid[row]
@@ -92,28 +135,46 @@ class CallIndex:
     detached: np.ndarray
 
 
+def _group_order(view: LineView, rows: np.ndarray, tids: np.ndarray) -> np.ndarray:
+    """`rows` sorted by task, then syscall name, then line number.
+
+    Only adjacency within a (task, name) group matters, not the order of the groups, so the
+    pair is packed into one dense integer key (tasks numbered by a hash factorize). When rows
+    are already in line order a stable sort of that key is enough (a radix sort when it fits
+    16 bits); otherwise the line number is the last sort key.
+    """
+    task_code, _ = pd.factorize(tids[rows])
+    group = task_code.astype(np.int64) * (len(view.syscall_names) + 1) + (
+        view.syscall_code[rows] + 1
+    )
+    if not view.in_line_order:
+        return rows[np.lexsort((view.line_no[rows], group))]
+    if len(group) and group.max() < 2**16:
+        group = group.astype(np.uint16)
+    return rows[np.argsort(group, kind="stable")]
+
+
 def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
     """Match unfinished and resumed halves per task; complete lines are their own pair."""
-    rows = np.flatnonzero(np.isin(view.kind, CALL_KINDS))
+    rows = np.flatnonzero((view.kind >= 0) & (view.kind <= DETACHED))
     # Per task and call name, an entry half is immediately followed by its exit half; sorting
     # by name as well keeps pairs adjacent when another call's half comes between them (the
     # leader's own pending call around a re-attributed execve).
-    name_codes = view.syscall_code[rows]
-    permutation = np.lexsort((view.line_no[rows], name_codes, tids[rows]))
-    order = rows[permutation]
-    names = name_codes[permutation]
+    order = _group_order(view, rows, tids)
+    names = view.syscall_code[order]
+    order_tids = tids[order]
     kind = view.kind[order]
     same_call = np.zeros(len(order), dtype=bool)
-    same_call[1:] = (tids[order][1:] == tids[order][:-1]) & (names[1:] == names[:-1])
+    same_call[1:] = (order_tids[1:] == order_tids[:-1]) & (names[1:] == names[:-1])
     closes_previous = np.zeros(len(order), dtype=bool)
-    closes_previous[1:] = (kind[1:] == "resumed") & (kind[:-1] == "unfinished")
+    closes_previous[1:] = (kind[1:] == RESUMED) & (kind[:-1] == UNFINISHED)
     paired_exit = closes_previous & same_call
     paired_entry = np.zeros(len(order), dtype=bool)
     paired_entry[:-1] = paired_exit[1:]
 
-    complete = kind == "syscall"
-    lone_entry = np.isin(kind, ("unfinished", "detached")) & ~paired_entry
-    lone_exit = (kind == "resumed") & ~paired_exit
+    complete = kind == SYSCALL
+    lone_entry = ((kind == UNFINISHED) | (kind == DETACHED)) & ~paired_entry
+    lone_exit = (kind == RESUMED) & ~paired_exit
 
     pair_entry_rows = order[paired_entry]
     pair_exit_rows = order[1:][paired_exit[1:]]
@@ -124,16 +185,43 @@ def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
         [order[complete], pair_exit_rows, np.full(lone_entry.sum(), -1), order[lone_exit]]
     )
     first = np.where(entry >= 0, entry, exit_)
-    sort = np.argsort(view.line_no[first], kind="stable")
+    # Calls in the line order of their first half. Every row is the first half of at most one
+    # call, so in line-ordered input that is a scatter by row instead of a sort.
+    if view.in_line_order:
+        call_at_row = np.full(len(view.line_no), -1, dtype=np.int64)
+        call_at_row[first] = np.arange(len(first))
+        sort = call_at_row[call_at_row >= 0]
+    else:
+        sort = np.argsort(view.line_no[first], kind="stable")
     entry, exit_, first = entry[sort], exit_[sort], first[sort]
-    detached = (entry >= 0) & (view.kind[np.maximum(entry, 0)] == "detached")
+    detached = (entry >= 0) & (view.kind[np.maximum(entry, 0)] == DETACHED)
     return CallIndex(entry=entry, exit=exit_, tid=tids[first], detached=detached)
 
 
-def _take(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> pa.Array:
-    """`column[rows]`, with null where the row index is -1."""
-    indices = pa.array(rows, pa.int64(), mask=rows < 0)
-    return pc.take(column, indices)
+def _call_args(
+    table: pa.Table, entry: np.ndarray, exit_: np.ndarray, split: np.ndarray
+) -> pa.Array:
+    """Each call's argument text: the entry half's, then the resumed half's for split calls.
+
+    A missing half counts as empty text. Built with a single `take` from the line arguments
+    followed by the joined texts of the split calls and one empty string, so the big argument
+    column is copied once rather than once per step.
+    """
+    args = column(table, "args")
+    valid = args.is_valid().to_numpy(zero_copy_only=False)
+    split_rows = np.flatnonzero(split)
+    joined = pc.binary_join_element_wise(
+        pc.fill_null(take(args, entry[split_rows]), ""),
+        pc.fill_null(take(args, exit_[split_rows]), ""),
+        "",
+    )
+    values = pa.concat_arrays([args, joined, pa.array([""], args.type)])
+    del args
+    empty = len(values) - 1
+    safe_entry = np.maximum(entry, 0)
+    index = np.where((entry >= 0) & valid[safe_entry], entry, empty)
+    index[split_rows] = len(valid) + np.arange(len(split_rows))
+    return pc.take(values, pa.array(index, pa.int64()))
 
 
 def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict[str, pa.Array]:
@@ -142,58 +230,66 @@ def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict
     entry, exit_ = calls.entry, calls.exit
     has_exit = exit_ >= 0
     has_entry = entry >= 0
-    duration = np.where(has_exit, view.duration_ns[np.maximum(exit_, 0)], np.nan)
-    exit_clock = np.where(has_exit, view.clock_ns[np.maximum(exit_, 0)], np.nan)
-    entry_clock = np.where(has_entry, view.clock_ns[np.maximum(entry, 0)], np.nan)
+    # The arithmetic is done in place on a few arrays: every temporary of this size costs
+    # fresh pages (see `_gather`).
+    duration = _gather(view.duration_ns, exit_)
+    exit_clock = _gather(view.clock_ns, exit_)
+    entry_clock = _gather(view.clock_ns, entry)
     complete_line = has_entry & has_exit & (entry == exit_)
     # A complete line is stamped at entry; a resumed half at exit (start = exit - -T).
-    start = np.where(
-        complete_line,
-        entry_clock,
-        np.where(has_exit & ~np.isnan(duration), exit_clock - duration, entry_clock),
-    )
-    end = np.where(complete_line, entry_clock + duration, exit_clock)
-    duration = np.where(
-        np.isnan(duration) & ~np.isnan(start) & ~np.isnan(end), end - start, duration
-    )
+    start = entry_clock
+    from_exit = has_exit & ~complete_line & ~np.isnan(duration)
+    start[from_exit] = exit_clock[from_exit] - duration[from_exit]
+    # For a complete line the exit clock is the entry clock (same line).
+    end = exit_clock
+    end[complete_line] += duration[complete_line]
+    missing = np.isnan(duration) & ~np.isnan(start) & ~np.isnan(end)
+    duration[missing] = end[missing] - start[missing]
+    del from_exit, missing
 
-    args_entry = pc.fill_null(_take(table["args"], entry), "")
-    split = has_entry & has_exit & ~complete_line
-    args_exit = pc.fill_null(_take(table["args"], np.where(split, exit_, -1)), "")
-    args = pc.binary_join_element_wise(args_entry, args_exit, "")
-
-    ret = _take(table["ret"], exit_)
-    errno = _take(table["errno"], exit_)
-    returned = has_exit & (
-        (ret.to_numpy(zero_copy_only=False) != "?")
-        | errno.is_valid().to_numpy(zero_copy_only=False)
-    )
+    args = _call_args(table, entry, exit_, has_entry & has_exit & ~complete_line)
+    ret = take(column(table, "ret"), exit_)
+    errno = take(column(table, "errno"), exit_)
+    # A call returned unless its exit half prints `= ?` without an errno (a null `ret` counts
+    # as returned, as it always has).
+    printed_value = pc.fill_null(pc.not_equal(ret, "?"), True).to_numpy(zero_copy_only=False)
+    returned = has_exit & (printed_value | errno.is_valid().to_numpy(zero_copy_only=False))
     ended_later = _task_ends_after(calls.tid, view.line_no[np.maximum(entry, 0)], exit_rows, view)
     status = np.where(
         returned,
-        "complete",
-        np.where(
-            has_exit,
-            "no-return",
-            np.where(calls.detached, "detached", np.where(ended_later, "no-return", "in-flight")),
-        ),
+        0,
+        np.where(has_exit, 1, np.where(calls.detached, 2, np.where(ended_later, 1, 3))),
     )
     first = np.where(has_entry, entry, exit_)
+    line_no = pa.array(view.line_no, pa.int64())
     return {
         "tid": pa.array(calls.tid, pa.int64()),
-        "syscall": pc.take(table["syscall"], pa.array(first)),
-        "start_s": pa.array(start / 1e9, pa.float64(), from_pandas=True),
-        "end_s": pa.array(end / 1e9, pa.float64(), from_pandas=True),
-        "duration_s": pa.array(duration / 1e9, pa.float64(), from_pandas=True),
+        "syscall": take(view.syscall_names, view.syscall_code[first]),
+        "start_s": _seconds(start),
+        "end_s": _seconds(end),
+        "duration_s": _seconds(duration),
         "args": args,
         "ret": ret,
-        "retval": _take(table["retval"], exit_),
-        "ret_target": _take(table["ret_target"], exit_),
+        "retval": take(column(table, "retval"), exit_),
+        "ret_target": take(column(table, "ret_target"), exit_),
         "errno": errno,
-        "status": pa.array(status, pa.string()),
-        "line_start": _take(table["line_no"], entry),
-        "line_end": _take(table["line_no"], exit_),
+        "status": pc.take(pa.array(STATUSES), pa.array(status.astype(np.int8))),
+        "line_start": take(line_no, entry),
+        "line_end": take(line_no, exit_),
     }
+
+
+def _gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`values[rows]` as a new float array, NaN where the row index is -1."""
+    out = values.take(rows, mode="clip")
+    out[rows < 0] = np.nan
+    return out
+
+
+def _seconds(nanoseconds: np.ndarray) -> pa.Array:
+    """Nanoseconds as float seconds (null for NaN); divides in place."""
+    nanoseconds /= 1e9
+    return pa.array(nanoseconds, pa.float64(), from_pandas=True)
 
 
 def _task_ends_after(
@@ -202,6 +298,11 @@ def _task_ends_after(
     """Whether each call's task has a `+++` line after the given line."""
     if len(exit_rows) == 0:
         return np.zeros(len(tids), dtype=bool)
-    last_exit = pd.Series(view.line_no[exit_rows]).groupby(view.tid[exit_rows]).max()
-    ends = pd.Series(tids).map(last_exit).to_numpy(dtype="float64", na_value=np.nan)
-    return ~np.isnan(ends) & (ends > lines)
+    # Last `+++` line per task, looked up for every call by binary search over the few tasks.
+    exit_tids = view.tid[exit_rows]
+    exit_lines = view.line_no[exit_rows]
+    ended = np.unique(exit_tids)
+    last_exit = np.full(len(ended), np.iinfo(np.int64).min)
+    np.maximum.at(last_exit, np.searchsorted(ended, exit_tids), exit_lines)
+    position = np.minimum(np.searchsorted(ended, tids), len(ended) - 1)
+    return (ended[position] == tids) & (last_exit[position] > lines)

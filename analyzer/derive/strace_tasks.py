@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.strace_calls import TASK_CREATORS, LineView
+from analyzer.derive.strace_calls import EXIT, SIGNAL, TASK_CREATORS, LineView
 from analyzer.schema import EXITS, SIGNALS, TASKS
 
 
@@ -21,7 +21,7 @@ def _seconds(clock_ns: np.ndarray) -> pa.Array:
 
 
 def signals_table(view: LineView, tids: np.ndarray, input_name: str) -> pa.Table:
-    rows = np.flatnonzero(view.kind == "signal")
+    rows = np.flatnonzero(view.kind == SIGNAL)
     table = view.table
     info = pc.coalesce(pc.take(table["args"], rows), pc.take(table["text"], rows))
     return pa.table(
@@ -38,7 +38,7 @@ def signals_table(view: LineView, tids: np.ndarray, input_name: str) -> pa.Table
 
 
 def exits_table(view: LineView, input_name: str) -> pa.Table:
-    rows = np.flatnonzero(view.kind == "exit")
+    rows = np.flatnonzero(view.kind == EXIT)
     table = view.table
     exit_code = pc.take(table["exit_code"], rows)
     signal = pc.take(table["signal"], rows)
@@ -62,27 +62,52 @@ def exits_table(view: LineView, input_name: str) -> pa.Table:
     )
 
 
+def _line_span(
+    tids: np.ndarray, line_no: np.ndarray, clock_ns: np.ndarray
+) -> dict[int, tuple[int, int, float]]:
+    """Per task: its first and last line and its latest clock (NaN when it has none)."""
+    codes, unique_tids = pd.factorize(tids)
+    first = np.full(len(unique_tids), np.iinfo(np.int64).max)
+    last = np.full(len(unique_tids), np.iinfo(np.int64).min)
+    latest = np.full(len(unique_tids), np.nan)
+    np.minimum.at(first, codes, line_no)
+    np.maximum.at(last, codes, line_no)
+    np.fmax.at(latest, codes, clock_ns)  # fmax skips NaN, as a pandas max does
+    return {
+        int(tid): (int(f), int(la), float(c))
+        for tid, f, la, c in zip(unique_tids, first, last, latest, strict=True)
+    }
+
+
+def _last_comm(view: LineView) -> dict[int, str]:
+    """The last `-Y` command name printed by each task."""
+    rows = np.flatnonzero(view.table["comm"].is_valid().to_numpy(zero_copy_only=False))
+    if len(rows) == 0:
+        return {}
+    codes, unique_tids = pd.factorize(view.tid[rows])
+    last_row = np.full(len(unique_tids), -1)
+    np.maximum.at(last_row, codes, rows)
+    names = pc.take(view.table["comm"], pa.array(last_row)).to_pylist()
+    return {int(tid): name for tid, name in zip(unique_tids, names, strict=True)}
+
+
 def tasks_table(
     view: LineView, tids: np.ndarray, calls: pa.Table, exits: pa.Table, input_name: str
 ) -> pa.Table:
     """One row per task, with its process, parent, lifetime and how it ended."""
-    seen = pd.DataFrame({"tid": tids, "line": view.line_no, "clock": view.clock_ns})
-    span = seen.groupby("tid").agg(
-        first_line=("line", "min"), last_line=("line", "max"), last_clock=("clock", "max")
-    )
-    comm = (
-        pd.DataFrame({"tid": view.tid, "comm": view.table["comm"].to_numpy(zero_copy_only=False)})
-        .dropna()
-        .groupby("tid")["comm"]
-        .last()
-    )
+    span = _line_span(tids, view.line_no, view.clock_ns)
+    comm = _last_comm(view)
 
-    created = calls.filter(
-        pc.and_(
-            pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS))),
-            pc.greater(pc.fill_null(calls["retval"], 0), 0),
+    created = (
+        calls.select(["tid", "syscall", "args", "retval", "end_s"])
+        .filter(
+            pc.and_(
+                pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS))),
+                pc.greater(pc.fill_null(calls["retval"], 0), 0),
+            )
         )
-    ).to_pandas()
+        .to_pandas()
+    )
     parent: dict[int, int] = {}
     is_thread: dict[int, bool] = {}
     created_at: dict[int, float] = {}
@@ -92,7 +117,7 @@ def tasks_table(
         is_thread[child] = row.syscall in ("clone", "clone3") and "CLONE_THREAD" in (row.args or "")
         created_at[child] = row.end_s
 
-    all_tids = sorted(set(span.index.astype(int)) | set(parent))
+    all_tids = sorted(set(span) | set(parent))
     process: dict[int, int] = {}
 
     def process_of(tid: int) -> int:
@@ -113,7 +138,7 @@ def tasks_table(
                 "killed": f"killed {exit_row.signal}",
                 "superseded": "superseded",
             }[exit_row.how]
-        has_span = tid in span.index
+        first_line, last_line, last_clock = span.get(tid, (None, None, None))
         rows.append(
             {
                 "input": input_name,
@@ -126,11 +151,11 @@ def tasks_table(
                 "exited_s": (
                     exit_row.time_s
                     if exit_row is not None
-                    else (span.loc[tid, "last_clock"] / 1e9 if has_span else None)
+                    else (last_clock / 1e9 if first_line is not None else None)
                 ),
                 "exit_status": status,
-                "first_line": int(span.loc[tid, "first_line"]) if has_span else None,
-                "last_line": int(span.loc[tid, "last_line"]) if has_span else None,
+                "first_line": first_line,
+                "last_line": last_line,
             }
         )
     frame = pd.DataFrame(rows, columns=TASKS.names)

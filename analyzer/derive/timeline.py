@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 _HALF_DAY_NS = NS_PER_DAY // 2
 
 
-def trace_clock_ns(ts_ns: pd.Series, ts_kind: pd.Series) -> pd.Series:
-    """Absolute nanoseconds on the trace clock for each line (NA where the line has none)."""
-    values = ts_ns.to_numpy(dtype="float64", na_value=np.nan)
-    present = ~np.isnan(values)
+def trace_clock_ns(
+    ts_ns: pa.Array | pa.ChunkedArray, ts_kind: pa.Array | pa.ChunkedArray
+) -> np.ndarray:
+    """Absolute nanoseconds on the trace clock for each line, as float64 (NaN where none).
+
+    The arithmetic is done on int64 (epoch nanoseconds do not fit a float64 exactly) and only
+    the result is converted.
+    """
+    present = pc.is_valid(ts_ns).to_numpy(zero_copy_only=False)
+    clock = np.full(len(present), np.nan)
     if not present.any():
-        return pd.Series(pd.NA, index=ts_ns.index, dtype="Int64")
-    kinds = ts_kind[present].dropna().unique()
-    stamped = ts_ns[present].astype("int64").to_numpy()
+        return clock
+    stamped = pc.drop_null(ts_ns).to_numpy().astype(np.int64, copy=False)
+    kinds = set(pc.unique(pc.drop_null(ts_kind)).to_pylist())
+    if len(kinds) > 1:
+        # Only the kinds of timestamped lines count; filtering the strings costs more, so only
+        # do it when it can make a difference.
+        kinds = set(pc.unique(pc.drop_null(pc.filter(ts_kind, present))).to_pylist())
+    elif not pc.any(pc.and_(pc.is_valid(ts_kind), present)).as_py():
+        kinds = set()
     if "relative" in kinds and len(kinds) == 1:
         absolute = np.cumsum(stamped)
     elif "clock" in kinds:
@@ -30,9 +44,8 @@ def trace_clock_ns(ts_ns: pd.Series, ts_kind: pd.Series) -> pd.Series:
         absolute = stamped + days * NS_PER_DAY
     else:
         absolute = stamped
-    result = pd.Series(pd.NA, index=ts_ns.index, dtype="Int64")
-    result[present] = absolute
-    return result
+    clock[present] = absolute
+    return clock
 
 
 def midnight_rollovers(clock_ns: pd.Series, ts_ns: pd.Series) -> int:

@@ -1,0 +1,58 @@
+"""Unit checks of the vectorised helpers in analyzer/derive against the plain versions they
+replace (merge_asof, per-string parsing, pandas clock arithmetic)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from analyzer.derive import fd_targets, timeline
+
+
+def test_as_of_matches_merge_asof() -> None:
+    rng = np.random.default_rng(7)
+    events = pd.DataFrame(
+        {
+            "key": rng.integers(0, 5, 300),
+            "position": rng.integers(0, 100, 300) * 2 + 1,
+            "order": np.arange(300),
+            "event": np.arange(300),
+        }
+    )
+    queries = pd.DataFrame(
+        {"key": rng.integers(0, 6, 200), "position": rng.integers(0, 110, 200) * 2}
+    )
+    found = fd_targets._as_of(
+        events["key"].to_numpy(),
+        events["position"].to_numpy(),
+        events["order"].to_numpy(),
+        queries["key"].to_numpy(),
+        queries["position"].to_numpy(),
+    )
+    expected = pd.merge_asof(
+        queries.reset_index().sort_values("position"),
+        events.sort_values("position", kind="stable"),
+        on="position",
+        by="key",
+        direction="backward",
+    ).set_index("index")["event"]
+    assert found.tolist() == expected.sort_index().fillna(-1).astype(int).tolist()
+
+
+@pytest.mark.parametrize(
+    "args",
+    ["3", "3, 4", "-1", "0", "007", "12</etc/passwd>", "0x10, 1", " 5 ", "AT_FDCWD, x", "", "+4"],
+)
+def test_first_fds_agree_with_first_fd(args: str) -> None:
+    assert fd_targets._first_fds(pa.array([args])) == [fd_targets._first_fd(args)]
+
+
+def test_trace_clock_rolls_over_midnight() -> None:
+    day = timeline.NS_PER_DAY
+    ts = pa.array([day - 10, None, 5, 20], pa.int64())
+    kinds = pa.array(["clock", None, "clock", "clock"])
+    clock = timeline.trace_clock_ns(ts, kinds)
+    assert np.isnan(clock[1])
+    assert clock[[0, 2, 3]].tolist() == [day - 10, day + 5, day + 20]
