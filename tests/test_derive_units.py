@@ -3,6 +3,8 @@ replace (merge_asof, per-string parsing, pandas clock arithmetic)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -56,3 +58,26 @@ def test_trace_clock_rolls_over_midnight() -> None:
     clock = timeline.trace_clock_ns(ts, kinds)
     assert np.isnan(clock[1])
     assert clock[[0, 2, 3]].tolist() == [day - 10, day + 5, day + 20]
+
+
+def test_sockaddr_regex_equals_the_grammar_on_every_fixture_address() -> None:
+    """The hot-path sockaddr regex reads every address in the fixtures as the grammar does."""
+    import pyarrow.compute as pc
+
+    from analyzer.derive.fd_targets import grammar_sockaddr_text, sockaddr_text
+    from analyzer.formats import strace
+    from analyzer.inputs import iter_line_chunks, open_source
+
+    logs = Path(__file__).resolve().parent.parent / "fixtures" / "strace"
+    checked = 0
+    for path in sorted(logs.rglob("*.log")):
+        source = open_source(path)
+        try:
+            lines = strace.parse(iter_line_chunks(source.stream), str(path)).lines
+        finally:
+            source.close()
+        with_address = pc.fill_null(pc.match_substring(lines["args"], "sa_family=AF_"), False)
+        for args in lines.filter(with_address)["args"].to_pylist():
+            assert sockaddr_text(args) == grammar_sockaddr_text(args), args
+            checked += 1
+    assert checked > 100

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.strace_calls import TASK_CREATORS, take
+from analyzer.formats import strace_lark
 
 FD_FIRST_ARG = frozenset(
     [
@@ -128,7 +129,6 @@ _QUOTED = r'"(?P<text>(?:[^"\\]|\\.)*)"'
 _DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
-_UNIX_PATH = re.compile(r'sun_path=(@?"(?:[^"\\]|\\.)*")')
 _FD_PAIR = re.compile(r"\[(\d+)(?:<[^\]]*?>)?, (\d+)")
 
 
@@ -146,13 +146,33 @@ def _socket_kind(args: str) -> str:
 
 
 def sockaddr_text(args: str) -> str | None:
-    """`addr:port` (or a UNIX path) of the first sockaddr in an argument text."""
+    """`addr:port`, `[addr6]:port` or the UNIX path of the first sockaddr in an argument text.
+
+    IPv4/IPv6 (the hot path: every connect and accept) are read with a regex that tests hold
+    equal to the grammar's decoding; the rarer UNIX addresses, whose paths carry C escapes,
+    are decoded by the grammar itself.
+    """
     if match := _INET.search(args):
         return f"{match.group(2)}:{match.group(1)}"
     if match := _INET6.search(args):
         return f"[{match.group(2)}]:{match.group(1)}"
-    if match := _UNIX_PATH.search(args):
-        return match.group(1)
+    if "sun_path=" in args:
+        return grammar_sockaddr_text(args)
+    return None
+
+
+def grammar_sockaddr_text(args: str) -> str | None:
+    """`sockaddr_text` by the grammar: decode the arguments, format the first sockaddr."""
+    for value in strace_lark.decode_args(args):
+        decoded = strace_lark.sockaddr(value)
+        if decoded is None:
+            continue
+        family, address, port = decoded
+        if family == "AF_UNIX":
+            return address
+        if address is None or port is None:
+            return None
+        return f"[{address}]:{port}" if family == "AF_INET6" else f"{address}:{port}"
     return None
 
 
