@@ -8,8 +8,8 @@ Usage::
 
 Unless ``--trace`` is given, a deterministic ``strace -f -tt -T`` trace of a 32-thread server is
 generated with ``generate_strace_trace.py`` into a temporary directory. Then
-``iodiag-analyze TRACE --format json -o OUT.json`` (or ``python -m analyzer ...`` from this
-checkout when the ``iodiag-analyze`` script is not on PATH) runs ``--repeat`` times as a child
+``python -m analyzer TRACE --format json -o OUT.json`` (the ``iodiag-analyze`` command, run from
+this checkout's code even when an older iodiag is installed) runs ``--repeat`` times as a child
 process. For every run the wall time (``time.perf_counter`` around spawn + exit) and the
 child's own peak RSS (``ru_maxrss`` from ``os.wait4`` on that child, so earlier runs and the
 generator do not count) are reported as lines/s, MB/s and MiB, plus the best run. Two
@@ -90,10 +90,7 @@ def analyzer_command(trace: Path, out: Path, template: str | None) -> tuple[list
             for a in shlex.split(template)
         ]
         return argv, env
-    exe = shutil.which("iodiag-analyze")
-    if exe:
-        return [exe, str(trace), "--format", "json", "-o", str(out)], env
-    # not installed: run the package from this checkout
+    # Always the code of this checkout: an `iodiag-analyze` on PATH may be an older install.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return [sys.executable, "-m", "analyzer", str(trace), "--format", "json", "-o", str(out)], env
 
