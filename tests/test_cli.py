@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from analyzer import __version__
 from analyzer.cli import app, report_stem
