@@ -6,9 +6,10 @@ tested alone; `analyze` runs them in order for a list of inputs. Nothing here pr
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import __version__, summary
-from analyzer.derive import fd_targets, strace_calls, strace_tasks
+from analyzer.derive import fd_targets, ff_merge, strace_calls, strace_tasks
+from analyzer.derive.timeline import trace_clock_ns
 from analyzer.errors import InputError
 from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
@@ -42,18 +44,16 @@ class Config:
 
 @dataclass
 class StraceTables:
-    """Everything derived from one strace input."""
+    """Everything derived from one trace (one input, or one merged -ff set)."""
 
     input: str
-    parsed: ParsedLines
     syscalls: pa.Table
     signals: pa.Table
     exits: pa.Table
     tasks: pa.Table
     first_s: float | None
+    """Earliest timestamp on the trace clock, in seconds (None without timestamps)."""
     last_s: float | None
-    clock: str | None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 _FF_SUFFIX = re.compile(r"\.(\d+)$")
@@ -105,17 +105,14 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     )
 
     clock_values = view.clock_ns[~np.isnan(view.clock_ns)]
-    kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
     return StraceTables(
         input=input_name,
-        parsed=parsed,
         syscalls=syscalls,
         signals=signals,
         exits=exits,
         tasks=tasks,
         first_s=float(clock_values.min()) / 1e9 if len(clock_values) else None,
         last_s=float(clock_values.max()) / 1e9 if len(clock_values) else None,
-        clock=kinds[0] if len(kinds) == 1 else ("mixed" if kinds else None),
     )
 
 
@@ -131,59 +128,102 @@ def parse_source(
     return fmt, module.parse(chunks, source.name, engine=config.engine, threads=config.threads)
 
 
-def input_report(tables: StraceTables, compression: str | None) -> dict[str, Any]:
-    parsed = tables.parsed
+def derive_group(members: Sequence[tuple[str, ParsedLines]]) -> StraceTables:
+    """Derive one trace: a single input, or the files of an -ff set merged in time order."""
+    if len(members) == 1:
+        name, parsed = members[0]
+        return derive_strace(name, parsed)
+    merged = ff_merge.merge(members)
+    derived = derive_strace(ff_merge.set_name([name for name, _ in members]), merged.parsed)
+    restored = ff_merge.restore_sources(
+        {
+            "syscalls": derived.syscalls,
+            "signals": derived.signals,
+            "exits": derived.exits,
+            "tasks": derived.tasks,
+        },
+        merged,
+    )
+    return dataclasses.replace(
+        derived,
+        syscalls=restored["syscalls"],
+        signals=restored["signals"],
+        exits=restored["exits"],
+        tasks=restored["tasks"],
+    )
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    """One input after parsing: its name, compression and lines."""
+
+    name: str
+    compression: str | None
+    parsed: ParsedLines
+
+
+def input_report(source: ParsedInput) -> dict[str, Any]:
+    """The `inputs[]` entry of one input: counts, unparsed samples and its clock."""
+    parsed = source.parsed
+    lines = parsed.lines
     unparsed = parsed.unparsed
     samples = unparsed.slice(0, UNPARSED_SAMPLES).to_pylist()
-    kinds = parsed.lines["kind"].value_counts().to_pylist()
+    kinds = lines["kind"].value_counts().to_pylist()
+    clock = trace_clock_ns(lines["ts_ns"], lines["ts_kind"])
+    clock = clock[~np.isnan(clock)]
+    first = float(clock.min()) / 1e9 if len(clock) else None
+    last = float(clock.max()) / 1e9 if len(clock) else None
+    ts_kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
     return {
-        "path": tables.input,
+        "path": source.name,
         "format": "strace",
-        "compression": compression,
+        "compression": source.compression,
         "lines": parsed.line_count,
-        "parsed_lines": parsed.lines.num_rows,
+        "parsed_lines": lines.num_rows,
         "unparsed_lines": unparsed.num_rows,
         "non_utf8_lines": parsed.non_utf8_lines,
         "unparsed_samples": [
             {"line": row["line_no"], "text": row["text"], "reason": row["reason"]}
             for row in samples
         ],
-        "clock": tables.clock,
-        "first_ts": tables.first_s,
-        "last_ts": tables.last_s,
-        "wall_s": (tables.last_s - tables.first_s) if tables.first_s is not None else None,
-        "has_durations": bool(pc.any(pc.is_valid(parsed.lines["duration_ns"])).as_py() or False),
+        "clock": ts_kinds[0] if len(ts_kinds) == 1 else ("mixed" if ts_kinds else None),
+        "first_ts": first,
+        "last_ts": last,
+        "wall_s": (last - first) if first is not None and last is not None else None,
+        "has_durations": bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False),
         "line_kinds": {item["values"]: item["counts"] for item in kinds},
     }
 
 
 def build_report(
-    results: Sequence[tuple[StraceTables, str | None]], findings: list[dict[str, Any]]
+    inputs: Sequence[ParsedInput],
+    results: Sequence[StraceTables],
+    findings: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The `iodiag.report/1` document and the tables behind it, for one or more inputs."""
     tables = {
-        "syscalls": pa.concat_tables([r.syscalls for r, _ in results]),
-        "signals": pa.concat_tables([r.signals for r, _ in results]),
-        "exits": pa.concat_tables([r.exits for r, _ in results]),
-        "tasks": pa.concat_tables([r.tasks for r, _ in results]),
-        "unparsed": pa.concat_tables([r.parsed.unparsed for r, _ in results]),
+        "syscalls": pa.concat_tables([r.syscalls for r in results]),
+        "signals": pa.concat_tables([r.signals for r in results]),
+        "exits": pa.concat_tables([r.exits for r in results]),
+        "tasks": pa.concat_tables([r.tasks for r in results]),
+        "unparsed": pa.concat_tables([source.parsed.unparsed for source in inputs]),
     }
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
-    trace_end = max((r.last_s for r, _ in results if r.last_s is not None), default=None)
+    trace_end = max((r.last_s for r in results if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
-    for result, _ in results:
-        lines = result.parsed.lines
+    for source in inputs:
+        lines = source.parsed.lines
         summary_lines = lines["text"].filter(pc.equal(lines["kind"], "summary")).to_pylist()
         strace_rows += summary.parse_strace_table(summary_lines)
     tasks = tables["tasks"]
-    peak = max((strace_tasks.peak_live_tasks(r.tasks, r.first_s) for r, _ in results), default=0)
+    peak = max((strace_tasks.peak_live_tasks(r.tasks, r.first_s) for r in results), default=0)
     killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
     report = {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "iodiag", "version": __version__},
-        "inputs": [input_report(result, compression) for result, compression in results],
+        "inputs": [input_report(source) for source in inputs],
         "syscalls": ours,
         "syscalls_by_thread": summary.per_thread_summary(returned, tasks),
         "errors": summary.error_summary(returned),
@@ -215,16 +255,20 @@ def analyze(
 ) -> AnalysisResult:
     """Run every stage on the given inputs (paths or ``-``) and return the result."""
     config = config or Config()
-    results = []
+    inputs = []
     for path in paths:
         source = open_source(path)
         try:
             _, parsed = parse_source(source, config, on_progress)
         finally:
             source.close()
-        results.append((derive_strace(source.name, parsed), source.compression))
+        inputs.append(ParsedInput(source.name, source.compression, parsed))
+    groups = ff_merge.ff_groups([source.name for source in inputs])
+    results = [
+        derive_group([(inputs[i].name, inputs[i].parsed) for i in group]) for group in groups
+    ]
     from analyzer.passes import run_passes
 
     findings = run_passes(results)
-    report, tables = build_report(results, findings)
+    report, tables = build_report(inputs, results, findings)
     return AnalysisResult(report=report, tables=tables)

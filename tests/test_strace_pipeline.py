@@ -169,3 +169,33 @@ def test_yy_decorations_are_used_as_targets() -> None:
     assert kinds == {"socket"}
     targets = {c["target"] for c in calls_of(result, "recvfrom")}
     assert any(t.startswith("TCP:[127.0.0.1:") and "->" in t for t in targets)
+
+
+def test_ff_set_is_merged_into_one_trace() -> None:
+    """The files of one -ff capture are analysed together: one process, fds resolved across
+    files, and every call still cites its own file and line."""
+    truth = measured("mt_pipes.ff_tt_T.measured.json")
+    files = sorted((LOGS / "ff").iterdir())
+    result = analyzer.analyze(files)
+    assert result.report["tasks"]["processes"] == 1
+    assert result.report["tasks"]["threads"] == len(files)
+    assert [row["path"] for row in result.report["inputs"]] == [str(f) for f in files]
+    reads = calls_of(result, "read")
+    line_counts = {str(f): len(f.read_text().splitlines()) for f in files}
+    for reader in truth["readers"]:
+        own_file = str(LOGS / "ff" / f"mt_pipes.{reader['tid']}")
+        mine = [c for c in reads if c["tid"] == reader["tid"] and c["fd"] == reader["read_fd"]]
+        assert len(mine) == len(reader["reads"])
+        for call, expected in zip(mine, reader["reads"], strict=True):
+            assert call["target_kind"] == "pipe"  # the pipe was made in the main thread's file
+            assert call["pid"] == truth["pid"]
+            assert call["input"] == own_file
+            assert 1 <= call["line_start"] <= line_counts[own_file]
+            assert call["duration_s"] == pytest.approx(expected["blocked_s"], abs=0.005)
+
+
+def test_ff_groups() -> None:
+    from analyzer.derive.ff_merge import ff_groups
+
+    names = ["a/t.10", "b.log", "a/t.11", "c/x.5", "a/t.12"]
+    assert ff_groups(names) == [[0, 2, 4], [1], [3]]
