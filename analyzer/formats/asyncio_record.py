@@ -1,0 +1,109 @@
+"""The record both asyncio log parsers produce: one per asyncio message, however many lines.
+
+`grammars/asyncio_log.lark` specifies the lines; `asyncio_log` assembles them into records.
+The grammar engine parses every line; the fast engine parses only the lines a cheap
+vectorised test marks as candidates (and the lines that follow an open record). Both feed the
+same assembler, so they must produce identical `AsyncioRecord` lists; tests check it.
+
+Kinds (``kind``):
+
+``slow_callback``           ``Executing <repr> took N seconds`` (asyncio, uvloop, aiodebug)
+``exception``               ``Exception in callback ...`` and the other messages of
+                            ``call_exception_handler`` (``Fatal error ...``, ``unhandled
+                            exception during asyncio.run() shutdown`` ...)
+``task_destroyed_pending``  ``Task was destroyed but it is pending!``
+``never_retrieved``         ``{Class} exception was never retrieved``
+``never_awaited``           ``file:line: RuntimeWarning: coroutine 'q' was never awaited`` and
+                            the CoroWrapper ``<CoroWrapper ...> was never yielded from``
+``resource_warning``        the ResourceWarnings asyncio issues (``unclosed transport ...``,
+                            ``unclosed event loop ...``, ``loop is closed`` ...)
+``poll_timing``             ``poll [T ms] took N ms: ...`` (3.6-3.7)
+``getaddrinfo``             ``Getting address info ... took Nms: ...`` (and ``Get address info``)
+``other``                   any other asyncio message: direct warnings (``socket.send() raised
+                            exception.``, ``Loop <...> that handles pid N is closed``), other
+                            warnings asyncio issues, and any line whose envelope names an
+                            asyncio logger (``asyncio``, ``asyncio.*``, ``aiodebug*``)
+
+Field rules:
+
+- ``line_start``/``line_end``: the 1-based lines the record spans (a JSON line is one line).
+- ``time``: the timestamp text of the envelope (logging's asctime, gunicorn's date, JSON's
+  ``asctime``; else the journald prefix's); None when the lines carry none. ``time_s``: it as
+  seconds since the Unix epoch, reading a time without a zone as UTC; None when the printed
+  time has no year (journalctl ``short``).
+- ``level``, ``logger``: from the envelope; None when absent (``logging.lastResort`` prints the
+  bare message). ``pid``: the process id printed by gunicorn, journald or the JSON fields.
+- ``message``: the record's first message line, without envelope.
+- ``duration_s``: for ``slow_callback`` the ``took`` seconds; for ``poll_timing`` and
+  ``getaddrinfo`` (and an SSL handshake) the ``took`` milliseconds as seconds; else None.
+- The *subject* of a record is the repr it is about: the repr after ``Executing``; else the
+  ``handle:``, ``task:`` or ``future:`` line of the record (the first one).
+  ``repr_class``: the subject's class (``Task``, ``Future``, ``_GatheringFuture``, ``Handle``,
+  ``TimerHandle``, ``_ThreadSafeHandle``). ``task_name``: its ``name='...'`` value (3.8+).
+  ``task_state``: pending, cancelling, cancelled or finished (futures), or ``cancelled`` for a
+  cancelled handle. ``coro``: the qualname of its ``coro=<...>`` (for ``never_awaited``, the
+  quoted qualname). ``callback``: the handle's callback without its arguments and location
+  (for ``Exception in callback``, the message's callback; uvloop's ``<function f at 0x..>``
+  is kept whole).
+- ``location``: ``file:line`` of the code: the coroutine's ``running at`` / ``defined at``
+  for a task; the callback's `` at f:l`` for a handle or ``Exception in callback`` (plain
+  functions only); the warning's ``file:line`` for warnings. ``created_at``: the subject's
+  ``created at f:l`` (debug mode only).
+- ``exc_type``, ``exc_message``: the last ``Type: message`` line of the record (not the
+  tracemalloc hint); failing that, the subject's ``exception=Type(args)`` (``exc_message``
+  is then the text between the parentheses). For warnings, the category and warning text.
+- ``uvloop``: True when the record has a shape only uvloop prints (a handle callback without
+  ``()``, ``<function ... at 0x...>`` callbacks, ``uvloop/`` frames); else None.
+- ``text``: the record's lines as printed, joined with newlines (a JSON record: its message
+  and exc_info fields).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+KINDS: tuple[str, ...] = (
+    "slow_callback",
+    "exception",
+    "task_destroyed_pending",
+    "never_retrieved",
+    "never_awaited",
+    "resource_warning",
+    "poll_timing",
+    "getaddrinfo",
+    "other",
+)
+
+
+class AsyncioRecord(NamedTuple):
+    """One asyncio message, possibly spanning lines (rules in the module docstring)."""
+
+    line_start: int
+    line_end: int
+    kind: str
+    time: str | None = None
+    time_s: float | None = None
+    level: str | None = None
+    logger: str | None = None
+    pid: int | None = None
+    message: str | None = None
+    duration_s: float | None = None
+    repr_class: str | None = None
+    task_name: str | None = None
+    task_state: str | None = None
+    coro: str | None = None
+    callback: str | None = None
+    location: str | None = None
+    created_at: str | None = None
+    exc_type: str | None = None
+    exc_message: str | None = None
+    uvloop: bool | None = None
+    text: str | None = None
+
+
+class Unparsed(NamedTuple):
+    """A line that looks like asyncio's but that the grammar rejects, with the reason."""
+
+    line_no: int
+    text: str
+    reason: str
