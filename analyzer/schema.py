@@ -190,7 +190,138 @@ TASKS = TableSpec(
     ),
 )
 
-TABLES: tuple[TableSpec, ...] = (STRACE_LINES, UNPARSED, SYSCALLS, SIGNALS, EXITS, TASKS)
+LOOP_EVENTS = TableSpec(
+    "loop_events",
+    "One row per asyncio record of an application log (a message and its continuation "
+    "lines); see analyzer/formats/asyncio_record.py for the field rules.",
+    (
+        _INPUT,
+        Column("line_start", pa.int64(), "First line of the record (1-based)."),
+        Column("line_end", pa.int64(), "Last line of the record."),
+        Column(
+            "kind",
+            pa.string(),
+            "slow_callback, exception, task_destroyed_pending, never_retrieved, "
+            "never_awaited, resource_warning, poll_timing, getaddrinfo or other.",
+        ),
+        Column("time", pa.string(), "Timestamp text of the envelope, as printed."),
+        Column("time_s", pa.float64(), "The timestamp as Unix time (zone-less read as UTC).", "s"),
+        Column("level", pa.string(), "Log level from the envelope."),
+        Column("logger", pa.string(), "Logger name from the envelope."),
+        Column("pid", pa.int64(), "Process id from the envelope (gunicorn, journald, JSON)."),
+        Column("message", pa.string(), "First message line, without envelope."),
+        Column("duration_s", pa.float64(), "Time the callback, step or poll took.", "s"),
+        Column("repr_class", pa.string(), "Class of the subject repr: Task, Handle, Future..."),
+        Column("task_name", pa.string(), "The task's name='...'."),
+        Column("task_state", pa.string(), "pending, cancelling, cancelled or finished."),
+        Column("coro", pa.string(), "Coroutine qualname."),
+        Column("callback", pa.string(), "Handle callback, without arguments."),
+        Column("location", pa.string(), "file:line of the coroutine, callback or warning."),
+        Column("created_at", pa.string(), "file:line of the repr's `created at`."),
+        Column("exc_type", pa.string(), "Exception type (or warning category)."),
+        Column("exc_message", pa.string(), "Exception message (or warning text)."),
+        Column("uvloop", pa.bool_(), "True when the record has a uvloop-only shape."),
+        Column("text", pa.string(), "The record's lines as printed."),
+    ),
+)
+
+PERF_SAMPLES = TableSpec(
+    "perf_samples",
+    "One row per sample header line of `perf script` output (see "
+    "analyzer/formats/perf_record.py for how each field is read).",
+    (
+        Column("line_no", pa.int64(), "1-based line number of the sample's header line."),
+        Column(
+            "time_ns", pa.int64(), "Sample time as printed by perf (null if not printed).", "ns"
+        ),
+        Column("tod", pa.string(), "Wall-clock time printed by `-F +tod`."),
+        Column("pid", pa.int64(), "Process id (only with `-F +pid`; null otherwise)."),
+        Column("tid", pa.int64(), "Thread id (null in layouts without it)."),
+        Column("comm", pa.string(), "Command name of the thread, spaces kept (`io worker 1`)."),
+        Column("cpu", pa.int64(), "CPU number from `[001]` (null when not sampled)."),
+        Column("event", pa.string(), "Event name without the trailing colon (`cycles:u`)."),
+        Column("period", pa.int64(), "Sample period printed before the event (null if absent)."),
+        Column("payload", pa.string(), "Text after the event: tracepoint fields or inline frame."),
+        Column(
+            "stack_id",
+            pa.int64(),
+            "The sample's callchain in the `perf_stacks` table; null without any frame. A "
+            "sample without callchain lines whose payload is a frame has a one-frame stack.",
+        ),
+        Column(
+            "cut",
+            pa.bool_(),
+            "True when the sample's callchain was not ended by a blank line (the input "
+            "stops inside it), so its stack may be incomplete.",
+        ),
+    ),
+)
+
+PERF_STACKS = TableSpec(
+    "perf_stacks",
+    "Distinct callchains, each a list of frame ids, leaf (innermost, printed first) first.",
+    (
+        Column("stack_id", pa.int64(), "Stack id (0-based, in order of first appearance)."),
+        Column("frame_ids", pa.list_(pa.int64()), "Frame ids, leaf first as perf prints them."),
+        Column("depth", pa.int64(), "Number of frames."),
+    ),
+)
+
+PERF_FRAMES = TableSpec(
+    "perf_frames",
+    "Distinct callchain frames: one row per distinct (address, symbol, offset, DSO, srcline).",
+    (
+        Column("frame_id", pa.int64(), "Frame id (0-based, in order of first appearance)."),
+        Column("addr", pa.string(), "Instruction address as printed (hex, no 0x)."),
+        Column("symbol", pa.string(), "Symbol without the `+0x` offset (null when unknown)."),
+        Column("offset", pa.string(), "The `0x..` offset into the symbol, when printed."),
+        Column(
+            "dso",
+            pa.string(),
+            "DSO: the text in the final parentheses (`[kernel.kallsyms]`, `inlined`, "
+            "`/tmp/perf-123.map`); null when not printed.",
+        ),
+        Column("srcline", pa.string(), "Source location from `-F +srcline` (`malloc.c:4140`)."),
+        Column(
+            "inlined",
+            pa.bool_(),
+            "True for inlined frames: DSO `(inlined)`, or `(inlined)` after the srcline.",
+        ),
+    ),
+)
+
+PERF_SIDEBAND = TableSpec(
+    "perf_sideband",
+    "Side-band records (`PERF_RECORD_COMM`, `_MMAP2`, `_SWITCH`, ...) printed by "
+    "`--show-task-events`, `--show-mmap-events`, `--show-switch-events`.",
+    (
+        Column("line_no", pa.int64(), "1-based line number."),
+        Column("time_ns", pa.int64(), "Time as printed.", "ns"),
+        Column("pid", pa.int64(), "Process id (with `-F +pid`)."),
+        Column("tid", pa.int64(), "Thread id."),
+        Column("comm", pa.string(), "Command name."),
+        Column("cpu", pa.int64(), "CPU number, when printed."),
+        Column("record", pa.string(), "The record type: `PERF_RECORD_SWITCH` ..."),
+        Column("payload", pa.string(), "The record's text (`OUT preempt`, `exec: x:1/1`)."),
+    ),
+)
+
+PERF_TABLES: tuple[TableSpec, ...] = (PERF_SAMPLES, PERF_STACKS, PERF_FRAMES, PERF_SIDEBAND)
+
+
+TABLES: tuple[TableSpec, ...] = (
+    STRACE_LINES,
+    UNPARSED,
+    SYSCALLS,
+    SIGNALS,
+    EXITS,
+    TASKS,
+    LOOP_EVENTS,
+    PERF_SAMPLES,
+    PERF_STACKS,
+    PERF_FRAMES,
+    PERF_SIDEBAND,
+)
 
 
 def render_markdown() -> str:
