@@ -34,7 +34,7 @@ PREFIX_RE = (
 
 TAIL_RE = (
     r"(?P<tail>\) += (?P<ret>(?P<retnum>-?\d+|0x[0-9a-f]+|\?)(?:<(?P<rtarget>.*?)>)?)"
-    r"(?: (?P<errno>E[A-Z0-9_]+)(?: \((?P<errmsg>[^()]*)\))?"
+    r"(?: (?P<errno>E[A-Z0-9_]+) \((?P<errmsg>[^()]*)\)"
     r"| \((?P<errnum>errno \d+)\)"
     r"| \((?P<aux>.*)\))?"
     r"(?: <(?P<ds>\d+)\.(?P<df>\d+)>)?)$"
