@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import __version__, summary
+from analyzer.asyncio_report import asyncio_section
 from analyzer.derive import fd_targets, ff_merge, strace_calls, strace_tasks
 from analyzer.derive.timeline import trace_clock_ns
 from analyzer.errors import InputError
@@ -25,7 +26,7 @@ from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import Source, iter_line_chunks, open_source
 from analyzer.model import AnalysisResult
-from analyzer.schema import SYSCALLS
+from analyzer.schema import EXITS, LOOP_EVENTS, SIGNALS, SYSCALLS, TASKS, UNPARSED, TableSpec
 
 REPORT_SCHEMA = "iodiag.report/1"
 UNPARSED_SAMPLES = 20
@@ -118,11 +119,14 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
 
 def parse_source(
     source: Source, config: Config, on_progress: Callable[[int], None] | None = None
-) -> tuple[str, ParsedLines]:
+) -> tuple[str, Any]:
     """Detect the format of an opened input and parse its lines."""
     fmt = config.format or detect_format(source.head)
     if fmt is None:
-        raise InputError(f"{source.name}: not a recognised trace format (expected strace output)")
+        raise InputError(
+            f"{source.name}: not a recognised input (expected strace output or an application "
+            "log with asyncio debug messages)"
+        )
     module = FORMATS[fmt]
     chunks = iter_line_chunks(source.stream, on_progress=on_progress)
     return fmt, module.parse(chunks, source.name, engine=config.engine, threads=config.threads)
@@ -155,19 +159,50 @@ def derive_group(members: Sequence[tuple[str, ParsedLines]]) -> StraceTables:
 
 @dataclass(frozen=True)
 class ParsedInput:
-    """One input after parsing: its name, compression and lines."""
+    """One input after parsing: its name, compression, format and what its parser returned
+    (`ParsedLines` for strace, `ParsedLog` for asyncio logs)."""
 
     name: str
     compression: str | None
-    parsed: ParsedLines
+    format: str
+    parsed: Any
+
+
+def _unparsed_samples(unparsed: pa.Table) -> list[dict[str, Any]]:
+    rows = unparsed.slice(0, UNPARSED_SAMPLES).to_pylist()
+    return [{"line": row["line_no"], "text": row["text"], "reason": row["reason"]} for row in rows]
 
 
 def input_report(source: ParsedInput) -> dict[str, Any]:
-    """The `inputs[]` entry of one input: counts, unparsed samples and its clock."""
+    """The `inputs[]` entry of one input."""
+    if source.format == "asyncio":
+        return asyncio_input_report(source)
+    return strace_input_report(source)
+
+
+def asyncio_input_report(source: ParsedInput) -> dict[str, Any]:
+    """Counts of an application log: asyncio records, their lines, the other lines."""
+    parsed = source.parsed
+    return {
+        "path": source.name,
+        "format": "asyncio",
+        "compression": source.compression,
+        "lines": parsed.line_count,
+        "parsed_lines": parsed.record_lines + parsed.application_lines,
+        "unparsed_lines": parsed.unparsed.num_rows,
+        "non_utf8_lines": parsed.non_utf8_lines,
+        "unparsed_samples": _unparsed_samples(parsed.unparsed),
+        "asyncio_records": parsed.record_count,
+        "asyncio_lines": parsed.record_lines,
+        "application_lines": parsed.application_lines,
+    }
+
+
+def strace_input_report(source: ParsedInput) -> dict[str, Any]:
+    """The `inputs[]` entry of a strace log: counts, unparsed samples and its clock."""
     parsed = source.parsed
     lines = parsed.lines
     unparsed = parsed.unparsed
-    samples = unparsed.slice(0, UNPARSED_SAMPLES).to_pylist()
     kinds = lines["kind"].value_counts().to_pylist()
     clock = trace_clock_ns(lines["ts_ns"], lines["ts_kind"])
     clock = clock[~np.isnan(clock)]
@@ -182,10 +217,7 @@ def input_report(source: ParsedInput) -> dict[str, Any]:
         "parsed_lines": lines.num_rows,
         "unparsed_lines": unparsed.num_rows,
         "non_utf8_lines": parsed.non_utf8_lines,
-        "unparsed_samples": [
-            {"line": row["line_no"], "text": row["text"], "reason": row["reason"]}
-            for row in samples
-        ],
+        "unparsed_samples": _unparsed_samples(unparsed),
         "clock": ts_kinds[0] if len(ts_kinds) == 1 else ("mixed" if ts_kinds else None),
         "first_ts": first,
         "last_ts": last,
@@ -201,19 +233,28 @@ def build_report(
     findings: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The `iodiag.report/1` document and the tables behind it, for one or more inputs."""
+
+    def concat(spec: TableSpec, parts: list[pa.Table]) -> pa.Table:
+        return pa.concat_tables(parts) if parts else spec.schema.empty_table()
+
     tables = {
-        "syscalls": pa.concat_tables([r.syscalls for r in results]),
-        "signals": pa.concat_tables([r.signals for r in results]),
-        "exits": pa.concat_tables([r.exits for r in results]),
-        "tasks": pa.concat_tables([r.tasks for r in results]),
-        "unparsed": pa.concat_tables([source.parsed.unparsed for source in inputs]),
+        "syscalls": concat(SYSCALLS, [r.syscalls for r in results]),
+        "signals": concat(SIGNALS, [r.signals for r in results]),
+        "exits": concat(EXITS, [r.exits for r in results]),
+        "tasks": concat(TASKS, [r.tasks for r in results]),
+        "unparsed": concat(UNPARSED, [source.parsed.unparsed for source in inputs]),
     }
+    logs = [source.parsed.loop_events for source in inputs if source.format == "asyncio"]
+    if logs:
+        tables["loop_events"] = concat(LOOP_EVENTS, logs)
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
     trace_end = max((r.last_s for r in results if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for source in inputs:
+        if source.format != "strace":
+            continue
         lines = source.parsed.lines
         summary_lines = lines["text"].filter(pc.equal(lines["kind"], "summary")).to_pylist()
         strace_rows += summary.parse_strace_table(summary_lines)
@@ -243,6 +284,7 @@ def build_report(
             ],
         },
         "strace_summary": summary.compare_with_strace(strace_rows, ours) if strace_rows else None,
+        "asyncio": asyncio_section(tables["loop_events"]) if logs else None,
         "findings": findings,
     }
     return report, tables
@@ -259,13 +301,14 @@ def analyze(
     for path in paths:
         source = open_source(path)
         try:
-            _, parsed = parse_source(source, config, on_progress)
+            fmt, parsed = parse_source(source, config, on_progress)
         finally:
             source.close()
-        inputs.append(ParsedInput(source.name, source.compression, parsed))
-    groups = ff_merge.ff_groups([source.name for source in inputs])
+        inputs.append(ParsedInput(source.name, source.compression, fmt, parsed))
+    traces = [source for source in inputs if source.format == "strace"]
+    groups = ff_merge.ff_groups([source.name for source in traces])
     results = [
-        derive_group([(inputs[i].name, inputs[i].parsed) for i in group]) for group in groups
+        derive_group([(traces[i].name, traces[i].parsed) for i in group]) for group in groups
     ]
     from analyzer.passes import run_passes
 

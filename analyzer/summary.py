@@ -82,7 +82,8 @@ def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a frame as JSON-ready dicts (numpy scalars unwrapped, NaN as None)."""
     out = []
     for record in frame.to_dict(orient="records"):
         clean = {}
@@ -105,7 +106,7 @@ def syscall_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
     table = _stats(returned.frame, ["call"])
     table["syscall"] = returned.names[table["call"].to_numpy()]
     table = table.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
-    return _records(table[["syscall", *STAT_KEYS]])
+    return records(table[["syscall", *STAT_KEYS]])
 
 
 def per_thread_summary(returned: ReturnedCalls, tasks: pa.Table) -> list[dict[str, Any]]:
@@ -117,7 +118,7 @@ def per_thread_summary(returned: ReturnedCalls, tasks: pa.Table) -> list[dict[st
     info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
     table = table.merge(info, on="tid", how="left")
     table = table.sort_values(["tid", "total_s"], ascending=[True, False])
-    return _records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
+    return records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
 
 
 def error_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
@@ -127,7 +128,7 @@ def error_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
         return []
     counts = frame.groupby(["syscall", "errno"]).size().rename("count").reset_index()
     counts = counts.sort_values(["count", "syscall"], ascending=[False, True])
-    return _records(counts)
+    return records(counts)
 
 
 def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
@@ -176,7 +177,7 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
     for code, name in zip(top["code"].tolist(), names, strict=True):
         by_target.setdefault(code, []).append(name)
     table["syscalls"] = [sorted(by_target[code]) for code in table["code"]]
-    return _records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
+    return records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
 
 
 def in_flight(calls: pa.Table, trace_end_s: float | None) -> list[dict[str, Any]]:

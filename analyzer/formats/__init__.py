@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from analyzer.formats import strace
+from analyzer.formats import asyncio_log, strace
 
-FORMATS: dict[str, ModuleType] = {strace.NAME: strace}
+FORMATS: dict[str, ModuleType] = {strace.NAME: strace, asyncio_log.NAME: asyncio_log}
 
 MIN_CONFIDENCE = 0.3
 

@@ -37,9 +37,9 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput
 
 from analyzer.formats.asyncio_record import AsyncioRecord, Unparsed
-from analyzer.formats.asyncio_tables import ASYNCIO_UNPARSED, LOOP_EVENTS
 from analyzer.inputs import LineChunk
 from analyzer.resources import grammar_path
+from analyzer.schema import LOOP_EVENTS, UNPARSED
 
 NAME = "asyncio"
 
@@ -874,7 +874,7 @@ def parse(
             "text": [item.text for item in assembler.unparsed],
             "reason": [item.reason for item in assembler.unparsed],
         },
-        schema=ASYNCIO_UNPARSED.schema,
+        schema=UNPARSED.schema,
     )
     return ParsedLog(
         loop_events=records_to_table(assembler.records, input_name),
