@@ -15,7 +15,9 @@ import typer
 
 from analyzer import __version__
 from analyzer.errors import IodiagError, UsageError
+from analyzer.formats import FORMATS
 from analyzer.model import AnalysisResult
+from analyzer.perf.collapse import CollapseOptions
 from analyzer.pipeline import Config, analyze
 from analyzer.render import (
     RENDERERS,
@@ -27,6 +29,7 @@ from analyzer.render import (
 )
 
 PROGRESS_MIN_BYTES = 4 << 20
+_FOLD = "Folded stacks (stackcollapse-perf.pl options)"
 _COMPRESSION_SUFFIXES = {".gz", ".xz", ".bz2", ".zst", ".zstd"}
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
@@ -91,13 +94,54 @@ def analyze_command(
         str, typer.Option(help="Line parser: fast (scanner + grammar) or lark (grammar only).")
     ] = "fast",
     threads: Annotated[int, typer.Option(help="Parser threads.")] = 2,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--input-format", help=f"Skip detection: read inputs as {', '.join(FORMATS)}."
+        ),
+    ] = None,
+    pid: Annotated[
+        bool, typer.Option("--pid", help="folded: root frame comm-PID.", rich_help_panel=_FOLD)
+    ] = False,
+    tid: Annotated[
+        bool, typer.Option("--tid", help="folded: root frame comm-PID/TID.", rich_help_panel=_FOLD)
+    ] = False,
+    kernel: Annotated[
+        bool,
+        typer.Option("--kernel", help="folded: mark kernel frames _\\[k].", rich_help_panel=_FOLD),
+    ] = False,
+    jit: Annotated[
+        bool, typer.Option("--jit", help="folded: mark JIT frames _\\[j].", rich_help_panel=_FOLD)
+    ] = False,
+    all_marks: Annotated[
+        bool, typer.Option("--all", help="folded: --kernel and --jit.", rich_help_panel=_FOLD)
+    ] = False,
+    addrs: Annotated[
+        bool,
+        typer.Option(
+            "--addrs", help="folded: addresses for unknown frames.", rich_help_panel=_FOLD
+        ),
+    ] = False,
+    event_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--event-filter",
+            help="folded: only this event (default: the first).",
+            rich_help_panel=_FOLD,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    """Analyze strace logs: slow syscalls, where the time went, what was still blocked."""
+    """Analyze strace logs, perf script dumps and asyncio debug logs."""
+    if input_format is not None and input_format not in FORMATS:
+        typer.echo(f"iodiag-analyze: --input-format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    folding = CollapseOptions(pid, tid, kernel, jit, all_marks, addrs, event_filter)
+    config = Config(engine=engine, threads=threads, format=input_format, collapse=folding)
     try:
-        code = _run(inputs, output_format, output, out_dir, engine, threads)
+        code = _run(inputs, output_format, output, out_dir, config)
     except (IodiagError, RenderError) as error:
         typer.echo(f"iodiag-analyze: {error}", err=True)
         raise typer.Exit(getattr(error, "exit_code", 2)) from None
@@ -109,11 +153,10 @@ def _run(
     output_format: str | None,
     output: str | None,
     out_dir: Path,
-    engine: str,
-    threads: int,
+    config: Config,
 ) -> int:
-    if engine not in ("fast", "lark"):
-        raise UsageError(f"--engine must be fast or lark, not {engine!r}")
+    if config.engine not in ("fast", "lark"):
+        raise UsageError(f"--engine must be fast or lark, not {config.engine!r}")
     renderer = None
     if output_format is not None:
         renderer = renderer_for(output_format)
@@ -132,7 +175,7 @@ def _run(
             def on_progress(count: int) -> None:
                 progress.advance(task, count)
 
-        result = analyze(inputs, Config(engine=engine, threads=threads), on_progress)
+        result = analyze(inputs, config, on_progress)
 
     try:
         return _write(result, renderer, output, out_dir, report_stem(inputs[0]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import Source, iter_line_chunks, open_source
 from analyzer.model import AnalysisResult
+from analyzer.perf.collapse import CollapseOptions
+from analyzer.perf.report import folded_table, perf_section
 from analyzer.schema import EXITS, LOOP_EVENTS, SIGNALS, SYSCALLS, TASKS, UNPARSED, TableSpec
 
 REPORT_SCHEMA = "iodiag.report/1"
@@ -41,6 +43,8 @@ class Config:
     threads: int = 2
     format: str | None = None
     """Force an input format instead of detecting it."""
+    collapse: CollapseOptions = field(default_factory=CollapseOptions)
+    """How perf stacks are folded (stackcollapse-perf.pl's options)."""
 
 
 @dataclass
@@ -124,8 +128,8 @@ def parse_source(
     fmt = config.format or detect_format(source.head)
     if fmt is None:
         raise InputError(
-            f"{source.name}: not a recognised input (expected strace output or an application "
-            "log with asyncio debug messages)"
+            f"{source.name}: not a recognised input (expected strace output, perf script "
+            "output, or an application log with asyncio debug messages)"
         )
     module = FORMATS[fmt]
     chunks = iter_line_chunks(source.stream, on_progress=on_progress)
@@ -177,7 +181,30 @@ def input_report(source: ParsedInput) -> dict[str, Any]:
     """The `inputs[]` entry of one input."""
     if source.format == "asyncio":
         return asyncio_input_report(source)
+    if source.format == "perf":
+        return perf_input_report(source)
     return strace_input_report(source)
+
+
+def perf_input_report(source: ParsedInput) -> dict[str, Any]:
+    """Counts of a `perf script` input: lines, samples and the span of sample times."""
+    parsed = source.parsed
+    times = pc.drop_null(parsed.samples["time_ns"])
+    first = pc.min(times).as_py() if len(times) else None
+    last = pc.max(times).as_py() if len(times) else None
+    return {
+        "path": source.name,
+        "format": "perf",
+        "compression": source.compression,
+        "lines": parsed.line_count,
+        "parsed_lines": parsed.line_count - parsed.unparsed.num_rows,
+        "unparsed_lines": parsed.unparsed.num_rows,
+        "non_utf8_lines": parsed.non_utf8_lines,
+        "unparsed_samples": _unparsed_samples(parsed.unparsed),
+        "samples": parsed.samples.num_rows,
+        "first_ts": first / 1e9 if first is not None else None,
+        "last_ts": last / 1e9 if last is not None else None,
+    }
 
 
 def asyncio_input_report(source: ParsedInput) -> dict[str, Any]:
@@ -227,10 +254,50 @@ def strace_input_report(source: ParsedInput) -> dict[str, Any]:
     }
 
 
+def perf_tables(profiles: Sequence[ParsedInput], options: CollapseOptions) -> dict[str, pa.Table]:
+    """The perf tables of all perf inputs; stack and frame ids are offset so they stay unique
+    across inputs, and every input's stacks are folded with the run's options."""
+    samples, stacks, frames, folded = [], [], [], []
+    stack_base = frame_base = 0
+    for source in profiles:
+        parsed = source.parsed
+        folded.append(folded_table(source.name, parsed, options))
+        samples.append(_shift(parsed.samples, "stack_id", stack_base))
+        frame_ids = parsed.stacks["frame_ids"].combine_chunks()
+        shifted = pa.ListArray.from_arrays(
+            frame_ids.offsets, pc.add(frame_ids.flatten(), frame_base)
+        ).cast(frame_ids.type)
+        stack_table = _shift(parsed.stacks, "stack_id", stack_base)
+        stack_table = stack_table.set_column(
+            stack_table.schema.get_field_index("frame_ids"),
+            stack_table.schema.field("frame_ids"),
+            shifted,
+        )
+        stacks.append(stack_table)
+        frames.append(_shift(parsed.frames, "frame_id", frame_base))
+        stack_base += parsed.stacks.num_rows
+        frame_base += parsed.frames.num_rows
+    return {
+        "perf_samples": pa.concat_tables(samples),
+        "perf_stacks": pa.concat_tables(stacks),
+        "perf_frames": pa.concat_tables(frames),
+        "perf_folded": pa.concat_tables(folded),
+    }
+
+
+def _shift(table: pa.Table, column: str, offset: int) -> pa.Table:
+    if offset == 0:
+        return table
+    index = table.schema.get_field_index(column)
+    shifted = pc.add(table[column], offset).cast(table.schema.field(column).type)
+    return table.set_column(index, table.schema.field(column), shifted)
+
+
 def build_report(
     inputs: Sequence[ParsedInput],
     results: Sequence[StraceTables],
     findings: list[dict[str, Any]],
+    collapse_options: CollapseOptions | None = None,
 ) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The `iodiag.report/1` document and the tables behind it, for one or more inputs."""
 
@@ -247,6 +314,9 @@ def build_report(
     logs = [source.parsed.loop_events for source in inputs if source.format == "asyncio"]
     if logs:
         tables["loop_events"] = concat(LOOP_EVENTS, logs)
+    profiles = [source for source in inputs if source.format == "perf"]
+    if profiles:
+        tables.update(perf_tables(profiles, collapse_options or CollapseOptions()))
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
@@ -285,6 +355,11 @@ def build_report(
         },
         "strace_summary": summary.compare_with_strace(strace_rows, ours) if strace_rows else None,
         "asyncio": asyncio_section(tables["loop_events"]) if logs else None,
+        "perf": (
+            perf_section([source.parsed.samples for source in profiles], tables["perf_folded"])
+            if profiles
+            else None
+        ),
         "findings": findings,
     }
     return report, tables
@@ -313,5 +388,5 @@ def analyze(
     from analyzer.passes import run_passes
 
     findings = run_passes(results)
-    report, tables = build_report(inputs, results, findings)
+    report, tables = build_report(inputs, results, findings, config.collapse)
     return AnalysisResult(report=report, tables=tables)

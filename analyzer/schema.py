@@ -306,7 +306,16 @@ PERF_SIDEBAND = TableSpec(
     ),
 )
 
-PERF_TABLES: tuple[TableSpec, ...] = (PERF_SAMPLES, PERF_STACKS, PERF_FRAMES, PERF_SIDEBAND)
+PERF_FOLDED = TableSpec(
+    "perf_folded",
+    "Folded stacks of perf samples, one row per distinct stack, as stackcollapse-perf.pl "
+    "prints them (root first, frames joined by ';'), with the run's collapse options.",
+    (
+        _INPUT,
+        Column("stack", pa.string(), "The folded stack: root (comm) first, leaf last."),
+        Column("count", pa.int64(), "Samples (or summed periods) with this stack."),
+    ),
+)
 
 
 TABLES: tuple[TableSpec, ...] = (
@@ -321,6 +330,7 @@ TABLES: tuple[TableSpec, ...] = (
     PERF_STACKS,
     PERF_FRAMES,
     PERF_SIDEBAND,
+    PERF_FOLDED,
 )
 
 

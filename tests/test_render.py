@@ -191,7 +191,7 @@ def empty_result() -> AnalysisResult:
 
 
 def test_registry_by_name() -> None:
-    assert set(RENDERERS) == {"text", "md", "html", "json", "parquet"}
+    assert set(RENDERERS) == {"text", "md", "html", "json", "parquet", "folded"}
     for name, cls in RENDERERS.items():
         assert cls.name == name
         assert isinstance(renderer_for(name), cls)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from analyzer.formats import asyncio_log, strace
+from analyzer.formats import asyncio_log, perf_script, strace
 
-FORMATS: dict[str, ModuleType] = {strace.NAME: strace, asyncio_log.NAME: asyncio_log}
+FORMATS: dict[str, ModuleType] = {
+    module.NAME: module for module in (strace, perf_script, asyncio_log)
+}
 
 MIN_CONFIDENCE = 0.3
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.render.base import Renderer, RenderError, ReportView
+from analyzer.render.folded import FoldedRenderer
 from analyzer.render.html import HtmlRenderer
 from analyzer.render.jsonout import JsonRenderer
 from analyzer.render.markdown import MarkdownRenderer
@@ -19,6 +20,7 @@ from analyzer.render.text import TextRenderer
 
 __all__ = [
     "RENDERERS",
+    "FoldedRenderer",
     "HtmlRenderer",
     "JsonRenderer",
     "MarkdownRenderer",
@@ -33,7 +35,14 @@ __all__ = [
 
 RENDERERS: dict[str, type[Renderer]] = {
     cls.name: cls
-    for cls in (TextRenderer, MarkdownRenderer, HtmlRenderer, JsonRenderer, ParquetRenderer)
+    for cls in (
+        TextRenderer,
+        MarkdownRenderer,
+        HtmlRenderer,
+        JsonRenderer,
+        ParquetRenderer,
+        FoldedRenderer,
+    )
 }
 """Format name (``--format``) -> renderer class; also searched by extension."""
 
