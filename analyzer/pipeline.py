@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 from analyzer import __version__, summary
 from analyzer.asyncio_report import asyncio_section
 from analyzer.derive import fd_targets, ff_merge, strace_calls, strace_tasks
-from analyzer.derive.timeline import trace_clock_ns
 from analyzer.errors import InputError
 from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
@@ -178,79 +177,17 @@ def _unparsed_samples(unparsed: pa.Table) -> list[dict[str, Any]]:
 
 
 def input_report(source: ParsedInput) -> dict[str, Any]:
-    """The `inputs[]` entry of one input."""
-    if source.format == "asyncio":
-        return asyncio_input_report(source)
-    if source.format == "perf":
-        return perf_input_report(source)
-    return strace_input_report(source)
-
-
-def perf_input_report(source: ParsedInput) -> dict[str, Any]:
-    """Counts of a `perf script` input: lines, samples and the span of sample times."""
+    """The `inputs[]` entry of one input: the common counts, then its format's own keys."""
     parsed = source.parsed
-    times = pc.drop_null(parsed.samples["time_ns"])
-    first = pc.min(times).as_py() if len(times) else None
-    last = pc.max(times).as_py() if len(times) else None
     return {
         "path": source.name,
-        "format": "perf",
+        "format": source.format,
         "compression": source.compression,
         "lines": parsed.line_count,
-        "parsed_lines": parsed.line_count - parsed.unparsed.num_rows,
         "unparsed_lines": parsed.unparsed.num_rows,
         "non_utf8_lines": parsed.non_utf8_lines,
         "unparsed_samples": _unparsed_samples(parsed.unparsed),
-        "samples": parsed.samples.num_rows,
-        "first_ts": first / 1e9 if first is not None else None,
-        "last_ts": last / 1e9 if last is not None else None,
-    }
-
-
-def asyncio_input_report(source: ParsedInput) -> dict[str, Any]:
-    """Counts of an application log: asyncio records, their lines, the other lines."""
-    parsed = source.parsed
-    return {
-        "path": source.name,
-        "format": "asyncio",
-        "compression": source.compression,
-        "lines": parsed.line_count,
-        "parsed_lines": parsed.record_lines + parsed.application_lines,
-        "unparsed_lines": parsed.unparsed.num_rows,
-        "non_utf8_lines": parsed.non_utf8_lines,
-        "unparsed_samples": _unparsed_samples(parsed.unparsed),
-        "asyncio_records": parsed.record_count,
-        "asyncio_lines": parsed.record_lines,
-        "application_lines": parsed.application_lines,
-    }
-
-
-def strace_input_report(source: ParsedInput) -> dict[str, Any]:
-    """The `inputs[]` entry of a strace log: counts, unparsed samples and its clock."""
-    parsed = source.parsed
-    lines = parsed.lines
-    unparsed = parsed.unparsed
-    kinds = lines["kind"].value_counts().to_pylist()
-    clock = trace_clock_ns(lines["ts_ns"], lines["ts_kind"])
-    clock = clock[~np.isnan(clock)]
-    first = float(clock.min()) / 1e9 if len(clock) else None
-    last = float(clock.max()) / 1e9 if len(clock) else None
-    ts_kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
-    return {
-        "path": source.name,
-        "format": "strace",
-        "compression": source.compression,
-        "lines": parsed.line_count,
-        "parsed_lines": lines.num_rows,
-        "unparsed_lines": unparsed.num_rows,
-        "non_utf8_lines": parsed.non_utf8_lines,
-        "unparsed_samples": _unparsed_samples(unparsed),
-        "clock": ts_kinds[0] if len(ts_kinds) == 1 else ("mixed" if ts_kinds else None),
-        "first_ts": first,
-        "last_ts": last,
-        "wall_s": (last - first) if first is not None and last is not None else None,
-        "has_durations": bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False),
-        "line_kinds": {item["values"]: item["counts"] for item in kinds},
+        **FORMATS[source.format].input_report(parsed),
     }
 
 

@@ -885,3 +885,14 @@ def parse(
         application_lines=line_count - assembler.record_lines - len(assembler.unparsed),
         non_utf8_lines=non_utf8,
     )
+
+
+def input_report(parsed: ParsedLog) -> dict[str, Any]:
+    """The asyncio keys of an `inputs[]` entry: asyncio records, their lines, the other lines
+    (application lines count as parsed: they were read and are not asyncio's)."""
+    return {
+        "parsed_lines": parsed.record_lines + parsed.application_lines,
+        "asyncio_records": parsed.record_count,
+        "asyncio_lines": parsed.record_lines,
+        "application_lines": parsed.application_lines,
+    }

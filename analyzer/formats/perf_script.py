@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer.formats import perf_lark
 from analyzer.formats.perf_record import PerfRecord, Unparsed
@@ -290,3 +292,16 @@ def parse(
     return ParsedPerf(
         samples, stacks, frames, sideband, unparsed, tuple(assembler.header), line_count, non_utf8
     )
+
+
+def input_report(parsed: ParsedPerf) -> dict[str, Any]:
+    """The perf keys of an `inputs[]` entry: parsed lines, samples, the span of sample times."""
+    times = pc.drop_null(parsed.samples["time_ns"])
+    first = pc.min(times).as_py() if len(times) else None
+    last = pc.max(times).as_py() if len(times) else None
+    return {
+        "parsed_lines": parsed.line_count - parsed.unparsed.num_rows,
+        "samples": parsed.samples.num_rows,
+        "first_ts": first / 1e9 if first is not None else None,
+        "last_ts": last / 1e9 if last is not None else None,
+    }

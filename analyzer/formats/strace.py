@@ -12,10 +12,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.timeline import trace_clock_ns
 from analyzer.formats import strace_lark
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import scan
@@ -181,3 +184,24 @@ def parse(
         schema=UNPARSED.schema,
     )
     return ParsedLines(lines, unparsed, line_count, non_utf8)
+
+
+def input_report(parsed: ParsedLines) -> dict[str, Any]:
+    """The strace keys of an `inputs[]` entry: parsed lines, clock, time span, line kinds."""
+    lines = parsed.lines
+    clock = trace_clock_ns(lines["ts_ns"], lines["ts_kind"])
+    clock = clock[~np.isnan(clock)]
+    first = float(clock.min()) / 1e9 if len(clock) else None
+    last = float(clock.max()) / 1e9 if len(clock) else None
+    ts_kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
+    return {
+        "parsed_lines": lines.num_rows,
+        "clock": ts_kinds[0] if len(ts_kinds) == 1 else ("mixed" if ts_kinds else None),
+        "first_ts": first,
+        "last_ts": last,
+        "wall_s": (last - first) if first is not None and last is not None else None,
+        "has_durations": bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False),
+        "line_kinds": {
+            item["values"]: item["counts"] for item in lines["kind"].value_counts().to_pylist()
+        },
+    }
