@@ -25,8 +25,9 @@ from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import Source, iter_line_chunks, open_source
 from analyzer.model import AnalysisResult
+from analyzer.perf import tracepoints
 from analyzer.perf.collapse import CollapseOptions
-from analyzer.perf.report import folded_table, perf_section
+from analyzer.perf.report import folded_table, perf_section, tracepoint_sections
 from analyzer.schema import EXITS, LOOP_EVENTS, SIGNALS, SYSCALLS, TASKS, UNPARSED, TableSpec
 
 REPORT_SCHEMA = "iodiag.report/1"
@@ -191,15 +192,33 @@ def input_report(source: ParsedInput) -> dict[str, Any]:
     }
 
 
-def perf_tables(profiles: Sequence[ParsedInput], options: CollapseOptions) -> dict[str, pa.Table]:
-    """The perf tables of all perf inputs; stack and frame ids are offset so they stay unique
-    across inputs, and every input's stacks are folded with the run's options."""
+def perf_tables(
+    profiles: Sequence[ParsedInput], options: CollapseOptions
+) -> tuple[dict[str, pa.Table], dict[str, dict[str, int]]]:
+    """The perf tables of all perf inputs and the counts of their tracepoint pairing.
+
+    Stack and frame ids are offset so they stay unique across inputs; every input's stacks
+    are folded with the run's options; block I/O, off-CPU and syscall-latency tables are
+    derived from the (offset) samples.
+    """
     samples, stacks, frames, folded = [], [], [], []
+    block, switches, syscalls = [], [], []
+    counts: dict[str, dict[str, int]] = {"block_io": {}, "off_cpu": {}, "syscall_latency": {}}
     stack_base = frame_base = 0
     for source in profiles:
         parsed = source.parsed
         folded.append(folded_table(source.name, parsed, options))
-        samples.append(_shift(parsed.samples, "stack_id", stack_base))
+        shifted_samples = _shift(parsed.samples, "stack_id", stack_base)
+        samples.append(shifted_samples)
+        for name, derive, parts in (
+            ("block_io", tracepoints.block_io, block),
+            ("off_cpu", tracepoints.off_cpu, switches),
+            ("syscall_latency", tracepoints.syscall_latency, syscalls),
+        ):
+            table, table_counts = derive(shifted_samples)
+            parts.append(table)
+            for key, value in table_counts.items():
+                counts[name][key] = counts[name].get(key, 0) + value
         frame_ids = parsed.stacks["frame_ids"].combine_chunks()
         shifted = pa.ListArray.from_arrays(
             frame_ids.offsets, pc.add(frame_ids.flatten(), frame_base)
@@ -219,7 +238,10 @@ def perf_tables(profiles: Sequence[ParsedInput], options: CollapseOptions) -> di
         "perf_stacks": pa.concat_tables(stacks),
         "perf_frames": pa.concat_tables(frames),
         "perf_folded": pa.concat_tables(folded),
-    }
+        "perf_block_io": pa.concat_tables(block),
+        "perf_off_cpu": pa.concat_tables(switches),
+        "perf_syscall_latency": pa.concat_tables(syscalls),
+    }, counts
 
 
 def _shift(table: pa.Table, column: str, offset: int) -> pa.Table:
@@ -252,8 +274,10 @@ def build_report(
     if logs:
         tables["loop_events"] = concat(LOOP_EVENTS, logs)
     profiles = [source for source in inputs if source.format == "perf"]
+    tracepoint_counts: dict[str, dict[str, int]] = {}
     if profiles:
-        tables.update(perf_tables(profiles, collapse_options or CollapseOptions()))
+        perf, tracepoint_counts = perf_tables(profiles, collapse_options or CollapseOptions())
+        tables.update(perf)
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
@@ -293,7 +317,15 @@ def build_report(
         "strace_summary": summary.compare_with_strace(strace_rows, ours) if strace_rows else None,
         "asyncio": asyncio_section(tables["loop_events"]) if logs else None,
         "perf": (
-            perf_section([source.parsed.samples for source in profiles], tables["perf_folded"])
+            {
+                **perf_section([s.parsed.samples for s in profiles], tables["perf_folded"]),
+                **tracepoint_sections(
+                    tables["perf_block_io"],
+                    tables["perf_off_cpu"],
+                    tables["perf_syscall_latency"],
+                    tracepoint_counts,
+                ),
+            }
             if profiles
             else None
         ),

@@ -318,6 +318,102 @@ PERF_FOLDED = TableSpec(
 )
 
 
+PERF_BLOCK_IO = TableSpec(
+    "perf_block_io",
+    "Block I/O requests: `block:block_rq_issue` paired with the next `block:block_rq_complete` "
+    "on the same device and sector (BCC biolatency's key), with the matching "
+    "`block:block_rq_insert` when it was recorded. Only paired requests are rows; unmatched "
+    "issues and completions (and flushes among them) are counted by "
+    "`analyzer.perf.tracepoints.block_io`.",
+    (
+        Column("dev", pa.string(), "Device as `major,minor` (`254,0`)."),
+        Column("sector", pa.int64(), "Start sector of the request (512-byte units)."),
+        Column("nr_sectors", pa.int64(), "Size in sectors, from the issue record."),
+        Column(
+            "bytes",
+            pa.int64(),
+            "Request size: the bytes field of the issue record, else nr_sectors * 512.",
+            "bytes",
+        ),
+        Column("rwbs", pa.string(), "RWBS flags of the issue (`WS`, `RA`, `FF` ...)."),
+        Column("ioprio", pa.string(), "The `class,hint,level` field (2024+ kernels), as printed."),
+        Column(
+            "flush",
+            pa.bool_(),
+            "True when the issue is a flush: RWBS starting with `F`, or a data-less (0-sector) "
+            "request.",
+        ),
+        Column("insert_ns", pa.int64(), "Time of the matching `block_rq_insert`, if any.", "ns"),
+        Column("issue_ns", pa.int64(), "Time of the issue (`block_rq_issue`).", "ns"),
+        Column("complete_ns", pa.int64(), "Time of the completion.", "ns"),
+        Column("queue_ns", pa.int64(), "issue - insert (null without an insert).", "ns"),
+        Column("latency_ns", pa.int64(), "complete - issue: the device latency.", "ns"),
+        Column("error", pa.int64(), "The `[error]` of the completion (0 = success)."),
+        Column("comm", pa.string(), "Command of the issuing thread (issue header)."),
+        Column("pid", pa.int64(), "Pid of the issuing thread (only with `-F +pid`)."),
+        Column("tid", pa.int64(), "Issuing thread."),
+        Column("issue_cpu", pa.int64(), "CPU of the issue record."),
+        Column("complete_cpu", pa.int64(), "CPU of the completion record."),
+        Column("issue_stack_id", pa.int64(), "Callchain of the issue in `perf_stacks`."),
+        Column("issue_line", pa.int64(), "Line of the issue header."),
+        Column("complete_line", pa.int64(), "Line of the completion header."),
+    ),
+)
+
+PERF_OFF_CPU = TableSpec(
+    "perf_off_cpu",
+    "Off-CPU intervals from `sched:sched_switch` (complete only for a system-wide `-a` "
+    "recording): from the switch-out of a thread (`prev_pid`) to its next switch-in "
+    "(`next_pid`). The idle "
+    "task (pid 0) is left out; switch-outs never followed by a switch-in are counted by "
+    "`analyzer.perf.tracepoints.off_cpu`.",
+    (
+        Column("tid", pa.int64(), "The thread switched out (`prev_pid`)."),
+        Column("pid", pa.int64(), "Its process id, when the header printed one (`-F +pid`)."),
+        Column("comm", pa.string(), "Its command (`prev_comm`, spaces kept)."),
+        Column(
+            "state",
+            pa.string(),
+            "`prev_state` as printed: S (sleep), D (uninterruptible, often I/O), R/R+ "
+            "(preempted, waiting for a CPU), I, T, t, X, Z, P or a `|`-joined set.",
+        ),
+        Column("start_ns", pa.int64(), "Switch-out time.", "ns"),
+        Column("end_ns", pa.int64(), "Switch-in time.", "ns"),
+        Column("duration_ns", pa.int64(), "end - start: time off CPU.", "ns"),
+        Column("cpu_out", pa.int64(), "CPU it left."),
+        Column("cpu_in", pa.int64(), "CPU it came back on."),
+        Column("stack_id", pa.int64(), "Callchain at switch-out (where it blocked), if recorded."),
+        Column("out_line", pa.int64(), "Line of the switch-out record."),
+        Column("in_line", pa.int64(), "Line of the switch-in record."),
+    ),
+)
+
+PERF_SYSCALL_LATENCY = TableSpec(
+    "perf_syscall_latency",
+    "System calls from `raw_syscalls:sys_enter`/`sys_exit` or `syscalls:sys_enter_NAME`/"
+    "`sys_exit_NAME`, each enter paired with the next exit of the same thread (and source). "
+    "Calls without both halves are counted by `analyzer.perf.tracepoints.syscall_latency`.",
+    (
+        Column("tid", pa.int64(), "Thread that made the call."),
+        Column("pid", pa.int64(), "Process id, when printed (`-F +pid`)."),
+        Column("comm", pa.string(), "Command of the thread (enter header)."),
+        Column("source", pa.string(), "`raw_syscalls` or `syscalls` (the named tracepoints)."),
+        Column("nr", pa.int64(), "x86-64 syscall number (raw NR, or looked up from the name)."),
+        Column("syscall", pa.string(), "Syscall name (x86-64 table for raw NR; null if unknown)."),
+        Column("enter_ns", pa.int64(), "Time of the enter record.", "ns"),
+        Column("exit_ns", pa.int64(), "Time of the exit record.", "ns"),
+        Column("duration_ns", pa.int64(), "exit - enter.", "ns"),
+        Column("ret", pa.int64(), "Return value, signed (u64 hex of named exits converted)."),
+        Column("error", pa.bool_(), "True when ret is a negative errno (-4095..-1)."),
+        Column("args", pa.string(), "Argument text of the enter record, as printed."),
+        Column("cpu", pa.int64(), "CPU of the enter record."),
+        Column("stack_id", pa.int64(), "Callchain of the enter record, if recorded."),
+        Column("enter_line", pa.int64(), "Line of the enter record."),
+        Column("exit_line", pa.int64(), "Line of the exit record."),
+    ),
+)
+
+
 TABLES: tuple[TableSpec, ...] = (
     STRACE_LINES,
     UNPARSED,
@@ -331,6 +427,9 @@ TABLES: tuple[TableSpec, ...] = (
     PERF_FRAMES,
     PERF_SIDEBAND,
     PERF_FOLDED,
+    PERF_BLOCK_IO,
+    PERF_OFF_CPU,
+    PERF_SYSCALL_LATENCY,
 )
 
 

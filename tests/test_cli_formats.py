@@ -97,3 +97,18 @@ def test_folded_needs_a_perf_input() -> None:
     strace_log = FIXTURES / "strace" / "logs" / "small_sh.f_tt_T.log"
     code, _, err = run(strace_log, "--format", "folded")
     assert code == 2 and "perf" in err
+
+
+def test_perf_block_io_section_pairs_issues_with_completions() -> None:
+    path = FIXTURES / "perf" / "research" / "block_rq_insert_issue_complete.txt"
+    code, out, err = run(path, "--format", "json")
+    assert code == 0, err
+    text = path.read_text()
+    issues = len(re.findall(r" block:block_rq_issue: ", text))
+    flush_completions = len(re.findall(r" block:block_rq_complete: .* FF ", text))
+    block = json.loads(out)["perf"]["block_io"]
+    assert block["counts"]["issues"] == issues
+    assert block["counts"]["pairs"] == issues  # every request issued here also completed
+    assert block["counts"]["unmatched_completions"] == flush_completions
+    (device,) = block["latency_by_device"].values()
+    assert device["count"] == issues
