@@ -432,3 +432,170 @@ def test_undecodable_and_control_text_is_printable(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         assert "\x1b" not in text
         assert "\\udcff" in text
+
+
+# --------------------------------------------------------------------------- asyncio and perf
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SLOW_CALLBACKS = FIXTURES / "asyncio" / "research" / "out" / "py311_slow_callbacks.txt"
+DD_STACKS = FIXTURES / "perf" / "flamegraph-test" / "perf-dd-stacks-01.txt"
+STRACE_ONLY = (
+    "No completed syscalls",
+    "No syscall in this trace returned",
+    "Time by target",
+    "In flight at the end",
+    "Tasks:",
+    "## Tasks",
+    'id="syscalls"',
+)
+
+
+@pytest.fixture(scope="module")
+def asyncio_result() -> AnalysisResult:
+    from analyzer import analyze
+
+    return analyze([SLOW_CALLBACKS])
+
+
+@pytest.fixture(scope="module")
+def perf_result() -> AnalysisResult:
+    from analyzer import analyze
+
+    return analyze([DD_STACKS])
+
+
+def _all_formats(result: AnalysisResult) -> dict[str, str]:
+    return {
+        "text": TextRenderer(width=120, color=False).render_to_string(result),
+        "md": MarkdownRenderer().render_to_string(result),
+        "html": HtmlRenderer().render_to_string(result),
+    }
+
+
+def test_asyncio_only_report(asyncio_result: AnalysisResult) -> None:
+    section = asyncio_result.report["asyncio"]
+    locations = [row["location"] for row in section["slow_callbacks"]["by_location"]]
+    assert locations == ["/srv/capture/scenarios.py:85", "/srv/capture/scenarios.py:88"]
+    outputs = _all_formats(asyncio_result)
+    for name, out in outputs.items():
+        for location in locations:
+            assert location in out, name
+        kind = r"slow\_callback 4" if name == "md" else "slow_callback 4"
+        assert kind in out, name
+        assert "loop.slow" in out, name  # the note (md escapes the underscores)
+        assert "4 asyncio records" in out and "2 application lines" in out, name
+        for text in STRACE_ONLY:
+            assert text not in out, (name, text)
+    md = outputs["md"]
+    assert "## asyncio" in md and "### Slow callbacks by location" in md
+    row = next(line for line in md.splitlines() if "`/srv/capture/scenarios.py:85`" in line)
+    assert "| 2 | 300 ms | 150 ms | 150 ms |" in row
+    assert "timestamps:" not in md.split("## Verdict")[0]
+    html = outputs["html"]
+    assert '<section id="asyncio">' in html and '<a href="#asyncio">' in html
+    assert html.count("<svg") == 1  # the slow-callback chart only
+
+
+def test_perf_only_report(perf_result: AnalysisResult) -> None:
+    top = perf_result.report["perf"]["top_stacks"][0]
+    assert top["stack"].endswith("fsnotify;__srcu_read_unlock")
+    outputs = _all_formats(perf_result)
+    for name, out in outputs.items():
+        assert "11 samples" in out, name
+        assert "cpu-clock 11" in out, name
+        assert "20%" in out and "20,202,020" in out, name
+        assert "__srcu_read_unlock" in out and "rw_verify_area" in out, name
+        for text in STRACE_ONLY:
+            assert text not in out, (name, text)
+    md = outputs["md"]
+    assert f"| 20,202,020 | 20% | 8 | `{top['stack']}` |" in md
+    assert "<details>" not in md  # no stack here is deep enough to be shortened
+    html = outputs["html"]
+    assert '<section id="perf">' in html and f'title="{top["stack"]}"' in html
+    assert "<svg" not in html
+
+
+def test_asyncio_and_perf_rendering_is_deterministic(
+    asyncio_result: AnalysisResult, perf_result: AnalysisResult
+) -> None:
+    for result in (asyncio_result, perf_result):
+        assert _all_formats(result) == _all_formats(result)
+
+
+def test_short_stack_keeps_root_and_leaf() -> None:
+    from analyzer.render.base import short_stack
+
+    frames = [f"f{index}" for index in range(30)]
+    assert short_stack(frames) == "f0;f1;…23…;f25;f26;f27;f28;f29"
+    assert short_stack(frames[:8]) == ";".join(frames[:8])
+    assert short_stack(["x" * 100]) == "x" * 59 + "…"
+
+
+def hostile_sections_report() -> dict[str, Any]:
+    """A hand-built asyncio + perf report (not captured data) with hostile text everywhere."""
+    deep = ";".join([HOSTILE, *(f"frame{index}" for index in range(20)), f"leaf{HOSTILE}"])
+    group = {
+        "count": 3,
+        "total_s": 0.9,
+        "max_s": 0.5,
+        "p95_s": 0.45,
+        "first_time_s": 1_700_000_000.25,
+        "last_time_s": 1_700_000_060.5,
+    }
+    return {
+        "schema": "iodiag.report/1",
+        "tool": {"name": "iodiag", "version": "0"},
+        "inputs": [
+            {"path": f"/logs/{HOSTILE}.log", "format": "asyncio", "lines": 10},
+            {"path": "/logs/perf.txt", "format": "perf", "lines": 5, "samples": 2},
+        ],
+        "asyncio": {
+            "records": 4,
+            "by_kind": {"slow_callback": 3, "exception": 1},
+            "slow_callbacks": {
+                "count": 3,
+                "total_s": 0.9,
+                "by_location": [{"location": f"/app/{HOSTILE}.py:1", **group}],
+                "by_coroutine": [{"coro": f"handler|{HOSTILE}", **group}],
+            },
+            "misuse": [
+                {
+                    "kind": "exception",
+                    "location": f"/app/{HOSTILE}.py:9",
+                    "count": 1,
+                    "exception": "ValueError",
+                    "sample": {
+                        "input": "/logs/app.log",
+                        "line": 7,
+                        "text": f"Exception in callback {HOSTILE}\n```\n</details>\nValueError",
+                    },
+                }
+            ],
+            "uvloop": True,
+            "notes": [f"note {HOSTILE}"],
+        },
+        "perf": {
+            "samples": 2,
+            "events": {"cycles": 2},
+            "folded_total": 2,
+            "top_stacks": [{"stack": deep, "count": 2, "share": 1.0}],
+        },
+    }
+
+
+def test_hostile_text_in_asyncio_and_perf_sections() -> None:
+    result = AnalysisResult(report=hostile_sections_report())
+    html = HtmlRenderer().render_to_string(result)
+    assert HOSTILE not in html and "<b>bold" not in html
+    assert html.count("</script>") == 1
+    assert "frame19" in html and "…15…" in html  # full stack in details, shortened in summary
+    md = MarkdownRenderer().render_to_string(result)
+    # outside code spans and fenced blocks, nothing hostile is left unescaped
+    assert "<summary>exception at /app/&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;.py:9" in md
+    assert "\n````text\n" in md  # the fence is longer than the sample's own ```
+    assert "leaf</script><b>bold</b> 2\n" in md  # full stack in the collapsed block
+    stripped = re.sub(r"^(`{3,})text\n.*?\n\1$", "", md, flags=re.S | re.M)
+    stripped = re.sub(r"(`+)[^`]*?\1", "", stripped)
+    assert HOSTILE not in stripped
+    text = TextRenderer(width=100, color=False).render_to_string(result)
+    assert "uvloop" in text and "No completed syscalls" not in text

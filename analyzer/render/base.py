@@ -150,7 +150,20 @@ _INPUT_KEYS = (
     "wall_s",
     "has_durations",
     "line_kinds",
+    "samples",
+    "asyncio_records",
+    "asyncio_lines",
+    "application_lines",
 )
+_NON_STRACE_FORMATS = frozenset({"perf", "asyncio"})
+_SLOW_KEYS = ("count", "total_s", "max_s", "p95_s", "first_time_s", "last_time_s")
+_MISUSE_KEYS = ("kind", "location", "count", "exception", "sample")
+STACK_HEAD = 2
+"""Frames kept at the root end of a shortened stack."""
+STACK_TAIL = 5
+"""Frames kept at the leaf end of a shortened stack."""
+STACK_FRAME_CHARS = 60
+"""A frame longer than this is cut (with ``…``) in the short form of a stack."""
 _FINDING_KEYS = (
     "code",
     "kind",
@@ -184,6 +197,36 @@ def _number(value: object) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return 0.0
+
+
+def _input_counts(row: Mapping[str, Any]) -> list[str]:
+    """The counts an input adds for its own format: ``11 samples``, ``4 asyncio records``..."""
+    labels = (
+        ("samples", "samples"),
+        ("asyncio_records", "asyncio records"),
+        ("asyncio_lines", "asyncio lines"),
+        ("application_lines", "application lines"),
+    )
+    return [
+        f"{formatting.count(row[key])} {label}" for key, label in labels if row.get(key) is not None
+    ]
+
+
+def short_stack(
+    frames: list[str],
+    head: int = STACK_HEAD,
+    tail: int = STACK_TAIL,
+    frame_chars: int = STACK_FRAME_CHARS,
+) -> str:
+    """A folded stack (frames root first) for a table cell: ``;``-joined, leaf last.
+
+    A stack deeper than ``head + tail + 1`` frames keeps its `head` root frames and its `tail`
+    leaf frames around ``…N…`` (N frames left out); each frame is cut to `frame_chars`.
+    """
+    if len(frames) > head + tail + 1:
+        hidden = len(frames) - head - tail
+        frames = [*frames[:head], f"…{hidden}…", *frames[len(frames) - tail :]]
+    return ";".join(formatting.short(frame, frame_chars) for frame in frames)
 
 
 def _basename(path: object) -> str:
@@ -226,7 +269,32 @@ class ReportView:
             if not isinstance(row["line_kinds"], dict):
                 row["line_kinds"] = {}
             row["unparsed_samples"] = _rows(row["unparsed_samples"], ("line", "text", "reason"))
+            row["is_strace"] = row["format"] not in _NON_STRACE_FORMATS
+            row["counts"] = _input_counts(row)
+            span = row["wall_s"]
+            first, last = row["first_ts"], row["last_ts"]
+            if (
+                span is None
+                and isinstance(first, (int, float))
+                and isinstance(last, (int, float))
+                and not row["is_strace"]
+            ):
+                span = max(float(last) - float(first), 0.0)
+            row["span_s"] = span
         return rows
+
+    @cached_property
+    def formats(self) -> list[str]:
+        """The input formats present, sorted (``inputs[].format``)."""
+        return sorted({str(row["format"]) for row in self.inputs if row["format"] is not None})
+
+    @cached_property
+    def has_strace(self) -> bool:
+        """Show the strace sections: some input is strace (or of no known format), there are
+        no inputs at all, or the report has strace data anyway."""
+        if not self.inputs or any(row["is_strace"] for row in self.inputs):
+            return True
+        return bool(self.report.get("syscalls") or self.report.get("in_flight"))
 
     @cached_property
     def input_names(self) -> list[str]:
@@ -245,8 +313,10 @@ class ReportView:
 
     @cached_property
     def clock(self) -> str | None:
-        """The clock shared by all inputs, or None when they differ or none is known."""
-        clocks = {row["clock"] for row in self.inputs}
+        """The clock shared by all strace inputs, or None when they differ or none is known.
+
+        perf and asyncio inputs have no ``clock``; their times are shown on their own terms."""
+        clocks = {row["clock"] for row in self.inputs if row["is_strace"]}
         return clocks.pop() if len(clocks) == 1 else None
 
     def ts(self, seconds: object) -> str:
@@ -266,7 +336,7 @@ class ReportView:
     @cached_property
     def wall_s(self) -> float | None:
         """The longest wall-clock span of any input."""
-        walls = [row["wall_s"] for row in self.inputs if isinstance(row["wall_s"], (int, float))]
+        walls = [row["span_s"] for row in self.inputs if isinstance(row["span_s"], (int, float))]
         return max(walls) if walls else None
 
     # -- syscalls ------------------------------------------------------------------------
@@ -422,6 +492,92 @@ class ReportView:
             "mismatches": _rows(raw.get("mismatches"), ("syscall", "field", "ours", "theirs")),
         }
 
+    # -- asyncio and perf ----------------------------------------------------------------
+
+    @cached_property
+    def asyncio(self) -> dict[str, Any] | None:
+        """The ``asyncio`` section normalised, or None when the report has none.
+
+        ``by_kind`` is a list of (kind, count) pairs, largest first; slow-callback groups
+        are ranked by total time; each misuse group has ``sample`` with ``input``, ``line``,
+        ``text``, plus ``where`` (``name:line``) and ``first_line`` of the sample text.
+        """
+        raw = self.report.get("asyncio")
+        if not isinstance(raw, dict):
+            return None
+        by_kind = raw.get("by_kind")
+        kinds = sorted(
+            (by_kind if isinstance(by_kind, dict) else {}).items(),
+            key=lambda pair: (-_number(pair[1]), str(pair[0])),
+        )
+        slow = raw.get("slow_callbacks")
+        slow = slow if isinstance(slow, dict) else {}
+        by_location = _rows(slow.get("by_location"), ("location", *_SLOW_KEYS))
+        by_coroutine = _rows(slow.get("by_coroutine"), ("coro", *_SLOW_KEYS))
+        for rows, key in ((by_location, "location"), (by_coroutine, "coro")):
+            rows.sort(key=lambda row, key=key: (-_number(row["total_s"]), str(row[key])))
+        misuse = _rows(raw.get("misuse"), _MISUSE_KEYS)
+        for row in misuse:
+            sample = {"input": None, "line": None, "text": None}
+            if isinstance(row["sample"], dict):
+                sample.update(row["sample"])
+            text = "" if sample["text"] is None else str(sample["text"])
+            sample["text"] = text
+            row["sample"] = sample
+            where = _basename(sample["input"])
+            row["where"] = f"{where}:{sample['line']}" if sample["line"] is not None else where
+            row["first_line"] = text.splitlines()[0] if text else ""
+        misuse.sort(key=lambda row: (-_number(row["count"]), str(row["kind"])))
+        notes = raw.get("notes")
+        return {
+            "records": raw.get("records") or 0,
+            "by_kind": kinds,
+            "slow_count": slow.get("count") or 0,
+            "slow_total_s": slow.get("total_s"),
+            "by_location": by_location,
+            "by_coroutine": by_coroutine,
+            "misuse": misuse,
+            "misuse_total": int(sum(_number(row["count"]) for row in misuse)),
+            "uvloop": bool(raw.get("uvloop")),
+            "notes": [str(note) for note in notes] if isinstance(notes, list) else [],
+        }
+
+    @cached_property
+    def perf(self) -> dict[str, Any] | None:
+        """The ``perf`` section normalised, or None when the report has none.
+
+        ``events`` is a list of (event, samples) pairs, largest first. Each top stack has
+        ``frames`` (root first), ``depth``, ``leaf``, ``short`` (see `short_stack`) and
+        ``shortened`` (whether ``short`` differs from the full ``stack``) and ``folded`` (the
+        ``stack count`` line of ``--format folded``).
+        """
+        raw = self.report.get("perf")
+        if not isinstance(raw, dict):
+            return None
+        events = raw.get("events")
+        pairs = sorted(
+            (events if isinstance(events, dict) else {}).items(),
+            key=lambda pair: (-_number(pair[1]), str(pair[0])),
+        )
+        stacks = _rows(raw.get("top_stacks"), ("stack", "count", "share"))
+        for row in stacks:
+            full = "" if row["stack"] is None else str(row["stack"])
+            row["stack"] = full
+            frames = full.split(";") if full else []
+            row["frames"] = frames
+            row["depth"] = len(frames)
+            row["leaf"] = frames[-1] if frames else ""
+            row["short"] = short_stack(frames)
+            row["shortened"] = row["short"] != full
+            row["folded"] = f"{full} {row['count']}"
+        return {
+            "samples": raw.get("samples") or 0,
+            "events": pairs,
+            "folded_total": raw.get("folded_total"),
+            "top_stacks": stacks,
+            "any_shortened": any(row["shortened"] for row in stacks),
+        }
+
     @cached_property
     def findings(self) -> list[dict[str, Any]]:
         """Findings ordered by severity (error first), then by start time."""
@@ -458,7 +614,9 @@ def template_environment(autoescape: bool) -> jinja2.Environment:
     """The Jinja2 environment for ``reports/*.j2``: HTML with autoescape, Markdown without.
 
     Filters: ``duration``, ``count``, ``percent``, ``short``, ``ts``, ``clock``, ``md`` (escape
-    inline Markdown) and ``code`` (a Markdown code span); ``tojson`` dumps with sorted keys.
+    inline Markdown), ``code`` (a Markdown code span), ``fence`` (a fenced code block) and
+    ``html`` (HTML-escaped text, for raw HTML such as ``<summary>`` in the Markdown report);
+    ``tojson`` dumps with sorted keys.
     Cached, so templates are compiled once per process.
     """
     env = jinja2.Environment(
@@ -478,6 +636,8 @@ def template_environment(autoescape: bool) -> jinja2.Environment:
         clock=formatting.clock_label,
         md=formatting.md_text,
         code=formatting.md_code,
+        fence=formatting.md_fence,
+        html=formatting.html_text,
     )
     env.globals["include_file"] = include_file
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (", ", ": ")}

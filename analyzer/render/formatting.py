@@ -12,6 +12,8 @@ import math
 import re
 from datetime import datetime, timezone
 
+from markupsafe import escape
+
 MISSING = "—"
 """Shown for a value that is absent (``None``) or not a finite number."""
 
@@ -167,3 +169,21 @@ def md_code(text: object) -> str:
     if value.startswith("`") or value.endswith("`"):
         value = f" {value} "
     return f"{fence}{value}{fence}"
+
+
+def md_fence(text: object, info: str = "text") -> str:
+    """`text` as a fenced GFM code block (no trailing newline), shown verbatim.
+
+    The fence is at least three backticks and longer than any run of backticks in the text, so
+    nothing inside can close it early.
+    """
+    value = "" if text is None else str(text)
+    longest = max((len(run) for run in _BACKTICKS.findall(value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{value}\n{fence}"
+
+
+def html_text(text: object) -> str:
+    """`text` HTML-escaped, for raw HTML in the Markdown report (``<summary>`` and the like)."""
+    value = "" if text is None else str(text)
+    return str(escape(" ".join(value.splitlines())))

@@ -35,6 +35,9 @@ class HtmlRenderer(Renderer):
         "in_flight": 100,
         "threads": 50,
         "thread_calls": 8,
+        "slow_groups": 50,
+        "misuse": 100,
+        "stacks": 20,
         "chart_rows": 15,
         "chart_threads": 12,
     }

@@ -31,6 +31,9 @@ class MarkdownRenderer(Renderer):
         "in_flight": 30,
         "threads": 20,
         "thread_calls": 5,
+        "slow_groups": 20,
+        "misuse": 30,
+        "stacks": 20,
     }
     """Rows shown per section; the text says how many were left out."""
 

@@ -164,11 +164,13 @@ def stacked_bar_chart(
 def report_charts(
     view: ReportView, *, top: int = 15, threads: int = 12, thread_syscalls: int = 7
 ) -> dict[str, str | None]:
-    """The three charts of the HTML report, keyed ``syscalls``, ``targets`` and ``threads``.
+    """The charts of the HTML report, keyed ``syscalls``, ``targets``, ``threads`` and
+    ``slow_callbacks``.
 
     ``syscalls`` and ``targets``: total time of the `top` syscalls / targets. ``threads``: the
     `threads` busiest threads, each bar split by syscall (the `thread_syscalls` largest among
-    those threads, the rest as ``other``). A value is None when there is no data for it.
+    those threads, the rest as ``other``). ``slow_callbacks``: total time of the `top` asyncio
+    slow-callback locations. A value is None when there is no data for it.
     """
     syscalls = view.top_syscalls(top)
     targets = view.top_targets(top)
@@ -221,5 +223,13 @@ def report_charts(
         )
     charts["threads"] = stacked_bar_chart(
         [str(group["label"]) for group in groups], series, salt="threads"
+    )
+    section = view.asyncio
+    slow = section["by_location"][:top] if section else []
+    charts["slow_callbacks"] = bar_chart(
+        [str(row["location"]) for row in slow],
+        [float(row["total_s"] or 0.0) for row in slow],
+        salt="slow_callbacks",
+        colour=PALETTE[3],
     )
     return charts

@@ -10,7 +10,8 @@ The CLI, not this renderer, prints where the other reports were written.
 from __future__ import annotations
 
 import os
-from typing import IO, ClassVar
+from datetime import datetime, timezone
+from typing import IO, Any, ClassVar
 
 from rich import box
 from rich.console import Console
@@ -24,6 +25,28 @@ from analyzer.render.formatting import count, duration, percent, short
 __all__ = ["TextRenderer"]
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _clock_time(seconds: object) -> str | None:
+    """Unix seconds as ``2024-05-01 14:03:07`` (UTC), or None when missing or invalid."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _when(first: object, last: object) -> str:
+    """First and last Unix time of a group, compactly: ``2024-05-01 14:03:07–14:05:00``."""
+    start, end = _clock_time(first), _clock_time(last)
+    if start is None and end is None:
+        return "—"
+    if start is None or end is None or start == end:
+        return start or end or "—"
+    if start[:10] == end[:10]:
+        return f"{start}–{end[11:]}"
+    return f"{start}–{end}"
 
 
 def _is_tty(out: IO[str]) -> bool:
@@ -44,6 +67,9 @@ class TextRenderer(Renderer):
     top_syscalls: ClassVar[int] = 15
     top_in_flight: ClassVar[int] = 10
     top_errors: ClassVar[int] = 5
+    top_slow: ClassVar[int] = 10
+    top_misuse: ClassVar[int] = 10
+    top_stacks: ClassVar[int] = 10
 
     def __init__(self, width: int | None = None, color: bool | None = None) -> None:
         """`width`: columns (default: the terminal's, else ``COLUMNS``, else 100).
@@ -78,10 +104,13 @@ class TextRenderer(Renderer):
         version = view.tool["version"] or "?"
         console.print(Text.assemble((view.title, "bold"), f"  (iodiag {version}, {view.schema})"))
         self._inputs(console, view)
-        self._syscalls(console, view)
-        self._errors(console, view)
-        self._in_flight(console, view)
-        self._tasks(console, view)
+        if view.has_strace:
+            self._syscalls(console, view)
+            self._errors(console, view)
+            self._in_flight(console, view)
+            self._tasks(console, view)
+        self._asyncio(console, view)
+        self._perf(console, view)
         self._findings(console, view)
 
     def _inputs(self, console: Console, view: ReportView) -> None:
@@ -89,12 +118,14 @@ class TextRenderer(Renderer):
             details = [str(row["format"] or "?")]
             if row["compression"]:
                 details.append(str(row["compression"]))
-            if row["wall_s"] is not None:
-                details.append(f"spans {duration(row['wall_s'])}")
+            if row["span_s"] is not None:
+                details.append(f"spans {duration(row['span_s'])}")
+            # asyncio_lines is left to the md/html reports to keep this line short.
+            extra = "".join(f"{item}, " for item in row["counts"] if "asyncio lines" not in item)
             line = Text.assemble(
                 "  ",
                 (str(row["name"]), "bold"),
-                f" ({', '.join(details)}): {count(row['lines'])} lines, ",
+                f" ({', '.join(details)}): {count(row['lines'])} lines, {extra}",
                 (
                     f"{count(row['unparsed_lines'])} unparsed",
                     "yellow" if row["unparsed_lines"] else "",
@@ -215,6 +246,119 @@ class TextRenderer(Renderer):
                         "yellow",
                     )
                 )
+
+    @staticmethod
+    def _table(title: str) -> Table:
+        return Table(
+            title=title,
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+        )
+
+    def _slow_table(
+        self, console: Console, rows: list[dict[str, Any]], key: str, what: str
+    ) -> None:
+        if not rows:
+            return
+        shown = rows[: self.top_slow]
+        table = self._table(f"Slow callbacks by {what} (top {len(shown)} of {len(rows)})")
+        table.add_column(what, overflow="fold")
+        for header in ("count", "total", "max", "p95"):
+            table.add_column(header, justify="right", no_wrap=True)
+        wide = console.width >= 100
+        if wide:
+            table.add_column("first–last (UTC)", no_wrap=True)
+        for row in shown:
+            cells: list[str | Text] = [
+                Text(str(row[key])),
+                count(row["count"]),
+                duration(row["total_s"]),
+                duration(row["max_s"]),
+                duration(row["p95_s"]),
+            ]
+            if wide:
+                cells.append(_when(row["first_time_s"], row["last_time_s"]))
+            table.add_row(*cells)
+        console.print(table)
+        console.print()
+
+    def _asyncio(self, console: Console, view: ReportView) -> None:
+        section = view.asyncio
+        if section is None:
+            return
+        console.print()
+        kinds = ", ".join(f"{kind} {count(n)}" for kind, n in section["by_kind"])
+        header = Text.assemble(("asyncio: ", "bold"), f"{count(section['records'])} records")
+        if kinds:
+            header.append(f" ({kinds})")
+        if section["uvloop"]:
+            header.append(", uvloop")
+        console.print(header)
+        if section["slow_count"]:
+            console.print(
+                Text(
+                    f"Slow callbacks: {count(section['slow_count'])}, "
+                    f"{duration(section['slow_total_s'])} in total"
+                )
+            )
+        console.print()
+        self._slow_table(console, section["by_location"], "location", "location")
+        self._slow_table(console, section["by_coroutine"], "coro", "coroutine")
+        misuse = section["misuse"]
+        if misuse:
+            shown = misuse[: self.top_misuse]
+            table = self._table(
+                f"Misuse ({count(section['misuse_total'])} messages in {len(misuse)} groups)"
+            )
+            table.add_column("kind", no_wrap=True)
+            table.add_column("count", justify="right", no_wrap=True)
+            table.add_column("exception", overflow="fold")
+            table.add_column("location", overflow="fold")
+            for row in shown:
+                table.add_row(
+                    Text(str(row["kind"]), "yellow"),
+                    count(row["count"]),
+                    Text(str(row["exception"] or "")),
+                    Text(str(row["location"] or row["where"])),
+                )
+            console.print(table)
+            if len(misuse) > len(shown):
+                console.print(Text(f"  … and {len(misuse) - len(shown)} more groups", "dim"))
+            console.print(Text("  (sample messages are in the md/html report)", "dim"))
+            console.print()
+        for note in section["notes"]:
+            console.print(Text(f"Note: {note}", "dim"))
+
+    def _perf(self, console: Console, view: ReportView) -> None:
+        section = view.perf
+        if section is None:
+            return
+        console.print()
+        events = ", ".join(f"{event} {count(n)}" for event, n in section["events"])
+        header = Text.assemble(("perf: ", "bold"), f"{count(section['samples'])} samples")
+        if events:
+            header.append(f" ({events})")
+        console.print(header)
+        stacks = section["top_stacks"]
+        if not stacks:
+            console.print(Text("No folded stacks.", "dim"))
+            return
+        shown = stacks[: self.top_stacks]
+        table = self._table(
+            f"Top {len(shown)} of the folded stacks "
+            f"(total count {count(section['folded_total'])}; leaf last)"
+        )
+        table.add_column("count", justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
+        table.add_column("stack", overflow="fold")
+        for row in shown:
+            table.add_row(count(row["count"]), percent(row["share"]), Text(row["short"]))
+        console.print()
+        console.print(table)
+        console.print()
 
     def _findings(self, console: Console, view: ReportView) -> None:
         if not view.findings:
