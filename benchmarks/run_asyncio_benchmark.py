@@ -1,0 +1,148 @@
+"""Throughput of the asyncio log parser on a large application log, beside a plain line loop.
+
+    python benchmarks/run_asyncio_benchmark.py [--size-mb 1024] [--every 1000] [--keep PATH]
+
+Writes a deterministic application log (asctime envelope, as `logging.basicConfig(format=
+"%(asctime)s %(levelname)s %(name)s: %(message)s")` prints it) in which one line in `--every`
+starts an asyncio debug record -- mostly `Executing <Task ...> took N seconds`, sometimes a
+multi-line `Task exception was never retrieved` record with a traceback -- and the rest are
+ordinary application lines. Then, in the same run, it times
+
+1. the baseline the issue names: ``for line in f: pass`` over the file (text mode);
+2. ``asyncio_log.parse`` over the file (the fast engine), from bytes to the loop_events table.
+
+and prints MB/s for both and their ratio (the target is at least 0.30). The record lines in
+the generated log are modelled on the real logs in fixtures/asyncio/research/out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from analyzer.formats import asyncio_log  # noqa: E402
+from analyzer.inputs import iter_line_chunks, open_source  # noqa: E402
+
+APP_MESSAGES = (
+    'INFO app.http: 127.0.0.1:{port} - "GET /api/v1/orders/{n} HTTP/1.1" 200',
+    "DEBUG app.db: query took {ms} ms: SELECT * FROM orders WHERE id = {n}",
+    "INFO app.worker: processed job {n} in {ms} ms",
+    "WARNING app.cache: miss for key user:{n}",
+)
+SLOW = (
+    "WARNING asyncio: Executing <Task pending name='Task-{n}' coro=<handle() running at "
+    "/srv/app/server.py:{line}> wait_for=<Future pending cb=[Task.task_wakeup()] created at "
+    "/usr/lib/python3.11/asyncio/base_events.py:427> cb=[_run_until_complete_cb() at "
+    "/usr/lib/python3.11/asyncio/base_events.py:180] created at "
+    "/usr/lib/python3.11/asyncio/tasks.py:670> took {took:.3f} seconds"
+)
+NEVER_RETRIEVED = (
+    "ERROR asyncio: Task exception was never retrieved",
+    "future: <Task finished name='Task-{n}' coro=<fetch() done, defined at "
+    "/srv/app/client.py:{line}> exception=ConnectionResetError(104, 'Connection reset by peer')>",
+    "Traceback (most recent call last):",
+    '  File "/srv/app/client.py", line {line}, in fetch',
+    "    data = await reader.read(65536)",
+    "ConnectionResetError: [Errno 104] Connection reset by peer",
+)
+
+
+def generate(path: Path, size_bytes: int, every: int, seed: int = 1) -> tuple[int, int]:
+    """Write the log; return (lines, asyncio records)."""
+    rng = random.Random(seed)
+    lines = records = 0
+    written = 0
+    clock = 1_700_000_000.0
+    with open(path, "w", encoding="utf-8") as out:
+        buffer: list[str] = []
+        while written < size_bytes:
+            clock += rng.random() / 50
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(clock))
+            stamp += f",{int(clock * 1000) % 1000:03d}"
+            if lines % every == every - 1:
+                records += 1
+                n, line = rng.randrange(10**6), rng.randrange(20, 400)
+                if records % 10 == 0:
+                    block = [part.format(n=n, line=line) for part in NEVER_RETRIEVED]
+                    text = f"{stamp} {block[0]}\n" + "".join(part + "\n" for part in block[1:])
+                    lines += len(block)
+                else:
+                    took = 0.1 + rng.random()
+                    text = f"{stamp} {SLOW.format(n=n, line=line, took=took)}\n"
+                    lines += 1
+            else:
+                message = rng.choice(APP_MESSAGES).format(
+                    port=rng.randrange(1024, 65535),
+                    n=rng.randrange(10**6),
+                    ms=rng.randrange(1, 900),
+                )
+                text = f"{stamp} {message}\n"
+                lines += 1
+            buffer.append(text)
+            written += len(text)
+            if len(buffer) >= 10_000:
+                out.write("".join(buffer))
+                buffer.clear()
+        out.write("".join(buffer))
+    return lines, records
+
+
+def plain_loop(path: Path) -> float:
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as handle:
+        for _line in handle:
+            pass
+    return time.perf_counter() - start
+
+
+def parse(path: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    source = open_source(path)
+    try:
+        parsed = asyncio_log.parse(iter_line_chunks(source.stream), str(path))
+    finally:
+        source.close()
+    return time.perf_counter() - start, parsed.record_count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="write the log here and keep it")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="iodiag-asyncio-bench-"))
+    path = args.keep or folder / "app.log"
+    if not path.exists():
+        lines, records = generate(path, args.size_mb * 1_000_000, args.every)
+        print(f"generated {path}: {lines:,} lines, {records:,} asyncio records")
+    size_mb = os.path.getsize(path) / 1e6
+    best_loop = min(plain_loop(path) for _ in range(args.repeat))
+    runs = [parse(path) for _ in range(args.repeat)]
+    best_parse = min(seconds for seconds, _ in runs)
+    print(f"file: {size_mb:,.1f} MB")
+    print(f"plain `for line in f: pass`: {best_loop:.2f} s = {size_mb / best_loop:,.0f} MB/s")
+    print(
+        f"asyncio_log.parse (fast):    {best_parse:.2f} s = {size_mb / best_parse:,.0f} MB/s, "
+        f"{runs[0][1]:,} records"
+    )
+    ratio = best_loop / best_parse
+    print(f"ratio: {ratio:.2f} (target >= 0.30): {'PASS' if ratio >= 0.30 else 'MISS'}")
+    if args.keep is None:
+        path.unlink()
+        folder.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
