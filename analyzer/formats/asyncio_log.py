@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput
 
+from analyzer.formats import grammar
 from analyzer.formats.asyncio_record import AsyncioRecord, Unparsed
 from analyzer.inputs import LineChunk
-from analyzer.resources import grammar_path
 from analyzer.schema import LOOP_EVENTS, UNPARSED
 
 NAME = "asyncio"
@@ -50,14 +50,7 @@ NAME = "asyncio"
 
 def build_parser(*, strict: bool = False) -> Lark:
     """A new LALR parser for `grammars/asyncio_log.lark` (start symbol ``line``)."""
-    return Lark(
-        grammar_path("asyncio_log.lark").read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        start="line",
-        maybe_placeholders=True,
-        strict=strict,
-    )
+    return grammar.build("asyncio_log.lark", ["line"], strict=strict)
 
 
 @cache

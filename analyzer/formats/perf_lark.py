@@ -13,15 +13,12 @@ at all, as old perf versions printed them); the payload of a sample is read as a
 
 from __future__ import annotations
 
-import hashlib
-import os
 from functools import cache
-from pathlib import Path
 
-import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from analyzer.formats import grammar
 from analyzer.formats.perf_record import (
     BLANK,
     PerfRecord,
@@ -29,7 +26,6 @@ from analyzer.formats.perf_record import (
     seconds_text_to_ns,
     split_offset,
 )
-from analyzer.resources import grammar_path
 
 __all__ = ["build_parser", "parse_line"]
 
@@ -37,34 +33,14 @@ GRAMMAR = "perf_script.lark"
 START_SYMBOLS: tuple[str, ...] = ("line", "bare_frame")
 
 
-def build_parser(*, strict: bool = False, cache_file: str | None = None) -> Lark:
+def build_parser(*, strict: bool = False) -> Lark:
     """A new LALR parser for `grammars/perf_script.lark` with both start symbols."""
-    return Lark(
-        grammar_path(GRAMMAR).read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        start=list(START_SYMBOLS),
-        maybe_placeholders=True,
-        strict=strict,
-        cache=cache_file or False,
-    )
-
-
-def _cache_file() -> str | None:
-    """A per-user cache of the built parser, keyed by the grammar's hash (not /tmp)."""
-    grammar = grammar_path(GRAMMAR).read_bytes()
-    key = hashlib.sha256(grammar + lark.__version__.encode()).hexdigest()[:16]
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "iodiag"
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return None
-    return str(folder / f"perf-lark-{key}.cache") if os.access(folder, os.W_OK) else None
+    return grammar.build(GRAMMAR, START_SYMBOLS, strict=strict)
 
 
 @cache
 def _parser() -> Lark:
-    return build_parser(cache_file=_cache_file())
+    return build_parser()
 
 
 def parse_line(text: str) -> PerfRecord | Unparsed:

@@ -46,27 +46,23 @@ interrupted read ...>``
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from types import EllipsisType
 from typing import Any, TypeAlias
 
-import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from analyzer.formats import grammar
 from analyzer.formats.strace_record import (
     StraceRecord,
     Unparsed,
     clock_text_to_ns,
     seconds_text_to_ns,
 )
-from analyzer.resources import grammar_path
 
 __all__ = [
     "BinOp",
@@ -99,38 +95,14 @@ START_SYMBOLS: tuple[str, ...] = ("line", "arguments")
 _RELATIVE_INT_WIDTH = 6
 
 
-def build_parser(*, strict: bool = False, cache_file: str | None = None) -> Lark:
+def build_parser(*, strict: bool = False) -> Lark:
     """A new LALR parser for `grammars/strace.lark` with both start symbols."""
-    return Lark(
-        grammar_path("strace.lark").read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        start=list(START_SYMBOLS),
-        maybe_placeholders=True,
-        strict=strict,
-        cache=cache_file or False,
-    )
-
-
-def _cache_file() -> str | None:
-    """A per-user cache of the built parser (building it takes about a second).
-
-    Lark's own ``cache=True`` unpickles from a predictable name in the shared temp folder;
-    this keeps the file in the user's cache folder instead, keyed by the grammar's hash.
-    """
-    grammar = grammar_path("strace.lark").read_bytes()
-    key = hashlib.sha256(grammar + lark.__version__.encode()).hexdigest()[:16]
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "iodiag"
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return None
-    return str(folder / f"strace-lark-{key}.cache") if os.access(folder, os.W_OK) else None
+    return grammar.build("strace.lark", START_SYMBOLS, strict=strict)
 
 
 @cache
 def _parser() -> Lark:
-    return build_parser(cache_file=_cache_file())
+    return build_parser()
 
 
 # ---------------------------------------------------------------------------------------------
