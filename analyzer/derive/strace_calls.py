@@ -21,20 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.timeline import trace_clock_ns
+from analyzer.formats.strace_record import LINE_KINDS
 
-LINE_KINDS = (
-    "syscall",
-    "unfinished",
-    "resumed",
-    "detached",
-    "signal",
-    "exit",
-    "frame",
-    "dump",
-    "summary",
-    "message",
-)
-"""Every `kind` of a `strace_lines` row; `LineView.kind` holds the index into this tuple."""
+# `LineView.kind` holds each row's index into LINE_KINDS (every `kind` of a `strace_lines` row).
 SYSCALL, UNFINISHED, RESUMED, DETACHED, SIGNAL, EXIT = range(6)
 CALL_KINDS = LINE_KINDS[: DETACHED + 1]
 """The kinds of lines that are (halves of) calls: codes 0 to `DETACHED`."""
