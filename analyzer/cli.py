@@ -17,6 +17,7 @@ from analyzer import __version__
 from analyzer.errors import IodiagError, UsageError
 from analyzer.formats import FORMATS
 from analyzer.model import AnalysisResult
+from analyzer.passes import PassConfig
 from analyzer.perf.collapse import CollapseOptions
 from analyzer.pipeline import Config, analyze
 from analyzer.render import (
@@ -27,6 +28,7 @@ from analyzer.render import (
     renderer_for,
     renderer_for_path,
 )
+from analyzer.verdict import FAIL_ON, exit_code
 
 PROGRESS_MIN_BYTES = 4 << 20
 _FOLD = "Folded stacks (stackcollapse-perf.pl options)"
@@ -130,6 +132,31 @@ def analyze_command(
             rich_help_panel=_FOLD,
         ),
     ] = None,
+    slow_ms: Annotated[
+        float,
+        typer.Option("--slow-ms", help="A call this long (ms) is a slow syscall outlier."),
+    ] = PassConfig.slow_syscall_s * 1e3,
+    loop_block_ms: Annotated[
+        float,
+        typer.Option(
+            "--loop-block-ms", help="An event loop away from its wait this long (ms) is blocked."
+        ),
+    ] = PassConfig.blocked_loop_s * 1e3,
+    clock_offset: Annotated[
+        float | None,
+        typer.Option(
+            "--clock-offset",
+            help="Seconds to add to asyncio log times to reach the strace clock (default: infer).",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when a finding of this severity or worse exists: error, warning, "
+            "info or never.",
+        ),
+    ] = "never",
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -138,10 +165,20 @@ def analyze_command(
     if input_format is not None and input_format not in FORMATS:
         typer.echo(f"iodiag-analyze: --input-format must be one of {', '.join(FORMATS)}", err=True)
         raise typer.Exit(2)
+    if fail_on not in FAIL_ON:
+        typer.echo(f"iodiag-analyze: --fail-on must be one of {', '.join(FAIL_ON)}", err=True)
+        raise typer.Exit(2)
     folding = CollapseOptions(pid, tid, kernel, jit, all_marks, addrs, event_filter)
-    config = Config(engine=engine, threads=threads, format=input_format, collapse=folding)
+    thresholds = PassConfig(
+        slow_syscall_s=slow_ms / 1e3,
+        blocked_loop_s=loop_block_ms / 1e3,
+        clock_offset_s=clock_offset,
+    )
+    config = Config(
+        engine=engine, threads=threads, format=input_format, collapse=folding, passes=thresholds
+    )
     try:
-        code = _run(inputs, output_format, output, out_dir, config)
+        code = _run(inputs, output_format, output, out_dir, config, fail_on)
     except (IodiagError, RenderError) as error:
         typer.echo(f"iodiag-analyze: {error}", err=True)
         raise typer.Exit(getattr(error, "exit_code", 2)) from None
@@ -154,6 +191,7 @@ def _run(
     output: str | None,
     out_dir: Path,
     config: Config,
+    fail_on: str = "never",
 ) -> int:
     if config.engine not in ("fast", "lark"):
         raise UsageError(f"--engine must be fast or lark, not {config.engine!r}")
@@ -178,15 +216,16 @@ def _run(
         result = analyze(inputs, config, on_progress)
 
     try:
-        return _write(result, renderer, output, out_dir, report_stem(inputs[0]))
+        _write(result, renderer, output, out_dir, report_stem(inputs[0]))
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
+    return exit_code(result.report, fail_on)
 
 
 def _write(
     result: AnalysisResult, renderer: Renderer | None, output: str | None, out_dir: Path, stem: str
-) -> int:
+) -> None:
     if renderer is None:
         renderer_for("text").render(result, sys.stdout)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -195,19 +234,18 @@ def _write(
             with open(path, "w", encoding="utf-8") as handle:
                 renderer_for(name).render(result, handle)
             typer.echo(f"wrote {path}")
-        return 0
+        return
     if isinstance(renderer, ParquetRenderer):
         if output is None:
             raise UsageError("--format parquet needs -o FOLDER")
         for path in renderer.write(result, Path(output)):
             typer.echo(f"wrote {path}")
-        return 0
+        return
     if output is None:
         renderer.render(result, sys.stdout)
     else:
         with open(output, "w", encoding="utf-8") as handle:
             renderer.render(result, handle)
-    return 0
 
 
 def main() -> None:

@@ -17,14 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer import __version__, summary
+from analyzer import __version__, summary, verdict
 from analyzer.asyncio_report import asyncio_section
 from analyzer.derive import fd_targets, ff_merge, strace_calls, strace_tasks
 from analyzer.errors import InputError
 from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import Source, iter_line_chunks, open_source
-from analyzer.model import AnalysisResult
+from analyzer.model import AnalysisResult, StraceTables
+from analyzer.passes import Finding, PassConfig, PassInputs, run_passes
 from analyzer.perf import tracepoints
 from analyzer.perf.collapse import CollapseOptions
 from analyzer.perf.report import folded_table, perf_section, tracepoint_sections
@@ -45,20 +46,8 @@ class Config:
     """Force an input format instead of detecting it."""
     collapse: CollapseOptions = field(default_factory=CollapseOptions)
     """How perf stacks are folded (stackcollapse-perf.pl's options)."""
-
-
-@dataclass
-class StraceTables:
-    """Everything derived from one trace (one input, or one merged -ff set)."""
-
-    input: str
-    syscalls: pa.Table
-    signals: pa.Table
-    exits: pa.Table
-    tasks: pa.Table
-    first_s: float | None
-    """Earliest timestamp on the trace clock, in seconds (None without timestamps)."""
-    last_s: float | None
+    passes: PassConfig = field(default_factory=PassConfig)
+    """Thresholds of the diagnosis passes."""
 
 
 _FF_SUFFIX = re.compile(r"\.(\d+)$")
@@ -110,6 +99,7 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     )
 
     clock_values = view.clock_ns[~np.isnan(view.clock_ns)]
+    clock_kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
     return StraceTables(
         input=input_name,
         syscalls=syscalls,
@@ -118,6 +108,10 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
         tasks=tasks,
         first_s=float(clock_values.min()) / 1e9 if len(clock_values) else None,
         last_s=float(clock_values.max()) / 1e9 if len(clock_values) else None,
+        clock=clock_kinds[0] if len(clock_kinds) == 1 else ("mixed" if clock_kinds else None),
+        has_durations=bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False),
+        follows_forks=bool(pc.any(pc.is_valid(lines["pid"])).as_py() or False)
+        or tasks.num_rows > 1,
     )
 
 
@@ -252,13 +246,20 @@ def _shift(table: pa.Table, column: str, offset: int) -> pa.Table:
     return table.set_column(index, table.schema.field(column), shifted)
 
 
-def build_report(
+@dataclass(frozen=True)
+class Tables:
+    """The Arrow tables of one run, and the pairing counts of the perf tracepoints."""
+
+    tables: dict[str, pa.Table]
+    tracepoint_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def build_tables(
     inputs: Sequence[ParsedInput],
     results: Sequence[StraceTables],
-    findings: list[dict[str, Any]],
     collapse_options: CollapseOptions | None = None,
-) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    """The `iodiag.report/1` document and the tables behind it, for one or more inputs."""
+) -> Tables:
+    """Every table of the run: strace tables of all traces, loop events, perf tables."""
 
     def concat(spec: TableSpec, parts: list[pa.Table]) -> pa.Table:
         return pa.concat_tables(parts) if parts else spec.schema.empty_table()
@@ -278,6 +279,29 @@ def build_report(
     if profiles:
         perf, tracepoint_counts = perf_tables(profiles, collapse_options or CollapseOptions())
         tables.update(perf)
+    return Tables(tables, tracepoint_counts)
+
+
+def pass_inputs(results: Sequence[StraceTables], tables: Tables) -> PassInputs:
+    """What the diagnosis passes read: the traces, the loop events and the perf tables."""
+    return PassInputs(
+        traces=tuple(results),
+        loop_events=tables.tables.get("loop_events"),
+        perf={name: t for name, t in tables.tables.items() if name.startswith("perf_")},
+    )
+
+
+def build_report(
+    inputs: Sequence[ParsedInput],
+    results: Sequence[StraceTables],
+    built: Tables,
+    findings: Sequence[Finding],
+) -> dict[str, Any]:
+    """The `iodiag.report/1` document for one or more inputs."""
+    tables = built.tables
+    tracepoint_counts = built.tracepoint_counts
+    logs = "loop_events" in tables
+    profiles = [source for source in inputs if source.format == "perf"]
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
@@ -329,9 +353,10 @@ def build_report(
             if profiles
             else None
         ),
-        "findings": findings,
+        "verdict": verdict.verdict(findings, results),
+        "findings": [finding.to_json() for finding in findings],
     }
-    return report, tables
+    return report
 
 
 def analyze(
@@ -354,8 +379,7 @@ def analyze(
     results = [
         derive_group([(traces[i].name, traces[i].parsed) for i in group]) for group in groups
     ]
-    from analyzer.passes import run_passes
-
-    findings = run_passes(results)
-    report, tables = build_report(inputs, results, findings, config.collapse)
-    return AnalysisResult(report=report, tables=tables)
+    built = build_tables(inputs, results, config.collapse)
+    findings = run_passes(pass_inputs(results, built), config.passes)
+    report = build_report(inputs, results, built, findings)
+    return AnalysisResult(report=report, tables=built.tables)

@@ -122,7 +122,7 @@ def test_json_to_stdout(tmp_path: Path) -> None:
     lines = line_count(MT_PIPES.read_bytes())
     assert report["inputs"][0]["lines"] == lines
     assert report["inputs"][0]["parsed_lines"] == lines
-    assert report["findings"] == []
+    assert {f["kind"] for f in report["findings"]} <= {"slow_syscall", "data_limits"}
     # One explicit output: no default reports next to it.
     assert list(tmp_path.iterdir()) == []
 

@@ -136,6 +136,22 @@ def example_report() -> dict[str, Any]:
             "matches": False,
             "mismatches": [{"syscall": "read", "field": "calls", "ours": 900, "theirs": 901}],
         },
+        "verdict": {
+            "conclusions": [
+                {
+                    "rank": 1,
+                    "finding": 0,
+                    "code": "IOD101",
+                    "kind": "slow_syscall",
+                    "severity": "warning",
+                    "headline": f"slow fsync on WAL {HOSTILE}",
+                    "message": "40 fsync calls took 3.2 s",
+                    "cost_s": 3.2,
+                    "fix": "batch writes per fsync",
+                }
+            ],
+            "limits": ["strace without -f cannot show other threads"],
+        },
         "findings": [
             {
                 "code": "IOD101",
@@ -290,6 +306,10 @@ def test_markdown(result: AnalysisResult) -> None:
     md = MarkdownRenderer().render_to_string(result)
     assert md.startswith("# iodiag report: app.strace.gz\n")
     assert "## Verdict" in md and "IOD101" in md
+    verdict = md[md.index("## Verdict") : md.index("## Findings")]
+    assert "1. **slow fsync on WAL" in verdict and "cost 3.2 s" in verdict
+    assert "*What to do:* batch writes per fsync" in verdict
+    assert "- strace without -f cannot show other threads" in verdict
     section = md[md.index("## Syscalls") : md.index("## Time by target")]
     rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line[:3] == "| `"}
     assert "`fsync`" in rows
@@ -304,13 +324,13 @@ def test_markdown(result: AnalysisResult) -> None:
     assert "`app.strace.gz:17`" in md and r"garbage \| with" in md
     assert "## strace -c/-C summary" in md and "| 901 |" in md
     # hostile text is escaped as text, or shown literally inside a code span
-    assert r"WAL \</script\>\<b\>bold\</b\>**" in md
+    assert r"### WARNING IOD101 slow fsync on WAL \</script\>\<b\>bold\</b\>" in md
     assert md.replace(f"`{HOSTILE}`", "").count(HOSTILE) == 0
 
 
 def test_markdown_no_findings(empty_result: AnalysisResult) -> None:
     md = MarkdownRenderer().render_to_string(empty_result)
-    assert "No findings yet" in md
+    assert "No problem found" in md
     assert "No completed syscalls." in md
 
 
@@ -324,8 +344,11 @@ def test_html_is_self_contained(result: AnalysisResult) -> None:
     assert "<link" not in html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html
-    for section in ("verdict", "syscalls", "targets", "errors", "in-flight", "threads"):
+    for section in ("verdict", "findings", "syscalls", "targets", "errors", "in-flight", "threads"):
         assert f'<section id="{section}">' in html
+    verdict = html[html.index('<section id="verdict">') : html.index('<section id="findings">')]
+    assert 'href="#finding-0"' in verdict and 'id="finding-0"' in html
+    assert "batch writes per fsync" in verdict and "cannot show other threads" in verdict
     # element ids are unique even with three inline SVGs in the page
     ids = re.findall(r'\sid="([^"]+)"', html)
     assert len(ids) == len(set(ids))
@@ -342,7 +365,7 @@ def test_html_escapes_hostile_text(result: AnalysisResult) -> None:
 def test_html_without_plots(empty_result: AnalysisResult) -> None:
     html = HtmlRenderer(plots=False).render_to_string(empty_result)
     assert "<svg" not in html
-    assert "No findings yet" in html
+    assert "No problem found" in html
 
 
 # --------------------------------------------------------------------------- json

@@ -1,30 +1,32 @@
-"""Analysis passes: ordered, each turns tables into findings and never prints.
+"""Diagnosis passes: ordered, each turns tables into findings and never prints.
 
-A pass is a callable with a stable rule `code` (``IODnnn``) and a `name`; `PASSES` is the
-ordered registry, as sqlglot orders its optimizer rules. The diagnosis passes (slow
-syscalls, blocked loops, pile-ups, thread exhaustion) are the subject of a later issue; until
-they land the registry is empty and every report has ``findings: []``.
+Each pass module defines ``PASS``, a `Pass` with a stable rule code (``IODnnn``), the kind
+of finding it emits and its function; `PASSES` is the ordered registry, as sqlglot orders
+its optimizer rules. A later pass sees the findings of the earlier ones (`PassInputs.earlier`),
+so the correlation of slow callbacks with strace episodes runs after both exist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+import dataclasses
+
+from analyzer.passes import data_limits, slow_syscall
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+
+PASSES: tuple[Pass, ...] = (
+    slow_syscall.PASS,
+    data_limits.PASS,
+)
 
 
-class Pass(Protocol):
-    code: str
-    name: str
-
-    def __call__(self, inputs: Sequence[Any]) -> list[dict[str, Any]]: ...
-
-
-PASSES: tuple[Pass, ...] = ()
-
-
-def run_passes(inputs: Sequence[Any]) -> list[dict[str, Any]]:
+def run_passes(inputs: PassInputs, config: PassConfig | None = None) -> list[Finding]:
     """Findings of every registered pass, in registry order."""
-    findings: list[dict[str, Any]] = []
+    config = config or PassConfig()
+    findings: list[Finding] = []
     for analysis_pass in PASSES:
-        findings.extend(analysis_pass(inputs))
+        seen = dataclasses.replace(inputs, earlier=tuple(findings))
+        findings.extend(analysis_pass.run(seen, config))
     return findings
+
+
+__all__ = ["PASSES", "Finding", "Pass", "PassConfig", "PassInputs", "run_passes"]

@@ -18,7 +18,7 @@ import io
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache, cached_property
 from pathlib import PurePath
 from typing import IO, Any, ClassVar
@@ -175,7 +175,24 @@ _FINDING_KEYS = (
     "start",
     "duration_s",
     "evidence",
+    "fix",
+    "input",
+    "lines",
+    "cost_s",
 )
+_CONCLUSION_KEYS = (
+    "rank",
+    "finding",
+    "code",
+    "kind",
+    "severity",
+    "headline",
+    "message",
+    "cost_s",
+    "fix",
+)
+EVIDENCE_ROWS = 12
+"""Rows of a list-valued evidence item shown in a report table (the JSON keeps them all)."""
 
 
 def _rows(items: object, keys: Iterable[str]) -> list[dict[str, Any]]:
@@ -580,15 +597,38 @@ class ReportView:
 
     @cached_property
     def findings(self) -> list[dict[str, Any]]:
-        """Findings ordered by severity (error first), then by start time."""
+        """Findings ordered by severity (error first), then by cost, then by start time.
+
+        Each row gains ``citations`` (``input:line`` for its source lines) and
+        ``evidence_items``: the evidence laid out for a report (see `evidence_items`)."""
         rows = _rows(self.report.get("findings"), _FINDING_KEYS)
-        for row in rows:
+        for index, row in enumerate(rows):
+            row["index"] = index
             if not isinstance(row["evidence"], dict):
                 row["evidence"] = {}
+            lines = row["lines"] if isinstance(row["lines"], list) else []
+            name = PurePath(str(row["input"])).name if row["input"] else ""
+            row["citations"] = [f"{name}:{line}" if name else f"line {line}" for line in lines]
+            row["evidence_items"] = evidence_items(row["evidence"], self.ts)
         rows.sort(
-            key=lambda row: (SEVERITY_ORDER.get(str(row["severity"]), 3), _number(row["start"]))
+            key=lambda row: (
+                SEVERITY_ORDER.get(str(row["severity"]), 3),
+                -_number(row["cost_s"]),
+                _number(row["start"]),
+            )
         )
         return rows
+
+    @cached_property
+    def verdict(self) -> dict[str, Any]:
+        """The ranked conclusions (``conclusions``) and what the data cannot decide (``limits``)."""
+        raw = self.report.get("verdict")
+        raw = raw if isinstance(raw, dict) else {}
+        limits = raw.get("limits")
+        return {
+            "conclusions": _rows(raw.get("conclusions"), _CONCLUSION_KEYS),
+            "limits": [str(item) for item in limits] if isinstance(limits, list) else [],
+        }
 
     @cached_property
     def severity_counts(self) -> dict[str, int]:
@@ -597,6 +637,78 @@ class ReportView:
             key = str(row["severity"])
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def evidence_items(
+    evidence: Mapping[str, Any], timestamp: Callable[[object], str] | None = None
+) -> list[dict[str, Any]]:
+    """Evidence laid out for a report, in the pass's key order.
+
+    Scalars and lists of scalars become ``{"key", "type": "value", "text"}``; a list of
+    objects (episodes, outliers, threads...) becomes ``{"key", "type": "table", "columns",
+    "rows", "more"}`` with every cell already formatted as text, at most `EVIDENCE_ROWS`
+    rows. Keys ending in ``_s`` are durations, ``start``/``*_at``/``first``/``last`` are
+    times (shown with `timestamp`); ``timeline`` lists are left to plots.
+    """
+
+    def text(key: str, value: Any) -> str:
+        return evidence_text(key, value, timestamp)
+
+    items: list[dict[str, Any]] = []
+    for key, value in evidence.items():
+        if key == "timeline":
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns: list[str] = []
+            for row in value:
+                columns += [column for column in row if column not in columns]
+            rows = [
+                [text(column, row.get(column)) for column in columns]
+                for row in value[:EVIDENCE_ROWS]
+            ]
+            items.append(
+                {
+                    "key": key,
+                    "type": "table",
+                    "columns": columns,
+                    "rows": rows,
+                    "more": max(0, len(value) - EVIDENCE_ROWS),
+                }
+            )
+        else:
+            items.append({"key": key, "type": "value", "text": text(key, value)})
+    return items
+
+
+_TIME_KEYS = re.compile(r"^(?:start|end|first|last|time|log_time|strace_start)$|_at$")
+
+
+def evidence_text(key: str, value: Any, timestamp: Callable[[object], str] | None = None) -> str:
+    """One evidence value as short text: durations with units, lists joined, objects inline."""
+    if value is None:
+        return formatting.MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if timestamp is not None and _TIME_KEYS.search(key):
+            return timestamp(value)
+        if key.endswith("_s") or key in ("duration", "total", "max"):
+            return formatting.duration(value)
+        if key.startswith("share"):
+            return formatting.percent(value)
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return str(value)
+    if isinstance(value, list):
+        shown = [evidence_text(key, item, timestamp) for item in value[:EVIDENCE_ROWS]]
+        more = f" … (+{len(value) - EVIDENCE_ROWS})" if len(value) > EVIDENCE_ROWS else ""
+        return ", ".join(shown) + more
+    if isinstance(value, dict):
+        return " ".join(evidence_text(k, v, timestamp) for k, v in value.items())
+    return str(value)
 
 
 # --------------------------------------------------------------------------- templates

@@ -104,6 +104,7 @@ class TextRenderer(Renderer):
         version = view.tool["version"] or "?"
         console.print(Text.assemble((view.title, "bold"), f"  (iodiag {version}, {view.schema})"))
         self._inputs(console, view)
+        self._verdict(console, view)
         if view.has_strace:
             self._syscalls(console, view)
             self._errors(console, view)
@@ -360,6 +361,34 @@ class TextRenderer(Renderer):
         console.print(table)
         console.print()
 
+    def _verdict(self, console: Console, view: ReportView) -> None:
+        conclusions = view.verdict["conclusions"]
+        console.print()
+        if not conclusions:
+            console.print(
+                Text(
+                    "Verdict: no problem found."
+                    if not view.findings
+                    else "Verdict: nothing here costs time (informational findings below).",
+                    "bold",
+                )
+            )
+        else:
+            console.print(Text("Verdict", "bold"))
+        for row in conclusions:
+            severity = str(row["severity"] or "info")
+            console.print(
+                Text.assemble(
+                    f"  {row['rank']}. ",
+                    (str(row["headline"] or ""), _SEVERITY_STYLE.get(severity, "bold")),
+                    f"  [{row['code']}, cost {duration(row['cost_s'])}]",
+                )
+            )
+            console.print(Text(f"     {row['message'] or ''}"))
+            console.print(Text.assemble("     ", ("Fix: ", "bold"), str(row["fix"] or "")))
+        for limit in view.verdict["limits"]:
+            console.print(Text(f"  Cannot tell: {limit}", "dim"))
+
     def _findings(self, console: Console, view: ReportView) -> None:
         if not view.findings:
             return
@@ -377,3 +406,7 @@ class TextRenderer(Renderer):
                     str(row["title"] or ""),
                 )
             )
+            if row["message"]:
+                console.print(Text(f"          {row['message']}", "dim"))
+            if row["citations"]:
+                console.print(Text(f"          lines: {', '.join(row['citations'][:5])}", "dim"))

@@ -1,0 +1,153 @@
+"""IOD011 data_limits: what these inputs cannot show, so nobody reads silence as health.
+
+Each limit is an info finding with the capture option that would lift it. The verdict
+lists their messages under "what these inputs cannot show".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+
+from analyzer.model import StraceTables
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+
+CODE = "IOD011"
+KIND = "data_limits"
+_TRACEPOINT = r"^[\w-]+:[\w-]+"
+_MODIFIERS = r"^[\w-]+:[ukhpPGHISDeW]+$"
+"""`block:block_rq_issue` is a tracepoint; `cycles:u` is a hardware event with a modifier."""
+
+
+def _limit(
+    title: str, message: str, fix: str, input_name: str | None, **evidence: object
+) -> Finding:
+    return Finding(
+        code=CODE,
+        kind=KIND,
+        severity="info",
+        title=title,
+        message=message,
+        evidence={"limit": title, **evidence},
+        fix=fix,
+        input=input_name,
+    )
+
+
+def trace_limits(trace: StraceTables) -> list[Finding]:
+    """The limits of one strace trace: no -f, no -T, no timestamps, unresolved fds."""
+    limits = []
+    name = trace.input
+    if not trace.follows_forks:
+        limits.append(
+            _limit(
+                "Only one thread was traced",
+                f"{name} shows a single task (strace without -f): other threads and child "
+                "processes are invisible, so pile-ups, lock convoys and pool saturation "
+                "cannot be seen.",
+                "Capture with strace -f (or -ff) to follow every thread.",
+                name,
+            )
+        )
+    if not trace.has_durations:
+        limits.append(
+            _limit(
+                "No call durations",
+                f"{name} has no -T durations: only calls split into unfinished/resumed halves "
+                "have a measured length, so slow calls can be missed.",
+                "Capture with strace -T.",
+                name,
+            )
+        )
+    if trace.clock is None:
+        limits.append(
+            _limit(
+                "No timestamps",
+                f"{name} has no timestamps: blocked event loops, pile-ups and the timeline "
+                "cannot be measured.",
+                "Capture with strace -tt (or -ttt).",
+                name,
+            )
+        )
+    elif trace.clock == "relative":
+        limits.append(
+            _limit(
+                "Relative timestamps",
+                f"{name} has -r relative timestamps: times cannot be lined up with logs or "
+                "other traces of the same run.",
+                "Capture with strace -tt or -ttt for wall-clock times.",
+                name,
+            )
+        )
+    calls = trace.syscalls
+    if calls.num_rows:
+        # stdin/stdout/stderr are inherited by every program; only other fds are news.
+        beyond_stdio = pc.greater(calls["fd"], 2)
+        unresolved = pc.and_(beyond_stdio, pc.is_null(calls["target"]))
+        unresolved_fds = calls["fd"].filter(unresolved)
+        count = len(unresolved_fds)
+        if count:
+            fds = np.unique(np.asarray(unresolved_fds.to_numpy(zero_copy_only=False)))
+            share = count / int(pc.sum(beyond_stdio).as_py() or 1)
+            if share >= 0.05:
+                limits.append(
+                    _limit(
+                        "File descriptors opened before the trace",
+                        f"{count} calls in {name} use {len(fds)} fds that were opened before "
+                        "tracing started, so what they refer to (file, socket peer) is unknown.",
+                        "Capture with strace -yy so every fd is printed with its path or peer.",
+                        name,
+                        calls=count,
+                        fds=[int(fd) for fd in fds[:20]],
+                    )
+                )
+    return limits
+
+
+def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    findings = [limit for trace in inputs.traces for limit in trace_limits(trace)]
+    events = inputs.loop_events
+    if events is not None and events.num_rows:
+        timed = int(pc.sum(pc.is_valid(events["time_s"])).as_py() or 0)
+        if inputs.traces and timed == 0:
+            findings.append(
+                _limit(
+                    "Log without timestamps",
+                    "The asyncio log has no timestamps, so its slow callbacks cannot be "
+                    "matched to what strace saw at the same time.",
+                    "Log with a time format, e.g. logging.basicConfig(format='%(asctime)s "
+                    "%(levelname)s %(name)s: %(message)s').",
+                    None,
+                )
+            )
+        if not inputs.traces:
+            findings.append(
+                _limit(
+                    "Log without a trace",
+                    "An asyncio log names the coroutine that blocked the loop but not what it "
+                    "waited on (a sleep, a file, a socket, a lock, or CPU).",
+                    "Capture strace -f -tt -T -p PID during the same run and pass both files.",
+                    None,
+                )
+            )
+    samples = inputs.perf.get("perf_samples")
+    if samples is not None and samples.num_rows:
+        tracepoint = pc.and_not(
+            pc.match_substring_regex(samples["event"], _TRACEPOINT),
+            pc.match_substring_regex(samples["event"], _MODIFIERS),
+        )
+        samples = samples.filter(pc.invert(pc.fill_null(tracepoint, False)))
+    stackless = samples is not None and not pc.any(pc.is_valid(samples["stack_id"])).as_py()
+    if samples is not None and samples.num_rows and stackless:
+        findings.append(
+            _limit(
+                "perf samples without stacks",
+                "The perf samples carry no call stacks, so hot code cannot be named.",
+                "Record with perf record -g (or --call-graph dwarf).",
+                None,
+            )
+        )
+    return findings
+
+
+PASS = Pass(CODE, KIND, run, __doc__ or "")

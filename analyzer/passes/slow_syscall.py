@@ -1,0 +1,197 @@
+"""IOD001 slow_syscall: which calls were slow, on what file, socket, pipe or device.
+
+Calls are grouped per trace by (syscall, resource) where the resource is what two threads
+can share (a socket's peer, a path, a pipe). A group becomes a finding when one of its
+calls took at least `PassConfig.slow_syscall_s`, or when together its calls held threads
+for at least `slow_syscall_share` of the trace's wall time. Idle waits (epoll, futex,
+sleeps, accept, wait4 ...) are left to the loop, lock and pile-up passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.model import StraceTables
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.common import FLUSHES, IDLE_WAITS, call_durations, is_in, numbers, percentile
+from analyzer.passes.targets import describe, resources, target_classes
+
+CODE = "IOD001"
+KIND = "slow_syscall"
+MAX_GROUPS = 20
+"""Findings per trace at most (largest total first); the syscalls table has the rest."""
+
+_READS = {"read", "pread64", "readv", "preadv", "preadv2", "recvfrom", "recvmsg", "recv"}
+_WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2", "sendto", "sendmsg", "send"}
+
+
+def fix_for(syscall: str, target_class: str | None, where: str) -> str:
+    """The mitigation that fits a slow call of this kind on this kind of target."""
+    if syscall in FLUSHES:
+        return (
+            f"Each {syscall} waits for the disk to persist data: batch writes per flush "
+            "(group commit), flush less often where durability allows, or move the file "
+            "to a faster volume; check the device's latency and queue depth (perf block:*)."
+        )
+    if target_class in ("tcp", "udp", "unix"):
+        if syscall in ("connect",):
+            return (
+                f"Connecting to {where} is slow: reuse connections (a pool), add a connect "
+                "timeout, and check the peer's accept backlog."
+            )
+        if syscall in _WRITES:
+            return (
+                f"{where} is not draining what is sent: the peer is slow to read; add "
+                "timeouts and back-pressure, or batch small writes."
+            )
+        return (
+            f"Threads wait for {where} to answer: the backend is slow. Check it, set "
+            "timeouts, cache or batch requests, and size the client pool for its latency."
+        )
+    if target_class == "pipe":
+        return f"The process at the other end of {where} is slow to produce or consume."
+    if target_class in ("file", "device"):
+        if syscall in _READS or syscall in _WRITES:
+            return (
+                f"Blocking I/O on {where}: read or write in larger blocks, rely on the page "
+                "cache, move it off the request path (a thread or run_in_executor in async "
+                "code), or use a faster volume."
+            )
+        return (
+            f"Metadata calls on {where} are slow (often a network or overloaded "
+            "filesystem): cache the result or move the file to local storage."
+        )
+    return f"Look at why {syscall} blocks: the table of slow calls lists the source lines."
+
+
+def _candidate_groups(
+    frame: pd.DataFrame, wall_s: float | None, config: PassConfig
+) -> pd.DataFrame:
+    grouped = frame.groupby(["syscall", "resource"], dropna=False, sort=False)["duration"]
+    stats = grouped.agg(count="count", total_s="sum", max_s="max").reset_index()
+    share_floor = config.slow_syscall_share * wall_s if wall_s else float("inf")
+    keep = (stats["max_s"] >= config.slow_syscall_s) | (
+        (stats["total_s"] >= share_floor) & (stats["total_s"] >= config.slow_syscall_s)
+    )
+    return stats[keep].sort_values("total_s", ascending=False).head(MAX_GROUPS)
+
+
+def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
+    """The slow_syscall findings of one trace."""
+    calls = trace.syscalls
+    if calls.num_rows == 0:
+        return []
+    duration = call_durations(calls)
+    keep = ~np.isnan(duration) & ~is_in(calls["syscall"], IDLE_WAITS)
+    if not keep.any():
+        return []
+    rows = np.flatnonzero(keep)
+    subset = calls.take(rows)
+    frame = pd.DataFrame(
+        {
+            "syscall": subset["syscall"].to_numpy(zero_copy_only=False),
+            "resource": resources(subset["target"]).to_numpy(zero_copy_only=False),
+            "duration": duration[rows],
+            "row": rows,
+        }
+    )
+    groups = _candidate_groups(frame, trace.wall_s, config)
+    if groups.empty:
+        return []
+    classes = target_classes(calls["target"]).to_numpy(zero_copy_only=False)
+    starts = numbers(calls["start_s"])
+    tids = numbers(calls["tid"])
+    pids = numbers(calls["pid"])
+    lines = numbers(calls["line_start"])
+    errnos = calls["errno"].to_numpy(zero_copy_only=False)
+    findings = []
+    for group in groups.itertuples(index=False):
+        same_resource = (
+            frame["resource"].isna()
+            if pd.isna(group.resource)
+            else frame["resource"] == group.resource
+        )
+        same = (frame["syscall"] == group.syscall) & same_resource
+        members = frame[same]
+        member_rows = members["row"].to_numpy()
+        durations = members["duration"].to_numpy()
+        order = np.argsort(-durations, kind="stable")
+        slowest = member_rows[order[0]]
+        resource = None if pd.isna(group.resource) else str(group.resource)
+        target_class = classes[slowest]
+        where = describe(target_class, resource)
+        p95 = percentile(durations, 95)
+        outliers = [
+            {
+                "line": int(lines[row]),
+                "tid": int(tids[row]),
+                "start": float(starts[row]),
+                "duration_s": float(duration[row]),
+            }
+            for row in member_rows[order[: config.max_samples]]
+            if duration[row] >= config.slow_syscall_s
+        ]
+        slow_calls = int((durations >= config.slow_syscall_s).sum())
+        member_tids = sorted({int(t) for t in tids[member_rows]})
+        share = group.total_s / trace.wall_s if trace.wall_s else None
+        errors = int(sum(1 for row in member_rows if errnos[row] is not None))
+        evidence: dict[str, Any] = {
+            "syscall": group.syscall,
+            "target": resource,
+            "target_kind": target_class,
+            "count": int(group.count),
+            "total_s": float(group.total_s),
+            "p95_s": p95,
+            "max_s": float(group.max_s),
+            "share_of_wall": share,
+            "errors": errors,
+            "threads": member_tids[: config.max_samples * 4],
+            "thread_count": len(member_tids),
+            "slow_calls": slow_calls,
+            "outliers": outliers,
+            "threshold_s": config.slow_syscall_s,
+        }
+        severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
+        share_text = ""
+        if share is not None and share > 1:
+            share_text = (
+                f" ({share:.1f}× the {trace.wall_s:.3f} s traced: threads waited in parallel)"
+            )
+        elif share:
+            share_text = f", {share:.0%} of the {trace.wall_s:.3f} s traced"
+        message = (
+            f"{group.count} {group.syscall} call{'s' if group.count != 1 else ''} on {where} "
+            f"took {group.total_s:.3f} s in total{share_text} "
+            f"(p95 {p95 * 1e3:.1f} ms, max {group.max_s * 1e3:.1f} ms) across "
+            f"{len(member_tids)} thread{'s' if len(member_tids) != 1 else ''}; "
+            f"{slow_calls} took {config.slow_syscall_s * 1e3:g} ms or more."
+        )
+        findings.append(
+            Finding(
+                code=CODE,
+                kind=KIND,
+                severity=severity,
+                title=f"Slow {group.syscall} on {where}",
+                message=message,
+                evidence=evidence,
+                fix=fix_for(str(group.syscall), target_class, where),
+                input=trace.input,
+                pid=None if np.isnan(pids[slowest]) else int(pids[slowest]),
+                tid=int(tids[slowest]) if len(member_tids) == 1 else None,
+                start=float(starts[slowest]),
+                duration_s=float(duration[slowest]),
+                cost_s=float(group.total_s),
+                lines=tuple(o["line"] for o in outliers),
+            )
+        )
+    return findings
+
+
+def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    return [finding for trace in inputs.traces for finding in trace_findings(trace, config)]
+
+
+PASS = Pass(CODE, KIND, run, __doc__ or "")

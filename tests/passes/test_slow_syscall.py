@@ -1,0 +1,135 @@
+"""IOD001 slow_syscall on real captures, checked against what the programs measured."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+from pass_fixtures import STRACE_LOGS, inputs_of
+
+from analyzer.model import StraceTables
+from analyzer.passes import PassConfig, PassInputs, slow_syscall
+from analyzer.passes.targets import describe, resources, target_classes
+from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
+
+
+def test_pool_workers_slow_recvfrom_on_one_peer() -> None:
+    measured = json.loads((STRACE_LOGS / "pool8.f_tt_T.measured.json").read_text())
+    findings = slow_syscall.run(inputs_of(STRACE_LOGS / "pool8.f_tt_T.log"), PassConfig())
+    assert [f.evidence["syscall"] for f in findings] == ["recvfrom"]
+    finding = findings[0]
+    host, port = measured["server"]
+    assert finding.evidence["target"] == f"tcp {host}:{port}"
+    assert finding.evidence["target_kind"] == "tcp"
+    assert finding.evidence["count"] == measured["tasks"]
+    assert finding.evidence["thread_count"] == measured["distinct_worker_tids"]
+    assert set(finding.evidence["threads"]) == {r["tid"] for r in measured["task_records"]}
+    blocked = sorted(r["recv_blocked_s"] for r in measured["task_records"])
+    assert finding.evidence["max_s"] == pytest.approx(blocked[-1], abs=0.005)
+    assert finding.evidence["total_s"] == pytest.approx(sum(blocked), abs=0.005 * len(blocked))
+    assert finding.cost_s == finding.evidence["total_s"]
+    assert finding.title == f"Slow recvfrom on TCP peer {host}:{port}"
+    assert "backend is slow" in finding.fix
+    assert len(finding.lines) == measured["tasks"]
+
+
+def test_blocked_pipe_reads_are_named_by_the_pipe() -> None:
+    measured = json.loads((STRACE_LOGS / "mt_pipes.f_tt_T.measured.json").read_text())
+    findings = slow_syscall.run(inputs_of(STRACE_LOGS / "mt_pipes.f_tt_T.log"), PassConfig())
+    assert {f.evidence["target_kind"] for f in findings} == {"pipe"}
+    assert all(f.title.startswith("Slow read on the pipe made at line ") for f in findings)
+    by_reader = {f.tid: f for f in findings}
+    for reader in measured["readers"]:
+        blocked = max(read["blocked_s"] for read in reader["reads"])
+        finding = by_reader[reader["tid"]]
+        assert finding.evidence["max_s"] == pytest.approx(blocked, abs=0.005)
+        assert finding.evidence["count"] == len(reader["reads"])
+
+
+def test_threshold_is_configurable() -> None:
+    inputs = inputs_of(STRACE_LOGS / "pool8.f_tt_T.log")
+    strict = PassConfig(slow_syscall_s=1.0, slow_syscall_share=10.0)
+    assert slow_syscall.run(inputs, strict) == []
+
+
+def _trace(rows: list[dict[str, object]], wall_s: float = 10.0) -> PassInputs:
+    """Hand-built syscalls rows (not a capture): only the columns the pass reads are set."""
+    full = [{name: row.get(name) for name in SYSCALLS.names} for row in rows]
+    calls = pa.Table.from_pylist(full, schema=SYSCALLS.schema)
+    trace = StraceTables(
+        input="hand-built",
+        syscalls=calls,
+        signals=SIGNALS.schema.empty_table(),
+        exits=EXITS.schema.empty_table(),
+        tasks=TASKS.schema.empty_table(),
+        first_s=0.0,
+        last_s=wall_s,
+        clock="epoch",
+        has_durations=True,
+        follows_forks=True,
+    )
+    return PassInputs(traces=(trace,))
+
+
+def _call(syscall: str, duration: float, target: str | None, tid: int = 1, line: int = 1):
+    return {
+        "tid": tid,
+        "pid": 1,
+        "syscall": syscall,
+        "start_s": float(line),
+        "end_s": float(line) + duration,
+        "duration_s": duration,
+        "target": target,
+        "fd": 3,
+        "line_start": line,
+        "status": "complete",
+    }
+
+
+def test_idle_waits_are_not_slow_syscalls() -> None:
+    rows = [
+        _call("epoll_wait", 5.0, "anon_inode:[eventpoll]"),
+        _call("futex", 5.0, None, line=2),
+        _call("clock_nanosleep", 5.0, None, line=3),
+        _call("accept4", 5.0, "TCP:[127.0.0.1:8080]", line=4),
+    ]
+    assert slow_syscall.run(_trace(rows), PassConfig()) == []
+
+
+def test_fsync_gets_the_disk_story_and_many_small_calls_count_by_share() -> None:
+    rows = [_call("fsync", 0.02, "/var/lib/db/wal", line=i) for i in range(1, 101)]
+    findings = slow_syscall.run(_trace(rows, wall_s=10.0), PassConfig())
+    (finding,) = findings
+    assert finding.evidence["count"] == 100
+    assert finding.evidence["total_s"] == pytest.approx(2.0)
+    assert finding.evidence["slow_calls"] == 0
+    assert finding.evidence["share_of_wall"] == pytest.approx(0.2)
+    assert "group commit" in finding.fix
+    assert finding.severity == "warning"
+
+
+def test_target_classes_and_resources() -> None:
+    targets = pa.array(
+        [
+            "TCP:[127.0.0.1:43355->127.0.0.1:5432]",
+            "TCP:[->10.0.0.5:5432]",
+            "UDP:[127.0.0.1:33620]",
+            "UNIX-STREAM:[8829->8830]",
+            "pipe:[L12]",
+            "anon_inode:[eventfd]",
+            "/dev/sda",
+            "/var/log/app.log",
+            None,
+        ]
+    )
+    assert target_classes(targets).to_pylist() == [
+        "tcp", "tcp", "udp", "unix", "pipe", "eventfd", "device", "file", None
+    ]  # fmt: skip
+    assert resources(targets).to_pylist()[:3] == [
+        "tcp 127.0.0.1:5432",
+        "tcp 10.0.0.5:5432",
+        "udp 127.0.0.1:33620",
+    ]
+    assert describe("tcp", "tcp 10.0.0.5:5432") == "TCP peer 10.0.0.5:5432"
+    assert describe("pipe", "pipe:[L12]") == "the pipe made at line 12"
