@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.common import FLUSHES, IDLE_WAITS, call_durations, is_in, numbers, percentile
-from analyzer.passes.targets import describe, resources, target_classes
+from analyzer.passes.targets import describe, encode_resources
 
 CODE = "IOD001"
 KIND = "slow_syscall"
@@ -68,10 +69,14 @@ def fix_for(syscall: str, target_class: str | None, where: str) -> str:
 
 
 def _candidate_groups(
-    frame: pd.DataFrame, wall_s: float | None, config: PassConfig
+    keys: np.ndarray, durations: np.ndarray, wall_s: float | None, config: PassConfig
 ) -> pd.DataFrame:
-    grouped = frame.groupby(["syscall", "resource"], dropna=False, sort=False)["duration"]
-    stats = grouped.agg(count="count", total_s="sum", max_s="max").reset_index()
+    stats = (
+        pd.DataFrame({"key": keys, "duration": durations})
+        .groupby("key", sort=False)["duration"]
+        .agg(count="count", total_s="sum", max_s="max")
+        .reset_index()
+    )
     share_floor = config.slow_syscall_share * wall_s if wall_s else float("inf")
     keep = (stats["max_s"] >= config.slow_syscall_s) | (
         (stats["total_s"] >= share_floor) & (stats["total_s"] >= config.slow_syscall_s)
@@ -89,39 +94,34 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if not keep.any():
         return []
     rows = np.flatnonzero(keep)
-    subset = calls.take(rows)
-    frame = pd.DataFrame(
-        {
-            "syscall": subset["syscall"].to_numpy(zero_copy_only=False),
-            "resource": resources(subset["target"]).to_numpy(zero_copy_only=False),
-            "duration": duration[rows],
-            "row": rows,
-        }
+    syscall_codes = pc.dictionary_encode(calls["syscall"].take(rows).combine_chunks())
+    syscall_names = syscall_codes.dictionary.to_pylist()
+    encoded = encode_resources(calls["target"])
+    resource_codes = encoded.codes[rows]
+    width = len(encoded.names) + 1
+    keys = np.asarray(syscall_codes.indices.to_numpy(zero_copy_only=False), np.int64) * width + (
+        resource_codes + 1
     )
-    groups = _candidate_groups(frame, trace.wall_s, config)
+    kept_durations = duration[rows]
+    groups = _candidate_groups(keys, kept_durations, trace.wall_s, config)
     if groups.empty:
         return []
-    classes = target_classes(calls["target"]).to_numpy(zero_copy_only=False)
     starts = numbers(calls["start_s"])
     tids = numbers(calls["tid"])
     pids = numbers(calls["pid"])
     lines = numbers(calls["line_start"])
-    errnos = calls["errno"].to_numpy(zero_copy_only=False)
+    errnos = pc.is_valid(calls["errno"]).to_numpy(zero_copy_only=False)
     findings = []
     for group in groups.itertuples(index=False):
-        same_resource = (
-            frame["resource"].isna()
-            if pd.isna(group.resource)
-            else frame["resource"] == group.resource
-        )
-        same = (frame["syscall"] == group.syscall) & same_resource
-        members = frame[same]
-        member_rows = members["row"].to_numpy()
-        durations = members["duration"].to_numpy()
+        syscall = syscall_names[int(group.key) // width]
+        resource_code = int(group.key) % width - 1
+        resource = encoded.names[resource_code] if resource_code >= 0 else None
+        target_class = encoded.classes[resource_code] if resource_code >= 0 else None
+        member = keys == group.key
+        member_rows = rows[member]
+        durations = kept_durations[member]
         order = np.argsort(-durations, kind="stable")
         slowest = member_rows[order[0]]
-        resource = None if pd.isna(group.resource) else str(group.resource)
-        target_class = classes[slowest]
         where = describe(target_class, resource)
         p95 = percentile(durations, 95)
         outliers = [
@@ -135,11 +135,11 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             if duration[row] >= config.slow_syscall_s
         ]
         slow_calls = int((durations >= config.slow_syscall_s).sum())
-        member_tids = sorted({int(t) for t in tids[member_rows]})
+        member_tids = np.unique(tids[member_rows]).astype(np.int64).tolist()
         share = group.total_s / trace.wall_s if trace.wall_s else None
-        errors = int(sum(1 for row in member_rows if errnos[row] is not None))
+        errors = int(errnos[member_rows].sum())
         evidence: dict[str, Any] = {
-            "syscall": group.syscall,
+            "syscall": syscall,
             "target": resource,
             "target_kind": target_class,
             "count": int(group.count),
@@ -163,7 +163,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         elif share:
             share_text = f", {share:.0%} of the {trace.wall_s:.3f} s traced"
         message = (
-            f"{group.count} {group.syscall} call{'s' if group.count != 1 else ''} on {where} "
+            f"{group.count} {syscall} call{'s' if group.count != 1 else ''} on {where} "
             f"took {group.total_s:.3f} s in total{share_text} "
             f"(p95 {p95 * 1e3:.1f} ms, max {group.max_s * 1e3:.1f} ms) across "
             f"{len(member_tids)} thread{'s' if len(member_tids) != 1 else ''}; "
@@ -174,10 +174,10 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
                 code=CODE,
                 kind=KIND,
                 severity=severity,
-                title=f"Slow {group.syscall} on {where}",
+                title=f"Slow {syscall} on {where}",
                 message=message,
                 evidence=evidence,
-                fix=fix_for(str(group.syscall), target_class, where),
+                fix=fix_for(syscall, target_class, where),
                 input=trace.input,
                 pid=None if np.isnan(pids[slowest]) else int(pids[slowest]),
                 tid=int(tids[slowest]) if len(member_tids) == 1 else None,

@@ -9,7 +9,9 @@ Everything here is vectorised over Arrow string arrays.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -93,3 +95,43 @@ def _flat(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
         return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     return array
+
+
+@dataclass(frozen=True)
+class EncodedResources:
+    """The resource of each row as an integer code, computed once per distinct target.
+
+    A trace has millions of calls but few distinct targets, so the regexes run on the
+    dictionary of targets only. `codes` is -1 where the row has no target.
+    """
+
+    codes: np.ndarray
+    names: list[str]
+    classes: list[str | None]
+
+
+def encode_resources(targets: pa.Array | pa.ChunkedArray) -> EncodedResources:
+    """Resource codes per row, with the resource names and target classes per code."""
+    encoded = pc.dictionary_encode(_flat(targets))
+    dictionary = encoded.dictionary
+    if len(dictionary) == 0:
+        return EncodedResources(np.full(len(encoded), -1, dtype=np.int64), [], [])
+    target_codes = np.asarray(
+        pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    resource_texts = resources(dictionary)
+    resource_classes = target_classes(dictionary).to_pylist()
+    names: list[str] = []
+    classes: list[str | None] = []
+    position: dict[str, int] = {}
+    mapping = np.empty(len(dictionary), dtype=np.int64)
+    for index, (name, target_class) in enumerate(
+        zip(resource_texts.to_pylist(), resource_classes, strict=True)
+    ):
+        if name not in position:
+            position[name] = len(names)
+            names.append(name)
+            classes.append(target_class)
+        mapping[index] = position[name]
+    codes = np.where(target_codes >= 0, mapping[np.maximum(target_codes, 0)], -1)
+    return EncodedResources(codes, names, classes)
