@@ -622,3 +622,38 @@ def test_hostile_text_in_asyncio_and_perf_sections() -> None:
     assert HOSTILE not in stripped
     text = TextRenderer(width=100, color=False).render_to_string(result)
     assert "uvloop" in text and "No completed syscalls" not in text
+
+
+def test_finding_timelines_and_episodes_are_drawn() -> None:
+    # Hand-built findings (not from a capture): one with a timeline, one with episodes.
+    report = example_report()
+    report["findings"] = [
+        {
+            "code": "IOD004",
+            "kind": "thread_pileup",
+            "severity": "warning",
+            "title": "8 threads blocked on tcp 10.0.0.5:5432",
+            "start": 50_001.0,
+            "evidence": {"timeline": [[50_001.0, 0], [50_001.5, 8], [50_002.0, 0]]},
+        },
+        {
+            "code": "IOD002",
+            "kind": "blocked_loop",
+            "severity": "error",
+            "title": "loop blocked",
+            "start": 50_003.0,
+            "evidence": {
+                "loop_tid": 100,
+                "episodes": [
+                    {"start": 50_003.0, "duration_s": 0.3, "cpu_s": 0.0, "top_calls": []},
+                    {"start": 50_004.0, "duration_s": 0.2, "cpu_s": 0.2, "top_calls": []},
+                ],
+            },
+        },
+    ]
+    html = HtmlRenderer().render_to_string(AnalysisResult(report=report))
+    charts = re.findall(r'<figure class="finding-chart">(.*?)</figure>', html, re.DOTALL)
+    assert len(charts) == 2 and all("<svg" in chart for chart in charts)
+    assert "seconds after 13:53:21" in html  # 50_001 s after midnight
+    md = MarkdownRenderer().render_to_string(AnalysisResult(report=report))
+    assert "timeline" not in md  # plotted in HTML only, not dumped as numbers

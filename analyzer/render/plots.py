@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from analyzer.render.base import ReportView
 
-__all__ = ["bar_chart", "report_charts", "stacked_bar_chart"]
+__all__ = ["bar_chart", "episodes_chart", "report_charts", "stacked_bar_chart", "step_chart"]
 
 PALETTE: tuple[str, ...] = (
     "#0072B2",
@@ -161,11 +161,87 @@ def stacked_bar_chart(
         return _to_svg(fig, salt)
 
 
+def step_chart(
+    points: Sequence[Sequence[float]], *, salt: str, ylabel: str, origin_label: str
+) -> str | None:
+    """A step chart of ``[[time, value], ...]`` change points (a count over time), with the
+    time axis in seconds after the first point."""
+    if len(points) < 2:
+        return None
+    from matplotlib import rc_context
+
+    with rc_context(_RC):
+        fig = _new_figure(6)
+        ax = fig.add_subplot()
+        origin = float(points[0][0])
+        times = [float(point[0]) - origin for point in points]
+        values = [float(point[1]) for point in points]
+        ax.step(times, values, where="post", color=PALETTE[0], linewidth=1.2)
+        ax.fill_between(times, values, step="post", color=PALETTE[0], alpha=0.15)
+        ax.set_xlabel(f"seconds after {origin_label}")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.spines[["top", "right"]].set_visible(False)
+        return _to_svg(fig, salt)
+
+
+def episodes_chart(
+    episodes: Sequence[tuple[float, float]], *, salt: str, origin: float, origin_label: str
+) -> str | None:
+    """Blocking episodes (start, duration) as bars on a time line starting at `origin`."""
+    if not episodes:
+        return None
+    from matplotlib import rc_context
+
+    with rc_context(_RC):
+        fig = _new_figure(2)
+        ax = fig.add_subplot()
+        ax.broken_barh(
+            [(start - origin, length) for start, length in episodes], (0, 1), color=PALETTE[3]
+        )
+        ax.set_yticks([])
+        ax.set_xlabel(f"seconds after {origin_label}")
+        ax.set_xlim(left=0)
+        ax.spines[["top", "right", "left"]].set_visible(False)
+        return _to_svg(fig, salt)
+
+
+def finding_charts(view: ReportView) -> dict[str, str | None]:
+    """Charts of findings, keyed ``finding-INDEX``: a step chart of an evidence ``timeline``
+    (threads blocked, threads alive ...) or the ``episodes`` of a blocked loop on a time line."""
+    charts: dict[str, str | None] = {}
+    for row in view.findings:
+        evidence = row["evidence"]
+        key = f"finding-{row['index']}"
+        timeline = evidence.get("timeline")
+        episodes = evidence.get("episodes")
+        if isinstance(timeline, list) and timeline and isinstance(timeline[0], list):
+            charts[key] = step_chart(
+                timeline,
+                salt=key,
+                ylabel=str(evidence.get("timeline_label") or "threads"),
+                origin_label=view.ts(timeline[0][0]),
+            )
+        elif isinstance(episodes, list) and episodes and isinstance(episodes[0], dict):
+            spans = [
+                (float(e["start"]), float(e["duration_s"]))
+                for e in episodes
+                if isinstance(e.get("start"), (int, float))
+                and isinstance(e.get("duration_s"), (int, float))
+            ]
+            if spans:
+                origin = float(row["start"]) if row["start"] is not None else spans[0][0]
+                charts[key] = episodes_chart(
+                    spans, salt=key, origin=origin, origin_label=view.ts(origin)
+                )
+    return charts
+
+
 def report_charts(
     view: ReportView, *, top: int = 15, threads: int = 12, thread_syscalls: int = 7
 ) -> dict[str, str | None]:
-    """The charts of the HTML report, keyed ``syscalls``, ``targets``, ``threads`` and
-    ``slow_callbacks``.
+    """The charts of the HTML report, keyed ``syscalls``, ``targets``, ``threads``,
+    ``slow_callbacks`` and ``finding-INDEX`` (see `finding_charts`).
 
     ``syscalls`` and ``targets``: total time of the `top` syscalls / targets. ``threads``: the
     `threads` busiest threads, each bar split by syscall (the `thread_syscalls` largest among
@@ -232,4 +308,5 @@ def report_charts(
         salt="slow_callbacks",
         colour=PALETTE[3],
     )
+    charts.update(finding_charts(view))
     return charts
