@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from analyzer.passes import data_limits, slow_syscall
+from analyzer.passes import (
+    block_io,
+    cpu_hotspot,
+    d_state,
+    data_limits,
+    slow_syscall,
+    thread_exhaustion,
+)
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 
 PASSES: tuple[Pass, ...] = (
     slow_syscall.PASS,
+    thread_exhaustion.PASS,
+    block_io.PASS,
+    d_state.PASS,
+    cpu_hotspot.PASS,
     data_limits.PASS,
 )
 
