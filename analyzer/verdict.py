@@ -1,8 +1,11 @@
 """The verdict: the two or three conclusions that matter most, ranked by the time they cost.
 
 Reads findings only (never tables): the passes already put the numbers, the evidence and
-the fix on each finding. A conclusion is a finding's headline in incident-channel words
-plus its mitigation; `limits` says what the data could not decide.
+the fix on each finding. Some findings are the consequence of another: clients of a
+blocked event loop wait on its socket (a slow recvfrom on the loop's own listening address),
+and a logged slow callback is the same stall a blocked_loop episode shows. Those are folded
+into their cause's conclusion (its cost includes the waiting they explain) instead of
+competing with it. `limits` says what the data could not decide.
 """
 
 from __future__ import annotations
@@ -15,20 +18,87 @@ from analyzer.passes.base import Finding
 
 MAX_CONCLUSIONS = 3
 LIMITS_KIND = "data_limits"
+_WAITS_ON_RESOURCE = frozenset({"slow_syscall", "thread_pileup"})
 
 
-def ranked(findings: Sequence[Finding]) -> list[int]:
-    """Indexes of the actionable findings (warning or error), costliest first."""
-    order = [i for i, f in enumerate(findings) if f.severity != "info" and f.kind != LIMITS_KIND]
+def _resource(finding: Finding) -> object:
+    evidence = finding.evidence
+    return evidence.get("target") or evidence.get("resource")
+
+
+def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
+    """Index of each finding that another finding explains -> (index of that cause, whether
+    its cost is extra time the cause cost rather than the same time seen twice)."""
+    explained: dict[int, tuple[int, bool]] = {}
+    for cause_index, cause in enumerate(findings):
+        if cause.kind == "thread_pileup":
+            syscalls = {cause.evidence.get("syscall")} | {
+                row.get("syscall")
+                for row in cause.evidence.get("syscalls") or ()
+                if isinstance(row, dict)
+            }
+            for index, finding in enumerate(findings):
+                if (
+                    index not in explained
+                    and finding.kind == "slow_syscall"
+                    and finding.input == cause.input
+                    and _resource(finding) is not None
+                    and _resource(finding) == cause.evidence.get("resource")
+                    and finding.evidence.get("syscall") in syscalls
+                ):
+                    explained[index] = (cause_index, False)
+            continue
+        if cause.kind != "blocked_loop":
+            continue
+        listening = set(cause.evidence.get("listening") or ())
+        loop_tid = cause.evidence.get("loop_tid")
+        for index, finding in enumerate(findings):
+            if index in explained or index == cause_index:
+                continue
+            same_input = finding.input == cause.input
+            waits_on_loop = (
+                finding.kind in _WAITS_ON_RESOURCE
+                and same_input
+                and _resource(finding) in listening
+            )
+            same_stall = finding.kind == "slow_callback" and any(
+                episode.get("strace_input") == cause.input
+                and episode.get("loop_tid", loop_tid) == loop_tid
+                for episode in finding.evidence.get("episodes") or ()
+                if isinstance(episode, dict)
+            )
+            if waits_on_loop or same_stall:
+                explained[index] = (cause_index, waits_on_loop)
+    return explained
+
+
+def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
+    """(index, cost, explained indexes) of the actionable findings that no other finding
+    explains, costliest first. Warning and error only; data limits never lead."""
+    explained = consequences(findings)
+    folded: dict[int, list[int]] = {}
+    for index, (cause, _) in explained.items():
+        folded.setdefault(cause, []).append(index)
+    rows = []
+    for index, finding in enumerate(findings):
+        if finding.severity == "info" or finding.kind == LIMITS_KIND or index in explained:
+            continue
+        extra = sum(findings[i].cost_s for i in folded.get(index, []) if explained[i][1])
+        rows.append((index, finding.cost_s + extra, sorted(folded.get(index, []))))
     severity_rank = {"error": 0, "warning": 1}
-    return sorted(order, key=lambda i: (-findings[i].cost_s, severity_rank[findings[i].severity]))
+    rows.sort(key=lambda row: (-row[1], severity_rank[findings[row[0]].severity], row[0]))
+    return rows
 
 
 def verdict(findings: Sequence[Finding], traces: Sequence[StraceTables] = ()) -> dict[str, Any]:
     """The `verdict` section of the report."""
     conclusions = []
-    for index in ranked(findings)[:MAX_CONCLUSIONS]:
+    for index, cost, explained in ranked(findings)[:MAX_CONCLUSIONS]:
         finding = findings[index]
+        message = finding.message
+        if explained:
+            also = "; ".join(findings[i].title for i in explained)
+            message = f"{message} It also explains: {also}."
         conclusions.append(
             {
                 "rank": len(conclusions) + 1,
@@ -37,9 +107,10 @@ def verdict(findings: Sequence[Finding], traces: Sequence[StraceTables] = ()) ->
                 "kind": finding.kind,
                 "severity": finding.severity,
                 "headline": finding.title,
-                "message": finding.message,
-                "cost_s": round(finding.cost_s, 6),
+                "message": message,
+                "cost_s": round(cost, 6),
                 "fix": finding.fix,
+                "explains": explained,
             }
         )
     limits = [f.message for f in findings if f.kind == LIMITS_KIND]

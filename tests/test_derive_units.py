@@ -81,3 +81,24 @@ def test_sockaddr_regex_equals_the_grammar_on_every_fixture_address() -> None:
             assert sockaddr_text(args) == grammar_sockaddr_text(args), args
             checked += 1
     assert checked > 100
+
+
+def test_getsockname_gives_a_port_0_listener_its_real_port() -> None:
+    """A server bound to port 0 learns its port from getsockname; without that, clients'
+    sockets (TCP:[->127.0.0.1:PORT]) and the listener would not name the same address."""
+    import json
+
+    from analyzer import analyze
+
+    logs = Path(__file__).resolve().parents[1] / "fixtures" / "diagnosis" / "logs"
+    measured = json.loads((logs / "asyncio_server.f_tt_T.measured.json").read_text())
+    host, port = measured["server"]
+    calls = analyze([logs / "asyncio_server.f_tt_T.log"]).tables["syscalls"].to_pandas()
+    accepts = calls[(calls.syscall == "accept4") & (calls.tid == measured["loop_tid"])]
+    accepts = accepts[accepts.retval >= 0]
+    assert len(accepts) == len(measured["client"]["requests"])
+    assert set(accepts.target) == {f"TCP:[{host}:{port}]"}
+    bind = calls[calls.syscall == "bind"].iloc[0]
+    assert bind.target == f"TCP:[{host}:0]"  # before getsockname the port is not known
+    client = calls[(calls.tid == measured["client"]["tid"]) & (calls.syscall == "recvfrom")]
+    assert set(client.target) == {f"TCP:[->{host}:{port}]"}

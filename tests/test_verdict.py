@@ -5,6 +5,7 @@ The findings here are hand-built (not from a capture): the verdict only reads fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from analyzer.cli import app
 from analyzer.passes import Finding
-from analyzer.verdict import exit_code, verdict
+from analyzer.verdict import consequences, exit_code, verdict
 
 POOL8 = Path(__file__).resolve().parents[1] / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log"
 
@@ -50,6 +51,46 @@ def test_conclusions_are_the_costliest_actionable_findings() -> None:
     assert result["conclusions"][0]["fix"] == "fix blocked_loop"
     assert result["limits"] == ["m"]
     assert result["findings"] == 6
+
+
+def with_evidence(base: Finding, **evidence: object) -> Finding:
+    return dataclasses.replace(base, input="t.log", evidence=evidence)
+
+
+def test_consequences_fold_into_their_cause() -> None:
+    loop = with_evidence(
+        finding("blocked_loop", "error", 1.0, "IOD002"),
+        loop_tid=7,
+        listening=["tcp 127.0.0.1:8080"],
+        episodes=[],
+    )
+    clients = with_evidence(
+        finding("slow_syscall", "warning", 1.5), syscall="recvfrom", target="tcp 127.0.0.1:8080"
+    )
+    pool = with_evidence(
+        finding("thread_pileup", "error", 0.9, "IOD004"),
+        resource="tcp 10.0.0.5:5432",
+        syscall="recvfrom",
+        syscalls=[{"syscall": "recvfrom", "calls": 9, "total_s": 0.9}],
+    )
+    backend = with_evidence(
+        finding("slow_syscall", "warning", 0.9), syscall="recvfrom", target="tcp 10.0.0.5:5432"
+    )
+    logged = with_evidence(
+        finding("slow_callback", "warning", 0.8, "IOD003"),
+        episodes=[{"strace_input": "t.log", "loop_tid": 7}],
+    )
+    elsewhere = dataclasses.replace(backend, input="other.log")
+    findings = [clients, loop, backend, pool, logged, elsewhere]
+    assert consequences(findings) == {0: (1, True), 2: (3, False), 4: (1, False)}
+    result = verdict(findings)
+    assert [(c["kind"], c["cost_s"]) for c in result["conclusions"]] == [
+        ("blocked_loop", 2.5),  # the clients' waiting is time the loop cost them
+        ("thread_pileup", 0.9),  # the same recvfrom time is not counted twice
+        ("slow_syscall", 0.9),  # same peer, but another input: not explained
+    ]
+    assert result["conclusions"][0]["explains"] == [0, 4]
+    assert "It also explains: slow_syscall costing 1.5" in result["conclusions"][0]["message"]
 
 
 def test_no_actionable_findings_no_conclusions() -> None:

@@ -116,6 +116,7 @@ _CHANGES_FDS = pa.array(
             "accept4",
             "connect",
             "bind",
+            "getsockname",
             "pipe",
             "pipe2",
             "socketpair",
@@ -127,6 +128,7 @@ _CHANGES_FDS = pa.array(
 _QUOTED = r'"(?P<text>(?:[^"\\]|\\.)*)"'
 """The first double-quoted argument (RE2 and Python `re` agree on this pattern)."""
 _DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
+_BOUND_TO_PORT_0 = re.compile(r"^[A-Za-z0-9]+:\[[^\]>]*:0\]$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
 _FD_PAIR = re.compile(r"\[(\d+)(?:<[^\]]*?>)?, (\d+)")
@@ -359,6 +361,16 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
                 target = f"{proto}:[->{address}]" if name == "connect" else f"{proto}:[{address}]"
                 position = (line_start if line_start is not None else line) * 2 - 1
                 set_fd(row, tid, fd, position, target)
+        elif name == "getsockname":
+            # A socket bound to port 0 learns its real port here (a server on an
+            # ephemeral port); later connects from clients name that port.
+            fd = _first_fd(arg_text)
+            address = sockaddr_text(arg_text)
+            if fd is not None and address is not None and retval == 0:
+                current = get_fd(tid, fd)
+                if current is not None and _BOUND_TO_PORT_0.match(current):
+                    proto = _protocol(current)
+                    set_fd(row, tid, fd, after, f"{proto}:[{address}]")
         elif name in ("pipe", "pipe2", "socketpair"):
             match = _FD_PAIR.search(arg_text)
             if match:

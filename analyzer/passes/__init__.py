@@ -12,16 +12,22 @@ import dataclasses
 
 from analyzer.passes import (
     block_io,
+    blocked_loop,
     cpu_hotspot,
     d_state,
     data_limits,
+    lock_contention,
     slow_syscall,
     thread_exhaustion,
+    thread_pileup,
 )
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 
 PASSES: tuple[Pass, ...] = (
     slow_syscall.PASS,
+    blocked_loop.PASS,
+    thread_pileup.PASS,
+    lock_contention.PASS,
     thread_exhaustion.PASS,
     block_io.PASS,
     d_state.PASS,

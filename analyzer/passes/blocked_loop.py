@@ -1,0 +1,992 @@
+"""IOD002 blocked_loop: event-loop threads that did not get back to their wait, and why.
+
+An event loop (asyncio, libuv, Tornado, a `selectors` server thread) idles in one wait call
+on one fd, again and again: ``epoll_wait(3, ...)``. A thread is a loop when one (wait
+syscall, fd) of it occurs at least `PassConfig.loop_min_waits` times. On a thread that has
+such an epoll wait, ``poll``/``select`` calls are *not* loop waits: they are a blocking
+library waiting on its own socket inside a callback (glibc's DNS resolver, a socket with a
+timeout), which is exactly what blocks a loop. A thread without an epoll loop wait may idle
+in a frequent ``poll``/``select`` instead (selectors on poll, older libraries).
+
+An episode is a gap of at least `PassConfig.blocked_loop_s` (asyncio's
+``slow_callback_duration``, 100 ms) between one loop wait's return and the next wait's start:
+for that long the loop ran callbacks and served nothing else. The time before the first wait
+(start-up) is not an episode, nor is the time after the last one when the thread exited
+(shut-down). When the thread did not exit and its last wait returned at least the threshold
+before the trace ended, the loop was still blocked at the end: an ``ongoing`` episode up to
+the trace's end, in which a call still in flight counts up to that end. A wait whose return
+is unknown (strace detached) ends no gap.
+
+Each episode is attributed: the thread's calls inside it, grouped by (syscall, resource) and
+summed by the time they spent inside the episode (`total_s`), each with its cause
+(`cause_of`). `cpu_s` is the rest, the time in no syscall: CPU-bound code, but also
+strace's own stop at every syscall, so it is approximate. A loop of many short calls (a
+file read in 4096 chunks) spends as long between its calls as in them, so a gap shorter
+than `SHORT_GAP_S` right after a call counts with that call when causes are ranked; the
+longer gaps are the CPU-bound code. An episode's cause is that of its biggest group (calls
+plus their short gaps), or ``cpu`` when the long gaps outweigh it; the finding's causes, its
+message and its fix sum whole episodes by their cause, so they add up to the blocked time.
+With a perf profile whose sample times lie on the trace's clock (``perf record -k
+CLOCK_REALTIME`` with ``strace -ttt``, or ``perf script -F +tod`` with ``strace -tt`` in the
+same time zone) each listed episode gets the loop thread's sample count and hottest stacks
+inside it; a profile whose samples do not fall inside the trace is skipped.
+
+One finding per loop thread with episodes. `cost_s` is its total blocked time; the severity
+is error when an episode lasted `LONG_EPISODE_S` or the loop was blocked for
+`BLOCKED_WALL_SHARE` of the trace's wall time, else warning. `loop_episodes` gives every
+episode (uncapped) to whoever needs them, e.g. to match logged slow callbacks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.model import StraceTables
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.passes.common import FLUSHES, LOOP_WAITS, SLEEPS, call_durations, is_in, numbers
+from analyzer.passes.targets import describe, encode_resources, resources
+
+CODE = "IOD002"
+KIND = "blocked_loop"
+MAX_EPISODES = 50
+"""Episodes listed per finding at most (the longest, in time order); totals cover all."""
+TOP_CALLS = 5
+"""(syscall, resource) groups listed per episode."""
+MESSAGE_ITEMS = 3
+"""What the message names at most: episode time by the (syscall, resource) or CPU time that
+dominated it, largest first."""
+MESSAGE_MIN_SHARE = 0.02
+"""An item below this share of the blocked time is left out of the message."""
+LONG_EPISODE_S = 1.0
+"""An episode this long makes the finding an error."""
+BLOCKED_WALL_SHARE = 0.1
+"""Blocked for this share of the trace's wall time makes the finding an error."""
+SECONDARY_FIX_SHARE = 0.2
+"""Causes other than the dominant one add their fix when they hold this share of the time."""
+FINDING_LINES = 12
+"""Source lines a finding lists at most."""
+HOT_STACKS = 3
+"""Hot stacks listed per episode (with an aligned perf profile)."""
+STACK_DEPTH = 12
+"""Innermost frames kept per hot stack."""
+ON_CPU_EVENT = re.compile(
+    r"^(?:[\w-]+/)?(?:cpu-clock|task-clock|cpu-cycles|cycles|ref-cycles)(?:[/:]|$)"
+)
+"""perf events that sample code on CPU (the ones hot stacks are made of)."""
+
+EPOLL_WAITS: frozenset[str] = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
+CHILD_WAITS: frozenset[str] = frozenset({"wait4", "waitid", "waitpid"})
+SOCKET_CALLS: frozenset[str] = frozenset({
+    "connect", "accept", "accept4", "recv", "recvfrom", "recvmsg", "recvmmsg", "send", "sendto",
+    "sendmsg", "sendmmsg",
+})  # fmt: skip
+PATH_CALLS: frozenset[str] = frozenset({
+    "open", "openat", "openat2", "creat", "stat", "lstat", "newfstatat", "statx", "access",
+    "faccessat", "faccessat2", "readlink", "readlinkat", "unlink", "unlinkat", "rename",
+    "renameat", "renameat2", "mkdir", "mkdirat", "getdents64", "truncate", "ftruncate",
+    "fallocate",
+})  # fmt: skip
+"""Calls on files named by path (strace shows no fd target for most of them)."""
+_READS = frozenset({"read", "pread64", "readv", "preadv", "preadv2"})
+_WRITES = frozenset({"write", "pwrite64", "writev", "pwritev", "pwritev2"})
+_SOCKET_CLASSES = frozenset({"tcp", "udp", "unix", "socket", "netlink"})
+DNS_PORT = re.compile(r":53$")
+DNS_ARGS = r'htons\(53\)|"/etc/(?:resolv\.conf|hosts|nsswitch\.conf|gai\.conf|host\.conf)"'
+"""A call to port 53, or an open of the resolver's configuration: name resolution."""
+DNS_FILES: frozenset[str] = frozenset(
+    {"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/host.conf"}
+)
+STDIO: tuple[str, str, str] = ("stdin", "stdout", "stderr")
+"""Names given to fds 0-2 that strace could not resolve (inherited standard streams)."""
+SHORT_GAP_S = 0.001
+"""A gap this short right after a call, before the thread's next call, is strace's stop at
+the call plus the code that drives the calls (a read loop): when causes are ranked it counts
+with the call, not as CPU-bound code. Pure computation makes no syscalls, so its gaps are
+long."""
+GROUP_COLUMNS = (
+    "episode", "syscall", "resource", "target_class", "cause", "total_s", "gaps_s", "count", "line"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why an event loop was blocked: the words for it and the mitigation."""
+
+    name: str
+    label: str
+    fix: str
+
+
+_CAUSE_LIST: tuple[Cause, ...] = (
+    Cause(
+        "sleep",
+        "time.sleep in a coroutine",
+        "Replace time.sleep() in coroutines and callbacks with `await asyncio.sleep()`; a "
+        "blocking sleep stops every other task on the loop.",
+    ),
+    Cause(
+        "file_io",
+        "blocking file I/O",
+        "Move file I/O off the loop: `await asyncio.to_thread(...)` or "
+        "`loop.run_in_executor(None, ...)` (or aiofiles), and read large files in chunks.",
+    ),
+    Cause(
+        "dns",
+        "synchronous DNS lookup",
+        "Resolve names without blocking the loop: `await loop.getaddrinfo()` or aiodns, and "
+        "cache the answers; socket.gethostbyname/getaddrinfo or a synchronous client that "
+        "connects by name blocks the loop for the whole lookup.",
+    ),
+    Cause(
+        "lock",
+        "lock or GIL wait",
+        "The loop waits on a lock: a threading.Lock, a queue.Queue.get, a "
+        "concurrent.futures Future.result() called in a coroutine, or the GIL held by a "
+        "CPU-busy thread. Await `asyncio.wrap_future`/`run_in_executor` results instead, use "
+        "asyncio.Lock/asyncio.Queue on the loop, and move CPU-heavy threads to a "
+        "ProcessPoolExecutor.",
+    ),
+    Cause(
+        "disk_flush",
+        "disk flush",
+        "fsync on the loop waits for the disk: do the write and flush in a thread "
+        "(`asyncio.to_thread`), batch flushes, or use a faster volume.",
+    ),
+    Cause(
+        "socket_io",
+        "blocking socket I/O",
+        "A synchronous network client runs on the loop (requests, a blocking database "
+        "driver, socket.recv): use an async client (aiohttp, httpx.AsyncClient, asyncpg, "
+        "loop.sock_recv ...) or run it with `run_in_executor`, and set timeouts.",
+    ),
+    Cause(
+        "pipe_io",
+        "blocking pipe I/O",
+        "The loop reads or writes a pipe synchronously (often subprocess.run or "
+        "communicate()): use `asyncio.create_subprocess_exec` and await its streams.",
+    ),
+    Cause(
+        "child_wait",
+        "waiting for a child process",
+        "The loop waits for a child process (subprocess.run, os.waitpid): use "
+        "`asyncio.create_subprocess_exec` and `await proc.wait()`.",
+    ),
+    Cause(
+        "stdio",
+        "blocking I/O on stdin/stdout/stderr",
+        "The loop blocks on its standard streams: whatever reads its stdout/stderr (a log "
+        "shipper, the container runtime, a paused terminal) is slow. Log through a "
+        "logging.handlers.QueueHandler and QueueListener so that a thread, not the loop, "
+        "waits, and check the consumer.",
+    ),
+    Cause(
+        "blocking_wait",
+        "a blocking poll/select outside the loop's own wait",
+        "Code inside a callback waits on its own socket (a synchronous client with a "
+        "timeout): use an async client or `run_in_executor`.",
+    ),
+    Cause(
+        "device_io",
+        "blocking device I/O",
+        "The loop reads or writes a device synchronously: move it to a thread "
+        "(`asyncio.to_thread`).",
+    ),
+    Cause(
+        "cpu",
+        "CPU-bound code",
+        "Offload CPU-bound work: `loop.run_in_executor(ProcessPoolExecutor(), ...)` (a thread "
+        "does not help under the GIL), or split it into chunks with `await asyncio.sleep(0)` "
+        "between them; `perf record -g` on the loop thread shows which code it is.",
+    ),
+    Cause(
+        "other",
+        "other system calls",
+        "Look at the calls listed per episode (and their source lines) to see what the loop "
+        "was doing instead of serving events.",
+    ),
+)
+CAUSES: Mapping[str, Cause] = {cause.name: cause for cause in _CAUSE_LIST}
+CAUSE_NAMES: list[str] = [cause.name for cause in _CAUSE_LIST]
+
+
+def cause_of(syscall: str, target_class: str | None, dns: bool, resource: str | None = None) -> str:
+    """The cause (a key of `CAUSES`) of time spent in `syscall` on a target of this class."""
+    if dns:
+        return "dns"
+    if resource in STDIO:
+        return "stdio"
+    if syscall in SLEEPS:
+        return "sleep"
+    if syscall == "futex":
+        return "lock"
+    if syscall in FLUSHES:
+        return "disk_flush"
+    if syscall in CHILD_WAITS:
+        return "child_wait"
+    if target_class == "file" or (target_class is None and syscall in PATH_CALLS):
+        return "file_io"
+    if target_class == "device":
+        return "device_io"
+    if target_class in _SOCKET_CLASSES or syscall in SOCKET_CALLS:
+        return "socket_io"
+    if target_class == "pipe":
+        return "pipe_io"
+    if syscall in LOOP_WAITS:
+        return "blocking_wait"
+    return "other"
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+def loop_wait_rows(calls: pa.Table, min_waits: int) -> np.ndarray:
+    """Row numbers of the calls that are event-loop waits (see the module docstring)."""
+    rows = np.flatnonzero(is_in(calls["syscall"], LOOP_WAITS))
+    if len(rows) < min_waits:
+        return rows[:0]
+    waits = calls.select(["tid", "syscall", "fd"]).take(rows)
+    names = pc.dictionary_encode(waits["syscall"].combine_chunks())
+    codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    epoll_codes = [i for i, name in enumerate(names.dictionary.to_pylist()) if name in EPOLL_WAITS]
+    frame = pd.DataFrame(
+        {
+            "tid": np.nan_to_num(numbers(waits["tid"]), nan=-1).astype(np.int64),
+            "code": codes,
+            "fd": np.nan_to_num(numbers(waits["fd"]), nan=-1).astype(np.int64),
+        }
+    )
+    frequent = frame.groupby(["tid", "code", "fd"])["tid"].transform("size") >= min_waits
+    epoll = frame["code"].isin(epoll_codes)
+    tid_has_epoll_loop = (frequent & epoll).groupby(frame["tid"]).transform("any")
+    loop = frequent & (epoll | ~tid_has_epoll_loop)
+    return rows[loop.to_numpy(dtype=bool)]
+
+
+@dataclass(frozen=True)
+class LoopEpisodes:
+    """The event-loop threads of one trace and the episodes their loops were blocked.
+
+    `episodes` has one row per episode: tid, start, end, duration_s, ongoing, prev_line (the
+    line where the wait before it returned), next_line (the next wait's line; null when
+    ongoing). `loops` has one row per loop thread: tid, pid, waits, first_wait_s,
+    last_return_s. `wait_mask` marks the loop waits among the trace's calls.
+    """
+
+    episodes: pd.DataFrame
+    loops: pd.DataFrame
+    wait_mask: np.ndarray
+
+
+def _ends(calls: pa.Table) -> np.ndarray:
+    """When each call returned: end_s, else start + duration; NaN when unknown."""
+    start = numbers(calls["start_s"])
+    end = numbers(calls["end_s"])
+    return np.where(np.isnan(end), start + call_durations(calls), end)
+
+
+def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
+    """Every blocked episode of every event loop in the trace (not capped)."""
+    calls = trace.syscalls
+    rows = loop_wait_rows(calls, config.loop_min_waits) if calls.num_rows else np.empty(0, int)
+    wait_mask = np.zeros(calls.num_rows, dtype=bool)
+    wait_mask[rows] = True
+    waits = calls.select(
+        ["tid", "pid", "start_s", "end_s", "duration_s", "line_start", "line_end"]
+    ).take(rows)
+    tid = np.nan_to_num(numbers(waits["tid"]), nan=-1).astype(np.int64)
+    start = numbers(waits["start_s"])
+    end = _ends(waits)
+    line_start = numbers(waits["line_start"])
+    line_end = numbers(waits["line_end"])
+    return_line = np.where(np.isnan(line_end), line_start, line_end)
+    order = np.lexsort((start, tid))
+    tid, start, end = tid[order], start[order], end[order]
+    line_start, return_line = line_start[order], return_line[order]
+    pid = numbers(waits["pid"])[order]
+
+    same_thread = tid[1:] == tid[:-1]
+    gap = start[1:] - end[:-1]
+    with np.errstate(invalid="ignore"):
+        blocked = np.flatnonzero(same_thread & (gap >= config.blocked_loop_s))
+    between = pd.DataFrame(
+        {
+            "tid": tid[blocked],
+            "start": end[blocked],
+            "end": start[blocked + 1],
+            "ongoing": False,
+            "prev_line": return_line[blocked],
+            "next_line": line_start[blocked + 1],
+        }
+    )
+
+    last = np.flatnonzero(np.append(~same_thread, True)) if len(tid) else np.empty(0, int)
+    first = np.append(0, last[:-1] + 1) if len(last) else last
+    loops = pd.DataFrame(
+        {
+            "tid": tid[last],
+            "pid": pid[last],
+            "waits": last - first + 1,
+            "first_wait_s": start[first],
+            "last_return_s": end[last],
+        }
+    )
+    exited = np.isin(tid[last], numbers(trace.exits["tid"]))
+    trace_end = trace.last_s if trace.last_s is not None else np.nan
+    with np.errstate(invalid="ignore"):
+        still = ~exited & (trace_end - end[last] >= config.blocked_loop_s)
+    trailing = pd.DataFrame(
+        {
+            "tid": tid[last][still],
+            "start": end[last][still],
+            "end": trace_end,
+            "ongoing": True,
+            "prev_line": return_line[last][still],
+            "next_line": np.nan,
+        }
+    )
+    episodes = pd.concat([between, trailing], ignore_index=True) if len(trailing) else between
+    episodes = episodes.sort_values(["tid", "start"], kind="stable", ignore_index=True)
+    episodes["duration_s"] = episodes["end"] - episodes["start"]
+    return LoopEpisodes(episodes, loops, wait_mask)
+
+
+# ------------------------------------------------------------------------ attribution
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What the loop threads did inside their episodes.
+
+    `groups` has one row per (episode, syscall, resource, cause): episode (row of the
+    episodes frame), syscall, resource, target_class, cause, total_s (time inside the calls
+    and inside the episode), gaps_s (the short gaps right after them, see `SHORT_GAP_S`),
+    count, line (the first call's line). Per episode, `in_calls_s` is the time in any
+    syscall and `between_calls_s` the short gaps after calls.
+    """
+
+    groups: pd.DataFrame
+    in_calls_s: np.ndarray
+    between_calls_s: np.ndarray
+
+
+def _targets(calls: pa.Table) -> pa.Array:
+    """The target of each call, with ``stdin``/``stdout``/``stderr`` for fds 0-2 that strace
+    could not resolve (inherited, so they are the standard streams)."""
+    fd = pc.fill_null(calls["fd"], -1)
+    standard = pc.and_(pc.greater_equal(fd, 0), pc.less_equal(fd, 2))
+    names = pc.take(pa.array(STDIO), pc.if_else(standard, fd, 0))
+    stdio = pc.if_else(standard, names, pa.scalar(None, pa.string()))
+    return pc.coalesce(calls["target"], stdio).combine_chunks()
+
+
+def _causes_of_kinds(
+    syscalls: list[str], resources: list[str | None], classes: list[str | None], dns: np.ndarray
+) -> np.ndarray:
+    """Cause codes (index in `CAUSE_NAMES`) of a few distinct (syscall, resource, dns)."""
+    return np.array(
+        [
+            CAUSE_NAMES.index(cause_of(syscall, target_class, bool(is_dns), resource))
+            for syscall, resource, target_class, is_dns in zip(
+                syscalls, resources, classes, dns, strict=True
+            )
+        ],
+        dtype=np.int64,
+    )
+
+
+def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
+    """Group the loop threads' calls inside their episodes (one vectorised pass)."""
+    episodes = found.episodes
+    nothing = np.zeros(len(episodes))
+    empty = pd.DataFrame(columns=[*GROUP_COLUMNS])
+    if episodes.empty:
+        return Attribution(empty, nothing, nothing)
+    calls = trace.syscalls
+    loop_tids = np.unique(episodes["tid"].to_numpy())
+    all_tids = numbers(calls["tid"])
+    candidates = np.flatnonzero(np.isin(all_tids, loop_tids) & ~found.wait_mask)
+    sub = calls.select(["start_s", "end_s", "duration_s", "status"]).take(candidates)
+    tid = all_tids[candidates].astype(np.int64)
+    start = numbers(sub["start_s"])
+    end = _ends(sub)
+    in_flight = np.asarray(
+        pc.fill_null(pc.equal(sub["status"], "in-flight"), False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    end = np.where(np.isnan(end), np.where(in_flight, np.inf, start), end)
+
+    ep_tid = episodes["tid"].to_numpy(dtype=np.int64)
+    ep_start = episodes["start"].to_numpy(dtype=np.float64)
+    ep_end = episodes["end"].to_numpy(dtype=np.float64)
+    # One sorted key for all threads: thread rank * stride + time since the origin, with a
+    # stride longer than the trace, so one searchsorted finds each call's episode.
+    origin = float(np.nanmin(np.concatenate([ep_start, start]))) if len(start) else 0.0
+    stride = float(np.nanmax(np.concatenate([ep_end, start]))) - origin + 1.0
+    ep_key = np.searchsorted(loop_tids, ep_tid) * stride + (ep_start - origin)
+    call_key = np.searchsorted(loop_tids, tid) * stride + (start - origin)
+    order = np.argsort(ep_key, kind="stable")
+    position = np.searchsorted(ep_key[order], call_key, side="right") - 1
+    episode = order[np.maximum(position, 0)]
+    inside = (
+        (position >= 0)
+        & (ep_tid[episode] == tid)
+        & (start >= ep_start[episode])
+        & (start < ep_end[episode])
+    )
+    rows = np.flatnonzero(inside)
+    rows = rows[np.lexsort((start[rows], episode[rows]))]
+    episode, start, end = episode[rows], start[rows], end[rows]
+    clipped_end = np.minimum(end, ep_end[episode])
+    seconds = np.clip(clipped_end - np.maximum(start, ep_start[episode]), 0.0, None)
+    next_start = np.append(start[1:], np.inf)
+    next_start = np.where(
+        np.append(episode[1:] == episode[:-1], False), next_start, ep_end[episode]
+    )
+    gap = next_start - clipped_end
+    gaps = np.where((gap >= 0) & (gap < SHORT_GAP_S), gap, 0.0)
+    in_calls_s = np.bincount(episode, weights=seconds, minlength=len(episodes))
+    between_calls_s = np.bincount(episode, weights=gaps, minlength=len(episodes))
+    if not len(rows):
+        return Attribution(empty, in_calls_s, between_calls_s)
+
+    inside_calls = calls.select(["syscall", "args", "fd", "target", "line_start"]).take(
+        candidates[rows]
+    )
+    names = pc.dictionary_encode(inside_calls["syscall"].combine_chunks())
+    syscall_names = names.dictionary.to_pylist()
+    syscall_codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    encoded = encode_resources(_targets(inside_calls))
+    dns_resources = np.array(
+        [
+            bool(DNS_PORT.search(name)) if cls in ("tcp", "udp") else name in DNS_FILES
+            for name, cls in zip(encoded.names, encoded.classes, strict=True)
+        ]
+        + [False],
+        dtype=bool,
+    )
+    dns_args = pc.fill_null(pc.match_substring_regex(inside_calls["args"], DNS_ARGS), False)
+    dns = (
+        np.asarray(dns_args.to_numpy(zero_copy_only=False), dtype=bool)
+        | dns_resources[encoded.codes]
+    )
+    width = len(encoded.names) + 1
+    kind_key = (syscall_codes * width + encoded.codes + 1) * 2 + dns
+    kinds, kind_of_row = np.unique(kind_key, return_inverse=True)
+    kind_syscalls = kinds // 2 // width
+    kind_resources = kinds // 2 % width - 1
+    resource_names = np.array([*encoded.names, None], dtype=object)
+    resource_classes = np.array([*encoded.classes, None], dtype=object)
+    cause = _causes_of_kinds(
+        [syscall_names[code] for code in kind_syscalls],
+        list(resource_names[kind_resources]),
+        list(resource_classes[kind_resources]),
+        kinds % 2,
+    )[kind_of_row]
+    # The resolver polls its socket between send and receive: inside an episode that talks
+    # to port 53, a blocking poll/select is part of the lookup.
+    dns_code, wait_code = CAUSE_NAMES.index("dns"), CAUSE_NAMES.index("blocking_wait")
+    dns_episodes = np.unique(episode[cause == dns_code])
+    cause = np.where((cause == wait_code) & np.isin(episode, dns_episodes), dns_code, cause)
+
+    frame = pd.DataFrame(
+        {
+            "episode": episode,
+            "syscall_code": syscall_codes,
+            "resource_code": encoded.codes,
+            "cause_code": cause,
+            "total_s": seconds,
+            "gaps_s": gaps,
+            "line": numbers(inside_calls["line_start"]),
+        }
+    )
+    groups = (
+        frame.groupby(["episode", "syscall_code", "resource_code", "cause_code"], sort=False)
+        .agg(
+            total_s=("total_s", "sum"),
+            gaps_s=("gaps_s", "sum"),
+            count=("total_s", "size"),
+            line=("line", "min"),
+        )
+        .reset_index()
+    )
+    resource_code = groups["resource_code"].to_numpy()
+    groups["syscall"] = np.array(syscall_names, dtype=object)[groups["syscall_code"].to_numpy()]
+    groups["resource"] = resource_names[resource_code]
+    groups["target_class"] = resource_classes[resource_code]
+    groups["cause"] = np.array(CAUSE_NAMES, dtype=object)[groups["cause_code"].to_numpy()]
+    return Attribution(groups[[*GROUP_COLUMNS]], in_calls_s, between_calls_s)
+
+
+# ------------------------------------------------------------------------------ perf
+
+
+@dataclass(frozen=True)
+class LoopSamples:
+    """On-CPU perf samples of the loop threads, with their times on the trace's clock."""
+
+    tid: np.ndarray
+    time_s: np.ndarray
+    stack_id: np.ndarray
+    stacks: pa.Table | None
+    frames: pa.Table | None
+
+
+def _tod_seconds(tod: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Seconds since the first sample day's midnight of ``-F +tod`` texts (NaN if absent)."""
+    parts = pc.extract_regex(
+        tod, r"^(?P<date>\d{4}-\d{2}-\d{2}) (?P<h>\d{2}):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)$"
+    )
+    days = pc.cast(
+        pc.strptime(
+            pc.struct_field(parts, "date"), format="%Y-%m-%d", unit="s", error_is_null=True
+        ),
+        pa.int64(),
+    )
+    day = numbers(days) / 86_400.0
+    clock = (
+        numbers(pc.cast(pc.struct_field(parts, "h"), pa.float64())) * 3600.0
+        + numbers(pc.cast(pc.struct_field(parts, "m"), pa.float64())) * 60.0
+        + numbers(pc.cast(pc.struct_field(parts, "s"), pa.float64()))
+    )
+    if np.all(np.isnan(day)):
+        return clock
+    return clock + (day - np.nanmin(day)) * 86_400.0
+
+
+def loop_samples(
+    perf: Mapping[str, pa.Table], trace: StraceTables, loop_tids: np.ndarray
+) -> LoopSamples | None:
+    """The loop threads' on-CPU samples on the trace clock, or None when the profile's
+    times cannot be put on it (see the module docstring)."""
+    samples = perf.get("perf_samples")
+    if samples is None or samples.num_rows == 0 or trace.first_s is None or trace.last_s is None:
+        return None
+    events = pc.unique(samples["event"]).drop_null().to_pylist()
+    on_cpu = [name for name in events if ON_CPU_EVENT.match(name)]
+    if not on_cpu:
+        return None
+    samples = samples.filter(
+        pc.and_(
+            pc.is_in(samples["event"], value_set=pa.array(on_cpu, pa.string())),
+            pc.is_in(samples["tid"], value_set=pa.array(loop_tids.tolist(), pa.int64())),
+        )
+    )
+    if samples.num_rows == 0:
+        return None
+    if trace.clock == "epoch":
+        time_s = numbers(samples["time_ns"]) / 1e9
+    elif trace.clock == "clock" and samples["tod"].null_count < samples.num_rows:
+        time_s = _tod_seconds(samples["tod"])
+    else:
+        return None
+    with np.errstate(invalid="ignore"):
+        within = (time_s >= trace.first_s) & (time_s <= trace.last_s)
+    if not within.any():
+        return None
+    return LoopSamples(
+        tid=numbers(samples["tid"])[within].astype(np.int64),
+        time_s=time_s[within],
+        stack_id=numbers(samples["stack_id"])[within],
+        stacks=perf.get("perf_stacks"),
+        frames=perf.get("perf_frames"),
+    )
+
+
+def stack_texts(samples: LoopSamples, stack_ids: list[int]) -> dict[int, str]:
+    """Folded text (root first, innermost `STACK_DEPTH` frames) of a few stack ids."""
+    if samples.stacks is None or samples.frames is None or not stack_ids:
+        return {}
+    wanted = samples.stacks.filter(
+        pc.is_in(samples.stacks["stack_id"], value_set=pa.array(stack_ids, pa.int64()))
+    )
+    frame_ids = wanted["frame_ids"].to_pylist()
+    needed = sorted({frame for ids in frame_ids for frame in ids[:STACK_DEPTH]})
+    frames = samples.frames.filter(
+        pc.is_in(samples.frames["frame_id"], value_set=pa.array(needed, pa.int64()))
+    )
+    symbols = {
+        frame: symbol or (f"0x{addr}" if addr else "[unknown]")
+        for frame, symbol, addr in zip(
+            frames["frame_id"].to_pylist(),
+            frames["symbol"].to_pylist(),
+            frames["addr"].to_pylist(),
+            strict=True,
+        )
+    }
+    texts = {}
+    for stack_id, ids in zip(wanted["stack_id"].to_pylist(), frame_ids, strict=True):
+        kept = [symbols.get(frame, "[unknown]") for frame in ids[:STACK_DEPTH]]
+        prefix = "...;" if len(ids) > STACK_DEPTH else ""
+        texts[stack_id] = prefix + ";".join(reversed(kept))
+    return texts
+
+
+def hot_stacks(samples: LoopSamples, tid: int, start: float, end: float) -> dict[str, Any]:
+    """The loop thread's samples between `start` and `end`: how many, and the most sampled
+    stacks (stack ids that read the same once folded are counted together)."""
+    inside = (samples.tid == tid) & (samples.time_s >= start) & (samples.time_s < end)
+    ids = samples.stack_id[inside]
+    ids = ids[~np.isnan(ids)].astype(np.int64)
+    values, counts = np.unique(ids, return_counts=True)
+    texts = stack_texts(samples, values.tolist())
+    by_text: dict[str, int] = {}
+    for stack_id, count in zip(values.tolist(), counts.tolist(), strict=True):
+        text = texts.get(stack_id, f"stack {stack_id}")
+        by_text[text] = by_text.get(text, 0) + count
+    ranked = sorted(by_text.items(), key=lambda item: (-item[1], item[0]))[:HOT_STACKS]
+    return {
+        "perf_samples": int(inside.sum()),
+        "hot_stacks": [{"stack": text, "samples": count} for text, count in ranked],
+    }
+
+
+# -------------------------------------------------------------------------- findings
+
+
+def _seconds(value: float) -> str:
+    if value >= 10:
+        return f"{value:.1f} s"
+    if value >= 0.1:
+        return f"{value:.2f} s"
+    return f"{value:.3f} s"
+
+
+def _doing(syscall: str, where: str | None, cause: str) -> str:
+    """What the loop was doing in a call, in plain words (``reading file /tmp/x``)."""
+    if cause == "sleep":
+        return f"sleeping in {syscall}"
+    if cause == "lock":
+        return "waiting in futex"
+    if cause == "dns":
+        return f"resolving a host name ({syscall}{f' to {where}' if where else ''})"
+    if where and syscall in _READS | {"recv", "recvfrom", "recvmsg", "recvmmsg"}:
+        return f"reading {where}"
+    if where and syscall in _WRITES | {"send", "sendto", "sendmsg", "sendmmsg"}:
+        return f"writing {where}"
+    if where and syscall == "connect":
+        return f"connecting to {where}"
+    return f"in {syscall} on {where}" if where else f"in {syscall}"
+
+
+def _where(target_class: str | None, resource: str | None) -> str | None:
+    return describe(target_class, resource) if resource is not None else None
+
+
+def _item_phrase(item: Mapping[str, Any]) -> str:
+    """What dominated some episodes, in plain words with the time they took."""
+    episodes = f" in {item['episodes']} episodes" if item["episodes"] > 1 else ""
+    if item["cause"] == "cpu":
+        return f"~{_seconds(item['duration_s'])} of CPU with no syscalls{episodes} (CPU-bound code)"
+    where = _where(_text(item["target_class"]), _text(item["resource"]))
+    label = CAUSES[item["cause"]].label
+    if item["count"] > 1:
+        label += f"; {item['count']} {item['syscall']} calls took {_seconds(item['total_s'])} of it"
+    return (
+        f"{_seconds(item['duration_s'])} {_doing(item['syscall'], where, item['cause'])}"
+        f"{episodes} ({label})"
+    )
+
+
+def _message_items(episodes: pd.DataFrame, blocked_s: float) -> list[str]:
+    """Episode time by what dominated each episode, largest first, as message phrases."""
+    items = (
+        episodes.groupby(["cause", "lead_syscall", "lead_resource"], sort=False, dropna=False)
+        .agg(
+            target_class=("lead_target_class", "first"),
+            duration_s=("duration_s", "sum"),
+            episodes=("duration_s", "size"),
+            total_s=("lead_total_s", "sum"),
+            count=("lead_count", "sum"),
+        )
+        .reset_index()
+        .rename(columns={"lead_syscall": "syscall", "lead_resource": "resource"})
+        .sort_values("duration_s", ascending=False, kind="stable")
+    )
+    shown = [
+        item
+        for item in items.head(MESSAGE_ITEMS).to_dict("records")
+        if item["duration_s"] >= MESSAGE_MIN_SHARE * blocked_s
+    ]
+    phrases = [_item_phrase(item) for item in shown]
+    rest = blocked_s - sum(item["duration_s"] for item in shown)
+    if rest >= max(0.01, MESSAGE_MIN_SHARE * blocked_s):
+        phrases.append(f"{_seconds(rest)} in other episodes")
+    return phrases
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _fix(cause_totals: pd.Series, blocked_s: float) -> str:
+    """The dominant cause's fix, then those of the other big causes (`cause_totals` is
+    sorted, largest first)."""
+    chosen = [cause_totals.index[0]] + [
+        cause
+        for cause, seconds in cause_totals.iloc[1:].items()
+        if seconds >= SECONDARY_FIX_SHARE * blocked_s
+    ]
+    return " ".join(CAUSES[cause].fix for cause in chosen[:3])
+
+
+def _episode_evidence(
+    episode: Mapping[str, Any], calls: list[dict[str, Any]], samples: LoopSamples | None
+) -> dict[str, Any]:
+    """One episode's evidence; `calls` are its groups, largest `total_s` first."""
+    top = calls[:TOP_CALLS]
+    lines = [episode["prev_line"]] + [call["line"] for call in top]
+    if not episode["ongoing"]:
+        lines.append(episode["next_line"])
+    evidence: dict[str, Any] = {
+        "start": float(episode["start"]),
+        "end": float(episode["end"]),
+        "duration_s": float(episode["duration_s"]),
+        "cpu_s": float(episode["cpu_s"]),
+        "between_calls_s": float(episode["between_calls_s"]),
+        "cause": episode["cause"],
+        "ongoing": bool(episode["ongoing"]),
+        "top_calls": [
+            {
+                "syscall": call["syscall"],
+                "target": _text(call["resource"]),
+                "target_kind": _text(call["target_class"]),
+                "total_s": float(call["total_s"]),
+                "with_gaps_s": float(call["total_s"] + call["gaps_s"]),
+                "count": int(call["count"]),
+                "cause": call["cause"],
+                "line": int(call["line"]),
+            }
+            for call in top
+        ],
+        "lines": sorted({int(line) for line in lines if not np.isnan(line)}),
+    }
+    if samples is not None:
+        evidence |= hot_stacks(
+            samples, int(episode["tid"]), float(episode["start"]), float(episode["end"])
+        )
+    return evidence
+
+
+def _listed_episodes(
+    episodes: pd.DataFrame, groups: pd.DataFrame, samples: LoopSamples | None
+) -> list[dict[str, Any]]:
+    """Evidence of the `MAX_EPISODES` longest episodes, in time order."""
+    listed = episodes.nlargest(MAX_EPISODES, "duration_s", keep="first").sort_values("start")
+    listed_groups = groups[groups["episode"].isin(listed.index)].sort_values(
+        "total_s", ascending=False, kind="stable"
+    )
+    by_episode: dict[int, list[dict[str, Any]]] = {}
+    for call in listed_groups.to_dict("records"):
+        by_episode.setdefault(int(call["episode"]), []).append(call)
+    return [
+        _episode_evidence(row, by_episode.get(int(index), []), samples)
+        for index, row in zip(listed.index, listed.to_dict("records"), strict=True)
+    ]
+
+
+def _message(
+    tid: int, loop: Mapping[str, Any], episodes: pd.DataFrame, items: list[str], span_s: float
+) -> str:
+    count = len(episodes)
+    blocked_s = float(episodes["duration_s"].sum())
+    if count == 1:
+        summary = f"Event loop thread {tid} was blocked once for {_seconds(blocked_s)}"
+    else:
+        summary = (
+            f"Event loop thread {tid} was blocked {count} times, {_seconds(blocked_s)} in "
+            f"total (longest {_seconds(float(episodes['duration_s'].max()))})"
+        )
+    message = summary + (": " + ", ".join(items) if items else "") + "."
+    ongoing = episodes[episodes["ongoing"]]
+    if len(ongoing):
+        message += (
+            " It was still blocked when the trace ended "
+            f"({_seconds(float(ongoing['duration_s'].iloc[0]))} since its last wait)."
+        )
+    if span_s > 0:
+        message += (
+            f" The loop waited {int(loop['waits'])} times and was blocked "
+            f"{blocked_s / span_s:.0%} of its {_seconds(span_s)}."
+        )
+    return message
+
+
+def loop_finding(
+    trace: StraceTables,
+    loop: Mapping[str, Any],
+    episodes: pd.DataFrame,
+    groups: pd.DataFrame,
+    samples: LoopSamples | None,
+    served: list[str],
+    config: PassConfig,
+) -> Finding:
+    """The finding of one loop thread from its episodes, their attributed calls and the
+    listeners it serves."""
+    tid = int(loop["tid"])
+    count = len(episodes)
+    blocked_s = float(episodes["duration_s"].sum())
+    longest = float(episodes["duration_s"].max())
+    cause_totals = (
+        episodes.groupby("cause")["duration_s"].sum().sort_values(ascending=False, kind="stable")
+    )
+    cause_episodes = episodes["cause"].value_counts()
+    dominant = str(cause_totals.index[0])
+    episode_rows = _listed_episodes(episodes, groups, samples)
+    span_s = float(max(loop["last_return_s"], episodes["end"].max()) - loop["first_wait_s"])
+    wall_share = blocked_s / trace.wall_s if trace.wall_s else None
+    severity: Severity = (
+        "error"
+        if longest >= LONG_EPISODE_S or (wall_share or 0.0) >= BLOCKED_WALL_SHARE
+        else "warning"
+    )
+    lines: set[int] = set()
+    for row in sorted(episode_rows, key=lambda row: -row["duration_s"])[: config.max_samples]:
+        lines.update(row["lines"])
+    evidence: dict[str, Any] = {
+        "loop_tid": tid,
+        "loop_waits": int(loop["waits"]),
+        "listening": served,
+        "episode_count": count,
+        "episodes_listed": len(episode_rows),
+        "blocked_total_s": blocked_s,
+        "longest_s": longest,
+        "cpu_total_s": float(episodes["cpu_s"].sum()),
+        "cpu_bound_s": float(episodes["cpu_bound_s"].sum()),
+        "blocked_share": blocked_s / span_s if span_s > 0 else None,
+        "share_of_wall": wall_share,
+        "threshold_s": config.blocked_loop_s,
+        "cause": dominant,
+        "causes": [
+            {
+                "cause": cause,
+                "label": CAUSES[cause].label,
+                "total_s": float(seconds),
+                "episodes": int(cause_episodes[cause]),
+            }
+            for cause, seconds in cause_totals.items()
+        ],
+        "ongoing": bool(episodes["ongoing"].any()),
+        "perf_aligned": samples is not None,
+        "episodes": episode_rows,
+    }
+    label = CAUSES[dominant].label
+    if count == 1:
+        title = f"Event loop thread {tid} blocked {_seconds(longest)}, mostly {label}"
+    else:
+        title = (
+            f"Event loop thread {tid} blocked {count} times ({_seconds(blocked_s)}), mostly {label}"
+        )
+    items = _message_items(episodes, blocked_s)
+    return Finding(
+        code=CODE,
+        kind=KIND,
+        severity=severity,
+        title=title,
+        message=_message(tid, loop, episodes, items, span_s),
+        evidence=evidence,
+        fix=_fix(cause_totals, blocked_s),
+        input=trace.input,
+        pid=None if np.isnan(loop["pid"]) else int(loop["pid"]),
+        tid=tid,
+        start=float(episodes["start"].min()),
+        duration_s=longest,
+        cost_s=blocked_s,
+        lines=tuple(sorted(lines)[:FINDING_LINES]),
+    )
+
+
+def _with_leads(episodes: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """Each episode's lead: its (syscall, resource) group with the most time (calls plus
+    the short gaps after them), and its cause: the lead's, or ``cpu`` when the long gaps
+    with no syscall outweigh the lead."""
+    weighted = groups.assign(weight=groups["total_s"] + groups["gaps_s"])
+    leads = (
+        weighted.sort_values("weight", ascending=False, kind="stable")
+        .drop_duplicates("episode")
+        .set_index("episode")
+        .reindex(episodes.index)
+    )
+    cpu_leads = ~(leads["weight"].fillna(0.0).to_numpy() > episodes["cpu_bound_s"].to_numpy())
+    lead = pd.DataFrame(
+        {
+            "cause": np.where(cpu_leads, "cpu", leads["cause"].to_numpy(dtype=object)),
+            "lead_syscall": leads["syscall"].where(~cpu_leads),
+            "lead_resource": leads["resource"].where(~cpu_leads),
+            "lead_target_class": leads["target_class"].where(~cpu_leads),
+            "lead_total_s": leads["total_s"].where(~cpu_leads, 0.0),
+            "lead_count": leads["count"].where(~cpu_leads, 0).fillna(0).astype(np.int64),
+        },
+        index=episodes.index,
+    )
+    return episodes.join(lead)
+
+
+def listening(trace: StraceTables, loop_tids: np.ndarray) -> dict[int, list[str]]:
+    """The listeners each loop thread accepted connections on (``tcp 127.0.0.1:8080``): the
+    sockets whose clients waited while the loop was blocked."""
+    calls = trace.syscalls
+    rows = np.flatnonzero(np.isin(numbers(calls["tid"]), loop_tids))
+    mine = calls.select(["tid", "syscall", "target"]).take(rows)
+    accepts = mine.filter(
+        pc.and_(
+            pc.is_in(mine["syscall"], value_set=pa.array(["accept", "accept4"])),
+            pc.is_valid(mine["target"]),
+        )
+    )
+    found: dict[int, list[str]] = {}
+    for tid, resource in zip(
+        accepts["tid"].to_pylist(), resources(accepts["target"]).to_pylist(), strict=True
+    ):
+        if resource not in found.setdefault(tid, []):
+            found[tid].append(resource)
+    return found
+
+
+def trace_findings(
+    trace: StraceTables, config: PassConfig, perf: Mapping[str, pa.Table] | None = None
+) -> list[Finding]:
+    """The blocked_loop findings of one trace, longest blocked loop first."""
+    if trace.syscalls.num_rows == 0 or trace.first_s is None:
+        return []
+    found = loop_episodes(trace, config)
+    episodes = found.episodes
+    if episodes.empty:
+        return []
+    attribution = attribute(trace, found)
+    cpu_s = np.clip(episodes["duration_s"].to_numpy() - attribution.in_calls_s, 0.0, None)
+    episodes = episodes.assign(
+        cpu_s=cpu_s,
+        between_calls_s=attribution.between_calls_s,
+        cpu_bound_s=np.clip(cpu_s - attribution.between_calls_s, 0.0, None),
+    )
+    groups = attribution.groups
+    episodes = _with_leads(episodes, groups)
+    loop_tids = np.unique(episodes["tid"].to_numpy())
+    samples = loop_samples(perf, trace, loop_tids) if perf else None
+    listeners = listening(trace, loop_tids)
+    group_tids = episodes["tid"].to_numpy()[groups["episode"].to_numpy(dtype=np.int64)]
+    findings = []
+    for loop in found.loops.to_dict("records"):
+        mine = episodes[episodes["tid"] == loop["tid"]]
+        if not mine.empty:
+            mine_groups = groups[group_tids == loop["tid"]]
+            served = listeners.get(int(loop["tid"]), [])
+            findings.append(loop_finding(trace, loop, mine, mine_groups, samples, served, config))
+    return sorted(findings, key=lambda finding: -finding.cost_s)
+
+
+def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    return [
+        finding for trace in inputs.traces for finding in trace_findings(trace, config, inputs.perf)
+    ]
+
+
+PASS = Pass(CODE, KIND, run, __doc__ or "")
