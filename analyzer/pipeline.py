@@ -342,7 +342,12 @@ def build_report(
         "asyncio": asyncio_section(tables["loop_events"]) if logs else None,
         "perf": (
             {
-                **perf_section([s.parsed.samples for s in profiles], tables["perf_folded"]),
+                **perf_section(
+                    tables["perf_samples"],
+                    tables["perf_folded"],
+                    stacks=tables["perf_stacks"],
+                    frames=tables["perf_frames"],
+                ),
                 **tracepoint_sections(
                     tables["perf_block_io"],
                     tables["perf_off_cpu"],

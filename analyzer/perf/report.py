@@ -3,22 +3,46 @@
 `folded_table` turns one input's samples into the `perf_folded` table (one row per distinct
 folded stack, in `stackcollapse-perf.pl`'s order) with the collapse options of the run; the
 `folded` renderer prints it and the `perf` section ranks it.
+
+`perf_section` summarises the samples: per event, the heaviest symbols and DSOs (self and
+total sample counts, as ``perf report --no-children`` and ``--children`` count them) and the
+samples per thread; `tracepoint_sections` summarises the paired tracepoint tables: block I/O
+latency per device (BCC biolatency's log2 histogram, percentiles, the read/write/flush split
+and the queue depth over time), off-CPU time per thread and state, and syscall latency per
+thread in the layout of ``perf trace -s``. docs/report-json.md documents every key.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.formats.perf_script import ParsedPerf
 from analyzer.perf.collapse import CollapseOptions, collapse
+from analyzer.perf.histograms import in_flight, log2_histogram, syscall_stats
 from analyzer.schema import PERF_FOLDED
 
 TOP_STACKS = 20
+"""Folded stacks in ``top_stacks``."""
+TOP_SYMBOLS = 20
+"""Symbols kept per event: the `TOP_SYMBOLS` heaviest by self count and by total count."""
+TOP_DSOS = 15
+"""DSOs kept per event (heaviest by self count and by total count)."""
+TOP_THREADS = 20
+"""Threads kept per event, per off-CPU ranking and in the syscall summary."""
+UNKNOWN_SYMBOL = "[unknown]"
+"""The symbol of a frame perf could not resolve (as perf prints it)."""
+
+_CLOCK_EVENTS = frozenset({"cpu-clock", "task-clock"})
+# "subsystem:name" with no perf modifier letters after the colon: block:block_rq_issue,
+# sched:sched_switch, raw_syscalls:sys_enter; not cycles:u, cpu-clock:uhH, cpu/cycles/.
+_TRACEPOINT = re.compile(r"[A-Za-z0-9_]+:(?![ukhIGHpPSDWeb]+$)[A-Za-z0-9_]+")
 
 
 def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) -> pa.Table:
@@ -34,8 +58,11 @@ def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) 
     )
 
 
-def _latency_stats(nanoseconds: pa.Array | pa.ChunkedArray) -> dict[str, Any]:
-    values = pc.drop_null(nanoseconds).to_numpy(zero_copy_only=False) / 1e9
+def _latency_stats(nanoseconds: pa.Array | pa.ChunkedArray | np.ndarray) -> dict[str, Any]:
+    if isinstance(nanoseconds, np.ndarray):
+        values = nanoseconds[~np.isnan(nanoseconds)] / 1e9
+    else:
+        values = pc.drop_null(nanoseconds).to_numpy(zero_copy_only=False) / 1e9
     if len(values) == 0:
         return {"count": 0}
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
@@ -56,44 +83,452 @@ def _grouped(table: pa.Table, key: str, value: str) -> dict[str, Any]:
     return dict(sorted(groups.items()))
 
 
+def _none(value: Any) -> Any:
+    """pandas' missing values (NaN, NA, NaT) as None, numpy scalars as Python scalars."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _int(value: Any) -> int | None:
+    """An id from a pandas column (where a null turns ints into floats) as an int or None."""
+    value = _none(value)
+    return None if value is None else int(value)
+
+
+def _seconds(nanoseconds: Any) -> float | None:
+    value = _none(nanoseconds)
+    return None if value is None else int(value) / 1e9
+
+
+# --------------------------------------------------------------------------- block I/O
+
+_OPS = {"R": "read", "W": "write", "D": "discard", "F": "flush"}
+
+
+def block_op(rwbs: str | None) -> str:
+    """The operation of a request from its RWBS flags: ``read``, ``write``, ``discard``,
+    ``flush`` or ``other``. A leading ``F`` is the preflush flag when more letters follow
+    (``FWS`` is a write with a preflush, ``FF`` a flush), as the kernel's ``blk_fill_rwbs``
+    writes them."""
+    text = rwbs or ""
+    op = text[1:2] if text.startswith("F") and len(text) > 1 else text[:1]
+    return _OPS.get(op, "other")
+
+
+def _block_devices(table: pa.Table) -> list[dict[str, Any]]:
+    """Per device: latency percentiles, bytes, the log2 histogram (µs), the read/write/flush
+    split and the queue depth over time."""
+    frame = table.select(["dev", "rwbs", "bytes", "issue_ns", "complete_ns", "latency_ns"])
+    frame = frame.to_pandas()
+    frame["op"] = frame["rwbs"].map(block_op)
+    devices: list[dict[str, Any]] = []
+    for dev, rows in frame.groupby("dev", sort=True, dropna=True):
+        latency = rows["latency_ns"].to_numpy(dtype=np.float64, na_value=np.nan)
+        timed = latency[~np.isnan(latency)]
+        by_op: dict[str, Any] = {}
+        for op, op_rows in rows.groupby("op", sort=True):
+            by_op[str(op)] = {
+                **_latency_stats(op_rows["latency_ns"].to_numpy(np.float64, na_value=np.nan)),
+                "bytes": int(op_rows["bytes"].fillna(0).sum()),
+            }
+        paired = rows.dropna(subset=["issue_ns", "complete_ns"])
+        devices.append(
+            {
+                "dev": str(dev),
+                **_latency_stats(latency),
+                "bytes": int(rows["bytes"].fillna(0).sum()),
+                "histogram": {
+                    "unit": "usecs",
+                    # BCC divides the nanosecond delta by 1000 (integer division)
+                    "buckets": log2_histogram(np.maximum(timed, 0).astype(np.int64) // 1000),
+                },
+                "by_op": by_op,
+                "queue_depth": in_flight(
+                    paired["issue_ns"].to_numpy(np.int64), paired["complete_ns"].to_numpy(np.int64)
+                ),
+            }
+        )
+    return devices
+
+
+# --------------------------------------------------------------------------- off-CPU
+
+
+def _off_cpu_threads(table: pa.Table, top: int) -> tuple[list[dict[str, Any]], float]:
+    """Off-CPU time per (thread, comm, state), largest total first, and the overall total."""
+    frame = table.select(["tid", "pid", "comm", "state", "duration_ns"]).to_pandas()
+    frame = frame.dropna(subset=["duration_ns"])
+    total = float(frame["duration_ns"].sum()) / 1e9
+    if frame.empty:
+        return [], total
+    keys = ["tid", "comm", "state"]
+    groups = frame.groupby(keys, dropna=False, sort=False)
+    summary = groups["duration_ns"].agg(["count", "sum", "max"]).reset_index()
+    summary["pid"] = groups["pid"].first().to_numpy()
+    summary = summary.sort_values(
+        ["sum", "tid", "comm", "state"], ascending=[False, True, True, True], kind="stable"
+    )
+    rows = []
+    for row in summary.head(top).itertuples(index=False):
+        rows.append(
+            {
+                "tid": _int(row.tid),
+                "pid": _int(row.pid),
+                "comm": _none(row.comm),
+                "state": _none(row.state),
+                "count": int(row.count),
+                "total_s": float(row.sum) / 1e9,
+                "avg_s": float(row.sum) / row.count / 1e9,
+                "max_s": float(row.max) / 1e9,
+                "share": float(row.sum) / 1e9 / total if total > 0 else None,
+            }
+        )
+    return rows, total
+
+
+# --------------------------------------------------------------------------- syscalls
+
+
+def _syscall_threads(table: pa.Table, top: int) -> tuple[list[dict[str, Any]], int]:
+    """Per thread, its syscalls in the ``perf trace -s`` table: calls, errors, total, min,
+    avg, max and stddev (%), largest total first. Threads are ranked by events (enter and
+    exit records of their paired calls), busiest first; returns the `top` threads and the
+    number of threads."""
+    frame = table.select(["tid", "pid", "comm", "nr", "syscall", "duration_ns", "error"])
+    frame = frame.to_pandas()
+    if frame.empty:
+        return [], 0
+    names = frame["syscall"].astype(object)
+    unknown = names.isna()
+    names[unknown] = "NR_" + frame.loc[unknown, "nr"].astype("Int64").astype(str)
+    frame["name"] = names
+    frame["tid_key"] = frame["tid"].astype("Int64").fillna(-1)
+    events_total = 2 * len(frame)
+    threads = []
+    for tid, rows in frame.groupby("tid_key", sort=False):
+        syscalls = []
+        for name, calls in rows.groupby("name", sort=False):
+            syscalls.append(
+                {
+                    "syscall": str(name),
+                    "calls": len(calls),
+                    "errors": int(calls["error"].fillna(False).sum()),
+                    **syscall_stats(calls["duration_ns"].dropna().to_numpy(np.float64)),
+                }
+            )
+        syscalls.sort(key=lambda row: (-row["total_s"], row["syscall"]))
+        comms = rows["comm"].dropna()
+        pids = rows["pid"].dropna()
+        threads.append(
+            {
+                "tid": None if tid == -1 else int(tid),
+                "pid": int(pids.iloc[0]) if len(pids) else None,
+                "comm": str(comms.iloc[-1]) if len(comms) else None,
+                "events": 2 * len(rows),
+                "share": 2 * len(rows) / events_total,
+                "calls": len(rows),
+                "errors": int(rows["error"].fillna(False).sum()),
+                "total_s": float(rows["duration_ns"].sum()) / 1e9,
+                "syscalls": syscalls,
+            }
+        )
+    threads.sort(key=lambda row: (-row["events"], -row["total_s"], row["tid"] or -1))
+    return threads[:top], len(threads)
+
+
 def tracepoint_sections(
     block_io: pa.Table, off_cpu: pa.Table, syscalls: pa.Table, counts: dict[str, dict[str, int]]
 ) -> dict[str, Any]:
-    """Block I/O latency per device, off-CPU time per state, syscall latency per call."""
+    """Block I/O latency per device, off-CPU time per state and thread, syscall latency per
+    call and per thread."""
     sections: dict[str, Any] = {}
     if counts["block_io"].get("issues") or block_io.num_rows:
         sections["block_io"] = {
             "counts": counts["block_io"],
             "latency_by_device": _grouped(block_io, "dev", "latency_ns"),
+            "devices": _block_devices(block_io),
         }
     if off_cpu.num_rows or counts["off_cpu"].get("switches"):
+        by_thread, total = _off_cpu_threads(off_cpu, TOP_THREADS)
         sections["off_cpu"] = {
             "counts": counts["off_cpu"],
             "by_state": _grouped(off_cpu, "state", "duration_ns"),
+            "total_s": total,
+            "threads": len(pc.unique(pc.drop_null(off_cpu["tid"]))),
+            "by_thread": by_thread,
         }
     if syscalls.num_rows or counts["syscall_latency"].get("enters"):
+        by_thread, threads = _syscall_threads(syscalls, TOP_THREADS)
         sections["syscall_latency"] = {
             "counts": counts["syscall_latency"],
             "by_syscall": _grouped(syscalls, "syscall", "duration_ns"),
+            "threads": threads,
+            "by_thread": by_thread,
         }
     return sections
 
 
-def perf_section(samples: Sequence[pa.Table], folded: pa.Table) -> dict[str, Any]:
-    """Sample counts per event and the heaviest folded stacks."""
+# --------------------------------------------------------------------------- samples
+
+
+def _is_tracepoint(event: str) -> bool:
+    return _TRACEPOINT.fullmatch(event) is not None
+
+
+def _is_clock(event: str) -> bool:
+    return re.split(r"[:/]", event, maxsplit=1)[0] in _CLOCK_EVENTS
+
+
+def _dense(ids: np.ndarray, size: int) -> np.ndarray:
+    """A lookup array: ``lookup[id] = row`` for the rows of a table keyed by `ids`."""
+    lookup = np.full(max(size, 1), -1, dtype=np.int64)
+    lookup[ids] = np.arange(ids.size)
+    return lookup
+
+
+class _Stacks:
+    """The stacks of a run flattened once for counting: for every stack row, the symbol of
+    its leaf and the distinct symbols in it (a recursive function counts once per stack), and
+    the same for DSOs.
+
+    A symbol is (name, DSO, inlined). perf prints an inlined function as a frame of its own
+    with the pseudo-DSO ``(inlined)``; such a frame is given the DSO of the next real frame of
+    the same stack (the function it was inlined into, at the same address)."""
+
+    def __init__(self, stacks: pa.Table, frames: pa.Table) -> None:
+        frame_ids = frames["frame_id"].to_numpy()
+        frame_row = _dense(frame_ids, int(frame_ids.max()) + 1 if frame_ids.size else 0)
+        inlined = pc.fill_null(frames["inlined"], False).to_numpy(zero_copy_only=False)
+        symbol_codes, names = _codes(pc.fill_null(frames["symbol"], UNKNOWN_SYMBOL))
+        dso_codes, self.dsos = _codes(frames["dso"])
+
+        stack_ids = stacks["stack_id"].to_numpy()
+        self.stack_row = _dense(stack_ids, int(stack_ids.max()) + 1 if stack_ids.size else 0)
+        self.n_stacks = stacks.num_rows
+        lists = stacks["frame_ids"].combine_chunks()
+        flat = frame_row[pc.list_flatten(lists).to_numpy()]
+        parent = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+        offsets = lists.offsets.to_numpy()
+        leaf = (np.arange(flat.size) - (offsets[parent] - offsets[0])) == 0
+
+        # each frame's DSO; an inlined frame takes the next real frame's in its stack
+        entry_inlined = inlined[flat]
+        entry_dso = dso_codes[flat]
+        real = np.flatnonzero(~entry_inlined)
+        if real.size and entry_inlined.any():
+            nearest = np.minimum(np.searchsorted(real, np.arange(flat.size)), real.size - 1)
+            resolved = entry_inlined & (parent[real[nearest]] == parent) & (real[nearest] >= 0)
+            entry_dso = np.where(resolved, dso_codes[flat[real[nearest]]], entry_dso)
+        width = max(len(self.dsos), 1)
+        keys, entry_symbol = np.unique(
+            (symbol_codes[flat] * width + entry_dso) * 2 + entry_inlined, return_inverse=True
+        )
+        entry_symbol = entry_symbol.reshape(-1)
+        self.symbols = [names[code] for code in keys // 2 // width]
+        self.symbol_dsos = [self.dsos[code] for code in keys // 2 % width]
+        self.symbol_inlined = [bool(flag) for flag in keys % 2]
+
+        self.leaf_symbol = np.full(self.n_stacks, -1, dtype=np.int64)
+        self.leaf_symbol[parent[leaf]] = entry_symbol[leaf]
+        self.total_symbol = _distinct_pairs(parent, entry_symbol, len(self.symbols))
+        self.leaf_dso = np.full(self.n_stacks, -1, dtype=np.int64)
+        self.leaf_dso[parent[leaf]] = entry_dso[leaf]
+        self.total_dso = _distinct_pairs(parent, entry_dso, len(self.dsos))
+
+    def counts(self, weights: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Self and total counts per key of `kind` (``symbol`` or ``dso``) when stack row
+        ``i`` was sampled ``weights[i]`` times."""
+        leaf = self.leaf_symbol if kind == "symbol" else self.leaf_dso
+        stacks, keys = self.total_symbol if kind == "symbol" else self.total_dso
+        size = len(self.symbols) if kind == "symbol" else len(self.dsos)
+        has_leaf = leaf >= 0
+        self_counts = np.bincount(leaf[has_leaf], weights=weights[has_leaf], minlength=size)
+        total_counts = np.bincount(keys, weights=weights[stacks], minlength=size)
+        return self_counts.astype(np.int64), total_counts.astype(np.int64)
+
+
+def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """`values` dictionary-encoded: an index per value (nulls get their own index) and the
+    distinct values (None for null)."""
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.unify_dictionaries().combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), (
+        encoded.dictionary.to_pylist()
+    )
+
+
+def _distinct_pairs(stacks: np.ndarray, keys: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """The distinct (stack, key) pairs, as two arrays."""
+    codes = np.unique(stacks * max(size, 1) + keys)
+    return codes // max(size, 1), codes % max(size, 1)
+
+
+def _ranked(
+    self_counts: np.ndarray, total_counts: np.ndarray, names: Sequence[Any], top: int
+) -> list[int]:
+    """Keys among the `top` by self count or the `top` by total count (non-zero), ordered by
+    self count, then total count (both descending), then name."""
+
+    def order(first: np.ndarray, second: np.ndarray) -> list[int]:
+        keys = np.flatnonzero(first > 0)
+        ranked = sorted(keys.tolist(), key=lambda k: (-first[k], -second[k], str(names[k])))
+        return ranked[:top]
+
+    chosen = set(order(self_counts, total_counts)) | set(order(total_counts, self_counts))
+    return sorted(chosen, key=lambda k: (-self_counts[k], -total_counts[k], str(names[k]), k))
+
+
+def _share(count: int, whole: int) -> float | None:
+    return count / whole if whole else None
+
+
+def _event_threads(
+    samples: pa.Table, total: int, clock: bool, top: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Samples per (pid, tid, comm), most first, with first/last time and (for clock events)
+    the CPU time their periods stand for; the `top` threads and the number of threads."""
+    grouped = samples.group_by(["pid", "tid", "comm"], use_threads=False).aggregate(
+        [
+            ("line_no", "count"),
+            ("time_ns", "min"),
+            ("time_ns", "max"),
+            ("period", "sum"),
+            ("period", "count"),
+        ]
+    )
+    ranked = grouped.sort_by(
+        [("line_no_count", "descending"), ("tid", "ascending"), ("comm", "ascending")]
+    )
+    threads = []
+    for row in ranked.slice(0, top).to_pylist():
+        count = row["line_no_count"]
+        periods_known = row["period_count"] == count
+        threads.append(
+            {
+                "pid": row["pid"],
+                "tid": row["tid"],
+                "comm": row["comm"],
+                "samples": count,
+                "share": _share(count, total),
+                "first_s": _seconds(row["time_ns_min"]),
+                "last_s": _seconds(row["time_ns_max"]),
+                "cpu_s": (row["period_sum"] or 0) / 1e9 if clock and periods_known else None,
+            }
+        )
+    return threads, grouped.num_rows
+
+
+def _event_section(
+    event: str, samples: pa.Table, stacks: _Stacks | None, top: int
+) -> dict[str, Any]:
+    count = samples.num_rows
+    clock = _is_clock(event)
+    periods = samples["period"]
+    period_known = pc.count(periods).as_py() == count
+    period_total = int(pc.sum(periods).as_py() or 0) if period_known else None
+    first, last = pc.min(samples["time_ns"]).as_py(), pc.max(samples["time_ns"]).as_py()
+    threads, thread_count = _event_threads(samples, count, clock, top)
+    section: dict[str, Any] = {
+        "samples": count,
+        "tracepoint": _is_tracepoint(event),
+        "period": period_total,
+        "cpu_s": period_total / 1e9 if clock and period_total is not None else None,
+        "first_s": _seconds(first),
+        "last_s": _seconds(last),
+        "span_s": (last - first) / 1e9 if first is not None and last is not None else None,
+        "threads": thread_count,
+        "by_thread": threads,
+    }
+    stack_ids = pc.drop_null(samples["stack_id"]).to_numpy()
+    section["with_stack"] = int(stack_ids.size)
+    if stacks is None:
+        return section
+    known = stack_ids[(stack_ids >= 0) & (stack_ids < stacks.stack_row.size)]
+    rows = stacks.stack_row[known]
+    rows = rows[rows >= 0]
+    section["with_stack"] = int(rows.size)
+    weights = np.bincount(rows, minlength=stacks.n_stacks).astype(np.float64)
+    stacked = int(rows.size)
+    symbol_self, symbol_total = stacks.counts(weights, "symbol")
+    symbol_names = [
+        (name, dso or "") for name, dso in zip(stacks.symbols, stacks.symbol_dsos, strict=True)
+    ]
+    section["symbols"] = [
+        {
+            "symbol": stacks.symbols[key],
+            "dso": stacks.symbol_dsos[key],
+            "inlined": stacks.symbol_inlined[key],
+            "self_samples": int(symbol_self[key]),
+            "self_share": _share(int(symbol_self[key]), stacked),
+            "total_samples": int(symbol_total[key]),
+            "total_share": _share(int(symbol_total[key]), stacked),
+        }
+        for key in _ranked(symbol_self, symbol_total, symbol_names, TOP_SYMBOLS)
+    ]
+    dso_self, dso_total = stacks.counts(weights, "dso")
+    section["dsos"] = [
+        {
+            "dso": stacks.dsos[key],
+            "self_samples": int(dso_self[key]),
+            "self_share": _share(int(dso_self[key]), stacked),
+            "total_samples": int(dso_total[key]),
+            "total_share": _share(int(dso_total[key]), stacked),
+        }
+        for key in _ranked(dso_self, dso_total, stacks.dsos, TOP_DSOS)
+    ]
+    return section
+
+
+def perf_section(
+    samples: Sequence[pa.Table] | pa.Table,
+    folded: pa.Table,
+    *,
+    stacks: pa.Table | None = None,
+    frames: pa.Table | None = None,
+    top: int = TOP_THREADS,
+) -> dict[str, Any]:
+    """Sample counts per event, the heaviest folded stacks, the time span and, per event, the
+    samples per thread and (given the run's `stacks` and `frames`, whose ids the samples'
+    ``stack_id`` must refer to: the pipeline's ``perf_samples``, ``perf_stacks`` and
+    ``perf_frames``) the heaviest symbols and DSOs."""
+    parts = [samples] if isinstance(samples, pa.Table) else list(samples)
+    table = pa.concat_tables(parts) if parts else None
     events: dict[str, int] = {}
-    for table in samples:
+    if table is not None:
         for item in table["event"].value_counts().to_pylist():
             if item["values"] is not None:
                 events[item["values"]] = events.get(item["values"], 0) + item["counts"]
     total = int(pc.sum(folded["count"]).as_py() or 0)
-    top = folded.take(pc.sort_indices(folded, [("count", "descending"), ("stack", "ascending")]))
-    return {
-        "samples": sum(table.num_rows for table in samples),
+    top_stacks = folded.take(
+        pc.sort_indices(folded, [("count", "descending"), ("stack", "ascending")])
+    )
+    section: dict[str, Any] = {
+        "samples": table.num_rows if table is not None else 0,
         "events": dict(sorted(events.items())),
         "folded_total": total,
         "top_stacks": [
             {"stack": row["stack"], "count": row["count"], "share": row["count"] / total}
-            for row in top.slice(0, TOP_STACKS).to_pylist()
+            for row in top_stacks.slice(0, TOP_STACKS).to_pylist()
         ],
     }
+    if table is None or table.num_rows == 0:
+        return section
+    first, last = pc.min(table["time_ns"]).as_py(), pc.max(table["time_ns"]).as_py()
+    section["span"] = {
+        "first_s": _seconds(first),
+        "last_s": _seconds(last),
+        "span_s": (last - first) / 1e9 if first is not None and last is not None else None,
+    }
+    flattened = (
+        _Stacks(stacks, frames)
+        if stacks is not None and frames is not None and stacks.num_rows
+        else None
+    )
+    by_event: dict[str, Any] = {}
+    for event in sorted(events):
+        rows = table.filter(pc.fill_null(pc.equal(table["event"], event), False))
+        by_event[event] = _event_section(event, rows, flattened, top)
+    section["by_event"] = by_event
+    return section

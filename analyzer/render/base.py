@@ -566,8 +566,11 @@ class ReportView:
         ``events`` is a list of (event, samples) pairs, largest first. Each top stack has
         ``frames`` (root first), ``depth``, ``leaf``, ``short`` (see `short_stack`) and
         ``shortened`` (whether ``short`` differs from the full ``stack``) and ``folded`` (the
-        ``stack count`` line of ``--format folded``).
+        ``stack count`` line of ``--format folded``). ``span``, ``by_event``, ``block_io``,
+        ``off_cpu`` and ``syscall_latency`` are laid out by `analyzer.render.perf_view`.
         """
+        from analyzer.render.perf_view import perf_details
+
         raw = self.report.get("perf")
         if not isinstance(raw, dict):
             return None
@@ -593,6 +596,7 @@ class ReportView:
             "folded_total": raw.get("folded_total"),
             "top_stacks": stacks,
             "any_shortened": any(row["shortened"] for row in stacks),
+            **perf_details(raw),
         }
 
     @cached_property

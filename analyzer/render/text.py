@@ -334,6 +334,8 @@ class TextRenderer(Renderer):
             console.print(Text(f"Note: {note}", "dim"))
 
     def _perf(self, console: Console, view: ReportView) -> None:
+        from analyzer.render import perf_text
+
         section = view.perf
         if section is None:
             return
@@ -342,23 +344,29 @@ class TextRenderer(Renderer):
         header = Text.assemble(("perf: ", "bold"), f"{count(section['samples'])} samples")
         if events:
             header.append(f" ({events})")
+        if section["span"]["span_s"] is not None:
+            header.append(f", over {duration(section['span']['span_s'])}")
         console.print(header)
+        perf_text.print_events(console, section["by_event"])
         stacks = section["top_stacks"]
-        if not stacks:
+        if stacks:
+            shown = stacks[: self.top_stacks]
+            table = self._table(
+                f"Top {len(shown)} of the folded stacks "
+                f"(total count {count(section['folded_total'])}; leaf last)"
+            )
+            table.add_column("count", justify="right", no_wrap=True)
+            table.add_column("share", justify="right", no_wrap=True)
+            table.add_column("stack", overflow="fold")
+            for row in shown:
+                table.add_row(count(row["count"]), percent(row["share"]), Text(row["short"]))
+            console.print()
+            console.print(table)
+        elif not (section["block_io"] or section["off_cpu"] or section["syscall_latency"]):
             console.print(Text("No folded stacks.", "dim"))
-            return
-        shown = stacks[: self.top_stacks]
-        table = self._table(
-            f"Top {len(shown)} of the folded stacks "
-            f"(total count {count(section['folded_total'])}; leaf last)"
-        )
-        table.add_column("count", justify="right", no_wrap=True)
-        table.add_column("share", justify="right", no_wrap=True)
-        table.add_column("stack", overflow="fold")
-        for row in shown:
-            table.add_row(count(row["count"]), percent(row["share"]), Text(row["short"]))
-        console.print()
-        console.print(table)
+        perf_text.print_block_io(console, section["block_io"])
+        perf_text.print_off_cpu(console, section["off_cpu"])
+        perf_text.print_syscall_latency(console, section["syscall_latency"])
         console.print()
 
     def _verdict(self, console: Console, view: ReportView) -> None:
