@@ -61,15 +61,45 @@ def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
                 and same_input
                 and _resource(finding) in listening
             )
-            same_stall = finding.kind == "slow_callback" and any(
-                episode.get("strace_input") == cause.input
-                and episode.get("loop_tid", loop_tid) == loop_tid
-                for episode in finding.evidence.get("episodes") or ()
-                if isinstance(episode, dict)
+            same_stall = finding.kind == "slow_callback" and (
+                _on_loop(finding.evidence.get("episodes"), cause.input, loop_tid)
+                # An untimed log: every step has an episode of the same length.
+                or len(
+                    _on_loop(finding.evidence.get("same_length_episodes"), cause.input, loop_tid)
+                )
+                >= int(finding.evidence.get("count") or 1)
             )
             if waits_on_loop or same_stall:
                 explained[index] = (cause_index, waits_on_loop)
     return explained
+
+
+def _on_loop(episodes: object, trace: str | None, loop_tid: object) -> list[dict[str, Any]]:
+    """The slow-callback evidence episodes that lie on this trace's loop thread."""
+    if not isinstance(episodes, list):
+        return []
+    return [
+        episode
+        for episode in episodes
+        if isinstance(episode, dict)
+        and episode.get("strace_input") == trace
+        and episode.get("loop_tid", loop_tid) == loop_tid
+    ]
+
+
+def _logged_locations(explained: Sequence[Finding]) -> str:
+    """Where the asyncio log says the loop was held, for the headline of its blocked_loop."""
+    places = []
+    for finding in explained:
+        if finding.kind != "slow_callback":
+            continue
+        evidence = finding.evidence
+        name = evidence.get("coro") or evidence.get("callback")
+        location = str(evidence.get("location") or "").rsplit("/", 1)[-1]
+        place = f"{name}() at {location}" if name and location else (location or name)
+        if place and place not in places:
+            places.append(str(place))
+    return ", ".join(places[:2]) + (" ..." if len(places) > 2 else "")
 
 
 def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
@@ -96,6 +126,10 @@ def verdict(findings: Sequence[Finding], traces: Sequence[StraceTables] = ()) ->
     for index, cost, explained in ranked(findings)[:MAX_CONCLUSIONS]:
         finding = findings[index]
         message = finding.message
+        headline = finding.title
+        logged = _logged_locations([findings[i] for i in explained])
+        if logged:
+            headline = f"{headline}, in {logged}"
         if explained:
             also = "; ".join(findings[i].title for i in explained)
             message = f"{message} It also explains: {also}."
@@ -106,7 +140,7 @@ def verdict(findings: Sequence[Finding], traces: Sequence[StraceTables] = ()) ->
                 "code": finding.code,
                 "kind": finding.kind,
                 "severity": finding.severity,
-                "headline": finding.title,
+                "headline": headline,
                 "message": message,
                 "cost_s": round(cost, 6),
                 "fix": finding.fix,

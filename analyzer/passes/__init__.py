@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 
 from analyzer.passes import (
+    asyncio_misuse,
     block_io,
     blocked_loop,
     cpu_hotspot,
     d_state,
     data_limits,
     lock_contention,
+    slow_callback,
     slow_syscall,
     thread_exhaustion,
     thread_pileup,
@@ -26,12 +28,14 @@ from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 PASSES: tuple[Pass, ...] = (
     slow_syscall.PASS,
     blocked_loop.PASS,
+    slow_callback.PASS,
     thread_pileup.PASS,
     lock_contention.PASS,
     thread_exhaustion.PASS,
     block_io.PASS,
     d_state.PASS,
     cpu_hotspot.PASS,
+    asyncio_misuse.PASS,
     data_limits.PASS,
 )
 

@@ -752,6 +752,8 @@ def template_environment(autoescape: bool) -> jinja2.Environment:
         clock=formatting.clock_label,
         md=formatting.md_text,
         code=formatting.md_code,
+        prose=formatting.md_prose,
+        prose_html=formatting.html_prose,
         fence=formatting.md_fence,
         html=formatting.html_text,
     )

@@ -12,7 +12,7 @@ import math
 import re
 from datetime import datetime, timezone
 
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 MISSING = "—"
 """Shown for a value that is absent (``None``) or not a finite number."""
@@ -169,6 +169,30 @@ def md_code(text: object) -> str:
     if value.startswith("`") or value.endswith("`"):
         value = f" {value} "
     return f"{fence}{value}{fence}"
+
+
+def md_prose(text: object) -> str:
+    """Advice text with `code` spans: each backtick pair becomes a safe code span (`md_code`),
+    everything else is escaped as `md_text`. With an odd number of backticks all is text."""
+    value = "" if text is None else str(text)
+    parts = value.split("`")
+    if len(parts) % 2 == 0:
+        return md_text(value)
+    return "".join(
+        md_code(part) if index % 2 else md_text(part) for index, part in enumerate(parts)
+    )
+
+
+def html_prose(text: object) -> Markup:
+    """Advice text for HTML: escaped, with each backtick pair shown as ``<code>``."""
+    value = "" if text is None else str(text)
+    parts = value.split("`")
+    if len(parts) % 2 == 0:
+        return escape(value)
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if index % 2 else escape(part)
+        for index, part in enumerate(parts)
+    )
 
 
 def md_fence(text: object, info: str = "text") -> str:

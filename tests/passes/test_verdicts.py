@@ -1,0 +1,93 @@
+"""The verdict on each diagnosis capture names the real cause first, with the program's numbers.
+
+Each case runs `analyze` on a real capture from fixtures/diagnosis/ (see its README for what
+each program does) and checks the first conclusion against the program's *.measured.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analyzer import analyze
+
+LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "diagnosis" / "logs"
+
+
+def measured(name: str) -> dict[str, Any]:
+    return json.loads((LOGS / f"{name}.measured.json").read_text())
+
+
+def first_conclusion(*names: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    conclusion, finding, _ = analyzed(*names)
+    return conclusion, finding
+
+
+def analyzed(*names: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """The first conclusion, its finding, and all findings of these inputs together."""
+    report = analyze([LOGS / name for name in names]).report
+    conclusion = report["verdict"]["conclusions"][0]
+    return conclusion, report["findings"][conclusion["finding"]], report["findings"]
+
+
+@pytest.mark.parametrize("clock", ["f_tt_T", "f_ttt_T"])
+def test_asyncio_server_blocked_loop_first(clock: str) -> None:
+    log = "asyncio_server.debug.log" if clock == "f_tt_T" else f"asyncio_server.{clock}.debug.log"
+    truth = measured(f"asyncio_server.{clock}")
+    conclusion, finding, findings = analyzed(f"asyncio_server.{clock}.log", log)
+    assert conclusion["kind"] == "blocked_loop"
+    assert "handle() at asyncio_server.py" in conclusion["headline"]
+    assert finding["tid"] == truth["loop_tid"]
+    blocking = truth["blocking_episodes"]
+    episodes = finding["evidence"]["episodes"]
+    assert len(episodes) == len(blocking)
+    for (name, episode), found in zip(blocking.items(), episodes, strict=True):
+        assert found["duration_s"] == pytest.approx(episode["duration_s"], abs=0.01), name
+    assert [e["cause"] for e in episodes] == ["sleep", "file_io", "cpu"]
+    explained = {findings[index]["kind"] for index in conclusion["explains"]}
+    assert explained == {"slow_syscall", "slow_callback"}  # the client's wait, the logged steps
+
+
+def test_pool_saturation_pileup_first() -> None:
+    truth = measured("pool_saturation.f_tt_T")
+    conclusion, finding = first_conclusion("pool_saturation.f_tt_T.log")
+    assert conclusion["kind"] == "thread_pileup"
+    host, port = truth["server"]
+    assert finding["evidence"]["resource"] == f"tcp {host}:{port}"
+    assert finding["evidence"]["peak_threads"] == truth["peak_concurrent_recv"] == 8
+    assert sorted(finding["evidence"]["threads"]) == sorted(truth["worker_tids"])
+    assert "size the pool" in conclusion["fix"]
+
+
+def test_lock_convoy_first() -> None:
+    truth = measured("lock_convoy.f_tt_T")
+    conclusion, finding = first_conclusion("lock_convoy.f_tt_T.log")
+    assert conclusion["kind"] == "lock_contention"
+    assert finding["evidence"]["waits"] == truth["acquisitions_waited_over_1ms"]
+    assert finding["evidence"]["wait_total_s"] == pytest.approx(truth["wait_total_s"], rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "name,errno", [("nproc_exhaustion.f_tt_T", "EAGAIN"), ("as_exhaustion.f_tt_T", "ENOMEM")]
+)
+def test_thread_exhaustion_first(name: str, errno: str) -> None:
+    truth = measured(name)
+    conclusion, finding = first_conclusion(f"{name}.log")
+    assert conclusion["kind"] == "thread_exhaustion"
+    assert finding["evidence"]["errno"] == errno
+    assert finding["evidence"]["failures"] == 1
+    assert finding["evidence"]["threads_alive"] == truth["live_threads_at_failure"]
+
+
+def test_fsync_writer_fsync_first() -> None:
+    truth = measured("fsync_writer.f_tt_T")
+    conclusion, finding = first_conclusion("fsync_writer.f_tt_T.log")
+    assert conclusion["kind"] == "slow_syscall"
+    evidence = finding["evidence"]
+    assert (evidence["syscall"], evidence["target"]) == ("fsync", truth["path"])
+    assert evidence["count"] == truth["fsync"]["count"] == truth["records"]
+    assert evidence["total_s"] == pytest.approx(truth["fsync"]["total_s"], rel=0.1)
+    assert "group commit" in conclusion["fix"]
