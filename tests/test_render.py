@@ -207,7 +207,9 @@ def empty_result() -> AnalysisResult:
 
 
 def test_registry_by_name() -> None:
-    assert set(RENDERERS) == {"text", "md", "html", "json", "parquet", "folded"}
+    assert set(RENDERERS) == {
+        "text", "md", "html", "json", "parquet", "folded", "flamegraph", "speedscope"
+    }  # fmt: skip
     for name, cls in RENDERERS.items():
         assert cls.name == name
         assert isinstance(renderer_for(name), cls)
@@ -532,10 +534,12 @@ def test_perf_only_report(perf_result: AnalysisResult) -> None:
             assert text not in out, (name, text)
     md = outputs["md"]
     assert f"| 20,202,020 | 20% | 8 | `{top['stack']}` |" in md
-    assert "<details>" not in md  # no stack here is deep enough to be shortened
+    stacks = md[md.index("### Top folded stacks") :]
+    stacks = stacks[: stacks.index("\n#")]
+    assert "<details>" not in stacks  # no stack here is deep enough to be shortened
     html = outputs["html"]
     assert '<section id="perf">' in html and f'title="{top["stack"]}"' in html
-    assert "<svg" not in html
+    assert html.count("<svg") == 1 and 'id="flamegraph"' in html  # the flame graph only
 
 
 def test_asyncio_and_perf_rendering_is_deterministic(

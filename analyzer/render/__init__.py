@@ -11,15 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.render.base import Renderer, RenderError, ReportView
+from analyzer.render.flamegraph import FlamegraphRenderer
 from analyzer.render.folded import FoldedRenderer
 from analyzer.render.html import HtmlRenderer
 from analyzer.render.jsonout import JsonRenderer
 from analyzer.render.markdown import MarkdownRenderer
 from analyzer.render.parquet import ParquetRenderer
+from analyzer.render.speedscope import SpeedscopeRenderer
 from analyzer.render.text import TextRenderer
 
 __all__ = [
     "RENDERERS",
+    "FlamegraphRenderer",
     "FoldedRenderer",
     "HtmlRenderer",
     "JsonRenderer",
@@ -28,6 +31,7 @@ __all__ = [
     "RenderError",
     "Renderer",
     "ReportView",
+    "SpeedscopeRenderer",
     "TextRenderer",
     "renderer_for",
     "renderer_for_path",
@@ -42,6 +46,8 @@ RENDERERS: dict[str, type[Renderer]] = {
         JsonRenderer,
         ParquetRenderer,
         FoldedRenderer,
+        FlamegraphRenderer,
+        SpeedscopeRenderer,
     )
 }
 """Format name (``--format``) -> renderer class; also searched by extension."""

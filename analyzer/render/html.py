@@ -1,7 +1,9 @@
 """Self-contained HTML report (``--format html``).
 
 One file with everything inline: the CSS from ``reports/report.css``, the SVG charts from
-`analyzer.render.plots` and a tiny table sorter (plain JavaScript, no library, no network).
+`analyzer.render.plots`, the flame graph of perf stacks (``charts["flamegraph"]``, drawn by
+`analyzer.render.flamegraph` with its own small zoom/search script) and a tiny table sorter
+(plain JavaScript, no library, no network).
 The layout lives in ``reports/report.html.j2``, rendered with autoescape on, so every string
 that came from a trace is HTML-escaped; only our own CSS and the SVG that matplotlib wrote
 (which escapes its text) are inserted as markup.
@@ -9,12 +11,15 @@ that came from a trace is HTML-escaped; only our own CSS and the SVG that matplo
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import IO, ClassVar
 
 from markupsafe import Markup
 
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, ReportView, render_template
+from analyzer.render.base import Renderer, RenderError, ReportView, render_template
+from analyzer.render.flamegraph import flamegraph_chart
+from analyzer.render.perf_plots import perf_charts
 from analyzer.render.plots import report_charts
 
 __all__ = ["HtmlRenderer"]
@@ -55,7 +60,12 @@ class HtmlRenderer(Renderer):
                 view, top=self.limits["chart_rows"], threads=self.limits["chart_threads"]
             )
             # matplotlib escapes the text it writes into the SVG, so it is safe markup.
+            drawn.update(perf_charts(view))
             charts = {key: Markup(svg) for key, svg in drawn.items() if svg}
+            # No flame graph without perf stacks or when nothing was folded; the flame graph
+            # writer escapes every name it puts in the SVG, so it is safe markup.
+            with suppress(RenderError):
+                charts["flamegraph"] = Markup(flamegraph_chart(result, output="html"))
         render_template(
             self.template,
             out,
