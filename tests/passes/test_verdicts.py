@@ -91,3 +91,24 @@ def test_fsync_writer_fsync_first() -> None:
     assert evidence["count"] == truth["fsync"]["count"] == truth["records"]
     assert evidence["total_s"] == pytest.approx(truth["fsync"]["total_s"], rel=0.1)
     assert "group commit" in conclusion["fix"]
+
+
+def test_strace_perf_and_log_of_one_run_combine() -> None:
+    """strace -ttt, perf with CLOCK_REALTIME times and the debug log of the same run: the loop's
+    CPU episode gets the perf samples of the loop thread inside it."""
+    truth = measured("asyncio_server.combined")
+    conclusion, finding, findings = analyzed(
+        "asyncio_server.combined.f_ttt_T.log",
+        "asyncio_server.combined.debug.log",
+        "asyncio_server.combined.perf_cpu.txt",
+    )
+    assert conclusion["kind"] == "blocked_loop" and finding["tid"] == truth["loop_tid"]
+    assert finding["evidence"]["perf_aligned"] is True
+    cpu = next(e for e in finding["evidence"]["episodes"] if e["cause"] == "cpu")
+    measured_cpu = truth["blocking_episodes"]["cpu"]
+    assert cpu["duration_s"] == pytest.approx(measured_cpu["duration_s"], abs=0.01)
+    # perf samples at 999 Hz on the loop thread over ~0.25 s of pure CPU
+    assert cpu["perf_samples"] >= 0.6 * 999 * measured_cpu["duration_s"]
+    assert any("_PyEval_EvalFrameDefault" in hot["stack"] for hot in cpu["hot_stacks"])
+    hot_loop = [f for f in findings if f["kind"] == "cpu_hotspot"]
+    assert hot_loop and hot_loop[0]["evidence"]["event_loop"] is True
