@@ -112,3 +112,17 @@ def test_strace_perf_and_log_of_one_run_combine() -> None:
     assert any("_PyEval_EvalFrameDefault" in hot["stack"] for hot in cpu["hot_stacks"])
     hot_loop = [f for f in findings if f["kind"] == "cpu_hotspot"]
     assert hot_loop and hot_loop[0]["evidence"]["event_loop"] is True
+
+
+def test_fsync_writer_d_state_from_the_scheduler() -> None:
+    """sched_switch with prev_state: the writer's uninterruptible sleep is its fsync waits."""
+    truth = measured("fsync_writer.perf_sched")
+    conclusion, finding = first_conclusion("fsync_writer.perf_sched.txt")
+    assert conclusion["kind"] == "d_state"
+    evidence = finding["evidence"]
+    assert evidence["tid"] == truth["tid"]
+    assert "fsync" in evidence["reason"]
+    # D time is the part of the fsync calls spent asleep: most of them, never more.
+    fsync_total = truth["fsync"]["total_s"]
+    assert 0.5 * fsync_total <= evidence["d_state_s"] <= fsync_total + 0.005
+    assert evidence["max_s"] <= truth["fsync"]["max_s"] + 0.001
