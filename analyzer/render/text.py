@@ -15,6 +15,7 @@ from typing import IO, Any, ClassVar
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -385,17 +386,23 @@ class TextRenderer(Renderer):
             console.print(Text("Verdict", "bold"))
         for row in conclusions:
             severity = str(row["severity"] or "info")
-            console.print(
+            head = Table.grid()
+            head.add_column(width=5, no_wrap=True)
+            head.add_column()
+            head.add_row(
+                f"  {row['rank']}.",
                 Text.assemble(
-                    f"  {row['rank']}. ",
                     (str(row["headline"] or ""), _SEVERITY_STYLE.get(severity, "bold")),
                     f"  [{row['code']}, cost {duration(row['cost_s'])}]",
-                )
+                ),
             )
-            console.print(Text(f"     {row['message'] or ''}"))
-            console.print(Text.assemble("     ", ("Fix: ", "bold"), str(row["fix"] or "")))
+            console.print(head)
+            console.print(Padding(Text(str(row["message"] or "")), (0, 0, 0, 5)))
+            console.print(
+                Padding(Text.assemble(("Fix: ", "bold"), str(row["fix"] or "")), (0, 0, 0, 5))
+            )
         for limit in view.verdict["limits"]:
-            console.print(Text(f"  Cannot tell: {limit}", "dim"))
+            console.print(Padding(Text(f"Cannot tell: {limit}", "dim"), (0, 0, 0, 2)))
 
     def _findings(self, console: Console, view: ReportView) -> None:
         if not view.findings:
