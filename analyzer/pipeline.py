@@ -365,11 +365,14 @@ def build_report(
 
 
 def analyze(
-    paths: Sequence[str | Path],
+    paths: str | Path | Sequence[str | Path],
     config: Config | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> AnalysisResult:
-    """Run every stage on the given inputs (paths or ``-``) and return the result."""
+    """Run every stage on the given inputs (one path, a list of paths, ``-``) and return the
+    result."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     config = config or Config()
     inputs = []
     for path in paths:

@@ -122,3 +122,11 @@ def test_cli_fail_on_and_thresholds() -> None:
     assert all(f["evidence"]["slow_calls"] == 0 for f in slow)
     bad = runner.invoke(app, [str(POOL8), "--format", "json", "--fail-on", "sometimes"])
     assert bad.exit_code == 2
+
+
+def test_analyze_takes_one_path_as_the_readme_shows() -> None:
+    import analyzer
+
+    result = analyzer.analyze(str(POOL8))
+    assert [source["path"] for source in result.report["inputs"]] == [str(POOL8)]
+    assert result.report["verdict"]["conclusions"][0]["kind"] == "thread_pileup"
