@@ -126,3 +126,15 @@ def test_fsync_writer_d_state_from_the_scheduler() -> None:
     fsync_total = truth["fsync"]["total_s"]
     assert 0.5 * fsync_total <= evidence["d_state_s"] <= fsync_total + 0.005
     assert evidence["max_s"] <= truth["fsync"]["max_s"] + 0.001
+
+
+def test_fsync_writer_syscall_latency_from_raw_syscalls() -> None:
+    """perf's raw_syscalls enter/exit pairs give the writer's 200 fsyncs, each a little shorter
+    than the os.fsync() call the program timed around it."""
+    truth = measured("fsync_writer.perf_raw_syscalls")
+    report = analyze([LOGS / "fsync_writer.perf_raw_syscalls.txt"]).report
+    fsync = report["perf"]["syscall_latency"]["by_syscall"]["fsync"]
+    assert fsync["count"] == truth["fsync"]["count"] == 200
+    assert fsync["total_s"] <= truth["fsync"]["total_s"]
+    assert fsync["total_s"] >= truth["fsync"]["total_s"] - 200 * 0.0002  # < 200 µs per call
+    assert fsync["max_s"] <= truth["fsync"]["max_s"]
