@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from analyzer.render.plots import _RC, PALETTE, _new_figure, _to_svg
+from analyzer.render.plots import step_chart
 
 if TYPE_CHECKING:
     from analyzer.render.base import ReportView
@@ -22,28 +22,8 @@ __all__ = ["perf_charts", "queue_depth_chart"]
 def queue_depth_chart(
     points: Sequence[Sequence[float]], *, salt: str, origin_label: str
 ) -> str | None:
-    """A step chart of ``[[time_s, in_flight], ...]`` change points (each value holds until
-    the next point), time in seconds after the first point, whole-number y ticks."""
-    if len(points) < 2:
-        return None
-    from matplotlib import rc_context
-    from matplotlib.ticker import MaxNLocator
-
-    with rc_context(_RC):
-        fig = _new_figure(6)
-        ax = fig.add_subplot()
-        origin = float(points[0][0])
-        times = [float(point[0]) - origin for point in points]
-        values = [float(point[1]) for point in points]
-        ax.step(times, values, where="post", color=PALETTE[0], linewidth=1.0)
-        ax.fill_between(times, values, step="post", color=PALETTE[0], alpha=0.25, linewidth=0)
-        ax.set_xlabel(f"seconds after {origin_label}")
-        ax.set_ylabel("requests in flight")
-        ax.set_ylim(bottom=0, top=max(max(values), 1) * 1.1)
-        ax.set_xlim(left=0, right=max(times[-1], 1e-9))
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.spines[["top", "right"]].set_visible(False)
-        return _to_svg(fig, salt)
+    """A step chart of ``[[time_s, in_flight], ...]`` change points (`plots.step_chart`)."""
+    return step_chart(points, salt=salt, ylabel="requests in flight", origin_label=origin_label)
 
 
 def perf_charts(view: ReportView) -> dict[str, str | None]:

@@ -29,7 +29,8 @@ TOP_OFF_CPU = 10
 TRACE_THREADS = 5
 
 
-def _table(title: str) -> Table:
+def titled_table(title: str) -> Table:
+    """A report table in the terminal style: left-aligned bold title, a rule under the head."""
     return Table(
         title=title,
         title_justify="left",
@@ -63,7 +64,7 @@ def print_events(console: Console, events: list[dict[str, Any]]) -> None:
         name = event["event"]
         if event["symbols"]:
             symbols = event["symbols"][:TOP_SYMBOLS]
-            table = _table(
+            table = titled_table(
                 f"Top symbols, {name} ({count(event['with_stack'])} samples with stacks; "
                 "self = leaf frame, total = anywhere in the stack)"
             )
@@ -82,7 +83,7 @@ def print_events(console: Console, events: list[dict[str, Any]]) -> None:
             console.print()
             console.print(table)
         if event["dsos"]:
-            table = _table(f"Top DSOs, {name}")
+            table = titled_table(f"Top DSOs, {name}")
             _shares(table)
             table.add_column("dso", overflow="fold")
             for row in event["dsos"][:TOP_DSOS]:
@@ -102,7 +103,7 @@ def print_events(console: Console, events: list[dict[str, Any]]) -> None:
             title = f"Samples by thread, {name} ({count(total)} thread{'' if total == 1 else 's'}"
             if total > len(threads):
                 title += f", the busiest {len(threads)} shown"
-            table = _table(title + ")")
+            table = titled_table(title + ")")
             table.add_column("thread", overflow="fold")
             table.add_column("samples", justify="right", no_wrap=True)
             table.add_column("share", justify="right", no_wrap=True)
@@ -183,7 +184,7 @@ def print_off_cpu(console: Console, off_cpu: dict[str, Any] | None) -> None:
     console.print(header)
     rows = off_cpu["by_thread"][:TOP_OFF_CPU]
     if rows:
-        table = _table(f"Longest off-CPU time by thread and state (top {len(rows)})")
+        table = titled_table(f"Longest off-CPU time by thread and state (top {len(rows)})")
         table.add_column("thread", overflow="fold")
         table.add_column("state", no_wrap=True)
         for header_text in ("count", "total", "avg", "max", "share"):

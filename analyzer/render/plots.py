@@ -164,11 +164,13 @@ def stacked_bar_chart(
 def step_chart(
     points: Sequence[Sequence[float]], *, salt: str, ylabel: str, origin_label: str
 ) -> str | None:
-    """A step chart of ``[[time, value], ...]`` change points (a count over time), with the
-    time axis in seconds after the first point."""
+    """A step chart of ``[[time, count], ...]`` change points (each value holds until the next
+    point: threads blocked, requests in flight ...), time in seconds after the first point,
+    whole-number y ticks."""
     if len(points) < 2:
         return None
     from matplotlib import rc_context
+    from matplotlib.ticker import MaxNLocator
 
     with rc_context(_RC):
         fig = _new_figure(6)
@@ -176,11 +178,13 @@ def step_chart(
         origin = float(points[0][0])
         times = [float(point[0]) - origin for point in points]
         values = [float(point[1]) for point in points]
-        ax.step(times, values, where="post", color=PALETTE[0], linewidth=1.2)
-        ax.fill_between(times, values, step="post", color=PALETTE[0], alpha=0.15)
+        ax.step(times, values, where="post", color=PALETTE[0], linewidth=1.0)
+        ax.fill_between(times, values, step="post", color=PALETTE[0], alpha=0.25, linewidth=0)
         ax.set_xlabel(f"seconds after {origin_label}")
         ax.set_ylabel(ylabel)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(bottom=0, top=max(max(values), 1) * 1.1)
+        ax.set_xlim(left=0, right=max(times[-1], 1e-9))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.spines[["top", "right"]].set_visible(False)
         return _to_svg(fig, salt)
 

@@ -22,6 +22,7 @@ from rich.text import Text
 from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer, ReportView
 from analyzer.render.formatting import count, duration, percent, short
+from analyzer.render.perf_text import titled_table
 
 __all__ = ["TextRenderer"]
 
@@ -249,24 +250,13 @@ class TextRenderer(Renderer):
                     )
                 )
 
-    @staticmethod
-    def _table(title: str) -> Table:
-        return Table(
-            title=title,
-            title_justify="left",
-            title_style="bold",
-            box=box.SIMPLE_HEAD,
-            show_edge=False,
-            pad_edge=False,
-        )
-
     def _slow_table(
         self, console: Console, rows: list[dict[str, Any]], key: str, what: str
     ) -> None:
         if not rows:
             return
         shown = rows[: self.top_slow]
-        table = self._table(f"Slow callbacks by {what} (top {len(shown)} of {len(rows)})")
+        table = titled_table(f"Slow callbacks by {what} (top {len(shown)} of {len(rows)})")
         table.add_column(what, overflow="fold")
         for header in ("count", "total", "max", "p95"):
             table.add_column(header, justify="right", no_wrap=True)
@@ -312,7 +302,7 @@ class TextRenderer(Renderer):
         misuse = section["misuse"]
         if misuse:
             shown = misuse[: self.top_misuse]
-            table = self._table(
+            table = titled_table(
                 f"Misuse ({count(section['misuse_total'])} messages in {len(misuse)} groups)"
             )
             table.add_column("kind", no_wrap=True)
@@ -352,7 +342,7 @@ class TextRenderer(Renderer):
         stacks = section["top_stacks"]
         if stacks:
             shown = stacks[: self.top_stacks]
-            table = self._table(
+            table = titled_table(
                 f"Top {len(shown)} of the folded stacks "
                 f"(total count {count(section['folded_total'])}; leaf last)"
             )
