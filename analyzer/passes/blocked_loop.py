@@ -51,7 +51,15 @@ import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.common import FLUSHES, LOOP_WAITS, SLEEPS, call_durations, is_in, numbers
+from analyzer.passes.common import (
+    FLUSHES,
+    LOOP_WAITS,
+    SLEEPS,
+    call_durations,
+    cited_lines,
+    is_in,
+    numbers,
+)
 from analyzer.passes.targets import describe, encode_resources, resources
 
 CODE = "IOD002"
@@ -457,7 +465,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     if not len(rows):
         return Attribution(empty, in_calls_s, between_calls_s)
 
-    inside_calls = calls.select(["syscall", "args", "fd", "target", "line_start"]).take(
+    inside_calls = calls.select(["syscall", "args", "fd", "target", "line_start", "line_end"]).take(
         candidates[rows]
     )
     names = pc.dictionary_encode(inside_calls["syscall"].combine_chunks())
@@ -504,7 +512,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
             "cause_code": cause,
             "total_s": seconds,
             "gaps_s": gaps,
-            "line": numbers(inside_calls["line_start"]),
+            "line": cited_lines(inside_calls),
         }
     )
     groups = (

@@ -59,6 +59,15 @@ def numbers(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def cited_lines(calls: pa.Table) -> np.ndarray:
+    """The source line a finding cites for each call: where it started, or for a resumed
+    half whose start was never seen (a trace cut at its start), the line it returned on."""
+    start = numbers(calls["line_start"])
+    if not np.isnan(start).any():
+        return start
+    return np.where(np.isnan(start), numbers(calls["line_end"]), start)
+
+
 def is_in(column: pa.ChunkedArray | pa.Array, names: frozenset[str]) -> np.ndarray:
     """Boolean mask: the column's value is one of `names` (nulls are False)."""
     mask = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(names))), False)

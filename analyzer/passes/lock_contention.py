@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.common import numbers, percentile
+from analyzer.passes.common import cited_lines, numbers, percentile
 from analyzer.passes.thread_pileup import (
     MAX_TIMELINE_POINTS,
     call_times,
@@ -409,7 +409,7 @@ def _address_finding(
         )
         title = f"{plural(len(waiters), 'thread')} idle on futex {address} (condition wait)"
     longest = np.argsort(-durations, kind="stable")[: config.max_samples]
-    lines = numbers(calls["line_start"])[futexes.rows[waits[longest]]]
+    lines = cited_lines(calls)[futexes.rows[waits[longest]]]
     return Finding(
         code=CODE,
         kind=KIND,

@@ -18,7 +18,15 @@ import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.common import FLUSHES, IDLE_WAITS, call_durations, is_in, numbers, percentile
+from analyzer.passes.common import (
+    FLUSHES,
+    IDLE_WAITS,
+    call_durations,
+    cited_lines,
+    is_in,
+    numbers,
+    percentile,
+)
 from analyzer.passes.targets import describe, encode_resources
 
 CODE = "IOD001"
@@ -127,7 +135,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     starts = numbers(calls["start_s"])
     tids = numbers(calls["tid"])
     pids = numbers(calls["pid"])
-    lines = numbers(calls["line_start"])
+    lines = cited_lines(calls)
     errnos = pc.is_valid(calls["errno"]).to_numpy(zero_copy_only=False)
     findings = []
     for group in groups.itertuples(index=False):
@@ -145,7 +153,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         outliers = [
             {
                 "line": int(lines[row]),
-                "tid": int(tids[row]),
+                "tid": None if np.isnan(tids[row]) else int(tids[row]),
                 "start": float(starts[row]),
                 "duration_s": float(duration[row]),
             }
@@ -153,7 +161,10 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             if duration[row] >= config.slow_syscall_s
         ]
         slow_calls = int((durations >= config.slow_syscall_s).sum())
-        member_tids = np.unique(tids[member_rows]).astype(np.int64).tolist()
+        member_tid_values = tids[member_rows]
+        member_tids = (
+            np.unique(member_tid_values[~np.isnan(member_tid_values)]).astype(np.int64).tolist()
+        )
         share = group.total_s / trace.wall_s if trace.wall_s else None
         errors = int(errnos[member_rows].sum())
         evidence: dict[str, Any] = {

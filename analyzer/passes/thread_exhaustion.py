@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from analyzer.derive.strace_calls import TASK_CREATORS
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.common import is_in, numbers
+from analyzer.passes.common import cited_lines, is_in, numbers
 
 CODE = "IOD006"
 KIND = "thread_exhaustion"
@@ -157,7 +157,7 @@ def limits_seen(trace: StraceTables, pid: int, before_s: float) -> dict[str, dic
     )
     lineage = _lineage(trace.tasks, pid)
     seen: dict[str, dict[str, Any]] = {}
-    subset = calls.take(rows).select(["tid", "pid", "syscall", "args", "line_start"])
+    subset = calls.take(rows).select(["tid", "pid", "syscall", "args", "line_start", "line_end"])
     for call in subset.to_pylist():
         caller = call["pid"] if call["pid"] is not None else call["tid"]
         match = _LIMIT_RE.search(call["args"] or "")
@@ -175,7 +175,11 @@ def limits_seen(trace: StraceTables, pid: int, before_s: float) -> dict[str, dic
             value = _limit_value(new)
             how = "set" if call["syscall"] == "setrlimit" else "read"
         if value is not None:
-            seen[resource] = {"value": value, "how": how, "line": call["line_start"]}
+            seen[resource] = {
+                "value": value,
+                "how": how,
+                "line": call["line_start"] or call["line_end"],
+            }
     return seen
 
 
@@ -286,7 +290,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "errno": _text(failed["errno"]),
             "stack": stack,
             "start": numbers(failed["start_s"]),
-            "line": numbers(failed["line_start"]),
+            "line": cited_lines(failed),
             "args": _text(failed["args"]),
         }
     )
@@ -325,7 +329,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         lines = [int(x) for x in group["line"].head(config.max_samples)]
         if call == "mprotect":  # and the stack mmap each refused mprotect followed
             map_rows = stack_source[: config.max_samples]
-            lines += [int(x) for x in numbers(calls["line_start"].take(map_rows))]
+            lines += [int(x) for x in cited_lines(calls.take(map_rows))]
         tids = sorted({int(t) for t in group["tid"]})
         evidence: dict[str, Any] = {
             "failed_call": failed_call,

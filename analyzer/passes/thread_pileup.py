@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.common import FLUSHES, is_in, numbers
+from analyzer.passes.common import FLUSHES, cited_lines, is_in, numbers
 from analyzer.passes.targets import describe, encode_resources
 
 CODE = "IOD004"
@@ -309,7 +309,9 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     rows, starts, ends = rows[blocked], starts[blocked], ends[blocked]
     if len(rows) == 0:
         return None
-    table = calls.select(["syscall", "target", "args", "tid", "pid", "line_start"]).take(rows)
+    table = calls.select(
+        ["syscall", "target", "args", "tid", "pid", "line_start", "line_end"]
+    ).take(rows)
     encoded = encode_resources(table["target"])
     syscalls = pc.dictionary_encode(table["syscall"].combine_chunks())
     syscall_names = syscalls.dictionary.to_pylist()
@@ -425,7 +427,7 @@ def _group_finding(
     starts, ends = found.starts[member], found.ends[member]
     tids = numbers(found.table["tid"].take(member)).astype(np.int64)
     pids = numbers(found.table["pid"].take(member))
-    lines = numbers(found.table["line_start"].take(member))
+    lines = cited_lines(found.table.take(member))
     durations = ends - starts
 
     # the sweep runs on whole microseconds: compare the calls inside by half of one

@@ -133,3 +133,27 @@ def test_target_classes_and_resources() -> None:
     ]
     assert describe("tcp", "tcp 10.0.0.5:5432") == "TCP peer 10.0.0.5:5432"
     assert describe("pipe", "pipe:[L12]") == "the pipe made at line 12"
+
+
+CUT_AT_ITS_START = """\
+101 10:00:00.500000 <... read resumed>"x", 1) = 1 <0.400000>
+102 10:00:00.600000 <... futex resumed>) = 0 <0.300000>
+103 10:00:00.600100 <... futex resumed>) = 0 <0.300100>
+101 10:00:00.700000 read(3, "y", 1)   = 1 <0.000010>
+101 10:00:00.800000 epoll_wait(4, [], 8, 100) = 0 <0.100000>
+"""
+"""Hand-written (not a capture): a trace cut at its start, so its first lines are the
+resumed halves of calls whose start strace printed before the cut."""
+
+
+def test_calls_cut_at_the_start_of_the_trace_cite_their_return_line(tmp_path) -> None:
+    from analyzer import analyze
+
+    path = tmp_path / "cut.log"
+    path.write_text(CUT_AT_ITS_START)
+    report = analyze(path).report
+    slow = [f for f in report["findings"] if f["code"] == slow_syscall.CODE]
+    assert len(slow) == 1
+    assert slow[0]["evidence"]["syscall"] == "read"
+    assert [o["line"] for o in slow[0]["evidence"]["outliers"]] == [1]
+    assert slow[0]["evidence"]["threads"] == [101]
