@@ -74,11 +74,34 @@ class _Peekable:
             return data
         return self._rest.read(size)
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        view = memoryview(buffer).cast("B")
+        with view:
+            if not self._head:
+                return _readinto(self._rest, view)
+            count = min(len(self._head), len(view))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            if count < len(view):
+                with view[count:] as rest:
+                    count += _readinto(self._rest, rest)
+            return count
+
     def readable(self) -> bool:
         return True
 
     def close(self) -> None:
         self._rest.close()
+
+
+def _readinto(stream: BinaryIO, view: memoryview) -> int:
+    """`stream.readinto(view)`, or `read` and a copy for streams without it."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return int(readinto(view) or 0)
+    data = stream.read(len(view))
+    view[: len(data)] = data
+    return len(data)
 
 
 @dataclass
@@ -123,21 +146,76 @@ def open_source(path: str | Path) -> Source:
     return Source(name, compression, stream, size, raw, text_head)
 
 
-@dataclass(frozen=True)
 class LineChunk:
-    """Consecutive lines of one input, as an Arrow string array without line endings."""
+    """Consecutive lines of one input, without line endings, the first numbered `first_line_no`.
 
-    first_line_no: int
-    lines: pa.StringArray
-    non_utf8_lines: int
+    A chunk is made from a block of whole lines (`block`: the raw bytes without the final
+    newline; a bytearray when read by `iter_line_chunks`, never changed afterwards). The
+    Arrow string array `lines` is built on first use, so a scanner that reads the bytes
+    itself (the asyncio log's pre-filter) never pays for the split; `line_count` and
+    `non_utf8_lines` are known without it. A chunk can also be made from `lines` alone.
+    """
+
+    __slots__ = ("_lines", "_non_utf8", "block", "first_line_no", "line_count")
+
+    def __init__(
+        self,
+        first_line_no: int,
+        lines: pa.StringArray | None = None,
+        non_utf8_lines: int | None = None,
+        *,
+        block: bytes | bytearray | None = None,
+    ) -> None:
+        if lines is None and block is None:
+            raise ValueError("a LineChunk needs lines or a block")
+        self.first_line_no = first_line_no
+        self.block = block
+        self._lines = lines
+        self._non_utf8 = (non_utf8_lines or 0) if lines is not None else non_utf8_lines
+        self.line_count = len(lines) if lines is not None else _count_lines(block or b"")
+
+    @property
+    def lines(self) -> pa.StringArray:
+        """The lines as an Arrow string array (CR trimmed; bad bytes as ``\\xNN``)."""
+        if self._lines is None:
+            assert self.block is not None
+            self._lines, self._non_utf8 = _split_lines(self.block)
+        return self._lines
+
+    @property
+    def non_utf8_lines(self) -> int:
+        """Lines that were not valid UTF-8 (decoded with ``\\xNN`` escapes)."""
+        if self._non_utf8 is None:
+            assert self.block is not None
+            if _valid_utf8(self.block):
+                self._non_utf8 = 0
+            else:
+                self._lines, self._non_utf8 = _split_lines(self.block)
+        return self._non_utf8
 
     @property
     def line_numbers(self) -> pa.Int64Array:
         first = self.first_line_no
-        return pa.array(np.arange(first, first + len(self.lines), dtype=np.int64), pa.int64())
+        return pa.array(np.arange(first, first + self.line_count, dtype=np.int64), pa.int64())
 
 
-def _decode_per_line(block: bytes) -> tuple[pa.StringArray, int]:
+def _count_lines(block: bytes | bytearray) -> int:
+    """Lines in a block of whole lines without the final newline (numpy; frees the GIL)."""
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10)) + 1
+
+
+def _valid_utf8(block: bytes | bytearray) -> bool:
+    """Whether the block is valid UTF-8 (checked by Arrow in C)."""
+    offsets = np.array([0, len(block)], dtype=np.int64)
+    array = pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(block))
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _decode_per_line(block: bytes | bytearray) -> tuple[pa.StringArray, int]:
     """The slow path for a block that is not valid UTF-8: bad bytes become ``\\xNN``."""
     decoded: list[str] = []
     bad = 0
@@ -150,30 +228,40 @@ def _decode_per_line(block: bytes) -> tuple[pa.StringArray, int]:
     return pa.array(decoded, pa.string()), bad
 
 
-def _split(block: bytes, first_line_no: int) -> LineChunk:
+def _split_lines(block: bytes | bytearray) -> tuple[pa.StringArray, int]:
     """Split a block of whole lines (no final newline) into a string array.
 
-    The newlines are dropped with one numpy pass and the rest becomes the array's data
-    as is; Arrow then checks the UTF-8 in C. Only a block that fails the check is decoded
-    line by line in Python.
+    The block is viewed as one Arrow string without copying; Arrow checks its UTF-8 and
+    splits it at the newlines in C (one copy of the text). Only a block that fails the check
+    is decoded line by line in Python.
     """
-    data = np.frombuffer(block, dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    offsets = np.empty(len(newlines) + 2, dtype=np.int32)
-    offsets[0] = 0
-    offsets[1:-1] = newlines - np.arange(len(newlines))
-    offsets[-1] = len(data) - len(newlines)
-    text = np.delete(data, newlines) if len(newlines) else data
-    array = pa.StringArray.from_buffers(
-        len(newlines) + 1, pa.py_buffer(offsets), pa.py_buffer(text)
-    )
     bad = 0
-    try:
-        array.validate(full=True)
-    except pa.ArrowInvalid:
+    if not _valid_utf8(block):
         array, bad = _decode_per_line(block)
+    elif len(block) < 2**31:
+        whole = pa.StringArray.from_buffers(
+            1, pa.py_buffer(np.array([0, len(block)], dtype=np.int32)), pa.py_buffer(block)
+        )
+        array = pc.split_pattern(whole, "\n").flatten()
+    else:  # one line of 2 GiB or more: too long for 32-bit offsets either way
+        data = np.frombuffer(block, dtype=np.uint8)
+        newlines = np.flatnonzero(data == 10)
+        offsets = np.empty(len(newlines) + 2, dtype=np.int32)
+        offsets[0] = 0
+        offsets[1:-1] = newlines - np.arange(len(newlines))
+        offsets[-1] = len(data) - len(newlines)
+        text = np.delete(data, newlines) if len(newlines) else data
+        array = pa.StringArray.from_buffers(
+            len(newlines) + 1, pa.py_buffer(offsets), pa.py_buffer(text)
+        )
     if b"\r" in block:
         array = pc.utf8_rtrim(array, characters="\r")
+    return array, bad
+
+
+def _split(block: bytes | bytearray, first_line_no: int) -> LineChunk:
+    """A chunk of a block of whole lines, split at once (see `_split_lines`)."""
+    array, bad = _split_lines(block)
     return LineChunk(first_line_no, array, bad)
 
 
@@ -184,24 +272,31 @@ def iter_line_chunks(
 ) -> Iterator[LineChunk]:
     """Yield the stream's lines in chunks of about `chunk_bytes`, numbered from 1.
 
-    A last line without a newline is yielded like any other line.
+    A last line without a newline is yielded like any other line. Each chunk keeps its raw
+    block and splits it into `LineChunk.lines` only when asked.
     """
     line_no = 1
     carry = b""
     while True:
-        data = stream.read(chunk_bytes)
+        # One fresh buffer per chunk, read into after the carried partial line: the block
+        # is the buffer itself, cut at its last newline (no copy of the chunk's bytes).
+        data = bytearray(len(carry) + chunk_bytes)
+        data[: len(carry)] = carry
+        with memoryview(data) as view, view[len(carry) :] as free:
+            count = _readinto(stream, free)
         if on_progress is not None:
-            on_progress(len(data))
-        if not data:
+            on_progress(count)
+        if not count:
             break
-        data = carry + data
+        del data[len(carry) + count :]
         cut = data.rfind(b"\n")
         if cut < 0:
-            carry = data
+            carry = bytes(data)
             continue
-        block, carry = data[:cut], data[cut + 1 :]
-        chunk = _split(block, line_no)
-        line_no += len(chunk.lines)
+        carry = bytes(data[cut + 1 :])
+        del data[cut:]
+        chunk = LineChunk(line_no, block=data)
+        line_no += chunk.line_count
         yield chunk
     if carry:
-        yield _split(carry, line_no)
+        yield LineChunk(line_no, block=carry)

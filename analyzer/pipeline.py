@@ -80,7 +80,7 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     """Pair halves, resolve fds, and build the syscalls/signals/exits/tasks tables."""
     lines = parsed.lines
     tid0 = default_tid(input_name, lines, _created_children(lines))
-    view = strace_calls.LineView.build(lines, tid0)
+    view = strace_calls.LineView.build(lines, tid0, parsed.clock_ns)
     tids = strace_calls.effective_tids(view)
     calls_index = strace_calls.pair_halves(view, tids)
     exit_rows = np.flatnonzero(view.kind == strace_calls.EXIT)
@@ -99,7 +99,7 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     )
 
     clock_values = view.clock_ns[~np.isnan(view.clock_ns)]
-    clock_kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
+    clock_kinds = [kind for kind in pc.unique(lines["ts_kind"]).to_pylist() if kind is not None]
     return StraceTables(
         input=input_name,
         syscalls=syscalls,

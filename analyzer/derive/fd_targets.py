@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from analyzer.derive.strace_calls import TASK_CREATORS, take
 from analyzer.formats import strace_lark
+from analyzer.formats.strace_bytes import LineBytes, int64_array
 
 FD_FIRST_ARG = frozenset(
     [
@@ -415,22 +416,64 @@ def classify_targets(targets: pa.Array) -> pa.Array:
     return kinds
 
 
+_FD_DIGITS = 8
+"""Leading fds this long or longer are read by the regex (they are never real fds)."""
+
+
 def _decorated_fds(syscall: pa.Array, args: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """The first-argument fd of fd-taking calls and its `-y` target, null elsewhere."""
+    """The first-argument fd of fd-taking calls and its `-y` target, null elsewhere.
+
+    What `_DECORATED_FD` reads: the common undecorated form (``7, ...`` or a lone ``7``) is
+    read from the bytes of the arguments with numpy; decorated fds (``7</path>, ...``) and
+    overlong numbers go through the regex itself.
+    """
+    count = len(syscall)
     rows = np.flatnonzero(
         pc.is_in(syscall, value_set=pa.array(sorted(FD_FIRST_ARG))).to_numpy(zero_copy_only=False)
     )
-    decorated = pc.extract_regex(pc.take(args, pa.array(rows, pa.int64())), _DECORATED_FD)
-    # `field` ignores the struct's own validity: rows that did not match read as "".
-    fd = pc.cast(
-        pc.if_else(pc.equal(decorated.field("fd"), ""), None, decorated.field("fd")), pa.int64()
-    )
-    direct = decorated.field("target")
-    direct = pc.if_else(pc.equal(direct, ""), pa.scalar(None, pa.string()), direct)
-    # Scatter back to one value per call: index into the fd-taking rows, -1 for the others.
-    subset_row = np.full(len(syscall), -1, dtype=np.int64)
-    subset_row[rows] = np.arange(len(rows))
-    return take(fd, subset_row), take(direct, subset_row)
+    fd = np.zeros(count, dtype=np.int64)
+    has_fd = np.zeros(count, dtype=bool)
+    regex_rows = np.zeros(0, dtype=np.int64)
+    if len(rows):
+        raw = LineBytes(args)
+        start, end = raw.start[rows], raw.end[rows]
+        present = args.is_valid().to_numpy(zero_copy_only=False)[rows]
+        minus = (raw.at(start) == ord("-")) & (start < end)
+        first_digit = start + minus
+        window = raw.window(first_digit, _FD_DIGITS)
+        inside = np.arange(_FD_DIGITS) < (end - first_digit)[:, None]
+        is_digit = (window >= ord("0")) & (window <= ord("9")) & inside
+        length = np.where(is_digit.all(axis=1), _FD_DIGITS, is_digit.argmin(axis=1))
+        after = first_digit + length
+        following = raw.at(after)
+        ends_here = after == end
+        comma = (after + 1 < end) & (following == ord(",")) & (raw.at(after + 1) == ord(" "))
+        read = present & (length >= 1)
+        plain = read & (length < _FD_DIGITS) & (ends_here | comma)
+        other = read & ((length == _FD_DIGITS) | ((after < end) & (following == ord("<"))))
+        value = np.zeros(len(rows), dtype=np.int32)  # fewer than _FD_DIGITS digits: exact
+        for place in range(_FD_DIGITS - 1):
+            digit = window[:, place].astype(np.int32) - ord("0")
+            value = np.where(place < length, value * 10 + digit, value)
+        value = np.where(plain, value, 0).astype(np.int64)
+        fd[rows] = np.where(minus, -value, value)
+        has_fd[rows] = plain
+        regex_rows = rows[other]
+    direct_index = np.full(count, -1, dtype=np.int64)
+    direct = pa.nulls(0, pa.string())
+    if len(regex_rows):
+        decorated = pc.extract_regex(pc.take(args, pa.array(regex_rows)), _DECORATED_FD)
+        # `field` ignores the struct's own validity: rows that did not match read as "".
+        matched_fd = pc.cast(
+            pc.if_else(pc.equal(decorated.field("fd"), ""), None, decorated.field("fd")),
+            pa.int64(),
+        )
+        fd[regex_rows] = pc.fill_null(matched_fd, 0).to_numpy()
+        has_fd[regex_rows] = matched_fd.is_valid().to_numpy(zero_copy_only=False)
+        direct = decorated.field("target")
+        direct = pc.if_else(pc.equal(direct, ""), pa.scalar(None, pa.string()), direct)
+        direct_index[regex_rows] = np.arange(len(regex_rows))
+    return int64_array(fd, has_fd), take(direct, direct_index)
 
 
 def _as_of(

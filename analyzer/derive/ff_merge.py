@@ -18,7 +18,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.timeline import trace_clock_ns
 from analyzer.formats.strace import ParsedLines
 
 FF_NAME = re.compile(r"^(?P<prefix>.+)\.(?P<pid>\d+)$")
@@ -75,7 +74,7 @@ def merge(members: Sequence[tuple[str, ParsedLines]]) -> MergedLines:
             filled = pc.fill_null(table["pid"], int(match["pid"]))
             table = table.set_column(pid_index, table.schema.field("pid"), filled)
         tables.append(table)
-        clocks.append(trace_clock_ns(table["ts_ns"], table["ts_kind"]))
+        clocks.append(parsed.clock_ns)  # filling in pids leaves the times as they are
         files.append(np.full(table.num_rows, index, dtype=np.int64))
         lines.append(table["line_no"].to_numpy())
     combined = pa.concat_tables(tables).combine_chunks()

@@ -67,16 +67,23 @@ class LineView:
     """Integer code per syscall name (-1 where the line has none), for fast grouping."""
 
     @classmethod
-    def build(cls, table: pa.Table, default_tid: int) -> LineView:
+    def build(
+        cls, table: pa.Table, default_tid: int, clock_ns: np.ndarray | None = None
+    ) -> LineView:
+        """The view of `table`; `clock_ns` is its `trace_clock_ns` when already known."""
         line_no = table["line_no"].to_numpy()
-        names = pc.unique(pc.drop_null(table["syscall"]))
+        names = pc.unique(table["syscall"])  # in order of first appearance
+        if names.null_count:
+            names = pc.drop_null(names)
         return cls(
             table=table,
             line_no=line_no,
             in_line_order=bool(np.all(line_no[1:] > line_no[:-1])),
             kind=_codes(table["kind"], pa.array(LINE_KINDS)).astype(np.int8),
             tid=pc.fill_null(table["pid"], default_tid).to_numpy().astype(np.int64, copy=False),
-            clock_ns=trace_clock_ns(table["ts_ns"], table["ts_kind"]),
+            clock_ns=(
+                trace_clock_ns(table["ts_ns"], table["ts_kind"]) if clock_ns is None else clock_ns
+            ),
             duration_ns=pc.cast(table["duration_ns"], pa.float64()).to_numpy(),
             syscall_names=names,
             syscall_code=_codes(table["syscall"], names),
@@ -136,6 +143,10 @@ def _group_order(view: LineView, rows: np.ndarray, tids: np.ndarray) -> np.ndarr
     group = task_code.astype(np.int64) * (len(view.syscall_names) + 1) + (
         view.syscall_code[rows] + 1
     )
+    return _sorted_by_group(view, rows, group)
+
+
+def _sorted_by_group(view: LineView, rows: np.ndarray, group: np.ndarray) -> np.ndarray:
     if not view.in_line_order:
         return rows[np.lexsort((view.line_no[rows], group))]
     if len(group) and group.max() < 2**16:
@@ -143,13 +154,9 @@ def _group_order(view: LineView, rows: np.ndarray, tids: np.ndarray) -> np.ndarr
     return rows[np.argsort(group, kind="stable")]
 
 
-def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
-    """Match unfinished and resumed halves per task; complete lines are their own pair."""
-    rows = np.flatnonzero((view.kind >= 0) & (view.kind <= DETACHED))
-    # Per task and call name, an entry half is immediately followed by its exit half; sorting
-    # by name as well keeps pairs adjacent when another call's half comes between them (the
-    # leader's own pending call around a re-attributed execve).
-    order = _group_order(view, rows, tids)
+def _pair_sorted(view: LineView, order: np.ndarray, tids: np.ndarray) -> tuple[list, list]:
+    """Entry and exit rows of the calls among `order` (call rows sorted by `_group_order`):
+    complete lines, pairs, lone entries, lone exits, in that order."""
     names = view.syscall_code[order]
     order_tids = tids[order]
     kind = view.kind[order]
@@ -167,24 +174,89 @@ def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
 
     pair_entry_rows = order[paired_entry]
     pair_exit_rows = order[1:][paired_exit[1:]]
-    entry = np.concatenate(
-        [order[complete], pair_entry_rows, order[lone_entry], np.full(lone_exit.sum(), -1)]
-    )
-    exit_ = np.concatenate(
-        [order[complete], pair_exit_rows, np.full(lone_entry.sum(), -1), order[lone_exit]]
-    )
-    first = np.where(entry >= 0, entry, exit_)
-    # Calls in the line order of their first half. Every row is the first half of at most one
-    # call, so in line-ordered input that is a scatter by row instead of a sort.
-    if view.in_line_order:
-        call_at_row = np.full(len(view.line_no), -1, dtype=np.int64)
-        call_at_row[first] = np.arange(len(first))
-        sort = call_at_row[call_at_row >= 0]
-    else:
+    entry = [order[complete], pair_entry_rows, order[lone_entry], np.full(lone_exit.sum(), -1)]
+    exit_ = [order[complete], pair_exit_rows, np.full(lone_entry.sum(), -1), order[lone_exit]]
+    return entry, exit_
+
+
+def pair_halves(view: LineView, tids: np.ndarray) -> CallIndex:
+    """Match unfinished and resumed halves per task; complete lines are their own pair."""
+    # Per task and call name, an entry half is immediately followed by its exit half; sorting
+    # by name as well keeps pairs adjacent when another call's half comes between them (the
+    # leader's own pending call around a re-attributed execve).
+    is_call = (view.kind >= 0) & (view.kind <= DETACHED)
+    if not view.in_line_order:
+        entry_parts, exit_parts = _pair_sorted(
+            view, _group_order(view, np.flatnonzero(is_call), tids), tids
+        )
+        entry, exit_ = np.concatenate(entry_parts), np.concatenate(exit_parts)
+        first = np.where(entry >= 0, entry, exit_)
         sort = np.argsort(view.line_no[first], kind="stable")
-    entry, exit_, first = entry[sort], exit_[sort], first[sort]
+        entry, exit_, first = entry[sort], exit_[sort], first[sort]
+    else:
+        entry, exit_, first = _pair_in_line_order(view, tids, is_call)
     detached = (entry >= 0) & (view.kind[np.maximum(entry, 0)] == DETACHED)
     return CallIndex(entry=entry, exit=exit_, tid=tids[first], detached=detached)
+
+
+def _pair_in_line_order(
+    view: LineView, tids: np.ndarray, is_call: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`pair_halves` for rows in line order: entry, exit and first row of every call, in the
+    line order of the first row.
+
+    A (task, name) group without halves is all complete lines, so only the groups that hold
+    a half are sorted and paired; every other call line is a call of its own. Every row is
+    the first half of at most one call, so putting the calls in line order is a scatter by
+    row instead of a sort.
+    """
+    task_code, _ = pd.factorize(tids)
+    group = task_code.astype(np.int64) * (len(view.syscall_names) + 1) + (view.syscall_code + 1)
+    half = (view.kind == UNFINISHED) | (view.kind == RESUMED) | (view.kind == DETACHED)
+    has_half = np.zeros(int(group.max(initial=0)) + 1, dtype=bool)
+    has_half[group[half]] = True
+    involved = is_call & has_half[group]
+    rows = np.flatnonzero(involved)
+    entry_parts, exit_parts = _pair_sorted(view, _sorted_by_group(view, rows, group[rows]), tids)
+    pair_entry = np.concatenate(entry_parts)
+    pair_exit = np.concatenate(exit_parts)
+    pair_first = np.where(pair_entry >= 0, pair_entry, pair_exit)
+
+    # Calls by the row of their first half: their own row for the complete lines of the
+    # other groups, the paired rows for the rest.
+    entry = np.where(is_call & ~involved, np.arange(len(view.kind)), -1)
+    exit_ = entry.copy()
+    entry[pair_first] = pair_entry
+    exit_[pair_first] = pair_exit
+    starts = np.zeros(len(view.kind), dtype=bool)
+    starts[pair_first] = True
+    starts |= is_call & ~involved
+    first_rows = np.flatnonzero(starts)
+    return entry[first_rows], exit_[first_rows], first_rows
+
+
+def take_chunked(values: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """`values[rows]` (null where the row index is -1) gathered chunk by chunk.
+
+    `take` on a many-chunk column first concatenates every chunk; gathering a few rows that
+    way copies the whole column. Here each chunk gives its own rows and only the gathered
+    values are put in order.
+    """
+    if values.num_chunks == 1:
+        return take(values.chunk(0), rows)
+    bounds = np.cumsum([0, *(len(chunk) for chunk in values.chunks)])
+    chunk_of = np.searchsorted(bounds, rows, side="right") - 1
+    chunk_of[rows < 0] = -1
+    pieces, places = [], []
+    for index in np.unique(chunk_of[chunk_of >= 0]).tolist():
+        at = np.flatnonzero(chunk_of == index)
+        pieces.append(pc.take(values.chunk(index), pa.array(rows[at] - bounds[index])))
+        places.append(at)
+    if not pieces:
+        return pa.nulls(len(rows), values.type)
+    where = np.full(len(rows), -1, dtype=np.int64)
+    where[np.concatenate(places)] = np.arange(sum(len(at) for at in places))
+    return take(pa.concat_arrays(pieces), where)
 
 
 def _call_args(
@@ -194,23 +266,23 @@ def _call_args(
 
     A missing half counts as empty text. Built with a single `take` from the line arguments
     followed by the joined texts of the split calls and one empty string, so the big argument
-    column is copied once rather than once per step.
+    column is copied once (when `take` joins its chunks) rather than once per step.
     """
-    args = column(table, "args")
-    valid = args.is_valid().to_numpy(zero_copy_only=False)
+    args = table["args"]
+    valid = pc.is_valid(args).to_numpy(zero_copy_only=False)
     split_rows = np.flatnonzero(split)
     joined = pc.binary_join_element_wise(
-        pc.fill_null(take(args, entry[split_rows]), ""),
-        pc.fill_null(take(args, exit_[split_rows]), ""),
+        pc.fill_null(take_chunked(args, entry[split_rows]), ""),
+        pc.fill_null(take_chunked(args, exit_[split_rows]), ""),
         "",
     )
-    values = pa.concat_arrays([args, joined, pa.array([""], args.type)])
-    del args
-    empty = len(values) - 1
+    values = pa.chunked_array([*args.chunks, joined, pa.array([""], args.type)], args.type)
+    empty = len(valid) + len(split_rows)
     safe_entry = np.maximum(entry, 0)
     index = np.where((entry >= 0) & valid[safe_entry], entry, empty)
     index[split_rows] = len(valid) + np.arange(len(split_rows))
-    return pc.take(values, pa.array(index, pa.int64()))
+    gathered = pc.take(values, pa.array(index, pa.int64()))
+    return gathered.chunk(0) if gathered.num_chunks == 1 else gathered.combine_chunks()
 
 
 def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict[str, pa.Array]:

@@ -28,8 +28,9 @@ def trace_clock_ns(
     clock = np.full(len(present), np.nan)
     if not present.any():
         return clock
-    stamped = pc.drop_null(ts_ns).to_numpy().astype(np.int64, copy=False)
-    kinds = set(pc.unique(pc.drop_null(ts_kind)).to_pylist())
+    stamped = ts_ns if ts_ns.null_count == 0 else pc.drop_null(ts_ns)
+    stamped = stamped.to_numpy().astype(np.int64, copy=False)
+    kinds = set(pc.unique(ts_kind).to_pylist()) - {None}
     if len(kinds) > 1:
         # Only the kinds of timestamped lines count; filtering the strings costs more, so only
         # do it when it can make a difference.
@@ -39,9 +40,8 @@ def trace_clock_ns(
     if "relative" in kinds and len(kinds) == 1:
         absolute = np.cumsum(stamped)
     elif "clock" in kinds:
-        steps = np.diff(stamped, prepend=stamped[0])
-        days = np.cumsum(steps < -_HALF_DAY_NS)
-        absolute = stamped + days * NS_PER_DAY
+        rollover = np.diff(stamped, prepend=stamped[0]) < -_HALF_DAY_NS
+        absolute = stamped + np.cumsum(rollover) * NS_PER_DAY if rollover.any() else stamped
     else:
         absolute = stamped
     clock[present] = absolute

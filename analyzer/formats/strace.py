@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 from analyzer.derive.timeline import trace_clock_ns
 from analyzer.formats import strace_lark
 from analyzer.formats.strace_record import StraceRecord, Unparsed
-from analyzer.formats.strace_scan import scan
+from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.inputs import LineChunk
 from analyzer.schema import STRACE_LINES, UNPARSED
 
@@ -50,6 +51,14 @@ class ParsedLines:
     unparsed: pa.Table
     line_count: int
     non_utf8_lines: int
+
+    @cached_property
+    def clock_ns(self) -> np.ndarray:
+        """Each line's time on the trace clock (`trace_clock_ns`), computed once for the
+        derivations and the report; read-only."""
+        clock = trace_clock_ns(self.lines["ts_ns"], self.lines["ts_kind"])
+        clock.setflags(write=False)
+        return clock
 
 
 def records_to_table(records: Iterable[tuple[int, StraceRecord]]) -> pa.Table:
@@ -130,9 +139,7 @@ def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[in
     slow, rejected = _parse_with_grammar(
         pc.filter(line_numbers, mask).to_pylist(), pc.filter(chunk.lines, mask).to_pylist()
     )
-    merged = pa.concat_tables([fast, slow])
-    order = pc.sort_indices(merged["line_no"])
-    return merged.take(order), rejected
+    return merge_by_line(fast, slow), rejected
 
 
 def parse(
@@ -149,26 +156,30 @@ def parse(
     non_utf8 = 0
 
     def counted(source: Iterator[LineChunk]) -> Iterator[LineChunk]:
-        nonlocal line_count, non_utf8
+        nonlocal line_count
         for chunk in source:
-            line_count += len(chunk.lines)
-            non_utf8 += chunk.non_utf8_lines
+            line_count += chunk.line_count
             if on_chunk is not None:
                 on_chunk(chunk)
             yield chunk
 
+    def collect(chunk: LineChunk, future: Future) -> None:
+        nonlocal non_utf8
+        table, bad = future.result()
+        tables.append(table)
+        rejected.extend(bad)
+        # The worker split the chunk's lines (and so counted its bad ones): no second pass.
+        non_utf8 += chunk.non_utf8_lines
+
+    # Chunks are split into lines by the workers, in parallel, not here.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        pending: list = []
+        pending: list[tuple[LineChunk, Future]] = []
         for chunk in counted(chunks):
-            pending.append(pool.submit(_parse_chunk, chunk, engine))
+            pending.append((chunk, pool.submit(_parse_chunk, chunk, engine)))
             while len(pending) > threads:
-                table, bad = pending.pop(0).result()
-                tables.append(table)
-                rejected.extend(bad)
-        for future in pending:
-            table, bad = future.result()
-            tables.append(table)
-            rejected.extend(bad)
+                collect(*pending.pop(0))
+        for chunk, future in pending:
+            collect(chunk, future)
 
     mended, rejected = _mend_cut_last_line(rejected, line_count)
     if mended is not None:
@@ -189,11 +200,11 @@ def parse(
 def input_report(parsed: ParsedLines) -> dict[str, Any]:
     """The strace keys of an `inputs[]` entry: parsed lines, clock, time span, line kinds."""
     lines = parsed.lines
-    clock = trace_clock_ns(lines["ts_ns"], lines["ts_kind"])
+    clock = parsed.clock_ns
     clock = clock[~np.isnan(clock)]
     first = float(clock.min()) / 1e9 if len(clock) else None
     last = float(clock.max()) / 1e9 if len(clock) else None
-    ts_kinds = pc.unique(pc.drop_null(lines["ts_kind"])).to_pylist()
+    ts_kinds = [kind for kind in pc.unique(lines["ts_kind"]).to_pylist() if kind is not None]
     return {
         "parsed_lines": lines.num_rows,
         "clock": ts_kinds[0] if len(ts_kinds) == 1 else ("mixed" if ts_kinds else None),

@@ -58,7 +58,7 @@ def _pick(choices: pa.Array, codes: np.ndarray, valid: np.ndarray) -> pa.Array:
 _ZERO, _NINE = ord("0"), ord("9")
 
 
-class _Bytes:
+class LineBytes:
     """The raw bytes of a string array, with bounds-safe probes at arbitrary positions."""
 
     def __init__(self, lines: pa.StringArray) -> None:
@@ -70,6 +70,12 @@ class _Bytes:
         self.data = np.frombuffer(self.buffer, dtype=np.uint8)
         self.start = self.offsets[:-1].astype(np.int64)
         self.end = self.offsets[1:].astype(np.int64)
+        # The bounds of the rows that `seek` walks in (see `restrict`).
+        self.low, self.high = self.start, self.end
+
+    def restrict(self, rows: np.ndarray) -> None:
+        """Make `seek` take its position arrays as one value per row in `rows`."""
+        self.low, self.high = self.start[rows], self.end[rows]
 
     def at(self, position: np.ndarray) -> np.ndarray:
         """The byte at each position (positions outside the data are clipped to it)."""
@@ -89,8 +95,7 @@ class _Bytes:
             return np.zeros(len(start), dtype=np.int64)
         # All digits in one gather, right-aligned so that column k has weight 10**(most-1-k).
         columns = np.arange(most, dtype=np.int64)
-        positions = (start + width - most)[:, None] + columns
-        digits = self.at(positions).astype(np.int64) - _ZERO
+        digits = self.window(start + width - most, most).astype(np.int64) - _ZERO
         digits[columns < (most - width)[:, None]] = 0
         return digits @ (10 ** columns[::-1])
 
@@ -112,7 +117,7 @@ class _Bytes:
         found = np.full(len(start), -1, dtype=np.int64)
         rows = np.flatnonzero(active)
         position = start[rows]
-        low, high = self.start[rows], self.end[rows]
+        low, high = self.low[rows], self.high[rows]
         (stop,) = stop_at
         for _ in range(limit):
             inside = (position >= low) & (position < high)
@@ -125,25 +130,39 @@ class _Bytes:
             low, high = low[walking], high[walking]
         return found
 
-    def spans(self, start: np.ndarray, end: np.ndarray, valid: np.ndarray) -> pa.Array:
-        """Bytes [start, end) of each valid row as a string array (null elsewhere).
+    def window(self, start: np.ndarray, width: int) -> np.ndarray:
+        """The `width` bytes from each start, as rows of a 2-D array (positions clipped as
+        in `at`); one gather through a sliding-window view instead of a position matrix."""
+        size = len(self.data)
+        if size < width or len(start) == 0:
+            return self.at(start[:, None] + np.arange(width))
+        view = np.lib.stride_tricks.sliding_window_view(self.data, width)
+        inside = (start >= 0) & (start <= size - width)
+        if inside.all():
+            return view[start]
+        out = self.at(start[:, None] + np.arange(width))
+        out[inside] = view[start[inside]]
+        return out
 
-        The spans lie in row order inside their rows, so they and the gaps between them tile
-        the data: view that tiling as one string array without copying, then `take` every
-        other element (one memcpy per span, in C).
+    def spans(self, start: np.ndarray, end: np.ndarray, valid: np.ndarray) -> pa.Array:
+        """Bytes [start, end) of each row where valid, as a string array (null elsewhere).
+
+        The spans of the valid rows lie in row order, each inside its row, so they and the
+        gaps between them tile the data: view that tiling as one string array without
+        copying, then `take` every other element (one memcpy per span, in C).
         """
-        count = len(start)
-        first = self.start[0] if count else 0
-        span_start = np.where(valid, start, self.start)
-        span_end = np.where(valid, np.maximum(end, start), self.start)
-        bounds = np.empty(2 * count + 1, dtype=np.int32)
+        chosen = np.flatnonzero(valid)
+        bounds = np.empty(2 * len(chosen) + 1, dtype=np.int32)
+        span_start = start[chosen]
         bounds[0:-1:2] = span_start
-        bounds[1:-1:2] = span_end
-        bounds[-1] = self.end[-1] if count else first
+        bounds[1:-1:2] = np.maximum(end[chosen], span_start)
+        bounds[-1] = bounds[-2] if len(chosen) else 0
         tiling = pa.Array.from_buffers(
-            pa.string(), 2 * count, [None, pa.py_buffer(bounds), self.buffer]
+            pa.string(), 2 * len(chosen), [None, pa.py_buffer(bounds), self.buffer]
         )
-        return pc.take(tiling, int64_array(np.arange(0, 2 * count, 2), valid))
+        index = np.cumsum(valid, dtype=np.int64)
+        index = np.maximum(2 * index - 2, 0)
+        return pc.take(tiling, int64_array(index, valid))
 
 
 def simple_mask(lines: pa.StringArray) -> np.ndarray:
@@ -159,66 +178,71 @@ def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
 
 
 def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.ndarray) -> pa.Table:
-    """Records (schema `strace_lines`) for the rows where `simple` is true."""
-    raw = _Bytes(lines)
-    line_start, line_end = raw.start, raw.end
-    count = len(lines)
+    """Records (schema `strace_lines`) for the rows where `simple` is true.
+
+    Every position is computed for those rows only, and the output is gathered from them
+    directly (no filter of a full-size table afterwards). The widths SIMPLE_LINE allows are
+    few, so the clock timestamp and the usual ``<S.UUUUUU>`` duration are read at fixed
+    offsets; other shapes take the general walk.
+    """
+    raw = LineBytes(lines)
+    rows = np.flatnonzero(simple)
+    raw.restrict(rows)
+    count = len(rows)
+    line_start, line_end = raw.start[rows], raw.end[rows]
+    every = np.ones(count, dtype=bool)
     space, dot_byte = b" ", b"."
 
     # PID: the digits before the first space. SIMPLE_LINE lets a line start with digits only
     # as a pid (at most 9 digits), a clock (':' third) or an epoch time (a '.' after 7+ digits).
-    first_space = line_start + _first(lines, " ")
+    first_space = line_start + _first(lines, " ")[rows]
     has_pid = (
-        simple
-        & raw.is_digit(line_start)
+        raw.is_digit(line_start)
         & (first_space - line_start <= 9)
         & (raw.at(line_start + 2) != ord(":"))
     )
     pid = raw.number(line_start, first_space, has_pid)
     cursor = np.where(has_pid, first_space, line_start)
+    moving = has_pid
     for _ in range(8):  # "%-5u " pads short pids; SIMPLE_LINE allows at most 8 spaces
-        cursor = np.where(has_pid & (raw.at(cursor) == ord(" ")), cursor + 1, cursor)
+        moving = moving & (raw.at(cursor) == ord(" "))
+        if not moving.any():
+            break
+        cursor = cursor + moving
 
     # Timestamp: HH:MM:SS[.frac] (clock) or seconds.frac (epoch).
-    has_ts = simple & raw.is_digit(cursor)
+    has_ts = raw.is_digit(cursor)
     clock = has_ts & (raw.at(cursor + 2) == ord(":"))
     epoch = has_ts & ~clock
-    ts_space = raw.seek(cursor, 1, space, 22, has_ts)
-    dot = np.where(clock, cursor + 8, raw.seek(cursor, 1, dot_byte, 12, epoch))
-    has_fraction = has_ts & (raw.at(dot) == ord("."))
-    fraction = np.where(has_fraction, raw.fraction_ns(dot + 1, ts_space, has_fraction), 0)
-    seconds = np.where(
-        clock,
-        raw.number(cursor, cursor + 2, clock) * 3600
-        + raw.number(cursor + 3, cursor + 5, clock) * 60
-        + raw.number(cursor + 6, cursor + 8, clock),
-        raw.number(cursor, dot, epoch),
-    )
+    ts_space, dot, seconds, fraction = _clock_fields(raw, cursor, clock)
+    if epoch.any():
+        epoch_space = raw.seek(cursor, 1, space, 22, epoch)
+        epoch_dot = raw.seek(cursor, 1, dot_byte, 12, epoch)
+        with_fraction = epoch & (raw.at(epoch_dot) == ord("."))
+        ts_space = np.where(epoch, epoch_space, ts_space)
+        dot = np.where(epoch, epoch_dot, dot)
+        seconds = np.where(epoch, raw.number(cursor, epoch_dot, epoch), seconds)
+        fraction = np.where(
+            with_fraction, raw.fraction_ns(epoch_dot + 1, epoch_space, with_fraction), fraction
+        )
     ts_ns = seconds * 1_000_000_000 + fraction
     body = np.where(has_ts, ts_space + 1, cursor)
 
     # Call head: "name(" or "<... name resumed>".
-    resumed = simple & (raw.at(body) == ord("<"))
+    resumed = raw.at(body) == ord("<")
     name_start = np.where(resumed, body + len("<... "), body)
     resumed_space = raw.seek(name_start, 1, space, 64, resumed)
-    paren = line_start + _first(lines, "(")
+    paren = _paren(raw, lines, rows, body, resumed)
     name_end = np.where(resumed, resumed_space, paren)
     args_start = np.where(resumed, resumed_space + len(" resumed>"), paren + 1)
 
-    unfinished = (
-        simple
-        & ~resumed
-        & pc.fill_null(pc.ends_with(lines, _UNFINISHED), False).to_numpy(zero_copy_only=False)
-    )
-    returned = simple & ~unfinished
+    ends_unfinished = pc.fill_null(pc.ends_with(lines, _UNFINISHED), False)
+    unfinished = ~resumed & ends_unfinished.to_numpy(zero_copy_only=False)[rows]
+    returned = ~unfinished
 
     # Tail, read from the right: [ <DUR>], then [ ERRNO (MSG)], then RET, " = ", padding, ")".
     has_duration = returned & (raw.at(line_end - 1) == ord(">"))
-    duration_open = raw.seek(line_end - 1, -1, b"<", 24, has_duration)
-    duration_dot = raw.seek(duration_open, 1, dot_byte, 12, has_duration)
-    duration_ns = raw.number(
-        duration_open + 1, duration_dot, has_duration
-    ) * 1_000_000_000 + raw.fraction_ns(duration_dot + 1, line_end - 1, has_duration)
+    duration_open, duration_ns = _duration_fields(raw, line_end, has_duration)
     before_duration = np.where(has_duration, duration_open - 1, line_end)  # exclusive
 
     has_errno = returned & (raw.at(before_duration - 1) == ord(")"))
@@ -230,14 +254,15 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
     args_end = np.where(unfinished, line_end - len(_UNFINISHED), close)
 
     ret = raw.spans(ret_start, ret_end, returned)
+    all_rows = count == len(lines)
     columns = {
-        "line_no": line_numbers,
-        "kind": _pick(_KINDS, np.where(unfinished, 1, np.where(resumed, 2, 0)), simple),
+        "line_no": line_numbers if all_rows else pc.take(line_numbers, pa.array(rows)),
+        "kind": _pick(_KINDS, np.where(unfinished, 1, np.where(resumed, 2, 0)), every),
         "pid": int64_array(pid, has_pid),
         "ts_ns": int64_array(ts_ns, has_ts),
         "ts_kind": _pick(_TS_KINDS, np.where(clock, 0, 1), has_ts),
-        "syscall": raw.spans(name_start, name_end, simple),
-        "args": raw.spans(args_start, args_end, simple),
+        "syscall": raw.spans(name_start, name_end, every),
+        "args": raw.spans(args_start, args_end, every),
         "ret": ret,
         "retval": parse_retval(ret),
         "errno": raw.spans(errno_start, message_open - 1, has_errno),
@@ -248,8 +273,119 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
         columns[column.name] if column.name in columns else pa.nulls(count, column.type)
         for column in STRACE_LINES.columns
     ]
-    table = pa.Table.from_arrays(arrays, schema=STRACE_LINES.schema)
-    return table.filter(pa.array(simple, pa.bool_()))
+    return pa.Table.from_arrays(arrays, schema=STRACE_LINES.schema)
+
+
+_NAME_WINDOW = 24
+
+
+def _paren(
+    raw: LineBytes, lines: pa.StringArray, rows: np.ndarray, body: np.ndarray, resumed: np.ndarray
+) -> np.ndarray:
+    """The first `(` of each line (used where the line is not a resumed half).
+
+    Nothing before the call name holds a `(`, so it is the first one in a short window from
+    the name; a line whose name is longer than the window is searched whole.
+    """
+    window = raw.window(body, _NAME_WINDOW) == ord("(")
+    found = window.any(axis=1)
+    paren = body + window.argmax(axis=1)
+    far = ~found & ~resumed
+    if far.any():
+        whole = raw.start[rows] + _first(lines, "(")[rows]
+        paren[far] = whole[far]
+    return paren
+
+
+_CLOCK_WIDTHS = (8, 12, 15, 18)
+"""`HH:MM:SS` and its `.mmm`, `.uuuuuu` and `.nnnnnnnnn` forms (what SIMPLE_LINE accepts)."""
+
+
+def _clock_fields(
+    raw: LineBytes, cursor: np.ndarray, clock: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For clock rows: the space after the timestamp, the dot, whole seconds since midnight
+    and the fraction in ns (zeros elsewhere).
+
+    SIMPLE_LINE admits four widths, each followed by a space; the first of those positions
+    that holds a space is the end. The digits are read at fixed offsets from one gather per
+    width.
+    """
+    count = len(cursor)
+    ts_space = np.zeros(count, dtype=np.int64)
+    seconds = np.zeros(count, dtype=np.int64)
+    fraction = np.zeros(count, dtype=np.int64)
+    dot = cursor + 8
+    rows = np.flatnonzero(clock)
+    if len(rows) == 0:
+        return ts_space, dot, seconds, fraction
+    start = cursor[rows]
+    width = np.full(len(rows), -1, dtype=np.int64)
+    for candidate in reversed(_CLOCK_WIDTHS):
+        width[raw.at(start + candidate) == ord(" ")] = candidate
+    for candidate in _CLOCK_WIDTHS:
+        group = np.flatnonzero(width == candidate)
+        if len(group) == 0:
+            continue
+        at = rows[group]
+        # int32 is exact here: hours to seconds stay below 2**31, as do nine digits.
+        digits = raw.window(start[group], candidate).astype(np.int32) - _ZERO
+        ts_space[at] = start[group] + candidate
+        seconds[at] = (
+            (digits[:, 0] * 10 + digits[:, 1]) * 3600
+            + (digits[:, 3] * 10 + digits[:, 4]) * 60
+            + digits[:, 6] * 10
+            + digits[:, 7]
+        )
+        if candidate > 8:
+            places = candidate - 9
+            weights = 10 ** np.arange(places - 1, -1, -1, dtype=np.int32)
+            fraction[at] = (digits[:, 9:] @ weights) * 10 ** (9 - places)
+    if (width < 0).any():  # not a width SIMPLE_LINE accepts: the general walk
+        other = np.zeros(count, dtype=bool)
+        other[rows[width < 0]] = True
+        space = raw.seek(cursor, 1, b" ", 22, other)
+        has_fraction = other & (raw.at(dot) == ord("."))
+        whole = (
+            raw.number(cursor, cursor + 2, other) * 3600
+            + raw.number(cursor + 3, cursor + 5, other) * 60
+            + raw.number(cursor + 6, cursor + 8, other)
+        )
+        ts_space[other] = space[other]
+        seconds[other] = whole[other]
+        fraction[other] = np.where(has_fraction, raw.fraction_ns(dot + 1, space, has_fraction), 0)[
+            other
+        ]
+    return ts_space, dot, seconds, fraction
+
+
+def _duration_fields(
+    raw: LineBytes, line_end: np.ndarray, has_duration: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `<` that opens each `-T` duration and its value in ns (-1 and 0 without one).
+
+    The usual ``<S.UUUUUU>`` is read at fixed offsets from the end; other widths walk back.
+    """
+    count = len(line_end)
+    duration_open = np.full(count, -1, dtype=np.int64)
+    duration_ns = np.zeros(count, dtype=np.int64)
+    usual = has_duration & (raw.at(line_end - 10) == ord("<")) & (raw.at(line_end - 8) == ord("."))
+    rows = np.flatnonzero(usual)
+    if len(rows):
+        digits = raw.window(line_end[rows] - 9, 8).astype(np.int32) - _ZERO
+        micros = digits[:, 2:] @ 10 ** np.arange(5, -1, -1, dtype=np.int32)
+        duration_open[rows] = line_end[rows] - 10
+        duration_ns[rows] = digits[:, 0] * np.int64(1_000_000_000) + micros * np.int64(1000)
+    other = has_duration & ~usual
+    if other.any():
+        opened = raw.seek(line_end - 1, -1, b"<", 24, other)
+        dot = raw.seek(opened, 1, b".", 12, other)
+        value = raw.number(opened + 1, dot, other) * 1_000_000_000 + raw.fraction_ns(
+            dot + 1, line_end - 1, other
+        )
+        duration_open[other] = opened[other]
+        duration_ns[other] = value[other]
+    return duration_open, duration_ns
 
 
 def parse_retval(retnum: pa.Array) -> pa.Array:

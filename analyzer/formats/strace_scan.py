@@ -128,9 +128,45 @@ def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, 
     leftover = np.zeros(len(lines), dtype=bool)
     leftover[~simple] = leftover_of_rest
     if simple.any():
-        table = pa.concat_tables([scan_simple(lines, line_numbers, simple), table])
-        table = table.take(pc.sort_indices(table["line_no"]))
+        table = merge_by_line(scan_simple(lines, line_numbers, simple), table)
     return table, leftover
+
+
+MERGE_SLICES = 64
+"""Up to this many runs of rows are spliced in as slices; more are merged with a sort."""
+
+
+def merge_by_line(first: pa.Table, second: pa.Table) -> pa.Table:
+    """Two tables in line order as one, in line order (rows of `first` before rows of
+    `second` with the same line number), like a stable sort of both by `line_no`.
+
+    The second table is usually a handful of lines among many: its runs are spliced into
+    the first as slices (no copy) instead of taking every row of both.
+    """
+    if second.num_rows == 0:
+        return first
+    if first.num_rows == 0:
+        return second
+    first_lines = first["line_no"].to_numpy()
+    second_lines = second["line_no"].to_numpy()
+    at = np.searchsorted(first_lines, second_lines, side="right")
+    in_order = np.all(first_lines[1:] >= first_lines[:-1]) and np.all(
+        second_lines[1:] >= second_lines[:-1]
+    )
+    if not in_order or len(np.unique(at)) > MERGE_SLICES:
+        merged = pa.concat_tables([first, second])
+        return merged.take(pc.sort_indices(merged["line_no"]))
+    pieces = []
+    done = 0
+    run_starts = np.flatnonzero(np.diff(at, prepend=-1))
+    run_ends = np.append(run_starts[1:], len(at))
+    for begin, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
+        position = int(at[begin])
+        pieces.append(first.slice(done, position - done))
+        pieces.append(second.slice(begin, end - begin))
+        done = position
+    pieces.append(first.slice(done))
+    return pa.concat_tables([piece for piece in pieces if piece.num_rows])
 
 
 def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
