@@ -3,18 +3,21 @@
 Built from the `loop_events` table. Slow callbacks are grouped by code location and by
 coroutine (count, total, max, p95, first and last time); the misuse messages (exceptions,
 tasks destroyed while pending, never-retrieved exceptions, never-awaited coroutines,
-resource warnings) are grouped by kind and location with one sample record each. The section
-also says what the log cannot show: debug mode logs only steps that took at least
-`loop.slow_callback_duration` (0.1 s unless the application changed it), and uvloop does not
-time protocol callbacks.
+resource warnings) are grouped by kind and location with one sample record each. When the
+log has timestamps, the slow steps also form a timeline of blocking episodes
+(`blocking_timeline`). The section also says what the log cannot show: debug mode logs only
+steps that took at least `loop.slow_callback_duration` (0.1 s unless the application changed
+it), and uvloop does not time protocol callbacks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer.summary import records
 
@@ -27,6 +30,8 @@ MISUSE_KINDS = (
 )
 DEFAULT_SLOW_CALLBACK_S = 0.1
 SAMPLE_CHARS = 2000
+TIMELINE_LIMIT = 2000
+"""Episodes in the timeline at most: the longest are kept, the others only counted."""
 
 
 def _slow_groups(slow: pd.DataFrame, key: str) -> list[dict[str, Any]]:
@@ -49,6 +54,62 @@ def _slow_groups(slow: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     return records(
         table[[key, "count", "total_s", "max_s", "p95_s", "first_time_s", "last_time_s"]]
     )
+
+
+def blocking_timeline(
+    events: pa.Table, limit: int = TIMELINE_LIMIT
+) -> tuple[list[dict[str, Any]], int]:
+    """The timed slow callbacks and task steps as blocking episodes, in time order, and how
+    many were left out (beyond the `limit` longest).
+
+    Each episode is ``{time_s, duration_s, location, task, coro, callback, input, line}``.
+    asyncio logs ``Executing ... took X seconds`` when the step has ended, so the episode
+    began about X before the record's time: ``time_s`` is the log time minus ``duration_s``
+    (Unix seconds; a log time printed without a zone is read as UTC, see `loop_events`).
+    ``location`` is the step's ``file:line`` (the coroutine's, or the callback's when it is a
+    plain function; None for bound-method callbacks such as a transport's ``_read_ready``),
+    ``task`` the task name (None for callbacks and for 3.7's unnamed tasks), ``coro`` and
+    ``callback`` what ran, ``input`` and ``line`` the record. Steps without a time (a log
+    without timestamps, journalctl ``short`` times without a year) are not in it.
+    """
+    mask = pc.and_(
+        pc.equal(events["kind"], "slow_callback"),
+        pc.and_(pc.is_valid(events["time_s"]), pc.is_valid(events["duration_s"])),
+    )
+    steps = events.filter(mask)
+    if steps.num_rows == 0:
+        return [], 0
+    duration = steps["duration_s"].to_numpy()
+    keep = np.arange(steps.num_rows)
+    omitted = 0
+    if steps.num_rows > limit:
+        keep = np.sort(np.argsort(-duration, kind="stable")[:limit])
+        omitted = steps.num_rows - limit
+    start = steps["time_s"].to_numpy()[keep] - duration[keep]
+    columns = {name: steps[name].to_pylist() for name in _TIMELINE_TEXT}
+    order = sorted(
+        range(len(keep)),
+        key=lambda i: (start[i], columns["input"][keep[i]], columns["line_start"][keep[i]]),
+    )
+    timeline = []
+    for i in order:
+        row = int(keep[i])
+        timeline.append(
+            {
+                "time_s": round(float(start[i]), 6),
+                "duration_s": float(duration[row]),
+                "location": columns["location"][row],
+                "task": columns["task_name"][row],
+                "coro": columns["coro"][row],
+                "callback": columns["callback"][row],
+                "input": columns["input"][row],
+                "line": columns["line_start"][row],
+            }
+        )
+    return timeline, omitted
+
+
+_TIMELINE_TEXT = ("location", "task_name", "coro", "callback", "input", "line_start")
 
 
 def asyncio_section(events: pa.Table) -> dict[str, Any]:
@@ -98,6 +159,14 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
     ]
     if uvloop:
         notes.append("The log comes from uvloop, which does not time protocol callbacks.")
+    timeline, omitted = blocking_timeline(events)
+    if len(slow) and not timeline:
+        notes.append("The log has no timestamps on its slow steps, so there is no timeline.")
+    if omitted:
+        notes.append(
+            f"The timeline lists the {TIMELINE_LIMIT} longest of {TIMELINE_LIMIT + omitted} "
+            "timed slow steps."
+        )
     return {
         "records": len(frame),
         "by_kind": {str(k): int(v) for k, v in frame["kind"].value_counts().sort_index().items()},
@@ -108,6 +177,8 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
             "by_coroutine": _slow_groups(slow, "coro"),
         },
         "misuse": misuse_groups,
+        "timeline": timeline,
+        "timeline_omitted": omitted,
         "uvloop": uvloop,
         "notes": notes,
     }

@@ -29,7 +29,16 @@ from analyzer.passes import Finding, PassConfig, PassInputs, run_passes
 from analyzer.perf import tracepoints
 from analyzer.perf.collapse import CollapseOptions
 from analyzer.perf.report import folded_table, perf_section, tracepoint_sections
-from analyzer.schema import EXITS, LOOP_EVENTS, SIGNALS, SYSCALLS, TASKS, UNPARSED, TableSpec
+from analyzer.schema import (
+    EXITS,
+    LOOP_EVENTS,
+    SIGNALS,
+    SYSCALLS,
+    TASKS,
+    TASKS_SNAPSHOT,
+    UNPARSED,
+    TableSpec,
+)
 
 REPORT_SCHEMA = "iodiag.report/1"
 UNPARSED_SAMPLES = 20
@@ -271,9 +280,10 @@ def build_tables(
         "tasks": concat(TASKS, [r.tasks for r in results]),
         "unparsed": concat(UNPARSED, [source.parsed.unparsed for source in inputs]),
     }
-    logs = [source.parsed.loop_events for source in inputs if source.format == "asyncio"]
+    logs = [source.parsed for source in inputs if source.format == "asyncio"]
     if logs:
-        tables["loop_events"] = concat(LOOP_EVENTS, logs)
+        tables["loop_events"] = concat(LOOP_EVENTS, [log.loop_events for log in logs])
+        tables["tasks_snapshot"] = concat(TASKS_SNAPSHOT, [log.tasks_snapshot for log in logs])
     profiles = [source for source in inputs if source.format == "perf"]
     tracepoint_counts: dict[str, dict[str, int]] = {}
     if profiles:

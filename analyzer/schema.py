@@ -225,6 +225,68 @@ LOOP_EVENTS = TableSpec(
     ),
 )
 
+STACK_FRAME = pa.struct(
+    [
+        pa.field("file", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("function", pa.string()),
+        pa.field("code", pa.string()),
+    ]
+)
+
+TASKS_SNAPSHOT = TableSpec(
+    "tasks_snapshot",
+    "One row per task of an aiomonitor `ps` / `ps-terminated` table and per stack of a "
+    "`where` / `where-terminated` output found in an asyncio input (a saved aiomonitor "
+    "console session); see analyzer/formats/asyncio_record.py (TaskSnapshot) for the rules.",
+    (
+        _INPUT,
+        Column(
+            "snapshot",
+            pa.int64(),
+            "First line of the dump the row belongs to (its `monitor >>>` prompt line when "
+            "there is one); rows of one dump share it.",
+        ),
+        Column("command", pa.string(), "ps, ps-terminated, where or where-terminated."),
+        Column("line_no", pa.int64(), "Line of the table row, or of the stack's header."),
+        Column("line_end", pa.int64(), "Last line of the row or stack."),
+        Column(
+            "task_id",
+            pa.string(),
+            "ps: `id(task)` as printed; ps-terminated: the trace id; where: the id given to "
+            "`where`, on the task's own stack only.",
+        ),
+        Column("state", pa.string(), "PENDING, CANCELLED or FINISHED (ps, where-terminated)."),
+        Column("name", pa.string(), "Task name."),
+        Column("coro", pa.string(), "Coroutine qualname, without `()`."),
+        Column(
+            "created_at",
+            pa.string(),
+            "Created Location as printed (`<cwd>/app.py:45`; aiomonitor shortens paths).",
+        ),
+        Column(
+            "since_s",
+            pa.float64(),
+            "ps: running for (Since); ps-terminated: Since Started.",
+            "s",
+        ),
+        Column("terminated_s", pa.float64(), "ps-terminated: Since Terminated.", "s"),
+        Column(
+            "section",
+            pa.string(),
+            "where: root (creation of the chain's first task), creator (the named task when "
+            "it created the next one) or task (the task's own stack).",
+        ),
+        Column("exception", pa.string(), "where-terminated: the `exc=` repr."),
+        Column("note", pa.string(), "Text printed instead of frames (`No stack available ...`)."),
+        Column(
+            "frames",
+            pa.list_(STACK_FRAME),
+            "where: the stack, outermost first: file, line, function and the source line.",
+        ),
+    ),
+)
+
 PERF_SAMPLES = TableSpec(
     "perf_samples",
     "One row per sample header line of `perf script` output (see "
@@ -422,6 +484,7 @@ TABLES: tuple[TableSpec, ...] = (
     EXITS,
     TASKS,
     LOOP_EVENTS,
+    TASKS_SNAPSHOT,
     PERF_SAMPLES,
     PERF_STACKS,
     PERF_FRAMES,

@@ -40,11 +40,14 @@ def test_grammar_compiles_strictly() -> None:
     asyncio_log.build_parser(strict=True)
 
 
+@pytest.mark.parametrize("engine", ["lark", "fast"])
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
-def test_every_line_is_a_record_line_or_an_application_line(path: Path) -> None:
-    parsed = _parse_file(path)
+def test_every_line_is_a_record_line_or_an_application_line(path: Path, engine: str) -> None:
+    parsed = _parse_file(path, engine)
     assert parsed.unparsed.num_rows == 0
-    assert parsed.record_lines + parsed.application_lines == parsed.line_count
+    assert (
+        parsed.record_lines + parsed.snapshot_lines + parsed.application_lines == parsed.line_count
+    )
     lines = path.read_text(encoding="utf-8").split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -88,9 +91,10 @@ def _expected_slow(line: str) -> tuple[float, str | None, str | None]:
     )
 
 
+@pytest.mark.parametrize("engine", ["lark", "fast"])
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
-def test_every_executing_line_is_a_slow_callback_row(path: Path) -> None:
-    parsed = _parse_file(path)
+def test_every_executing_line_is_a_slow_callback_row(path: Path, engine: str) -> None:
+    parsed = _parse_file(path, engine)
     rows = {
         row["line_start"]: row
         for row in parsed.loop_events.to_pylist()

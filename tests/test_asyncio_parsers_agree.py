@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -243,3 +244,141 @@ def test_fast_equals_grammar_on_generated_logs(
         if record[0].startswith("Executing "):
             assert row["kind"] == "slow_callback"
             assert row["duration_s"] == pytest.approx(float(record[0].rsplit(" ", 2)[1]))
+
+
+# -- the fast line parser, line by line -------------------------------------------------------
+
+
+def _fixture_lines() -> list[str]:
+    lines: list[str] = []
+    for path in FIXTURES:
+        text = path.read_text(encoding="utf-8")
+        lines += [line.rstrip("\r") for line in text.split("\n")]
+        for line in text.split("\n"):  # the message lines inside JSON records
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                for key in ("message", "exc_info", "MESSAGE"):
+                    if isinstance(obj.get(key), str):
+                        lines += obj[key].split("\n")
+    return list(dict.fromkeys(lines))
+
+
+FIXTURE_LINES = _fixture_lines()
+
+
+def test_fast_line_parser_equals_grammar_on_every_fixture_line() -> None:
+    for line in FIXTURE_LINES:
+        assert asyncio_log.parse_line_fast(line) == asyncio_log.parse_line(line), line
+
+
+def test_fast_line_parser_reads_the_common_lines_itself() -> None:
+    """The fast path must not quietly hand everything to the grammar: every `Executing`
+    line without a journald prefix, every traceback frame and every enveloped application
+    line of the fixtures is read without it."""
+    fast = asyncio_log._fast_parser()
+    missed = []
+    for line in FIXTURE_LINES:
+        parsed = asyncio_log.parse_line(line)
+        if not isinstance(parsed, asyncio_log.Line) or parsed.journal is not None:
+            continue
+        common = (
+            parsed.data.get("kind") == "slow_callback"
+            or parsed.data.get("type") in ("frame", "indented", "exc", "traceback", "key")
+            or parsed.role in ("other", "monitor")
+        )
+        if common and fast.line(line) is None:
+            missed.append(line)
+    assert not missed, missed[:5]
+
+
+def test_fast_line_parser_equals_grammar_at_line_edges() -> None:
+    """Every fixture line with a blank or a tab added at either end, or its last character
+    dropped (where hand-written tokenising most often differs from a lexer)."""
+    for line in FIXTURE_LINES:
+        for variant in (line + " ", " " + line, line + "\t", line[:-1]):
+            fast, grammar = asyncio_log.parse_line_fast(variant), asyncio_log.parse_line(variant)
+            assert fast == grammar, variant
+
+
+FRAGMENTS = [
+    " ", ">", "<", "'", '"', ":", "()", "(", ")", "[", "]", ", ", " at ", "=", ".", "0",
+    " cancelled", " created at x.py:1", " when=1.5", " running", " - ", "  ", "\t",
+    "Warning: ", "x.py:3: RuntimeWarning: ", "Handle", "Task", " took 1.000 seconds",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(FIXTURE_LINES),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.sampled_from(["delete", "insert", "truncate", "double"]),
+    st.sampled_from(FRAGMENTS),
+)
+def test_fast_line_parser_equals_grammar_on_mutated_lines(
+    line: str, at: int, length: int, how: str, fragment: str
+) -> None:
+    """Fixture lines with a character deleted or doubled, a fragment inserted, or cut:
+    wherever the fast parser accepts a line, it reads it as the grammar does."""
+    at %= len(line) + 1
+    if how == "delete":
+        line = line[:at] + line[at + 1 + length % 3 :]
+    elif how == "insert":
+        line = line[:at] + fragment + line[at:]
+    elif how == "truncate":
+        line = line[:at]
+    else:
+        line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
+    assert asyncio_log.parse_line_fast(line) == asyncio_log.parse_line(line)
+
+
+# -- the byte pre-filter ----------------------------------------------------------------------
+
+
+def _mask_lines(block: bytes) -> list[int]:
+    """The candidate line indexes the old way: split into lines, RE2 on each line."""
+    lines = [line.decode("utf-8", "backslashreplace") for line in block.split(b"\n")]
+    mask = asyncio_log.candidate_mask(pa.array(lines, pa.string()))
+    return [index for index, hit in enumerate(mask) if hit]
+
+
+@pytest.mark.parametrize("piece", [64, 4096, 256 << 10])
+@pytest.mark.parametrize("rounds", [1, 8])
+def test_candidate_lines_are_the_lines_with_a_marker(
+    piece: int, rounds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On every fixture, with pieces and rounds so small that most blocks need many rounds
+    or go to the dense fallback: the same lines as matching each line on its own, and the
+    offsets are where those lines start."""
+    monkeypatch.setattr(asyncio_log, "PIECE_BYTES", piece)
+    monkeypatch.setattr(asyncio_log, "MAX_ROUNDS", rounds)
+    for path in FIXTURES:
+        block = path.read_bytes().rstrip(b"\n")
+        offsets, indexes = asyncio_log.candidate_lines(block)
+        assert indexes == _mask_lines(block), path.name
+        starts = [0] + [i + 1 for i, byte in enumerate(block) if byte == 10]
+        assert offsets == [starts[i] for i in indexes], path.name
+
+
+def test_crlf_and_bad_bytes_read_alike_by_both_engines() -> None:
+    """Hand-made: a real log with CRLF line ends and bytes that are not UTF-8 inside and
+    outside asyncio records; both engines give the same records, lines and counts."""
+    lines = (RESEARCH / "out" / "long_ts.txt").read_bytes().split(b"\n")
+    mixed = []
+    for number, line in enumerate(lines):
+        if number % 5 == 1:
+            line += b" \xff\xfe"
+        mixed.append(line + (b"\r" if number % 2 else b""))
+    data = b"\n".join(mixed)
+    results = {}
+    for engine in ("fast", "lark"):
+        for chunk_bytes in (300, 1 << 20):
+            chunks = iter_line_chunks(io.BytesIO(data), chunk_bytes=chunk_bytes)
+            results[engine, chunk_bytes] = asyncio_log.parse(chunks, "-", engine=engine)
+    for parsed in results.values():
+        _same(parsed, results["lark", 1 << 20])
+        assert parsed.non_utf8_lines == sum(1 for n in range(len(lines)) if n % 5 == 1)
+    assert results["fast", 300].record_count > 0

@@ -1,4 +1,5 @@
-"""The record both asyncio log parsers produce: one per asyncio message, however many lines.
+"""The records both asyncio log parsers produce: one `AsyncioRecord` per asyncio message,
+however many lines, and one `TaskSnapshot` per task in an aiomonitor dump.
 
 `grammars/asyncio_log.lark` specifies the lines; `asyncio_log` assembles them into records.
 The grammar engine parses every line; the fast engine parses only the lines a cheap
@@ -56,11 +57,45 @@ Field rules:
   ``()``, ``<function ... at 0x...>`` callbacks, ``uvloop/`` frames); else None.
 - ``text``: the record's lines as printed, joined with newlines (a JSON record: its message
   and exc_info fields).
+
+aiomonitor dumps (`TaskSnapshot`, the ``tasks_snapshot`` table): what a session with
+aiomonitor's console printed, one row per task of a ``ps`` / ``ps-terminated`` table and one
+per stack of a ``where`` / ``where-terminated`` output. Field rules:
+
+- ``snapshot``: the first line of the dump: the ``monitor >>> CMD`` prompt line when one comes
+  right before the output (blank lines between are allowed), else the ``N tasks running`` line
+  or the first ``Stack of ...`` header. Rows of one dump share it.
+- ``command``: ``ps``, ``ps-terminated``, ``where`` or ``where-terminated``, from the output's
+  shape (``tasks terminated``, ``<TerminatedTask ...>``, the root header without a blank
+  before ``(most recent call last)``), not from the prompt.
+- ``line_no``, ``line_end``: the table row (both the same), or a ``where`` stack from its
+  ``Stack of`` header to its last frame line.
+- ``task_id``: ``ps``: the Task ID column (``id(task)`` in decimal); ``ps-terminated``: the
+  Trace ID column; ``where``: the argument of the ``where ID`` prompt, on the ``task`` stack
+  only (the other stacks are of other tasks), None without a prompt.
+- ``state``: ``ps``: the State column (``PENDING``, ``CANCELLED``, ``FINISHED``);
+  ``where-terminated``: ``CANCELLED`` for ``cancelled``, ``FINISHED`` otherwise; else None.
+- ``name``: the Name column / the header's ``name=``. ``coro``: the Coroutine (Coro) column /
+  the header's ``coro=``, without a final ``()`` (as ``loop_events.coro``). aiomonitor shows
+  the coroutine the task was created with; a ``where`` header of a task made by its task
+  factory names the wrapper (``Monitor._coro_wrapper``).
+- ``created_at``: the Created Location column as printed (aiomonitor shortens paths to
+  ``<cwd>/``, ``<home>/``, ``<stdlib>/``, ``<sitepkg>/``); None for ``-``.
+- ``since_s``: ``ps``: the Since column (running for; only with aiomonitor's task factory,
+  else None for ``-``); ``ps-terminated``: Since Started. ``terminated_s``: ``ps-terminated``'s
+  Since Terminated. Read from aiomonitor's ``[Ny][Nm][Nd][Nh]MM:SS.mmm`` (m = 30 days).
+- ``section`` (``where`` only): ``root`` (where the first task of the creation chain was
+  created), ``creator`` (the stack of the named task when it created the next one), ``task``
+  (the task's own stack: where it is suspended, or for ``where-terminated`` where it ended).
+- ``exception``: ``where-terminated``'s ``exc=...`` repr.
+- ``note``: the text printed instead of frames (``No stack available ...``).
+- ``frames``: the stack, outermost first, as ``{file, line, function, code}`` (``code`` is the
+  source line printed under the frame, None when absent); None for table rows.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 KINDS: tuple[str, ...] = (
     "slow_callback",
@@ -107,3 +142,23 @@ class Unparsed(NamedTuple):
     line_no: int
     text: str
     reason: str
+
+
+class TaskSnapshot(NamedTuple):
+    """One task of an aiomonitor ``ps`` table or one stack of a ``where`` output."""
+
+    snapshot: int
+    command: str
+    line_no: int
+    line_end: int
+    task_id: str | None = None
+    state: str | None = None
+    name: str | None = None
+    coro: str | None = None
+    created_at: str | None = None
+    since_s: float | None = None
+    terminated_s: float | None = None
+    section: str | None = None
+    exception: str | None = None
+    note: str | None = None
+    frames: list[dict[str, Any]] | None = None

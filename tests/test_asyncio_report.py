@@ -1,0 +1,90 @@
+"""The asyncio report section's timeline of blocking episodes, on the real research logs.
+
+Expected episodes are read from the log text with a regular expression and the standard
+library's datetime, independently of the parser.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from analyzer.asyncio_report import asyncio_section, blocking_timeline
+from analyzer.formats import asyncio_log
+from analyzer.inputs import iter_line_chunks, open_source
+
+OUT = Path(__file__).resolve().parent.parent / "fixtures" / "asyncio" / "research" / "out"
+TIMED = re.compile(
+    r"^(?P<date>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}) .*Executing <.*> "
+    r"took (?P<took>\d+\.\d+) seconds$"
+)
+
+
+def _events(name: str) -> asyncio_log.ParsedLog:
+    source = open_source(OUT / name)
+    try:
+        return asyncio_log.parse(iter_line_chunks(source.stream), name)
+    finally:
+        source.close()
+
+
+def _expected(name: str) -> list[tuple[float, float, int]]:
+    """(start, duration, line) of every timestamped `Executing` line, in time order."""
+    found = []
+    for number, line in enumerate((OUT / name).read_text(encoding="utf-8").split("\n"), 1):
+        match = TIMED.match(line)
+        if match:
+            logged = datetime.strptime(match["date"], "%Y-%m-%d %H:%M:%S")
+            seconds = logged.replace(tzinfo=timezone.utc).timestamp() + int(match["ms"]) / 1000
+            took = float(match["took"])
+            found.append((seconds - took, took, number))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("name", ["long_ts.txt", "fmt_asctime.txt", "long_ts_uvloop.txt"])
+def test_timeline_is_every_timed_slow_step_in_time_order(name: str) -> None:
+    timeline, omitted = blocking_timeline(_events(name).loop_events)
+    expected = _expected(name)
+    assert expected and omitted == 0
+    assert [(e["line"], e["duration_s"]) for e in timeline] == [(n, d) for _, d, n in expected]
+    for episode, (start, _, _) in zip(timeline, expected, strict=True):
+        assert episode["time_s"] == pytest.approx(start, abs=1e-6)
+        assert episode["input"] == name
+
+
+def test_timeline_names_the_task_and_the_code() -> None:
+    """long_ts.txt lines 36 and 99 (read by hand): a TimerHandle callback and a task step."""
+    timeline, _ = blocking_timeline(_events("long_ts.txt").loop_events)
+    by_line = {episode["line"]: episode for episode in timeline}
+    timer, task = by_line[36], by_line[99]
+    assert (timer["task"], timer["callback"], timer["location"]) == (
+        None,
+        "on_tick",
+        "/srv/capture/long_log.py:81",
+    )
+    assert (task["task"], task["coro"], task["location"]) == (
+        "Task-1",
+        "main",
+        "/srv/capture/long_log.py:104",
+    )
+
+
+def test_the_longest_episodes_are_kept_when_there_are_too_many() -> None:
+    events = _events("long_ts.txt").loop_events
+    expected = _expected("long_ts.txt")
+    longest = sorted(expected, key=lambda item: -item[1])[:2]
+    timeline, omitted = blocking_timeline(events, limit=2)
+    assert omitted == len(expected) - 2
+    assert [episode["line"] for episode in timeline] == [n for _, _, n in sorted(longest)]
+
+
+def test_section_has_the_timeline_or_says_why_not() -> None:
+    timed = asyncio_section(_events("long_ts.txt").loop_events)
+    assert len(timed["timeline"]) == len(_expected("long_ts.txt")) == 4
+    assert timed["timeline_omitted"] == 0
+    untimed = asyncio_section(_events("py311_slow_callbacks.txt").loop_events)
+    assert untimed["slow_callbacks"]["count"] > 0 and untimed["timeline"] == []
+    assert any("no timestamps" in note for note in untimed["notes"])
