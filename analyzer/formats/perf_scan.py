@@ -8,6 +8,9 @@ string operations and one anchored regex per header:
   ``(`` (at most two levels, as the grammar's ``DSO`` terminal), the symbol is what lies
   between, its ``+0x..`` offset split off;
 - two spaces + a source location -> srcline;
+- a line without an event word (no ``name:`` before a blank or the end, no ``PERF_RECORD_``)
+  cannot be a header -> a frame as old perf versions printed them (indented with spaces or
+  not at all; the grammar's ``bare_frame``), read as a tab-indented frame is;
 - anything else -> a sample/side-band header, read right-anchored: the tid is the last number
   before ``[cpu]``/time/event, and the comm is checked word by word for the tokens that would
   make the grammar end it earlier (a number followed by ``[cpu]``, a time or an ``event:``).
@@ -47,6 +50,11 @@ _FIRST_WORD = re.compile(r"\[[0-9]+\]|[0-9]+\.[0-9]+:|[0-9]{4}-[0-9]{2}-[0-9]{2}
 _PID_TID = re.compile(r"-?[0-9]+/-?[0-9]+")
 _SIDEBAND = re.compile(r"PERF_RECORD_[A-Z0-9_]+:?")
 _TIME = re.compile(r"[0-9]+\.[0-9]+:")
+_EVENT_WORD = re.compile(r"[^ \t]:(?![^ \t])|PERF_RECORD_")
+"""What every header line contains (the grammar's ``EVENT`` or ``SIDEBAND`` terminal)."""
+_THIRD_AFTER_TWO_BLANKS = (" ", "\t")
+_WORD_STARTS = frozenset("[-0123456789")
+"""The first characters of the words `_FIRST_WORD` and `_PID_TID` match."""
 _NO_HEADER = (None,) * 9
 _new = tuple.__new__
 
@@ -78,6 +86,15 @@ def scan_line(text: str) -> PerfRecord | None:
             return BLANK
     elif first == " " and not text.strip(_BLANKS):
         return BLANK
+    if _EVENT_WORD.search(text) is None:
+        # Not a header: every header has an event word ("name:" before a blank or the end)
+        # or a PERF_RECORD_ name. Nor a srcline (its third character is not a blank), a
+        # comment or a blank line (seen above), or a tab-indented frame: so the grammar
+        # can only read it as a `bare_frame`, an old perf's frame indented with spaces or
+        # not at all.
+        if text.startswith("  ") and text[2:3] not in _THIRD_AFTER_TWO_BLANKS:
+            return None  # a srcline shape the scanner did not read: the grammar decides
+        return _frame(text.lstrip(_BLANKS), require_dso=False)
     return _header(text)
 
 
@@ -137,50 +154,73 @@ def _header(text: str) -> PerfRecord | None:
     match = _HEADER.fullmatch(text)
     if match is None:
         return None
-    comm = match["comm"]
+    comm, pid, tid, cpu, tod, time, period, event, rest = match.groups()
     if not _comm_is_plain(comm):
         return None
-    event = match["event"]
-    time = match["time"]
     if time is None and _TIME.fullmatch(event):
         return None
-    if _SIDEBAND.fullmatch(event):
+    if event.startswith("PERF_RECORD_") and _SIDEBAND.fullmatch(event):
         kind = "sideband"
         event = event[:-1] if event.endswith(":") else event
     else:
         kind = "sample"
         event = event[:-1]
-    rest = match["rest"]
-    if rest is not None and "\t" in rest:
-        return None
-    payload = rest.strip() if rest is not None else None
-    frame: PerfRecord | None = None
-    if payload and kind == "sample":
-        frame = _frame(payload, require_dso=True)
-    pid = match["pid"]
-    cpu = match["cpu"]
-    period = match["period"]
-    return PerfRecord(
-        kind,
-        comm=comm,
-        pid=int(pid) if pid is not None else None,
-        tid=int(match["tid"]),
-        cpu=int(cpu) if cpu is not None else None,
-        tod=match["tod"],
-        time_ns=_ns(time) if time is not None else None,
-        period=int(period) if period is not None else None,
-        event=event,
-        payload=payload or None,
-        addr=frame.addr if frame else None,
-        symbol=frame.symbol if frame else None,
-        offset=frame.offset if frame else None,
-        dso=frame.dso if frame else None,
+    payload: str | None = None
+    addr = symbol = offset = dso = None
+    if rest is not None:
+        if "\t" in rest:
+            return None
+        payload = rest.strip() or None
+        if payload is not None and kind == "sample":
+            frame = _frame(payload, require_dso=True)
+            if frame is not None:
+                addr, symbol, offset, dso = frame[10:14]
+    return _new(
+        PerfRecord,
+        (
+            kind,
+            comm,
+            int(pid) if pid is not None else None,
+            int(tid),
+            int(cpu) if cpu is not None else None,
+            tod,
+            _ns(time) if time is not None else None,
+            int(period) if period is not None else None,
+            event,
+            payload,
+            addr,
+            symbol,
+            offset,
+            dso,
+            None,
+        ),
     )
+
+
+def header_time_span(text: str) -> tuple[int, int] | None:
+    """Where the time of a header line is (its ``[0-9]+.[0-9]+`` digits), or None.
+
+    For a line that `scan_line` reads as a sample or side-band header with a time. The
+    scanner's result does not depend on those digits beyond the time itself: the header is
+    read word by word (each of its fields is whole words, separated by the same blanks), and
+    every rule that a word of that shape ``T:`` meets or fails (comm word, tid, pid/tid,
+    ``[cpu]``, either half of a tod, time, period, event, and the comm checks) it meets or
+    fails whatever its digits are. So any line made of the same text before and after the
+    digits and a time of the same shape in between is read the same, with that time:
+    `perf_assemble.BlockReader` reads most headers this way, from a dictionary of such
+    templates (tests/test_perf_assemble.py checks it on generated headers).
+    """
+    match = _HEADER.fullmatch(text)
+    if match is None or match["time"] is None:
+        return None
+    return match.span("time")
 
 
 def _comm_is_plain(comm: str) -> bool:
     """True when the grammar reads the same comm: no word of it ends the comm early."""
     if " " not in comm and "\t" not in comm:
+        if comm[0] not in _WORD_STARTS:  # neither pattern can match
+            return True
         return not (_FIRST_WORD.fullmatch(comm) or _PID_TID.fullmatch(comm))
     words = comm.replace("\t", " ").split()
     if _FIRST_WORD.fullmatch(words[0]):
@@ -196,5 +236,6 @@ def _comm_is_plain(comm: str) -> bool:
 
 
 def _ns(text: str) -> int:
+    """``"303.512366"`` -> 303512366000 (the text is ``[0-9]+.[0-9]+``)."""
     whole, _, frac = text.partition(".")
-    return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
+    return int(whole + (frac + "000000000")[:9])

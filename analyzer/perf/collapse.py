@@ -53,14 +53,27 @@ output on FlameGraph's test corpus, which `tests/test_perf_collapse.py` checks):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+from analyzer.formats.perf_assemble import Assembler, parse_line
 
-from analyzer.formats.perf_script import ParsedPerf, assemble, parse_line
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-__all__ = ["CollapseOptions", "collapse", "collapse_lines", "collapse_tables", "default_event"]
+    from analyzer.formats.perf_script import ParsedPerf
+
+__all__ = [
+    "CollapseOptions",
+    "collapse",
+    "collapse_assembled",
+    "collapse_lines",
+    "collapse_tables",
+    "default_event",
+    "fold",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,9 @@ class CollapseOptions:
     event_filter: str | None = None
     """``--event-filter=EVENT``: fold only this event (default: the first event seen)."""
 
+
+SampleKey = tuple[str | None, int | None, int | None, int | None]
+"""(comm, pid, tid, stack id): the samples that fold to the same line (with the options)."""
 
 _GO_METHOD = re.compile(r"\.\(.*\)\.")
 _AFTER_PAREN = re.compile(r"\((?!anonymous namespace\)).*")
@@ -153,7 +169,11 @@ def _is_kernel(module: str) -> bool:
 
 def default_event(samples: pa.Table) -> str | None:
     """The event the perl script folds by default: the first one in the input."""
-    for event in samples.column("event").to_pylist():
+    return _first_event(samples.column("event").to_pylist())
+
+
+def _first_event(events: Iterable[str | None]) -> str | None:
+    for event in events:
         if event is not None:
             return event
     return None
@@ -163,13 +183,20 @@ def collapse_tables(
     samples: pa.Table, stacks: pa.Table, frames: pa.Table, options: CollapseOptions
 ) -> str:
     """Folded stacks from the `perf_samples`, `perf_stacks` and `perf_frames` tables."""
-    kernel = options.kernel or options.all
-    jit = options.jit or options.all
-    wanted = options.event_filter if options.event_filter else default_event(samples)
-
-    frame_rows = frames.select(["addr", "symbol", "offset", "dso"]).to_pydict()
-    frame_order = frames.column("frame_id").to_pylist()
-    frame_index = {frame_id: row for row, frame_id in enumerate(frame_order)}
+    frame_data = frames.select(["addr", "symbol", "offset", "dso"]).to_pydict()
+    frame_rows = dict(
+        zip(
+            frames.column("frame_id").to_pylist(),
+            zip(
+                frame_data["addr"],
+                frame_data["symbol"],
+                frame_data["offset"],
+                frame_data["dso"],
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
     stack_frames = dict(
         zip(
             stacks.column("stack_id").to_pylist(),
@@ -177,38 +204,15 @@ def collapse_tables(
             strict=True,
         )
     )
-    folded_frames: dict[tuple[int, bool], list[str]] = {}
-    folded_stacks: dict[tuple[int, bool], str] = {}
-
-    def fold_stack(stack_id: int, java: bool) -> str:
-        parts: list[str] = []
-        for frame_id in reversed(stack_frames[stack_id]):  # root first
-            key = (frame_id, java)
-            names = folded_frames.get(key)
-            if names is None:
-                row = frame_index[frame_id]
-                names = folded_frames[key] = _fold_frame(
-                    frame_rows["addr"][row],
-                    frame_rows["symbol"][row],
-                    frame_rows["offset"][row],
-                    frame_rows["dso"][row],
-                    java,
-                    kernel,
-                    jit,
-                    options.addrs,
-                )
-            parts.extend(names)
-        return ";".join(parts)
-
-    columns = samples.select(["comm", "pid", "tid", "event", "period", "stack_id", "cut"])
-    data = columns.to_pydict()
-    counts: dict[str, int] = {}
-    roots: dict[tuple[str | None, int | None, int | None], str] = {}
+    data = samples.select(["comm", "pid", "tid", "event", "period", "stack_id", "cut"]).to_pydict()
+    events = data["event"]
+    wanted = options.event_filter if options.event_filter else _first_event(events)
+    totals: dict[SampleKey, int] = {}
     for comm, pid, tid, event, period, stack_id, cut in zip(
         data["comm"],
         data["pid"],
         data["tid"],
-        data["event"],
+        events,
         data["period"],
         data["stack_id"],
         data["cut"],
@@ -216,6 +220,68 @@ def collapse_tables(
     ):
         if cut or event != wanted:
             continue
+        key = (comm, pid, tid, stack_id)
+        totals[key] = totals.get(key, 0) + (period or 1)
+    return fold(totals, stack_frames, frame_rows, options)
+
+
+def collapse_assembled(assembler: Assembler, options: CollapseOptions | None = None) -> str:
+    """Folded stacks straight from the rows of a `perf_assemble.Assembler` (no Arrow tables)."""
+    options = options or CollapseOptions()
+    records = assembler.sample_records
+    wanted = options.event_filter or _first_event(record[8] for record in records)
+    stacks = assembler.sample_stacks
+    if assembler.last_cut:  # only the last sample can be cut
+        records, stacks = records[:-1], stacks[:-1]
+    # samples with the same header fields (the records of header templates are shared) and
+    # stack, counted in C; the time is no part of a folded line
+    same = Counter(zip(records, stacks, strict=True))
+    totals: dict[SampleKey, int] = {}
+    for (record, stack_id), count in same.items():
+        if record[8] != wanted:  # record.event
+            continue
+        key = (record[1], record[2], record[3], stack_id)  # comm, pid, tid
+        totals[key] = totals.get(key, 0) + count * (record[7] or 1)  # record.period
+    return fold(totals, assembler.stack_rows(), assembler.frame_rows(), options)
+
+
+def fold(
+    totals: Mapping[SampleKey, int],
+    stack_frames: Mapping[int, Sequence[int]] | Sequence[Sequence[int]],
+    frame_rows: Mapping[int, Sequence[Any]] | Sequence[Sequence[Any]],
+    options: CollapseOptions,
+) -> str:
+    """The folded text of the samples to fold, summed by (comm, pid, tid, stack id) in
+    `totals` (count: the periods, 1 for a sample without one); ``stack_frames[stack_id]`` is a
+    callchain's frame ids (leaf first) and ``frame_rows[frame_id]`` starts with its ``addr
+    symbol offset dso``."""
+    kernel = options.kernel or options.all
+    jit = options.jit or options.all
+    frame_texts: dict[bool, dict[int, str | None]] = {}
+    folded_stacks: dict[tuple[int, bool], str] = {}
+
+    def texts(java: bool) -> dict[int, str | None]:
+        """Each frame's folded names joined by ``;`` (None for a frame that is skipped)."""
+        table = frame_texts.get(java)
+        if table is None:
+            table = frame_texts[java] = {}
+            rows = frame_rows.items() if isinstance(frame_rows, Mapping) else enumerate(frame_rows)
+            for frame_id, row in rows:
+                names = _fold_frame(
+                    row[0], row[1], row[2], row[3], java, kernel, jit, options.addrs
+                )
+                table[frame_id] = ";".join(names) if names else None
+        return table
+
+    def fold_stack(stack_id: int, java: bool) -> str:
+        names = texts(java)
+        # root first
+        chain = map(names.__getitem__, reversed(stack_frames[stack_id]))
+        return ";".join([text for text in chain if text is not None])
+
+    counts: dict[str, int] = {}
+    roots: dict[tuple[str | None, int | None, int | None], str] = {}
+    for (comm, pid, tid, stack_id), total in totals.items():
         root_key = (comm, pid, tid)
         root = roots.get(root_key)
         if root is None:
@@ -229,7 +295,7 @@ def collapse_tables(
             if folded is None:
                 folded = folded_stacks[stack_key] = fold_stack(stack_id, java)
             key = f"{root};{folded}" if folded else root
-        counts[key] = counts.get(key, 0) + (period or 1)
+        counts[key] = counts.get(key, 0) + total
     return "".join(f"{key} {counts[key]}\n" for key in sorted(counts))
 
 
@@ -252,6 +318,9 @@ def collapse(parsed: ParsedPerf, options: CollapseOptions | None = None) -> str:
 
 def collapse_lines(lines: Iterable[str], options: CollapseOptions | None = None) -> str:
     """Folded stacks straight from `perf script` text lines (without their newlines)."""
-    records = ((line_no, text, parse_line(text)) for line_no, text in enumerate(lines, 1))
-    samples, stacks, frames, _sideband, _unparsed, _header = assemble(records)
-    return collapse_tables(samples, stacks, frames, options or CollapseOptions())
+    assembler = Assembler()
+    add = assembler.add
+    for line_no, text in enumerate(lines, 1):
+        add(line_no, text, parse_line(text))
+    assembler.end()
+    return collapse_assembled(assembler, options)
