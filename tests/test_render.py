@@ -661,3 +661,21 @@ def test_finding_timelines_and_episodes_are_drawn() -> None:
     assert "seconds after 13:53:21" in html  # 50_001 s after midnight
     md = MarkdownRenderer().render_to_string(AnalysisResult(report=report))
     assert "timeline" not in md  # plotted in HTML only, not dumped as numbers
+
+
+def test_a_fix_shared_by_several_conclusions_is_spelled_out_once() -> None:
+    report = example_report()
+    first = report["verdict"]["conclusions"][0]
+    second = {**first, "rank": 2, "headline": "slow fsync on the other WAL"}
+    third = {**first, "rank": 3, "headline": "slow recvfrom", "fix": "add a timeout"}
+    report["verdict"]["conclusions"] = [first, second, third]
+    shared = AnalysisResult(report=report, tables={"syscalls": example_table()})
+    text = TextRenderer(width=100, color=False).render_to_string(shared)
+    assert text.count("Fix: batch writes per fsync") == 1
+    assert "Fix: as for 1." in text and "Fix: add a timeout" in text
+    md = MarkdownRenderer().render_to_string(shared)
+    verdict = md[md.index("## Verdict") : md.index("## Findings")]
+    assert verdict.count("batch writes per fsync") == 1
+    assert "*What to do:* as for 1." in verdict and "*What to do:* add a timeout" in verdict
+    html = HtmlRenderer().render_to_string(shared)
+    assert "What to do:</strong> as for 1." in html

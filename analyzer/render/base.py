@@ -629,8 +629,15 @@ class ReportView:
         raw = self.report.get("verdict")
         raw = raw if isinstance(raw, dict) else {}
         limits = raw.get("limits")
+        conclusions = _rows(raw.get("conclusions"), _CONCLUSION_KEYS)
+        first_with_fix: dict[str, object] = {}
+        for row in conclusions:
+            # Several traces of one incident often share a cause: say a repeated fix once.
+            fix = str(row["fix"] or "")
+            row["fix_as"] = first_with_fix.get(fix) if fix else None
+            first_with_fix.setdefault(fix, row["rank"])
         return {
-            "conclusions": _rows(raw.get("conclusions"), _CONCLUSION_KEYS),
+            "conclusions": conclusions,
             "limits": [str(item) for item in limits] if isinstance(limits, list) else [],
         }
 

@@ -387,12 +387,13 @@ class TextRenderer(Renderer):
                 ),
             )
             console.print(head)
-            console.print(Padding(Text(str(row["message"] or "")), (0, 0, 0, 5)))
+            console.print(Padding(Text(str(row["message"] or "")), (0, 0, 0, 5), expand=False))
+            fix = f"as for {row['fix_as']}." if row["fix_as"] else str(row["fix"] or "")
             console.print(
-                Padding(Text.assemble(("Fix: ", "bold"), str(row["fix"] or "")), (0, 0, 0, 5))
+                Padding(Text.assemble(("Fix: ", "bold"), fix), (0, 0, 0, 5), expand=False)
             )
         for limit in view.verdict["limits"]:
-            console.print(Padding(Text(f"Cannot tell: {limit}", "dim"), (0, 0, 0, 2)))
+            console.print(Padding(Text(f"Cannot tell: {limit}", "dim"), (0, 0, 0, 2), expand=False))
 
     def _findings(self, console: Console, view: ReportView) -> None:
         if not view.findings:
