@@ -109,6 +109,24 @@ def blocking_timeline(
     return timeline, omitted
 
 
+def _location_groups(slow: pd.DataFrame) -> list[dict[str, Any]]:
+    """Slow steps by code location; steps whose repr names no ``file:line`` (a bound method
+    or a ``functools.partial`` callback) are grouped by the callback (or coroutine) instead,
+    with ``location`` null, so that no step is left out of the table."""
+    located = _slow_groups(slow, "location")
+    for group in located:
+        group["callback"] = None
+    unlocated = slow[slow["location"].isna()]
+    unlocated = unlocated.assign(what=unlocated["callback"].fillna(unlocated["coro"]))
+    by_callback = _slow_groups(unlocated, "what")
+    for group in by_callback:
+        group["callback"] = group.pop("what")
+        group["location"] = None
+    groups = located + by_callback
+    groups.sort(key=lambda group: (-group["total_s"], group["location"] or group["callback"]))
+    return groups
+
+
 _TIMELINE_TEXT = ("location", "task_name", "coro", "callback", "input", "line_start")
 
 
@@ -173,7 +191,7 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
         "slow_callbacks": {
             "count": len(slow),
             "total_s": float(slow["duration_s"].sum()) if len(slow) else 0.0,
-            "by_location": _slow_groups(slow, "location"),
+            "by_location": _location_groups(slow),
             "by_coroutine": _slow_groups(slow, "coro"),
         },
         "misuse": misuse_groups,

@@ -88,3 +88,26 @@ def test_section_has_the_timeline_or_says_why_not() -> None:
     untimed = asyncio_section(_events("py311_slow_callbacks.txt").loop_events)
     assert untimed["slow_callbacks"]["count"] > 0 and untimed["timeline"] == []
     assert any("no timestamps" in note for note in untimed["notes"])
+
+
+TOOK = re.compile(r"Executing <.*> took (?P<took>\d+\.\d+) seconds")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(path.name for path in OUT.glob("*.txt") if "took" in path.read_text())
+)
+def test_every_slow_step_is_in_the_location_table(name: str) -> None:
+    """Steps whose repr has no file:line (a bound method's partial) are grouped by callback."""
+    text = (OUT / name).read_text(encoding="utf-8")
+    took = [match for line in text.split("\n") if (match := TOOK.search(line))]
+    section = asyncio_section(_events(name).loop_events)["slow_callbacks"]
+    groups = section["by_location"]
+    assert sum(group["count"] for group in groups) == len(took) == section["count"]
+    assert sum(group["total_s"] for group in groups) == pytest.approx(
+        sum(float(match["took"]) for match in took)
+    )
+    for group in groups:
+        assert (group["location"] is None) == (group["callback"] is not None)
+    if "Metrics.flush(" in text and "took" in text:
+        flushes = [g for g in groups if g["callback"] and g["callback"].endswith("Metrics.flush")]
+        assert [g["location"] for g in flushes] == [None]

@@ -529,7 +529,10 @@ class ReportView:
         )
         slow = raw.get("slow_callbacks")
         slow = slow if isinstance(slow, dict) else {}
-        by_location = _rows(slow.get("by_location"), ("location", *_SLOW_KEYS))
+        by_location = _rows(slow.get("by_location"), ("location", "callback", *_SLOW_KEYS))
+        for row in by_location:
+            if row["location"] is None and row["callback"]:
+                row["location"] = f"{row['callback']} (no file:line)"
         by_coroutine = _rows(slow.get("by_coroutine"), ("coro", *_SLOW_KEYS))
         for rows, key in ((by_location, "location"), (by_coroutine, "coro")):
             rows.sort(key=lambda row, key=key: (-_number(row["total_s"]), str(row[key])))
