@@ -499,12 +499,16 @@ def _all_formats(result: AnalysisResult) -> dict[str, str]:
 
 def test_asyncio_only_report(asyncio_result: AnalysisResult) -> None:
     section = asyncio_result.report["asyncio"]
-    locations = [row["location"] for row in section["slow_callbacks"]["by_location"]]
+    groups = section["slow_callbacks"]["by_location"]
+    locations = [row["location"] for row in groups if row["location"]]
     assert locations == ["/srv/capture/scenarios.py:85", "/srv/capture/scenarios.py:88"]
+    unlocated = [row["callback"] for row in groups if not row["location"]]
+    assert unlocated == ["slow_callbacks.<locals>.Metrics.flush"]
     outputs = _all_formats(asyncio_result)
     for name, out in outputs.items():
         for location in locations:
             assert location in out, name
+        assert "Metrics.flush (no file:line)" in out, name
         kind = r"slow\_callback 4" if name == "md" else "slow_callback 4"
         assert kind in out, name
         assert "loop.slow" in out, name  # the note (md escapes the underscores)
