@@ -28,10 +28,18 @@ handed around a busy pool, a start-up chain). Condition waits are info. At most
 Only the ``futex`` syscall is read: the futex2 calls (``futex_wait``, ``futex_waitv``, Linux
 6.7+) are not grouped.
 
-In CPython a convoy on the GIL (its condition variable and mutex) looks exactly like one on
-a ``threading.Lock``: strace cannot tell them apart, so the message says "lock or GIL" for
-Python processes. (From Python 3.13 a contended ``threading.Lock`` parks each waiter on a
-semaphore of its own, so such a convoy spreads over one address per waiter.)
+A glibc condition variable (``pthread_cond_t``, glibc 2.25+) puts its waiters on two
+adjacent futex words, one per waiter group (``__g_signals[2]``), and alternates between them:
+two 8-byte-aligned neighbours ``A`` and ``A+4`` of one process that are both waited on with
+``FUTEX_WAIT_BITSET`` are one condition variable and are grouped as ``A`` (the finding says
+so). Mutexes and semaphores wait on a single word.
+
+In CPython a waiter for the GIL sleeps on such a condition variable, while a contended
+``threading.Lock`` sleeps on a semaphore (one word): so in a Python process a convoy on a
+condition-variable pair is most likely the GIL, and one on a single word a lock or the GIL
+(the GIL's own mutex is a single word too). From Python 3.13 a contended ``threading.Lock``
+parks each waiter on a semaphore of its own, so such a convoy spreads over one address per
+waiter.
 """
 
 from __future__ import annotations
@@ -129,6 +137,8 @@ class _Futexes:
     key_address: np.ndarray
     """Index in `addresses` of each key."""
     key_pid: np.ndarray
+    key_condvar: np.ndarray
+    """Whether each key is a glibc condition variable's word pair (see the module docstring)."""
     starts: np.ndarray
     ends: np.ndarray
     tids: np.ndarray
@@ -164,7 +174,10 @@ def futex_calls(trace: StraceTables) -> _Futexes | None:
     op_name = np.where(head >= 0, head, len(heads.dictionary))
     address = np.append(_codes(head_address.indices), -1)[head]
     pids = np.nan_to_num(numbers(calls["pid"])[rows], nan=-1).astype(np.int64)
-    width = len(head_address.dictionary) + 1
+    addresses = head_address.dictionary.to_pylist()
+    bitset_waits = np.array([name == "FUTEX_WAIT_BITSET" for name in op_names])[op_name]
+    address, paired = _condvar_pairs(pids, address, bitset_waits, addresses)
+    width = len(addresses) + 1
     combined = np.where(address >= 0, (pids + 1) * width + address, -1)
     keys, unique = pd.factorize(combined)
     keys = np.where(combined >= 0, keys, -1)
@@ -175,13 +188,50 @@ def futex_calls(trace: StraceTables) -> _Futexes | None:
         op_name=op_name,
         op_names=op_names,
         keys=keys,
-        addresses=head_address.dictionary.to_pylist(),
+        addresses=addresses,
         key_address=unique % width,
         key_pid=unique // width - 1,
+        key_condvar=np.isin(unique, paired),
         starts=starts,
         ends=ends,
         tids=numbers(calls["tid"])[rows].astype(np.int64),
     )
+
+
+def _condvar_pairs(
+    pids: np.ndarray, address: np.ndarray, bitset_waits: np.ndarray, addresses: list[str | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`address` (codes into `addresses`) with the second word of each glibc condition
+    variable replaced by its first, and the (process, first word) keys so formed, encoded as
+    ``(pid + 1) * (len(addresses) + 1) + code`` like the caller's keys."""
+    width = len(addresses) + 1
+    values = np.array([_hex(text) for text in addresses] + [-1], dtype=np.int64)
+    waited = np.unique(((pids + 1) * width + address)[bitset_waits & (address >= 0)])
+    waited_pids, waited_codes = waited // width - 1, waited % width
+    code_of = {int(value): code for code, value in enumerate(values[:-1]) if value >= 0}
+    waited_keys = set(waited.tolist())
+    pairs: dict[int, int] = {}
+    for pid, code in zip(waited_pids.tolist(), waited_codes.tolist(), strict=True):
+        value = int(values[code])
+        first = code_of.get(value - 4)
+        if value % 8 == 4 and first is not None and (pid + 1) * width + first in waited_keys:
+            pairs[(pid + 1) * width + code] = first
+    if not pairs:
+        return address, np.empty(0, dtype=np.int64)
+    seconds = np.array(sorted(pairs), dtype=np.int64)
+    firsts = np.array([pairs[key] for key in seconds.tolist()], dtype=np.int64)
+    combined = np.where(address >= 0, (pids + 1) * width + address, -1)
+    at = np.minimum(np.searchsorted(seconds, combined), len(seconds) - 1)
+    second = seconds[at] == combined
+    remapped = np.where(second, firsts[at], address)
+    return remapped, np.unique(seconds // width * width + firsts)
+
+
+def _hex(text: str | None) -> int:
+    try:
+        return int(text, 16) if text and text.startswith("0x") else -1
+    except ValueError:
+        return -1
 
 
 def _runs_python(calls: pa.Table, pid: int) -> bool | None:
@@ -264,9 +314,12 @@ def classify(
     )
 
 
-def _wait_words(kind: str, python: bool | None) -> str:
+def _wait_words(kind: str, python: bool | None, condvar: bool = False) -> str:
     if kind == "condition":
         return "a condition variable or queue"
+    if condvar:
+        gil = " (in a Python process, most likely the GIL, which CPython waits for on one)"
+        return "a condition variable" + (gil if python is not False else "")
     if python:
         return "a threading.Lock or the GIL (strace alone cannot tell them apart)"
     if python is None:
@@ -327,6 +380,7 @@ def _address_finding(
     waits, wakes, waiters, kind = found.waits, found.wakes, found.waiters, found.kind
     handoff_share = found.handoff_share
     address = futexes.addresses[int(futexes.key_address[found.key])]
+    condvar = bool(futexes.key_condvar[found.key])
     pid = int(futexes.key_pid[found.key])
     calls = trace.syscalls
     starts, ends = futexes.starts[waits], futexes.ends[waits]
@@ -348,6 +402,7 @@ def _address_finding(
     peak = int(stats.peak)
     evidence: dict[str, Any] = {
         "futex": address,
+        "condition_variable": condvar,
         "peak_waiters": peak,
         "wait_total_s": total_s,
         "threads": waiters[: config.max_samples * 4],
@@ -376,13 +431,17 @@ def _address_finding(
         "timeline": timeline,
         "timeline_label": "threads waiting",
     }
-    what = _wait_words(kind, python)
+    what = _wait_words(kind, python, condvar)
+    words = f"futex {address}"
+    if condvar:
+        evidence["futex_words"] = [address, hex(int(address, 16) + 4)]
+        words = f"futex {address} (+4, the two words of a glibc condition variable)"
     offset = ""
     if trace.first_s is not None:
         offset = f" ({stats.peak_at - trace.first_s:.3f} s into the trace)"
     process = f" in process {pid}" if pid >= 0 else ""
     head = (
-        f"Up to {plural(peak, 'thread')} waited at once on futex {address}{process}{offset}: "
+        f"Up to {plural(peak, 'thread')} waited at once on {words}{process}{offset}: "
         f"{plural(len(waits), 'wait')}, {total_s:.3f} s in total (longest {max_s:.3f} s, p95 "
         f"{p95 * 1e3:.1f} ms) across {plural(len(waiters), 'thread')}."
     )
@@ -398,9 +457,10 @@ def _address_finding(
             f"waiter. {float(stats.held_s):.3f} s passed with {config.lock_min_waiters} or more "
             f"threads queued.{spent}"
         )
-        title = f"Lock convoy: {peak} threads queued on futex {address}"
+        gil = " (likely the GIL)" if condvar and python else ""
+        title = f"Lock convoy: {peak} threads queued on futex {address}{gil}"
         if severity == "info":
-            title = f"Minor lock convoy: {peak} threads queued on futex {address}"
+            title = f"Minor lock convoy: {peak} threads queued on futex {address}{gil}"
     else:
         by = ", ".join(str(tid) for tid in wakers.index[:3]) or "no traced thread"
         body = (

@@ -221,3 +221,54 @@ def test_operations_are_read_without_flags() -> None:
     assert futexes.op.tolist() == [1, 1, 2, 2, 1, 0]
     assert futexes.keys[0] == futexes.keys[1] == futexes.keys[2] != futexes.keys[3]
     assert futexes.keys[3] == futexes.keys[4] == futexes.keys[5]
+
+
+NPROC = DIAGNOSIS_LOGS / "nproc_exhaustion.f_tt_T.log"
+
+
+def test_the_two_words_of_a_glibc_condition_variable_are_one_futex() -> None:
+    """nproc_exhaustion: the Python threads wait for the GIL on the condition variable in
+    _PyRuntime, alternately on 0xa5b8f0 and 0xa5b8f4 (its two waiter groups)."""
+    futexes = futex_calls(inputs_of(NPROC).traces[0])
+    assert futexes is not None
+    addresses = {futexes.addresses[int(code)] for code in futexes.key_address}
+    assert "0xa5b8f0" in addresses and "0xa5b8f4" not in addresses
+    findings = run(inputs_of(NPROC), PassConfig())
+    (gil,) = [f for f in findings if f.evidence["futex"] == "0xa5b8f0"]
+    assert gil.evidence["condition_variable"] is True
+    assert gil.evidence["futex_words"] == ["0xa5b8f0", "0xa5b8f4"]
+    assert "likely the GIL" in gil.title and "glibc condition variable" in gil.message
+    single = run(inputs_of(LOCK_CONVOY), PassConfig())
+    assert [f.evidence["condition_variable"] for f in single] == [False]
+
+
+def _waits_on(address: str, op: str, tid0: int, pid: int = 1) -> list[dict[str, Any]]:
+    return [_futex(tid0 + i, 0.1 * i, 2.0, f"{address}, {op}, 0, NULL") for i in range(3)]
+
+
+BITSET = "FUTEX_WAIT_BITSET_PRIVATE"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "op_second", "pid_second", "paired"),
+    [
+        ("0x7f10", "0x7f14", BITSET, 1, True),
+        ("0x7f14", "0x7f18", BITSET, 1, False),  # the pair starts on an 8-byte boundary
+        ("0x7f10", "0x7f14", "FUTEX_WAIT_PRIVATE", 1, False),  # a condvar waits with BITSET
+        ("0x7f10", "0x7f14", BITSET, 2, False),  # one process's words only
+        ("0x7f10", "0x7f18", BITSET, 1, False),  # neighbours, 4 bytes apart
+    ],
+)
+def test_condition_variable_pairs_need_both_words_waited_alike(
+    first: str, second: str, op_second: str, pid_second: int, paired: bool
+) -> None:
+    """Hand-built rows (not a capture): three threads on each word."""
+    rows = _waits_on(first, BITSET, 100) + [
+        {**row, "pid": pid_second} for row in _waits_on(second, op_second, 200)
+    ]
+    config = PassConfig(lock_min_waiters=1, lock_min_wait_s=0.0)
+    findings = run(_inputs(rows), config)
+    assert len(findings) == (1 if paired else 2)
+    assert [f.evidence["condition_variable"] for f in findings] == [paired] * len(findings)
+    if paired:
+        assert findings[0].evidence["peak_waiters"] == 6
