@@ -81,8 +81,10 @@ def trace_limits(trace: StraceTables) -> list[Finding]:
         )
     calls = trace.syscalls
     if calls.num_rows:
-        # stdin/stdout/stderr are inherited by every program; only other fds are news.
-        beyond_stdio = pc.greater(calls["fd"], 2)
+        # stdin/stdout/stderr are inherited by every program; only other fds are news. A call
+        # that failed with EBADF names no open fd (close_range emulations, fd probing).
+        open_fd = pc.invert(pc.fill_null(pc.equal(calls["errno"], "EBADF"), False))
+        beyond_stdio = pc.and_(pc.greater(calls["fd"], 2), open_fd)
         unresolved = pc.and_(beyond_stdio, pc.is_null(calls["target"]))
         unresolved_fds = calls["fd"].filter(unresolved)
         count = len(unresolved_fds)
