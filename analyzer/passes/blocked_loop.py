@@ -59,6 +59,7 @@ from analyzer.passes.common import (
     cited_lines,
     is_in,
     numbers,
+    process_runtime,
 )
 from analyzer.passes.targets import describe, encode_resources, resources
 
@@ -126,11 +127,26 @@ GROUP_COLUMNS = (
 
 @dataclass(frozen=True)
 class Cause:
-    """Why an event loop was blocked: the words for it and the mitigation."""
+    """Why an event loop was blocked: the words for it and the mitigation, for asyncio
+    (`label`, `fix`), for Node.js (`node_fix`) and for any other event loop (`other_label`,
+    `other_fix`: libuv, libevent, Netty, nginx ...)."""
 
     name: str
     label: str
     fix: str
+    other_label: str
+    other_fix: str
+    node_fix: str
+
+    def label_for(self, runtime: str | None) -> str:
+        """The label for a loop in a process running `runtime` (see `process_runtime`;
+        None, an unknown program, gets the asyncio words: iodiag's first audience)."""
+        return self.label if runtime in (None, "python") else self.other_label
+
+    def fix_for(self, runtime: str | None) -> str:
+        if runtime in (None, "python"):
+            return self.fix
+        return self.node_fix if runtime == "node" else self.other_fix
 
 
 _CAUSE_LIST: tuple[Cause, ...] = (
@@ -139,12 +155,22 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "time.sleep in a coroutine",
         "Replace time.sleep() in coroutines and callbacks with `await asyncio.sleep()`; a "
         "blocking sleep stops every other task on the loop.",
+        "a blocking sleep on the loop thread",
+        "A sleep on the event-loop thread stops every other event: use the loop's timers instead.",
+        "A synchronous sleep blocks the event loop (Atomics.wait, child_process.execSync, a "
+        "native addon): use `await setTimeout(ms)` from `timers/promises`.",
     ),
     Cause(
         "file_io",
         "blocking file I/O",
         "Move file I/O off the loop: `await asyncio.to_thread(...)` or "
         "`loop.run_in_executor(None, ...)` (or aiofiles), and read large files in chunks.",
+        "blocking file I/O",
+        "Move file I/O off the event-loop thread (a worker thread pool, or io_uring/AIO), "
+        "and read large files in chunks.",
+        "Replace fs.readFileSync and the other *Sync calls on the main thread with "
+        "`fs.promises` or streams (which run on libuv's thread pool), and read large files "
+        "as streams.",
     ),
     Cause(
         "dns",
@@ -152,6 +178,11 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "Resolve names without blocking the loop: `await loop.getaddrinfo()` or aiodns, and "
         "cache the answers; socket.gethostbyname/getaddrinfo or a synchronous client that "
         "connects by name blocks the loop for the whole lookup.",
+        "synchronous DNS lookup",
+        "Resolve names asynchronously (c-ares, the runtime's async resolver) or on a worker "
+        "thread, and cache the answers.",
+        "A synchronous lookup runs on the main thread: use `dns.promises` (c-ares: "
+        "`dns.promises.resolve`) and cache the answers.",
     ),
     Cause(
         "lock",
@@ -161,12 +192,22 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "CPU-busy thread. Await `asyncio.wrap_future`/`run_in_executor` results instead, use "
         "asyncio.Lock/asyncio.Queue on the loop, and move CPU-heavy threads to a "
         "ProcessPoolExecutor.",
+        "lock wait",
+        "The event-loop thread waits on a lock: never block the loop on a mutex, a blocking "
+        "queue or a future's result; hand results back to the loop as events.",
+        "The main thread waits on a lock (Atomics.wait, a native addon, a synchronous "
+        "worker hand-off): post messages to and from worker_threads instead of waiting.",
     ),
     Cause(
         "disk_flush",
         "disk flush",
         "fsync on the loop waits for the disk: do the write and flush in a thread "
         "(`asyncio.to_thread`), batch flushes, or use a faster volume.",
+        "disk flush",
+        "fsync on the event-loop thread waits for the disk: flush on a worker thread, batch "
+        "flushes, or use a faster volume.",
+        "fs.fsyncSync on the main thread waits for the disk: use `filehandle.sync()` from "
+        "`fs.promises`, batch flushes, or use a faster volume.",
     ),
     Cause(
         "socket_io",
@@ -174,18 +215,33 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "A synchronous network client runs on the loop (requests, a blocking database "
         "driver, socket.recv): use an async client (aiohttp, httpx.AsyncClient, asyncpg, "
         "loop.sock_recv ...) or run it with `run_in_executor`, and set timeouts.",
+        "blocking socket I/O",
+        "A synchronous network call runs on the event-loop thread: use the loop's "
+        "non-blocking sockets or a worker thread, and set timeouts.",
+        "A synchronous network call runs on the main thread (a native addon, execSync of a "
+        "client): use the async net/http APIs and set timeouts.",
     ),
     Cause(
         "pipe_io",
         "blocking pipe I/O",
         "The loop reads or writes a pipe synchronously (often subprocess.run or "
         "communicate()): use `asyncio.create_subprocess_exec` and await its streams.",
+        "blocking pipe I/O",
+        "The event-loop thread reads or writes a pipe synchronously: register the pipe with "
+        "the loop (non-blocking) or use a worker thread.",
+        "child_process.execSync/spawnSync or synchronous pipe I/O blocks the main thread: "
+        "use the asynchronous `child_process.spawn`/`execFile` and read their streams.",
     ),
     Cause(
         "child_wait",
         "waiting for a child process",
         "The loop waits for a child process (subprocess.run, os.waitpid): use "
         "`asyncio.create_subprocess_exec` and `await proc.wait()`.",
+        "waiting for a child process",
+        "The event-loop thread waits for a child process: watch it through the loop "
+        "(SIGCHLD, pidfd) instead of blocking in waitpid.",
+        "spawnSync/execSync waits for the child on the main thread: use the asynchronous "
+        "`child_process` API and its 'exit' event.",
     ),
     Cause(
         "stdio",
@@ -194,18 +250,34 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "shipper, the container runtime, a paused terminal) is slow. Log through a "
         "logging.handlers.QueueHandler and QueueListener so that a thread, not the loop, "
         "waits, and check the consumer.",
+        "blocking I/O on stdin/stdout/stderr",
+        "The event-loop thread blocks on its standard streams: whatever reads them (a log "
+        "shipper, the container runtime, a paused terminal) is slow. Log asynchronously (a "
+        "logging thread or a non-blocking buffer) and check the consumer.",
+        "Node writes process.stdout/stderr synchronously when they are files or terminals: "
+        "a slow consumer blocks the main thread. Log asynchronously (e.g. pino with a "
+        "worker transport) and check the consumer.",
     ),
     Cause(
         "blocking_wait",
         "a blocking poll/select outside the loop's own wait",
         "Code inside a callback waits on its own socket (a synchronous client with a "
         "timeout): use an async client or `run_in_executor`.",
+        "a blocking poll/select outside the loop's own wait",
+        "Code on the event-loop thread waits on its own socket with poll/select: use the "
+        "loop's non-blocking I/O instead.",
+        "Code on the main thread waits on its own socket (a native addon or a synchronous "
+        "client): use the async API.",
     ),
     Cause(
         "device_io",
         "blocking device I/O",
         "The loop reads or writes a device synchronously: move it to a thread "
         "(`asyncio.to_thread`).",
+        "blocking device I/O",
+        "The event-loop thread reads or writes a device synchronously: move it to a worker thread.",
+        "The main thread reads or writes a device synchronously: move it to a worker_thread "
+        "or use the async fs API.",
     ),
     Cause(
         "cpu",
@@ -213,10 +285,21 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "Offload CPU-bound work: `loop.run_in_executor(ProcessPoolExecutor(), ...)` (a thread "
         "does not help under the GIL), or split it into chunks with `await asyncio.sleep(0)` "
         "between them; `perf record -g` on the loop thread shows which code it is.",
+        "CPU-bound code",
+        "Move CPU-bound work off the event-loop thread (a worker pool) or split it into "
+        "chunks between events; `perf record -g` on the loop thread shows which code it is.",
+        "Move CPU-bound work off the main thread (worker_threads or a child process) or "
+        "split it into chunks with `setImmediate` between them; `node --cpu-prof`, or `perf "
+        "record -g` with `node --perf-basic-prof`, shows which code it is.",
     ),
     Cause(
         "other",
         "other system calls",
+        "Look at the calls listed per episode (and their source lines) to see what the loop "
+        "was doing instead of serving events.",
+        "other system calls",
+        "Look at the calls listed per episode (and their source lines) to see what the loop "
+        "was doing instead of serving events.",
         "Look at the calls listed per episode (and their source lines) to see what the loop "
         "was doing instead of serving events.",
     ),
@@ -688,13 +771,13 @@ def _where(target_class: str | None, resource: str | None) -> str | None:
     return describe(target_class, resource) if resource is not None else None
 
 
-def _item_phrase(item: Mapping[str, Any]) -> str:
+def _item_phrase(item: Mapping[str, Any], runtime: str | None = None) -> str:
     """What dominated some episodes, in plain words with the time they took."""
     episodes = f" in {item['episodes']} episodes" if item["episodes"] > 1 else ""
     if item["cause"] == "cpu":
         return f"~{_seconds(item['duration_s'])} of CPU with no syscalls{episodes} (CPU-bound code)"
     where = _where(_text(item["target_class"]), _text(item["resource"]))
-    label = CAUSES[item["cause"]].label
+    label = CAUSES[item["cause"]].label_for(runtime)
     if item["count"] > 1:
         label += f"; {item['count']} {item['syscall']} calls took {_seconds(item['total_s'])} of it"
     return (
@@ -703,7 +786,9 @@ def _item_phrase(item: Mapping[str, Any]) -> str:
     )
 
 
-def _message_items(episodes: pd.DataFrame, blocked_s: float) -> list[str]:
+def _message_items(
+    episodes: pd.DataFrame, blocked_s: float, runtime: str | None = None
+) -> list[str]:
     """Episode time by what dominated each episode, largest first, as message phrases."""
     items = (
         episodes.groupby(["cause", "lead_syscall", "lead_resource"], sort=False, dropna=False)
@@ -723,7 +808,7 @@ def _message_items(episodes: pd.DataFrame, blocked_s: float) -> list[str]:
         for item in items.head(MESSAGE_ITEMS).to_dict("records")
         if item["duration_s"] >= MESSAGE_MIN_SHARE * blocked_s
     ]
-    phrases = [_item_phrase(item) for item in shown]
+    phrases = [_item_phrase(item, runtime) for item in shown]
     rest = blocked_s - sum(item["duration_s"] for item in shown)
     if rest >= max(0.01, MESSAGE_MIN_SHARE * blocked_s):
         phrases.append(f"{_seconds(rest)} in other episodes")
@@ -734,7 +819,7 @@ def _text(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def _fix(cause_totals: pd.Series, blocked_s: float) -> str:
+def _fix(cause_totals: pd.Series, blocked_s: float, runtime: str | None = None) -> str:
     """The dominant cause's fix, then those of the other big causes (`cause_totals` is
     sorted, largest first)."""
     chosen = [cause_totals.index[0]] + [
@@ -742,7 +827,7 @@ def _fix(cause_totals: pd.Series, blocked_s: float) -> str:
         for cause, seconds in cause_totals.iloc[1:].items()
         if seconds >= SECONDARY_FIX_SHARE * blocked_s
     ]
-    return " ".join(CAUSES[cause].fix for cause in chosen[:3])
+    return " ".join(CAUSES[cause].fix_for(runtime) for cause in chosen[:3])
 
 
 def _episode_evidence(
@@ -839,6 +924,8 @@ def loop_finding(
     """The finding of one loop thread from its episodes, their attributed calls and the
     listeners it serves."""
     tid = int(loop["tid"])
+    pid = None if np.isnan(loop["pid"]) else int(loop["pid"])
+    runtime = process_runtime(trace, pid) if pid is not None else None
     count = len(episodes)
     blocked_s = float(episodes["duration_s"].sum())
     longest = float(episodes["duration_s"].max())
@@ -860,6 +947,7 @@ def loop_finding(
         lines.update(row["lines"])
     evidence: dict[str, Any] = {
         "loop_tid": tid,
+        "runtime": runtime,
         "loop_waits": int(loop["waits"]),
         "listening": served,
         "episode_count": count,
@@ -875,7 +963,7 @@ def loop_finding(
         "causes": [
             {
                 "cause": cause,
-                "label": CAUSES[cause].label,
+                "label": CAUSES[cause].label_for(runtime),
                 "total_s": float(seconds),
                 "episodes": int(cause_episodes[cause]),
             }
@@ -885,14 +973,14 @@ def loop_finding(
         "perf_aligned": samples is not None,
         "episodes": episode_rows,
     }
-    label = CAUSES[dominant].label
+    label = CAUSES[dominant].label_for(runtime)
     if count == 1:
         title = f"Event loop thread {tid} blocked {_seconds(longest)}, mostly {label}"
     else:
         title = (
             f"Event loop thread {tid} blocked {count} times ({_seconds(blocked_s)}), mostly {label}"
         )
-    items = _message_items(episodes, blocked_s)
+    items = _message_items(episodes, blocked_s, runtime)
     return Finding(
         code=CODE,
         kind=KIND,
@@ -900,9 +988,9 @@ def loop_finding(
         title=title,
         message=_message(tid, loop, episodes, items, span_s),
         evidence=evidence,
-        fix=_fix(cause_totals, blocked_s),
+        fix=_fix(cause_totals, blocked_s, runtime),
         input=trace.input,
-        pid=None if np.isnan(loop["pid"]) else int(loop["pid"]),
+        pid=pid,
         tid=tid,
         start=float(episodes["start"].min()),
         duration_s=longest,

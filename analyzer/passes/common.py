@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from analyzer.model import StraceTables
 
 LOOP_WAITS: frozenset[str] = frozenset(
     {
@@ -77,3 +81,57 @@ def is_in(column: pa.ChunkedArray | pa.Array, names: frozenset[str]) -> np.ndarr
 def percentile(values: np.ndarray, q: float) -> float:
     """The q-th percentile (0-100) with linear interpolation, as numpy and pandas compute it."""
     return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+RUNTIMES: tuple[tuple[str, str], ...] = (
+    ("python", r"^(?:python|pypy)[\d.]*$"),
+    ("node", r"^(?:node|nodejs|deno|bun)$"),
+    ("jvm", r"^java$"),
+)
+"""(runtime, regex on the file name of the program the process executed)."""
+
+PYTHON_FILES = r"\.pyc?\"|/python\d[\d.]*/|/libpython"
+"""A process that opens such paths runs Python, whatever it was started as (a console script
+such as gunicorn or celery is executed through its shebang)."""
+
+_EXECS = pa.array(["execve", "execveat"])
+_OPENS = pa.array(["open", "openat", "openat2", "stat", "newfstatat", "statx"])
+
+
+def process_runtime(trace: StraceTables, pid: int) -> str | None:
+    """What the process runs: ``python``, ``node``, ``jvm``, ``native`` (any other program),
+    or None when the trace shows no execve for it or its ancestors (a trace attached with
+    ``-p``). The last successful execve counts (a shell wrapper or a pyenv shim execs the
+    real program); a process forked without exec runs what its parent ran."""
+    calls, tasks = trace.syscalls, trace.tasks
+    execs = pc.and_(
+        pc.fill_null(pc.is_in(calls["syscall"], _EXECS), False),
+        pc.fill_null(pc.equal(calls["retval"], 0), False),
+    )
+    if not pc.any(execs).as_py():
+        return None
+    started = calls.filter(execs).select(["pid", "args"]).to_pylist()
+    last_exec = {row["pid"]: row["args"] or "" for row in started}
+    parents = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))
+    for _ in range(64):  # up the parents, for forks without exec
+        if pid in last_exec:
+            path = re.match(r'\s*"((?:[^"\\]|\\.)*)"', last_exec[pid])
+            name = path.group(1).rsplit("/", 1)[-1] if path else ""
+            for runtime, pattern in RUNTIMES:
+                if re.match(pattern, name):
+                    return runtime
+            return "python" if _opens_python_files(calls, pid) else "native"
+        parent = parents.get(pid)
+        if parent is None or parent == pid:
+            return None
+        pid = parent
+    return None
+
+
+def _opens_python_files(calls: pa.Table, pid: int) -> bool:
+    mine = pc.and_(
+        pc.fill_null(pc.equal(calls["pid"], pid), False),
+        pc.fill_null(pc.is_in(calls["syscall"], _OPENS), False),
+    )
+    found = pc.match_substring_regex(calls["args"].filter(mine), PYTHON_FILES)
+    return bool(pc.any(found).as_py())

@@ -54,7 +54,7 @@ import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.common import cited_lines, numbers, percentile
+from analyzer.passes.common import cited_lines, numbers, percentile, process_runtime
 from analyzer.passes.thread_pileup import (
     MAX_TIMELINE_POINTS,
     call_times,
@@ -80,8 +80,6 @@ MINOR_SHARE = 0.05
 the GIL handed around a busy pool, a start-up or shut-down chain."""
 SEVERE_SHARE = 0.5
 """A convoy whose threads spent at least this share of their time waiting is an error."""
-EXEC_WITHIN_CALLS = 64
-"""A process's execve is looked for among its first calls (a fork child execs at once)."""
 
 WAIT_OPS = frozenset(
     {
@@ -234,18 +232,10 @@ def _hex(text: str | None) -> int:
         return -1
 
 
-def _runs_python(calls: pa.Table, pid: int) -> bool | None:
-    """Whether the process executed a Python interpreter; None when the trace does not show
-    its execve (which is among the first calls a new process makes)."""
-    first_rows = np.flatnonzero(numbers(calls["pid"]) == pid)[:EXEC_WITHIN_CALLS]
-    if len(first_rows) == 0:
-        return None
-    head = calls.select(["syscall", "args"]).take(first_rows)
-    execs = pc.fill_null(pc.is_in(head["syscall"], pa.array(["execve", "execveat"])), False)
-    if not pc.any(execs).as_py():
-        return None
-    exec_args = pc.filter(head["args"], execs)
-    return bool(pc.any(pc.match_substring_regex(exec_args, r"python|pypy")).as_py())
+def _runs_python(trace: StraceTables, pid: int) -> bool | None:
+    """Whether the process runs Python; None when the trace does not show what it runs."""
+    runtime = process_runtime(trace, pid)
+    return None if runtime is None else runtime == "python"
 
 
 def _who_woke(
@@ -546,7 +536,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             continue
         pid = int(futexes.key_pid[key])
         if found.kind == "mutex" and pid not in pythons:
-            pythons[pid] = _runs_python(trace.syscalls, pid)
+            pythons[pid] = _runs_python(trace, pid)
         index = int(np.searchsorted(steps.group_ids, key))
         span = slice(steps.bounds[index], steps.bounds[index + 1])
         timeline = downsample(steps.times[span], steps.counts[span], MAX_TIMELINE_POINTS)

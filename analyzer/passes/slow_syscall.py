@@ -38,8 +38,22 @@ _READS = {"read", "pread64", "readv", "preadv", "preadv2", "recvfrom", "recvmsg"
 _WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2", "sendto", "sendmsg", "send"}
 
 
-def fix_for(syscall: str, target_class: str | None, where: str) -> str:
-    """The mitigation that fits a slow call of this kind on this kind of target."""
+MEMORY_CALLS = frozenset(
+    {"mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mlock", "munlock", "msync"}
+)
+
+
+def fix_for(syscall: str, target_class: str | None, where: str | None) -> str:
+    """The mitigation that fits a slow call of this kind on this kind of target (`where`
+    is None for calls that take no fd)."""
+    if syscall in MEMORY_CALLS - FLUSHES and target_class is None:
+        return (
+            f"{syscall} is slow when it maps, unmaps or protects large regions: in a process "
+            "with many threads each change pays for a TLB shoot-down on every CPU they ran on, "
+            "and under memory pressure it waits for reclaim. Reuse buffers instead of mapping "
+            "and unmapping them per request (a pool; glibc's M_MMAP_THRESHOLD and "
+            "MALLOC_ARENA_MAX for malloc), and check memory pressure (PSI, swap)."
+        )
     if syscall in FLUSHES:
         return (
             f"Each {syscall} waits for the disk to persist data: batch writes per flush "
@@ -137,6 +151,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     pids = numbers(calls["pid"])
     lines = cited_lines(calls)
     errnos = pc.is_valid(calls["errno"]).to_numpy(zero_copy_only=False)
+    has_fd = pc.is_valid(calls["fd"]).to_numpy(zero_copy_only=False)
     findings = []
     for group in groups.itertuples(index=False):
         syscall = syscall_names[int(group.key) // width]
@@ -148,7 +163,10 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         durations = kept_durations[member]
         order = np.argsort(-durations, kind="stable")
         slowest = member_rows[order[0]]
-        where = describe(target_class, resource)
+        # munmap, brk, a path-less stat ...: calls without an fd are not "on" anything
+        fdless = resource is None and not has_fd[member_rows].any()
+        where = None if fdless else describe(target_class, resource)
+        on_where = f" on {where}" if where else ""
         p95 = percentile(durations, 95)
         outliers = [
             {
@@ -192,7 +210,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         elif share:
             share_text = f", {share:.0%} of the {trace.wall_s:.3f} s traced"
         message = (
-            f"{group.count} {syscall} call{'s' if group.count != 1 else ''} on {where} "
+            f"{group.count} {syscall} call{'s' if group.count != 1 else ''}{on_where} "
             f"took {group.total_s:.3f} s in total{share_text} "
             f"(p95 {p95 * 1e3:.1f} ms, max {group.max_s * 1e3:.1f} ms) across "
             f"{len(member_tids)} thread{'s' if len(member_tids) != 1 else ''}; "
@@ -203,7 +221,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
                 code=CODE,
                 kind=KIND,
                 severity=severity,
-                title=f"Slow {syscall} on {where}",
+                title=f"Slow {syscall}{on_where}",
                 message=message,
                 evidence=evidence,
                 fix=fix_for(syscall, target_class, where),

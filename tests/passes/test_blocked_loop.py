@@ -499,3 +499,47 @@ def test_hot_stacks_from_tod_on_a_clock_trace_and_unaligned_profiles_are_skipped
     perf = _perf([round((EPOCH - DAY_S + 0.31) * 1e9)] * 3, [21] * 3, [0] * 3)
     (finding,) = _run(trace, **perf)
     assert finding.evidence["perf_aligned"] is False
+
+
+def test_the_fix_speaks_the_loop_runtime(tmp_path) -> None:
+    """Hand-edited from a real capture (node 20 under strace -f -tt -T -yy): a libuv loop
+    blocked by fs.readFileSync; the same lines with a python execve get the asyncio words."""
+    from analyzer import analyze
+
+    lines = [
+        '700 10:00:00.000000 execve("/usr/bin/node", ["node", "server.js"], 0x7ffd /* 9 vars */)'
+        " = 0 <0.000300>",
+        "700 10:00:00.001000 epoll_create1(EPOLL_CLOEXEC) = 3<anon_inode:[eventpoll]> <0.000020>",
+    ]
+    clock = 0.002
+    for wait in range(6):
+        lines.append(
+            f"700 10:00:{clock:09.6f} epoll_pwait(3<anon_inode:[eventpoll]>, [], 1024, 100, NULL,"
+            " 8) = 0 <0.050000>"
+        )
+        clock += 0.0501
+        if wait == 2:
+            lines.append(
+                f'700 10:00:{clock:09.6f} read(17</tmp/big.dat>, "\\x00"..., 134217728) = '
+                "134217728 <0.400000>"
+            )
+            clock += 0.4001
+    node = tmp_path / "node.log"
+    node.write_text("\n".join(lines) + "\n")
+    (loop,) = [f for f in analyze(node).report["findings"] if f["code"] == "IOD002"]
+    assert loop["evidence"]["runtime"] == "node"
+    assert "fs.promises" in loop["fix"] and "asyncio" not in loop["fix"]
+    python = tmp_path / "python.log"
+    python.write_text(
+        node.read_text().replace('"/usr/bin/node", ["node"', '"/usr/bin/python3", ["python3"')
+    )
+    (loop,) = [f for f in analyze(python).report["findings"] if f["code"] == "IOD002"]
+    assert loop["evidence"]["runtime"] == "python"
+    assert "asyncio.to_thread" in loop["fix"]
+    native = tmp_path / "native.log"
+    native.write_text(
+        node.read_text().replace('"/usr/bin/node", ["node"', '"/usr/sbin/nginx", ["nginx"')
+    )
+    (loop,) = [f for f in analyze(native).report["findings"] if f["code"] == "IOD002"]
+    assert loop["evidence"]["runtime"] == "native"
+    assert "worker thread" in loop["fix"] and "asyncio" not in loop["fix"]

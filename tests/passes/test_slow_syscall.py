@@ -157,3 +157,14 @@ def test_calls_cut_at_the_start_of_the_trace_cite_their_return_line(tmp_path) ->
     assert slow[0]["evidence"]["syscall"] == "read"
     assert [o["line"] for o in slow[0]["evidence"]["outliers"]] == [1]
     assert slow[0]["evidence"]["threads"] == [101]
+
+
+def test_calls_without_an_fd_are_not_on_an_unknown_fd() -> None:
+    """Hand-built rows: munmap takes no fd; a read on an fd opened before the trace does."""
+    rows = [{**_call("munmap", 0.3, None, line=n), "fd": None} for n in (1, 2)]
+    rows.append(_call("read", 0.4, None, line=3))
+    findings = {f.evidence["syscall"]: f for f in slow_syscall.run(_trace(rows), PassConfig())}
+    assert findings["munmap"].title == "Slow munmap"
+    assert findings["munmap"].message.startswith("2 munmap calls took 0.600 s")
+    assert "TLB" in (findings["munmap"].fix or "")
+    assert findings["read"].title == "Slow read on an unknown fd"
