@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.model import StraceTables
@@ -27,7 +26,7 @@ from analyzer.passes.common import (
     numbers,
     percentile,
 )
-from analyzer.passes.targets import describe, encode_resources
+from analyzer.passes.targets import describe, trace_resources
 
 CODE = "IOD001"
 KIND = "slow_syscall"
@@ -91,23 +90,6 @@ def fix_for(syscall: str, target_class: str | None, where: str | None) -> str:
     return f"Look at why {syscall} blocks: the table of slow calls lists the source lines."
 
 
-_PATH_ARGUMENT = r'^(?:AT_FDCWD, |-?\d+(?:<[^>]*>)?, )?"(?P<path>(?:[^"\\]|\\.)*)"'
-"""The path of a path-taking call: the first argument, or the second after a dirfd."""
-
-
-def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
-    """Each call's target, or for calls without one (unlink, stat, rename ...) the path
-    they name, so a slow unlink is reported on its file."""
-    targets = calls["target"].combine_chunks()
-    missing = pc.and_(pc.is_null(targets), pc.is_null(calls["fd"])).combine_chunks()
-    missing = pc.fill_null(missing, False)
-    if not pc.any(missing).as_py():
-        return targets
-    named = calls["args"].filter(missing)
-    paths = pc.struct_field(pc.extract_regex(named, _PATH_ARGUMENT), "path")
-    return pc.replace_with_mask(targets, missing, paths.combine_chunks())
-
-
 def _candidate_groups(
     keys: np.ndarray, durations: np.ndarray, wall_s: float | None, config: PassConfig
 ) -> pd.DataFrame:
@@ -136,7 +118,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     rows = np.flatnonzero(keep)
     syscall_codes = pc.dictionary_encode(calls["syscall"].take(rows).combine_chunks())
     syscall_names = syscall_codes.dictionary.to_pylist()
-    encoded = encode_resources(with_paths(calls))
+    encoded = trace_resources(trace)
     resource_codes = encoded.codes[rows]
     width = len(encoded.names) + 1
     keys = np.asarray(syscall_codes.indices.to_numpy(zero_copy_only=False), np.int64) * width + (

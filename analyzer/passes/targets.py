@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from analyzer.model import StraceTables
 
 TARGET_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("device", ("/dev/",)),
@@ -154,3 +157,55 @@ def encode_resources(targets: pa.Array | pa.ChunkedArray) -> EncodedResources:
     classes = target_classes(dictionary).take(pa.array(first_targets)).to_pylist()
     codes = np.where(target_codes >= 0, mapping[np.maximum(target_codes, 0)], -1)
     return EncodedResources(codes, names, classes)
+
+
+_PATH_ARGUMENT = (
+    r"^(?:AT_FDCWD(?:<(?P<cwd>[^>]*)>)?, |-?\d+(?:<(?P<dir>(?:[^<>]|<[^>]*>)*)>)?, )?"
+    r'"(?P<path>(?:[^"\\]|\\.)*)"'
+)
+"""The path of a path-taking call: the first argument, or the second after a dirfd, with the
+dirfd's `-y` decoration (``AT_FDCWD</srv>``, ``3</etc/ld.so.cache>``) when present."""
+
+
+def _blank_to_null(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+
+
+def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """Each call's target, or for calls without one (unlink, stat, rename ...) the path
+    they name, so a slow unlink is reported on its file: a relative path joined to its
+    dirfd's decorated directory, and for ``AT_EMPTY_PATH`` (an empty path) the dirfd's own
+    file."""
+    targets = calls["target"].combine_chunks()
+    missing = pc.and_(pc.is_null(targets), pc.is_null(calls["fd"])).combine_chunks()
+    missing = pc.fill_null(missing, False)
+    if not pc.any(missing).as_py():
+        return targets
+    named = calls["args"].filter(missing).combine_chunks()
+    parts = pc.extract_regex(named, _PATH_ARGUMENT)
+    path = pc.struct_field(parts, "path")
+    directory = _blank_to_null(pc.struct_field(parts, "dir"))
+    base = pc.coalesce(_blank_to_null(pc.struct_field(parts, "cwd")), directory)
+    joined = pc.coalesce(pc.binary_join_element_wise(base, path, "/"), path)
+    resolved = pc.if_else(
+        pc.equal(path, ""),
+        directory,
+        pc.if_else(pc.starts_with(path, "/"), path, joined),
+    )
+    return pc.replace_with_mask(targets, missing, resolved)
+
+
+_RESOURCES: dict[int, tuple[weakref.ref[StraceTables], EncodedResources]] = {}
+
+
+def trace_resources(trace: StraceTables) -> EncodedResources:
+    """`encode_resources` of `with_paths` of the trace's calls, computed once per trace for
+    the passes that need it (IOD001, IOD012)."""
+    key = id(trace)
+    hit = _RESOURCES.get(key)
+    if hit is not None and hit[0]() is trace:
+        return hit[1]
+    encoded = encode_resources(with_paths(trace.syscalls))
+    _RESOURCES[key] = (weakref.ref(trace), encoded)
+    weakref.finalize(trace, _RESOURCES.pop, key, None)
+    return encoded

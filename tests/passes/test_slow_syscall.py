@@ -10,7 +10,7 @@ from pass_fixtures import STRACE_LOGS, inputs_of
 
 from analyzer.model import StraceTables
 from analyzer.passes import PassConfig, PassInputs, slow_syscall
-from analyzer.passes.targets import describe, resources, target_classes
+from analyzer.passes.targets import describe, resources, target_classes, with_paths
 from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
 
 
@@ -168,3 +168,23 @@ def test_calls_without_an_fd_are_not_on_an_unknown_fd() -> None:
     assert findings["munmap"].message.startswith("2 munmap calls took 0.600 s")
     assert "TLB" in (findings["munmap"].fix or "")
     assert findings["read"].title == "Slow read on an unknown fd"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ('3</etc/ld.so.cache>, "", {st_mode=S_IFREG|0644, ...}, AT_EMPTY_PATH', "/etc/ld.so.cache"),
+        ('AT_FDCWD</tmp/sq>, "/tmp/sq/db.sqlite", {st_mode=S_IFREG|0644}, 0', "/tmp/sq/db.sqlite"),
+        ('AT_FDCWD</tmp/sq>, "db.sqlite-journal", F_OK', "/tmp/sq/db.sqlite-journal"),
+        ('AT_FDCWD, "rel/x", 0', "rel/x"),
+        ('"/abs/y"', "/abs/y"),
+        ('0</dev/null<char 1:3>>, "", {}, AT_EMPTY_PATH', "/dev/null<char 1:3>"),
+        ('7, "", {}, AT_EMPTY_PATH', None),
+        ("0x7f00, FUTEX_WAKE, 1", None),
+    ],
+)
+def test_path_calls_are_resolved_against_their_dirfd(args: str, expected: str | None) -> None:
+    """Argument texts in the shapes strace -yy prints (copied from fixture lines, trimmed)."""
+    row = {name: (args if name == "args" else None) for name in SYSCALLS.names}
+    calls = pa.Table.from_pylist([row], schema=SYSCALLS.schema)
+    assert with_paths(calls).to_pylist() == [expected]
