@@ -46,6 +46,8 @@ class PassConfig:
     """A block request slower than this is slow (p95 above it makes a finding)."""
     d_state_min_s: float = 0.05
     """Off-CPU time in D state on one thread before it is reported."""
+    sleep_retry_min_s: float = 0.5
+    """Total sleep on one resource from which a sleep-and-retry loop is reported."""
     clock_offset_s: float | None = None
     """Seconds to add to asyncio log times to put them on the strace clock; None = infer."""
     max_samples: int = 10

@@ -138,3 +138,21 @@ def test_fsync_writer_syscall_latency_from_raw_syscalls() -> None:
     assert fsync["total_s"] <= truth["fsync"]["total_s"]
     assert fsync["total_s"] >= truth["fsync"]["total_s"] - 200 * 0.0002  # < 200 µs per call
     assert fsync["max_s"] <= truth["fsync"]["max_s"]
+
+
+def test_sqlite_writers_sleep_retry_first() -> None:
+    truth = measured("sqlite_writers.f_tt_T")
+    conclusion, finding = first_conclusion("sqlite_writers.f_tt_T.log")
+    assert conclusion["kind"] == "sleep_retry"
+    evidence = finding["evidence"]
+    assert evidence["resource"] == truth["database"] and evidence["sqlite"] is True
+    assert evidence["escalating"] is True
+    # a commit that took 50 ms or more waited for the lock (the fdatasyncs take < 10 ms)
+    waited = {t["tid"] for t in truth["threads"] if t["commit_max_s"] >= 0.05}
+    assert waited <= set(evidence["threads"]) <= {t["tid"] for t in truth["threads"]}
+    # the sleeps are inside the commits the program timed, and most of their time
+    commits_s = sum(
+        t["commit_total_s"] for t in truth["threads"] if t["tid"] in evidence["threads"]
+    )
+    assert 0.5 * commits_s <= evidence["sleep_total_s"] <= commits_s
+    assert "journal_mode=WAL" in conclusion["fix"]

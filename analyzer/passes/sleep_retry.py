@@ -1,0 +1,271 @@
+"""IOD012 sleep_retry: threads that wait for a resource by sleeping and trying again.
+
+A retry loop (SQLite's busy handler, a lock-file poll, a "try, sleep 10 ms, try again" queue
+consumer) does not block in the kernel on the thing it waits for: it makes an attempt, which
+fails or finds nothing, and sleeps. strace shows short ``nanosleep``/``clock_nanosleep`` calls
+right after calls on one resource, and neither `slow_syscall` (sleeps are waits by design) nor
+`thread_pileup` (the sleeps are on no resource) reports them. Each retry adds up to its
+sleep to the caller's latency, and the sleeping threads hold whatever they hold meanwhile.
+
+Each sleep shorter than `MAX_SLEEP_S` is attributed to the resource of the thread's last call
+with a target (a file, socket or pipe, or the path a path call names) when the sleep began at
+most `RECENT_S` after the thread's previous call of interest ended: that attempt, or an
+earlier sleep of the same loop (SQLite's busy handler may sleep several times between
+attempts, checking its in-process lock without a syscall). A sleep *escalates* when it is
+longer than the same thread's previous sleep on the same resource by `ESCALATION` or more
+and began within `RETRY_GAP_S` of it (SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20,
+25, 25, 25, 50, 50, 100 ms). A (process, resource) is reported when its sleeps add up to
+`PassConfig.sleep_retry_min_s` and either several threads sleep on it or the sleeps escalate
+(`MIN_ESCALATIONS`): one thread with a steady period is a poll loop or a heartbeat, not
+contention. ``cost_s`` is the total sleep.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.model import StraceTables
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.passes.common import SLEEPS, call_durations, cited_lines, is_in, numbers
+from analyzer.passes.targets import describe, trace_resources
+from analyzer.passes.thread_pileup import plural
+
+CODE = "IOD012"
+KIND = "sleep_retry"
+MAX_FINDINGS = 10
+MAX_SLEEP_S = 1.0
+"""Longer sleeps are pacing (a scheduler, a heartbeat), not a retry."""
+RECENT_S = 0.02
+"""A sleep belongs to the resource of a call that ended at most this long before it (the
+thread may wait for the GIL in between)."""
+RETRY_GAP_S = 0.05
+"""Two sleeps of one thread this close together are one retry loop."""
+ESCALATION = 1.3
+MIN_ESCALATIONS = 3
+MIN_SLEEPS = 5
+SEVERE_SHARE = 0.5
+"""Sleepers that spent this share of their time asleep on the resource make an error."""
+
+SQLITE_FILE = re.compile(r"\.(?:sqlite3?|db3?)(?:-journal|-wal|-shm)?$|-journal$")
+SQLITE_SIDE_FILE = re.compile(r"-(?:journal|wal|shm)$")
+"""A SQLite database's journal, WAL and shared-memory files are the same database."""
+
+
+def _database_codes(codes: np.ndarray, names: list[str]) -> np.ndarray:
+    """`codes` (into `names`) with each SQLite side file replaced by its database's code
+    when the database itself is among `names`."""
+    unique = np.unique(codes)
+    merged = unique.copy()
+    side_files = [
+        i for i, code in enumerate(unique.tolist()) if SQLITE_SIDE_FILE.search(names[code])
+    ]
+    if side_files:
+        position = {name: code for code, name in enumerate(names)}
+        for index in side_files:
+            name = names[int(unique[index])]
+            merged[index] = position.get(SQLITE_SIDE_FILE.sub("", name), int(unique[index]))
+    return merged[np.searchsorted(unique, codes)]
+
+
+def _attributed_sleeps(
+    trace: StraceTables, config: PassConfig
+) -> tuple[pd.DataFrame, list[str], list[str | None]] | None:
+    """The short sleeps that follow a call on a resource (its code in `resource`, SQLite
+    side files merged into their database) with `escalates` per sleep, and the resources'
+    names and classes; None when the trace has too few short sleeps to matter.
+
+    Only sleeps and calls with a resource matter, so only they are sorted (by thread and
+    time): the call before a sleep is then the previous kept row of the same thread, and
+    the attempt it retries the last kept row with a resource."""
+    calls = trace.syscalls
+    durations = call_durations(calls)
+    sleeping = is_in(calls["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)
+    if sleeping.sum() < MIN_SLEEPS or durations[sleeping].sum() < config.sleep_retry_min_s:
+        return None
+    encoded = trace_resources(trace)
+    tids, starts = numbers(calls["tid"]), numbers(calls["start_s"])
+    targeted = ~sleeping & (encoded.codes >= 0)
+    kept = np.flatnonzero((targeted | sleeping) & ~np.isnan(tids) & ~np.isnan(starts))
+    order = kept[np.lexsort((kept, starts[kept], tids[kept]))]
+    tid, start = tids[order], starts[order]
+    end = start + np.nan_to_num(durations[order])
+    positions = np.arange(len(order))
+    continues = np.r_[False, tid[1:] == tid[:-1]]
+    thread_first = np.maximum.accumulate(np.where(continues, 0, positions))
+    # When the call before a sleep ended: an attempt on a resource or an earlier sleep (a
+    # retry loop may sleep several times between attempts: SQLite's busy handler checks
+    # its in-process lock without a syscall).
+    previous_end = np.where(continues, np.r_[np.nan, end[:-1]], np.nan)
+    last_attempt = np.maximum.accumulate(np.where(targeted[order], positions, -1))
+    chosen = sleeping[order] & (last_attempt >= thread_first) & (start - previous_end <= RECENT_S)
+    rows = order[chosen]
+    if len(rows) == 0:
+        return None
+    resources = encoded.codes[order[last_attempt[chosen]]]
+    sleeps = pd.DataFrame(
+        {
+            "row": rows,
+            "tid": tid[chosen],
+            "pid": numbers(calls["pid"])[rows],
+            "start": start[chosen],
+            "duration": durations[rows],
+            "resource": _database_codes(resources, encoded.names),
+        }
+    )
+    previous = sleeps.groupby(["tid", "resource"], sort=False)
+    prior_duration = previous["duration"].shift()
+    prior_end = previous["start"].shift() + prior_duration
+    sleeps["escalates"] = (sleeps["duration"] >= ESCALATION * prior_duration) & (
+        sleeps["start"] - prior_end <= RETRY_GAP_S
+    )
+    return sleeps, encoded.names, encoded.classes
+
+
+def _peak_sleepers(starts: np.ndarray, ends: np.ndarray) -> tuple[int, float]:
+    """Most sleeps in progress at once and when (ends before starts at equal times)."""
+    times = np.concatenate([ends, starts])
+    steps = np.concatenate([-np.ones(len(ends)), np.ones(len(starts))])
+    order = np.lexsort((steps, times))
+    running = np.cumsum(steps[order])
+    at = int(np.argmax(running))
+    return int(running[at]), float(times[order][at])
+
+
+def _story(resource: str | None) -> tuple[str, str]:
+    """What the retry loop probably is, and its fix."""
+    if resource and SQLITE_FILE.search(resource):
+        return (
+            " It looks like SQLite's busy handler: a connection found the database locked "
+            "by another writer and sleeps before trying again (busy_timeout turns the wait "
+            "for the lock into these sleeps).",
+            "Writers are serialised on the database lock: use WAL mode (`PRAGMA "
+            "journal_mode=WAL`) so readers and the writer do not block each other, keep "
+            "write transactions short, and send writes through one connection or a queue "
+            "instead of many threads retrying.",
+        )
+    return (
+        "",
+        "Replace sleep-and-retry with a blocking wait on the thing itself (a lock, a "
+        "condition variable or queue, inotify for a file, a socket readiness wait), or "
+        "shorten what holds the resource: each retry adds up to its sleep to the latency.",
+    )
+
+
+def _severity(total_s: float, share: float | None) -> Severity:
+    return "error" if share is not None and share >= SEVERE_SHARE and total_s >= 1.0 else "warning"
+
+
+def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
+    """The sleep_retry findings of one trace."""
+    if trace.syscalls.num_rows == 0:
+        return []
+    found = _attributed_sleeps(trace, config)
+    if found is None:
+        return []
+    sleeps, names, classes = found
+    sleeps["pid_key"] = sleeps["pid"].fillna(-1).astype(np.int64)
+    groups = (
+        sleeps.groupby(["pid_key", "resource"], sort=False)
+        .agg(
+            count=("duration", "size"),
+            total_s=("duration", "sum"),
+            max_s=("duration", "max"),
+            threads=("tid", "nunique"),
+            escalations=("escalates", "sum"),
+        )
+        .reset_index()
+    )
+    keep = (
+        (groups["total_s"] >= config.sleep_retry_min_s)
+        & (groups["count"] >= MIN_SLEEPS)
+        & ((groups["threads"] >= 2) | (groups["escalations"] >= MIN_ESCALATIONS))
+    )
+    groups = groups[keep].sort_values("total_s", ascending=False).head(MAX_FINDINGS)
+    lines = cited_lines(trace.syscalls)
+    findings = []
+    for group in groups.itertuples(index=False):
+        members = sleeps[
+            (sleeps["pid_key"] == group.pid_key) & (sleeps["resource"] == group.resource)
+        ]
+        findings.append(_finding(trace, members, group, names, classes, lines, config))
+    return findings
+
+
+def _finding(
+    trace: StraceTables,
+    members: pd.DataFrame,
+    group: Any,
+    names: list[str],
+    classes: list[str | None],
+    lines: np.ndarray,
+    config: PassConfig,
+) -> Finding:
+    resource = names[int(group.resource)]
+    where = describe(classes[int(group.resource)], resource)
+    starts = members["start"].to_numpy()
+    ends = starts + members["duration"].to_numpy()
+    peak, peak_at = _peak_sleepers(starts, ends)
+    tids = sorted(int(tid) for tid in members["tid"].unique())
+    total_s = float(group.total_s)
+    share = total_s / (len(tids) * trace.wall_s) if trace.wall_s else None
+    durations_ms = sorted({round(value * 1e3) for value in members["duration"]})
+    escalating = int(group.escalations) >= MIN_ESCALATIONS
+    story, fix = _story(resource)
+    spent = f"; {share:.0%} of their time" if share is not None else ""
+    pattern = (
+        f", with escalating sleeps ({durations_ms[0]} ms up to {durations_ms[-1]} ms)"
+        if escalating
+        else f" ({durations_ms[0]}–{durations_ms[-1]} ms each)"
+    )
+    message = (
+        f"{plural(len(tids), 'thread')} slept {plural(int(group.count), 'time')}, "
+        f"{total_s:.3f} s in total (up to {peak} at once{spent}), each right after a call "
+        f"on {where} or another such sleep{pattern}: a sleep-and-retry loop waiting for the "
+        f"resource, not a wait the kernel can end as soon as the resource is free.{story}"
+    )
+    longest = members.sort_values("duration", ascending=False).head(config.max_samples)
+    pid = int(group.pid_key)
+    evidence: dict[str, Any] = {
+        "resource": resource,
+        "target_kind": classes[int(group.resource)],
+        "sleeps": int(group.count),
+        "sleep_total_s": total_s,
+        "max_sleep_s": float(group.max_s),
+        "threads": tids[: config.max_samples * 4],
+        "thread_count": len(tids),
+        "peak_sleepers": peak,
+        "peak_at": peak_at,
+        "escalations": int(group.escalations),
+        "escalating": escalating,
+        "share_of_time_sleeping": share,
+        "sqlite": bool(SQLITE_FILE.search(resource)),
+        "threshold_s": config.sleep_retry_min_s,
+    }
+    title = f"{plural(len(tids), 'thread')} sleep-retrying on {where}"
+    return Finding(
+        code=CODE,
+        kind=KIND,
+        severity=_severity(total_s, share),
+        title=title,
+        message=message,
+        evidence=evidence,
+        fix=fix,
+        input=trace.input,
+        pid=pid if pid >= 0 else None,
+        tid=tids[0] if len(tids) == 1 else None,
+        start=float(starts.min()),
+        duration_s=float(ends.max() - starts.min()),
+        cost_s=total_s,
+        lines=tuple(int(line) for line in lines[longest["row"].to_numpy()] if not np.isnan(line)),
+    )
+
+
+def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    return [finding for trace in inputs.traces for finding in trace_findings(trace, config)]
+
+
+PASS = Pass(CODE, KIND, run, __doc__ or "")
