@@ -37,9 +37,10 @@ so). Mutexes and semaphores wait on a single word.
 In CPython a waiter for the GIL sleeps on such a condition variable, while a contended
 ``threading.Lock`` sleeps on a semaphore (one word): so in a Python process a convoy on a
 condition-variable pair is most likely the GIL, and one on a single word a lock or the GIL
-(the GIL's own mutex is a single word too). From Python 3.13 a contended ``threading.Lock``
-parks each waiter on a semaphore of its own, so such a convoy spreads over one address per
-waiter.
+(the GIL's own mutex is a single word too). Python 3.13's ``threading.Lock`` (a PyMutex
+that parks waiters in a parking lot) was checked with fixtures/diagnosis's lock_convoy.py:
+under strace its convoy also shows on one address, 79 waits and 8.23 s of the 8.25 s the
+program measured, as under 3.11.
 """
 
 from __future__ import annotations
