@@ -2,25 +2,51 @@
 
 `FORMATS` is the registry the pipeline and the CLI look formats up in; `detect_format`
 picks the format whose sniffer is most confident about the first bytes of an input.
-The format modules (and with them Arrow) are imported on the first use of the registry, so
-that the folding fast path (`analyzer.perf.fold_fast`) can import `perf_assemble` alone.
+A format's module (and with it Arrow) is imported when the registry is first asked for that
+format, so that the folding fast path (`analyzer.perf.fold_fast`) can import `perf_assemble`
+alone, and a strace run never imports the asyncio and perf parsers.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
 MIN_CONFIDENCE = 0.3
+MAX_CONFIDENCE = 1.0
+"""Every sniffer's score is between 0 and this."""
+
+_MODULES: dict[str, str] = {
+    "strace": "analyzer.formats.strace",
+    "perf": "analyzer.formats.perf_script",
+    "asyncio": "analyzer.formats.asyncio_log",
+}
+"""Format name (the module's `NAME`) -> module, in the order `detect_format` breaks ties."""
+
+
+class _Registry(Mapping[str, ModuleType]):
+    """The format modules by name; a module is imported on its first lookup."""
+
+    def __getitem__(self, name: str) -> ModuleType:
+        return importlib.import_module(_MODULES[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+    def __repr__(self) -> str:
+        return f"FORMATS({', '.join(_MODULES)})"
 
 
 @functools.cache
-def registry() -> dict[str, ModuleType]:
+def registry() -> Mapping[str, ModuleType]:
     """The format modules by name, in the order `detect_format` breaks ties."""
-    from analyzer.formats import asyncio_log, perf_script, strace
-
-    return {module.NAME: module for module in (strace, perf_script, asyncio_log)}
+    return _Registry()
 
 
 def __getattr__(name: str) -> Any:
@@ -30,7 +56,17 @@ def __getattr__(name: str) -> Any:
 
 
 def detect_format(head: bytes) -> str | None:
-    """The name of the format the input looks like, or None."""
-    scores = {name: module.sniff(head) for name, module in registry().items()}
-    best = max(scores, key=lambda name: scores[name])
-    return best if scores[best] >= MIN_CONFIDENCE else None
+    """The name of the format the input looks like, or None.
+
+    The most confident sniffer wins, the earlier format on a tie. A format that scores the
+    highest possible confidence cannot be beaten by a later one, so the later sniffers (and
+    their modules) are skipped.
+    """
+    best, best_score = None, -1.0
+    for name, module in registry().items():
+        score = module.sniff(head)
+        if score > best_score:
+            best, best_score = name, score
+        if best_score >= MAX_CONFIDENCE:
+            break
+    return best if best is not None and best_score >= MIN_CONFIDENCE else None

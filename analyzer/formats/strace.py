@@ -8,6 +8,7 @@ every line goes through the grammar: slow, but the reference the fast path is te
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,8 +40,14 @@ def sniff(head: bytes) -> float:
     lines = [line for line in lines if line.strip()]
     if not lines:
         return 0.0
-    parsed = [strace_lark.parse_line(line) for line in lines]
-    return sum(1 for record in parsed if not isinstance(record, Unparsed)) / len(lines)
+    # A line the scanner reads is one the grammar parses (the tiers are tested equal), so only
+    # the lines it leaves are given to the grammar.
+    _, leftover = scan(
+        pa.array(lines, pa.string()), pa.array(np.arange(1, len(lines) + 1), pa.int64())
+    )
+    rest = [line for line, left in zip(lines, leftover.tolist(), strict=True) if left]
+    rejected = sum(1 for line in rest if isinstance(strace_lark.parse_line(line), Unparsed))
+    return (len(lines) - rejected) / len(lines)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,19 @@ class ParsedLines:
         clock = trace_clock_ns(self.lines["ts_ns"], self.lines["ts_kind"])
         clock.setflags(write=False)
         return clock
+
+    def for_report(self) -> ParsedLines:
+        """The same, with only the columns of `lines` that the report reads (`input_report`
+        and the `-c` table lines), so the others' memory can be freed once the calls are
+        derived."""
+        clock = self.clock_ns
+        slim = dataclasses.replace(self, lines=self.lines.select(list(REPORT_COLUMNS)))
+        slim.__dict__["clock_ns"] = clock  # the same rows: the cached clock stays right
+        return slim
+
+
+REPORT_COLUMNS = ("kind", "ts_kind", "duration_ns", "text")
+"""The columns of `ParsedLines.lines` read after the derivation."""
 
 
 def records_to_table(records: Iterable[tuple[int, StraceRecord]]) -> pa.Table:

@@ -3,22 +3,28 @@
 `RENDERERS` is the only list of formats. ``--format NAME`` looks `NAME` up in it
 (`renderer_for`), and ``-o FILE`` looks the file's extension up in the same dict
 (`renderer_for_path`), so the two can never disagree. To add a format, subclass `Renderer`
-and add the class here.
+and add the class to `_CLASSES`. A renderer's module is imported on the first lookup of its
+format (an extension lookup imports them all).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from analyzer.render.base import Renderer, RenderError, ReportView
-from analyzer.render.flamegraph import FlamegraphRenderer
-from analyzer.render.folded import FoldedRenderer
-from analyzer.render.html import HtmlRenderer
-from analyzer.render.jsonout import JsonRenderer
-from analyzer.render.markdown import MarkdownRenderer
-from analyzer.render.parquet import ParquetRenderer
-from analyzer.render.speedscope import SpeedscopeRenderer
-from analyzer.render.text import TextRenderer
+
+if TYPE_CHECKING:
+    from analyzer.render.flamegraph import FlamegraphRenderer
+    from analyzer.render.folded import FoldedRenderer
+    from analyzer.render.html import HtmlRenderer
+    from analyzer.render.jsonout import JsonRenderer
+    from analyzer.render.markdown import MarkdownRenderer
+    from analyzer.render.parquet import ParquetRenderer
+    from analyzer.render.speedscope import SpeedscopeRenderer
+    from analyzer.render.text import TextRenderer
 
 __all__ = [
     "RENDERERS",
@@ -37,20 +43,49 @@ __all__ = [
     "renderer_for_path",
 ]
 
-RENDERERS: dict[str, type[Renderer]] = {
-    cls.name: cls
-    for cls in (
-        TextRenderer,
-        MarkdownRenderer,
-        HtmlRenderer,
-        JsonRenderer,
-        ParquetRenderer,
-        FoldedRenderer,
-        FlamegraphRenderer,
-        SpeedscopeRenderer,
-    )
+_CLASSES: dict[str, tuple[str, str]] = {
+    "text": ("analyzer.render.text", "TextRenderer"),
+    "md": ("analyzer.render.markdown", "MarkdownRenderer"),
+    "html": ("analyzer.render.html", "HtmlRenderer"),
+    "json": ("analyzer.render.jsonout", "JsonRenderer"),
+    "parquet": ("analyzer.render.parquet", "ParquetRenderer"),
+    "folded": ("analyzer.render.folded", "FoldedRenderer"),
+    "flamegraph": ("analyzer.render.flamegraph", "FlamegraphRenderer"),
+    "speedscope": ("analyzer.render.speedscope", "SpeedscopeRenderer"),
 }
+"""Format name -> (module, class) of its renderer; the class's own `name` is the key (tested).
+A renderer's module is imported on its first lookup, so a JSON run does not import the
+template, chart and rich-text machinery of the others."""
+
+
+class _Renderers(Mapping[str, "type[Renderer]"]):
+    """`RENDERERS`: format name -> renderer class, each imported on first lookup."""
+
+    def __getitem__(self, name: str) -> type[Renderer]:
+        module, attribute = _CLASSES[name]
+        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CLASSES)
+
+    def __repr__(self) -> str:
+        return f"RENDERERS({', '.join(_CLASSES)})"
+
+
+RENDERERS: Mapping[str, type[Renderer]] = _Renderers()
 """Format name (``--format``) -> renderer class; also searched by extension."""
+
+_BY_CLASS_NAME = {attribute: name for name, (_, attribute) in _CLASSES.items()}
+
+
+def __getattr__(name: str) -> Any:
+    """The renderer classes by class name (``from analyzer.render import HtmlRenderer``)."""
+    if name in _BY_CLASS_NAME:
+        return RENDERERS[_BY_CLASS_NAME[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def renderer_for(name: str) -> Renderer:

@@ -21,15 +21,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache, cached_property
 from pathlib import PurePath
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-import jinja2
 from markupsafe import Markup
 
 from analyzer.errors import IodiagError
 from analyzer.model import AnalysisResult
 from analyzer.render import formatting
 from analyzer.resources import reports_dir
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "RenderError",
@@ -743,8 +745,11 @@ def template_environment(autoescape: bool) -> jinja2.Environment:
     inline Markdown), ``code`` (a Markdown code span), ``fence`` (a fenced code block) and
     ``html`` (HTML-escaped text, for raw HTML such as ``<summary>`` in the Markdown report);
     ``tojson`` dumps with sorted keys.
-    Cached, so templates are compiled once per process.
+    Cached, so templates are compiled once per process. Jinja2 is imported here, on first
+    use: the JSON, Parquet and folded outputs need no templates.
     """
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(reports_dir())),
         autoescape=autoescape,

@@ -12,8 +12,6 @@ import re
 from pathlib import Path
 from typing import IO, ClassVar
 
-import pyarrow.parquet as pq
-
 from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer, RenderError
 
@@ -45,6 +43,8 @@ class ParquetRenderer(Renderer):
         Returns the paths written, in table-name order. Existing files of the same name are
         replaced. Raises `RenderError` for a table name that is not a plain file name.
         """
+        import pyarrow.parquet as pq  # only this output needs the Parquet writer
+
         directory = Path(directory)
         for name in result.tables:
             if not _TABLE_NAME.fullmatch(name):

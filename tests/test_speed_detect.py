@@ -1,0 +1,112 @@
+"""Format detection's shortcuts against the computations they replace: the strace sniff that
+gives the grammar only the lines the scanner leaves, and `detect_format` stopping at the first
+format that is fully confident. Hand-written heads here are marked as such."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer import formats
+from analyzer.formats import strace, strace_lark
+from analyzer.formats.strace_record import Unparsed
+from analyzer.inputs import HEAD_BYTES, open_source
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+INPUTS = sorted(
+    path
+    for path in FIXTURES.rglob("*")
+    if path.is_file() and path.suffix in {".log", ".txt", ".gz", ".xz", ".zst"}
+)
+
+# Hand-written heads: blank, mixed, truncated, and none of the formats.
+HAND_WRITTEN = [
+    b"",
+    b"\n\n  \n",
+    b'1234 12:00:00.000001 read(3, "x", 1) = 1 <0.000010>\nnot strace at all\n',
+    b'1234 12:00:00.000001 read(3, "x", 1) = 1 <0.000010>\n1234 12:00:00.0000',
+    b"[pid 7] +++ exited with 0 +++\n--- SIGCHLD {si_signo=SIGCHLD} ---\n",
+    b"hello\r\nworld\x0bagain\xff\xfe\n",
+]
+
+
+def _heads() -> list[tuple[str, bytes]]:
+    heads = [(f"hand-written {index}", head) for index, head in enumerate(HAND_WRITTEN)]
+    for path in INPUTS:
+        source = open_source(path)
+        try:
+            heads.append((str(path.relative_to(FIXTURES)), source.stream.read(HEAD_BYTES)))
+        finally:
+            source.close()
+    return heads
+
+
+HEADS = _heads()
+
+
+def _grammar_sniff(head: bytes) -> float:
+    """`strace.sniff` as it was: every line through the grammar."""
+    lines = head.decode("utf-8", errors="replace").splitlines()[: strace.SNIFF_LINES]
+    if len(lines) > 1 and not head.endswith(b"\n"):
+        lines = lines[:-1]
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return 0.0
+    parsed = [strace_lark.parse_line(line) for line in lines]
+    return sum(1 for record in parsed if not isinstance(record, Unparsed)) / len(lines)
+
+
+def _exhaustive_detect(head: bytes) -> str | None:
+    """`detect_format` as it was: every sniffer, then the first best score."""
+    scores = {name: module.sniff(head) for name, module in formats.registry().items()}
+    best = max(scores, key=lambda name: scores[name])
+    return best if scores[best] >= formats.MIN_CONFIDENCE else None
+
+
+@pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
+def test_strace_sniff_equals_the_grammar_only_sniff(name_head: tuple[str, bytes]) -> None:
+    _, head = name_head
+    assert strace.sniff(head) == _grammar_sniff(head)
+
+
+@pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
+def test_detect_format_equals_the_exhaustive_choice(name_head: tuple[str, bytes]) -> None:
+    _, head = name_head
+    assert formats.detect_format(head) == _exhaustive_detect(head)
+
+
+@pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
+def test_every_sniff_is_within_the_confidence_range(name_head: tuple[str, bytes]) -> None:
+    _, head = name_head
+    for module in formats.registry().values():
+        assert 0.0 <= module.sniff(head) <= formats.MAX_CONFIDENCE
+
+
+def test_registry_names_are_the_modules_names() -> None:
+    assert list(formats.FORMATS) == ["strace", "perf", "asyncio"]
+    for name, module in formats.FORMATS.items():
+        assert name == module.NAME
+    assert "strace" in formats.FORMATS and "nope" not in formats.FORMATS
+    with pytest.raises(KeyError):
+        formats.FORMATS["nope"]
+
+
+def test_a_strace_head_imports_no_other_parser() -> None:
+    """Detection stops at strace's full score before the asyncio and perf sniffers, so a
+    fresh interpreter analysing strace never imports their modules."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from analyzer.formats import detect_format\n"
+        "head = open(sys.argv[1], 'rb').read(65536)\n"
+        "assert detect_format(head) == 'strace'\n"
+        "print(sorted(m for m in sys.modules if m.startswith('analyzer.formats.')))\n"
+    )
+    trace = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(trace)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "asyncio_log" not in out and "perf_script" not in out
