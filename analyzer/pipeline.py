@@ -1,14 +1,17 @@
 """The analysis pipeline: inputs -> lines -> format tables -> derived tables -> report.
 
 Each stage is a plain function of the previous stage's output, so each can be used and
-tested alone; `analyze` runs them in order for a list of inputs. Nothing here prints.
+tested alone; `analyze` runs them in order for a list of inputs. Nothing here prints. The perf
+and asyncio report sections are imported only for runs that have such inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import __version__, summary, verdict
-from analyzer.asyncio_report import asyncio_section
 from analyzer.derive import fd_targets, ff_merge, strace_calls, strace_tasks
 from analyzer.errors import InputError
 from analyzer.formats import FORMATS, detect_format
@@ -26,9 +28,7 @@ from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import Source, iter_line_chunks, open_source
 from analyzer.model import AnalysisResult, StraceTables
 from analyzer.passes import Finding, PassConfig, PassInputs, run_passes
-from analyzer.perf import tracepoints
 from analyzer.perf.collapse import CollapseOptions
-from analyzer.perf.report import folded_table, perf_section, tracepoint_sections
 from analyzer.schema import (
     EXITS,
     LOOP_EVENTS,
@@ -51,6 +51,8 @@ class Config:
     engine: str = "fast"
     """``fast`` (scanner, grammar for the rest) or ``lark`` (grammar for every line)."""
     threads: int = 2
+    """Parser threads; with 2 or more the report's sections are also built while the passes
+    run."""
     format: str | None = None
     """Force an input format instead of detecting it."""
     collapse: CollapseOptions = field(default_factory=CollapseOptions)
@@ -93,7 +95,20 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     tids = strace_calls.effective_tids(view)
     calls_index = strace_calls.pair_halves(view, tids)
     exit_rows = np.flatnonzero(view.kind == strace_calls.EXIT)
-    columns = fd_targets.resolve(strace_calls.build_calls(view, calls_index, exit_rows))
+    # The fd tables are replayed from the few calls that change them (a Python loop) while
+    # the columns of all calls are gathered (Arrow and numpy, which release the GIL).
+    changers = calls_index.select(
+        np.isin(
+            view.syscall_code[calls_index.first_rows()],
+            np.flatnonzero(fd_targets.changes_fds(view.syscall_names)),
+        )
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        events = pool.submit(
+            lambda: fd_targets.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
+        )
+        calls = strace_calls.build_calls(view, calls_index, exit_rows)
+        columns = fd_targets.resolve(calls, events.result())
     count = len(calls_index.entry)
     columns["input"] = pa.repeat(pa.scalar(input_name, pa.string()), count)
     columns["pid"] = pa.nulls(count, pa.int64())
@@ -204,6 +219,9 @@ def perf_tables(
     are folded with the run's options; block I/O, off-CPU and syscall-latency tables are
     derived from the (offset) samples.
     """
+    from analyzer.perf import tracepoints
+    from analyzer.perf.report import folded_table
+
     samples, stacks, frames, folded = [], [], [], []
     block, switches, syscalls = [], [], []
     counts: dict[str, dict[str, int]] = {"block_io": {}, "off_cpu": {}, "syscall_latency": {}}
@@ -308,10 +326,22 @@ def build_report(
     findings: Sequence[Finding],
 ) -> dict[str, Any]:
     """The `iodiag.report/1` document for one or more inputs."""
+    return with_findings(report_sections(inputs, results, built), results, findings)
+
+
+def report_sections(
+    inputs: Sequence[ParsedInput], results: Sequence[StraceTables], built: Tables
+) -> dict[str, Any]:
+    """Every key of the report up to the verdict: what the tables say without the passes'
+    findings, so it can be built while the passes run."""
     tables = built.tables
     tracepoint_counts = built.tracepoint_counts
     logs = "loop_events" in tables
     profiles = [source for source in inputs if source.format == "perf"]
+    if logs:
+        from analyzer.asyncio_report import asyncio_section
+    if profiles:
+        from analyzer.perf.report import perf_section, tracepoint_sections
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
@@ -368,10 +398,39 @@ def build_report(
             if profiles
             else None
         ),
+    }
+    return report
+
+
+def with_findings(
+    sections: dict[str, Any], results: Sequence[StraceTables], findings: Sequence[Finding]
+) -> dict[str, Any]:
+    """The report: `report_sections` followed by the verdict and the findings."""
+    return {
+        **sections,
         "verdict": verdict.verdict(findings, results),
         "findings": [finding.to_json() for finding in findings],
     }
-    return report
+
+
+def _parse_inputs(
+    paths: Sequence[str | Path], config: Config, on_progress: Callable[[int], None] | None
+) -> list[ParsedInput]:
+    inputs = []
+    for path in paths:
+        source = open_source(path)
+        try:
+            fmt, parsed = parse_source(source, config, on_progress)
+        finally:
+            source.close()
+        inputs.append(ParsedInput(source.name, source.compression, fmt, parsed))
+    return inputs
+
+
+def _derive_traces(inputs: Sequence[ParsedInput]) -> list[StraceTables]:
+    traces = [source for source in inputs if source.format == "strace"]
+    groups = ff_merge.ff_groups([source.name for source in traces])
+    return [derive_group([(traces[i].name, traces[i].parsed) for i in group]) for group in groups]
 
 
 def analyze(
@@ -384,20 +443,32 @@ def analyze(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     config = config or Config()
-    inputs = []
-    for path in paths:
-        source = open_source(path)
-        try:
-            fmt, parsed = parse_source(source, config, on_progress)
-        finally:
-            source.close()
-        inputs.append(ParsedInput(source.name, source.compression, fmt, parsed))
-    traces = [source for source in inputs if source.format == "strace"]
-    groups = ff_merge.ff_groups([source.name for source in traces])
-    results = [
-        derive_group([(traces[i].name, traces[i].parsed) for i in group]) for group in groups
+    inputs = _parse_inputs(paths, config, on_progress)
+    results = _derive_traces(inputs)
+    # From here on the derived tables stand for the lines; the report reads a few columns of
+    # them, so the others (most of an input's memory) are freed before the passes run.
+    inputs = [
+        dataclasses.replace(source, parsed=source.parsed.for_report())
+        if source.format == "strace"
+        else source
+        for source in inputs
     ]
+    # Give what the lines and the derivation held back to the system, so that the passes and
+    # the report, which allocate while both run, do not add their peak on top of it.
+    pa.default_memory_pool().release_unused()
     built = build_tables(inputs, results, config.collapse)
-    findings = run_passes(pass_inputs(results, built), config.passes)
-    report = build_report(inputs, results, built, findings)
+    if config.threads < 2:
+        findings = run_passes(pass_inputs(results, built), config.passes)
+        return AnalysisResult(build_report(inputs, results, built, findings), built.tables)
+    # The report's sections do not depend on the findings, and both sides spend most of their
+    # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.
+    # The sections' own modules are imported here first, not by two threads at once.
+    formats = {source.format for source in inputs}
+    for fmt, module in (("asyncio", "analyzer.asyncio_report"), ("perf", "analyzer.perf.report")):
+        if fmt in formats:
+            importlib.import_module(module)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sections = pool.submit(report_sections, inputs, results, built)
+        findings = run_passes(pass_inputs(results, built), config.passes)
+        report = with_findings(sections.result(), results, findings)
     return AnalysisResult(report=report, tables=built.tables)

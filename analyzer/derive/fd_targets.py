@@ -507,14 +507,39 @@ def _as_of(
     return np.where(hit, by_key[np.maximum(found, 0)], -1)
 
 
+REPLAYED_COLUMNS = (
+    "tid",
+    "syscall",
+    "args",
+    "retval",
+    "ret_target",
+    "errno",
+    "line_start",
+    "line_end",
+)
+"""The calls columns `replay_fd_tables` reads."""
+
+
+def changes_fds(syscall_names: pa.Array) -> np.ndarray:
+    """Whether each name is that of a call that can change an fd table (the calls
+    `replay_fd_tables` is given)."""
+    return pc.is_in(syscall_names, value_set=_CHANGES_FDS).to_numpy(zero_copy_only=False)
+
+
+def replay_calls(columns: dict[str, pa.Array]) -> FdEvents:
+    """`replay_fd_tables` of the calls among `columns` that can change an fd table (all of
+    them may be given, or only those)."""
+    calls = pa.table({name: columns[name] for name in REPLAYED_COLUMNS})
+    return replay_fd_tables(calls.filter(pc.is_in(calls["syscall"], value_set=_CHANGES_FDS)))
+
+
 def _replayed_targets(
-    columns: dict[str, pa.Array], fd: pa.Array, need: np.ndarray
+    columns: dict[str, pa.Array], fd: pa.Array, need: np.ndarray, events: FdEvents | None
 ) -> tuple[np.ndarray, pa.Array]:
     """For the calls in `need`, the index of the fd-table event that set their fd (-1: none)
-    and the targets of those events."""
-    replayed = ("tid", "syscall", "args", "retval", "ret_target", "errno", "line_start", "line_end")
-    calls = pa.table({name: columns[name] for name in replayed})
-    events = replay_fd_tables(calls.filter(pc.is_in(columns["syscall"], value_set=_CHANGES_FDS)))
+    and the targets of those events (`replay_calls` of `columns`, unless given)."""
+    if events is None:
+        events = replay_calls(columns)
     rows = np.flatnonzero(need)
     if len(rows) == 0 or len(events.target) == 0:
         return np.full(len(rows), -1, dtype=np.int64), events.target
@@ -535,8 +560,11 @@ def _replayed_targets(
     return found, events.target
 
 
-def resolve(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+def resolve(columns: dict[str, pa.Array], events: FdEvents | None = None) -> dict[str, pa.Array]:
     """Add `fd`, `target` and `target_kind` to the calls columns.
+
+    `events` is `replay_calls` of the same calls when the caller has it already (it can be
+    replayed from the fd-changing calls alone, while the other columns are being built).
 
     Targets are gathered, not built per call: every call's target is an index into one small
     array of texts (the `-y` decorations, then the replayed events' targets), so the target
@@ -550,7 +578,7 @@ def resolve(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
     fd, direct = _decorated_fds(columns["syscall"], columns["args"])
     has_direct = direct.is_valid().to_numpy(zero_copy_only=False)
     need = fd.is_valid().to_numpy(zero_copy_only=False) & ~has_direct
-    found, event_targets = _replayed_targets(columns, fd, need)
+    found, event_targets = _replayed_targets(columns, fd, need, events)
 
     direct_rows = np.flatnonzero(has_direct)
     texts = pa.concat_arrays([pc.take(direct, pa.array(direct_rows)), event_targets])

@@ -130,6 +130,19 @@ class CallIndex:
     tid: np.ndarray
     detached: np.ndarray
 
+    def first_rows(self) -> np.ndarray:
+        """The row of each call's first half (its entry, else its exit)."""
+        return np.where(self.entry >= 0, self.entry, self.exit)
+
+    def select(self, calls: np.ndarray) -> CallIndex:
+        """The calls picked by a boolean mask or an index array, in that order."""
+        return CallIndex(
+            entry=self.entry[calls],
+            exit=self.exit[calls],
+            tid=self.tid[calls],
+            detached=self.detached[calls],
+        )
+
 
 def _group_order(view: LineView, rows: np.ndarray, tids: np.ndarray) -> np.ndarray:
     """`rows` sorted by task, then syscall name, then line number.
@@ -239,19 +252,24 @@ def take_chunked(values: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     """`values[rows]` (null where the row index is -1) gathered chunk by chunk.
 
     `take` on a many-chunk column first concatenates every chunk; gathering a few rows that
-    way copies the whole column. Here each chunk gives its own rows and only the gathered
-    values are put in order.
+    way copies the whole column. Here each chunk gives its own rows (found by one stable sort
+    of the rows by chunk) and only the gathered values are put in order.
     """
     if values.num_chunks == 1:
         return take(values.chunk(0), rows)
     bounds = np.cumsum([0, *(len(chunk) for chunk in values.chunks)])
     chunk_of = np.searchsorted(bounds, rows, side="right") - 1
     chunk_of[rows < 0] = -1
+    order = np.argsort(chunk_of, kind="stable")
+    ends = np.searchsorted(chunk_of[order], np.arange(values.num_chunks), side="right")
     pieces, places = [], []
-    for index in np.unique(chunk_of[chunk_of >= 0]).tolist():
-        at = np.flatnonzero(chunk_of == index)
-        pieces.append(pc.take(values.chunk(index), pa.array(rows[at] - bounds[index])))
-        places.append(at)
+    start = int(np.searchsorted(chunk_of[order], 0))  # rows of -1 sort first
+    for index, end in enumerate(ends.tolist()):
+        if end > start:
+            at = order[start:end]
+            pieces.append(pc.take(values.chunk(index), pa.array(rows[at] - bounds[index])))
+            places.append(at)
+        start = max(start, end)
     if not pieces:
         return pa.nulls(len(rows), values.type)
     where = np.full(len(rows), -1, dtype=np.int64)
@@ -264,25 +282,33 @@ def _call_args(
 ) -> pa.Array:
     """Each call's argument text: the entry half's, then the resumed half's for split calls.
 
-    A missing half counts as empty text. Built with a single `take` from the line arguments
-    followed by the joined texts of the split calls and one empty string, so the big argument
-    column is copied once (when `take` joins its chunks) rather than once per step.
+    A missing half counts as empty text. For most of the lines' calls the argument column is
+    concatenated once (with one empty string after it) and a single `take` gathers every
+    call's text; the joined texts of the split calls then replace theirs. `take` from the
+    many-chunk column would concatenate it just the same, and is several times slower when
+    the indices jump between chunks. A few calls (a subset) are gathered chunk by chunk
+    instead, without copying the column.
     """
     args = table["args"]
-    valid = pc.is_valid(args).to_numpy(zero_copy_only=False)
     split_rows = np.flatnonzero(split)
-    joined = pc.binary_join_element_wise(
-        pc.fill_null(take_chunked(args, entry[split_rows]), ""),
-        pc.fill_null(take_chunked(args, exit_[split_rows]), ""),
-        "",
-    )
-    values = pa.chunked_array([*args.chunks, joined, pa.array([""], args.type)], args.type)
-    empty = len(valid) + len(split_rows)
-    safe_entry = np.maximum(entry, 0)
-    index = np.where((entry >= 0) & valid[safe_entry], entry, empty)
-    index[split_rows] = len(valid) + np.arange(len(split_rows))
-    gathered = pc.take(values, pa.array(index, pa.int64()))
-    return gathered.chunk(0) if gathered.num_chunks == 1 else gathered.combine_chunks()
+    if 4 * len(entry) < len(args):
+        gathered = pc.fill_null(take_chunked(args, entry), "")
+        if len(split_rows) == 0:
+            return gathered
+        exits = pc.fill_null(take_chunked(args, exit_[split_rows]), "")
+    else:
+        valid = pc.is_valid(args).to_numpy(zero_copy_only=False)
+        flat = pa.concat_arrays([*args.chunks, pa.array([""], args.type)])
+        index = np.where((entry >= 0) & valid[np.maximum(entry, 0)], entry, len(valid))
+        gathered = pc.take(flat, pa.array(index, pa.int64()))
+        if len(split_rows) == 0:
+            return gathered
+        exits = pc.fill_null(take(flat, exit_[split_rows]), "")
+        del flat
+    joined = pc.binary_join_element_wise(pc.take(gathered, pa.array(split_rows)), exits, "")
+    mask = np.zeros(len(entry), dtype=bool)
+    mask[split_rows] = True
+    return pc.replace_with_mask(gathered, pa.array(mask, pa.bool_()), joined.cast(args.type))
 
 
 def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict[str, pa.Array]:
