@@ -183,16 +183,24 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
         return targets
     named = calls["args"].filter(missing).combine_chunks()
     parts = pc.extract_regex(named, _PATH_ARGUMENT)
+    matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    if not matched.any():
+        return targets
+    parts = parts.filter(pa.array(matched))
     path = pc.struct_field(parts, "path")
-    directory = _blank_to_null(pc.struct_field(parts, "dir"))
-    base = pc.coalesce(_blank_to_null(pc.struct_field(parts, "cwd")), directory)
-    joined = pc.coalesce(pc.binary_join_element_wise(base, path, "/"), path)
-    resolved = pc.if_else(
-        pc.equal(path, ""),
-        directory,
-        pc.if_else(pc.starts_with(path, "/"), path, joined),
-    )
-    return pc.replace_with_mask(targets, missing, resolved)
+    # Most paths are absolute; only the others need their dirfd.
+    relative = pc.invert(pc.starts_with(path, "/")).to_numpy(zero_copy_only=False)
+    if relative.any():
+        others = parts.filter(pa.array(relative))
+        other_path = pc.struct_field(others, "path")
+        directory = _blank_to_null(pc.struct_field(others, "dir"))
+        base = pc.coalesce(_blank_to_null(pc.struct_field(others, "cwd")), directory)
+        joined = pc.coalesce(pc.binary_join_element_wise(base, other_path, "/"), other_path)
+        resolved = pc.if_else(pc.equal(other_path, ""), directory, joined)
+        path = pc.replace_with_mask(path, pa.array(relative), resolved)
+    has_path = np.zeros(len(targets), dtype=bool)
+    has_path[np.flatnonzero(missing.to_numpy(zero_copy_only=False))[matched]] = True
+    return pc.replace_with_mask(targets, pa.array(has_path), path)
 
 
 _RESOURCES: dict[int, tuple[weakref.ref[StraceTables], EncodedResources]] = {}
