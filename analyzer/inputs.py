@@ -12,6 +12,7 @@ import bz2
 import gzip
 import lzma
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,65 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-def _zstd_reader(raw: BinaryIO) -> BinaryIO:
-    import zstandard
+class _ZstdFrames:
+    """zstd frames one after another, decoded block by block. Unlike `zstandard`'s stream
+    reader, which ends silently where its input ends inside a frame, it raises EOFError
+    there (after handing out what it decoded), so a cut trace is reported as cut."""
 
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+    BLOCK = 1 << 20
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        self._decoder_for_frame = zstandard.ZstdDecompressor().decompressobj
+        self._decoder = self._decoder_for_frame()
+        self._raw = raw
+        self._buffer = bytearray()
+        self._in_frame = False
+        self._ended = False
+
+    def _fill(self, size: int) -> None:
+        while not self._ended and (size < 0 or len(self._buffer) < size):
+            block = self._raw.read(self.BLOCK)
+            if not block:
+                self._ended = True
+                return
+            while block:
+                self._buffer += self._decoder.decompress(block)
+                if not self._decoder.eof:
+                    self._in_frame = True
+                    break
+                block = self._decoder.unused_data  # the next frame starts here
+                self._decoder = self._decoder_for_frame()
+                self._in_frame = bool(block)
+
+    def _check_end(self) -> None:
+        if not self._buffer and self._ended and self._in_frame:
+            raise EOFError("zstd data ended inside a frame")
+
+    def read(self, size: int = -1) -> bytes:
+        self._fill(size)
+        self._check_end()
+        size = len(self._buffer) if size < 0 else size
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        self._fill(len(view))
+        self._check_end()
+        count = min(len(view), len(self._buffer))
+        with memoryview(self._buffer) as decoded:
+            view[:count] = decoded[:count]
+        del self._buffer[:count]
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _zstd_reader(raw: BinaryIO) -> BinaryIO:
+    return _ZstdFrames(raw)  # type: ignore[return-value]
 
 
 _DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
@@ -54,6 +110,50 @@ _DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[dict-item]
     "zstd": _zstd_reader,
 }
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, zlib.error)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
+class _Decompressed:
+    """A decompressing stream that ends where its compressed data ends early or turns
+    corrupt (a trace copied while still being written, a cut download) instead of raising
+    in the middle of a run; `error` says what happened, and the report shows it."""
+
+    def __init__(self, stream: BinaryIO, compression: str) -> None:
+        self.stream = stream
+        self.compression = compression
+        self.error: str | None = None
+
+    def _stop(self, error: BaseException) -> None:
+        self.error = f"the {self.compression} data ends early or is corrupt ({error})"
+
+    def read(self, size: int = -1) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            return self.stream.read(size)
+        except _decompression_errors() as error:
+            self._stop(error)
+            return b""
+
+    def readinto(self, view: memoryview) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return _readinto(self.stream, view)
+        except _decompression_errors() as error:
+            self._stop(error)
+            return 0
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 class _Peekable:
@@ -117,6 +217,13 @@ class Source:
     """The underlying (compressed) stream, whose position gives progress in bytes."""
     head: bytes = b""
     """The first decompressed bytes, for format detection (still readable from `stream`)."""
+    decompressed: _Decompressed | None = None
+
+    @property
+    def truncated(self) -> str | None:
+        """Why the decompressed data ended before the compressed stream's end marker (read
+        up to that point), or None."""
+        return self.decompressed.error if self.decompressed is not None else None
 
     def close(self) -> None:
         self.stream.close()
@@ -137,13 +244,19 @@ def open_source(path: str | Path) -> Source:
     head = raw.read(8)
     compression = sniff_compression(head)
     peekable: BinaryIO = _Peekable(head, raw)  # type: ignore[assignment]
-    stream = _DECOMPRESSORS[compression](peekable) if compression else peekable
-    try:
-        text_head = stream.read(HEAD_BYTES)
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
+    decompressed = None
+    stream = peekable
+    if compression:
+        try:
+            decompressed = _Decompressed(_DECOMPRESSORS[compression](peekable), compression)
+        except _decompression_errors() as error:
+            raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
+        stream = decompressed  # type: ignore[assignment]
+    text_head = stream.read(HEAD_BYTES)
+    if decompressed is not None and decompressed.error and not text_head:
+        raise InputError(f"{name}: cannot decompress {compression} data: {decompressed.error}")
     stream = _Peekable(text_head, stream)  # type: ignore[assignment]
-    return Source(name, compression, stream, size, raw, text_head)
+    return Source(name, compression, stream, size, raw, text_head, decompressed)
 
 
 class LineChunk:

@@ -188,6 +188,8 @@ class ParsedInput:
     compression: str | None
     format: str
     parsed: Any
+    truncated: str | None = None
+    """Why the (compressed) input ended early, when it did: it was read up to that point."""
 
 
 def _unparsed_samples(unparsed: pa.Table) -> list[dict[str, Any]]:
@@ -205,6 +207,7 @@ def input_report(source: ParsedInput) -> dict[str, Any]:
         "lines": parsed.line_count,
         "unparsed_lines": parsed.unparsed.num_rows,
         "non_utf8_lines": parsed.non_utf8_lines,
+        "truncated": source.truncated,
         "unparsed_samples": _unparsed_samples(parsed.unparsed),
         **FORMATS[source.format].input_report(parsed),
     }
@@ -423,7 +426,7 @@ def _parse_inputs(
             fmt, parsed = parse_source(source, config, on_progress)
         finally:
             source.close()
-        inputs.append(ParsedInput(source.name, source.compression, fmt, parsed))
+        inputs.append(ParsedInput(source.name, source.compression, fmt, parsed, source.truncated))
     return inputs
 
 

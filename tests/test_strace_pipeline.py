@@ -199,3 +199,59 @@ def test_ff_groups() -> None:
 
     names = ["a/t.10", "b.log", "a/t.11", "c/x.5", "a/t.12"]
     assert ff_groups(names) == [[0, 2, 4], [1], [3]]
+
+
+CUT_SOURCE = LOGS.parent.parent / "diagnosis" / "logs" / "sqlite_writers.f_tt_T.log"
+"""Over 1 MB, so that a bz2 copy has a whole 900 kB block before the cut."""
+
+
+def _compressed(kind: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress(data)
+    return {"gzip": gzip.compress, "xz": lzma.compress, "bz2": bz2.compress}[kind](data)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "xz", "bz2", "zstd"])
+def test_a_compressed_trace_cut_short_is_read_up_to_the_cut(kind: str, tmp_path: Path) -> None:
+    """A compressed trace copied while still being written ends without its end marker: it
+    is analysed up to there and the report says so (it used to abort the run)."""
+    whole = _compressed(kind, CUT_SOURCE.read_bytes())
+    path = tmp_path / f"cut.{kind}"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    report = analyzer.analyze(path).report
+    (entry,) = report["inputs"]
+    assert entry["compression"] == kind and entry["truncated"]
+    total = CUT_SOURCE.read_bytes().count(b"\n")
+    assert 0 < entry["lines"] < total
+    assert entry["unparsed_lines"] <= 1  # at most the line cut in the middle
+    intact = tmp_path / f"whole.{kind}"
+    intact.write_bytes(whole)
+    assert analyzer.analyze(intact).report["inputs"][0]["truncated"] is None
+
+
+def test_the_cli_says_an_input_is_truncated(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from analyzer.cli import app
+
+    whole = _compressed("gzip", CUT_SOURCE.read_bytes())
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    result = CliRunner().invoke(app, [str(path), "--format", "text"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "TRUNCATED: the gzip data ends early" in result.stdout
+
+
+def test_compressed_data_that_cannot_be_read_at_all_is_an_input_error(tmp_path: Path) -> None:
+    from analyzer.errors import InputError
+
+    path = tmp_path / "broken.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)
+    with pytest.raises(InputError, match="cannot decompress gzip"):
+        analyzer.analyze(path)

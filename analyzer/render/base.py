@@ -145,6 +145,7 @@ _INPUT_KEYS = (
     "parsed_lines",
     "unparsed_lines",
     "non_utf8_lines",
+    "truncated",
     "unparsed_samples",
     "clock",
     "first_ts",

@@ -136,6 +136,8 @@ class TextRenderer(Renderer):
             )
             if row["non_utf8_lines"]:
                 line.append(f", {count(row['non_utf8_lines'])} not UTF-8", "yellow")
+            if row["truncated"]:
+                line.append(f"; TRUNCATED: {row['truncated']}; read up to there", "bold red")
             console.print(line)
 
     def _syscalls(self, console: Console, view: ReportView) -> None:
