@@ -217,25 +217,81 @@ _SUMMARY_ROW = re.compile(
 )
 
 
+_COLUMN_TITLES = {
+    "% time": "percent",
+    "seconds": "seconds",
+    "usecs/call": "usecs",
+    "shortest": "shortest",
+    "longest": "longest",
+    "calls": "calls",
+    "errors": "errors",
+    "syscall": "syscall",
+}
+"""strace's column titles (``-U`` picks and orders them; the default is ``% time seconds
+usecs/call calls errors syscall``) and their keys here."""
+
+
+def _columns(line: str) -> list[str] | None:
+    """The keys of a table header line, or None when the line is not one."""
+    titles = line.replace("% time", "%time").split()
+    names = [_COLUMN_TITLES.get(title.replace("%time", "% time")) for title in titles]
+    if not names or None in names or "syscall" not in names or "calls" not in names:
+        return None
+    return names  # type: ignore[return-value]
+
+
 def parse_strace_table(lines: list[str]) -> list[dict[str, Any]]:
-    """Rows of strace's own `-c`/`-C` table (default columns), without the total row."""
+    """Rows of strace's own `-c`/`-C` table, without the total row: columns by the header
+    line's titles (any ``-U`` choice with calls and the name), or the default layout when
+    no header was kept. A row's blank ``errors`` cell is 0."""
     rows = []
+    columns: list[str] | None = None
     for line in lines:
-        match = _SUMMARY_ROW.match(line)
-        if match and match["syscall"] != "total":
+        header = _columns(line)
+        if header is not None:
+            columns = header
+            continue
+        if columns is None:
+            match = _SUMMARY_ROW.match(line)
+            values = match.groupdict() if match else None
+        else:
+            values = _row_by_columns(line, columns)
+        if values and values["syscall"] != "total":
+            seconds = values.get("seconds")
             rows.append(
                 {
-                    "syscall": match["syscall"],
-                    "calls": int(match["calls"]),
-                    "errors": int(match["errors"] or 0),
-                    "seconds": float(match["seconds"]),
+                    "syscall": values["syscall"],
+                    "calls": int(values["calls"]),
+                    "errors": int(values.get("errors") or 0),
+                    "seconds": float(seconds) if seconds is not None else None,
                 }
             )
     return rows
 
 
+def _row_by_columns(line: str, columns: list[str]) -> dict[str, str] | None:
+    cells = line.split()
+    if not cells or set(line.strip()) <= {"-", " "}:
+        return None
+    if len(cells) == len(columns) - 1 and "errors" in columns:
+        cells.insert(columns.index("errors"), "0")  # strace leaves errors blank when 0
+    if len(cells) != len(columns):
+        return None
+    values = dict(zip(columns, cells, strict=True))
+    try:
+        int(values["calls"])
+    except ValueError:
+        return None
+    return values
+
+
 def compare_with_strace(theirs: list[dict[str, Any]], ours: list[dict[str, Any]]) -> dict[str, Any]:
-    """Row-by-row comparison: calls and errors equal, seconds within calls × 1 µs + 1 µs."""
+    """Row-by-row comparison: calls and errors equal, seconds within calls × 1 µs + 1 µs.
+
+    With no completed call of our own the input is strace's summary alone (``strace -c``):
+    there is nothing to compare, ``matches`` is None and ``summary_only`` True."""
+    if not ours:
+        return {"rows": theirs, "matches": None, "mismatches": [], "summary_only": True}
     by_name = {row["syscall"]: row for row in ours}
     mismatches = []
     for row in theirs:
@@ -251,7 +307,10 @@ def compare_with_strace(theirs: list[dict[str, Any]], ours: list[dict[str, Any]]
                     }
                 )
         tolerance = row["calls"] * 1e-6 + 1e-6
-        if abs((mine["total_s"] or 0.0) - row["seconds"]) > tolerance:
+        if (
+            row["seconds"] is not None
+            and abs((mine["total_s"] or 0.0) - row["seconds"]) > tolerance
+        ):
             mismatches.append(
                 {
                     "syscall": row["syscall"],
@@ -266,4 +325,9 @@ def compare_with_strace(theirs: list[dict[str, Any]], ours: list[dict[str, Any]]
             mismatches.append(
                 {"syscall": name, "field": "calls", "ours": mine["calls"], "theirs": 0}
             )
-    return {"rows": theirs, "matches": not mismatches, "mismatches": mismatches}
+    return {
+        "rows": theirs,
+        "matches": not mismatches,
+        "mismatches": mismatches,
+        "summary_only": False,
+    }

@@ -255,3 +255,34 @@ def test_compressed_data_that_cannot_be_read_at_all_is_an_input_error(tmp_path: 
     path.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)
     with pytest.raises(InputError, match="cannot decompress gzip"):
         analyzer.analyze(path)
+
+
+SUMMARY_ONLY = RESEARCH / "threadpool32.f_c_U.summary.txt"
+
+
+def test_a_summary_only_input_is_shown_as_strace_counted_it() -> None:
+    """`strace -f -c -U ...` output alone (a research capture with chosen columns): its
+    table is the data, nothing is 'missing -f', and nothing is compared with nothing."""
+    text = SUMMARY_ONLY.read_text()
+    total = next(line for line in text.splitlines() if line.rstrip().endswith(" total"))
+    report = analyzer.analyze(SUMMARY_ONLY).report
+    summary = report["strace_summary"]
+    assert summary["summary_only"] is True and summary["matches"] is None
+    assert summary["mismatches"] == []
+    calls, errors = (int(value) for value in total.split()[-3:-1])
+    assert sum(row["calls"] for row in summary["rows"]) == calls
+    assert sum(row["errors"] for row in summary["rows"]) == errors
+    futex = next(row for row in summary["rows"] if row["syscall"] == "futex")
+    futex_line = next(line for line in text.splitlines() if line.rstrip().endswith(" futex"))
+    assert (futex["calls"], futex["errors"]) == tuple(int(v) for v in futex_line.split()[-3:-1])
+    limits = [f["evidence"]["limit"] for f in report["findings"] if f["kind"] == "data_limits"]
+    assert limits == ["No syscall lines"]
+
+
+def test_the_text_report_prints_a_summary_only_table() -> None:
+    from analyzer.render import TextRenderer
+
+    result = analyzer.analyze(SUMMARY_ONLY)
+    text = TextRenderer(width=120, color=False).render_to_string(result)
+    assert "strace -c table, top 15 of 37 by time" in text
+    assert "clock_nanosleep" in text and "differs from our totals" not in text

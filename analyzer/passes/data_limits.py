@@ -38,6 +38,19 @@ def trace_limits(trace: StraceTables) -> list[Finding]:
     """The limits of one strace trace: no -f, no -T, no timestamps, unresolved fds."""
     limits = []
     name = trace.input
+    if trace.syscalls.num_rows == 0:
+        # Without a single call the other limits say nothing (and -f cannot be told).
+        return [
+            _limit(
+                "No syscall lines",
+                f"{name} has no system call lines: it is strace's summary table alone "
+                "(strace -c), or the trace's filter (-e trace=) matched nothing. Slow calls, "
+                "their files and sockets, threads and time cannot be analysed.",
+                "Capture the calls themselves: strace -f -tt -T -yy -o trace.log (add -C to "
+                "keep the summary table at the end).",
+                name,
+            )
+        ]
     if not trace.follows_forks:
         limits.append(
             _limit(

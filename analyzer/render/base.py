@@ -506,10 +506,13 @@ class ReportView:
         raw = self.report.get("strace_summary")
         if not isinstance(raw, dict):
             return None
+        rows = _rows(raw.get("rows"), ("syscall", "calls", "errors", "seconds"))
+        rows.sort(key=lambda row: (-_number(row["seconds"]), str(row["syscall"])))
         return {
-            "rows": _rows(raw.get("rows"), ("syscall", "calls", "errors", "seconds")),
+            "rows": rows,
             "matches": bool(raw.get("matches")),
             "mismatches": _rows(raw.get("mismatches"), ("syscall", "field", "ours", "theirs")),
+            "summary_only": bool(raw.get("summary_only")),
         }
 
     # -- asyncio and perf ----------------------------------------------------------------

@@ -223,6 +223,10 @@ class TextRenderer(Renderer):
         console.print()
 
     def _tasks(self, console: Console, view: ReportView) -> None:
+        summary = view.strace_summary
+        if summary is not None and summary["summary_only"]:
+            self._strace_table(console, summary["rows"])  # no calls: no tasks to count
+            return
         tasks = view.tasks
         text = Text.assemble(
             ("Tasks: ", "bold"),
@@ -251,6 +255,25 @@ class TextRenderer(Renderer):
                         "yellow",
                     )
                 )
+
+    def _strace_table(self, console: Console, rows: list[dict[str, Any]]) -> None:
+        """strace's own -c table, for an input that is nothing else."""
+        shown = rows[: self.top_syscalls]
+        table = titled_table(f"strace -c table, top {len(shown)} of {len(rows)} by time")
+        for column in ("syscall", "calls", "errors", "seconds", "avg"):
+            table.add_column(column, justify="left" if column == "syscall" else "right")
+        for row in shown:
+            seconds = row["seconds"]
+            calls = row["calls"] or 0
+            average = seconds / calls if isinstance(seconds, (int, float)) and calls else None
+            table.add_row(
+                str(row["syscall"]),
+                count(row["calls"]),
+                count(row["errors"]),
+                duration(seconds),
+                duration(average),
+            )
+        console.print(table)
 
     def _slow_table(
         self, console: Console, rows: list[dict[str, Any]], key: str, what: str
