@@ -102,7 +102,8 @@ def process_runtime(trace: StraceTables, pid: int) -> str | None:
     """What the process runs: ``python``, ``node``, ``jvm``, ``native`` (any other program),
     or None when the trace shows no execve for it or its ancestors (a trace attached with
     ``-p``). The last successful execve counts (a shell wrapper or a pyenv shim execs the
-    real program); a process forked without exec runs what its parent ran."""
+    real program); a process forked without exec runs what its parent ran when it forked
+    (the parent's last execve before the child was created)."""
     calls, tasks = trace.syscalls, trace.tasks
     execs = pc.and_(
         pc.fill_null(pc.is_in(calls["syscall"], _EXECS), False),
@@ -110,12 +111,17 @@ def process_runtime(trace: StraceTables, pid: int) -> str | None:
     )
     if not pc.any(execs).as_py():
         return None
-    started = calls.filter(execs).select(["pid", "args"]).to_pylist()
-    last_exec = {row["pid"]: row["args"] or "" for row in started}
+    by_pid: dict[int, list[tuple[float, str]]] = {}
+    for row in calls.filter(execs).select(["pid", "start_s", "args"]).to_pylist():
+        start = row["start_s"] if row["start_s"] is not None else float("-inf")
+        by_pid.setdefault(row["pid"], []).append((start, row["args"] or ""))
     parents = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))
+    created = dict(zip(tasks["tid"].to_pylist(), tasks["created_s"].to_pylist(), strict=True))
+    before = float("inf")
     for _ in range(64):  # up the parents, for forks without exec
-        if pid in last_exec:
-            path = re.match(r'\s*"((?:[^"\\]|\\.)*)"', last_exec[pid])
+        execs_then = [args for start, args in by_pid.get(pid, []) if start <= before]
+        if execs_then:
+            path = re.match(r'\s*"((?:[^"\\]|\\.)*)"', execs_then[-1])
             name = path.group(1).rsplit("/", 1)[-1] if path else ""
             for runtime, pattern in RUNTIMES:
                 if re.match(pattern, name):
@@ -124,6 +130,8 @@ def process_runtime(trace: StraceTables, pid: int) -> str | None:
         parent = parents.get(pid)
         if parent is None or parent == pid:
             return None
+        when = created.get(pid)
+        before = min(before, when) if when is not None else before
         pid = parent
     return None
 

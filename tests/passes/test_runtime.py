@@ -55,3 +55,28 @@ def test_without_an_execve_the_runtime_is_unknown(tmp_path: Path) -> None:
     path.write_text(ATTACHED)
     (trace,) = inputs_of(path).traces
     assert process_runtime(trace, 900) is None
+
+
+FORK_THEN_EXEC = "\n".join(
+    [
+        '910 10:00:00.000000 execve("/bin/sh", ["sh", "-c", "run"], 0x7ffd /* 9 vars */)'
+        " = 0 <0.000300>",
+        "910 10:00:00.001000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|SIGCHLD, "
+        "child_tidptr=0x7f00) = 911 <0.000100>",
+        '910 10:00:00.002000 execve("/usr/bin/node", ["node", "app.js"], 0x7ffd /* 9 vars */)'
+        " = 0 <0.000300>",
+        "911 10:00:00.003000 getpid() = 911 <0.000010>",
+        "",
+    ]
+)
+
+
+def test_a_child_forked_before_its_parents_exec_runs_what_the_parent_ran_then(
+    tmp_path: Path,
+) -> None:
+    """Hand-written: sh forks a child, then execs node; the child is still a shell."""
+    path = tmp_path / "fork_then_exec.log"
+    path.write_text(FORK_THEN_EXEC)
+    (trace,) = inputs_of(path).traces
+    assert process_runtime(trace, 910) == "node"
+    assert process_runtime(trace, 911) == "native"
