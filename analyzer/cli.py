@@ -217,17 +217,31 @@ def _run(
 
     try:
         _write(result, renderer, output, out_dir, report_stem(inputs[0]))
+    except BrokenPipeError:
+        _stdout_to_devnull()  # the reader of stdout stopped early: not an error of ours
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
     return exit_code(result.report, fail_on)
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null after its reader went away, so that later writes and the
+    interpreter's final flush do not fail again (as the Python docs advise for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _write(
     result: AnalysisResult, renderer: Renderer | None, output: str | None, out_dir: Path, stem: str
 ) -> None:
     if renderer is None:
-        renderer_for("text").render(result, sys.stdout)
+        try:
+            renderer_for("text").render(result, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_to_devnull()  # `| head` took what it wanted; the reports still matter
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, suffix in (("html", ".iodiag.html"), ("md", ".iodiag.md")):
             path = out_dir / f"{stem}{suffix}"

@@ -278,3 +278,23 @@ def test_python_dash_m_version() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("iodiag 0.1.0")
+
+
+@pytest.mark.parametrize("args", [[], ["--format", "json"]], ids=["default", "json"])
+def test_a_closed_stdout_pipe_is_not_an_error(args: list[str], tmp_path: Path) -> None:
+    """`iodiag-analyze trace | head`: the reader leaves before the summary is written. The
+    run still succeeds quietly, and the default run still writes its two reports."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", str(MT_PIPES), "--out-dir", str(tmp_path), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the analysis has written anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert stderr == ""
+    written = sorted(path.name for path in tmp_path.iterdir())
+    expected = ["mt_pipes.f_tt_T.iodiag.html", "mt_pipes.f_tt_T.iodiag.md"] if not args else []
+    assert written == expected

@@ -59,6 +59,16 @@ def _is_tty(out: IO[str]) -> bool:
         return False
 
 
+class _Console(Console):
+    """rich's Console, except that a closed output pipe (``| head``) raises BrokenPipeError
+    instead of exiting the process, so the caller decides (the CLI still writes the
+    reports)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("the reader of the text report went away")
+
+
 class TextRenderer(Renderer):
     """Compact terminal summary rendered with Rich."""
 
@@ -88,7 +98,7 @@ class TextRenderer(Renderer):
         if width is None and not tty:
             columns = os.environ.get("COLUMNS", "")
             width = int(columns) if columns.isdigit() and int(columns) > 0 else 100
-        return Console(
+        return _Console(
             file=out,
             width=width,
             no_color=not color,
