@@ -8,6 +8,7 @@ schema carries its name and version. `docs/schema.md` is rendered from this modu
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -101,6 +102,20 @@ UNPARSED = TableSpec(
         Column("reason", pa.string(), "Why the line was not parsed."),
     ),
 )
+
+
+def unparsed_table(input_name: str, rejected: Sequence[tuple[int, str, str]]) -> pa.Table:
+    """The `UNPARSED` table of one input from its ``(line_no, text, reason)`` rows."""
+    return pa.table(
+        {
+            "input": [input_name] * len(rejected),
+            "line_no": [line_no for line_no, _, _ in rejected],
+            "text": [text for _, text, _ in rejected],
+            "reason": [reason for _, _, reason in rejected],
+        },
+        schema=UNPARSED.schema,
+    )
+
 
 SYSCALLS = TableSpec(
     "syscalls",

@@ -12,30 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from strace_traces import TRACES, parsed_in_small_chunks
 
 from analyzer.derive import fd_targets, strace_calls
 from analyzer.formats import strace, strace_lark
 from analyzer.formats.strace_bytes import simple_mask
 from analyzer.formats.strace_record import Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
-from analyzer.inputs import _split_lines, iter_line_chunks, open_source
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-TRACES = sorted((FIXTURES / "strace" / "logs").glob("*.log")) + sorted(
-    (FIXTURES / "diagnosis" / "logs").glob("*.f_tt*_T.log")
-)
-
-
-def _numpy_split(block: bytes) -> pa.Array:
-    """The split the Arrow one replaced: drop the newlines, offsets from their positions."""
-    data = np.frombuffer(block, dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    offsets = np.empty(len(newlines) + 2, dtype=np.int32)
-    offsets[0] = 0
-    offsets[1:-1] = newlines - np.arange(len(newlines))
-    offsets[-1] = len(data) - len(newlines)
-    text = np.delete(data, newlines) if len(newlines) else data
-    return pa.StringArray.from_buffers(len(newlines) + 1, pa.py_buffer(offsets), pa.py_buffer(text))
+from analyzer.inputs import _split_lines, split_with_numpy
 
 
 @pytest.mark.parametrize(
@@ -54,7 +38,7 @@ def _numpy_split(block: bytes) -> pa.Array:
 def test_split_equals_the_numpy_split(block: bytes) -> None:
     lines, bad = _split_lines(bytearray(block))
     try:
-        expected = _numpy_split(block)
+        expected = split_with_numpy(block)
         expected.validate(full=True)
     except pa.ArrowInvalid:
         assert bad == 1
@@ -129,17 +113,9 @@ def test_merge_by_line_is_a_stable_sort(first: list[int], second: list[int]) -> 
     assert merge_by_line(a, b).to_pylist() == expected.to_pylist()
 
 
-def _parsed(path: Path) -> strace.ParsedLines:
-    source = open_source(path)
-    try:
-        return strace.parse(iter_line_chunks(source.stream, chunk_bytes=1 << 14), str(path))
-    finally:
-        source.close()
-
-
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.name)
 def test_pairing_only_groups_with_halves_equals_pairing_all(path: Path) -> None:
-    view = strace_calls.LineView.build(_parsed(path).lines, 0)
+    view = strace_calls.LineView.build(parsed_in_small_chunks(path).lines, 0)
     assert view.in_line_order
     tids = strace_calls.effective_tids(view)
     fast = strace_calls.pair_halves(view, tids)

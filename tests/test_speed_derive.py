@@ -12,26 +12,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from strace_traces import FIXTURES, TRACES, parsed_in_small_chunks
 
 from analyzer import pipeline
 from analyzer.derive import fd_targets, strace_calls
 from analyzer.formats import strace
-from analyzer.inputs import iter_line_chunks, open_source
 from analyzer.render.jsonout import dumps
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-TRACES = sorted((FIXTURES / "strace" / "logs").glob("*.log")) + sorted(
-    (FIXTURES / "diagnosis" / "logs").glob("*.f_tt*_T.log")
-)
-
-
-def _parsed(path: Path) -> strace.ParsedLines:
-    source = open_source(path)
-    try:
-        # small chunks, so that the columns have many chunks as on a big input
-        return strace.parse(iter_line_chunks(source.stream, chunk_bytes=1 << 14), str(path))
-    finally:
-        source.close()
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -64,7 +50,7 @@ def _call_args_as_it_was(
 
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.name)
 def test_call_args_equal_the_row_by_row_texts(path: Path) -> None:
-    lines = _parsed(path).lines
+    lines = parsed_in_small_chunks(path).lines
     view = strace_calls.LineView.build(lines, 0)
     calls = strace_calls.pair_halves(view, strace_calls.effective_tids(view))
     entry, exit_ = calls.entry, calls.exit
@@ -79,7 +65,7 @@ def test_call_args_equal_the_row_by_row_texts(path: Path) -> None:
 
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.name)
 def test_replaying_the_fd_changing_calls_alone_gives_the_same_events(path: Path) -> None:
-    lines = _parsed(path).lines
+    lines = parsed_in_small_chunks(path).lines
     view = strace_calls.LineView.build(lines, 0)
     calls = strace_calls.pair_halves(view, strace_calls.effective_tids(view))
     exit_rows = np.flatnonzero(view.kind == strace_calls.EXIT)
@@ -102,7 +88,7 @@ def test_replaying_the_fd_changing_calls_alone_gives_the_same_events(path: Path)
 
 
 def test_for_report_keeps_what_the_report_reads() -> None:
-    parsed = _parsed(FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log")
+    parsed = parsed_in_small_chunks(FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log")
     slim = parsed.for_report()
     assert slim.lines.column_names == list(strace.REPORT_COLUMNS)
     assert slim.lines.num_rows == parsed.lines.num_rows
@@ -128,7 +114,7 @@ def test_report_beside_the_passes_equals_the_serial_report(path: Path) -> None:
 
 def test_slim_lines_still_give_the_summary_table_lines() -> None:
     """The `-C` table lines the report compares with are read from the slim lines."""
-    parsed = _parsed(FIXTURES / "strace" / "logs" / "pool8.f_tt_T_C_w.log")
+    parsed = parsed_in_small_chunks(FIXTURES / "strace" / "logs" / "pool8.f_tt_T_C_w.log")
     slim = parsed.for_report()
     kinds = pc.equal(parsed.lines["kind"], "summary")
     assert pc.sum(kinds).as_py() > 0

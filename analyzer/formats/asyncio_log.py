@@ -49,7 +49,7 @@ from lark.exceptions import UnexpectedInput
 from analyzer.formats import grammar
 from analyzer.formats.asyncio_record import AsyncioRecord, TaskSnapshot, Unparsed
 from analyzer.inputs import LineChunk
-from analyzer.schema import LOOP_EVENTS, TASKS_SNAPSHOT, UNPARSED
+from analyzer.schema import LOOP_EVENTS, TASKS_SNAPSHOT, unparsed_table
 
 NAME = "asyncio"
 
@@ -1865,15 +1865,12 @@ def parse(
         else:
             _feed_chunk(assembler, chunk, found)
     assembler.finish()
-    unparsed_items = sorted(assembler.unparsed, key=lambda item: item.line_no)
-    unparsed = pa.table(
-        {
-            "input": [input_name] * len(unparsed_items),
-            "line_no": [item.line_no for item in unparsed_items],
-            "text": [item.text for item in unparsed_items],
-            "reason": [item.reason for item in unparsed_items],
-        },
-        schema=UNPARSED.schema,
+    unparsed = unparsed_table(
+        input_name,
+        sorted(
+            ((item.line_no, item.text, item.reason) for item in assembler.unparsed),
+            key=lambda row: row[0],
+        ),
     )
     return ParsedLog(
         loop_events=records_to_table(assembler.records, input_name),

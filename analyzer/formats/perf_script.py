@@ -36,7 +36,13 @@ from analyzer.formats.perf_assemble import (
 )
 from analyzer.formats.perf_record import PerfRecord, Unparsed
 from analyzer.inputs import LineChunk
-from analyzer.schema import PERF_FRAMES, PERF_SAMPLES, PERF_SIDEBAND, PERF_STACKS, UNPARSED
+from analyzer.schema import (
+    PERF_FRAMES,
+    PERF_SAMPLES,
+    PERF_SIDEBAND,
+    PERF_STACKS,
+    unparsed_table,
+)
 
 __all__ = [
     "ENGINES",
@@ -131,16 +137,7 @@ def _tables(
         "frame_ids": [list(chain) for chain in stacks],
         "depth": [len(chain) for chain in stacks],
     }
-    rejected = assembler.rejected
-    unparsed = pa.table(
-        {
-            "input": [input_name] * len(rejected),
-            "line_no": [line_no for line_no, _, _ in rejected],
-            "text": [text for _, text, _ in rejected],
-            "reason": [reason for _, _, reason in rejected],
-        },
-        schema=UNPARSED.schema,
-    )
+    unparsed = unparsed_table(input_name, assembler.rejected)
     return (
         pa.table(assembler.samples, schema=PERF_SAMPLES.schema),
         pa.table(stack_columns, schema=PERF_STACKS.schema),

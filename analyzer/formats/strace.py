@@ -25,7 +25,7 @@ from analyzer.formats import strace_lark
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.inputs import LineChunk
-from analyzer.schema import STRACE_LINES, UNPARSED
+from analyzer.schema import STRACE_LINES, unparsed_table
 
 NAME = "strace"
 
@@ -205,15 +205,7 @@ def parse(
     if mended is not None:
         tables.append(mended)
     lines = pa.concat_tables(tables) if tables else STRACE_LINES.schema.empty_table()
-    unparsed = pa.table(
-        {
-            "input": [input_name] * len(rejected),
-            "line_no": [line_no for line_no, _, _ in rejected],
-            "text": [text for _, text, _ in rejected],
-            "reason": [reason for _, _, reason in rejected],
-        },
-        schema=UNPARSED.schema,
-    )
+    unparsed = unparsed_table(input_name, rejected)
     return ParsedLines(lines, unparsed, line_count, non_utf8)
 
 

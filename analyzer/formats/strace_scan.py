@@ -43,12 +43,13 @@ TAIL_RE = (
 UNFINISHED_SUFFIX = " <unfinished ...>"
 
 
-def _blank_to_null(array: pa.Array) -> pa.Array:
+def blank_to_null(array: pa.Array) -> pa.Array:
+    """Empty strings as nulls: a regex group that did not take part extracts as ``""``."""
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
 
 
 def _int(array: pa.Array) -> pa.Array:
-    return pc.cast(_blank_to_null(array), pa.int64())
+    return pc.cast(blank_to_null(array), pa.int64())
 
 
 def _frac_ns(frac: pa.Array) -> pa.Array:
@@ -62,7 +63,7 @@ def _seconds_ns(whole: pa.Array, frac: pa.Array) -> pa.Array:
 
 
 def _clock_ns(clock: pa.Array, frac: pa.Array) -> pa.Array:
-    clock = _blank_to_null(clock)
+    clock = blank_to_null(clock)
     hours = pc.cast(pc.utf8_slice_codeunits(clock, 0, 2), pa.int64())
     minutes = pc.cast(pc.utf8_slice_codeunits(clock, 3, 5), pa.int64())
     seconds = pc.cast(pc.utf8_slice_codeunits(clock, 6, 8), pa.int64())
@@ -71,7 +72,7 @@ def _clock_ns(clock: pa.Array, frac: pa.Array) -> pa.Array:
 
 
 def _coalesce_text(*arrays: pa.Array) -> pa.Array:
-    return pc.coalesce(*[_blank_to_null(array) for array in arrays])
+    return pc.coalesce(*[blank_to_null(array) for array in arrays])
 
 
 def slice_between(
@@ -199,9 +200,7 @@ def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.
     with_tail = pa.array(kind_syscall | kind_resumed, pa.bool_())
 
     def tail_text(name: str) -> pa.Array:
-        return pc.if_else(
-            with_tail, _blank_to_null(field(tail, name)), pa.scalar(None, pa.string())
-        )
+        return pc.if_else(with_tail, blank_to_null(field(tail, name)), pa.scalar(None, pa.string()))
 
     pid = _int(_coalesce_text(field(prefix, "bpid"), field(prefix, "pid")))
     comm = _coalesce_text(field(prefix, "bcomm"), field(prefix, "comm"))
@@ -241,7 +240,7 @@ def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.
         "ts_kind": ts_kind,
         "rel_ns": rel_ns,
         "scno": _int(field(prefix, "scno")),
-        "ip": _blank_to_null(field(prefix, "ip")),
+        "ip": blank_to_null(field(prefix, "ip")),
         "syscall": _coalesce_text(name, rname),
         "args": args,
         "ret": tail_text("ret"),

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.formats.strace_scan import blank_to_null
 from analyzer.model import StraceTables
 
 TARGET_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -167,10 +168,6 @@ _PATH_ARGUMENT = (
 dirfd's `-y` decoration (``AT_FDCWD</srv>``, ``3</etc/ld.so.cache>``) when present."""
 
 
-def _blank_to_null(array: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
-
-
 def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     """Each call's target, or for calls without one (unlink, stat, rename ...) the path
     they name, so a slow unlink is reported on its file: a relative path joined to its
@@ -193,8 +190,8 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     if relative.any():
         others = parts.filter(pa.array(relative))
         other_path = pc.struct_field(others, "path")
-        directory = _blank_to_null(pc.struct_field(others, "dir"))
-        base = pc.coalesce(_blank_to_null(pc.struct_field(others, "cwd")), directory)
+        directory = blank_to_null(pc.struct_field(others, "dir"))
+        base = pc.coalesce(blank_to_null(pc.struct_field(others, "cwd")), directory)
         joined = pc.coalesce(pc.binary_join_element_wise(base, other_path, "/"), other_path)
         resolved = pc.if_else(pc.equal(other_path, ""), directory, joined)
         path = pc.replace_with_mask(path, pa.array(relative), resolved)
