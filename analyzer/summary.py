@@ -233,8 +233,7 @@ usecs/call calls errors syscall``) and their keys here."""
 
 def _columns(line: str) -> list[str] | None:
     """The keys of a table header line, or None when the line is not one."""
-    titles = line.replace("% time", "%time").split()
-    names = [_COLUMN_TITLES.get(title.replace("%time", "% time")) for title in titles]
+    names = [_COLUMN_TITLES.get(title) for title in re.findall(r"% time|\S+", line)]
     if not names or None in names or "syscall" not in names or "calls" not in names:
         return None
     return names  # type: ignore[return-value]

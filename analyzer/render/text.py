@@ -152,6 +152,10 @@ class TextRenderer(Renderer):
 
     def _syscalls(self, console: Console, view: ReportView) -> None:
         rows = view.top_syscalls(self.top_syscalls)
+        summary = view.strace_summary
+        if not rows and summary is not None and summary["summary_only"]:
+            self._strace_table(console, summary["rows"])  # strace's count stands in for ours
+            return
         if not rows:
             console.print(Text("\nNo completed syscalls.", "dim"))
             return
@@ -235,8 +239,7 @@ class TextRenderer(Renderer):
     def _tasks(self, console: Console, view: ReportView) -> None:
         summary = view.strace_summary
         if summary is not None and summary["summary_only"]:
-            self._strace_table(console, summary["rows"])  # no calls: no tasks to count
-            return
+            return  # no call lines: no tasks to count, and the table is shown above
         tasks = view.tasks
         text = Text.assemble(
             ("Tasks: ", "bold"),
