@@ -1,10 +1,15 @@
-"""Build pass inputs from fixture files with the real pipeline stages (parse, derive)."""
+"""Build pass inputs from fixture files with the real pipeline stages (parse, derive), or
+from hand-built syscalls rows."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 from analyzer.inputs import open_source
+from analyzer.model import StraceTables
 from analyzer.passes import PassInputs
 from analyzer.pipeline import (
     Config,
@@ -14,6 +19,7 @@ from analyzer.pipeline import (
     parse_source,
     pass_inputs,
 )
+from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 STRACE_LOGS = ROOT / "fixtures" / "strace" / "logs"
@@ -33,3 +39,22 @@ def inputs_of(*paths: Path, config: Config | None = None) -> PassInputs:
         parsed.append(ParsedInput(source.name, source.compression, fmt, result))
     traces = [derive_strace(p.name, p.parsed) for p in parsed if p.format == "strace"]
     return pass_inputs(traces, build_tables(parsed, traces, config.collapse))
+
+
+def hand_built(rows: list[dict[str, Any]], last_s: float = 10.0) -> PassInputs:
+    """PassInputs of one trace made of hand-built syscalls rows (not a capture): only the
+    columns the pass under test reads need to be set; the trace spans 0 to `last_s`."""
+    full = [{name: row.get(name) for name in SYSCALLS.names} for row in rows]
+    trace = StraceTables(
+        input="hand-built",
+        syscalls=pa.Table.from_pylist(full, schema=SYSCALLS.schema),
+        signals=SIGNALS.schema.empty_table(),
+        exits=EXITS.schema.empty_table(),
+        tasks=TASKS.schema.empty_table(),
+        first_s=0.0,
+        last_s=last_s,
+        clock="epoch",
+        has_durations=True,
+        follows_forks=True,
+    )
+    return PassInputs(traces=(trace,))

@@ -99,13 +99,6 @@ def test_no_loop_or_no_blocking(name: str) -> None:
     assert blocked_loop.run(_inputs(STRACE_LOGS / name), PassConfig()) == []
 
 
-def _diagnosis(name: str) -> Path:
-    path = DIAGNOSIS_LOGS / name
-    if not path.exists():
-        pytest.skip(f"{path} not captured yet")
-    return path
-
-
 @pytest.mark.parametrize(
     ("trace_name", "log_name"),
     [
@@ -114,9 +107,9 @@ def _diagnosis(name: str) -> Path:
     ],
 )
 def test_asyncio_server_blocked_three_ways(trace_name: str, log_name: str) -> None:
-    path = _diagnosis(trace_name)
+    path = DIAGNOSIS_LOGS / trace_name
     measured = _measured(path)
-    inputs = _inputs(path, _diagnosis(log_name))
+    inputs = _inputs(path, DIAGNOSIS_LOGS / log_name)
     trace = inputs.traces[0]
     (finding,) = blocked_loop.run(inputs, PassConfig())
     assert finding.tid == measured["loop_tid"]
@@ -182,7 +175,7 @@ def test_asyncio_server_blocked_three_ways(trace_name: str, log_name: str) -> No
     "name", ["pool_saturation.f_tt_T.log", "lock_convoy.f_tt_T.log", "fsync_writer.f_tt_T.log"]
 )
 def test_diagnosis_captures_without_an_event_loop(name: str) -> None:
-    assert blocked_loop.run(_inputs(_diagnosis(name)), PassConfig()) == []
+    assert blocked_loop.run(_inputs(DIAGNOSIS_LOGS / name), PassConfig()) == []
 
 
 # ---------------------------------------------------------------------- hand-built

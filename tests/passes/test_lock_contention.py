@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pyarrow as pa
 import pytest
-from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, inputs_of
+from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
-from analyzer.model import StraceTables
-from analyzer.passes import PassConfig, PassInputs
+from analyzer.passes import PassConfig
 from analyzer.passes.lock_contention import base_op, futex_calls, run
-from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
 
 LOCK_CONVOY = DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"
 POOL_SATURATION = DIAGNOSIS_LOGS / "pool_saturation.f_tt_T.log"
@@ -27,7 +24,6 @@ def _brute_peak(intervals: list[tuple[float, float]]) -> int:
 # --- real captures ----------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not LOCK_CONVOY.exists(), reason="lock_convoy not captured yet")
 def test_lock_convoy_eight_threads_on_one_lock() -> None:
     measured = json.loads(LOCK_CONVOY.with_suffix(".measured.json").read_text())
     findings = run(inputs_of(LOCK_CONVOY), PassConfig())
@@ -61,7 +57,6 @@ def test_lock_convoy_eight_threads_on_one_lock() -> None:
     assert max(n for _, n in evidence["timeline"]) == evidence["peak_waiters"]
 
 
-@pytest.mark.skipif(not POOL_SATURATION.exists(), reason="pool_saturation not captured yet")
 def test_pool_saturation_is_not_lock_contention() -> None:
     """The workers block in recvfrom (thread_pileup); their futex traffic is the GIL handed
     around and the executor's start-up and shut-down: minor at most."""
@@ -119,24 +114,6 @@ def _futex(
     }
 
 
-def _inputs(rows: list[dict[str, Any]], last_s: float = 10.0) -> PassInputs:
-    """Hand-built syscalls rows (not a capture): only the columns the pass reads are set."""
-    full = [{name: row.get(name) for name in SYSCALLS.names} for row in rows]
-    trace = StraceTables(
-        input="hand-built",
-        syscalls=pa.Table.from_pylist(full, schema=SYSCALLS.schema),
-        signals=SIGNALS.schema.empty_table(),
-        exits=EXITS.schema.empty_table(),
-        tasks=TASKS.schema.empty_table(),
-        first_s=0.0,
-        last_s=last_s,
-        clock="epoch",
-        has_durations=True,
-        follows_forks=True,
-    )
-    return PassInputs(traces=(trace,))
-
-
 WAIT = (
     "0x7f00000010, FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME, 0, NULL, FUTEX_BITSET_MATCH_ANY"
 )
@@ -160,7 +137,7 @@ def _convoy(threads: int, rounds: int, hold: float, pid: int = 1) -> list[dict[s
 
 
 def test_threads_that_hand_the_lock_on_are_a_convoy() -> None:
-    (finding,) = run(_inputs(_convoy(threads=4, rounds=5, hold=0.05), last_s=1.0), PassConfig())
+    (finding,) = run(hand_built(_convoy(threads=4, rounds=5, hold=0.05), last_s=1.0), PassConfig())
     evidence = finding.evidence
     assert evidence["kind"] == "mutex"
     assert evidence["share_woken_by_waiters"] == pytest.approx(1.0)
@@ -176,7 +153,7 @@ def test_threads_that_hand_the_lock_on_are_a_convoy() -> None:
 def test_idle_workers_woken_by_a_producer_are_a_condition_wait() -> None:
     rows = [_futex(200 + i, 0.5, 2.0 + i, WAIT) for i in range(4)]
     rows += [_futex(1, 2.5 + i - 1e-4, 5e-5, WAKE, retval=1) for i in range(4)]
-    (finding,) = run(_inputs(rows), PassConfig())
+    (finding,) = run(hand_built(rows), PassConfig())
     assert finding.evidence["kind"] == "condition"
     assert finding.severity == "info"
     assert finding.evidence["wakers"] == [{"tid": 1, "wakes": 4}]
@@ -188,7 +165,7 @@ def test_idle_workers_woken_by_a_producer_are_a_condition_wait() -> None:
 def test_priority_inheritance_waits_are_a_mutex_and_in_flight_waits_last_to_the_end() -> None:
     pi = "0x5000, FUTEX_LOCK_PI_PRIVATE, NULL"
     rows = [_futex(300 + i, 1.0 + i, None, pi, status="in-flight") for i in range(3)]
-    (finding,) = run(_inputs(rows, last_s=10.0), PassConfig())
+    (finding,) = run(hand_built(rows, last_s=10.0), PassConfig())
     assert finding.evidence["kind"] == "mutex"
     assert finding.evidence["wait_total_s"] == pytest.approx(9.0 + 8.0 + 7.0)
     assert finding.evidence["max_wait_s"] == pytest.approx(9.0)
@@ -198,9 +175,9 @@ def test_priority_inheritance_waits_are_a_mutex_and_in_flight_waits_last_to_the_
 def test_same_address_in_two_processes_is_two_futexes() -> None:
     rows = _convoy(threads=2, rounds=5, hold=0.05, pid=1)
     rows += [{**row, "pid": 2, "tid": row["tid"] + 100} for row in rows]
-    assert run(_inputs(rows, last_s=1.0), PassConfig()) == []  # one waiter at a time each
+    assert run(hand_built(rows, last_s=1.0), PassConfig()) == []  # one waiter at a time each
     merged = [{**row, "pid": 1} for row in rows]
-    (finding,) = run(_inputs(merged, last_s=1.0), PassConfig())
+    (finding,) = run(hand_built(merged, last_s=1.0), PassConfig())
     assert finding.evidence["peak_waiters"] == 2
 
 
@@ -216,7 +193,7 @@ def test_operations_are_read_without_flags() -> None:
         _futex(3, 0.5, 0.1, "0x7ffe12345678, FUTEX_WAIT_REQUEUE_PI_PRIVATE, 0, NULL, 0x1"),
         _futex(3, 0.6, 0.0, "0x7ffe12345678, FUTEX_TRYLOCK_PI_PRIVATE"),
     ]
-    futexes = futex_calls(_inputs(rows).traces[0])
+    futexes = futex_calls(hand_built(rows).traces[0])
     assert futexes is not None
     assert futexes.op.tolist() == [1, 1, 2, 2, 1, 0]
     assert futexes.keys[0] == futexes.keys[1] == futexes.keys[2] != futexes.keys[3]
@@ -267,7 +244,7 @@ def test_condition_variable_pairs_need_both_words_waited_alike(
         {**row, "pid": pid_second} for row in _waits_on(second, op_second, 200)
     ]
     config = PassConfig(lock_min_waiters=1, lock_min_wait_s=0.0)
-    findings = run(_inputs(rows), config)
+    findings = run(hand_built(rows), config)
     assert len(findings) == (1 if paired else 2)
     assert [f.evidence["condition_variable"] for f in findings] == [paired] * len(findings)
     if paired:

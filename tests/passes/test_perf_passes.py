@@ -132,7 +132,6 @@ def _measured(path: Path) -> dict:
     return json.loads(path.with_name(path.name.replace(".txt", ".measured.json")).read_text())
 
 
-@pytest.mark.skipif(not FSYNC_BLOCK.exists(), reason="diagnosis fixtures not captured")
 def test_block_io_fsync_writer_against_the_program_and_the_raw_text() -> None:
     measured = _measured(FSYNC_BLOCK)
     raw = _raw_block_requests(FSYNC_BLOCK)
@@ -467,7 +466,6 @@ def test_cpu_hotspot_cycles_time_is_estimated_hand_built() -> None:
     assert findings[0].message.startswith("Thread 7 (app) was on CPU for ~0.200 s")
 
 
-@pytest.mark.skipif(not ASYNCIO_CPU.exists(), reason="diagnosis fixtures not captured")
 def test_cpu_hotspot_asyncio_server_loop_thread() -> None:
     """The asyncio server profiled with perf; the blocked_loop finding is hand-built with the
     loop tid the program recorded (that pass needs strace of the same run)."""

@@ -463,22 +463,17 @@ def test_log_resolution_and_zone_order() -> None:
 # --- the asyncio server: strace and its debug log from the same run -------------------------
 
 SERVER_TRACES = {
-    "clock": (
-        "asyncio_server.f_tt_T",
-        ("asyncio_server.f_tt_T.debug.log", "asyncio_server.debug.log"),
-    ),
-    "epoch": ("asyncio_server.f_ttt_T", ("asyncio_server.f_ttt_T.debug.log",)),
+    "clock": ("asyncio_server.f_tt_T", "asyncio_server.debug.log"),
+    "epoch": ("asyncio_server.f_ttt_T", "asyncio_server.f_ttt_T.debug.log"),
 }
+"""The trace of each clock and the debug log of the same run."""
 
 
 def _server_case(clock: str) -> tuple[PassInputs, dict[str, Any], Path]:
-    stem, logs = SERVER_TRACES[clock]
+    stem, log = SERVER_TRACES[clock]
     trace = DIAGNOSIS_LOGS / f"{stem}.log"
-    found = [DIAGNOSIS_LOGS / name for name in logs if (DIAGNOSIS_LOGS / name).exists()]
-    if not trace.exists() or not found:
-        pytest.skip("fixtures/diagnosis asyncio_server capture not present")
     measured = json.loads((DIAGNOSIS_LOGS / f"{stem}.measured.json").read_text())
-    inputs = inputs_of(trace, found[0])
+    inputs = inputs_of(trace, DIAGNOSIS_LOGS / log)
     inputs = dataclasses.replace(inputs, earlier=tuple(blocked_loop.run(inputs, PassConfig())))
     return inputs, measured, trace
 

@@ -6,12 +6,11 @@ import json
 
 import pyarrow as pa
 import pytest
-from pass_fixtures import STRACE_LOGS, inputs_of
+from pass_fixtures import STRACE_LOGS, hand_built, inputs_of
 
-from analyzer.model import StraceTables
-from analyzer.passes import PassConfig, PassInputs, slow_syscall
+from analyzer.passes import PassConfig, slow_syscall
 from analyzer.passes.targets import describe, resources, target_classes, with_paths
-from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
+from analyzer.schema import SYSCALLS
 
 
 def test_pool_workers_slow_recvfrom_on_one_peer() -> None:
@@ -53,25 +52,6 @@ def test_threshold_is_configurable() -> None:
     assert slow_syscall.run(inputs, strict) == []
 
 
-def _trace(rows: list[dict[str, object]], wall_s: float = 10.0) -> PassInputs:
-    """Hand-built syscalls rows (not a capture): only the columns the pass reads are set."""
-    full = [{name: row.get(name) for name in SYSCALLS.names} for row in rows]
-    calls = pa.Table.from_pylist(full, schema=SYSCALLS.schema)
-    trace = StraceTables(
-        input="hand-built",
-        syscalls=calls,
-        signals=SIGNALS.schema.empty_table(),
-        exits=EXITS.schema.empty_table(),
-        tasks=TASKS.schema.empty_table(),
-        first_s=0.0,
-        last_s=wall_s,
-        clock="epoch",
-        has_durations=True,
-        follows_forks=True,
-    )
-    return PassInputs(traces=(trace,))
-
-
 def _call(syscall: str, duration: float, target: str | None, tid: int = 1, line: int = 1):
     return {
         "tid": tid,
@@ -94,12 +74,12 @@ def test_idle_waits_are_not_slow_syscalls() -> None:
         _call("clock_nanosleep", 5.0, None, line=3),
         _call("accept4", 5.0, "TCP:[127.0.0.1:8080]", line=4),
     ]
-    assert slow_syscall.run(_trace(rows), PassConfig()) == []
+    assert slow_syscall.run(hand_built(rows), PassConfig()) == []
 
 
 def test_fsync_gets_the_disk_story_and_many_small_calls_count_by_share() -> None:
     rows = [_call("fsync", 0.02, "/var/lib/db/wal", line=i) for i in range(1, 101)]
-    findings = slow_syscall.run(_trace(rows, wall_s=10.0), PassConfig())
+    findings = slow_syscall.run(hand_built(rows, last_s=10.0), PassConfig())
     (finding,) = findings
     assert finding.evidence["count"] == 100
     assert finding.evidence["total_s"] == pytest.approx(2.0)
@@ -163,7 +143,7 @@ def test_calls_without_an_fd_are_not_on_an_unknown_fd() -> None:
     """Hand-built rows: munmap takes no fd; a read on an fd opened before the trace does."""
     rows = [{**_call("munmap", 0.3, None, line=n), "fd": None} for n in (1, 2)]
     rows.append(_call("read", 0.4, None, line=3))
-    findings = {f.evidence["syscall"]: f for f in slow_syscall.run(_trace(rows), PassConfig())}
+    findings = {f.evidence["syscall"]: f for f in slow_syscall.run(hand_built(rows), PassConfig())}
     assert findings["munmap"].title == "Slow munmap"
     assert findings["munmap"].message.startswith("2 munmap calls took 0.600 s")
     assert "TLB" in (findings["munmap"].fix or "")

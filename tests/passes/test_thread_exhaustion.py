@@ -210,7 +210,6 @@ def _measured(log: Path) -> dict:
     return json.loads(log.with_name(log.name.replace(".log", ".measured.json")).read_text())
 
 
-@pytest.mark.skipif(not NPROC.exists(), reason="diagnosis fixtures not captured")
 def test_nproc_exhaustion_matches_the_program() -> None:
     measured = _measured(NPROC)
     assert measured["hit_limit"]
@@ -238,7 +237,6 @@ def test_nproc_exhaustion_matches_the_program() -> None:
     assert finding.cost_s >= FAILURE_COST_S
 
 
-@pytest.mark.skipif(not AS.exists(), reason="diagnosis fixtures not captured")
 def test_as_exhaustion_matches_the_program() -> None:
     measured = _measured(AS)
     assert measured["hit_limit"]

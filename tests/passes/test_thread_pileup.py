@@ -7,12 +7,10 @@ import json
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pytest
-from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, inputs_of
+from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
-from analyzer.model import StraceTables
-from analyzer.passes import PassConfig, PassInputs
+from analyzer.passes import PassConfig
 from analyzer.passes.thread_pileup import (
     BLOCKED_MIN_S,
     MAX_TIMELINE_POINTS,
@@ -22,7 +20,6 @@ from analyzer.passes.thread_pileup import (
     step_stats,
     stretches_above,
 )
-from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
 
 POOL_SATURATION = DIAGNOSIS_LOGS / "pool_saturation.f_tt_T.log"
 
@@ -109,7 +106,6 @@ def test_no_pileup_without_shared_waits(name: str) -> None:
     assert run(inputs_of(STRACE_LOGS / name), PassConfig()) == []
 
 
-@pytest.mark.skipif(not POOL_SATURATION.exists(), reason="pool_saturation not captured yet")
 def test_pool_saturation_four_waves_of_eight() -> None:
     measured = json.loads(POOL_SATURATION.with_suffix(".measured.json").read_text())
     (finding,) = run(inputs_of(POOL_SATURATION), PassConfig())
@@ -163,24 +159,6 @@ def _call(
     }
 
 
-def _inputs(rows: list[dict[str, Any]], last_s: float = 10.0) -> PassInputs:
-    """Hand-built syscalls rows (not a capture): only the columns the pass reads are set."""
-    full = [{name: row.get(name) for name in SYSCALLS.names} for row in rows]
-    trace = StraceTables(
-        input="hand-built",
-        syscalls=pa.Table.from_pylist(full, schema=SYSCALLS.schema),
-        signals=SIGNALS.schema.empty_table(),
-        exits=EXITS.schema.empty_table(),
-        tasks=TASKS.schema.empty_table(),
-        first_s=0.0,
-        last_s=last_s,
-        clock="epoch",
-        has_durations=True,
-        follows_forks=True,
-    )
-    return PassInputs(traces=(trace,))
-
-
 DB = "TCP:[10.0.0.1:{port}->10.0.0.2:5432]"
 
 
@@ -188,7 +166,7 @@ def test_workers_on_different_local_ports_share_the_peer() -> None:
     rows = [
         _call("recvfrom", 10 + i, 1.0 + i * 0.01, 0.5, DB.format(port=40000 + i)) for i in range(4)
     ]
-    (finding,) = run(_inputs(rows), PassConfig())
+    (finding,) = run(hand_built(rows), PassConfig())
     assert finding.evidence["resource"] == "tcp 10.0.0.2:5432"
     assert finding.evidence["peak_threads"] == 4
     assert finding.evidence["threads"] == [10, 11, 12, 13]
@@ -201,7 +179,7 @@ def test_workers_on_different_local_ports_share_the_peer() -> None:
 def test_dns_lookups_get_the_resolver_fix() -> None:
     dns = "UDP:[10.0.0.1:{port}->10.0.0.53:53]"
     rows = [_call("recvfrom", 10 + i, 1.0, 0.3, dns.format(port=50000 + i)) for i in range(5)]
-    (finding,) = run(_inputs(rows), PassConfig())
+    (finding,) = run(hand_built(rows), PassConfig())
     assert finding.evidence["resource"] == "udp 10.0.0.53:53"
     assert "DNS" in finding.fix and "cache" in finding.fix
 
@@ -209,7 +187,7 @@ def test_dns_lookups_get_the_resolver_fix() -> None:
 def test_calls_in_flight_at_the_end_last_to_the_end_and_no_return_calls_are_ignored() -> None:
     rows = [_call("read", 10 + i, 1.0 + i, None, "pipe:[77]", status="in-flight") for i in range(3)]
     rows.append(_call("read", 20, 2.5, 3.0, "pipe:[77]", status="no-return"))
-    (finding,) = run(_inputs(rows, last_s=10.0), PassConfig())
+    (finding,) = run(hand_built(rows, last_s=10.0), PassConfig())
     assert finding.evidence["peak_threads"] == 3
     assert finding.evidence["longest_s"] == pytest.approx(7.0)
     assert finding.cost_s == pytest.approx(21.0)
@@ -225,8 +203,8 @@ def test_back_to_back_calls_do_not_overlap() -> None:
         _call("recvfrom", 11, 0.3, 1.0, DB.format(port=2)),
         _call("recvfrom", 12, 0.3, 1.0, DB.format(port=3)),
     ]
-    assert run(_inputs(rows), PassConfig()) == []
-    (finding,) = run(_inputs(rows), PassConfig(pileup_min_threads=2))
+    assert run(hand_built(rows), PassConfig()) == []
+    (finding,) = run(hand_built(rows), PassConfig(pileup_min_threads=2))
     assert finding.evidence["peak_threads"] == 2
     assert finding.to_json()["evidence"]["timeline"] == [[0.1, 1], [0.3, 2], [1.3, 0]]
 
@@ -239,12 +217,12 @@ def test_loop_waits_futexes_and_short_calls_are_not_pileups() -> None:
         for i in range(4)
         for j in range(200)
     ]
-    assert run(_inputs(rows), PassConfig()) == []
+    assert run(hand_built(rows), PassConfig()) == []
 
 
 def test_accept_pileup_is_idle_workers() -> None:
     rows = [_call("accept4", 10 + i, 1.0, 5.0, "TCP:[0.0.0.0:8080]") for i in range(6)]
-    (finding,) = run(_inputs(rows), PassConfig())
+    (finding,) = run(hand_built(rows), PassConfig())
     assert finding.severity == "info"
     assert finding.evidence["family"] == "accept"
     assert "idle workers" in finding.message
@@ -259,7 +237,7 @@ def test_file_lock_waits_only_when_blocking() -> None:
         _call("flock", 20 + i, 1.0, 1.0, "/var/lock/other.lock", args="4, LOCK_EX|LOCK_NB")
         for i in range(3)
     ]
-    (finding,) = run(_inputs(blocking + polling), PassConfig())
+    (finding,) = run(hand_built(blocking + polling), PassConfig())
     assert finding.evidence["family"] == "file lock"
     assert finding.evidence["resource"] == "/var/lock/app.lock"
 
