@@ -282,33 +282,37 @@ def _call_args(
 ) -> pa.Array:
     """Each call's argument text: the entry half's, then the resumed half's for split calls.
 
-    A missing half counts as empty text. For most of the lines' calls the argument column is
-    concatenated once (with one empty string after it) and a single `take` gathers every
-    call's text; the joined texts of the split calls then replace theirs. `take` from the
-    many-chunk column would concatenate it just the same, and is several times slower when
-    the indices jump between chunks. A few calls (a subset) are gathered chunk by chunk
-    instead, without copying the column.
+    A missing half counts as empty text. Every call has two pieces, its entry text and (for
+    split calls) its exit text, and one `take` gathers the pieces of all calls in order, so
+    the text of call i is pieces 2i and 2i+1 back to back in the gathered data: the column
+    is that data read with every other offset (`join_pairs`), not a second copy. A few calls
+    (a subset of the lines) are gathered chunk by chunk instead, without copying the column.
     """
     args = table["args"]
-    split_rows = np.flatnonzero(split)
+    padded = pa.chunked_array([*args.chunks, pa.array([""], args.type)], args.type)
+    valid = pc.is_valid(args).to_numpy(zero_copy_only=False)
+    pieces = np.empty(2 * len(entry), dtype=np.int64)
+    pieces[0::2] = entry
+    pieces[1::2] = np.where(split, exit_, -1)
+    usable = pieces >= 0
+    usable[usable] = valid[pieces[usable]]
+    pieces[~usable] = len(args)  # the empty text appended after the lines
     if 4 * len(entry) < len(args):
-        gathered = pc.fill_null(take_chunked(args, entry), "")
-        if len(split_rows) == 0:
-            return gathered
-        exits = pc.fill_null(take_chunked(args, exit_[split_rows]), "")
+        gathered = take_chunked(padded, pieces)
     else:
-        valid = pc.is_valid(args).to_numpy(zero_copy_only=False)
-        flat = pa.concat_arrays([*args.chunks, pa.array([""], args.type)])
-        index = np.where((entry >= 0) & valid[np.maximum(entry, 0)], entry, len(valid))
-        gathered = pc.take(flat, pa.array(index, pa.int64()))
-        if len(split_rows) == 0:
-            return gathered
-        exits = pc.fill_null(take(flat, exit_[split_rows]), "")
-        del flat
-    joined = pc.binary_join_element_wise(pc.take(gathered, pa.array(split_rows)), exits, "")
-    mask = np.zeros(len(entry), dtype=bool)
-    mask[split_rows] = True
-    return pc.replace_with_mask(gathered, pa.array(mask, pa.bool_()), joined.cast(args.type))
+        gathered = pc.take(pa.concat_arrays(padded.chunks), pa.array(pieces, pa.int64()))
+    return join_pairs(gathered)
+
+
+def join_pairs(texts: pa.StringArray) -> pa.StringArray:
+    """Elements 2i and 2i+1 of a string array without nulls as element i (no copy of the
+    text: the pairs already lie back to back)."""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)
+    offsets = offsets[texts.offset : texts.offset + len(texts) + 1]
+    data = texts.buffers()[2] or pa.py_buffer(b"")
+    return pa.Array.from_buffers(
+        pa.string(), len(texts) // 2, [None, pa.py_buffer(offsets[0::2].copy()), data]
+    )
 
 
 def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict[str, pa.Array]:
