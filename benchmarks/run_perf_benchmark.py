@@ -33,6 +33,7 @@ stackcollapse-perf.pl is not part of iodiag: get it from FlameGraph
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -196,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         options = [f"--{option}" for option in args.fold_option]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        # Bytecode as an installed iodiag has it (see run_strace_benchmark.compile_checkout).
+        compileall.compile_dir(REPO / "analyzer", quiet=1)
         analyzer = [sys.executable, "-m", "analyzer", str(trace), "--format"]
         commands = [("iodiag-folded", [*analyzer, "folded", *options])]
         if args.flamegraph:

@@ -25,6 +25,7 @@ and ``{out}`` in it are replaced by the trace and output paths.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -92,7 +93,18 @@ def analyzer_command(trace: Path, out: Path, template: str | None) -> tuple[list
         return argv, env
     # Always the code of this checkout: an `iodiag-analyze` on PATH may be an older install.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    compile_checkout()
     return [sys.executable, "-m", "analyzer", str(trace), "--format", "json", "-o", str(out)], env
+
+
+def compile_checkout() -> None:
+    """Write the checkout's bytecode, as pip does when it installs iodiag.
+
+    Without it, a machine with ``PYTHONDONTWRITEBYTECODE`` set (containers often have it)
+    compiles every module of the analyzer from source on every run: 0.13 s that an installed
+    iodiag never spends.
+    """
+    compileall.compile_dir(REPO / "analyzer", quiet=1)
 
 
 def run_once(argv: list[str], env: dict, workdir: Path, index: int) -> dict[str, Any]:
