@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.strace_calls import EXIT, SIGNAL, TASK_CREATORS, LineView
+from analyzer.derive.strace_calls import EXIT, SIGNAL, TASK_CREATORS, LineView, take_chunked
 from analyzer.schema import EXITS, SIGNALS, TASKS
 
 
@@ -23,7 +23,8 @@ def _seconds(clock_ns: np.ndarray) -> pa.Array:
 def signals_table(view: LineView, tids: np.ndarray, input_name: str) -> pa.Table:
     rows = np.flatnonzero(view.kind == SIGNAL)
     table = view.table
-    info = pc.coalesce(pc.take(table["args"], rows), pc.take(table["text"], rows))
+    # The argument column is the trace's largest: take its few rows chunk by chunk.
+    info = pc.coalesce(take_chunked(table["args"], rows), take_chunked(table["text"], rows))
     return pa.table(
         {
             "input": [input_name] * len(rows),
