@@ -16,6 +16,8 @@ to the regex tier (`strace_scan`). Both tiers produce the grammar's records; tes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +50,22 @@ def int64_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:
     values = np.ascontiguousarray(values, dtype=np.int64)
     validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(pa.int64(), len(values), [validity, pa.py_buffer(values)])
+
+
+def null_arrays(count: int) -> Callable[[pa.DataType], pa.Array]:
+    """All-null arrays of `count` rows (int64, bool or string) that share one zeroed buffer.
+
+    A chunk of lines fills only a few of the `strace_lines` columns; `pa.nulls` would
+    allocate and zero a buffer for each of the others (55 MB per million lines). The shared
+    buffer is calloc'ed by numpy, so its pages cost nothing until something reads them.
+    """
+    zeros = pa.py_buffer(np.zeros(8 * count + 8, dtype=np.uint8))
+
+    def null(kind: pa.DataType) -> pa.Array:
+        buffers = [zeros, zeros, zeros] if pa.types.is_string(kind) else [zeros, zeros]
+        return pa.Array.from_buffers(kind, count, buffers, null_count=count)
+
+    return null
 
 
 def _pick(choices: pa.Array, codes: np.ndarray, valid: np.ndarray) -> pa.Array:
@@ -269,8 +287,9 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
         "errmsg": raw.spans(message_open + 1, before_duration - 1, has_errno),
         "duration_ns": int64_array(duration_ns, has_duration),
     }
+    null = null_arrays(count)
     arrays = [
-        columns[column.name] if column.name in columns else pa.nulls(count, column.type)
+        columns[column.name] if column.name in columns else null(column.type)
         for column in STRACE_LINES.columns
     ]
     return pa.Table.from_arrays(arrays, schema=STRACE_LINES.schema)

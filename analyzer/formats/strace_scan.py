@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.formats.strace_bytes import parse_retval, scan_simple, simple_mask
+from analyzer.formats.strace_bytes import null_arrays, parse_retval, scan_simple, simple_mask
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
@@ -255,12 +255,12 @@ def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.
         "aux": tail_text("aux"),
         "duration_ns": duration,
     }
-    count = len(lines)
+    null = null_arrays(len(lines))
     arrays = []
     for column in STRACE_LINES.columns:
         value = columns.get(column.name)
         if value is None:
-            value = pa.nulls(count, column.type)
+            value = null(column.type)
         arrays.append(pc.cast(value, column.type))
     table = pa.Table.from_arrays(arrays, schema=STRACE_LINES.schema)
     return table.filter(pa.array(keep, pa.bool_())), ~keep
