@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
     """`iodiag-analyze`: ``PERF.txt --format folded`` folds without the pipeline (see
     `analyzer.perf.fold_fast`); every other command line runs the full CLI."""
+    use_system_allocator()
     from analyzer.perf.fold_fast import run
 
     code = run(sys.argv[1:])
@@ -16,6 +18,23 @@ def main() -> None:
     from analyzer.cli import main as cli_main
 
     cli_main()
+
+
+def use_system_allocator() -> None:
+    """Allocate Arrow buffers with the C library's malloc, unless ARROW_DEFAULT_MEMORY_POOL
+    chooses a pool.
+
+    pyarrow's default pool (mimalloc) keeps the pages that the parser's worker threads
+    freed; with malloc, the pipeline's `release_unused` (malloc_trim) gives them back to the
+    system. On the 1M-line benchmark trace the peak RSS drops from 814 to 722 MiB (median of
+    8 runs each) at the same speed. Only the command does this: it owns its process, a
+    program that imports `analyzer` keeps its own pool.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 if __name__ == "__main__":
