@@ -103,12 +103,16 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
             np.flatnonzero(fd_targets.changes_fds(view.syscall_names)),
         )
     )
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # The first-argument fds are decoded (Arrow and numpy again) as soon as the argument texts
+    # exist, beside the other columns.
+    with ThreadPoolExecutor(max_workers=2) as pool:
         events = pool.submit(
             lambda: fd_targets.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
         )
-        calls = strace_calls.build_calls(view, calls_index, exit_rows)
-        columns = fd_targets.resolve(calls, events.result())
+        texts = strace_calls.call_texts(view, calls_index)
+        decorated = pool.submit(fd_targets.decorated_fds, texts["syscall"], texts["args"])
+        calls = strace_calls.build_calls(view, calls_index, exit_rows, texts)
+        columns = fd_targets.resolve(calls, events.result(), decorated.result())
     count = len(calls_index.entry)
     columns["input"] = pa.repeat(pa.scalar(input_name, pa.string()), count)
     columns["pid"] = pa.nulls(count, pa.int64())

@@ -135,7 +135,7 @@ def test_take_chunked_equals_take() -> None:
 
 
 def _regex_fds(syscall: pa.Array, args: pa.Array) -> tuple[list, list]:
-    """`_decorated_fds` done with the regex on every fd-taking row, as it was."""
+    """`decorated_fds` done with the regex on every fd-taking row, as it was."""
     rows = pc.is_in(syscall, value_set=pa.array(sorted(fd_targets.FD_FIRST_ARG)))
     decorated = pc.extract_regex(args, fd_targets._DECORATED_FD)
     fd = pc.cast(
@@ -161,7 +161,7 @@ def test_decorated_fds_read_from_bytes_equal_the_regex() -> None:
     names = ["read" if i % 5 else "futex" for i in range(len(args))]
     syscall, values = pa.array(names, pa.string()), pa.array(args, pa.string())
     for start, stop in ((0, len(args)), (3, 17)):  # also a slice with an offset
-        fd, target = fd_targets._decorated_fds(
+        fd, target = fd_targets.decorated_fds(
             syscall.slice(start, stop - start), values.slice(start, stop - start)
         )
         expected = _regex_fds(syscall.slice(start, stop - start), values.slice(start, stop - start))

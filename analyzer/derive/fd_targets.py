@@ -420,7 +420,7 @@ _FD_DIGITS = 8
 """Leading fds this long or longer are read by the regex (they are never real fds)."""
 
 
-def _decorated_fds(syscall: pa.Array, args: pa.Array) -> tuple[pa.Array, pa.Array]:
+def decorated_fds(syscall: pa.Array, args: pa.Array) -> tuple[pa.Array, pa.Array]:
     """The first-argument fd of fd-taking calls and its `-y` target, null elsewhere.
 
     What `_DECORATED_FD` reads: the common undecorated form (``7, ...`` or a lone ``7``) is
@@ -560,11 +560,16 @@ def _replayed_targets(
     return found, events.target
 
 
-def resolve(columns: dict[str, pa.Array], events: FdEvents | None = None) -> dict[str, pa.Array]:
+def resolve(
+    columns: dict[str, pa.Array],
+    events: FdEvents | None = None,
+    decorated: tuple[pa.Array, pa.Array] | None = None,
+) -> dict[str, pa.Array]:
     """Add `fd`, `target` and `target_kind` to the calls columns.
 
     `events` is `replay_calls` of the same calls when the caller has it already (it can be
-    replayed from the fd-changing calls alone, while the other columns are being built).
+    replayed from the fd-changing calls alone, while the other columns are being built), and
+    `decorated` their `decorated_fds` (it needs only the syscall and args columns).
 
     Targets are gathered, not built per call: every call's target is an index into one small
     array of texts (the `-y` decorations, then the replayed events' targets), so the target
@@ -575,7 +580,7 @@ def resolve(columns: dict[str, pa.Array], events: FdEvents | None = None) -> dic
         name: value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
         for name, value in columns.items()
     }
-    fd, direct = _decorated_fds(columns["syscall"], columns["args"])
+    fd, direct = decorated or decorated_fds(columns["syscall"], columns["args"])
     has_direct = direct.is_valid().to_numpy(zero_copy_only=False)
     need = fd.is_valid().to_numpy(zero_copy_only=False) & ~has_direct
     found, event_targets = _replayed_targets(columns, fd, need, events)

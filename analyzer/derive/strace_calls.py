@@ -315,8 +315,26 @@ def join_pairs(texts: pa.StringArray) -> pa.StringArray:
     )
 
 
-def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict[str, pa.Array]:
-    """Columns of the `syscalls` table except the fd/target ones."""
+def call_texts(view: LineView, calls: CallIndex) -> dict[str, pa.Array]:
+    """The `syscall` and `args` columns of the calls: what the fd decoding reads, so it can
+    start while `build_calls` makes the others."""
+    entry, exit_ = calls.entry, calls.exit
+    has_entry = entry >= 0
+    first = np.where(has_entry, entry, exit_)
+    return {
+        "syscall": take(view.syscall_names, view.syscall_code[first]),
+        "args": _call_args(view.table, entry, exit_, has_entry & (exit_ >= 0) & (entry != exit_)),
+    }
+
+
+def build_calls(
+    view: LineView,
+    calls: CallIndex,
+    exit_rows: np.ndarray,
+    texts: dict[str, pa.Array] | None = None,
+) -> dict[str, pa.Array]:
+    """Columns of the `syscalls` table except the fd/target ones (`texts` is `call_texts`
+    of the same calls when the caller has it)."""
     table = view.table
     entry, exit_ = calls.entry, calls.exit
     has_exit = exit_ >= 0
@@ -338,7 +356,8 @@ def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict
     duration[missing] = end[missing] - start[missing]
     del from_exit, missing
 
-    args = _call_args(table, entry, exit_, has_entry & has_exit & ~complete_line)
+    if texts is None:
+        texts = call_texts(view, calls)
     ret = take(column(table, "ret"), exit_)
     errno = take(column(table, "errno"), exit_)
     # A call returned unless its exit half prints `= ?` without an errno (a null `ret` counts
@@ -351,15 +370,14 @@ def build_calls(view: LineView, calls: CallIndex, exit_rows: np.ndarray) -> dict
         0,
         np.where(has_exit, 1, np.where(calls.detached, 2, np.where(ended_later, 1, 3))),
     )
-    first = np.where(has_entry, entry, exit_)
     line_no = pa.array(view.line_no, pa.int64())
     return {
         "tid": pa.array(calls.tid, pa.int64()),
-        "syscall": take(view.syscall_names, view.syscall_code[first]),
+        "syscall": texts["syscall"],
         "start_s": _seconds(start),
         "end_s": _seconds(end),
         "duration_s": _seconds(duration),
-        "args": args,
+        "args": texts["args"],
         "ret": ret,
         "retval": take(column(table, "retval"), exit_),
         "ret_target": take(column(table, "ret_target"), exit_),
