@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
+
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
@@ -43,7 +45,7 @@ def returned_calls(calls: pa.Table) -> ReturnedCalls:
     # Select before filtering: filtering copies every column it is given.
     done = calls.select(["tid", "syscall", "duration_s", "errno"])
     done = done.filter(pc.equal(calls["status"], "complete"))
-    syscall = pc.dictionary_encode(done["syscall"].combine_chunks())
+    syscall = pc.dictionary_encode(contiguous(done["syscall"]))
     errno = done["errno"]
     error = errno.is_valid().to_numpy(zero_copy_only=False)
     frame = pd.DataFrame(
@@ -142,8 +144,8 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
     )
     if done.num_rows == 0:
         return []
-    target = pc.dictionary_encode(done["target"].combine_chunks())
-    syscall = pc.dictionary_encode(done["syscall"].combine_chunks())
+    target = pc.dictionary_encode(contiguous(done["target"]))
+    syscall = pc.dictionary_encode(contiguous(done["syscall"]))
     frame = pd.DataFrame(
         {
             "code": target.indices.to_numpy(),

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
 from analyzer.derive.timeline import trace_clock_ns
 from analyzer.formats.strace_record import LINE_KINDS
 
@@ -38,7 +39,7 @@ def column(table: pa.Table, name: str) -> pa.Array:
     `take` on a many-chunk column is an order of magnitude slower than concatenating the
     chunks once and taking from the result, so every gather goes through this.
     """
-    return table[name].combine_chunks()
+    return contiguous(table[name])
 
 
 def take(values: pa.Array, rows: np.ndarray) -> pa.Array:

@@ -49,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import (
@@ -344,7 +345,7 @@ def loop_wait_rows(calls: pa.Table, min_waits: int) -> np.ndarray:
     if len(rows) < min_waits:
         return rows[:0]
     waits = calls.select(["tid", "syscall", "fd"]).take(rows)
-    names = pc.dictionary_encode(waits["syscall"].combine_chunks())
+    names = pc.dictionary_encode(contiguous(waits["syscall"]))
     codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     epoll_codes = [i for i, name in enumerate(names.dictionary.to_pylist()) if name in EPOLL_WAITS]
     frame = pd.DataFrame(
@@ -475,7 +476,7 @@ def _targets(calls: pa.Table) -> pa.Array:
     standard = pc.and_(pc.greater_equal(fd, 0), pc.less_equal(fd, 2))
     names = pc.take(pa.array(STDIO), pc.if_else(standard, fd, 0))
     stdio = pc.if_else(standard, names, pa.scalar(None, pa.string()))
-    return pc.coalesce(calls["target"], stdio).combine_chunks()
+    return contiguous(pc.coalesce(calls["target"], stdio))
 
 
 def _causes_of_kinds(
@@ -551,7 +552,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     inside_calls = calls.select(["syscall", "args", "fd", "target", "line_start", "line_end"]).take(
         candidates[rows]
     )
-    names = pc.dictionary_encode(inside_calls["syscall"].combine_chunks())
+    names = pc.dictionary_encode(contiguous(inside_calls["syscall"]))
     syscall_names = names.dictionary.to_pylist()
     syscall_codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     encoded = encode_resources(_targets(inside_calls))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.common import (
@@ -116,7 +117,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if not keep.any():
         return []
     rows = np.flatnonzero(keep)
-    syscall_codes = pc.dictionary_encode(calls["syscall"].take(rows).combine_chunks())
+    syscall_codes = pc.dictionary_encode(contiguous(calls["syscall"].take(rows)))
     syscall_names = syscall_codes.dictionary.to_pylist()
     encoded = trace_resources(trace)
     resource_codes = encoded.codes[rows]

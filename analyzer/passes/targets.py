@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
+from analyzer.formats.strace_bytes import LineBytes
 from analyzer.formats.strace_scan import blank_to_null
 from analyzer.model import StraceTables
 
@@ -50,7 +52,7 @@ _LOCAL = r"^(?P<proto>TCP|UDP|TCPv6|UDPv6):\[(?P<local>[^\]\->]+:\d+)\]"
 def target_classes(targets: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The class of each target text (see TARGET_CLASSES); null where the target is null
     or empty. Literal prefix tests, not regexes: they are several times faster."""
-    targets = _flat(targets)
+    targets = contiguous(targets)
     codes = np.full(len(targets), len(TARGET_CLASSES), dtype=np.int64)
     for code, (name, prefixes) in reversed(list(enumerate(TARGET_CLASSES))):
         if prefixes == ("",):
@@ -76,7 +78,7 @@ def resources(targets: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The shared resource behind each target: ``tcp 127.0.0.1:5432`` for a connected
     socket (its peer, so workers with different local ports share it), the listening
     address for a bound socket, otherwise the target text itself."""
-    targets = _flat(targets)
+    targets = contiguous(targets)
     sockets = pc.fill_null(
         pc.or_(pc.starts_with(targets, "TCP"), pc.starts_with(targets, "UDP")), False
     )
@@ -122,12 +124,6 @@ def describe(target_class: str | None, resource: str | None) -> str:
     return f"{label} {resource}" if label and not resource.startswith(label) else resource
 
 
-def _flat(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(array, pa.ChunkedArray):
-        return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-    return array
-
-
 @dataclass(frozen=True)
 class EncodedResources:
     """The resource of each row as an integer code, computed once per distinct target.
@@ -143,7 +139,7 @@ class EncodedResources:
 
 def encode_resources(targets: pa.Array | pa.ChunkedArray) -> EncodedResources:
     """Resource codes per row, with the resource names and target classes per code."""
-    encoded = pc.dictionary_encode(_flat(targets))
+    encoded = pc.dictionary_encode(contiguous(targets))
     dictionary = encoded.dictionary
     if len(dictionary) == 0:
         return EncodedResources(np.full(len(encoded), -1, dtype=np.int64), [], [])
@@ -168,17 +164,34 @@ _PATH_ARGUMENT = (
 dirfd's `-y` decoration (``AT_FDCWD</srv>``, ``3</etc/ld.so.cache>``) when present."""
 
 
+def _may_name_path(args: pa.StringArray) -> np.ndarray:
+    """Whether each argument text can match `_PATH_ARGUMENT`, read from its first two bytes.
+
+    A match starts with a quote, ``AT_FDCWD``, a minus or the digits of a dirfd; most calls
+    without an fd (futex, mmap, clock_nanosleep ...) start with a ``0x`` address or a name
+    and are ruled out here, before their texts are copied for the regex.
+    """
+    raw = LineBytes(args)
+    first, second = raw.at(raw.start), raw.at(raw.start + 1)
+    starts = (first == ord('"')) | (first == ord("A")) | (first == ord("-"))
+    digit = (first >= ord("0")) & (first <= ord("9"))
+    hexadecimal = (first == ord("0")) & (second == ord("x"))
+    return (raw.start < raw.end) & (starts | (digit & ~hexadecimal))
+
+
 def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     """Each call's target, or for calls without one (unlink, stat, rename ...) the path
     they name, so a slow unlink is reported on its file: a relative path joined to its
     dirfd's decorated directory, and for ``AT_EMPTY_PATH`` (an empty path) the dirfd's own
     file."""
-    targets = calls["target"].combine_chunks()
-    missing = pc.and_(pc.is_null(targets), pc.is_null(calls["fd"])).combine_chunks()
+    targets = contiguous(calls["target"])
+    missing = contiguous(pc.and_(pc.is_null(targets), pc.is_null(calls["fd"])))
     missing = pc.fill_null(missing, False)
     if not pc.any(missing).as_py():
         return targets
-    named = calls["args"].filter(missing).combine_chunks()
+    args = contiguous(calls["args"])
+    missing = pa.array(missing.to_numpy(zero_copy_only=False) & _may_name_path(args))
+    named = args.filter(missing)
     parts = pc.extract_regex(named, _PATH_ARGUMENT)
     matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
     if not matched.any():

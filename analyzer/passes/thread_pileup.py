@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
 from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import FLUSHES, cited_lines, is_in, numbers
@@ -313,7 +314,7 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
         ["syscall", "target", "args", "tid", "pid", "line_start", "line_end"]
     ).take(rows)
     encoded = encode_resources(table["target"])
-    syscalls = pc.dictionary_encode(table["syscall"].combine_chunks())
+    syscalls = pc.dictionary_encode(contiguous(table["syscall"]))
     syscall_names = syscalls.dictionary.to_pylist()
     syscall_codes = np.asarray(pc.fill_null(syscalls.indices, -1).to_numpy(), dtype=np.int64)
     class_names = sorted({name for name in encoded.classes if name is not None})

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from pass_fixtures import STRACE_LOGS, hand_built, inputs_of
+from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
 from analyzer.passes import PassConfig, slow_syscall
-from analyzer.passes.targets import describe, resources, target_classes, with_paths
+from analyzer.passes.targets import (
+    _PATH_ARGUMENT,
+    _may_name_path,
+    describe,
+    resources,
+    target_classes,
+    with_paths,
+)
 from analyzer.schema import SYSCALLS
 
 
@@ -168,3 +176,39 @@ def test_path_calls_are_resolved_against_their_dirfd(args: str, expected: str | 
     row = {name: (args if name == "args" else None) for name in SYSCALLS.names}
     calls = pa.Table.from_pylist([row], schema=SYSCALLS.schema)
     assert with_paths(calls).to_pylist() == [expected]
+
+
+# Hand-written edge cases, then the arguments of every call of every strace fixture.
+_PREFILTER_CASES = [
+    '"/x"',
+    'AT_FDCWD, "a", 0',
+    '-100, "a", 0',
+    '12<dir>, "a", 0',
+    "0x7f00, FUTEX_WAKE, 1",
+    "0, 0x1",
+    '0, "a"',
+    "",
+    "NULL, 8192",
+    "CLOCK_REALTIME, 0, {tv_sec=0}",
+    '9x, "a"',
+]
+
+
+def _fixture_args() -> list[str | None]:
+    traces = sorted(STRACE_LOGS.glob("*.log")) + sorted(DIAGNOSIS_LOGS.glob("*.f_tt*_T.log"))
+    args: list[str | None] = list(_PREFILTER_CASES)
+    for path in traces:
+        for trace in inputs_of(path).traces:
+            args += trace.syscalls["args"].to_pylist()
+    return args
+
+
+def test_path_prefilter_keeps_every_text_the_regex_matches() -> None:
+    """`_may_name_path` may let through texts the regex rejects, never the other way round."""
+    args = pa.array(_fixture_args(), pa.string())
+    matched = pc.is_valid(pc.extract_regex(args, _PATH_ARGUMENT)).to_numpy(zero_copy_only=False)
+    kept = _may_name_path(args)
+    texts = args.to_pylist()
+    missed = [text for text, m, k in zip(texts, matched, kept, strict=True) if m and not k]
+    assert matched.sum() > 1000 and not missed
+    assert kept.sum() < len(args)  # it does rule texts out (futex addresses among them)
