@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -26,6 +28,7 @@ from analyzer.render import (
     Renderer,
     RenderError,
     TextRenderer,
+    base,
     formatting,
     renderer_for,
     renderer_for_path,
@@ -683,3 +686,52 @@ def test_a_fix_shared_by_several_conclusions_is_spelled_out_once() -> None:
     assert "*What to do:* as for 1." in verdict and "*What to do:* add a timeout" in verdict
     html = HtmlRenderer().render_to_string(shared)
     assert "What to do:</strong> as for 1." in html
+
+
+def _fresh_template_environments() -> None:
+    base.template_environment.cache_clear()
+
+
+def test_compiled_templates_are_kept_between_runs(
+    result: AnalysisResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that loads the compiled templates renders what a run that compiled them did."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _fresh_template_environments()
+    try:
+        compiled = {name: renderer_for(name).render_to_string(result) for name in ("html", "md")}
+        kept = sorted(path.name for path in tmp_path.glob("_jinja2-cache-*/__iodiag_*.cache"))
+        assert len(kept) == 2  # one per template, named by the options that compiled it
+        _fresh_template_environments()
+        loaded = {name: renderer_for(name).render_to_string(result) for name in ("html", "md")}
+        assert loaded == compiled
+    finally:
+        _fresh_template_environments()
+
+
+def test_templates_render_without_a_usable_cache_directory(
+    result: AnalysisResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No temporary directory for the cache (here: a file where it should be) means no
+    cache, not an error."""
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
+    assert base.template_bytecode_cache({"autoescape": True}) is None
+    _fresh_template_environments()
+    try:
+        assert "<html" in renderer_for("html").render_to_string(result)
+    finally:
+        _fresh_template_environments()
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
+    cache = base.template_bytecode_cache({"autoescape": False})
+    assert cache is not None
+    cache.directory = str(tmp_path / "missing")  # every write fails with FileNotFoundError
+    environment = jinja2.Environment(bytecode_cache=cache)
+    assert environment.from_string("{{ 1 + 1 }}").render() == "2"
+    template = jinja2.Environment(
+        loader=jinja2.DictLoader({"t": "{{ x }}"}), bytecode_cache=cache
+    ).get_template("t")
+    assert template.render(x=3) == "3"
