@@ -10,7 +10,9 @@ On a shared VM the speed drifts: on the one the closing notes come from, the sam
 anywhere from 3.3 to 4.8 s within an hour. Two benchmarks run minutes apart then compare the
 minutes, not the code. Here every round runs the other checkout and then this one, back to
 back, on the same trace (``python -m analyzer TRACE --format json``, each checkout's bytecode
-written first, as an install has it), so drift hits both sides alike. It prints per side the
+written first, as an install has it; the runs start in a temporary directory, because
+``python -m`` puts its working directory first on ``sys.path``), so drift hits both sides
+alike. It prints per side the
 best and median wall time, the median CPU time (user + sys) and the peak RSS, and the median
 and range of the per-round ratio this/other.
 """
@@ -89,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[dict[str, Any]]] = {"other": [], "this": []}
         for round_index in range(args.rounds):
             for name, (command, env) in sides.items():
-                run = run_once(command, env, workdir, 2 * round_index + (name == "this"))
+                # From the temporary directory: `python -m` puts its working directory first
+                # on sys.path, which from a checkout would shadow the PYTHONPATH entry.
+                index = 2 * round_index + (name == "this")
+                run = run_once(command, env, workdir, index, cwd=workdir)
                 if run["exit_code"] != 0:
                     say(f"{name} failed with exit code {run['exit_code']}:\n{run['stderr_tail']}")
                     return 1

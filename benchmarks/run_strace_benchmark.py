@@ -107,8 +107,12 @@ def compile_checkout() -> None:
     compileall.compile_dir(REPO / "analyzer", quiet=1)
 
 
-def run_once(argv: list[str], env: dict, workdir: Path, index: int) -> dict[str, Any]:
-    """Run argv as a child; return wall seconds, the child's peak RSS and its exit status.
+def run_once(
+    argv: list[str], env: dict, workdir: Path, index: int, cwd: Path = REPO
+) -> dict[str, Any]:
+    """Run argv as a child in `cwd`; return wall seconds, the child's peak RSS and its exit
+    status. (``python -m`` puts its working directory first on ``sys.path``: run from this
+    checkout, it imports this checkout's analyzer whatever ``PYTHONPATH`` says.)
 
     ``ru_maxrss`` of ``os.wait4`` covers only this child (and its waited-for descendants), not
     earlier runs. Linux carries the high-water mark of the forking process's memory across
@@ -120,7 +124,7 @@ def run_once(argv: list[str], env: dict, workdir: Path, index: int) -> dict[str,
     stderr_path = workdir / f"run{index}.stderr"
     with open(stdout_path, "wb") as so, open(stderr_path, "wb") as se:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=so, stderr=se, env=env, cwd=REPO)
+        proc = subprocess.Popen(argv, stdout=so, stderr=se, env=env, cwd=cwd)
         _, status, rusage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
