@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import contiguous
 from analyzer.derive.strace_calls import TASK_CREATORS, take
 from analyzer.formats import strace_lark
 from analyzer.formats.strace_bytes import LineBytes, int64_array
@@ -248,7 +249,7 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
     creates = pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS)))
     # Failed calls change nothing, except a creator that still returned a task id.
     kept = calls.filter(pc.or_(creates, pc.is_null(calls["errno"])))
-    calls = {name: kept[name].combine_chunks() for name in kept.column_names}
+    calls = {name: contiguous(kept[name]) for name in kept.column_names}
     count = kept.num_rows
     names, args, ret_targets = calls["syscall"], calls["args"], calls["ret_target"]
     # Every condition on the return value is `>= 0` or `> 0`, so a missing one can be -1.
@@ -576,10 +577,7 @@ def resolve(
     column and its kinds are each a single `take`, and the kinds are classified once per
     distinct text.
     """
-    columns = {
-        name: value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
-        for name, value in columns.items()
-    }
+    columns = {name: contiguous(value) for name, value in columns.items()}
     fd, direct = decorated or decorated_fds(columns["syscall"], columns["args"])
     has_direct = direct.is_valid().to_numpy(zero_copy_only=False)
     need = fd.is_valid().to_numpy(zero_copy_only=False) & ~has_direct
