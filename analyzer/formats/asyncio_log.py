@@ -762,7 +762,7 @@ class _FastParser:
         if state is None:
             return None
         pos = state.end()
-        name = coro = wait_for = outcome = callbacks = created = None
+        name = coro = wait_for = outcome = callbacks = None
         if text.startswith(" name=", pos):
             string = self.string.match(text, pos + 6)
             if string is None:
@@ -815,17 +815,14 @@ class _FastParser:
             if not text.startswith("]", pos):
                 return None
             callbacks, pos = _T.callbacks(*items), pos + 1
-        if text.startswith(" created at ", pos):
-            location = self.location.match(text, pos + 12)
-            if location is None:
-                return None
-            created, pos = location.group(), location.end()
-        if not text.startswith(">", pos):
+        end = self.created_and_close(text, pos)
+        if end is None:
             return None
+        created, pos = end
         value = _T.future_repr(
             cls.group(), state.group(), name, coro, wait_for, outcome, callbacks, created
         )
-        return value, pos + 1
+        return value, pos
 
     def handle(
         self, text: str, pos: int, shape: re.Match[str] | None = None
@@ -838,7 +835,7 @@ class _FastParser:
             if shape is None:
                 return None
         pos = shape.end()
-        cancelled = when = callback = created = None
+        cancelled = when = callback = None
         # After the class Lark tries " created at ", " cancelled", " when=", then " ".
         if not text.startswith(" created at ", pos):
             if text.startswith(" cancelled", pos):
@@ -853,6 +850,18 @@ class _FastParser:
                 if read is None:
                     return None
                 callback, pos = read
+        end = self.created_and_close(text, pos)
+        if end is None:
+            return None
+        created, pos = end
+        value = _T.handle_repr(shape.group(), cancelled, when, callback, created)
+        return value, pos
+
+    def created_and_close(self, text: str, pos: int) -> tuple[str | None, int] | None:
+        """The end of a future or handle repr: an optional " created at LOCATION", then ">".
+        Returns the location (None when absent) and the position after the ">"; None when
+        the text does not end that way."""
+        created = None
         if text.startswith(" created at ", pos):
             location = self.location.match(text, pos + 12)
             if location is None:
@@ -860,8 +869,7 @@ class _FastParser:
             created, pos = location.group(), location.end()
         if not text.startswith(">", pos):
             return None
-        value = _T.handle_repr(shape.group(), cancelled, when, callback, created)
-        return value, pos + 1
+        return created, pos + 1
 
     def callback(self, text: str, pos: int) -> tuple[dict[str, Any], int] | None:
         """(QUALNAME | ANGLE) [ARGS] [" at " LOCATION]."""
