@@ -10,10 +10,11 @@ alone, and a strace run never imports the asyncio and perf parsers.
 from __future__ import annotations
 
 import functools
-import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
+
+from analyzer.lazy import LazyImports
 
 MIN_CONFIDENCE = 0.3
 MAX_CONFIDENCE = 1.0
@@ -27,26 +28,10 @@ _MODULES: dict[str, str] = {
 """Format name (the module's `NAME`) -> module, in the order `detect_format` breaks ties."""
 
 
-class _Registry(Mapping[str, ModuleType]):
-    """The format modules by name; a module is imported on its first lookup."""
-
-    def __getitem__(self, name: str) -> ModuleType:
-        return importlib.import_module(_MODULES[name])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_MODULES)
-
-    def __len__(self) -> int:
-        return len(_MODULES)
-
-    def __repr__(self) -> str:
-        return f"FORMATS({', '.join(_MODULES)})"
-
-
 @functools.cache
 def registry() -> Mapping[str, ModuleType]:
     """The format modules by name, in the order `detect_format` breaks ties."""
-    return _Registry()
+    return LazyImports("FORMATS", _MODULES)
 
 
 def __getattr__(name: str) -> Any:

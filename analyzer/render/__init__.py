@@ -9,11 +9,11 @@ format (an extension lookup imports them all).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analyzer.lazy import LazyImports
 from analyzer.render.base import Renderer, RenderError, ReportView
 
 if TYPE_CHECKING:
@@ -43,42 +43,24 @@ __all__ = [
     "renderer_for_path",
 ]
 
-_CLASSES: dict[str, tuple[str, str]] = {
-    "text": ("analyzer.render.text", "TextRenderer"),
-    "md": ("analyzer.render.markdown", "MarkdownRenderer"),
-    "html": ("analyzer.render.html", "HtmlRenderer"),
-    "json": ("analyzer.render.jsonout", "JsonRenderer"),
-    "parquet": ("analyzer.render.parquet", "ParquetRenderer"),
-    "folded": ("analyzer.render.folded", "FoldedRenderer"),
-    "flamegraph": ("analyzer.render.flamegraph", "FlamegraphRenderer"),
-    "speedscope": ("analyzer.render.speedscope", "SpeedscopeRenderer"),
+_CLASSES: dict[str, str] = {
+    "text": "analyzer.render.text:TextRenderer",
+    "md": "analyzer.render.markdown:MarkdownRenderer",
+    "html": "analyzer.render.html:HtmlRenderer",
+    "json": "analyzer.render.jsonout:JsonRenderer",
+    "parquet": "analyzer.render.parquet:ParquetRenderer",
+    "folded": "analyzer.render.folded:FoldedRenderer",
+    "flamegraph": "analyzer.render.flamegraph:FlamegraphRenderer",
+    "speedscope": "analyzer.render.speedscope:SpeedscopeRenderer",
 }
-"""Format name -> (module, class) of its renderer; the class's own `name` is the key (tested).
-A renderer's module is imported on its first lookup, so a JSON run does not import the
-template, chart and rich-text machinery of the others."""
+"""Format name -> ``module:class`` of its renderer; the class's own `name` is the key
+(tested). A renderer's module is imported on its first lookup, so a JSON run does not import
+the template, chart and rich-text machinery of the others."""
 
-
-class _Renderers(Mapping[str, "type[Renderer]"]):
-    """`RENDERERS`: format name -> renderer class, each imported on first lookup."""
-
-    def __getitem__(self, name: str) -> type[Renderer]:
-        module, attribute = _CLASSES[name]
-        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_CLASSES)
-
-    def __len__(self) -> int:
-        return len(_CLASSES)
-
-    def __repr__(self) -> str:
-        return f"RENDERERS({', '.join(_CLASSES)})"
-
-
-RENDERERS: Mapping[str, type[Renderer]] = _Renderers()
+RENDERERS: Mapping[str, type[Renderer]] = LazyImports("RENDERERS", _CLASSES)
 """Format name (``--format``) -> renderer class; also searched by extension."""
 
-_BY_CLASS_NAME = {attribute: name for name, (_, attribute) in _CLASSES.items()}
+_BY_CLASS_NAME = {target.partition(":")[2]: name for name, target in _CLASSES.items()}
 
 
 def __getattr__(name: str) -> Any:
