@@ -20,15 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer import __version__, summary, verdict
-from analyzer.derive import fd_targets, ff_merge, strace_calls, strace_tasks
+from analyzer import __version__, verdict
+from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_tasks
+from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import InputError
 from analyzer.formats import FORMATS, detect_format
 from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import Source, iter_line_chunks, open_source
 from analyzer.model import AnalysisResult, StraceTables
 from analyzer.passes import Finding, PassConfig, PassInputs, run_passes
-from analyzer.perf.collapse import CollapseOptions
 from analyzer.schema import (
     EXITS,
     LOOP_EVENTS,
@@ -39,6 +39,7 @@ from analyzer.schema import (
     UNPARSED,
     TableSpec,
 )
+from analyzer.sections import strace as summary
 
 REPORT_SCHEMA = "iodiag.report/1"
 UNPARSED_SAMPLES = 20
@@ -100,19 +101,19 @@ def derive_strace(input_name: str, parsed: ParsedLines) -> StraceTables:
     changers = calls_index.select(
         np.isin(
             view.syscall_code[calls_index.first_rows()],
-            np.flatnonzero(fd_targets.changes_fds(view.syscall_names)),
+            np.flatnonzero(strace_fds.changes_fds(view.syscall_names)),
         )
     )
     # The first-argument fds are decoded (Arrow and numpy again) as soon as the argument texts
     # exist, beside the other columns.
     with ThreadPoolExecutor(max_workers=2) as pool:
         events = pool.submit(
-            lambda: fd_targets.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
+            lambda: strace_fds.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
         )
         texts = strace_calls.call_texts(view, calls_index)
-        decorated = pool.submit(fd_targets.decorated_fds, texts["syscall"], texts["args"])
+        decorated = pool.submit(strace_fds.decorated_fds, texts["syscall"], texts["args"])
         calls = strace_calls.build_calls(view, calls_index, exit_rows, texts)
-        columns = fd_targets.resolve(calls, events.result(), decorated.result())
+        columns = strace_fds.resolve(calls, events.result(), decorated.result())
     count = len(calls_index.entry)
     columns["input"] = pa.repeat(pa.scalar(input_name, pa.string()), count)
     columns["pid"] = pa.nulls(count, pa.int64())
@@ -163,9 +164,9 @@ def derive_group(members: Sequence[tuple[str, ParsedLines]]) -> StraceTables:
     if len(members) == 1:
         name, parsed = members[0]
         return derive_strace(name, parsed)
-    merged = ff_merge.merge(members)
-    derived = derive_strace(ff_merge.set_name([name for name, _ in members]), merged.parsed)
-    restored = ff_merge.restore_sources(
+    merged = strace_ff.merge(members)
+    derived = derive_strace(strace_ff.set_name([name for name, _ in members]), merged.parsed)
+    restored = strace_ff.restore_sources(
         {
             "syscalls": derived.syscalls,
             "signals": derived.signals,
@@ -226,8 +227,8 @@ def perf_tables(
     are folded with the run's options; block I/O, off-CPU and syscall-latency tables are
     derived from the (offset) samples.
     """
-    from analyzer.perf import tracepoints
-    from analyzer.perf.report import folded_table
+    from analyzer.derive import perf_tracepoints
+    from analyzer.sections.perf import folded_table
 
     samples, stacks, frames, folded = [], [], [], []
     block, switches, syscalls = [], [], []
@@ -239,9 +240,9 @@ def perf_tables(
         shifted_samples = _shift(parsed.samples, "stack_id", stack_base)
         samples.append(shifted_samples)
         for name, derive, parts in (
-            ("block_io", tracepoints.block_io, block),
-            ("off_cpu", tracepoints.off_cpu, switches),
-            ("syscall_latency", tracepoints.syscall_latency, syscalls),
+            ("block_io", perf_tracepoints.block_io, block),
+            ("off_cpu", perf_tracepoints.off_cpu, switches),
+            ("syscall_latency", perf_tracepoints.syscall_latency, syscalls),
         ):
             table, table_counts = derive(shifted_samples)
             parts.append(table)
@@ -282,7 +283,7 @@ def _shift(table: pa.Table, column: str, offset: int) -> pa.Table:
 
 @dataclass(frozen=True)
 class Tables:
-    """The Arrow tables of one run, and the pairing counts of the perf tracepoints."""
+    """The Arrow tables of one run, and the pairing counts of the perf perf_tracepoints."""
 
     tables: dict[str, pa.Table]
     tracepoint_counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -346,9 +347,9 @@ def report_sections(
     logs = "loop_events" in tables
     profiles = [source for source in inputs if source.format == "perf"]
     if logs:
-        from analyzer.asyncio_report import asyncio_section
+        from analyzer.sections.asyncio import asyncio_section
     if profiles:
-        from analyzer.perf.report import perf_section, tracepoint_sections
+        from analyzer.sections.perf import perf_section, tracepoint_sections
     calls = tables["syscalls"]
     returned = summary.returned_calls(calls)
     ours = summary.syscall_summary(returned)
@@ -436,7 +437,7 @@ def _parse_inputs(
 
 def _derive_traces(inputs: Sequence[ParsedInput]) -> list[StraceTables]:
     traces = [source for source in inputs if source.format == "strace"]
-    groups = ff_merge.ff_groups([source.name for source in traces])
+    groups = strace_ff.ff_groups([source.name for source in traces])
     return [derive_group([(traces[i].name, traces[i].parsed) for i in group]) for group in groups]
 
 
@@ -471,7 +472,10 @@ def analyze(
     # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.
     # The sections' own modules are imported here first, not by two threads at once.
     formats = {source.format for source in inputs}
-    for fmt, module in (("asyncio", "analyzer.asyncio_report"), ("perf", "analyzer.perf.report")):
+    for fmt, module in (
+        ("asyncio", "analyzer.sections.asyncio"),
+        ("perf", "analyzer.sections.perf"),
+    ):
         if fmt in formats:
             importlib.import_module(module)
     with ThreadPoolExecutor(max_workers=1) as pool:

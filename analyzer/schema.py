@@ -401,7 +401,7 @@ PERF_BLOCK_IO = TableSpec(
     "on the same device and sector (BCC biolatency's key), with the matching "
     "`block:block_rq_insert` when it was recorded. Only paired requests are rows; unmatched "
     "issues and completions (and flushes among them) are counted by "
-    "`analyzer.perf.tracepoints.block_io`.",
+    "`analyzer.derive.perf_tracepoints.block_io`.",
     (
         Column("dev", pa.string(), "Device as `major,minor` (`254,0`)."),
         Column("sector", pa.int64(), "Start sector of the request (512-byte units)."),
@@ -443,7 +443,7 @@ PERF_OFF_CPU = TableSpec(
     "recording): from the switch-out of a thread (`prev_pid`) to its next switch-in "
     "(`next_pid`). The idle "
     "task (pid 0) is left out; switch-outs never followed by a switch-in are counted by "
-    "`analyzer.perf.tracepoints.off_cpu`.",
+    "`analyzer.derive.perf_tracepoints.off_cpu`.",
     (
         Column("tid", pa.int64(), "The thread switched out (`prev_pid`)."),
         Column("pid", pa.int64(), "Its process id, when the header printed one (`-F +pid`)."),
@@ -469,7 +469,7 @@ PERF_SYSCALL_LATENCY = TableSpec(
     "perf_syscall_latency",
     "System calls from `raw_syscalls:sys_enter`/`sys_exit` or `syscalls:sys_enter_NAME`/"
     "`sys_exit_NAME`, each enter paired with the next exit of the same thread (and source). "
-    "Calls without both halves are counted by `analyzer.perf.tracepoints.syscall_latency`.",
+    "Calls without both halves are counted by `analyzer.derive.perf_tracepoints.syscall_latency`.",
     (
         Column("tid", pa.int64(), "Thread that made the call."),
         Column("pid", pa.int64(), "Process id, when printed (`-F +pid`)."),

@@ -10,7 +10,7 @@ multi-line `Task exception was never retrieved` record with a traceback -- and t
 ordinary application lines. Then, in the same run, it times
 
 1. the baseline the issue names: ``for line in f: pass`` over the file (text mode);
-2. ``asyncio_log.parse`` over the file (the fast engine, ``--threads`` as the CLI's
+2. ``asyncio_format.parse`` over the file (the fast engine, ``--threads`` as the CLI's
    ``--threads``, default 2), from bytes to the loop_events table,
 
 alternately, `--repeat` times each, so that both see the same machine load; it prints the
@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from analyzer.formats import asyncio_log  # noqa: E402
+from analyzer.formats import asyncio as asyncio_format  # noqa: E402
 from analyzer.inputs import iter_line_chunks, open_source  # noqa: E402
 
 APP_MESSAGES = (
@@ -111,7 +111,7 @@ def parse(path: Path, threads: int) -> tuple[float, int]:
     start = time.perf_counter()
     source = open_source(path)
     try:
-        parsed = asyncio_log.parse(iter_line_chunks(source.stream), str(path), threads=threads)
+        parsed = asyncio_format.parse(iter_line_chunks(source.stream), str(path), threads=threads)
     finally:
         source.close()
     return time.perf_counter() - start, parsed.record_count
@@ -133,7 +133,7 @@ def main() -> int:
         lines, expected = generate(path, args.size * 1_000_000, args.every)
         print(f"generated {path}: {lines:,} lines, {expected:,} asyncio records")
     size_mb = os.path.getsize(path) / 1e6
-    asyncio_log.parse(iter([]), "-")  # build the parsers once, outside the timing
+    asyncio_format.parse(iter([]), "-")  # build the parsers once, outside the timing
     loops, parses, records = [], [], 0
     for _ in range(args.repeat):
         loops.append(plain_loop(path))
@@ -146,7 +146,7 @@ def main() -> int:
     print(f"file: {size_mb:,.1f} MB, {args.repeat} alternating runs each")
     print(f"plain `for line in f: pass`: {best_loop:.2f} s = {size_mb / best_loop:,.0f} MB/s")
     print(
-        f"asyncio_log.parse (fast, {args.threads} threads): {best_parse:.2f} s = "
+        f"asyncio_format.parse (fast, {args.threads} threads): {best_parse:.2f} s = "
         f"{size_mb / best_parse:,.0f} MB/s, {records:,} records"
     )
     ratio = best_loop / best_parse

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.formats import asyncio_log
+from analyzer.formats import asyncio as asyncio_format
 from analyzer.formats.asyncio_record import AsyncioRecord
 from analyzer.inputs import iter_line_chunks, open_source
 
@@ -20,16 +20,16 @@ RESEARCH = ROOT / "fixtures" / "asyncio" / "research"
 FIXTURES = [*sorted((RESEARCH / "out").glob("*.txt")), RESEARCH / "py314" / "probe314_output.txt"]
 
 
-def _parse_file(path: Path, engine: str = "lark") -> asyncio_log.ParsedLog:
+def _parse_file(path: Path, engine: str = "lark") -> asyncio_format.ParsedLog:
     source = open_source(path)
     try:
-        return asyncio_log.parse(iter_line_chunks(source.stream), str(path), engine=engine)
+        return asyncio_format.parse(iter_line_chunks(source.stream), str(path), engine=engine)
     finally:
         source.close()
 
 
 def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
-    assembler = asyncio_log.Assembler()
+    assembler = asyncio_format.Assembler()
     for number, line in enumerate(text.split("\n"), 1):
         assembler.feed(number, line)
     assembler.finish()
@@ -37,7 +37,7 @@ def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
 
 
 def test_grammar_compiles_strictly() -> None:
-    asyncio_log.build_parser(strict=True)
+    asyncio_format.build_parser(strict=True)
 
 
 @pytest.mark.parametrize("engine", ["lark", "fast"])

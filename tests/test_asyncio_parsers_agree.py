@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.formats import asyncio_log
+from analyzer.formats import asyncio as asyncio_format
 from analyzer.inputs import iter_line_chunks, open_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,22 +25,22 @@ RESEARCH = ROOT / "fixtures" / "asyncio" / "research"
 FIXTURES = [*sorted((RESEARCH / "out").glob("*.txt")), RESEARCH / "py314" / "probe314_output.txt"]
 
 
-def _parse_path(path: Path, engine: str, chunk_bytes: int) -> asyncio_log.ParsedLog:
+def _parse_path(path: Path, engine: str, chunk_bytes: int) -> asyncio_format.ParsedLog:
     source = open_source(path)
     try:
         chunks = iter_line_chunks(source.stream, chunk_bytes=chunk_bytes)
-        return asyncio_log.parse(chunks, path.name, engine=engine)
+        return asyncio_format.parse(chunks, path.name, engine=engine)
     finally:
         source.close()
 
 
-def _parse_text(text: str, engine: str, chunk_bytes: int = 1 << 20) -> asyncio_log.ParsedLog:
+def _parse_text(text: str, engine: str, chunk_bytes: int = 1 << 20) -> asyncio_format.ParsedLog:
     chunks = iter_line_chunks(io.BytesIO(text.encode()), chunk_bytes=chunk_bytes)
-    return asyncio_log.parse(chunks, "-", engine=engine)
+    return asyncio_format.parse(chunks, "-", engine=engine)
 
 
-def _same(fast: asyncio_log.ParsedLog, lark: asyncio_log.ParsedLog) -> None:
-    assert asyncio_log.table_to_records(fast.loop_events) == asyncio_log.table_to_records(
+def _same(fast: asyncio_format.ParsedLog, lark: asyncio_format.ParsedLog) -> None:
+    assert asyncio_format.table_to_records(fast.loop_events) == asyncio_format.table_to_records(
         lark.loop_events
     )
     assert fast.unparsed.to_pylist() == lark.unparsed.to_pylist()
@@ -271,18 +271,18 @@ FIXTURE_LINES = _fixture_lines()
 
 def test_fast_line_parser_equals_grammar_on_every_fixture_line() -> None:
     for line in FIXTURE_LINES:
-        assert asyncio_log.parse_line_fast(line) == asyncio_log.parse_line(line), line
+        assert asyncio_format.parse_line_fast(line) == asyncio_format.parse_line(line), line
 
 
 def test_fast_line_parser_reads_the_common_lines_itself() -> None:
     """The fast path must not quietly hand everything to the grammar: every `Executing`
     line without a journald prefix, every traceback frame and every enveloped application
     line of the fixtures is read without it."""
-    fast = asyncio_log._fast_parser()
+    fast = asyncio_format._fast_parser()
     missed = []
     for line in FIXTURE_LINES:
-        parsed = asyncio_log.parse_line(line)
-        if not isinstance(parsed, asyncio_log.Line) or parsed.journal is not None:
+        parsed = asyncio_format.parse_line(line)
+        if not isinstance(parsed, asyncio_format.Line) or parsed.journal is not None:
             continue
         common = (
             parsed.data.get("kind") == "slow_callback"
@@ -299,7 +299,10 @@ def test_fast_line_parser_equals_grammar_at_line_edges() -> None:
     dropped (where hand-written tokenising most often differs from a lexer)."""
     for line in FIXTURE_LINES:
         for variant in (line + " ", " " + line, line + "\t", line[:-1]):
-            fast, grammar = asyncio_log.parse_line_fast(variant), asyncio_log.parse_line(variant)
+            fast, grammar = (
+                asyncio_format.parse_line_fast(variant),
+                asyncio_format.parse_line(variant),
+            )
             assert fast == grammar, variant
 
 
@@ -332,7 +335,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
         line = line[:at]
     else:
         line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
-    assert asyncio_log.parse_line_fast(line) == asyncio_log.parse_line(line)
+    assert asyncio_format.parse_line_fast(line) == asyncio_format.parse_line(line)
 
 
 # -- the byte pre-filter ----------------------------------------------------------------------
@@ -341,7 +344,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
 def _mask_lines(block: bytes) -> list[int]:
     """The candidate line indexes the old way: split into lines, RE2 on each line."""
     lines = [line.decode("utf-8", "backslashreplace") for line in block.split(b"\n")]
-    mask = asyncio_log.candidate_mask(pa.array(lines, pa.string()))
+    mask = asyncio_format.candidate_mask(pa.array(lines, pa.string()))
     return [index for index, hit in enumerate(mask) if hit]
 
 
@@ -353,11 +356,11 @@ def test_candidate_lines_are_the_lines_with_a_marker(
     """On every fixture, with pieces and rounds so small that most blocks need many rounds
     or go to the dense fallback: the same lines as matching each line on its own, and the
     offsets are where those lines start."""
-    monkeypatch.setattr(asyncio_log, "PIECE_BYTES", piece)
-    monkeypatch.setattr(asyncio_log, "MAX_ROUNDS", rounds)
+    monkeypatch.setattr(asyncio_format, "PIECE_BYTES", piece)
+    monkeypatch.setattr(asyncio_format, "MAX_ROUNDS", rounds)
     for path in FIXTURES:
         block = path.read_bytes().rstrip(b"\n")
-        offsets, indexes = asyncio_log.candidate_lines(block)
+        offsets, indexes = asyncio_format.candidate_lines(block)
         assert indexes == _mask_lines(block), path.name
         starts = [0] + [i + 1 for i, byte in enumerate(block) if byte == 10]
         assert offsets == [starts[i] for i in indexes], path.name
@@ -377,7 +380,7 @@ def test_crlf_and_bad_bytes_read_alike_by_both_engines() -> None:
     for engine in ("fast", "lark"):
         for chunk_bytes in (300, 1 << 20):
             chunks = iter_line_chunks(io.BytesIO(data), chunk_bytes=chunk_bytes)
-            results[engine, chunk_bytes] = asyncio_log.parse(chunks, "-", engine=engine)
+            results[engine, chunk_bytes] = asyncio_format.parse(chunks, "-", engine=engine)
     for parsed in results.values():
         _same(parsed, results["lark", 1 << 20])
         assert parsed.non_utf8_lines == sum(1 for n in range(len(lines)) if n % 5 == 1)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.asyncio_report import asyncio_section, blocking_timeline
-from analyzer.formats import asyncio_log
+from analyzer.formats import asyncio as asyncio_format
 from analyzer.inputs import iter_line_chunks, open_source
+from analyzer.sections.asyncio import asyncio_section, blocking_timeline
 
 OUT = Path(__file__).resolve().parent.parent / "fixtures" / "asyncio" / "research" / "out"
 TIMED = re.compile(
@@ -23,10 +23,10 @@ TIMED = re.compile(
 )
 
 
-def _events(name: str) -> asyncio_log.ParsedLog:
+def _events(name: str) -> asyncio_format.ParsedLog:
     source = open_source(OUT / name)
     try:
-        return asyncio_log.parse(iter_line_chunks(source.stream), name)
+        return asyncio_format.parse(iter_line_chunks(source.stream), name)
     finally:
         source.close()
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.formats import asyncio_log, detect_format
+from analyzer.formats import asyncio as asyncio_format
+from analyzer.formats import detect_format
 from analyzer.formats.asyncio_record import TaskSnapshot
 from analyzer.inputs import iter_line_chunks
 from analyzer.schema import TASKS_SNAPSHOT
@@ -104,14 +105,14 @@ CAPTURE = (
 )
 
 
-def _parse(data: bytes, engine: str, chunk_bytes: int = 1 << 20) -> asyncio_log.ParsedLog:
-    return asyncio_log.parse(
+def _parse(data: bytes, engine: str, chunk_bytes: int = 1 << 20) -> asyncio_format.ParsedLog:
+    return asyncio_format.parse(
         iter_line_chunks(io.BytesIO(data), chunk_bytes=chunk_bytes), "-", engine=engine
     )
 
 
-def _rows(parsed: asyncio_log.ParsedLog) -> list[TaskSnapshot]:
-    return asyncio_log.table_to_snapshots(parsed.tasks_snapshot)
+def _rows(parsed: asyncio_format.ParsedLog) -> list[TaskSnapshot]:
+    return asyncio_format.table_to_snapshots(parsed.tasks_snapshot)
 
 
 def _since(text: str) -> float:
@@ -247,7 +248,7 @@ def test_dumps_inside_an_application_log_and_lookalikes() -> None:
         assert [r.task_id for r in rows] == re.findall(r"^\| (\d+) ", "\n".join(demo), re.M)
         assert rows[2].line_no == lines.index(row) + 1
         assert parsed.unparsed.to_pylist() == [
-            {"input": "-", "line_no": 12, "text": bad_row, "reason": asyncio_log._ROW_UNFIT}
+            {"input": "-", "line_no": 12, "text": bad_row, "reason": asyncio_format._ROW_UNFIT}
         ]
         assert parsed.snapshot_lines == len(demo)  # the bad row is counted as unparsed
         assert parsed.application_lines == 5
@@ -255,7 +256,7 @@ def test_dumps_inside_an_application_log_and_lookalikes() -> None:
 
 def test_an_aiomonitor_dump_is_detected_as_an_asyncio_input() -> None:
     assert detect_format(DEMO_OUTPUT.read_bytes()) == "asyncio"
-    assert asyncio_log.sniff(CAPTURE.encode()) >= 0.5
+    assert asyncio_format.sniff(CAPTURE.encode()) >= 0.5
 
 
 @pytest.mark.parametrize(
@@ -271,7 +272,9 @@ def test_an_aiomonitor_dump_is_detected_as_an_asyncio_input() -> None:
     ],
 )
 def test_since_columns_read_as_seconds(text: str, seconds: float | None) -> None:
-    assert asyncio_log._since_seconds(text) == (None if seconds is None else pytest.approx(seconds))
+    assert asyncio_format._since_seconds(text) == (
+        None if seconds is None else pytest.approx(seconds)
+    )
 
 
 def test_analyze_exposes_the_dumps_as_the_tasks_snapshot_table() -> None:

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from analyzer import __version__
-from analyzer.cli import app, report_stem
+from analyzer.cli.analyze import app, report_stem
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "fixtures" / "strace" / "logs"

@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from analyzer.derive import fd_targets, timeline
+from analyzer.derive import strace_fds
+from analyzer.formats import strace_clock
 
 
 def test_as_of_matches_merge_asof() -> None:
@@ -26,7 +27,7 @@ def test_as_of_matches_merge_asof() -> None:
     queries = pd.DataFrame(
         {"key": rng.integers(0, 6, 200), "position": rng.integers(0, 110, 200) * 2}
     )
-    found = fd_targets._as_of(
+    found = strace_fds._as_of(
         events["key"].to_numpy(),
         events["position"].to_numpy(),
         events["order"].to_numpy(),
@@ -48,14 +49,14 @@ def test_as_of_matches_merge_asof() -> None:
     ["3", "3, 4", "-1", "0", "007", "12</etc/passwd>", "0x10, 1", " 5 ", "AT_FDCWD, x", "", "+4"],
 )
 def test_first_fds_agree_with_first_fd(args: str) -> None:
-    assert fd_targets._first_fds(pa.array([args])) == [fd_targets._first_fd(args)]
+    assert strace_fds._first_fds(pa.array([args])) == [strace_fds._first_fd(args)]
 
 
 def test_trace_clock_rolls_over_midnight() -> None:
-    day = timeline.NS_PER_DAY
+    day = strace_clock.NS_PER_DAY
     ts = pa.array([day - 10, None, 5, 20], pa.int64())
     kinds = pa.array(["clock", None, "clock", "clock"])
-    clock = timeline.trace_clock_ns(ts, kinds)
+    clock = strace_clock.trace_clock_ns(ts, kinds)
     assert np.isnan(clock[1])
     assert clock[[0, 2, 3]].tolist() == [day - 10, day + 5, day + 20]
 
@@ -64,7 +65,7 @@ def test_sockaddr_regex_equals_the_grammar_on_every_fixture_address() -> None:
     """The hot-path sockaddr regex reads every address in the fixtures as the grammar does."""
     import pyarrow.compute as pc
 
-    from analyzer.derive.fd_targets import grammar_sockaddr_text, sockaddr_text
+    from analyzer.derive.strace_fds import grammar_sockaddr_text, sockaddr_text
     from analyzer.formats import strace
     from analyzer.inputs import iter_line_chunks, open_source
 

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 from strace_traces import TRACES, parsed_in_small_chunks
 
-from analyzer.derive import fd_targets, strace_calls
+from analyzer.derive import strace_calls, strace_fds
 from analyzer.formats import strace, strace_lark
 from analyzer.formats.strace_bytes import simple_mask
 from analyzer.formats.strace_record import Unparsed
@@ -136,8 +136,8 @@ def test_take_chunked_equals_take() -> None:
 
 def _regex_fds(syscall: pa.Array, args: pa.Array) -> tuple[list, list]:
     """`decorated_fds` done with the regex on every fd-taking row, as it was."""
-    rows = pc.is_in(syscall, value_set=pa.array(sorted(fd_targets.FD_FIRST_ARG)))
-    decorated = pc.extract_regex(args, fd_targets._DECORATED_FD)
+    rows = pc.is_in(syscall, value_set=pa.array(sorted(strace_fds.FD_FIRST_ARG)))
+    decorated = pc.extract_regex(args, strace_fds._DECORATED_FD)
     fd = pc.cast(
         pc.if_else(pc.equal(decorated.field("fd"), ""), None, decorated.field("fd")), pa.int64()
     )
@@ -161,7 +161,7 @@ def test_decorated_fds_read_from_bytes_equal_the_regex() -> None:
     names = ["read" if i % 5 else "futex" for i in range(len(args))]
     syscall, values = pa.array(names, pa.string()), pa.array(args, pa.string())
     for start, stop in ((0, len(args)), (3, 17)):  # also a slice with an offset
-        fd, target = fd_targets.decorated_fds(
+        fd, target = strace_fds.decorated_fds(
             syscall.slice(start, stop - start), values.slice(start, stop - start)
         )
         expected = _regex_fds(syscall.slice(start, stop - start), values.slice(start, stop - start))

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analyzer.cli import app
+from analyzer.cli.analyze import app
+from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.model import AnalysisResult
-from analyzer.perf.collapse import CollapseOptions
 from analyzer.pipeline import Config, analyze
 from analyzer.render import RENDERERS, FlamegraphRenderer, HtmlRenderer, renderer_for_path
 from analyzer.render import html as html_module

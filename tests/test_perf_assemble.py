@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer.formats import perf_lark
+from analyzer.formats.perf import chunk_bytes, parse
 from analyzer.formats.perf_assemble import (
     SAMPLE_COLUMNS,
     SIDEBAND_COLUMNS,
@@ -31,7 +32,6 @@ from analyzer.formats.perf_assemble import (
 )
 from analyzer.formats.perf_record import PerfRecord
 from analyzer.formats.perf_scan import header_time_span, scan_line
-from analyzer.formats.perf_script import chunk_bytes, parse
 from analyzer.inputs import LineChunk, iter_line_chunks
 from analyzer.schema import PERF_FRAMES, PERF_SAMPLES, PERF_SIDEBAND
 
@@ -303,7 +303,7 @@ def test_lines_without_an_event_word_agree(indent: str, body: str) -> None:
 
 
 def test_strace_lines_are_bare_frames_for_both_parsers() -> None:
-    """Why format detection must prefer strace on a tie (see analyzer.perf.fold_fast)."""
+    """Why format detection must prefer strace on a tie (see analyzer.cli.fold)."""
     line = "8393  15:41:33.448126 brk(NULL)         = 0x9d86000 <0.000030>"
     record = scan_line(line)
     assert isinstance(record, PerfRecord) and record.kind == "frame" and record.addr == "8393"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.formats.perf_script import parse
+from analyzer.derive.perf_fold import CollapseOptions, collapse, collapse_lines
+from analyzer.formats.perf import parse
 from analyzer.inputs import iter_line_chunks
-from analyzer.perf.collapse import CollapseOptions, collapse, collapse_lines
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "perf" / "flamegraph-test"
 RESEARCH = CORPUS.parent / "research"
@@ -66,7 +66,7 @@ def test_counts_are_periods() -> None:
     assert all(int(line.rsplit(" ", 1)[1]) % 10101010 == 0 for line in folded.splitlines())
 
 
-# Deliberate differences from stackcollapse-perf.pl (module docstring of analyzer.perf.collapse)
+# Deliberate differences from stackcollapse-perf.pl (module docstring of analyzer.derive.perf_fold)
 
 
 def test_difference_1_comm_with_spaces_and_digits_keeps_name_and_tid() -> None:

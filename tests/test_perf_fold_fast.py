@@ -1,4 +1,4 @@
-"""`analyzer.perf.fold_fast`: ``--format folded`` without the pipeline prints what the pipeline
+"""`analyzer.cli.fold`: ``--format folded`` without the pipeline prints what the pipeline
 prints, and leaves every case it does not handle to the full CLI."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from analyzer import inputs
-from analyzer.cli import app
+from analyzer.cli import fold as fold_fast
+from analyzer.cli.analyze import app
+from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.formats import FORMATS, detect_format
-from analyzer.perf import fold_fast
-from analyzer.perf.collapse import CollapseOptions
 from analyzer.pipeline import Config, analyze
 from analyzer.render import renderer_for
 

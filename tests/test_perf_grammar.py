@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from analyzer.formats import perf_lark
+from analyzer.formats.perf import parse, sniff
 from analyzer.formats.perf_record import PerfRecord, Unparsed
-from analyzer.formats.perf_script import parse, sniff
 from analyzer.inputs import iter_line_chunks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "perf"

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer.formats import perf_lark
+from analyzer.formats.perf import parse
 from analyzer.formats.perf_record import PerfRecord
 from analyzer.formats.perf_scan import scan_line
-from analyzer.formats.perf_script import parse
 from analyzer.inputs import iter_line_chunks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "perf"

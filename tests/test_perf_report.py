@@ -25,8 +25,12 @@ import pytest
 
 from analyzer import analyze
 from analyzer.model import AnalysisResult
-from analyzer.perf import report as perf_report
-from analyzer.perf.histograms import (
+from analyzer.render import HtmlRenderer, MarkdownRenderer, TextRenderer
+from analyzer.render.base import ReportView
+from analyzer.render.perf_plots import perf_charts
+from analyzer.sections import perf as perf_report
+from analyzer.sections.perf import block_op, perf_section
+from analyzer.sections.perf_histograms import (
     bucket_of,
     in_flight,
     log2_histogram,
@@ -34,10 +38,6 @@ from analyzer.perf.histograms import (
     perf_trace_summary_lines,
     stars,
 )
-from analyzer.perf.report import block_op, perf_section
-from analyzer.render import HtmlRenderer, MarkdownRenderer, TextRenderer
-from analyzer.render.base import ReportView
-from analyzer.render.perf_plots import perf_charts
 
 RESEARCH = Path(__file__).resolve().parent.parent / "fixtures" / "perf" / "research"
 BLOCK = RESEARCH / "block_rq_insert_issue_complete.txt"

@@ -15,15 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from analyzer.formats.perf_script import parse
-from analyzer.inputs import iter_line_chunks
-from analyzer.perf.tracepoints import (
+from analyzer.derive.perf_tracepoints import (
     X86_64_SYSCALL_NUMBERS,
     X86_64_SYSCALLS,
     block_io,
     off_cpu,
     syscall_latency,
 )
+from analyzer.formats.perf import parse
+from analyzer.inputs import iter_line_chunks
 from analyzer.schema import PERF_BLOCK_IO, PERF_OFF_CPU, PERF_SAMPLES, PERF_SYSCALL_LATENCY
 
 RESEARCH = Path(__file__).resolve().parent.parent / "fixtures" / "perf" / "research"

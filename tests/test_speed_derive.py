@@ -15,7 +15,7 @@ import pytest
 from strace_traces import FIXTURES, TRACES, parsed_in_small_chunks
 
 from analyzer import pipeline
-from analyzer.derive import fd_targets, strace_calls
+from analyzer.derive import strace_calls, strace_fds
 from analyzer.formats import strace
 from analyzer.render.jsonout import dumps
 
@@ -70,10 +70,10 @@ def test_replaying_the_fd_changing_calls_alone_gives_the_same_events(path: Path)
     calls = strace_calls.pair_halves(view, strace_calls.effective_tids(view))
     exit_rows = np.flatnonzero(view.kind == strace_calls.EXIT)
     columns = strace_calls.build_calls(view, calls, exit_rows)
-    codes = np.flatnonzero(fd_targets.changes_fds(view.syscall_names))
+    codes = np.flatnonzero(strace_fds.changes_fds(view.syscall_names))
     changers = calls.select(np.isin(view.syscall_code[calls.first_rows()], codes))
-    alone = fd_targets.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
-    every = fd_targets.replay_calls(columns)
+    alone = strace_fds.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
+    every = strace_fds.replay_calls(columns)
     assert alone.task_table == every.task_table
     for name in ("table", "fd", "position", "order"):
         assert np.array_equal(getattr(alone, name), getattr(every, name)), name
@@ -81,9 +81,9 @@ def test_replaying_the_fd_changing_calls_alone_gives_the_same_events(path: Path)
     combined = {
         k: v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for k, v in columns.items()
     }
-    resolved = fd_targets.resolve(columns, alone)
-    assert resolved.keys() == fd_targets.resolve(combined).keys()
-    for name, value in fd_targets.resolve(combined).items():
+    resolved = strace_fds.resolve(columns, alone)
+    assert resolved.keys() == strace_fds.resolve(combined).keys()
+    for name, value in strace_fds.resolve(combined).items():
         assert resolved[name].equals(value), name
 
 

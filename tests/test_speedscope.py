@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
-from analyzer.cli import app
-from analyzer.perf.collapse import default_event
+from analyzer.cli.analyze import app
+from analyzer.derive.perf_fold import default_event
 from analyzer.pipeline import analyze
 from analyzer.render import RENDERERS, SpeedscopeRenderer
 

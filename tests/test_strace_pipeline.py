@@ -195,7 +195,7 @@ def test_ff_set_is_merged_into_one_trace() -> None:
 
 
 def test_ff_groups() -> None:
-    from analyzer.derive.ff_merge import ff_groups
+    from analyzer.derive.strace_ff import ff_groups
 
     names = ["a/t.10", "b.log", "a/t.11", "c/x.5", "a/t.12"]
     assert ff_groups(names) == [[0, 2, 4], [1], [3]]
@@ -238,7 +238,7 @@ def test_a_compressed_trace_cut_short_is_read_up_to_the_cut(kind: str, tmp_path:
 def test_the_cli_says_an_input_is_truncated(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from analyzer.cli import app
+    from analyzer.cli.analyze import app
 
     whole = _compressed("gzip", CUT_SOURCE.read_bytes())
     path = tmp_path / "cut.log.gz"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from analyzer.cli import app
+from analyzer.cli.analyze import app
 from analyzer.passes import Finding
 from analyzer.verdict import consequences, exit_code, verdict
 

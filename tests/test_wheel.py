@@ -89,9 +89,9 @@ def test_wheel_contains_data_files(wheel: Path) -> None:
         names = set(zf.namelist())
         for name in DATA_FILES:
             assert name in names, sorted(names)
-        assert "analyzer/cli.py" in names
+        assert "analyzer/cli/analyze.py" in names
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "iodiag-analyze = analyzer.__main__:main" in zf.read(entry_points).decode()
+        assert "iodiag-analyze = analyzer.cli:main" in zf.read(entry_points).decode()
     # The checkout's top-level folders must not leak into the wheel as packages of their own.
     assert not any(n.startswith(("grammars/", "reports/", "fixtures/", "tests/")) for n in names)
 

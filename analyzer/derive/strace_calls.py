@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
-from analyzer.derive.timeline import trace_clock_ns
+from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_record import LINE_KINDS
 
 # `LineView.kind` holds each row's index into LINE_KINDS (every `kind` of a `strace_lines` row).

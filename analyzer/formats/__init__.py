@@ -3,7 +3,7 @@
 `FORMATS` is the registry the pipeline and the CLI look formats up in; `detect_format`
 picks the format whose sniffer is most confident about the first bytes of an input.
 A format's module (and with it Arrow) is imported when the registry is first asked for that
-format, so that the folding fast path (`analyzer.perf.fold_fast`) can import `perf_assemble`
+format, so that the folding fast path (`analyzer.cli.fold`) can import `perf_assemble`
 alone, and a strace run never imports the asyncio and perf parsers.
 """
 
@@ -22,8 +22,8 @@ MAX_CONFIDENCE = 1.0
 
 _MODULES: dict[str, str] = {
     "strace": "analyzer.formats.strace",
-    "perf": "analyzer.formats.perf_script",
-    "asyncio": "analyzer.formats.asyncio_log",
+    "perf": "analyzer.formats.perf",
+    "asyncio": "analyzer.formats.asyncio",
 }
 """Format name (the module's `NAME`) -> module, in the order `detect_format` breaks ties."""
 

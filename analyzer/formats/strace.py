@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.timeline import trace_clock_ns
 from analyzer.formats import strace_lark
+from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.inputs import LineChunk

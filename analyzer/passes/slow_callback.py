@@ -32,11 +32,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.asyncio_report import DEFAULT_SLOW_CALLBACK_S
+from analyzer.derive.clock_alignment import Alignment, align, assign, clock_text
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.blocked_loop import CAUSES
-from analyzer.passes.clock_alignment import Alignment, align, assign, clock_text
 from analyzer.passes.common import numbers
+from analyzer.sections.asyncio import DEFAULT_SLOW_CALLBACK_S
 
 CODE = "IOD003"
 KIND = "slow_callback"

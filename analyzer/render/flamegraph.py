@@ -40,8 +40,8 @@ from typing import IO, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.perf_fold import _fold_frame, default_event
 from analyzer.model import AnalysisResult
-from analyzer.perf.collapse import _fold_frame, default_event
 from analyzer.render.base import Renderer, RenderError, clean_text
 
 __all__ = [

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from analyzer.perf.histograms import perf_trace_summary_lines
 from analyzer.render.formatting import count, duration, percent, short, timestamp
+from analyzer.sections.perf_histograms import perf_trace_summary_lines
 
 __all__ = ["print_block_io", "print_events", "print_off_cpu", "print_syscall_latency"]
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from analyzer.perf.histograms import log2_histogram_lines, perf_trace_summary_lines, stars
 from analyzer.render import formatting
+from analyzer.sections.perf_histograms import log2_histogram_lines, perf_trace_summary_lines, stars
 
 __all__ = ["STATE_NAMES", "bytes_text", "dso_name", "perf_details"]
 

@@ -34,8 +34,8 @@ from typing import IO, Any, ClassVar
 import pyarrow as pa
 
 from analyzer import __version__
+from analyzer.derive.perf_fold import _fold_frame
 from analyzer.model import AnalysisResult
-from analyzer.perf.collapse import _fold_frame
 from analyzer.render.base import Renderer, clean_text
 from analyzer.render.flamegraph import perf_input_names, perf_stack_tables
 

@@ -32,13 +32,13 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+from analyzer.derive.perf_fold import CollapseOptions, collapse_assembled
 from analyzer.formats.perf_assemble import (
     BlockReader,
     gc_paused,
     scanner_reads_lines,
     sniff_lines,
 )
-from analyzer.perf.collapse import CollapseOptions, collapse_assembled
 
 __all__ = ["fold_file", "perf_head_is_certain", "run"]
 

@@ -1,6 +1,6 @@
 """Tracepoint tables from `perf script` samples: block I/O, off-CPU time, syscall latency.
 
-Pure functions from the `perf_samples` table (`analyzer.formats.perf_script.parse(...).samples`)
+Pure functions from the `perf_samples` table (`analyzer.formats.perf.parse(...).samples`)
 to Arrow tables whose schemas are in `analyzer.schema`. Each returns ``(table, counts)``: the
 rows that could be paired, and a dict of counts of what could not (so nothing is silently
 dropped). Samples are taken in input order, which is time order in `perf script` output.

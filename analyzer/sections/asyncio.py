@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.summary import records
+from analyzer.sections.strace import records
 
 MISUSE_KINDS = (
     "exception",

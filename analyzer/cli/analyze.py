@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from analyzer import __version__
+from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import IodiagError, UsageError
 from analyzer.formats import FORMATS
 from analyzer.model import AnalysisResult
 from analyzer.passes import PassConfig
-from analyzer.perf.collapse import CollapseOptions
 from analyzer.pipeline import Config, analyze
 from analyzer.render import (
     RENDERERS,
@@ -260,12 +260,3 @@ def _write(
     else:
         with open(output, "w", encoding="utf-8") as handle:
             renderer.render(result, handle)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -23,10 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.formats.perf_script import ParsedPerf
-from analyzer.perf.collapse import CollapseOptions, collapse
-from analyzer.perf.histograms import in_flight, log2_histogram, syscall_stats
+from analyzer.derive.perf_fold import CollapseOptions, collapse
+from analyzer.formats.perf import ParsedPerf
 from analyzer.schema import PERF_FOLDED
+from analyzer.sections.perf_histograms import in_flight, log2_histogram, syscall_stats
 
 TOP_STACKS = 20
 """Folded stacks in ``top_stacks``."""

@@ -63,7 +63,7 @@ from analyzer.formats.perf_assemble import Assembler, parse_line
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from analyzer.formats.perf_script import ParsedPerf
+    from analyzer.formats.perf import ParsedPerf
 
 __all__ = [
     "CollapseOptions",

@@ -1,0 +1,44 @@
+"""The command line: `main` picks the command, each command lives in its own module.
+
+- `analyze`: ``iodiag-analyze INPUT...``, the Typer command that wires the stages together;
+- `fold`: ``iodiag-analyze PERF.txt --format folded`` for one plain perf file, without Arrow,
+  pandas or Typer (most of a fold's run time would be their imports).
+
+This package's own import is light on purpose: the fold path must not pay for the others.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    """Console-script entry point of `iodiag-analyze`."""
+    use_system_allocator()
+    from analyzer.cli.fold import run
+
+    code = run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from analyzer.cli.analyze import app
+
+    app()
+
+
+def use_system_allocator() -> None:
+    """Allocate Arrow buffers with the C library's malloc, unless ARROW_DEFAULT_MEMORY_POOL
+    chooses a pool.
+
+    pyarrow's default pool (mimalloc) keeps the pages that the parser's worker threads
+    freed; with malloc, the pipeline's `release_unused` (malloc_trim) gives them back to the
+    system. On the 1M-line benchmark trace the peak RSS drops from 753 to 696 MiB (medians of
+    8 alternating runs), and the time ratio is 1.006 (0.85-1.08): the same speed. Only the
+    command does this: it owns its process, a program that imports `analyzer` keeps its own
+    pool.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
