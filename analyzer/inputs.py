@@ -205,7 +205,7 @@ def _readinto(stream: BinaryIO, view: memoryview) -> int:
 
 
 @dataclass
-class Source:
+class OpenedInput:
     """An opened input: its display name, compression and decompressed byte stream."""
 
     name: str
@@ -229,7 +229,7 @@ class Source:
         self.stream.close()
 
 
-def open_source(path: str | Path) -> Source:
+def open_input(path: str | Path) -> OpenedInput:
     """Open a path, or stdin for ``-``, and undo any compression found by magic bytes."""
     name = str(path)
     if name == "-":
@@ -237,7 +237,7 @@ def open_source(path: str | Path) -> Source:
         size = None
     else:
         try:
-            raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
+            raw = open(path, "rb")  # noqa: SIM115 - closed by OpenedInput.close
         except OSError as error:
             raise InputError(f"{name}: cannot open: {error.strerror or error}") from error
         size = Path(path).stat().st_size
@@ -256,7 +256,7 @@ def open_source(path: str | Path) -> Source:
     if decompressed is not None and decompressed.error and not text_head:
         raise InputError(f"{name}: cannot decompress {compression} data: {decompressed.error}")
     stream = _Peekable(text_head, stream)  # type: ignore[assignment]
-    return Source(name, compression, stream, size, raw, text_head, decompressed)
+    return OpenedInput(name, compression, stream, size, raw, text_head, decompressed)
 
 
 class LineChunk:

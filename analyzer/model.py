@@ -1,5 +1,7 @@
 """Result types that flow from the analysis stages to the renderers.
 
+`ParsedInput` is one input after parsing (its `Parsed` is the source's own result type),
+`Derived` what a source's derivation gives the sections and the passes.
 `AnalysisResult.report` is the JSON-ready report (contract `iodiag.report/1`,
 docs/report-json.md); `AnalysisResult.tables` holds the Arrow tables behind it
 (docs/schema.md). Renderers read these and nothing else.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -25,28 +27,46 @@ class AnalysisResult:
     concatenated, each with an `input` column naming the input it came from."""
 
 
-@dataclass(frozen=True)
-class StraceTables:
-    """Everything derived from one trace (one input, or one merged -ff set)."""
-
-    input: str
-    syscalls: pa.Table
-    signals: pa.Table
-    exits: pa.Table
-    tasks: pa.Table
-    first_s: float | None
-    """Earliest timestamp on the trace clock, in seconds (None without timestamps)."""
-    last_s: float | None
-    clock: str | None = None
-    """How the trace clock reads: ``clock`` (-t/-tt: seconds since the first day's midnight,
-    local time), ``epoch`` (-ttt), ``relative`` (-r), ``mixed`` or None (no timestamps)."""
-    has_durations: bool = False
-    """Whether the trace has `-T` durations."""
-    follows_forks: bool = False
-    """Whether the trace shows more than one task (-f/-ff), so other threads are visible."""
+class Parsed(Protocol):
+    """What parsing one input gives, whatever its source: the lines it could not read (with
+    their reasons) and the counts every `inputs[]` entry reports. Each source's parser
+    returns its own dataclass with these attributes and its tables."""
 
     @property
-    def wall_s(self) -> float | None:
-        if self.first_s is None or self.last_s is None:
-            return None
-        return self.last_s - self.first_s
+    def unparsed(self) -> pa.Table: ...
+
+    @property
+    def line_count(self) -> int: ...
+
+    @property
+    def non_utf8_lines(self) -> int: ...
+
+
+P = TypeVar("P", bound=Parsed)
+
+
+@dataclass(frozen=True)
+class ParsedInput(Generic[P]):
+    """One input after parsing: its name, compression, source and what its parser returned."""
+
+    name: str
+    compression: str | None
+    format: str
+    """The name of the source that read it (``strace``, ``perf``, ``asyncio``...)."""
+    parsed: P
+    truncated: str | None = None
+    """Why the (compressed) input ended early, when it did: it was read up to that point."""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What one source's derivation gives the rest of the run: its derived tables (documented
+    in `analyzer.schema`) and anything else its sections and the passes read (`extras`,
+    e.g. the strace traces one by one)."""
+
+    tables: Mapping[str, pa.Table] = field(default_factory=dict)
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+NOTHING_DERIVED = Derived()
+"""The derivation of a source with no input in the run."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from analyzer.model import StraceTables
 from analyzer.passes.base import Finding
 
 MAX_CONCLUSIONS = 3
@@ -120,7 +119,7 @@ def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
     return rows
 
 
-def verdict(findings: Sequence[Finding], traces: Sequence[StraceTables] = ()) -> dict[str, Any]:
+def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
     """The `verdict` section of the report."""
     conclusions = []
     for index, cost, explained in ranked(findings)[:MAX_CONCLUSIONS]:

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from analyzer.formats import asyncio as asyncio_format  # noqa: E402
-from analyzer.inputs import iter_line_chunks, open_source  # noqa: E402
+from analyzer.inputs import iter_line_chunks, open_input  # noqa: E402
 
 APP_MESSAGES = (
     'INFO app.http: 127.0.0.1:{port} - "GET /api/v1/orders/{n} HTTP/1.1" 200',
@@ -109,7 +109,7 @@ def plain_loop(path: Path) -> float:
 
 def parse(path: Path, threads: int) -> tuple[float, int]:
     start = time.perf_counter()
-    source = open_source(path)
+    source = open_input(path)
     try:
         parsed = asyncio_format.parse(iter_line_chunks(source.stream), str(path), threads=threads)
     finally:

@@ -29,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from analyzer.inputs import open_source  # noqa: E402
+from analyzer.inputs import open_input  # noqa: E402
 from analyzer.passes import PASSES, PassConfig  # noqa: E402
 from analyzer.pipeline import (  # noqa: E402
     Config,
@@ -58,7 +58,7 @@ def measure(trace: Path, repeat: int) -> dict[str, Any]:
     config = Config()
 
     def parse() -> ParsedInput:
-        source = open_source(trace)
+        source = open_input(trace)
         try:
             fmt, parsed = parse_source(source, config)
         finally:

@@ -13,7 +13,7 @@ import pytest
 
 from analyzer.formats import asyncio as asyncio_format
 from analyzer.formats.asyncio_record import AsyncioRecord
-from analyzer.inputs import iter_line_chunks, open_source
+from analyzer.inputs import iter_line_chunks, open_input
 
 ROOT = Path(__file__).resolve().parent.parent
 RESEARCH = ROOT / "fixtures" / "asyncio" / "research"
@@ -21,7 +21,7 @@ FIXTURES = [*sorted((RESEARCH / "out").glob("*.txt")), RESEARCH / "py314" / "pro
 
 
 def _parse_file(path: Path, engine: str = "lark") -> asyncio_format.ParsedLog:
-    source = open_source(path)
+    source = open_input(path)
     try:
         return asyncio_format.parse(iter_line_chunks(source.stream), str(path), engine=engine)
     finally:

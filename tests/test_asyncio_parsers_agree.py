@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.formats import asyncio as asyncio_format
-from analyzer.inputs import iter_line_chunks, open_source
+from analyzer.inputs import iter_line_chunks, open_input
 
 ROOT = Path(__file__).resolve().parent.parent
 RESEARCH = ROOT / "fixtures" / "asyncio" / "research"
@@ -26,7 +26,7 @@ FIXTURES = [*sorted((RESEARCH / "out").glob("*.txt")), RESEARCH / "py314" / "pro
 
 
 def _parse_path(path: Path, engine: str, chunk_bytes: int) -> asyncio_format.ParsedLog:
-    source = open_source(path)
+    source = open_input(path)
     try:
         chunks = iter_line_chunks(source.stream, chunk_bytes=chunk_bytes)
         return asyncio_format.parse(chunks, path.name, engine=engine)

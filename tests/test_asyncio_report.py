@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.formats import asyncio as asyncio_format
-from analyzer.inputs import iter_line_chunks, open_source
+from analyzer.inputs import iter_line_chunks, open_input
 from analyzer.sections.asyncio import asyncio_section, blocking_timeline
 
 OUT = Path(__file__).resolve().parent.parent / "fixtures" / "asyncio" / "research" / "out"
@@ -24,7 +24,7 @@ TIMED = re.compile(
 
 
 def _events(name: str) -> asyncio_format.ParsedLog:
-    source = open_source(OUT / name)
+    source = open_input(OUT / name)
     try:
         return asyncio_format.parse(iter_line_chunks(source.stream), name)
     finally:

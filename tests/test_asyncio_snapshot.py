@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from analyzer.formats import asyncio as asyncio_format
-from analyzer.formats import detect_format
 from analyzer.formats.asyncio_record import TaskSnapshot
 from analyzer.inputs import iter_line_chunks
 from analyzer.schema import TASKS_SNAPSHOT
+from analyzer.sources import detect
 
 ROOT = Path(__file__).resolve().parent.parent
 RESEARCH = ROOT / "fixtures" / "asyncio" / "research"
@@ -255,7 +255,7 @@ def test_dumps_inside_an_application_log_and_lookalikes() -> None:
 
 
 def test_an_aiomonitor_dump_is_detected_as_an_asyncio_input() -> None:
-    assert detect_format(DEMO_OUTPUT.read_bytes()) == "asyncio"
+    assert detect(DEMO_OUTPUT.read_bytes()) == "asyncio"
     assert asyncio_format.sniff(CAPTURE.encode()) >= 0.5
 
 

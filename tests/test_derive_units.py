@@ -67,12 +67,12 @@ def test_sockaddr_regex_equals_the_grammar_on_every_fixture_address() -> None:
 
     from analyzer.derive.strace_fds import grammar_sockaddr_text, sockaddr_text
     from analyzer.formats import strace
-    from analyzer.inputs import iter_line_chunks, open_source
+    from analyzer.inputs import iter_line_chunks, open_input
 
     logs = Path(__file__).resolve().parent.parent / "fixtures" / "strace"
     checked = 0
     for path in sorted(logs.rglob("*.log")):
-        source = open_source(path)
+        source = open_input(path)
         try:
             lines = strace.parse(iter_line_chunks(source.stream), str(path)).lines
         finally:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from analyzer.formats import strace, strace_lark
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import scan
-from analyzer.inputs import iter_line_chunks, open_source
+from analyzer.inputs import iter_line_chunks, open_input
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "strace"
 TRACE_FILES = sorted(
@@ -26,7 +26,7 @@ TRACE_FILES = sorted(
 
 
 def _parse(path: Path, engine: str) -> strace.ParsedLines:
-    source = open_source(path)
+    source = open_input(path)
     try:
         return strace.parse(iter_line_chunks(source.stream), str(path), engine=engine)
     finally:
@@ -264,7 +264,7 @@ def test_byte_tier_reads_nearly_every_line_of_a_real_trace() -> None:
     """The fast path must really be used: a real -f -tt -T capture is almost all simple lines."""
     from analyzer.formats.strace_bytes import simple_mask
 
-    source = open_source(FIXTURES / "logs" / "pool8.f_tt_T.log")
+    source = open_input(FIXTURES / "logs" / "pool8.f_tt_T.log")
     try:
         masks = [simple_mask(chunk.lines) for chunk in iter_line_chunks(source.stream)]
     finally:

@@ -16,9 +16,9 @@ from analyzer import inputs
 from analyzer.cli import fold as fold_fast
 from analyzer.cli.analyze import app
 from analyzer.derive.perf_fold import CollapseOptions
-from analyzer.formats import FORMATS, detect_format
 from analyzer.pipeline import Config, analyze
 from analyzer.render import renderer_for
+from analyzer.sources import SOURCES, detect
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CORPUS = ROOT / "perf" / "flamegraph-test"
@@ -51,7 +51,7 @@ def test_constants_are_those_of_the_input_layer() -> None:
     assert tuple(magic for magic, _ in inputs.MAGIC) == fold_fast.COMPRESSION_MAGIC
     assert inputs.HEAD_BYTES == fold_fast.HEAD_BYTES
     # a perf sniff of 1.0 can only be tied by strace (checked) or by asyncio (loses the tie)
-    names = list(FORMATS)
+    names = list(SOURCES)
     assert names.index("strace") < names.index("perf") < names.index("asyncio")
 
 
@@ -61,7 +61,7 @@ def test_fast_fold_prints_what_the_pipeline_prints(path: Path, tmp_path: Path) -
     head = path.read_bytes()[: inputs.HEAD_BYTES]
     if fold_fast.perf_head_is_certain(head):
         assert fast is not None
-        assert detect_format(head) == "perf"
+        assert detect(head) == "perf"
         assert fast == _full(path, CollapseOptions())
     else:
         assert fast is None
@@ -92,14 +92,14 @@ def test_every_head_called_perf_is_perf_for_detection() -> None:
         if not path.is_file():
             continue
         try:
-            source = inputs.open_source(path)
+            source = inputs.open_input(path)
         except inputs.InputError:  # not an input at all
             continue
         head = source.head
         source.close()
         if fold_fast.perf_head_is_certain(head):
             taken += 1
-            assert detect_format(head) == "perf", path
+            assert detect(head) == "perf", path
     assert taken >= 30
 
 

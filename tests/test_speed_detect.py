@@ -1,6 +1,6 @@
 """Format detection's shortcuts against the computations they replace: the strace sniff that
-gives the grammar only the lines the scanner leaves, and `detect_format` stopping at the first
-format that is fully confident. Hand-written heads here are marked as such."""
+gives the grammar only the lines the scanner leaves, and `analyzer.sources.detect` stopping at
+the first source that is fully confident. Hand-written heads here are marked as such."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import formats
+from analyzer import sources
 from analyzer.formats import strace, strace_lark
 from analyzer.formats.strace_record import Unparsed
-from analyzer.inputs import HEAD_BYTES, open_source
+from analyzer.inputs import HEAD_BYTES, open_input
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 INPUTS = sorted(
@@ -35,7 +35,7 @@ HAND_WRITTEN = [
 def _heads() -> list[tuple[str, bytes]]:
     heads = [(f"hand-written {index}", head) for index, head in enumerate(HAND_WRITTEN)]
     for path in INPUTS:
-        source = open_source(path)
+        source = open_input(path)
         try:
             heads.append((str(path.relative_to(FIXTURES)), source.stream.read(HEAD_BYTES)))
         finally:
@@ -59,10 +59,10 @@ def _grammar_sniff(head: bytes) -> float:
 
 
 def _exhaustive_detect(head: bytes) -> str | None:
-    """`detect_format` as it was: every sniffer, then the first best score."""
-    scores = {name: module.sniff(head) for name, module in formats.registry().items()}
+    """`detect` as it was: every sniffer, then the first best score."""
+    scores = {name: source.sniff(head) for name, source in sources.SOURCES.items()}
     best = max(scores, key=lambda name: scores[name])
-    return best if scores[best] >= formats.MIN_CONFIDENCE else None
+    return best if scores[best] >= sources.MIN_CONFIDENCE else None
 
 
 @pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
@@ -74,23 +74,23 @@ def test_strace_sniff_equals_the_grammar_only_sniff(name_head: tuple[str, bytes]
 @pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
 def test_detect_format_equals_the_exhaustive_choice(name_head: tuple[str, bytes]) -> None:
     _, head = name_head
-    assert formats.detect_format(head) == _exhaustive_detect(head)
+    assert sources.detect(head) == _exhaustive_detect(head)
 
 
 @pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
 def test_every_sniff_is_within_the_confidence_range(name_head: tuple[str, bytes]) -> None:
     _, head = name_head
-    for module in formats.registry().values():
-        assert 0.0 <= module.sniff(head) <= formats.MAX_CONFIDENCE
+    for source in sources.SOURCES.values():
+        assert 0.0 <= source.sniff(head) <= sources.MAX_CONFIDENCE
 
 
-def test_registry_names_are_the_modules_names() -> None:
-    assert list(formats.FORMATS) == ["strace", "perf", "asyncio"]
-    for name, module in formats.FORMATS.items():
-        assert name == module.NAME
-    assert "strace" in formats.FORMATS and "nope" not in formats.FORMATS
+def test_registry_names_are_the_sources_names() -> None:
+    assert list(sources.SOURCES) == ["strace", "perf", "asyncio"]
+    for name, source in sources.SOURCES.items():
+        assert name == source.name
+    assert "strace" in sources.SOURCES and "nope" not in sources.SOURCES
     with pytest.raises(KeyError):
-        formats.FORMATS["nope"]
+        sources.SOURCES["nope"]
 
 
 def test_a_strace_head_imports_no_other_parser() -> None:
@@ -100,9 +100,9 @@ def test_a_strace_head_imports_no_other_parser() -> None:
 
     code = (
         "import sys\n"
-        "from analyzer.formats import detect_format\n"
+        "from analyzer.sources import detect\n"
         "head = open(sys.argv[1], 'rb').read(65536)\n"
-        "assert detect_format(head) == 'strace'\n"
+        "assert detect(head) == 'strace'\n"
         "print(sorted(m for m in sys.modules if m.startswith('analyzer.formats.')))\n"
     )
     trace = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"

@@ -16,7 +16,6 @@ import typer
 from analyzer import __version__
 from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import IodiagError, UsageError
-from analyzer.formats import FORMATS
 from analyzer.model import AnalysisResult
 from analyzer.passes import PassConfig
 from analyzer.pipeline import Config, analyze
@@ -28,6 +27,7 @@ from analyzer.render import (
     renderer_for,
     renderer_for_path,
 )
+from analyzer.sources import SOURCES
 from analyzer.verdict import FAIL_ON, exit_code
 
 PROGRESS_MIN_BYTES = 4 << 20
@@ -99,7 +99,7 @@ def analyze_command(
     input_format: Annotated[
         str | None,
         typer.Option(
-            "--input-format", help=f"Skip detection: read inputs as {', '.join(FORMATS)}."
+            "--input-format", help=f"Skip detection: read inputs as {', '.join(SOURCES)}."
         ),
     ] = None,
     pid: Annotated[
@@ -162,8 +162,8 @@ def analyze_command(
     ] = False,
 ) -> None:
     """Analyze strace logs, perf script dumps and asyncio debug logs."""
-    if input_format is not None and input_format not in FORMATS:
-        typer.echo(f"iodiag-analyze: --input-format must be one of {', '.join(FORMATS)}", err=True)
+    if input_format is not None and input_format not in SOURCES:
+        typer.echo(f"iodiag-analyze: --input-format must be one of {', '.join(SOURCES)}", err=True)
         raise typer.Exit(2)
     if fail_on not in FAIL_ON:
         typer.echo(f"iodiag-analyze: --fail-on must be one of {', '.join(FAIL_ON)}", err=True)

@@ -14,9 +14,9 @@ command is not one it handles, and the caller runs the full CLI. It handles only
   --kernel --jit --all --addrs --event-filter EV``), ``-o/--output FILE`` and
   ``--input-format perf``; any other option declines;
 - an input that format detection is certain to call `perf`: every non-blank line of its head
-  (the lines `analyzer.formats.detect_format` reads) is read by the perf scanner, one of them
+  (the lines `analyzer.sources.detect` reads) is read by the perf scanner, one of them
   a sample, frame or side-band line, so `perf_script.sniff` gives it 1.0, which only a
-  strace sniff of 1.0 can tie (`detect_format` prefers strace on a tie). Ties do happen:
+  strace sniff of 1.0 can tie (`analyzer.sources.detect` prefers strace on a tie). Ties do happen:
   strace lines are valid unindented perf frames (``8393  15:41:33.447474 brk(NULL) = ...``
   is address ``8393`` and a symbol), so the strace grammar is run on the same lines, as
   `strace.sniff` does, until one fails.
@@ -103,7 +103,8 @@ def fold_file(stream: BinaryIO, head: bytes, options: CollapseOptions) -> str | 
 
 
 def perf_head_is_certain(head: bytes) -> bool:
-    """Whether `detect_format` is sure to call this head `perf` (see the module docstring)."""
+    """Whether `analyzer.sources.detect` is sure to call this head `perf` (see the module
+    docstring)."""
     lines = sniff_lines(head)
     if not scanner_reads_lines(lines):
         return False

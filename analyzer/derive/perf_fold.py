@@ -55,9 +55,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from analyzer.config import CollapseOptions
 from analyzer.formats.perf_assemble import Assembler, parse_line
 
 if TYPE_CHECKING:
@@ -74,26 +74,6 @@ __all__ = [
     "default_event",
     "fold",
 ]
-
-
-@dataclass(frozen=True)
-class CollapseOptions:
-    """The ``stackcollapse-perf.pl`` options, under the same names."""
-
-    pid: bool = False
-    """``--pid``: root frame ``comm-PID``."""
-    tid: bool = False
-    """``--tid``: root frame ``comm-PID/TID`` (wins over ``pid``)."""
-    kernel: bool = False
-    """``--kernel``: ``_[k]`` after kernel frames."""
-    jit: bool = False
-    """``--jit``: ``_[j]`` after JIT frames."""
-    all: bool = False
-    """``--all``: both ``kernel`` and ``jit``."""
-    addrs: bool = False
-    """``--addrs``: ``[dso <addr>]`` for frames without a symbol."""
-    event_filter: str | None = None
-    """``--event-filter=EVENT``: fold only this event (default: the first event seen)."""
 
 
 SampleKey = tuple[str | None, int | None, int | None, int | None]

@@ -14,53 +14,24 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from analyzer.model import StraceTables
+from analyzer.config import PassConfig
+from analyzer.derive.strace import StraceTables
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
 
 
 @dataclass(frozen=True)
-class PassConfig:
-    """Thresholds of the diagnosis passes (seconds unless named otherwise)."""
-
-    slow_syscall_s: float = 0.1
-    """A call at least this long is an outlier of `slow_syscall` (strace's -T value)."""
-    slow_syscall_share: float = 0.05
-    """A (syscall, target) pair whose blocked time is at least this share of the trace's
-    wall time is reported even when no single call passes `slow_syscall_s`."""
-    blocked_loop_s: float = 0.1
-    """An event loop away from its wait this long is blocked (asyncio's
-    ``slow_callback_duration``)."""
-    loop_min_waits: int = 5
-    """A thread is an event loop when it waits in epoll/poll/select at least this often."""
-    pileup_min_threads: int = 3
-    """Threads blocked together on one resource before it counts as a pile-up."""
-    pileup_min_s: float = 0.05
-    """A pile-up must hold at least `pileup_min_threads` for this long."""
-    lock_min_waiters: int = 2
-    """Waiters on one futex at once before it counts as contention."""
-    lock_min_wait_s: float = 0.05
-    """Total futex wait on one address before it counts as contention."""
-    block_io_slow_s: float = 0.01
-    """A block request slower than this is slow (p95 above it makes a finding)."""
-    d_state_min_s: float = 0.05
-    """Off-CPU time in D state on one thread before it is reported."""
-    sleep_retry_min_s: float = 0.5
-    """Total sleep on one resource from which a sleep-and-retry loop is reported."""
-    clock_offset_s: float | None = None
-    """Seconds to add to asyncio log times to put them on the strace clock; None = infer."""
-    max_samples: int = 10
-    """How many example rows (episodes, lines, threads) evidence lists at most."""
-
-
-@dataclass(frozen=True)
 class PassInputs:
-    """The tables every pass may read: derived strace traces, asyncio records, perf tables."""
+    """What the passes read: what each source gives them (`analyzer.sources.base.Source.
+    pass_inputs`: the strace traces, the asyncio loop events, the perf tables) and every
+    table of the run by name."""
 
     traces: Sequence[StraceTables] = ()
     loop_events: pa.Table | None = None
     perf: Mapping[str, pa.Table] = field(default_factory=dict)
+    tables: Mapping[str, pa.Table] = field(default_factory=dict)
+    """Every table of the run (docs/schema.md), for sources that give nothing else."""
     earlier: Sequence[Finding] = ()
     """Findings of the passes that ran before (a later pass may build on them)."""
 

@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import (
     FLUSHES,

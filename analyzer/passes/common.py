@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 
 LOOP_WAITS: frozenset[str] = frozenset(
     {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 
 CODE = "IOD011"

@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import cited_lines, numbers, percentile, process_runtime
 from analyzer.passes.thread_pileup import (

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import SLEEPS, call_durations, cited_lines, is_in, numbers
 from analyzer.passes.targets import describe, trace_resources

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.common import (
     FLUSHES,

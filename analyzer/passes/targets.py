@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
+from analyzer.derive.strace import StraceTables
 from analyzer.formats.strace_bytes import LineBytes
 from analyzer.formats.strace_scan import blank_to_null
-from analyzer.model import StraceTables
 
 TARGET_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("device", ("/dev/",)),

@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS
-from analyzer.model import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.common import cited_lines, is_in, numbers
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.model import Derived
 from analyzer.sections.strace import records
 
 MISUSE_KINDS = (
@@ -200,3 +201,8 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
         "uvloop": uvloop,
         "notes": notes,
     }
+
+
+def section(derived: Derived) -> dict[str, Any]:
+    """The report's `asyncio` key: the section of the run's loop events."""
+    return {"asyncio": asyncio_section(derived.tables["loop_events"])}

@@ -1,8 +1,4 @@
-"""The perf stages after parsing: folded stacks as a table, and the report's `perf` section.
-
-`folded_table` turns one input's samples into the `perf_folded` table (one row per distinct
-folded stack, in `stackcollapse-perf.pl`'s order) with the collapse options of the run; the
-`folded` renderer prints it and the `perf` section ranks it.
+"""The report's `perf` section: what the perf tables say.
 
 `perf_section` summarises the samples: per event, the heaviest symbols and DSOs (self and
 total sample counts, as ``perf report --no-children`` and ``--children`` count them) and the
@@ -23,9 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.perf_fold import CollapseOptions, collapse
-from analyzer.formats.perf import ParsedPerf
-from analyzer.schema import PERF_FOLDED
+from analyzer.model import Derived
 from analyzer.sections.perf_histograms import in_flight, log2_histogram, syscall_stats
 
 TOP_STACKS = 20
@@ -43,19 +37,6 @@ _CLOCK_EVENTS = frozenset({"cpu-clock", "task-clock"})
 # "subsystem:name" with no perf modifier letters after the colon: block:block_rq_issue,
 # sched:sched_switch, raw_syscalls:sys_enter; not cycles:u, cpu-clock:uhH, cpu/cycles/.
 _TRACEPOINT = re.compile(r"[A-Za-z0-9_]+:(?![ukhIGHpPSDWeb]+$)[A-Za-z0-9_]+")
-
-
-def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) -> pa.Table:
-    """The folded stacks of one input, as `collapse` orders them."""
-    stacks, counts = [], []
-    for line in collapse(parsed, options).splitlines():
-        stack, _, count = line.rpartition(" ")
-        stacks.append(stack)
-        counts.append(int(count))
-    return pa.table(
-        {"input": [input_name] * len(stacks), "stack": stacks, "count": counts},
-        schema=PERF_FOLDED.schema,
-    )
 
 
 def _latency_stats(nanoseconds: pa.Array | pa.ChunkedArray | np.ndarray) -> dict[str, Any]:
@@ -532,3 +513,24 @@ def perf_section(
         by_event[event] = _event_section(event, rows, flattened, top)
     section["by_event"] = by_event
     return section
+
+
+def section(derived: Derived) -> dict[str, Any]:
+    """The report's `perf` key: samples, stacks and tracepoint sections of the run."""
+    tables = derived.tables
+    return {
+        "perf": {
+            **perf_section(
+                tables["perf_samples"],
+                tables["perf_folded"],
+                stacks=tables["perf_stacks"],
+                frames=tables["perf_frames"],
+            ),
+            **tracepoint_sections(
+                tables["perf_block_io"],
+                tables["perf_off_cpu"],
+                tables["perf_syscall_latency"],
+                derived.extras["tracepoint_counts"],
+            ),
+        }
+    }

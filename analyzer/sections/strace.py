@@ -1,4 +1,5 @@
-"""The syscall summary: what `strace -c -w` prints, per call and per thread, and more.
+"""The strace sections of the report: the syscall summary (what `strace -c -w` prints, per
+call and per thread, and more), targets, calls in flight and tasks.
 
 Only calls that returned are counted, as strace does (`exit`, `exit_group`, calls of killed
 tasks, detached and in-flight calls are not); `= ? ERESTART*` counts as an error. Seconds are
@@ -12,6 +13,7 @@ read and compared row by row.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
+from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_tasks import peak_live_tasks
+from analyzer.formats.strace import ParsedLines
+from analyzer.model import Derived, ParsedInput
 
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
@@ -331,4 +337,43 @@ def compare_with_strace(theirs: list[dict[str, Any]], ours: list[dict[str, Any]]
         "matches": not mismatches,
         "mismatches": mismatches,
         "summary_only": False,
+    }
+
+
+def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dict[str, Any]:
+    """The strace keys of the report, for every strace input of the run (empty without one)."""
+    tables = derived.tables
+    traces: Sequence[StraceTables] = derived.extras.get("traces", ())
+    calls = tables["syscalls"]
+    returned = returned_calls(calls)
+    ours = syscall_summary(returned)
+    trace_end = max((r.last_s for r in traces if r.last_s is not None), default=None)
+    strace_rows: list[dict[str, Any]] = []
+    for source in inputs:
+        lines = source.parsed.lines
+        summary_lines = lines["text"].filter(pc.equal(lines["kind"], "summary")).to_pylist()
+        strace_rows += parse_strace_table(summary_lines)
+    tasks = tables["tasks"]
+    peak = max((peak_live_tasks(r.tasks, r.first_s) for r in traces), default=0)
+    killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
+    return {
+        "syscalls": ours,
+        "syscalls_by_thread": per_thread_summary(returned, tasks),
+        "errors": error_summary(returned),
+        "targets": target_summary(calls),
+        "in_flight": in_flight(calls, trace_end),
+        "no_return": no_return_summary(calls),
+        "tasks": {
+            "processes": len(set(tasks["pid"].to_pylist())),
+            "threads": tasks.num_rows,
+            "peak_threads": peak,
+            "exited": tables["exits"].num_rows,
+            "killed": [
+                {"tid": t, "signal": s}
+                for t, s in zip(
+                    killed["tid"].to_pylist(), killed["signal"].to_pylist(), strict=True
+                )
+            ],
+        },
+        "strace_summary": compare_with_strace(strace_rows, ours) if strace_rows else None,
     }

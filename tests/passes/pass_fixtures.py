@@ -8,17 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from analyzer.inputs import open_source
-from analyzer.model import StraceTables
+from analyzer import pipeline
+from analyzer.config import Config
+from analyzer.derive.strace import StraceTables
 from analyzer.passes import PassInputs
-from analyzer.pipeline import (
-    Config,
-    ParsedInput,
-    build_tables,
-    derive_strace,
-    parse_source,
-    pass_inputs,
-)
 from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +20,12 @@ DIAGNOSIS_LOGS = ROOT / "fixtures" / "diagnosis" / "logs"
 
 
 def inputs_of(*paths: Path, config: Config | None = None) -> PassInputs:
-    """PassInputs for these files (strace traces, asyncio logs, perf dumps), as analyze() makes."""
+    """PassInputs for these files (strace traces, asyncio logs, perf dumps), made by the
+    pipeline's own stages, as `analyze` makes them."""
     config = config or Config()
-    parsed = []
-    for path in paths:
-        source = open_source(path)
-        try:
-            fmt, result = parse_source(source, config)
-        finally:
-            source.close()
-        parsed.append(ParsedInput(source.name, source.compression, fmt, result))
-    traces = [derive_strace(p.name, p.parsed) for p in parsed if p.format == "strace"]
-    return pass_inputs(traces, build_tables(parsed, traces, config.collapse))
+    inputs = pipeline.parse_inputs(paths, config)
+    derived = pipeline.derive(inputs, config)
+    return pipeline.pass_inputs(pipeline.run_tables(inputs, derived), derived)
 
 
 def hand_built(rows: list[dict[str, Any]], last_s: float = 10.0) -> PassInputs:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, inputs_of
 
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes import PassConfig, PassInputs, blocked_loop
 from analyzer.passes.base import Finding
 from analyzer.schema import EXITS, PERF_FRAMES, PERF_SAMPLES, PERF_STACKS, SIGNALS, SYSCALLS, TASKS

@@ -20,7 +20,7 @@ import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
 from analyzer.derive.clock_alignment import log_resolution, zone_offsets
-from analyzer.model import StraceTables
+from analyzer.derive.strace import StraceTables
 from analyzer.passes import PassConfig, PassInputs, blocked_loop, slow_callback
 from analyzer.passes.base import Finding
 from analyzer.schema import EXITS, LOOP_EVENTS, SIGNALS, SYSCALLS, TASKS

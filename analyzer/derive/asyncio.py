@@ -1,0 +1,25 @@
+"""From parsed asyncio logs to the run's asyncio tables.
+
+The asyncio source's derivation stage is a concatenation: the parser already made one row per
+loop event (`loop_events`) and per aiomonitor task row (`tasks_snapshot`). Putting the log's
+times on a strace trace's clock needs both sources: `clock_alignment` does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from analyzer.formats.asyncio import ParsedLog
+from analyzer.model import Derived, ParsedInput
+
+
+def derive(inputs: Sequence[ParsedInput[ParsedLog]]) -> Derived:
+    """The loop events and task snapshots of every asyncio log of the run."""
+    return Derived(
+        {
+            "loop_events": pa.concat_tables([source.parsed.loop_events for source in inputs]),
+            "tasks_snapshot": pa.concat_tables([source.parsed.tasks_snapshot for source in inputs]),
+        }
+    )

@@ -1,0 +1,102 @@
+"""From parsed `perf script` inputs to the run's perf tables.
+
+`derive` is the perf source's derivation stage: every input's samples, stacks and frames with
+ids made unique across inputs, its stacks folded with the run's options (`folded_table`,
+the `perf_folded` table: one row per distinct folded stack, in `stackcollapse-perf.pl`'s
+order), and the tracepoint tables (block I/O, off-CPU time, syscall latency) paired from the
+samples (`perf_tracepoints`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.config import CollapseOptions
+from analyzer.derive import perf_tracepoints
+from analyzer.derive.perf_fold import collapse
+from analyzer.formats.perf import ParsedPerf
+from analyzer.model import Derived, ParsedInput
+from analyzer.schema import PERF_FOLDED
+
+
+def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) -> pa.Table:
+    """The folded stacks of one input, as `collapse` orders them."""
+    stacks, counts = [], []
+    for line in collapse(parsed, options).splitlines():
+        stack, _, count = line.rpartition(" ")
+        stacks.append(stack)
+        counts.append(int(count))
+    return pa.table(
+        {"input": [input_name] * len(stacks), "stack": stacks, "count": counts},
+        schema=PERF_FOLDED.schema,
+    )
+
+
+def perf_tables(
+    profiles: Sequence[ParsedInput[ParsedPerf]], options: CollapseOptions
+) -> tuple[dict[str, pa.Table], dict[str, dict[str, int]]]:
+    """The perf tables of all perf inputs and the counts of their tracepoint pairing.
+
+    Stack and frame ids are offset so they stay unique across inputs; every input's stacks
+    are folded with the run's options; block I/O, off-CPU and syscall-latency tables are
+    derived from the (offset) samples.
+    """
+    samples, stacks, frames, folded = [], [], [], []
+    block, switches, syscalls = [], [], []
+    counts: dict[str, dict[str, int]] = {"block_io": {}, "off_cpu": {}, "syscall_latency": {}}
+    stack_base = frame_base = 0
+    for source in profiles:
+        parsed = source.parsed
+        folded.append(folded_table(source.name, parsed, options))
+        shifted_samples = _shift(parsed.samples, "stack_id", stack_base)
+        samples.append(shifted_samples)
+        for name, derive, parts in (
+            ("block_io", perf_tracepoints.block_io, block),
+            ("off_cpu", perf_tracepoints.off_cpu, switches),
+            ("syscall_latency", perf_tracepoints.syscall_latency, syscalls),
+        ):
+            table, table_counts = derive(shifted_samples)
+            parts.append(table)
+            for key, value in table_counts.items():
+                counts[name][key] = counts[name].get(key, 0) + value
+        frame_ids = parsed.stacks["frame_ids"].combine_chunks()
+        shifted = pa.ListArray.from_arrays(
+            frame_ids.offsets, pc.add(frame_ids.flatten(), frame_base)
+        ).cast(frame_ids.type)
+        stack_table = _shift(parsed.stacks, "stack_id", stack_base)
+        stack_table = stack_table.set_column(
+            stack_table.schema.get_field_index("frame_ids"),
+            stack_table.schema.field("frame_ids"),
+            shifted,
+        )
+        stacks.append(stack_table)
+        frames.append(_shift(parsed.frames, "frame_id", frame_base))
+        stack_base += parsed.stacks.num_rows
+        frame_base += parsed.frames.num_rows
+    return {
+        "perf_samples": pa.concat_tables(samples),
+        "perf_stacks": pa.concat_tables(stacks),
+        "perf_frames": pa.concat_tables(frames),
+        "perf_folded": pa.concat_tables(folded),
+        "perf_block_io": pa.concat_tables(block),
+        "perf_off_cpu": pa.concat_tables(switches),
+        "perf_syscall_latency": pa.concat_tables(syscalls),
+    }, counts
+
+
+def _shift(table: pa.Table, column: str, offset: int) -> pa.Table:
+    if offset == 0:
+        return table
+    index = table.schema.get_field_index(column)
+    shifted = pc.add(table[column], offset).cast(table.schema.field(column).type)
+    return table.set_column(index, table.schema.field(column), shifted)
+
+
+def derive(inputs: Sequence[ParsedInput[ParsedPerf]], options: CollapseOptions) -> Derived:
+    """The perf tables of the run; ``extras["tracepoint_counts"]`` holds how the tracepoints
+    paired (the report's notes)."""
+    tables, counts = perf_tables(inputs, options)
+    return Derived(tables, {"tracepoint_counts": counts})
