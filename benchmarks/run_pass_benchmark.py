@@ -29,16 +29,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from analyzer.inputs import open_input  # noqa: E402
+from analyzer import pipeline  # noqa: E402
+from analyzer.config import Config  # noqa: E402
+from analyzer.model import ParsedInput  # noqa: E402
 from analyzer.passes import PASSES, PassConfig  # noqa: E402
-from analyzer.pipeline import (  # noqa: E402
-    Config,
-    ParsedInput,
-    build_tables,
-    derive_strace,
-    parse_source,
-    pass_inputs,
-)
 
 TARGET_RATIO = 0.5
 
@@ -58,23 +52,26 @@ def measure(trace: Path, repeat: int) -> dict[str, Any]:
     config = Config()
 
     def parse() -> ParsedInput:
-        source = open_input(trace)
-        try:
-            fmt, parsed = parse_source(source, config)
-        finally:
-            source.close()
-        return ParsedInput(source.name, source.compression, fmt, parsed)
+        [parsed] = pipeline.parse_inputs([trace], config)
+        return parsed
 
     parse_s, parsed = best_of(repeat, parse)
-    derive_s, derived = best_of(repeat, lambda: derive_strace(parsed.name, parsed.parsed))
-    tables_s, built = best_of(repeat, lambda: build_tables([parsed], [derived]))
+    derive_s, derived = best_of(repeat, lambda: pipeline.derive([parsed], config))
+    tables_s, built = best_of(repeat, lambda: pipeline.run_tables([parsed], derived))
+    [trace_tables] = derived["strace"].extras["traces"]
     config_passes = PassConfig()
     per_pass: dict[str, float] = {}
     findings: list[Any] = []
     for _ in range(repeat):
         # A fresh trace object each time: passes share per-trace work (targets.trace_resources)
         # that a repeat on the same object would find already done.
-        inputs = pass_inputs([dataclasses.replace(derived)], built)
+        fresh = {
+            **derived,
+            "strace": dataclasses.replace(
+                derived["strace"], extras={"traces": (dataclasses.replace(trace_tables),)}
+            ),
+        }
+        inputs = pipeline.pass_inputs(built, fresh)
         times: dict[str, float] = {}
         found_here: list[Any] = []
         for analysis_pass in PASSES:
@@ -89,7 +86,7 @@ def measure(trace: Path, repeat: int) -> dict[str, Any]:
     return {
         "trace": str(trace),
         "lines": parsed.parsed.line_count,
-        "syscalls": derived.syscalls.num_rows,
+        "syscalls": trace_tables.syscalls.num_rows,
         "parse_s": parse_s,
         "derive_s": derive_s,
         "tables_s": tables_s,

@@ -23,3 +23,18 @@ def derive(inputs: Sequence[ParsedInput[ParsedLog]]) -> Derived:
             "tasks_snapshot": pa.concat_tables([source.parsed.tasks_snapshot for source in inputs]),
         }
     )
+
+
+MISUSE_KINDS = (
+    "exception",
+    "task_destroyed_pending",
+    "never_retrieved",
+    "never_awaited",
+    "resource_warning",
+)
+
+
+DEFAULT_SLOW_CALLBACK_S = 0.1
+
+
+SAMPLE_CHARS = 2000

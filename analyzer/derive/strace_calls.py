@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_record import LINE_KINDS
 
@@ -416,3 +416,45 @@ def _task_ends_after(
     np.maximum.at(last_exit, np.searchsorted(ended, exit_tids), exit_lines)
     position = np.minimum(np.searchsorted(ended, tids), len(ended) - 1)
     return (ended[position] == tids) & (last_exit[position] > lines)
+
+
+def call_durations(calls: pa.Table) -> np.ndarray:
+    """Seconds each call took: `-T` where printed, else end - start; NaN when unknown."""
+    duration = calls["duration_s"].to_numpy(zero_copy_only=False)
+    duration = np.asarray(duration, dtype=np.float64)
+    if np.isnan(duration).any():
+        start = np.asarray(calls["start_s"].to_numpy(zero_copy_only=False), dtype=np.float64)
+        end = np.asarray(calls["end_s"].to_numpy(zero_copy_only=False), dtype=np.float64)
+        duration = np.where(np.isnan(duration), end - start, duration)
+    return duration
+
+
+def call_times(
+    calls: pa.Table, rows: np.ndarray, last_s: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of the calls at `rows`: start + the -T duration, else the exit time; a
+    call still in flight (or detached) when the trace ended ends at `last_s`; the end is NaN
+    for calls that never return (``exit``) and for calls without times."""
+    starts = numbers(calls["start_s"])[rows]
+    ends = starts + numbers(calls["duration_s"])[rows]
+    missing = np.isnan(ends)
+    if missing.any():
+        ends[missing] = numbers(calls["end_s"])[rows[missing]]
+    status = calls["status"].take(rows)
+    other = np.flatnonzero(
+        ~np.asarray(pc.fill_null(pc.equal(status, "complete"), False).to_numpy(), dtype=bool)
+    )
+    if len(other):
+        other_status = status.take(other)
+        unfinished = other[is_in(other_status, frozenset({"in-flight", "detached"}))]
+        unfinished = unfinished[np.isnan(ends[unfinished])]
+        ends[unfinished] = np.nan if last_s is None else last_s
+        ends[other[is_in(other_status, frozenset({"no-return"}))]] = np.nan
+    return starts, ends
+
+
+def call_ends(calls: pa.Table) -> np.ndarray:
+    """When each call returned: end_s, else start + duration; NaN when unknown."""
+    start = numbers(calls["start_s"])
+    end = numbers(calls["end_s"])
+    return np.where(np.isnan(end), start + call_durations(calls), end)

@@ -7,6 +7,9 @@ The live-task count over time gives `peak_threads`.
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -14,6 +17,9 @@ import pyarrow.compute as pc
 
 from analyzer.derive.strace_calls import EXIT, SIGNAL, TASK_CREATORS, LineView, take_chunked
 from analyzer.schema import EXITS, SIGNALS, TASKS
+
+if TYPE_CHECKING:
+    from analyzer.derive.strace import StraceTables
 
 
 def _seconds(clock_ns: np.ndarray) -> pa.Array:
@@ -176,3 +182,69 @@ def peak_live_tasks(tasks: pa.Table, first_clock_s: float | None) -> int:
         [pd.DataFrame({"t": start, "d": 1}), pd.DataFrame({"t": end, "d": -1})]
     ).sort_values(["t", "d"], kind="stable")
     return int(events["d"].cumsum().max())
+
+
+RUNTIMES: tuple[tuple[str, str], ...] = (
+    ("python", r"^(?:python|pypy)[\d.]*$"),
+    ("node", r"^(?:node|nodejs|deno|bun)$"),
+    ("jvm", r"^java$"),
+)
+"""(runtime, regex on the file name of the program the process executed)."""
+
+
+PYTHON_FILES = r"\.pyc?\"|/python\d[\d.]*/|/libpython"
+"""A process that opens such paths runs Python, whatever it was started as (a console script
+such as gunicorn or celery is executed through its shebang)."""
+
+
+_EXECS = pa.array(["execve", "execveat"])
+
+
+_OPENS = pa.array(["open", "openat", "openat2", "stat", "newfstatat", "statx"])
+
+
+def process_runtime(trace: StraceTables, pid: int) -> str | None:
+    """What the process runs: ``python``, ``node``, ``jvm``, ``native`` (any other program),
+    or None when the trace shows no execve for it or its ancestors (a trace attached with
+    ``-p``). The last successful execve counts (a shell wrapper or a pyenv shim execs the
+    real program); a process forked without exec runs what its parent ran when it forked
+    (the parent's last execve before the child was created)."""
+    calls, tasks = trace.syscalls, trace.tasks
+    execs = pc.and_(
+        pc.fill_null(pc.is_in(calls["syscall"], _EXECS), False),
+        pc.fill_null(pc.equal(calls["retval"], 0), False),
+    )
+    if not pc.any(execs).as_py():
+        return None
+    by_pid: dict[int, list[tuple[float, str]]] = {}
+    for row in calls.filter(execs).select(["pid", "start_s", "args"]).to_pylist():
+        start = row["start_s"] if row["start_s"] is not None else float("-inf")
+        by_pid.setdefault(row["pid"], []).append((start, row["args"] or ""))
+    parents = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))
+    created = dict(zip(tasks["tid"].to_pylist(), tasks["created_s"].to_pylist(), strict=True))
+    before = float("inf")
+    for _ in range(64):  # up the parents, for forks without exec
+        execs_then = [args for start, args in by_pid.get(pid, []) if start <= before]
+        if execs_then:
+            path = re.match(r'\s*"((?:[^"\\]|\\.)*)"', execs_then[-1])
+            name = path.group(1).rsplit("/", 1)[-1] if path else ""
+            for runtime, pattern in RUNTIMES:
+                if re.match(pattern, name):
+                    return runtime
+            return "python" if _opens_python_files(calls, pid) else "native"
+        parent = parents.get(pid)
+        if parent is None or parent == pid:
+            return None
+        when = created.get(pid)
+        before = min(before, when) if when is not None else before
+        pid = parent
+    return None
+
+
+def _opens_python_files(calls: pa.Table, pid: int) -> bool:
+    mine = pc.and_(
+        pc.fill_null(pc.equal(calls["pid"], pid), False),
+        pc.fill_null(pc.is_in(calls["syscall"], _OPENS), False),
+    )
+    found = pc.match_substring_regex(calls["args"].filter(mine), PYTHON_FILES)
+    return bool(pc.any(found).as_py())

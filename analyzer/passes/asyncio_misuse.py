@@ -31,9 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.asyncio import MISUSE_KINDS, SAMPLE_CHARS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.slow_callback import short_location, text_or_none
-from analyzer.sections.asyncio import MISUSE_KINDS, SAMPLE_CHARS
+from analyzer.passes.common import short_location, text_or_none
 
 CODE = "IOD010"
 KIND = "asyncio_misuse"

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.perf_stacks import perf_input
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.cpu_hotspot import perf_input
 
 CODE = "IOD007"
 KIND = "slow_block_io"

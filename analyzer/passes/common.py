@@ -2,65 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import os
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from analyzer.derive.strace import StraceTables
-
-LOOP_WAITS: frozenset[str] = frozenset(
-    {
-        "epoll_wait",
-        "epoll_pwait",
-        "epoll_pwait2",
-        "poll",
-        "ppoll",
-        "select",
-        "pselect6",
-        "_newselect",
-    }
-)
-"""The calls an event loop (asyncio, libuv, Twisted, ...) idles in."""
-
-IDLE_WAITS: frozenset[str] = LOOP_WAITS | {
-    "futex",
-    "wait4",
-    "waitid",
-    "pause",
-    "rt_sigsuspend",
-    "rt_sigtimedwait",
-    "sigsuspend",
-    "restart_syscall",
-    "nanosleep",
-    "clock_nanosleep",
-    "accept",
-    "accept4",
-    "io_getevents",
-    "io_pgetevents",
-}
-"""Calls whose length is waiting by design (for events, children, a lock, a timer or a
-client): long durations there are not slow I/O. Locks and sleeps have their own passes."""
-
-SLEEPS: frozenset[str] = frozenset({"nanosleep", "clock_nanosleep"})
-FLUSHES: frozenset[str] = frozenset({"fsync", "fdatasync", "sync_file_range", "msync", "syncfs"})
-
-
-def call_durations(calls: pa.Table) -> np.ndarray:
-    """Seconds each call took: `-T` where printed, else end - start; NaN when unknown."""
-    duration = calls["duration_s"].to_numpy(zero_copy_only=False)
-    duration = np.asarray(duration, dtype=np.float64)
-    if np.isnan(duration).any():
-        start = np.asarray(calls["start_s"].to_numpy(zero_copy_only=False), dtype=np.float64)
-        end = np.asarray(calls["end_s"].to_numpy(zero_copy_only=False), dtype=np.float64)
-        duration = np.where(np.isnan(duration), end - start, duration)
-    return duration
-
-
-def numbers(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A numeric column as float64 with NaN for nulls."""
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+from analyzer.arrays import numbers
 
 
 def cited_lines(calls: pa.Table) -> np.ndarray:
@@ -72,74 +22,163 @@ def cited_lines(calls: pa.Table) -> np.ndarray:
     return np.where(np.isnan(start), numbers(calls["line_end"]), start)
 
 
-def is_in(column: pa.ChunkedArray | pa.Array, names: frozenset[str]) -> np.ndarray:
-    """Boolean mask: the column's value is one of `names` (nulls are False)."""
-    mask = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(names))), False)
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def percentile(values: np.ndarray, q: float) -> float:
     """The q-th percentile (0-100) with linear interpolation, as numpy and pandas compute it."""
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-RUNTIMES: tuple[tuple[str, str], ...] = (
-    ("python", r"^(?:python|pypy)[\d.]*$"),
-    ("node", r"^(?:node|nodejs|deno|bun)$"),
-    ("jvm", r"^java$"),
-)
-"""(runtime, regex on the file name of the program the process executed)."""
+@dataclass(frozen=True)
+class Steps:
+    """Calls in flight per group as a step function, one row per change point, sorted by
+    (group, time): from `times[i]` the group has `counts[i]` calls in flight for `spans[i]`
+    seconds (0 at a group's last point, where the count is back to 0)."""
 
-PYTHON_FILES = r"\.pyc?\"|/python\d[\d.]*/|/libpython"
-"""A process that opens such paths runs Python, whatever it was started as (a console script
-such as gunicorn or celery is executed through its shebang)."""
+    groups: np.ndarray
+    times: np.ndarray
+    counts: np.ndarray
+    spans: np.ndarray
+    bounds: np.ndarray
+    """Index of each group's first change point, then the number of points."""
 
-_EXECS = pa.array(["execve", "execveat"])
-_OPENS = pa.array(["open", "openat", "openat2", "stat", "newfstatat", "statx"])
+    @property
+    def group_ids(self) -> np.ndarray:
+        return self.groups[self.bounds[:-1]]
 
 
-def process_runtime(trace: StraceTables, pid: int) -> str | None:
-    """What the process runs: ``python``, ``node``, ``jvm``, ``native`` (any other program),
-    or None when the trace shows no execve for it or its ancestors (a trace attached with
-    ``-p``). The last successful execve counts (a shell wrapper or a pyenv shim execs the
-    real program); a process forked without exec runs what its parent ran when it forked
-    (the parent's last execve before the child was created)."""
-    calls, tasks = trace.syscalls, trace.tasks
-    execs = pc.and_(
-        pc.fill_null(pc.is_in(calls["syscall"], _EXECS), False),
-        pc.fill_null(pc.equal(calls["retval"], 0), False),
+def in_flight(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Steps:
+    """The sweep line: +1 at each start, -1 at each end, per group.
+
+    Times are rounded to whole microseconds (strace's resolution), so a call that starts
+    when another ends (start + duration computed in floating point) does not overlap it;
+    the count at a time is the count after all the events at that time."""
+    if len(starts) == 0:
+        empty = np.array([], dtype=np.int64)
+        return Steps(empty, np.array([]), empty, np.array([]), np.zeros(1, dtype=np.int64))
+    event_groups = np.concatenate([groups, groups]).astype(np.int64)
+    origin = float(np.min(starts))
+    micros = np.rint((np.concatenate([starts, ends]) - origin) * 1e6).astype(np.int64)
+    deltas = np.concatenate([np.ones(len(starts), np.int64), -np.ones(len(ends), np.int64)])
+    time_bits = int(micros.max()).bit_length()
+    if time_bits + int(event_groups.max()).bit_length() < 63:
+        order = np.argsort((event_groups << time_bits) | micros)
+    else:
+        order = np.lexsort((micros, event_groups))
+    event_groups, micros = event_groups[order], micros[order]
+    # every call adds +1 and -1 in its own group, so the running sum is 0 between groups
+    counts = np.cumsum(deltas[order])
+    last_at_time = np.ones(len(order), dtype=bool)
+    last_at_time[:-1] = (event_groups[1:] != event_groups[:-1]) | (micros[1:] != micros[:-1])
+    groups_kept = event_groups[last_at_time]
+    times = origin + micros[last_at_time] / 1e6
+    counts = counts[last_at_time]
+    group_starts = np.ones(len(times), dtype=bool)
+    group_starts[1:] = groups_kept[1:] != groups_kept[:-1]
+    spans = np.zeros(len(times))
+    spans[:-1] = np.where(group_starts[1:], 0.0, times[1:] - times[:-1])
+    bounds = np.append(np.flatnonzero(group_starts), len(times))
+    return Steps(groups_kept, times, counts, spans, bounds)
+
+
+@dataclass(frozen=True)
+class Stretches:
+    """Runs of consecutive change points at or above a threshold: group, start, end."""
+
+    groups: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+
+def step_stats(steps: Steps, stretches: Stretches, threshold: int) -> pd.DataFrame:
+    """Per group of a non-empty `steps` (`stretches` are its `stretches_above` the
+    threshold): the peak count, the first time at the peak (peak_at), seconds at the peak
+    (peak_held_s), seconds at or above `threshold` (held_s), the thread-seconds in flight
+    while at or above it (cost_s), the longest stretch (longest_s, longest_at; 0 and NaN
+    without one) and the number of stretches."""
+    firsts = steps.bounds[:-1]
+    sizes = np.diff(steps.bounds)
+    point_group = np.repeat(np.arange(len(firsts)), sizes)
+    peak = np.maximum.reduceat(steps.counts, firsts)
+    at_peak = steps.counts == peak[point_group]
+    peak_points = np.flatnonzero(at_peak)
+    first_at_peak = peak_points[np.searchsorted(point_group[peak_points], np.arange(len(firsts)))]
+    # stretches come in group order: per group, the longest is the first after sorting
+    # by (group, -length)
+    run_group = np.searchsorted(steps.group_ids, stretches.groups)
+    lengths = stretches.ends - stretches.starts
+    longest = np.zeros(len(firsts))
+    longest_at = np.full(len(firsts), np.nan)
+    counted = np.bincount(run_group, minlength=len(firsts))
+    if len(lengths):
+        order = np.lexsort((-lengths, run_group))
+        first_run = order[np.concatenate([[True], np.diff(run_group[order]) != 0])]
+        longest[run_group[first_run]] = lengths[first_run]
+        longest_at[run_group[first_run]] = stretches.starts[first_run]
+    above = steps.counts >= threshold
+    return pd.DataFrame(
+        {
+            "group": steps.group_ids,
+            "peak": peak,
+            "peak_at": steps.times[first_at_peak],
+            "peak_held_s": np.add.reduceat(steps.spans * at_peak, firsts),
+            "held_s": np.add.reduceat(steps.spans * above, firsts),
+            "cost_s": np.add.reduceat(steps.spans * steps.counts * above, firsts),
+            "longest_s": longest,
+            "longest_at": longest_at,
+            "stretches": counted,
+        }
     )
-    if not pc.any(execs).as_py():
+
+
+def stretches_above(steps: Steps, threshold: int) -> Stretches:
+    """The stretches during which a group had at least `threshold` calls in flight."""
+    above = steps.counts >= threshold
+    begins = above.copy()
+    begins[1:] &= ~above[:-1]
+    begins[steps.bounds[:-1]] = above[steps.bounds[:-1]]
+    run_ids = np.cumsum(begins) - 1
+    begin_points = np.flatnonzero(begins)
+    lengths = np.bincount(run_ids[above], weights=steps.spans[above], minlength=len(begin_points))
+    starts = steps.times[begin_points]
+    return Stretches(steps.groups[begin_points], starts, starts + lengths)
+
+
+def downsample(times: np.ndarray, counts: np.ndarray, points: int) -> list[list[float]]:
+    """At most `points` [time, count] pairs of a step function: in each of `points` / 2
+    equal-width time buckets its first lowest and first highest point (so peaks and drops
+    survive), in time order; the last point is always kept. `times` must be sorted."""
+    if len(times) <= points:
+        return [[float(t), int(n)] for t, n in zip(times, counts, strict=True)]
+    buckets = max(points // 2 - 1, 1)
+    edges = np.linspace(times[0], times[-1], buckets + 1)[1:-1]
+    bucket = np.searchsorted(edges, times, side="right")
+    opens = np.concatenate([[True], bucket[1:] != bucket[:-1]])
+    segment = np.cumsum(opens) - 1
+    firsts = np.flatnonzero(opens)
+    keep = [np.array([len(times) - 1])]
+    for reduce in (np.maximum, np.minimum):
+        hits = np.flatnonzero(counts == reduce.reduceat(counts, firsts)[segment])
+        keep.append(hits[np.concatenate([[True], segment[hits][1:] != segment[hits][:-1]])])
+    return [[float(times[i]), int(counts[i])] for i in np.unique(np.concatenate(keep))]
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 thread``, ``3 threads``, ``2 stretches``."""
+    suffix = "" if count == 1 else "es" if noun.endswith("ch") else "s"
+    return f"{count} {noun}{suffix}"
+
+
+def short_location(location: str | None) -> str | None:
+    """``/srv/app/server.py:132`` -> ``server.py:132``."""
+    if not location:
         return None
-    by_pid: dict[int, list[tuple[float, str]]] = {}
-    for row in calls.filter(execs).select(["pid", "start_s", "args"]).to_pylist():
-        start = row["start_s"] if row["start_s"] is not None else float("-inf")
-        by_pid.setdefault(row["pid"], []).append((start, row["args"] or ""))
-    parents = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))
-    created = dict(zip(tasks["tid"].to_pylist(), tasks["created_s"].to_pylist(), strict=True))
-    before = float("inf")
-    for _ in range(64):  # up the parents, for forks without exec
-        execs_then = [args for start, args in by_pid.get(pid, []) if start <= before]
-        if execs_then:
-            path = re.match(r'\s*"((?:[^"\\]|\\.)*)"', execs_then[-1])
-            name = path.group(1).rsplit("/", 1)[-1] if path else ""
-            for runtime, pattern in RUNTIMES:
-                if re.match(pattern, name):
-                    return runtime
-            return "python" if _opens_python_files(calls, pid) else "native"
-        parent = parents.get(pid)
-        if parent is None or parent == pid:
-            return None
-        when = created.get(pid)
-        before = min(before, when) if when is not None else before
-        pid = parent
-    return None
+    path, _, line = location.rpartition(":")
+    return f"{os.path.basename(path)}:{line}" if path else location
 
 
-def _opens_python_files(calls: pa.Table, pid: int) -> bool:
-    mine = pc.and_(
-        pc.fill_null(pc.equal(calls["pid"], pid), False),
-        pc.fill_null(pc.is_in(calls["syscall"], _OPENS), False),
-    )
-    found = pc.match_substring_regex(calls["args"].filter(mine), PYTHON_FILES)
-    return bool(pc.any(found).as_py())
+def text_or_none(value: Any) -> str | None:
+    """A string cell, or None for null/NaN."""
+    return value if isinstance(value, str) and value else None
+
+
+MAX_TIMELINE_POINTS = 200
+"""A timeline keeps at most this many change points (the low and high of each bucket)."""

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.perf_stacks import StackIndex, perf_input
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.cpu_hotspot import StackIndex, perf_input
 
 CODE = "IOD008"
 KIND = "d_state"

@@ -54,13 +54,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_calls import call_times
+from analyzer.derive.strace_tasks import process_runtime
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.common import cited_lines, numbers, percentile, process_runtime
-from analyzer.passes.thread_pileup import (
+from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
-    call_times,
+    cited_lines,
     downsample,
     in_flight,
+    numbers,
+    percentile,
     plural,
     step_stats,
     stretches_above,

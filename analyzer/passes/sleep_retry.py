@@ -28,11 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_calls import call_durations
+from analyzer.derive.strace_families import SLEEPS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
-from analyzer.passes.common import SLEEPS, call_durations, cited_lines, is_in, numbers
+from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import describe, trace_resources
-from analyzer.passes.thread_pileup import plural
 
 CODE = "IOD012"
 KIND = "sleep_retry"

@@ -23,7 +23,6 @@ cannot be matched; the evidence then only lists the strace episodes of the same 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +31,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.asyncio import DEFAULT_SLOW_CALLBACK_S
 from analyzer.derive.clock_alignment import Alignment, align, assign, clock_text
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.blocked_loop import CAUSES
-from analyzer.passes.common import numbers
-from analyzer.sections.asyncio import DEFAULT_SLOW_CALLBACK_S
+from analyzer.passes.causes import CAUSES
+from analyzer.passes.common import numbers, short_location, text_or_none
 
 CODE = "IOD003"
 KIND = "slow_callback"
@@ -246,19 +245,6 @@ def step_states(text: pa.ChunkedArray) -> np.ndarray:
     state = pc.struct_field(pc.extract_regex(text, _STEP_RE), "state")
     state = pc.if_else(pc.equal(state, ""), pa.scalar(None, pa.string()), state)
     return np.asarray(state.to_numpy(zero_copy_only=False), dtype=object)
-
-
-def short_location(location: str | None) -> str | None:
-    """``/srv/app/server.py:132`` -> ``server.py:132``."""
-    if not location:
-        return None
-    path, _, line = location.rpartition(":")
-    return f"{os.path.basename(path)}:{line}" if path else location
-
-
-def text_or_none(value: Any) -> str | None:
-    """A string cell, or None for null/NaN."""
-    return value if isinstance(value, str) and value else None
 
 
 def _subject(row: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -15,18 +15,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_calls import call_durations
+from analyzer.derive.strace_families import FLUSHES, IDLE_WAITS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.common import (
-    FLUSHES,
-    IDLE_WAITS,
-    call_durations,
-    cited_lines,
-    is_in,
-    numbers,
-    percentile,
-)
+from analyzer.passes.common import cited_lines, numbers, percentile
 from analyzer.passes.targets import describe, trace_resources
 
 CODE = "IOD001"

@@ -30,10 +30,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
-from analyzer.passes.common import cited_lines, is_in, numbers
+from analyzer.passes.common import MAX_TIMELINE_POINTS, cited_lines, downsample, numbers
 
 CODE = "IOD006"
 KIND = "thread_exhaustion"
@@ -42,8 +43,6 @@ FAILURE_COST_S = 1.0
 RATE_WINDOW_S = 1.0
 """The creation rate is measured over the creations in this window before the first
 failure (see `creation_burst`)."""
-MAX_TIMELINE_POINTS = 200
-"""The thread-count timeline keeps at most this many change points (peaks kept)."""
 
 _STACK_MAPS = frozenset({"mmap", "mmap2"})
 _LIMITS = frozenset({"prlimit64", "setrlimit", "getrlimit", "ugetrlimit"})
@@ -198,18 +197,6 @@ def thread_timeline(born: np.ndarray, gone: np.ndarray) -> tuple[np.ndarray, np.
     times, live = times[order], np.cumsum(steps[order])
     last_at_time = np.append(times[1:] != times[:-1], True)
     return times[last_at_time], live[last_at_time].astype(np.int64)
-
-
-def downsample(times: np.ndarray, live: np.ndarray, points: int) -> list[list[float]]:
-    """At most `points` [time, live] pairs: per equal-width time bucket, its highest point,
-    so peaks survive; the last point is kept as it is."""
-    if len(times) <= points:
-        return [[float(t), int(n)] for t, n in zip(times, live, strict=True)]
-    edges = np.linspace(times[0], times[-1], points)
-    bucket = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, points - 1)
-    frame = pd.DataFrame({"bucket": bucket, "live": live})
-    keep = set(frame.groupby("bucket")["live"].idxmax().to_list()) | {len(times) - 1}
-    return [[float(times[i]), int(live[i])] for i in sorted(keep)]
 
 
 def creation_burst(created_at: np.ndarray, first_at: float, window: float) -> tuple[int, float]:

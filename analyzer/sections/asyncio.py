@@ -19,18 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.derive.asyncio import DEFAULT_SLOW_CALLBACK_S, MISUSE_KINDS, SAMPLE_CHARS
 from analyzer.model import Derived
 from analyzer.sections.strace import records
 
-MISUSE_KINDS = (
-    "exception",
-    "task_destroyed_pending",
-    "never_retrieved",
-    "never_awaited",
-    "resource_warning",
-)
-DEFAULT_SLOW_CALLBACK_S = 0.1
-SAMPLE_CHARS = 2000
 TIMELINE_LIMIT = 2000
 """Episodes in the timeline at most: the longest are kept, the others only counted."""
 

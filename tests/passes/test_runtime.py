@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, inputs_of
 
-from analyzer.passes.common import process_runtime
+from analyzer.derive.strace_tasks import process_runtime
 
 
 @pytest.mark.parametrize(

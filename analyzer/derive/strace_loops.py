@@ -1,0 +1,123 @@
+"""Event loops in a strace trace, and the episodes they were blocked.
+
+A derivation the passes share (see `loop_episodes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.config import PassConfig
+from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_calls import call_ends
+from analyzer.derive.strace_families import EPOLL_WAITS, LOOP_WAITS
+
+
+def loop_wait_rows(calls: pa.Table, min_waits: int) -> np.ndarray:
+    """Row numbers of the calls that are event-loop waits (see the module docstring)."""
+    rows = np.flatnonzero(is_in(calls["syscall"], LOOP_WAITS))
+    if len(rows) < min_waits:
+        return rows[:0]
+    waits = calls.select(["tid", "syscall", "fd"]).take(rows)
+    names = pc.dictionary_encode(contiguous(waits["syscall"]))
+    codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    epoll_codes = [i for i, name in enumerate(names.dictionary.to_pylist()) if name in EPOLL_WAITS]
+    frame = pd.DataFrame(
+        {
+            "tid": np.nan_to_num(numbers(waits["tid"]), nan=-1).astype(np.int64),
+            "code": codes,
+            "fd": np.nan_to_num(numbers(waits["fd"]), nan=-1).astype(np.int64),
+        }
+    )
+    frequent = frame.groupby(["tid", "code", "fd"])["tid"].transform("size") >= min_waits
+    epoll = frame["code"].isin(epoll_codes)
+    tid_has_epoll_loop = (frequent & epoll).groupby(frame["tid"]).transform("any")
+    loop = frequent & (epoll | ~tid_has_epoll_loop)
+    return rows[loop.to_numpy(dtype=bool)]
+
+
+@dataclass(frozen=True)
+class LoopEpisodes:
+    """The event-loop threads of one trace and the episodes their loops were blocked.
+
+    `episodes` has one row per episode: tid, start, end, duration_s, ongoing, prev_line (the
+    line where the wait before it returned), next_line (the next wait's line; null when
+    ongoing). `loops` has one row per loop thread: tid, pid, waits, first_wait_s,
+    last_return_s. `wait_mask` marks the loop waits among the trace's calls.
+    """
+
+    episodes: pd.DataFrame
+    loops: pd.DataFrame
+    wait_mask: np.ndarray
+
+
+def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
+    """Every blocked episode of every event loop in the trace (not capped)."""
+    calls = trace.syscalls
+    rows = loop_wait_rows(calls, config.loop_min_waits) if calls.num_rows else np.empty(0, int)
+    wait_mask = np.zeros(calls.num_rows, dtype=bool)
+    wait_mask[rows] = True
+    waits = calls.select(
+        ["tid", "pid", "start_s", "end_s", "duration_s", "line_start", "line_end"]
+    ).take(rows)
+    tid = np.nan_to_num(numbers(waits["tid"]), nan=-1).astype(np.int64)
+    start = numbers(waits["start_s"])
+    end = call_ends(waits)
+    line_start = numbers(waits["line_start"])
+    line_end = numbers(waits["line_end"])
+    return_line = np.where(np.isnan(line_end), line_start, line_end)
+    order = np.lexsort((start, tid))
+    tid, start, end = tid[order], start[order], end[order]
+    line_start, return_line = line_start[order], return_line[order]
+    pid = numbers(waits["pid"])[order]
+
+    same_thread = tid[1:] == tid[:-1]
+    gap = start[1:] - end[:-1]
+    with np.errstate(invalid="ignore"):
+        blocked = np.flatnonzero(same_thread & (gap >= config.blocked_loop_s))
+    between = pd.DataFrame(
+        {
+            "tid": tid[blocked],
+            "start": end[blocked],
+            "end": start[blocked + 1],
+            "ongoing": False,
+            "prev_line": return_line[blocked],
+            "next_line": line_start[blocked + 1],
+        }
+    )
+
+    last = np.flatnonzero(np.append(~same_thread, True)) if len(tid) else np.empty(0, int)
+    first = np.append(0, last[:-1] + 1) if len(last) else last
+    loops = pd.DataFrame(
+        {
+            "tid": tid[last],
+            "pid": pid[last],
+            "waits": last - first + 1,
+            "first_wait_s": start[first],
+            "last_return_s": end[last],
+        }
+    )
+    exited = np.isin(tid[last], numbers(trace.exits["tid"]))
+    trace_end = trace.last_s if trace.last_s is not None else np.nan
+    with np.errstate(invalid="ignore"):
+        still = ~exited & (trace_end - end[last] >= config.blocked_loop_s)
+    trailing = pd.DataFrame(
+        {
+            "tid": tid[last][still],
+            "start": end[last][still],
+            "end": trace_end,
+            "ongoing": True,
+            "prev_line": return_line[last][still],
+            "next_line": np.nan,
+        }
+    )
+    episodes = pd.concat([between, trailing], ignore_index=True) if len(trailing) else between
+    episodes = episodes.sort_values(["tid", "start"], kind="stable", ignore_index=True)
+    episodes["duration_s"] = episodes["end"] - episodes["start"]
+    return LoopEpisodes(episodes, loops, wait_mask)
