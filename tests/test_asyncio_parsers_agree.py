@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import examples
 
 from analyzer.formats import asyncio as asyncio_format
 from analyzer.inputs import iter_line_chunks, open_input
@@ -219,7 +220,7 @@ def _wrap(envelope: str, lines: list[str]) -> list[str]:
     return [envelope + lines[0], *lines[1:]]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(
         st.tuples(st.lists(APP_LINES, max_size=3), ENVELOPES, messages()), min_size=1, max_size=5
@@ -313,7 +314,7 @@ FRAGMENTS = [
 ]  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.sampled_from(FIXTURE_LINES),
     st.integers(0, 10_000),

@@ -267,6 +267,7 @@ def test_version() -> None:
     assert result.stdout.startswith("iodiag 0.1.0")
 
 
+@pytest.mark.slow
 def test_python_dash_m_version() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "analyzer", "--version"],
@@ -280,6 +281,7 @@ def test_python_dash_m_version() -> None:
     assert proc.stdout.startswith("iodiag 0.1.0")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [[], ["--format", "json"]], ids=["default", "json"])
 def test_a_closed_stdout_pipe_is_not_an_error(args: list[str], tmp_path: Path) -> None:
     """`iodiag-analyze trace | head`: the reader leaves before the summary is written. The

@@ -300,6 +300,7 @@ def test_hostile_names_cannot_break_out() -> None:
     assert ET.fromstring(svg.encode("utf-8")).find(f".//{SVG}text").text == "<b>t</b>"
 
 
+@pytest.mark.slow
 def test_output_is_deterministic_across_processes() -> None:
     path = RESEARCH / "cpu_py312_xperf_dwarf.txt"
     outputs = []

@@ -13,6 +13,8 @@ import pytest
 
 import analyzer
 
+pytestmark = pytest.mark.slow
+
 PROGRAMS = Path(__file__).resolve().parent.parent / "fixtures" / "strace" / "programs"
 
 

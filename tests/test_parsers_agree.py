@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import examples
 
 from analyzer.formats import strace, strace_lark
 from analyzer.formats.strace_record import StraceRecord, Unparsed
@@ -216,7 +217,7 @@ def call_lines(draw: st.DrawFn) -> tuple[str, StraceRecord]:
     return prefix + body + tail, record
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(call_lines())
 def test_generated_call_lines_parse_identically(case: tuple[str, StraceRecord]) -> None:
     line, expected = case
@@ -227,7 +228,7 @@ def test_generated_call_lines_parse_identically(case: tuple[str, StraceRecord]) 
     assert fast is None or fast == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     prefixed(),
     st.sampled_from(
@@ -249,7 +250,7 @@ def test_generated_signal_and_exit_lines(prefix: tuple[str, dict[str, object]], 
     assert scan_one(text + body) in (None, record)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(call_lines(), st.integers(1, 30))
 def test_cut_lines_are_never_misread(case: tuple[str, StraceRecord], cut: int) -> None:
     """A line cut short (a killed tracer) is rejected or read the same by both parsers."""

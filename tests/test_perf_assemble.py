@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import examples
 
 from analyzer.formats import perf_lark
 from analyzer.formats.perf import chunk_bytes, parse
@@ -45,7 +46,9 @@ OTHER_FILES = [
     ROOT / "diagnosis" / "logs" / "asyncio_server.perf_cpu.debug.log",
     ROOT / "perf" / "flamegraph-test" / "results" / "perf-vertx-stacks-01-collapsed-all.txt",
 ]
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _rows(assembler: Assembler) -> dict[str, object]:

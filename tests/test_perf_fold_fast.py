@@ -175,6 +175,7 @@ def test_bad_utf8_and_blockwise_reading(tmp_path: Path, monkeypatch: pytest.Monk
     assert _fast([str(bad), "--format", "folded"], tmp_path) == _full(bad, CollapseOptions())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

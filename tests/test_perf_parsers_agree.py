@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import examples
 
 from analyzer.formats import perf_lark
 from analyzer.formats.perf import parse
@@ -24,7 +25,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "perf"
 ALL_FILES = sorted((FIXTURES / "research").glob("*.txt")) + sorted(
     (FIXTURES / "flamegraph-test").glob("*.txt")
 )
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _lines(path: Path) -> list[str]:

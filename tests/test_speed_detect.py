@@ -93,6 +93,7 @@ def test_registry_names_are_the_sources_names() -> None:
         sources.SOURCES["nope"]
 
 
+@pytest.mark.slow
 def test_a_strace_head_imports_no_other_parser() -> None:
     """Detection stops at strace's full score before the asyncio and perf sniffers, so a
     fresh interpreter analysing strace never imports their modules."""

@@ -300,6 +300,7 @@ def test_escaped_names_survive_the_round_trip() -> None:
     assert text.isascii()
 
 
+@pytest.mark.slow
 def test_output_is_deterministic_across_processes() -> None:
     path = RESEARCH / "mixed_cpuclock_sched_rawsyscalls.txt"
     outputs = []
