@@ -121,7 +121,7 @@ def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
 
 def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
     """The `verdict` section of the report."""
-    conclusions = []
+    conclusions: list[dict[str, Any]] = []
     for index, cost, explained in ranked(findings)[:MAX_CONCLUSIONS]:
         finding = findings[index]
         message = finding.message

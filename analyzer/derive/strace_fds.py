@@ -356,23 +356,23 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
                 proto = _protocol(get_fd(tid, listener) if listener is not None else None)
                 set_fd(row, tid, retval, after, ret_target or f"{proto}:[->{peer or '?'}]")
         elif name in ("connect", "bind"):
-            fd = _first_fd(arg_text)
+            socket_fd = _first_fd(arg_text)
             address = sockaddr_text(arg_text)
-            if fd is not None and address is not None:
-                proto = _protocol(get_fd(tid, fd))
+            if socket_fd is not None and address is not None:
+                proto = _protocol(get_fd(tid, socket_fd))
                 target = f"{proto}:[->{address}]" if name == "connect" else f"{proto}:[{address}]"
                 position = (line_start if line_start is not None else line) * 2 - 1
-                set_fd(row, tid, fd, position, target)
+                set_fd(row, tid, socket_fd, position, target)
         elif name == "getsockname":
             # A socket bound to port 0 learns its real port here (a server on an
             # ephemeral port); later connects from clients name that port.
-            fd = _first_fd(arg_text)
+            socket_fd = _first_fd(arg_text)
             address = sockaddr_text(arg_text)
-            if fd is not None and address is not None and retval == 0:
-                current = get_fd(tid, fd)
+            if socket_fd is not None and address is not None and retval == 0:
+                current = get_fd(tid, socket_fd)
                 if current is not None and _BOUND_TO_PORT_0.match(current):
                     proto = _protocol(current)
-                    set_fd(row, tid, fd, after, f"{proto}:[{address}]")
+                    set_fd(row, tid, socket_fd, after, f"{proto}:[{address}]")
         elif name in ("pipe", "pipe2", "socketpair"):
             match = _FD_PAIR.search(arg_text)
             if match:

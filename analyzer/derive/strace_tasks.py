@@ -158,7 +158,7 @@ def tasks_table(
                 "exited_s": (
                     exit_row.time_s
                     if exit_row is not None
-                    else (last_clock / 1e9 if first_line is not None else None)
+                    else (last_clock / 1e9 if last_clock is not None else None)
                 ),
                 "exit_status": status,
                 "first_line": first_line,

@@ -208,7 +208,7 @@ def match_steps(
     count = len(log_end)
     trace_of = np.full(count, -1, dtype=np.int64)
     episode_of = np.full(count, -1, dtype=np.int64)
-    rank = np.full(count, _REASON_ORDER.index(NO_STRACE_LOOP), dtype=np.int64)
+    rank: np.ndarray = np.full(count, _REASON_ORDER.index(NO_STRACE_LOOP), dtype=np.int64)
     alignments = []
     for index, trace in enumerate(traces):
         alignment = align(
@@ -234,8 +234,8 @@ def match_steps(
         shifted = log_end + alignment.offset_s
         inside = (shifted >= (trace.first_s or -np.inf)) & (shifted <= (trace.last_s or np.inf))
         no_episode = _REASON_ORDER.index(NOT_LISTED if trace.unlisted else NO_EPISODE)
-        here = np.where(inside, no_episode, _REASON_ORDER.index(OUTSIDE_TRACE))
-        rank = np.minimum(rank, here)
+        reasons = np.where(inside, no_episode, _REASON_ORDER.index(OUTSIDE_TRACE))
+        rank = np.minimum(rank, reasons)
     rank = np.where(np.isnan(log_end), _REASON_ORDER.index(NO_TIMESTAMP), rank)
     return Matches(trace_of, episode_of, np.where(trace_of >= 0, -1, rank), alignments)
 
@@ -596,7 +596,7 @@ def log_notes(steps: Steps, config: PassConfig) -> dict[str, Any]:
     smallest = float(steps.duration.min())
     uvloop = steps.uvloop
     loggers = steps.loggers
-    threshold = {
+    threshold: dict[str, Any] = {
         "slow_callback_duration_s": DEFAULT_SLOW_CALLBACK_S,
         "assumed_default": True,
         "smallest_logged_s": smallest,

@@ -19,7 +19,7 @@ from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import FLUSHES, IDLE_WAITS
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import cited_lines, numbers, percentile
 from analyzer.passes.targets import describe, trace_resources
 
@@ -145,7 +145,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         where = None if fdless else describe(target_class, resource)
         on_where = f" on {where}" if where else ""
         p95 = percentile(durations, 95)
-        outliers = [
+        outliers: list[dict[str, Any]] = [
             {
                 "line": int(lines[row]),
                 "tid": None if np.isnan(tids[row]) else int(tids[row]),
@@ -178,7 +178,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "outliers": outliers,
             "threshold_s": config.slow_syscall_s,
         }
-        severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
+        severity: Severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
         share_text = ""
         if share is not None and share > 1:
             share_text = (

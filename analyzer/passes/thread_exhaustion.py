@@ -136,7 +136,8 @@ def _limit_value(text: str | None) -> str | None:
 def _lineage(tasks: pa.Table, pid: int) -> set[int]:
     """The process and the tasks it descends from (limits are inherited across fork/exec)."""
     parent_of = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))
-    lineage, task = set(), pid
+    lineage: set[int] = set()
+    task: int | None = pid
     while task is not None and task not in lineage:
         lineage.add(task)
         task = parent_of.get(task)
@@ -240,7 +241,11 @@ def _describe_group(call: str, errno: str, stack: bool) -> tuple[str, str]:
 def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, int]]:
     """The refused creations: their rows of `calls` (plus a ``row`` column and a ``stack``
     flag), and for refused stack mprotects the row of the stack mmap they follow."""
-    empty = (calls.slice(0, 0), np.zeros(0, dtype=bool), {})
+    empty: tuple[pa.Table, np.ndarray, dict[int, int]] = (
+        calls.slice(0, 0),
+        np.zeros(0, dtype=bool),
+        {},
+    )
     refused = np.flatnonzero(is_in(calls["errno"], frozenset({"EAGAIN", "ENOMEM"})))
     if len(refused) == 0:
         return empty

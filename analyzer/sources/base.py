@@ -14,7 +14,7 @@ derivation and section modules are imported only when the run has such an input.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Generic
 
 from analyzer.config import Config
@@ -42,7 +42,7 @@ class Source(ABC, Generic[P]):
 
     @abstractmethod
     def parse(
-        self, chunks: Iterable[LineChunk], input_name: str, *, engine: str, threads: int
+        self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
     ) -> P:
         """Every line of one input parsed, or counted as unparsed with its reason."""
 
