@@ -142,12 +142,23 @@ SYSCALLS = TableSpec(
             "s",
         ),
         Column("args", pa.string(), "Full raw argument text (both halves joined)."),
-        Column("fd", pa.int64(), "First-argument file descriptor of fd-taking calls."),
+        Column(
+            "fd",
+            pa.int64(),
+            "The call's file descriptor: the first argument of fd-taking calls, or the one fd "
+            "a poll/select waited on (see `wait_fds` for sets of several).",
+        ),
         Column("target", pa.string(), "What the fd refers to: path, socket, pipe..."),
         Column("target_kind", pa.string(), "file, socket, pipe, device, anon, fd or null."),
         Column("ret", pa.string(), "Return value as printed."),
         Column("retval", pa.int64(), "Return value as an integer."),
         Column("errno", pa.string(), "Error name, null on success."),
+        Column(
+            "aux",
+            pa.string(),
+            "Parenthesised text after the return value: `Timeout`, the ready fds of "
+            "poll/select, flags.",
+        ),
         Column(
             "status",
             pa.string(),
@@ -156,6 +167,26 @@ SYSCALLS = TableSpec(
         ),
         Column("line_start", pa.int64(), "Line of the entry half (or the complete line)."),
         Column("line_end", pa.int64(), "Line of the resumed half (null if none)."),
+    ),
+)
+
+WAIT_FDS = TableSpec(
+    "wait_fds",
+    "One row per fd in the sets of a poll, ppoll, select or pselect6 call: what the call "
+    "waited on (see analyzer/derive/strace_waits.py).",
+    (
+        _INPUT,
+        Column(
+            "row",
+            pa.int64(),
+            "Row of the call among the `syscalls` rows of the same trace (input or -ff set).",
+        ),
+        Column("tid", pa.int64(), "Thread that made the call."),
+        Column("fd", pa.int64(), "The file descriptor in the set."),
+        Column("want", pa.string(), "What the call waited for: in, out, inout, exc or other."),
+        Column("ready", pa.bool_(), "The fd was among those the call returned as ready."),
+        Column("target", pa.string(), "What the fd referred to at the call."),
+        Column("target_kind", pa.string(), "file, socket, pipe, device, anon or null."),
     ),
 )
 
@@ -495,6 +526,7 @@ TABLES: tuple[TableSpec, ...] = (
     STRACE_LINES,
     UNPARSED,
     SYSCALLS,
+    WAIT_FDS,
     SIGNALS,
     EXITS,
     TASKS,

@@ -30,6 +30,17 @@ def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
     its cost is extra time the cause cost rather than the same time seen twice)."""
     explained: dict[int, tuple[int, bool]] = {}
     for cause_index, cause in enumerate(findings):
+        for rule in cause.explains:
+            for index, finding in enumerate(findings):
+                if (
+                    index not in explained
+                    and index != cause_index
+                    and finding.resource is not None
+                    and finding.resource.key == rule.key
+                    and (rule.kind is None or finding.kind == rule.kind)
+                    and (not rule.same_input or finding.input == cause.input)
+                ):
+                    explained[index] = (cause_index, rule.adds_cost)
         if cause.kind == "thread_pileup":
             syscalls = {cause.evidence.get("syscall")} | {
                 row.get("syscall")
@@ -142,6 +153,8 @@ def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
                 "headline": headline,
                 "message": message,
                 "cost_s": round(cost, 6),
+                "culprit": finding.culprit.to_json() if finding.culprit else None,
+                "resource": finding.resource.to_json() if finding.resource else None,
                 "fix": finding.fix,
                 "explains": explained,
             }

@@ -383,6 +383,7 @@ def build_calls(
         "retval": take(column(table, "retval"), exit_),
         "ret_target": take(column(table, "ret_target"), exit_),
         "errno": errno,
+        "aux": take(column(table, "aux"), exit_),
         "status": pc.take(pa.array(STATUSES), pa.array(status.astype(np.int8))),
         "line_start": take(line_no, entry),
         "line_end": take(line_no, exit_),

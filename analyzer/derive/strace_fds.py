@@ -534,6 +534,24 @@ def replay_calls(columns: dict[str, pa.Array]) -> FdEvents:
     return replay_fd_tables(calls.filter(pc.is_in(calls["syscall"], value_set=_CHANGES_FDS)))
 
 
+def events_at(
+    events: FdEvents, tids: np.ndarray, fds: np.ndarray, anchors: np.ndarray
+) -> np.ndarray:
+    """For each (task, fd) looked up at a position (``2 * line`` of the call that uses it),
+    the index of the fd-table event that set the fd then (-1: none)."""
+    if len(tids) == 0 or len(events.target) == 0:
+        return np.full(len(tids), -1, dtype=np.int64)
+    # The table each call's task uses (as it is at the end of the trace; 0 when never moved).
+    unique_tids, tid_code = np.unique(tids, return_inverse=True)
+    table_of_tid = np.array([events.task_table.get(int(t), 0) for t in unique_tids], np.int64)
+    query_table = table_of_tid[tid_code]
+    # (table, fd) pairs as one dense integer key, numbering fds by a joint factorize.
+    fd_codes, fd_values = pd.factorize(np.concatenate([events.fd, fds.astype(np.int64)]))
+    event_key = events.table * len(fd_values) + fd_codes[: len(events.fd)]
+    query_key = query_table * len(fd_values) + fd_codes[len(events.fd) :]
+    return _as_of(event_key, events.position, events.order, query_key, anchors.astype(np.int64))
+
+
 def _replayed_targets(
     columns: dict[str, pa.Array], fd: pa.Array, need: np.ndarray, events: FdEvents | None
 ) -> tuple[np.ndarray, pa.Array]:
@@ -544,21 +562,10 @@ def _replayed_targets(
     rows = np.flatnonzero(need)
     if len(rows) == 0 or len(events.target) == 0:
         return np.full(len(rows), -1, dtype=np.int64), events.target
-
-    # The table each call's task uses (as it is at the end of the trace; 0 when never moved).
     tids = columns["tid"].to_numpy()[rows]
-    unique_tids, tid_code = np.unique(tids, return_inverse=True)
-    table_of_tid = np.array([events.task_table.get(int(t), 0) for t in unique_tids], np.int64)
-    query_table = table_of_tid[tid_code]
     query_fd = fd.to_numpy(zero_copy_only=False)[rows].astype(np.int64)
     anchor = pc.coalesce(columns["line_start"], columns["line_end"]).to_numpy()[rows] * 2
-
-    # (table, fd) pairs as one dense integer key, numbering fds by a joint factorize.
-    fd_codes, fd_values = pd.factorize(np.concatenate([events.fd, query_fd]))
-    event_key = events.table * len(fd_values) + fd_codes[: len(events.fd)]
-    query_key = query_table * len(fd_values) + fd_codes[len(events.fd) :]
-    found = _as_of(event_key, events.position, events.order, query_key, anchor.astype(np.int64))
-    return found, events.target
+    return events_at(events, tids, query_fd, anchor), events.target
 
 
 def resolve(

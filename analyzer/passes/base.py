@@ -37,6 +37,52 @@ class PassInputs:
 
 
 @dataclass(frozen=True)
+class Culprit:
+    """Who a finding blames: the thread or process that caused the problem (the holder of
+    a lock, the loop thread that blocked, the process whose clone was refused)."""
+
+    pid: int | None = None
+    tid: int | None = None
+    name: str | None = None
+    """Thread or process name (``-Y`` comm, the py-spy thread name), when known."""
+    role: str | None = None
+    """What it is in this finding's words: ``event loop``, ``lock holder``, ``reader``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "tid": self.tid, "name": self.name, "role": self.role}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a finding is about: the peer, file, directory, pipe, lock or limit."""
+
+    kind: str
+    """tcp, udp, unix, file, directory, device, pipe, futex, gil, lock, dns, limit, cpu,
+    process ..."""
+    key: str
+    """The resource as the tables name it (``tcp 127.0.0.1:5432``, a path, ``pipe:[123]``):
+    findings about one resource have the same key."""
+    text: str
+    """The resource in plain words (``TCP peer 127.0.0.1:5432``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Explains:
+    """A consequence this finding explains: findings of `kind` (any kind when None) about
+    the resource `key` in the same input (any input when `same_input` is False).
+    `adds_cost`: their cost is further time this cause cost (clients waiting on a blocked
+    loop), not the same waiting seen again (workers of a pile-up seen call by call)."""
+
+    key: str
+    kind: str | None = None
+    adds_cost: bool = False
+    same_input: bool = True
+
+
+@dataclass(frozen=True)
 class Finding:
     """One diagnosis: what, where, how bad, the evidence and the fix.
 
@@ -60,6 +106,10 @@ class Finding:
     cost_s: float = 0.0
     lines: tuple[int, ...] = ()
     """Source lines (1-based, in `input`) that show the problem, first few only."""
+    culprit: Culprit | None = None
+    resource: Resource | None = None
+    explains: tuple[Explains, ...] = ()
+    """The other findings this one is the cause of (the verdict folds them into it)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +126,8 @@ class Finding:
             "cost_s": _json_number(self.cost_s),
             "fix": self.fix,
             "lines": list(self.lines),
+            "culprit": self.culprit.to_json() if self.culprit else None,
+            "resource": self.resource.to_json() if self.resource else None,
             "evidence": json_clean(self.evidence),
         }
 
