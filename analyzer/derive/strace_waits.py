@@ -127,3 +127,22 @@ def single_fd_rows(row: np.ndarray, fd: np.ndarray) -> np.ndarray:
     lowest = np.minimum.reduceat(fd, starts)
     highest = np.maximum.reduceat(fd, starts)
     return starts[(lowest == highest) & (ends > starts)]
+
+
+def resource_waits(calls: pa.Table) -> np.ndarray:
+    """Which calls are poll/select waits on one resource: their one fd is a connected socket
+    (a ``->`` peer), a pipe, a file or a device. Those are a synchronous client waiting for a
+    peer, a parent waiting for a child's output, a resolver waiting for its nameserver, unlike
+    an event loop's waits on a set of fds and the idle waits on a listener, an eventfd, a
+    timer or a signalfd."""
+    if calls.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    waits = pc.fill_null(
+        pc.is_in(calls["syscall"], value_set=pa.array(sorted(WAITS_ON_SETS))), False
+    )
+    target = calls["target"]
+    kind = calls["target_kind"]
+    connected = pc.fill_null(pc.match_substring(target, "->"), False)
+    channel = pc.fill_null(pc.is_in(kind, value_set=pa.array(["pipe", "file", "device"])), False)
+    mask = pc.and_(waits, pc.or_(connected, channel))
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
