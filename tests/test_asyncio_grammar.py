@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.formats import asyncio as asyncio_format
+from analyzer.formats import asyncio_assemble, asyncio_lark
 from analyzer.formats.asyncio_record import AsyncioRecord
 from analyzer.inputs import iter_line_chunks, open_input
 
@@ -29,7 +30,7 @@ def _parse_file(path: Path, engine: str = "lark") -> asyncio_format.ParsedLog:
 
 
 def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
-    assembler = asyncio_format.Assembler()
+    assembler = asyncio_assemble.Assembler()
     for number, line in enumerate(text.split("\n"), 1):
         assembler.feed(number, line)
     assembler.finish()
@@ -37,7 +38,7 @@ def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
 
 
 def test_grammar_compiles_strictly() -> None:
-    asyncio_format.build_parser(strict=True)
+    asyncio_lark.build_parser(strict=True)
 
 
 @pytest.mark.parametrize("engine", ["lark", "fast"])

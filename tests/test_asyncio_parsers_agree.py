@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from support import examples
 
 from analyzer.formats import asyncio as asyncio_format
+from analyzer.formats import asyncio_lark, asyncio_record, asyncio_scan
 from analyzer.inputs import iter_line_chunks, open_input
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,18 +273,18 @@ FIXTURE_LINES = _fixture_lines()
 
 def test_fast_line_parser_equals_grammar_on_every_fixture_line() -> None:
     for line in FIXTURE_LINES:
-        assert asyncio_format.parse_line_fast(line) == asyncio_format.parse_line(line), line
+        assert asyncio_scan.parse_line_fast(line) == asyncio_lark.parse_line(line), line
 
 
 def test_fast_line_parser_reads_the_common_lines_itself() -> None:
     """The fast path must not quietly hand everything to the grammar: every `Executing`
     line without a journald prefix, every traceback frame and every enveloped application
     line of the fixtures is read without it."""
-    fast = asyncio_format._fast_parser()
+    fast = asyncio_scan.fast_parser()
     missed = []
     for line in FIXTURE_LINES:
-        parsed = asyncio_format.parse_line(line)
-        if not isinstance(parsed, asyncio_format.Line) or parsed.journal is not None:
+        parsed = asyncio_lark.parse_line(line)
+        if not isinstance(parsed, asyncio_record.Line) or parsed.journal is not None:
             continue
         common = (
             parsed.data.get("kind") == "slow_callback"
@@ -301,8 +302,8 @@ def test_fast_line_parser_equals_grammar_at_line_edges() -> None:
     for line in FIXTURE_LINES:
         for variant in (line + " ", " " + line, line + "\t", line[:-1]):
             fast, grammar = (
-                asyncio_format.parse_line_fast(variant),
-                asyncio_format.parse_line(variant),
+                asyncio_scan.parse_line_fast(variant),
+                asyncio_lark.parse_line(variant),
             )
             assert fast == grammar, variant
 
@@ -336,7 +337,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
         line = line[:at]
     else:
         line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
-    assert asyncio_format.parse_line_fast(line) == asyncio_format.parse_line(line)
+    assert asyncio_scan.parse_line_fast(line) == asyncio_lark.parse_line(line)
 
 
 # -- the byte pre-filter ----------------------------------------------------------------------
@@ -345,7 +346,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
 def _mask_lines(block: bytes) -> list[int]:
     """The candidate line indexes the old way: split into lines, RE2 on each line."""
     lines = [line.decode("utf-8", "backslashreplace") for line in block.split(b"\n")]
-    mask = asyncio_format.candidate_mask(pa.array(lines, pa.string()))
+    mask = asyncio_scan.candidate_mask(pa.array(lines, pa.string()))
     return [index for index, hit in enumerate(mask) if hit]
 
 
@@ -357,11 +358,11 @@ def test_candidate_lines_are_the_lines_with_a_marker(
     """On every fixture, with pieces and rounds so small that most blocks need many rounds
     or go to the dense fallback: the same lines as matching each line on its own, and the
     offsets are where those lines start."""
-    monkeypatch.setattr(asyncio_format, "PIECE_BYTES", piece)
-    monkeypatch.setattr(asyncio_format, "MAX_ROUNDS", rounds)
+    monkeypatch.setattr(asyncio_scan, "PIECE_BYTES", piece)
+    monkeypatch.setattr(asyncio_scan, "MAX_ROUNDS", rounds)
     for path in FIXTURES:
         block = path.read_bytes().rstrip(b"\n")
-        offsets, indexes = asyncio_format.candidate_lines(block)
+        offsets, indexes = asyncio_scan.candidate_lines(block)
         assert indexes == _mask_lines(block), path.name
         starts = [0] + [i + 1 for i, byte in enumerate(block) if byte == 10]
         assert offsets == [starts[i] for i in indexes], path.name

@@ -1,7 +1,10 @@
-"""The records both asyncio log parsers produce: one `AsyncioRecord` per asyncio message,
-however many lines, and one `TaskSnapshot` per task in an aiomonitor dump.
+"""The records both asyncio log parsers produce: one `Line` per parsed line, one
+`AsyncioRecord` per asyncio message, however many lines, and one `TaskSnapshot` per task in
+an aiomonitor dump.
 
-`grammars/asyncio_log.lark` specifies the lines; `asyncio_log` assembles them into records.
+`grammars/asyncio_log.lark` specifies the lines; `asyncio_lark.parse_line` (the grammar) and
+`asyncio_scan.parse_line_fast` (equal to it) read a line into a `Line`, and
+`asyncio_assemble.Assembler` joins the lines into records.
 The grammar engine parses every line; the fast engine parses only the lines a cheap
 vectorised test marks as candidates (and the lines that follow an open record). Both feed the
 same assembler, so they must produce identical `AsyncioRecord` lists; tests check it.
@@ -95,6 +98,7 @@ per stack of a ``where`` / ``where-terminated`` output. Field rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 KINDS: tuple[str, ...] = (
@@ -108,6 +112,22 @@ KINDS: tuple[str, ...] = (
     "getaddrinfo",
     "other",
 )
+
+
+@dataclass(frozen=True)
+class Line:
+    """One parsed line.
+
+    ``role`` is ``start`` (an asyncio message), ``other`` (an envelope with any other text),
+    ``cont`` (a continuation line), ``monitor`` (aiomonitor console output) or ``blank``.
+    ``data`` holds the message fields (for ``start``: ``kind`` and record fields; for
+    ``cont`` and ``monitor``: ``type`` and its values).
+    """
+
+    role: str
+    data: dict[str, Any]
+    envelope: dict[str, Any] | None = None
+    journal: dict[str, Any] | None = None
 
 
 class AsyncioRecord(NamedTuple):
