@@ -187,6 +187,12 @@ WAIT_FDS = TableSpec(
         Column("ready", pa.bool_(), "The fd was among those the call returned as ready."),
         Column("target", pa.string(), "What the fd referred to at the call."),
         Column("target_kind", pa.string(), "file, socket, pipe, device, anon or null."),
+        Column(
+            "own_pipe",
+            pa.bool_(),
+            "The fd is a pipe whose other end the waiting process held too (a self-pipe: it "
+            "waits for its own signal handler or threads, not for another process).",
+        ),
     ),
 )
 

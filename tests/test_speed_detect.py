@@ -110,4 +110,4 @@ def test_a_strace_head_imports_no_other_parser() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code, str(trace)], capture_output=True, text=True, check=True
     ).stdout
-    assert "asyncio_log" not in out and "perf_script" not in out
+    assert "analyzer.formats.asyncio" not in out and "analyzer.formats.perf" not in out

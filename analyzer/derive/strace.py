@@ -100,6 +100,10 @@ def waits_table(
     replayed = take(events.target, event)
     targets = pc.coalesce(decorated, replayed)
     kinds = strace_fds.classify_targets(targets)
+    pipes = np.asarray(pc.fill_null(pc.equal(kinds, "pipe"), False).to_numpy(False), dtype=bool)
+    copies = np.zeros(len(rows), dtype=np.int64)
+    if pipes.any():
+        copies[pipes] = strace_fds.open_copies(events, tids[pipes], event[pipes], anchors[pipes])
     single = strace_waits.single_fd_rows(rows, found["fd"])
     if len(single):
         calls = rows[single]
@@ -121,6 +125,7 @@ def waits_table(
             "ready": pa.array(found["ready"], pa.bool_()),
             "target": targets,
             "target_kind": kinds,
+            "own_pipe": pa.array(copies >= 2, pa.bool_()),
         },
         schema=WAIT_FDS.schema,
     )

@@ -133,6 +133,8 @@ _DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _BOUND_TO_PORT_0 = re.compile(r"^[A-Za-z0-9]+:\[[^\]>]*:0\]$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
+_LISTENING = re.compile(r"^[A-Za-z0-9]+:\[([^\]>]*:\d+)\]$")
+"""A bound (listening) socket's target, ``TCP:[127.0.0.1:8080]``: its local address."""
 _FD_PAIR = re.compile(r"\[(\d+)(?:<[^\]]*?>)?, (\d+)")
 
 
@@ -353,8 +355,12 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
             if retval >= 0:
                 peer = sockaddr_text(arg_text)
                 listener = _first_fd(arg_text)
-                proto = _protocol(get_fd(tid, listener) if listener is not None else None)
-                set_fd(row, tid, retval, after, ret_target or f"{proto}:[->{peer or '?'}]")
+                listening = get_fd(tid, listener) if listener is not None else None
+                proto = _protocol(listening)
+                # The accepted socket's local address is the listener's, as -yy prints it.
+                local = _LISTENING.match(listening or "")
+                here = local.group(1) if local else ""
+                set_fd(row, tid, retval, after, ret_target or f"{proto}:[{here}->{peer or '?'}]")
         elif name in ("connect", "bind"):
             socket_fd = _first_fd(arg_text)
             address = sockaddr_text(arg_text)
@@ -550,6 +556,44 @@ def events_at(
     event_key = events.table * len(fd_values) + fd_codes[: len(events.fd)]
     query_key = query_table * len(fd_values) + fd_codes[len(events.fd) :]
     return _as_of(event_key, events.position, events.order, query_key, anchors.astype(np.int64))
+
+
+def open_copies(
+    events: FdEvents, tids: np.ndarray, found: np.ndarray, anchors: np.ndarray
+) -> np.ndarray:
+    """For each looked-up fd (`found`: its `events_at` index), how many fds of the same task's
+    table referred to the same target at that position (1 for an fd that is alone; 2 for a
+    pipe whose process still holds both ends, a self-pipe). 0 where the fd was not found."""
+    counts = np.zeros(len(found), dtype=np.int64)
+    hit = found >= 0
+    if not hit.any():
+        return counts
+    wanted = {events.target[int(index)].as_py() for index in found[hit]} - {None}
+    targets = events.target.to_pylist()
+    # The stretches during which each (table, fd) held one of the wanted targets.
+    order = np.lexsort((events.order, events.position, events.fd, events.table))
+    spans: dict[tuple[int, str], list[tuple[int, float]]] = {}
+    for at, index in enumerate(order.tolist()):
+        target = targets[index]
+        if target not in wanted:
+            continue
+        following = order[at + 1] if at + 1 < len(order) else -1
+        same_fd = following >= 0 and (
+            events.table[following] == events.table[index]
+            and events.fd[following] == events.fd[index]
+        )
+        end = float(events.position[following]) if same_fd else np.inf
+        spans.setdefault((int(events.table[index]), target), []).append(
+            (int(events.position[index]), end)
+        )
+    for query in np.flatnonzero(hit).tolist():
+        table = events.task_table.get(int(tids[query]), 0)
+        target = targets[int(found[query])]
+        position = int(anchors[query])
+        counts[query] = sum(
+            1 for start, end in spans.get((table, target), ()) if start <= position < end
+        )
+    return counts
 
 
 def _replayed_targets(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -129,12 +130,63 @@ def single_fd_rows(row: np.ndarray, fd: np.ndarray) -> np.ndarray:
     return starts[(lowest == highest) & (ends > starts)]
 
 
-def resource_waits(calls: pa.Table) -> np.ndarray:
+_CONNECTED = re.compile(r"^[A-Za-z0-9]+:\[(?P<local>.*?)->")
+_BOUND = re.compile(r"^[A-Za-z0-9]+:\[([^\]>]*:\d+)\]$")
+_RECEIVES = frozenset({"read", "readv", "recv", "recvfrom", "recvmsg", "recvmmsg"})
+PERIODIC_MIN_WAITS = 5
+"""A thread that waits on one fd this often ..."""
+PERIODIC_TIMEOUT_SHARE = 0.8
+"""... and wakes up by timeout this often is polling on a schedule (a supervisor's tick,
+a keep-alive check), not waiting for an answer."""
+
+
+def server_side(calls: pa.Table) -> np.ndarray:
+    """Which calls are on the server's end of a connection: a connected socket whose local
+    address is one the trace listens on (a target ``TCP:[L->R]`` with ``L`` the address of
+    a socket that accepted connections). Reading there is waiting for the client's next
+    request: the server is idle, not slowed down."""
+    if calls.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    target = contiguous(calls["target"])
+    accepting = pc.fill_null(
+        pc.is_in(calls["syscall"], value_set=pa.array(["accept", "accept4", "listen"])), False
+    )
+    listening = {
+        match.group(1)
+        for text in pc.unique(target.filter(accepting)).to_pylist()
+        if text and (match := _BOUND.match(text))
+    }
+    if not listening:
+        return np.zeros(calls.num_rows, dtype=bool)
+    local = pc.struct_field(pc.extract_regex(target, _CONNECTED.pattern), "local")
+    mask = pc.fill_null(pc.is_in(local, value_set=pa.array(sorted(listening))), False)
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def waits_for_client(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
+    """Receives, and polls for input, on the server's end of a connection (`server_side`)."""
+    if calls.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    receiving = pc.fill_null(
+        pc.is_in(calls["syscall"], value_set=pa.array(sorted(_RECEIVES))), False
+    ).to_numpy(zero_copy_only=False)
+    waiting_in = np.zeros(calls.num_rows, dtype=bool)
+    if wait_fds is not None and wait_fds.num_rows:
+        wants_in = pc.is_in(wait_fds["want"], value_set=pa.array(["in", "inout"]))
+        waiting_in[wait_fds["row"].filter(wants_in).to_numpy()] = True
+    return server_side(calls) & (np.asarray(receiving, dtype=bool) | waiting_in)
+
+
+def resource_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
     """Which calls are poll/select waits on one resource: their one fd is a connected socket
     (a ``->`` peer), a pipe, a file or a device. Those are a synchronous client waiting for a
     peer, a parent waiting for a child's output, a resolver waiting for its nameserver, unlike
     an event loop's waits on a set of fds and the idle waits on a listener, an eventfd, a
-    timer or a signalfd."""
+    timer or a signalfd. Three more kinds of single-fd waits are idle and left out: a server
+    waiting for its client's next request (`waits_for_client`), a process waiting on its own
+    self-pipe (it holds both ends: a supervisor's wake-up pipe), and a thread that polls one fd
+    on a schedule, waking up by timeout (`PERIODIC_TIMEOUT_SHARE` of at least
+    `PERIODIC_MIN_WAITS` waits on the same target: a supervisor's tick)."""
     if calls.num_rows == 0:
         return np.zeros(0, dtype=bool)
     waits = pc.fill_null(
@@ -144,5 +196,27 @@ def resource_waits(calls: pa.Table) -> np.ndarray:
     kind = calls["target_kind"]
     connected = pc.fill_null(pc.match_substring(target, "->"), False)
     channel = pc.fill_null(pc.is_in(kind, value_set=pa.array(["pipe", "file", "device"])), False)
-    mask = pc.and_(waits, pc.or_(connected, channel))
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    mask = np.asarray(
+        pc.and_(waits, pc.or_(connected, channel)).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    if not mask.any():
+        return mask
+    mask &= ~waits_for_client(calls, wait_fds)
+    if wait_fds is not None and wait_fds.num_rows:
+        # A self-pipe is the process waiting for its own signal handler or threads.
+        mask[wait_fds["row"].filter(wait_fds["own_pipe"]).to_numpy()] = False
+    rows = np.flatnonzero(mask)
+    timed_out = pc.fill_null(pc.equal(calls["aux"].take(pa.array(rows)), "Timeout"), False)
+    frame = pd.DataFrame(
+        {
+            "tid": calls["tid"].take(pa.array(rows)).to_numpy(zero_copy_only=False),
+            "target": calls["target"].take(pa.array(rows)).to_numpy(zero_copy_only=False),
+            "timeout": np.asarray(timed_out.to_numpy(zero_copy_only=False), dtype=bool),
+        }
+    )
+    per = frame.groupby(["tid", "target"], dropna=False)["timeout"]
+    periodic = (per.transform("size") >= PERIODIC_MIN_WAITS) & (
+        per.transform("mean") >= PERIODIC_TIMEOUT_SHARE
+    )
+    mask[rows[periodic.to_numpy(dtype=bool)]] = False
+    return mask

@@ -7,7 +7,7 @@ lines are read by the other asyncio modules:
 - `asyncio_record`: the records (`Line`, `AsyncioRecord`, `TaskSnapshot`) and their field
   rules;
 - `asyncio_lark`: `parse_line`, the reference parser of one line, built from
-  `grammars/asyncio_log.lark` (envelope, message, continuation, aiomonitor console output);
+  `grammars/asyncio.lark` (envelope, message, continuation, aiomonitor console output);
 - `asyncio_scan`: the fast paths proven equal to it, the line parser `parse_line_fast` and
   the marker pre-filter (`candidate_lines`, `candidate_mask`);
 - `asyncio_assemble`: the `Assembler` that joins the lines into multi-line records (and JSON

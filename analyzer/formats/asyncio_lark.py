@@ -1,4 +1,4 @@
-"""Reference parser for asyncio log lines, driven by the grammar `grammars/asyncio_log.lark`.
+"""Reference parser for asyncio log lines, driven by the grammar `grammars/asyncio.lark`.
 
 This is the slow-but-obviously-correct parser: every line goes through an LALR parser built
 from the grammar, which specifies one line (envelope, message, continuation, aiomonitor
@@ -34,8 +34,8 @@ __all__ = [
 
 
 def build_parser(*, strict: bool = False) -> Lark:
-    """A new LALR parser for `grammars/asyncio_log.lark` (start symbol ``line``)."""
-    return grammar.build("asyncio_log.lark", ["line"], strict=strict)
+    """A new LALR parser for `grammars/asyncio.lark` (start symbol ``line``)."""
+    return grammar.build("asyncio.lark", ["line"], strict=strict)
 
 
 @cache

@@ -2,7 +2,7 @@
 `AsyncioRecord` per asyncio message, however many lines, and one `TaskSnapshot` per task in
 an aiomonitor dump.
 
-`grammars/asyncio_log.lark` specifies the lines; `asyncio_lark.parse_line` (the grammar) and
+`grammars/asyncio.lark` specifies the lines; `asyncio_lark.parse_line` (the grammar) and
 `asyncio_scan.parse_line_fast` (equal to it) read a line into a `Line`, and
 `asyncio_assemble.Assembler` joins the lines into records.
 The grammar engine parses every line; the fast engine parses only the lines a cheap

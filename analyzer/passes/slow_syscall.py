@@ -19,7 +19,7 @@ from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import FLUSHES, IDLE_WAITS
-from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits
+from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes.base import (
     Culprit,
     Finding,
@@ -117,7 +117,9 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         return []
     duration = call_durations(calls)
     # A poll on one connected socket, pipe or file is a wait on that resource, not idling.
-    waiting = ~is_in(calls["syscall"], IDLE_WAITS) | resource_waits(calls)
+    waiting = ~is_in(calls["syscall"], IDLE_WAITS) | resource_waits(calls, trace.wait_fds)
+    # A server reading its client's next request is idle, however long that takes.
+    waiting &= ~waits_for_client(calls, trace.wait_fds)
     keep = ~np.isnan(duration) & waiting
     if not keep.any():
         return []
