@@ -40,7 +40,7 @@ from typing import IO, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.perf_fold import _fold_frame, default_event
+from analyzer.derive.perf_fold import default_event, fold_frame
 from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer, RenderError, clean_text
 
@@ -169,7 +169,7 @@ def frame_kinds(frames: pa.Table) -> dict[str, str]:
     for addr, symbol, offset, dso in zip(
         data["addr"], data["symbol"], data["offset"], data["dso"], strict=True
     ):
-        names = _fold_frame(addr, symbol, offset, dso, False, True, True, False)
+        names = fold_frame(addr, symbol, offset, dso, kernel=True, jit=True)
         if not names:
             continue
         first = names[0]

@@ -34,7 +34,7 @@ from typing import IO, Any, ClassVar
 import pyarrow as pa
 
 from analyzer import __version__
-from analyzer.derive.perf_fold import _fold_frame
+from analyzer.derive.perf_fold import fold_frame
 from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer, clean_text
 from analyzer.render.flamegraph import perf_input_names, perf_stack_tables
@@ -84,15 +84,12 @@ def speedscope_document(
             return found
         row = frame_row[frame_id]
         dso = frame_data["dso"][row]
-        names = _fold_frame(
+        names = fold_frame(
             frame_data["addr"][row],
             frame_data["symbol"][row],
             frame_data["offset"][row],
             dso,
-            java,
-            False,
-            False,
-            False,
+            java=java,
         )
         found = []
         for frame_name in names:
