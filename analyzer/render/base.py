@@ -4,8 +4,6 @@ A renderer turns an `AnalysisResult` into one output format and streams it to an
 (memray's reporter style); the class attributes tell the CLI how to find it and how to open the
 output (pyinstrument's renderer style). Also here:
 
-- `json_safe` / `display_safe`: copies of the report that are safe to dump as strict JSON or to
-  show to a person (no NaN, no lone surrogates, no terminal control characters);
 - `ReportView`: the report dict normalised once (every documented key present, rows ranked,
   per-thread groups built), so templates and the text renderer stay free of logic;
 - `template_environment`: the cached Jinja2 environments that load ``reports/*.j2`` from
@@ -15,7 +13,6 @@ output (pyinstrument's renderer style). Also here:
 from __future__ import annotations
 
 import io
-import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from markupsafe import Markup
 
+from analyzer.clean import clean
 from analyzer.errors import IodiagError
 from analyzer.model import AnalysisResult
 from analyzer.render import formatting
@@ -37,8 +35,6 @@ __all__ = [
     "RenderError",
     "Renderer",
     "ReportView",
-    "display_safe",
-    "json_safe",
     "render_template",
     "template_environment",
 ]
@@ -79,59 +75,6 @@ class Renderer(ABC):
         buffer = io.StringIO()
         self.render(result, buffer)
         return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- safe copies
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def json_safe(value: Any) -> Any:
-    """A copy of `value` that `json.dumps(..., allow_nan=False)` accepts.
-
-    NaN and ±infinity become ``None``; tuples become lists; numpy-like scalars (anything with
-    ``.item()``) become Python scalars; mapping keys become strings. Anything else is returned
-    unchanged, so a value that is not JSON still fails loudly in `json.dumps`.
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    item = getattr(value, "item", None)
-    if callable(item):
-        return json_safe(item())
-    return value
-
-
-def clean_text(text: str) -> str:
-    """`text` made safe to print: lone surrogates (from undecodable input bytes) and control
-    characters other than tab and newline are replaced by visible ``\\x..``/``\\udc..`` escapes."""
-    if text.isprintable():
-        return text
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-
-
-def display_safe(value: Any) -> Any:
-    """`json_safe(value)` with every string (keys too) passed through `clean_text`."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (int, bool)):
-        return value
-    if isinstance(value, Mapping):
-        return {clean_text(str(key)): display_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [display_safe(item) for item in value]
-    item = getattr(value, "item", None)
-    if callable(item):
-        return display_safe(item())
-    return value
 
 
 # --------------------------------------------------------------------------- view model
@@ -260,11 +203,12 @@ class ReportView:
     """The report of one `AnalysisResult`, normalised for display.
 
     Every list is a list of dicts holding all documented keys (absent ones are None), strings
-    are `display_safe`, and rankings are computed here once. Templates receive it as ``view``.
+    are display-safe (``analyzer.clean.clean(..., text=True)``), and rankings are computed here
+    once. Templates receive it as ``view``.
     """
 
     def __init__(self, result: AnalysisResult) -> None:
-        report = display_safe(result.report)
+        report = clean(result.report, text=True)
         self.report: dict[str, Any] = report if isinstance(report, dict) else {}
 
     # -- identity ------------------------------------------------------------------------

@@ -40,9 +40,10 @@ from typing import IO, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.clean import clean_text
 from analyzer.derive.perf_fold import default_event, fold_frame
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, RenderError, clean_text
+from analyzer.render.base import Renderer, RenderError
 
 __all__ = [
     "MIN_SHARE",

@@ -1,6 +1,6 @@
 """The ``perf`` section of a report laid out for display (used by `ReportView.perf`).
 
-`perf_details` takes the raw (already `display_safe`) ``perf`` dict and returns the parts the
+`perf_details` takes the raw (already display-safe) ``perf`` dict and returns the parts the
 templates and the text renderer show beyond the folded stacks: per event, the heaviest symbols,
 DSOs and threads; block I/O per device (BCC biolatency's histogram lines, percentiles, the
 read/write/flush split, queue depth); off-CPU time by state and thread; syscall latency per

@@ -34,9 +34,10 @@ from typing import IO, Any, ClassVar
 import pyarrow as pa
 
 from analyzer import __version__
+from analyzer.clean import clean_text
 from analyzer.derive.perf_fold import fold_frame
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, clean_text
+from analyzer.render.base import Renderer
 from analyzer.render.flamegraph import perf_input_names, perf_stack_tables
 
 __all__ = ["SCHEMA", "SpeedscopeRenderer", "speedscope_document"]
