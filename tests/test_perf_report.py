@@ -26,8 +26,8 @@ import pytest
 from analyzer import analyze
 from analyzer.model import AnalysisResult
 from analyzer.render import HtmlRenderer, MarkdownRenderer, TextRenderer
-from analyzer.render.base import ReportView
 from analyzer.render.perf_plots import perf_charts
+from analyzer.render.view import ReportView
 from analyzer.sections import perf as perf_report
 from analyzer.sections.perf import block_op, perf_section
 from analyzer.sections.perf_histograms import (

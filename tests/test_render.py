@@ -28,12 +28,12 @@ from analyzer.render import (
     Renderer,
     RenderError,
     TextRenderer,
-    base,
     formatting,
     renderer_for,
     renderer_for_path,
+    templates,
 )
-from analyzer.render.base import ReportView
+from analyzer.render.view import ReportView
 
 HOSTILE = "</script><b>bold</b>"
 
@@ -557,7 +557,7 @@ def test_asyncio_and_perf_rendering_is_deterministic(
 
 
 def test_short_stack_keeps_root_and_leaf() -> None:
-    from analyzer.render.base import short_stack
+    from analyzer.render.view import short_stack
 
     frames = [f"f{index}" for index in range(30)]
     assert short_stack(frames) == "f0;f1;…23…;f25;f26;f27;f28;f29"
@@ -689,7 +689,7 @@ def test_a_fix_shared_by_several_conclusions_is_spelled_out_once() -> None:
 
 
 def _fresh_template_environments() -> None:
-    base.template_environment.cache_clear()
+    templates.template_environment.cache_clear()
 
 
 def test_compiled_templates_are_kept_between_runs(
@@ -717,7 +717,7 @@ def test_templates_render_without_a_usable_cache_directory(
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("x")
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
-    assert base.template_bytecode_cache({"autoescape": True}) is None
+    assert templates.template_bytecode_cache({"autoescape": True}) is None
     _fresh_template_environments()
     try:
         assert "<html" in renderer_for("html").render_to_string(result)
@@ -726,7 +726,7 @@ def test_templates_render_without_a_usable_cache_directory(
 
 
 def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
-    cache = base.template_bytecode_cache({"autoescape": False})
+    cache = templates.template_bytecode_cache({"autoescape": False})
     assert cache is not None
     cache.directory = str(tmp_path / "missing")  # every write fails with FileNotFoundError
     environment = jinja2.Environment(bytecode_cache=cache)

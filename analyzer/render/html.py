@@ -17,10 +17,12 @@ from typing import IO, ClassVar
 from markupsafe import Markup
 
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, RenderError, ReportView, render_template
+from analyzer.render.base import Renderer, RenderError
 from analyzer.render.flamegraph import flamegraph_chart
 from analyzer.render.perf_plots import perf_charts
 from analyzer.render.plots import report_charts
+from analyzer.render.templates import render_template
+from analyzer.render.view import ReportView
 
 __all__ = ["HtmlRenderer"]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import IO, ClassVar
 
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, ReportView, render_template
+from analyzer.render.base import Renderer
+from analyzer.render.templates import render_template
+from analyzer.render.view import ReportView
 
 __all__ = ["MarkdownRenderer"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from analyzer.render.plots import step_chart
 
 if TYPE_CHECKING:
-    from analyzer.render.base import ReportView
+    from analyzer.render.view import ReportView
 
 __all__ = ["perf_charts", "queue_depth_chart"]
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from analyzer.render.base import ReportView
+    from analyzer.render.view import ReportView
 
 __all__ = ["bar_chart", "episodes_chart", "report_charts", "stacked_bar_chart", "step_chart"]
 

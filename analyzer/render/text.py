@@ -20,9 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, ReportView
+from analyzer.render.base import Renderer
 from analyzer.render.formatting import count, duration, percent, short
 from analyzer.render.perf_text import titled_table
+from analyzer.render.view import ReportView
 
 __all__ = ["TextRenderer"]
 
