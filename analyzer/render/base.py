@@ -4,7 +4,8 @@ A renderer turns an `AnalysisResult` into one output format and streams it to an
 (memray's reporter style); the class attributes tell the CLI how to find it and how to open the
 output (pyinstrument's renderer style). What the report formats share lives beside this
 module: the report laid out for display in `analyzer.render.view`, the Jinja2 environment in
-`analyzer.render.templates`; the JSON and display cleaner is `analyzer.clean`.
+`analyzer.render.templates`, the order of the sources' sections in `analyzer.render.sections`;
+the JSON and display cleaner is `analyzer.clean`.
 """
 
 from __future__ import annotations

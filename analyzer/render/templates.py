@@ -1,8 +1,15 @@
-"""The Jinja2 side of the HTML and Markdown reports: environment, compiled-template cache, and
-streaming a template to an output.
+"""The Jinja2 side of the HTML and Markdown reports: environment, compiled-template cache,
+the sources' section partials, and streaming a template to an output.
 
-The templates live in ``reports/`` (`analyzer.resources.reports_dir`): ``report.html.j2`` and
-``report.md.j2``, with the formatting filters of `analyzer.render.formatting`.
+The templates live in ``reports/`` (`analyzer.resources.reports_dir`): ``report.<fmt>.j2`` is
+a report's frame (overview, verdict, findings, parse report) and ``sections/<source>.<fmt>.j2``
+is one source's section, imported by the frame in the order of `analyzer.render.sections`
+(`section_partials`). A partial defines some of these macros, each called where its part goes:
+
+- HTML: ``nav()`` and ``cards()`` (its links in the header and its overview cards),
+  ``main()`` (its section), ``appendix_nav()`` and ``appendix()`` (after the parse report),
+  ``footer()`` (a note on its times);
+- Markdown: ``overview()`` (a line under the inputs), ``main()``, ``appendix()``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from markupsafe import Markup
 
 from analyzer.render import formatting
 from analyzer.render.base import RenderError
+from analyzer.render.sections import section_names
 from analyzer.resources import reports_dir
 
 if TYPE_CHECKING:
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "include_file",
     "render_template",
+    "section_partials",
     "template_bytecode_cache",
     "template_environment",
 ]
@@ -33,6 +42,18 @@ def include_file(name: str) -> Markup:
     if "/" in name or "\\" in name or name.startswith("."):
         raise RenderError(f"include_file takes a plain file name, not {name!r}")
     return Markup((reports_dir() / name).read_text(encoding="utf-8"))
+
+
+@cache
+def section_partials(extension: str) -> tuple[str, ...]:
+    """The template names ``sections/<source>.<extension>.j2`` that exist, in report order
+    (`extension`: ``html`` or ``md``)."""
+    folder = reports_dir() / "sections"
+    return tuple(
+        f"sections/{name}.{extension}.j2"
+        for name in section_names()
+        if (folder / f"{name}.{extension}.j2").is_file()
+    )
 
 
 def template_bytecode_cache(options: Mapping[str, Any]) -> jinja2.BytecodeCache | None:
