@@ -1,11 +1,11 @@
 """The `Renderer` base class and `RenderError`: what every output format is.
 
 A renderer turns an `AnalysisResult` into one output format and streams it to an ``IO``
-(memray's reporter style); the class attributes tell the CLI how to find it and how to open the
-output (pyinstrument's renderer style). What the report formats share lives beside this
-module: the report laid out for display in `analyzer.render.view`, the Jinja2 environment in
-`analyzer.render.templates`, the order of the sources' sections in `analyzer.render.sections`;
-the JSON and display cleaner is `analyzer.clean`.
+(memray's reporter style); the class attributes tell the CLI how to find it (pyinstrument's
+renderer style). What the report formats share lives beside this module: the report laid out
+for display in `analyzer.render.view`, the Jinja2 environment in `analyzer.render.templates`,
+the order of the sources' sections in `analyzer.render.sections`; the JSON and display
+cleaner is `analyzer.clean`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,6 @@ class Renderer(ABC):
     """Value of ``--format`` that selects this renderer."""
     extensions: ClassVar[tuple[str, ...]] = ()
     """Output-file extensions (lower case, with the dot) that select this renderer."""
-    binary: ClassVar[bool] = False
-    """True when the output is bytes rather than text."""
-    writes_directory: ClassVar[bool] = False
-    """True when the output is a directory of files (see `ParquetRenderer.write`)."""
-    description: ClassVar[str] = ""
-    """One line for ``--help``."""
 
     @abstractmethod
     def render(self, result: AnalysisResult, out: IO[str]) -> None:

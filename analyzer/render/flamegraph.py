@@ -540,7 +540,6 @@ class FlamegraphRenderer(Renderer):
 
     name: ClassVar[str] = "flamegraph"
     extensions: ClassVar[tuple[str, ...]] = (".svg",)
-    description: ClassVar[str] = "perf stacks as a self-contained SVG flame graph"
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         out.write(flamegraph_chart(result, standalone=True))

@@ -31,7 +31,6 @@ class HtmlRenderer(Renderer):
 
     name: ClassVar[str] = "html"
     extensions: ClassVar[tuple[str, ...]] = (".html", ".htm")
-    description: ClassVar[str] = "self-contained HTML report with charts (no network access)"
 
     template: ClassVar[str] = "report.html.j2"
     limits: ClassVar[dict[str, int]] = {

@@ -29,7 +29,6 @@ class JsonRenderer(Renderer):
 
     name: ClassVar[str] = "json"
     extensions: ClassVar[tuple[str, ...]] = (".json",)
-    description: ClassVar[str] = "the iodiag.report/1 document as JSON (docs/report-json.md)"
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         out.write(dumps(result.report))

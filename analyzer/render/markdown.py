@@ -23,7 +23,6 @@ class MarkdownRenderer(Renderer):
 
     name: ClassVar[str] = "md"
     extensions: ClassVar[tuple[str, ...]] = (".md",)
-    description: ClassVar[str] = "GitHub-flavoured Markdown for an incident or job summary"
 
     template: ClassVar[str] = "report.md.j2"
     limits: ClassVar[dict[str, int]] = {

@@ -188,7 +188,6 @@ class SpeedscopeRenderer(Renderer):
 
     name: ClassVar[str] = "speedscope"
     extensions: ClassVar[tuple[str, ...]] = ()
-    description: ClassVar[str] = "perf stacks as speedscope JSON (one profile per thread)"
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         samples, stacks, frames = perf_stack_tables(result, self.name)

@@ -66,7 +66,6 @@ class TextRenderer(Renderer):
 
     name: ClassVar[str] = "text"
     extensions: ClassVar[tuple[str, ...]] = (".txt",)
-    description: ClassVar[str] = "terminal summary (Rich); colour unless NO_COLOR or not a TTY"
 
     def __init__(self, width: int | None = None, color: bool | None = None) -> None:
         """`width`: columns (default: the terminal's, else ``COLUMNS``, else 100).

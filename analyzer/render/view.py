@@ -186,11 +186,6 @@ class ReportView:
         return rows
 
     @cached_property
-    def formats(self) -> list[str]:
-        """The input formats present, sorted (``inputs[].format``)."""
-        return sorted({str(row["format"]) for row in self.inputs if row["format"] is not None})
-
-    @cached_property
     def input_names(self) -> list[str]:
         return [row["name"] for row in self.inputs]
 
@@ -218,10 +213,6 @@ class ReportView:
         return formatting.timestamp(seconds, self.clock)
 
     # -- totals --------------------------------------------------------------------------
-
-    @cached_property
-    def lines_total(self) -> int:
-        return int(sum(number(row["lines"]) for row in self.inputs))
 
     @cached_property
     def unparsed_total(self) -> int:
