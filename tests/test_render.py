@@ -851,7 +851,9 @@ def test_a_new_source_brings_its_own_parts(
         module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)
         setattr(module, "section_view" if kind == "view" else "print_section", function)
         monkeypatch.setitem(sys.modules, name, module)
-    registry = dict(sources._SOURCES, fake="analyzer.sources.strace:SOURCE")
+    # Only the names are read here; the entries are never looked up.
+    registry = {name: f"analyzer.sources.{name}:SOURCE" for name in SOURCES}
+    registry["fake"] = "analyzer.sources.strace:SOURCE"
     monkeypatch.setattr(sources, "SOURCES", LazyImports("SOURCES", registry))
     monkeypatch.setattr(templates, "reports_dir", lambda: reports)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # compiled templates go here
