@@ -28,12 +28,16 @@ from analyzer.render import (
     Renderer,
     RenderError,
     TextRenderer,
-    base,
     formatting,
     renderer_for,
     renderer_for_path,
+    templates,
 )
-from analyzer.render.base import ReportView
+from analyzer.render.sections import SECTION_ORDER, section_modules, section_names
+from analyzer.render.templates import section_partials
+from analyzer.render.view import ReportView
+from analyzer.resources import reports_dir
+from analyzer.sources import SOURCES
 
 HOSTILE = "</script><b>bold</b>"
 
@@ -433,9 +437,10 @@ def test_rendering_is_deterministic(
 
 def test_report_view_normalises_missing_keys() -> None:
     view = ReportView(AnalysisResult(report={"syscalls": [{"syscall": "read"}]}))
-    assert view.syscalls[0]["total_s"] is None
+    strace = view.sections["strace"]
+    assert strace.syscalls[0]["total_s"] is None
     assert view.title == "iodiag report"
-    assert view.tasks["killed"] == []
+    assert strace.tasks["killed"] == []
 
 
 def test_hostile_names_in_charts_and_tables() -> None:
@@ -557,7 +562,7 @@ def test_asyncio_and_perf_rendering_is_deterministic(
 
 
 def test_short_stack_keeps_root_and_leaf() -> None:
-    from analyzer.render.base import short_stack
+    from analyzer.render.perf_view import short_stack
 
     frames = [f"f{index}" for index in range(30)]
     assert short_stack(frames) == "f0;f1;…23…;f25;f26;f27;f28;f29"
@@ -689,7 +694,7 @@ def test_a_fix_shared_by_several_conclusions_is_spelled_out_once() -> None:
 
 
 def _fresh_template_environments() -> None:
-    base.template_environment.cache_clear()
+    templates.template_environment.cache_clear()
 
 
 def test_compiled_templates_are_kept_between_runs(
@@ -701,7 +706,9 @@ def test_compiled_templates_are_kept_between_runs(
     try:
         compiled = {name: renderer_for(name).render_to_string(result) for name in ("html", "md")}
         kept = sorted(path.name for path in tmp_path.glob("_jinja2-cache-*/__iodiag_*.cache"))
-        assert len(kept) == 2  # one per template, named by the options that compiled it
+        # One per template file (frames, macros, section partials), named by the options
+        # that compiled it.
+        assert len(kept) == len(list(reports_dir().rglob("*.j2")))
         _fresh_template_environments()
         loaded = {name: renderer_for(name).render_to_string(result) for name in ("html", "md")}
         assert loaded == compiled
@@ -717,7 +724,7 @@ def test_templates_render_without_a_usable_cache_directory(
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("x")
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
-    assert base.template_bytecode_cache({"autoescape": True}) is None
+    assert templates.template_bytecode_cache({"autoescape": True}) is None
     _fresh_template_environments()
     try:
         assert "<html" in renderer_for("html").render_to_string(result)
@@ -726,7 +733,7 @@ def test_templates_render_without_a_usable_cache_directory(
 
 
 def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
-    cache = base.template_bytecode_cache({"autoescape": False})
+    cache = templates.template_bytecode_cache({"autoescape": False})
     assert cache is not None
     cache.directory = str(tmp_path / "missing")  # every write fails with FileNotFoundError
     environment = jinja2.Environment(bytecode_cache=cache)
@@ -735,3 +742,139 @@ def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
         loader=jinja2.DictLoader({"t": "{{ x }}"}), bytecode_cache=cache
     ).get_template("t")
     assert template.render(x=3) == "3"
+
+
+# --------------------------------------------------------------------------- section order
+
+
+def _every_source_result(asyncio_result: AnalysisResult, perf_result: AnalysisResult) -> Any:
+    """The hand-built example with the asyncio and perf sections of real runs added."""
+    report = example_report()
+    report["asyncio"] = asyncio_result.report["asyncio"]
+    report["perf"] = perf_result.report["perf"]
+    return AnalysisResult(report=report, tables=perf_result.tables)
+
+
+def _in_order(text: str, marks: list[str]) -> bool:
+    places = [text.index(mark) for mark in marks]
+    return places == sorted(places)
+
+
+def test_every_source_has_its_parts_and_one_order() -> None:
+    names = section_names()
+    assert names[:3] == SECTION_ORDER == ("strace", "asyncio", "perf")
+    assert set(names) == set(SECTION_ORDER) | set(SOURCES)
+    for kind in ("view", "text"):
+        assert [name for name, _ in section_modules(kind)] == list(SECTION_ORDER)
+    assert [name for name, _ in section_modules("plots")] == list(SECTION_ORDER)
+    for extension in ("html", "md"):
+        assert section_partials(extension) == tuple(
+            f"sections/{name}.{extension}.j2" for name in SECTION_ORDER
+        )
+
+
+def test_every_format_lists_the_sections_in_one_order(
+    asyncio_result: AnalysisResult, perf_result: AnalysisResult
+) -> None:
+    outputs = _all_formats(_every_source_result(asyncio_result, perf_result))
+    html = outputs["html"]
+    nav = html[html.index("<nav") : html.index("</nav>")]
+    assert re.findall(r'href="#([^"]+)"', nav) == [
+        "verdict",
+        *("syscalls", "targets", "errors", "in-flight", "threads", "tasks"),
+        "asyncio",
+        "perf",
+        "parse",
+        "strace-summary",
+    ]
+    main = html[html.index("<main>") :]
+    assert re.findall(r'<section id="([^"]+)"', main) == [
+        *("overview", "verdict", "findings"),
+        *("syscalls", "targets", "errors", "in-flight", "threads", "tasks"),
+        "asyncio",
+        "perf",
+        "parse",
+        "strace-summary",
+    ]
+    cards = html[html.index('<dl class="cards">') : html.index("</dl>")]
+    assert _in_order(cards, ["Syscalls returned", "asyncio records", "perf samples", "Findings"])
+    md = outputs["md"]
+    assert _in_order(
+        md,
+        [
+            "syscalls returned",
+            "## Verdict",
+            "## Findings",
+            "## Syscalls",
+            "## Tasks",
+            "## asyncio",
+            "## perf",
+            "## Parse report",
+            "## strace -c/-C summary",
+        ],
+    )
+    assert _in_order(outputs["text"], ["Verdict", "Top ", "Tasks:", "asyncio:", "perf:"])
+
+
+def test_a_new_source_brings_its_own_parts(
+    result: AnalysisResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source that render does not name gets its section from its own files alone: a view
+    and a text module, and partials, found by name, after the known sources."""
+    import importlib.machinery
+    import shutil
+    import sys
+    import types
+
+    from analyzer import sources
+    from analyzer.lazy import LazyImports
+    from analyzer.render import sections
+
+    reports = tmp_path / "reports"
+    shutil.copytree(reports_dir(), reports)
+    (reports / "sections" / "fake.html.j2").write_text(
+        '{% macro nav() %}<a href="#fake">fake</a>\n{% endmacro %}\n'
+        '{% macro main() %}<section id="fake">{{ view.sections.fake }}</section>\n\n'
+        "{% endmacro %}\n",
+        encoding="utf-8",
+    )
+    (reports / "sections" / "fake.md.j2").write_text(
+        "{% macro main() %}## fake\n\n{{ view.sections.fake }}\n\n{% endmacro %}\n",
+        encoding="utf-8",
+    )
+    for kind, function in (
+        ("view", lambda view: view.report.get("fake")),
+        ("text", lambda console, view: console.print(f"fake: {view.sections['fake']}")),
+    ):
+        name = f"analyzer.render.fake_{kind}"
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)
+        setattr(module, "section_view" if kind == "view" else "print_section", function)
+        monkeypatch.setitem(sys.modules, name, module)
+    # Only the names are read here; the entries are never looked up.
+    registry = {name: f"analyzer.sources.{name}:SOURCE" for name in SOURCES}
+    registry["fake"] = "analyzer.sources.strace:SOURCE"
+    monkeypatch.setattr(sources, "SOURCES", LazyImports("SOURCES", registry))
+    monkeypatch.setattr(templates, "reports_dir", lambda: reports)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # compiled templates go here
+    caches = (
+        sections.section_names,
+        sections.section_modules,
+        templates.section_partials,
+        templates.template_environment,
+    )
+    for cached in caches:
+        cached.cache_clear()
+    try:
+        assert section_names() == ("strace", "asyncio", "perf", "fake")
+        report = {**result.report, "fake": "FAKE-DATA"}
+        outputs = _all_formats(AnalysisResult(report=report, tables=result.tables))
+    finally:
+        for cached in caches:
+            cached.cache_clear()
+    html = outputs["html"]
+    assert _in_order(html, ['href="#tasks"', 'href="#fake"', 'href="#parse"'])
+    assert _in_order(html, ['<section id="tasks">', '<section id="fake">FAKE-DATA</section>'])
+    assert _in_order(html, ['<section id="fake">', '<section id="parse">'])
+    assert _in_order(outputs["md"], ["## Tasks", "## fake\n\nFAKE-DATA\n", "## Parse report"])
+    assert _in_order(outputs["text"], ["Tasks:", "fake: FAKE-DATA", "Findings"])

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.lazy import LazyImports
-from analyzer.render.base import Renderer, RenderError, ReportView
+from analyzer.render.base import Renderer, RenderError
+from analyzer.render.view import ReportView
 
 if TYPE_CHECKING:
     from analyzer.render.flamegraph import FlamegraphRenderer
