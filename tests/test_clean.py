@@ -21,8 +21,44 @@ import pytest
 
 from analyzer import clean as clean_module
 from analyzer.clean import clean, clean_number, clean_text
-from analyzer.passes.base import _json_number, json_clean
-from analyzer.sections.strace import records
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The strace section's row cleaner before analyzer.clean replaced it (reference)."""
+    out = []
+    for record in frame.to_dict(orient="records"):
+        cleaned = {}
+        for key, value in record.items():
+            if isinstance(value, (np.integer,)):
+                value = int(value)
+            elif isinstance(value, (np.floating, float)):
+                value = None if np.isnan(value) else round(float(value), 9)
+            elif value is pd.NA or value is None:
+                value = None
+            cleaned[key] = value
+        out.append(cleaned)
+    return out
+
+
+# The passes' cleaners before analyzer.clean replaced them, kept verbatim as the reference
+# the replacement must equal.
+def _json_number(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(float(value), 6)
+
+
+def json_clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): json_clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_clean(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float):
+        return _json_number(value)
+    return value
+
 
 TRICKY: list[Any] = [
     float("nan"),

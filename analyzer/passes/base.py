@@ -7,13 +7,13 @@ into the JSON object of `iodiag.report/1` `findings[]` with `Finding.to_json`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pyarrow as pa
 
+from analyzer.clean import clean, clean_number
 from analyzer.config import PassConfig
 from analyzer.derive.strace import StraceTables
 
@@ -121,14 +121,14 @@ class Finding:
             "input": self.input,
             "pid": self.pid,
             "tid": self.tid,
-            "start": _json_number(self.start),
-            "duration_s": _json_number(self.duration_s),
-            "cost_s": _json_number(self.cost_s),
+            "start": clean_number(self.start, digits=6),
+            "duration_s": clean_number(self.duration_s, digits=6),
+            "cost_s": clean_number(self.cost_s, digits=6),
             "fix": self.fix,
             "lines": list(self.lines),
             "culprit": self.culprit.to_json() if self.culprit else None,
             "resource": self.resource.to_json() if self.resource else None,
-            "evidence": json_clean(self.evidence),
+            "evidence": clean(self.evidence, digits=6),
         }
 
 
@@ -143,22 +143,3 @@ class Pass:
     kind: str
     run: PassFunction
     doc: str = ""
-
-
-def _json_number(value: float | None) -> float | None:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return round(float(value), 6)
-
-
-def json_clean(value: Any) -> Any:
-    """Evidence with numpy scalars made plain, floats rounded to the microsecond, NaN -> None."""
-    if isinstance(value, Mapping):
-        return {str(key): json_clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_clean(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float):
-        return _json_number(value)
-    return value

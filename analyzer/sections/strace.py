@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
+from analyzer.clean import clean
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_tasks import peak_live_tasks
 from analyzer.formats.strace import ParsedLines
@@ -91,20 +92,9 @@ def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of a frame as JSON-ready dicts (numpy scalars unwrapped, NaN as None)."""
-    out = []
-    for record in frame.to_dict(orient="records"):
-        clean = {}
-        for key, value in record.items():
-            if isinstance(value, (np.integer,)):
-                value = int(value)
-            elif isinstance(value, (np.floating, float)):
-                value = None if np.isnan(value) else round(float(value), 9)
-            elif value is pd.NA or value is None:
-                value = None
-            clean[key] = value
-        out.append(clean)
-    return out
+    """Rows of a frame as JSON-ready dicts (numpy scalars unwrapped, NaN as None, floats to
+    the nanosecond)."""
+    return [clean(row, digits=9, keep_infinity=True) for row in frame.to_dict(orient="records")]
 
 
 def syscall_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
