@@ -39,6 +39,14 @@ def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
                     and finding.resource.key == rule.key
                     and (rule.kind is None or finding.kind == rule.kind)
                     and (not rule.same_input or finding.input == cause.input)
+                    and (rule.tid is None or finding.tid == rule.tid)
+                    and (
+                        rule.during is None
+                        or (
+                            finding.start is not None
+                            and rule.during[0] <= finding.start <= rule.during[1]
+                        )
+                    )
                 ):
                     explained[index] = (cause_index, rule.adds_cost)
         if cause.kind == "thread_pileup":

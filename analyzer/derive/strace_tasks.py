@@ -8,6 +8,7 @@ The live-task count over time gives `peak_threads`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -248,3 +249,30 @@ def _opens_python_files(calls: pa.Table, pid: int) -> bool:
     )
     found = pc.match_substring_regex(calls["args"].filter(mine), PYTHON_FILES)
     return bool(pc.any(found).as_py())
+
+
+_EXEC_PATH = re.compile(r'\s*"((?:[^"\\]|\\.)*)"(?:, \["((?:[^"\\]|\\.)*)")?')
+
+
+def programs(trace: StraceTables, pids: Iterable[int]) -> dict[int, str]:
+    """The program each of these processes ran, by name (the last successful execve's
+    ``argv[0]`` base name, else the path's); a process with no execve in the trace is left
+    out (a fork runs its parent's program)."""
+    wanted = sorted({int(pid) for pid in pids})
+    if not wanted:
+        return {}
+    calls = trace.syscalls
+    mask = pc.and_(
+        pc.and_(
+            pc.fill_null(pc.is_in(calls["syscall"], _EXECS), False),
+            pc.fill_null(pc.equal(calls["retval"], 0), False),
+        ),
+        pc.fill_null(pc.is_in(calls["pid"], value_set=pa.array(wanted, pa.int64())), False),
+    )
+    found: dict[int, str] = {}
+    for row in calls.filter(mask).select(["pid", "args"]).to_pylist():
+        match = _EXEC_PATH.match(row["args"] or "")
+        if match:
+            path = match.group(2) or match.group(1)
+            found[int(row["pid"])] = path.rsplit("/", 1)[-1] or path
+    return found

@@ -72,7 +72,8 @@ class Resource:
 @dataclass(frozen=True)
 class Explains:
     """A consequence this finding explains: findings of `kind` (any kind when None) about
-    the resource `key` in the same input (any input when `same_input` is False).
+    the resource `key` in the same input (any input when `same_input` is False), of the
+    thread `tid` when given.
     `adds_cost`: their cost is further time this cause cost (clients waiting on a blocked
     loop), not the same waiting seen again (workers of a pile-up seen call by call)."""
 
@@ -80,6 +81,10 @@ class Explains:
     kind: str | None = None
     adds_cost: bool = False
     same_input: bool = True
+    tid: int | None = None
+    """Only findings about this one thread (their `tid`)."""
+    during: tuple[float, float] | None = None
+    """Only findings that start within this span (on the input's clock)."""
 
 
 @dataclass(frozen=True)
