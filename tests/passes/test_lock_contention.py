@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
+from analyzer.derive.strace_locks import base_op, futex_calls
 from analyzer.passes import PassConfig
-from analyzer.passes.lock_contention import base_op, futex_calls, run
+from analyzer.passes.lock_contention import run
 
 LOCK_CONVOY = DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"
 POOL_SATURATION = DIAGNOSIS_LOGS / "pool_saturation.f_tt_T.log"
