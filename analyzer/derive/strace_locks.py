@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +116,23 @@ def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
 
 
+_FUTEXES: dict[int, tuple[weakref.ref[StraceTables], Futexes | None]] = {}
+
+
 def futex_calls(trace: StraceTables) -> Futexes | None:
+    """`read_futex_calls` of the trace, computed once per trace for the passes that need it
+    (IOD005, IOD013, IOD014)."""
+    key = id(trace)
+    hit = _FUTEXES.get(key)
+    if hit is not None and hit[0]() is trace:
+        return hit[1]
+    found = read_futex_calls(trace)
+    _FUTEXES[key] = (weakref.ref(trace), found)
+    weakref.finalize(trace, _FUTEXES.pop, key, None)
+    return found
+
+
+def read_futex_calls(trace: StraceTables) -> Futexes | None:
     """The futex calls of `trace`, keyed by (process, address).
 
     The address and the operation are the first two arguments; they are read from the
@@ -275,7 +292,15 @@ def attribute_waits(
         mine = woken[wait_tids[woken] == tid]
         mine = mine[np.argsort(wait_ends[mine], kind="stable")]
         by_thread[int(tid)] = (wait_ends[mine], mine)
-    waiters = set(np.unique(wait_tids).tolist())
+    waiters = np.unique(wait_tids)
+    # per wake, the index just before its run of wakes by the same thread: the last wake
+    # by another thread before it
+    if len(wake_tids):
+        new_run = np.concatenate([[True], wake_tids[1:] != wake_tids[:-1]])
+        run_start = np.maximum.accumulate(np.where(new_run, np.arange(len(wake_tids)), 0))
+        before_run = run_start - 1
+    else:
+        before_run = np.empty(0, dtype=np.int64)
     holders: list[int] = []
     pieces_wait: list[int] = []
     starts: list[float] = []
@@ -302,8 +327,8 @@ def attribute_waits(
             # `until` itself, which is this holder's)
             released, released_by = -math.inf, -1
             at = int(np.searchsorted(wake_starts, until, side="left")) - 1
-            while at >= 0 and (wake_tids[at] == holder or wake_starts[at] >= until):
-                at -= 1
+            if at >= 0 and wake_tids[at] == holder:
+                at = int(before_run[at])
             if at >= 0:
                 released, released_by = float(wake_starts[at]), int(wake_tids[at])
             boundary = max(handed, released)
@@ -328,7 +353,7 @@ def attribute_waits(
         wait=np.array(pieces_wait, dtype=np.int64),
         start=np.array(starts, dtype=np.float64),
         end=np.array(ends, dtype=np.float64),
-        waiter_holder=np.isin(holder_array, list(waiters)),
+        waiter_holder=np.isin(holder_array, waiters),
     )
 
 

@@ -336,15 +336,20 @@ def _futex_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         return []
     retvals = numbers(trace.syscalls["retval"])[futexes.rows]
     wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
-    encoded = trace_resources(trace)
+    wake_order = np.argsort(futexes.keys[wake_rows], kind="stable")
+    wake_keys = futexes.keys[wake_rows][wake_order]
+    wait_order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[wait_order]
     findings = []
     for key in candidates[np.argsort(-totals[candidates], kind="stable")][
         : MAX_FINDINGS * 4
     ].tolist():
-        waits = wait_rows[keys == key]
-        wakes = wake_rows[futexes.keys[wake_rows] == key]
+        lo, hi = np.searchsorted(sorted_keys, [key, key + 1])
+        waits = wait_rows[wait_order[lo:hi]]
+        lo, hi = np.searchsorted(wake_keys, [key, key + 1])
+        wakes = wake_rows[wake_order[lo:hi]]
         wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
-        finding = _futex_finding(trace, futexes, key, waits, wakes, retvals, encoded, config)
+        finding = _futex_finding(trace, futexes, key, waits, wakes, retvals, config)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -357,12 +362,15 @@ def _futex_finding(
     waits: np.ndarray,
     wakes: np.ndarray,
     retvals: np.ndarray,
-    encoded: Any,
     config: PassConfig,
 ) -> Finding | None:
     starts, ends, tids = futexes.starts[waits], futexes.ends[waits], futexes.tids[waits]
+    if len(np.unique(tids)) < max(config.lock_min_waiters, 1):
+        return None
     woken = retvals[waits] == 0
     wakers = who_woke(starts, ends, woken, futexes.starts[wakes], futexes.tids[wakes])
+    if not np.isin(wakers[wakers >= 0], tids, invert=True).any():
+        return None  # every wait was ended by another waiter: a convoy (IOD005), no outsider
     held = attribute_waits(tids, starts, ends, wakers, futexes.starts[wakes], futexes.tids[wakes])
     outside = (held.holder >= 0) & ~held.waiter_holder
     if not outside.any():
@@ -378,6 +386,7 @@ def _futex_finding(
         return None
     # the holds: the stretches the waiters spent behind it (union of their pieces)
     hold_starts, hold_ends = _merge(held.start[mine], held.end[mine])
+    encoded = trace_resources(trace)
     found = activity(trace, [holder], hold_starts, hold_ends, encoded.codes, encoded.names)
     if found.span_s > 0 and found.futex_wait_s >= IDLE_SHARE * found.span_s:
         return None  # a producer parked elsewhere, not a holder doing work
