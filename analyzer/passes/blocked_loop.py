@@ -53,6 +53,7 @@ from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS, call_ends
 from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
+from analyzer.derive.strace_locks import futex_calls, futex_key
 from analyzer.derive.strace_loops import LoopEpisodes, loop_episodes
 from analyzer.derive.strace_tasks import process_runtime, programs
 from analyzer.passes.base import (
@@ -145,10 +146,24 @@ def _targets(calls: pa.Table, set_targets: pa.Array) -> pa.Array:
 
 
 def set_targets(trace: StraceTables) -> pa.Array:
-    """For each call of the trace, the target of the fd its poll/select set was waiting on
-    when the set holds several (the first ready one, else the first): null elsewhere."""
+    """For each call of the trace without an fd: for a poll/select on several fds, the
+    target of the one it was waiting on (the first ready one, else the first); for a futex
+    call, the futex it waits on (`futex_key`: the two words of a condition variable as one,
+    as the lock passes key it); null elsewhere."""
     waits = trace.wait_fds
     texts = np.full(trace.syscalls.num_rows, None, dtype=object)
+    futexes = futex_calls(trace)
+    if futexes is not None:
+        keyed = futexes.keys >= 0
+        keys = futexes.keys[keyed]
+        names = np.array(
+            [
+                futex_key(int(pid), futexes.addresses[int(address)])
+                for pid, address in zip(futexes.key_pid, futexes.key_address, strict=True)
+            ],
+            dtype=object,
+        )
+        texts[futexes.rows[keyed]] = names[keys]
     if waits.num_rows:
         frame = waits.select(["row", "ready", "target"]).to_pandas()
         frame = frame.dropna(subset=["target"])
@@ -782,7 +797,7 @@ def loop_resource(
         )
     waits = groups[groups["episode"].isin(mine) & (groups["cause"] == cause)]
     waits = waits.dropna(subset=["resource"])
-    if cause == "lock" or waits.empty:
+    if waits.empty:
         return Resource(cause, cause, CAUSES[cause].label)
     weight = (waits["total_s"] + waits["gaps_s"]).groupby(waits["resource"], sort=False).sum()
     key = str(weight.idxmax())
@@ -790,6 +805,9 @@ def loop_resource(
     where = describe(_text(target_class), key)
     if cause == "stdio":
         where = f"its standard streams ({where})" if key not in STDIO else f"its {key}"
+    if cause == "lock":
+        pid, _, address = key.removeprefix("futex ").partition(":")
+        return Resource("futex", key, f"futex {address} of process {pid} (a lock or the GIL)")
     return Resource(_text(target_class) or cause, key, where)
 
 
