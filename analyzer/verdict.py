@@ -86,6 +86,15 @@ def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
                     _on_loop(finding.evidence.get("same_length_episodes"), cause.input, loop_tid)
                 )
                 >= int(finding.evidence.get("count") or 1)
+                or (
+                    bool(
+                        _on_loop(
+                            finding.evidence.get("same_length_episodes"), cause.input, loop_tid
+                        )
+                    )
+                    and int(finding.evidence.get("steps_with_same_length_episode") or 0)
+                    >= int(finding.evidence.get("count") or 1)
+                )
             )
             if waits_on_loop or same_stall:
                 explained[index] = (cause_index, waits_on_loop)
@@ -146,8 +155,11 @@ def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
         message = finding.message
         headline = finding.title
         logged = _logged_locations([findings[i] for i in explained])
+        resource = finding.resource.to_json() if finding.resource else None
         if logged:
             headline = f"{headline}, in {logged}"
+            if resource is not None:
+                resource = {**resource, "text": f"{resource['text']} in {logged}"}
         if explained:
             also = "; ".join(findings[i].title for i in explained)
             message = f"{message} It also explains: {also}."
@@ -162,7 +174,7 @@ def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
                 "message": message,
                 "cost_s": round(cost, 6),
                 "culprit": finding.culprit.to_json() if finding.culprit else None,
-                "resource": finding.resource.to_json() if finding.resource else None,
+                "resource": resource,
                 "fix": finding.fix,
                 "explains": explained,
             }

@@ -222,6 +222,11 @@ def _run(
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
+    left_out = [item for item in result.report["inputs"] if item.get("error")]
+    for item in left_out:
+        typer.echo(f"iodiag-analyze: {item['path']}: {item['error']} (left out)", err=True)
+    if left_out:
+        return 2  # the reports cover the other inputs; an input was not what it should be
     return exit_code(result.report, fail_on)
 
 

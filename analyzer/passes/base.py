@@ -32,6 +32,8 @@ class PassInputs:
     perf: Mapping[str, pa.Table] = field(default_factory=dict)
     tables: Mapping[str, pa.Table] = field(default_factory=dict)
     """Every table of the run (docs/schema.md), for sources that give nothing else."""
+    unreadable: Sequence[tuple[str, str]] = ()
+    """Inputs of the run that could not be read: (path, reason)."""
     earlier: Sequence[Finding] = ()
     """Findings of the passes that ran before (a later pass may build on them)."""
 

@@ -755,9 +755,13 @@ def loop_finding(
         resource=resource,
         # The loop thread's own slow calls on what it waited for, inside its episodes, are
         # those episodes seen call by call: the same time.
-        explains=tuple(
-            Explains(str(key), kind="slow_syscall", tid=tid, during=(row.start, row.end))
-            for key, row in waited.iterrows()
+        explains=(
+            *(
+                Explains(str(key), kind="slow_syscall", tid=tid, during=(row.start, row.end))
+                for key, row in waited.iterrows()
+            ),
+            # perf's busy time on the loop thread is its CPU-bound episodes seen by samples.
+            Explains("cpu", kind="cpu_hotspot", tid=tid, same_input=False),
         ),
     )
 

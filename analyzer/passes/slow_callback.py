@@ -434,6 +434,27 @@ def _same_length(duration: float, traces: Sequence[TraceEpisodes]) -> list[dict[
     return found
 
 
+def _paired_lengths(durations: np.ndarray, traces: Sequence[TraceEpisodes]) -> int:
+    """How many of these untimed steps each have an episode of the same length (within
+    `SAME_LENGTH_S`) on one loop thread, no episode counted twice (longest steps first)."""
+    best = 0
+    for trace in traces:
+        lengths = trace.end - trace.start
+        tids = np.array([episode.get("loop_tid") for episode in trace.records], dtype=object)
+        for tid in dict.fromkeys(tids.tolist()):
+            pool = sorted(lengths[tids == tid].tolist())
+            paired = 0
+            for duration in sorted(durations.tolist(), reverse=True):
+                close = [
+                    i for i, length in enumerate(pool) if abs(length - duration) <= SAME_LENGTH_S
+                ]
+                if close:
+                    pool.pop(min(close, key=lambda i: abs(pool[i] - duration)))
+                    paired += 1
+            best = max(best, paired)
+    return best
+
+
 def _correlation(
     steps: Steps,
     members: np.ndarray,
@@ -490,6 +511,11 @@ def _correlation(
         )
         hints = _same_length(float(steps.duration[members[0]]), traces)
         evidence["same_length_episodes"] = hints[: config.max_samples]
+        # Each step of the group paired with its own episode of the same length (each
+        # episode used once): when every step finds one, the steps are those episodes.
+        evidence["steps_with_same_length_episode"] = _paired_lengths(
+            steps.duration[members], traces
+        )
         if len(hints) == 1:
             hint = hints[0]
             parts = _blocking_parts(hint["top_calls"], _cpu(hint), hint["duration_s"])

@@ -107,6 +107,15 @@ class TextRenderer(Renderer):
 
     def _inputs(self, console: Console, view: ReportView) -> None:
         for row in view.inputs:
+            if row["error"]:
+                console.print(
+                    Text.assemble(
+                        "  ",
+                        (str(row["name"]), "bold"),
+                        (f": not read: {row['error']}", "bold red"),
+                    )
+                )
+                continue
             details = [str(row["format"] or "?")]
             if row["compression"]:
                 details.append(str(row["compression"]))
