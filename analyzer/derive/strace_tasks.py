@@ -251,13 +251,14 @@ def _opens_python_files(calls: pa.Table, pid: int) -> bool:
     return bool(pc.any(found).as_py())
 
 
-_EXEC_PATH = re.compile(r'\s*"((?:[^"\\]|\\.)*)"(?:, \["((?:[^"\\]|\\.)*)")?')
+_EXEC_PATH = re.compile(r'\s*"((?:[^"\\]|\\.)*)"')
 
 
 def programs(trace: StraceTables, pids: Iterable[int]) -> dict[int, str]:
-    """The program each of these processes ran, by name (the last successful execve's
-    ``argv[0]`` base name, else the path's); a process with no execve in the trace is left
-    out (a fork runs its parent's program)."""
+    """The program each of these processes ran, by name (the base name of the last
+    successful execve's path: strace prints the path whole, while ``argv[0]`` is cut at
+    ``-s``); a process with no execve in the trace is left out (a fork runs its parent's
+    program)."""
     wanted = sorted({int(pid) for pid in pids})
     if not wanted:
         return {}
@@ -273,6 +274,6 @@ def programs(trace: StraceTables, pids: Iterable[int]) -> dict[int, str]:
     for row in calls.filter(mask).select(["pid", "args"]).to_pylist():
         match = _EXEC_PATH.match(row["args"] or "")
         if match:
-            path = match.group(2) or match.group(1)
+            path = match.group(1)
             found[int(row["pid"])] = path.rsplit("/", 1)[-1] or path
     return found
