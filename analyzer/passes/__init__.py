@@ -22,6 +22,7 @@ from analyzer.passes import (
     slow_callback,
     slow_dns,
     slow_syscall,
+    syn_drops,
     thread_exhaustion,
     thread_pileup,
 )
@@ -33,6 +34,7 @@ PASSES: tuple[Pass, ...] = (
     slow_callback.PASS,
     thread_pileup.PASS,
     slow_dns.PASS,
+    syn_drops.PASS,
     lock_contention.PASS,
     sleep_retry.PASS,
     thread_exhaustion.PASS,
