@@ -22,7 +22,9 @@ from analyzer.passes import (
     lock_holder,
     sleep_retry,
     slow_callback,
+    slow_dns,
     slow_syscall,
+    syn_drops,
     thread_exhaustion,
     thread_pileup,
 )
@@ -33,6 +35,8 @@ PASSES: tuple[Pass, ...] = (
     blocked_loop.PASS,
     slow_callback.PASS,
     thread_pileup.PASS,
+    slow_dns.PASS,
+    syn_drops.PASS,
     lock_contention.PASS,
     sleep_retry.PASS,
     lock_holder.PASS,
