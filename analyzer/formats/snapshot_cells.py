@@ -7,14 +7,16 @@ padded with blanks. A row is read in two steps that both parsers of each format 
    the grammar's ``row`` rule (the grammar-based parsers) or from `WORD` (the fast paths);
 2. `group_cells`: the words grouped into one cell per column, by each column's `Shape`:
 
-   - ``ONE``: one word (every numeric column, and text columns that are not last);
-   - ``REST``: everything from the next word to the end of the line, inner blanks kept
-     (a command line, a thread name with spaces); only a layout's last column has it, and it
-     may be empty when the row ends early (top's COMMAND of a task without a name);
+   - ``ONE``: one word (every numeric column, and text columns without blanks);
+   - ``REST``: at most one column per layout: the words the other columns leave, inner
+     blanks kept (a command line, a thread name with spaces). The columns before it take
+     their words from the left, those after it from the right; it may be empty (top's
+     COMMAND of a task without a name);
    - ``START``: ``ps``'s start time, one word (``08:13``, ``Dec05``, ``2025``) or two when a
      month name is followed by a day number (``Dec 05``, ``Dec  5``);
    - ``STARTED``: ``ps``'s ``STARTED`` header, shared by ``start`` and ``lstart``: five words
-     when the first is a weekday name (``Sat Dec  5 08:13:25 2026``), else as ``START``.
+     when they are a weekday name, three more and a four-digit year
+     (``Sat Dec  5 08:13:25 2026``), else as ``START``.
 
 Each cell is then checked and converted by the format's cell rules (the grammar's ``cell_*``
 start symbols, or the fast path's regular expressions, with the same conversion functions).
@@ -62,12 +64,35 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in WORD.finditer(text)]
 
 
-def _width(shape: Shape, words: Sequence[str], index: int) -> int:
+_YEAR = re.compile(r"[0-9]{4}")
+
+
+def _width_left(shape: Shape, words: Sequence[str], index: int, end: int) -> int:
     """Words taken by a START or STARTED cell whose first word is ``words[index]``."""
     first = words[index]
-    if shape is Shape.STARTED and first in WEEKDAYS and index + 4 < len(words):
+    if (
+        shape is Shape.STARTED
+        and first in WEEKDAYS
+        and index + 4 < end
+        and _YEAR.fullmatch(words[index + 4])
+    ):
         return 5
-    if first in MONTHS and index + 1 < len(words) and _DAY.fullmatch(words[index + 1]):
+    if first in MONTHS and index + 1 < end and _DAY.fullmatch(words[index + 1]):
+        return 2
+    return 1
+
+
+def _width_right(shape: Shape, words: Sequence[str], index: int, start: int) -> int:
+    """Words taken by a START or STARTED cell whose last word is ``words[index]``."""
+    last = words[index]
+    if (
+        shape is Shape.STARTED
+        and _YEAR.fullmatch(last)
+        and index - 4 >= start
+        and words[index - 4] in WEEKDAYS
+    ):
+        return 5
+    if _DAY.fullmatch(last) and index - 1 >= start and words[index - 1] in MONTHS:
         return 2
     return 1
 
@@ -78,21 +103,30 @@ def group_cells(
     """The cells of a row (one per column, blanks between words of a cell kept as printed),
     or the reason the words do not fill the columns."""
     words = [text[start:end] for start, end in spans]
+    count = len(words)
+    mismatch = f"{count} words for {len(shapes)} columns"
+    rest = next((column for column, shape in enumerate(shapes) if shape is Shape.REST), None)
+    left_columns = shapes if rest is None else shapes[:rest]
     cells: list[str] = []
     index = 0
-    last = len(shapes) - 1
-    for column, shape in enumerate(shapes):
-        if shape is Shape.REST and column == last:
-            cells.append(text[spans[index][0] : spans[-1][1]] if index < len(words) else "")
-            index = len(words)
-            break
-        if index >= len(words):
-            return f"{len(words)} words for {len(shapes)} columns"
-        width = 1 if shape in (Shape.ONE, Shape.REST) else _width(shape, words, index)
+    for shape in left_columns:
+        if index >= count:
+            return mismatch
+        width = 1 if shape is Shape.ONE else _width_left(shape, words, index, count)
         cells.append(text[spans[index][0] : spans[index + width - 1][1]])
         index += width
-    if index != len(words):
-        return f"{len(words)} words for {len(shapes)} columns"
+    if rest is None:
+        return cells if index == count else mismatch
+    right_cells: list[str] = []
+    end = count
+    for shape in reversed(shapes[rest + 1 :]):
+        if end <= index:
+            return mismatch
+        width = 1 if shape is Shape.ONE else _width_right(shape, words, end - 1, index)
+        right_cells.append(text[spans[end - width][0] : spans[end - 1][1]])
+        end -= width
+    cells.append(text[spans[index][0] : spans[end - 1][1]] if index < end else "")
+    cells.extend(reversed(right_cells))
     return cells
 
 

@@ -23,10 +23,11 @@ import re
 from functools import cache
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from analyzer.formats import grammar
 from analyzer.formats.snapshot_cells import decimal, group_cells
+from analyzer.formats.snapshot_lark import header_names, reason, row_spans
 from analyzer.formats.top_record import (
     BLANK,
     COLUMNS,
@@ -149,7 +150,7 @@ def parse_line(
         return _TO_RECORD.transform(parser.parse(text, start="line"))
     except UnexpectedInput as exc:
         if SUMMARY_START.match(text):
-            return Unparsed(graph_mode_reason(text) or f"summary line: {_reason(text, exc)}")
+            return Unparsed(graph_mode_reason(text) or f"summary line: {reason(text, exc)}")
     if header or layout is None:
         names = _header(parser, text)
         if names is not None and len(names.unknown) * 2 < len(names.columns):
@@ -162,14 +163,7 @@ def _header(parser: Lark, text: str) -> TopHeader | None:
         tree = parser.parse(text, start="header")
     except UnexpectedInput:
         return None
-    names = tuple(str(token) for token in tree.scan_values(lambda value: isinstance(value, Token)))
-    unknown = tuple(
-        str(token)
-        for token in tree.scan_values(
-            lambda value: isinstance(value, Token) and value.type == "OTHER_NAME"
-        )
-    )
-    return TopHeader(names, unknown)
+    return TopHeader(*header_names(tree))
 
 
 def _row(parser: Lark, text: str, layout: Layout) -> TopRecord | Unparsed:
@@ -181,11 +175,8 @@ def _row(parser: Lark, text: str, layout: Layout) -> TopRecord | Unparsed:
     try:
         tree = parser.parse(text, start="row")
     except UnexpectedInput as exc:
-        return Unparsed(f"not a row: {_reason(text, exc)}")
-    spans = [
-        (token.start_pos, token.end_pos) for token in tree.children if isinstance(token, Token)
-    ]
-    cells = group_cells(text, spans, layout_shapes(layout))
+        return Unparsed(f"not a row: {reason(text, exc)}")
+    cells = group_cells(text, row_spans(tree), layout_shapes(layout))
     if isinstance(cells, str):
         return Unparsed(f"not a row of the header's columns: {cells}")
     for name, cell in zip(layout, cells, strict=True):
@@ -197,18 +188,6 @@ def _row(parser: Lark, text: str, layout: Layout) -> TopRecord | Unparsed:
         except UnexpectedInput:
             return Unparsed(f"{name} cell {cell!r} is not {_KIND_WORDS[kind]}")
     return row_record(layout, cells)
-
-
-def _reason(text: str, exc: UnexpectedInput) -> str:
-    if isinstance(exc, UnexpectedCharacters):
-        return f"unexpected character {text[exc.pos_in_stream]!r} at column {exc.column}"
-    if isinstance(exc, UnexpectedToken):
-        token = exc.token
-        if token.type == "$END":
-            return "the line ends early"
-        shown = token.value if len(token.value) <= 24 else token.value[:21] + "..."
-        return f"unexpected {shown!r} at column {token.column}"
-    return str(exc).splitlines()[0]
 
 
 def tree_of(text: str, start: str) -> Tree:

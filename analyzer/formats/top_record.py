@@ -271,14 +271,19 @@ DEFAULT_LAYOUT: Layout = (
 before any header (a capture cut after its first lines)."""
 
 
+SPACED: frozenset[str] = frozenset(["COMMAND", "ENVIRON", "CGROUPS", "CGNAME", "EXE", "LXC"])
+"""Text columns whose cells may hold blanks (a thread name, a command line with -c)."""
+
+
 @cache
 def layout_shapes(layout: Layout) -> tuple[Shape, ...]:
-    """Each column's `Shape`: a text column keeps the rest of the line when it is last."""
-    last = len(layout) - 1
-    return tuple(
-        Shape.REST if index == last and COLUMNS[name][0] is Kind.TEXT else Shape.ONE
-        for index, name in enumerate(layout)
-    )
+    """Each column's `Shape`: the last column that may hold blanks (`SPACED`; or the last
+    column, when it is text) takes the words the others leave."""
+    spaced = [index for index, name in enumerate(layout) if name in SPACED]
+    if layout and COLUMNS.get(layout[-1], (None,))[0] is Kind.TEXT:
+        spaced.append(len(layout) - 1)
+    rest = max(spaced) if spaced else None
+    return tuple(Shape.REST if index == rest else Shape.ONE for index in range(len(layout)))
 
 
 def unknown_columns(layout: Layout) -> tuple[str, ...]:
