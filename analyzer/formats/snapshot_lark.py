@@ -20,7 +20,8 @@ def reason(text: str, exc: UnexpectedInput) -> str:
         token = exc.token
         if token.type == "$END":
             return "the line ends early"
-        shown = token.value if len(token.value) <= 24 else token.value[:21] + "..."
+        shown = token.value.split()[0] if token.value.strip() else token.value
+        shown = shown if len(shown) <= 24 else shown[:21] + "..."
         return f"unexpected {shown!r} at column {token.column}"
     return str(exc).splitlines()[0]
 

@@ -100,7 +100,7 @@ def scan_line(
         if summary is not None:
             return summary
         if body.startswith(("top", "Tasks:", "Threads:", "%Cpu", "Cpu", "%Node")) or re.match(
-            r"([KMGTPE]iB[ \t]+)?(Mem|Swap)\b", body
+            r"[KMGTPE]iB[ \t]|Mem\b|Swap\b", body
         ):
             return None  # a summary line the expressions do not read
     if header or layout is None:
