@@ -25,6 +25,7 @@ from analyzer.formats.ps_threads_record import (
     duration_seconds,
 )
 from tests.snapshot_fixtures import (
+    FIXTURES,
     captures,
     lines_of,
     measured,
@@ -272,3 +273,18 @@ def test_tables_have_their_schemas_and_every_column_a_doc() -> None:
             assert field.metadata[b"doc"]
     report = ps_threads.input_report(parsed)
     assert report["snapshots"] == 12 and report["stamped_snapshots"] == 12
+
+
+def test_the_main_threads_row_carries_the_process_totals() -> None:
+    """ps -L of procps-ng 4.0.2 shows the thread group leader's process-wide CPU time (as
+    top -H does; see fixtures/top/README.md)."""
+    if "procps-ng 4.0.2" not in (FIXTURES / "ps_threads" / "VERSIONS.txt").read_text():
+        pytest.skip("captured with another ps")
+    workload = measured("ps_threads")
+    threads = threads_by_tid("ps_threads")
+    burn = next(tid for tid, thread in threads.items() if thread["role"] == "cpu")
+    by_snapshot: dict[int, dict[int, int]] = {}
+    for row in _workload_rows("ps_L_F_p_date_Ins"):
+        by_snapshot.setdefault(row["snapshot"], {})[row["tid"]] = row["cpu_time_s"]
+    for times in by_snapshot.values():
+        assert times[workload["pid"]] >= times[burn]

@@ -395,3 +395,18 @@ def test_tables_have_their_schemas_and_every_column_a_doc() -> None:
     assert isinstance(parsed.tables["top_threads"].schema.field("extra").type, pa.MapType)
     report = top.input_report(parsed)
     assert report["iterations"] == 6 and report["parsed_lines"] == parsed.line_count
+
+
+def test_the_main_threads_row_carries_the_process_totals() -> None:
+    """top -H of procps-ng 4.0.2 reads the thread group leader from /proc/PID/stat, which
+    sums every thread (see fixtures/top/README.md): its row is the process, not the thread."""
+    if "procps-ng 4.0.2" not in (FIXTURES / "top" / "VERSIONS.txt").read_text():
+        pytest.skip("captured with another top")
+    workload = measured("top")
+    threads = threads_by_tid("top")
+    burn = next(tid for tid, thread in threads.items() if thread["role"] == "cpu")
+    for rows in _by_iteration(_rows("top_H_b_d1_n6_w512_p")).values():
+        times = {row["tid"]: row["cpu_time_s"] for row in rows}
+        assert times[workload["pid"]] >= times[burn]
+    main = threads[workload["pid"]]
+    assert main["utime_s"] + main["stime_s"] < 1.0  # what the kernel says of the thread itself
