@@ -58,9 +58,7 @@ __all__ = ["GRAMMAR", "START_SYMBOLS", "build_parser", "parse_line"]
 GRAMMAR = "top.lark"
 START_SYMBOLS: tuple[str, ...] = ("line", "header", "row", *(kind.value for kind in Kind))
 
-SUMMARY_START = re.compile(
-    r"(top[ \t]+-|Tasks:|Threads:|%?Cpu|%Node|[KMGTPE]iB[ \t]|Mem\b|Swap\b)"
-)
+SUMMARY_START = re.compile(r"(top[ \t]+-|Tasks:|Threads:|%?Cpu|%Node|[KMGTPE]iB[ \t]|Mem\b|Swap\b)")
 """How every summary line starts (a line that does and is not one is unparsed, not a row)."""
 
 _KIND_WORDS: dict[Kind, str] = {
