@@ -154,7 +154,7 @@ PS_NLWP = TableSpec(
 )
 
 SPECS: tuple[TableSpec, ...] = (PS_SNAPSHOTS, PS_THREADS, PS_NLWP)
-_ROW_FIELDS = PsRow._fields[:-1]
+assert set(PsRow._fields) <= set(PS_THREADS.names)
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,7 @@ class _Assembler:
         self.snapshots: list[dict[str, Any]] = []
         self.has_header = False
         self.threads: dict[str, list[Any]] = {name: [] for name in PS_THREADS.names}
+        self.row_columns = [self.threads[name] for name in PsRow._fields]
         self.rejected: list[tuple[int, str, str]] = []
         self.per_pid: dict[tuple[int, int], dict[str, Any]] = {}
 
@@ -222,9 +223,8 @@ class _Assembler:
         columns["snapshot"].append(snapshot["snapshot"])
         columns["ts"].append(snapshot["ts"])
         columns["line_no"].append(line_no)
-        for field in _ROW_FIELDS:
-            columns[field].append(getattr(row, field))
-        columns["extra"].append(list(row.extra))
+        for values, value in zip(self.row_columns, row, strict=True):
+            values.append(value)
         if row.pid is None:
             return
         key = (snapshot["snapshot"], row.pid)

@@ -37,6 +37,7 @@ Field rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from functools import cache
@@ -238,28 +239,54 @@ def duration_seconds(text: str) -> int:
     return seconds + int(days or 0) * 86400
 
 
-def row_record(layout: Layout, cells: list[str]) -> PsRow:
-    """A `PsRow` from the cells of a row whose every cell passed its kind's rule."""
-    fields: dict[str, object] = {}
-    extra: list[tuple[str, str]] = []
-    for name, cell in zip(layout, cells, strict=True):
+_CONVERT: dict[Kind, Callable[[str], object]] = {
+    Kind.INT: int,
+    Kind.PCT: float,
+    Kind.DURATION: duration_seconds,
+}
+
+
+@cache
+def _plan(
+    layout: Layout,
+) -> tuple[
+    tuple[tuple[int, int, Callable[[str], object] | None], ...], tuple[tuple[int, str], ...]
+]:
+    """((cell index, `PsRow` field index, converter or None for text) of each column that
+    fills a field, (cell index, name) of the others): the first column that fills a field
+    wins (``-f`` and ``-o uid,user`` both show a user), later ones are extra."""
+    setters: list[tuple[int, int, Callable[[str], object] | None]] = []
+    extra: list[tuple[int, str]] = []
+    filled: set[str] = set()
+    for index, name in enumerate(layout):
         kind, field = COLUMNS[name]
-        if field is None or field in fields:
-            extra.append((name, cell))
-            continue
-        if cell == "-" and kind is not Kind.TEXT:
-            fields[field] = None
-        elif kind is Kind.INT:
-            fields[field] = int(cell)
-        elif kind is Kind.PCT:
-            fields[field] = float(cell)
-        elif kind is Kind.DURATION:
-            fields[field] = duration_seconds(cell)
+        if field is None or field in filled:
+            extra.append((index, name))
         else:
-            fields[field] = cell
-    if fields.get("state") is None and fields.get("stat"):
-        fields["state"] = str(fields["stat"])[0]
-    return PsRow(**fields, extra=tuple(extra))  # type: ignore[arg-type]
+            filled.add(field)
+            setters.append((index, PsRow._fields.index(field), _CONVERT.get(kind)))
+    return tuple(setters), tuple(extra)
+
+
+_EMPTY_ROW: tuple[object, ...] = tuple(PsRow())
+_STATE = PsRow._fields.index("state")
+_STAT = PsRow._fields.index("stat")
+
+
+def row_record(layout: Layout, cells: Sequence[str]) -> PsRow:
+    """A `PsRow` from the cells of a row whose every cell passed its kind's rule."""
+    setters, extra = _plan(layout)
+    values = list(_EMPTY_ROW)
+    for index, at, convert in setters:
+        cell = cells[index]
+        if convert is None:
+            values[at] = cell
+        else:
+            values[at] = None if cell == "-" else convert(cell)
+    if values[_STATE] is None and values[_STAT]:
+        values[_STATE] = str(values[_STAT])[0]
+    values[-1] = tuple((name, cells[index]) for index, name in extra)
+    return PsRow._make(values)
 
 
 # --- stamps ----------------------------------------------------------------------------------

@@ -26,13 +26,14 @@ from analyzer.formats.ps_threads_record import (
     stamp_epoch,
     stamp_iso,
 )
-from analyzer.formats.snapshot_cells import WORD, group_cells, word_spans
+from analyzer.formats.snapshot_cells import WORD, group_cells, row_pattern, word_spans
 
 __all__ = ["CELL_PATTERNS", "scan_line"]
 
 _B = r"[ \t]*"
 _S = r"[ \t]+"
 _MONTH = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_ANY_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _CLOCK = r"([0-9]{2}:[0-9]{2}:[0-9]{2})"
 _EPOCH = re.compile(rf"{_B}([0-9]{{9,11}}(?:\.[0-9]+)?){_B}")
@@ -54,8 +55,8 @@ CELL_PATTERNS: dict[Kind, re.Pattern[str]] = {
     Kind.PCT: re.compile(r"[0-9]+(?:\.[0-9]+)?|-"),
     Kind.DURATION: re.compile(r"(?:[0-9]+-)?[0-9]+:[0-9]{2}(?::[0-9]{2})?|[0-9]+|-"),
     Kind.START: re.compile(
-        rf"[0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?|{_MONTH}[0-9]{{2}}|[0-9]{{4}}"
-        rf"|{_MONTH}{_S}[0-9]{{1,2}}|{_WEEKDAY}{_S}{_MONTH}{_S}[0-9]{{1,2}}{_S}"
+        rf"[0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?|{_ANY_MONTH}[0-9]{{2}}|[0-9]{{4}}"
+        rf"|{_ANY_MONTH}{_S}[0-9]{{1,2}}|{_WEEKDAY}{_S}{_ANY_MONTH}{_S}[0-9]{{1,2}}{_S}"
         rf"[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}{_S}[0-9]{{4}}|-"
     ),
     Kind.STAT: re.compile(r"[A-Za-z][<NLsl+]*"),
@@ -106,17 +107,33 @@ def _stamp(text: str) -> PsRecord | None:
     return None
 
 
-_KINDS: dict[Layout, tuple[Kind, ...] | None] = {}
+_Plan = tuple[tuple[Kind, ...] | None, re.Pattern[str] | None]
+_plans: dict[Layout, _Plan] = {}
+
+
+def _plan(layout: Layout) -> _Plan:
+    """The kinds of a layout's columns (None when a name is unknown) and its whole-row
+    expression (`snapshot_cells.row_pattern`; a START cell's pattern takes "Dec 05" as two
+    words only where `group_cells` does, and no single word "Dec" or "Sat" is a valid cell,
+    so a row the expression matches is grouped as `group_cells` groups it)."""
+    if not all(name in COLUMNS for name in layout):
+        return None, None
+    kinds = tuple(COLUMNS[name][0] for name in layout)
+    cells = [r"[^ \t]+" if kind is Kind.TEXT else CELL_PATTERNS[kind].pattern for kind in kinds]
+    return kinds, row_pattern(cells, layout_shapes(layout))
 
 
 def _row(text: str, layout: Layout) -> PsRecord | None:
-    kinds = _KINDS.get(layout, ())
-    if kinds == ():
-        known = all(name in COLUMNS for name in layout)
-        kinds = tuple(COLUMNS[name][0] for name in layout) if known else None
-        _KINDS[layout] = kinds
+    plan = _plans.get(layout)
+    if plan is None:
+        plan = _plans[layout] = _plan(layout)
+    kinds, pattern = plan
     if kinds is None:
         return None
+    if pattern is not None:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            return row_record(layout, [cell or "" for cell in match.groups()])
     cells = group_cells(text, word_spans(text), layout_shapes(layout))
     if isinstance(cells, str):
         return None

@@ -37,6 +37,7 @@ __all__ = [
     "Shape",
     "decimal",
     "group_cells",
+    "row_pattern",
     "word_spans",
 ]
 
@@ -128,6 +129,32 @@ def group_cells(
     cells.append(text[spans[index][0] : spans[end - 1][1]] if index < end else "")
     cells.extend(reversed(right_cells))
     return cells
+
+
+def row_pattern(cells: Sequence[str], shapes: Sequence[Shape]) -> re.Pattern[str] | None:
+    """One expression for a whole row, for the fast paths: group ``i`` is cell ``i`` (None for
+    an empty REST cell). ``cells`` are the cell patterns (without capturing groups).
+
+    A row it matches is grouped as `group_cells` groups it, when at most one REST column
+    is there, the last, and the patterns of START and STARTED columns take several words only
+    in the shapes `group_cells` gives them (a month and a day; lstart) and accept no single
+    word they could take instead (a bare month or weekday); None for other layouts (the fast
+    paths then group the words themselves). A row it does not match may still be a row.
+    """
+    last = len(shapes) - 1
+    if Shape.REST in shapes[:last]:
+        return None
+    parts = []
+    for index, (cell, shape) in enumerate(zip(cells, shapes, strict=True)):
+        if shape is Shape.REST:
+            rest = r"([^ \t](?:.*[^ \t])?)"
+            parts.append(rf"(?:[ \t]+{rest})?" if index else f"{rest}?")
+        else:
+            parts.append(("[ \t]+" if index else "") + f"({cell})")
+    pattern = re.compile(r"[ \t]*" + "".join(parts) + r"[ \t]*")
+    if pattern.groups != len(cells):
+        raise ValueError("cell patterns must not have capturing groups")
+    return pattern
 
 
 def decimal(text: str) -> float:

@@ -196,30 +196,9 @@ TOP_THREADS = TableSpec(
 
 SPECS: tuple[TableSpec, ...] = (TOP_SAMPLES, TOP_CPUS, TOP_THREADS)
 
-_ROW_FIELDS = (
-    "tid",
-    "tgid",
-    "ppid",
-    "uid",
-    "user",
-    "pr",
-    "realtime",
-    "ni",
-    "nth",
-    "last_cpu",
-    "state",
-    "cpu_pct",
-    "mem_pct",
-    "virt_kib",
-    "res_kib",
-    "shr_kib",
-    "swap_kib",
-    "time_s",
-    "time_res_s",
-    "wchan",
-    "command",
-)
-_ROW_COLUMNS = dict(zip(_ROW_FIELDS, TOP_THREADS.names[4:-1], strict=True))
+_ROW_COLUMNS = (*TOP_THREADS.names[4:-1], "extra")
+"""The `TOP_THREADS` column of each `TopRow` field, in the record's order."""
+assert len(_ROW_COLUMNS) == len(TopRow._fields)
 
 
 @dataclass(frozen=True)
@@ -258,6 +237,8 @@ class _Assembler:
         self.samples: list[dict[str, Any]] = []
         self.cpus: dict[str, list[Any]] = {name: [] for name in TOP_CPUS.names}
         self.threads: dict[str, list[Any]] = {name: [] for name in TOP_THREADS.names}
+        self.row_columns = [self.threads[name] for name in _ROW_COLUMNS]
+        """The column lists of `TopRow`'s fields, in its order."""
         self.rejected: list[tuple[int, str, str]] = []
 
     def _start_iteration(self, line_no: int) -> dict[str, Any]:
@@ -343,9 +324,8 @@ class _Assembler:
         columns["iteration"].append(self.iteration)
         columns["clock_s"].append(self.clock)
         columns["line_no"].append(line_no)
-        for field, name in _ROW_COLUMNS.items():
-            columns[name].append(getattr(row, field))
-        columns["extra"].append(list(row.extra))
+        for values, value in zip(self.row_columns, row, strict=True):
+            values.append(value)
 
     def tables(self) -> dict[str, pa.Table]:
         samples = {name: [sample[name] for sample in self.samples] for name in TOP_SAMPLES.names}

@@ -35,12 +35,14 @@ Field rules:
   form (0.01 for ``M:SS.cc``, 1, 60 for ``H,MM``, 3600, 86400 or 604800); ``pr`` is None and
   ``realtime`` True for ``rt``; ``command`` is printed text, cut by top at the column width
   with a ``+`` mark it adds (a name that really ends in ``+`` cannot be told from it);
-  ``extra`` keeps the other known columns as ``(name, text)`` pairs, in header order.
+  ``extra`` keeps the other known columns as ``(name, text)`` pairs, in header order (and a
+  column whose field an earlier column filled, such as TIME after TIME+).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import cache
 from typing import NamedTuple
@@ -337,31 +339,88 @@ def cpu_time(text: str) -> tuple[float, float] | tuple[None, None]:
     return None, None
 
 
-def row_record(layout: Layout, cells: list[str]) -> TopRow:
-    """A `TopRow` from the cells of a row whose every cell passed its kind's rule."""
-    fields: dict[str, object] = {}
-    extra: list[tuple[str, str]] = []
-    for name, cell in zip(layout, cells, strict=True):
+_Setter = Callable[[list[object], str], None]
+_MISSING = frozenset(["?", "-"])
+
+
+def _setter(kind: Kind, field: str) -> _Setter:
+    """The function that stores a cell of `kind` into the `TopRow` values of `field`."""
+    at = TopRow._fields.index(field)
+    if kind is Kind.INT:
+
+        def set_int(values: list[object], cell: str) -> None:
+            values[at] = None if cell in _MISSING else int(cell)
+
+        return set_int
+    if kind is Kind.PRIO:
+        realtime_at = TopRow._fields.index("realtime")
+
+        def set_prio(values: list[object], cell: str) -> None:
+            if cell in _MISSING:
+                values[at] = values[realtime_at] = None
+            elif cell in ("rt", "RT"):
+                values[at], values[realtime_at] = None, True
+            else:
+                values[at], values[realtime_at] = int(cell), False
+
+        return set_prio
+    if kind is Kind.MEM:
+
+        def set_mem(values: list[object], cell: str) -> None:
+            values[at] = mem_kib(cell)
+
+        return set_mem
+    if kind is Kind.PCT:
+
+        def set_pct(values: list[object], cell: str) -> None:
+            values[at] = None if cell in _MISSING else decimal(cell)
+
+        return set_pct
+    if kind is Kind.TIME:
+        resolution_at = TopRow._fields.index("time_res_s")
+
+        def set_time(values: list[object], cell: str) -> None:
+            if cell in _MISSING:
+                values[at] = values[resolution_at] = None
+            else:
+                values[at], values[resolution_at] = cpu_time(cell)
+
+        return set_time
+
+    def set_text(values: list[object], cell: str) -> None:
+        values[at] = cell
+
+    return set_text
+
+
+@cache
+def _plan(layout: Layout) -> tuple[tuple[tuple[int, _Setter], ...], tuple[tuple[int, str], ...]]:
+    """(the setter of each column that fills a field, the (index, name) of the others): the
+    first column that fills a field wins (TIME and TIME+ both show), later ones are extra."""
+    setters: list[tuple[int, _Setter]] = []
+    extra: list[tuple[int, str]] = []
+    filled: set[str] = set()
+    for index, name in enumerate(layout):
         kind, field = COLUMNS[name]
-        if field is None:
-            extra.append((name, cell))
-            continue
-        missing = cell in ("?", "-") and kind is not Kind.TEXT
-        if kind is Kind.INT:
-            fields[field] = None if missing else int(cell)
-        elif kind is Kind.PRIO:
-            realtime = cell in ("rt", "RT")
-            fields["realtime"] = None if missing else realtime
-            fields[field] = None if missing or realtime else int(cell)
-        elif kind is Kind.MEM:
-            fields[field] = mem_kib(cell)
-        elif kind is Kind.PCT:
-            fields[field] = None if missing else decimal(cell)
-        elif kind is Kind.TIME:
-            fields[field], fields["time_res_s"] = (None, None) if missing else cpu_time(cell)
+        if field is None or field in filled:
+            extra.append((index, name))
         else:
-            fields[field] = cell
-    return TopRow(**fields, extra=tuple(extra))  # type: ignore[arg-type]
+            filled.add(field)
+            setters.append((index, _setter(kind, field)))
+    return tuple(setters), tuple(extra)
+
+
+_EMPTY_ROW: tuple[object, ...] = tuple(TopRow())
+
+
+def row_record(layout: Layout, cells: Sequence[str]) -> TopRow:
+    """A `TopRow` from the cells of a row whose every cell passed its kind's rule."""
+    setters, extra = _plan(layout)
+    values = list(_EMPTY_ROW)
+    for index, setter in setters:
+        setter(values, cells[index])
+    values[-1] = tuple((name, cells[index]) for index, name in extra)
+    return TopRow._make(values)
 
 
 def uptime_seconds(days: int, hours: int, minutes: int) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.formats.snapshot_cells import WORD, decimal, group_cells, word_spans
+from analyzer.formats.snapshot_cells import WORD, decimal, group_cells, row_pattern, word_spans
 from analyzer.formats.top_record import (
     BLANK,
     COLUMNS,
@@ -151,9 +151,16 @@ def _summary(text: str, body: str) -> TopRecord | None:
 
 
 def _row(text: str, layout: Layout) -> TopRecord | None:
-    kinds = _kinds(layout)
+    plan = _plans.get(layout)
+    if plan is None:
+        plan = _plans[layout] = _plan(layout)
+    kinds, pattern = plan
     if kinds is None:
         return None
+    if pattern is not None:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            return row_record(layout, [cell or "" for cell in match.groups()])
     cells = group_cells(text, word_spans(text), layout_shapes(layout))
     if isinstance(cells, str):
         return None
@@ -163,13 +170,15 @@ def _row(text: str, layout: Layout) -> TopRecord | None:
     return row_record(layout, cells)
 
 
-_KINDS: dict[Layout, tuple[Kind, ...] | None] = {}
+_Plan = tuple[tuple[Kind, ...] | None, re.Pattern[str] | None]
+_plans: dict[Layout, _Plan] = {}
 
 
-def _kinds(layout: Layout) -> tuple[Kind, ...] | None:
-    kinds = _KINDS.get(layout, ())
-    if kinds == ():
-        known = all(name in COLUMNS for name in layout)
-        kinds = tuple(COLUMNS[name][0] for name in layout) if known else None
-        _KINDS[layout] = kinds
-    return kinds
+def _plan(layout: Layout) -> _Plan:
+    """The kinds of a layout's columns (None when a name is unknown) and its whole-row
+    expression (`snapshot_cells.row_pattern`)."""
+    if not all(name in COLUMNS for name in layout):
+        return None, None
+    kinds = tuple(COLUMNS[name][0] for name in layout)
+    cells = [r"[^ \t]+" if kind is Kind.TEXT else CELL_PATTERNS[kind].pattern for kind in kinds]
+    return kinds, row_pattern(cells, layout_shapes(layout))
