@@ -255,7 +255,7 @@ def test_start_times_and_elapsed_times() -> None:
 def test_system_wide_snapshots_and_two_processes() -> None:
     parsed = _parsed("ps_eLf_date_s_N")
     snapshots = parsed.tables["ps_snapshots"].to_pylist()
-    assert len(snapshots) == 2 and all(snapshot["processes"] > 10 for snapshot in snapshots)
+    assert len(snapshots) == 2 and all(snapshot["processes"] >= 3 for snapshot in snapshots)
     for entry in parsed.tables["ps_nlwp"].to_pylist():
         assert entry["threads"] == entry["nlwp"] or entry["pid"] != measured("ps_threads")["pid"]
     pids = Counter(

@@ -299,24 +299,30 @@ def test_the_summary_counts_add_up() -> None:
 
 
 def test_the_busy_thread_burns_cpu_and_the_blocked_ones_do_not() -> None:
+    """The capture machine may be shared, so the busy thread's share is compared with the
+    others', not with a fixed figure."""
+    workload = measured("top")
     threads = threads_by_tid("top")
-    rows = [row for row in _rows("top_H_b_d1_n6_w512_p") if row["iteration"] > 0]
-    roles = Counter()
-    for row in rows:
-        role = threads[row["tid"]]["role"]
-        roles[role] += 1
-        if role == "cpu":
-            assert row["cpu_pct"] > 50.0
-        elif role in ("pipe_read", "sock_recv", "futex_wait"):
-            assert row["state"] == "S" and row["cpu_pct"] == 0.0
+    roles: Counter[str] = Counter()
+    for iteration, rows in _by_iteration(_rows("top_H_b_d1_n6_w512_p")).items():
+        if iteration == 0:
+            continue
+        busiest = max(
+            (row for row in rows if row["tid"] != workload["pid"]), key=lambda row: row["cpu_pct"]
+        )
+        assert threads[busiest["tid"]]["role"] == "cpu" and busiest["cpu_pct"] > 20.0
+        for row in rows:
+            role = threads[row["tid"]]["role"]
+            roles[role] += 1
+            if role in ("pipe_read", "sock_recv", "futex_wait"):
+                assert row["state"] == "S" and row["cpu_pct"] == 0.0
     assert roles["cpu"] == 5 and roles["pipe_read"] == 10 and roles["sock_recv"] == 5
     burn = next(thread for thread in threads.values() if thread["role"] == "cpu")
     times = [
         row["cpu_time_s"] for row in _rows("top_H_b_d1_n6_w512_p") if row["tid"] == burn["tid"]
     ]
-    assert times == sorted(times)
+    assert times == sorted(times) and times[-1] > times[0]
     assert times[-1] <= burn["utime_s"] + burn["stime_s"] + 0.02
-    assert times[-1] >= 3.0  # six one-second iterations of a busy loop sharing the GIL
 
 
 def test_the_scaled_memory_of_the_em_eg_capture_matches_the_default_capture() -> None:
@@ -350,16 +356,19 @@ def test_the_changed_field_layout_gives_its_columns() -> None:
 
 
 def test_decimal_comma_numbers_equal_the_default_captures() -> None:
-    comma = {
-        s["clock_s"]: s
-        for s in _parsed("top_H_b_d1_n4_lcnumeric_de_p").tables["top_samples"].to_pylist()
-    }
-    point = {s["clock_s"]: s for s in _parsed("top_H_b_d1_n6_p").tables["top_samples"].to_pylist()}
+    """Both tops ran at once: their memory totals are equal, their load averages within what
+    one kernel update (every 5 s) moves them."""
+    comma_samples = _parsed("top_H_b_d1_n4_lcnumeric_de_p").tables["top_samples"].to_pylist()
+    point_samples = _parsed("top_H_b_d1_n6_p").tables["top_samples"].to_pylist()
+    comma = {sample["clock_s"]: sample for sample in comma_samples}
+    point = {sample["clock_s"]: sample for sample in point_samples}
     shared = set(comma) & set(point)
     assert shared
     for clock in shared:
-        for field in ("load1", "load5", "load15", "mem_total_kib"):
-            assert comma[clock][field] == point[clock][field]
+        assert comma[clock]["mem_total_kib"] == point[clock]["mem_total_kib"]
+        for field in ("load1", "load5", "load15"):
+            assert comma[clock][field] == pytest.approx(point[clock][field], abs=0.5)
+    assert any(isinstance(sample["load1"], float) for sample in comma_samples)
 
 
 def test_per_cpu_lines_and_the_process_view() -> None:
@@ -368,7 +377,7 @@ def test_per_cpu_lines_and_the_process_view() -> None:
     assert {row["iteration"] for row in cpus} == {0, 1, 2, 3}
     processes = _rows("top_b_d1_n4_p")
     assert [row["tid"] for row in processes] == [measured("top")["pid"]] * 4
-    assert {row["command"] for row in processes} == {"iodw-main"}
+    assert all(shown_name("iodw-main", row["command"]) for row in processes)
 
 
 def test_all_threads_and_two_processes_captures() -> None:
@@ -381,8 +390,10 @@ def test_all_threads_and_two_processes_captures() -> None:
     two = _by_iteration(_rows("top_H_b_d1_n4_p_p1"))
     for rows in two.values():
         tids = {row["tid"] for row in rows}
-        assert 1 in tids and tids - {1} - workload_tids  # process 1's other threads
-        assert tids & workload_tids
+        assert 1 in tids and tids & workload_tids and not tids - {1} - workload_tids
+        first = next(row for row in rows if row["tid"] == 1)
+        # pid 1 of the capture's PID namespace is capture.sh (see VERSIONS.txt)
+        assert shown_name("capture.sh", first["command"])
 
 
 def test_tables_have_their_schemas_and_every_column_a_doc() -> None:

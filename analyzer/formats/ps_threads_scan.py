@@ -26,7 +26,7 @@ from analyzer.formats.ps_threads_record import (
     stamp_epoch,
     stamp_iso,
 )
-from analyzer.formats.snapshot_cells import WORD, group_cells, row_pattern, word_spans
+from analyzer.formats.snapshot_cells import WORD, Shape, group_cells, row_pattern, word_spans
 
 __all__ = ["CELL_PATTERNS", "scan_line"]
 
@@ -64,6 +64,13 @@ CELL_PATTERNS: dict[Kind, re.Pattern[str]] = {
 }
 """The cell rule of each non-text kind (the grammar's ``cell_*`` rules, words separated by
 blanks)."""
+
+_SHORT_START = (
+    rf"[0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}})?|{_ANY_MONTH}[0-9]{{2}}|[0-9]{{4}}"
+    rf"|{_ANY_MONTH}{_S}[0-9]{{1,2}}|-"
+)
+"""A START or STIME cell in a whole-row expression: `group_cells` gives those columns one or
+two words (lstart's five words only to STARTED)."""
 
 _STAMP_START = frozenset("0123456789MTWFS")
 _WEEKDAYS = frozenset(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
@@ -119,8 +126,16 @@ def _plan(layout: Layout) -> _Plan:
     if not all(name in COLUMNS for name in layout):
         return None, None
     kinds = tuple(COLUMNS[name][0] for name in layout)
-    cells = [r"[^ \t]+" if kind is Kind.TEXT else CELL_PATTERNS[kind].pattern for kind in kinds]
-    return kinds, row_pattern(cells, layout_shapes(layout))
+    shapes = layout_shapes(layout)
+    cells = [
+        r"[^ \t]+"
+        if kind is Kind.TEXT
+        else _SHORT_START
+        if shape is Shape.START
+        else CELL_PATTERNS[kind].pattern
+        for kind, shape in zip(kinds, shapes, strict=True)
+    ]
+    return kinds, row_pattern(cells, shapes)
 
 
 def _row(text: str, layout: Layout) -> PsRecord | None:
