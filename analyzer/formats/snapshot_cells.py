@@ -22,6 +22,9 @@ Each cell is then checked and converted by the format's cell rules (the grammar'
 start symbols, or the fast path's regular expressions, with the same conversion functions).
 A row whose words do not fill the columns exactly is not a row of that layout; the reason
 says how many words and columns there were.
+
+`row_pattern` builds, for the fast paths, one expression per layout that groups and checks
+a whole row at once; a row it matches is grouped exactly as `group_cells` would.
 """
 
 from __future__ import annotations
