@@ -2,12 +2,12 @@
 
 Each field carries a ``doc`` (and, where it has one, a ``unit``) in its metadata, and each
 schema carries its name and version. `docs/schema.md` is rendered from this module by
-``python -m analyzer.schema > docs/schema.md``; a test keeps the two in step.
+``python -m analyzer.schema_doc > docs/schema.md`` (with the tables later sources declare
+themselves); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -549,18 +549,20 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 
-def render_markdown() -> str:
-    """The text of docs/schema.md."""
+def render_markdown(specs: Sequence[TableSpec] = TABLES) -> str:
+    """The text of docs/schema.md for these tables (`analyzer.schema_doc` gives every table:
+    these and those the other sources declare)."""
     out = [
         "# iodiag table schemas",
         "",
-        f"Schema version {SCHEMA_VERSION}. Generated from `analyzer/schema.py` by "
-        "`python -m analyzer.schema > docs/schema.md`; do not edit by hand.",
+        f"Schema version {SCHEMA_VERSION}. Generated from `analyzer/schema.py` and the "
+        "sources' own table specs by `python -m analyzer.schema_doc > docs/schema.md`; do "
+        "not edit by hand.",
         "Each Parquet file written by `--format parquet` carries these schemas, with the "
         "docs below as field metadata.",
         "",
     ]
-    for spec in TABLES:
+    for spec in specs:
         out += [f"## `{spec.name}/{SCHEMA_VERSION}`", "", spec.doc, ""]
         out += ["| column | type | unit | meaning |", "|---|---|---|---|"]
         for column in spec.columns:
@@ -568,7 +570,3 @@ def render_markdown() -> str:
             out.append(f"| `{column.name}` | {column.type} | {column.unit or ''} | {doc} |")
         out.append("")
     return "\n".join(out)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render_markdown())

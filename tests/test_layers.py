@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "analyzer.verdict": 5,
     "analyzer.sources": 6,
     "analyzer.pipeline": 7,
+    "analyzer.schema_doc": 7,
     "analyzer.render": 8,
     "analyzer.cli": 9,
     "analyzer.__main__": 10,

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic
 from analyzer.config import Config
 from analyzer.inputs import LineChunk
 from analyzer.model import NOTHING_DERIVED, Derived, P, ParsedInput
+from analyzer.schema import TableSpec
 
 
 class Source(ABC, Generic[P]):
@@ -32,6 +33,9 @@ class Source(ABC, Generic[P]):
     """The source's name: its registry key, ``--input-format`` value and ``inputs[].format``."""
     label: ClassVar[str]
     """What it is, in a sentence's words (``strace output``)."""
+    tables: ClassVar[tuple[TableSpec, ...]] = ()
+    """The specs of the tables this source adds, for a source whose tables are not in
+    `analyzer.schema` (docs/schema.md is made from both by `analyzer.schema_doc`)."""
     report_modules: ClassVar[tuple[str, ...]] = ()
     """The modules `section` imports, imported by the pipeline before it builds the report's
     sections in a worker thread (two threads must not import one module at once)."""
