@@ -41,6 +41,9 @@ PIPE_READS: frozenset[str] = frozenset({"read", "readv", "preadv", "preadv2", "s
 """Calls that drain a pipe given as their first fd."""
 PIPE_WRITES: frozenset[str] = frozenset({"write", "writev", "pwritev", "pwritev2", "vmsplice"})
 """Calls that fill a pipe given as their first fd."""
+SOCKET_READS: frozenset[str] = frozenset({"recv", "recvfrom", "recvmsg", "recvmmsg"})
+SOCKET_WRITES: frozenset[str] = frozenset({"send", "sendto", "sendmsg", "sendmmsg"})
+_UNIX_PAIR = re.compile(r"^(?P<proto>UNIX(?:-[A-Z]+)?):\[(?P<local>\d+)->(?P<peer>\d+)")
 _DUPS = frozenset({"dup2", "dup3"})
 _SELECTS = frozenset({"select", "pselect6", "_newselect"})
 _POLLS = frozenset({"poll", "ppoll"})
@@ -188,20 +191,40 @@ def _reader(
     )
 
 
+def reading_ends(trace: StraceTables, target: str) -> list[str]:
+    """The targets through which `target`'s data is read: the pipe itself, or for a
+    connected UNIX socket ``UNIX-STREAM:[A->B]`` (``-yy``) its peer ``UNIX-STREAM:[B->A...]``."""
+    pair = _UNIX_PAIR.match(target)
+    if pair is None:
+        return [target]
+    prefix = f"{pair['proto']}:[{pair['peer']}->{pair['local']}"
+    peers = pc.unique(
+        trace.syscalls["target"].filter(
+            pc.fill_null(pc.starts_with(trace.syscalls["target"], prefix), False)
+        )
+    )
+    return sorted(peers.to_pylist())
+
+
 def pipe_readers(
     trace: StraceTables, targets: Iterable[str], writers: Iterable[int] = ()
 ) -> dict[str, list[PipeReader]]:
-    """The readers of each pipe in `targets` (target texts as in the calls table), the
-    processes whose reads drained most first; processes in `writers` (pids) are readers
-    only through their reads. A pipe without a reader in the trace maps to an empty list."""
+    """The readers of each pipe in `targets` (target texts as in the calls table; a
+    connected UNIX socket is read through its peer, `reading_ends`), the processes whose
+    reads drained most first; processes in `writers` (pids) are readers only through their
+    reads. A pipe without a reader in the trace maps to an empty list."""
     wanted = sorted(set(targets))
     found: dict[str, list[PipeReader]] = {target: [] for target in wanted}
     calls = trace.syscalls
     if not wanted or calls.num_rows == 0:
         return found
+    ends = {target: reading_ends(trace, target) for target in wanted}
+    every = sorted({end for group in ends.values() for end in group})
+    if not every:
+        return found
     on_pipe = np.flatnonzero(
         np.asarray(
-            pc.fill_null(pc.is_in(calls["target"], value_set=pa.array(wanted)), False).to_numpy(
+            pc.fill_null(pc.is_in(calls["target"], value_set=pa.array(every)), False).to_numpy(
                 zero_copy_only=False
             ),
             dtype=bool,
@@ -218,7 +241,7 @@ def pipe_readers(
     frame["start"] = numbers(picked["start_s"])
     frame["duration"] = np.nan_to_num(call_durations(picked), nan=0.0)
     writer_pids = {int(pid) for pid in writers}
-    read_rows = frame[is_in(table["syscall"], PIPE_READS)]
+    read_rows = frame[is_in(table["syscall"], PIPE_READS | SOCKET_READS)]
     # A process that put the pipe on its stdin: dup2(N<pipe>, 0), or fd 0 used as the pipe.
     dups = frame[is_in(table["syscall"], _DUPS)]
     onto_stdin = dups[dups["args"].str.match(r"^-?\d+(?:<[^>]*>)?, 0\b")]
@@ -230,15 +253,15 @@ def pipe_readers(
     names = process_names(trace, pids)
     for target in wanted:
         readers = []
-        reads = read_rows[read_rows["target"] == target]
+        reads = read_rows[read_rows["target"].isin(ends[target])]
         for pid, rows in reads.groupby(reads["pid"].fillna(-1)):
             process = None if pid < 0 else int(pid)
             readers.append(_reader(trace, process, names.get(process or -1), rows))
         if not readers:
             holders = pd.concat(
                 [
-                    onto_stdin[onto_stdin["target"] == target],
-                    stdin_users[stdin_users["target"] == target],
+                    onto_stdin[onto_stdin["target"].isin(ends[target])],
+                    stdin_users[stdin_users["target"].isin(ends[target])],
                 ]
             )
             for pid in sorted({int(p) for p in holders["pid"].dropna()} - writer_pids):

@@ -7,8 +7,12 @@ buffer (16 pages, 64 KiB by default, pipe(7) "Pipe capacity") was full, until th
 freed room. The cause is at the other end: the process that reads the pipe
 (`analyzer.derive.strace_pipes.pipe_readers`: the task whose reads drain it, or the process
 it was handed to as stdin at fork/exec) and how it reads (buffer size, full reads, what it
-does between reads: sleeps, its own I/O, CPU). A pipe is reported when its blocked writes
-add up to `PassConfig.slow_syscall_s`.
+does between reads: sleeps, its own I/O, CPU). A connected UNIX socket (a stream to
+journald, a socketpair to a helper; ``send*`` too) blocks the same way when the peer's
+receive queue is full (unix(7)); its reader is the task that reads the peer end
+(``UNIX-STREAM:[B->A]`` for the writer's ``[A->B]`` with ``-yy``), usually not traced when
+it is the system's log daemon. A pipe or socket is reported when its blocked writes add up
+to `PassConfig.slow_syscall_s`.
 
 **What queues behind the writer.** A thread that writes under a lock keeps the lock while
 it is blocked: CPython's ``logging.Handler.handle()`` takes the handler's lock (a
@@ -21,8 +25,9 @@ root cause: they are in `cost_s`, and the IOD005 finding on that lock is explain
 same waiting, not added). Without a lock (one writer thread), the cost is the blocked
 writes.
 
-**Which advice.** When the pipe is the writer's stdout or stderr (fd 1 or 2) or the writes
-are log records (a timestamp or a level word at the start), it is logging back-pressure:
+**Which advice.** When the pipe is the writer's stdout or stderr (fd 1 or 2), the writes
+are log records (a timestamp or a level word at the start) or the socket's path names a log
+collector (``/dev/log``, journald), it is logging back-pressure:
 the fix is a ``logging.handlers.QueueHandler`` with a ``QueueListener`` thread (a bounded
 queue that drops or samples instead of blocking), a faster or non-blocking shipper, or a
 log sink that buffers more (journald); a bigger pipe (``F_SETPIPE_SZ``) only buys time.
@@ -59,7 +64,7 @@ from analyzer.arrays import contiguous, numbers
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
-from analyzer.derive.strace_pipes import PIPE_WRITES, PipeReader, pipe_readers
+from analyzer.derive.strace_pipes import PIPE_WRITES, SOCKET_WRITES, PipeReader, pipe_readers
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -84,6 +89,12 @@ MAX_PIPES = 5
 LOCK_WINDOW_S = 0.05
 """How long after a blocked write the writer's release of the lock it held is looked for."""
 LOCK_KINDS = ("lock_contention", "lock_holder")
+CHANNELS = frozenset({"pipe", "unix"})
+"""Target classes whose writes wait for a reader: pipes, and connected UNIX sockets (a
+stream to journald, a socketpair to a helper)."""
+WRITES = PIPE_WRITES | SOCKET_WRITES
+LOG_SINKS = re.compile(r"/dev/log|journal|syslog|rsyslog|fluent|vector|logstash")
+"""A socket path that names a log collector."""
 """Finding kinds about a lock that queued behind the blocked writers."""
 
 _LOG_RECORD = re.compile(
@@ -104,8 +115,10 @@ _WAITS = frozenset({"FUTEX_WAIT", "FUTEX_WAIT_BITSET", "FUTEX_LOCK_PI", "FUTEX_L
 
 @dataclass(frozen=True)
 class _Writes:
-    """The writes on one pipe."""
+    """The writes on one pipe (or UNIX socket)."""
 
+    kind: str
+    """``pipe`` or ``unix``."""
     rows: np.ndarray
     tids: np.ndarray
     pids: np.ndarray
@@ -167,17 +180,18 @@ def _loop_tids(earlier: Sequence[Finding], trace: StraceTables) -> set[int]:
 
 
 def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
-    """The writes on each pipe that has blocked writes adding up to something, by pipe."""
+    """The writes on each pipe (or connected UNIX socket) that has a blocked write."""
     calls = trace.syscalls
     encoded = trace_resources(trace)
-    is_pipe = np.array([kind == "pipe" for kind in encoded.classes] + [False], dtype=bool)
-    if not is_pipe.any():
+    kinds = np.array([*encoded.classes, None], dtype=object)
+    channel = np.isin(kinds, list(CHANNELS))
+    if not channel.any():
         return {}
-    # codes are -1 for calls without a target: they index the final False
-    rows = np.flatnonzero(is_pipe[encoded.codes])
+    # codes are -1 for calls without a target: they index the final None
+    rows = np.flatnonzero(channel[encoded.codes])
     names = contiguous(calls["syscall"].take(pa.array(rows)))
     writing = np.asarray(
-        pc.fill_null(pc.is_in(names, value_set=pa.array(sorted(PIPE_WRITES))), False).to_numpy(
+        pc.fill_null(pc.is_in(names, value_set=pa.array(sorted(WRITES))), False).to_numpy(
             zero_copy_only=False
         ),
         dtype=bool,
@@ -185,16 +199,23 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
     rows = rows[writing]
     if len(rows) == 0:
         return {}
-    picked = calls.take(pa.array(rows))
-    durations = np.nan_to_num(call_durations(picked), nan=0.0)
+    durations = numbers(calls["duration_s"])[rows]
+    missing = np.isnan(durations)
+    if missing.any():
+        durations[missing] = call_durations(calls.take(pa.array(rows[missing])))
+    durations = np.nan_to_num(durations, nan=0.0)
     codes = encoded.codes[rows]
+    blocked_codes = np.unique(codes[durations >= BLOCKED_WRITE_S])
+    keep = np.isin(codes, blocked_codes)
+    rows, durations, codes = rows[keep], durations[keep], codes[keep]
+    if len(rows) == 0:
+        return {}
+    picked = calls.select(["tid", "pid", "fd", "start_s", "args"]).take(pa.array(rows))
     found = {}
-    for code in np.unique(codes):
+    for code in blocked_codes:
         member = codes == code
-        blocked = member & (durations >= BLOCKED_WRITE_S)
-        if durations[blocked].sum() <= 0:
-            continue
         found[encoded.names[int(code)]] = _Writes(
+            kind=str(kinds[int(code)]),
             rows=rows[member],
             tids=numbers(picked["tid"])[member],
             pids=numbers(picked["pid"])[member],
@@ -469,7 +490,7 @@ def _finding(
     fds = sorted({int(fd) for fd in writes.fds if not np.isnan(fd)})
     stdio = [fd for fd in fds if fd in (1, 2)]
     log_share = _looks_like_logs([writes.args[i] for i in np.flatnonzero(blocked)] or writes.args)
-    logging = bool(stdio) or log_share >= 0.5
+    logging = bool(stdio) or log_share >= 0.5 or bool(LOG_SINKS.search(pipe))
     loop_writers = sorted({int(t) for t in writes.tids[blocked & on_loop]})
     wall = trace.wall_s
     share = cost / wall if wall else None
@@ -484,7 +505,7 @@ def _finding(
     )
     stream = {1: "stdout", 2: "stderr"}
     fd_text = "/".join(stream[fd] for fd in stdio) if stdio else f"fd {', '.join(map(str, fds))}"
-    where = describe("pipe", pipe)
+    where = describe(writes.kind, pipe)
     reader_who = (
         f"{reader.name} (pid {reader.pid})"
         if reader and reader.name
@@ -571,7 +592,7 @@ def _finding(
         cost_s=cost,
         lines=tuple(int(line) for line in lines if not np.isnan(line)),
         culprit=culprit,
-        resource=Resource("pipe", pipe, f"{where}: {writer_names} {fd_text} -> {reader_end}"),
+        resource=Resource(writes.kind, pipe, f"{where}: {writer_names} {fd_text} -> {reader_end}"),
         explains=_explains(earlier, trace, pipe, lock, readers),
     )
 

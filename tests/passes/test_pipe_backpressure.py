@@ -274,3 +274,40 @@ def test_hand_built_reader_pattern() -> None:
     assert reader.sleep_s == pytest.approx(5 * 0.45)
     assert reader.between_calls[0]["syscall"] == "clock_nanosleep"
     assert reader.between_calls[0]["kind"] == "sleep"
+
+
+def test_hand_built_a_unix_socket_is_read_through_its_peer() -> None:
+    writer_end, reader_end = "UNIX-STREAM:[10->11]", "UNIX-STREAM:[11->10]"
+    rows = [
+        _call(101, t, "sendto", 0.2, writer_end, f'7<{writer_end}>, "{{\\"level\\": 1}}"..., 99')
+        for t in (0.0, 0.5)
+    ]
+    rows += [
+        _call(
+            400,
+            0.19 + 0.5 * i,
+            "recvfrom",
+            1e-5,
+            reader_end,
+            f'3<{reader_end}>, "x", 8192',
+            400,
+            3,
+            8192,
+        )
+        for i in range(2)
+    ]
+    (finding,) = pipe_backpressure.run(hand_built(rows), PassConfig())  # fmt: skip
+    assert finding.resource is not None and finding.resource.kind == "unix"
+    assert finding.resource.key == writer_end
+    assert finding.culprit is not None and finding.culprit.pid == 400
+    assert finding.evidence["reader"]["reads"] == 2
+
+
+def test_hand_built_a_log_daemon_outside_the_trace_still_means_logging_back_pressure() -> None:
+    sink = 'UNIX-DGRAM:[20->21,"/dev/log"]'
+    rows = [_call(101, t, "sendto", 0.15, sink, f'5<{sink}>, "<14>app: x", 10') for t in (0, 1)]
+    (finding,) = pipe_backpressure.run(hand_built(rows), PassConfig())
+    assert finding.evidence["reader"] is None and finding.evidence["logging"] is True
+    assert finding.culprit is not None and finding.culprit.pid is None
+    assert "not in the trace" in (finding.culprit.role or "")
+    assert "QueueHandler" in finding.fix
