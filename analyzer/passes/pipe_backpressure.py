@@ -517,7 +517,8 @@ def _finding(
         f"{plural(int(blocked.sum()), 'write')} by {plural(len(writer_tids), 'thread')} of "
         f"{writer_names} blocked {float(blocked_durations.sum()):.3f} s on {where} (their "
         f"{fd_text}; p95 {percentile(blocked_durations, 95) * 1e3:.1f} ms, max "
-        f"{float(blocked_durations.max()) * 1e3:.1f} ms) because the pipe was full. "
+        f"{float(blocked_durations.max()) * 1e3:.1f} ms) because "
+        f"{'the pipe was full' if writes.kind == 'pipe' else 'its peer was not reading'}. "
         f"{_reader_text(reader)}"
     )
     if lock is not None:

@@ -109,7 +109,8 @@ def test_the_write_and_lock_findings_fold_into_the_pipe(
     lock = finding.evidence["lock"]["futex"]
     folded = verdict.consequences([*earlier, finding])
     causes = {earlier[i].kind: cause for i, (cause, _) in folded.items()}
-    assert causes == {"slow_syscall": len(earlier), "lock_contention": len(earlier)}
+    assert {"slow_syscall", "lock_contention"} <= set(causes)
+    assert set(causes.values()) == {len(earlier)}
     folded_locks = [f for i, f in enumerate(earlier) if i in folded and f.kind != "slow_syscall"]
     assert [f.evidence["futex"] for f in folded_locks] == [lock]
     assert not any(adds for _, adds in folded.values())
