@@ -90,10 +90,15 @@ MAX_FINDINGS = 5
 EXPLAINED_KINDS = ("lock_contention", "thread_pileup", "sleep_retry", "slow_syscall")
 
 
+MINOR_HOLD_S = 0.1
+"""Holds all shorter than this are short critical sections (often lengthened by the holder
+waiting for the GIL inside them): info, not a problem to chase."""
+
+
 def _severity(wait_s: float, longest_hold_s: float) -> Severity:
     if wait_s >= ERROR_WAIT_S and longest_hold_s >= LONG_HOLD_S:
         return "error"
-    return "warning"
+    return "warning" if longest_hold_s >= MINOR_HOLD_S else "info"
 
 
 def _did(found: Activity, span_words: str) -> tuple[str, list[dict[str, Any]]]:
@@ -368,11 +373,30 @@ def _futex_finding(
     if len(np.unique(tids)) < max(config.lock_min_waiters, 1):
         return None
     woken = retvals[waits] == 0
+    # A wake that woke several waiters at once is a broadcast (notify_all, Event.set, an
+    # executor's shutdown): the waiters were parked on a condition, not queued behind a
+    # holder; a mutex release wakes one waiter. Such waits are nobody's hold.
+    wake_starts = futexes.starts[wakes]
+    broadcasts = wake_starts[retvals[wakes] > 1]
+    if len(broadcasts):
+        last = np.searchsorted(wake_starts, ends, side="right") - 1
+        ended_by = np.where(last >= 0, retvals[wakes][np.maximum(last, 0)], 0)
+        woken &= ~((ended_by > 1) & (wake_starts[np.maximum(last, 0)] >= starts))
     wakers = who_woke(starts, ends, woken, futexes.starts[wakes], futexes.tids[wakes])
     if not np.isin(wakers[wakers >= 0], tids, invert=True).any():
         return None  # every wait was ended by another waiter: a convoy (IOD005), no outsider
     held = attribute_waits(tids, starts, ends, wakers, futexes.starts[wakes], futexes.tids[wakes])
     outside = (held.holder >= 0) & ~held.waiter_holder
+    # A thread created after a wait began cannot have held the lock the waiter queued for:
+    # its wake is a signal (a semaphore posted, a thread start handshake), not a release.
+    created = dict(
+        zip(trace.tasks["tid"].to_pylist(), trace.tasks["created_s"].to_pylist(), strict=True)
+    )
+    born = np.array(
+        [created.get(int(tid)) if tid >= 0 else None for tid in held.holder.tolist()],
+        dtype=np.float64,
+    )
+    outside &= ~(born > held.start)
     if not outside.any():
         return None
     by_holder = {
