@@ -26,8 +26,6 @@ from analyzer.formats.strace_record import LINE_KINDS
 
 # `LineView.kind` holds each row's index into LINE_KINDS (every `kind` of a `strace_lines` row).
 SYSCALL, UNFINISHED, RESUMED, DETACHED, SIGNAL, EXIT = range(6)
-CALL_KINDS = LINE_KINDS[: DETACHED + 1]
-"""The kinds of lines that are (halves of) calls: codes 0 to `DETACHED`."""
 TASK_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 """Calls whose positive return value is a new task's id."""
 STATUSES = ("complete", "no-return", "detached", "in-flight")

@@ -261,10 +261,6 @@ class Held:
     waiter_holder: np.ndarray
     """Per piece: whether its holder is itself one of the address's waiters."""
 
-    def seconds_by_holder(self) -> dict[int, float]:
-        series = pd.Series(self.end - self.start).groupby(self.holder).sum()
-        return {int(tid): float(s) for tid, s in series.items()}
-
 
 def attribute_waits(
     wait_tids: np.ndarray,

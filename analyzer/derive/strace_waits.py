@@ -44,10 +44,6 @@ _SET = re.compile(r"\[((?:\d+(?:<.*?>)?(?=[ \]]) ?)*)\]|NULL")
 _SET_FD = re.compile(r"(\d+)(?:<(.*?)>)?(?= |$)")
 _READY_SETS = re.compile(r"\b(in|out|exc) \[([^\]]*)\]")
 
-WANTS = ("in", "out", "inout", "exc", "other")
-"""What a call waited for on an fd: readable, writable, either, an exception, or another
-poll event only (``POLLPRI``, ``0``)."""
-
 
 def _poll_want(events: str) -> str:
     flags = set(events.split("|"))
