@@ -25,6 +25,7 @@ LOGS = REPO / "fixtures" / "strace" / "logs"
 MT_PIPES = LOGS / "mt_pipes.f_tt_T.log"
 GZIP_NO_EXT = LOGS / "derived" / "small_sh_gzip_no_ext.log"
 SMALL_SH_GZ = LOGS / "derived" / "small_sh.f_tt_T.log.gz"
+NO_DURATIONS = REPO / "fixtures" / "strace" / "research" / "logs" / "variants" / "ts_tt_r.log"
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +72,17 @@ def test_default_run_prints_summary_and_writes_both_reports(tmp_path: Path) -> N
     assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     assert "read" in md.read_text(encoding="utf-8")
     assert result.stderr == ""
+
+
+def test_default_run_on_a_log_without_durations(tmp_path: Path) -> None:
+    """Most real strace logs are taken without -T: the default run used to crash in the
+    HTML report (exit 1, a cut .iodiag.html left behind, no Markdown; issue 14, item 1)."""
+    result = run(NO_DURATIONS, "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    html = (tmp_path / "ts_tt_r.iodiag.html").read_text(encoding="utf-8")
+    assert html.rstrip().endswith("</html>")
+    assert "## Syscalls" in (tmp_path / "ts_tt_r.iodiag.md").read_text(encoding="utf-8")
 
 
 def test_default_run_creates_missing_out_dir(tmp_path: Path) -> None:
