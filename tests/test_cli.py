@@ -533,6 +533,45 @@ def test_option_values_are_checked(option: str, value: str, tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+# --- --fail-on and the exit codes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["error", "warning"])
+def test_fail_on_lists_the_findings_that_met_it(level: str, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = run(MT_PIPES, "--fail-on", level, "-o", out)
+    assert result.exit_code == 1, result.output
+    findings = json.loads(out.read_text(encoding="utf-8"))["findings"]
+    worse = ("error",) if level == "error" else ("error", "warning")
+    met = [f for f in findings if f["severity"] in worse and f["kind"] != "data_limits"]
+    assert met
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"iodiag-analyze: --fail-on {level}: {len(met)} findings at or above {level}:"
+    )
+    assert lines[1:] == [f"  {f['code']} {f['severity']}: {f['title']}" for f in met]
+
+
+def test_fail_on_not_met_prints_nothing(tmp_path: Path) -> None:
+    result = run(LOGS / "sockets.f_tt_T_yy.log", "--fail-on", "warning", "-o", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_readme_documents_the_exit_codes() -> None:
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert "Exit codes: **0** the run succeeded; **1** `--fail-on` was met" in text
+    assert "**2** an input could not be read" in text
+
+
+def test_help_documents_the_exit_codes() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "Exit codes: 0 done; 1 --fail-on met" in text
+    assert "2 an input that cannot be read" in text
+
+
 # --- closed and early-closed standard streams --------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from analyzer import __version__
+from analyzer.clean import clean_text
 from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import IodiagError, UsageError
 from analyzer.model import AnalysisResult
@@ -30,13 +31,18 @@ from analyzer.render import (
     renderer_for_path,
 )
 from analyzer.sources import SOURCES
-from analyzer.verdict import FAIL_ON, exit_code
+from analyzer.verdict import FAIL_ON, failing_findings
 
 PROGRESS_MIN_BYTES = 4 << 20
 _FOLD = "Folded stacks (stackcollapse-perf.pl options)"
 _COMPRESSION_SUFFIXES = {".gz", ".xz", ".bz2", ".zst", ".zstd"}
 _REPORTS = (("html", ".iodiag.html"), ("md", ".iodiag.md"))
 """The default run's reports: format and file suffix, written in this order."""
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 --fail-on met (the findings that met it are listed on stderr); "
+    "2 an input that cannot be read or is no recognised trace, bad usage, or an output that "
+    "cannot be written (a one-line reason on stderr)."
+)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 
@@ -81,7 +87,7 @@ def _progress(paths: list[str]) -> Any:
     )
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def analyze_command(
     inputs: Annotated[
         list[str], typer.Argument(help="Trace files, or - for stdin (gz/xz/bz2/zst ok).")
@@ -260,9 +266,25 @@ def _run(
     left_out = [item for item in result.report["inputs"] if item.get("error")]
     for item in left_out:
         typer.echo(f"iodiag-analyze: {item['path']}: {item['error']} (left out)", err=True)
+    failing = failing_findings(result.report, fail_on)
+    if failing:
+        _tell_failing(failing, fail_on)
     if left_out:
         return 2  # the reports cover the other inputs; an input was not what it should be
-    return exit_code(result.report, fail_on)
+    return 1 if failing else 0
+
+
+def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
+    """List on stderr the findings that met ``--fail-on``: code, severity and title."""
+    count = len(findings)
+    typer.echo(
+        f"iodiag-analyze: --fail-on {fail_on}: {count} finding{'s' if count != 1 else ''} "
+        f"at or above {fail_on}:",
+        err=True,
+    )
+    for finding in findings:
+        title = clean_text(str(finding.get("title") or "")).replace("\n", " ")
+        typer.echo(f"  {finding.get('code')} {finding.get('severity')}: {title}", err=True)
 
 
 def _say(message: str) -> None:
