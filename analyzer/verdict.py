@@ -187,15 +187,21 @@ FAIL_ON: tuple[str, ...] = ("error", "warning", "info", "never")
 """`--fail-on` levels: exit 1 when a finding of this severity or a worse one exists."""
 
 
+def failing_findings(report: dict[str, Any], fail_on: str) -> list[dict[str, Any]]:
+    """The findings of `report` at or above the `fail_on` severity (data limits do not
+    count), in report order: those that make `--fail-on` exit 1."""
+    if fail_on == "never":
+        return []
+    worst = FAIL_ON.index(fail_on)  # ValueError for an unknown level
+    return [
+        finding
+        for finding in report.get("findings") or []
+        if finding.get("kind") != LIMITS_KIND
+        and finding.get("severity") in FAIL_ON
+        and FAIL_ON.index(finding["severity"]) <= worst
+    ]
+
+
 def exit_code(report: dict[str, Any], fail_on: str) -> int:
     """1 when the report has a finding at or above `fail_on` (data limits do not count), else 0."""
-    if fail_on == "never":
-        return 0
-    worst = FAIL_ON.index(fail_on)
-    for finding in report.get("findings") or []:
-        if finding.get("kind") == LIMITS_KIND:
-            continue
-        severity = finding.get("severity")
-        if severity in FAIL_ON and FAIL_ON.index(severity) <= worst:
-            return 1
-    return 0
+    return 1 if failing_findings(report, fail_on) else 0

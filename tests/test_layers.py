@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "analyzer.config": 0,
     "analyzer.schema": 0,
     "analyzer.model": 0,
+    "analyzer.outputs": 0,
     "analyzer.inputs": 1,
     "analyzer.formats": 2,
     "analyzer.derive": 3,

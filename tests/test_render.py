@@ -29,6 +29,7 @@ from analyzer.render import (
     RenderError,
     TextRenderer,
     formatting,
+    plots,
     renderer_for,
     renderer_for_path,
     templates,
@@ -878,3 +879,134 @@ def test_a_new_source_brings_its_own_parts(
     assert _in_order(html, ['<section id="fake">', '<section id="parse">'])
     assert _in_order(outputs["md"], ["## Tasks", "## fake\n\nFAKE-DATA\n", "## Parse report"])
     assert _in_order(outputs["text"], ["Tasks:", "fake: FAKE-DATA", "Findings"])
+
+
+# --------------------------------------------------------------------------- every report shape
+
+NO_DURATIONS = FIXTURES / "strace" / "research" / "logs" / "variants" / "ts_tt_r.log"
+COMBINED = FIXTURES / "diagnosis" / "logs" / "asyncio_server.combined"
+
+
+def test_strace_without_durations_renders_everywhere() -> None:
+    """An strace log taken without -T has no syscall times, so no chart to draw: the HTML
+    report used to raise UndefinedError on ``charts.syscalls`` (issue 14, item 1)."""
+    from analyzer import analyze
+
+    result = analyze(NO_DURATIONS)
+    assert result.report["inputs"][0]["has_durations"] is False
+    outputs = _all_formats(result)
+    assert 'id="syscalls"' in outputs["html"] and "<svg" not in outputs["html"]
+    assert "## Syscalls" in outputs["md"]
+
+
+def test_slow_callbacks_that_took_no_time_render(tmp_path: Path) -> None:
+    """Slow callbacks that all took ``0.000`` seconds (a DERIVED input: the real capture's
+    durations replaced by 0.000) have an empty chart: the HTML report rendered anyway."""
+    from analyzer import analyze
+
+    text = SLOW_CALLBACKS.read_text(encoding="utf-8")
+    zero = re.sub(r"took \d+\.\d+ seconds", "took 0.000 seconds", text)
+    assert zero != text
+    path = tmp_path / "zero.txt"
+    path.write_text(zero, encoding="utf-8")
+    result = analyze(path)
+    assert result.report["asyncio"]["slow_callbacks"]["by_location"]
+    html = _all_formats(result)["html"]
+    assert '<section id="asyncio">' in html and "<svg" not in html
+
+
+def test_html_without_plots_renders_every_section(result: AnalysisResult) -> None:
+    """`HtmlRenderer(plots=False)` on a report with syscalls, targets and threads."""
+    html = HtmlRenderer(plots=False).render_to_string(result)
+    assert "<svg" not in html
+    for section in ("syscalls", "targets", "threads"):
+        assert f'<section id="{section}">' in html
+
+
+def _key_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key of `value`, nested, with the first item of each list standing for all."""
+    paths: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths.append((*prefix, key))
+            paths.extend(_key_paths(item, (*prefix, key)))
+    elif isinstance(value, list) and value:
+        paths.append((*prefix, 0))
+        paths.extend(_key_paths(value[0], (*prefix, 0)))
+    return paths
+
+
+HOWS = ("missing", "null", "empty")
+SHAPE_GROUP = 10
+"""Key paths changed together in one reshaped report (each render takes about 0.4 s)."""
+
+
+def _reshape(report: dict[str, Any], path: tuple[Any, ...], how: str) -> bool:
+    """Leave the key at `path` out, make it null, or empty (of its type); False when an
+    earlier change of the same report took its parent away."""
+    parent: Any = report
+    for key in path[:-1]:
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    key = path[-1]
+    if not isinstance(parent, (dict, list)) or (isinstance(parent, list) and key >= len(parent)):
+        return False
+    if isinstance(parent, dict) and key not in parent:
+        return False
+    if how == "missing":
+        del parent[key]
+    elif how == "null":
+        parent[key] = None
+    else:
+        parent[key] = type(parent[key])() if isinstance(parent[key], (dict, list, str)) else 0
+    return True
+
+
+@pytest.fixture(scope="module")
+def combined_result() -> AnalysisResult:
+    """A real run with strace, asyncio and perf inputs: every section of the report."""
+    from analyzer import analyze
+
+    inputs = [f"{COMBINED}.f_ttt_T.log", f"{COMBINED}.debug.log", f"{COMBINED}.perf_cpu.txt"]
+    return analyze(inputs)
+
+
+@pytest.mark.parametrize("round_", range(len(HOWS)))
+def test_every_renderer_on_every_report_shape(
+    combined_result: AnalysisResult, round_: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each key of a full report, at any depth, left out, null or empty (over the three
+    rounds, every key gets each of the three, in random groups of `SHAPE_GROUP` keys): the
+    text, Markdown, HTML (with and without charts) and JSON renderers still render. The
+    charts are laid out from the data as always; only matplotlib's SVG writing, which sees no
+    report data, is skipped."""
+    import random
+
+    monkeypatch.setattr(plots, "_to_svg", lambda fig, salt: f'<svg id="{salt}"></svg>')
+    report = json.loads(JsonRenderer().render_to_string(combined_result))
+    planned = [
+        (path, HOWS[(index + round_) % len(HOWS)]) for index, path in enumerate(_key_paths(report))
+    ]
+    random.Random(round_).shuffle(planned)
+    for start in range(0, len(planned), SHAPE_GROUP):
+        reshaped = json.loads(json.dumps(report))
+        changes = [
+            (path, how)
+            for path, how in planned[start : start + SHAPE_GROUP]
+            if _reshape(reshaped, path, how)
+        ]
+        result = AnalysisResult(reshaped, combined_result.tables)
+        renderers: list[Renderer] = [
+            TextRenderer(width=100, color=False),
+            MarkdownRenderer(),
+            HtmlRenderer(),
+            HtmlRenderer(plots=False),
+            JsonRenderer(),
+        ]
+        for renderer in renderers:
+            try:
+                renderer.render_to_string(result)
+            except Exception as error:
+                raise AssertionError(f"{renderer.name} with {changes}: {error!r}") from error

@@ -23,7 +23,20 @@ from analyzer.render.sections import section_modules
 from analyzer.render.templates import render_template, section_partials
 from analyzer.render.view import ReportView
 
-__all__ = ["HtmlRenderer"]
+__all__ = ["Charts", "HtmlRenderer"]
+
+
+class Charts(dict[str, Markup]):
+    """The drawn charts of one report by name (inline SVG markup).
+
+    A chart that was not drawn (nothing to draw: no ``-T`` durations, slow callbacks that all
+    took 0.000 s, one change point; or ``plots=False``) is None under any name, so the
+    templates can test ``charts.NAME`` and ``charts.get(NAME)`` alike whatever the report
+    holds, and never meet an undefined name.
+    """
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 class HtmlRenderer(Renderer):
@@ -52,19 +65,20 @@ class HtmlRenderer(Renderer):
         """`plots=False` leaves the charts out (and does not import matplotlib)."""
         self.plots = plots
 
-    def charts(self, view: ReportView, result: AnalysisResult) -> dict[str, Markup]:
-        """Every chart of the report by name: each source's, then the findings'."""
+    def charts(self, view: ReportView, result: AnalysisResult) -> Charts:
+        """Every chart of the report by name: each source's, then the findings' (None for a
+        chart with nothing to draw)."""
         drawn: dict[str, str | None] = {}
         for _name, module in section_modules("plots"):
             drawn.update(module.section_charts(view, result, self.limits))
         drawn.update(finding_charts(view))
         # matplotlib and the flame graph writer escape the text they put in the SVG, so it is
         # safe markup.
-        return {key: Markup(svg) for key, svg in drawn.items() if svg}
+        return Charts({key: Markup(svg) for key, svg in drawn.items() if svg})
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         view = ReportView(result)
-        charts = self.charts(view, result) if self.plots else {}
+        charts = self.charts(view, result) if self.plots else Charts()
         render_template(
             self.template,
             out,
