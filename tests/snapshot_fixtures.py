@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from analyzer.inputs import HEAD_BYTES, iter_line_chunks, open_source
+from analyzer.inputs import HEAD_BYTES, iter_line_chunks, open_input
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SNAPSHOT_SOURCES = ("top", "ps_threads", "pidstat")
@@ -53,7 +53,7 @@ def shown_name(name: str, command: str) -> bool:
 
 def parse_file(parse: Callable[..., Any], path: Path, **options: Any) -> Any:
     """`parse` of a file in small chunks (so that chunk boundaries fall inside snapshots)."""
-    source = open_source(path)
+    source = open_input(path)
     try:
         return parse(iter_line_chunks(source.stream, chunk_bytes=4096), str(path), **options)
     finally:
@@ -68,7 +68,7 @@ def lines_of(path: Path) -> list[str]:
 
 
 def _head(path: Path) -> bytes:
-    source = open_source(path)
+    source = open_input(path)
     try:
         return source.stream.read(HEAD_BYTES)
     finally:

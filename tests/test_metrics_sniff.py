@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.formats import MIN_CONFIDENCE, cloudwatch, iostat, pyspy, registry
-from analyzer.inputs import open_source
+from analyzer.formats import cloudwatch, iostat, pyspy
+from analyzer.inputs import open_input
+from analyzer.sources import MIN_CONFIDENCE, SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -33,7 +34,7 @@ _SKIP_SUFFIXES = {".py", ".sh", ".md", ".png", ".svg", ".html"}
 
 
 def _head(path: Path) -> bytes:
-    source = open_source(path)
+    source = open_input(path)
     try:
         return source.head
     finally:
@@ -94,5 +95,6 @@ def test_existing_sniffers_do_not_claim_these_files(name: str) -> None:
     for path in OWN_FILES[name]:
         head = _head(path)
         own = OWN[name].sniff(head)
-        for other, module in registry().items():
-            assert module.sniff(head) < max(own, MIN_CONFIDENCE), (other, path.name)
+        for other, source in SOURCES.items():
+            if other != name:
+                assert source.sniff(head) < max(own, MIN_CONFIDENCE), (other, path.name)
