@@ -85,7 +85,17 @@ def test_every_sniff_is_within_the_confidence_range(name_head: tuple[str, bytes]
 
 
 def test_registry_names_are_the_sources_names() -> None:
-    assert list(sources.SOURCES) == ["strace", "perf", "asyncio"]
+    assert list(sources.SOURCES) == [
+        "strace",
+        "top",
+        "ps_threads",
+        "pidstat",
+        "pyspy",
+        "iostat",
+        "cloudwatch",
+        "perf",
+        "asyncio",
+    ]
     for name, source in sources.SOURCES.items():
         assert name == source.name
     assert "strace" in sources.SOURCES and "nope" not in sources.SOURCES
