@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analyzer.model import Derived
-from analyzer.sections.series import clock_of, finished, none, series
+from analyzer.sections.series import clock_of, finished, integer, none, series
 
 TOP_THREADS = 20
 TOP_PROCESSES = 10
@@ -64,8 +64,8 @@ def busiest_threads(rows: pd.DataFrame, limit: int = TOP_THREADS) -> list[dict[s
         found.append(
             {
                 "input": name,
-                "pid": none(pid),
-                "tid": None if tid == -1 else none(tid),
+                "pid": integer(pid),
+                "tid": None if tid == -1 else integer(tid),
                 "command": none(row["command"]),
                 "intervals": int(row["intervals"]),
                 **{
@@ -84,6 +84,13 @@ def busiest_threads(rows: pd.DataFrame, limit: int = TOP_THREADS) -> list[dict[s
                 "max_line": none(row["line_no"]),
                 "first_line": int(row["first_line"]),
             }
+        )
+    for entry, ((_name, pid, tid), _row) in zip(found, table.head(limit).iterrows(), strict=True):
+        rows = frame[
+            (frame["input"] == entry["input"]) & (frame["pid"] == pid) & (frame["tid"] == tid)
+        ]
+        entry["series"] = series(
+            rows["time"].fillna(rows["interval"]).to_numpy(), rows["cpu_pct"].to_numpy(), digits=1
         )
     return found
 
@@ -115,7 +122,7 @@ def thread_counts(threads: pd.DataFrame, limit: int = TOP_PROCESSES) -> list[dic
         found.append(
             {
                 "input": name,
-                "pid": none(pid),
+                "pid": integer(pid),
                 "command": none(commands.get((name, pid))),
                 "counted_by": how,
                 "first": int(values[0]),

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analyzer.model import Derived
-from analyzer.sections.series import clock_of, finished, none, series
+from analyzer.sections.series import clock_of, finished, integer, none, series
 
 TOP_PROCESSES = 10
 """Processes in ``processes`` at most (the largest thread count first, then growth)."""
@@ -86,8 +86,8 @@ def d_state(threads: pd.DataFrame) -> list[dict[str, Any]]:
         found.append(
             {
                 "input": name,
-                "tid": none(tid),
-                "pid": none(group["pid"].iloc[-1]),
+                "tid": integer(tid),
+                "pid": integer(group["pid"].iloc[-1]),
                 "command": none(group["command"].iloc[-1]),
                 "snapshots": int(group["snapshot"].nunique()),
                 "wchan": none(wchan.mode().iloc[0]) if len(wchan) else None,

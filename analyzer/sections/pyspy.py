@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analyzer.model import Derived
-from analyzer.sections.series import clock_of, finished, none
+from analyzer.sections.series import clock_of, finished, integer, none
 
 STACK_FRAMES = 8
 """Innermost frames shown per thread."""
@@ -78,7 +78,7 @@ def pyspy_section(dumps: pa.Table, threads: pa.Table, frames: pa.Table) -> dict[
             "dump": int(record.dump),
             "time": none(record.ts),
             "line": int(record.line_no),
-            "pid": none(record.pid),
+            "pid": integer(record.pid),
             "tid": thread_id(record),
             "native_tid": none(record.native_tid),
             "name": none(record.name),
@@ -114,7 +114,7 @@ def pyspy_section(dumps: pa.Table, threads: pa.Table, frames: pa.Table) -> dict[
                 "time": none(record.ts),
                 "time_text": none(record.time_text),
                 "line": int(record.line_no),
-                "pid": none(record.pid),
+                "pid": integer(record.pid),
                 "python_version": none(record.python_version),
                 "threads": int(record.threads),
                 "active": summary.get("active", 0),

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_POINTS",
     "clock_of",
     "finished",
+    "integer",
     "none",
     "series",
     "spread",
@@ -59,6 +60,12 @@ def none(value: Any) -> Any:
         if isinstance(value, float) and np.isnan(value):
             return None
     return value
+
+
+def integer(value: Any) -> int | None:
+    """An id from a pandas column (where a null turns ints into floats) as an int or None."""
+    value = none(value)
+    return None if value is None else int(value)
 
 
 def kept(count: int, limit: int = MAX_POINTS, always: Sequence[int] = ()) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analyzer.model import Derived
-from analyzer.sections.series import MAX_POINTS, clock_of, finished, none, series
+from analyzer.sections.series import MAX_POINTS, clock_of, finished, integer, none, series
 
 TOP_THREADS = 20
 """Threads in ``busiest_threads`` and ``d_state`` at most."""
@@ -118,7 +118,7 @@ def busiest_threads(threads: pd.DataFrame, limit: int = TOP_THREADS) -> list[dic
         .size()
         .unstack(fill_value=0)
     )
-    table = info.join(stats).join(peak, rsuffix="_peak").join(states)
+    table = info.join(stats).join(peak).join(states)
     table = table.sort_values(["mean", "cpu_pct"], ascending=False, na_position="last")
     found = []
     for (name, tid), row in table.head(limit).iterrows():
@@ -126,7 +126,7 @@ def busiest_threads(threads: pd.DataFrame, limit: int = TOP_THREADS) -> list[dic
             {
                 "input": name,
                 "tid": int(tid),
-                "pid": none(row["pid"]),
+                "pid": integer(row["pid"]),
                 "command": none(row["command"]),
                 "iterations": int(row["iterations"]),
                 "mean_cpu_pct": none(row["mean"]),
@@ -141,6 +141,13 @@ def busiest_threads(threads: pd.DataFrame, limit: int = TOP_THREADS) -> list[dic
                 },
                 "first_line": int(row["first_line"]),
             }
+        )
+    for entry in found:
+        rows = threads[(threads["input"] == entry["input"]) & (threads["tid"] == entry["tid"])]
+        entry["series"] = series(
+            rows["clock_s"].fillna(rows["iteration"]).to_numpy(),
+            rows["cpu_pct"].to_numpy(),
+            digits=1,
         )
     return found
 
@@ -192,7 +199,7 @@ def thread_counts(
         found.append(
             {
                 "input": name,
-                "pid": none(pid),
+                "pid": integer(pid),
                 "command": none(commands.get((name, pid))) if not pd.isna(pid) else None,
                 "counted_by": how,
                 "first": int(values[0]),
@@ -234,7 +241,7 @@ def d_state(threads: pd.DataFrame, limit: int = TOP_THREADS) -> list[dict[str, A
             {
                 "input": name,
                 "tid": int(tid),
-                "pid": none(row["pid"]),
+                "pid": integer(row["pid"]),
                 "command": none(row["command"]),
                 "iterations": int(row["iterations"]),
                 "first_at": none(row["first_at"]),
