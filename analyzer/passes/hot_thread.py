@@ -48,7 +48,7 @@ MAX_THREADS = 3
 STACKS = 3
 
 
-def hot_threads(rows: pd.DataFrame) -> pd.DataFrame:
+def thread_stats(rows: pd.DataFrame) -> pd.DataFrame:
     """Per (source, input, tid): mean and peak %CPU over the measured rows, hottest first."""
     measured = rows[rows["measured"].astype(bool) & rows["cpu_pct"].notna()]
     if measured.empty:
@@ -71,8 +71,7 @@ def hot_threads(rows: pd.DataFrame) -> pd.DataFrame:
         lambda values: dict(Counter(str(v) for v in values.dropna()))
     )
     table["states"] = states
-    table = table[table["mean"] >= HOT_PCT].sort_values("mean", ascending=False)
-    return table.reset_index()
+    return table.sort_values("mean", ascending=False).reset_index()
 
 
 def _pyspy_for(spy: pd.DataFrame, tid: int, pid: Any) -> pd.DataFrame:
@@ -123,16 +122,26 @@ def _cpu_evidence(row: pd.Series) -> dict[str, Any]:
     }
 
 
-def _words(cpu: dict[str, Any], spy: dict[str, Any] | None) -> tuple[str, str]:
+def _words(cpu: dict[str, Any] | None, spy: dict[str, Any] | None) -> tuple[str, str]:
     """(title part, message part) for the %CPU and py-spy evidence."""
-    source = cpu["source"]
-    title = f"{cpu['mean_cpu_pct']:.0f}% CPU ({source})"
-    message = (
-        f" {source} shows it at {cpu['mean_cpu_pct']:.0f}% of a CPU on average, "
-        f"{cpu['max_cpu_pct']:.0f}% at most ({file_line(cpu['input'], cpu['max_line'])})."
-    )
+    title, message = "", ""
+    if cpu:
+        source = cpu["source"]
+        states = ", ".join(f"{state} {n}x" for state, n in sorted(cpu["states"].items()))
+        title = f"{cpu['mean_cpu_pct']:.0f}% CPU ({source})"
+        message = (
+            f" {source} shows it at {cpu['mean_cpu_pct']:.0f}% of a CPU on average, "
+            f"{cpu['max_cpu_pct']:.0f}% at most ({file_line(cpu['input'], cpu['max_line'])})"
+            + (f", in state {states}" if states else "")
+            + "."
+        )
     if spy:
-        title += f", in {spy['top']}" if spy["top"] else ""
+        where = f"in {spy['top']}" if spy["top"] else ""
+        if spy["held_gil"]:
+            where = f"holding the GIL in {spy['held_gil']} of {spy['dumps']} py-spy dumps" + (
+                f", {where}" if where else ""
+            )
+        title = ", ".join(part for part in (title, where) if part)
         held = f"holding the GIL in {spy['held_gil']} of them, " if spy["held_gil"] else ""
         message += (
             f" py-spy dumped it {spy['dumps']} times as {spy['name'] or 'an unnamed thread'}, "
@@ -142,10 +151,12 @@ def _words(cpu: dict[str, Any], spy: dict[str, Any] | None) -> tuple[str, str]:
     return title, message
 
 
-def _citations(cpu: dict[str, Any], spy: dict[str, Any] | None) -> list[dict[str, Any]]:
-    cited = [
-        citation(cpu["source"], cpu["input"], cpu["max_line"], f"{cpu['max_cpu_pct']:.0f}% CPU")
-    ]
+def _citations(cpu: dict[str, Any] | None, spy: dict[str, Any] | None) -> list[dict[str, Any]]:
+    cited = []
+    if cpu:
+        cited.append(
+            citation(cpu["source"], cpu["input"], cpu["max_line"], f"{cpu['max_cpu_pct']:.0f}% CPU")
+        )
     if spy:
         for line in spy["lines"][:3]:
             cited.append(citation("pyspy", spy["input"], line, f"stack of {spy['name']}"))
@@ -153,7 +164,7 @@ def _citations(cpu: dict[str, Any], spy: dict[str, Any] | None) -> list[dict[str
 
 
 def _confirmed_gil(
-    earlier: Finding, cpu: dict[str, Any], spy: dict[str, Any] | None, line: Timeline
+    earlier: Finding, cpu: dict[str, Any] | None, spy: dict[str, Any] | None, line: Timeline
 ) -> Finding:
     title, words = _words(cpu, spy)
     name = (spy or {}).get("name") or (earlier.culprit.name if earlier.culprit else None)
@@ -168,7 +179,11 @@ def _confirmed_gil(
         )
     explains = tuple(earlier.explains)
     if earlier.resource is not None:
-        explains += (Explains(earlier.resource.key, kind=earlier.kind),)
+        # IOD005 reports the waiters queued on the GIL's futex as a convoy: the same waiting
+        explains += (
+            Explains(earlier.resource.key, kind=earlier.kind),
+            Explains(earlier.resource.key, kind="lock_contention"),
+        )
     return Finding(
         code=CODE,
         kind=earlier.kind,
@@ -180,7 +195,9 @@ def _confirmed_gil(
             "cpu": cpu,
             "pyspy": spy,
             "holder_name": name,
-            "alignment": line.methods([cpu["input"], *([spy["input"]] if spy else [])]),
+            "alignment": line.methods(
+                [*([cpu["input"]] if cpu else []), *([spy["input"]] if spy else [])]
+            ),
             "citations": _citations(cpu, spy),
         },
         fix=earlier.fix,
@@ -236,32 +253,41 @@ def _hot(row: pd.Series, cpu: dict[str, Any], spy: dict[str, Any] | None) -> Fin
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     line = timeline(inputs)
     rows = thread_cpu(inputs.tables, line.alignments)
-    if rows.empty:
-        return []
-    hot = hot_threads(rows)
-    if hot.empty:
-        return []
     spy = pyspy_threads(inputs.tables, line.alignments)
-    holders = {
-        int(finding.tid): finding
-        for finding in inputs.earlier
-        if finding.kind == "gil_contention" and finding.tid is not None
-    }
+    if rows.empty and spy.empty:
+        return []
+    stats = thread_stats(rows) if not rows.empty else pd.DataFrame()
     findings: list[Finding] = []
-    seen: set[int] = set()
-    for _, row in hot.iterrows():
-        tid = int(row["tid"])
-        if tid in seen or len(seen) >= MAX_THREADS:
+    named: set[int] = set()
+    # the GIL holders strace found: their %CPU and stacks, whatever the %CPU
+    for earlier in inputs.earlier:
+        if earlier.kind != "gil_contention" or earlier.tid is None or earlier.severity == "info":
             continue
-        seen.add(tid)
+        if not line.on_trace(earlier.input):
+            continue
+        tid = int(earlier.tid)
+        mine = stats[stats["tid"] == tid] if not stats.empty else stats
+        if not mine.empty and earlier.pid is not None:
+            mine = mine[mine["pid"].isna() | (mine["pid"] == earlier.pid)]
+        cpu = _cpu_evidence(mine.iloc[0]) if not mine.empty else None
+        spy_rows = _pyspy_for(spy, tid, earlier.pid)
+        spy_evidence = _pyspy_evidence(spy_rows, spy) if not spy_rows.empty else None
+        if cpu is None and spy_evidence is None:
+            continue
+        findings.append(_confirmed_gil(earlier, cpu, spy_evidence, line))
+        named.add(tid)
+    # other threads at high %CPU
+    if stats.empty:
+        return findings
+    for _, row in stats[stats["mean"] >= HOT_PCT].head(MAX_THREADS).iterrows():
+        tid = int(row["tid"])
+        if tid in named:
+            continue
+        named.add(tid)
         cpu = _cpu_evidence(row)
         spy_rows = _pyspy_for(spy, tid, row["pid"])
-        spy_evidence = _pyspy_evidence(spy_rows, spy) if not spy.empty else None
-        earlier = holders.get(tid)
-        if earlier is not None:
-            findings.append(_confirmed_gil(earlier, cpu, spy_evidence, line))
-        else:
-            findings.append(_hot(row, cpu, spy_evidence))
+        spy_evidence = _pyspy_evidence(spy_rows, spy) if not spy_rows.empty else None
+        findings.append(_hot(row, cpu, spy_evidence))
     return findings
 
 

@@ -113,7 +113,7 @@ def storage_findings(earlier: Sequence[Finding]) -> list[Finding]:
 def _window(findings: Sequence[Finding]) -> tuple[float, float] | None:
     starts, ends = [], []
     for finding in findings:
-        for call in finding.evidence.get("slow_calls") or ():
+        for call in finding.evidence.get("outliers") or ():
             if isinstance(call, dict) and call.get("start") is not None:
                 starts.append(float(call["start"]))
                 ends.append(float(call["start"]) + float(call.get("duration_s") or 0.0))
@@ -401,9 +401,10 @@ def _with_strace(
             cited.append(
                 citation("pyspy", row["input"], row["line"], f"{row['name']} in {row['top']}")
             )
+    files = len({f.resource.key for f in findings if f.resource is not None})
     message = (
         f"{len(tids)} threads of pid {lead.pid} waited {cost:.3f} s in {', '.join(calls)} on "
-        f"{len(findings)} file{'s' if len(findings) != 1 else ''} under {where} (strace, "
+        f"{files} file{'s' if files != 1 else ''} under {where} (strace, "
         f"{file_line(lead.input, lead.lines[0] if lead.lines else None)}). "
         + ". ".join(parts)
         + ". One slow device or volume, not slow files."
@@ -422,7 +423,7 @@ def _with_strace(
         evidence={
             "syscalls": calls,
             "directory": directory,
-            "files": len(findings),
+            "files": files,
             "threads": tids,
             "wait_total_s": cost,
             "window": [window[0], window[1]],

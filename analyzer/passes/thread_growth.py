@@ -113,6 +113,24 @@ def _process_tree(inputs: PassInputs, pid: int, line: Timeline) -> pd.DataFrame:
     return frame[["input", "line", "time", "at", "count"]]
 
 
+def _source_view(rows: pd.DataFrame, start: float) -> dict[str, Any] | None:
+    """One source's snapshots of the process around the refusal at `start`: the first, the
+    last at (or within one interval after) the refusal, the peak."""
+    rows = rows.sort_values("at")
+    gaps = np.diff(rows["at"].to_numpy())
+    interval = float(np.median(gaps)) if len(gaps) else 1.0
+    before = rows[rows["at"] <= start + interval]
+    if before.empty:
+        return None
+    return {
+        "rows": rows,
+        "interval": interval,
+        "first": before.iloc[0],
+        "at_refusal": before.iloc[-1],
+        "peak": rows.loc[rows["count"].idxmax()],
+    }
+
+
 def _confirmation(
     earlier: Finding, counts: pd.DataFrame, line: Timeline, inputs: PassInputs
 ) -> Finding | None:
@@ -125,58 +143,58 @@ def _confirmation(
         tree = _process_tree(inputs, int(earlier.pid), line).dropna(subset=["at"])
         if not tree.empty:
             rows = tree.assign(source="ps_threads", pid=earlier.pid, name=None)
-    if rows.empty:
+    views = {}
+    for source, part in rows.groupby("source", sort=False):
+        view = _source_view(part, earlier.start)
+        if view is not None:
+            views[str(source)] = view
+    if not views:
         return None
-    best_source = rows.groupby("source")["count"].size().idxmax()
-    rows = rows[rows["source"] == best_source].sort_values("at")
-    gaps = np.diff(rows["at"].to_numpy())
-    interval = float(np.median(gaps)) if len(gaps) else 1.0
-    before = rows[rows["at"] <= earlier.start + interval]
-    if before.empty:
-        return None
-    first, at_refusal = before.iloc[0], before.iloc[-1]
-    peak = rows.loc[rows["count"].idxmax()]
+    # the source with the most snapshots leads; every source is cited
+    lead = max(views, key=lambda source: (len(views[source]["rows"]), source == "ps_threads"))
+    main = views[lead]
+    first, at_refusal, peak = main["first"], main["at_refusal"], main["peak"]
     growth = int(at_refusal["count"] - first["count"])
     if growth <= 0 and int(peak["count"]) <= int(first["count"]):
         return None
-    word = SOURCE_WORDS.get(str(best_source), str(best_source))
     what = "tasks of its process tree" if processes else "threads"
-    cited = [
-        citation(
-            str(best_source),
-            first["input"],
-            first["line"],
-            f"{int(first['count'])} {what} (first snapshot)",
-        ),
-        citation(
-            str(best_source),
-            at_refusal["input"],
-            at_refusal["line"],
-            f"{int(at_refusal['count'])} {what} at the refusal",
-        ),
-        citation(
-            str(best_source), peak["input"], peak["line"], f"{int(peak['count'])} {what} (peak)"
-        ),
-    ]
-    words = (
-        f" The {word} snapshots confirm it: pid {earlier.pid} had {int(first['count'])} {what} "
-        f"at {file_line(first['input'], first['line'])}, {int(at_refusal['count'])} at "
-        f"{file_line(at_refusal['input'], at_refusal['line'])} (the last snapshot at the first "
-        f"refusal, {at_refusal['at'] - earlier.start:+.1f} s from it) and {int(peak['count'])} at "
-        f"most ({file_line(peak['input'], peak['line'])})."
-    )
+    cited: list[dict[str, Any]] = []
+    words = ""
+    for source, view in sorted(views.items(), key=lambda item: item[0] != lead):
+        word = SOURCE_WORDS.get(source, source)
+        one, refusal, most = view["first"], view["at_refusal"], view["peak"]
+        cited += [
+            citation(source, one["input"], one["line"], f"{int(one['count'])} {what} (first)"),
+            citation(
+                source,
+                refusal["input"],
+                refusal["line"],
+                f"{int(refusal['count'])} {what} at the refusal",
+            ),
+            citation(source, most["input"], most["line"], f"{int(most['count'])} {what} (peak)"),
+        ]
+        words += (
+            f" The {word} snapshots confirm it: pid {earlier.pid} had {int(one['count'])} "
+            f"{what} at {file_line(one['input'], one['line'])}, {int(refusal['count'])} at "
+            f"{file_line(refusal['input'], refusal['line'])} (the last snapshot at the first "
+            f"refusal, {refusal['at'] - earlier.start:+.1f} s from it) and "
+            f"{int(most['count'])} at most ({file_line(most['input'], most['line'])})."
+        )
     alive = earlier.evidence.get("threads_alive")
     if isinstance(alive, int):
         words += f" strace counted {alive} alive at the refusal."
+    names = [SOURCE_WORDS.get(source, source) for source in views]
     evidence = {
         **earlier.evidence,
-        "confirmed_by": word,
+        "confirmed_by": names,
         "count_first": int(first["count"]),
         "count_at_refusal": int(at_refusal["count"]),
         "count_peak": int(peak["count"]),
         "count_growth": growth,
-        "snapshot_interval_s": interval,
-        "thread_counts": _series(rows.assign(name=None)),
+        "snapshot_interval_s": main["interval"],
+        "thread_counts": _series(
+            pd.concat([view["rows"] for view in views.values()]).assign(name=None)
+        ),
         "alignment": line.methods(rows["input"].unique()),
         "citations": cited,
     }
@@ -185,7 +203,7 @@ def _confirmation(
         kind=earlier.kind,
         severity=earlier.severity,
         title=f"{earlier.title}, after its {what} grew {int(first['count'])} → "
-        f"{int(at_refusal['count'])} ({word})",
+        f"{int(at_refusal['count'])} ({', '.join(names)})",
         message=earlier.message + words,
         evidence=evidence,
         fix=earlier.fix,
@@ -258,11 +276,32 @@ def _growth(rows: pd.DataFrame, source: str, input_name: str, pid: Any) -> Findi
     )
 
 
+def _owner_of_screens(inputs: PassInputs, line: Timeline) -> dict[str, int]:
+    """top inputs that show no TGID column (a ``top -H -p PID`` capture): the process their
+    thread ids belong to in the reference trace, when nearly all of them belong to one."""
+    table = inputs.tables.get("top_threads")
+    trace = next((t for t in inputs.traces if line.on_trace(t.input)), None)
+    if table is None or table.num_rows == 0 or trace is None or trace.tasks.num_rows == 0:
+        return {}
+    tasks = trace.tasks.select(["tid", "pid"]).to_pandas().dropna().drop_duplicates("tid")
+    owner = dict(zip(tasks["tid"].astype(int), tasks["pid"].astype(int), strict=True))
+    rows = table.select(["input", "tid", "tgid"]).to_pandas()
+    found = {}
+    for name, group in rows[rows["tgid"].isna()].groupby("input"):
+        pids = pd.Series([owner.get(int(tid)) for tid in group["tid"].dropna().unique()])
+        if len(pids) and pids.notna().mean() >= 0.8 and pids.dropna().nunique() == 1:
+            found[str(name)] = int(pids.dropna().iloc[0])
+    return found
+
+
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     line = timeline(inputs)
     counts = thread_counts(inputs.tables, line.alignments)
     if counts.empty:
         return []
+    for name, pid in _owner_of_screens(inputs, line).items():
+        screen = (counts["source"] == "top") & (counts["input"] == name) & counts["pid"].isna()
+        counts.loc[screen, "pid"] = pid
     findings: list[Finding] = []
     confirmed: set[Any] = set()
     for earlier in inputs.earlier:
