@@ -11,15 +11,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from analyzer.derive.timeline import Alignment, Reference, align_all
 from analyzer.passes.base import PassInputs
 
-__all__ = ["Timeline", "citation", "file_line", "timeline"]
+if TYPE_CHECKING:
+    from analyzer.derive.timeline import Alignment, Reference
+
+__all__ = ["EVIDENCE_TABLES", "Timeline", "citation", "file_line", "has_evidence", "timeline"]
+
+EVIDENCE_TABLES = frozenset(
+    {
+        "top_samples",
+        "top_threads",
+        "ps_snapshots",
+        "ps_threads",
+        "ps_nlwp",
+        "pidstat_threads",
+        "pidstat_intervals",
+        "pyspy_dumps",
+        "pyspy_threads",
+        "iostat_devices",
+        "iostat_cpu",
+        "cloud_metrics",
+    }
+)
+"""The tables of the snapshot and metrics sources (present only when the run has such an
+input)."""
+
+
+def has_evidence(inputs: PassInputs, names: Iterable[str] = EVIDENCE_TABLES) -> bool:
+    """Whether the run has rows in any of these tables: the passes that join them return at
+    once otherwise, without importing the joins (a strace-only run stays light)."""
+    return any(name in inputs.tables and inputs.tables[name].num_rows for name in names)
 
 
 class Timeline:
@@ -49,6 +76,8 @@ class Timeline:
 
 
 def timeline(inputs: PassInputs) -> Timeline:
+    from analyzer.derive.timeline import align_all
+
     return Timeline(align_all(inputs.traces, inputs.tables))
 
 

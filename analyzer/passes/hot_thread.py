@@ -26,7 +26,6 @@ from typing import Any
 
 import pandas as pd
 
-from analyzer.derive.evidence_joins import pyspy_threads, thread_cpu
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -37,7 +36,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.evidence import Timeline, citation, file_line, timeline
+from analyzer.passes.evidence import Timeline, citation, file_line, has_evidence, timeline
 
 CODE = "IOD019"
 KIND = "hot_thread"
@@ -251,6 +250,10 @@ def _hot(row: pd.Series, cpu: dict[str, Any], spy: dict[str, Any] | None) -> Fin
 
 
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    if not has_evidence(inputs, ("top_threads", "pidstat_threads", "pyspy_threads")):
+        return []
+    from analyzer.derive.evidence_joins import pyspy_threads, thread_cpu
+
     line = timeline(inputs)
     rows = thread_cpu(inputs.tables, line.alignments)
     spy = pyspy_threads(inputs.tables, line.alignments)

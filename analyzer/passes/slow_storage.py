@@ -40,12 +40,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.derive.evidence_joins import (
-    blocked_threads,
-    cloud_values,
-    device_reports,
-    pyspy_threads,
-)
 from analyzer.derive.strace_families import FLUSHES
 from analyzer.passes.base import (
     Culprit,
@@ -57,7 +51,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.evidence import Timeline, citation, file_line, timeline
+from analyzer.passes.evidence import Timeline, citation, file_line, has_evidence, timeline
 
 CODE = "IOD020"
 KIND = "slow_storage"
@@ -519,6 +513,15 @@ def _device_only(
 
 
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    if not has_evidence(inputs, ("iostat_devices", "cloud_metrics")):
+        return []
+    from analyzer.derive.evidence_joins import (
+        blocked_threads,
+        cloud_values,
+        device_reports,
+        pyspy_threads,
+    )
+
     line = timeline(inputs)
     reports = device_reports(inputs.tables, line.alignments)
     values = cloud_values(inputs.tables, line.alignments)

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.derive.evidence_joins import on_reference, thread_counts
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -43,7 +42,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.evidence import Timeline, citation, file_line, timeline
+from analyzer.passes.evidence import Timeline, citation, file_line, has_evidence, timeline
 
 CODE = "IOD018"
 KIND = "thread_growth"
@@ -107,6 +106,8 @@ def _process_tree(inputs: PassInputs, pid: int, line: Timeline) -> pd.DataFrame:
         .set_index(["input", "snapshot"]),
         on=["input", "snapshot"],
     )
+    from analyzer.derive.evidence_joins import on_reference
+
     frame["at"] = on_reference(frame, line.alignments, {"epoch": "ts", "time_of_day": "clock_s"})
     frame["time"] = frame["ts"].fillna(frame["clock_s"])
     frame = frame.rename(columns={"line_no": "line"})
@@ -295,6 +296,10 @@ def _owner_of_screens(inputs: PassInputs, line: Timeline) -> dict[str, int]:
 
 
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    if not has_evidence(inputs, ("ps_nlwp", "top_threads", "pidstat_threads")):
+        return []
+    from analyzer.derive.evidence_joins import thread_counts
+
     line = timeline(inputs)
     counts = thread_counts(inputs.tables, line.alignments)
     if counts.empty:

@@ -18,8 +18,13 @@ what these inputs cannot show; the other passes then leave its rows out of their
 
 from __future__ import annotations
 
-from analyzer.derive.timeline import Alignment, align_all
+from typing import TYPE_CHECKING
+
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.evidence import has_evidence
+
+if TYPE_CHECKING:
+    from analyzer.derive.timeline import Alignment
 
 CODE = "IOD017"
 KIND = "timeline"
@@ -42,6 +47,10 @@ def _line(alignment: Alignment) -> str:
 
 
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
+    if not has_evidence(inputs):
+        return []
+    from analyzer.derive.timeline import align_all
+
     alignments = align_all(inputs.traces, inputs.tables)
     if not alignments:
         return []
