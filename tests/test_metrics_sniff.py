@@ -17,6 +17,7 @@ import pytest
 from analyzer.formats import cloudwatch, iostat, pyspy
 from analyzer.inputs import open_input
 from analyzer.sources import MIN_CONFIDENCE, SOURCES
+from tests.snapshot_fixtures import is_capture_of
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -49,6 +50,8 @@ def _other_files(name: str) -> list[Path]:
             continue
         if own_dir in path.parents or path.name.endswith(".measured.json"):
             continue
+        if is_capture_of(name, path):
+            continue  # an incident's capture of this very format
         if path.name in ("VERSIONS.txt", "truth.json") or path.stat().st_size == 0:
             continue
         files.append(path)

@@ -206,3 +206,22 @@ def test_no_finding_without_the_new_inputs() -> None:
     result = analyze(INCIDENTS / "executor_slow_storage" / "strace.f_tt_T_yy.log.gz").report
     codes = {f["code"] for f in result["findings"]}
     assert not codes & {"IOD017", "IOD018", "IOD019", "IOD020"}
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["top/captures/top_H_b_d1_n6_p.txt", "pidstat/captures/pidstat_t_u_w_p_1_5.txt"],
+)
+def test_the_cpu_burning_thread_is_hot(relative: str) -> None:
+    """The snapshot workloads' CPU thread (role ``cpu`` in workload.measured.json) is named,
+    with the line of its peak %CPU."""
+    path = ROOT / "fixtures" / relative
+    measured = json.loads((path.parent / "workload.measured.json").read_text())
+    (burner,) = [thread for thread in measured["threads"] if thread["role"] == "cpu"]
+    result = analyze(path).report
+    hot = {f["tid"]: f for f in result["findings"] if f["kind"] == "hot_thread"}
+    assert burner["tid"] in hot
+    finding = hot[burner["tid"]]
+    assert finding["culprit"]["tid"] == burner["tid"] and finding["severity"] == "info"
+    (cited,) = finding["evidence"]["citations"]
+    assert line_of(path, cited["line"]).split()[0 if "top" in relative else 3] == str(burner["tid"])
