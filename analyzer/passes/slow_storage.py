@@ -20,10 +20,14 @@ Evidence, all put on the strace trace's clock by `analyzer.derive.timeline`:
   the block layer) during the window, with their wait channel;
 - **py-spy**: the waiting threads' Python stacks in the dumps taken during the window.
 
-The finding needs the device or volume evidence (iostat or CloudWatch); it explains the
-per-file findings (the verdict folds them into it) and its cost is the time they cost.
-Without strace findings, a device saturated for `MIN_REPORTS` reports in a row, or a volume
-past its limit for `MIN_PERIODS` periods, is a warning on its own.
+With iostat or CloudWatch inputs, the finding needs their evidence (the device slow, or
+the volume past its limits, while the calls waited). Without them, strace alone makes one
+when the slow waits (an error among them, `MIN_WAIT_S` in all) were on `MIN_FILES` files or
+more under one directory, by `MIN_THREADS` threads or more: one storage cause, not slow
+files (a database and its journal are not enough). Either way it explains the per-file
+findings (the verdict folds them into it) and its cost is the time they cost. Without
+strace findings, a device saturated for `MIN_REPORTS` reports in a row, or a volume past
+its limit for `MIN_PERIODS` periods, is a warning on its own.
 
 Why a slow device makes fsync slow: fsync writes the file's dirty pages and waits for them
 (``file_write_and_wait_range``) and for a cache flush; each request waits in the device queue
@@ -59,6 +63,11 @@ SLOW_AWAIT_MS = 20.0
 BUSY_QUEUE = 1.0
 BUSY_UTIL_PCT = 80.0
 MIN_REPORTS = 3
+MIN_FILES = 3
+"""Without device metrics: files waiting under one directory for a finding (a database and
+its journal are one file's worth), by at least `MIN_THREADS` threads for `MIN_WAIT_S`."""
+MIN_THREADS = 2
+MIN_WAIT_S = 1.0
 MIN_PERIODS = 3
 CLOUD_LIMITS: dict[str, tuple[str, float]] = {
     "BurstBalance": ("low", 20.0),
@@ -342,10 +351,11 @@ def _with_strace(
     calls = sorted({str(f.evidence.get("syscall")) for f in findings if f.evidence.get("syscall")})
     severity: Severity = "error" if any(f.severity == "error" for f in findings) else "warning"
     where = directory or "files"
-    on = f"device {device['device']}" if device else "the volume"
+    on = f"device {device['device']}" if device else ("the volume" if cloud else "")
     threads = f"{len(tids)} thread{'s' if len(tids) != 1 else ''}"
     title = f"Slow storage: {threads} waited {cost:.1f} s in {'/'.join(calls)} under {where}"
-    title += f", on {on}"
+    if on:
+        title += f", on {on}"
     parts = []
     cited: list[dict[str, Any]] = []
     if device:
@@ -396,6 +406,13 @@ def _with_strace(
                 citation("pyspy", row["input"], row["line"], f"{row['name']} in {row['top']}")
             )
     files = len({f.resource.key for f in findings if f.resource is not None})
+    if not device and not cloud:
+        parts.insert(
+            0,
+            "No iostat or CloudWatch input shows the device, but every one of these files "
+            "lies under one directory and the threads waited on all of them: the storage "
+            "under it is slow, not a file",
+        )
     message = (
         f"{len(tids)} threads of pid {lead.pid} waited {cost:.3f} s in {', '.join(calls)} on "
         f"{files} file{'s' if files != 1 else ''} under {where} (strace, "
@@ -403,7 +420,7 @@ def _with_strace(
         + ". ".join(parts)
         + ". One slow device or volume, not slow files."
     )
-    resource_text = f"{where} on {on}"
+    resource_text = f"{where} on {on}" if on else f"{where} (the storage under it)"
     if device:
         resource_text += f" ({_device_words(device)})"
     elif cloud:
@@ -445,7 +462,11 @@ def _with_strace(
         lines=tuple(sorted({line for f in findings for line in f.lines}))[:10],
         culprit=Culprit(pid=lead.pid, role="the process waiting on the storage"),
         resource=Resource(
-            "device", f"device {device['device']}" if device else "volume", resource_text
+            "device" if on else "directory",
+            f"device {device['device']}"
+            if device
+            else ("volume" if cloud else f"directory {where}"),
+            resource_text,
         ),
         explains=tuple(
             Explains(f.resource.key, kind=f.kind) for f in findings if f.resource is not None
@@ -512,9 +533,35 @@ def _device_only(
     )
 
 
+def strace_only(earlier: Sequence[Finding]) -> list[Finding]:
+    """Without device or volume metrics: per trace, the slow waits (one an error, `MIN_WAIT_S`
+    in all) on `MIN_FILES` files or more under one directory, by `MIN_THREADS` threads or
+    more: one storage cause, seen from the calls alone."""
+    found = []
+    by_input: dict[str | None, list[Finding]] = {}
+    for finding in storage_findings(earlier):
+        by_input.setdefault(finding.input, []).append(finding)
+    for waits in by_input.values():
+        files = {f.resource.key for f in waits if f.resource is not None}
+        directory = _directory(waits)
+        window = _window(waits)
+        if (
+            len(files) < MIN_FILES
+            or len(_threads(waits)) < MIN_THREADS
+            or sum(f.cost_s for f in waits) < MIN_WAIT_S
+            or not any(f.severity == "error" for f in waits)
+            or window is None
+            or directory is None
+            or directory.count("/") < 2
+        ):
+            continue
+        found.append(_with_strace(waits, None, [], [], [], window, Timeline([])))
+    return found
+
+
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     if not has_evidence(inputs, ("iostat_devices", "cloud_metrics")):
-        return []
+        return strace_only(inputs.earlier)
     from analyzer.derive.evidence_joins import (
         blocked_threads,
         cloud_values,

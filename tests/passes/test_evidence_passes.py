@@ -201,11 +201,33 @@ def test_cloudwatch_alone_reports_the_drained_volume() -> None:
         assert text.strip().startswith('"2026-')
 
 
-def test_no_finding_without_the_new_inputs() -> None:
-    """The new passes say nothing on a strace-only run (the goldens hold the rest)."""
-    result = analyze(INCIDENTS / "executor_slow_storage" / "strace.f_tt_T_yy.log.gz").report
+def test_strace_alone_the_timeline_and_snapshot_passes_are_silent() -> None:
+    """IOD017-IOD019 need snapshot or metrics inputs; IOD020 sees one storage cause from
+    the calls alone when many files under one directory waited (executor_slow_storage:
+    12 blobs written and fsynced by 6 executor threads)."""
+    folder = INCIDENTS / "executor_slow_storage"
+    measured = truth(folder)["measured"]
+    result = analyze(folder / "strace.f_tt_T_yy.log.gz").report
     codes = {f["code"] for f in result["findings"]}
-    assert not codes & {"IOD017", "IOD018", "IOD019", "IOD020"}
+    assert not codes & {"IOD017", "IOD018", "IOD019"}
+    first = result["verdict"]["conclusions"][0]
+    assert (first["code"], first["kind"]) == ("IOD020", "slow_storage")
+    finding = result["findings"][first["finding"]]
+    evidence = finding["evidence"]
+    assert evidence["directory"] == measured["blob_root"]
+    assert evidence["files"] == measured["saves"]
+    assert evidence["threads"] == measured["executor_tids"]
+    assert evidence["device"] is None and evidence["cloud"] == []
+    assert evidence["wait_total_s"] == pytest.approx(measured["fsync_total_s"], rel=0.02)
+    assert first["culprit"]["pid"] == measured["service_pid"]
+
+
+def test_a_database_and_its_journal_are_not_slow_storage() -> None:
+    """sqlite_writers: fdatasync waits on one database and its journal are the lock's story
+    (the golden holds its verdict), not a slow device."""
+    log = ROOT / "fixtures" / "diagnosis" / "logs" / "sqlite_writers.f_tt_T.log"
+    result = analyze(log).report
+    assert not [f for f in result["findings"] if f["kind"] == "slow_storage"]
 
 
 @pytest.mark.parametrize(
