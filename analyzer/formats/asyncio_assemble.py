@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from analyzer.formats.asyncio_lark import PS_COLUMNS, PS_TERMINATED_COLUMNS, parse_line
+from analyzer.formats.asyncio_lark import (
+    PS_COLUMNS,
+    PS_TERMINATED_COLUMNS,
+    is_asyncio_logger,
+    parse_line,
+)
 from analyzer.formats.asyncio_record import AsyncioRecord, Line, TaskSnapshot, Unparsed
 
 __all__ = ["ROW_UNFIT", "Assembler", "since_seconds"]
@@ -37,29 +42,44 @@ _STRONG = re.compile(
 """Lines that are certainly asyncio's: when the grammar rejects one it is `Unparsed`."""
 
 
-def _is_asyncio_logger(name: str | None) -> bool:
-    return name is not None and (
-        name == "asyncio" or name.startswith("asyncio.") or name.startswith("aiodebug")
-    )
-
-
 _SINGLE_LINE_KINDS = frozenset({"slow_callback", "poll_timing", "getaddrinfo"})
 _HINT = "Enable tracemalloc to get the object allocation traceback"
 
 
 _PLAIN_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,6}))?")
+_EPOCH = re.compile(r"1\d{9}(?:\.\d+)?")
+_CLF_TIME = re.compile(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?")
 
 
 def _time_seconds(text: str | None) -> float | None:
-    """Envelope time text -> Unix seconds (zone-less read as UTC); None without a year."""
-    if not text or not text[:4].isdigit():
+    """Envelope time text -> Unix seconds (zone-less read as UTC); None without a date or a
+    year."""
+    if not text:
         return None
+    if _EPOCH.fullmatch(text):
+        return float(text)
+    if _CLF_TIME.fullmatch(text):  # 13/Jun/2022:08:32:44 +0000
+        pattern = "%d/%b/%Y:%H:%M:%S %z" if " " in text else "%d/%b/%Y:%H:%M:%S"
+        try:
+            clf = datetime.strptime(text, pattern)
+        except ValueError:
+            return None
+        return (clf if clf.tzinfo else clf.replace(tzinfo=timezone.utc)).timestamp()
+    if not text[:4].isdigit():
+        return None
+    if text[4:5] == "/":  # 2026/12/05 08:13:03
+        text = text[:4] + "-" + text[5:7] + "-" + text[8:]
     plain = _PLAIN_TIME.fullmatch(text)
     if plain is not None:  # what the strptime patterns below read, without strptime
-        *fields, fraction = plain.groups()
+        year, month, day, hour, minute, second, fraction = plain.groups()
         try:
             stamp = datetime(
-                *map(int, fields),
+                int(year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
                 int((fraction or "0").ljust(6, "0")),
                 tzinfo=timezone.utc,
             )
@@ -67,7 +87,8 @@ def _time_seconds(text: str | None) -> float | None:
             return None
         return stamp.timestamp()
     cleaned = text.replace(",", ".").replace("T", " ").replace(" +", "+").replace(" -", "-")
-    cleaned = cleaned.replace("Z", "+0000")
+    cleaned = cleaned.replace("Z", "+0000").replace(" UTC", "+0000").replace(" GMT", "+0000")
+    cleaned = cleaned.replace("UTC", "+0000").replace("GMT", "+0000")
     for pattern in (
         "%Y-%m-%d %H:%M:%S.%f%z",
         "%Y-%m-%d %H:%M:%S%z",
@@ -206,7 +227,7 @@ class Assembler:
             elif kind in ("count", "stack"):
                 self._open_dump(line_no, parsed, None)
             return
-        if parsed.role == "other" and not _is_asyncio_logger((parsed.envelope or {}).get("logger")):
+        if parsed.role == "other" and not is_asyncio_logger((parsed.envelope or {}).get("logger")):
             return
         if parsed.role not in ("start", "other"):
             return
@@ -357,7 +378,7 @@ class Assembler:
         if cells is None or not cells[0]:
             dump.unparsed.append(Unparsed(line_no, text, ROW_UNFIT))
             return
-        base = {"snapshot": dump.first, "command": dump.command, "line_no": line_no}
+        base: dict[str, Any] = {"snapshot": dump.first, "command": dump.command, "line_no": line_no}
         if ps:
             task_id, state, name, coro, created, since = cells
             row = TaskSnapshot(
@@ -437,25 +458,27 @@ class Assembler:
         self._end_monitor()
         if "MESSAGE" in obj and isinstance(obj["MESSAGE"], str):
             return self._feed_journal_json(line_no, obj)
-        message = obj.get("message", obj.get("msg"))
-        if not isinstance(message, str):
+        message = _json_str(obj, *_JSON_MESSAGE)
+        if message is None:
             return False
         self._close()
-        envelope = {
-            "time": _json_str(obj, "asctime", "time", "timestamp"),
-            "level": _json_str(obj, "levelname", "level"),
-            "logger": _json_str(obj, "name", "logger"),
-            "pid": _json_int(obj, "process", "pid"),
+        level = _json_str(obj, *_JSON_LEVEL)
+        envelope: dict[str, Any] = {
+            "time": _json_str(obj, *_JSON_TIME),
+            "level": level.upper() if level is not None else None,
+            "logger": _json_str(obj, *_JSON_LOGGER),
+            "pid": _json_int(obj, *_JSON_PID),
+            "thread": _json_str(obj, *_JSON_THREAD),
         }
-        if envelope["time"] is None and isinstance(obj.get("created"), (int, float)):
-            envelope["time_s"] = float(obj["created"])
+        if envelope["time"] is None:
+            envelope["time_s"] = _json_epoch(obj)
         texts = message.rstrip("\n").split("\n")
         for extra in ("exc_info", "stack_info"):
             if isinstance(obj.get(extra), str) and obj[extra]:
                 texts += obj[extra].rstrip("\n").split("\n")
         first = self._parse(texts[0])
         if isinstance(first, str) or first.role not in ("start", "other"):
-            if not _is_asyncio_logger(envelope["logger"]):
+            if not is_asyncio_logger(envelope["logger"]):
                 if isinstance(first, str) and _STRONG.search(texts[0]):
                     self.unparsed.append(Unparsed(line_no, text, first))
                 return True
@@ -515,6 +538,26 @@ def _add_to_stack(dump: _Dump, data: dict[str, Any], text: str) -> bool:
         stack["note"] = text.strip()
         return True
     return False
+
+
+_JSON_MESSAGE = ("message", "msg", "event")
+"""Keys of a JSON line's message (python-json-logger, plain ``msg``, structlog's ``event``),
+first present string wins (``MESSAGE`` is journald's: `Assembler._feed_journal_json`)."""
+_JSON_TIME = ("asctime", "ts", "time", "timestamp", "@timestamp")
+_JSON_EPOCH = ("created", "ts", "time", "timestamp")
+_JSON_LEVEL = ("levelname", "level", "severity", "lvl")
+_JSON_LOGGER = ("logger", "logger_name", "name")
+_JSON_PID = ("process", "pid", "_PID")
+_JSON_THREAD = ("threadName", "thread_name", "thread")
+
+
+def _json_epoch(obj: dict[str, Any]) -> float | None:
+    """A JSON line's time given as a number: epoch seconds (``created``), or milliseconds."""
+    for name in _JSON_EPOCH:
+        value = obj.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value) / 1000 if value > 1e11 else float(value)
+    return None
 
 
 def _json_str(obj: dict[str, Any], *names: str) -> str | None:
@@ -583,6 +626,7 @@ def _build(
         level=envelope.get("level"),
         logger=envelope.get("logger"),
         pid=envelope.get("pid", journal.get("pid")),
+        thread=envelope.get("thread"),
         message=texts[0][_message_start(start) :],
         duration_s=data.get("duration_s"),
         repr_class=subject.get("class") or data.get("repr_class"),
