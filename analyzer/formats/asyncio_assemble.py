@@ -26,6 +26,7 @@ from typing import Any
 from analyzer.formats.asyncio_lark import (
     PS_COLUMNS,
     PS_TERMINATED_COLUMNS,
+    LazyReason,
     is_asyncio_logger,
     parse_line,
 )
@@ -41,6 +42,9 @@ _STRONG = re.compile(
 )
 """Lines that are certainly asyncio's: when the grammar rejects one it is `Unparsed`."""
 
+
+Parsed = Line | str | LazyReason
+"""What a line parser gives the assembler: the line, or why it is not read."""
 
 _SINGLE_LINE_KINDS = frozenset({"slow_callback", "poll_timing", "getaddrinfo"})
 _HINT = "Enable tracemalloc to get the object allocation traceback"
@@ -179,7 +183,7 @@ class Assembler:
     """Joins parsed lines into records and aiomonitor dumps into snapshot rows. Feed lines
     in order; read `records`, `snapshots`, `unparsed`."""
 
-    def __init__(self, parse: Callable[[str], Line | str] = parse_line) -> None:
+    def __init__(self, parse: Callable[[str], Parsed] = parse_line) -> None:
         self._parse = parse
         self.records: list[AsyncioRecord] = []
         self.snapshots: list[TaskSnapshot] = []
@@ -215,10 +219,10 @@ class Assembler:
         self._end_monitor()
 
     # -- internals ------------------------------------------------------------------------
-    def _start(self, line_no: int, text: str, parsed: Line | str) -> None:
-        if isinstance(parsed, str):
+    def _start(self, line_no: int, text: str, parsed: Parsed) -> None:
+        if not isinstance(parsed, Line):
             if _STRONG.search(text):
-                self.unparsed.append(Unparsed(line_no, text, parsed))
+                self.unparsed.append(Unparsed(line_no, text, str(parsed)))
             return
         if parsed.role == "monitor":
             kind = parsed.data["type"]
@@ -235,11 +239,11 @@ class Assembler:
         if parsed.data["kind"] in _SINGLE_LINE_KINDS:
             self._close()
 
-    def _continue(self, line_no: int, text: str, parsed: Line | str) -> bool:
+    def _continue(self, line_no: int, text: str, parsed: Parsed) -> bool:
         """Add the line to the open record if it belongs there; else close the record."""
         record = self._open
         assert record is not None
-        if isinstance(parsed, str) or parsed.role not in ("cont", "blank"):
+        if not isinstance(parsed, Line) or parsed.role not in ("cont", "blank"):
             self._close()
             return False
         start_journal = (record.start.journal or {}).get("key")
@@ -295,7 +299,7 @@ class Assembler:
         # Pending blank lines after the record are application lines.
 
     # -- aiomonitor dumps -----------------------------------------------------------------
-    def _prompt_continue(self, line_no: int, parsed: Line | str) -> bool:
+    def _prompt_continue(self, line_no: int, parsed: Parsed) -> bool:
         """A ``monitor >>> CMD`` prompt line belongs to the dump printed right after it
         (blank lines between allowed); else it is an application line."""
         assert self._prompt is not None
@@ -327,11 +331,11 @@ class Assembler:
         self._dump = _Dump(first, line_no, command, task_id, "stack")
         self._dump.stack = _new_stack(line_no, data)
 
-    def _dump_continue(self, line_no: int, text: str, parsed: Line | str) -> bool:
+    def _dump_continue(self, line_no: int, text: str, parsed: Parsed) -> bool:
         """Add the line to the open dump if it belongs there; else close the dump."""
         dump = self._dump
         assert dump is not None
-        if isinstance(parsed, str):
+        if not isinstance(parsed, Line):
             self._end_monitor()
             return False
         data = parsed.data
@@ -477,10 +481,10 @@ class Assembler:
             if isinstance(obj.get(extra), str) and obj[extra]:
                 texts += obj[extra].rstrip("\n").split("\n")
         first = self._parse(texts[0])
-        if isinstance(first, str) or first.role not in ("start", "other"):
+        if not isinstance(first, Line) or first.role not in ("start", "other"):
             if not is_asyncio_logger(envelope["logger"]):
-                if isinstance(first, str) and _STRONG.search(texts[0]):
-                    self.unparsed.append(Unparsed(line_no, text, first))
+                if not isinstance(first, Line) and _STRONG.search(texts[0]):
+                    self.unparsed.append(Unparsed(line_no, text, str(first)))
                 return True
             first = Line("other", {"kind": "other"}, None, None)
         start = Line(first.role, first.data, {**envelope, "end": 0}, None)

@@ -21,6 +21,7 @@ by construction; tests check that it reads every line as `parse_line` does.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -33,11 +34,13 @@ from analyzer.formats.asyncio_record import Line
 
 __all__ = [
     "GRAMMAR_READERS",
+    "MESSAGE_HINTS",
     "PS_COLUMNS",
     "PS_TERMINATED_COLUMNS",
     "START_SYMBOLS",
     "TO_LINE",
     "GrammarReaders",
+    "LazyReason",
     "Readers",
     "Rejected",
     "ToLine",
@@ -169,12 +172,13 @@ class ToLine(Transformer):
 
     # -- generic envelopes (section 1b) ---------------------------------------------------
     def fields(self, *tokens: Token) -> dict[str, Any]:
-        return read_fields(tokens)
+        return read_fields([(token.type, str(token)) for token in tokens])
 
     def envelope_other(self, *tokens: Token) -> tuple[dict[str, Any], int, str]:
         other = tokens[-1]
         assert other.start_pos is not None
-        return read_fields(tokens[:-1]), other.start_pos, str(other)
+        fields = read_fields([(token.type, str(token)) for token in tokens[:-1]])
+        return fields, other.start_pos, str(other)
 
     # -- reprs ----------------------------------------------------------------------------
     def future_repr(
@@ -579,20 +583,20 @@ def _field(kind: str, text: str) -> list[tuple[str, Any]]:
     return []
 
 
-def read_fields(tokens: tuple[Token, ...] | list[Token]) -> dict[str, Any]:
-    """The envelope of a run of field tokens: the first time, level, pid and thread; the first
-    asyncio logger name, else the first other logger name (a dotted name, a bracketed one, a
-    ``logger=`` value, or a free word right before ``:``). Keys without a value are left out."""
+def read_fields(tokens: list[tuple[str, str]]) -> dict[str, Any]:
+    """The envelope of a run of field tokens (terminal name, text): the first time, level, pid
+    and thread; the first asyncio logger name, else the first other logger name (a dotted
+    name, a bracketed one, a ``logger=`` value, or a free word right before ``:``). Keys without
+    a value are left out."""
     found: dict[str, Any] = {}
     loggers: list[tuple[bool, str]] = []
-    for index, token in enumerate(tokens):
-        kind, text = token.type, str(token)
+    for index, (kind, text) in enumerate(tokens):
         if kind == "F_WORD":
             after = tokens[index + 1] if index + 1 < len(tokens) else None
             if (
                 after is not None
-                and after.type == "F_SEP"
-                and str(after).startswith(":")
+                and after[0] == "F_SEP"
+                and after[1].startswith(":")
                 and _NAME.fullmatch(text)
             ):
                 loggers.append((False, text))
@@ -700,8 +704,47 @@ def message_start() -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{part})" for part in parts))
 
 
+MESSAGE_HINTS: tuple[str, ...] = (
+    "Executing ",
+    "poll ",
+    "address info ",
+    "xception in ",
+    "Task was destroyed but it is pending!",
+    "exception was never retrieved",
+    "Task <",
+    "an error occurred during closing of asynchronous generator ",
+    "nhandled e",
+    "garbage collected",
+    "Fatal ",
+    "eof_received",
+    "_writing() failed",
+    "Error on ",
+    "out of system resource",
+    "Accept failed",
+    "SIGCHLD",
+    "raised exception.",
+    "Loop <",
+    "child process",
+    "Child watcher",
+    "Caught subprocess",
+    "SSL ",
+    "create_server",
+    "attempting to bind",
+    "UNIX socket",
+    "event loop",
+    "UVStream",
+    "was never yielded from",
+    "Warning: ",
+)
+"""Phrases of which every text where `message_start` matches holds one (tests prove it for
+each terminal): a line without any has no message start, and the slow search is skipped."""
+_HINTS = re.compile("|".join(re.escape(hint) for hint in MESSAGE_HINTS))
+
+
 def message_starts(text: str) -> list[int]:
     """The positions in `text` where a message can start (`message_start`), ascending."""
+    if _HINTS.search(text) is None:
+        return []
     pattern = message_start()
     found = []
     match = pattern.search(text)
@@ -808,9 +851,29 @@ def _bare_message(text: str, readers: Readers) -> tuple[Line | None, Rejected | 
     return (cut if cut is not None and cut.role == "start" else None), read
 
 
-def read_line(text: str, readers: Readers) -> Line | str:
-    """One line -> `Line`, or the reason it is not read: the procedure of the grammar's
-    header, each part read by `readers`."""
+class LazyReason:
+    """Why a line is not read, worked out when first asked for (``str()``): the assembler
+    needs it only for lines that look like asyncio's (most rejected lines are application
+    lines), and the fast engine would have to ask the grammar for its column."""
+
+    __slots__ = ("_compute", "_text")
+
+    def __init__(self, compute: Callable[[], str]) -> None:
+        self._compute: Callable[[], str] | None = compute
+        self._text = ""
+
+    def __str__(self) -> str:
+        if self._compute is not None:
+            self._text, self._compute = self._compute(), None
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"LazyReason({str(self)!r})"
+
+
+def read_line(text: str, readers: Readers, *, lazy: bool = False) -> Line | str | LazyReason:
+    """One line -> `Line`, or the reason it is not read (a `LazyReason` with ``lazy``): the
+    procedure of the grammar's header, each part read by `readers`."""
     first = readers.line(text)
     if isinstance(first, Line):
         kind = first.data.get("type")
@@ -851,23 +914,30 @@ def read_line(text: str, readers: Readers) -> Line | str:
             return Line("other", data, {**envelope, "end": offset + start}, journal)
     if isinstance(first, Line):
         return first
-    if note is not None and note[0] == "message":
-        _, start, refused = note
-        assert refused is not None
-        column = readers.column(rest[start:], refused)
-        where = column + offset + start if isinstance(column, int) else column
-        return (
-            f"not asyncio log syntax at column {where} "
-            f"(in the asyncio message that starts at column {offset + start + 1})"
-        )
-    if note is not None:
-        return (
-            f"asyncio message at column {offset + note[1] + 1} after text that is no log "
-            "envelope (no timestamp or level)"
-        )
-    return f"not asyncio log syntax at column {readers.column(text, first)}"
+    rejection = first
+
+    def reason() -> str:
+        if note is not None and note[0] == "message":
+            _, start, refused = note
+            assert refused is not None
+            column = readers.column(rest[start:], refused)
+            where = column + offset + start if isinstance(column, int) else column
+            return (
+                f"not asyncio log syntax at column {where} "
+                f"(in the asyncio message that starts at column {offset + start + 1})"
+            )
+        if note is not None:
+            return (
+                f"asyncio message at column {offset + note[1] + 1} after text that is no log "
+                "envelope (no timestamp or level)"
+            )
+        return f"not asyncio log syntax at column {readers.column(text, rejection)}"
+
+    return LazyReason(reason) if lazy else reason()
 
 
 def parse_line(text: str) -> Line | str:
     """One line -> `Line`, or the reason (a string) why the grammar rejects it."""
-    return read_line(text, GRAMMAR_READERS)
+    read = read_line(text, GRAMMAR_READERS)
+    assert not isinstance(read, LazyReason)
+    return read

@@ -30,9 +30,11 @@ from lark import Lark, Token
 from analyzer.formats.asyncio_lark import (
     GRAMMAR_READERS,
     TO_LINE,
+    LazyReason,
     Rejected,
     ToLine,
     cached_parser,
+    read_fields,
     read_line,
 )
 from analyzer.formats.asyncio_record import Line
@@ -50,6 +52,7 @@ __all__ = [
     "candidate_mask",
     "fast_parser",
     "parse_line_fast",
+    "parse_line_lazy",
 ]
 
 
@@ -150,6 +153,9 @@ class FastParser:
         self.fields_lexer = _StateScanner(parser, "", "fields")
         self.other_before = _StateScanner(parser, "", "envelope_other")
         self.other_after = _StateScanner(parser, "asyncio", "envelope_other")
+        self.asyncio_logger = re.compile(
+            "|".join(f"(?:{rx(name).pattern})" for name in sorted(_ASYNCIO_LOGGERS))
+        )
         self.location = rx("LOCATION")
         self.qualname = rx("QUALNAME")
         self.angle = rx("ANGLE")
@@ -359,34 +365,38 @@ class FastParser:
         return REJECT
 
     # -- generic envelopes ----------------------------------------------------------------
-    def fields(self, text: str) -> list[Token] | None:
-        """The tokens of `fields` (None where Lark's lexer would find none)."""
-        scanner = self.fields_lexer
+    def fields(self, text: str) -> list[tuple[str, str]] | None:
+        """The tokens (terminal name, text) of `fields`; None where Lark's lexer finds none."""
+        match_at = self.fields_lexer.match
         tokens = []
         pos, size = 0, len(text)
         while pos < size:
-            match = scanner.match(text, pos)
+            match = match_at(text, pos)
             if match is None:
                 return None
-            tokens.append(Token(match.lastgroup or "", match.group(), start_pos=pos))
+            tokens.append((match.lastgroup or "", match.group()))
             pos = match.end()
         return tokens
 
-    def envelope_other(self, text: str) -> list[Token] | None:
-        """The tokens of `envelope_other`, ending with GOTHER; None when it rejects."""
-        scanner = self.other_before
-        tokens = []
+    def envelope_other(self, text: str) -> tuple[list[tuple[str, str]], int, str] | None:
+        """The field tokens of `envelope_other`, and where its GOTHER starts and its text;
+        None when it rejects. A text in which no asyncio logger terminal matches anywhere is
+        rejected without lexing it (the rule needs one)."""
+        if self.asyncio_logger.search(text) is None:
+            return None
+        match_at = self.other_before.match
+        tokens: list[tuple[str, str]] = []
         pos, size = 0, len(text)
         while pos < size:
-            match = scanner.match(text, pos)
+            match = match_at(text, pos)
             if match is None:
                 return None
             kind = match.lastgroup or ""
-            tokens.append(Token(kind, match.group(), start_pos=pos))
             if kind == "GOTHER":
-                return tokens
+                return tokens, pos, match.group()
+            tokens.append((kind, match.group()))
             if kind in _ASYNCIO_LOGGERS:
-                scanner = self.other_after
+                match_at = self.other_after.match
             pos = match.end()
         return None
 
@@ -565,11 +575,14 @@ class FastReaders:
 
     def fields(self, text: str) -> dict[str, Any] | None:
         tokens = fast_parser().fields(text)
-        return None if tokens is None else _T.fields(*tokens)
+        return None if tokens is None else read_fields(tokens)
 
     def envelope_other(self, text: str) -> tuple[dict[str, Any], int, str] | None:
-        tokens = fast_parser().envelope_other(text)
-        return None if tokens is None else _T.envelope_other(*tokens)
+        read = fast_parser().envelope_other(text)
+        if read is None:
+            return None
+        tokens, start, other = read
+        return read_fields(tokens), start, other
 
     def cut(self, text: str) -> Line | None:
         return GRAMMAR_READERS.cut(text) if text.startswith(_CUT_STARTS) else None
@@ -580,7 +593,17 @@ FAST_READERS = FastReaders()
 
 def parse_line_fast(text: str) -> Line | str:
     """`parse_line`, read without the grammar for the common shapes (equal to it)."""
-    return read_line(text, FAST_READERS)
+    read = read_line(text, FAST_READERS)
+    assert not isinstance(read, LazyReason)
+    return read
+
+
+def parse_line_lazy(text: str) -> Line | LazyReason:
+    """`parse_line_fast`, with the reason of a line it does not read left to be worked out
+    when asked for (`LazyReason`): what the fast engine's assembler reads with."""
+    read = read_line(text, FAST_READERS, lazy=True)
+    assert not isinstance(read, str)
+    return read
 
 
 # ---------------------------------------------------------------------------------------------
