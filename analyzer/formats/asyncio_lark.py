@@ -51,6 +51,7 @@ __all__ = [
     "is_asyncio_logger",
     "journal_info",
     "message_start",
+    "message_start_parts",
     "message_starts",
     "parse_line",
     "read_fields",
@@ -171,14 +172,15 @@ class ToLine(Transformer):
         }
 
     # -- generic envelopes (section 1b) ---------------------------------------------------
-    def fields(self, *tokens: Token) -> dict[str, Any]:
-        return read_fields([(token.type, str(token)) for token in tokens])
+    def fields(self, *tokens: Token | None) -> dict[str, Any]:
+        # (the first child is the [F_SERVICE] placeholder: None when absent)
+        return read_fields([(token.type, str(token)) for token in tokens if token is not None])
 
-    def envelope_other(self, *tokens: Token) -> tuple[dict[str, Any], int, str]:
+    def envelope_other(self, *tokens: Token | None) -> tuple[dict[str, Any], int, str]:
         other = tokens[-1]
-        assert other.start_pos is not None
-        fields = read_fields([(token.type, str(token)) for token in tokens[:-1]])
-        return fields, other.start_pos, str(other)
+        assert other is not None and other.start_pos is not None
+        fields = [(token.type, str(token)) for token in tokens[:-1] if token is not None]
+        return read_fields(fields), other.start_pos, str(other)
 
     # -- reprs ----------------------------------------------------------------------------
     def future_repr(
@@ -516,6 +518,7 @@ _KV_KEYS = {
 }
 """``key=value`` fields whose key names an envelope value (other keys are other fields)."""
 _NAME = re.compile(r"[A-Za-z_][\w\-]*")
+_LOGGER_TOKENS = frozenset({"F_ALOGGER", "F_ALOGGER_GROUP", "F_ALOGGER_KV", "F_LOGGER"})
 _DIGITS = re.compile(r"\d{1,7}")
 
 
@@ -586,11 +589,14 @@ def _field(kind: str, text: str) -> list[tuple[str, Any]]:
 def read_fields(tokens: list[tuple[str, str]]) -> dict[str, Any]:
     """The envelope of a run of field tokens (terminal name, text): the first time, level, pid
     and thread; the first asyncio logger name, else the first other logger name (a dotted
-    name, a bracketed one, a ``logger=`` value, or a free word right before ``:``). Keys without
-    a value are left out."""
+    name, a bracketed one, a ``logger=`` value, or a free word right before ``:``). A bare
+    number right after a logger name is its line number (``%(name)s %(lineno)d``), not a pid.
+    Keys without a value are left out."""
     found: dict[str, Any] = {}
     loggers: list[tuple[bool, str]] = []
     for index, (kind, text) in enumerate(tokens):
+        if kind == "F_PID" and index >= 2 and tokens[index - 2][0] in _LOGGER_TOKENS:
+            continue  # "%(name)s %(lineno)d": the line that logged, not a process id
         if kind == "F_WORD":
             after = tokens[index + 1] if index + 1 < len(tokens) else None
             if (
@@ -684,10 +690,11 @@ def cut_callback(text: str) -> tuple[str | None, str | None]:
 
 
 @cache
-def message_start() -> re.Pattern[str]:
-    """Where a message can start: the first terminal of each `message` alternative, except
-    three that would match too often, narrowed to the messages they begin (``Task <``, ``Loop
-    <``, and a warning's ``file:line: XWarning:`` with a blank-free file name after a blank)."""
+def message_start_parts() -> tuple[tuple[str, str], ...]:
+    """The regexes `message_start` is made of, with the terminal each stands for: the first
+    terminal of each `message` alternative, except three that would match too often, narrowed
+    to the messages they begin (``Task <``, ``Loop <``, and a warning's ``file:line:
+    XWarning:`` with a blank-free file name after a blank)."""
     parser = cached_parser()
     narrowed = {
         "Task ": r"Task <",
@@ -700,8 +707,14 @@ def message_start() -> re.Pattern[str]:
     ):
         pattern = parser.get_terminal(name).pattern
         key = name if name == "WARNING_HEAD" else pattern.value
-        parts.append(narrowed.get(key, pattern.to_regexp()))
-    return re.compile("|".join(f"(?:{part})" for part in parts))
+        parts.append((name, narrowed.get(key, pattern.to_regexp())))
+    return tuple(parts)
+
+
+@cache
+def message_start() -> re.Pattern[str]:
+    """Where a message can start (step 2 of the procedure): `message_start_parts`."""
+    return re.compile("|".join(f"(?:{part})" for _, part in message_start_parts()))
 
 
 MESSAGE_HINTS: tuple[str, ...] = (
@@ -840,6 +853,17 @@ def _has_time_or_level(envelope: dict[str, Any] | None) -> bool:
     return envelope is not None and ("time" in envelope or "level" in envelope)
 
 
+def _blank_in_warning_file(line: Line) -> bool:
+    """A warning read without envelope whose file name holds a blank: WARNING_HEAD allows
+    blanks (Windows paths), so an envelope before the file name reads as part of it."""
+    return (
+        line.role == "start"
+        and line.envelope is None
+        and "exc_type" in line.data
+        and " " in (line.data.get("location") or "")
+    )
+
+
 def _bare_message(text: str, readers: Readers) -> tuple[Line | None, Rejected | None]:
     """A message with nothing before it (`line` without envelope or journal, else a cut
     message of `cut_line`), or None; and `line`'s rejection of the text, if it rejects it."""
@@ -877,8 +901,9 @@ def read_line(text: str, readers: Readers, *, lazy: bool = False) -> Line | str 
     first = readers.line(text)
     if isinstance(first, Line):
         kind = first.data.get("type")
-        if first.role in ("start", "monitor", "blank") or (
-            first.role == "cont" and kind != "indented"
+        if not _blank_in_warning_file(first) and (
+            first.role in ("start", "monitor", "blank")
+            or (first.role == "cont" and kind not in ("indented", "exc"))
         ):
             return first
     rejected = isinstance(first, Rejected)
@@ -903,12 +928,17 @@ def read_line(text: str, readers: Readers, *, lazy: bool = False) -> Line | str 
             return Line("start", message.data, {**envelope, "end": offset + start}, journal)
         if note is None and message is not None:
             note = ("no envelope", start, None)
-        elif note is None and valid and refused is not None:
+        elif note is None and refused is not None:
             note = ("message", start, refused)
-    indented = isinstance(first, Line) and first.role == "cont"
-    if (rejected or indented) and ("asyncio" in rest or "aiodebug" in rest):
+    indented = isinstance(first, Line) and first.data.get("type") == "indented"
+    known = first.envelope if isinstance(first, Line) and first.role == "other" else None
+    if (rejected or indented or known) and ("asyncio" in rest or "aiodebug" in rest):
         read = readers.envelope_other(rest)
-        if read is not None and _has_time_or_level(read[0]):
+        if (
+            read is not None
+            and _has_time_or_level(read[0])
+            and (known is None or offset + read[1] > known["end"])
+        ):
             envelope, start, other = read
             data = {"kind": "other", "message": other}
             return Line("other", data, {**envelope, "end": offset + start}, journal)

@@ -150,8 +150,13 @@ class FastParser:
 
         self.root = _StateScanner(parser, "")
         self.after_envelope = _StateScanner(parser, "WARNING:asyncio:")
-        self.fields_lexer = _StateScanner(parser, "", "fields")
-        self.other_before = _StateScanner(parser, "", "envelope_other")
+        # The LALR states of `fields` and `envelope_other` accept one set of terminals at
+        # the first token (F_SERVICE only there), one after it, and for `envelope_other`
+        # one after the asyncio logger; tests check every state of the rules against these.
+        self.fields_first = _StateScanner(parser, "", "fields")
+        self.fields_rest = _StateScanner(parser, "x", "fields")
+        self.other_first = _StateScanner(parser, "", "envelope_other")
+        self.other_before = _StateScanner(parser, "1234", "envelope_other")
         self.other_after = _StateScanner(parser, "asyncio", "envelope_other")
         self.asyncio_logger = re.compile(
             "|".join(f"(?:{rx(name).pattern})" for name in sorted(_ASYNCIO_LOGGERS))
@@ -367,7 +372,7 @@ class FastParser:
     # -- generic envelopes ----------------------------------------------------------------
     def fields(self, text: str) -> list[tuple[str, str]] | None:
         """The tokens (terminal name, text) of `fields`; None where Lark's lexer finds none."""
-        match_at = self.fields_lexer.match
+        match_at = self.fields_first.match
         tokens = []
         pos, size = 0, len(text)
         while pos < size:
@@ -375,6 +380,7 @@ class FastParser:
             if match is None:
                 return None
             tokens.append((match.lastgroup or "", match.group()))
+            match_at = self.fields_rest.match
             pos = match.end()
         return tokens
 
@@ -384,7 +390,8 @@ class FastParser:
         rejected without lexing it (the rule needs one)."""
         if self.asyncio_logger.search(text) is None:
             return None
-        match_at = self.other_before.match
+        match_at = self.other_first.match
+        after_logger = False
         tokens: list[tuple[str, str]] = []
         pos, size = 0, len(text)
         while pos < size:
@@ -395,8 +402,8 @@ class FastParser:
             if kind == "GOTHER":
                 return tokens, pos, match.group()
             tokens.append((kind, match.group()))
-            if kind in _ASYNCIO_LOGGERS:
-                match_at = self.other_after.match
+            after_logger = after_logger or kind in _ASYNCIO_LOGGERS
+            match_at = (self.other_after if after_logger else self.other_before).match
             pos = match.end()
         return None
 
