@@ -515,6 +515,57 @@ def test_exception_in_callback_with_cut_arguments_is_one_record() -> None:
         assert (row["exc_type"], row["exc_message"]) == ("ValueError", "boom")
 
 
+# -- docker compose prefixes and colour codes -------------------------------------------------
+
+COMPOSE_LOG = """\
+\x1b[36mweb-1  | \x1b[0m2026-12-05 08:13:03,082 [MainThread] ERROR asyncio: Task exception was never retrieved
+\x1b[36mweb-1  | \x1b[0mfuture: <Task finished name='Task-7' coro=<fetch() done, defined at /srv/app.py:12> exception=ValueError('bad')>
+\x1b[36mweb-1  | \x1b[0mTraceback (most recent call last):
+\x1b[36mweb-1  | \x1b[0m  File "/srv/app.py", line 14, in fetch
+\x1b[36mweb-1  | \x1b[0m    raise ValueError("bad")
+\x1b[36mweb-1  | \x1b[0mValueError: bad
+\x1b[33mworker-1  | \x1b[0m\x1b[33mWARNING:asyncio:Executing <Handle poll() at /srv/worker.py:8> took 0.250 seconds\x1b[0m
+\x1b[36mweb-1  | \x1b[0mfuture: <Task finished name='Task-8' coro=<fetch() done, defined at /srv/app.py:12> result=None>
+"""  # noqa: E501
+"""Hand-written, in the shape of `docker compose logs` on a terminal (each line after its
+service's prefix, in colour) around a logging format with the thread in brackets, and
+colorlog's default "%(log_color)s%(levelname)s:%(name)s:%(message)s" with its reset at
+the end."""
+
+
+def test_docker_compose_prefixes_and_colour_codes() -> None:
+    """The prefix is read like journald's, on every line: a record's lines are the lines of
+    its service, and another service's line ends it (the last line is web-1's, but after the
+    worker's). Colour codes around the envelope and at the end of the line are no part of
+    the message."""
+    for engine in ("fast", "lark"):
+        rows = _parse_text(COMPOSE_LOG, engine).loop_events.to_pylist()
+        assert [(row["line_start"], row["line_end"], row["kind"]) for row in rows] == [
+            (1, 6, "never_retrieved"),
+            (7, 7, "slow_callback"),
+        ]
+        first, second = rows
+        assert (first["thread"], first["level"], first["task_name"], first["coro"]) == (
+            "MainThread",
+            "ERROR",
+            "Task-7",
+            "fetch",
+        )
+        assert (first["time"], first["exc_type"], first["exc_message"]) == (
+            "2026-12-05 08:13:03,082",
+            "ValueError",
+            "bad",
+        )
+        assert (second["level"], second["logger"], second["callback"]) == (
+            "WARNING",
+            "asyncio",
+            "poll",
+        )
+        assert (
+            second["message"] == "Executing <Handle poll() at /srv/worker.py:8> took 0.250 seconds"
+        )
+
+
 # -- JSON keys -------------------------------------------------------------------------------
 
 JSON_LINES = {

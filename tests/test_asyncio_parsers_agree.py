@@ -365,7 +365,7 @@ def generic_envelopes(draw: st.DrawFn, strict: bool) -> tuple[str, dict[str, Any
              asyncio_lark.is_asyncio_logger(value[0])), None),
     }  # fmt: skip
     for index, (kind, printed, value) in enumerate(order):
-        if index:  # (a free word then " | " at the start would be a compose prefix)
+        if index:  # (a free word then " | " at the start is a docker compose prefix)
             after_word = order[index - 1][0] == "word"
             parts.append(draw(st.sampled_from(SEPARATORS[:-1] if after_word else SEPARATORS)))
         parts.append(printed)
@@ -382,8 +382,7 @@ def generic_envelopes(draw: st.DrawFn, strict: bool) -> tuple[str, dict[str, Any
             expected[kind] = value
     last = order[-1][0]
     ends = [" ", " - ", " | "] if last == "word" else [" ", ": ", " - ", " | "]
-    compose = draw(st.sampled_from(["", "", "web_1  | ", "api-1 | "]))  # docker compose
-    return compose + "".join(parts) + draw(st.sampled_from(ends)), expected
+    return "".join(parts) + draw(st.sampled_from(ends)), expected
 
 
 def _check_envelope(row: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -413,17 +412,23 @@ def _check_envelope(row: dict[str, Any], expected: dict[str, Any]) -> None:
         max_size=4,
     ),
     st.sampled_from([1 << 20, 300]),
+    st.sampled_from(["", "web_1  | ", "\x1b[36mapi-1  | \x1b[0m"]),
+    st.sampled_from(["", "\x1b[0m"]),
 )
 def test_fast_equals_grammar_on_generated_envelopes(
     blocks: list[tuple[list[str], tuple[str, tuple[str, dict[str, Any]], list[str]]]],
     chunk_bytes: int,
+    compose: str,
+    reset: str,
 ) -> None:
-    """asyncio records in generated generic envelopes between application lines: both
-    engines read the same, every record is found, with the envelope's values."""
+    """asyncio records in generated generic envelopes between application lines (all of a
+    record's lines after a docker compose prefix, in colour or not; a colour reset after
+    its first line): both engines read the same, every record is found, with the envelope's
+    values and the lines of the record."""
     lines: list[str] = []
     for app, (_shape, (envelope, _expected), record) in blocks:
         lines += app
-        lines += [envelope + record[0], *record[1:]]
+        lines += [compose + envelope + record[0] + reset, *(compose + line for line in record[1:])]
     lines.append("job 4 done")
     text = "\n".join(lines) + "\n"
     fast = _parse_text(text, "fast", chunk_bytes)
@@ -434,6 +439,7 @@ def test_fast_equals_grammar_on_generated_envelopes(
     for (_app, (shape, (_envelope, expected), record)), row in zip(blocks, rows, strict=True):
         _check_envelope(row, expected)
         assert row["message"] == record[0]
+        assert row["line_end"] - row["line_start"] >= len(record) - 1  # (+ app tracebacks)
         if shape == "other":
             assert row["kind"] == "other"
         elif record[0].startswith("Executing "):

@@ -51,6 +51,8 @@ _HINT = "Enable tracemalloc to get the object allocation traceback"
 
 
 _PLAIN_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,6}))?")
+_TRAILING_ANSI = re.compile(r"(?:\x1b\[[\d;]*m)+$")
+"""Colour codes that end a line (a formatter's reset): not part of the message."""
 _EPOCH = re.compile(r"1\d{9}(?:\.\d+)?")
 _CLF_TIME = re.compile(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?")
 
@@ -631,7 +633,7 @@ def _build(
         logger=envelope.get("logger"),
         pid=envelope.get("pid", journal.get("pid")),
         thread=envelope.get("thread"),
-        message=texts[0][_message_start(start) :],
+        message=_TRAILING_ANSI.sub("", texts[0][_message_start(start) :]),
         duration_s=data.get("duration_s"),
         repr_class=subject.get("class") or data.get("repr_class"),
         task_name=subject.get("name"),

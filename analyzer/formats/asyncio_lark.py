@@ -79,6 +79,8 @@ _WARNING_HEAD = re.compile(r"^(?P<file>.*):(?P<line>\d+): (?P<category>\w+): $")
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _GAI = re.compile(r"^Getting address info (?P<query>.*) took (?P<ms>\d+\.\d+)ms: $")
 _JOURNAL = re.compile(r"^(?P<time>.+) (?P<host>\S+) (?P<ident>[^\s\[]+)\[(?P<pid>\d+)\]: ?$")
+_COMPOSE = re.compile(r"^(?:\x1b\[[\d;]*m)?(?P<service>[\w\-]+) +\| (?:\x1b\[[\d;]*m)?$")
+_TRAILING_ANSI = re.compile(r"(?:\x1b\[[\d;]*m)+$")
 _GUNICORN = re.compile(r"^\[(?P<time>[^\]]+)\] \[(?P<pid>\d+)\] \[(?P<level>[A-Z]+)\] $")
 _STACK = re.compile(
     r"^Stack of (?:the root task or coroutine scheduled in the event loop(?P<root_blank> ?)"
@@ -476,7 +478,11 @@ def is_asyncio_logger(name: str | None) -> bool:
 
 
 def journal_info(text: str, end: int) -> dict[str, Any] | None:
-    """The values of a JOURNAL prefix (`text`, ending at `end` in the line)."""
+    """The values of a JOURNAL prefix (`text`, ending at `end` in the line): journald's, or
+    docker compose's service (no time, no pid). ``key`` tells the lines of one source."""
+    compose = _COMPOSE.match(text)
+    if compose is not None:
+        return {"time": None, "key": f"compose {compose['service']}", "pid": None, "end": end}
     match = _JOURNAL.match(text)
     if match is None:
         return None
@@ -770,7 +776,7 @@ def message_starts(text: str) -> list[int]:
 @cache
 def _journal_prefix() -> list[re.Pattern[str]]:
     parser = cached_parser()
-    names = ("JOURNAL_SHORT", "JOURNAL_ISO")
+    names = ("JOURNAL_SHORT", "JOURNAL_ISO", "COMPOSE")
     terms = sorted((parser.get_terminal(name) for name in names), key=_lark_order)
     return [re.compile(term.pattern.to_regexp()) for term in terms]
 
@@ -914,6 +920,9 @@ def read_line(text: str, readers: Readers, *, lazy: bool = False) -> Line | str 
             journal, offset = journal_info(match.group(), match.end()), match.end()
             break
     rest = text[offset:]
+    colours = _TRAILING_ANSI.search(rest)
+    if colours is not None:
+        rest = rest[: colours.start()]
     if rejected:
         cut = readers.cut(rest)
         if cut is not None:

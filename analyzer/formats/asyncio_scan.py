@@ -149,6 +149,8 @@ class FastParser:
             return re.compile(terminals[name].pattern.to_regexp())
 
         self.root = _StateScanner(parser, "")
+        self.prefixes = {"JOURNAL_SHORT", "JOURNAL_ISO", "COMPOSE"}
+        self.after_prefix = _StateScanner(parser, "web_1  | ")
         self.after_envelope = _StateScanner(parser, "WARNING:asyncio:")
         # The LALR states of `fields` and `envelope_other` accept one set of terminals at
         # the first token (F_SERVICE only there), one after it, and for `envelope_other`
@@ -222,6 +224,14 @@ class FastParser:
         match = self.root.match(text)
         if match is None:
             return REJECT
+        prefix = None
+        if match.lastgroup in self.prefixes:  # journald's or docker compose's, every line
+            prefix = Token(match.lastgroup or "", match.group(), end_pos=match.end())
+            if match.end() == len(text):
+                return _T.line(prefix, None)
+            match = self.after_prefix.match(text, match.end())
+            if match is None:
+                return REJECT
         kind = match.lastgroup
         end = match.end()
         content: tuple | Rejected | None
@@ -243,7 +253,7 @@ class FastParser:
             content = self.message(text, kind, match)
         if content is None or content is REJECT:
             return content
-        return _T.line(None, content)
+        return _T.line(prefix, content)
 
     def message(self, text: str, kind: str | None, match: re.Match[str]) -> tuple | Rejected | None:
         end = match.end()
