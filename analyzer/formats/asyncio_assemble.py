@@ -62,20 +62,22 @@ def _time_seconds(text: str | None) -> float | None:
     year."""
     if not text:
         return None
-    if _EPOCH.fullmatch(text):
-        return float(text)
-    if _CLF_TIME.fullmatch(text):  # 13/Jun/2022:08:32:44 +0000
-        pattern = "%d/%b/%Y:%H:%M:%S %z" if " " in text else "%d/%b/%Y:%H:%M:%S"
-        try:
-            clf = datetime.strptime(text, pattern)
-        except ValueError:
-            return None
-        return (clf if clf.tzinfo else clf.replace(tzinfo=timezone.utc)).timestamp()
-    if not text[:4].isdigit():
-        return None
-    if text[4:5] == "/":  # 2026/12/05 08:13:03
-        text = text[:4] + "-" + text[5:7] + "-" + text[8:]
     plain = _PLAIN_TIME.fullmatch(text)
+    if plain is None:
+        if _EPOCH.fullmatch(text):
+            return float(text)
+        if _CLF_TIME.fullmatch(text):  # 13/Jun/2022:08:32:44 +0000
+            pattern = "%d/%b/%Y:%H:%M:%S %z" if " " in text else "%d/%b/%Y:%H:%M:%S"
+            try:
+                clf = datetime.strptime(text, pattern)
+            except ValueError:
+                return None
+            return (clf if clf.tzinfo else clf.replace(tzinfo=timezone.utc)).timestamp()
+        if not text[:4].isdigit():
+            return None
+        if text[4:5] == "/":  # 2026/12/05 08:13:03
+            text = text[:4] + "-" + text[5:7] + "-" + text[8:]
+            plain = _PLAIN_TIME.fullmatch(text)
     if plain is not None:  # what the strptime patterns below read, without strptime
         year, month, day, hour, minute, second, fraction = plain.groups()
         try:
@@ -633,7 +635,7 @@ def _build(
         logger=envelope.get("logger"),
         pid=envelope.get("pid", journal.get("pid")),
         thread=envelope.get("thread"),
-        message=_TRAILING_ANSI.sub("", texts[0][_message_start(start) :]),
+        message=_message(texts[0][_message_start(start) :]),
         duration_s=data.get("duration_s"),
         repr_class=subject.get("class") or data.get("repr_class"),
         task_name=subject.get("name"),
@@ -647,6 +649,11 @@ def _build(
         uvloop=True if uvloop else None,
         text="\n".join(texts),
     )
+
+
+def _message(text: str) -> str:
+    """The message text without the colour codes that may end the line."""
+    return _TRAILING_ANSI.sub("", text) if "\x1b" in text else text
 
 
 def _message_start(line: Line) -> int:

@@ -56,6 +56,7 @@ __all__ = [
     "parse_line",
     "read_fields",
     "read_line",
+    "settled",
 ]
 
 
@@ -901,28 +902,50 @@ class LazyReason:
         return f"LazyReason({str(self)!r})"
 
 
-def read_line(text: str, readers: Readers, *, lazy: bool = False) -> Line | str | LazyReason:
+def settled(line: Line) -> bool:
+    """Whether `line`'s reading by the `line` rule stands without the generic-envelope
+    procedure (the grammar's header says which readings it revisits)."""
+    if line.role == "cont":
+        return line.data["type"] not in ("indented", "exc")
+    return line.role in ("monitor", "blank") or (
+        line.role == "start" and not _blank_in_warning_file(line)
+    )
+
+
+def read_line(
+    text: str, readers: Readers, *, lazy: bool = False, first: Line | Rejected | None = None
+) -> Line | str | LazyReason:
     """One line -> `Line`, or the reason it is not read (a `LazyReason` with ``lazy``): the
-    procedure of the grammar's header, each part read by `readers`."""
-    first = readers.line(text)
-    if isinstance(first, Line):
-        kind = first.data.get("type")
-        if not _blank_in_warning_file(first) and (
-            first.role in ("start", "monitor", "blank")
-            or (first.role == "cont" and kind not in ("indented", "exc"))
-        ):
-            return first
+    procedure of the grammar's header, each part read by `readers` (``first``: the `line`
+    reading, if already made)."""
+    if first is None:
+        first = readers.line(text)
+    if isinstance(first, Line) and (
+        settled(first)
+        or (  # a traceback line with no message start and no asyncio logger name: as read
+            first.role == "cont"
+            and _HINTS.search(text) is None
+            and "asyncio" not in text
+            and "aiodebug" not in text
+        )
+    ):
+        return first
     rejected = isinstance(first, Rejected)
     journal, offset = None, 0
-    for pattern in _journal_prefix():
-        match = pattern.match(text)
-        if match is not None:
-            journal, offset = journal_info(match.group(), match.end()), match.end()
-            break
+    if isinstance(first, Line):  # `line` read the prefix (Lark tries it first)
+        journal = first.journal
+        offset = journal["end"] if journal is not None else 0
+    else:
+        for pattern in _journal_prefix():
+            match = pattern.match(text)
+            if match is not None:
+                journal, offset = journal_info(match.group(), match.end()), match.end()
+                break
     rest = text[offset:]
-    colours = _TRAILING_ANSI.search(rest)
-    if colours is not None:
-        rest = rest[: colours.start()]
+    if "\x1b" in rest:
+        colours = _TRAILING_ANSI.search(rest)
+        if colours is not None:
+            rest = rest[: colours.start()]
     if rejected:
         cut = readers.cut(rest)
         if cut is not None:

@@ -36,6 +36,7 @@ from analyzer.formats.asyncio_lark import (
     cached_parser,
     read_fields,
     read_line,
+    settled,
 )
 from analyzer.formats.asyncio_record import Line
 
@@ -116,9 +117,10 @@ class _StateScanner:
     """Lark's lexer in the parser state after `prefix`: one regex trying the terminals that
     state accepts in Lark's order; the first that matches is the token.
 
-    WARNING_HEAD (``file:line: XWarning: ``, priority 1, tried early) scans the whole line
-    to fail; a line without ``Warning: `` cannot match it, so it is tried with a second
-    regex that leaves it out (same order otherwise, hence the same token).
+    WARNING_HEAD (``file:line: XWarning: ``, priority 1) and COMPOSE (``service  | ``,
+    priority 2) are tried early and WARNING_HEAD scans the whole line to fail; a line without
+    ``Warning: `` (or ``|``) cannot match it, so such lines are tried with a regex that
+    leaves it out (same order otherwise, hence the same token).
     """
 
     def __init__(self, parser: Lark, prefix: str, start: str = "line") -> None:
@@ -127,15 +129,29 @@ class _StateScanner:
         lexers = parser.parser.lexer.lexers
         terminals = sorted(lexers[interactive.parser_state.position].terminals, key=_sort_key)
         self.full = self._compile(terminals)
-        self.short = self._compile([t for t in terminals if t.name != "WARNING_HEAD"])
+        names = {t.name for t in terminals}
+        self.warning = "WARNING_HEAD" in names
+        self.compose = "COMPOSE" in names
+        self.by_phrases = [  # index: 1 if "Warning: " in the text, + 2 if "|"
+            self._compile(
+                [
+                    t
+                    for t in terminals
+                    if (t.name != "WARNING_HEAD" or key & 1) and (t.name != "COMPOSE" or key & 2)
+                ]
+            )
+            for key in range(4)
+        ]
 
     @staticmethod
     def _compile(terminals: list[Any]) -> re.Pattern[str]:
         return re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals))
 
     def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
-        scanner = self.full if "Warning: " in text else self.short
-        return scanner.match(text, pos)
+        key = 1 if self.warning and "Warning: " in text else 0
+        if self.compose and "|" in text:
+            key += 2
+        return self.by_phrases[key].match(text, pos)
 
 
 class FastParser:
@@ -618,7 +634,10 @@ def parse_line_fast(text: str) -> Line | str:
 def parse_line_lazy(text: str) -> Line | LazyReason:
     """`parse_line_fast`, with the reason of a line it does not read left to be worked out
     when asked for (`LazyReason`): what the fast engine's assembler reads with."""
-    read = read_line(text, FAST_READERS, lazy=True)
+    first = fast_parser().line(text)
+    if isinstance(first, Line) and settled(first):  # most lines: no procedure
+        return first
+    read = read_line(text, FAST_READERS, lazy=True, first=first)
     assert not isinstance(read, str)
     return read
 
