@@ -275,7 +275,8 @@ def _run(
 
 
 def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
-    """List on stderr the findings that met ``--fail-on``: code, severity and title."""
+    """List on stderr the findings that met ``--fail-on``: code, severity and title (after
+    the name of its run, for a finding of a batch that carries one under ``run``)."""
     count = len(findings)
     typer.echo(
         f"iodiag-analyze: --fail-on {fail_on}: {count} finding{'s' if count != 1 else ''} "
@@ -284,7 +285,8 @@ def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
     )
     for finding in findings:
         title = clean_text(str(finding.get("title") or "")).replace("\n", " ")
-        typer.echo(f"  {finding.get('code')} {finding.get('severity')}: {title}", err=True)
+        run = f"{clean_text(str(finding['run']))}: " if finding.get("run") else ""
+        typer.echo(f"  {run}{finding.get('code')} {finding.get('severity')}: {title}", err=True)
 
 
 def _say(message: str) -> None:
