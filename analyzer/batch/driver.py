@@ -58,6 +58,8 @@ class BatchOptions:
     """A Dask scheduler address: the runs are analyzed on its cluster."""
     source_root: str | None = None
     """Code locations under this folder are given relative to it (SARIF, annotations)."""
+    formats: tuple[str, ...] = ("json", "html", "md")
+    """Every run's reports (``--reports``); diff reads ``json``."""
     report_url: str | None = None
     """Where the output folder is published (a CI artifact's URL): the truncated Markdown
     links there; the relative ``index.html`` otherwise."""
@@ -130,7 +132,7 @@ def run_batch(
         raise UsageError("batch needs at least one folder, file or pattern")
     runs = discover(arguments)
     _refuse_overwriting_inputs(runs, options.out_dir)
-    tasks = [RunTask(run, options.out_dir, options.config) for run in runs]
+    tasks = [RunTask(run, options.out_dir, options.config, options.formats) for run in runs]
     jobs = options.jobs or default_jobs()
     summaries = run_tasks(tasks, jobs, options.scheduler, on_done)
     return write_outputs(runs, summaries, options)

@@ -94,6 +94,13 @@ def batch_command(
         float | None,
         typer.Option("--clock-offset", help="Seconds to add to asyncio log times (default: infer)"),
     ] = None,
+    reports: Annotated[
+        str,
+        typer.Option(
+            "--reports",
+            help="Every run's reports, comma-separated: json, html, md (diff reads json).",
+        ),
+    ] = "json,html,md",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per run.")] = False,
 ) -> None:
     """Analyze many runs: each folder, or each group of files sharing a stem, is one run."""
@@ -101,6 +108,9 @@ def batch_command(
         _check_options(input_format, fail_on, slow_ms, loop_block_ms, clock_offset, 1)
         if jobs < 0:
             raise IodiagError(f"--jobs must be 0 or more, not {jobs}")
+        formats = tuple(name.strip() for name in reports.split(",") if name.strip())
+        if not formats or set(formats) - {"json", "html", "md"}:
+            raise IodiagError(f"--reports takes json, html and md, not {reports!r}")
         if engine not in ("fast", "lark"):
             raise IodiagError(f"--engine must be fast or lark, not {engine!r}")
     except IodiagError as error:
@@ -119,6 +129,7 @@ def batch_command(
         scheduler=scheduler,
         source_root=source_root,
         report_url=report_url,
+        formats=formats,
     )
 
     def on_done(summary: dict[str, Any]) -> None:
