@@ -16,6 +16,7 @@ Exit code: 2 when a run could not be read (or was read only in part, or failed),
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,9 +110,17 @@ def ci_runs(summaries: Sequence[dict[str, Any]]) -> list[RunFindings]:
 
 
 def _refuse_overwriting_inputs(runs: Sequence[Run], out_dir: str) -> None:
+    """`UsageError` when an output would replace an input. Compared by real path (one set
+    lookup per output: a batch has thousands of each), then confirmed by
+    `analyzer.outputs.refuse_inputs` (same inode)."""
     if storage.is_url(out_dir):
         return
-    inputs = [path for run in runs for path in run.inputs if not storage.is_url(path)]
+    inputs = {
+        os.path.realpath(path): path
+        for run in runs
+        for path in run.inputs
+        if not storage.is_url(path)
+    }
     outputs = [
         storage.join(out_dir, *run.name.split("/"), name) for run in runs for _f, name in REPORTS
     ]
@@ -119,7 +128,10 @@ def _refuse_overwriting_inputs(runs: Sequence[Run], out_dir: str) -> None:
         storage.join(out_dir, name)
         for name in ("index.json", "index.md", "index.html", "junit.xml", "iodiag.sarif")
     ]
-    refuse_inputs(outputs, inputs)
+    for output in outputs:
+        source = inputs.get(os.path.realpath(output))
+        if source is not None:
+            refuse_inputs([output], [source])
 
 
 def run_batch(
