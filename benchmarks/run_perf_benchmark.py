@@ -9,9 +9,9 @@ Usage::
 
 Unless ``--input`` is given, the input is built from real captures in ``fixtures/perf`` (see
 `SOURCES`): the files are concatenated in that order, a blank line is added after every file
-that does not end with one (so that its last sample is complete: without it iodiag folds the
-two samples on either side of the join as two, stackcollapse-perf.pl as one, which is
-deliberate difference 7 in `analyzer.derive.perf_fold`), and the whole round is repeated until
+that does not end with one (so that its last sample is complete: without it the two samples on
+either side of the join fold as one, as stackcollapse-perf.pl folds them), and the whole round
+is repeated until
 the file holds at least ``--size-mb`` MB (10^6 bytes). Every source is ``cpu-clock`` sampling
 with call stacks, so every sample is folded (both tools fold only the first event type), and on
 every source iodiag's folded output equals the perl script's byte for byte.
