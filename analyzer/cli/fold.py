@@ -134,6 +134,8 @@ def fold_file(stream: BinaryIO, head: bytes, options: CollapseOptions) -> Stream
 
 def _utf8(block: bytes) -> bytes:
     """`block` with bytes that are not UTF-8 written ``\\xNN``."""
+    if block.isascii():
+        return block
     try:
         block.decode("utf-8")
     except UnicodeDecodeError:

@@ -178,6 +178,14 @@ def frame_text(frame: Frame, *, java: bool, kernel: bool, jit: bool, addrs: bool
     return b";".join(names)
 
 
+def _java_text(text: bytes) -> bytes:
+    """A frame's folded names under a ``java`` root: the script drops the leading ``L`` of
+    each name with a ``/`` (before it adds an annotation, which has neither)."""
+    return b";".join(
+        name[1:] if name[:1] == b"L" and b"/" in name else name for name in text.split(b";")
+    )
+
+
 def _wanted(reader: CollapseReader, options: CollapseOptions) -> bytes | None:
     """The event folded: the option's, else the first the script meets (None: no header
     names an event, and none is left out)."""
@@ -228,13 +236,20 @@ class _Namer:
             roots.append(root.replace(b" ", b"_"))
 
     def frame_texts(self, java: bool) -> list[bytes]:
-        texts = self.texts[java]
+        plain = self.texts[False]
         frames = self.reader.frames
-        if len(texts) < len(frames):
+        if len(plain) < len(frames):
             kernel, jit, addrs = self.kernel, self.jit, self.options.addrs
+            plain.extend(
+                frame_text(frame, java=False, kernel=kernel, jit=jit, addrs=addrs)
+                for frame in frames[len(plain) :]
+            )
+        if not java:
+            return plain
+        texts = self.texts[True]
+        if len(texts) < len(plain):
             texts.extend(
-                frame_text(frame, java=java, kernel=kernel, jit=jit, addrs=addrs)
-                for frame in frames[len(texts) :]
+                text if b"/" not in text else _java_text(text) for text in plain[len(texts) :]
             )
         return texts
 

@@ -75,6 +75,12 @@ SKIP = -1
 """A line that changes nothing: a comment, an unrecognised line, a skipped frame."""
 HEADERISH = -2
 """A line after the first one of a piece that the script reads as a header."""
+UNKEYED = -3
+"""A line whose key (its text without the address) does not decide what it is."""
+_ADDRESS = re.compile(rb"[ \t\f\v\r]+\w+")
+"""The indent and address of a frame line (the script's ``^\\s*(\\w+)``, within a line)."""
+_ADDRESSES = re.compile(rb"\n[ \t\f\v\r]+\w+")
+"""`_ADDRESS` after every newline (a literal first: faster than ``^`` with MULTILINE)."""
 _BLANKS = b" \t\n\r\f\v"
 """Python's ``\\s`` in a bytes pattern, and Perl's for a byte string (5.18 and later)."""
 
@@ -96,6 +102,7 @@ class Frame(NamedTuple):
     """What the script takes from a frame line, once the option-free steps are done."""
 
     pc: bytes
+    """The address, when a function is ``[unknown]`` (``--addrs`` prints it), else empty."""
     functions: tuple[bytes, ...]
     """The symbol without its ``+0x..`` offset, split at ``->`` (Java inlining), trailing
     empty parts dropped (Perl's ``split``); never empty (such frames are skipped)."""
@@ -131,6 +138,8 @@ def read_frame(line: bytes) -> Frame | None:
         parts.pop()
     if not parts:
         return None
+    if b"[unknown]" not in parts:
+        pc = b""  # the address is no part of the folded name
     return Frame(pc, tuple(parts), module)
 
 
@@ -191,6 +200,9 @@ class CollapseReader:
         """Distinct lines the script would warn about ("Unrecognized line")."""
         self._line_ids: dict[bytes, int] = {}
         """A line after a piece's first -> its frame id, `SKIP` or `HEADERISH`."""
+        self._key_ids: dict[bytes, int] = {}
+        """A line's key (`_ids_of_keys`) -> its frame id, `SKIP`, `HEADERISH` or
+        `UNKEYED`."""
         self._frame_ids: dict[Frame, int] = {}
         self._templates: dict[tuple[bytes, int, bytes], tuple[int, int | None] | None] = {}
         """Header template -> (header id, period; None when the period is the template's
@@ -393,12 +405,9 @@ class CollapseReader:
         """The frame ids (leaf first) of frame lines never seen together, or None when one
         of the lines is a header (or empty)."""
         lines = body.split(b"\n")
-        line_ids = self._line_ids
-        ids = list(map(line_ids.get, lines))
+        ids = list(map(self._line_ids.get, lines))
         if None in ids:
-            for index, line in enumerate(lines):
-                if ids[index] is None:
-                    ids[index] = line_ids[line] = self._line_id(line)
+            self._read_lines(body, lines, ids)
         found = cast("list[int]", ids)  # every line has its id now
         chain: tuple[int, ...] | None = None
         if HEADERISH not in found:
@@ -409,6 +418,60 @@ class CollapseReader:
             self._body_bytes = len(body)
         self._bodies[body] = chain
         return chain
+
+    def _read_lines(self, body: bytes, lines: list[bytes], ids: list[int | None]) -> None:
+        """Fill in the ids of the lines never seen (None in `ids`).
+
+        They are looked up by their key first: in real dumps the same frame comes at many
+        addresses (and the address is no part of its folded name but for ``[unknown]``),
+        so a line is read once per distinct key, not once per distinct line, and only
+        the keys are remembered. A key is the line with its indent and address replaced
+        by a NUL (a line that does not start with a blank is its own key); when most lines
+        are new, the keys of the whole body are made at once."""
+        line_ids = self._line_ids
+        if b"\x00" in body:  # keys start with NUL: read such lines whole
+            for index, line in enumerate(lines):
+                if ids[index] is None:
+                    ids[index] = line_ids[line] = self._line_id(line)
+            return
+        keys: list[bytes] | None = None
+        if ids.count(None) * 2 > len(ids):
+            keys = _ADDRESSES.sub(b"\n\x00", b"\n" + body)[1:].split(b"\n")
+        key_ids = self._key_ids
+        index = -1
+        for _ in range(ids.count(None)):
+            index = ids.index(None, index + 1)  # the next line never seen (a C scan)
+            line = lines[index]
+            if keys is not None:
+                key = keys[index]
+            else:
+                address = _ADDRESS.match(line)
+                key = line if address is None else b"\x00" + line[address.end() :]
+            found = key_ids.get(key)
+            if found is None:
+                found = key_ids[key] = self._key_id(key, line)
+            if found == UNKEYED:
+                found = line_ids.get(line)
+                if found is None:
+                    found = line_ids[line] = self._line_id(line)
+            ids[index] = found
+
+    def _key_id(self, key: bytes, line: bytes) -> int:
+        """The id of every line with this key, or `UNKEYED` when the line's own text
+        (its address) decides: an ``[unknown]`` symbol (``--addrs`` prints the address),
+        a line the script does not read as a frame, or one whose address is not the whole
+        first word for the script's regular expression."""
+        if key[:1] != b"\x00":
+            return self._line_id(line)
+        match = FRAME.match(line)
+        if match is None or match.end(1) != len(line) - len(key) + 1:
+            return UNKEYED
+        frame = read_frame(line)
+        if frame is None:
+            return SKIP  # a symbol starting with "(", or empty: whatever the address
+        if frame.pc:
+            return UNKEYED
+        return self._frame_id(frame)
 
     def _line_id(self, line: bytes) -> int:
         """A line after the first of a piece: its frame id, `SKIP` or `HEADERISH`."""
@@ -424,6 +487,9 @@ class CollapseReader:
             if FRAME.match(line) is None:
                 self.unrecognized += 1
             return SKIP
+        return self._frame_id(frame)
+
+    def _frame_id(self, frame: Frame) -> int:
         frame_id = self._frame_ids.get(frame)
         if frame_id is None:
             frame_id = self._frame_ids[frame] = len(self.frames)
@@ -435,8 +501,8 @@ class CollapseReader:
         return self._open
 
     def line_count(self) -> int:
-        """Distinct lines remembered as frames (or as lines to skip)."""
-        return len(self._line_ids)
+        """Distinct lines (and keys) remembered as frames (or as lines to skip)."""
+        return len(self._line_ids) + len(self._key_ids)
 
     def forget_frames(self) -> None:
         """Forget the frames and the lines read as frames, to bound memory: only when
@@ -447,6 +513,7 @@ class CollapseReader:
         self.frames.clear()
         self._frame_ids.clear()
         self._line_ids.clear()
+        self._key_ids.clear()
         self._bodies.clear()
         self._body_bytes = 0
 
