@@ -236,7 +236,7 @@ def _run(
             raise UsageError(f"cannot tell the format of {output!r}: add --format")
     if isinstance(renderer, ParquetRenderer) and output is None:
         raise UsageError("--format parquet needs -o FOLDER")
-    if fail_on != "never" and hasattr(renderer, "threshold"):
+    if fail_on != "never" and renderer is not None and hasattr(renderer, "threshold"):
         renderer.threshold = fail_on  # junit and github fail or annotate at --fail-on
     if "-" in inputs and sys.stdin is None:
         raise UsageError("stdin is closed: there is no input to read from -")
