@@ -40,6 +40,11 @@ def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) 
     )
 
 
+FOLDED_INPUTS = b"iodiag.inputs"
+"""Schema metadata key of the `perf_folded` table: the perf inputs of the run, one a line
+(the table's `input` column names only those that folded something)."""
+
+
 def folded_notes(table: pa.Table) -> list[str]:
     """The notes `perf_tables` left on a `perf_folded` table."""
     metadata = table.schema.metadata or {}
@@ -102,7 +107,10 @@ def perf_tables(
         "perf_stacks": pa.concat_tables(stacks),
         "perf_frames": pa.concat_tables(frames),
         "perf_folded": pa.concat_tables(folded).replace_schema_metadata(
-            {FOLDED_NOTES: "\n".join(notes).encode("utf-8")} if notes else None
+            {
+                FOLDED_INPUTS: "\n".join(source.name for source in profiles).encode("utf-8"),
+                **({FOLDED_NOTES: "\n".join(notes).encode("utf-8")} if notes else {}),
+            }
         ),
         "perf_block_io": pa.concat_tables(block),
         "perf_off_cpu": pa.concat_tables(switches),
