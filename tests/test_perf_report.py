@@ -643,7 +643,7 @@ def test_queue_depth_chart_is_deterministic_svg(block_result: AnalysisResult) ->
     charts = perf_charts(ReportView(block_result))
     svg = charts["queue_depth-0"]
     assert svg is not None and svg.startswith("<svg")
-    assert 'id="queue_depth-0-' in svg and "requests in flight" in svg
+    assert 'id="chart-queue_depth-0"' in svg and "requests in flight" in svg
     assert perf_charts(ReportView(block_result)) == charts
 
 

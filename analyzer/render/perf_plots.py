@@ -4,7 +4,7 @@
 ``perf.block_io.devices`` (a step chart of the ``queue_depth.series`` change points; when the
 series was downsampled each step is the largest value in its time bin). ``flamegraph``: the
 flame graph of the run's folded stacks (`analyzer.render.flamegraph`, with its own zoom and
-search script). matplotlib is imported only when there is something to draw.
+search script).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``syscalls`` and ``targets``: total time of the top syscalls / targets. ``threads``: the
 busiest threads, each bar split by syscall (the largest few among those threads, the rest as
-``other``). matplotlib is imported only when there is something to draw.
+``other``).
 """
 
 from __future__ import annotations
@@ -34,12 +34,18 @@ def strace_charts(
             [float(row["total_s"] or 0.0) for row in syscalls],
             salt="syscalls",
             colour=PALETTE[0],
+            xlabel="total time in the call (summed over threads)",
+            series="time in syscall",
+            title="Total time by syscall",
         ),
         "targets": bar_chart(
             [str(row["target"]) for row in targets],
             [float(row["total_s"] or 0.0) for row in targets],
             salt="targets",
             colour=PALETTE[2],
+            xlabel="total time in calls on the target (summed over threads)",
+            series="time on file, socket or pipe",
+            title="Total time by target",
         ),
     }
     groups = strace.thread_groups[:threads]
@@ -76,7 +82,11 @@ def strace_charts(
             )
         )
     charts["threads"] = stacked_bar_chart(
-        [str(group["label"]) for group in groups], series, salt="threads"
+        [str(group["label"]) for group in groups],
+        series,
+        salt="threads",
+        xlabel="time in syscalls per thread, by syscall",
+        title="Syscall time of the busiest threads",
     )
     return charts
 
