@@ -76,7 +76,7 @@ CAUSE_COLOURS: dict[str, str] = {
 episodes, the legends)."""
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ID = re.compile(r'(\bid="|url\(#|href="#)')
+_ID = re.compile(r'(\bid="|url\(#)')
 
 FONT = 11.0
 """Font size of chart text, px."""

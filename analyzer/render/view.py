@@ -141,6 +141,8 @@ class ReportView:
     def __init__(self, result: AnalysisResult) -> None:
         report = clean(result.report, text=True)
         self.report: dict[str, Any] = report if isinstance(report, dict) else {}
+        self.tables = result.tables
+        """The run's Arrow tables (the thread timeline is drawn from its calls)."""
 
     @cached_property
     def sections(self) -> dict[str, Any]:
