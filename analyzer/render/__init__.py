@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from analyzer.render.jsonout import JsonRenderer
     from analyzer.render.markdown import MarkdownRenderer
     from analyzer.render.parquet import ParquetRenderer
+    from analyzer.render.perfetto import PerfettoRenderer
     from analyzer.render.speedscope import SpeedscopeRenderer
     from analyzer.render.text import TextRenderer
 
@@ -35,6 +36,7 @@ __all__ = [
     "JsonRenderer",
     "MarkdownRenderer",
     "ParquetRenderer",
+    "PerfettoRenderer",
     "RenderError",
     "Renderer",
     "ReportView",
@@ -53,6 +55,7 @@ _CLASSES: dict[str, str] = {
     "folded": "analyzer.render.folded:FoldedRenderer",
     "flamegraph": "analyzer.render.flamegraph:FlamegraphRenderer",
     "speedscope": "analyzer.render.speedscope:SpeedscopeRenderer",
+    "perfetto": "analyzer.render.perfetto:PerfettoRenderer",
 }
 """Format name -> ``module:class`` of its renderer; the class's own `name` is the key
 (tested). A renderer's module is imported on its first lookup, so a JSON run does not import
