@@ -215,7 +215,8 @@ def empty_result() -> AnalysisResult:
 
 def test_registry_by_name() -> None:
     assert set(RENDERERS) == {
-        "text", "md", "html", "json", "parquet", "folded", "flamegraph", "speedscope"
+        "text", "md", "html", "json", "parquet", "folded", "flamegraph", "speedscope",
+        "perfetto",
     }  # fmt: skip
     for name, cls in RENDERERS.items():
         assert cls.name == name

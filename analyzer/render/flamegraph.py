@@ -17,7 +17,11 @@ apply here too). The picture follows FlameGraph's ``flamegraph.pl``:
   (flamegraph.pl's ``--minwidth``, which defaults to 0.1 px; iodiag uses 0.1 % of the width,
   about 1.2 px, to keep the HTML report small); their count stays in their parent's width;
 - labels cut to the frame width with ``..`` as flamegraph.pl does (12 px Verdana, 0.59 em per
-  character), and no label below three characters.
+  character), and no label below three characters;
+- a run of ``[unknown]`` frames (no symbol; typically a broken frame-pointer chain, which can
+  be 120 frames deep) is drawn as one ``[unknown] ×N`` frame (`collapse_unknown`), so such a
+  stack keeps its width but does not make the picture mostly empty height (``--format folded``
+  keeps the frames as stackcollapse-perf.pl prints them).
 
 Every name is XML-escaped, and characters XML cannot carry (controls, lone surrogates from
 undecodable input bytes) are shown as ``\\x..``/``\\udc..`` escapes. Without JavaScript the SVG
@@ -49,6 +53,7 @@ __all__ = [
     "MIN_SHARE",
     "FlameFrame",
     "FlamegraphRenderer",
+    "collapse_unknown",
     "count_name",
     "flame_frames",
     "flamegraph_chart",
@@ -482,6 +487,32 @@ def count_name(samples: pa.Table, event: str | None) -> str:
     return "ns" if base.split(":", 1)[0] in _CLOCK_EVENTS else base
 
 
+UNKNOWN = "[unknown]"
+
+
+def collapse_unknown(stack: str) -> tuple[str, bool]:
+    """`stack` with each run of two or more ``[unknown]`` frames (perf found no symbol, often
+    a broken frame-pointer chain) folded into one ``[unknown] ×N`` frame, and whether it
+    changed. A deep stack of nothing but ``[unknown]`` would otherwise set the picture's
+    height alone, leaving most of its area empty."""
+    frames = stack.split(";")
+    if frames.count(UNKNOWN) < 2:
+        return stack, False
+    out: list[str] = []
+    run = 0
+    for frame in [*frames, ""]:
+        if frame == UNKNOWN:
+            run += 1
+            continue
+        if run:
+            out.append(UNKNOWN if run == 1 else f"{UNKNOWN} ×{run}")
+            run = 0
+        out.append(frame)
+    out.pop()  # the sentinel
+    shortened = ";".join(out)
+    return shortened, shortened != stack
+
+
 def perf_input_names(result: AnalysisResult) -> list[str]:
     inputs = result.report.get("inputs")
     names = []
@@ -508,7 +539,12 @@ def flamegraph_chart(
     folded = result.tables.get("perf_folded")
     if folded is None or folded.num_rows == 0:
         raise RenderError(f"--format {output}: no perf samples were folded (see --event-filter)")
-    pairs = zip(folded["stack"].to_pylist(), folded["count"].to_pylist(), strict=True)
+    pairs = []
+    shortened = 0
+    for stack, count in zip(folded["stack"].to_pylist(), folded["count"].to_pylist(), strict=True):
+        drawn, changed = collapse_unknown(stack)
+        shortened += changed
+        pairs.append((drawn, count))
     total = int(pc.sum(folded["count"]).as_py() or 0)
     event = _folded_event(samples, total)
     label = count_name(samples, event)
@@ -520,6 +556,8 @@ def flamegraph_chart(
         parts.append(event)
     parts.append(f"{total:,} {label}{what} in {folded.num_rows:,} stacks")
     parts.append(f"frames under {min_share:.1%} left out" if min_share > 0 else "")
+    if shortened:
+        parts.append(f"runs of [unknown] frames shown as one in {shortened:,} stacks")
     subtitle = " · ".join(part for part in parts if part)
     try:
         return flamegraph_svg(
