@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.formatting import count, duration, percent, short
+from analyzer.render.formatting import count, duration, elide, percent
 from analyzer.render.text import titled_table
 
 if TYPE_CHECKING:
@@ -133,14 +133,15 @@ def _in_flight(console: Console, strace: StraceView, view: ReportView) -> None:
     table.add_column("syscall", no_wrap=True)
     table.add_column("waited", justify="right", no_wrap=True)
     table.add_column("since", no_wrap=True)
-    table.add_column("target", overflow="fold")
+    table.add_column("target", no_wrap=True)
+    room = max(console.width - 50, 16)  # what the other columns leave; paths lose their middle
     for row in rows[:TOP_IN_FLIGHT]:
         table.add_row(
             Text(str(row["tid"])),
             Text(str(row["syscall"])),
             duration(row["waited_s"]),
             view.ts(row["start"]),
-            Text(short(row["target"] or "", 80)),
+            Text(elide(row["target"] or "", room)),
         )
     console.print()
     console.print(table)
