@@ -361,7 +361,7 @@ def flamegraph_svg(
     if total <= 0:
         raise ValueError("no stack counts to draw")
     depth_max = max(frame.depth for frame in frames)
-    ypad1 = FONT_SIZE * 3 + (FONT_SIZE * 2 if subtitle else 0)
+    ypad1 = FONT_SIZE * 3 + (FONT_SIZE * 2 if subtitle else 0) + FONT_SIZE * 2
     ypad2 = FONT_SIZE * 2 + 10
     height = (depth_max + 1) * FRAME_HEIGHT + ypad1 + ypad2
     span = WIDTH - 2 * XPAD
@@ -394,6 +394,25 @@ def flamegraph_svg(
             f'<text x="{WIDTH // 2}" y="{FONT_SIZE * 4}" text-anchor="middle" fill="#555">'
             f"{_text(subtitle)}</text>\n"
         )
+    # the legend: what a frame's width and colour mean
+    legend_y = FONT_SIZE * (6 if subtitle else 4)
+    items = [
+        ("rgb(240,150,0)", "kernel"),
+        ("rgb(80,230,80)", "JIT / Python"),
+        ("rgb(80,195,195)", "inlined"),
+        ("rgb(225,50,10)", "user code (red to yellow)"),
+    ]
+    what = "CPU time" if count_label == "ns" else count_label
+    head = f"width: share of the {what} · colour:"
+    legend = [f'<text x="{XPAD}" y="{legend_y}" fill="#555">{_text(head)}</text>']
+    x = XPAD + int(len(head) * FONT_SIZE * 0.56) + 10
+    for colour, label in items:
+        legend.append(
+            f'<rect x="{x}" y="{legend_y - 10}" width="11" height="11" fill="{colour}"/>'
+            f'<text x="{x + 15}" y="{legend_y}" fill="#555">{label}</text>'
+        )
+        x += 15 + int(len(label) * FONT_SIZE * 0.55) + 16
+    out.append(f'<g class="legend">{"".join(legend)}</g>\n')
     bottom = height - ypad2 // 2
     out.append(f'<text id="{s}-details" x="{XPAD}" y="{bottom}"> </text>\n')
     out.append(

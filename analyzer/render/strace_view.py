@@ -295,29 +295,64 @@ class StraceView:
             return []
         if not set(calls.column_names) >= TIMELINE_COLUMNS:
             return []
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         from analyzer.derive.strace_timeline import timeline
 
         tasks = self.view.tables.get("tasks")
         found: list[ThreadTimeline] = []
-        inputs = {str(row["path"]): row for row in self.view.inputs if row["is_strace"]}
-        for path in pc.unique(calls["input"]).to_pylist():
-            if path is None or (inputs and str(path) not in inputs):
-                continue
-            mine = calls.filter(pc.equal(calls["input"], path))
+        present = set(pc.unique(calls["input"]).to_pylist())
+        for group in self._run_groups(present):
+            paths = pa.array(group, pa.string())
+            mine = calls.filter(pc.is_in(calls["input"], value_set=paths))
             theirs = None
             if tasks is not None and "input" in tasks.column_names:
-                theirs = tasks.filter(pc.equal(tasks["input"], path))
-            findings = [row for row in self.view.findings if row["input"] in (path, None)]
+                theirs = tasks.filter(pc.is_in(tasks["input"], value_set=paths))
+            findings = [row for row in self.view.findings if row["input"] in (*group, None)]
             overlays = finding_overlays(findings)
             focus = sorted({tid for overlay in overlays for tid in overlay.tids})
-            row = inputs.get(str(path))
-            end = row["last_ts"] if row and isinstance(row["last_ts"], (int, float)) else None
-            drawn = timeline(mine, theirs, buckets=buckets, lanes=lanes, focus=focus, end_s=end)
+            ends = [
+                row["last_ts"]
+                for row in self.view.inputs
+                if row["path"] in group and isinstance(row["last_ts"], (int, float))
+            ]
+            drawn = timeline(
+                mine,
+                theirs,
+                buckets=buckets,
+                lanes=lanes,
+                focus=focus,
+                end_s=max(ends) if ends else None,
+            )
             if drawn is not None:
-                found.append(ThreadTimeline(str(path), display_name(path), drawn, overlays))
+                name = display_name(group[0])
+                if len(group) > 1:
+                    name += f" and {len(group) - 1} more"
+                found.append(ThreadTimeline(str(group[0]), name, drawn, overlays))
         return found
+
+    def _run_groups(self, present: set[object]) -> list[list[str]]:
+        """The strace inputs with calls, grouped into runs: inputs on the same clock whose
+        spans overlap (the files of one ``strace -ff``, or traces of one incident taken
+        together) share a timeline; the others get one each."""
+        rows = [row for row in self.view.inputs if row["is_strace"] and row["path"] in present]
+        if not rows:  # a report without its inputs' rows: one timeline per input
+            return [[str(path)] for path in sorted(map(str, present))]
+        groups: list[tuple[object, float, float, list[str]]] = []
+        for row in sorted(rows, key=lambda r: number(r["first_ts"])):
+            first, last = row["first_ts"], row["last_ts"]
+            timed = isinstance(first, (int, float)) and isinstance(last, (int, float))
+            if timed and groups:
+                clock, _start, end, members = groups[-1]
+                if clock == row["clock"] and float(first) <= end:
+                    groups[-1] = (clock, _start, max(end, float(last)), members)
+                    members.append(str(row["path"]))
+                    continue
+            start = float(first) if timed else 0.0
+            end = float(last) if timed else -1.0  # never joined by another
+            groups.append((row["clock"], start, end, [str(row["path"])]))
+        return [members for *_rest, members in groups]
 
 
 def section_view(view: ReportView) -> StraceView:
