@@ -405,13 +405,13 @@ def flamegraph_svg(
     what = "CPU time" if count_label == "ns" else count_label
     head = f"width: share of the {what} · colour:"
     legend = [f'<text x="{XPAD}" y="{legend_y}" fill="#555">{_text(head)}</text>']
-    x = XPAD + int(len(head) * FONT_SIZE * 0.56) + 10
+    lx = XPAD + int(len(head) * FONT_SIZE * 0.56) + 10
     for colour, label in items:
         legend.append(
-            f'<rect x="{x}" y="{legend_y - 10}" width="11" height="11" fill="{colour}"/>'
-            f'<text x="{x + 15}" y="{legend_y}" fill="#555">{label}</text>'
+            f'<rect x="{lx}" y="{legend_y - 10}" width="11" height="11" fill="{colour}"/>'
+            f'<text x="{lx + 15}" y="{legend_y}" fill="#555">{label}</text>'
         )
-        x += 15 + int(len(label) * FONT_SIZE * 0.55) + 16
+        lx += 15 + int(len(label) * FONT_SIZE * 0.55) + 16
     out.append(f'<g class="legend">{"".join(legend)}</g>\n')
     bottom = height - ypad2 // 2
     out.append(f'<text id="{s}-details" x="{XPAD}" y="{bottom}"> </text>\n')
