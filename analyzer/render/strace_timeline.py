@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from analyzer.derive.strace_timeline import STATE_LABELS, STATES
-from analyzer.render.formatting import duration, elide, percent
+from analyzer.render.formatting import duration, elide, percent, short
 from analyzer.render.plots import seconds_label
 from analyzer.render.strace_view import Overlay, ThreadTimeline
 from analyzer.render.svg import CAUSE_COLOURS, FONT, Frame, esc, nice_ticks
@@ -95,9 +95,9 @@ def timeline_svg(
         "</clipPath>"
     )
     # labels
-    for index, (_f, code, severity, title, _spans) in enumerate(rows):
+    for index, (_f, code, _severity, title, _spans) in enumerate(rows):
         y = strip_top + index * (FINDING_H + 2)
-        frame.text(left - 6, y + FINDING_H - 3, f"{code} {severity}", anchor="end",
+        frame.text(left - 6, y + FINDING_H - 3, short(f"{code} {title}", 26), anchor="end",
                    size=FONT - 1, tip=title)  # fmt: skip
     for index, lane in enumerate(tl.lanes):
         y = lanes_top + index * (LANE_H + 2)
