@@ -9,6 +9,7 @@ See docs/report-json.md for the keys it reads.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ TIMELINE_BUCKETS = 400
 """Time buckets of the drawn timeline (one is 2.3 px wide at full size)."""
 TIMELINE_LANES = 40
 """Thread lanes of the drawn timeline; the other threads share one more lane."""
+_TIMELINES: dict[tuple[Any, ...], tuple[weakref.ref[Any], Timeline | None]] = {}
+"""The last timeline computed, by its calls table (held weakly) and parameters: the HTML and
+Markdown reports of one run draw the same timeline, computed once."""
 TIMELINE_COLUMNS = frozenset(
     {"input", "tid", "pid", "syscall", "start_s", "end_s", "status", "args", "target"}
     | {"target_kind"}
@@ -303,9 +307,10 @@ class StraceView:
         tasks = self.view.tables.get("tasks")
         found: list[ThreadTimeline] = []
         present = set(pc.unique(calls["input"]).to_pylist())
+        table: pa.Table = calls
         for group in self._run_groups(present):
             paths = pa.array(group, pa.string())
-            mine = calls.filter(pc.is_in(calls["input"], value_set=paths))
+            mine = table.filter(pc.is_in(table["input"], value_set=paths))
             theirs = None
             if tasks is not None and "input" in tasks.column_names:
                 theirs = tasks.filter(pc.is_in(tasks["input"], value_set=paths))
@@ -317,14 +322,15 @@ class StraceView:
                 for row in self.view.inputs
                 if row["path"] in group and isinstance(row["last_ts"], (int, float))
             ]
-            drawn = timeline(
-                mine,
-                theirs,
-                buckets=buckets,
-                lanes=lanes,
-                focus=focus,
-                end_s=max(ends) if ends else None,
-            )
+            end = max(ends) if ends else None
+            key = (id(table), tuple(group), buckets, lanes, tuple(focus), end)
+            cached = _TIMELINES.get(key)
+            if cached is not None and cached[0]() is table:
+                drawn = cached[1]
+            else:
+                drawn = timeline(mine, theirs, buckets=buckets, lanes=lanes, focus=focus, end_s=end)
+                _TIMELINES.clear()  # one run's timelines at a time
+                _TIMELINES[key] = (weakref.ref(table), drawn)
             if drawn is not None:
                 name = display_name(group[0])
                 if len(group) > 1:
