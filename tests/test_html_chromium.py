@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import Browser, find_chromium
 
 from analyzer import analyze
 from analyzer.render import HtmlRenderer
-from tests.chromium import Browser, find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "diagnosis" / "logs"

@@ -14,11 +14,11 @@ from pathlib import Path
 import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
+from test_render import example_report
 
 from analyzer import analyze
 from analyzer.model import AnalysisResult
 from analyzer.render import MarkdownRenderer
-from tests.test_render import example_report
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "diagnosis" / "logs"
