@@ -35,6 +35,8 @@ ROOT = REPO
 GZIP_NO_EXT = LOGS / "derived" / "small_sh_gzip_no_ext.log"
 SMALL_SH_GZ = LOGS / "derived" / "small_sh.f_tt_T.log.gz"
 NO_DURATIONS = REPO / "fixtures" / "strace" / "research" / "logs" / "variants" / "ts_tt_r.log"
+# `python -m analyzer` run from another folder imports this checkout, not an installed copy
+WITH_REPO = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(autouse=True)
@@ -364,6 +366,7 @@ def test_a_closed_stdout_pipe_is_not_an_error(args: list[str], tmp_path: Path) -
     proc = subprocess.Popen(
         [sys.executable, "-m", "analyzer", str(MT_PIPES), "--out-dir", str(tmp_path), *args],
         cwd=tmp_path,
+        env=WITH_REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -642,11 +645,15 @@ def test_a_reader_that_leaves_after_the_summary_does_not_stop_the_reports(
     the HTML report is being written; the ``wrote ...`` line then meets a closed pipe. The
     Markdown report is still written."""
     command = [sys.executable, "-m", "analyzer", str(MT_PIPES), "--out-dir", str(tmp_path)]
-    whole = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    whole = subprocess.run(
+        command, env=WITH_REPO, capture_output=True, text=True, timeout=120, check=True
+    )
     summary = whole.stdout.splitlines()
     for path in tmp_path.iterdir():
         path.unlink()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, env=WITH_REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stderr is not None
     for line in summary:  # every line of the summary, then no more
         assert proc.stdout.readline().rstrip("\n") == line
@@ -679,7 +686,12 @@ def test_a_closed_standard_stream_is_one_line(
     words = " ".join(shlex.quote(arg.format(trace=MT_PIPES)) for arg in args)
     command = f"exec {shlex.quote(sys.executable)} -m analyzer {words} {closed}"
     proc = subprocess.run(
-        ["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        ["sh", "-c", command],
+        cwd=tmp_path,
+        env=WITH_REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("iodiag-analyze: ") and needle in proc.stderr, proc.stderr
