@@ -260,7 +260,18 @@ LOOP_EVENTS = TableSpec(
         Column("time_s", pa.float64(), "The timestamp as Unix time (zone-less read as UTC).", "s"),
         Column("level", pa.string(), "Log level from the envelope."),
         Column("logger", pa.string(), "Logger name from the envelope."),
-        Column("pid", pa.int64(), "Process id from the envelope (gunicorn, journald, JSON)."),
+        Column(
+            "pid",
+            pa.int64(),
+            "Process id from the envelope (gunicorn, journald, a generic envelope's `18917`, "
+            "`[18917]` or `pid=18917`, JSON's pid/process/_PID).",
+        ),
+        Column(
+            "thread",
+            pa.string(),
+            "Thread name from the envelope (`MainThread`, `Thread-3 (worker)`, `asyncio_0`; "
+            "bare, in brackets or parentheses, `thread=...`, JSON's thread/threadName).",
+        ),
         Column("message", pa.string(), "First message line, without envelope."),
         Column("duration_s", pa.float64(), "Time the callback, step or poll took.", "s"),
         Column("repr_class", pa.string(), "Class of the subject repr: Task, Handle, Future..."),

@@ -129,13 +129,23 @@ def _logged_locations(explained: Sequence[Finding]) -> str:
     return ", ".join(places[:2]) + (" ..." if len(places) > 2 else "")
 
 
+def _root_cause(index: int, explained: dict[int, tuple[int, bool]]) -> int:
+    """The finding at the end of `index`'s chain of causes (IOD022's device explains IOD017's
+    directory, which explains the per-file findings): the one no other finding explains."""
+    seen = {index}
+    while index in explained and explained[index][0] not in seen:
+        index = explained[index][0]
+        seen.add(index)
+    return index
+
+
 def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
     """(index, cost, explained indexes) of the actionable findings that no other finding
     explains, costliest first. Warning and error only; data limits never lead."""
     explained = consequences(findings)
     folded: dict[int, list[int]] = {}
-    for index, (cause, _) in explained.items():
-        folded.setdefault(cause, []).append(index)
+    for index in explained:
+        folded.setdefault(_root_cause(index, explained), []).append(index)
     rows = []
     for index, finding in enumerate(findings):
         if finding.severity == "info" or finding.kind == LIMITS_KIND or index in explained:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 ACCEPTED_KINDS: dict[str, frozenset[str]] = {
     "blocked_loop": frozenset({"blocked_loop", "slow_callback"}),
     "gil_contention": frozenset({"gil_contention"}),
-    "slow_storage": frozenset({"slow_storage"}),
+    "slow_storage": frozenset({"slow_storage", "slow_device"}),
     "slow_peer": frozenset({"slow_syscall", "thread_pileup", "slow_peer"}),
     "syn_drops": frozenset({"syn_drops"}),
     "slow_dns": frozenset({"slow_dns"}),

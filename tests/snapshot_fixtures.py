@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from analyzer.inputs import HEAD_BYTES, iter_line_chunks, open_source
+from analyzer.inputs import HEAD_BYTES, iter_line_chunks, open_input
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SNAPSHOT_SOURCES = ("top", "ps_threads", "pidstat")
@@ -53,7 +53,7 @@ def shown_name(name: str, command: str) -> bool:
 
 def parse_file(parse: Callable[..., Any], path: Path, **options: Any) -> Any:
     """`parse` of a file in small chunks (so that chunk boundaries fall inside snapshots)."""
-    source = open_source(path)
+    source = open_input(path)
     try:
         return parse(iter_line_chunks(source.stream, chunk_bytes=4096), str(path), **options)
     finally:
@@ -68,7 +68,7 @@ def lines_of(path: Path) -> list[str]:
 
 
 def _head(path: Path) -> bytes:
-    source = open_source(path)
+    source = open_input(path)
     try:
         return source.stream.read(HEAD_BYTES)
     finally:
@@ -90,6 +90,24 @@ def _tool_output(argv: list[str], stdin: bytes | None = None) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+CAPTURE_PREFIXES = {
+    "top": "top.",
+    "ps_threads": "ps.",
+    "pidstat": "pidstat.",
+    "pyspy": "pyspy.",
+    "iostat": "iostat.",
+    "cloudwatch": "cloudwatch.",
+}
+"""How the incidents (fixtures/incidents/*/) name their captures of each source."""
+
+
+def is_capture_of(source: str, path: Path) -> bool:
+    """Whether `path` is an incident's capture of `source` (``top.H_b_d1_p.txt`` ...)."""
+    relative = path.relative_to(FIXTURES)
+    prefix = CAPTURE_PREFIXES.get(source)
+    return relative.parts[0] == "incidents" and prefix is not None and path.name.startswith(prefix)
+
+
 @cache
 def other_heads(own: str) -> list[tuple[str, bytes]]:
     """The heads of every fixture that is not `own`'s (strace, perf, asyncio logs, the other
@@ -100,7 +118,7 @@ def other_heads(own: str) -> list[tuple[str, bytes]]:
         if not path.is_file() or path.suffix not in suffixes:
             continue
         relative = path.relative_to(FIXTURES)
-        if relative.parts[0] == own:
+        if relative.parts[0] == own or is_capture_of(own, path):
             continue
         heads.append((str(relative), _head(path)))
     sample = (FIXTURES / "strace" / "logs" / "small_sh.f_tt_T.log").read_bytes()[:4096]

@@ -24,6 +24,7 @@ from analyzer.render import HtmlRenderer
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "diagnosis" / "logs"
+INCIDENTS = ROOT / "fixtures" / "incidents"
 REPORTS = {
     "pool8": [ROOT / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log"],
     "asyncio_server": [LOGS / "asyncio_server.f_tt_T.log"],
@@ -40,6 +41,22 @@ REPORTS = {
     "incident_dns": [
         ROOT / "fixtures" / "incidents" / "dns_ndots_in_coroutine" / "strace.f_ttt_T.log.gz",
         ROOT / "fixtures" / "incidents" / "dns_ndots_in_coroutine" / "app.asctime.log",
+    ],
+    # strace with the snapshot and metrics sources: top, iostat and py-spy sections and charts
+    "incident_volume": [
+        INCIDENTS / "slow_volume_gil_compactor" / "strace.f_tt_T_yy.log.gz",
+        INCIDENTS / "slow_volume_gil_compactor" / "top.H_b_d1_p.txt",
+        INCIDENTS / "slow_volume_gil_compactor" / "iostat.x_t_y_1.txt",
+        INCIDENTS / "slow_volume_gil_compactor" / "pyspy.dump_nonblocking_loop.txt",
+    ],
+    "incident_pids": [
+        INCIDENTS / "thread_per_connection_pids_limit" / "strace.f_ttt_T.log.gz",
+        INCIDENTS / "thread_per_connection_pids_limit" / "ps.L_o_loop.txt",
+        INCIDENTS / "thread_per_connection_pids_limit" / "top.H_b_d05_p.txt",
+    ],
+    "pidstat_cloudwatch": [
+        ROOT / "fixtures" / "pidstat" / "captures" / "pidstat_t_u_w_p_1_5.txt",
+        ROOT / "fixtures" / "cloudwatch" / "get_metric_data_ebs_throttle.json",
     ],
 }
 

@@ -45,8 +45,9 @@ LAYERS: dict[str, int] = {
     "analyzer.pipeline": 7,
     "analyzer.schema_doc": 7,
     "analyzer.render": 8,
-    "analyzer.cli": 9,
-    "analyzer.__main__": 10,
+    "analyzer.batch": 9,
+    "analyzer.cli": 10,
+    "analyzer.__main__": 11,
 }
 """Module or package -> layer; a module belongs to the longest entry that prefixes it."""
 

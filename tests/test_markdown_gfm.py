@@ -22,6 +22,7 @@ from analyzer.render import MarkdownRenderer
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "diagnosis" / "logs"
+VOLUME = ROOT / "fixtures" / "incidents" / "slow_volume_gil_compactor"
 
 
 def gfm(markdown: str) -> str:
@@ -107,6 +108,12 @@ def test_hand_built_verdict_items_and_limits_are_separate() -> None:
         [LOGS / "asyncio_server.f_tt_T.log"],
         [ROOT / "fixtures" / "strace" / "logs" / "mt_pipes.f_tt_T.log"],
         [LOGS / "asyncio_server.combined.f_ttt_T.log", LOGS / "asyncio_server.combined.debug.log"],
+        [  # with the top, iostat and py-spy sections
+            VOLUME / "strace.f_tt_T_yy.log.gz",
+            VOLUME / "top.H_b_d1_p.txt",
+            VOLUME / "iostat.x_t_y_1.txt",
+            VOLUME / "pyspy.dump_nonblocking_loop.txt",
+        ],
     ],
     ids=lambda paths: paths[0].name,
 )

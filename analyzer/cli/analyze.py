@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from analyzer import __version__
 from analyzer.clean import clean_text
+from analyzer.cli import version_line
 from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import IodiagError, UsageError
 from analyzer.model import AnalysisResult
@@ -63,13 +63,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        import lark
-        import pyarrow
-
-        typer.echo(
-            f"iodiag {__version__} (pyarrow {pyarrow.__version__}, lark {lark.__version__}, "
-            f"Python {sys.version.split()[0]})"
-        )
+        typer.echo(version_line())
         raise typer.Exit()
 
 
@@ -262,6 +256,8 @@ def _run(
             raise UsageError(f"cannot tell the format of {output!r}: add --format")
     if isinstance(renderer, ParquetRenderer) and output is None:
         raise UsageError("--format parquet needs -o FOLDER")
+    if fail_on != "never" and renderer is not None and hasattr(renderer, "threshold"):
+        renderer.threshold = fail_on  # junit and github fail or annotate at --fail-on
     if "-" in inputs and sys.stdin is None:
         raise UsageError("stdin is closed: there is no input to read from -")
     if output is None and sys.stdout is None and not (quiet and renderer is None):
@@ -289,6 +285,11 @@ def _run(
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
+    if renderer is not None and renderer.name == "github":
+        from analyzer.render.ci import runs_of_result
+        from analyzer.render.github import append_job_summary, job_summary
+
+        append_job_summary(job_summary(runs_of_result(result)))
     left_out = [item for item in result.report["inputs"] if item.get("error")]
     for item in left_out:
         typer.echo(f"iodiag-analyze: {item['path']}: {item['error']} (left out)", err=True)
@@ -301,7 +302,8 @@ def _run(
 
 
 def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
-    """List on stderr the findings that met ``--fail-on``: code, severity and title."""
+    """List on stderr the findings that met ``--fail-on``: code, severity and title (after
+    the name of its run, for a finding of a batch that carries one under ``run``)."""
     count = len(findings)
     typer.echo(
         f"iodiag-analyze: --fail-on {fail_on}: {count} finding{'s' if count != 1 else ''} "
@@ -310,7 +312,8 @@ def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
     )
     for finding in findings:
         title = clean_text(str(finding.get("title") or "")).replace("\n", " ")
-        typer.echo(f"  {finding.get('code')} {finding.get('severity')}: {title}", err=True)
+        run = f"{clean_text(str(finding['run']))}: " if finding.get("run") else ""
+        typer.echo(f"  {run}{finding.get('code')} {finding.get('severity')}: {title}", err=True)
 
 
 def _say(message: str) -> None:

@@ -15,8 +15,11 @@ command is not one it handles, and the caller runs the full CLI. It handles only
   ``--input-format perf``; any other option declines;
 - an input that format detection is certain to call `perf`: every non-blank line of its head
   (the lines `analyzer.sources.detect` reads) is read by the perf scanner, one of them
-  a sample, frame or side-band line, so `perf_script.sniff` gives it 1.0, which only a
-  strace sniff of 1.0 can tie (`analyzer.sources.detect` prefers strace on a tie). Ties do happen:
+  a sample header (`perf_assemble.is_sample_header`), so `perf_script.sniff` gives it 1.0,
+  which only a strace sniff of 1.0 can tie (`analyzer.sources.detect` prefers strace on a
+  tie; the sources tried before perf for thread snapshots, py-spy dumps and metrics need a
+  line the perf scanner leaves to the grammar: a `top -` line, a column header, a
+  `Thread`/`Process` line, a `Device` header or JSON). Ties do happen:
   strace lines are valid unindented perf frames (``8393  15:41:33.447474 brk(NULL) = ...``
   is address ``8393`` and a symbol), so the strace grammar is run on the same lines, as
   `strace.sniff` does, until one fails.

@@ -18,9 +18,11 @@ Two engines share the assembler. ``engine="lark"`` feeds every line, parsed by t
 every line that starts an asyncio record or an aiomonitor dump contains) and the lines that
 follow an open record; every other line is an application line without being looked at. The
 markers are searched in the raw bytes of each chunk (`candidate_lines`), so no line objects
-exist for the other lines, and the fed lines are parsed by `parse_line_fast`. So the engines
-agree whenever every start line contains a marker and `parse_line_fast` agrees with
-`parse_line`; tests check both on the fixtures and on generated lines.
+exist for the other lines, and the fed lines are parsed by `parse_line_fast` (as
+`parse_line_lazy`, which leaves the reason of a line it does not read to be worked out only
+when the line looks like asyncio's and becomes an `unparsed` row). So the engines agree
+whenever every start line contains a marker and `parse_line_fast` agrees with `parse_line`;
+tests check both on the fixtures and on generated lines.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import pyarrow as pa
 from analyzer.formats.asyncio_assemble import Assembler
 from analyzer.formats.asyncio_lark import parse_line
 from analyzer.formats.asyncio_record import AsyncioRecord, TaskSnapshot
-from analyzer.formats.asyncio_scan import candidate_lines, candidate_mask, parse_line_fast
+from analyzer.formats.asyncio_scan import candidate_lines, candidate_mask, parse_line_lazy
 from analyzer.inputs import LineChunk
 from analyzer.schema import LOOP_EVENTS, TASKS_SNAPSHOT, unparsed_table
 
@@ -73,7 +75,7 @@ def sniff(head: bytes) -> float:
         lines = lines[:-1]
     if not lines:
         return 0.0
-    assembler = Assembler(parse_line_fast)
+    assembler = Assembler(parse_line_lazy)
     for number, line in enumerate(lines, 1):
         assembler.feed(number, line)
     assembler.finish()
@@ -262,7 +264,7 @@ def parse(
     release the GIL); assembly is sequential, so records may span chunks."""
     if engine not in ("fast", "lark"):
         raise ValueError(f"unknown engine {engine!r}")
-    assembler = Assembler(parse_line_fast if engine == "fast" else parse_line)
+    assembler = Assembler(parse_line_lazy if engine == "fast" else parse_line)
     line_count = 0
     non_utf8 = 0
 

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from analyzer.formats.asyncio_lark import PS_COLUMNS, PS_TERMINATED_COLUMNS, parse_line
+from analyzer.formats.asyncio_lark import (
+    PS_COLUMNS,
+    PS_TERMINATED_COLUMNS,
+    LazyReason,
+    is_asyncio_logger,
+    parse_line,
+)
 from analyzer.formats.asyncio_record import AsyncioRecord, Line, TaskSnapshot, Unparsed
 
 __all__ = ["ROW_UNFIT", "Assembler", "since_seconds"]
@@ -37,29 +43,51 @@ _STRONG = re.compile(
 """Lines that are certainly asyncio's: when the grammar rejects one it is `Unparsed`."""
 
 
-def _is_asyncio_logger(name: str | None) -> bool:
-    return name is not None and (
-        name == "asyncio" or name.startswith("asyncio.") or name.startswith("aiodebug")
-    )
-
+Parsed = Line | str | LazyReason
+"""What a line parser gives the assembler: the line, or why it is not read."""
 
 _SINGLE_LINE_KINDS = frozenset({"slow_callback", "poll_timing", "getaddrinfo"})
 _HINT = "Enable tracemalloc to get the object allocation traceback"
 
 
 _PLAIN_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,6}))?")
+_TRAILING_ANSI = re.compile(r"(?:\x1b\[[\d;]*m)+$")
+"""Colour codes that end a line (a formatter's reset): not part of the message."""
+_EPOCH = re.compile(r"1\d{9}(?:\.\d+)?")
+_CLF_TIME = re.compile(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?")
 
 
 def _time_seconds(text: str | None) -> float | None:
-    """Envelope time text -> Unix seconds (zone-less read as UTC); None without a year."""
-    if not text or not text[:4].isdigit():
+    """Envelope time text -> Unix seconds (zone-less read as UTC); None without a date or a
+    year."""
+    if not text:
         return None
     plain = _PLAIN_TIME.fullmatch(text)
+    if plain is None:
+        if _EPOCH.fullmatch(text):
+            return float(text)
+        if _CLF_TIME.fullmatch(text):  # 13/Jun/2022:08:32:44 +0000
+            pattern = "%d/%b/%Y:%H:%M:%S %z" if " " in text else "%d/%b/%Y:%H:%M:%S"
+            try:
+                clf = datetime.strptime(text, pattern)
+            except ValueError:
+                return None
+            return (clf if clf.tzinfo else clf.replace(tzinfo=timezone.utc)).timestamp()
+        if not text[:4].isdigit():
+            return None
+        if text[4:5] == "/":  # 2026/12/05 08:13:03
+            text = text[:4] + "-" + text[5:7] + "-" + text[8:]
+            plain = _PLAIN_TIME.fullmatch(text)
     if plain is not None:  # what the strptime patterns below read, without strptime
-        *fields, fraction = plain.groups()
+        year, month, day, hour, minute, second, fraction = plain.groups()
         try:
             stamp = datetime(
-                *map(int, fields),
+                int(year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
                 int((fraction or "0").ljust(6, "0")),
                 tzinfo=timezone.utc,
             )
@@ -67,7 +95,8 @@ def _time_seconds(text: str | None) -> float | None:
             return None
         return stamp.timestamp()
     cleaned = text.replace(",", ".").replace("T", " ").replace(" +", "+").replace(" -", "-")
-    cleaned = cleaned.replace("Z", "+0000")
+    cleaned = cleaned.replace("Z", "+0000").replace(" UTC", "+0000").replace(" GMT", "+0000")
+    cleaned = cleaned.replace("UTC", "+0000").replace("GMT", "+0000")
     for pattern in (
         "%Y-%m-%d %H:%M:%S.%f%z",
         "%Y-%m-%d %H:%M:%S%z",
@@ -158,7 +187,7 @@ class Assembler:
     """Joins parsed lines into records and aiomonitor dumps into snapshot rows. Feed lines
     in order; read `records`, `snapshots`, `unparsed`."""
 
-    def __init__(self, parse: Callable[[str], Line | str] = parse_line) -> None:
+    def __init__(self, parse: Callable[[str], Parsed] = parse_line) -> None:
         self._parse = parse
         self.records: list[AsyncioRecord] = []
         self.snapshots: list[TaskSnapshot] = []
@@ -194,10 +223,10 @@ class Assembler:
         self._end_monitor()
 
     # -- internals ------------------------------------------------------------------------
-    def _start(self, line_no: int, text: str, parsed: Line | str) -> None:
-        if isinstance(parsed, str):
+    def _start(self, line_no: int, text: str, parsed: Parsed) -> None:
+        if not isinstance(parsed, Line):
             if _STRONG.search(text):
-                self.unparsed.append(Unparsed(line_no, text, parsed))
+                self.unparsed.append(Unparsed(line_no, text, str(parsed)))
             return
         if parsed.role == "monitor":
             kind = parsed.data["type"]
@@ -206,7 +235,7 @@ class Assembler:
             elif kind in ("count", "stack"):
                 self._open_dump(line_no, parsed, None)
             return
-        if parsed.role == "other" and not _is_asyncio_logger((parsed.envelope or {}).get("logger")):
+        if parsed.role == "other" and not is_asyncio_logger((parsed.envelope or {}).get("logger")):
             return
         if parsed.role not in ("start", "other"):
             return
@@ -214,11 +243,11 @@ class Assembler:
         if parsed.data["kind"] in _SINGLE_LINE_KINDS:
             self._close()
 
-    def _continue(self, line_no: int, text: str, parsed: Line | str) -> bool:
+    def _continue(self, line_no: int, text: str, parsed: Parsed) -> bool:
         """Add the line to the open record if it belongs there; else close the record."""
         record = self._open
         assert record is not None
-        if isinstance(parsed, str) or parsed.role not in ("cont", "blank"):
+        if not isinstance(parsed, Line) or parsed.role not in ("cont", "blank"):
             self._close()
             return False
         start_journal = (record.start.journal or {}).get("key")
@@ -274,7 +303,7 @@ class Assembler:
         # Pending blank lines after the record are application lines.
 
     # -- aiomonitor dumps -----------------------------------------------------------------
-    def _prompt_continue(self, line_no: int, parsed: Line | str) -> bool:
+    def _prompt_continue(self, line_no: int, parsed: Parsed) -> bool:
         """A ``monitor >>> CMD`` prompt line belongs to the dump printed right after it
         (blank lines between allowed); else it is an application line."""
         assert self._prompt is not None
@@ -306,11 +335,11 @@ class Assembler:
         self._dump = _Dump(first, line_no, command, task_id, "stack")
         self._dump.stack = _new_stack(line_no, data)
 
-    def _dump_continue(self, line_no: int, text: str, parsed: Line | str) -> bool:
+    def _dump_continue(self, line_no: int, text: str, parsed: Parsed) -> bool:
         """Add the line to the open dump if it belongs there; else close the dump."""
         dump = self._dump
         assert dump is not None
-        if isinstance(parsed, str):
+        if not isinstance(parsed, Line):
             self._end_monitor()
             return False
         data = parsed.data
@@ -357,7 +386,7 @@ class Assembler:
         if cells is None or not cells[0]:
             dump.unparsed.append(Unparsed(line_no, text, ROW_UNFIT))
             return
-        base = {"snapshot": dump.first, "command": dump.command, "line_no": line_no}
+        base: dict[str, Any] = {"snapshot": dump.first, "command": dump.command, "line_no": line_no}
         if ps:
             task_id, state, name, coro, created, since = cells
             row = TaskSnapshot(
@@ -437,27 +466,29 @@ class Assembler:
         self._end_monitor()
         if "MESSAGE" in obj and isinstance(obj["MESSAGE"], str):
             return self._feed_journal_json(line_no, obj)
-        message = obj.get("message", obj.get("msg"))
-        if not isinstance(message, str):
+        message = _json_str(obj, *_JSON_MESSAGE)
+        if message is None:
             return False
         self._close()
-        envelope = {
-            "time": _json_str(obj, "asctime", "time", "timestamp"),
-            "level": _json_str(obj, "levelname", "level"),
-            "logger": _json_str(obj, "name", "logger"),
-            "pid": _json_int(obj, "process", "pid"),
+        level = _json_str(obj, *_JSON_LEVEL)
+        envelope: dict[str, Any] = {
+            "time": _json_str(obj, *_JSON_TIME),
+            "level": level.upper() if level is not None else None,
+            "logger": _json_str(obj, *_JSON_LOGGER),
+            "pid": _json_int(obj, *_JSON_PID),
+            "thread": _json_str(obj, *_JSON_THREAD),
         }
-        if envelope["time"] is None and isinstance(obj.get("created"), (int, float)):
-            envelope["time_s"] = float(obj["created"])
+        if envelope["time"] is None:
+            envelope["time_s"] = _json_epoch(obj)
         texts = message.rstrip("\n").split("\n")
         for extra in ("exc_info", "stack_info"):
             if isinstance(obj.get(extra), str) and obj[extra]:
                 texts += obj[extra].rstrip("\n").split("\n")
         first = self._parse(texts[0])
-        if isinstance(first, str) or first.role not in ("start", "other"):
-            if not _is_asyncio_logger(envelope["logger"]):
-                if isinstance(first, str) and _STRONG.search(texts[0]):
-                    self.unparsed.append(Unparsed(line_no, text, first))
+        if not isinstance(first, Line) or first.role not in ("start", "other"):
+            if not is_asyncio_logger(envelope["logger"]):
+                if not isinstance(first, Line) and _STRONG.search(texts[0]):
+                    self.unparsed.append(Unparsed(line_no, text, str(first)))
                 return True
             first = Line("other", {"kind": "other"}, None, None)
         start = Line(first.role, first.data, {**envelope, "end": 0}, None)
@@ -515,6 +546,26 @@ def _add_to_stack(dump: _Dump, data: dict[str, Any], text: str) -> bool:
         stack["note"] = text.strip()
         return True
     return False
+
+
+_JSON_MESSAGE = ("message", "msg", "event")
+"""Keys of a JSON line's message (python-json-logger, plain ``msg``, structlog's ``event``),
+first present string wins (``MESSAGE`` is journald's: `Assembler._feed_journal_json`)."""
+_JSON_TIME = ("asctime", "ts", "time", "timestamp", "@timestamp")
+_JSON_EPOCH = ("created", "ts", "time", "timestamp")
+_JSON_LEVEL = ("levelname", "level", "severity", "lvl")
+_JSON_LOGGER = ("logger", "logger_name", "name")
+_JSON_PID = ("process", "pid", "_PID")
+_JSON_THREAD = ("threadName", "thread_name", "thread")
+
+
+def _json_epoch(obj: dict[str, Any]) -> float | None:
+    """A JSON line's time given as a number: epoch seconds (``created``), or milliseconds."""
+    for name in _JSON_EPOCH:
+        value = obj.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value) / 1000 if value > 1e11 else float(value)
+    return None
 
 
 def _json_str(obj: dict[str, Any], *names: str) -> str | None:
@@ -583,7 +634,8 @@ def _build(
         level=envelope.get("level"),
         logger=envelope.get("logger"),
         pid=envelope.get("pid", journal.get("pid")),
-        message=texts[0][_message_start(start) :],
+        thread=envelope.get("thread"),
+        message=_message(texts[0][_message_start(start) :]),
         duration_s=data.get("duration_s"),
         repr_class=subject.get("class") or data.get("repr_class"),
         task_name=subject.get("name"),
@@ -597,6 +649,11 @@ def _build(
         uvloop=True if uvloop else None,
         text="\n".join(texts),
     )
+
+
+def _message(text: str) -> str:
+    """The message text without the colour codes that may end the line."""
+    return _TRAILING_ANSI.sub("", text) if "\x1b" in text else text
 
 
 def _message_start(line: Line) -> int:

@@ -31,12 +31,22 @@ Kinds (``kind``):
 Field rules:
 
 - ``line_start``/``line_end``: the 1-based lines the record spans (a JSON line is one line).
-- ``time``: the timestamp text of the envelope (logging's asctime, gunicorn's date, JSON's
-  ``asctime``; else the journald prefix's); None when the lines carry none. ``time_s``: it as
-  seconds since the Unix epoch, reading a time without a zone as UTC; None when the printed
-  time has no year (journalctl ``short``).
+- ``time``: the timestamp text of the envelope (logging's asctime, gunicorn's date, a generic
+  envelope's time field, JSON's ``ts``/``time``/``timestamp``/``asctime``; else the journald
+  prefix's); None when the lines carry none. ``time_s``: it as seconds since the Unix epoch,
+  reading a time without a zone as UTC (epoch seconds as they are; JSON's ``created``); None
+  when the printed time has no date or no year (``22:02:09.188``, syslog's ``Nov 26
+  15:09:18``, journalctl ``short``) or does not read as a time.
 - ``level``, ``logger``: from the envelope; None when absent (``logging.lastResort`` prints the
-  bare message). ``pid``: the process id printed by gunicorn, journald or the JSON fields.
+  bare message). A generic envelope's or a JSON line's level is upper-cased (``warning`` ->
+  ``WARNING``). ``pid``: the process id printed by gunicorn, journald, a generic envelope
+  (``18917``, ``[18917]``, ``pid=18917``) or the JSON fields. ``thread``: the thread name of
+  the envelope (``MainThread``, ``Thread-3 (worker)``, ``asyncio_0``; Home Assistant's
+  ``(MainThread)``, ``[MainThread]``, ``thread=...``, JSON's ``thread``/``threadName``); None
+  when absent.
+- Lines in envelopes the grammar's ``line`` rule does not know are read by the generic-envelope
+  procedure of ``grammars/asyncio.lark`` (its header): the fields before a message in any order,
+  or the fields around an asyncio logger name before other text.
 - ``message``: the record's first message line, without envelope.
 - ``duration_s``: for ``slow_callback`` the ``took`` seconds; for ``poll_timing`` and
   ``getaddrinfo`` (and an SSL handshake) the ``took`` milliseconds as seconds; else None.
@@ -49,6 +59,9 @@ Field rules:
   quoted qualname). ``callback``: the handle's callback without its arguments and location
   (for ``Exception in callback``, the message's callback; uvloop's ``<function f at 0x..>``
   is kept whole).
+- A repr that asyncio cut (reprlib's ``...`` in a callback argument or ``result=`` leaves its
+  brackets unbalanced; grammar section 3b) gives what stands before the cut and at its end:
+  class, state, name, coroutine and its location, callback and its location, ``created at``.
 - ``location``: ``file:line`` of the code: the coroutine's ``running at`` / ``defined at``
   for a task; the callback's `` at f:l`` for a handle or ``Exception in callback`` (plain
   functions only); the warning's ``file:line`` for warnings. ``created_at``: the subject's
@@ -141,6 +154,7 @@ class AsyncioRecord(NamedTuple):
     level: str | None = None
     logger: str | None = None
     pid: int | None = None
+    thread: str | None = None
     message: str | None = None
     duration_s: float | None = None
     repr_class: str | None = None

@@ -27,19 +27,33 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lark import Lark, Token
 
-from analyzer.formats.asyncio_lark import TO_LINE, ToLine, cached_parser, parse_line
+from analyzer.formats.asyncio_lark import (
+    GRAMMAR_READERS,
+    TO_LINE,
+    LazyReason,
+    Rejected,
+    ToLine,
+    cached_parser,
+    read_fields,
+    read_line,
+    settled,
+)
 from analyzer.formats.asyncio_record import Line
 
 __all__ = [
+    "FAST_READERS",
     "MARKERS",
     "MARKER_REGEX",
     "MAX_ROUNDS",
     "PIECE_BYTES",
+    "REJECT",
     "FastParser",
+    "FastReaders",
     "candidate_lines",
     "candidate_mask",
     "fast_parser",
     "parse_line_fast",
+    "parse_line_lazy",
 ]
 
 
@@ -65,9 +79,17 @@ __all__ = [
 #   before ANGLE, LEVEL.1 before LOGGER after `" - "`): those are tried in Lark's order;
 # - the regex terminals are compiled from the grammar's own patterns.
 #
-# On anything else (a journald prefix, another message, a token that does not match, text
-# left over) it returns None and `parse_line_fast` asks the grammar, which also produces the
-# reason for lines it rejects.
+# Where its reading shows that the grammar rejects the line -- no terminal matches where
+# Lark's lexer would look, or text is left where the parser wants the end, or an envelope's
+# tokens do not follow -- it returns `REJECT`; on anything else (a journald prefix, a message it
+# does not read, a repr it cannot follow) it returns None and the grammar's `line` is asked.
+#
+# A line that `line` rejects, or reads as other text after an envelope or as an indented
+# continuation, goes through the generic-envelope procedure (`asyncio_lark.read_line`), with
+# the parts read by `FastReaders`: `line` as above, `fields` and `envelope_other` by a lexer
+# that tries the terminals of those rules' parser states in Lark's order (their LALR states
+# accept one set of terminals each, before and after the asyncio logger name), `cut_line` and
+# the column of a rejection by the grammar.
 
 
 class _Direct:
@@ -95,26 +117,41 @@ class _StateScanner:
     """Lark's lexer in the parser state after `prefix`: one regex trying the terminals that
     state accepts in Lark's order; the first that matches is the token.
 
-    WARNING_HEAD (``file:line: XWarning: ``, priority 1, tried early) scans the whole line
-    to fail; a line without ``Warning: `` cannot match it, so it is tried with a second
-    regex that leaves it out (same order otherwise, hence the same token).
+    WARNING_HEAD (``file:line: XWarning: ``, priority 1) and COMPOSE (``service  | ``,
+    priority 2) are tried early and WARNING_HEAD scans the whole line to fail; a line without
+    ``Warning: `` (or ``|``) cannot match it, so such lines are tried with a regex that
+    leaves it out (same order otherwise, hence the same token).
     """
 
-    def __init__(self, parser: Lark, prefix: str) -> None:
-        interactive = parser.parse_interactive(prefix)
+    def __init__(self, parser: Lark, prefix: str, start: str = "line") -> None:
+        interactive = parser.parse_interactive(prefix, start=start)
         interactive.exhaust_lexer()
-        lexers = parser.parser.lexer.lexers  # type: ignore[attr-defined]
+        lexers = parser.parser.lexer.lexers
         terminals = sorted(lexers[interactive.parser_state.position].terminals, key=_sort_key)
         self.full = self._compile(terminals)
-        self.short = self._compile([t for t in terminals if t.name != "WARNING_HEAD"])
+        names = {t.name for t in terminals}
+        self.warning = "WARNING_HEAD" in names
+        self.compose = "COMPOSE" in names
+        self.by_phrases = [  # index: 1 if "Warning: " in the text, + 2 if "|"
+            self._compile(
+                [
+                    t
+                    for t in terminals
+                    if (t.name != "WARNING_HEAD" or key & 1) and (t.name != "COMPOSE" or key & 2)
+                ]
+            )
+            for key in range(4)
+        ]
 
     @staticmethod
     def _compile(terminals: list[Any]) -> re.Pattern[str]:
         return re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals))
 
     def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
-        scanner = self.full if "Warning: " in text else self.short
-        return scanner.match(text, pos)
+        key = 1 if self.warning and "Warning: " in text else 0
+        if self.compose and "|" in text:
+            key += 2
+        return self.by_phrases[key].match(text, pos)
 
 
 class FastParser:
@@ -128,7 +165,20 @@ class FastParser:
             return re.compile(terminals[name].pattern.to_regexp())
 
         self.root = _StateScanner(parser, "")
+        self.prefixes = {"JOURNAL_SHORT", "JOURNAL_ISO", "COMPOSE"}
+        self.after_prefix = _StateScanner(parser, "web_1  | ")
         self.after_envelope = _StateScanner(parser, "WARNING:asyncio:")
+        # The LALR states of `fields` and `envelope_other` accept one set of terminals at
+        # the first token (F_SERVICE only there), one after it, and for `envelope_other`
+        # one after the asyncio logger; tests check every state of the rules against these.
+        self.fields_first = _StateScanner(parser, "", "fields")
+        self.fields_rest = _StateScanner(parser, "x", "fields")
+        self.other_first = _StateScanner(parser, "", "envelope_other")
+        self.other_before = _StateScanner(parser, "1234", "envelope_other")
+        self.other_after = _StateScanner(parser, "asyncio", "envelope_other")
+        self.asyncio_logger = re.compile(
+            "|".join(f"(?:{rx(name).pattern})" for name in sorted(_ASYNCIO_LOGGERS))
+        )
         self.location = rx("LOCATION")
         self.qualname = rx("QUALNAME")
         self.angle = rx("ANGLE")
@@ -182,19 +232,29 @@ class FastParser:
         self.other = "OTHER"
 
     # -- lines ----------------------------------------------------------------------------
-    def line(self, text: str) -> Line | None:
+    def line(self, text: str) -> Line | Rejected | None:
+        """The `line` reading: a `Line`, `REJECT` when the grammar certainly rejects the
+        text, or None when this reader does not know (the grammar is asked)."""
         if not text:
-            return _T.line(None, None)  # type: ignore[no-any-return]
+            return _T.line(None, None)
         match = self.root.match(text)
         if match is None:
-            return None
+            return REJECT
+        prefix = None
+        if match.lastgroup in self.prefixes:  # journald's or docker compose's, every line
+            prefix = Token(match.lastgroup or "", match.group(), end_pos=match.end())
+            if match.end() == len(text):
+                return _T.line(prefix, None)
+            match = self.after_prefix.match(text, match.end())
+            if match is None:
+                return REJECT
         kind = match.lastgroup
         end = match.end()
-        content: tuple | None
+        content: tuple | Rejected | None
         if kind in ("TIMESTAMP", "BASIC_PREFIX", "LEVELPREFIX", "GUNICORN_PREFIX"):
             content = self.enveloped(text, kind, match)
         elif kind == "CONTEXT_KEY":
-            content = _T.key_other(match.group(), text[end:]) if end < len(text) else None
+            content = _T.key_other(match.group(), text[end:]) if end < len(text) else REJECT
         elif kind == self.file:
             content = self.frame(text, end)
         elif kind in self.keys:
@@ -204,20 +264,26 @@ class FastParser:
         elif kind == self.prompt:
             content = _T.monitor_prompt(match.group(), text[end:] or None)
         elif kind in self.whole_cont:
-            content = self.whole_cont[kind](match.group()) if end == len(text) else None
+            content = self.whole_cont[kind](match.group()) if end == len(text) else REJECT
         else:
             content = self.message(text, kind, match)
-        return None if content is None else _T.line(None, content)  # type: ignore[no-any-return]
+        if content is None or content is REJECT:
+            return content
+        return _T.line(prefix, content)
 
-    def message(self, text: str, kind: str | None, match: re.Match[str]) -> tuple | None:
+    def message(self, text: str, kind: str | None, match: re.Match[str]) -> tuple | Rejected | None:
         end = match.end()
         if kind == self.executing:
             return self.executing_message(text, end)
-        if kind in self.whole_message and end == len(text):
-            return self.whole_message[kind](match.group())  # type: ignore[no-any-return]
+        if kind in self.whole_message:
+            if end != len(text):  # these messages end the line
+                return REJECT
+            return self.whole_message[kind](match.group())
         return None
 
-    def enveloped(self, text: str, kind: str | None, match: re.Match[str]) -> tuple | None:
+    def enveloped(
+        self, text: str, kind: str | None, match: re.Match[str]
+    ) -> tuple | Rejected | None:
         end = match.end()
         token = Token(kind or "", match.group(), end_pos=end)
         envelope: dict[str, Any] | None
@@ -229,19 +295,23 @@ class FastParser:
             envelope = _T.env_gunicorn(token)
         else:
             read = self.timestamp_envelope(text, token)
-            if read is None:
-                return None
+            if read is None:  # its tokens do not follow (see timestamp_envelope)
+                return REJECT
             envelope, end = read
         rest = self.after_envelope.match(text, end)
         if rest is None:
-            return None
+            return REJECT
         if rest.lastgroup == self.other:
-            return _T.enveloped_other(envelope, rest.group())  # type: ignore[no-any-return]
+            return _T.enveloped_other(envelope, rest.group())
         message = self.message(text, rest.lastgroup, rest)
-        return None if message is None else _T.enveloped(envelope, message)
+        if message is None or message is REJECT:
+            return message
+        return _T.enveloped(envelope, message)
 
     def timestamp_envelope(self, text: str, ts: Token) -> tuple[dict[str, Any], int] | None:
-        """The envelopes that start with TIMESTAMP (`env_ts_*`), and where they end."""
+        """The envelopes that start with TIMESTAMP (`env_ts_*`), and where they end; None
+        when the grammar rejects the line: after TIMESTAMP its lexer tries exactly the tokens
+        tried here, in this order, so where one does not match, no other can."""
         pos = ts.end_pos
         assert pos is not None
         if text.startswith(" - ", pos):
@@ -307,21 +377,60 @@ class FastParser:
         seconds = self.number.match(text, pos + 6)
         if seconds is None or text[seconds.end() :] != " seconds":
             return None
-        return _T.executing(subject, seconds.group())  # type: ignore[no-any-return]
+        return _T.executing(subject, seconds.group())
 
-    def frame(self, text: str, pos: int) -> tuple | None:
-        """``  File "`` FRAME_FILE ``", line `` INT [``, in `` REST] to the end."""
+    def frame(self, text: str, pos: int) -> tuple | Rejected:
+        """``  File "`` FRAME_FILE ``", line `` INT [``, in `` REST] to the end (after the
+        ``  File "`` token each token has one form, so a mismatch is the grammar's too)."""
         file = self.frame_file.match(text, pos)
         if file is None or not text.startswith('", line ', file.end()):
-            return None
+            return REJECT
         line = self.int.match(text, file.end() + 8)
         if line is None:
-            return None
+            return REJECT
         pos = line.end()
         if pos == len(text):
-            return _T.frame(file.group(), line.group(), None)  # type: ignore[no-any-return]
+            return _T.frame(file.group(), line.group(), None)
         if text.startswith(", in ", pos) and pos + 5 < len(text):
-            return _T.frame(file.group(), line.group(), text[pos + 5 :])  # type: ignore[no-any-return]
+            return _T.frame(file.group(), line.group(), text[pos + 5 :])
+        return REJECT
+
+    # -- generic envelopes ----------------------------------------------------------------
+    def fields(self, text: str) -> list[tuple[str, str]] | None:
+        """The tokens (terminal name, text) of `fields`; None where Lark's lexer finds none."""
+        match_at = self.fields_first.match
+        tokens = []
+        pos, size = 0, len(text)
+        while pos < size:
+            match = match_at(text, pos)
+            if match is None:
+                return None
+            tokens.append((match.lastgroup or "", match.group()))
+            match_at = self.fields_rest.match
+            pos = match.end()
+        return tokens
+
+    def envelope_other(self, text: str) -> tuple[list[tuple[str, str]], int, str] | None:
+        """The field tokens of `envelope_other`, and where its GOTHER starts and its text;
+        None when it rejects. A text in which no asyncio logger terminal matches anywhere is
+        rejected without lexing it (the rule needs one)."""
+        if self.asyncio_logger.search(text) is None:
+            return None
+        match_at = self.other_first.match
+        after_logger = False
+        tokens: list[tuple[str, str]] = []
+        pos, size = 0, len(text)
+        while pos < size:
+            match = match_at(text, pos)
+            if match is None:
+                return None
+            kind = match.lastgroup or ""
+            if kind == "GOTHER":
+                return tokens, pos, match.group()
+            tokens.append((kind, match.group()))
+            after_logger = after_logger or kind in _ASYNCIO_LOGGERS
+            match_at = (self.other_after if after_logger else self.other_before).match
+            pos = match.end()
         return None
 
     # -- reprs: each reads from the "<" and returns (value, position after the ">") ------
@@ -464,6 +573,13 @@ class FastParser:
         return value, pos
 
 
+_ASYNCIO_LOGGERS = frozenset({"F_ALOGGER", "F_ALOGGER_GROUP", "F_ALOGGER_KV"})
+
+REJECT = Rejected()
+"""`FastParser.line`'s reading of a line the grammar rejects (the column is the grammar's to
+tell, when a reason is needed)."""
+
+
 def _token(match: re.Match[str]) -> Token:
     """A token for the transformer methods that read where it ends."""
     return Token("T", match.group(), end_pos=match.end())
@@ -475,10 +591,55 @@ def fast_parser() -> FastParser:
     return FastParser(cached_parser())
 
 
+_CUT_STARTS = ("Executing ", "Exception in callback ", "future: ", "task: ", "handle: ")
+"""The tokens `cut_line` can start with: text that starts with none of them is rejected."""
+
+
+class FastReaders:
+    """The parts of a line for `asyncio_lark.read_line`, read by `FastParser` where it can
+    (equal to `asyncio_lark.GrammarReaders`), else by the grammar."""
+
+    def line(self, text: str) -> Line | Rejected:
+        read = fast_parser().line(text)
+        return read if read is not None else GRAMMAR_READERS.line(text)
+
+    def column(self, text: str, rejected: Rejected) -> int | str:
+        return GRAMMAR_READERS.column(text, rejected)
+
+    def fields(self, text: str) -> dict[str, Any] | None:
+        tokens = fast_parser().fields(text)
+        return None if tokens is None else read_fields(tokens)
+
+    def envelope_other(self, text: str) -> tuple[dict[str, Any], int, str] | None:
+        read = fast_parser().envelope_other(text)
+        if read is None:
+            return None
+        tokens, start, other = read
+        return read_fields(tokens), start, other
+
+    def cut(self, text: str) -> Line | None:
+        return GRAMMAR_READERS.cut(text) if text.startswith(_CUT_STARTS) else None
+
+
+FAST_READERS = FastReaders()
+
+
 def parse_line_fast(text: str) -> Line | str:
     """`parse_line`, read without the grammar for the common shapes (equal to it)."""
-    line = fast_parser().line(text)
-    return line if line is not None else parse_line(text)
+    read = read_line(text, FAST_READERS)
+    assert not isinstance(read, LazyReason)
+    return read
+
+
+def parse_line_lazy(text: str) -> Line | LazyReason:
+    """`parse_line_fast`, with the reason of a line it does not read left to be worked out
+    when asked for (`LazyReason`): what the fast engine's assembler reads with."""
+    first = fast_parser().line(text)
+    if isinstance(first, Line) and settled(first):  # most lines: no procedure
+        return first
+    read = read_line(text, FAST_READERS, lazy=True, first=first)
+    assert not isinstance(read, str)
+    return read
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,7 +62,12 @@ CLOUD_METRICS = TableSpec(
             "get-metric-data, get-metric-statistics or csv: the shape the row was read from.",
         ),
         Column("document", pa.int64(), "0-based index of the JSON document in the input."),
-        Column("line_no", pa.int64(), "Line of the CSV row (null for JSON)."),
+        Column(
+            "line_no",
+            pa.int64(),
+            "Line of the CSV row, or of the value's Timestamp in a JSON document (null when "
+            "it cannot be found there).",
+        ),
         Column("ts", pa.float64(), "Start of the datapoint's period, epoch seconds (UTC).", "s"),
         Column(
             "namespace",
@@ -132,6 +137,7 @@ def _results(document: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "source": "get-metric-data",
                     "ts": _stamp(stamp, f"MetricDataResults[{index}]"),
+                    "stamp": stamp,
                     "metric": result.get("Label"),
                     "query_id": result.get("Id"),
                     "value": _number(value, f"MetricDataResults[{index}]"),
@@ -161,6 +167,8 @@ def _datapoints(document: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "source": "get-metric-statistics",
                     "ts": ts,
+                    "stamp": point["Timestamp"],
+                    "point": index,
                     "metric": document.get("Label"),
                     "stat": stat,
                     "value": _number(value, where),
@@ -267,10 +275,35 @@ def _table(rows: list[dict[str, Any]], input_name: str) -> pa.Table:
     return pa.table(columns, schema=CLOUD_METRICS.schema)
 
 
+def _stamp_lines(text: str, start: int, first: int, rows: list[dict[str, Any]]) -> None:
+    """Set each row's ``line_no`` to the line of its Timestamp in the document that begins at
+    character `start` (line `first`): the rows come in the document's order, so each stamp is
+    looked for after the previous one (the values of one get-metric-statistics datapoint
+    share its line)."""
+    cursor, line = start, first
+    last_key: tuple[object, object] | None = None
+    last_line: int | None = None
+    for row in rows:
+        stamp = row.pop("stamp", None)
+        key = (row.pop("point", None), stamp)
+        if key == last_key and key[0] is not None:
+            row["line_no"] = last_line
+            continue
+        position = text.find(json.dumps(stamp), cursor) if isinstance(stamp, str) else -1
+        if position < 0:
+            row["line_no"] = None
+            continue
+        line += text.count("\n", cursor, position)
+        cursor = position
+        row["line_no"] = last_line = line
+        last_key = key
+
+
 def _parse_json(lines: list[str]) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]]]:
     rows: list[dict[str, Any]] = []
     rejected: list[tuple[int, str, str]] = []
-    for index, (first, last, document) in enumerate(_json_documents("\n".join(lines))):
+    text = "\n".join(lines)
+    for index, (first, last, document) in enumerate(_json_documents(text)):
         try:
             if isinstance(document, Exception):
                 raise ShapeError(f"not JSON: {document}")
@@ -281,8 +314,17 @@ def _parse_json(lines: list[str]) -> tuple[list[dict[str, Any]], list[tuple[int,
             continue
         for row in found:
             row["document"] = index
+        _stamp_lines(text, _line_start(text, first), first, found)
         rows.extend(found)
     return rows, rejected
+
+
+def _line_start(text: str, line: int) -> int:
+    """The character offset where 1-based `line` of `text` begins."""
+    position = 0
+    for _ in range(line - 1):
+        position = text.index("\n", position) + 1
+    return position
 
 
 def _parse_csv(lines: list[str]) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]]]:

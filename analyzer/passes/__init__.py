@@ -18,17 +18,21 @@ from analyzer.passes import (
     d_state,
     data_limits,
     gil_contention,
+    hot_thread,
     lock_contention,
     lock_holder,
     pipe_backpressure,
     sleep_retry,
     slow_callback,
+    slow_device,
     slow_dns,
     slow_storage,
     slow_syscall,
     syn_drops,
     thread_exhaustion,
+    thread_growth,
     thread_pileup,
+    timeline,
 )
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 
@@ -50,6 +54,10 @@ PASSES: tuple[Pass, ...] = (
     d_state.PASS,
     cpu_hotspot.PASS,
     asyncio_misuse.PASS,
+    timeline.PASS,
+    thread_growth.PASS,
+    hot_thread.PASS,
+    slow_device.PASS,
     data_limits.PASS,
 )
 

@@ -27,7 +27,7 @@ from analyzer.render.formatting import count, duration, elide
 from analyzer.render.sections import section_modules
 from analyzer.render.view import ReportView
 
-__all__ = ["TextRenderer", "print_wrapped", "titled_table", "wrap"]
+__all__ = ["TextRenderer", "print_hanging", "print_wrapped", "titled_table", "wrap"]
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -70,6 +70,17 @@ def print_wrapped(
         if first and line.startswith(first) and style != "dim":
             rendered.stylize("bold", 0, len(first))
         console.print(rendered, no_wrap=True, overflow="ignore", crop=False)
+
+
+def print_hanging(
+    console: Console, text: str, *, lead: int = 0, hang: int = 6, style: str = ""
+) -> None:
+    """Print `text` wrapped like `wrap`, its first line `lead` columns in, the others `hang`
+    columns in (a note or a bullet under a table)."""
+    lines = wrap(text, console.width, indent=hang)
+    lines[0] = " " * lead + lines[0][hang:]
+    for line in lines:
+        console.print(Text(line, style), no_wrap=True, overflow="ignore", crop=False)
 
 
 def titled_table(title: str) -> Table:

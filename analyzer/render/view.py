@@ -58,7 +58,6 @@ _INPUT_KEYS = (
     "application_lines",
     "error",
 )
-_NON_STRACE_FORMATS = frozenset({"perf", "asyncio"})
 _FINDING_KEYS = (
     "code",
     "kind",
@@ -176,7 +175,7 @@ class ReportView:
             row["unparsed_samples"] = keyed_rows(
                 row["unparsed_samples"], ("line", "text", "reason")
             )
-            row["is_strace"] = row["format"] not in _NON_STRACE_FORMATS and not row["error"]
+            row["is_strace"] = row["format"] == "strace" and not row["error"]
             row["counts"] = _input_counts(row)
             span = row["wall_s"]
             first, last = row["first_ts"], row["last_ts"]
