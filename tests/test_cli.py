@@ -150,6 +150,30 @@ def test_piped_summary_at_80_columns(tmp_path: Path) -> None:
                 assert follow.startswith("          "), follow
 
 
+def test_snapshot_sections_at_80_columns() -> None:
+    """The top, iostat and py-spy parts of the summary at 80 columns: no line wider, the top
+    table's cells whole (no "…"), and their notes and bullets wrapped under their own text."""
+    volume = REPO / "fixtures" / "incidents" / "slow_volume_gil_compactor"
+    inputs = ["top.H_b_d1_p.txt", "iostat.x_t_y_1.txt", "pyspy.dump_nonblocking_loop.txt"]
+    result = CliRunner().invoke(
+        app, [*(str(volume / name) for name in inputs), "-f", "text"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert [line for line in lines if line != line.rstrip()] == []
+    top = lines[lines.index(next(line for line in lines if line.startswith("Busiest threads"))) :]
+    assert not any("…" in line for line in top[:8])
+    assert "16375   python   47.1   62.0   10:04:27   R 11, S 2, t 2   top.H_b_d1_p.txt:23" in top
+    heads = ("Note: ", "  D state:", "  saturated", "  20")  # 20: py-spy's dump times
+    wrapped = 0
+    for before, after in itertools.pairwise(lines):
+        if before.startswith(heads) and after.strip() and not after.startswith(heads):
+            assert after.startswith("    "), (before, after)
+            wrapped += 1
+    assert wrapped >= 3
+
+
 def test_default_run_creates_missing_out_dir(tmp_path: Path) -> None:
     out_dir = tmp_path / "a" / "b"
     result = run(MT_PIPES, "--out-dir", out_dir)

@@ -37,9 +37,13 @@ def print_section(console: Console, view: ReportView) -> None:
     )
     threads = section["busiest_threads"][:TOP_ROWS]
     if threads:
-        table = titled_table(f"Busiest threads (top {len(threads)})")
-        for header in ("tid", "name", "mean %CPU", "max %CPU", "at", "states", "line"):
-            table.add_column(header, justify="right" if "CPU" in header else "left")
+        table = titled_table(
+            f"Busiest threads (top {len(threads)}; %CPU is the mean, max the highest)"
+        )
+        # short headers, as pidstat's: the table fits 80 columns without cutting a cell
+        for header in ("tid", "name", "%CPU", "max", "at", "states", "line"):
+            numeric = header in ("%CPU", "max")
+            table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
         for row in threads:
             table.add_row(
                 str(row["tid"]),
