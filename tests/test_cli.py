@@ -174,6 +174,30 @@ def test_snapshot_sections_at_80_columns() -> None:
     assert wrapped >= 3
 
 
+def test_tables_too_wide_for_80_columns_become_lines() -> None:
+    """pidstat's and CloudWatch's tables need ~100 and ~115 columns: at 80 each row is a line
+    of its own, wrapped with a hanging indent, instead of cells cut to 'pidstat_t_…' or
+    'VolumeQue…'; at 140 they are tables."""
+    fixtures = REPO / "fixtures"
+    inputs = [
+        fixtures / "pidstat" / "captures" / "pidstat_t_u_w_p_1_5.txt",
+        fixtures / "cloudwatch" / "get_metric_data_ebs_throttle.json",
+    ]
+    argv = [*(str(path) for path in inputs), "-f", "text"]
+    narrow = CliRunner().invoke(app, argv, env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    sections = lines[: lines.index(next(line for line in lines if line.startswith("Findings")))]
+    assert not any("…" in line for line in sections)  # (a finding's long path loses its middle)
+    assert "pid 63 tid 109 iodw-burn: %CPU 66.8 (max 74.0), %wait 32.7, cswch/s 98.6," in lines
+    assert "    nvcswch/s 226.9 (pidstat_t_u_w_p_1_5.txt:50)" in lines
+    assert any(line.startswith("VolumeQueueLength (ebs_queue): 30 values") for line in lines)
+    wide = CliRunner().invoke(app, argv, env={"COLUMNS": "140"})
+    assert wide.exit_code == 0, wide.output
+    assert any(re.match(r"63 +109 +iodw-burn +66\.8", line) for line in wide.stdout.splitlines())
+
+
 def test_default_run_creates_missing_out_dir(tmp_path: Path) -> None:
     out_dir = tmp_path / "a" / "b"
     result = run(MT_PIPES, "--out-dir", out_dir)

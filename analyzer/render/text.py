@@ -18,6 +18,7 @@ from typing import IO, ClassVar
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -27,7 +28,14 @@ from analyzer.render.formatting import count, duration, elide
 from analyzer.render.sections import section_modules
 from analyzer.render.view import ReportView
 
-__all__ = ["TextRenderer", "print_hanging", "print_wrapped", "titled_table", "wrap"]
+__all__ = [
+    "TextRenderer",
+    "print_hanging",
+    "print_table_or_lines",
+    "print_wrapped",
+    "titled_table",
+    "wrap",
+]
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -81,6 +89,18 @@ def print_hanging(
     lines[0] = " " * lead + lines[0][hang:]
     for line in lines:
         console.print(Text(line, style), no_wrap=True, overflow="ignore", crop=False)
+
+
+def print_table_or_lines(console: Console, table: Table, lines: list[str]) -> None:
+    """Print `table` when it fits the console's width uncut; else its title and `lines`, one
+    per row, each wrapped with a hanging indent (a narrow terminal cuts no cell that way)."""
+    unbounded = console.options.update_width(10_000)  # the width it needs, not what it gets
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    console.print(Text(str(table.title or ""), "bold"))
+    for line in lines:
+        print_hanging(console, line, lead=0, hang=4)
 
 
 def titled_table(title: str) -> Table:
