@@ -48,15 +48,29 @@ def parse_inputs(
     paths: Sequence[str | Path],
     config: Config,
     on_progress: Callable[[int], None] | None = None,
+    unreadable: list[tuple[str, str]] | None = None,
 ) -> list[ParsedInput[Any]]:
-    """Open and parse every input, in the order given."""
+    """Open and parse every input, in the order given.
+
+    With `unreadable` given, an input that cannot be read (missing, not a recognised
+    format) is listed there as (path, reason) and the others are still parsed; `InputError`
+    is raised only when no input could be read. Without it, the first such input raises.
+    """
     parsed = []
     for path in paths:
-        opened = open_input(path)
         try:
-            parsed.append(parse_input(opened, config, on_progress))
-        finally:
-            opened.close()
+            opened = open_input(path)
+            try:
+                parsed.append(parse_input(opened, config, on_progress))
+            finally:
+                opened.close()
+        except InputError as error:
+            if unreadable is None:
+                raise
+            reason = str(error).removeprefix(f"{path}: ")
+            unreadable.append((str(path), reason))
+    if not parsed and unreadable:
+        raise InputError("; ".join(f"{path}: {reason}" for path, reason in unreadable))
     return parsed
 
 
@@ -86,12 +100,17 @@ def run_tables(
     return tables
 
 
-def pass_inputs(tables: Mapping[str, pa.Table], derived: Mapping[str, Derived]) -> PassInputs:
-    """What the diagnosis passes read: what each source gives them, and the run's tables."""
+def pass_inputs(
+    tables: Mapping[str, pa.Table],
+    derived: Mapping[str, Derived],
+    unreadable: Sequence[tuple[str, str]] = (),
+) -> PassInputs:
+    """What the diagnosis passes read: what each source gives them, the run's tables, and
+    the inputs that could not be read."""
     given: dict[str, Any] = {}
     for name, result in derived.items():
         given.update(SOURCES[name].pass_inputs(result))
-    return PassInputs(**given, tables=tables)
+    return PassInputs(**given, tables=tables, unreadable=tuple(unreadable))
 
 
 def _unparsed_samples(unparsed: pa.Table) -> list[dict[str, Any]]:
@@ -115,15 +134,33 @@ def input_report(item: ParsedInput[Any]) -> dict[str, Any]:
     }
 
 
+def unreadable_report(path: str, reason: str) -> dict[str, Any]:
+    """The `inputs[]` entry of an input that could not be read: its path and why."""
+    return {
+        "path": path,
+        "format": None,
+        "compression": None,
+        "lines": 0,
+        "unparsed_lines": 0,
+        "non_utf8_lines": 0,
+        "truncated": None,
+        "unparsed_samples": [],
+        "error": reason,
+    }
+
+
 def report_sections(
-    inputs: Sequence[ParsedInput[Any]], derived: Mapping[str, Derived]
+    inputs: Sequence[ParsedInput[Any]],
+    derived: Mapping[str, Derived],
+    unreadable: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Every key of the report up to the verdict: what the tables say without the passes'
     findings, so it can be built while the passes run."""
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "iodiag", "version": __version__},
-        "inputs": [input_report(item) for item in inputs],
+        "inputs": [input_report(item) for item in inputs]
+        + [unreadable_report(path, reason) for path, reason in unreadable],
     }
     for name, members in by_source(inputs).items():
         report.update(SOURCES[name].section(members, derived[name]))
@@ -149,7 +186,10 @@ def analyze(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     config = config or Config()
-    inputs = parse_inputs(paths, config, on_progress)
+    # Of several inputs of one run, one that cannot be read is reported, not fatal.
+    unreadable: list[tuple[str, str]] | None = [] if len(paths) > 1 else None
+    inputs = parse_inputs(paths, config, on_progress, unreadable)
+    skipped = unreadable or []
     derived = derive(inputs, config)
     # From here on the derived tables stand for the lines; the report reads a few columns of
     # them, so the others (most of an input's memory) are freed before the passes run.
@@ -158,10 +198,11 @@ def analyze(
     # the report, which allocate while both run, do not add their peak on top of it.
     pa.default_memory_pool().release_unused()
     tables = run_tables(inputs, derived)
-    seen = pass_inputs(tables, derived)
+    seen = pass_inputs(tables, derived, skipped)
     if config.threads < 2:
         findings = run_passes(seen, config.passes)
-        return AnalysisResult(with_findings(report_sections(inputs, derived), findings), tables)
+        sections = report_sections(inputs, derived, skipped)
+        return AnalysisResult(with_findings(sections, findings), tables)
     # The report's sections do not depend on the findings, and both sides spend most of their
     # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.
     # The sections' own modules are imported here first, not by two threads at once.
@@ -169,7 +210,7 @@ def analyze(
         for module in SOURCES[name].report_modules:
             importlib.import_module(module)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        sections = pool.submit(report_sections, inputs, derived)
+        sections = pool.submit(report_sections, inputs, derived, skipped)
         findings = run_passes(seen, config.passes)
         report = with_findings(sections.result(), findings)
     return AnalysisResult(report=report, tables=tables)

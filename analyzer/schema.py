@@ -2,12 +2,12 @@
 
 Each field carries a ``doc`` (and, where it has one, a ``unit``) in its metadata, and each
 schema carries its name and version. `docs/schema.md` is rendered from this module by
-``python -m analyzer.schema > docs/schema.md``; a test keeps the two in step.
+``python -m analyzer.schema_doc > docs/schema.md`` (with the tables later sources declare
+themselves); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -142,12 +142,23 @@ SYSCALLS = TableSpec(
             "s",
         ),
         Column("args", pa.string(), "Full raw argument text (both halves joined)."),
-        Column("fd", pa.int64(), "First-argument file descriptor of fd-taking calls."),
+        Column(
+            "fd",
+            pa.int64(),
+            "The call's file descriptor: the first argument of fd-taking calls, or the one fd "
+            "a poll/select waited on (see `wait_fds` for sets of several).",
+        ),
         Column("target", pa.string(), "What the fd refers to: path, socket, pipe..."),
         Column("target_kind", pa.string(), "file, socket, pipe, device, anon, fd or null."),
         Column("ret", pa.string(), "Return value as printed."),
         Column("retval", pa.int64(), "Return value as an integer."),
         Column("errno", pa.string(), "Error name, null on success."),
+        Column(
+            "aux",
+            pa.string(),
+            "Parenthesised text after the return value: `Timeout`, the ready fds of "
+            "poll/select, flags.",
+        ),
         Column(
             "status",
             pa.string(),
@@ -156,6 +167,32 @@ SYSCALLS = TableSpec(
         ),
         Column("line_start", pa.int64(), "Line of the entry half (or the complete line)."),
         Column("line_end", pa.int64(), "Line of the resumed half (null if none)."),
+    ),
+)
+
+WAIT_FDS = TableSpec(
+    "wait_fds",
+    "One row per fd in the sets of a poll, ppoll, select or pselect6 call: what the call "
+    "waited on (see analyzer/derive/strace_waits.py).",
+    (
+        _INPUT,
+        Column(
+            "row",
+            pa.int64(),
+            "Row of the call among the `syscalls` rows of the same trace (input or -ff set).",
+        ),
+        Column("tid", pa.int64(), "Thread that made the call."),
+        Column("fd", pa.int64(), "The file descriptor in the set."),
+        Column("want", pa.string(), "What the call waited for: in, out, inout, exc or other."),
+        Column("ready", pa.bool_(), "The fd was among those the call returned as ready."),
+        Column("target", pa.string(), "What the fd referred to at the call."),
+        Column("target_kind", pa.string(), "file, socket, pipe, device, anon or null."),
+        Column(
+            "own_pipe",
+            pa.bool_(),
+            "The fd is a pipe whose other end the waiting process held too (a self-pipe: it "
+            "waits for its own signal handler or threads, not for another process).",
+        ),
     ),
 )
 
@@ -223,7 +260,18 @@ LOOP_EVENTS = TableSpec(
         Column("time_s", pa.float64(), "The timestamp as Unix time (zone-less read as UTC).", "s"),
         Column("level", pa.string(), "Log level from the envelope."),
         Column("logger", pa.string(), "Logger name from the envelope."),
-        Column("pid", pa.int64(), "Process id from the envelope (gunicorn, journald, JSON)."),
+        Column(
+            "pid",
+            pa.int64(),
+            "Process id from the envelope (gunicorn, journald, a generic envelope's `18917`, "
+            "`[18917]` or `pid=18917`, JSON's pid/process/_PID).",
+        ),
+        Column(
+            "thread",
+            pa.string(),
+            "Thread name from the envelope (`MainThread`, `Thread-3 (worker)`, `asyncio_0`; "
+            "bare, in brackets or parentheses, `thread=...`, JSON's thread/threadName).",
+        ),
         Column("message", pa.string(), "First message line, without envelope."),
         Column("duration_s", pa.float64(), "Time the callback, step or poll took.", "s"),
         Column("repr_class", pa.string(), "Class of the subject repr: Task, Handle, Future..."),
@@ -495,6 +543,7 @@ TABLES: tuple[TableSpec, ...] = (
     STRACE_LINES,
     UNPARSED,
     SYSCALLS,
+    WAIT_FDS,
     SIGNALS,
     EXITS,
     TASKS,
@@ -511,18 +560,20 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 
-def render_markdown() -> str:
-    """The text of docs/schema.md."""
+def render_markdown(specs: Sequence[TableSpec] = TABLES) -> str:
+    """The text of docs/schema.md for these tables (`analyzer.schema_doc` gives every table:
+    these and those the other sources declare)."""
     out = [
         "# iodiag table schemas",
         "",
-        f"Schema version {SCHEMA_VERSION}. Generated from `analyzer/schema.py` by "
-        "`python -m analyzer.schema > docs/schema.md`; do not edit by hand.",
+        f"Schema version {SCHEMA_VERSION}. Generated from `analyzer/schema.py` and the "
+        "sources' own table specs by `python -m analyzer.schema_doc > docs/schema.md`; do "
+        "not edit by hand.",
         "Each Parquet file written by `--format parquet` carries these schemas, with the "
         "docs below as field metadata.",
         "",
     ]
-    for spec in TABLES:
+    for spec in specs:
         out += [f"## `{spec.name}/{SCHEMA_VERSION}`", "", spec.doc, ""]
         out += ["| column | type | unit | meaning |", "|---|---|---|---|"]
         for column in spec.columns:
@@ -530,7 +581,3 @@ def render_markdown() -> str:
             out.append(f"| `{column.name}` | {column.type} | {column.unit or ''} | {doc} |")
         out.append("")
     return "\n".join(out)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render_markdown())

@@ -30,6 +30,25 @@ def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
     its cost is extra time the cause cost rather than the same time seen twice)."""
     explained: dict[int, tuple[int, bool]] = {}
     for cause_index, cause in enumerate(findings):
+        for rule in cause.explains:
+            for index, finding in enumerate(findings):
+                if (
+                    index not in explained
+                    and index != cause_index
+                    and finding.resource is not None
+                    and finding.resource.key == rule.key
+                    and (rule.kind is None or finding.kind == rule.kind)
+                    and (not rule.same_input or finding.input == cause.input)
+                    and (rule.tid is None or finding.tid == rule.tid)
+                    and (
+                        rule.during is None
+                        or (
+                            finding.start is not None
+                            and rule.during[0] <= finding.start <= rule.during[1]
+                        )
+                    )
+                ):
+                    explained[index] = (cause_index, rule.adds_cost)
         if cause.kind == "thread_pileup":
             syscalls = {cause.evidence.get("syscall")} | {
                 row.get("syscall")
@@ -67,6 +86,15 @@ def consequences(findings: Sequence[Finding]) -> dict[int, tuple[int, bool]]:
                     _on_loop(finding.evidence.get("same_length_episodes"), cause.input, loop_tid)
                 )
                 >= int(finding.evidence.get("count") or 1)
+                or (
+                    bool(
+                        _on_loop(
+                            finding.evidence.get("same_length_episodes"), cause.input, loop_tid
+                        )
+                    )
+                    and int(finding.evidence.get("steps_with_same_length_episode") or 0)
+                    >= int(finding.evidence.get("count") or 1)
+                )
             )
             if waits_on_loop or same_stall:
                 explained[index] = (cause_index, waits_on_loop)
@@ -101,13 +129,23 @@ def _logged_locations(explained: Sequence[Finding]) -> str:
     return ", ".join(places[:2]) + (" ..." if len(places) > 2 else "")
 
 
+def _root_cause(index: int, explained: dict[int, tuple[int, bool]]) -> int:
+    """The finding at the end of `index`'s chain of causes (IOD022's device explains IOD017's
+    directory, which explains the per-file findings): the one no other finding explains."""
+    seen = {index}
+    while index in explained and explained[index][0] not in seen:
+        index = explained[index][0]
+        seen.add(index)
+    return index
+
+
 def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
     """(index, cost, explained indexes) of the actionable findings that no other finding
     explains, costliest first. Warning and error only; data limits never lead."""
     explained = consequences(findings)
     folded: dict[int, list[int]] = {}
-    for index, (cause, _) in explained.items():
-        folded.setdefault(cause, []).append(index)
+    for index in explained:
+        folded.setdefault(_root_cause(index, explained), []).append(index)
     rows = []
     for index, finding in enumerate(findings):
         if finding.severity == "info" or finding.kind == LIMITS_KIND or index in explained:
@@ -121,14 +159,17 @@ def ranked(findings: Sequence[Finding]) -> list[tuple[int, float, list[int]]]:
 
 def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
     """The `verdict` section of the report."""
-    conclusions = []
+    conclusions: list[dict[str, Any]] = []
     for index, cost, explained in ranked(findings)[:MAX_CONCLUSIONS]:
         finding = findings[index]
         message = finding.message
         headline = finding.title
         logged = _logged_locations([findings[i] for i in explained])
+        resource = finding.resource.to_json() if finding.resource else None
         if logged:
             headline = f"{headline}, in {logged}"
+            if resource is not None:
+                resource = {**resource, "text": f"{resource['text']} in {logged}"}
         if explained:
             also = "; ".join(findings[i].title for i in explained)
             message = f"{message} It also explains: {also}."
@@ -142,6 +183,8 @@ def verdict(findings: Sequence[Finding]) -> dict[str, Any]:
                 "headline": headline,
                 "message": message,
                 "cost_s": round(cost, 6),
+                "culprit": finding.culprit.to_json() if finding.culprit else None,
+                "resource": resource,
                 "fix": finding.fix,
                 "explains": explained,
             }
@@ -154,15 +197,21 @@ FAIL_ON: tuple[str, ...] = ("error", "warning", "info", "never")
 """`--fail-on` levels: exit 1 when a finding of this severity or a worse one exists."""
 
 
+def failing_findings(report: dict[str, Any], fail_on: str) -> list[dict[str, Any]]:
+    """The findings of `report` at or above the `fail_on` severity (data limits do not
+    count), in report order: those that make `--fail-on` exit 1."""
+    if fail_on == "never":
+        return []
+    worst = FAIL_ON.index(fail_on)  # ValueError for an unknown level
+    return [
+        finding
+        for finding in report.get("findings") or []
+        if finding.get("kind") != LIMITS_KIND
+        and finding.get("severity") in FAIL_ON
+        and FAIL_ON.index(finding["severity"]) <= worst
+    ]
+
+
 def exit_code(report: dict[str, Any], fail_on: str) -> int:
     """1 when the report has a finding at or above `fail_on` (data limits do not count), else 0."""
-    if fail_on == "never":
-        return 0
-    worst = FAIL_ON.index(fail_on)
-    for finding in report.get("findings") or []:
-        if finding.get("kind") == LIMITS_KIND:
-            continue
-        severity = finding.get("severity")
-        if severity in FAIL_ON and FAIL_ON.index(severity) <= worst:
-            return 1
-    return 0
+    return 1 if failing_findings(report, fail_on) else 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.formats import asyncio as asyncio_format
+from analyzer.formats import asyncio_assemble, asyncio_lark
 from analyzer.formats.asyncio_record import AsyncioRecord
 from analyzer.inputs import iter_line_chunks, open_input
 
@@ -29,7 +30,7 @@ def _parse_file(path: Path, engine: str = "lark") -> asyncio_format.ParsedLog:
 
 
 def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
-    assembler = asyncio_format.Assembler()
+    assembler = asyncio_assemble.Assembler()
     for number, line in enumerate(text.split("\n"), 1):
         assembler.feed(number, line)
     assembler.finish()
@@ -37,7 +38,53 @@ def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
 
 
 def test_grammar_compiles_strictly() -> None:
-    asyncio_format.build_parser(strict=True)
+    asyncio_lark.build_parser(strict=True)
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regex (outside brackets, classes and escapes)."""
+    parts, depth, start, index, in_class = [], 0, 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    return [*parts, pattern[start:]]
+
+
+def test_every_message_start_holds_a_hint() -> None:
+    """`message_starts` skips lines without any `MESSAGE_HINTS` phrase: proved here for every
+    regex `message_start` is made of (the narrowed warning head checked through the grammar's
+    wider WARNING_HEAD), as regular languages: none matches a text without a hint."""
+    interegular = pytest.importorskip("interegular")
+    hints = "|".join(re.escape(hint) for hint in asyncio_lark.MESSAGE_HINTS)
+    any_hint = f"(?:.|\\n)*(?:{hints})(?:.|\\n)*"
+    parser = asyncio_lark.cached_parser()
+    regexes = {}
+    for name, part in asyncio_lark.message_start_parts():
+        if name == "WARNING_HEAD":
+            part = parser.get_terminal(name).pattern.to_regexp()
+        for index, alternative in enumerate(_alternatives(part)):
+            regexes[name, index] = alternative
+    # and one that must fail: a phrase no hint is part of
+    regexes["control", 0] = "Accept succeeded on a socket"
+    comparator = interegular.Comparator.from_regexes({**regexes, "hints": any_hint})
+    hinted = comparator.get_fsm("hints")
+    without = {key for key in regexes if not comparator.get_fsm(key).difference(hinted).empty()}
+    assert without == {("control", 0)}
+    assert len(regexes) > 40
 
 
 @pytest.mark.parametrize("engine", ["lark", "fast"])

@@ -1,29 +1,38 @@
 """The fast engine (vectorised pre-filter + grammar) agrees with the grammar on every line.
 
-On every research fixture, and on generated logs: reprs in each Python version's shape
-(3.7 without names, 3.8-3.9 wake-up wrappers, 3.10+ ``Task.task_wakeup()``, 3.13 hidden
-arguments, 3.14 ``_ThreadSafeHandle``, uvloop's bare qualnames, aiodebug without
-``created at``), wrapped in each envelope, between application lines.
+On every research fixture, every incident application log and every public excerpt (tests
+named ``public``), and on generated logs: reprs in each Python version's shape (3.7 without
+names, 3.8-3.9 wake-up wrappers, 3.10+ ``Task.task_wakeup()``, 3.13 hidden arguments, 3.14
+``_ThreadSafeHandle``, uvloop's bare qualnames, aiodebug without ``created at``), wrapped in
+each known envelope and in generated generic envelopes (time, level, logger, pid, thread and
+other fields in random order with random separators), between application lines.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lark import Token
 from support import examples
 
 from analyzer.formats import asyncio as asyncio_format
+from analyzer.formats import asyncio_lark, asyncio_record, asyncio_scan
 from analyzer.inputs import iter_line_chunks, open_input
 
 ROOT = Path(__file__).resolve().parent.parent
 RESEARCH = ROOT / "fixtures" / "asyncio" / "research"
 FIXTURES = [*sorted((RESEARCH / "out").glob("*.txt")), RESEARCH / "py314" / "probe314_output.txt"]
+INCIDENT_LOGS = sorted((ROOT / "fixtures" / "incidents").glob("*/app.*"))
+PUBLIC = sorted((ROOT / "fixtures" / "public" / "asyncio").glob("*.txt"))
 
 
 def _parse_path(path: Path, engine: str, chunk_bytes: int) -> asyncio_format.ParsedLog:
@@ -57,6 +66,17 @@ def _same(fast: asyncio_format.ParsedLog, lark: asyncio_format.ParsedLog) -> Non
 def test_fast_equals_grammar_on_fixtures(path: Path, chunk_bytes: int) -> None:
     """Small chunks put record boundaries across chunk boundaries."""
     _same(_parse_path(path, "fast", chunk_bytes), _parse_path(path, "lark", chunk_bytes))
+
+
+@pytest.mark.parametrize("path", INCIDENT_LOGS, ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 512])
+def test_fast_equals_grammar_on_incident_logs(path: Path, chunk_bytes: int) -> None:
+    _same(_parse_path(path, "fast", chunk_bytes), _parse_path(path, "lark", chunk_bytes))
+
+
+@pytest.mark.parametrize("path", PUBLIC, ids=lambda path: path.name)
+def test_fast_equals_grammar_on_public_excerpts(path: Path) -> None:
+    _same(_parse_path(path, "fast", 512), _parse_path(path, "lark", 512))
 
 
 # -- generated records -------------------------------------------------------------------------
@@ -247,13 +267,268 @@ def test_fast_equals_grammar_on_generated_logs(
             assert row["duration_s"] == pytest.approx(float(record[0].rsplit(" ", 2)[1]))
 
 
+# -- generated generic envelopes -------------------------------------------------------------
+
+
+def _utc(*parts: int) -> float:
+    return datetime(*parts, tzinfo=timezone.utc).timestamp()  # type: ignore[misc]
+
+
+# (as printed, time text, time_s); the time_s computed here with datetime, not by iodiag
+TIME_FIELDS = [
+    ("2026-12-05 08:13:03,082", "2026-12-05 08:13:03,082", _utc(2026, 12, 5, 8, 13, 3, 82000)),
+    ("2026-12-05 08:13:03.082", "2026-12-05 08:13:03.082", _utc(2026, 12, 5, 8, 13, 3, 82000)),
+    ("2026-12-05T08:20:47.971Z", "2026-12-05T08:20:47.971Z", _utc(2026, 12, 5, 8, 20, 47, 971000)),
+    ("2026-12-05T09:20:47+01:00", "2026-12-05T09:20:47+01:00", _utc(2026, 12, 5, 8, 20, 47)),
+    ("2026/12/05 08:13:03", "2026/12/05 08:13:03", _utc(2026, 12, 5, 8, 13, 3)),
+    ("[2026-11-26 15:08:59 +0000]", "2026-11-26 15:08:59 +0000", _utc(2026, 11, 26, 15, 8, 59)),
+    ("1796458383.475241", "1796458383.475241", 1796458383.475241),
+    ("22:02:09.188", "22:02:09.188", None),
+    ("Nov 26 15:09:18", "Nov 26 15:09:18", None),
+    ("time=2026-12-05T08:20:47Z", "2026-12-05T08:20:47Z", _utc(2026, 12, 5, 8, 20, 47)),
+]
+# (as printed, level)
+LEVEL_FIELDS = [
+    ("WARNING", "WARNING"), ("warning", "WARNING"), ("Error", "ERROR"), ("[ERROR]", "ERROR"),
+    ("(INFO)", "INFO"), ("level=debug", "DEBUG"), ("CRITICAL", "CRITICAL"), ("WARN", "WARN"),
+]  # fmt: skip
+# (as printed, logger, a logger token a bare number right after is the line number of)
+ASYNCIO_LOGGERS = [
+    ("asyncio", "asyncio", True), ("[asyncio]", "asyncio", True),
+    ("asyncio:base_events.py:1981", "asyncio", True), ("logger=asyncio", "asyncio", True),
+    ("asyncio.events", "asyncio.events", True), ("name=aiodebug", "aiodebug", True),
+    ("aiodebug.log_slow_callbacks:<lambda>(21)", "aiodebug.log_slow_callbacks", True),
+]  # fmt: skip
+OTHER_LOGGERS = [
+    ("svc.api", "svc.api", True),
+    ("[homeassistant.core]", "homeassistant.core", False),
+]
+# (as printed, pid, bare)
+PID_FIELDS = [("18917", 18917, True), ("[18917]", 18917, False), ("pid=4242", 4242, False),
+              ("(4242)", 4242, False), ("process=77", 77, False)]  # fmt: skip
+_BARE_PID = {printed: bare for printed, _, bare in PID_FIELDS}
+# (as printed, thread)
+THREAD_FIELDS = [
+    ("MainThread", "MainThread"), ("[MainThread]", "MainThread"), ("(MainThread)", "MainThread"),
+    ("Thread-3 (worker)", "Thread-3 (worker)"), ("asyncio_0", "asyncio_0"),
+    ("[asyncio_2]", "asyncio_2"), ("(SyncWorker_9)", "SyncWorker_9"),
+    ("thread=loop-1", "loop-1"), ("threadName=Dummy-1", "Dummy-1"),
+]  # fmt: skip
+STRICT_OTHERS = ["req=7f3a", "[req-42]", "user=alice"]
+FREE_WORDS = ["web-1", "checkout", "#", "D"]
+SEPARATORS = [" ", "  ", " - ", "\t", " \x1b[31m", " | "]
+OTHER_TEXTS = [
+    "Using selector: EpollSelector",
+    "<_SelectorSocketTransport fd=7 read=idle write=<idle, bufsize=0>> pauses reading",
+    "<Server sockets=(<asyncio.TransportSocket fd=6, family=2, type=1, proto=6>,)> is serving",
+    "Close <_UnixSelectorEventLoop running=False closed=False debug=True>",
+]
+
+
+@st.composite
+def generic_envelopes(draw: st.DrawFn, strict: bool) -> tuple[str, dict[str, Any]]:
+    """An envelope of fields in random order with random separators, and the values it
+    holds. ``strict``: no free words and an asyncio logger (what an `other` record needs)."""
+    fields: list[tuple[str, str, Any]] = []  # (kind, as printed, value)
+    has_time, has_level = draw(st.booleans()), draw(st.booleans())
+    if not has_time and not has_level:
+        has_level = True
+    if has_time:
+        printed, text, seconds = draw(st.sampled_from(TIME_FIELDS))
+        fields.append(("time", printed, (text, seconds)))
+    if has_level:
+        fields.append(("level", *draw(st.sampled_from(LEVEL_FIELDS))))
+    loggers = ASYNCIO_LOGGERS if strict else ASYNCIO_LOGGERS + OTHER_LOGGERS
+    if strict or draw(st.booleans()):
+        printed, name, lineno_before = draw(st.sampled_from(loggers))
+        fields.append(("logger", printed, (name, lineno_before)))
+    if draw(st.booleans()):
+        printed, pid, _bare = draw(st.sampled_from(PID_FIELDS))
+        fields.append(("pid", printed, pid))
+    if draw(st.booleans()):
+        fields.append(("thread", *draw(st.sampled_from(THREAD_FIELDS))))
+    for other in draw(st.lists(st.sampled_from(STRICT_OTHERS), max_size=2)):
+        fields.append(("other", other, None))
+    if not strict:
+        for word in draw(st.lists(st.sampled_from(FREE_WORDS), max_size=2)):
+            fields.append(("word", word, None))
+    order = draw(st.permutations(fields))
+    parts: list[str] = []
+    expected: dict[str, Any] = {
+        "_strict": [  # is each field, in order, a strict one (grammar section 1b)?
+            kind != "word" and (kind != "logger" or printed != "svc.api")
+            for kind, printed, _ in order
+        ],
+        "_kinds": [kind for kind, _, _ in order],
+        "_asyncio_at": next(  # where the asyncio logger field is, if any
+            (i for i, (kind, _, value) in enumerate(order) if kind == "logger" and
+             asyncio_lark.is_asyncio_logger(value[0])), None),
+    }  # fmt: skip
+    for index, (kind, printed, value) in enumerate(order):
+        if index:  # (a free word then " | " at the start is a docker compose prefix)
+            after_word = order[index - 1][0] == "word"
+            parts.append(draw(st.sampled_from(SEPARATORS[:-1] if after_word else SEPARATORS)))
+        parts.append(printed)
+        if kind == "time":
+            expected["time"], expected["time_s"] = value
+        elif kind == "logger":
+            expected["logger"] = value[0]
+        elif kind == "pid":
+            # a bare number right after a logger name is its line number (F_PID)
+            before = order[index - 1] if index else None
+            after_logger = before is not None and before[0] == "logger" and before[2][1]
+            expected["pid"] = None if _BARE_PID[printed] and after_logger else value
+        elif kind in ("level", "thread"):
+            expected[kind] = value
+    last = order[-1][0]
+    ends = [" ", " - ", " | "] if last == "word" else [" ", ": ", " - ", " | "]
+    return "".join(parts) + draw(st.sampled_from(ends)), expected
+
+
+def _check_envelope(row: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key in ("time", "level", "logger", "pid", "thread"):
+        assert row[key] == expected.get(key), (key, row["text"])
+    if expected.get("time_s") is None:
+        assert row["time_s"] is None
+    else:
+        assert row["time_s"] == pytest.approx(expected["time_s"], abs=1e-6)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(APP_LINES, max_size=2),
+            st.one_of(
+                st.tuples(st.just("message"), generic_envelopes(strict=False), messages()),
+                st.tuples(
+                    st.just("other"),
+                    generic_envelopes(strict=True),
+                    st.sampled_from(OTHER_TEXTS).map(lambda text: [text]),
+                ),
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from([1 << 20, 300]),
+    st.sampled_from(["", "web_1  | ", "\x1b[36mapi-1  | \x1b[0m"]),
+    st.sampled_from(["", "\x1b[0m"]),
+)
+def test_fast_equals_grammar_on_generated_envelopes(
+    blocks: list[tuple[list[str], tuple[str, tuple[str, dict[str, Any]], list[str]]]],
+    chunk_bytes: int,
+    compose: str,
+    reset: str,
+) -> None:
+    """asyncio records in generated generic envelopes between application lines (all of a
+    record's lines after a docker compose prefix, in colour or not; a colour reset after
+    its first line): both engines read the same, every record is found, with the envelope's
+    values and the lines of the record."""
+    lines: list[str] = []
+    for app, (_shape, (envelope, _expected), record) in blocks:
+        lines += app
+        lines += [compose + envelope + record[0] + reset, *(compose + line for line in record[1:])]
+    lines.append("job 4 done")
+    text = "\n".join(lines) + "\n"
+    fast = _parse_text(text, "fast", chunk_bytes)
+    _same(fast, _parse_text(text, "lark", chunk_bytes))
+    assert fast.unparsed.num_rows == 0
+    rows = fast.loop_events.to_pylist()
+    assert len(rows) == len(blocks)
+    for (_app, (shape, (_envelope, expected), record)), row in zip(blocks, rows, strict=True):
+        _check_envelope(row, expected)
+        assert row["message"] == record[0]
+        assert row["line_end"] - row["line_start"] >= len(record) - 1  # (+ app tracebacks)
+        if shape == "other":
+            assert row["kind"] == "other"
+        elif record[0].startswith("Executing "):
+            assert row["kind"] == "slow_callback"
+            assert row["duration_s"] == pytest.approx(float(record[0].rsplit(" ", 2)[1]))
+    for line in lines:
+        _agree(line)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(generic_envelopes(strict=False), st.sampled_from(OTHER_TEXTS))
+def test_other_text_is_asyncio_s_only_after_strict_fields_and_its_logger(
+    generated: tuple[str, dict[str, Any]], text: str
+) -> None:
+    """Other text after a generic envelope is an asyncio `other` record exactly when the
+    fields up to the first free one (a free word, another logger's name) name an asyncio
+    logger and hold a time or a level; else it is an application line. (A free word after
+    the logger starts the message.)"""
+    envelope, expected = generated
+    line = envelope + text
+    _agree(line)
+    read = asyncio_lark.parse_line(line)
+    record = (
+        isinstance(read, asyncio_record.Line)
+        and read.role == "other"
+        and asyncio_lark.is_asyncio_logger((read.envelope or {}).get("logger"))
+    )
+    run = []  # the fields up to the first free one
+    for kind, strict in zip(expected["_kinds"], expected["_strict"], strict=True):
+        if not strict:
+            break
+        run.append(kind)
+    at = expected["_asyncio_at"]
+    assert record == (at is not None and at < len(run) and ("time" in run or "level" in run))
+    if record and all(expected["_strict"]):
+        assert isinstance(read, asyncio_record.Line) and read.data["message"] == text
+
+
+def _accepted(start: str, tokens: list[tuple[str, str]]) -> set[str]:
+    """The terminals Lark's contextual lexer tries after `tokens` (start symbol `start`)."""
+    parser = asyncio_lark.cached_parser()
+    interactive = parser.parse_interactive("", start=start)
+    for kind, text in tokens:
+        interactive.feed_token(Token(kind, text))
+    lexers = parser.parser.lexer.lexers  # type: ignore[attr-defined]
+    return {term.name for term in lexers[interactive.parser_state.position].terminals}
+
+
+def _names(scanner: Any) -> set[str]:
+    return set(scanner.full.groupindex)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(generic_envelopes(strict=False))
+def test_field_lexers_try_what_every_parser_state_of_the_rules_accepts(
+    generated: tuple[str, dict[str, Any]],
+) -> None:
+    """The fast field lexers use one terminal set for the first token, one after it and (for
+    `envelope_other`) one after the asyncio logger: after every token of generated
+    envelopes, Lark's parser state accepts exactly that set."""
+    fast = asyncio_scan.fast_parser()
+    tokens = fast.fields(generated[0])
+    assert tokens is not None
+    strict, seen_logger = True, False
+    for index in range(len(tokens) + 1):
+        fields = fast.fields_first if index == 0 else fast.fields_rest
+        assert _accepted("fields", tokens[:index]) == _names(fields)
+        if strict:
+            other = fast.other_first if index == 0 else fast.other_before
+            other = fast.other_after if seen_logger else other
+            assert _accepted("envelope_other", tokens[:index]) == _names(other)
+        if index < len(tokens):
+            kind = tokens[index][0]
+            strict = strict and kind not in ("F_WORD", "F_JUNK", "F_LOGGER")
+            seen_logger = seen_logger or kind.startswith("F_ALOGGER")
+
+
 # -- the fast line parser, line by line -------------------------------------------------------
 
 
-def _fixture_lines() -> list[str]:
+def _read_text(path: Path) -> str:
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return data.decode("utf-8", errors="backslashreplace")
+
+
+def _fixture_lines(paths: list[Path]) -> list[str]:
     lines: list[str] = []
-    for path in FIXTURES:
-        text = path.read_text(encoding="utf-8")
+    for path in paths:
+        text = _read_text(path)
         lines += [line.rstrip("\r") for line in text.split("\n")]
         for line in text.split("\n"):  # the message lines inside JSON records
             if line.startswith("{"):
@@ -267,23 +542,43 @@ def _fixture_lines() -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-FIXTURE_LINES = _fixture_lines()
+FIXTURE_LINES = _fixture_lines([*FIXTURES, *INCIDENT_LOGS])
+PUBLIC_LINES = _fixture_lines(PUBLIC)
+
+
+def _agree(line: str) -> None:
+    """Both parsers, the lazy reason included; and where the fast reader of `line` says the
+    grammar rejects the line, it does."""
+    grammar = asyncio_lark.parse_line(line)
+    assert asyncio_scan.parse_line_fast(line) == grammar, line
+    lazy = asyncio_scan.parse_line_lazy(line)
+    assert (lazy if isinstance(lazy, asyncio_record.Line) else str(lazy)) == grammar, line
+    if asyncio_scan.fast_parser().line(line) is asyncio_scan.REJECT:
+        assert isinstance(asyncio_lark.GRAMMAR_READERS.line(line), asyncio_lark.Rejected), line
 
 
 def test_fast_line_parser_equals_grammar_on_every_fixture_line() -> None:
+    """Research fixtures and incident application logs (about 3,000 distinct lines)."""
+    assert len(FIXTURE_LINES) > 2000
     for line in FIXTURE_LINES:
-        assert asyncio_format.parse_line_fast(line) == asyncio_format.parse_line(line), line
+        _agree(line)
+
+
+def test_fast_line_parser_equals_grammar_on_every_public_line() -> None:
+    assert len(PUBLIC_LINES) > 200
+    for line in PUBLIC_LINES:
+        _agree(line)
 
 
 def test_fast_line_parser_reads_the_common_lines_itself() -> None:
     """The fast path must not quietly hand everything to the grammar: every `Executing`
     line without a journald prefix, every traceback frame and every enveloped application
     line of the fixtures is read without it."""
-    fast = asyncio_format._fast_parser()
+    fast = asyncio_scan.fast_parser()
     missed = []
     for line in FIXTURE_LINES:
-        parsed = asyncio_format.parse_line(line)
-        if not isinstance(parsed, asyncio_format.Line) or parsed.journal is not None:
+        parsed = asyncio_lark.parse_line(line)
+        if not isinstance(parsed, asyncio_record.Line) or parsed.journal is not None:
             continue
         common = (
             parsed.data.get("kind") == "slow_callback"
@@ -301,8 +596,8 @@ def test_fast_line_parser_equals_grammar_at_line_edges() -> None:
     for line in FIXTURE_LINES:
         for variant in (line + " ", " " + line, line + "\t", line[:-1]):
             fast, grammar = (
-                asyncio_format.parse_line_fast(variant),
-                asyncio_format.parse_line(variant),
+                asyncio_scan.parse_line_fast(variant),
+                asyncio_lark.parse_line(variant),
             )
             assert fast == grammar, variant
 
@@ -311,6 +606,8 @@ FRAGMENTS = [
     " ", ">", "<", "'", '"', ":", "()", "(", ")", "[", "]", ", ", " at ", "=", ".", "0",
     " cancelled", " created at x.py:1", " when=1.5", " running", " - ", "  ", "\t",
     "Warning: ", "x.py:3: RuntimeWarning: ", "Handle", "Task", " took 1.000 seconds",
+    "asyncio", " asyncio ", "[asyncio]", " INFO ", "ERROR:", " 1234 ", "...", "pid=7",
+    "Executing <", "Task was destroyed but it is pending!", "\x1b[31m", " | ", ",",
 ]  # fmt: skip
 
 
@@ -336,7 +633,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
         line = line[:at]
     else:
         line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
-    assert asyncio_format.parse_line_fast(line) == asyncio_format.parse_line(line)
+    _agree(line)
 
 
 # -- the byte pre-filter ----------------------------------------------------------------------
@@ -345,7 +642,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
 def _mask_lines(block: bytes) -> list[int]:
     """The candidate line indexes the old way: split into lines, RE2 on each line."""
     lines = [line.decode("utf-8", "backslashreplace") for line in block.split(b"\n")]
-    mask = asyncio_format.candidate_mask(pa.array(lines, pa.string()))
+    mask = asyncio_scan.candidate_mask(pa.array(lines, pa.string()))
     return [index for index, hit in enumerate(mask) if hit]
 
 
@@ -357,11 +654,11 @@ def test_candidate_lines_are_the_lines_with_a_marker(
     """On every fixture, with pieces and rounds so small that most blocks need many rounds
     or go to the dense fallback: the same lines as matching each line on its own, and the
     offsets are where those lines start."""
-    monkeypatch.setattr(asyncio_format, "PIECE_BYTES", piece)
-    monkeypatch.setattr(asyncio_format, "MAX_ROUNDS", rounds)
+    monkeypatch.setattr(asyncio_scan, "PIECE_BYTES", piece)
+    monkeypatch.setattr(asyncio_scan, "MAX_ROUNDS", rounds)
     for path in FIXTURES:
         block = path.read_bytes().rstrip(b"\n")
-        offsets, indexes = asyncio_format.candidate_lines(block)
+        offsets, indexes = asyncio_scan.candidate_lines(block)
         assert indexes == _mask_lines(block), path.name
         starts = [0] + [i + 1 for i, byte in enumerate(block) if byte == 10]
         assert offsets == [starts[i] for i in indexes], path.name

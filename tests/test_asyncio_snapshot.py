@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.formats import asyncio as asyncio_format
+from analyzer.formats import asyncio_assemble
 from analyzer.formats.asyncio_record import TaskSnapshot
 from analyzer.inputs import iter_line_chunks
 from analyzer.schema import TASKS_SNAPSHOT
@@ -248,7 +249,7 @@ def test_dumps_inside_an_application_log_and_lookalikes() -> None:
         assert [r.task_id for r in rows] == re.findall(r"^\| (\d+) ", "\n".join(demo), re.M)
         assert rows[2].line_no == lines.index(row) + 1
         assert parsed.unparsed.to_pylist() == [
-            {"input": "-", "line_no": 12, "text": bad_row, "reason": asyncio_format._ROW_UNFIT}
+            {"input": "-", "line_no": 12, "text": bad_row, "reason": asyncio_assemble.ROW_UNFIT}
         ]
         assert parsed.snapshot_lines == len(demo)  # the bad row is counted as unparsed
         assert parsed.application_lines == 5
@@ -272,7 +273,7 @@ def test_an_aiomonitor_dump_is_detected_as_an_asyncio_input() -> None:
     ],
 )
 def test_since_columns_read_as_seconds(text: str, seconds: float | None) -> None:
-    assert asyncio_format._since_seconds(text) == (
+    assert asyncio_assemble.since_seconds(text) == (
         None if seconds is None else pytest.approx(seconds)
     )
 

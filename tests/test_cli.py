@@ -6,12 +6,16 @@ compare are counted from the fixture files here, never copied from the README.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pyarrow.parquet as pq
 import pytest
@@ -19,12 +23,14 @@ from typer.testing import CliRunner, Result
 
 from analyzer import __version__
 from analyzer.cli.analyze import app, report_stem
+from analyzer.render import HtmlRenderer, JsonRenderer, Renderer
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "fixtures" / "strace" / "logs"
 MT_PIPES = LOGS / "mt_pipes.f_tt_T.log"
 GZIP_NO_EXT = LOGS / "derived" / "small_sh_gzip_no_ext.log"
 SMALL_SH_GZ = LOGS / "derived" / "small_sh.f_tt_T.log.gz"
+NO_DURATIONS = REPO / "fixtures" / "strace" / "research" / "logs" / "variants" / "ts_tt_r.log"
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +77,17 @@ def test_default_run_prints_summary_and_writes_both_reports(tmp_path: Path) -> N
     assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     assert "read" in md.read_text(encoding="utf-8")
     assert result.stderr == ""
+
+
+def test_default_run_on_a_log_without_durations(tmp_path: Path) -> None:
+    """Most real strace logs are taken without -T: the default run used to crash in the
+    HTML report (exit 1, a cut .iodiag.html left behind, no Markdown; issue 14, item 1)."""
+    result = run(NO_DURATIONS, "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    html = (tmp_path / "ts_tt_r.iodiag.html").read_text(encoding="utf-8")
+    assert html.rstrip().endswith("</html>")
+    assert "## Syscalls" in (tmp_path / "ts_tt_r.iodiag.md").read_text(encoding="utf-8")
 
 
 def test_default_run_creates_missing_out_dir(tmp_path: Path) -> None:
@@ -300,3 +317,309 @@ def test_a_closed_stdout_pipe_is_not_an_error(args: list[str], tmp_path: Path) -
     written = sorted(path.name for path in tmp_path.iterdir())
     expected = ["mt_pipes.f_tt_T.iodiag.html", "mt_pipes.f_tt_T.iodiag.md"] if not args else []
     assert written == expected
+
+
+# --- safe output (issue 14, items 10-12) ---------------------------------------------------------
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Temporary files or folders a run left in `folder`."""
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
+
+
+def _failing_render(
+    monkeypatch: pytest.MonkeyPatch, cls: type[Renderer], error: BaseException
+) -> None:
+    """Make `cls.render` write the start of its output, then fail with `error`."""
+
+    def render(self: Renderer, result: object, out: IO[str]) -> None:
+        out.write("the start of an output that never ends")
+        raise error
+
+    monkeypatch.setattr(cls, "render", render)
+
+
+def test_a_failed_run_keeps_the_existing_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report.json"
+    out.write_text("the report of yesterday\n", encoding="utf-8")
+    _failing_render(monkeypatch, JsonRenderer, RuntimeError("a bug in a renderer"))
+    result = run(MT_PIPES, "-o", out)
+    assert isinstance(result.exception, RuntimeError)
+    assert out.read_text(encoding="utf-8") == "the report of yesterday\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_default_run_leaves_no_partial_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTML report failing half-way left a cut ``.iodiag.html`` behind (item 1)."""
+    _failing_render(monkeypatch, HtmlRenderer, RuntimeError("a bug in a template"))
+    result = run(MT_PIPES, "--out-dir", tmp_path)
+    assert isinstance(result.exception, RuntimeError)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_keeps_the_existing_output_and_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report.json"
+    out.write_text("the report of yesterday\n", encoding="utf-8")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    _failing_render(monkeypatch, JsonRenderer, full)
+    result = run(MT_PIPES, "-o", out)
+    assert_one_line_error(result, f"cannot write {out}: No space left on device")
+    assert out.read_text(encoding="utf-8") == "the report of yesterday\n"
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_device_that_is_full_is_named() -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does; it is written in
+    place (a device is not replaced by a renamed file)."""
+    result = run(MT_PIPES, "--format", "json", "-o", "/dev/full")
+    assert_one_line_error(result, "cannot write /dev/full: No space left on device")
+
+
+def test_two_runs_to_one_path_do_not_splice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second run writes the same file while the first is half-way through writing it
+    (nested here, so the interleaving is certain): the file ends up whole, from one run."""
+    out = tmp_path / "report.json"
+    original = JsonRenderer.render
+    expected = {}
+    for trace in (MT_PIPES, SMALL_SH_GZ):
+        assert run(trace, "-o", out).exit_code == 0
+        expected[trace] = out.read_text(encoding="utf-8")
+    out.unlink()
+    calls = []
+
+    def interleaved(self: JsonRenderer, result: object, handle: IO[str]) -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            original(self, result, handle)  # the second run: whole, undisturbed
+            return
+        text = JsonRenderer().render_to_string(result)
+        handle.write(text[:200])
+        handle.flush()
+        inner = run(SMALL_SH_GZ, "-o", out)  # the second run, to the same path
+        assert inner.exit_code == 0, inner.output
+        handle.write(text[200:])
+
+    monkeypatch.setattr(JsonRenderer, "render", interleaved)
+    assert run(MT_PIPES, "-o", out).exit_code == 0
+    assert out.read_text(encoding="utf-8") in expected.values()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_parquet_run_keeps_the_existing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "tables"
+    assert run(MT_PIPES, "--format", "parquet", "-o", out).exit_code == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    written = []
+
+    def write_table(table: object, where: object, **options: object) -> None:
+        written.append(where)
+        if len(written) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        Path(str(where)).write_bytes(b"a table of the failed run")
+
+    monkeypatch.setattr(pq, "write_table", write_table)
+    result = run(SMALL_SH_GZ, "--format", "parquet", "-o", out)
+    assert_one_line_error(result, f"cannot write {out}: No space left on device")
+    after = {path.name: path.read_bytes() for path in out.iterdir() if path.name != "notes.txt"}
+    assert after == before
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert _leftovers(tmp_path) == []
+
+
+def test_parquet_into_an_existing_folder_replaces_its_tables(tmp_path: Path) -> None:
+    out = tmp_path / "tables"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    result = run(MT_PIPES, "--format", "parquet", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert pq.read_table(out / "syscalls.parquet").num_rows > 0
+    assert _leftovers(tmp_path) == [] and _leftovers(out) == []
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_a_new_output_gets_the_usual_mode_and_a_replaced_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "report.json"
+    assert run(MT_PIPES, "-o", out).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    out.chmod(0o640)
+    assert run(MT_PIPES, "-o", out).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_an_output_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert run(MT_PIPES, "-o", link).exit_code == 0
+    assert link.is_symlink()
+    assert json.loads(real.read_text(encoding="utf-8"))["schema"] == "iodiag.report/1"
+
+
+# --- never overwrite an input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "hardlink"])
+def test_an_output_that_is_an_input_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    trace = tmp_path / "trace.log"
+    shutil.copyfile(MT_PIPES, trace)
+    output: str | Path = trace
+    if spelling == "relative":
+        monkeypatch.chdir(tmp_path)
+        output = "./sub/../trace.log"
+        (tmp_path / "sub").mkdir()
+    elif spelling == "hardlink":
+        output = tmp_path / "also.log"
+        os.link(trace, output)
+    result = run(trace, "--format", "json", "-o", output)
+    assert_one_line_error(result, "will not overwrite the input")
+    assert trace.read_bytes() == MT_PIPES.read_bytes()
+
+
+def test_a_default_report_named_like_another_input_is_refused(tmp_path: Path) -> None:
+    trace = tmp_path / "mt_pipes.f_tt_T.log"
+    shutil.copyfile(MT_PIPES, trace)
+    notes = tmp_path / "mt_pipes.f_tt_T.iodiag.md"  # an input that has the report's name
+    notes.write_text("my notes\n", encoding="utf-8")
+    result = run(trace, notes, "--out-dir", tmp_path)
+    assert_one_line_error(result, "will not overwrite the input", "iodiag.md")
+    assert notes.read_text(encoding="utf-8") == "my notes\n"
+    assert not (tmp_path / "mt_pipes.f_tt_T.iodiag.html").exists()
+
+
+# --- option values -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--slow-ms", "nan"),
+        ("--slow-ms", "-1"),
+        ("--slow-ms", "inf"),
+        ("--loop-block-ms", "nan"),
+        ("--loop-block-ms", "-100"),
+        ("--threads", "0"),
+        ("--threads", "-5"),
+        ("--clock-offset", "nan"),
+        ("--clock-offset", "inf"),
+    ],
+)
+def test_option_values_are_checked(option: str, value: str, tmp_path: Path) -> None:
+    result = run(MT_PIPES, option, value, "--format", "json", "-o", tmp_path / "out.json")
+    assert_one_line_error(result, option, value)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- --fail-on and the exit codes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["error", "warning"])
+def test_fail_on_lists_the_findings_that_met_it(level: str, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = run(MT_PIPES, "--fail-on", level, "-o", out)
+    assert result.exit_code == 1, result.output
+    findings = json.loads(out.read_text(encoding="utf-8"))["findings"]
+    worse = ("error",) if level == "error" else ("error", "warning")
+    met = [f for f in findings if f["severity"] in worse and f["kind"] != "data_limits"]
+    assert met
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"iodiag-analyze: --fail-on {level}: {len(met)} findings at or above {level}:"
+    )
+    assert lines[1:] == [f"  {f['code']} {f['severity']}: {f['title']}" for f in met]
+
+
+def test_fail_on_not_met_prints_nothing(tmp_path: Path) -> None:
+    result = run(LOGS / "sockets.f_tt_T_yy.log", "--fail-on", "warning", "-o", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_readme_documents_the_exit_codes() -> None:
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert "Exit codes: **0** the run succeeded; **1** `--fail-on` was met" in text
+    assert "**2** an input could not be read" in text
+
+
+def test_help_documents_the_exit_codes() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "Exit codes: 0 done; 1 --fail-on met" in text
+    assert "2 an input that cannot be read" in text
+
+
+# --- closed and early-closed standard streams --------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_reader_that_leaves_after_the_summary_does_not_stop_the_reports(
+    tmp_path: Path,
+) -> None:
+    """`iodiag-analyze trace | head -40`: the reader takes the whole summary and leaves while
+    the HTML report is being written; the ``wrote ...`` line then meets a closed pipe. The
+    Markdown report is still written."""
+    command = [sys.executable, "-m", "analyzer", str(MT_PIPES), "--out-dir", str(tmp_path)]
+    whole = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    summary = whole.stdout.split("\nwrote ")[0].splitlines()
+    for path in tmp_path.iterdir():
+        path.unlink()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in summary:  # every line of the summary, then no more
+        assert proc.stdout.readline().rstrip("\n") == line
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert stderr == ""
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "mt_pipes.f_tt_T.iodiag.html",
+        "mt_pipes.f_tt_T.iodiag.md",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "closed", "needle"),
+    [
+        (["-", "--format", "json"], "<&-", "stdin is closed"),
+        (["{trace}"], ">&-", "stdout is closed"),
+        (["{trace}", "--format", "json"], ">&-", "stdout is closed"),
+    ],
+    ids=["stdin", "stdout-default", "stdout-json"],
+)
+def test_a_closed_standard_stream_is_one_line(
+    args: list[str], closed: str, needle: str, tmp_path: Path
+) -> None:
+    words = " ".join(shlex.quote(arg.format(trace=MT_PIPES)) for arg in args)
+    command = f"exec {shlex.quote(sys.executable)} -m analyzer {words} {closed}"
+    proc = subprocess.run(
+        ["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("iodiag-analyze: ") and needle in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert list(tmp_path.iterdir()) == []

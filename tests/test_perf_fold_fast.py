@@ -200,3 +200,50 @@ def test_python_dash_m_prints_what_the_cli_app_prints(args: list[object]) -> Non
     result = CliRunner().invoke(app, argv, env={"NO_COLOR": "1", "COLUMNS": "100"})
     assert (proc.returncode, proc.stdout) == (result.exit_code, result.stdout)
     assert proc.stderr.strip() == result.stderr.strip()
+
+
+# --- safe output (issue 14, items 10-12) ---------------------------------------------------------
+
+VERTX = CORPUS / "perf-vertx-stacks-01.txt"
+"""Its folded stacks (about 240 KB) are more than a pipe holds."""
+
+
+def test_an_output_that_is_the_input_goes_to_the_full_cli(tmp_path: Path) -> None:
+    """``perf.txt -f folded -o perf.txt`` used to replace the capture by its folded stacks."""
+    perf = tmp_path / "perf.txt"
+    perf.write_bytes(VERTX.read_bytes())
+    assert fold_fast.run([str(perf), "-f", "folded", "-o", str(perf)]) is None
+    result = CliRunner().invoke(app, [str(perf), "-f", "folded", "-o", str(perf)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("iodiag-analyze: will not overwrite the input")
+    assert perf.read_bytes() == VERTX.read_bytes()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_output_that_cannot_be_written_goes_to_the_full_cli() -> None:
+    """/dev/full answers writes with ENOSPC: no traceback, the full CLI names it."""
+    assert fold_fast.run([str(VERTX), "-f", "folded", "-o", "/dev/full"]) is None
+    result = CliRunner().invoke(app, [str(VERTX), "-f", "folded", "-o", "/dev/full"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "iodiag-analyze: cannot write /dev/full: No space left on device\n"
+
+
+def test_a_closed_stdout_goes_to_the_full_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", None)  # what Python makes of a closed fd 1
+    assert fold_fast.run([str(VERTX), "-f", "folded"]) is None
+
+
+@pytest.mark.slow
+def test_a_reader_that_leaves_early_is_not_an_error() -> None:
+    """``iodiag-analyze perf.txt -f folded | head -1``: a quiet exit 0, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", str(VERTX), "-f", "folded"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert stderr == ""

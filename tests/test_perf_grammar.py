@@ -1,4 +1,4 @@
-"""`grammars/perf_script.lark` and the records it gives, on every fixture line.
+"""`grammars/perf.lark` and the records it gives, on every fixture line.
 
 Every line of every file in fixtures/perf is either parsed or reported unparsed with a
 reason; no line of real `perf script` output is unparsed (the only unparsed lines in

@@ -26,8 +26,8 @@ import pytest
 from analyzer import analyze
 from analyzer.model import AnalysisResult
 from analyzer.render import HtmlRenderer, MarkdownRenderer, TextRenderer
-from analyzer.render.base import ReportView
 from analyzer.render.perf_plots import perf_charts
+from analyzer.render.view import ReportView
 from analyzer.sections import perf as perf_report
 from analyzer.sections.perf import block_op, perf_section
 from analyzer.sections.perf_histograms import (
@@ -554,7 +554,7 @@ def test_pipeline_section_without_stacks_has_threads_but_no_symbols() -> None:
 
 def test_report_view_normalises_a_minimal_section() -> None:
     view = ReportView(AnalysisResult(report={"perf": {"samples": 3, "by_event": {"x": {}}}}))
-    perf = view.perf
+    perf = view.sections["perf"]
     assert perf is not None
     assert perf["block_io"] is None and perf["off_cpu"] is None
     assert perf["syscall_latency"] is None
@@ -606,7 +606,7 @@ def test_all_formats_show_the_perf_content(mixed_result: AnalysisResult) -> None
     histogram = "\n".join(
         [
             "disk = 254,0",
-            *ReportView(mixed_result).perf["block_io"]["devices"][0]["histogram_lines"],
+            *ReportView(mixed_result).sections["perf"]["block_io"]["devices"][0]["histogram_lines"],
         ]
     )
     assert "        32 -> 63         : 38       |****************************************|" in (
@@ -647,17 +647,7 @@ def test_queue_depth_chart_is_deterministic_svg(block_result: AnalysisResult) ->
     assert perf_charts(ReportView(block_result)) == charts
 
 
-def test_html_shows_the_queue_depth_chart(
-    block_result: AnalysisResult, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import analyzer.render.html as html_module
-
-    charts_of = html_module.report_charts
-
-    def with_perf(view: ReportView, **kwargs: Any) -> dict[str, str | None]:
-        return {**perf_charts(view), **charts_of(view, **kwargs)}
-
-    monkeypatch.setattr(html_module, "report_charts", with_perf)
+def test_html_shows_the_queue_depth_chart(block_result: AnalysisResult) -> None:
     html = HtmlRenderer().render_to_string(block_result)
     figure = re.search(r"<figure>\s*(<svg.*?</svg>)\s*<figcaption>Requests in flight", html, re.S)
     assert figure is not None

@@ -28,12 +28,17 @@ from analyzer.render import (
     Renderer,
     RenderError,
     TextRenderer,
-    base,
     formatting,
+    plots,
     renderer_for,
     renderer_for_path,
+    templates,
 )
-from analyzer.render.base import ReportView
+from analyzer.render.sections import SECTION_ORDER, section_modules, section_names
+from analyzer.render.templates import section_partials
+from analyzer.render.view import ReportView
+from analyzer.resources import reports_dir
+from analyzer.sources import SOURCES
 
 HOSTILE = "</script><b>bold</b>"
 
@@ -211,7 +216,8 @@ def empty_result() -> AnalysisResult:
 
 def test_registry_by_name() -> None:
     assert set(RENDERERS) == {
-        "text", "md", "html", "json", "parquet", "folded", "flamegraph", "speedscope"
+        "text", "md", "html", "json", "parquet", "folded", "flamegraph", "speedscope",
+        "junit", "sarif", "github",
     }  # fmt: skip
     for name, cls in RENDERERS.items():
         assert cls.name == name
@@ -433,9 +439,10 @@ def test_rendering_is_deterministic(
 
 def test_report_view_normalises_missing_keys() -> None:
     view = ReportView(AnalysisResult(report={"syscalls": [{"syscall": "read"}]}))
-    assert view.syscalls[0]["total_s"] is None
+    strace = view.sections["strace"]
+    assert strace.syscalls[0]["total_s"] is None
     assert view.title == "iodiag report"
-    assert view.tasks["killed"] == []
+    assert strace.tasks["killed"] == []
 
 
 def test_hostile_names_in_charts_and_tables() -> None:
@@ -557,7 +564,7 @@ def test_asyncio_and_perf_rendering_is_deterministic(
 
 
 def test_short_stack_keeps_root_and_leaf() -> None:
-    from analyzer.render.base import short_stack
+    from analyzer.render.perf_view import short_stack
 
     frames = [f"f{index}" for index in range(30)]
     assert short_stack(frames) == "f0;f1;…23…;f25;f26;f27;f28;f29"
@@ -689,7 +696,7 @@ def test_a_fix_shared_by_several_conclusions_is_spelled_out_once() -> None:
 
 
 def _fresh_template_environments() -> None:
-    base.template_environment.cache_clear()
+    templates.template_environment.cache_clear()
 
 
 def test_compiled_templates_are_kept_between_runs(
@@ -701,7 +708,10 @@ def test_compiled_templates_are_kept_between_runs(
     try:
         compiled = {name: renderer_for(name).render_to_string(result) for name in ("html", "md")}
         kept = sorted(path.name for path in tmp_path.glob("_jinja2-cache-*/__iodiag_*.cache"))
-        assert len(kept) == 2  # one per template, named by the options that compiled it
+        # One per template file (frames, macros, section partials), named by the options
+        # that compiled it; the batch index (reports/batch/) is no part of a run's report.
+        frames = [path for path in reports_dir().rglob("*.j2") if "batch" not in path.parts]
+        assert len(kept) == len(frames)
         _fresh_template_environments()
         loaded = {name: renderer_for(name).render_to_string(result) for name in ("html", "md")}
         assert loaded == compiled
@@ -717,7 +727,7 @@ def test_templates_render_without_a_usable_cache_directory(
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("x")
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
-    assert base.template_bytecode_cache({"autoescape": True}) is None
+    assert templates.template_bytecode_cache({"autoescape": True}) is None
     _fresh_template_environments()
     try:
         assert "<html" in renderer_for("html").render_to_string(result)
@@ -726,7 +736,7 @@ def test_templates_render_without_a_usable_cache_directory(
 
 
 def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
-    cache = base.template_bytecode_cache({"autoescape": False})
+    cache = templates.template_bytecode_cache({"autoescape": False})
     assert cache is not None
     cache.directory = str(tmp_path / "missing")  # every write fails with FileNotFoundError
     environment = jinja2.Environment(bytecode_cache=cache)
@@ -735,3 +745,273 @@ def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
         loader=jinja2.DictLoader({"t": "{{ x }}"}), bytecode_cache=cache
     ).get_template("t")
     assert template.render(x=3) == "3"
+
+
+# --------------------------------------------------------------------------- section order
+
+
+def _every_source_result(asyncio_result: AnalysisResult, perf_result: AnalysisResult) -> Any:
+    """The hand-built example with the asyncio and perf sections of real runs added."""
+    report = example_report()
+    report["asyncio"] = asyncio_result.report["asyncio"]
+    report["perf"] = perf_result.report["perf"]
+    return AnalysisResult(report=report, tables=perf_result.tables)
+
+
+def _in_order(text: str, marks: list[str]) -> bool:
+    places = [text.index(mark) for mark in marks]
+    return places == sorted(places)
+
+
+def test_every_source_has_its_parts_and_one_order() -> None:
+    names = section_names()
+    assert names[:3] == SECTION_ORDER == ("strace", "asyncio", "perf")
+    assert set(names) == set(SECTION_ORDER) | set(SOURCES)
+    for kind in ("view", "text"):
+        assert [name for name, _ in section_modules(kind)] == list(names)
+    # py-spy dumps have no chart
+    assert [name for name, _ in section_modules("plots")] == [n for n in names if n != "pyspy"]
+    for extension in ("html", "md"):
+        assert section_partials(extension) == tuple(
+            f"sections/{name}.{extension}.j2" for name in names
+        )
+
+
+def test_every_format_lists_the_sections_in_one_order(
+    asyncio_result: AnalysisResult, perf_result: AnalysisResult
+) -> None:
+    outputs = _all_formats(_every_source_result(asyncio_result, perf_result))
+    html = outputs["html"]
+    nav = html[html.index("<nav") : html.index("</nav>")]
+    assert re.findall(r'href="#([^"]+)"', nav) == [
+        "verdict",
+        *("syscalls", "targets", "errors", "in-flight", "threads", "tasks"),
+        "asyncio",
+        "perf",
+        "parse",
+        "strace-summary",
+    ]
+    main = html[html.index("<main>") :]
+    assert re.findall(r'<section id="([^"]+)"', main) == [
+        *("overview", "verdict", "findings"),
+        *("syscalls", "targets", "errors", "in-flight", "threads", "tasks"),
+        "asyncio",
+        "perf",
+        "parse",
+        "strace-summary",
+    ]
+    cards = html[html.index('<dl class="cards">') : html.index("</dl>")]
+    assert _in_order(cards, ["Syscalls returned", "asyncio records", "perf samples", "Findings"])
+    md = outputs["md"]
+    assert _in_order(
+        md,
+        [
+            "syscalls returned",
+            "## Verdict",
+            "## Findings",
+            "## Syscalls",
+            "## Tasks",
+            "## asyncio",
+            "## perf",
+            "## Parse report",
+            "## strace -c/-C summary",
+        ],
+    )
+    assert _in_order(outputs["text"], ["Verdict", "Top ", "Tasks:", "asyncio:", "perf:"])
+
+
+def test_a_new_source_brings_its_own_parts(
+    result: AnalysisResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source that render does not name gets its section from its own files alone: a view
+    and a text module, and partials, found by name, after the known sources."""
+    import importlib.machinery
+    import shutil
+    import sys
+    import types
+
+    from analyzer import sources
+    from analyzer.lazy import LazyImports
+    from analyzer.render import sections
+
+    reports = tmp_path / "reports"
+    shutil.copytree(reports_dir(), reports)
+    (reports / "sections" / "fake.html.j2").write_text(
+        '{% macro nav() %}<a href="#fake">fake</a>\n{% endmacro %}\n'
+        '{% macro main() %}<section id="fake">{{ view.sections.fake }}</section>\n\n'
+        "{% endmacro %}\n",
+        encoding="utf-8",
+    )
+    (reports / "sections" / "fake.md.j2").write_text(
+        "{% macro main() %}## fake\n\n{{ view.sections.fake }}\n\n{% endmacro %}\n",
+        encoding="utf-8",
+    )
+    for kind, function in (
+        ("view", lambda view: view.report.get("fake")),
+        ("text", lambda console, view: console.print(f"fake: {view.sections['fake']}")),
+    ):
+        name = f"analyzer.render.fake_{kind}"
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)
+        setattr(module, "section_view" if kind == "view" else "print_section", function)
+        monkeypatch.setitem(sys.modules, name, module)
+    # Only the names are read here; the entries are never looked up.
+    registry = {name: f"analyzer.sources.{name}:SOURCE" for name in SOURCES}
+    registry["fake"] = "analyzer.sources.strace:SOURCE"
+    monkeypatch.setattr(sources, "SOURCES", LazyImports("SOURCES", registry))
+    monkeypatch.setattr(templates, "reports_dir", lambda: reports)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # compiled templates go here
+    caches = (
+        sections.section_names,
+        sections.section_modules,
+        templates.section_partials,
+        templates.template_environment,
+    )
+    for cached in caches:
+        cached.cache_clear()
+    try:
+        others = tuple(name for name in registry if name not in ("strace", "asyncio", "perf"))
+        assert section_names() == ("strace", "asyncio", "perf", *others)
+        assert others[-1] == "fake"
+        report = {**result.report, "fake": "FAKE-DATA"}
+        outputs = _all_formats(AnalysisResult(report=report, tables=result.tables))
+    finally:
+        for cached in caches:
+            cached.cache_clear()
+    html = outputs["html"]
+    assert _in_order(html, ['href="#tasks"', 'href="#fake"', 'href="#parse"'])
+    assert _in_order(html, ['<section id="tasks">', '<section id="fake">FAKE-DATA</section>'])
+    assert _in_order(html, ['<section id="fake">', '<section id="parse">'])
+    assert _in_order(outputs["md"], ["## Tasks", "## fake\n\nFAKE-DATA\n", "## Parse report"])
+    assert _in_order(outputs["text"], ["Tasks:", "fake: FAKE-DATA", "Findings"])
+
+
+# --------------------------------------------------------------------------- every report shape
+
+NO_DURATIONS = FIXTURES / "strace" / "research" / "logs" / "variants" / "ts_tt_r.log"
+COMBINED = FIXTURES / "diagnosis" / "logs" / "asyncio_server.combined"
+
+
+def test_strace_without_durations_renders_everywhere() -> None:
+    """An strace log taken without -T has no syscall times, so no chart to draw: the HTML
+    report used to raise UndefinedError on ``charts.syscalls`` (issue 14, item 1)."""
+    from analyzer import analyze
+
+    result = analyze(NO_DURATIONS)
+    assert result.report["inputs"][0]["has_durations"] is False
+    outputs = _all_formats(result)
+    assert 'id="syscalls"' in outputs["html"] and "<svg" not in outputs["html"]
+    assert "## Syscalls" in outputs["md"]
+
+
+def test_slow_callbacks_that_took_no_time_render(tmp_path: Path) -> None:
+    """Slow callbacks that all took ``0.000`` seconds (a DERIVED input: the real capture's
+    durations replaced by 0.000) have an empty chart: the HTML report rendered anyway."""
+    from analyzer import analyze
+
+    text = SLOW_CALLBACKS.read_text(encoding="utf-8")
+    zero = re.sub(r"took \d+\.\d+ seconds", "took 0.000 seconds", text)
+    assert zero != text
+    path = tmp_path / "zero.txt"
+    path.write_text(zero, encoding="utf-8")
+    result = analyze(path)
+    assert result.report["asyncio"]["slow_callbacks"]["by_location"]
+    html = _all_formats(result)["html"]
+    assert '<section id="asyncio">' in html and "<svg" not in html
+
+
+def test_html_without_plots_renders_every_section(result: AnalysisResult) -> None:
+    """`HtmlRenderer(plots=False)` on a report with syscalls, targets and threads."""
+    html = HtmlRenderer(plots=False).render_to_string(result)
+    assert "<svg" not in html
+    for section in ("syscalls", "targets", "threads"):
+        assert f'<section id="{section}">' in html
+
+
+def _key_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key of `value`, nested, with the first item of each list standing for all."""
+    paths: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths.append((*prefix, key))
+            paths.extend(_key_paths(item, (*prefix, key)))
+    elif isinstance(value, list) and value:
+        paths.append((*prefix, 0))
+        paths.extend(_key_paths(value[0], (*prefix, 0)))
+    return paths
+
+
+HOWS = ("missing", "null", "empty")
+SHAPE_GROUP = 10
+"""Key paths changed together in one reshaped report (each render takes about 0.4 s)."""
+
+
+def _reshape(report: dict[str, Any], path: tuple[Any, ...], how: str) -> bool:
+    """Leave the key at `path` out, make it null, or empty (of its type); False when an
+    earlier change of the same report took its parent away."""
+    parent: Any = report
+    for key in path[:-1]:
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    key = path[-1]
+    if not isinstance(parent, (dict, list)) or (isinstance(parent, list) and key >= len(parent)):
+        return False
+    if isinstance(parent, dict) and key not in parent:
+        return False
+    if how == "missing":
+        del parent[key]
+    elif how == "null":
+        parent[key] = None
+    else:
+        parent[key] = type(parent[key])() if isinstance(parent[key], (dict, list, str)) else 0
+    return True
+
+
+@pytest.fixture(scope="module")
+def combined_result() -> AnalysisResult:
+    """A real run with strace, asyncio and perf inputs: every section of the report."""
+    from analyzer import analyze
+
+    inputs = [f"{COMBINED}.f_ttt_T.log", f"{COMBINED}.debug.log", f"{COMBINED}.perf_cpu.txt"]
+    return analyze(inputs)
+
+
+@pytest.mark.parametrize("round_", range(len(HOWS)))
+def test_every_renderer_on_every_report_shape(
+    combined_result: AnalysisResult, round_: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each key of a full report, at any depth, left out, null or empty (over the three
+    rounds, every key gets each of the three, in random groups of `SHAPE_GROUP` keys): the
+    text, Markdown, HTML (with and without charts) and JSON renderers still render. The
+    charts are laid out from the data as always; only matplotlib's SVG writing, which sees no
+    report data, is skipped."""
+    import random
+
+    monkeypatch.setattr(plots, "_to_svg", lambda fig, salt: f'<svg id="{salt}"></svg>')
+    report = json.loads(JsonRenderer().render_to_string(combined_result))
+    planned = [
+        (path, HOWS[(index + round_) % len(HOWS)]) for index, path in enumerate(_key_paths(report))
+    ]
+    random.Random(round_).shuffle(planned)
+    for start in range(0, len(planned), SHAPE_GROUP):
+        reshaped = json.loads(json.dumps(report))
+        changes = [
+            (path, how)
+            for path, how in planned[start : start + SHAPE_GROUP]
+            if _reshape(reshaped, path, how)
+        ]
+        result = AnalysisResult(reshaped, combined_result.tables)
+        renderers: list[Renderer] = [
+            TextRenderer(width=100, color=False),
+            MarkdownRenderer(),
+            HtmlRenderer(),
+            HtmlRenderer(plots=False),
+            JsonRenderer(),
+        ]
+        for renderer in renderers:
+            try:
+                renderer.render_to_string(result)
+            except Exception as error:
+                raise AssertionError(f"{renderer.name} with {changes}: {error!r}") from error

@@ -65,7 +65,35 @@ def _exhaustive_detect(head: bytes) -> str | None:
     return best if scores[best] >= sources.MIN_CONFIDENCE else None
 
 
-@pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
+# Public logs whose lines the fast scanner and the grammar still read differently (issue 14,
+# item 7): strict, so a fix shows up as an unexpected pass and the name leaves this list.
+SCANNER_DISAGREES = frozenset(
+    f"public/strace/{name}.log"
+    for name in (
+        "cupsd_segv_i386_2007",
+        "de_notes_static_hello_terminal_transcript",
+        "lookalike_python_ptrace_strace_py",
+        "processpool_f_p_attach_ctrlc",
+        "raspi_Tr_cat",
+        "runsh_p_tt_killed_blanklines",
+        "seccomp_notify_f_quoted_printable",
+        "tokio_uring_cat_io_uring_spliced",
+        "tomcat_async_ttt_truncated_edited",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "name_head",
+    [
+        pytest.param(
+            (name, head),
+            marks=pytest.mark.xfail(name in SCANNER_DISAGREES, reason="issue 14", strict=True),
+        )
+        for name, head in HEADS
+    ],
+    ids=[name for name, _ in HEADS],
+)
 def test_strace_sniff_equals_the_grammar_only_sniff(name_head: tuple[str, bytes]) -> None:
     _, head = name_head
     assert strace.sniff(head) == _grammar_sniff(head)
@@ -85,7 +113,17 @@ def test_every_sniff_is_within_the_confidence_range(name_head: tuple[str, bytes]
 
 
 def test_registry_names_are_the_sources_names() -> None:
-    assert list(sources.SOURCES) == ["strace", "perf", "asyncio"]
+    assert list(sources.SOURCES) == [
+        "strace",
+        "top",
+        "ps_threads",
+        "pidstat",
+        "pyspy",
+        "iostat",
+        "cloudwatch",
+        "perf",
+        "asyncio",
+    ]
     for name, source in sources.SOURCES.items():
         assert name == source.name
     assert "strace" in sources.SOURCES and "nope" not in sources.SOURCES
@@ -110,4 +148,4 @@ def test_a_strace_head_imports_no_other_parser() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code, str(trace)], capture_output=True, text=True, check=True
     ).stdout
-    assert "asyncio_log" not in out and "perf_script" not in out
+    assert "analyzer.formats.asyncio" not in out and "analyzer.formats.perf" not in out

@@ -29,6 +29,9 @@ DATA_FILES = (
     "analyzer/grammars/strace.lark",
     "analyzer/reports/report.html.j2",
     "analyzer/reports/report.md.j2",
+    "analyzer/reports/macros.html.j2",
+    "analyzer/reports/sections/strace.html.j2",
+    "analyzer/reports/sections/strace.md.j2",
     "analyzer/reports/report.css",
 )
 # Signs that an isolated build failed only because it could not download its build deps.

@@ -2,7 +2,13 @@
 
 - `analyze`: ``iodiag-analyze INPUT...``, the Typer command that wires the stages together;
 - `fold`: ``iodiag-analyze PERF.txt --format folded`` for one plain perf file, without Arrow,
-  pandas or Typer (most of a fold's run time would be their imports).
+  pandas or Typer (most of a fold's run time would be their imports);
+- `batch`: ``iodiag-analyze batch DIR_OR_GLOB... --out-dir reports/``, many runs at once;
+- `diff`: ``iodiag-analyze diff BASE CANDIDATE``, the regression gate between two reports
+  or two batches.
+
+The first argument picks the command: ``batch`` and ``diff`` are subcommands, anything else
+is an input of the one-run command (a file named ``batch`` is given as ``./batch``).
 
 This package's own import is light on purpose: the fold path must not pay for the others.
 """
@@ -15,7 +21,18 @@ import sys
 
 def main() -> None:
     """Console-script entry point of `iodiag-analyze`."""
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command == "diff":
+        from analyzer.cli.diff import main as diff
+
+        diff(sys.argv[2:])
+        return
     use_system_allocator()
+    if command == "batch":
+        from analyzer.cli.batch import main as batch
+
+        batch(sys.argv[2:])
+        return
     from analyzer.cli.fold import run
 
     code = run(sys.argv[1:])

@@ -5,6 +5,7 @@ This module only wires stages together; it never looks inside a table.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from contextlib import nullcontext
@@ -14,9 +15,11 @@ from typing import Annotated, Any
 import typer
 
 from analyzer import __version__
+from analyzer.clean import clean_text
 from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import IodiagError, UsageError
 from analyzer.model import AnalysisResult
+from analyzer.outputs import atomic_directory, atomic_text, refuse_inputs, stdout_to_devnull
 from analyzer.passes import PassConfig
 from analyzer.pipeline import Config, analyze
 from analyzer.render import (
@@ -28,11 +31,18 @@ from analyzer.render import (
     renderer_for_path,
 )
 from analyzer.sources import SOURCES
-from analyzer.verdict import FAIL_ON, exit_code
+from analyzer.verdict import FAIL_ON, failing_findings
 
 PROGRESS_MIN_BYTES = 4 << 20
 _FOLD = "Folded stacks (stackcollapse-perf.pl options)"
 _COMPRESSION_SUFFIXES = {".gz", ".xz", ".bz2", ".zst", ".zstd"}
+_REPORTS = (("html", ".iodiag.html"), ("md", ".iodiag.md"))
+"""The default run's reports: format and file suffix, written in this order."""
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 --fail-on met (the findings that met it are listed on stderr); "
+    "2 an input that cannot be read or is no recognised trace, bad usage, or an output that "
+    "cannot be written (a one-line reason on stderr)."
+)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 
@@ -77,7 +87,7 @@ def _progress(paths: list[str]) -> Any:
     )
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def analyze_command(
     inputs: Annotated[
         list[str], typer.Argument(help="Trace files, or - for stdin (gz/xz/bz2/zst ok).")
@@ -162,12 +172,11 @@ def analyze_command(
     ] = False,
 ) -> None:
     """Analyze strace logs, perf script dumps and asyncio debug logs."""
-    if input_format is not None and input_format not in SOURCES:
-        typer.echo(f"iodiag-analyze: --input-format must be one of {', '.join(SOURCES)}", err=True)
-        raise typer.Exit(2)
-    if fail_on not in FAIL_ON:
-        typer.echo(f"iodiag-analyze: --fail-on must be one of {', '.join(FAIL_ON)}", err=True)
-        raise typer.Exit(2)
+    try:
+        _check_options(input_format, fail_on, slow_ms, loop_block_ms, clock_offset, threads)
+    except UsageError as error:
+        typer.echo(f"iodiag-analyze: {error}", err=True)
+        raise typer.Exit(2) from None
     folding = CollapseOptions(pid, tid, kernel, jit, all_marks, addrs, event_filter)
     thresholds = PassConfig(
         slow_syscall_s=slow_ms / 1e3,
@@ -183,6 +192,29 @@ def analyze_command(
         typer.echo(f"iodiag-analyze: {error}", err=True)
         raise typer.Exit(getattr(error, "exit_code", 2)) from None
     raise typer.Exit(code)
+
+
+def _check_options(
+    input_format: str | None,
+    fail_on: str,
+    slow_ms: float,
+    loop_block_ms: float,
+    clock_offset: float | None,
+    threads: int,
+) -> None:
+    """Raise `UsageError` for an option value the run cannot use (Click has checked the
+    types; NaN, infinities and negative thresholds are floats too)."""
+    if input_format is not None and input_format not in SOURCES:
+        raise UsageError(f"--input-format must be one of {', '.join(SOURCES)}")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
+    for option, value in (("--slow-ms", slow_ms), ("--loop-block-ms", loop_block_ms)):
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"{option} must be a number of milliseconds >= 0, not {value}")
+    if clock_offset is not None and not math.isfinite(clock_offset):
+        raise UsageError(f"--clock-offset must be a finite number of seconds, not {clock_offset}")
+    if threads < 1:
+        raise UsageError(f"--threads must be 1 or more, not {threads}")
 
 
 def _run(
@@ -204,6 +236,17 @@ def _run(
             raise UsageError(f"cannot tell the format of {output!r}: add --format")
     if isinstance(renderer, ParquetRenderer) and output is None:
         raise UsageError("--format parquet needs -o FOLDER")
+    if fail_on != "never" and renderer is not None and hasattr(renderer, "threshold"):
+        renderer.threshold = fail_on  # junit and github fail or annotate at --fail-on
+    if "-" in inputs and sys.stdin is None:
+        raise UsageError("stdin is closed: there is no input to read from -")
+    if output is None and sys.stdout is None:
+        raise UsageError("stdout is closed: give -o FILE for the output")
+    stem = report_stem(inputs[0])
+    if output is not None:
+        refuse_inputs([output], inputs)
+    elif renderer is None:
+        refuse_inputs([out_dir / f"{stem}{suffix}" for _name, suffix in _REPORTS], inputs)
 
     with _progress(inputs) as progress:
         on_progress = None
@@ -216,47 +259,87 @@ def _run(
         result = analyze(inputs, config, on_progress)
 
     try:
-        _write(result, renderer, output, out_dir, report_stem(inputs[0]))
+        _write(result, renderer, output, out_dir, stem, inputs)
     except BrokenPipeError:
-        _stdout_to_devnull()  # the reader of stdout stopped early: not an error of ours
+        stdout_to_devnull()  # the reader of stdout stopped early: not an error of ours
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
-    return exit_code(result.report, fail_on)
+    if renderer is not None and renderer.name == "github":
+        from analyzer.render.ci import runs_of_result
+        from analyzer.render.github import append_job_summary, job_summary
+
+        append_job_summary(job_summary(runs_of_result(result)))
+    left_out = [item for item in result.report["inputs"] if item.get("error")]
+    for item in left_out:
+        typer.echo(f"iodiag-analyze: {item['path']}: {item['error']} (left out)", err=True)
+    failing = failing_findings(result.report, fail_on)
+    if failing:
+        _tell_failing(failing, fail_on)
+    if left_out:
+        return 2  # the reports cover the other inputs; an input was not what it should be
+    return 1 if failing else 0
 
 
-def _stdout_to_devnull() -> None:
-    """Point stdout at /dev/null after its reader went away, so that later writes and the
-    interpreter's final flush do not fail again (as the Python docs advise for SIGPIPE)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
+    """List on stderr the findings that met ``--fail-on``: code, severity and title (after
+    the name of its run, for a finding of a batch that carries one under ``run``)."""
+    count = len(findings)
+    typer.echo(
+        f"iodiag-analyze: --fail-on {fail_on}: {count} finding{'s' if count != 1 else ''} "
+        f"at or above {fail_on}:",
+        err=True,
+    )
+    for finding in findings:
+        title = clean_text(str(finding.get("title") or "")).replace("\n", " ")
+        run = f"{clean_text(str(finding['run']))}: " if finding.get("run") else ""
+        typer.echo(f"  {run}{finding.get('code')} {finding.get('severity')}: {title}", err=True)
+
+
+def _say(message: str) -> None:
+    """Print a line on stdout; when its reader has gone, quietly stop printing there."""
+    try:
+        typer.echo(message)
+    except BrokenPipeError:
+        stdout_to_devnull()
 
 
 def _write(
-    result: AnalysisResult, renderer: Renderer | None, output: str | None, out_dir: Path, stem: str
+    result: AnalysisResult,
+    renderer: Renderer | None,
+    output: str | None,
+    out_dir: Path,
+    stem: str,
+    inputs: list[str],
 ) -> None:
     if renderer is None:
         try:
             renderer_for("text").render(result, sys.stdout)
             sys.stdout.flush()
         except BrokenPipeError:
-            _stdout_to_devnull()  # `| head` took what it wanted; the reports still matter
+            stdout_to_devnull()  # `| head` took what it wanted; the reports still matter
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, suffix in (("html", ".iodiag.html"), ("md", ".iodiag.md")):
+        written = []
+        for name, suffix in _REPORTS:
             path = out_dir / f"{stem}{suffix}"
-            with open(path, "w", encoding="utf-8") as handle:
+            with atomic_text(path) as handle:
                 renderer_for(name).render(result, handle)
-            typer.echo(f"wrote {path}")
+            written.append(path)
+        for path in written:  # after both: a reader gone early cannot stop the second
+            _say(f"wrote {path}")
         return
     if isinstance(renderer, ParquetRenderer):
         if output is None:
             raise UsageError("--format parquet needs -o FOLDER")
-        for path in renderer.write(result, Path(output)):
-            typer.echo(f"wrote {path}")
+        folder = Path(output)
+        refuse_inputs([folder / f"{name}.parquet" for name in result.tables], inputs)
+        with atomic_directory(folder) as temporary:
+            names = [path.name for path in renderer.write(result, temporary)]
+        for name in names:
+            _say(f"wrote {folder / name}")
         return
     if output is None:
         renderer.render(result, sys.stdout)
     else:
-        with open(output, "w", encoding="utf-8") as handle:
+        with atomic_text(output) as handle:
             renderer.render(result, handle)

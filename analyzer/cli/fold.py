@@ -15,14 +15,19 @@ command is not one it handles, and the caller runs the full CLI. It handles only
   ``--input-format perf``; any other option declines;
 - an input that format detection is certain to call `perf`: every non-blank line of its head
   (the lines `analyzer.sources.detect` reads) is read by the perf scanner, one of them
-  a sample, frame or side-band line, so `perf_script.sniff` gives it 1.0, which only a
-  strace sniff of 1.0 can tie (`analyzer.sources.detect` prefers strace on a tie). Ties do happen:
+  a sample header (`perf_assemble.is_sample_header`), so `perf_script.sniff` gives it 1.0,
+  which only a strace sniff of 1.0 can tie (`analyzer.sources.detect` prefers strace on a
+  tie; the sources tried before perf for thread snapshots, py-spy dumps and metrics need a
+  line the perf scanner leaves to the grammar: a `top -` line, a column header, a
+  `Thread`/`Process` line, a `Device` header or JSON). Ties do happen:
   strace lines are valid unindented perf frames (``8393  15:41:33.447474 brk(NULL) = ...``
   is address ``8393`` and a symbol), so the strace grammar is run on the same lines, as
   `strace.sniff` does, until one fails.
 
-Everything else (stdin, compressed input, several inputs, other outputs, errors) goes to the
-full CLI, so the messages and exit codes stay the CLI's. The output is the `folded` renderer's:
+Everything else (stdin, compressed input, several inputs, other outputs, errors: an output
+that is the input, that cannot be written, a closed stdout) goes to the full CLI, so the
+messages and exit codes stay the CLI's. ``-o FILE`` is written whole or not at all
+(`analyzer.outputs.atomic_text`). The output is the `folded` renderer's:
 `tests/test_perf_fold_fast.py` checks it equals the full path byte for byte.
 """
 
@@ -39,6 +44,7 @@ from analyzer.formats.perf_assemble import (
     scanner_reads_lines,
     sniff_lines,
 )
+from analyzer.outputs import OutputError, atomic_text, same_file, stdout_to_devnull
 
 __all__ = ["fold_file", "perf_head_is_certain", "run"]
 
@@ -57,6 +63,10 @@ def run(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     path, output, options, forced = parsed
+    if output is None and sys.stdout is None:
+        return None  # closed: the full CLI says so
+    if output is not None and same_file(output, path):
+        return None  # the full CLI refuses to overwrite an input
     try:
         stream = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError:
@@ -76,15 +86,17 @@ def run(argv: list[str]) -> int | None:
         stack, _, count = line.rpartition(" ")
         lines.append(f"{stack} {int(count)}\n")
     if output is None:
-        sys.stdout.writelines(lines)
-        sys.stdout.flush()
+        try:
+            sys.stdout.writelines(lines)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stdout_to_devnull()  # the reader took what it wanted (`| head`)
         return 0
     try:
-        handle = open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError:
+        with atomic_text(output) as handle:
+            handle.writelines(lines)
+    except OutputError:
         return None  # the full CLI reports it
-    with handle:
-        handle.writelines(lines)
     return 0
 
 

@@ -8,11 +8,14 @@ times on a strace trace's clock needs both sources: `clock_alignment` does that.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from analyzer.formats.asyncio import ParsedLog
 from analyzer.model import Derived, ParsedInput
+
+if TYPE_CHECKING:  # the parser's modules are heavy (Lark); only the type is needed here
+    from analyzer.formats.asyncio import ParsedLog
 
 
 def derive(inputs: Sequence[ParsedInput[ParsedLog]]) -> Derived:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -154,7 +155,8 @@ def align(
     tolerance = tolerance_for(resolution)
     timed = np.isfinite(log_end) & np.isfinite(log_duration)
     log_end, log_duration = log_end[timed], log_duration[timed]
-    base = dict(
+    made = partial(
+        Alignment,
         strace_input=strace_input,
         strace_clock=clock,
         timed_steps=len(log_end),
@@ -162,8 +164,7 @@ def align(
         resolution_s=resolution,
     )
     if len(log_end) == 0:
-        return Alignment(
-            **base,
+        return made(
             method="none",
             offset_s=None,
             zone_offset_s=None,
@@ -175,8 +176,7 @@ def align(
         hits = window_hits(
             log_end + configured_offset_s, log_duration, episode_start, episode_end, tolerance
         )
-        return Alignment(
-            **base,
+        return made(
             method="configured",
             offset_s=configured_offset_s,
             zone_offset_s=None,
@@ -184,8 +184,7 @@ def align(
             ambiguous=False,
         )
     if clock not in ALIGNABLE_CLOCKS or first_s is None or last_s is None:
-        return Alignment(
-            **base,
+        return made(
             method="none",
             offset_s=None,
             zone_offset_s=None,
@@ -197,8 +196,7 @@ def align(
             ),
         )
     if len(episode_start) == 0:
-        return Alignment(
-            **base,
+        return made(
             method="none",
             offset_s=None,
             zone_offset_s=None,
@@ -220,8 +218,7 @@ def align(
         counts[index] = hits.any(axis=1).sum()
     best = int(np.argmax(counts))  # zones are ordered smallest first, so ties keep the smallest
     if counts[best] == 0:
-        return Alignment(
-            **base,
+        return made(
             method="none",
             offset_s=None,
             zone_offset_s=None,
@@ -234,8 +231,7 @@ def align(
         )
     offset = float(offsets[best])
     all_hits = window_hits(log_end + offset, log_duration, episode_start, episode_end, tolerance)
-    return Alignment(
-        **base,
+    return made(
         method="inferred",
         offset_s=offset,
         zone_offset_s=float(zones[best]),

@@ -44,8 +44,13 @@ def perf_tables(
     are folded with the run's options; block I/O, off-CPU and syscall-latency tables are
     derived from the (offset) samples.
     """
-    samples, stacks, frames, folded = [], [], [], []
-    block, switches, syscalls = [], [], []
+    samples: list[pa.Table] = []
+    stacks: list[pa.Table] = []
+    frames: list[pa.Table] = []
+    folded: list[pa.Table] = []
+    block: list[pa.Table] = []
+    switches: list[pa.Table] = []
+    syscalls: list[pa.Table] = []
     counts: dict[str, dict[str, int]] = {"block_io": {}, "off_cpu": {}, "syscall_latency": {}}
     stack_base = frame_base = 0
     for source in profiles:

@@ -73,6 +73,7 @@ __all__ = [
     "collapse_tables",
     "default_event",
     "fold",
+    "fold_frame",
 ]
 
 
@@ -86,17 +87,25 @@ _JITDUMP = re.compile(r"(?:^|/)jitted-\d+-\d+\.so$")
 _KERNEL_FILE = re.compile(r"(?:^|/)vmlinux-[^/]*$|\.ko(?:\.[a-z]+)?$")
 
 
-def _fold_frame(
+def fold_frame(
     addr: str | None,
     symbol: str | None,
     offset: str | None,
     dso: str | None,
-    java: bool,
-    kernel: bool,
-    jit: bool,
-    addrs: bool,
+    *,
+    java: bool = False,
+    kernel: bool = False,
+    jit: bool = False,
+    addrs: bool = False,
 ) -> list[str]:
-    """The folded names of one frame (several for ``a->b`` inlining, none when skipped)."""
+    """The folded names of one frame (several for ``a->b`` inlining, none when skipped), as
+    stackcollapse-perf.pl names it.
+
+    The flags are that script's options: `java` drops the ``L`` of Java class names, `kernel`
+    and `jit` annotate frames of kernel DSOs (``_[k]``) and JIT maps (``_[j]``), `addrs`
+    keeps the address of an unknown symbol (``[dso <addr>]``). An inlined frame after the
+    first is always annotated ``_[i]``.
+    """
     if symbol is None or symbol.startswith("("):
         return []
     if not symbol and offset is None:
@@ -247,8 +256,15 @@ def fold(
             table = frame_texts[java] = {}
             rows = frame_rows.items() if isinstance(frame_rows, Mapping) else enumerate(frame_rows)
             for frame_id, row in rows:
-                names = _fold_frame(
-                    row[0], row[1], row[2], row[3], java, kernel, jit, options.addrs
+                names = fold_frame(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    java=java,
+                    kernel=kernel,
+                    jit=jit,
+                    addrs=options.addrs,
                 )
                 table[frame_id] = ";".join(names) if names else None
         return table

@@ -12,18 +12,20 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_tasks
+from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_tasks, strace_waits
+from analyzer.derive.strace_calls import take
 from analyzer.formats.strace import ParsedLines
+from analyzer.formats.strace_bytes import int64_array
 from analyzer.model import Derived, ParsedInput
-from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS, TableSpec
+from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS, WAIT_FDS, TableSpec
 
-TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, SIGNALS, EXITS, TASKS)
+TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, WAIT_FDS, SIGNALS, EXITS, TASKS)
 """The tables every trace has, in the order the run's tables list them."""
 
 
@@ -46,6 +48,9 @@ class StraceTables:
     """Whether the trace has `-T` durations."""
     follows_forks: bool = False
     """Whether the trace shows more than one task (-f/-ff), so other threads are visible."""
+    wait_fds: pa.Table = field(default_factory=WAIT_FDS.schema.empty_table)
+    """The fds in the sets of the trace's poll/select calls (`strace_waits`); ``row`` is the
+    call's row in `syscalls`."""
 
     @property
     def wall_s(self) -> float | None:
@@ -80,6 +85,52 @@ def _created_children(lines: pa.Table) -> set[int]:
     return set(returned.to_pylist())
 
 
+def waits_table(
+    columns: dict[str, pa.Array], events: strace_fds.FdEvents, input_name: str
+) -> pa.Table:
+    """The `wait_fds` of the calls in `columns`, each fd's target resolved at its call (the
+    `-y` decoration, else the replayed fd tables). A call whose set holds one fd takes that
+    fd and its target as its own (`columns` is updated in place)."""
+    found = strace_waits.decode(columns["syscall"], columns["args"], columns["aux"])
+    rows = found["row"]
+    tids = columns["tid"].to_numpy()[rows]
+    anchors = pc.coalesce(columns["line_start"], columns["line_end"]).to_numpy()[rows] * 2
+    event = strace_fds.events_at(events, tids, found["fd"], anchors)
+    decorated = pa.array(found["decorated"], pa.string())
+    replayed = take(events.target, event)
+    targets = pc.coalesce(decorated, replayed)
+    kinds = strace_fds.classify_targets(targets)
+    pipes = np.asarray(pc.fill_null(pc.equal(kinds, "pipe"), False).to_numpy(False), dtype=bool)
+    copies = np.zeros(len(rows), dtype=np.int64)
+    if pipes.any():
+        copies[pipes] = strace_fds.open_copies(events, tids[pipes], event[pipes], anchors[pipes])
+    single = strace_waits.single_fd_rows(rows, found["fd"])
+    if len(single):
+        calls = rows[single]
+        fd = columns["fd"].to_numpy(zero_copy_only=False).astype(np.float64)
+        fd[calls] = found["fd"][single]
+        index = np.full(len(fd), -1, dtype=np.int64)
+        index[calls] = single
+        keep = index < 0
+        columns["fd"] = int64_array(np.nan_to_num(fd).astype(np.int64), ~np.isnan(fd))
+        columns["target"] = pc.if_else(keep, columns["target"], take(targets, index))
+        columns["target_kind"] = pc.if_else(keep, columns["target_kind"], take(kinds, index))
+    return pa.table(
+        {
+            "input": pa.repeat(pa.scalar(input_name, pa.string()), len(rows)),
+            "row": pa.array(rows, pa.int64()),
+            "tid": pa.array(tids, pa.int64()),
+            "fd": pa.array(found["fd"], pa.int64()),
+            "want": pa.array(found["want"], pa.string()),
+            "ready": pa.array(found["ready"], pa.bool_()),
+            "target": targets,
+            "target_kind": kinds,
+            "own_pipe": pa.array(copies >= 2, pa.bool_()),
+        },
+        schema=WAIT_FDS.schema,
+    )
+
+
 def derive_trace(input_name: str, parsed: ParsedLines) -> StraceTables:
     """Pair halves, resolve fds, and build the syscalls/signals/exits/tasks tables."""
     lines = parsed.lines
@@ -105,8 +156,10 @@ def derive_trace(input_name: str, parsed: ParsedLines) -> StraceTables:
         texts = strace_calls.call_texts(view, calls_index)
         decorated = pool.submit(strace_fds.decorated_fds, texts["syscall"], texts["args"])
         calls = strace_calls.build_calls(view, calls_index, exit_rows, texts)
-        columns = strace_fds.resolve(calls, events.result(), decorated.result())
+        replayed = events.result()
+        columns = strace_fds.resolve(calls, replayed, decorated.result())
     count = len(calls_index.entry)
+    wait_fds = waits_table(columns, replayed, input_name)
     columns["input"] = pa.repeat(pa.scalar(input_name, pa.string()), count)
     columns["pid"] = pa.nulls(count, pa.int64())
     syscalls = pa.table({name: columns[name] for name in SYSCALLS.names}, schema=SYSCALLS.schema)
@@ -124,6 +177,7 @@ def derive_trace(input_name: str, parsed: ParsedLines) -> StraceTables:
     return StraceTables(
         input=input_name,
         syscalls=syscalls,
+        wait_fds=wait_fds,
         signals=signals,
         exits=exits,
         tasks=tasks,
@@ -146,6 +200,7 @@ def derive_group(members: Sequence[tuple[str, ParsedLines]]) -> StraceTables:
     restored = strace_ff.restore_sources(
         {
             "syscalls": derived.syscalls,
+            "wait_fds": derived.wait_fds,
             "signals": derived.signals,
             "exits": derived.exits,
             "tasks": derived.tasks,
@@ -155,6 +210,7 @@ def derive_group(members: Sequence[tuple[str, ParsedLines]]) -> StraceTables:
     return dataclasses.replace(
         derived,
         syscalls=restored["syscalls"],
+        wait_fds=restored["wait_fds"],
         signals=restored["signals"],
         exits=restored["exits"],
         tasks=restored["tasks"],

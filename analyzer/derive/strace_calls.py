@@ -26,8 +26,6 @@ from analyzer.formats.strace_record import LINE_KINDS
 
 # `LineView.kind` holds each row's index into LINE_KINDS (every `kind` of a `strace_lines` row).
 SYSCALL, UNFINISHED, RESUMED, DETACHED, SIGNAL, EXIT = range(6)
-CALL_KINDS = LINE_KINDS[: DETACHED + 1]
-"""The kinds of lines that are (halves of) calls: codes 0 to `DETACHED`."""
 TASK_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 """Calls whose positive return value is a new task's id."""
 STATUSES = ("complete", "no-return", "detached", "in-flight")
@@ -383,6 +381,7 @@ def build_calls(
         "retval": take(column(table, "retval"), exit_),
         "ret_target": take(column(table, "ret_target"), exit_),
         "errno": errno,
+        "aux": take(column(table, "aux"), exit_),
         "status": pc.take(pa.array(STATUSES), pa.array(status.astype(np.int8))),
         "line_start": take(line_no, entry),
         "line_end": take(line_no, exit_),

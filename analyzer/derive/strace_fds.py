@@ -133,6 +133,8 @@ _DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _BOUND_TO_PORT_0 = re.compile(r"^[A-Za-z0-9]+:\[[^\]>]*:0\]$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
+_LISTENING = re.compile(r"^[A-Za-z0-9]+:\[([^\]>]*:\d+)\]$")
+"""A bound (listening) socket's target, ``TCP:[127.0.0.1:8080]``: its local address."""
 _FD_PAIR = re.compile(r"\[(\d+)(?:<[^\]]*?>)?, (\d+)")
 
 
@@ -353,26 +355,30 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
             if retval >= 0:
                 peer = sockaddr_text(arg_text)
                 listener = _first_fd(arg_text)
-                proto = _protocol(get_fd(tid, listener) if listener is not None else None)
-                set_fd(row, tid, retval, after, ret_target or f"{proto}:[->{peer or '?'}]")
+                listening = get_fd(tid, listener) if listener is not None else None
+                proto = _protocol(listening)
+                # The accepted socket's local address is the listener's, as -yy prints it.
+                local = _LISTENING.match(listening or "")
+                here = local.group(1) if local else ""
+                set_fd(row, tid, retval, after, ret_target or f"{proto}:[{here}->{peer or '?'}]")
         elif name in ("connect", "bind"):
-            fd = _first_fd(arg_text)
+            socket_fd = _first_fd(arg_text)
             address = sockaddr_text(arg_text)
-            if fd is not None and address is not None:
-                proto = _protocol(get_fd(tid, fd))
+            if socket_fd is not None and address is not None:
+                proto = _protocol(get_fd(tid, socket_fd))
                 target = f"{proto}:[->{address}]" if name == "connect" else f"{proto}:[{address}]"
                 position = (line_start if line_start is not None else line) * 2 - 1
-                set_fd(row, tid, fd, position, target)
+                set_fd(row, tid, socket_fd, position, target)
         elif name == "getsockname":
             # A socket bound to port 0 learns its real port here (a server on an
             # ephemeral port); later connects from clients name that port.
-            fd = _first_fd(arg_text)
+            socket_fd = _first_fd(arg_text)
             address = sockaddr_text(arg_text)
-            if fd is not None and address is not None and retval == 0:
-                current = get_fd(tid, fd)
+            if socket_fd is not None and address is not None and retval == 0:
+                current = get_fd(tid, socket_fd)
                 if current is not None and _BOUND_TO_PORT_0.match(current):
                     proto = _protocol(current)
-                    set_fd(row, tid, fd, after, f"{proto}:[{address}]")
+                    set_fd(row, tid, socket_fd, after, f"{proto}:[{address}]")
         elif name in ("pipe", "pipe2", "socketpair"):
             match = _FD_PAIR.search(arg_text)
             if match:
@@ -534,6 +540,62 @@ def replay_calls(columns: dict[str, pa.Array]) -> FdEvents:
     return replay_fd_tables(calls.filter(pc.is_in(calls["syscall"], value_set=_CHANGES_FDS)))
 
 
+def events_at(
+    events: FdEvents, tids: np.ndarray, fds: np.ndarray, anchors: np.ndarray
+) -> np.ndarray:
+    """For each (task, fd) looked up at a position (``2 * line`` of the call that uses it),
+    the index of the fd-table event that set the fd then (-1: none)."""
+    if len(tids) == 0 or len(events.target) == 0:
+        return np.full(len(tids), -1, dtype=np.int64)
+    # The table each call's task uses (as it is at the end of the trace; 0 when never moved).
+    unique_tids, tid_code = np.unique(tids, return_inverse=True)
+    table_of_tid = np.array([events.task_table.get(int(t), 0) for t in unique_tids], np.int64)
+    query_table = table_of_tid[tid_code]
+    # (table, fd) pairs as one dense integer key, numbering fds by a joint factorize.
+    fd_codes, fd_values = pd.factorize(np.concatenate([events.fd, fds.astype(np.int64)]))
+    event_key = events.table * len(fd_values) + fd_codes[: len(events.fd)]
+    query_key = query_table * len(fd_values) + fd_codes[len(events.fd) :]
+    return _as_of(event_key, events.position, events.order, query_key, anchors.astype(np.int64))
+
+
+def open_copies(
+    events: FdEvents, tids: np.ndarray, found: np.ndarray, anchors: np.ndarray
+) -> np.ndarray:
+    """For each looked-up fd (`found`: its `events_at` index), how many fds of the same task's
+    table referred to the same target at that position (1 for an fd that is alone; 2 for a
+    pipe whose process still holds both ends, a self-pipe). 0 where the fd was not found."""
+    counts = np.zeros(len(found), dtype=np.int64)
+    hit = found >= 0
+    if not hit.any():
+        return counts
+    wanted = {events.target[int(index)].as_py() for index in found[hit]} - {None}
+    targets = events.target.to_pylist()
+    # The stretches during which each (table, fd) held one of the wanted targets.
+    order = np.lexsort((events.order, events.position, events.fd, events.table))
+    spans: dict[tuple[int, str], list[tuple[int, float]]] = {}
+    for at, index in enumerate(order.tolist()):
+        target = targets[index]
+        if target not in wanted:
+            continue
+        following = order[at + 1] if at + 1 < len(order) else -1
+        same_fd = following >= 0 and (
+            events.table[following] == events.table[index]
+            and events.fd[following] == events.fd[index]
+        )
+        end = float(events.position[following]) if same_fd else np.inf
+        spans.setdefault((int(events.table[index]), target), []).append(
+            (int(events.position[index]), end)
+        )
+    for query in np.flatnonzero(hit).tolist():
+        table = events.task_table.get(int(tids[query]), 0)
+        target = targets[int(found[query])]
+        position = int(anchors[query])
+        counts[query] = sum(
+            1 for start, end in spans.get((table, target), ()) if start <= position < end
+        )
+    return counts
+
+
 def _replayed_targets(
     columns: dict[str, pa.Array], fd: pa.Array, need: np.ndarray, events: FdEvents | None
 ) -> tuple[np.ndarray, pa.Array]:
@@ -544,21 +606,10 @@ def _replayed_targets(
     rows = np.flatnonzero(need)
     if len(rows) == 0 or len(events.target) == 0:
         return np.full(len(rows), -1, dtype=np.int64), events.target
-
-    # The table each call's task uses (as it is at the end of the trace; 0 when never moved).
     tids = columns["tid"].to_numpy()[rows]
-    unique_tids, tid_code = np.unique(tids, return_inverse=True)
-    table_of_tid = np.array([events.task_table.get(int(t), 0) for t in unique_tids], np.int64)
-    query_table = table_of_tid[tid_code]
     query_fd = fd.to_numpy(zero_copy_only=False)[rows].astype(np.int64)
     anchor = pc.coalesce(columns["line_start"], columns["line_end"]).to_numpy()[rows] * 2
-
-    # (table, fd) pairs as one dense integer key, numbering fds by a joint factorize.
-    fd_codes, fd_values = pd.factorize(np.concatenate([events.fd, query_fd]))
-    event_key = events.table * len(fd_values) + fd_codes[: len(events.fd)]
-    query_key = query_table * len(fd_values) + fd_codes[len(events.fd) :]
-    found = _as_of(event_key, events.position, events.order, query_key, anchor.astype(np.int64))
-    return found, events.target
+    return events_at(events, tids, query_fd, anchor), events.target
 
 
 def resolve(

@@ -114,6 +114,9 @@ def restore_sources(tables: dict[str, pa.Table], merged: MergedLines) -> dict[st
     for column in ("line_start", "line_end"):
         calls = _with(calls, column, pc.take(merged.source_line, _positions(calls[column])))
     restored["syscalls"] = calls
+    if "wait_fds" in tables:
+        waits = tables["wait_fds"]
+        restored["wait_fds"] = _with(waits, "input", pc.take(calls["input"], waits["row"]))
     for name in ("signals", "exits"):
         table = tables[name]
         where = _positions(table["line_no"])

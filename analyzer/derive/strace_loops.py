@@ -1,5 +1,17 @@
 """Event loops in a strace trace, and the episodes they were blocked.
 
+An event loop (asyncio, libuv, Tornado, a `selectors` server thread) idles in one wait call,
+again and again, and multiplexes: it waits on many fds at once. A thread is a loop when one
+(wait syscall, fd) of it occurs at least `PassConfig.loop_min_waits` times and the wait
+multiplexes: an ``epoll_wait`` (its set is registered beforehand), or a ``poll``/``select``
+whose set holds two or more fds. A thread that waits in ``poll`` again and again on ONE fd is
+not a loop: on a connected socket, a pipe or a file it is a synchronous client (a socket
+with a timeout, `http.client`, `subprocess.communicate`, glibc's resolver:
+`strace_waits.resource_waits`), and on a lone listener it is a synchronous accept loop
+(`socketserver`'s ``serve_forever``), which handles one request at a time by design. A
+``select`` with empty sets is a sleep. On a thread that has an epoll loop, its
+``poll``/``select`` calls are not loop waits: they are a blocking library inside a callback.
+
 A derivation the passes share (see `loop_episodes`).
 """
 
@@ -19,9 +31,21 @@ from analyzer.derive.strace_calls import call_ends
 from analyzer.derive.strace_families import EPOLL_WAITS, LOOP_WAITS
 
 
-def loop_wait_rows(calls: pa.Table, min_waits: int) -> np.ndarray:
-    """Row numbers of the calls that are event-loop waits (see the module docstring)."""
-    rows = np.flatnonzero(is_in(calls["syscall"], LOOP_WAITS))
+def loop_wait_rows(calls: pa.Table, min_waits: int, wait_fds: pa.Table | None = None) -> np.ndarray:
+    """Row numbers of the calls that are event-loop waits (see the module docstring);
+    `wait_fds` are the trace's poll/select sets (without them a poll/select multiplexes
+    when it has no single fd)."""
+    set_size = np.zeros(calls.num_rows, dtype=np.int64)
+    if wait_fds is not None and wait_fds.num_rows:
+        set_size = np.bincount(wait_fds["row"].to_numpy(), minlength=calls.num_rows)[
+            : calls.num_rows
+        ]
+    else:
+        set_size[~np.isnan(numbers(calls["fd"]))] = 1
+        set_size[np.isnan(numbers(calls["fd"]))] = 2
+    epoll_call = is_in(calls["syscall"], EPOLL_WAITS)
+    multiplexing = epoll_call | (set_size >= 2)
+    rows = np.flatnonzero(is_in(calls["syscall"], LOOP_WAITS) & multiplexing)
     if len(rows) < min_waits:
         return rows[:0]
     waits = calls.select(["tid", "syscall", "fd"]).take(rows)
@@ -60,7 +84,11 @@ class LoopEpisodes:
 def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
     """Every blocked episode of every event loop in the trace (not capped)."""
     calls = trace.syscalls
-    rows = loop_wait_rows(calls, config.loop_min_waits) if calls.num_rows else np.empty(0, int)
+    rows = (
+        loop_wait_rows(calls, config.loop_min_waits, trace.wait_fds)
+        if calls.num_rows
+        else np.empty(0, int)
+    )
     wait_mask = np.zeros(calls.num_rows, dtype=bool)
     wait_mask[rows] = True
     waits = calls.select(

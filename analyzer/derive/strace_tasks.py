@@ -8,6 +8,7 @@ The live-task count over time gives `peak_threads`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -158,7 +159,7 @@ def tasks_table(
                 "exited_s": (
                     exit_row.time_s
                     if exit_row is not None
-                    else (last_clock / 1e9 if first_line is not None else None)
+                    else (last_clock / 1e9 if last_clock is not None else None)
                 ),
                 "exit_status": status,
                 "first_line": first_line,
@@ -248,3 +249,31 @@ def _opens_python_files(calls: pa.Table, pid: int) -> bool:
     )
     found = pc.match_substring_regex(calls["args"].filter(mine), PYTHON_FILES)
     return bool(pc.any(found).as_py())
+
+
+_EXEC_PATH = re.compile(r'\s*"((?:[^"\\]|\\.)*)"')
+
+
+def programs(trace: StraceTables, pids: Iterable[int]) -> dict[int, str]:
+    """The program each of these processes ran, by name (the base name of the last
+    successful execve's path: strace prints the path whole, while ``argv[0]`` is cut at
+    ``-s``); a process with no execve in the trace is left out (a fork runs its parent's
+    program)."""
+    wanted = sorted({int(pid) for pid in pids})
+    if not wanted:
+        return {}
+    calls = trace.syscalls
+    mask = pc.and_(
+        pc.and_(
+            pc.fill_null(pc.is_in(calls["syscall"], _EXECS), False),
+            pc.fill_null(pc.equal(calls["retval"], 0), False),
+        ),
+        pc.fill_null(pc.is_in(calls["pid"], value_set=pa.array(wanted, pa.int64())), False),
+    )
+    found: dict[int, str] = {}
+    for row in calls.filter(mask).select(["pid", "args"]).to_pylist():
+        match = _EXEC_PATH.match(row["args"] or "")
+        if match:
+            path = match.group(1)
+            found[int(row["pid"])] = path.rsplit("/", 1)[-1] or path
+    return found

@@ -1,7 +1,10 @@
-"""The records both asyncio log parsers produce: one `AsyncioRecord` per asyncio message,
-however many lines, and one `TaskSnapshot` per task in an aiomonitor dump.
+"""The records both asyncio log parsers produce: one `Line` per parsed line, one
+`AsyncioRecord` per asyncio message, however many lines, and one `TaskSnapshot` per task in
+an aiomonitor dump.
 
-`grammars/asyncio_log.lark` specifies the lines; `asyncio_log` assembles them into records.
+`grammars/asyncio.lark` specifies the lines; `asyncio_lark.parse_line` (the grammar) and
+`asyncio_scan.parse_line_fast` (equal to it) read a line into a `Line`, and
+`asyncio_assemble.Assembler` joins the lines into records.
 The grammar engine parses every line; the fast engine parses only the lines a cheap
 vectorised test marks as candidates (and the lines that follow an open record). Both feed the
 same assembler, so they must produce identical `AsyncioRecord` lists; tests check it.
@@ -28,12 +31,22 @@ Kinds (``kind``):
 Field rules:
 
 - ``line_start``/``line_end``: the 1-based lines the record spans (a JSON line is one line).
-- ``time``: the timestamp text of the envelope (logging's asctime, gunicorn's date, JSON's
-  ``asctime``; else the journald prefix's); None when the lines carry none. ``time_s``: it as
-  seconds since the Unix epoch, reading a time without a zone as UTC; None when the printed
-  time has no year (journalctl ``short``).
+- ``time``: the timestamp text of the envelope (logging's asctime, gunicorn's date, a generic
+  envelope's time field, JSON's ``ts``/``time``/``timestamp``/``asctime``; else the journald
+  prefix's); None when the lines carry none. ``time_s``: it as seconds since the Unix epoch,
+  reading a time without a zone as UTC (epoch seconds as they are; JSON's ``created``); None
+  when the printed time has no date or no year (``22:02:09.188``, syslog's ``Nov 26
+  15:09:18``, journalctl ``short``) or does not read as a time.
 - ``level``, ``logger``: from the envelope; None when absent (``logging.lastResort`` prints the
-  bare message). ``pid``: the process id printed by gunicorn, journald or the JSON fields.
+  bare message). A generic envelope's or a JSON line's level is upper-cased (``warning`` ->
+  ``WARNING``). ``pid``: the process id printed by gunicorn, journald, a generic envelope
+  (``18917``, ``[18917]``, ``pid=18917``) or the JSON fields. ``thread``: the thread name of
+  the envelope (``MainThread``, ``Thread-3 (worker)``, ``asyncio_0``; Home Assistant's
+  ``(MainThread)``, ``[MainThread]``, ``thread=...``, JSON's ``thread``/``threadName``); None
+  when absent.
+- Lines in envelopes the grammar's ``line`` rule does not know are read by the generic-envelope
+  procedure of ``grammars/asyncio.lark`` (its header): the fields before a message in any order,
+  or the fields around an asyncio logger name before other text.
 - ``message``: the record's first message line, without envelope.
 - ``duration_s``: for ``slow_callback`` the ``took`` seconds; for ``poll_timing`` and
   ``getaddrinfo`` (and an SSL handshake) the ``took`` milliseconds as seconds; else None.
@@ -46,6 +59,9 @@ Field rules:
   quoted qualname). ``callback``: the handle's callback without its arguments and location
   (for ``Exception in callback``, the message's callback; uvloop's ``<function f at 0x..>``
   is kept whole).
+- A repr that asyncio cut (reprlib's ``...`` in a callback argument or ``result=`` leaves its
+  brackets unbalanced; grammar section 3b) gives what stands before the cut and at its end:
+  class, state, name, coroutine and its location, callback and its location, ``created at``.
 - ``location``: ``file:line`` of the code: the coroutine's ``running at`` / ``defined at``
   for a task; the callback's `` at f:l`` for a handle or ``Exception in callback`` (plain
   functions only); the warning's ``file:line`` for warnings. ``created_at``: the subject's
@@ -95,6 +111,7 @@ per stack of a ``where`` / ``where-terminated`` output. Field rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 KINDS: tuple[str, ...] = (
@@ -110,6 +127,22 @@ KINDS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Line:
+    """One parsed line.
+
+    ``role`` is ``start`` (an asyncio message), ``other`` (an envelope with any other text),
+    ``cont`` (a continuation line), ``monitor`` (aiomonitor console output) or ``blank``.
+    ``data`` holds the message fields (for ``start``: ``kind`` and record fields; for
+    ``cont`` and ``monitor``: ``type`` and its values).
+    """
+
+    role: str
+    data: dict[str, Any]
+    envelope: dict[str, Any] | None = None
+    journal: dict[str, Any] | None = None
+
+
 class AsyncioRecord(NamedTuple):
     """One asyncio message, possibly spanning lines (rules in the module docstring)."""
 
@@ -121,6 +154,7 @@ class AsyncioRecord(NamedTuple):
     level: str | None = None
     logger: str | None = None
     pid: int | None = None
+    thread: str | None = None
     message: str | None = None
     duration_s: float | None = None
     repr_class: str | None = None

@@ -31,6 +31,7 @@ from analyzer.formats.perf_assemble import (
     FrameKey,
     gc_paused,
     grammar_line,
+    is_sample_header,
     parse_line,
     sniff_lines,
 )
@@ -65,14 +66,16 @@ def sniff(head: bytes) -> float:
     """How much the first lines look like `perf script` output (0..1).
 
     The fraction of non-blank lines that parse, counted only when at least one of them is a
-    sample header or a frame (comment blocks alone are not enough).
+    real sample header, ``comm pid/tid [cpu] time: event:`` (`is_sample_header`): comment
+    blocks alone are not enough, and neither are frames, since any line that starts with a
+    hex-looking word reads as an unindented frame (strace's pids, ``seq``, ``cat -n``,
+    ``xxd -p``).
     """
     lines = sniff_lines(head)
     if not lines:
         return 0.0
     records = [parse_line(line) for line in lines]
-    kinds = {record.kind for record in records if isinstance(record, PerfRecord)}
-    if not kinds & {"sample", "frame", "sideband"}:
+    if not any(is_sample_header(record) for record in records):
         return 0.0
     parsed = sum(1 for record in records if isinstance(record, PerfRecord))
     return parsed / len(lines)

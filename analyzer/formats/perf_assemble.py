@@ -30,6 +30,7 @@ generated inputs.
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,16 +147,38 @@ def sniff_lines(head: bytes) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
+_TIMELESS_EVENT = re.compile(r"(?=[^a-z]*[a-z])[\w.:/=,+-]+")
+
+
+def is_sample_header(record: PerfRecord | Unparsed) -> bool:
+    """Whether a line's record is a real sample (or side-band) header, ``comm pid/tid [cpu]
+    time: event:``: a sample or side-band line with an event and a time or a thread id (perf
+    3.x printed ``java 19983 cycles:`` without a time). Frames alone prove nothing: any line
+    that starts with a hex-looking word reads as an unindented frame of old perf versions
+    (a pid, a line number of ``cat -n``, ``seq`` or ``xxd -p`` output)."""
+    if not isinstance(record, PerfRecord) or record.kind not in ("sample", "sideband"):
+        return False
+    if record.event is None:
+        return False
+    if record.time_ns is not None:
+        return True
+    # Without a time, ``name 116 TRACE: text`` is as often a log line (a logger, a pid or
+    # line number, a level): perf's event names have lower-case letters and no blanks or
+    # parentheses (cycles, cpu-clock:uhH, L1-dcache-load-misses, sched:sched_switch).
+    return record.tid is not None and _TIMELESS_EVENT.fullmatch(record.event) is not None
+
+
 def scanner_reads_lines(lines: list[str]) -> bool:
-    """Whether the scanner reads every line, one of them a sample, frame or side-band line:
-    then `perf_script.sniff` scores these lines 1.0 without the grammar."""
-    kinds = set()
+    """Whether the scanner reads every line, one of them a sample header
+    (`is_sample_header`): then `perf_script.sniff` scores these lines 1.0 without the
+    grammar."""
+    header = False
     for line in lines:
         record = scan_line(line)
         if record is None:
             return False
-        kinds.add(record[0])
-    return bool(kinds & {"sample", "frame", "sideband"})
+        header = header or is_sample_header(record)
+    return header
 
 
 class Assembler:

@@ -1,4 +1,4 @@
-"""Reference parser for `perf script` text, driven by the grammar `grammars/perf_script.lark`.
+"""Reference parser for `perf script` text, driven by the grammar `grammars/perf.lark`.
 
 This is the slow-but-obviously-correct parser: every line goes through an LALR parser built
 from the grammar, which is the formal specification of the format. The fast scanner
@@ -32,12 +32,12 @@ from analyzer.formats.perf_record import (
 
 __all__ = ["build_parser", "parse_line"]
 
-GRAMMAR = "perf_script.lark"
+GRAMMAR = "perf.lark"
 START_SYMBOLS: tuple[str, ...] = ("line", "bare_frame")
 
 
 def build_parser(*, strict: bool = False) -> Lark:
-    """A new LALR parser for `grammars/perf_script.lark` with both start symbols."""
+    """A new LALR parser for `grammars/perf.lark` with both start symbols."""
     return grammar.build(GRAMMAR, START_SYMBOLS, strict=strict)
 
 

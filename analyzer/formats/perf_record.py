@@ -1,6 +1,6 @@
 """The record that both `perf script` line parsers produce: one per input line.
 
-`grammars/perf_script.lark` is the specification of `perf script`'s text output; the Lark
+`grammars/perf.lark` is the specification of `perf script`'s text output; the Lark
 parser (`perf_lark`) and the fast line scanner (`perf_scan`) both reduce a line to a
 `PerfRecord`, and tests assert they produce identical records. The rules below say, field by
 field, what a record holds, so the two parsers agree on the edge cases.

@@ -598,6 +598,15 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
                 positional.append(item)
         return Struct(fields, abbreviated, tuple(positional))
 
+    def termios(self, summary: Token) -> Struct:
+        """``{B38400 opost isig icanon echo ...}``: the baud rate and the four flags by name
+        (``False`` when strace printed them with a ``-``)."""
+        baud, *flags, _dots = summary.value.split(" ")
+        fields: dict[str, Value] = {"baud": Ident(baud)}
+        for flag in flags:
+            fields[flag.lstrip("-")] = not flag.startswith("-")
+        return Struct(fields, True, ())
+
     def field(self, name: Token, value: Value) -> _Field:
         return _Field(name.value, value)
 

@@ -287,7 +287,7 @@ def _group_finding(
     types, type_counts = np.unique(
         [t for t in columns["exc_type"][members] if text_or_none(t)], return_counts=True
     )
-    details = {
+    details: dict[str, Any] = {
         "who": who,
         "where": where,
         "exception": exception,

@@ -7,13 +7,13 @@ into the JSON object of `iodiag.report/1` `findings[]` with `Finding.to_json`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pyarrow as pa
 
+from analyzer.clean import clean, clean_number
 from analyzer.config import PassConfig
 from analyzer.derive.strace import StraceTables
 
@@ -32,8 +32,61 @@ class PassInputs:
     perf: Mapping[str, pa.Table] = field(default_factory=dict)
     tables: Mapping[str, pa.Table] = field(default_factory=dict)
     """Every table of the run (docs/schema.md), for sources that give nothing else."""
+    unreadable: Sequence[tuple[str, str]] = ()
+    """Inputs of the run that could not be read: (path, reason)."""
     earlier: Sequence[Finding] = ()
     """Findings of the passes that ran before (a later pass may build on them)."""
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """Who a finding blames: the thread or process that caused the problem (the holder of
+    a lock, the loop thread that blocked, the process whose clone was refused)."""
+
+    pid: int | None = None
+    tid: int | None = None
+    name: str | None = None
+    """Thread or process name (``-Y`` comm, the py-spy thread name), when known."""
+    role: str | None = None
+    """What it is in this finding's words: ``event loop``, ``lock holder``, ``reader``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "tid": self.tid, "name": self.name, "role": self.role}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a finding is about: the peer, file, directory, pipe, lock or limit."""
+
+    kind: str
+    """tcp, udp, unix, file, directory, device, pipe, futex, gil, lock, dns, limit, cpu,
+    process ..."""
+    key: str
+    """The resource as the tables name it (``tcp 127.0.0.1:5432``, a path, ``pipe:[123]``):
+    findings about one resource have the same key."""
+    text: str
+    """The resource in plain words (``TCP peer 127.0.0.1:5432``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Explains:
+    """A consequence this finding explains: findings of `kind` (any kind when None) about
+    the resource `key` in the same input (any input when `same_input` is False), of the
+    thread `tid` when given.
+    `adds_cost`: their cost is further time this cause cost (clients waiting on a blocked
+    loop), not the same waiting seen again (workers of a pile-up seen call by call)."""
+
+    key: str
+    kind: str | None = None
+    adds_cost: bool = False
+    same_input: bool = True
+    tid: int | None = None
+    """Only findings about this one thread (their `tid`)."""
+    during: tuple[float, float] | None = None
+    """Only findings that start within this span (on the input's clock)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +113,10 @@ class Finding:
     cost_s: float = 0.0
     lines: tuple[int, ...] = ()
     """Source lines (1-based, in `input`) that show the problem, first few only."""
+    culprit: Culprit | None = None
+    resource: Resource | None = None
+    explains: tuple[Explains, ...] = ()
+    """The other findings this one is the cause of (the verdict folds them into it)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,12 +128,14 @@ class Finding:
             "input": self.input,
             "pid": self.pid,
             "tid": self.tid,
-            "start": _json_number(self.start),
-            "duration_s": _json_number(self.duration_s),
-            "cost_s": _json_number(self.cost_s),
+            "start": clean_number(self.start, digits=6),
+            "duration_s": clean_number(self.duration_s, digits=6),
+            "cost_s": clean_number(self.cost_s, digits=6),
             "fix": self.fix,
             "lines": list(self.lines),
-            "evidence": json_clean(self.evidence),
+            "culprit": self.culprit.to_json() if self.culprit else None,
+            "resource": self.resource.to_json() if self.resource else None,
+            "evidence": clean(self.evidence, digits=6),
         }
 
 
@@ -91,22 +150,3 @@ class Pass:
     kind: str
     run: PassFunction
     doc: str = ""
-
-
-def _json_number(value: float | None) -> float | None:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return round(float(value), 6)
-
-
-def json_clean(value: Any) -> Any:
-    """Evidence with numpy scalars made plain, floats rounded to the microsecond, NaN -> None."""
-    if isinstance(value, Mapping):
-        return {str(key): json_clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_clean(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float):
-        return _json_number(value)
-    return value

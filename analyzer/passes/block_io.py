@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.perf_stacks import perf_input
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 
 CODE = "IOD007"
 KIND = "slow_block_io"
@@ -262,7 +262,7 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
         if p95 < slow and worst < MAX_SLOWEST_FACTOR * slow:
             continue
         evidence = device_evidence(str(dev), requests, config)
-        severity = "error" if p95 >= ERROR_FACTOR * slow or worst >= 1.0 else "warning"
+        severity: Severity = "error" if p95 >= ERROR_FACTOR * slow or worst >= 1.0 else "warning"
         slowest = evidence["slowest"][0]
         stall = p95 < slow
         findings.append(

@@ -49,15 +49,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_ends
+from analyzer.derive.strace_calls import TASK_CREATORS, call_ends
 from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
+from analyzer.derive.strace_locks import futex_calls, futex_key
 from analyzer.derive.strace_loops import LoopEpisodes, loop_episodes
-from analyzer.derive.strace_tasks import process_runtime
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.derive.strace_tasks import process_runtime, programs
+from analyzer.passes.base import (
+    Culprit,
+    Explains,
+    Finding,
+    Pass,
+    PassConfig,
+    PassInputs,
+    Resource,
+    Severity,
+)
 from analyzer.passes.causes import CAUSE_NAMES, CAUSES, cause_of
-from analyzer.passes.common import cited_lines, numbers
+from analyzer.passes.common import cited_lines
 from analyzer.passes.targets import describe, encode_resources, resources
 
 CODE = "IOD002"
@@ -120,31 +130,81 @@ class Attribution:
     groups: pd.DataFrame
     in_calls_s: np.ndarray
     between_calls_s: np.ndarray
+    children: dict[int, list[int]]
+    """The child processes the loop started in each episode (episode -> pids)."""
 
 
-def _targets(calls: pa.Table) -> pa.Array:
-    """The target of each call, with ``stdin``/``stdout``/``stderr`` for fds 0-2 that strace
-    could not resolve (inherited, so they are the standard streams)."""
+def _targets(calls: pa.Table, set_targets: pa.Array) -> pa.Array:
+    """The target of each call: its own, else for a poll/select on several fds the one that
+    became ready (else the first: `set_targets`), with ``stdin``/``stdout``/``stderr`` for
+    fds 0-2 that strace could not resolve (inherited, so they are the standard streams)."""
     fd = pc.fill_null(calls["fd"], -1)
     standard = pc.and_(pc.greater_equal(fd, 0), pc.less_equal(fd, 2))
     names = pc.take(pa.array(STDIO), pc.if_else(standard, fd, 0))
     stdio = pc.if_else(standard, names, pa.scalar(None, pa.string()))
-    return contiguous(pc.coalesce(calls["target"], stdio))
+    return contiguous(pc.coalesce(calls["target"], set_targets, stdio))
+
+
+def set_targets(trace: StraceTables) -> pa.Array:
+    """For each call of the trace without an fd: for a poll/select on several fds, the
+    target of the one it was waiting on (the first ready one, else the first); for a futex
+    call, the futex it waits on (`futex_key`: the two words of a condition variable as one,
+    as the lock passes key it); null elsewhere."""
+    waits = trace.wait_fds
+    texts = np.full(trace.syscalls.num_rows, None, dtype=object)
+    futexes = futex_calls(trace)
+    if futexes is not None:
+        keyed = futexes.keys >= 0
+        keys = futexes.keys[keyed]
+        names = np.array(
+            [
+                futex_key(int(pid), futexes.addresses[int(address)])
+                for pid, address in zip(futexes.key_pid, futexes.key_address, strict=True)
+            ],
+            dtype=object,
+        )
+        texts[futexes.rows[keyed]] = names[keys]
+    if waits.num_rows:
+        frame = waits.select(["row", "ready", "target"]).to_pandas()
+        frame = frame.dropna(subset=["target"])
+        frame = frame.sort_values(["row", "ready"], ascending=[True, False], kind="stable")
+        first = frame.drop_duplicates("row")
+        texts[first["row"].to_numpy()] = first["target"].to_numpy()
+    return pa.array(texts, pa.string())
 
 
 def _causes_of_kinds(
-    syscalls: list[str], resources: list[str | None], classes: list[str | None], dns: np.ndarray
+    syscalls: list[str],
+    resources: list[str | None],
+    classes: list[str | None],
+    marks: np.ndarray,
 ) -> np.ndarray:
-    """Cause codes (index in `CAUSE_NAMES`) of a few distinct (syscall, resource, dns)."""
+    """Cause codes (index in `CAUSE_NAMES`) of a few distinct (syscall, resource, mark);
+    a mark is `DNS_MARK` (the call talks to a resolver) or `STDIO_MARK` (fd 0-2)."""
     return np.array(
         [
-            CAUSE_NAMES.index(cause_of(syscall, target_class, bool(is_dns), resource))
-            for syscall, resource, target_class, is_dns in zip(
-                syscalls, resources, classes, dns, strict=True
+            CAUSE_NAMES.index(
+                cause_of(
+                    syscall,
+                    target_class,
+                    bool(mark & DNS_MARK),
+                    resource,
+                    stdio=bool(mark & STDIO_MARK),
+                )
+            )
+            for syscall, resource, target_class, mark in zip(
+                syscalls, resources, classes, marks, strict=True
             )
         ],
         dtype=np.int64,
     )
+
+
+DNS_MARK = 1
+STDIO_MARK = 2
+SUBPROCESS_CAUSES = frozenset({"pipe_io", "child_wait", "blocking_wait", "other"})
+"""In an episode where the loop started a child process, time in these causes is the
+subprocess: reading its pipes, polling them, waiting for it to exit, and the clone itself."""
 
 
 def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
@@ -153,7 +213,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     nothing = np.zeros(len(episodes))
     empty = pd.DataFrame(columns=[*GROUP_COLUMNS])
     if episodes.empty:
-        return Attribution(empty, nothing, nothing)
+        return Attribution(empty, nothing, nothing, {})
     calls = trace.syscalls
     loop_tids = np.unique(episodes["tid"].to_numpy())
     all_tids = numbers(calls["tid"])
@@ -200,15 +260,18 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     in_calls_s = np.bincount(episode, weights=seconds, minlength=len(episodes))
     between_calls_s = np.bincount(episode, weights=gaps, minlength=len(episodes))
     if not len(rows):
-        return Attribution(empty, in_calls_s, between_calls_s)
+        return Attribution(empty, in_calls_s, between_calls_s, {})
 
-    inside_calls = calls.select(["syscall", "args", "fd", "target", "line_start", "line_end"]).take(
-        candidates[rows]
-    )
+    inside_rows = candidates[rows]
+    inside_calls = calls.select(
+        ["syscall", "args", "fd", "target", "retval", "line_start", "line_end"]
+    ).take(inside_rows)
     names = pc.dictionary_encode(contiguous(inside_calls["syscall"]))
     syscall_names = names.dictionary.to_pylist()
     syscall_codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    encoded = encode_resources(_targets(inside_calls))
+    encoded = encode_resources(
+        _targets(inside_calls, set_targets(trace).take(pa.array(inside_rows)))
+    )
     dns_resources = np.array(
         [
             bool(DNS_PORT.search(name)) if cls in ("tcp", "udp") else name in DNS_FILES
@@ -222,24 +285,43 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
         np.asarray(dns_args.to_numpy(zero_copy_only=False), dtype=bool)
         | dns_resources[encoded.codes]
     )
+    fds = numbers(inside_calls["fd"])
+    standard = (fds >= 0) & (fds <= 2)
+    marks = dns * DNS_MARK + standard * STDIO_MARK
     width = len(encoded.names) + 1
-    kind_key = (syscall_codes * width + encoded.codes + 1) * 2 + dns
+    kind_key = (syscall_codes * width + encoded.codes + 1) * 4 + marks
     kinds, kind_of_row = np.unique(kind_key, return_inverse=True)
-    kind_syscalls = kinds // 2 // width
-    kind_resources = kinds // 2 % width - 1
+    kind_syscalls = kinds // 4 // width
+    kind_resources = kinds // 4 % width - 1
     resource_names = np.array([*encoded.names, None], dtype=object)
     resource_classes = np.array([*encoded.classes, None], dtype=object)
     cause = _causes_of_kinds(
         [syscall_names[code] for code in kind_syscalls],
         list(resource_names[kind_resources]),
         list(resource_classes[kind_resources]),
-        kinds % 2,
+        kinds % 4,
     )[kind_of_row]
     # The resolver polls its socket between send and receive: inside an episode that talks
     # to port 53, a blocking poll/select is part of the lookup.
     dns_code, wait_code = CAUSE_NAMES.index("dns"), CAUSE_NAMES.index("blocking_wait")
     dns_episodes = np.unique(episode[cause == dns_code])
     cause = np.where((cause == wait_code) & np.isin(episode, dns_episodes), dns_code, cause)
+    # An episode in which the loop started a child: its pipe reads, polls and waitpid are
+    # the subprocess (subprocess.run does clone, then poll/read the pipes, then wait4).
+    creators = is_in(inside_calls["syscall"], TASK_CREATORS)
+    children = creators & (np.nan_to_num(numbers(inside_calls["retval"]), nan=-1) > 0)
+    subprocess_episodes = np.unique(episode[children])
+    subprocess_code = CAUSE_NAMES.index("subprocess")
+    child_codes = np.array([CAUSE_NAMES.index(name) for name in SUBPROCESS_CAUSES])
+    cause = np.where(
+        np.isin(episode, subprocess_episodes) & np.isin(cause, child_codes),
+        subprocess_code,
+        cause,
+    )
+    child_pids = numbers(inside_calls["retval"])
+    started: dict[int, list[int]] = {}
+    for where, pid in zip(episode[children].tolist(), child_pids[children].tolist(), strict=True):
+        started.setdefault(int(where), []).append(int(pid))
 
     frame = pd.DataFrame(
         {
@@ -267,7 +349,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     groups["resource"] = resource_names[resource_code]
     groups["target_class"] = resource_classes[resource_code]
     groups["cause"] = np.array(CAUSE_NAMES, dtype=object)[groups["cause_code"].to_numpy()]
-    return Attribution(groups[[*GROUP_COLUMNS]], in_calls_s, between_calls_s)
+    return Attribution(groups[[*GROUP_COLUMNS]], in_calls_s, between_calls_s, started)
 
 
 # ------------------------------------------------------------------------------ perf
@@ -473,15 +555,23 @@ def _text(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def _fix(cause_totals: pd.Series, blocked_s: float, runtime: str | None = None) -> str:
-    """The dominant cause's fix, then those of the other big causes (`cause_totals` is
-    sorted, largest first)."""
+def _fix(
+    cause_totals: pd.Series,
+    blocked_s: float,
+    runtime: str | None = None,
+    resource: Resource | None = None,
+) -> str:
+    """The dominant cause's fix, naming what the loop waited for, then those of the other
+    big causes (`cause_totals` is sorted, largest first)."""
     chosen = [cause_totals.index[0]] + [
         cause
         for cause, seconds in cause_totals.iloc[1:].items()
         if seconds >= SECONDARY_FIX_SHARE * blocked_s
     ]
-    return " ".join(CAUSES[cause].fix_for(runtime) for cause in chosen[:3])
+    fixes = " ".join(CAUSES[cause].fix_for(runtime) for cause in chosen[:3])
+    if resource is None or resource.kind in ("cpu", "sleep", "lock", "other"):
+        return fixes
+    return f"The loop waited for {resource.text}. {fixes}"
 
 
 def _episode_evidence(
@@ -574,9 +664,10 @@ def loop_finding(
     samples: LoopSamples | None,
     served: list[str],
     config: PassConfig,
+    children: Mapping[int, list[int]] | None = None,
 ) -> Finding:
-    """The finding of one loop thread from its episodes, their attributed calls and the
-    listeners it serves."""
+    """The finding of one loop thread from its episodes, their attributed calls, the
+    listeners it serves and the child processes it started (episode -> pids)."""
     tid = int(loop["tid"])
     pid = None if np.isnan(loop["pid"]) else int(loop["pid"])
     runtime = process_runtime(trace, pid) if pid is not None else None
@@ -635,6 +726,16 @@ def loop_finding(
             f"Event loop thread {tid} blocked {count} times ({_seconds(blocked_s)}), mostly {label}"
         )
     items = _message_items(episodes, blocked_s, runtime)
+    resource = loop_resource(trace, dominant, episodes, groups, children or {})
+    if resource.kind not in ("cpu", "sleep", "lock"):
+        evidence["resource"] = resource.key
+    targeted = groups.dropna(subset=["resource"])
+    where = episodes.loc[targeted["episode"]]
+    waited = (
+        targeted.assign(start=where["start"].to_numpy(), end=where["end"].to_numpy())
+        .groupby("resource", sort=True)
+        .agg(start=("start", "min"), end=("end", "max"))
+    )
     return Finding(
         code=CODE,
         kind=KIND,
@@ -642,7 +743,7 @@ def loop_finding(
         title=title,
         message=_message(tid, loop, episodes, items, span_s),
         evidence=evidence,
-        fix=_fix(cause_totals, blocked_s, runtime),
+        fix=_fix(cause_totals, blocked_s, runtime, resource),
         input=trace.input,
         pid=pid,
         tid=tid,
@@ -650,7 +751,68 @@ def loop_finding(
         duration_s=longest,
         cost_s=blocked_s,
         lines=tuple(sorted(lines)[:FINDING_LINES]),
+        culprit=Culprit(pid=pid, tid=tid, role="event loop"),
+        resource=resource,
+        # The loop thread's own slow calls on what it waited for, inside its episodes, are
+        # those episodes seen call by call: the same time.
+        explains=(
+            *(
+                Explains(str(key), kind="slow_syscall", tid=tid, during=(row.start, row.end))
+                for key, row in waited.iterrows()
+            ),
+            # perf's busy time on the loop thread is its CPU-bound episodes seen by samples.
+            Explains("cpu", kind="cpu_hotspot", tid=tid, same_input=False),
+        ),
     )
+
+
+MAX_CHILDREN_NAMED = 5
+"""Child pids a subprocess resource lists at most."""
+
+
+def loop_resource(
+    trace: StraceTables,
+    cause: str,
+    episodes: pd.DataFrame,
+    groups: pd.DataFrame,
+    children: Mapping[int, list[int]],
+) -> Resource:
+    """What the loop waited for in its dominant cause: the peer, file, pipe or child process
+    it spent the most time on in those episodes (calls plus the short gaps after them)."""
+    mine = episodes.index[episodes["cause"] == cause]
+    if cause == "cpu":
+        return Resource("cpu", "cpu", "CPU-bound code on the loop thread")
+    if cause == "sleep":
+        return Resource("sleep", "sleep", "a blocking sleep")
+    if cause == "subprocess":
+        pids = sorted({pid for episode in mine for pid in children.get(int(episode), [])})
+        names = programs(trace, pids)
+        named = sorted(set(names.values()))
+        listed = ", ".join(str(pid) for pid in pids[:MAX_CHILDREN_NAMED])
+        more = (
+            f" and {len(pids) - MAX_CHILDREN_NAMED} more" if len(pids) > MAX_CHILDREN_NAMED else ""
+        )
+        program = f"{'/'.join(named)} " if named else ""
+        plural = "es" if len(pids) != 1 else ""
+        return Resource(
+            "process",
+            f"process {'/'.join(named) or (pids[0] if pids else '?')}",
+            f"child process{plural} {program}(pid {listed}{more})",
+        )
+    waits = groups[groups["episode"].isin(mine) & (groups["cause"] == cause)]
+    waits = waits.dropna(subset=["resource"])
+    if waits.empty:
+        return Resource(cause, cause, CAUSES[cause].label)
+    weight = (waits["total_s"] + waits["gaps_s"]).groupby(waits["resource"], sort=False).sum()
+    key = str(weight.idxmax())
+    target_class = waits.loc[waits["resource"] == key, "target_class"].iloc[0]
+    where = describe(_text(target_class), key)
+    if cause == "stdio":
+        where = f"its standard streams ({where})" if key not in STDIO else f"its {key}"
+    if cause == "lock":
+        pid, _, address = key.removeprefix("futex ").partition(":")
+        return Resource("futex", key, f"futex {address} of process {pid} (a lock or the GIL)")
+    return Resource(_text(target_class) or cause, key, where)
 
 
 def _with_leads(episodes: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
@@ -729,7 +891,18 @@ def trace_findings(
         if not mine.empty:
             mine_groups = groups[group_tids == loop["tid"]]
             served = listeners.get(int(loop["tid"]), [])
-            findings.append(loop_finding(trace, loop, mine, mine_groups, samples, served, config))
+            findings.append(
+                loop_finding(
+                    trace,
+                    loop,
+                    mine,
+                    mine_groups,
+                    samples,
+                    served,
+                    config,
+                    attribution.children,
+                )
+            )
     return sorted(findings, key=lambda finding: -finding.cost_s)
 
 

@@ -139,6 +139,18 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "`child_process` API and its 'exit' event.",
     ),
     Cause(
+        "subprocess",
+        "a subprocess run synchronously",
+        "The loop starts a child process and waits for it (subprocess.run, check_output, "
+        "Popen.communicate, os.system): use `asyncio.create_subprocess_exec` and await "
+        "`proc.communicate()`, with a timeout, so the loop serves other requests meanwhile.",
+        "a child process run synchronously",
+        "The event-loop thread starts a child process and waits for its output and exit: "
+        "spawn it through the loop (non-blocking pipes, SIGCHLD or a pidfd) instead.",
+        "child_process.execSync/spawnSync blocks the main thread until the child exits: use "
+        "the asynchronous `child_process.execFile`/`spawn` and their events.",
+    ),
+    Cause(
         "stdio",
         "blocking I/O on stdin/stdout/stderr",
         "The loop blocks on its standard streams: whatever reads its stdout/stderr (a log "
@@ -207,11 +219,25 @@ CAUSES: Mapping[str, Cause] = {cause.name: cause for cause in _CAUSE_LIST}
 CAUSE_NAMES: list[str] = [cause.name for cause in _CAUSE_LIST]
 
 
-def cause_of(syscall: str, target_class: str | None, dns: bool, resource: str | None = None) -> str:
-    """The cause (a key of `CAUSES`) of time spent in `syscall` on a target of this class."""
+STDIO_CALLS: frozenset[str] = frozenset(
+    {"read", "readv", "write", "writev", "pwrite64", "pwritev", "pwritev2"}
+)
+"""Calls that read or write a standard stream when their fd is 0, 1 or 2."""
+
+
+def cause_of(
+    syscall: str,
+    target_class: str | None,
+    dns: bool,
+    resource: str | None = None,
+    stdio: bool = False,
+) -> str:
+    """The cause (a key of `CAUSES`) of time spent in `syscall` on a target of this class;
+    `stdio`: the call reads or writes fd 0, 1 or 2 (a log line to stderr blocked by a full
+    pipe is logging back-pressure, not a subprocess, whatever the pipe is)."""
     if dns:
         return "dns"
-    if resource in STDIO:
+    if resource in STDIO or (stdio and syscall in STDIO_CALLS):
         return "stdio"
     if syscall in SLEEPS:
         return "sleep"

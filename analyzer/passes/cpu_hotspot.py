@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.perf_stacks import PYTHON_FRAME, StackIndex, perf_input
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.base import Culprit, Finding, Pass, PassConfig, PassInputs, Resource
 
 CODE = "IOD009"
 KIND = "cpu_hotspot"
@@ -261,6 +261,8 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
                 start=float(thread["first_s"]),
                 duration_s=float(thread["last_s"] - thread["first_s"]),
                 cost_s=float(thread["cpu_s"]),
+                culprit=Culprit(pid=pid, tid=tid, role="busy thread"),
+                resource=Resource("cpu", "cpu", f"CPU on thread {tid}"),
             )
         )
     return findings

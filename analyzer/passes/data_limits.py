@@ -120,7 +120,17 @@ def trace_limits(trace: StraceTables) -> list[Finding]:
 
 
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
-    findings = [limit for trace in inputs.traces for limit in trace_limits(trace)]
+    findings = [
+        _limit(
+            "An input could not be read",
+            f"{path} was left out: {reason}. The rest of the report covers the other inputs.",
+            "Check that the file is what it should be (strace output, a perf script dump, an "
+            "application log with asyncio messages) and give --input-format if it is.",
+            path,
+        )
+        for path, reason in inputs.unreadable
+    ]
+    findings += [limit for trace in inputs.traces for limit in trace_limits(trace)]
     events = inputs.loop_events
     if events is not None and events.num_rows:
         timed = int(pc.sum(pc.is_valid(events["time_s"])).as_py() or 0)

@@ -50,13 +50,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
+from analyzer.derive.strace_locks import (
+    PI_OPS,
+    WAIT,
+    WAKE,
+    Futexes,
+    activity,
+    attribute_waits,
+    futex_calls,
+    futex_key,
+    who_woke,
+)
 from analyzer.derive.strace_tasks import process_runtime
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.passes.base import (
+    Culprit,
+    Finding,
+    Pass,
+    PassConfig,
+    PassInputs,
+    Resource,
+    Severity,
+)
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
     cited_lines,
@@ -77,6 +94,11 @@ MAX_INFO_FINDINGS = 3
 """Info findings (condition waits, minor convoys) per trace at most."""
 HANDOFF_SHARE = 0.5
 """Share of wake-ups coming from other waiters above which the address is a mutex."""
+CONVOY_SHARE = 0.5
+"""Share of the waiting spent behind other waiters' holds from which hand-offs are a convoy."""
+IDLE_SHARE = 0.5
+"""A non-waiting waker that spent this share of the waits parked on other futexes is a
+producer signalling idle threads, not a lock holder."""
 LONG_WAIT_S = 1.0
 """A single wait this long on a contended mutex makes the finding an error."""
 MINOR_SHARE = 0.05
@@ -85,179 +107,11 @@ the GIL handed around a busy pool, a start-up or shut-down chain."""
 SEVERE_SHARE = 0.5
 """A convoy whose threads spent at least this share of their time waiting is an error."""
 
-WAIT_OPS = frozenset(
-    {
-        "FUTEX_WAIT",
-        "FUTEX_WAIT_BITSET",
-        "FUTEX_LOCK_PI",
-        "FUTEX_LOCK_PI2",
-        "FUTEX_WAIT_REQUEUE_PI",
-    }
-)
-WAKE_OPS = frozenset(
-    {
-        "FUTEX_WAKE",
-        "FUTEX_WAKE_BITSET",
-        "FUTEX_WAKE_OP",
-        "FUTEX_UNLOCK_PI",
-        "FUTEX_REQUEUE",
-        "FUTEX_CMP_REQUEUE",
-        "FUTEX_CMP_REQUEUE_PI",
-    }
-)
-PI_OPS = frozenset({"FUTEX_LOCK_PI", "FUTEX_LOCK_PI2"})
-_WAIT, _WAKE = 1, 2
-ARGS_HEAD = 64
-"""Bytes of the arguments that surely hold the address (up to 18) and the operation (up to
-``FUTEX_WAIT_REQUEUE_PI_PRIVATE``)."""
-_ADDRESS_AND_OP = r"^\s*(?P<address>[^,\s]+)(?:,\s*(?P<op>[A-Z0-9_]+))?"
-
-
-def base_op(op: str | None) -> str | None:
-    """``FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME`` -> ``FUTEX_WAIT_BITSET``."""
-    if not op:
-        return None
-    head = op.split("|", 1)[0].strip()
-    return head.removesuffix("_PRIVATE")
-
-
-@dataclass(frozen=True)
-class _Futexes:
-    """The futex calls of a trace with what the pass needs per call."""
-
-    rows: np.ndarray
-    """Row of each call in the syscalls table."""
-    op: np.ndarray
-    """_WAIT, _WAKE or 0 (another operation) per call."""
-    op_name: np.ndarray
-    """Index in `op_names` of each call's operation."""
-    op_names: list[str]
-    """Operations without flags (``FUTEX_WAIT_BITSET``), ``?`` for an unreadable one."""
-    keys: np.ndarray
-    """(process, address) code per call, -1 without an address."""
-    addresses: list[str]
-    key_address: np.ndarray
-    """Index in `addresses` of each key."""
-    key_pid: np.ndarray
-    key_condvar: np.ndarray
-    """Whether each key is a glibc condition variable's word pair (see the module docstring)."""
-    starts: np.ndarray
-    ends: np.ndarray
-    tids: np.ndarray
-
-
-def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
-
-
-def futex_calls(trace: StraceTables) -> _Futexes | None:
-    """The futex calls of `trace`, keyed by (process, address).
-
-    The address and the operation are the first two arguments; they are read from the
-    distinct heads (`ARGS_HEAD` bytes) of the argument texts (few: one per address and
-    operation), not from each call.
-    """
-    calls = trace.syscalls
-    named = pc.fill_null(pc.equal(calls["syscall"], "futex"), False)
-    rows = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
-    if len(rows) == 0:
-        return None
-    args = pc.cast(calls["args"].take(rows), pa.binary())
-    heads = pc.dictionary_encode(pc.binary_slice(args, 0, ARGS_HEAD).combine_chunks())
-    parts = pc.extract_regex(pc.cast(heads.dictionary, pa.string()), _ADDRESS_AND_OP)
-    head_address = pc.dictionary_encode(pc.struct_field(parts, "address"))
-    op_names = [base_op(text) or "?" for text in pc.struct_field(parts, "op").to_pylist()]
-    op_names.append("?")
-    op_kinds = np.array(
-        [_WAIT if name in WAIT_OPS else _WAKE if name in WAKE_OPS else 0 for name in op_names],
-        dtype=np.int64,
-    )
-    head = _codes(heads.indices)
-    op_name = np.where(head >= 0, head, len(heads.dictionary))
-    address = np.append(_codes(head_address.indices), -1)[head]
-    pids = np.nan_to_num(numbers(calls["pid"])[rows], nan=-1).astype(np.int64)
-    addresses = head_address.dictionary.to_pylist()
-    bitset_waits = np.array([name == "FUTEX_WAIT_BITSET" for name in op_names])[op_name]
-    address, paired = _condvar_pairs(pids, address, bitset_waits, addresses)
-    width = len(addresses) + 1
-    combined = np.where(address >= 0, (pids + 1) * width + address, -1)
-    keys, unique = pd.factorize(combined)
-    keys = np.where(combined >= 0, keys, -1)
-    starts, ends = call_times(calls, rows, trace.last_s)
-    return _Futexes(
-        rows=rows,
-        op=op_kinds[op_name],
-        op_name=op_name,
-        op_names=op_names,
-        keys=keys,
-        addresses=addresses,
-        key_address=unique % width,
-        key_pid=unique // width - 1,
-        key_condvar=np.isin(unique, paired),
-        starts=starts,
-        ends=ends,
-        tids=numbers(calls["tid"])[rows].astype(np.int64),
-    )
-
-
-def _condvar_pairs(
-    pids: np.ndarray, address: np.ndarray, bitset_waits: np.ndarray, addresses: list[str | None]
-) -> tuple[np.ndarray, np.ndarray]:
-    """`address` (codes into `addresses`) with the second word of each glibc condition
-    variable replaced by its first, and the (process, first word) keys so formed, encoded as
-    ``(pid + 1) * (len(addresses) + 1) + code`` like the caller's keys."""
-    width = len(addresses) + 1
-    values = np.array([_hex(text) for text in addresses] + [-1], dtype=np.int64)
-    waited = np.unique(((pids + 1) * width + address)[bitset_waits & (address >= 0)])
-    waited_pids, waited_codes = waited // width - 1, waited % width
-    code_of = {int(value): code for code, value in enumerate(values[:-1]) if value >= 0}
-    waited_keys = set(waited.tolist())
-    pairs: dict[int, int] = {}
-    for pid, code in zip(waited_pids.tolist(), waited_codes.tolist(), strict=True):
-        value = int(values[code])
-        first = code_of.get(value - 4)
-        if value % 8 == 4 and first is not None and (pid + 1) * width + first in waited_keys:
-            pairs[(pid + 1) * width + code] = first
-    if not pairs:
-        return address, np.empty(0, dtype=np.int64)
-    seconds = np.array(sorted(pairs), dtype=np.int64)
-    firsts = np.array([pairs[key] for key in seconds.tolist()], dtype=np.int64)
-    combined = np.where(address >= 0, (pids + 1) * width + address, -1)
-    at = np.minimum(np.searchsorted(seconds, combined), len(seconds) - 1)
-    second = seconds[at] == combined
-    remapped = np.where(second, firsts[at], address)
-    return remapped, np.unique(seconds // width * width + firsts)
-
-
-def _hex(text: str | None) -> int:
-    try:
-        return int(text, 16) if text and text.startswith("0x") else -1
-    except ValueError:
-        return -1
-
 
 def _runs_python(trace: StraceTables, pid: int) -> bool | None:
     """Whether the process runs Python; None when the trace does not show what it runs."""
     runtime = process_runtime(trace, pid)
     return None if runtime is None else runtime == "python"
-
-
-def _who_woke(
-    wait_starts: np.ndarray,
-    wait_ends: np.ndarray,
-    woken: np.ndarray,
-    wake_starts: np.ndarray,
-    wake_tids: np.ndarray,
-) -> np.ndarray:
-    """Per wait, the thread whose FUTEX_WAKE (the last one on the address that started
-    while the wait was in progress) woke it; -1 when it was not woken or no wake fits.
-    `wake_starts` must be sorted."""
-    if len(wake_starts) == 0:
-        return np.full(len(wait_starts), -1, dtype=np.int64)
-    last = np.searchsorted(wake_starts, wait_ends, side="right") - 1
-    found = woken & (last >= 0)
-    found[found] &= wake_starts[last[found]] >= wait_starts[found]
-    return np.where(found, wake_tids[np.maximum(last, 0)], -1)
 
 
 @dataclass(frozen=True)
@@ -266,28 +120,38 @@ class _Address:
 
     key: int
     waits: np.ndarray
-    """Indices into the `_Futexes` arrays."""
+    """Indices into the `Futexes` arrays."""
     wakes: np.ndarray
-    """Indices into the `_Futexes` arrays, by start time."""
+    """Indices into the `Futexes` arrays, by start time."""
     waiters: list[int]
     handoff_share: float | None
     kind: str
+    convoy_share: float | None = None
+    """Share of the waiting spent behind holds of other waiters (None: not computed)."""
+    holder: int | None = None
+    """For ``held`` (and a convoy-looking ``condition``): the thread that is not a waiter
+    and that the waiters spent the most time behind."""
+    holder_idle_share: float | None = None
+    """The share of that time it spent waiting on other futexes."""
 
 
 def classify(
-    futexes: _Futexes, key: int, waits: np.ndarray, wakes: np.ndarray, woken: np.ndarray
+    futexes: Futexes,
+    key: int,
+    waits: np.ndarray,
+    wakes: np.ndarray,
+    woken: np.ndarray,
+    trace: StraceTables | None = None,
 ) -> _Address:
-    """Mutex or condition (see the module docstring) for the waits and wakes of one key;
-    `woken` tells per wait whether it returned 0 (was woken)."""
+    """Mutex, held or condition (see the module docstring) for the waits and wakes of one
+    key; `woken` tells per wait whether it returned 0 (was woken). With the `trace`, a key
+    whose waiters hand off to each other is a convoy only when the waiting was spent behind
+    other waiters' holds; spent behind a thread that never waits there, it is `held` when
+    that thread was busy meanwhile and `condition` when it was parked on other futexes."""
     wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
     waiter_tids = futexes.tids[waits]
-    woke = _who_woke(
-        futexes.starts[waits],
-        futexes.ends[waits],
-        woken,
-        futexes.starts[wakes],
-        futexes.tids[wakes],
-    )
+    starts, ends = futexes.starts[waits], futexes.ends[waits]
+    woke = who_woke(starts, ends, woken, futexes.starts[wakes], futexes.tids[wakes])
     waiters = np.unique(waiter_tids)
     attributed = woke >= 0
     handoffs = attributed & np.isin(woke, waiters) & (woke != waiter_tids)
@@ -298,13 +162,39 @@ def classify(
     is_mutex = priority_inheritance or (
         len(waiters) >= 2 and handoff_share is not None and handoff_share >= HANDOFF_SHARE
     )
+    kind = "mutex" if is_mutex else "condition"
+    convoy_share: float | None = None
+    holder: int | None = None
+    holder_idle_share: float | None = None
+    if is_mutex and not priority_inheritance and trace is not None:
+        held = attribute_waits(
+            waiter_tids, starts, ends, woke, futexes.starts[wakes], futexes.tids[wakes]
+        )
+        seconds = held.end - held.start
+        known = held.holder >= 0
+        behind_waiters = float(seconds[known & held.waiter_holder].sum())
+        behind_others = float(seconds[known & ~held.waiter_holder].sum())
+        if behind_waiters + behind_others > 0:
+            convoy_share = behind_waiters / (behind_waiters + behind_others)
+        if convoy_share is not None and convoy_share < CONVOY_SHARE:
+            outside = known & ~held.waiter_holder
+            by_holder = pd.Series(seconds[outside]).groupby(held.holder[outside]).sum()
+            holder = int(by_holder.idxmax())
+            mine = outside & (held.holder == holder)
+            did = activity(trace, [holder], held.start[mine], held.end[mine])
+            holder_idle_share = did.futex_wait_s / did.span_s if did.span_s > 0 else None
+            idle = holder_idle_share is not None and holder_idle_share >= IDLE_SHARE
+            kind = "condition" if idle else "held"
     return _Address(
         key,
         waits,
         wakes,
         waiters.tolist(),
         handoff_share,
-        "mutex" if is_mutex else "condition",
+        kind,
+        convoy_share,
+        holder,
+        holder_idle_share,
     )
 
 
@@ -363,7 +253,7 @@ def _severity(kind: str, share: float | None, max_s: float) -> Severity:
 
 def _address_finding(
     trace: StraceTables,
-    futexes: _Futexes,
+    futexes: Futexes,
     stats: Any,
     found: _Address,
     timeline: list[list[float]],
@@ -424,6 +314,9 @@ def _address_finding(
         "threshold_waiters": config.lock_min_waiters,
         "timeline": timeline,
         "timeline_label": "threads waiting",
+        "share_behind_waiters": found.convoy_share,
+        "holder": found.holder,
+        "holder_share_parked": found.holder_idle_share,
     }
     what = _wait_words(kind, python, condvar)
     words = f"futex {address}"
@@ -455,6 +348,24 @@ def _address_finding(
         title = f"Lock convoy: {peak} threads queued on futex {address}{gil}"
         if severity == "info":
             title = f"Minor lock convoy: {peak} threads queued on futex {address}{gil}"
+    elif kind == "held":
+        spent = f" Its threads spent {share:.0%} of their time waiting." if share else ""
+        body = (
+            f" Their waits ended with a chain of hand-offs that started at a release by "
+            f"thread {found.holder}, which never waited there itself and was busy meanwhile: "
+            f"they queued behind its hold ({1 - (found.convoy_share or 0.0):.0%} of the "
+            f"waiting), not behind each other (IOD014 lock_holder says what it did).{spent}"
+        )
+        title = f"{peak} threads queued on futex {address} behind thread {found.holder}"
+    elif found.holder is not None:
+        body = (
+            f" Each wait ended with a chain of wake-ups that started at thread {found.holder}, "
+            f"which never waited there and was itself parked on other futexes "
+            f"({found.holder_idle_share or 0.0:.0%} of the time): a signal passed along "
+            f"(work submitted, a queue shut down), {what}, i.e. idle threads, not lock "
+            f"contention."
+        )
+        title = f"{plural(len(waiters), 'thread')} idle on futex {address} (condition wait)"
     else:
         by = ", ".join(str(tid) for tid in wakers.index[:3]) or "no traced thread"
         body = (
@@ -479,6 +390,17 @@ def _address_finding(
         duration_s=float(ends.max() - starts.min()),
         cost_s=total_s,
         lines=tuple(int(line) for line in lines if not np.isnan(line)),
+        culprit=Culprit(
+            pid=pid if pid >= 0 else None,
+            tid=found.holder if kind == "held" else None,
+            role={"mutex": "convoy", "held": "lock holder"}.get(kind, "idle waiters"),
+        ),
+        resource=Resource(
+            "futex",
+            futex_key(pid, address),
+            f"futex {address} in process {pid}"
+            + (" (likely the GIL)" if condvar and python else ""),
+        ),
     )
 
 
@@ -488,7 +410,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if futexes is None:
         return []
     is_wait = (
-        (futexes.op == _WAIT)
+        (futexes.op == WAIT)
         & (futexes.keys >= 0)
         & ~np.isnan(futexes.starts)
         & (futexes.ends >= futexes.starts)
@@ -510,7 +432,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     stats = step_stats(steps, stretches_above(steps, threshold), threshold)
     stats["total_s"] = total[stats["group"].to_numpy()]
     candidates = stats[stats["peak"] >= threshold].sort_values("total_s", ascending=False)
-    wake_rows = np.flatnonzero((futexes.op == _WAKE) & (futexes.keys >= 0))
+    wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
     wake_keys = futexes.keys[wake_rows]
     # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value had changed)
     woken_rows = numbers(trace.syscalls["retval"])[futexes.rows[wait_rows]] == 0
@@ -528,7 +450,12 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         members = wait_order[lo:hi]
         lo, hi = np.searchsorted(sorted_wake_keys, [key, key + 1])
         found = classify(
-            futexes, key, wait_rows[members], wake_rows[wake_order[lo:hi]], woken_rows[members]
+            futexes,
+            key,
+            wait_rows[members],
+            wake_rows[wake_order[lo:hi]],
+            woken_rows[members],
+            trace,
         )
         longest = float(np.max(futexes.ends[found.waits] - futexes.starts[found.waits]))
         share = waiting_share(float(row.total_s), len(found.waiters), trace.wall_s)
@@ -539,7 +466,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         if len(chosen) >= limit:
             continue
         pid = int(futexes.key_pid[key])
-        if found.kind == "mutex" and pid not in pythons:
+        if found.kind != "condition" and pid not in pythons:
             pythons[pid] = _runs_python(trace, pid)
         index = int(np.searchsorted(steps.group_ids, key))
         span = slice(steps.bounds[index], steps.bounds[index + 1])

@@ -14,10 +14,12 @@ earlier sleep of the same loop (SQLite's busy handler may sleep several times be
 attempts, checking its in-process lock without a syscall). A sleep *escalates* when it is
 longer than the same thread's previous sleep on the same resource by `ESCALATION` or more
 and began within `RETRY_GAP_S` of it (SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20,
-25, 25, 25, 50, 50, 100 ms). A (process, resource) is reported when its sleeps add up to
-`PassConfig.sleep_retry_min_s` and either several threads sleep on it or the sleeps escalate
-(`MIN_ESCALATIONS`): one thread with a steady period is a poll loop or a heartbeat, not
-contention. ``cost_s`` is the total sleep.
+25, 25, 25, 50, 50, 100 ms), and counts only within a run of `ESCALATION_RUN` escalations
+in a row: a backoff escalates step after step, while sleeps of random length (a stalled
+consumer's think time) escalate now and then. A (process, resource) is reported when its
+sleeps add up to `PassConfig.sleep_retry_min_s` and either several threads sleep on it or
+the sleeps escalate (`MIN_ESCALATIONS`): one thread with a steady period is a poll loop or a
+heartbeat, not contention. ``cost_s`` is the total sleep.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ thread may wait for the GIL in between)."""
 RETRY_GAP_S = 0.05
 """Two sleeps of one thread this close together are one retry loop."""
 ESCALATION = 1.3
+ESCALATION_RUN = 3
+"""Escalations count only in runs of this many in a row (a backoff, not jitter)."""
 MIN_ESCALATIONS = 3
 MIN_SLEEPS = 5
 SEVERE_SHARE = 0.5
@@ -121,9 +125,17 @@ def _attributed_sleeps(
     previous = sleeps.groupby(["tid", "resource"], sort=False)
     prior_duration = previous["duration"].shift()
     prior_end = previous["start"].shift() + prior_duration
-    sleeps["escalates"] = (sleeps["duration"] >= ESCALATION * prior_duration) & (
+    escalates = (sleeps["duration"] >= ESCALATION * prior_duration) & (
         sleeps["start"] - prior_end <= RETRY_GAP_S
     )
+    # A backoff escalates step after step (SQLite: 1, 2, 5, 10, 15, 20 ms ...); sleeps of
+    # random length (a stalled reader's think time) escalate now and then, one step at a
+    # time. Only escalations in a run of `ESCALATION_RUN` in a row count.
+    run_id = (~escalates).groupby([sleeps["tid"], sleeps["resource"]], sort=False).cumsum()
+    run_length = escalates.groupby(
+        [sleeps["tid"], sleeps["resource"], run_id], sort=False
+    ).transform("sum")
+    sleeps["escalates"] = escalates & (run_length >= ESCALATION_RUN)
     return sleeps, encoded.names, encoded.classes
 
 

@@ -208,7 +208,7 @@ def match_steps(
     count = len(log_end)
     trace_of = np.full(count, -1, dtype=np.int64)
     episode_of = np.full(count, -1, dtype=np.int64)
-    rank = np.full(count, _REASON_ORDER.index(NO_STRACE_LOOP), dtype=np.int64)
+    rank: np.ndarray = np.full(count, _REASON_ORDER.index(NO_STRACE_LOOP), dtype=np.int64)
     alignments = []
     for index, trace in enumerate(traces):
         alignment = align(
@@ -234,8 +234,8 @@ def match_steps(
         shifted = log_end + alignment.offset_s
         inside = (shifted >= (trace.first_s or -np.inf)) & (shifted <= (trace.last_s or np.inf))
         no_episode = _REASON_ORDER.index(NOT_LISTED if trace.unlisted else NO_EPISODE)
-        here = np.where(inside, no_episode, _REASON_ORDER.index(OUTSIDE_TRACE))
-        rank = np.minimum(rank, here)
+        reasons = np.where(inside, no_episode, _REASON_ORDER.index(OUTSIDE_TRACE))
+        rank = np.minimum(rank, reasons)
     rank = np.where(np.isnan(log_end), _REASON_ORDER.index(NO_TIMESTAMP), rank)
     return Matches(trace_of, episode_of, np.where(trace_of >= 0, -1, rank), alignments)
 
@@ -434,6 +434,27 @@ def _same_length(duration: float, traces: Sequence[TraceEpisodes]) -> list[dict[
     return found
 
 
+def _paired_lengths(durations: np.ndarray, traces: Sequence[TraceEpisodes]) -> int:
+    """How many of these untimed steps each have an episode of the same length (within
+    `SAME_LENGTH_S`) on one loop thread, no episode counted twice (longest steps first)."""
+    best = 0
+    for trace in traces:
+        lengths = trace.end - trace.start
+        tids = np.array([episode.get("loop_tid") for episode in trace.records], dtype=object)
+        for tid in dict.fromkeys(tids.tolist()):
+            pool = sorted(lengths[tids == tid].tolist())
+            paired = 0
+            for duration in sorted(durations.tolist(), reverse=True):
+                close = [
+                    i for i, length in enumerate(pool) if abs(length - duration) <= SAME_LENGTH_S
+                ]
+                if close:
+                    pool.pop(min(close, key=lambda i: abs(pool[i] - duration)))
+                    paired += 1
+            best = max(best, paired)
+    return best
+
+
 def _correlation(
     steps: Steps,
     members: np.ndarray,
@@ -490,6 +511,11 @@ def _correlation(
         )
         hints = _same_length(float(steps.duration[members[0]]), traces)
         evidence["same_length_episodes"] = hints[: config.max_samples]
+        # Each step of the group paired with its own episode of the same length (each
+        # episode used once): when every step finds one, the steps are those episodes.
+        evidence["steps_with_same_length_episode"] = _paired_lengths(
+            steps.duration[members], traces
+        )
         if len(hints) == 1:
             hint = hints[0]
             parts = _blocking_parts(hint["top_calls"], _cpu(hint), hint["duration_s"])
@@ -596,7 +622,7 @@ def log_notes(steps: Steps, config: PassConfig) -> dict[str, Any]:
     smallest = float(steps.duration.min())
     uvloop = steps.uvloop
     loggers = steps.loggers
-    threshold = {
+    threshold: dict[str, Any] = {
         "slow_callback_duration_s": DEFAULT_SLOW_CALLBACK_S,
         "assumed_default": True,
         "smallest_logged_s": smallest,

@@ -19,7 +19,16 @@ from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import FLUSHES, IDLE_WAITS
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
+from analyzer.passes.base import (
+    Culprit,
+    Finding,
+    Pass,
+    PassConfig,
+    PassInputs,
+    Resource,
+    Severity,
+)
 from analyzer.passes.common import cited_lines, numbers, percentile
 from analyzer.passes.targets import describe, trace_resources
 
@@ -107,7 +116,11 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if calls.num_rows == 0:
         return []
     duration = call_durations(calls)
-    keep = ~np.isnan(duration) & ~is_in(calls["syscall"], IDLE_WAITS)
+    # A poll on one connected socket, pipe or file is a wait on that resource, not idling.
+    waiting = ~is_in(calls["syscall"], IDLE_WAITS) | resource_waits(calls, trace.wait_fds)
+    # A server reading its client's next request is idle, however long that takes.
+    waiting &= ~waits_for_client(calls, trace.wait_fds)
+    keep = ~np.isnan(duration) & waiting
     if not keep.any():
         return []
     rows = np.flatnonzero(keep)
@@ -145,7 +158,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         where = None if fdless else describe(target_class, resource)
         on_where = f" on {where}" if where else ""
         p95 = percentile(durations, 95)
-        outliers = [
+        outliers: list[dict[str, Any]] = [
             {
                 "line": int(lines[row]),
                 "tid": None if np.isnan(tids[row]) else int(tids[row]),
@@ -178,7 +191,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "outliers": outliers,
             "threshold_s": config.slow_syscall_s,
         }
-        severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
+        severity: Severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
         share_text = ""
         if share is not None and share > 1:
             share_text = (
@@ -193,22 +206,37 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             f"{len(member_tids)} thread{'s' if len(member_tids) != 1 else ''}; "
             f"{slow_calls} took {config.slow_syscall_s * 1e3:g} ms or more."
         )
+        if syscall in WAITS_ON_SETS and where:
+            title = f"Waits for {where} in {syscall}"
+        else:
+            title = f"Slow {syscall}{on_where}"
+        if slow_calls == 0 and share:
+            # Reported for the time it holds, not for one slow call: say so.
+            title = f"{syscall}{on_where} held threads {share:.0%} of the traced time"
+        pid = None if np.isnan(pids[slowest]) else int(pids[slowest])
+        tid = int(tids[slowest]) if len(member_tids) == 1 else None
         findings.append(
             Finding(
                 code=CODE,
                 kind=KIND,
                 severity=severity,
-                title=f"Slow {syscall}{on_where}",
+                title=title,
                 message=message,
                 evidence=evidence,
                 fix=fix_for(syscall, target_class, where),
                 input=trace.input,
-                pid=None if np.isnan(pids[slowest]) else int(pids[slowest]),
-                tid=int(tids[slowest]) if len(member_tids) == 1 else None,
+                pid=pid,
+                tid=tid,
                 start=float(starts[slowest]),
                 duration_s=float(duration[slowest]),
                 cost_s=float(group.total_s),
                 lines=tuple(o["line"] for o in outliers),
+                culprit=Culprit(pid=pid, tid=tid, role="waiting"),
+                resource=(
+                    Resource(target_class or "other", resource, where)
+                    if resource is not None and where
+                    else None
+                ),
             )
         )
     return findings

@@ -23,6 +23,7 @@ so a process that died right after refusing one thread still ranks with a 1 s st
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ import pyarrow.compute as pc
 from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.base import Culprit, Finding, Pass, PassConfig, PassInputs, Resource
 from analyzer.passes.common import MAX_TIMELINE_POINTS, cited_lines, downsample, numbers
 
 CODE = "IOD006"
@@ -136,7 +137,8 @@ def _limit_value(text: str | None) -> str | None:
 def _lineage(tasks: pa.Table, pid: int) -> set[int]:
     """The process and the tasks it descends from (limits are inherited across fork/exec)."""
     parent_of = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))
-    lineage, task = set(), pid
+    lineage: set[int] = set()
+    task: int | None = pid
     while task is not None and task not in lineage:
         lineage.add(task)
         task = parent_of.get(task)
@@ -240,7 +242,11 @@ def _describe_group(call: str, errno: str, stack: bool) -> tuple[str, str]:
 def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, int]]:
     """The refused creations: their rows of `calls` (plus a ``row`` column and a ``stack``
     flag), and for refused stack mprotects the row of the stack mmap they follow."""
-    empty = (calls.slice(0, 0), np.zeros(0, dtype=bool), {})
+    empty: tuple[pa.Table, np.ndarray, dict[int, int]] = (
+        calls.slice(0, 0),
+        np.zeros(0, dtype=bool),
+        {},
+    )
     refused = np.flatnonzero(is_in(calls["errno"], frozenset({"EAGAIN", "ENOMEM"})))
     if len(refused) == 0:
         return empty
@@ -285,6 +291,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     first_s = trace.first_s if trace.first_s is not None else float(frame["start"].min())
     end_s = trace.last_s if trace.last_s is not None else float(frame["start"].max())
     all_born, all_gone = lifetimes(trace.tasks, first_s)
+    clues = task_limit_clues(trace)
     findings = []
     for (pid, call, errno, in_stack), group in frame.groupby(
         ["pid", "syscall", "errno", "stack"], sort=True
@@ -295,6 +302,10 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         last_at = float(group["start"].iloc[-1])
         failed_call, cause_key = _describe_group(str(call), str(errno), bool(in_stack))
         cause, rlimits = CAUSES[cause_key]
+        tasks_alive = int(((all_born <= first_at) & (first_at < all_gone)).sum())
+        checks = None
+        if cause_key == "EAGAIN":
+            cause, checks = limit_verdict(clues, tasks_alive)
         threads = bool(in_stack) or _creates_threads(group["args"], str(call))
 
         mine = trace.tasks.filter(pc.equal(trace.tasks["pid"], pid))
@@ -330,7 +341,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "timeline_scope": "process" if threads else "trace",
             "peak_threads": int(live[peak_index]) if peak_index is not None else alive,
             "peak_at": float(times[peak_index]) if peak_index is not None else None,
-            "tasks_alive_in_trace": int(((all_born <= first_at) & (first_at < all_gone)).sum()),
+            "tasks_alive_in_trace": tasks_alive,
             "tasks_created": int((~np.isnan(created_at)).sum()),
             "creation_rate_per_s": created / window if window > 0 else None,
             "creation_window_s": window,
@@ -338,6 +349,8 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "stack_bytes": _stack_bytes(calls, stack_source) if in_stack else None,
             "limits_seen": {name: seen[name] for name in rlimits if name in seen},
             "failing_tids": tids[: config.max_samples * 4],
+            "limit_clues": {key: value for key, value in clues.items() if "_path" not in key},
+            "how_to_check": checks,
             "timeline": downsample(times, live, MAX_TIMELINE_POINTS),
         }
         findings.append(
@@ -356,9 +369,121 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
                 duration_s=last_at - first_at,
                 cost_s=max(FAILURE_COST_S * len(group), end_s - first_at),
                 lines=tuple(sorted(set(lines))),
+                culprit=Culprit(pid=pid, tid=tids[0] if len(tids) == 1 else None),
+                resource=(
+                    Resource("limit", "task limit", f"the task limit: {cause}")
+                    if cause_key == "EAGAIN"
+                    else Resource("limit", "address space", f"the address space: {cause}")
+                ),
             )
         )
-    return findings
+    return merged_limits(findings)
+
+
+def merged_limits(findings: list[Finding]) -> list[Finding]:
+    """One finding for every refusal under one task limit: RLIMIT_NPROC, pids.max and
+    threads-max count tasks across processes, so EAGAIN in several processes of one trace is
+    one root cause. The process refused most often leads; the others are listed."""
+    task_limit = [f for f in findings if f.resource is not None and f.resource.key == "task limit"]
+    if len(task_limit) < 2:
+        return findings
+    lead = max(task_limit, key=lambda f: (f.evidence["failures"], -(f.start or 0.0)))
+    pids = sorted({f.pid for f in task_limit if f.pid is not None})
+    failures = sum(int(f.evidence["failures"]) for f in task_limit)
+    others = [f for f in findings if f not in task_limit]
+    evidence = {
+        **lead.evidence,
+        "failures": failures,
+        "failing_pids": pids,
+        "failures_by_pid": {str(f.pid): f.evidence["failures"] for f in task_limit},
+    }
+    merged = Finding(
+        code=lead.code,
+        kind=lead.kind,
+        severity=lead.severity,
+        title=f"Task creation refused in {len(pids)} processes under one limit (EAGAIN)",
+        message=(
+            f"{failures} task creations failed with EAGAIN in processes "
+            f"{', '.join(str(pid) for pid in pids)}: one limit counts their tasks together. "
+            + lead.message
+        ),
+        evidence=evidence,
+        fix=lead.fix,
+        input=lead.input,
+        pid=lead.pid,
+        tid=None,
+        start=min(f.start for f in task_limit if f.start is not None),
+        duration_s=lead.duration_s,
+        cost_s=max(f.cost_s for f in task_limit),
+        lines=tuple(sorted({line for f in task_limit for line in f.lines}))[:20],
+        culprit=lead.culprit,
+        resource=lead.resource,
+    )
+    return [merged, *others]
+
+
+_LIMIT_FILES = {
+    "pids.max": "the cgroup's pids.max",
+    "pids.current": "the cgroup's pids.current",
+    "threads-max": "kernel.threads-max",
+}
+_NUMBER = re.compile(r'"(\d+|max)\\n')
+
+
+def task_limit_clues(trace: StraceTables) -> dict[str, Any]:
+    """What the trace itself shows about the task limits: the values of ``pids.max``,
+    ``pids.current`` and ``/proc/sys/kernel/threads-max`` the process read, and its user
+    (getuid/geteuid; root is exempt from RLIMIT_NPROC: kernel/fork.c copy_process lets
+    CAP_SYS_ADMIN/CAP_SYS_RESOURCE through, see setrlimit(2))."""
+    calls = trace.syscalls
+    clues: dict[str, Any] = {}
+    reads = calls.filter(
+        pc.and_(
+            pc.fill_null(pc.is_in(calls["syscall"], pa.array(["read", "pread64"])), False),
+            pc.fill_null(pc.greater(calls["retval"], 0), False),
+        )
+    )
+    for target, args in zip(reads["target"].to_pylist(), reads["args"].to_pylist(), strict=True):
+        if not target:
+            continue
+        for name in _LIMIT_FILES:
+            match = _NUMBER.search(args or "")
+            if target.endswith("/" + name) and name not in clues and match:
+                clues[name] = match.group(1)
+                clues[name + "_path"] = target
+    ids = calls.filter(
+        pc.fill_null(pc.is_in(calls["syscall"], pa.array(["getuid", "geteuid"])), False)
+    )
+    uids = {int(u) for u in ids["retval"].to_pylist() if u is not None}
+    if uids:
+        clues["uid"] = min(uids)
+    return clues
+
+
+def limit_verdict(clues: Mapping[str, Any], tasks_alive: int) -> tuple[str, str]:
+    """(the limit this trace most likely hit, how to check it) from `task_limit_clues` and
+    the number of tasks alive in the trace at the first refusal."""
+    checks = (
+        "check `cat /sys/fs/cgroup/<group>/pids.max pids.current pids.events` (the cgroup's "
+        "`max` event counts refusals; dmesg says 'fork rejected by pids controller'), "
+        "`grep processes /proc/PID/limits` for RLIMIT_NPROC (counted per user), and "
+        "`sysctl kernel.threads-max` against `ps -eLf | wc -l`"
+    )
+    pids_max = clues.get("pids.max")
+    if pids_max and pids_max != "max" and tasks_alive >= int(pids_max) - 2:
+        return (
+            f"the cgroup's pids.max ({pids_max}, read by the process from "
+            f"{clues.get('pids.max_path')}; {tasks_alive} tasks were alive in the trace, and "
+            "tasks outside the trace count too)",
+            checks,
+        )
+    if clues.get("uid") == 0:
+        return (
+            "the cgroup's pids.max or kernel.threads-max (the process runs as root, which "
+            "RLIMIT_NPROC does not limit)",
+            checks,
+        )
+    return ("RLIMIT_NPROC (ulimit -u), the cgroup's pids.max or kernel.threads-max", checks)
 
 
 def _creates_threads(args: pd.Series, call: str) -> bool:
@@ -408,6 +533,8 @@ def _message(evidence: dict[str, Any], pid: int, first_s: float, line: int) -> s
             f"({evidence['creation_rate_per_s']:.0f}/s)"
         )
     text += f". The limit hit is {evidence['cause']}."
+    if evidence.get("how_to_check"):
+        text += f" To confirm, {evidence['how_to_check']}."
     if evidence["stack_bytes"]:
         text += f" Each thread stack here is {evidence['stack_bytes'] / 2**20:.1f} MiB."
     for name, seen in evidence["limits_seen"].items():

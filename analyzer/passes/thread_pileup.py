@@ -111,7 +111,7 @@ _ALL_SYSCALLS = frozenset().union(*(family.syscalls for family in FAMILIES))
 # --- the pass ---------------------------------------------------------------------------------
 
 
-def _family_table(syscall_names: list[str], class_names: list[str | None]) -> np.ndarray:
+def _family_table(syscall_names: list[str], class_names: list[str]) -> np.ndarray:
     """[syscall code, target class code] -> index in FAMILIES, -1 where the pair is not a
     pile-up wait; the extra last row and column stand for a null syscall or class."""
     table = np.full((len(syscall_names) + 1, len(class_names) + 1), -1, dtype=np.int64)

@@ -14,15 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.lazy import LazyImports
-from analyzer.render.base import Renderer, RenderError, ReportView
+from analyzer.render.base import Renderer, RenderError
+from analyzer.render.view import ReportView
 
 if TYPE_CHECKING:
     from analyzer.render.flamegraph import FlamegraphRenderer
     from analyzer.render.folded import FoldedRenderer
+    from analyzer.render.github import GithubRenderer
     from analyzer.render.html import HtmlRenderer
     from analyzer.render.jsonout import JsonRenderer
+    from analyzer.render.junit import JunitRenderer
     from analyzer.render.markdown import MarkdownRenderer
     from analyzer.render.parquet import ParquetRenderer
+    from analyzer.render.sarif import SarifRenderer
     from analyzer.render.speedscope import SpeedscopeRenderer
     from analyzer.render.text import TextRenderer
 
@@ -30,13 +34,16 @@ __all__ = [
     "RENDERERS",
     "FlamegraphRenderer",
     "FoldedRenderer",
+    "GithubRenderer",
     "HtmlRenderer",
     "JsonRenderer",
+    "JunitRenderer",
     "MarkdownRenderer",
     "ParquetRenderer",
     "RenderError",
     "Renderer",
     "ReportView",
+    "SarifRenderer",
     "SpeedscopeRenderer",
     "TextRenderer",
     "renderer_for",
@@ -52,6 +59,9 @@ _CLASSES: dict[str, str] = {
     "folded": "analyzer.render.folded:FoldedRenderer",
     "flamegraph": "analyzer.render.flamegraph:FlamegraphRenderer",
     "speedscope": "analyzer.render.speedscope:SpeedscopeRenderer",
+    "junit": "analyzer.render.junit:JunitRenderer",
+    "sarif": "analyzer.render.sarif:SarifRenderer",
+    "github": "analyzer.render.github:GithubRenderer",
 }
 """Format name -> ``module:class`` of its renderer; the class's own `name` is the key
 (tested). A renderer's module is imported on its first lookup, so a JSON run does not import

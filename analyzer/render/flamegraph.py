@@ -40,9 +40,10 @@ from typing import IO, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.perf_fold import _fold_frame, default_event
+from analyzer.clean import clean_text
+from analyzer.derive.perf_fold import default_event, fold_frame
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, RenderError, clean_text
+from analyzer.render.base import Renderer, RenderError
 
 __all__ = [
     "MIN_SHARE",
@@ -169,7 +170,7 @@ def frame_kinds(frames: pa.Table) -> dict[str, str]:
     for addr, symbol, offset, dso in zip(
         data["addr"], data["symbol"], data["offset"], data["dso"], strict=True
     ):
-        names = _fold_frame(addr, symbol, offset, dso, False, True, True, False)
+        names = fold_frame(addr, symbol, offset, dso, kernel=True, jit=True)
         if not names:
             continue
         first = names[0]
@@ -539,7 +540,6 @@ class FlamegraphRenderer(Renderer):
 
     name: ClassVar[str] = "flamegraph"
     extensions: ClassVar[tuple[str, ...]] = (".svg",)
-    description: ClassVar[str] = "perf stacks as a self-contained SVG flame graph"
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         out.write(flamegraph_chart(result, standalone=True))

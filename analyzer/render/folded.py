@@ -17,7 +17,6 @@ class FoldedRenderer(Renderer):
 
     name: ClassVar[str] = "folded"
     extensions: ClassVar[tuple[str, ...]] = (".folded",)
-    description: ClassVar[str] = "perf stacks folded as stackcollapse-perf.pl prints them"
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         folded = result.tables.get("perf_folded")

@@ -1,7 +1,7 @@
 """Human-readable formatting of report values, shared by the text, Markdown and HTML renderers.
 
 Each function takes a raw report value (seconds as floats, counts as ints, possibly ``None``) and
-returns display text. They are registered once as Jinja filters in `base.template_environment`
+returns display text. They are registered once as Jinja filters in `templates.template_environment`
 and called directly by the text renderer, so every output spells a duration the same way
 (``41 µs``, ``512 ms``, ``3.2 s``, ``2 min 05 s``).
 """

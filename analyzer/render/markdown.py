@@ -1,9 +1,9 @@
 """GitHub-flavoured Markdown report (``--format md``), meant to be pasted into an incident.
 
-The layout lives in ``reports/report.md.j2``; this module only chooses how many rows each
-section shows and streams the template. Every trace-derived string goes through the ``md`` or
-``code`` filter (see `analyzer.render.formatting`), so a file name cannot break a table or
-inject HTML.
+The layout lives in ``reports/report.md.j2`` and the sources' ``reports/sections/*.md.j2``
+partials; this module only chooses how many rows each section shows and streams the template.
+Every trace-derived string goes through the ``md`` or ``code`` filter (see
+`analyzer.render.formatting`), so a file name cannot break a table or inject HTML.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import IO, ClassVar
 
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, ReportView, render_template
+from analyzer.render.base import Renderer
+from analyzer.render.templates import render_template, section_partials
+from analyzer.render.view import ReportView
 
 __all__ = ["MarkdownRenderer"]
 
@@ -21,7 +23,6 @@ class MarkdownRenderer(Renderer):
 
     name: ClassVar[str] = "md"
     extensions: ClassVar[tuple[str, ...]] = (".md",)
-    description: ClassVar[str] = "GitHub-flavoured Markdown for an incident or job summary"
 
     template: ClassVar[str] = "report.md.j2"
     limits: ClassVar[dict[str, int]] = {
@@ -42,5 +43,9 @@ class MarkdownRenderer(Renderer):
             self.template,
             out,
             autoescape=False,
-            context={"view": ReportView(result), "limits": self.limits},
+            context={
+                "view": ReportView(result),
+                "limits": self.limits,
+                "sections": section_partials("md"),
+            },
         )

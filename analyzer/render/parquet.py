@@ -25,9 +25,6 @@ class ParquetRenderer(Renderer):
 
     name: ClassVar[str] = "parquet"
     extensions: ClassVar[tuple[str, ...]] = (".parquet",)
-    binary: ClassVar[bool] = True
-    writes_directory: ClassVar[bool] = True
-    description: ClassVar[str] = "one Parquet file per table, written into the -o directory"
 
     compression: ClassVar[str] = "zstd"
 

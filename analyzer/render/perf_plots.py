@@ -2,21 +2,25 @@
 
 ``queue_depth-N``: block requests in flight over time on the N-th device of
 ``perf.block_io.devices`` (a step chart of the ``queue_depth.series`` change points; when the
-series was downsampled each step is the largest value in its time bin). matplotlib is imported
-only when there is something to draw.
+series was downsampled each step is the largest value in its time bin). ``flamegraph``: the
+flame graph of the run's folded stacks (`analyzer.render.flamegraph`, with its own zoom and
+search script). matplotlib is imported only when there is something to draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
+from analyzer.render.base import RenderError
 from analyzer.render.plots import step_chart
 
 if TYPE_CHECKING:
-    from analyzer.render.base import ReportView
+    from analyzer.model import AnalysisResult
+    from analyzer.render.view import ReportView
 
-__all__ = ["perf_charts", "queue_depth_chart"]
+__all__ = ["perf_charts", "queue_depth_chart", "section_charts"]
 
 
 def queue_depth_chart(
@@ -30,7 +34,7 @@ def perf_charts(view: ReportView) -> dict[str, str | None]:
     """The perf charts of `view`, keyed ``queue_depth-INDEX`` (None when there is nothing to
     draw: fewer than two change points)."""
     charts: dict[str, str | None] = {}
-    section = view.perf
+    section = view.sections["perf"]
     block = section["block_io"] if section else None
     for index, device in enumerate(block["devices"] if block else []):
         depth = device["queue_depth"]
@@ -42,4 +46,18 @@ def perf_charts(view: ReportView) -> dict[str, str | None]:
             salt=f"queue_depth-{index}",
             origin_label=f"{origin:.6f} s (perf clock)",
         )
+    return charts
+
+
+def section_charts(
+    view: ReportView, result: AnalysisResult, limits: Mapping[str, int]
+) -> dict[str, str | None]:
+    """The queue depth charts and the flame graph (None without perf stacks or when nothing
+    was folded)."""
+    from analyzer.render.flamegraph import flamegraph_chart
+
+    charts = perf_charts(view)
+    charts["flamegraph"] = None
+    with suppress(RenderError):
+        charts["flamegraph"] = flamegraph_chart(result, output="html")
     return charts

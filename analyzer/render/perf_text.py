@@ -1,7 +1,8 @@
-"""The perf section of the terminal summary (``--format text``), printed with Rich.
+"""The perf part of the terminal summary (``--format text``), printed with Rich.
 
-Called by `TextRenderer._perf`. Per sampling event: the heaviest symbols and DSOs (self and
-total samples) and the samples per thread; then block I/O per device with BCC biolatency's
+Called by `analyzer.render.text.TextRenderer` (`print_section`): the samples per event, then
+per sampling event the heaviest symbols and DSOs (self and total samples) and the samples per
+thread; the top folded stacks; then block I/O per device with BCC biolatency's
 histogram, off-CPU time by state and thread, and syscall latency in ``perf trace -s``'s
 layout. Tracepoint events get no symbol tables here (the md/html reports have them). The
 histogram and the ``perf trace -s`` lines are printed as they are (never wrapped), so they
@@ -10,35 +11,33 @@ can be pasted next to the peers' own output. Trace text always goes in as `rich.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from analyzer.render.formatting import count, duration, percent, short, timestamp
+from analyzer.render.text import titled_table
 from analyzer.sections.perf_histograms import perf_trace_summary_lines
 
-__all__ = ["print_block_io", "print_events", "print_off_cpu", "print_syscall_latency"]
+if TYPE_CHECKING:
+    from analyzer.render.view import ReportView
 
+__all__ = [
+    "print_block_io",
+    "print_events",
+    "print_off_cpu",
+    "print_section",
+    "print_syscall_latency",
+]
+
+TOP_STACKS = 10
 TOP_SYMBOLS = 10
 TOP_DSOS = 5
 TOP_THREADS = 10
 TOP_OFF_CPU = 10
 TRACE_THREADS = 5
-
-
-def titled_table(title: str) -> Table:
-    """A report table in the terminal style: left-aligned bold title, a rule under the head."""
-    return Table(
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-    )
 
 
 def _verbatim(console: Console, lines: list[str], indent: str = "") -> None:
@@ -223,3 +222,39 @@ def print_syscall_latency(console: Console, syscalls: dict[str, Any] | None) -> 
         text = "\n".join(perf_trace_summary_lines(threads)).strip("\n")
         _verbatim(console, text.splitlines())
     _notes(console, syscalls["notes"])
+
+
+def print_section(console: Console, view: ReportView) -> None:
+    """The perf part of the summary, when the report has a ``perf`` section."""
+    section = view.sections["perf"]
+    if section is None:
+        return
+    console.print()
+    events = ", ".join(f"{event} {count(n)}" for event, n in section["events"])
+    header = Text.assemble(("perf: ", "bold"), f"{count(section['samples'])} samples")
+    if events:
+        header.append(f" ({events})")
+    if section["span"]["span_s"] is not None:
+        header.append(f", over {duration(section['span']['span_s'])}")
+    console.print(header)
+    print_events(console, section["by_event"])
+    stacks = section["top_stacks"]
+    if stacks:
+        shown = stacks[:TOP_STACKS]
+        table = titled_table(
+            f"Top {len(shown)} of the folded stacks "
+            f"(total count {count(section['folded_total'])}; leaf last)"
+        )
+        table.add_column("count", justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
+        table.add_column("stack", overflow="fold")
+        for row in shown:
+            table.add_row(count(row["count"]), percent(row["share"]), Text(row["short"]))
+        console.print()
+        console.print(table)
+    elif not (section["block_io"] or section["off_cpu"] or section["syscall_latency"]):
+        console.print(Text("No folded stacks.", "dim"))
+    print_block_io(console, section["block_io"])
+    print_off_cpu(console, section["off_cpu"])
+    print_syscall_latency(console, section["syscall_latency"])
+    console.print()

@@ -1,24 +1,39 @@
-"""The ``perf`` section of a report laid out for display (used by `ReportView.perf`).
+"""The perf part of a report laid out for display (``view.sections["perf"]``).
 
-`perf_details` takes the raw (already `display_safe`) ``perf`` dict and returns the parts the
-templates and the text renderer show beyond the folded stacks: per event, the heaviest symbols,
-DSOs and threads; block I/O per device (BCC biolatency's histogram lines, percentiles, the
-read/write/flush split, queue depth); off-CPU time by state and thread; syscall latency per
-thread with the ``perf trace -s`` lines. Every list holds dicts with all their keys (absent
-ones None), ranked here, so templates stay free of logic. See docs/report-json.md for the
-keys of the JSON this reads.
-"""
+`perf_section` takes the raw (already display-safe) ``perf`` dict of the report and returns
+the events and the top folded stacks (each with its short form, see `short_stack`), plus
+`perf_details`: the parts the templates and `analyzer.render.perf_text` show beyond the
+folded stacks: per event, the heaviest symbols, DSOs and threads; block I/O per device (BCC
+biolatency's histogram lines, percentiles, the read/write/flush split, queue depth); off-CPU
+time by state and thread; syscall latency per thread with the ``perf trace -s`` lines. Every
+list holds dicts with all their keys (absent ones None), ranked here, so templates stay free
+of logic. See docs/report-json.md for the keys of the JSON this reads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer.render import formatting
+from analyzer.render.view import keyed_rows, number
 from analyzer.sections.perf_histograms import log2_histogram_lines, perf_trace_summary_lines, stars
 
-__all__ = ["STATE_NAMES", "bytes_text", "dso_name", "perf_details"]
+if TYPE_CHECKING:
+    from analyzer.render.view import ReportView
+
+__all__ = [
+    "STACK_FRAME_CHARS",
+    "STACK_HEAD",
+    "STACK_TAIL",
+    "STATE_NAMES",
+    "bytes_text",
+    "dso_name",
+    "perf_details",
+    "perf_section",
+    "section_view",
+    "short_stack",
+]
 
 _LATENCY = ("count", "total_s", "p50_s", "p95_s", "p99_s", "max_s")
 _SHARES = ("self_samples", "self_share", "total_samples", "total_share")
@@ -35,30 +50,33 @@ STATE_NAMES: dict[str, str] = {
     "P": "parked",
 }
 """What a ``prev_state`` of ``sched:sched_switch`` means."""
-
-
-def _number(value: object) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return 0.0
+STACK_HEAD = 2
+"""Frames kept at the root end of a shortened stack."""
+STACK_TAIL = 5
+"""Frames kept at the leaf end of a shortened stack."""
+STACK_FRAME_CHARS = 60
+"""A frame longer than this is cut (with ``…``) in the short form of a stack."""
 
 
 def _dict(value: object) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _rows(items: object, keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Each mapping in `items` as a dict holding every key in `keys` (missing ones None)."""
-    if not isinstance(items, list):
-        return []
-    wanted = tuple(keys)
-    rows = []
-    for item in items:
-        if isinstance(item, Mapping):
-            row: dict[str, Any] = dict.fromkeys(wanted)
-            row.update(item)
-            rows.append(row)
-    return rows
+def short_stack(
+    frames: list[str],
+    head: int = STACK_HEAD,
+    tail: int = STACK_TAIL,
+    frame_chars: int = STACK_FRAME_CHARS,
+) -> str:
+    """A folded stack (frames root first) for a table cell: ``;``-joined, leaf last.
+
+    A stack deeper than ``head + tail + 1`` frames keeps its `head` root frames and its `tail`
+    leaf frames around ``…N…`` (N frames left out); each frame is cut to `frame_chars`.
+    """
+    if len(frames) > head + tail + 1:
+        hidden = len(frames) - head - tail
+        frames = [*frames[:head], f"…{hidden}…", *frames[len(frames) - tail :]]
+    return ";".join(formatting.short(frame, frame_chars) for frame in frames)
 
 
 def dso_name(dso: object) -> str:
@@ -116,16 +134,16 @@ def _events(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
         row.update({key: section.get(key) for key in row if key in section})
         row["event"] = str(name)
         row["tracepoint"] = bool(row["tracepoint"])
-        symbols = _rows(section.get("symbols"), ("symbol", "dso", "inlined", *_SHARES))
+        symbols = keyed_rows(section.get("symbols"), ("symbol", "dso", "inlined", *_SHARES))
         for symbol in symbols:
             symbol["dso_name"] = dso_name(symbol["dso"])
             symbol["name"] = str(symbol["symbol"] or "[unknown]")
             if symbol["inlined"]:
                 symbol["name"] += " (inlined)"
-        dsos = _rows(section.get("dsos"), ("dso", *_SHARES))
+        dsos = keyed_rows(section.get("dsos"), ("dso", *_SHARES))
         for dso in dsos:
             dso["dso_name"] = dso_name(dso["dso"]) or "[unknown]"
-        threads = _rows(
+        threads = keyed_rows(
             section.get("by_thread"),
             ("pid", "tid", "comm", "samples", "share", "first_s", "last_s", "cpu_s"),
         )
@@ -134,10 +152,10 @@ def _events(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
         row["symbols"] = symbols
         row["dsos"] = dsos
         row["by_thread"] = threads
-        row["more_threads"] = max(int(_number(row["threads"])) - len(threads), 0)
+        row["more_threads"] = max(int(number(row["threads"])) - len(threads), 0)
         row["has_cpu"] = row["cpu_s"] is not None
         events.append(row)
-    events.sort(key=lambda row: (-_number(row["samples"]), row["event"]))
+    events.sort(key=lambda row: (-number(row["samples"]), row["event"]))
     return events
 
 
@@ -147,9 +165,9 @@ def _plural(count: int, word: str) -> str:
 
 def _block_notes(counts: Mapping[str, Any]) -> list[str]:
     notes = []
-    unmatched = int(_number(counts.get("unmatched_completions")))
+    unmatched = int(number(counts.get("unmatched_completions")))
     if unmatched:
-        flushes = int(_number(counts.get("unmatched_flush_completions")))
+        flushes = int(number(counts.get("unmatched_flush_completions")))
         note = f"{_plural(unmatched, 'completion')} had no issue in the trace"
         if flushes:
             note += (
@@ -157,18 +175,18 @@ def _block_notes(counts: Mapping[str, Any]) -> list[str]:
                 "2^64-1 and cannot be paired)"
             )
         notes.append(note + ".")
-    pending = int(_number(counts.get("unmatched_issues")))
+    pending = int(number(counts.get("unmatched_issues")))
     if pending:
         notes.append(f"{_plural(pending, 'issue')} had not completed when the trace ended.")
-    reissues = int(_number(counts.get("reissues")))
+    reissues = int(number(counts.get("reissues")))
     if reissues:
         notes.append(
             f"{_plural(reissues, 'request')} were issued again before completing "
             "(the later issue is timed)."
         )
-    if int(_number(counts.get("unparsed_payloads"))):
+    if int(number(counts.get("unparsed_payloads"))):
         notes.append(
-            f"{_plural(int(_number(counts.get('unparsed_payloads'))), 'block record')} "
+            f"{_plural(int(number(counts.get('unparsed_payloads'))), 'block record')} "
             "could not be read."
         )
     return notes
@@ -179,16 +197,16 @@ def _block_io(raw: object) -> dict[str, Any] | None:
     if not section:
         return None
     counts = _dict(section.get("counts"))
-    devices = _rows(
+    devices = keyed_rows(
         section.get("devices"),
         ("dev", *_LATENCY, "bytes", "histogram", "by_op", "queue_depth"),
     )
     for device in devices:
         histogram = _dict(device["histogram"])
-        buckets = _rows(histogram.get("buckets"), ("lo", "hi", "count"))
-        largest = max((_number(bucket["count"]) for bucket in buckets), default=0.0)
+        buckets = keyed_rows(histogram.get("buckets"), ("lo", "hi", "count"))
+        largest = max((number(bucket["count"]) for bucket in buckets), default=0.0)
         for bucket in buckets:
-            bucket["bar"] = stars(_number(bucket["count"]), largest)
+            bucket["bar"] = stars(number(bucket["count"]), largest)
         device["unit"] = str(histogram.get("unit") or "usecs")
         device["buckets"] = buckets
         device["histogram_lines"] = log2_histogram_lines(buckets, device["unit"])
@@ -200,7 +218,7 @@ def _block_io(raw: object) -> dict[str, Any] | None:
             row["op"] = str(op)
             row["bytes_text"] = bytes_text(row["bytes"])
             by_op.append(row)
-        by_op.sort(key=lambda row: (-_number(row["count"]), row["op"]))
+        by_op.sort(key=lambda row: (-number(row["count"]), row["op"]))
         device["by_op"] = by_op
         depth = _dict(device["queue_depth"])
         if depth:
@@ -222,13 +240,13 @@ def _block_io(raw: object) -> dict[str, Any] | None:
 
 def _off_cpu_notes(counts: Mapping[str, Any]) -> list[str]:
     notes = []
-    outs = int(_number(counts.get("unmatched_switch_outs")))
+    outs = int(number(counts.get("unmatched_switch_outs")))
     if outs:
         notes.append(
             f"{_plural(outs, 'switch-out')} had no switch-in before the trace ended "
             "(exited threads, or a per-task recording: record with -a to see switch-ins)."
         )
-    ins = int(_number(counts.get("unmatched_switch_ins")))
+    ins = int(number(counts.get("unmatched_switch_ins")))
     if ins:
         notes.append(f"{_plural(ins, 'switch-in')} had no recorded switch-out.")
     return notes
@@ -246,8 +264,8 @@ def _off_cpu(raw: object) -> dict[str, Any] | None:
         row["state"] = str(state)
         row["meaning"] = STATE_NAMES.get(str(state), "")
         by_state.append(row)
-    by_state.sort(key=lambda row: (-_number(row["total_s"]), row["state"]))
-    threads = _rows(
+    by_state.sort(key=lambda row: (-number(row["total_s"]), row["state"]))
+    threads = keyed_rows(
         section.get("by_thread"),
         ("tid", "pid", "comm", "state", "count", "total_s", "avg_s", "max_s", "share"),
     )
@@ -266,13 +284,13 @@ def _off_cpu(raw: object) -> dict[str, Any] | None:
 
 def _syscall_notes(counts: Mapping[str, Any]) -> list[str]:
     notes = []
-    exits = int(_number(counts.get("unmatched_exits")))
+    exits = int(number(counts.get("unmatched_exits")))
     if exits:
         notes.append(
             f"{_plural(exits, 'exit')} had no enter (a call already running when the trace "
             "started, such as the execve of a per-task recording)."
         )
-    enters = int(_number(counts.get("unmatched_enters")))
+    enters = int(number(counts.get("unmatched_enters")))
     if enters:
         notes.append(
             f"{_plural(enters, 'call')} had not returned when the trace ended "
@@ -282,7 +300,7 @@ def _syscall_notes(counts: Mapping[str, Any]) -> list[str]:
         ("replaced_enters", "enter was followed by another enter on its thread (exit lost)"),
         ("mismatched", "exit did not match the pending enter"),
     ):
-        value = int(_number(counts.get(key)))
+        value = int(number(counts.get(key)))
         if value:
             notes.append(f"{formatting.count(value)} time(s) an {text}.")
     return notes
@@ -299,14 +317,14 @@ def _syscall_latency(raw: object) -> dict[str, Any] | None:
         row.update(_dict(stats))
         row["syscall"] = str(name)
         by_syscall.append(row)
-    by_syscall.sort(key=lambda row: (-_number(row["total_s"]), row["syscall"]))
-    threads = _rows(
+    by_syscall.sort(key=lambda row: (-number(row["total_s"]), row["syscall"]))
+    threads = keyed_rows(
         section.get("by_thread"),
         ("tid", "pid", "comm", "events", "share", "calls", "errors", "total_s", "syscalls"),
     )
     for thread in threads:
         thread["label"] = _thread_label(thread)
-        thread["syscalls"] = _rows(
+        thread["syscalls"] = keyed_rows(
             thread["syscalls"],
             (
                 "syscall",
@@ -326,7 +344,7 @@ def _syscall_latency(raw: object) -> dict[str, Any] | None:
         "threads": section.get("threads"),
         "by_syscall": by_syscall,
         "by_thread": threads,
-        "more_threads": max(int(_number(section.get("threads"))) - len(threads), 0),
+        "more_threads": max(int(number(section.get("threads"))) - len(threads), 0),
         "summary_lines": lines,
         "summary_text": "\n".join(lines).strip("\n"),
         "notes": _syscall_notes(counts),
@@ -355,3 +373,44 @@ def perf_details(raw: Mapping[str, Any]) -> dict[str, Any]:
         "off_cpu": _off_cpu(raw.get("off_cpu")),
         "syscall_latency": _syscall_latency(raw.get("syscall_latency")),
     }
+
+
+def perf_section(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``perf`` section normalised.
+
+    ``events`` is a list of (event, samples) pairs, largest first. Each top stack has
+    ``frames`` (root first), ``depth``, ``leaf``, ``short`` (see `short_stack`) and
+    ``shortened`` (whether ``short`` differs from the full ``stack``) and ``folded`` (the
+    ``stack count`` line of ``--format folded``). ``span``, ``by_event``, ``block_io``,
+    ``off_cpu`` and ``syscall_latency`` are laid out by `perf_details`.
+    """
+    events = raw.get("events")
+    pairs = sorted(
+        (events if isinstance(events, dict) else {}).items(),
+        key=lambda pair: (-number(pair[1]), str(pair[0])),
+    )
+    stacks = keyed_rows(raw.get("top_stacks"), ("stack", "count", "share"))
+    for row in stacks:
+        full = "" if row["stack"] is None else str(row["stack"])
+        row["stack"] = full
+        frames = full.split(";") if full else []
+        row["frames"] = frames
+        row["depth"] = len(frames)
+        row["leaf"] = frames[-1] if frames else ""
+        row["short"] = short_stack(frames)
+        row["shortened"] = row["short"] != full
+        row["folded"] = f"{full} {row['count']}"
+    return {
+        "samples": raw.get("samples") or 0,
+        "events": pairs,
+        "folded_total": raw.get("folded_total"),
+        "top_stacks": stacks,
+        "any_shortened": any(row["shortened"] for row in stacks),
+        **perf_details(raw),
+    }
+
+
+def section_view(view: ReportView) -> dict[str, Any] | None:
+    """The perf part of `view`, or None when the report has no ``perf`` section."""
+    raw = view.report.get("perf")
+    return perf_section(raw) if isinstance(raw, dict) else None

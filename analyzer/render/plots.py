@@ -1,4 +1,6 @@
-"""Inline SVG charts for the HTML report, drawn with matplotlib's object API (no pyplot).
+"""Inline SVG charts for the HTML report, drawn with matplotlib's object API (no pyplot): the
+chart kinds every source draws with (bars, stacked bars, steps, episodes) and the findings'
+charts; each source's charts are in ``analyzer/render/<source>_plots.py``.
 
 Each chart is a `matplotlib.figure.Figure` saved to an SVG string with
 ``metadata={"Date": None, "Creator": None}`` and its own ``svg.hashsalt``, so the bytes are the
@@ -21,9 +23,16 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from analyzer.render.base import ReportView
+    from analyzer.render.view import ReportView
 
-__all__ = ["bar_chart", "episodes_chart", "report_charts", "stacked_bar_chart", "step_chart"]
+__all__ = [
+    "PALETTE",
+    "bar_chart",
+    "episodes_chart",
+    "finding_charts",
+    "stacked_bar_chart",
+    "step_chart",
+]
 
 PALETTE: tuple[str, ...] = (
     "#0072B2",
@@ -238,79 +247,4 @@ def finding_charts(view: ReportView) -> dict[str, str | None]:
                 charts[key] = episodes_chart(
                     spans, salt=key, origin=origin, origin_label=view.ts(origin)
                 )
-    return charts
-
-
-def report_charts(
-    view: ReportView, *, top: int = 15, threads: int = 12, thread_syscalls: int = 7
-) -> dict[str, str | None]:
-    """The charts of the HTML report, keyed ``syscalls``, ``targets``, ``threads``,
-    ``slow_callbacks`` and ``finding-INDEX`` (see `finding_charts`).
-
-    ``syscalls`` and ``targets``: total time of the `top` syscalls / targets. ``threads``: the
-    `threads` busiest threads, each bar split by syscall (the `thread_syscalls` largest among
-    those threads, the rest as ``other``). ``slow_callbacks``: total time of the `top` asyncio
-    slow-callback locations. A value is None when there is no data for it.
-    """
-    syscalls = view.top_syscalls(top)
-    targets = view.top_targets(top)
-    charts: dict[str, str | None] = {
-        "syscalls": bar_chart(
-            [str(row["syscall"]) for row in syscalls],
-            [float(row["total_s"] or 0.0) for row in syscalls],
-            salt="syscalls",
-            colour=PALETTE[0],
-        ),
-        "targets": bar_chart(
-            [str(row["target"]) for row in targets],
-            [float(row["total_s"] or 0.0) for row in targets],
-            salt="targets",
-            colour=PALETTE[2],
-        ),
-    }
-    groups = view.thread_groups[:threads]
-    by_syscall: dict[str, float] = {}
-    for group in groups:
-        for row in group["rows"]:
-            name = str(row["syscall"])
-            by_syscall[name] = by_syscall.get(name, 0.0) + float(row["total_s"] or 0.0)
-    ranked = sorted(by_syscall, key=lambda name: (-by_syscall[name], name))
-    shown = ranked[:thread_syscalls]
-    series: list[tuple[str, list[float]]] = []
-    for name in shown:
-        series.append(
-            (
-                name,
-                [
-                    sum(float(r["total_s"] or 0.0) for r in g["rows"] if str(r["syscall"]) == name)
-                    for g in groups
-                ],
-            )
-        )
-    if len(ranked) > len(shown):
-        series.append(
-            (
-                "other",
-                [
-                    sum(
-                        float(r["total_s"] or 0.0)
-                        for r in g["rows"]
-                        if str(r["syscall"]) not in shown
-                    )
-                    for g in groups
-                ],
-            )
-        )
-    charts["threads"] = stacked_bar_chart(
-        [str(group["label"]) for group in groups], series, salt="threads"
-    )
-    section = view.asyncio
-    slow = section["by_location"][:top] if section else []
-    charts["slow_callbacks"] = bar_chart(
-        [str(row["location"]) for row in slow],
-        [float(row["total_s"] or 0.0) for row in slow],
-        salt="slow_callbacks",
-        colour=PALETTE[3],
-    )
-    charts.update(finding_charts(view))
     return charts

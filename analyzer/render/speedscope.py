@@ -34,9 +34,10 @@ from typing import IO, Any, ClassVar
 import pyarrow as pa
 
 from analyzer import __version__
-from analyzer.derive.perf_fold import _fold_frame
+from analyzer.clean import clean_text
+from analyzer.derive.perf_fold import fold_frame
 from analyzer.model import AnalysisResult
-from analyzer.render.base import Renderer, clean_text
+from analyzer.render.base import Renderer
 from analyzer.render.flamegraph import perf_input_names, perf_stack_tables
 
 __all__ = ["SCHEMA", "SpeedscopeRenderer", "speedscope_document"]
@@ -84,15 +85,12 @@ def speedscope_document(
             return found
         row = frame_row[frame_id]
         dso = frame_data["dso"][row]
-        names = _fold_frame(
+        names = fold_frame(
             frame_data["addr"][row],
             frame_data["symbol"][row],
             frame_data["offset"][row],
             dso,
-            java,
-            False,
-            False,
-            False,
+            java=java,
         )
         found = []
         for frame_name in names:
@@ -190,7 +188,6 @@ class SpeedscopeRenderer(Renderer):
 
     name: ClassVar[str] = "speedscope"
     extensions: ClassVar[tuple[str, ...]] = ()
-    description: ClassVar[str] = "perf stacks as speedscope JSON (one profile per thread)"
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
         samples, stacks, frames = perf_stack_tables(result, self.name)

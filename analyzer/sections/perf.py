@@ -186,9 +186,9 @@ def _syscall_threads(table: pa.Table, top: int) -> tuple[list[dict[str, Any]], i
     frame["name"] = names
     frame["tid_key"] = frame["tid"].astype("Int64").fillna(-1)
     events_total = 2 * len(frame)
-    threads = []
+    threads: list[dict[str, Any]] = []
     for tid, rows in frame.groupby("tid_key", sort=False):
-        syscalls = []
+        syscalls: list[dict[str, Any]] = []
         for name, calls in rows.groupby("name", sort=False):
             syscalls.append(
                 {

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
+from analyzer.clean import clean
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_tasks import peak_live_tasks
 from analyzer.formats.strace import ParsedLines
@@ -91,20 +92,9 @@ def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of a frame as JSON-ready dicts (numpy scalars unwrapped, NaN as None)."""
-    out = []
-    for record in frame.to_dict(orient="records"):
-        clean = {}
-        for key, value in record.items():
-            if isinstance(value, (np.integer,)):
-                value = int(value)
-            elif isinstance(value, (np.floating, float)):
-                value = None if np.isnan(value) else round(float(value), 9)
-            elif value is pd.NA or value is None:
-                value = None
-            clean[key] = value
-        out.append(clean)
-    return out
+    """Rows of a frame as JSON-ready dicts (numpy scalars unwrapped, NaN as None, floats to
+    the nanosecond)."""
+    return [clean(row, digits=9, keep_infinity=True) for row in frame.to_dict(orient="records")]
 
 
 def syscall_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
@@ -186,6 +176,54 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
         by_target.setdefault(code, []).append(name)
     table["syscalls"] = [sorted(by_target[code]) for code in table["code"]]
     return records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
+
+
+LATENCY_ROWS = 500
+
+
+def latency_by_target(calls: pa.Table, limit: int = LATENCY_ROWS) -> list[dict[str, Any]]:
+    """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
+    max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares)."""
+    done = calls.select(["syscall", "target", "duration_s", "errno"])
+    done = done.filter(pc.equal(calls["status"], "complete"))
+    if done.num_rows == 0:
+        return []
+    syscall = pc.dictionary_encode(contiguous(done["syscall"]))
+    target = pc.dictionary_encode(contiguous(done["target"]))
+    frame = pd.DataFrame(
+        {
+            "call": pc.fill_null(syscall.indices, -1).to_numpy(),
+            "code": pc.fill_null(target.indices, -1).to_numpy(),
+            "duration_s": done["duration_s"].to_numpy(),
+            "error": done["errno"].is_valid().to_numpy(zero_copy_only=False),
+        }
+    )
+    grouped = frame.groupby(["call", "code"], sort=False)
+    duration = grouped["duration_s"]
+    calls_per = grouped.size()
+    levels = duration.quantile([0.50, 0.95]).unstack().reindex(calls_per.index)
+    table = pd.DataFrame(
+        {
+            "calls": calls_per,
+            "errors": grouped["error"].sum(),
+            "total_s": duration.sum(min_count=1),
+            "p50_s": levels[0.50],
+            "p95_s": levels[0.95],
+            "max_s": duration.max(),
+        }
+    ).reset_index()
+    names = np.array([*syscall.dictionary.to_pylist(), None], dtype=object)
+    targets = np.array([*target.dictionary.to_pylist(), None], dtype=object)
+    table["syscall"] = names[table["call"].to_numpy()]
+    table["target"] = targets[table["code"].to_numpy()]
+    table = table.sort_values(
+        ["total_s", "calls", "syscall", "target"],
+        ascending=[False, False, True, True],
+        na_position="last",
+    ).head(limit)
+    return records(
+        table[["syscall", "target", "calls", "errors", "total_s", "p50_s", "p95_s", "max_s"]]
+    )
 
 
 def in_flight(calls: pa.Table, trace_end_s: float | None) -> list[dict[str, Any]]:
@@ -361,6 +399,7 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
         "syscalls_by_thread": per_thread_summary(returned, tasks),
         "errors": error_summary(returned),
         "targets": target_summary(calls),
+        "latency": latency_by_target(calls),
         "in_flight": in_flight(calls, trace_end),
         "no_return": no_return_summary(calls),
         "tasks": {

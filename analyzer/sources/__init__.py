@@ -19,6 +19,12 @@ MAX_CONFIDENCE = 1.0
 
 _SOURCES: dict[str, str] = {
     "strace": "analyzer.sources.strace:SOURCE",
+    "top": "analyzer.sources.top:SOURCE",
+    "ps_threads": "analyzer.sources.ps_threads:SOURCE",
+    "pidstat": "analyzer.sources.pidstat:SOURCE",
+    "pyspy": "analyzer.sources.pyspy:SOURCE",
+    "iostat": "analyzer.sources.iostat:SOURCE",
+    "cloudwatch": "analyzer.sources.cloudwatch:SOURCE",
     "perf": "analyzer.sources.perf:SOURCE",
     "asyncio": "analyzer.sources.asyncio:SOURCE",
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from analyzer.config import Config
@@ -24,7 +24,7 @@ class AsyncioSource(Source[asyncio.ParsedLog]):
         return asyncio.sniff(head)
 
     def parse(
-        self, chunks: Iterable[LineChunk], input_name: str, *, engine: str, threads: int
+        self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
     ) -> asyncio.ParsedLog:
         return asyncio.parse(chunks, input_name, engine=engine, threads=threads)
 

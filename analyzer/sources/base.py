@@ -14,12 +14,13 @@ derivation and section modules are imported only when the run has such an input.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Generic
 
 from analyzer.config import Config
 from analyzer.inputs import LineChunk
 from analyzer.model import NOTHING_DERIVED, Derived, P, ParsedInput
+from analyzer.schema import TableSpec
 
 
 class Source(ABC, Generic[P]):
@@ -32,6 +33,9 @@ class Source(ABC, Generic[P]):
     """The source's name: its registry key, ``--input-format`` value and ``inputs[].format``."""
     label: ClassVar[str]
     """What it is, in a sentence's words (``strace output``)."""
+    tables: ClassVar[tuple[TableSpec, ...]] = ()
+    """The specs of the tables this source adds, for a source whose tables are not in
+    `analyzer.schema` (docs/schema.md is made from both by `analyzer.schema_doc`)."""
     report_modules: ClassVar[tuple[str, ...]] = ()
     """The modules `section` imports, imported by the pipeline before it builds the report's
     sections in a worker thread (two threads must not import one module at once)."""
@@ -42,7 +46,7 @@ class Source(ABC, Generic[P]):
 
     @abstractmethod
     def parse(
-        self, chunks: Iterable[LineChunk], input_name: str, *, engine: str, threads: int
+        self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
     ) -> P:
         """Every line of one input parsed, or counted as unparsed with its reason."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from analyzer.config import Config
@@ -23,7 +23,7 @@ class StraceSource(Source[strace.ParsedLines]):
         return strace.sniff(head)
 
     def parse(
-        self, chunks: Iterable[LineChunk], input_name: str, *, engine: str, threads: int
+        self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
     ) -> strace.ParsedLines:
         return strace.parse(chunks, input_name, engine=engine, threads=threads)
 

@@ -536,3 +536,45 @@ def test_the_fix_speaks_the_loop_runtime(tmp_path) -> None:
     (loop,) = [f for f in analyze(native).report["findings"] if f["code"] == "IOD002"]
     assert loop["evidence"]["runtime"] == "native"
     assert "worker thread" in loop["fix"] and "asyncio" not in loop["fix"]
+
+
+# --- what the loop waited for, on the incident captures ----------------------------------
+
+_INCIDENTS = Path(__file__).resolve().parents[2] / "fixtures" / "incidents"
+
+
+def _incident_loop(incident: str) -> tuple[Finding, dict]:
+    folder = _INCIDENTS / incident
+    truth = json.loads((folder / "truth.json").read_text())
+    paths = [folder / name for name in truth["inputs"] if name.startswith("strace")]
+    [finding] = [f for f in blocked_loop.run(inputs_of(*paths), PassConfig())]
+    return finding, truth
+
+
+def test_a_subprocess_run_on_the_loop_names_the_child() -> None:
+    finding, truth = _incident_loop("subprocess_in_coroutine")
+    assert finding.tid == truth["root_cause"]["culprit"]["tid"]
+    assert finding.evidence["cause"] == "subprocess"
+    assert finding.resource is not None and finding.resource.kind == "process"
+    children = [m for m in truth["root_cause"]["resource"]["match"] if m.isdigit()]
+    assert any(child in finding.resource.text for child in children)
+    assert "thumbnailer" in finding.resource.text
+    assert "create_subprocess_exec" in finding.fix
+
+
+def test_a_log_write_blocked_by_a_full_pipe_is_logging_back_pressure() -> None:
+    finding, truth = _incident_loop("loop_logging_pipe")
+    assert finding.evidence["cause"] == "stdio"
+    [pipe] = truth["root_cause"]["resource"]["match"]
+    assert finding.resource is not None and finding.resource.key == pipe
+    assert "QueueHandler" in finding.fix and "create_subprocess_exec" not in finding.fix
+    blocked = finding.evidence["blocked_total_s"]
+    # The loop blocked in the log writes (the program timed them, 4.41 s) and around them.
+    assert blocked == pytest.approx(truth["measured"]["emit_total_s"], rel=0.05)
+
+
+def test_a_synchronous_http_call_on_the_loop_names_the_upstream() -> None:
+    finding, truth = _incident_loop("http_in_coroutine")
+    [upstream] = truth["root_cause"]["resource"]["match"]
+    assert finding.resource is not None and upstream in finding.resource.key
+    assert upstream in finding.fix

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
+from analyzer.derive.strace_locks import base_op, futex_calls
 from analyzer.passes import PassConfig
-from analyzer.passes.lock_contention import base_op, futex_calls, run
+from analyzer.passes.lock_contention import run
 
 LOCK_CONVOY = DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"
 POOL_SATURATION = DIAGNOSIS_LOGS / "pool_saturation.f_tt_T.log"
@@ -249,3 +250,39 @@ def test_condition_variable_pairs_need_both_words_waited_alike(
     assert [f.evidence["condition_variable"] for f in findings] == [paired] * len(findings)
     if paired:
         assert findings[0].evidence["peak_waiters"] == 6
+
+
+INCIDENTS = DIAGNOSIS_LOGS.parents[1] / "incidents"
+
+
+def test_pool_workers_released_at_shutdown_are_idle_not_a_convoy() -> None:
+    """syn_drops_backlog: 32 ThreadPoolExecutor workers park on the work queue while the
+    main thread waits for their futures; at shutdown each worker that gets the None wakes
+    the next. They waited behind the main thread, which was parked on other futexes."""
+    folder = INCIDENTS / "syn_drops_backlog"
+    measured = json.loads((folder / "truth.json").read_text())["measured"]
+    findings = run(inputs_of(folder / "strace.f_tt_T_yy.log.gz"), PassConfig())
+    assert all(f.severity == "info" for f in findings)
+    (queue,) = [f for f in findings if f.evidence["thread_count"] == measured["workers"]]
+    assert queue.evidence["kind"] == "condition"
+    assert queue.evidence["holder"] == measured["client_main_tid"]
+    assert queue.evidence["share_behind_waiters"] < 0.05
+    assert queue.evidence["holder_share_parked"] > 0.9
+
+
+def test_threads_queued_behind_a_busy_holder_are_held() -> None:
+    """mutex_cache_refresh: the waits are spent behind the cache-refresh thread."""
+    folder = INCIDENTS / "mutex_cache_refresh"
+    measured = json.loads((folder / "truth.json").read_text())["measured"]
+    findings = run(inputs_of(folder / "strace.f_tt_T_yy.log.gz"), PassConfig())
+    (held,) = [f for f in findings if f.evidence["futex"] == measured["lock_futex_word"]]
+    assert held.evidence["kind"] == "held"
+    assert held.evidence["holder"] == measured["refresher_tid"]
+    assert held.culprit is not None and held.culprit.tid == measured["refresher_tid"]
+    assert held.resource is not None
+    assert held.resource.key == f"futex {measured['pid']}:{measured['lock_futex_word']}"
+
+
+def test_the_convoy_waits_behind_its_own_waiters() -> None:
+    (finding,) = [f for f in run(inputs_of(LOCK_CONVOY), PassConfig()) if f.severity != "info"]
+    assert finding.evidence["share_behind_waiters"] > 0.9

@@ -258,3 +258,63 @@ def test_as_exhaustion_matches_the_program() -> None:
     assert evidence["stack_bytes"] == measured["rlimit_stack"][0] + 4096
     assert evidence["cause"].startswith("the address-space limit")
     assert finding.pid == measured["pid"]
+
+
+# --- the limit named, and one finding per limit ------------------------------------------
+
+INCIDENTS = Path(__file__).resolve().parents[2] / "fixtures" / "incidents"
+
+
+def test_the_cgroup_limit_is_named_when_the_trace_read_pids_max() -> None:
+    """fixtures/incidents/pids_limit_prefork: the master read its cgroup's pids.max and ran
+    as root, and the program measured the limit itself (truth.json)."""
+    folder = INCIDENTS / "pids_limit_prefork"
+    truth = json.loads((folder / "truth.json").read_text())
+    [finding] = [
+        f
+        for f in run(inputs_of(*(folder / name for name in truth["inputs"])), PassConfig())
+        if f.evidence["errno"] == "EAGAIN"
+    ]
+    measured = truth["measured"]
+    assert finding.pid == measured["master_pid"]
+    assert finding.evidence["failures"] == measured["fork_failures"]
+    assert finding.evidence["limit_clues"]["pids.max"] == str(measured["pids_max"])
+    assert finding.evidence["limit_clues"]["uid"] == measured["uid"] == 0
+    assert finding.resource is not None
+    assert f"pids.max ({measured['pids_max']}" in finding.resource.text
+    assert "RLIMIT_NPROC (ulimit -u)" not in finding.evidence["cause"]
+
+
+def test_root_rules_out_rlimit_nproc_and_an_unknown_user_does_not() -> None:
+    from analyzer.passes.thread_exhaustion import limit_verdict
+
+    as_root, _ = limit_verdict({"uid": 0}, tasks_alive=40)
+    assert "RLIMIT_NPROC does not limit" in as_root and "pids.max" in as_root
+    unknown, checks = limit_verdict({}, tasks_alive=40)
+    assert unknown.startswith("RLIMIT_NPROC") and "pids.max" in checks
+    # A pids.max far above the tasks alive is not the limit that was hit.
+    far, _ = limit_verdict({"pids.max": "4096", "uid": 1000}, tasks_alive=40)
+    assert far.startswith("RLIMIT_NPROC")
+
+
+def test_refusals_in_several_processes_are_one_finding(tmp_path: Path) -> None:
+    """Hand-written: two processes of one trace refused a fork each (EAGAIN)."""
+    lines = [
+        "100   10:00:00.000000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|"
+        "CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 200 <0.000100>",
+        "200   10:00:00.100000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|"
+        "CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = -1 EAGAIN (Resource temporarily "
+        "unavailable) <0.000030>",
+        "100   10:00:00.200000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|"
+        "CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = -1 EAGAIN (Resource temporarily "
+        "unavailable) <0.000030>",
+        "100   10:00:00.300000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|"
+        "CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = -1 EAGAIN (Resource temporarily "
+        "unavailable) <0.000030>",
+        "100   10:00:01.000000 exit_group(0) = ?",
+    ]
+    findings = run(inputs_of(_trace(tmp_path, "two.log", lines)), PassConfig())
+    [finding] = [f for f in findings if f.evidence["errno"] == "EAGAIN"]
+    assert finding.evidence["failing_pids"] == [100, 200]
+    assert finding.evidence["failures"] == 3
+    assert finding.pid == 100  # refused most often

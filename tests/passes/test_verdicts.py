@@ -85,11 +85,15 @@ def test_thread_exhaustion_first(name: str, errno: str) -> None:
 def test_fsync_writer_fsync_first() -> None:
     truth = measured("fsync_writer.f_tt_T")
     conclusion, finding = first_conclusion("fsync_writer.f_tt_T.log")
-    assert conclusion["kind"] == "slow_syscall"
+    # One writer bound by its fsyncs: the storage it writes to is the conclusion (IOD017).
+    assert conclusion["kind"] == "slow_storage"
+    assert conclusion["culprit"]["pid"] == truth["pid"]
+    assert conclusion["resource"]["key"] == truth["dir"]
     evidence = finding["evidence"]
-    assert (evidence["syscall"], evidence["target"]) == ("fsync", truth["path"])
-    assert evidence["count"] == truth["fsync"]["count"] == truth["records"]
-    assert evidence["total_s"] == pytest.approx(truth["fsync"]["total_s"], rel=0.1)
+    (fsync,) = [row for row in evidence["operations"] if row["op"] == "flush"]
+    assert (fsync["syscalls"], evidence["top_files"][0]["path"]) == (["fsync"], truth["path"])
+    assert fsync["calls"] == truth["fsync"]["count"] == truth["records"]
+    assert fsync["total_s"] == pytest.approx(truth["fsync"]["total_s"], rel=0.1)
     assert "group commit" in conclusion["fix"]
 
 

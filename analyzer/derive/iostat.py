@@ -1,0 +1,17 @@
+"""From parsed `iostat` inputs to the run's iostat tables: every input's tables concatenated
+(`analyzer.derive.evidence_tables`); `analyzer.derive.timeline` puts their times on the run's
+clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from analyzer.derive.evidence_tables import concatenated
+from analyzer.formats.iostat import SPECS
+from analyzer.model import Derived, ParsedInput
+
+
+def derive(inputs: Sequence[ParsedInput[Any]]) -> Derived:
+    """The iostat tables of the run (`SPECS`), one set per input concatenated."""
+    return concatenated(inputs, SPECS)

@@ -1,0 +1,1028 @@
+"""Lock state replayed from strace: futex waits and wakes, and file locks (flock, fcntl).
+
+**Futexes.** Every lock, condition variable and semaphore of glibc (and so of CPython)
+sleeps in ``futex``: a waiter calls ``futex(addr, FUTEX_WAIT*, ...)``, the releaser
+``futex(addr, FUTEX_WAKE*, ...)`` on the same address. `futex_calls` reads the address and
+operation of every futex call (from the distinct argument heads) and keys the calls by
+(process, address), the two words of a glibc condition variable as one key.
+`attribute_waits` tells, per woken wait, which thread it was waiting for: an uncontended
+acquire makes no syscall, so the thread whose FUTEX_WAKE ended the wait is the holder, and
+its hold is seen from the start of the wait (or from its own wake-up on the address, when it
+had queued there itself) to its wake; earlier parts of the wait go back along the chain of
+hand-offs to whoever held it before.
+
+**File locks.** `file_lock_calls` decodes ``flock(fd, LOCK_EX|LOCK_NB)`` and
+``fcntl(fd, F_SETLK|F_SETLKW|F_OFD_SETLK|F_OFD_SETLKW, {l_type=..., l_whence=...,
+l_start=..., l_len=...})``; `replay_file_locks` replays them in time order, with the
+releases the kernel makes itself: POSIX record locks belong to the (process, file) and
+all of them go when the process closes ANY fd of the file or exits (fcntl(2), "Advisory
+record locking"); flock locks and OFD locks belong to the open file description and go
+with its last fd (approximated by the (process, fd)). A lock is taken when its call
+returns 0 and given up when the unlocking call (LOCK_UN, F_UNLCK, close) starts. A blocked
+``F_SETLKW``/``flock`` is a wait; a refused ``F_SETLK``/``LOCK_NB`` (EAGAIN, EACCES) is a
+try, and the time until the same thread's next try on the file (SQLite's busy handler
+sleeps 1-100 ms in between) is waiting too. Each wait is charged to the owner that held a
+conflicting lock (ranges that overlap, one of them a write lock) and released last.
+
+SQLite in rollback-journal mode locks bytes of the database file (src/os_unix.c): PENDING
+at 0x40000000, RESERVED at 0x40000001 and the 510-byte SHARED range after them; a reader
+holds a read lock on the SHARED range for its whole read transaction, a writer needs
+RESERVED, then PENDING and a write lock on the SHARED range (EXCLUSIVE) to commit, and
+gets SQLITE_BUSY (its busy handler sleeps and retries) while any reader holds SHARED.
+`sqlite_lock_name` names those ranges.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.arrays import numbers
+from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_calls import call_times
+from analyzer.derive.strace_fds import sockaddr_text
+
+WAIT_OPS = frozenset(
+    {
+        "FUTEX_WAIT",
+        "FUTEX_WAIT_BITSET",
+        "FUTEX_LOCK_PI",
+        "FUTEX_LOCK_PI2",
+        "FUTEX_WAIT_REQUEUE_PI",
+    }
+)
+WAKE_OPS = frozenset(
+    {
+        "FUTEX_WAKE",
+        "FUTEX_WAKE_BITSET",
+        "FUTEX_WAKE_OP",
+        "FUTEX_UNLOCK_PI",
+        "FUTEX_REQUEUE",
+        "FUTEX_CMP_REQUEUE",
+        "FUTEX_CMP_REQUEUE_PI",
+    }
+)
+PI_OPS = frozenset({"FUTEX_LOCK_PI", "FUTEX_LOCK_PI2"})
+WAIT, WAKE = 1, 2
+ARGS_HEAD = 64
+"""Bytes of the arguments that surely hold the address (up to 18) and the operation (up to
+``FUTEX_WAIT_REQUEUE_PI_PRIVATE``)."""
+_ADDRESS_AND_OP = r"^\s*(?P<address>[^,\s]+)(?:,\s*(?P<op>[A-Z0-9_]+))?"
+
+
+def base_op(op: str | None) -> str | None:
+    """``FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME`` -> ``FUTEX_WAIT_BITSET``."""
+    if not op:
+        return None
+    head = op.split("|", 1)[0].strip()
+    return head.removesuffix("_PRIVATE")
+
+
+@dataclass(frozen=True)
+class Futexes:
+    """The futex calls of a trace with what the pass needs per call."""
+
+    rows: np.ndarray
+    """Row of each call in the syscalls table."""
+    op: np.ndarray
+    """_WAIT, _WAKE or 0 (another operation) per call."""
+    op_name: np.ndarray
+    """Index in `op_names` of each call's operation."""
+    op_names: list[str]
+    """Operations without flags (``FUTEX_WAIT_BITSET``), ``?`` for an unreadable one."""
+    keys: np.ndarray
+    """(process, address) code per call, -1 without an address."""
+    addresses: list[str]
+    key_address: np.ndarray
+    """Index in `addresses` of each key."""
+    key_pid: np.ndarray
+    key_condvar: np.ndarray
+    """Whether each key is a glibc condition variable's word pair (see the module docstring)."""
+    starts: np.ndarray
+    ends: np.ndarray
+    tids: np.ndarray
+
+
+def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
+
+
+_FUTEXES: dict[int, tuple[weakref.ref[StraceTables], Futexes | None]] = {}
+
+
+def futex_calls(trace: StraceTables) -> Futexes | None:
+    """`read_futex_calls` of the trace, computed once per trace for the passes that need it
+    (IOD005, IOD013, IOD014)."""
+    key = id(trace)
+    hit = _FUTEXES.get(key)
+    if hit is not None and hit[0]() is trace:
+        return hit[1]
+    found = read_futex_calls(trace)
+    _FUTEXES[key] = (weakref.ref(trace), found)
+    weakref.finalize(trace, _FUTEXES.pop, key, None)
+    return found
+
+
+def read_futex_calls(trace: StraceTables) -> Futexes | None:
+    """The futex calls of `trace`, keyed by (process, address).
+
+    The address and the operation are the first two arguments; they are read from the
+    distinct heads (`ARGS_HEAD` bytes) of the argument texts (few: one per address and
+    operation), not from each call.
+    """
+    calls = trace.syscalls
+    named = pc.fill_null(pc.equal(calls["syscall"], "futex"), False)
+    rows = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
+    if len(rows) == 0:
+        return None
+    args = pc.cast(calls["args"].take(rows), pa.binary())
+    heads = pc.dictionary_encode(pc.binary_slice(args, 0, ARGS_HEAD).combine_chunks())
+    parts = pc.extract_regex(pc.cast(heads.dictionary, pa.string()), _ADDRESS_AND_OP)
+    head_address = pc.dictionary_encode(pc.struct_field(parts, "address"))
+    op_names = [base_op(text) or "?" for text in pc.struct_field(parts, "op").to_pylist()]
+    op_names.append("?")
+    op_kinds = np.array(
+        [WAIT if name in WAIT_OPS else WAKE if name in WAKE_OPS else 0 for name in op_names],
+        dtype=np.int64,
+    )
+    head = _codes(heads.indices)
+    op_name = np.where(head >= 0, head, len(heads.dictionary))
+    address = np.append(_codes(head_address.indices), -1)[head]
+    pids = np.nan_to_num(numbers(calls["pid"])[rows], nan=-1).astype(np.int64)
+    addresses = head_address.dictionary.to_pylist()
+    bitset_waits = np.array([name == "FUTEX_WAIT_BITSET" for name in op_names])[op_name]
+    address, paired = _condvar_pairs(pids, address, bitset_waits, addresses)
+    width = len(addresses) + 1
+    combined = np.where(address >= 0, (pids + 1) * width + address, -1)
+    keys, unique = pd.factorize(combined)
+    keys = np.where(combined >= 0, keys, -1)
+    starts, ends = call_times(calls, rows, trace.last_s)
+    return Futexes(
+        rows=rows,
+        op=op_kinds[op_name],
+        op_name=op_name,
+        op_names=op_names,
+        keys=keys,
+        addresses=addresses,
+        key_address=unique % width,
+        key_pid=unique // width - 1,
+        key_condvar=np.isin(unique, paired),
+        starts=starts,
+        ends=ends,
+        tids=numbers(calls["tid"])[rows].astype(np.int64),
+    )
+
+
+def _condvar_pairs(
+    pids: np.ndarray, address: np.ndarray, bitset_waits: np.ndarray, addresses: list[str | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`address` (codes into `addresses`) with the second word of each glibc condition
+    variable replaced by its first, and the (process, first word) keys so formed, encoded as
+    ``(pid + 1) * (len(addresses) + 1) + code`` like the caller's keys."""
+    width = len(addresses) + 1
+    values = np.array([hex_value(text) for text in addresses] + [-1], dtype=np.int64)
+    waited = np.unique(((pids + 1) * width + address)[bitset_waits & (address >= 0)])
+    waited_pids, waited_codes = waited // width - 1, waited % width
+    code_of = {int(value): code for code, value in enumerate(values[:-1]) if value >= 0}
+    waited_keys = set(waited.tolist())
+    pairs: dict[int, int] = {}
+    for pid, code in zip(waited_pids.tolist(), waited_codes.tolist(), strict=True):
+        value = int(values[code])
+        first = code_of.get(value - 4)
+        if value % 8 == 4 and first is not None and (pid + 1) * width + first in waited_keys:
+            pairs[(pid + 1) * width + code] = first
+    if not pairs:
+        return address, np.empty(0, dtype=np.int64)
+    seconds = np.array(sorted(pairs), dtype=np.int64)
+    firsts = np.array([pairs[key] for key in seconds.tolist()], dtype=np.int64)
+    combined = np.where(address >= 0, (pids + 1) * width + address, -1)
+    at = np.minimum(np.searchsorted(seconds, combined), len(seconds) - 1)
+    second = seconds[at] == combined
+    remapped = np.where(second, firsts[at], address)
+    return remapped, np.unique(seconds // width * width + firsts)
+
+
+def hex_value(text: str | None) -> int:
+    try:
+        return int(text, 16) if text and text.startswith("0x") else -1
+    except ValueError:
+        return -1
+
+
+def who_woke(
+    wait_starts: np.ndarray,
+    wait_ends: np.ndarray,
+    woken: np.ndarray,
+    wake_starts: np.ndarray,
+    wake_tids: np.ndarray,
+) -> np.ndarray:
+    """Per wait, the thread whose FUTEX_WAKE (the last one on the address that started
+    while the wait was in progress) woke it; -1 when it was not woken or no wake fits.
+    `wake_starts` must be sorted."""
+    if len(wake_starts) == 0:
+        return np.full(len(wait_starts), -1, dtype=np.int64)
+    last = np.searchsorted(wake_starts, wait_ends, side="right") - 1
+    found = woken & (last >= 0)
+    found[found] &= wake_starts[last[found]] >= wait_starts[found]
+    return np.where(found, wake_tids[np.maximum(last, 0)], -1)
+
+
+def futex_key(pid: int, address: str) -> str:
+    """The resource key findings about one futex share (``futex 1234:0x7f00`` )."""
+    return f"futex {pid}:{address}"
+
+
+# --- who held a futex -------------------------------------------------------------------------
+
+
+MAX_CHAIN = 256
+"""Hand-offs followed back from one wait at most."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """Who each woken wait on one futex waited for (`attribute_waits`)."""
+
+    holder: np.ndarray
+    """Per piece: the thread that held the lock (its wake ended the piece), -1 unknown."""
+    wait: np.ndarray
+    """Per piece: index (into the waits given) of the wait it is part of."""
+    start: np.ndarray
+    end: np.ndarray
+    waiter_holder: np.ndarray
+    """Per piece: whether its holder is itself one of the address's waiters."""
+
+
+def attribute_waits(
+    wait_tids: np.ndarray,
+    wait_starts: np.ndarray,
+    wait_ends: np.ndarray,
+    wakers: np.ndarray,
+    wake_starts: np.ndarray | None = None,
+    wake_tids: np.ndarray | None = None,
+) -> Held:
+    """Split each woken wait (``wakers >= 0``: the thread whose FUTEX_WAKE ended it, see
+    `who_woke`) into the holds it waited through. The waker held the lock before its wake
+    since the later of: its own last wake-up on the address (a hand-off from the thread
+    that woke it) and the last wake on the address by another thread (`wake_starts`/
+    `wake_tids`, sorted: that thread released the lock then, so the waker took it after);
+    without either, since the wait's start. The part before goes to the thread that handed
+    it the lock or released it before, and so on back (at most `MAX_CHAIN` steps). Loops
+    over the waits of one address (a few thousand at most)."""
+    woken = np.flatnonzero(wakers >= 0)
+    if wake_starts is None or wake_tids is None:
+        wake_starts = np.empty(0)
+        wake_tids = np.empty(0, dtype=np.int64)
+    # each thread's woken waits on this address, by end time, to find its last hand-off
+    by_thread: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for tid in np.unique(wait_tids[woken]).tolist():
+        mine = woken[wait_tids[woken] == tid]
+        mine = mine[np.argsort(wait_ends[mine], kind="stable")]
+        by_thread[int(tid)] = (wait_ends[mine], mine)
+    waiters = np.unique(wait_tids)
+    # per wake, the index just before its run of wakes by the same thread: the last wake
+    # by another thread before it
+    if len(wake_tids):
+        new_run = np.concatenate([[True], wake_tids[1:] != wake_tids[:-1]])
+        run_start = np.maximum.accumulate(np.where(new_run, np.arange(len(wake_tids)), 0))
+        before_run = run_start - 1
+    else:
+        before_run = np.empty(0, dtype=np.int64)
+    holders: list[int] = []
+    pieces_wait: list[int] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    for index in woken.tolist():
+        begin, until, holder = (
+            float(wait_starts[index]),
+            float(wait_ends[index]),
+            int(wakers[index]),
+        )
+        for _ in range(MAX_CHAIN):
+            if until <= begin:
+                break
+            # its last hand-off before `until` (not this very wait)
+            handed, handed_by = -math.inf, -1
+            own = by_thread.get(holder)
+            if own is not None:
+                at = int(np.searchsorted(own[0], until, side="left")) - 1
+                while at >= 0 and own[1][at] == index:
+                    at -= 1
+                if at >= 0:
+                    handed, handed_by = float(own[0][at]), int(wakers[own[1][at]])
+            # the last release by another thread before `until` (excluding the wake at
+            # `until` itself, which is this holder's)
+            released, released_by = -math.inf, -1
+            at = int(np.searchsorted(wake_starts, until, side="left")) - 1
+            if at >= 0 and wake_tids[at] == holder:
+                at = int(before_run[at])
+            if at >= 0:
+                released, released_by = float(wake_starts[at]), int(wake_tids[at])
+            boundary = max(handed, released)
+            held_from = max(begin, boundary)
+            holders.append(holder)
+            pieces_wait.append(index)
+            starts.append(held_from)
+            ends.append(until)
+            if boundary <= begin:
+                break
+            until = boundary
+            holder = handed_by if handed >= released else released_by
+            if holder < 0:
+                holders.append(-1)
+                pieces_wait.append(index)
+                starts.append(begin)
+                ends.append(until)
+                break
+    holder_array = np.array(holders, dtype=np.int64)
+    return Held(
+        holder=holder_array,
+        wait=np.array(pieces_wait, dtype=np.int64),
+        start=np.array(starts, dtype=np.float64),
+        end=np.array(ends, dtype=np.float64),
+        waiter_holder=np.isin(holder_array, waiters),
+    )
+
+
+# --- what a thread did in some intervals ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one thread (or the threads of one process) did inside some intervals."""
+
+    span_s: float
+    """The intervals' total length."""
+    syscall_s: float
+    """Time inside syscalls (clipped to the intervals)."""
+    futex_wait_s: float
+    """Of which waiting on futexes (other locks, condition variables)."""
+    by_resource: list[dict[str, Any]] = field(default_factory=list)
+    """The resources it spent the most time on: resource, syscalls, calls, seconds."""
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Rows (in the syscalls table) of its calls inside the intervals."""
+
+    @property
+    def other_s(self) -> float:
+        """Time outside syscalls: CPU, or calls strace did not show."""
+        return max(0.0, self.span_s - self.syscall_s)
+
+
+def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(starts, kind="stable")
+    merged_starts: list[float] = []
+    merged_ends: list[float] = []
+    for start, end in zip(starts[order].tolist(), ends[order].tolist(), strict=True):
+        if merged_ends and start <= merged_ends[-1]:
+            merged_ends[-1] = max(merged_ends[-1], end)
+        else:
+            merged_starts.append(start)
+            merged_ends.append(end)
+    return np.array(merged_starts), np.array(merged_ends)
+
+
+def activity(
+    trace: StraceTables,
+    tids: Sequence[int],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    resource_codes: np.ndarray | None = None,
+    resource_names: Sequence[str] = (),
+    top: int = 3,
+) -> Activity:
+    """What the threads `tids` did inside the intervals [starts, ends): their syscalls
+    clipped to the intervals, the time per resource (`resource_codes`/`resource_names`:
+    a per-row code into the names, as `analyzer.passes.targets.trace_resources` gives them;
+    a call without a resource counts under its syscall name)."""
+    if len(starts) == 0:
+        return Activity(0.0, 0.0, 0.0)
+    lo, hi = _union(np.asarray(starts, float), np.asarray(ends, float))
+    calls = trace.syscalls
+    tid_column = numbers(calls["tid"])
+    mine = np.flatnonzero(np.isin(tid_column, np.asarray(list(tids), dtype=np.float64)))
+    if len(mine) == 0:
+        return Activity(float((hi - lo).sum()), 0.0, 0.0)
+    call_start, call_end = call_times(calls, mine, trace.last_s)
+    call_end = np.where(np.isnan(call_end), call_start, call_end)
+    # time inside the intervals up to t: whole intervals before t, plus the part of the one
+    # that holds t
+    lengths = hi - lo
+    before = np.concatenate([[0.0], np.cumsum(lengths)])
+
+    def covered(times: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(lo, times, side="right") - 1
+        inside_part = np.clip(times - lo[np.maximum(at, 0)], 0.0, lengths[np.maximum(at, 0)])
+        return np.where(at >= 0, before[np.maximum(at, 0)] + inside_part, 0.0)
+
+    overlap = covered(call_end) - covered(call_start)
+    inside = overlap > 0
+    rows = mine[inside]
+    seconds = overlap[inside]
+    names = np.asarray(calls["syscall"].take(pa.array(rows)).to_pylist(), dtype=object)
+    futex_wait = 0.0
+    if len(rows):
+        futex_rows = np.flatnonzero(names == "futex")
+        if len(futex_rows):
+            heads = calls["args"].take(pa.array(rows[futex_rows])).to_pylist()
+            is_wait = np.array([base_op(_op_of(text)) in WAIT_OPS for text in heads], dtype=bool)
+            futex_wait = float(seconds[futex_rows][is_wait].sum())
+    by_resource: list[dict[str, Any]] = []
+    if len(rows):
+        if resource_codes is not None:
+            codes = resource_codes[rows]
+            labels = np.where(
+                codes >= 0,
+                np.asarray([*resource_names, ""], dtype=object)[
+                    np.where(codes >= 0, codes, len(resource_names))
+                ],
+                names,
+            )
+        else:
+            labels = names
+        labels = _connected_peers(trace, rows, labels)
+        frame = pd.DataFrame({"resource": labels, "syscall": names, "seconds": seconds})
+        grouped = frame.groupby("resource", sort=False).agg(
+            seconds=("seconds", "sum"),
+            calls=("seconds", "size"),
+            syscalls=("syscall", lambda values: sorted(set(values))),
+        )
+        for resource, row in grouped.sort_values("seconds", ascending=False).head(top).iterrows():
+            by_resource.append(
+                {
+                    "resource": str(resource),
+                    "syscalls": list(row["syscalls"]),
+                    "calls": int(row["calls"]),
+                    "seconds": float(row["seconds"]),
+                }
+            )
+    return Activity(
+        span_s=float((hi - lo).sum()),
+        syscall_s=float(seconds.sum()),
+        futex_wait_s=futex_wait,
+        by_resource=by_resource,
+        rows=rows,
+    )
+
+
+def _connected_peers(trace: StraceTables, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """`labels` with sockets that a trace without ``-yy`` names only ``TCP:[]`` or
+    ``TCP:[1234]`` named after the peer their thread's process last connected the fd to
+    (``tcp 127.0.0.1:5432``, read from the ``connect`` call's sockaddr)."""
+    unnamed = np.array(
+        [
+            isinstance(label, str) and label.startswith(("TCP", "UDP")) and "->" not in label
+            for label in labels
+        ],
+        dtype=bool,
+    )
+    if not unnamed.any():
+        return labels
+    calls = trace.syscalls
+    pids = numbers(calls["pid"])
+    wanted_pids = np.unique(pids[rows[unnamed]])
+    connects = np.flatnonzero(
+        np.asarray(pc.fill_null(pc.equal(calls["syscall"], "connect"), False).to_numpy())
+        & np.isin(pids, wanted_pids)
+    )
+    if len(connects) == 0:
+        return labels
+    fds = numbers(calls["fd"])
+    starts = numbers(calls["start_s"])
+    peers: dict[tuple[float, float], list[tuple[float, str]]] = {}
+    for row, args in zip(
+        connects.tolist(), calls["args"].take(pa.array(connects)).to_pylist(), strict=True
+    ):
+        address = sockaddr_text(args or "")
+        if address:
+            protocol = "udp" if str(labels[0]).startswith("UDP") else "tcp"
+            peers.setdefault((pids[row], fds[row]), []).append((starts[row], address))
+    labels = labels.copy()
+    for index in np.flatnonzero(unnamed).tolist():
+        row = rows[index]
+        found = [
+            address
+            for when, address in peers.get((pids[row], fds[row]), [])
+            if not when > starts[row]
+        ]
+        if found:
+            protocol = "udp" if str(labels[index]).startswith("UDP") else "tcp"
+            labels[index] = f"{protocol} {found[-1]}"
+    return labels
+
+
+def _op_of(args: str | None) -> str | None:
+    parts = (args or "").split(",", 2)
+    return parts[1].strip() if len(parts) > 1 else None
+
+
+# --- file locks -------------------------------------------------------------------------------
+
+
+LOCK_SYSCALLS = ("flock", "fcntl", "fcntl64")
+SET_COMMANDS = frozenset({"F_SETLK", "F_SETLKW", "F_SETLK64", "F_SETLKW64"})
+OFD_COMMANDS = frozenset({"F_OFD_SETLK", "F_OFD_SETLKW"})
+BLOCKING_COMMANDS = frozenset({"F_SETLKW", "F_SETLKW64", "F_OFD_SETLKW"})
+REFUSED = frozenset({"EAGAIN", "EACCES", "EWOULDBLOCK"})
+INTERRUPTED = frozenset({"EINTR", "ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND"})
+MAX_RETRY_GAP_S = 2.0
+"""A refused try and the same thread's next try on the file further apart than this are
+two episodes, not one busy-wait (SQLite's busy handler sleeps at most 100 ms)."""
+BLOCKED_MIN_S = 0.001
+"""A blocking lock call this long waited for another owner (shorter: it only took it)."""
+
+_FLOCK_OP = r",\s*(?P<op>LOCK_[A-Z_|]+)"
+_FCNTL_LOCK = (
+    r"^[^,]*,\s*(?P<cmd>F_[A-Z0-9_]+)(?:,\s*\{l_type=(?P<type>F_[A-Z]+),\s*"
+    r"l_whence=(?P<whence>[A-Z_0-9]+),\s*l_start=(?P<start>-?\d+),\s*l_len=(?P<len>-?\d+))?"
+)
+_WHOLE: tuple[float, float] = (0.0, math.inf)
+
+SQLITE_PENDING = 0x40000000
+SQLITE_RESERVED = SQLITE_PENDING + 1
+SQLITE_SHARED_FIRST = SQLITE_PENDING + 2
+SQLITE_SHARED_SIZE = 510
+
+
+def sqlite_lock_name(kind: str, start: float, end: float) -> str | None:
+    """SQLite's name for a byte-range lock on a rollback-journal database (src/os_unix.c),
+    None for ranges that are not SQLite's lock bytes."""
+    if start == SQLITE_SHARED_FIRST and end == SQLITE_SHARED_FIRST + SQLITE_SHARED_SIZE:
+        return "SHARED" if kind == "R" else "EXCLUSIVE"
+    if start == SQLITE_RESERVED and end == SQLITE_RESERVED + 1:
+        return "RESERVED"
+    if start == SQLITE_PENDING and end == SQLITE_PENDING + 1:
+        return "PENDING" if kind == "W" else "SHARED (getting)"
+    return None
+
+
+@dataclass(frozen=True)
+class LockCall:
+    """One decoded lock call (flock or a set-lock fcntl)."""
+
+    row: int
+    tid: int
+    pid: int
+    fd: int
+    target: str
+    family: str
+    """``flock`` or ``posix`` (fcntl record locks, OFD locks included: they conflict)."""
+    owner: tuple[str, int, int]
+    """(family, pid, fd): POSIX locks belong to the process (fd -1), flock and OFD locks to
+    the open file description (approximated by the process and fd)."""
+    kind: str
+    """``R``, ``W`` or ``U`` (unlock)."""
+    start_byte: float
+    end_byte: float
+    blocking: bool
+    start: float
+    end: float
+    ok: bool
+    refused: bool
+    unfinished: bool = False
+    """Still blocked when the trace ended (no return value), or interrupted by a signal."""
+
+
+def file_lock_calls(trace: StraceTables) -> list[LockCall]:
+    """The flock and set-lock fcntl calls of the trace on fds whose file is known, in time
+    order. Only the lock calls' argument texts are read (a regex on those rows only)."""
+    calls = trace.syscalls
+    named = pc.fill_null(pc.is_in(calls["syscall"], pa.array(LOCK_SYSCALLS)), False)
+    rows = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
+    if len(rows) == 0:
+        return []
+    table = calls.take(pa.array(rows))
+    starts, ends = call_times(calls, rows, trace.last_s)
+    args = pc.fill_null(table["args"], "")
+    flock = pc.extract_regex(args, _FLOCK_OP)
+    fcntl = pc.extract_regex(args, _FCNTL_LOCK)
+    found: list[LockCall] = []
+    columns = {
+        name: table[name].to_pylist()
+        for name in ("syscall", "tid", "pid", "fd", "target", "retval", "errno")
+    }
+    flock_ops = pc.struct_field(flock, "op").to_pylist() if len(flock) else []
+    fcntl_parts = {
+        name: pc.struct_field(fcntl, name).to_pylist()
+        for name in ("cmd", "type", "whence", "start", "len")
+    }
+    for i, row in enumerate(rows.tolist()):
+        target, fd = columns["target"][i], columns["fd"][i]
+        if not target or fd is None or np.isnan(starts[i]):
+            continue
+        end = ends[i] if not np.isnan(ends[i]) else starts[i]
+        retval, errno = columns["retval"][i], columns["errno"][i]
+        ok = retval == 0
+        refused = errno in REFUSED
+        pid = int(columns["pid"][i] if columns["pid"][i] is not None else columns["tid"][i])
+        tid = int(columns["tid"][i])
+        if columns["syscall"][i] == "flock":
+            op = flock_ops[i] or ""
+            kind = (
+                "U"
+                if "LOCK_UN" in op
+                else "W"
+                if "LOCK_EX" in op
+                else "R"
+                if "LOCK_SH" in op
+                else ""
+            )
+            if not kind:
+                continue
+            family, owner_fd, blocking = "flock", int(fd), "LOCK_NB" not in op
+            first, last = _WHOLE
+        else:
+            command = fcntl_parts["cmd"][i]
+            lock_type = fcntl_parts["type"][i]
+            if command not in SET_COMMANDS | OFD_COMMANDS or not lock_type:
+                continue
+            kind = {"F_RDLCK": "R", "F_WRLCK": "W", "F_UNLCK": "U"}.get(lock_type, "")
+            if not kind:
+                continue
+            family = "posix"
+            owner_fd = int(fd) if command in OFD_COMMANDS else -1
+            blocking = command in BLOCKING_COMMANDS
+            first = float(fcntl_parts["start"][i] or 0)
+            length = float(fcntl_parts["len"][i] or 0)
+            last = math.inf if length == 0 else first + length
+            if length < 0:
+                first, last = first + length, first
+        found.append(
+            LockCall(
+                row=row,
+                tid=tid,
+                pid=pid,
+                fd=int(fd),
+                target=str(target),
+                family=family,
+                owner=(family, pid, owner_fd),
+                kind=kind,
+                start_byte=first,
+                end_byte=last,
+                blocking=blocking,
+                start=float(starts[i]),
+                end=float(end),
+                ok=ok,
+                refused=refused,
+                unfinished=(retval is None and errno is None) or errno in INTERRUPTED,
+            )
+        )
+    found.sort(key=lambda call: (call.start, call.row))
+    return found
+
+
+@dataclass
+class Hold:
+    """One owner holding locks on one file without a break: from its first lock to the
+    moment it held none (or the end of the trace)."""
+
+    target: str
+    owner: tuple[str, int, int]
+    pid: int
+    tid: int
+    """The thread that took the first lock."""
+    start: float
+    end: float = math.nan
+    names: set[str] = field(default_factory=set)
+    """What it held: SQLite's lock names, else ``shared``/``exclusive``."""
+    ranges: list[tuple[float, float, str]] = field(default_factory=list)
+    """Every range it held during the hold, with its kind (``R``/``W``)."""
+    open_at_end: bool = False
+    rows: list[int] = field(default_factory=list)
+
+    def conflicts(self, first: float, last: float, kind: str) -> bool:
+        return any(
+            start < last and end > first and "W" in (held, kind) for start, end, held in self.ranges
+        )
+
+
+@dataclass
+class LockWait:
+    """Time one thread waited for a file lock: a blocking call, or a busy-wait (refused
+    tries and the time until the next try)."""
+
+    target: str
+    family: str
+    owner: tuple[str, int, int]
+    tid: int
+    pid: int
+    start: float
+    end: float
+    how: str
+    """``blocked`` (a blocking call) or ``retry`` (refused tries and the sleeps between)."""
+    wanted: str
+    kind: str
+    first_byte: float
+    last_byte: float
+    rows: list[int]
+    tries: int = 0
+    """Refused tries (``retry``)."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A piece of a wait charged to the hold it waited for."""
+
+    wait: int
+    hold: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class FileLocks:
+    holds: list[Hold]
+    waits: list[LockWait]
+    charges: list[Charge]
+    sqlite: set[str]
+    """Targets locked on SQLite's lock bytes."""
+
+
+def _remove(
+    ranges: list[tuple[float, float, str]], first: float, last: float
+) -> list[tuple[float, float, str]]:
+    kept = []
+    for start, end, kind in ranges:
+        if end <= first or start >= last:
+            kept.append((start, end, kind))
+            continue
+        if start < first:
+            kept.append((start, first, kind))
+        if end > last:
+            kept.append((last, end, kind))
+    return kept
+
+
+def _lock_name(call: LockCall, sqlite: bool) -> str:
+    if sqlite:
+        named = sqlite_lock_name(call.kind, call.start_byte, call.end_byte)
+        if named:
+            return named
+    return "exclusive" if call.kind == "W" else "shared"
+
+
+def _is_sqlite(call: LockCall) -> bool:
+    return (
+        call.family == "posix"
+        and SQLITE_PENDING <= call.start_byte < SQLITE_SHARED_FIRST + SQLITE_SHARED_SIZE
+    )
+
+
+def replay_file_locks(trace: StraceTables, calls: list[LockCall] | None = None) -> FileLocks:
+    """Replay the lock calls (see the module docstring): the holds of each owner on each
+    file, the waits, and each wait's pieces charged to the conflicting hold it waited for
+    (when several conflicting holds cover a moment, the one that ends last)."""
+    calls = file_lock_calls(trace) if calls is None else calls
+    if not calls:
+        return FileLocks([], [], [], set())
+    sqlite = {call.target for call in calls if _is_sqlite(call)}
+    targets = {call.target for call in calls}
+    releases = _implicit_releases(trace, targets, {call.owner for call in calls})
+    # events: (time, what, order, payload); at one time, releases before takes
+    events: list[tuple[float, int, int, object]] = []
+    for order, call in enumerate(calls):
+        if call.kind == "U":
+            events.append((call.start, 0, order, call))
+        elif call.ok:
+            events.append((call.end, 1, order, call))
+    for order, (time, target, owner) in enumerate(releases):
+        events.append((time, 0, len(calls) + order, (target, owner)))
+    events.sort(key=lambda event: (event[0], event[1], event[2]))
+    held: dict[str, dict[tuple[str, int, int], list[tuple[float, float, str]]]] = {}
+    current: dict[tuple[str, tuple[str, int, int]], int] = {}
+    holds: list[Hold] = []
+    for time, what, _, payload in events:
+        if what == 0:
+            if isinstance(payload, LockCall):
+                target, owner = payload.target, payload.owner
+                first, last = payload.start_byte, payload.end_byte
+            else:
+                target, owner = payload  # type: ignore[misc]
+                first, last = _WHOLE
+            owners = held.get(target, {})
+            ranges = owners.get(owner)
+            if not ranges:
+                continue
+            owners[owner] = _remove(ranges, first, last)
+            if not owners[owner]:
+                del owners[owner]
+                index = current.pop((target, owner), None)
+                if index is not None:
+                    holds[index].end = time
+            continue
+        assert isinstance(payload, LockCall)
+        call = payload
+        owners = held.setdefault(call.target, {})
+        ranges = _remove(owners.get(call.owner, []), call.start_byte, call.end_byte)
+        ranges.append((call.start_byte, call.end_byte, call.kind))
+        owners[call.owner] = ranges
+        key = (call.target, call.owner)
+        if key not in current:
+            current[key] = len(holds)
+            holds.append(Hold(call.target, call.owner, call.pid, call.tid, time))
+        hold = holds[current[key]]
+        hold.names.add(_lock_name(call, call.target in sqlite))
+        hold.ranges.append((call.start_byte, call.end_byte, call.kind))
+        if len(hold.rows) < 8:
+            hold.rows.append(call.row)
+    end_of_trace = trace.last_s
+    for index in current.values():
+        holds[index].end = end_of_trace if end_of_trace is not None else holds[index].start
+        holds[index].open_at_end = True
+    waits = _waits(calls, sqlite)
+    return FileLocks(holds, waits, _charge(waits, holds), sqlite)
+
+
+def _waits(calls: list[LockCall], sqlite: set[str]) -> list[LockWait]:
+    """Blocking calls that waited, and busy-wait episodes: a thread's refused tries on a
+    file, from the first to its next try that is not refused (or the last refused one),
+    while the tries are at most `MAX_RETRY_GAP_S` apart."""
+    waits: list[LockWait] = []
+    episodes: dict[tuple[int, str], LockWait] = {}
+    for call in calls:
+        key = (call.tid, call.target)
+        episode = episodes.get(key)
+        if episode is not None and (call.start - episode.end > MAX_RETRY_GAP_S or not call.refused):
+            if call.start - episode.end <= MAX_RETRY_GAP_S:
+                episode.end = call.start
+            waits.append(episodes.pop(key))
+            episode = None
+        if call.kind == "U":
+            continue
+        if call.refused:
+            if episode is None:
+                episodes[key] = LockWait(
+                    call.target,
+                    call.family,
+                    call.owner,
+                    call.tid,
+                    call.pid,
+                    call.start,
+                    call.end,
+                    "retry",
+                    _lock_name(call, call.target in sqlite),
+                    call.kind,
+                    call.start_byte,
+                    call.end_byte,
+                    [call.row],
+                    1,
+                )
+            else:
+                episode.end = call.end
+                episode.tries += 1
+                if len(episode.rows) < 8:
+                    episode.rows.append(call.row)
+                if call.kind == "W" and episode.kind != "W":
+                    episode.kind, episode.wanted = "W", _lock_name(call, call.target in sqlite)
+                    episode.first_byte, episode.last_byte = call.start_byte, call.end_byte
+        elif (
+            call.blocking
+            and (call.ok or call.unfinished)
+            and call.end - call.start >= BLOCKED_MIN_S
+        ):
+            waits.append(
+                LockWait(
+                    call.target,
+                    call.family,
+                    call.owner,
+                    call.tid,
+                    call.pid,
+                    call.start,
+                    call.end,
+                    "blocked",
+                    _lock_name(call, call.target in sqlite),
+                    call.kind,
+                    call.start_byte,
+                    call.end_byte,
+                    [call.row],
+                )
+            )
+    waits.extend(episodes.values())
+    waits.sort(key=lambda wait: wait.start)
+    return waits
+
+
+def _charge(waits: list[LockWait], holds: list[Hold]) -> list[Charge]:
+    """Each wait cut at the starts and ends of the conflicting holds of other owners that
+    overlap it; each piece goes to the one of them that covers it and ends last."""
+    by_target: dict[str, list[int]] = {}
+    for index, hold in enumerate(holds):
+        by_target.setdefault(hold.target, []).append(index)
+    charges: list[Charge] = []
+    for number, wait in enumerate(waits):
+        candidates = [
+            index
+            for index in by_target.get(wait.target, [])
+            if holds[index].owner != wait.owner
+            and holds[index].owner[0] == wait.family
+            and holds[index].start < wait.end
+            and holds[index].end > wait.start
+            and holds[index].conflicts(wait.first_byte, wait.last_byte, wait.kind)
+        ]
+        if not candidates:
+            continue
+        cuts = sorted(
+            {wait.start, wait.end}
+            | {
+                t
+                for index in candidates
+                for t in (holds[index].start, holds[index].end)
+                if wait.start < t < wait.end
+            }
+        )
+        for begin, finish in itertools.pairwise(cuts):
+            covering = [
+                index
+                for index in candidates
+                if holds[index].start <= begin and holds[index].end >= finish
+            ]
+            if not covering:
+                continue
+            chosen = max(covering, key=lambda index: holds[index].end)
+            if charges and charges[-1].wait == number and charges[-1].hold == chosen:
+                last = charges[-1]
+                charges[-1] = Charge(number, chosen, last.start, finish)
+            else:
+                charges.append(Charge(number, chosen, begin, finish))
+    return charges
+
+
+def _implicit_releases(
+    trace: StraceTables, targets: set[str], owners: set[tuple[str, int, int]]
+) -> list[tuple[float, str, tuple[str, int, int]]]:
+    """The releases the kernel makes itself: a close of an fd of a locked file drops the
+    process's POSIX locks on it (any fd) and the fd's own flock/OFD locks; a process's exit
+    drops all of them."""
+    calls = trace.syscalls
+    closing = pc.and_(
+        pc.fill_null(pc.equal(calls["syscall"], "close"), False),
+        pc.fill_null(pc.is_in(calls["target"], pa.array(sorted(targets))), False),
+    )
+    found: list[tuple[float, str, tuple[str, int, int]]] = []
+    rows = np.flatnonzero(np.asarray(closing.to_numpy(zero_copy_only=False)))
+    if len(rows):
+        table = calls.take(pa.array(rows)).select(["tid", "pid", "fd", "target", "start_s"])
+        for row in table.to_pylist():
+            pid = row["pid"] if row["pid"] is not None else row["tid"]
+            if row["start_s"] is None:
+                continue
+            for owner in owners:
+                if owner[1] == pid and (
+                    (owner[0] == "posix" and owner[2] < 0) or owner[2] == row["fd"]
+                ):
+                    found.append((float(row["start_s"]), row["target"], owner))
+    exits = trace.exits
+    if exits.num_rows:
+        ended: dict[int, float] = {}
+        # a process's exit line is its leader's (tid == pid)
+        for row in exits.select(["tid", "time_s"]).to_pylist():
+            pid, when = row.get("tid"), row.get("time_s")
+            if pid is not None and when is not None:
+                ended[int(pid)] = float(when)
+        for owner in owners:
+            if owner[1] in ended:
+                for target in targets:
+                    found.append((ended[owner[1]], target, owner))
+    return found
+
+
+def root_charges(locks: FileLocks, depth: int = 8) -> list[Charge]:
+    """The charges moved to the hold at the root of each chain: a piece charged to a hold
+    whose owner was itself waiting then (a writer holding RESERVED while it waits for a
+    reader's SHARED to go) goes, for the overlapping part, to the hold that owner waited
+    for, and so on (at most `depth` steps)."""
+    by_owner: dict[tuple[str, tuple[str, int, int]], list[Charge]] = {}
+    for charge in locks.charges:
+        wait = locks.waits[charge.wait]
+        by_owner.setdefault((wait.target, wait.owner), []).append(charge)
+
+    def resolve(charge: Charge, level: int) -> list[Charge]:
+        hold = locks.holds[charge.hold]
+        upstream = by_owner.get((hold.target, hold.owner), [])
+        if level >= depth or not upstream:
+            return [charge]
+        pieces: list[Charge] = []
+        uncovered = [(charge.start, charge.end)]
+        for other in upstream:
+            if other.end <= charge.start or other.start >= charge.end:
+                continue
+            begin, finish = max(charge.start, other.start), min(charge.end, other.end)
+            pieces.extend(resolve(Charge(charge.wait, other.hold, begin, finish), level + 1))
+            uncovered = [
+                part
+                for start, end in uncovered
+                for part in ((start, min(end, begin)), (max(start, finish), end))
+                if part[1] > part[0]
+            ]
+        pieces.extend(Charge(charge.wait, charge.hold, start, end) for start, end in uncovered)
+        return pieces
+
+    return [piece for charge in locks.charges for piece in resolve(charge, 0)]
