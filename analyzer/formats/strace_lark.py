@@ -181,8 +181,9 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
     """
 
     # The text of these is the record's ``args``, sliced from the line by the positions of
-    # the tokens around it (`decode_args` decodes it on demand).
-    opaque = frozenset({"arg_list", "open_args", "resumed_args", "struct"})
+    # the tokens around it (`decode_args` decodes it on demand); ``termios`` is the alias of
+    # a ``struct`` alternative.
+    opaque = frozenset({"arg_list", "open_args", "resumed_args", "struct", "termios"})
 
     def __init__(self, text: str) -> None:  # (InlineTransformer has nothing to set up)
         self._text = text
