@@ -119,6 +119,7 @@ def test_help_has_examples_exit_codes_and_the_default_files() -> None:
     assert all(line == line.rstrip() for line in long.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_piped_summary_at_80_columns(tmp_path: Path) -> None:
     """`iodiag-analyze trace | less` in an 80-column terminal: no line wider than 80, none with
     trailing spaces, no duration cut from its unit, long paths shortened in their middle."""

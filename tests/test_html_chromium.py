@@ -22,6 +22,8 @@ from chromium import Browser, find_chromium
 from analyzer import analyze
 from analyzer.render import HtmlRenderer
 
+pytestmark = pytest.mark.slow  # a browser per module, a report per fixture
+
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "diagnosis" / "logs"
 INCIDENTS = ROOT / "fixtures" / "incidents"

@@ -167,6 +167,7 @@ def test_blocked_loop_episodes_are_slices_and_markers() -> None:
     assert len([m for m in markers if m["name"].startswith(code)]) == len(episodes)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_trace(tmp_path: Path) -> None:
     out = tmp_path / "trace.json"
     done = subprocess.run(
