@@ -38,7 +38,7 @@ from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_families import FLUSHES
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
     Steps,
@@ -385,6 +385,9 @@ def _group_finding(
         duration_s=float(stats.longest_s),
         cost_s=float(stats.cost_s),
         lines=tuple(int(line) for line in first_lines),
+        # keyed as the other findings on the same file or peer, so that a cause found
+        # there (a lock's holder, a slow device) explains this same waiting
+        resource=Resource(target_class or "other", str(resource), where) if resource else None,
     )
 
 
