@@ -37,7 +37,6 @@ INCIDENTS = sorted(
 BLIND = sorted(path for path in (FIXTURES / "blind").iterdir() if (path / "truth.json").is_file())
 BLIND_MISSES = {
     "fcntl_ledger_compactor": "the waiters' thread_pileup is still an error (folded, not quiet)",
-    "gil_json_snapshot": "slow_storage warns on one 56 MB write at 180 MB/s",
 }
 """Blind incidents whose score is known not to be full (fixtures/blind/README.md)."""
 
