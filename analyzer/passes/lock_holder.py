@@ -73,7 +73,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.common import cited_lines, numbers, plural
+from analyzer.passes.common import cited_lines, numbers, parked_s, plural
 from analyzer.passes.targets import describe, trace_resources
 
 CODE = "IOD014"
@@ -91,8 +91,6 @@ MAX_FINDINGS = 5
 EXPLAINED_KINDS = ("lock_contention", "thread_pileup", "sleep_retry", "slow_syscall")
 
 
-EVENT_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
-"""An event loop's multiplexer waits: a waker parked in them was idle, not holding a lock."""
 MINOR_HOLD_S = 0.1
 """Holds all shorter than this are short critical sections (often lengthened by the holder
 waiting for the GIL inside them): info, not a problem to chase."""
@@ -415,7 +413,7 @@ def _futex_finding(
     hold_starts, hold_ends = _merge(held.start[mine], held.end[mine])
     encoded = trace_resources(trace)
     found = activity(trace, [holder], hold_starts, hold_ends, encoded.codes, encoded.names)
-    if found.span_s > 0 and _parked_s(found) >= IDLE_SHARE * found.span_s:
+    if found.span_s > 0 and parked_s(found) >= IDLE_SHARE * found.span_s:
         return None  # a producer parked elsewhere, not a holder doing work
     address = futexes.addresses[int(futexes.key_address[key])]
     pid = int(futexes.key_pid[key])
@@ -481,19 +479,6 @@ def _futex_finding(
         resource=Resource("futex", resource_key, resource_text),
         explains=tuple(Explains(resource_key, kind) for kind in EXPLAINED_KINDS),
     )
-
-
-def _parked_s(found: Activity) -> float:
-    """The time a would-be holder spent parked: on other futexes, or in ``epoll_wait`` for
-    whatever comes next (an event loop between events). A thread parked there was idle, not
-    working under a lock; one that held a lock across a call to a peer waits in that call
-    (``recv``, or ``poll`` on its one socket), not in the loop's multiplexer."""
-    in_epoll = sum(
-        float(row["seconds"])
-        for row in found.by_resource
-        if EVENT_WAITS.intersection(row["syscalls"])
-    )
-    return found.futex_wait_s + in_epoll
 
 
 def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
