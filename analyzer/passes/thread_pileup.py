@@ -355,6 +355,13 @@ def _group_finding(
     story = ""
     if family.name in IDLE_FAMILIES:
         story = " These are idle workers waiting for work, not a bottleneck."
+    elif len(process_ids) > 1 and saturated:
+        listed = ", ".join(str(p) for p in process_ids[: config.max_samples])
+        story = (
+            f" They are threads of {len(process_ids)} processes ({listed}"
+            f"{', ...' if len(process_ids) > config.max_samples else ''}): not one pool "
+            "short of workers, but processes taking turns on one shared resource."
+        )
     elif saturated and peak >= max(config.pileup_min_threads, 2):
         story = (
             " The whole pool was stuck at once: while it waits no thread is free for new "
