@@ -11,12 +11,13 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +36,55 @@ CHUNK_BYTES = 8 << 20
 HEAD_BYTES = 64 << 10
 
 
+_NOT_TRACES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x7fELF", "an ELF binary (a program, not its trace)"),
+)
+_PERF_REPORT = re.compile(
+    rb"^# (?:To display the perf\.data header info|Samples: |Overhead +Command|"
+    rb"Children +Self +Command|Event count \(approx\.\))",
+    re.MULTILINE,
+)
+
+
+def unrecognised_reason(head: bytes) -> str | None:
+    """Why an input that no source recognised is not a trace, when its first bytes say it:
+    empty, blank, an image or another binary file, a ``perf.data`` recording, or ``perf
+    report`` output (a summary, where iodiag reads ``perf script``). None otherwise."""
+    if not head:
+        return "the file is empty (0 bytes): there is nothing to analyze"
+    if not head.strip():
+        return "the file has only blank lines: there is nothing to analyze"
+    for magic, what in _NOT_TRACES:
+        if head.startswith(magic):
+            return f"this is {what}, not a trace: give the strace, perf script or asyncio log"
+    if head.startswith((b"PERFILE2", b"PERFFILE")):
+        return (
+            "this is a perf.data recording (binary): run `perf script -i perf.data > perf.txt` "
+            "and give perf.txt"
+        )
+    if _PERF_REPORT.search(head[:8192]):
+        return (
+            "this is `perf report` output, a summary without the samples: iodiag reads "
+            "`perf script` output (`perf script > perf.txt`)"
+        )
+    return None
+
+
+class ByteStream(Protocol):
+    """What this layer reads bytes from: a binary file or stdin, a decompressor, or one of the
+    wrappers below. Those that can also fill a buffer have ``readinto`` (see `_readinto`)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 def sniff_compression(head: bytes) -> str | None:
     """The compression named by the first bytes of a stream, or None for plain data."""
     for magic, name in MAGIC:
@@ -50,7 +100,7 @@ class _ZstdFrames:
 
     BLOCK = 1 << 20
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         import zstandard
 
         self._decoder_for_frame = zstandard.ZstdDecompressor().decompressobj
@@ -100,15 +150,14 @@ class _ZstdFrames:
         self._raw.close()
 
 
-def _zstd_reader(raw: BinaryIO) -> BinaryIO:
-    return _ZstdFrames(raw)  # type: ignore[return-value]
-
-
-_DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
-    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),  # type: ignore[dict-item]
-    "xz": lambda raw: lzma.LZMAFile(raw),  # type: ignore[dict-item]  # noqa: SIM115
-    "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[dict-item]
-    "zstd": _zstd_reader,
+# The stdlib stubs (typeshed) ask more of the compressed file object than reading it through
+# needs: seek() for gzip (GzipFile calls it only to rewind), seek() and seekable() for bz2, a
+# whole IO[bytes] for lzma. Reading from the start, all three only call read().
+_DECOMPRESSORS: dict[str, Callable[[ByteStream], ByteStream]] = {
+    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),  # type: ignore[call-overload]
+    "xz": lambda raw: lzma.LZMAFile(raw),  # type: ignore[arg-type]  # noqa: SIM115
+    "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[call-overload]
+    "zstd": _ZstdFrames,
 }
 
 
@@ -126,7 +175,7 @@ class _Decompressed:
     corrupt (a trace copied while still being written, a cut download) instead of raising
     in the middle of a run; `error` says what happened, and the report shows it."""
 
-    def __init__(self, stream: BinaryIO, compression: str) -> None:
+    def __init__(self, stream: ByteStream, compression: str) -> None:
         self.stream = stream
         self.compression = compression
         self.error: str | None = None
@@ -159,7 +208,7 @@ class _Decompressed:
 class _Peekable:
     """A binary stream whose first bytes have already been read for sniffing."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: ByteStream) -> None:
         self._head = head
         self._rest = rest
 
@@ -194,7 +243,7 @@ class _Peekable:
         self._rest.close()
 
 
-def _readinto(stream: BinaryIO, view: memoryview) -> int:
+def _readinto(stream: ByteStream, view: memoryview) -> int:
     """`stream.readinto(view)`, or `read` and a copy for streams without it."""
     readinto = getattr(stream, "readinto", None)
     if readinto is not None:
@@ -210,7 +259,7 @@ class OpenedInput:
 
     name: str
     compression: str | None
-    stream: BinaryIO
+    stream: ByteStream
     size_bytes: int | None
     """Size on disk (compressed), when known; used for progress only."""
     raw: BinaryIO | None = None
@@ -243,19 +292,19 @@ def open_input(path: str | Path) -> OpenedInput:
         size = Path(path).stat().st_size
     head = raw.read(8)
     compression = sniff_compression(head)
-    peekable: BinaryIO = _Peekable(head, raw)  # type: ignore[assignment]
+    peekable = _Peekable(head, raw)
     decompressed = None
-    stream = peekable
+    stream: ByteStream = peekable
     if compression:
         try:
             decompressed = _Decompressed(_DECOMPRESSORS[compression](peekable), compression)
         except _decompression_errors() as error:
             raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
-        stream = decompressed  # type: ignore[assignment]
+        stream = decompressed
     text_head = stream.read(HEAD_BYTES)
     if decompressed is not None and decompressed.error and not text_head:
         raise InputError(f"{name}: cannot decompress {compression} data: {decompressed.error}")
-    stream = _Peekable(text_head, stream)  # type: ignore[assignment]
+    stream = _Peekable(text_head, stream)
     return OpenedInput(name, compression, stream, size, raw, text_head, decompressed)
 
 
@@ -384,7 +433,7 @@ def _split(block: bytes | bytearray, first_line_no: int) -> LineChunk:
 
 
 def iter_line_chunks(
-    stream: BinaryIO,
+    stream: ByteStream,
     chunk_bytes: int = CHUNK_BYTES,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[LineChunk]:

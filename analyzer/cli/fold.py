@@ -34,6 +34,8 @@ messages and exit codes stay the CLI's. ``-o FILE`` is written whole or not at a
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -76,16 +78,21 @@ def run(argv: list[str]) -> int | None:
             folder = fold_file(stream, head, options)
     if folder is None:
         return None
+    items = folder.items()
+    first = next(items, None)
+    if first is None and forced:
+        folder.close()
+        return None  # nothing folded of a forced perf input: the full CLI says why
     try:
         if output is None:
             try:
-                _write_folded(folder, sys.stdout)
+                _write_folded(first, items, sys.stdout)
             except BrokenPipeError:
                 stdout_to_devnull()  # the reader took what it wanted (`| head`)
         else:
             try:
                 with atomic_text(output) as handle:
-                    _write_folded(folder, handle)
+                    _write_folded(first, items, handle)
             except OutputError:
                 return None  # the full CLI reports it
     finally:
@@ -96,11 +103,13 @@ def run(argv: list[str]) -> int | None:
     return 0
 
 
-def _write_folded(folder: StreamingFolder, out: IO[str]) -> None:
-    """The folded lines as the `folded` renderer writes them: bytes that are not UTF-8 as
-    ``\\xNN`` (the input layer's reading)."""
+def _write_folded(
+    first: tuple[bytes, int] | None, rest: Iterator[tuple[bytes, int]], out: IO[str]
+) -> None:
+    """The folded lines (`first`, then `rest`) as the `folded` renderer writes them: bytes
+    that are not UTF-8 as ``\\xNN`` (the input layer's reading)."""
     batch: list[bytes] = []
-    for stack, count in folder.items():
+    for stack, count in chain([first] if first is not None else [], rest):
         batch.append(folded_line(stack, count))
         if len(batch) >= 4096:
             out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
