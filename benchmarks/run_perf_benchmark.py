@@ -5,16 +5,22 @@ Usage::
 
     python benchmarks/run_perf_benchmark.py [--size-mb 50] [--repeat 3] [--keep] [--json]
         [--perl-script PATH/stackcollapse-perf.pl] [--fold-option all ...] [--flamegraph]
-        [--input PATH] [--strict]
+        [--input PATH] [--distinct stacks|lines] [--strict]
 
 Unless ``--input`` is given, the input is built from real captures in ``fixtures/perf`` (see
 `SOURCES`): the files are concatenated in that order, a blank line is added after every file
-that does not end with one (so that its last sample is complete: without it iodiag folds the
-two samples on either side of the join as two, stackcollapse-perf.pl as one, which is
-deliberate difference 7 in `analyzer.derive.perf_fold`), and the whole round is repeated until
+that does not end with one (so that its last sample is complete: without it the two samples on
+either side of the join fold as one, as stackcollapse-perf.pl folds them), and the whole round
+is repeated until
 the file holds at least ``--size-mb`` MB (10^6 bytes). Every source is ``cpu-clock`` sampling
 with call stacks, so every sample is folded (both tools fold only the first event type), and on
 every source iodiag's folded output equals the perl script's byte for byte.
+
+With ``--distinct stacks`` every sample of every round is made unique: the leaf frame's
+symbol gets a ``sNNN_`` prefix, so every folded stack is distinct (the other frame lines
+repeat, as the same instruction sampled again prints the same line). ``--distinct lines``
+also gives every frame line its own address (a running counter, in the address's width or
+wider), the worst case for the caches of both tools: no frame line is ever seen twice.
 
 Then ``python -m analyzer FILE --format folded`` (run from this checkout's code, as
 run_strace_benchmark.py does) runs ``--repeat`` times as a child process; with
@@ -36,6 +42,7 @@ import argparse
 import compileall
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -72,7 +79,7 @@ FOLD_OPTIONS = ("pid", "tid", "kernel", "jit", "all", "addrs")
 TARGET_RATIO = 3.0
 
 
-def build_input(path: Path, size_bytes: int) -> tuple[int, int]:
+def build_input(path: Path, size_bytes: int, distinct: str | None = None) -> tuple[int, int]:
     """Write the concatenated captures to `path`; return (rounds, bytes)."""
     parts = []
     for name in SOURCES:
@@ -81,12 +88,58 @@ def build_input(path: Path, size_bytes: int) -> tuple[int, int]:
             data += b"\n" if data.endswith(b"\n") else b"\n\n"
         parts.append(data)
     one_round = b"".join(parts)
+    if distinct:
+        return _build_distinct(path, size_bytes, one_round.split(b"\n"), distinct == "lines")
     rounds = 0
     with open(path, "wb") as out:
         while rounds * len(one_round) < size_bytes:
             out.write(one_round)
             rounds += 1
     return rounds, rounds * len(one_round)
+
+
+_FRAME = re.compile(rb"^(\s+)([0-9a-f]+)(\s+)(.*)$")
+
+
+def _build_distinct(
+    path: Path, size_bytes: int, lines: list[bytes], addresses: bool
+) -> tuple[int, int]:
+    """`build_input` with every stack made unique, and every frame line with `addresses`."""
+    # (is a frame line, prefix, address width, gap, rest) per line; the rest starts with
+    # the symbol
+    shapes: list[tuple[bool, bytes, bytes, bytes, bytes]] = []
+    for line in lines:
+        match = _FRAME.match(line)
+        if match is None:
+            shapes.append((False, line, b"", b"", b""))
+        else:
+            indent, address, gap, rest = match.groups()
+            shapes.append((True, indent, address, gap, rest))
+    counter = 0
+    sample = 0
+    rounds = written = 0
+    with open(path, "wb") as out:
+        while written < size_bytes:
+            chunk = []
+            leaf = False
+            for is_frame, first, address, gap, rest in shapes:
+                if not is_frame:
+                    chunk.append(first)
+                    leaf = bool(first) and not first[:1].isspace() and first[:1] != b"#"
+                    continue
+                if addresses:
+                    counter += 1
+                    address = b"%0*x" % (len(address), counter)
+                if leaf:
+                    sample += 1
+                    rest = b"s%d_" % sample + rest
+                    leaf = False
+                chunk.append(first + address + gap + rest)
+            data = b"\n".join(chunk)
+            out.write(data)
+            written += len(data)
+            rounds += 1
+    return rounds, written
 
 
 def run_once(argv: list[str], env: dict[str, str], stdout_path: Path) -> dict[str, Any]:
@@ -162,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stackcollapse option passed to both tools (repeatable)",
     )
     ap.add_argument("--flamegraph", action="store_true", help="also time --format flamegraph")
+    ap.add_argument(
+        "--distinct",
+        choices=("stacks", "lines"),
+        help="make every stack unique (and with 'lines' every frame line)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per command (default 3)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
@@ -180,12 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             result["input"] = {"path": str(trace), "bytes": nbytes}
         else:
             trace = workdir / "perf-script.txt"
-            rounds, nbytes = build_input(trace, int(args.size_mb * 1e6))
+            rounds, nbytes = build_input(trace, int(args.size_mb * 1e6), args.distinct)
             result["input"] = {
                 "path": str(trace),
                 "bytes": nbytes,
                 "rounds": rounds,
                 "sources": list(SOURCES),
+                "distinct": args.distinct,
             }
         m = result["machine"]
         say(

@@ -45,7 +45,10 @@ def test_every_corpus_case_is_covered() -> None:
 def test_folded_output_equals_stackcollapse_perf(path: Path, option: str) -> None:
     code, out, err = run(path, "--format", "folded", f"--{option}")
     assert code == 0, err
-    expected = (CORPUS / "results" / f"{path.stem}-collapsed-{option}.txt").read_text()
+    name = f"{path.stem}-collapsed-{option}.txt"
+    current = FIXTURES / "perf" / "stackcollapse" / "flamegraph-test" / name
+    # the current script's output where FlameGraph's committed one is stale (its README)
+    expected = (current if current.exists() else CORPUS / "results" / name).read_text()
     assert out == expected
 
 

@@ -50,7 +50,6 @@ STACK_FILES = [
         RESEARCH / name
         for name in (
             "cpu_awkward_comm_callchain.txt",
-            "cpu_awkward_comm_nocallchain.txt",
             "cpu_py312_xperf_dwarf.txt",
             "cpu_py312_xperf_fp.txt",
             "cpu_py313_perfjit_dwarf.txt",
@@ -229,7 +228,11 @@ def test_collapse_options_reach_the_flame_graph() -> None:
     marked = {row["name"] for row in svg_frames(cli(path, "--format", "flamegraph", "--all")[1])}
     assert "do_syscall_64" in plain and "do_syscall_64_[k]" not in plain
     assert "do_syscall_64_[k]" in marked
-    assert "py::fib:/tmp/perfwork/cpu_work.py_[j]" in marked
+    # stackcollapse-perf.pl marks /tmp/perf-PID.map frames only, not jitdump DSOs
+    assert "py::fib:/tmp/perfwork/cpu_work.py" in marked
+    vertx = CORPUS / "perf-vertx-stacks-01.txt"
+    jitted = {row["name"] for row in svg_frames(cli(vertx, "--format", "flamegraph", "--jit")[1])}
+    assert "io/netty/channel/nio/NioEventLoop:.run_[j]" in jitted
 
 
 def test_count_label_says_what_the_widths_are() -> None:
@@ -240,11 +243,13 @@ def test_count_label_says_what_the_widths_are() -> None:
     assert labels(RESEARCH / "cpu_py313_perfjit_dwarf.txt") == {"ns"}
     assert labels(CORPUS / "perf-vertx-stacks-01.txt") == {"samples"}
     assert labels(CORPUS / "perf-rust-Yamakaky-dcpu.txt") == {"cycles:u"}
+    # stackcollapse-perf.pl reads no event on a tracepoint header (its payload follows the
+    # event), so it folds those samples whatever the event folded: several events, "counts"
     mixed = RESEARCH / "mixed_cpuclock_sched_rawsyscalls.txt"
-    assert labels(mixed) == {"samples"}  # raw_syscalls:sys_exit, the first event
-    assert labels(mixed, "--event-filter", "cpu-clock/freq=199/") == {"ns"}
+    assert labels(mixed) == {"counts"}
+    assert labels(mixed, "--event-filter", "cpu-clock/freq=199/") == {"counts"}
     svg = cli(mixed, "--format", "flamegraph", "--event-filter", "sched:sched_switch")[1]
-    assert "sched:sched_switch · 99 samples in " in svg
+    assert " · 2,915 counts (summed sample periods) in 154 stacks" in svg
 
 
 def test_colours_by_frame_type_whatever_the_annotation() -> None:
@@ -257,7 +262,7 @@ def test_colours_by_frame_type_whatever_the_annotation() -> None:
     assert re.fullmatch(r"rgb\((19\d|2\d\d),(9\d|1[0-5]\d),0\)", kernel)
     assert plain["do_syscall_64"] == marked["do_syscall_64_[k]"] == kernel
     python = "py::fib:/tmp/perfwork/cpu_work.py"
-    assert plain[python] == marked[python + "_[j]"] == frame_colour(python, "jit")
+    assert plain[python] == marked[python] == frame_colour(python, "jit")
     user = "_PyEval_EvalFrameDefault"
     assert plain[user] == marked[user] == frame_colour(user, "user")
     assert len({kernel, plain[python], plain[user]}) == 3
@@ -330,8 +335,12 @@ def test_needs_perf_stacks() -> None:
     assert code == 2 and "needs a perf script input" in err
     code, _, err = cli(RESEARCH / "block_rq_insert_issue_complete.txt", "--format", "flamegraph")
     assert code == 2 and "no call stacks" in err
-    mixed = RESEARCH / "mixed_cpuclock_sched_rawsyscalls.txt"
-    code, _, err = cli(mixed, "--format", "flamegraph", "--event-filter", "no-such-event")
+    jitted = RESEARCH / "cpu_py313_perfjit_dwarf.txt"
+    code, _, err = cli(jitted, "--format", "flamegraph", "--event-filter", "no-such-event")
+    assert code == 2 and "no perf samples were folded" in err
+    # right-aligned headers of samples without callchain: the script folds nothing
+    nocallchain = RESEARCH / "cpu_awkward_comm_nocallchain.txt"
+    code, _, err = cli(nocallchain, "--format", "flamegraph")
     assert code == 2 and "no perf samples were folded" in err
 
 

@@ -290,6 +290,11 @@ def _run(
         from analyzer.render.github import append_job_summary, job_summary
 
         append_job_summary(job_summary(runs_of_result(result)))
+    if renderer is not None and renderer.name == "folded" and "perf_folded" in result.tables:
+        from analyzer.derive.perf import folded_notes
+
+        for note in folded_notes(result.tables["perf_folded"]):
+            typer.echo(f"iodiag-analyze: {note}", err=True)
     left_out = [item for item in result.report["inputs"] if item.get("error")]
     for item in left_out:
         typer.echo(f"iodiag-analyze: {item['path']}: {item['error']} (left out)", err=True)

@@ -1,10 +1,10 @@
 """``iodiag-analyze PERF.txt --format folded``, without the rest of the pipeline.
 
 Folded stacks need neither the Arrow tables nor the report, so for the plain case this path
-reads the file in blocks (`perf_assemble.BlockReader`), folds the assembler's rows
-(`collapse.collapse_assembled`) and prints them: it imports no Arrow, numpy, pandas or CLI
-framework, which on a fast parse is most of the run (Lark only for the strace check below and
-for lines the scanner leaves to the grammar).
+streams the file in blocks through `perf_fold.StreamingFolder` (stackcollapse-perf.pl's
+reading and folding, in bounded memory) and prints the result: it imports no Arrow, numpy,
+pandas or CLI framework, which on a fast parse is most of the run (Lark only for the strace
+check below).
 
 `run(argv)` returns the exit code when it handled the command line, or None when the
 command is not one it handles, and the caller runs the full CLI. It handles only:
@@ -34,16 +34,13 @@ messages and exit codes stay the CLI's. ``-o FILE`` is written whole or not at a
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
-from analyzer.derive.perf_fold import CollapseOptions, collapse_assembled
-from analyzer.formats.perf_assemble import (
-    BlockReader,
-    gc_paused,
-    scanner_reads_lines,
-    sniff_lines,
-)
+from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, folded_line
+from analyzer.formats.perf_assemble import gc_paused, scanner_reads_lines, sniff_lines
 from analyzer.outputs import OutputError, atomic_text, same_file, stdout_to_devnull
 
 __all__ = ["fold_file", "perf_head_is_certain", "run"]
@@ -78,40 +75,81 @@ def run(argv: list[str]) -> int | None:
         if not forced and not perf_head_is_certain(head):
             return None
         with gc_paused():
-            text = fold_file(stream, head, options)
-    if text is None or (forced and not text):
+            folder = fold_file(stream, head, options)
+    if folder is None:
+        return None
+    items = folder.items()
+    first = next(items, None)
+    if first is None and forced:
+        folder.close()
         return None  # nothing folded of a forced perf input: the full CLI says why
-    lines = []
-    for line in text.splitlines():  # as the `perf_folded` table and its renderer do
-        stack, _, count = line.rpartition(" ")
-        lines.append(f"{stack} {int(count)}\n")
-    if output is None:
-        try:
-            sys.stdout.writelines(lines)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            stdout_to_devnull()  # the reader took what it wanted (`| head`)
-        return 0
     try:
-        with atomic_text(output) as handle:
-            handle.writelines(lines)
-    except OutputError:
-        return None  # the full CLI reports it
+        if output is None:
+            try:
+                _write_folded(first, items, sys.stdout)
+            except BrokenPipeError:
+                stdout_to_devnull()  # the reader took what it wanted (`| head`)
+        else:
+            try:
+                with atomic_text(output) as handle:
+                    _write_folded(first, items, handle)
+            except OutputError:
+                return None  # the full CLI reports it
+    finally:
+        folder.close()
+    note = folder.note()
+    if note is not None:
+        sys.stderr.write(f"iodiag-analyze: {path}: {note}\n")
     return 0
 
 
-def fold_file(stream: BinaryIO, head: bytes, options: CollapseOptions) -> str | None:
-    """The folded stacks of `head` + the rest of `stream`, or None for input with ``\\r``
-    (`analyzer.inputs` removes it at line ends; the full CLI does that). Bytes that are not
-    UTF-8 are read as ``\\xNN``, as `analyzer.inputs` does."""
-    reader = BlockReader()
+def _write_folded(
+    first: tuple[bytes, int] | None, rest: Iterator[tuple[bytes, int]], out: IO[str]
+) -> None:
+    """The folded lines (`first`, then `rest`) as the `folded` renderer writes them: bytes
+    that are not UTF-8 as ``\\xNN`` (the input layer's reading)."""
+    batch: list[bytes] = []
+    for stack, count in chain([first] if first is not None else [], rest):
+        batch.append(folded_line(stack, count))
+        if len(batch) >= 4096:
+            out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
+            batch.clear()
+    out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
+    out.flush()
+
+
+def fold_file(stream: BinaryIO, head: bytes, options: CollapseOptions) -> StreamingFolder | None:
+    """A folder that has read `head` and the rest of `stream`, or None for input with
+    ``\\r`` (`analyzer.inputs` removes it at line ends; the full CLI does that). Lines that
+    are not UTF-8 are read with ``\\xNN`` escapes, as `analyzer.inputs` gives them to the
+    full pipeline."""
+    folder = StreamingFolder(options)
+    pending = b""
     data = head
     while data:
         if b"\r" in data:
+            folder.close()
             return None
-        reader.feed_raw(data)
+        data = pending + data if pending else data
+        cut = data.rfind(b"\n") + 1  # whole lines only: never split a UTF-8 sequence
+        pending = data[cut:]
+        if cut:
+            folder.feed_raw(_utf8(data if cut == len(data) else data[:cut]))
         data = stream.read(BLOCK_BYTES)
-    return collapse_assembled(reader.finish(), options)
+    if pending:
+        folder.feed_raw(_utf8(pending))
+    return folder
+
+
+def _utf8(block: bytes) -> bytes:
+    """`block` with bytes that are not UTF-8 written ``\\xNN``."""
+    if block.isascii():
+        return block
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("utf-8", "backslashreplace").encode("utf-8")
+    return block
 
 
 def perf_head_is_certain(head: bytes) -> bool:

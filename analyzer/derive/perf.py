@@ -16,23 +16,40 @@ import pyarrow.compute as pc
 
 from analyzer.config import CollapseOptions
 from analyzer.derive import perf_tracepoints
-from analyzer.derive.perf_fold import collapse
+from analyzer.derive.perf_fold import fold_reader, folded_note
 from analyzer.formats.perf import ParsedPerf
 from analyzer.model import Derived, ParsedInput
 from analyzer.schema import PERF_FOLDED
 
+FOLDED_NOTES = b"iodiag.folded_notes"
+"""Schema metadata key of the `perf_folded` table: what stackcollapse-perf.pl would say on
+stderr about the folding (one line per input, ``input: note``), which the CLI prints."""
+
 
 def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) -> pa.Table:
-    """The folded stacks of one input, as `collapse` orders them."""
-    stacks, counts = [], []
-    for line in collapse(parsed, options).splitlines():
-        stack, _, count = line.rpartition(" ")
-        stacks.append(stack)
-        counts.append(int(count))
+    """The folded stacks of one input, in stackcollapse-perf.pl's order."""
+    items = fold_reader(parsed.collapsed, options)
+    stacks = [stack.decode("utf-8", "backslashreplace") for stack, _ in items]
     return pa.table(
-        {"input": [input_name] * len(stacks), "stack": stacks, "count": counts},
+        {
+            "input": [input_name] * len(stacks),
+            "stack": stacks,
+            "count": [count for _, count in items],
+        },
         schema=PERF_FOLDED.schema,
     )
+
+
+FOLDED_INPUTS = b"iodiag.inputs"
+"""Schema metadata key of the `perf_folded` table: the perf inputs of the run, one a line
+(the table's `input` column names only those that folded something)."""
+
+
+def folded_notes(table: pa.Table) -> list[str]:
+    """The notes `perf_tables` left on a `perf_folded` table."""
+    metadata = table.schema.metadata or {}
+    text = metadata.get(FOLDED_NOTES, b"").decode("utf-8", "backslashreplace")
+    return text.splitlines()
 
 
 def perf_tables(
@@ -52,10 +69,14 @@ def perf_tables(
     switches: list[pa.Table] = []
     syscalls: list[pa.Table] = []
     counts: dict[str, dict[str, int]] = {"block_io": {}, "off_cpu": {}, "syscall_latency": {}}
+    notes: list[str] = []
     stack_base = frame_base = 0
     for source in profiles:
         parsed = source.parsed
         folded.append(folded_table(source.name, parsed, options))
+        note = folded_note(parsed.collapsed, options)
+        if note is not None:
+            notes.append(f"{source.name}: {note}")
         shifted_samples = _shift(parsed.samples, "stack_id", stack_base)
         samples.append(shifted_samples)
         for name, derive, parts in (
@@ -85,7 +106,12 @@ def perf_tables(
         "perf_samples": pa.concat_tables(samples),
         "perf_stacks": pa.concat_tables(stacks),
         "perf_frames": pa.concat_tables(frames),
-        "perf_folded": pa.concat_tables(folded),
+        "perf_folded": pa.concat_tables(folded).replace_schema_metadata(
+            {
+                FOLDED_INPUTS: "\n".join(source.name for source in profiles).encode("utf-8"),
+                **({FOLDED_NOTES: "\n".join(notes).encode("utf-8")} if notes else {}),
+            }
+        ),
         "perf_block_io": pa.concat_tables(block),
         "perf_off_cpu": pa.concat_tables(switches),
         "perf_syscall_latency": pa.concat_tables(syscalls),

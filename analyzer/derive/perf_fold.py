@@ -1,64 +1,46 @@
-"""Folded stacks, as FlameGraph's ``stackcollapse-perf.pl`` prints them.
+"""Folded stacks, byte for byte what FlameGraph's ``stackcollapse-perf.pl`` prints.
 
-`collapse(parsed, options)` turns the parsed `perf script` tables into the folded text
-``root;...;leaf count`` (one line per distinct stack, sorted, counts summed), byte for byte
-what ``stackcollapse-perf.pl [--pid|--tid|--kernel|--jit|--all|--addrs|--event-filter=EV]``
-prints for the same input (FlameGraph 41fee1f), with the same defaults:
+`analyzer.formats.perf_collapse` reads `perf script` text as the current script (FlameGraph
+41fee1f) reads it; this module folds what it read with the script's options
+(``--pid --tid --kernel --jit --all --addrs --event-filter``), as the script names frames:
 
-- only samples of one event type are folded: ``event_filter``, or else the first event seen;
-- the count of a sample is its period (1 when none is printed, or 0);
-- the root frame is the comm with spaces turned into ``_``; ``pid`` gives ``comm-PID`` and
-  ``tid`` gives ``comm-PID/TID`` (``?`` for a pid that perf did not print);
-- frames: the ``+0x..`` offset is dropped; frames whose symbol starts with ``(`` are skipped;
-  ``a->b->c`` (Java inlining) becomes ``a;b_[i];c_[i]``; ``[unknown]`` becomes ``[basename of
-  the DSO]`` (or ``[unknown]``), and ``[name <addr>]`` with ``addrs``; ``;`` becomes ``:``;
+- only samples of one event type are folded: ``event_filter``, else the first event the
+  script meets (`folded_note` says, as the script does on stderr, when others were left out);
+- the root is the comm (``comm-PID`` with ``pid``, ``comm-PID/TID`` with ``tid``; ``?`` for
+  a pid that perf did not print), spaces turned into ``_``; the count is the summed periods;
+- per frame function (``a->b`` Java inlining gives ``a;b_[i]``): ``[unknown]`` becomes
+  ``[basename of the DSO]`` (``[dso <addr>]`` with ``addrs``); ``;`` becomes ``:``;
   everything from the first ``(`` is dropped unless the name looks like a Go method
-  (``.(*T).``) or the ``(`` opens ``(anonymous namespace)``; quotes are removed; for comms
-  starting with ``java``, a leading ``L`` of names containing ``/`` is removed;
-- ``kernel`` adds ``_[k]`` to frames whose DSO starts with ``[`` or ends with ``vmlinux`` (and is
-  not ``[unknown]``); ``jit`` adds ``_[j]`` to frames in ``/tmp/perf-PID.map``; ``all`` = both.
-- a sample whose callchain is not ended by a blank line at the end of the input is not counted
-  (the input stops inside it).
+  (``.(*T).``) or the ``(`` opens ``(anonymous namespace)``; quotes are removed; when the
+  root starts with ``java`` a leading ``L`` of names containing ``/`` is removed (with
+  ``--pid``/``--tid`` too, which is why 8 of FlameGraph's own expected files, made by an
+  older script, differ: `fixtures/perf/stackcollapse/`); ``kernel`` adds ``_[k]`` to frames
+  whose DSO starts with ``[`` or ends with ``vmlinux`` (not ``[unknown]``), ``jit`` adds
+  ``_[j]`` to frames in ``/tmp/perf-PID.map``;
+- keys are sorted bytewise (Perl's ``cmp``).
 
-Deliberate differences from the perl script, where it is wrong (none of them changes the
-output on FlameGraph's test corpus, which `tests/test_perf_collapse.py` checks):
+`fold_reader` folds a whole `CollapseReader`; `StreamingFolder` reads and folds with the
+options known up front, in bounded memory: it folds what it has read every so often, forgets
+the frames when there are too many, and spills the folded counts to sorted files past a
+budget, merged at the end (`iodiag-analyze PERF --format folded`).
 
-1. **Comm and tid** come from iodiag's right-anchored header parse. The perl script reads the
-   header with ``^(\\S.+?)\\s+(\\d+)``, so a thread named ``io worker 1`` (tid 11709) becomes
-   ``io_worker`` with tid 1, ``--tid`` prints ``io_worker-?/1``, and a ``pid/tid`` of ``0/0``
-   prints ``-?/0``. iodiag prints ``io_worker_1``, ``io_worker_1-?/11709``, ``swapper-0/0``.
-2. **Padded headers.** Headers printed right-aligned (samples without callchain, tracepoint
-   and side-band records) start with blanks; the perl script takes them for frame lines and
-   folds nothing (or garbage) for such input. iodiag folds single-line samples as a one-frame
-   stack under their comm, and never treats a header, side-band or ``-F +srcline`` line as a
-   frame.
-3. **Event filter on every sample.** The perl script finds the event only on headers that end
-   with it, so tracepoint samples (payload after the event) are never filtered out and never
-   set the default event. iodiag filters every sample by its event.
-4. **DSOs with parentheses** (``(/memfd:sealed-1 (deleted))``): the DSO is the last balanced
-   group, not the text after the last `` (``, and an ``[unknown]`` frame in it is named
-   ``[memfd:sealed-1 (deleted)]`` (the perl script gives ``[unknown] ``, cut at the ``(``).
-5. **``-F +srcline`` input**: source lines are attached to their frame rather than read as
-   frames, and inlined frames that carry no ``(dso)`` on their own line are kept (the perl
-   script drops them as unrecognised). There is no ``--srcline`` option: source locations are
-   not added to the names. ``--inline``/``--context`` (addr2line) are not supported.
-6. **JIT and kernel DSOs the perl rules miss**: ``jit`` also marks jitdump DSOs
-   (``jitted-PID-N.so``, written by ``perf inject --jit`` for CPython 3.13 ``-X perf_jit``,
-   Java and V8), and ``kernel`` also marks versioned ``vmlinux-*`` files and ``.ko`` modules
-   (the same rules as inferno).
-7. **Samples not separated by a blank line** (a header directly after a callchain) are two
-   samples; the perl script would merge the first one's frames into the second.
+`fold_frame` is iodiag's own naming of a `perf_frames` row (the grammar's reading), which the
+flame graph and speedscope renderers use to name and colour frames.
 """
 
 from __future__ import annotations
 
+import heapq
+import os
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, cast
 
 from analyzer.config import CollapseOptions
-from analyzer.formats.perf_assemble import Assembler, parse_line
+from analyzer.formats.perf_collapse import CollapseReader, Frame
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,24 +49,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CollapseOptions",
+    "StreamingFolder",
     "collapse",
-    "collapse_assembled",
     "collapse_lines",
-    "collapse_tables",
     "default_event",
-    "fold",
     "fold_frame",
+    "fold_reader",
+    "folded_note",
+    "folded_text",
 ]
-
-
-SampleKey = tuple[str | None, int | None, int | None, int | None]
-"""(comm, pid, tid, stack id): the samples that fold to the same line (with the options)."""
 
 _GO_METHOD = re.compile(r"\.\(.*\)\.")
 _AFTER_PAREN = re.compile(r"\((?!anonymous namespace\)).*")
 _PERF_MAP = re.compile(r"/tmp/perf-\d+\.map")
 _JITDUMP = re.compile(r"(?:^|/)jitted-\d+-\d+\.so$")
 _KERNEL_FILE = re.compile(r"(?:^|/)vmlinux-[^/]*$|\.ko(?:\.[a-z]+)?$")
+
+_B_GO_METHOD = re.compile(rb"\.\(.*\)\.")
+_B_AFTER_PAREN = re.compile(rb"\((?!anonymous namespace\)).*")
+_B_KERNEL = re.compile(rb"^\[|vmlinux$")
+_B_PERF_MAP = re.compile(rb"/tmp/perf-\d+\.map")
 
 
 def fold_frame(
@@ -168,155 +152,292 @@ def _first_event(events: Iterable[str | None]) -> str | None:
     return None
 
 
-def collapse_tables(
-    samples: pa.Table, stacks: pa.Table, frames: pa.Table, options: CollapseOptions
-) -> str:
-    """Folded stacks from the `perf_samples`, `perf_stacks` and `perf_frames` tables."""
-    frame_data = frames.select(["addr", "symbol", "offset", "dso"]).to_pydict()
-    frame_rows = dict(
-        zip(
-            frames.column("frame_id").to_pylist(),
-            zip(
-                frame_data["addr"],
-                frame_data["symbol"],
-                frame_data["offset"],
-                frame_data["dso"],
-                strict=True,
-            ),
-            strict=True,
-        )
+def frame_text(frame: Frame, *, java: bool, kernel: bool, jit: bool, addrs: bool) -> bytes:
+    """The folded names of one frame the script read, joined by ``;`` (its ``@inline``)."""
+    pc, functions, module = frame
+    names: list[bytes] = []
+    for function in functions:
+        func = function
+        if func == b"[unknown]":
+            name = module.rsplit(b"/", 1)[-1] if module != b"[unknown]" else b"unknown"
+            func = b"[" + name + b" <" + pc + b">]" if addrs else b"[" + name + b"]"
+        func = func.replace(b";", b":")
+        if _B_GO_METHOD.search(func) is None:
+            func = _B_AFTER_PAREN.sub(b"", func, count=1)
+        func = func.translate(None, b"\"'")
+        if java and func.startswith(b"L") and b"/" in func:
+            func = func[1:]
+        if names:
+            if b"_[i]" not in func:
+                func += b"_[i]"
+        elif kernel and _B_KERNEL.search(module) is not None and b"unknown" not in module:
+            func += b"_[k]"
+        elif jit and _B_PERF_MAP.search(module) is not None and b"_[j]" not in func:
+            func += b"_[j]"
+        names.append(func)
+    return b";".join(names)
+
+
+def _java_text(text: bytes) -> bytes:
+    """A frame's folded names under a ``java`` root: the script drops the leading ``L`` of
+    each name with a ``/`` (before it adds an annotation, which has neither)."""
+    return b";".join(
+        name[1:] if name[:1] == b"L" and b"/" in name else name for name in text.split(b";")
     )
-    stack_frames = dict(
-        zip(
-            stacks.column("stack_id").to_pylist(),
-            stacks.column("frame_ids").to_pylist(),
-            strict=True,
-        )
+
+
+def _wanted(reader: CollapseReader, options: CollapseOptions) -> bytes | None:
+    """The event folded: the option's, else the first the script meets (None: no header
+    names an event, and none is left out)."""
+    if options.event_filter:
+        return options.event_filter.encode("utf-8", "surrogateescape")
+    return reader.first_event
+
+
+def folded_note(reader: CollapseReader, options: CollapseOptions) -> str | None:
+    """What to tell the user when, folding the first event by default, the input has
+    another one (stackcollapse-perf.pl prints ``Filtering for events of type: OTHER`` on
+    stderr then)."""
+    if options.event_filter or reader.other_event is None or reader.first_event is None:
+        return None
+    first = reader.first_event.decode("utf-8", "backslashreplace")
+    other = reader.other_event.decode("utf-8", "backslashreplace")
+    return (
+        f"folded only events of type {first}, the first one met, and left out other types "
+        f"such as {other}, as stackcollapse-perf.pl does (choose one with --event-filter)"
     )
-    data = samples.select(["comm", "pid", "tid", "event", "period", "stack_id", "cut"]).to_pydict()
-    events = data["event"]
-    wanted = options.event_filter if options.event_filter else _first_event(events)
-    totals: dict[SampleKey, int] = {}
-    for comm, pid, tid, event, period, stack_id, cut in zip(
-        data["comm"],
-        data["pid"],
-        data["tid"],
-        events,
-        data["period"],
-        data["stack_id"],
-        data["cut"],
-        strict=True,
-    ):
-        if cut or event != wanted:
-            continue
-        key = (comm, pid, tid, stack_id)
-        totals[key] = totals.get(key, 0) + (period or 1)
-    return fold(totals, stack_frames, frame_rows, options)
 
 
-def collapse_assembled(assembler: Assembler, options: CollapseOptions | None = None) -> str:
-    """Folded stacks straight from the rows of a `perf_assemble.Assembler` (no Arrow tables)."""
-    options = options or CollapseOptions()
-    records = assembler.sample_records
-    wanted = options.event_filter or _first_event(record[8] for record in records)
-    stacks = assembler.sample_stacks
-    if assembler.last_cut:  # only the last sample can be cut
-        records, stacks = records[:-1], stacks[:-1]
-    # samples with the same header fields (the records of header templates are shared) and
-    # stack, counted in C; the time is no part of a folded line
-    same = Counter(zip(records, stacks, strict=True))
-    totals: dict[SampleKey, int] = {}
-    for (record, stack_id), count in same.items():
-        if record[8] != wanted:  # record.event
-            continue
-        key = (record[1], record[2], record[3], stack_id)  # comm, pid, tid
-        totals[key] = totals.get(key, 0) + count * (record[7] or 1)  # record.period
-    return fold(totals, assembler.stack_rows(), assembler.frame_rows(), options)
+class _Namer:
+    """The roots and frame names of a reader's headers and frames, made once each."""
+
+    def __init__(self, reader: CollapseReader, options: CollapseOptions) -> None:
+        self.reader = reader
+        self.options = options
+        self.kernel = options.kernel or options.all
+        self.jit = options.jit or options.all
+        self.roots: list[bytes | None] = []
+        """Header id -> the root (``$pname``), None for a header of an event left out."""
+        self.texts: dict[bool, list[bytes]] = {False: [], True: []}
+        """Java or not -> frame id -> the frame's folded names."""
+
+    def update(self, wanted: bytes | None) -> None:
+        options = self.options
+        roots = self.roots
+        for header in self.reader.headers[len(roots) :]:
+            if header.event is not None and header.event != wanted:
+                roots.append(None)
+                continue
+            root = header.comm
+            if options.tid:
+                root = root + b"-" + header.pid + b"/" + header.tid
+            elif options.pid:
+                root = root + b"-" + header.pid
+            roots.append(root.replace(b" ", b"_"))
+
+    def frame_texts(self, java: bool) -> list[bytes]:
+        plain = self.texts[False]
+        frames = self.reader.frames
+        if len(plain) < len(frames):
+            kernel, jit, addrs = self.kernel, self.jit, self.options.addrs
+            plain.extend(
+                frame_text(frame, java=False, kernel=kernel, jit=jit, addrs=addrs)
+                for frame in frames[len(plain) :]
+            )
+        if not java:
+            return plain
+        texts = self.texts[True]
+        if len(texts) < len(plain):
+            texts.extend(
+                text if b"/" not in text else _java_text(text) for text in plain[len(texts) :]
+            )
+        return texts
+
+    def forget_frames(self) -> None:
+        self.texts = {False: [], True: []}
 
 
-def fold(
-    totals: Mapping[SampleKey, int],
-    stack_frames: Mapping[int, Sequence[int]] | Sequence[Sequence[int]],
-    frame_rows: Mapping[int, Sequence[Any]] | Sequence[Sequence[Any]],
-    options: CollapseOptions,
-) -> str:
-    """The folded text of the samples to fold, summed by (comm, pid, tid, stack id) in
-    `totals` (count: the periods, 1 for a sample without one); ``stack_frames[stack_id]`` is a
-    callchain's frame ids (leaf first) and ``frame_rows[frame_id]`` starts with its ``addr
-    symbol offset dso``."""
-    kernel = options.kernel or options.all
-    jit = options.jit or options.all
-    frame_texts: dict[bool, dict[int, str | None]] = {}
-    folded_stacks: dict[tuple[int, bool], str] = {}
-
-    def texts(java: bool) -> dict[int, str | None]:
-        """Each frame's folded names joined by ``;`` (None for a frame that is skipped)."""
-        table = frame_texts.get(java)
-        if table is None:
-            table = frame_texts[java] = {}
-            rows = frame_rows.items() if isinstance(frame_rows, Mapping) else enumerate(frame_rows)
-            for frame_id, row in rows:
-                names = fold_frame(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    java=java,
-                    kernel=kernel,
-                    jit=jit,
-                    addrs=options.addrs,
-                )
-                table[frame_id] = ";".join(names) if names else None
-        return table
-
-    def fold_stack(stack_id: int, java: bool) -> str:
-        names = texts(java)
-        # root first
-        chain = map(names.__getitem__, reversed(stack_frames[stack_id]))
-        return ";".join([text for text in chain if text is not None])
-
-    counts: dict[str, int] = {}
-    roots: dict[tuple[str | None, int | None, int | None], str] = {}
-    for (comm, pid, tid, stack_id), total in totals.items():
-        root_key = (comm, pid, tid)
-        root = roots.get(root_key)
+def _fold_into(counts: dict[bytes, int], reader: CollapseReader, namer: _Namer) -> None:
+    """Add the folded stacks of what `reader` holds to `counts`."""
+    namer.update(_wanted(reader, namer.options))
+    roots = namer.roots
+    plain: list[bytes] | None = None
+    java: list[bytes] | None = None
+    get = counts.get
+    for (header_id, chain), total in reader.pairs.items():
+        root = roots[header_id]
         if root is None:
-            root = roots[root_key] = _root(comm, pid, tid, options)
-        if stack_id is None:
-            key = root
+            continue
+        if chain:
+            if root.startswith(b"java"):
+                texts = java if java is not None else (java := namer.frame_texts(True))
+            else:
+                texts = plain if plain is not None else (plain := namer.frame_texts(False))
+            key = root + b";" + b";".join(map(texts.__getitem__, reversed(chain)))
         else:
-            java = root == "java"
-            stack_key = (stack_id, java)
-            folded = folded_stacks.get(stack_key)
-            if folded is None:
-                folded = folded_stacks[stack_key] = fold_stack(stack_id, java)
-            key = f"{root};{folded}" if folded else root
-        counts[key] = counts.get(key, 0) + total
-    return "".join(f"{key} {counts[key]}\n" for key in sorted(counts))
+            key = root
+        counts[key] = get(key, 0) + total
+    for tokens, times in reader.general.items():
+        folded = _replay(tokens, roots, namer)
+        if folded is not None:
+            key, period = folded
+            counts[key] = get(key, 0) + period * times
 
 
-def _root(comm: str | None, pid: int | None, tid: int | None, options: CollapseOptions) -> str:
-    name = comm or ""
-    shown_pid = "?" if pid is None else str(pid)
-    if options.tid:
-        name = f"{name}-{shown_pid}/{'?' if tid is None else tid}"
-    elif options.pid:
-        name = f"{name}-{shown_pid}"
-    return name.replace(" ", "_")
+def _replay(
+    tokens: Sequence[object], roots: list[bytes | None], namer: _Namer
+) -> tuple[bytes, int] | None:
+    """The script's state machine over the tokens of a piece of any shape, ended by an empty
+    line: (stack, period) counted there, or None."""
+    pname: bytes | None = None
+    period = 0
+    stack: list[bytes] = []
+    for token in tokens:
+        if isinstance(token, tuple):
+            root = roots[token[0]]
+            if root is None:
+                continue  # an event left out: `next`, the state stays
+            pname, period = root, token[1]
+        elif pname is not None:
+            stack.append(namer.frame_texts(pname.startswith(b"java"))[cast(int, token)])
+    if pname is None:
+        return None
+    stack.append(pname)
+    stack.reverse()
+    return b";".join(stack), period
+
+
+def fold_reader(
+    reader: CollapseReader, options: CollapseOptions | None = None
+) -> list[tuple[bytes, int]]:
+    """The folded stacks of everything `reader` read, sorted as the script prints them."""
+    counts: dict[bytes, int] = {}
+    _fold_into(counts, reader, _Namer(reader, options or CollapseOptions()))
+    return sorted(counts.items())
+
+
+def folded_text(items: Iterable[tuple[bytes, int]]) -> bytes:
+    """The script's output for folded (stack, count) items."""
+    return b"".join(folded_line(stack, count) for stack, count in items)
+
+
+PERL_UV_LIMIT = 1 << 64
+"""Perl's integers are 64 bits wide: a count past them is a floating-point number."""
+
+
+def folded_line(stack: bytes, count: int) -> bytes:
+    """One line of the script's output: the stack and its count, which Perl prints as a
+    floating-point number (``%.15g``) past 2^64."""
+    if count < PERL_UV_LIMIT:
+        return b"%s %d\n" % (stack, count)
+    return b"%s %s\n" % (stack, (b"%.15g" % float(count)))
+
+
+class StreamingFolder:
+    """Reads `perf script` bytes and folds them with `options` in bounded memory.
+
+    `feed_raw` the input cut anywhere (or `feed` blocks of whole lines), then `items()`:
+    the folded (stack, count) pairs in the script's order. What the reader holds is folded
+    into the counts every `FOLD_PAIRS` pairs; its frames are forgotten past `FRAME_LINES`
+    distinct frame lines; the counts are written to a sorted run file past `SPILL_BYTES`
+    and the runs merged at the end. So memory is bounded by these limits whatever the input
+    (a single sample with millions of frames, which the script also holds whole, aside).
+    """
+
+    FOLD_PAIRS = 200_000
+    FRAME_LINES = 1_000_000
+    SPILL_BYTES = 256 << 20
+
+    def __init__(self, options: CollapseOptions | None = None, spill_dir: str | None = None):
+        self.options = options or CollapseOptions()
+        self.reader = CollapseReader()
+        self.namer = _Namer(self.reader, self.options)
+        self.counts: dict[bytes, int] = {}
+        self._count_bytes = 0
+        self._spill_dir = spill_dir
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.runs: list[str] = []
+
+    def feed_raw(self, data: bytes) -> None:
+        self.reader.feed_raw(data)
+        self._check()
+
+    def feed(self, block: bytes) -> None:
+        self.reader.feed(block)
+        self._check()
+
+    def _check(self) -> None:
+        reader = self.reader
+        if len(reader.pairs) + len(reader.general) >= self.FOLD_PAIRS:
+            self._fold()
+        if reader.line_count() >= self.FRAME_LINES and reader.open_piece() is None:
+            self._fold()
+            reader.forget_frames()
+            self.namer.forget_frames()
+
+    def _fold(self) -> None:
+        reader = self.reader
+        before = len(self.counts)
+        _fold_into(self.counts, reader, self.namer)
+        reader.pairs.clear()
+        reader.general.clear()
+        # an estimate: the keys added (their length is about the last one's) and the dict
+        if len(self.counts) > before:
+            self._count_bytes = sum(map(len, self.counts)) + 120 * len(self.counts)
+        if self._count_bytes > self.SPILL_BYTES:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="iodiag-fold-", dir=self._spill_dir)
+        path = os.path.join(self._tmp.name, f"run-{len(self.runs):05d}")
+        with open(path, "wb") as out:
+            out.writelines(b"%s %d\n" % item for item in sorted(self.counts.items()))
+        self.runs.append(path)
+        self.counts.clear()
+        self._count_bytes = 0
+
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        """The folded stacks, sorted; reads the rest of the input's state first."""
+        self.reader.finish()
+        self._fold()
+        last = sorted(self.counts.items())
+        self.counts.clear()
+        if not self.runs:
+            yield from last
+            return
+        try:
+            streams = [_run_items(path) for path in self.runs]
+            merged = heapq.merge(*streams, last, key=itemgetter(0))
+            for key, group in groupby(merged, key=itemgetter(0)):
+                yield key, sum(count for _, count in group)
+        finally:
+            self.close()
+
+    def note(self) -> str | None:
+        return folded_note(self.reader, self.options)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _run_items(path: str) -> Iterator[tuple[bytes, int]]:
+    with open(path, "rb") as stream:
+        for line in stream:
+            key, _, count = line.rstrip(b"\n").rpartition(b" ")
+            yield key, int(count)
 
 
 def collapse(parsed: ParsedPerf, options: CollapseOptions | None = None) -> str:
     """Folded stacks of a parsed `perf script` input (see the module docstring)."""
-    return collapse_tables(
-        parsed.samples, parsed.stacks, parsed.frames, options or CollapseOptions()
-    )
+    return folded_text(fold_reader(parsed.collapsed, options)).decode("utf-8", "backslashreplace")
 
 
 def collapse_lines(lines: Iterable[str], options: CollapseOptions | None = None) -> str:
     """Folded stacks straight from `perf script` text lines (without their newlines)."""
-    assembler = Assembler()
-    add = assembler.add
-    for line_no, text in enumerate(lines, 1):
-        add(line_no, text, parse_line(text))
-    assembler.end()
-    return collapse_assembled(assembler, options)
+    reader = CollapseReader()
+    reader.feed("\n".join(lines).encode("utf-8", "surrogateescape"))
+    reader.finish()
+    return folded_text(fold_reader(reader, options)).decode("utf-8", "backslashreplace")

@@ -163,9 +163,14 @@ class StackIndex:
 
 def perf_input(perf: Mapping[str, pa.Table]) -> str | None:
     """The perf input the tables came from, when there is exactly one (the sample tables
-    have no input column; `perf_folded` has)."""
+    have no input column; `perf_folded` names the inputs in its schema metadata, and in
+    its `input` column those that folded something)."""
     folded = perf.get("perf_folded")
-    if folded is None or folded.num_rows == 0:
+    if folded is None:
         return None
-    inputs = pc.unique(folded["input"]).drop_null().to_pylist()
+    named = (folded.schema.metadata or {}).get(b"iodiag.inputs")
+    if named is not None:
+        inputs = named.decode("utf-8", "surrogateescape").split("\n")
+    else:
+        inputs = pc.unique(folded["input"]).drop_null().to_pylist()
     return str(inputs[0]) if len(inputs) == 1 else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from analyzer.formats.perf_assemble import (
     parse_line,
     sniff_lines,
 )
+from analyzer.formats.perf_collapse import CollapseReader
 from analyzer.formats.perf_record import PerfRecord, Unparsed
 from analyzer.inputs import LineChunk
 from analyzer.schema import (
@@ -94,6 +95,9 @@ class ParsedPerf:
     """The ``#`` comment lines (``--header`` block), in order."""
     line_count: int
     non_utf8_lines: int
+    collapsed: CollapseReader = field(default_factory=lambda: CollapseReader().finish())
+    """The input as stackcollapse-perf.pl reads it, for the folded stacks
+    (`analyzer.derive.perf_fold`)."""
 
 
 def _parse_chunk(chunk: LineChunk) -> list[tuple[str, PerfRecord | Unparsed]]:
@@ -175,6 +179,7 @@ def parse(
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     line_count = 0
     non_utf8 = 0
+    collapsed = CollapseReader()
     if engine == "fast":
         reader = BlockReader()
         with gc_paused():
@@ -185,7 +190,9 @@ def parse(
                 if on_chunk is not None:
                     on_chunk(chunk)
                 if count:
-                    reader.feed(chunk_bytes(chunk), chunk.first_line_no)
+                    block = chunk_bytes(chunk)
+                    reader.feed(block, chunk.first_line_no)
+                    collapsed.feed(block)
             assembler = reader.finish()
             tables = _tables(assembler, input_name)
     else:
@@ -201,8 +208,11 @@ def parse(
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             pending: list = []
             for chunk in chunks:
-                line_count += _line_count(chunk)
+                count = _line_count(chunk)
+                line_count += count
                 non_utf8 += chunk.non_utf8_lines
+                if count:
+                    collapsed.feed(chunk_bytes(chunk))
                 if on_chunk is not None:
                     on_chunk(chunk)
                 pending.append((chunk, pool.submit(_parse_chunk, chunk)))
@@ -215,7 +225,15 @@ def parse(
         tables = _tables(assembler, input_name)
     samples, stacks, frames, sideband, unparsed = tables
     return ParsedPerf(
-        samples, stacks, frames, sideband, unparsed, tuple(assembler.header), line_count, non_utf8
+        samples,
+        stacks,
+        frames,
+        sideband,
+        unparsed,
+        tuple(assembler.header),
+        line_count,
+        non_utf8,
+        collapsed.finish(),
     )
 
 
