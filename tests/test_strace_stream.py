@@ -1,0 +1,62 @@
+"""The strace derivation window by window equals the derivation of the whole trace in one
+window: calls paired across window boundaries, the fd tables replayed on, the same tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from analyzer.derive.strace import StraceTables, derive_trace, trace_tables
+from analyzer.derive.strace_stream import StreamOptions, TraceStream
+from tests.strace_traces import FIXTURES, parsed_in_small_chunks
+
+TRACES = sorted((FIXTURES / "strace").rglob("*.log")) + sorted(
+    (FIXTURES / "diagnosis" / "logs").glob("*.f_tt*_T.log")
+)
+TRACES = [path for path in TRACES if path.stat().st_size < 4_000_000]
+
+
+def tables_of(trace: StraceTables) -> dict[str, pa.Table]:
+    return {
+        "syscalls": trace.syscalls,
+        "wait_fds": trace.wait_fds,
+        "signals": trace.signals,
+        "exits": trace.exits,
+        "tasks": trace.tasks,
+    }
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda path: path.name)
+def test_tiny_windows_give_the_tables_of_one_window(path: Path) -> None:
+    parsed = parsed_in_small_chunks(path)
+    whole = derive_trace(str(path), parsed)
+    windowed = derive_trace(str(path), parsed, StreamOptions(window_lines=5, lookahead_lines=16))
+    for name, table in tables_of(whole).items():
+        assert tables_of(windowed)[name].equals(table), name
+    assert (windowed.first_s, windowed.last_s, windowed.clock) == (
+        whole.first_s,
+        whole.last_s,
+        whole.clock,
+    )
+    assert (windowed.has_durations, windowed.follows_forks) == (
+        whole.has_durations,
+        whole.follows_forks,
+    )
+
+
+def test_calls_are_paired_across_window_boundaries() -> None:
+    """Without look-ahead, the halves of the pool's blocked calls fall in different windows:
+    the unfinished calls are carried until they resume, and pair as in one window."""
+    path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    parsed = parsed_in_small_chunks(path)
+    whole = derive_trace(str(path), parsed)
+    stream = TraceStream(str(path), options=StreamOptions(window_lines=5, lookahead_lines=0))
+    stream.feed(parsed.lines)
+    stream.finish()
+    assert stream.facts.windows > 100
+    assert stream.facts.carried_peak > 1
+    windowed = trace_tables(stream)
+    assert windowed.syscalls.equals(whole.syscalls)
+    assert windowed.wait_fds.equals(whole.wait_fds)
