@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,10 +19,19 @@ import pyarrow.compute as pc
 
 from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_stream, strace_waits
 from analyzer.derive.strace_calls import take
-from analyzer.formats.strace import ParsedLines
+from analyzer.formats.strace import LineStats, ParsedLines, WindowedParse
 from analyzer.formats.strace_bytes import int64_array
+from analyzer.inputs import LineChunk
 from analyzer.model import Derived, ParsedInput
-from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS, WAIT_FDS, TableSpec
+from analyzer.schema import (
+    EXITS,
+    SIGNALS,
+    STRACE_LINES,
+    SYSCALLS,
+    TASKS,
+    WAIT_FDS,
+    TableSpec,
+)
 
 TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, WAIT_FDS, SIGNALS, EXITS, TASKS)
 """The tables every trace has, in the order the run's tables list them."""
@@ -171,6 +180,37 @@ def derive_trace(
     stream.feed(parsed.lines)
     stream.finish()
     return trace_tables(stream)
+
+
+def stream_input(
+    chunks: Iterator[LineChunk],
+    input_name: str,
+    engine: str = "fast",
+    threads: int = 2,
+    on_chunk: Callable[[LineChunk], None] | None = None,
+    options: strace_stream.StreamOptions | None = None,
+) -> ParsedLines:
+    """Parse one trace and derive it as it is read: the parsed chunks are fed to a
+    `TraceStream` (derived window by window while the next chunks are parsed) and then
+    dropped, so the lines of the whole trace are never held. The result has no `lines`; its
+    `stats` and `trace` hold what the report and the derivation need of them."""
+    windows = WindowedParse(chunks, input_name, engine, threads, on_chunk, window_lines=1)
+    stream = strace_stream.TraceStream(input_name, options=options)
+    stats = LineStats()
+    for lines in windows:
+        stats.add(lines, None)
+        stream.feed(lines)
+    stream.finish()
+    stats.first_clock_ns = stream.facts.first_clock_ns
+    stats.last_clock_ns = stream.facts.last_clock_ns
+    return ParsedLines(
+        lines=STRACE_LINES.schema.empty_table(),
+        unparsed=windows.unparsed,
+        line_count=windows.line_count,
+        non_utf8_lines=windows.non_utf8_lines,
+        stats=stats,
+        trace=trace_tables(stream),
+    )
 
 
 def derive_group(members: Sequence[tuple[str, ParsedLines]]) -> StraceTables:

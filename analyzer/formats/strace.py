@@ -286,14 +286,15 @@ class LineStats:
     summary_lines: list[str] = dataclasses.field(default_factory=list)
     """The texts of the `summary` lines (strace's own `-c`/`-C` table)."""
 
-    def add(self, lines: pa.Table, clock_ns: np.ndarray) -> None:
-        """Count one window of lines (`clock_ns`: their `trace_clock_ns`)."""
+    def add(self, lines: pa.Table, clock_ns: np.ndarray | None) -> None:
+        """Count one window of lines (`clock_ns`: their `trace_clock_ns`; None when the
+        caller sets the clock span itself)."""
         self.parsed_lines += lines.num_rows
         for kind in pc.unique(lines["ts_kind"]).to_pylist():
             if kind is not None and kind not in self.ts_kinds:
                 self.ts_kinds.append(kind)
-        clock = clock_ns[~np.isnan(clock_ns)]
-        if len(clock):
+        clock = clock_ns[~np.isnan(clock_ns)] if clock_ns is not None else clock_ns
+        if clock is not None and len(clock):
             self.first_clock_ns = float(np.fmin(self.first_clock_ns, clock.min()))
             self.last_clock_ns = float(np.fmax(self.last_clock_ns, clock.max()))
         if not self.has_durations:
