@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analyzer import __version__, verdict
+from analyzer import __version__, store, verdict
 from analyzer.config import Config
 from analyzer.errors import InputError
 from analyzer.inputs import OpenedInput, iter_line_chunks, open_input
@@ -188,9 +188,11 @@ def analyze(
     config = config or Config()
     # Of several inputs of one run, one that cannot be read is reported, not fatal.
     unreadable: list[tuple[str, str]] | None = [] if len(paths) > 1 else None
-    inputs = parse_inputs(paths, config, on_progress, unreadable)
-    skipped = unreadable or []
-    derived = derive(inputs, config)
+    # A long strace trace spills its derived tables to the work directory while it is read.
+    with store.work_dir(config.work_dir, config.keep_work_dir):
+        inputs = parse_inputs(paths, config, on_progress, unreadable)
+        skipped = unreadable or []
+        derived = derive(inputs, config)
     # From here on the derived tables stand for the lines; the report reads a few columns of
     # them, so the others (most of an input's memory) are freed before the passes run.
     inputs = [replace(item, parsed=SOURCES[item.format].slim(item.parsed)) for item in inputs]

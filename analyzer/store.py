@@ -16,15 +16,17 @@ nothing to bound, and no file is written), `ParquetSink` writes each as one Parq
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute
 
 if TYPE_CHECKING:
     import duckdb
@@ -52,6 +54,9 @@ class WorkDir:
         self.keep = keep
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        """Held while a query runs on the connection (one connection, used by one thread at a
+        time)."""
         self._names = 0
 
     def folder(self, name: str) -> Path:
@@ -111,6 +116,37 @@ def connect(temp_directory: Path) -> duckdb.DuckDBPyConnection:
     return connection
 
 
+CURRENT: ContextVar[WorkDir | None] = ContextVar("work_dir", default=None)
+"""The work directory of the run in progress (set by `pipeline.analyze`); None outside a run,
+where a trace of several windows is kept in memory."""
+
+
+@contextlib.contextmanager
+def work_dir(path: str | Path | None = None, keep: bool = False) -> Iterator[WorkDir]:
+    """The run's work directory, made current for the run and closed after it."""
+    directory = WorkDir(path, keep)
+    token = CURRENT.set(directory)
+    try:
+        yield directory
+    finally:
+        CURRENT.reset(token)
+        directory.close()
+
+
+def sink_for(name: str) -> Callable[[bool], TableSink]:
+    """Where the windows of a trace go, decided at its first window: memory when that window
+    is the only one (or no run is in progress), else a Parquet dataset in the work
+    directory."""
+
+    def choose(only_window: bool) -> TableSink:
+        directory = CURRENT.get()
+        if only_window or directory is None:
+            return MemorySink()
+        return ParquetSink(directory.folder(Path(name).name or "stdin"), directory)
+
+    return choose
+
+
 class TableSink(Protocol):
     """Where a derivation appends the windows of its tables."""
 
@@ -136,8 +172,9 @@ class MemorySink:
 class ParquetSink:
     """Windows written as Parquet files, one per window, under ``folder/<name>/``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, directory: WorkDir | None = None) -> None:
         self.folder = folder
+        self.directory = directory
         self.counts: dict[str, int] = {}
         self.schemas: dict[str, pa.Schema] = {}
 
@@ -148,6 +185,8 @@ class ParquetSink:
         number = self.counts.get(name, 0)
         self.counts[name] = number + 1
         self.schemas.setdefault(name, table.schema)
+        import pyarrow.parquet as pq  # only for traces of several windows: not at start-up
+
         target = self.path(name)
         target.mkdir(parents=True, exist_ok=True)
         pq.write_table(
@@ -161,14 +200,35 @@ class ParquetSink:
         return [self.path(name) / f"part-{n:05d}.parquet" for n in range(self.counts.get(name, 0))]
 
     def batches(self, name: str) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+
         for file in self.files(name):
             yield from pq.ParquetFile(file).iter_batches()
 
     def read(self, name: str, schema: pa.Schema) -> pa.Table:
+        import pyarrow.parquet as pq
+
         files = self.files(name)
         if not files:
             return schema.empty_table()
         return pa.concat_tables(pq.read_table(file) for file in files)
+
+    def read_sorted(self, name: str, schema: pa.Schema, key: str) -> pa.Table:
+        """The table in `key` order (rows of equal keys in the order they were written),
+        sorted by DuckDB within its memory limit, spilling to the work directory."""
+        files = self.files(name)
+        if not files:
+            return schema.empty_table()
+        if self.directory is None:
+            table = self.read(name, schema)
+            return table.take(pa.compute.sort_indices(table[key]))
+        query = (
+            f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet({sql_list(files)},"
+            f" filename=true, file_row_number=true) ORDER BY {key}, filename, file_row_number"
+        )
+        with self.directory.lock:
+            table = self.directory.duckdb().sql(query).to_arrow_table()
+        return table.select(schema.names).cast(schema)
 
 
 def sql_list(paths: list[Path]) -> str:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from analyzer.derive.strace import StraceTables, derive_trace, trace_tables
+from analyzer import store
+from analyzer.derive.strace import StraceTables, derive_trace, stream_input, trace_tables
 from analyzer.derive.strace_stream import StreamOptions, TraceStream
+from analyzer.inputs import iter_line_chunks, open_input
 from tests.strace_traces import FIXTURES, parsed_in_small_chunks
 
 TRACES = sorted((FIXTURES / "strace").rglob("*.log")) + sorted(
@@ -60,3 +63,26 @@ def test_calls_are_paired_across_window_boundaries() -> None:
     windowed = trace_tables(stream)
     assert windowed.syscalls.equals(whole.syscalls)
     assert windowed.wait_fds.equals(whole.wait_fds)
+
+
+def test_a_trace_of_several_windows_is_spilled_to_parquet_and_read_back(tmp_path: Path) -> None:
+    """Within a run, each window's tables go to the work directory as Parquet; the trace read
+    back (sorted by DuckDB) equals the one-window derivation, and the files stay when kept."""
+    path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    whole = derive_trace(str(path), parsed_in_small_chunks(path))
+    source = open_input(path)
+    try:
+        with store.work_dir(tmp_path / "work", keep=True):
+            parsed = stream_input(
+                iter_line_chunks(source.stream, chunk_bytes=1 << 14),
+                str(path),
+                options=StreamOptions(window_lines=500, lookahead_lines=16),
+            )
+    finally:
+        source.close()
+    assert parsed.trace is not None
+    for name, table in tables_of(whole).items():
+        assert tables_of(parsed.trace)[name].equals(table), name
+    parts = sorted((tmp_path / "work").glob("*/syscalls/part-*.parquet"))
+    assert len(parts) > 3
+    assert sum(pq.read_metadata(part).num_rows for part in parts) == whole.syscalls.num_rows

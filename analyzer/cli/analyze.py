@@ -185,6 +185,17 @@ def analyze_command(
             "info or never.",
         ),
     ] = "never",
+    work_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--work-dir",
+            help="Where a long strace trace's derived tables are spilled as Parquet "
+            "(default: a temporary folder).",
+        ),
+    ] = None,
+    keep_work_dir: Annotated[
+        bool, typer.Option("--keep-work-dir", help="Keep the work directory's Parquet files.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -202,7 +213,13 @@ def analyze_command(
         clock_offset_s=clock_offset,
     )
     config = Config(
-        engine=engine, threads=threads, format=input_format, collapse=folding, passes=thresholds
+        engine=engine,
+        threads=threads,
+        format=input_format,
+        collapse=folding,
+        passes=thresholds,
+        work_dir=work_dir,
+        keep_work_dir=keep_work_dir,
     )
     try:
         code = _run(inputs, output_format, output, out_dir, config, fail_on)

@@ -32,6 +32,7 @@ from analyzer.schema import (
     WAIT_FDS,
     TableSpec,
 )
+from analyzer.store import ParquetSink, sink_for
 
 TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, WAIT_FDS, SIGNALS, EXITS, TASKS)
 """The tables every trace has, in the order the run's tables list them."""
@@ -146,7 +147,12 @@ def trace_tables(stream: strace_stream.TraceStream) -> StraceTables:
     sink = stream.sink
     tasks = stream.tasks()
     schema = SYSCALLS.schema.append(pa.field("row", pa.int64()))
-    syscalls = strace_stream.sorted_calls(sink.read("syscalls", schema))
+    if isinstance(sink, ParquetSink):
+        syscalls = sink.read_sorted("syscalls", schema, "row").drop_columns(["row"])
+        wait_fds = sink.read_sorted("wait_fds", WAIT_FDS.schema, "row")
+    else:
+        syscalls = strace_stream.sorted_calls(sink.read("syscalls", schema))
+        wait_fds = strace_stream.sorted_waits(sink.read("wait_fds", WAIT_FDS.schema))
     pid_column = pc.take(tasks["pid"], pc.index_in(syscalls["tid"], value_set=tasks["tid"]))
     syscalls = syscalls.set_column(
         SYSCALLS.names.index("pid"), SYSCALLS.schema.field("pid"), pid_column
@@ -156,7 +162,7 @@ def trace_tables(stream: strace_stream.TraceStream) -> StraceTables:
     return StraceTables(
         input=name,
         syscalls=syscalls,
-        wait_fds=strace_stream.sorted_waits(sink.read("wait_fds", WAIT_FDS.schema)),
+        wait_fds=wait_fds,
         signals=sink.read("signals", SIGNALS.schema),
         exits=sink.read("exits", EXITS.schema),
         tasks=tasks,
@@ -192,10 +198,12 @@ def stream_input(
 ) -> ParsedLines:
     """Parse one trace and derive it as it is read: the parsed chunks are fed to a
     `TraceStream` (derived window by window while the next chunks are parsed) and then
-    dropped, so the lines of the whole trace are never held. The result has no `lines`; its
-    `stats` and `trace` hold what the report and the derivation need of them."""
+    dropped, so the lines of the whole trace are never held. A trace of more than one window
+    spills its windows' tables to the run's work directory (`analyzer.store`), read back in
+    call order once derived. The result has no `lines`; its `stats` and `trace` hold what
+    the report and the derivation need of them."""
     windows = WindowedParse(chunks, input_name, engine, threads, on_chunk, window_lines=1)
-    stream = strace_stream.TraceStream(input_name, options=options)
+    stream = strace_stream.TraceStream(input_name, sink_for(input_name), options=options)
     stats = LineStats()
     for lines in windows:
         stats.add(lines, None)
