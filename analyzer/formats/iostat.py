@@ -331,8 +331,8 @@ class _Assembler:
                 extra.append((name, value))
             else:
                 row[field] = value
-        for field, value in row.items():
-            self.cpu[field].append(value)
+        for field, cell in row.items():
+            self.cpu[field].append(cell)
         self.cpu["extra"].append(extra or None)
 
     def _device_row(self, line_no: int, text: str, record: IostatRecord) -> None:
@@ -355,8 +355,8 @@ class _Assembler:
                 extra.append((name, value))
             else:
                 row[target[0]] = value * target[1] if target[1] != 1.0 else value
-        for field, value in row.items():
-            self.devices[field].append(value)
+        for field, cell in row.items():
+            self.devices[field].append(cell)
         self.devices["extra"].append(extra or None)
 
 

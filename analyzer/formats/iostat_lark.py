@@ -155,7 +155,7 @@ def parse_line(text: str) -> IostatRecord | Unparsed:
 
 def _reason(text: str, exc: UnexpectedInput) -> str:
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream]
+        char = text[exc.pos_in_stream or 0]
         return f"not iostat output: unexpected {char!r} at column {exc.column}"
     if isinstance(exc, UnexpectedToken):
         if exc.token.type == "$END":

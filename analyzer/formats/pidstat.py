@@ -197,7 +197,8 @@ class _Assembler:
             self.banner = record  # type: ignore[assignment]
             date = record.date  # type: ignore[union-attr]
             if date is not None:
-                self.midnight = datetime(*date, tzinfo=timezone.utc).timestamp()
+                year, month, day = date
+                self.midnight = datetime(year, month, day, tzinfo=timezone.utc).timestamp()
         elif kind is Unparsed:
             self.rejected.append((line_no, text, record.reason))  # type: ignore[union-attr]
         else:
@@ -221,6 +222,7 @@ class _Assembler:
         time_key, ts, clock = self._times(row.time)
         if row.tgid is not None:
             self.process = row.tgid
+        pid: int | None
         if row.pid is not None:
             pid = row.pid
         elif row.thread or (row.tid is not None and row.tgid is None):

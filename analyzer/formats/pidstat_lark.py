@@ -58,12 +58,13 @@ def _parser() -> Lark:
     return build_parser()
 
 
-def _time(tree: Tree) -> Time | None:
+def _time(tree: Tree | Token) -> Time | None:
+    assert isinstance(tree, Tree), tree  # the grammar's time rules are trees
     if tree.data == "clock":
         clock, meridiem = tree.children
-        return clock_time(str(clock), meridiem and str(meridiem))
+        return clock_time(str(clock), None if meridiem is None else str(meridiem))
     if tree.data == "epoch":
-        return Time(epoch=int(tree.children[0]))
+        return Time(epoch=int(str(tree.children[0])))
     if tree.data == "average":
         return AVERAGE
     return None  # "# Time"
@@ -120,7 +121,7 @@ def _row(parser: Lark, text: str, layout: Layout) -> PidstatRecord | Unparsed:
     time = _time(tree.children[0])
     if time is None:
         return Unparsed("a row cannot have the header's '# Time'")
-    spans = [(token.start_pos, token.end_pos) for token in _words(tree)]
+    spans = [(token.start_pos or 0, token.end_pos or 0) for token in _words(tree)]
     cells = group_cells(text, spans, layout_shapes(layout))
     if isinstance(cells, str):
         return Unparsed(f"not a row of the header's columns: {cells}")

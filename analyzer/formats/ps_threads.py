@@ -188,7 +188,7 @@ class _Assembler:
         self.per_pid: dict[tuple[int, int], dict[str, Any]] = {}
 
     def _start(self, line_no: int, stamp: PsStamp | None) -> dict[str, Any]:
-        snapshot = {name: None for name in PS_SNAPSHOTS.names}
+        snapshot: dict[str, Any] = {name: None for name in PS_SNAPSHOTS.names}
         snapshot.update(
             input=self.input_name, snapshot=len(self.snapshots), line_no=line_no, rows=0
         )

@@ -77,7 +77,8 @@ def _stamp(text: str, tree: Tree) -> PsStamp:
     if tree.data == "stamp_date":
         _weekday, month, day, clock, *rest = tree.children
         zone, year = rest
-        return stamp_date(shown, str(month), str(day), str(clock), zone and str(zone), str(year))
+        shown_zone = None if zone is None else str(zone)
+        return stamp_date(shown, str(month), str(day), str(clock), shown_zone, str(year))
     _weekday, day, month, year, clock, zone = tokens  # RFC 5322
     return stamp_date(shown, str(month), str(day), str(clock), str(zone), str(year))
 

@@ -259,9 +259,10 @@ class _Assembler:
                 {"name": record.local_name, "kind": self._frame.section, "repr": record.repr}
             )
         elif kind == "message":
-            dump = self._dump
-            if dump is not None:
-                dump.error = record.text if dump.error is None else f"{dump.error}\n{record.text}"
+            current = self._dump
+            if current is not None:
+                error = current.error
+                current.error = record.text if error is None else f"{error}\n{record.text}"
         # blank and separator lines carry nothing
 
 
@@ -325,7 +326,8 @@ def _tables(assembler: _Assembler, input_name: str) -> dict[str, pa.Table]:
                 thread_rows[name].append(value)
             for depth, frame in enumerate(thread.frames):
                 record = frame.record
-                for name, value in (
+                cell: object
+                for name, cell in (
                     ("input", input_name),
                     ("dump", index),
                     ("thread_line_no", thread.line_no),
@@ -340,7 +342,7 @@ def _tables(assembler: _Assembler, input_name: str) -> dict[str, pa.Table]:
                     ("address", record.address),
                     ("locals", frame.locals or None),
                 ):
-                    frame_rows[name].append(value)
+                    frame_rows[name].append(cell)
     return {
         PYSPY_DUMPS.name: pa.table(dump_rows, schema=PYSPY_DUMPS.schema),
         PYSPY_THREADS.name: pa.table(thread_rows, schema=PYSPY_THREADS.schema),

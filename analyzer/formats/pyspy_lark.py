@@ -128,9 +128,8 @@ def parse_line(text: str) -> PySpyRecord | Unparsed:
 
 def _reason(text: str, exc: UnexpectedInput) -> str:
     if isinstance(exc, UnexpectedCharacters):
-        return (
-            f"not py-spy dump output: unexpected {text[exc.pos_in_stream]!r} at column {exc.column}"
-        )
+        char = text[exc.pos_in_stream or 0]
+        return f"not py-spy dump output: unexpected {char!r} at column {exc.column}"
     if isinstance(exc, UnexpectedToken):
         if exc.token.type == "$END":
             return "not py-spy dump output: the line ends early"

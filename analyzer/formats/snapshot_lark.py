@@ -15,7 +15,7 @@ __all__ = ["header_names", "reason", "row_spans"]
 def reason(text: str, exc: UnexpectedInput) -> str:
     """A short reason for a line the grammar rejected."""
     if isinstance(exc, UnexpectedCharacters):
-        return f"unexpected character {text[exc.pos_in_stream]!r} at column {exc.column}"
+        return f"unexpected character {text[exc.pos_in_stream or 0]!r} at column {exc.column}"
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         if token.type == "$END":
@@ -36,4 +36,8 @@ def header_names(tree: Tree) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def row_spans(tree: Tree) -> list[tuple[int, int]]:
     """The (start, end) of each word of a ``row`` tree."""
-    return [(token.start_pos, token.end_pos) for token in tree.children if isinstance(token, Token)]
+    return [
+        (token.start_pos or 0, token.end_pos or 0)
+        for token in tree.children
+        if isinstance(token, Token)
+    ]

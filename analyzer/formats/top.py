@@ -245,7 +245,7 @@ class _Assembler:
         self.iteration += 1
         self.iteration_has_header = False
         self.clock = None
-        sample = {name: None for name in TOP_SAMPLES.names}
+        sample: dict[str, Any] = {name: None for name in TOP_SAMPLES.names}
         sample.update(input=self.input_name, iteration=self.iteration, line_no=line_no, rows=0)
         self.samples.append(sample)
         return sample
@@ -275,7 +275,7 @@ class _Assembler:
             self._summary(line_no, record)
             self.header_allowed = False
 
-    def _summary(self, line_no: int, record: TopRecord) -> None:
+    def _summary(self, line_no: int, record: TopRecord | Unparsed) -> None:
         if isinstance(record, TopUptime):
             sample = self._start_iteration(line_no)
             if self.last_clock is not None and record.clock_s < self.last_clock:
