@@ -1,17 +1,15 @@
-"""The work directory of a run: where derived tables are spilled, and the DuckDB that reads them.
+"""The work directory of a run: where the derived tables of a long trace are spilled.
 
 A multi-gigabyte trace cannot be held in memory (≈370 MiB of lines and 463 MiB of derived
-tables per million lines, measured for issue 15), so the strace derivation appends each
-window's tables to a Parquet dataset here (``<work dir>/<table>/part-NNNNN.parquet``), and the
-whole-trace aggregations run on DuckDB over those files. DuckDB was chosen by measurement
-(scratch report of issue 15: bounded memory on every workload at 30M calls, 3-4x less CPU
-than pandas for the summaries); its `memory_limit` is set well under the run's 2 GiB budget
-and it spills to a folder inside the work directory.
+tables per million lines, measured for issue 15), so the strace derivation writes each
+window's tables to a Parquet dataset here (``<work dir>/NNN-<input>/<table>/part-NNNNN.parquet``)
+and reads them back in call order, column by column, once the trace is derived.
 
 `WorkDir` is a temporary folder by default (removed when the run ends) or a folder the user
-names (``--work-dir``, kept with ``--keep-work-dir``). `TableSink` is where a derivation
-writes its windows: `MemorySink` keeps them as Arrow tables (a trace that fits one window:
-nothing to bound, and no file is written), `ParquetSink` writes each as one Parquet file.
+names (``--work-dir``; what the run wrote there is removed unless ``--keep-work-dir``, for
+DuckDB, Polars or pandas to read). `TableSink` is where a derivation writes its windows:
+`MemorySink` keeps them as Arrow tables (a trace of one window: nothing to bound, no file
+written), `ParquetSink` writes each as one Parquet file.
 """
 
 from __future__ import annotations
@@ -23,26 +21,19 @@ import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute
 
-if TYPE_CHECKING:
-    import duckdb
-
-DUCKDB_MEMORY_LIMIT = "1GiB"
-"""DuckDB's own budget: with the interpreter, Arrow buffers of one window and the passes'
-working set beside it, the run stays under 2 GiB (issue 15's bound)."""
-DUCKDB_THREADS = 2
 PARQUET_COMPRESSION = "zstd"
 """Measured on the 1M-line trace's lines: zstd writes as fast as lz4 or no compression
 (0.35 CPU-s) and reads fastest (0.22 s), at a third of lz4's size."""
 
 
 class WorkDir:
-    """A run's work directory: temporary unless a path is given; removed by `close` unless
-    it is to be kept (then its datasets stay for DuckDB, Polars or pandas to read)."""
+    """A run's work directory: temporary unless a path is given. `close` removes what the run
+    wrote (the whole folder when it is temporary) unless it is to be kept."""
 
     def __init__(self, path: str | Path | None = None, keep: bool = False) -> None:
         self.given = path is not None
@@ -52,68 +43,30 @@ class WorkDir:
             self.path = Path(path)
             self.path.mkdir(parents=True, exist_ok=True)
         self.keep = keep
-        self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
-        self.lock = threading.Lock()
-        """Held while a query runs on the connection (one connection, used by one thread at a
-        time)."""
-        self._names = 0
+        self._folders: list[Path] = []
 
     def folder(self, name: str) -> Path:
         """A new, empty folder of the work directory, named after `name` (unique per run)."""
         with self._lock:
-            self._names += 1
-            number = self._names
-        folder = self.path / f"{number:03d}-{name}"
+            number = len(self._folders) + 1
+            folder = self.path / f"{number:03d}-{name}"
+            self._folders.append(folder)
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         return folder
 
-    def duckdb(self) -> duckdb.DuckDBPyConnection:
-        """The run's DuckDB connection (made on first use), bounded and spilling here."""
-        with self._lock:
-            if self._connection is None:
-                self._connection = connect(self.path / "duckdb-tmp")
-            return self._connection
-
     def close(self) -> None:
-        """Close DuckDB and remove the directory (unless it is kept)."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        shutil.rmtree(self.path / "duckdb-tmp", ignore_errors=True)
-        if not self.keep:
-            if self.given:
-                for child in self.path.iterdir():
-                    if child.is_dir():
-                        shutil.rmtree(child, ignore_errors=True)
-                    else:
-                        child.unlink(missing_ok=True)
-            else:
-                shutil.rmtree(self.path, ignore_errors=True)
-
-    def __enter__(self) -> WorkDir:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def connect(temp_directory: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the run's memory limit, threads and spill folder."""
-    import duckdb
-
-    temp_directory.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(
-        config={
-            "memory_limit": DUCKDB_MEMORY_LIMIT,
-            "threads": DUCKDB_THREADS,
-            "temp_directory": str(temp_directory),
-            "preserve_insertion_order": True,
-        }
-    )
-    return connection
+        """Remove what the run wrote, unless it is kept; a folder the user named stays, with
+        whatever else it holds."""
+        if self.keep:
+            return
+        if not self.given:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for folder in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 CURRENT: ContextVar[WorkDir | None] = ContextVar("work_dir", default=None)
@@ -142,7 +95,7 @@ def sink_for(name: str) -> Callable[[bool], TableSink]:
         directory = CURRENT.get()
         if only_window or directory is None:
             return MemorySink()
-        return ParquetSink(directory.folder(Path(name).name or "stdin"), directory)
+        return ParquetSink(directory.folder(Path(name).name or "stdin"))
 
     return choose
 
@@ -172,11 +125,9 @@ class MemorySink:
 class ParquetSink:
     """Windows written as Parquet files, one per window, under ``folder/<name>/``."""
 
-    def __init__(self, folder: Path, directory: WorkDir | None = None) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.directory = directory
         self.counts: dict[str, int] = {}
-        self.schemas: dict[str, pa.Schema] = {}
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -184,7 +135,6 @@ class ParquetSink:
     def write(self, name: str, table: pa.Table) -> None:
         number = self.counts.get(name, 0)
         self.counts[name] = number + 1
-        self.schemas.setdefault(name, table.schema)
         import pyarrow.parquet as pq  # only for traces of several windows: not at start-up
 
         target = self.path(name)
@@ -199,12 +149,6 @@ class ParquetSink:
     def files(self, name: str) -> list[Path]:
         return [self.path(name) / f"part-{n:05d}.parquet" for n in range(self.counts.get(name, 0))]
 
-    def batches(self, name: str) -> Iterator[pa.RecordBatch]:
-        import pyarrow.parquet as pq
-
-        for file in self.files(name):
-            yield from pq.ParquetFile(file).iter_batches()
-
     def read(self, name: str, schema: pa.Schema) -> pa.Table:
         import pyarrow.parquet as pq
 
@@ -215,27 +159,17 @@ class ParquetSink:
 
     def read_sorted(self, name: str, schema: pa.Schema, key: str) -> pa.Table:
         """The table in `key` order (rows of equal keys in the order they were written),
-        sorted by DuckDB within its memory limit, spilling to the work directory."""
+        gathered column by column: each column is read from the files and put in order
+        before the next is read, so the copy costs one column beside the result."""
+        import pyarrow.parquet as pq
+
         files = self.files(name)
         if not files:
             return schema.empty_table()
-        if self.directory is None:
-            table = self.read(name, schema)
-            return table.take(pa.compute.sort_indices(table[key]))
-        query = (
-            f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet({sql_list(files)},"
-            f" filename=true, file_row_number=true) ORDER BY {key}, filename, file_row_number"
-        )
-        with self.directory.lock:
-            table = self.directory.duckdb().sql(query).to_arrow_table()
-        return table.select(schema.names).cast(schema)
 
+        def column(field: pa.Field) -> pa.ChunkedArray:
+            parts = [pq.read_table(file, columns=[field.name])[field.name] for file in files]
+            return pa.chunked_array([c for part in parts for c in part.chunks], field.type)
 
-def sql_list(paths: list[Path]) -> str:
-    """A DuckDB list literal of file paths (for ``read_parquet``)."""
-    return "[" + ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths) + "]"
-
-
-def describe(sink: Any) -> str:
-    """Where a sink keeps its tables, for messages."""
-    return str(getattr(sink, "folder", "memory"))
+        order = pa.compute.sort_indices(column(schema.field(key)))  # a stable sort
+        return pa.Table.from_arrays([column(field).take(order) for field in schema], schema=schema)

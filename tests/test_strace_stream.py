@@ -67,7 +67,7 @@ def test_calls_are_paired_across_window_boundaries() -> None:
 
 def test_a_trace_of_several_windows_is_spilled_to_parquet_and_read_back(tmp_path: Path) -> None:
     """Within a run, each window's tables go to the work directory as Parquet; the trace read
-    back (sorted by DuckDB) equals the one-window derivation, and the files stay when kept."""
+    back in call order equals the one-window derivation, and the files stay when kept."""
     path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
     whole = derive_trace(str(path), parsed_in_small_chunks(path))
     source = open_input(path)
@@ -86,3 +86,16 @@ def test_a_trace_of_several_windows_is_spilled_to_parquet_and_read_back(tmp_path
     parts = sorted((tmp_path / "work").glob("*/syscalls/part-*.parquet"))
     assert len(parts) > 3
     assert sum(pq.read_metadata(part).num_rows for part in parts) == whole.syscalls.num_rows
+
+
+def test_a_named_work_dir_keeps_what_it_held_and_loses_what_the_run_wrote(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("the user's")
+    with store.work_dir(tmp_path) as directory:
+        spilled = directory.folder("trace.log")
+        (spilled / "part.parquet").write_bytes(b"x")
+    assert not spilled.exists()
+    assert mine.read_text() == "the user's"
+    with store.work_dir(tmp_path, keep=True) as directory:
+        kept = directory.folder("trace.log")
+    assert kept.exists()
