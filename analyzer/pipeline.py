@@ -176,6 +176,16 @@ def with_findings(sections: dict[str, Any], findings: Sequence[Finding]) -> dict
     }
 
 
+def _trim_c_heap() -> None:
+    """Give the C heap's free pages back to the system too: numpy and pandas allocate there,
+    not in Arrow's pool (260 MiB at 10M strace lines). glibc only; elsewhere nothing."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def analyze(
     paths: str | Path | Sequence[str | Path],
     config: Config | None = None,
@@ -199,6 +209,7 @@ def analyze(
     # Give what the lines and the derivation held back to the system, so that the passes and
     # the report, which allocate while both run, do not add their peak on top of it.
     pa.default_memory_pool().release_unused()
+    _trim_c_heap()
     tables = run_tables(inputs, derived)
     seen = pass_inputs(tables, derived, skipped)
     if config.threads < 2:

@@ -76,8 +76,13 @@ def imports():
 stage("imports", imports)
 trace = sys.argv[1]
 config = Config()
-inputs = stage("parse", lambda: P.parse_inputs([trace], config, None, None))
-derived = stage("derive", lambda: P.derive(inputs, config))
+try:  # a checkout that spills long traces to a work directory does it within the run
+    from analyzer.store import work_dir
+except ImportError:
+    from contextlib import nullcontext as work_dir
+with work_dir():
+    inputs = stage("parse", lambda: P.parse_inputs([trace], config, None, None))
+    derived = stage("derive", lambda: P.derive(inputs, config))
 
 def slim():
     global inputs

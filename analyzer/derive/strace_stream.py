@@ -520,16 +520,23 @@ class TraceStream:
         )
 
 
+def _in_order(rows: pa.ChunkedArray) -> bool:
+    """Whether call numbers never decrease (a trace of one window, nothing carried late)."""
+    numbers = rows.to_numpy()
+    return bool((numbers[1:] >= numbers[:-1]).all())
+
+
 def sorted_calls(calls: pa.Table) -> pa.Table:
-    """A windowed `syscalls` table in call order, without its `row` column."""
-    if calls.num_rows:
+    """A windowed `syscalls` table in call order, without its `row` column (not copied when
+    it is in order already)."""
+    if calls.num_rows and not _in_order(calls["row"]):
         calls = calls.take(pc.sort_indices(calls["row"]))
     return calls.drop_columns(["row"]) if "row" in calls.column_names else calls
 
 
 def sorted_waits(waits: pa.Table) -> pa.Table:
     """Windowed `wait_fds` rows in call order (each call's fds in set order)."""
-    if waits.num_rows == 0:
+    if waits.num_rows == 0 or _in_order(waits["row"]):
         return waits
     return waits.take(pc.sort_indices(waits["row"]))
 
