@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +35,15 @@ CHUNK_BYTES = 8 << 20
 HEAD_BYTES = 64 << 10
 
 
+class ByteStream(Protocol):
+    """What this layer reads bytes from: a binary file or stdin, a decompressor, or one of the
+    wrappers below. Those that can also fill a buffer have ``readinto`` (see `_readinto`)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 def sniff_compression(head: bytes) -> str | None:
     """The compression named by the first bytes of a stream, or None for plain data."""
     for magic, name in MAGIC:
@@ -50,7 +59,7 @@ class _ZstdFrames:
 
     BLOCK = 1 << 20
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         import zstandard
 
         self._decoder_for_frame = zstandard.ZstdDecompressor().decompressobj
@@ -100,15 +109,14 @@ class _ZstdFrames:
         self._raw.close()
 
 
-def _zstd_reader(raw: BinaryIO) -> BinaryIO:
-    return _ZstdFrames(raw)  # type: ignore[return-value]
-
-
-_DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
-    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),  # type: ignore[dict-item]
-    "xz": lambda raw: lzma.LZMAFile(raw),  # type: ignore[dict-item]  # noqa: SIM115
-    "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[dict-item]
-    "zstd": _zstd_reader,
+# The stdlib stubs (typeshed) ask more of the compressed file object than reading it through
+# needs: seek() for gzip (GzipFile calls it only to rewind), seek() and seekable() for bz2, a
+# whole IO[bytes] for lzma. Reading from the start, all three only call read().
+_DECOMPRESSORS: dict[str, Callable[[ByteStream], ByteStream]] = {
+    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),  # type: ignore[call-overload]
+    "xz": lambda raw: lzma.LZMAFile(raw),  # type: ignore[arg-type]  # noqa: SIM115
+    "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[call-overload]
+    "zstd": _ZstdFrames,
 }
 
 
@@ -126,7 +134,7 @@ class _Decompressed:
     corrupt (a trace copied while still being written, a cut download) instead of raising
     in the middle of a run; `error` says what happened, and the report shows it."""
 
-    def __init__(self, stream: BinaryIO, compression: str) -> None:
+    def __init__(self, stream: ByteStream, compression: str) -> None:
         self.stream = stream
         self.compression = compression
         self.error: str | None = None
@@ -159,7 +167,7 @@ class _Decompressed:
 class _Peekable:
     """A binary stream whose first bytes have already been read for sniffing."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: ByteStream) -> None:
         self._head = head
         self._rest = rest
 
@@ -194,7 +202,7 @@ class _Peekable:
         self._rest.close()
 
 
-def _readinto(stream: BinaryIO, view: memoryview) -> int:
+def _readinto(stream: ByteStream, view: memoryview) -> int:
     """`stream.readinto(view)`, or `read` and a copy for streams without it."""
     readinto = getattr(stream, "readinto", None)
     if readinto is not None:
@@ -210,7 +218,7 @@ class OpenedInput:
 
     name: str
     compression: str | None
-    stream: BinaryIO
+    stream: ByteStream
     size_bytes: int | None
     """Size on disk (compressed), when known; used for progress only."""
     raw: BinaryIO | None = None
@@ -243,19 +251,19 @@ def open_input(path: str | Path) -> OpenedInput:
         size = Path(path).stat().st_size
     head = raw.read(8)
     compression = sniff_compression(head)
-    peekable: BinaryIO = _Peekable(head, raw)  # type: ignore[assignment]
+    peekable = _Peekable(head, raw)
     decompressed = None
-    stream = peekable
+    stream: ByteStream = peekable
     if compression:
         try:
             decompressed = _Decompressed(_DECOMPRESSORS[compression](peekable), compression)
         except _decompression_errors() as error:
             raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
-        stream = decompressed  # type: ignore[assignment]
+        stream = decompressed
     text_head = stream.read(HEAD_BYTES)
     if decompressed is not None and decompressed.error and not text_head:
         raise InputError(f"{name}: cannot decompress {compression} data: {decompressed.error}")
-    stream = _Peekable(text_head, stream)  # type: ignore[assignment]
+    stream = _Peekable(text_head, stream)
     return OpenedInput(name, compression, stream, size, raw, text_head, decompressed)
 
 
@@ -384,7 +392,7 @@ def _split(block: bytes | bytearray, first_line_no: int) -> LineChunk:
 
 
 def iter_line_chunks(
-    stream: BinaryIO,
+    stream: ByteStream,
     chunk_bytes: int = CHUNK_BYTES,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[LineChunk]:
