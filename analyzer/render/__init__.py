@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from analyzer.render.junit import JunitRenderer
     from analyzer.render.markdown import MarkdownRenderer
     from analyzer.render.parquet import ParquetRenderer
+    from analyzer.render.perfetto import PerfettoRenderer
     from analyzer.render.sarif import SarifRenderer
     from analyzer.render.speedscope import SpeedscopeRenderer
     from analyzer.render.text import TextRenderer
@@ -40,6 +41,7 @@ __all__ = [
     "JunitRenderer",
     "MarkdownRenderer",
     "ParquetRenderer",
+    "PerfettoRenderer",
     "RenderError",
     "Renderer",
     "ReportView",
@@ -59,6 +61,7 @@ _CLASSES: dict[str, str] = {
     "folded": "analyzer.render.folded:FoldedRenderer",
     "flamegraph": "analyzer.render.flamegraph:FlamegraphRenderer",
     "speedscope": "analyzer.render.speedscope:SpeedscopeRenderer",
+    "perfetto": "analyzer.render.perfetto:PerfettoRenderer",
     "junit": "analyzer.render.junit:JunitRenderer",
     "sarif": "analyzer.render.sarif:SarifRenderer",
     "github": "analyzer.render.github:GithubRenderer",
