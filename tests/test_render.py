@@ -224,6 +224,17 @@ def test_registry_by_name() -> None:
         assert isinstance(renderer_for(name), cls)
     with pytest.raises(RenderError, match="known: text, md"):
         renderer_for("pdf")
+    with pytest.raises(RenderError, match="known: text, md"):
+        renderer_for("../x.md")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("markdown", "md"), ("MD", "md"), ("htm", "html"), ("txt", "text"), ("svg", "flamegraph")],
+)
+def test_a_format_may_be_named_by_its_file_extension(name: str, expected: str) -> None:
+    """`--format markdown` is what people type; the registry's names stay the short ones."""
+    assert type(renderer_for(name)) is RENDERERS[expected]
 
 
 @pytest.mark.parametrize(

@@ -84,13 +84,16 @@ def __getattr__(name: str) -> Any:
 
 
 def renderer_for(name: str) -> Renderer:
-    """A new renderer for format `name`; `RenderError` lists the known names otherwise."""
-    try:
-        cls = RENDERERS[name]
-    except KeyError:
+    """A new renderer for format `name`, or for a file extension given as one (`markdown`,
+    `htm`, `txt`, `svg`); `RenderError` lists the known names otherwise."""
+    cls = RENDERERS.get(name.lower())
+    if cls is not None:
+        return cls()
+    by_extension = renderer_for_path(f"output.{name}") if name.isalnum() else None
+    if by_extension is None:
         known = ", ".join(RENDERERS)
-        raise RenderError(f"unknown output format {name!r} (known: {known})") from None
-    return cls()
+        raise RenderError(f"unknown output format {name!r} (known: {known})")
+    return by_extension
 
 
 def renderer_for_path(path: str | Path) -> Renderer | None:

@@ -34,7 +34,7 @@ class MarkdownRenderer(Renderer):
     """Incident-ready GitHub-flavoured Markdown."""
 
     name: ClassVar[str] = "md"
-    extensions: ClassVar[tuple[str, ...]] = (".md",)
+    extensions: ClassVar[tuple[str, ...]] = (".md", ".markdown")
 
     template: ClassVar[str] = "report.md.j2"
     limits: ClassVar[dict[str, int]] = {

@@ -26,7 +26,7 @@ from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer
 from analyzer.render.formatting import count, duration, elide
 from analyzer.render.sections import section_modules
-from analyzer.render.view import ReportView
+from analyzer.render.view import ReportView, number
 
 __all__ = [
     "TextRenderer",
@@ -266,7 +266,7 @@ class TextRenderer(Renderer):
                 f"  {row['rank']}.",
                 Text.assemble(
                     (str(row["headline"] or ""), _SEVERITY_STYLE.get(severity, "bold")),
-                    f"  [{row['code']}, cost {duration(row['cost_s'])}]",
+                    f"  [{row['code']}{_cost(row['cost_s'])}]",
                 ),
             )
             console.print(head)
@@ -297,3 +297,9 @@ class TextRenderer(Renderer):
             if row["citations"]:
                 lines = f"lines: {', '.join(row['citations'][:5])}"
                 print_wrapped(console, lines, indent=10, style="dim")
+
+
+def _cost(cost_s: object) -> str:
+    """`, cost 1.2 s` after a conclusion's code; nothing when no wait was measured (a
+    CloudWatch-only slow volume has no calls to time)."""
+    return f", cost {duration(cost_s)}" if number(cost_s) > 0 else ""
