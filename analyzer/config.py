@@ -78,3 +78,7 @@ class Config:
     """How perf stacks are folded (stackcollapse-perf.pl's options)."""
     passes: PassConfig = field(default_factory=PassConfig)
     """Thresholds of the diagnosis passes."""
+    work_dir: str | None = None
+    """Where a long trace's derived tables are spilled (Parquet); None: a temporary folder."""
+    keep_work_dir: bool = False
+    """Keep the work directory's Parquet datasets after the run."""

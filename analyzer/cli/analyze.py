@@ -83,16 +83,34 @@ def _progress(paths: list[str]) -> Any:
     if not sys.stderr.isatty() or os.environ.get("CI") or sum(sizes) < PROGRESS_MIN_BYTES:
         return nullcontext(None)
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
+        TransferSpeedColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
     )
+
+
+def _progress_total(paths: list[str]) -> int | None:
+    """The bytes the progress counts (the decompressed text) when they are known: the sum of
+    the inputs' sizes, unless one is stdin or compressed."""
+    if any(p == "-" or Path(p).suffix.lower() in _COMPRESSION_SUFFIXES for p in paths):
+        return None
+    files = [Path(p) for p in paths]
+    return sum(path.stat().st_size for path in files) if all(p.is_file() for p in files) else None
 
 
 @app.command(epilog=f"{EXAMPLES}\n\n{EXIT_CODES}")
@@ -175,6 +193,17 @@ def analyze_command(
             "info or never.",
         ),
     ] = "never",
+    work_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--work-dir",
+            help="Where a long strace trace's derived tables are spilled as Parquet "
+            "(default: a temporary folder).",
+        ),
+    ] = None,
+    keep_work_dir: Annotated[
+        bool, typer.Option("--keep-work-dir", help="Keep the work directory's Parquet files.")
+    ] = False,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -203,7 +232,13 @@ def analyze_command(
         clock_offset_s=clock_offset,
     )
     config = Config(
-        engine=engine, threads=threads, format=input_format, collapse=folding, passes=thresholds
+        engine=engine,
+        threads=threads,
+        format=input_format,
+        collapse=folding,
+        passes=thresholds,
+        work_dir=work_dir,
+        keep_work_dir=keep_work_dir,
     )
     try:
         code = _run(inputs, output_format, output, out_dir, config, fail_on, quiet)
@@ -271,10 +306,17 @@ def _run(
     with _progress([] if quiet else inputs) as progress:
         on_progress = None
         if progress is not None:
-            task = progress.add_task("parsing", total=None)
+            task = progress.add_task("reading", total=_progress_total(inputs))
+            ended = 0
 
             def on_progress(count: int) -> None:
+                nonlocal ended
                 progress.advance(task, count)
+                # Every input's reader reports 0 bytes at its end: once all have, the run is
+                # in the stages after reading (strace traces are derived while read).
+                ended += count == 0
+                if ended == len(inputs):
+                    progress.update(task, description="diagnosing")
 
         result = analyze(inputs, config, on_progress)
 

@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_tasks, strace_waits
+from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_stream, strace_waits
 from analyzer.derive.strace_calls import take
-from analyzer.formats.strace import ParsedLines
+from analyzer.formats.strace import LineStats, ParsedLines, WindowedParse
 from analyzer.formats.strace_bytes import int64_array
+from analyzer.inputs import LineChunk
 from analyzer.model import Derived, ParsedInput
-from analyzer.schema import EXITS, SIGNALS, SYSCALLS, TASKS, WAIT_FDS, TableSpec
+from analyzer.schema import (
+    EXITS,
+    SIGNALS,
+    STRACE_LINES,
+    SYSCALLS,
+    TASKS,
+    WAIT_FDS,
+    TableSpec,
+)
+from analyzer.store import ParquetSink, sink_for
 
 TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, WAIT_FDS, SIGNALS, EXITS, TASKS)
 """The tables every trace has, in the order the run's tables list them."""
@@ -131,62 +140,84 @@ def waits_table(
     )
 
 
-def derive_trace(input_name: str, parsed: ParsedLines) -> StraceTables:
-    """Pair halves, resolve fds, and build the syscalls/signals/exits/tasks tables."""
-    lines = parsed.lines
-    tid0 = default_tid(input_name, lines, _created_children(lines))
-    view = strace_calls.LineView.build(lines, tid0, parsed.clock_ns)
-    tids = strace_calls.effective_tids(view)
-    calls_index = strace_calls.pair_halves(view, tids)
-    exit_rows = np.flatnonzero(view.kind == strace_calls.EXIT)
-    # The fd tables are replayed from the few calls that change them (a Python loop) while
-    # the columns of all calls are gathered (Arrow and numpy, which release the GIL).
-    changers = calls_index.select(
-        np.isin(
-            view.syscall_code[calls_index.first_rows()],
-            np.flatnonzero(strace_fds.changes_fds(view.syscall_names)),
-        )
-    )
-    # The first-argument fds are decoded (Arrow and numpy again) as soon as the argument texts
-    # exist, beside the other columns.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        events = pool.submit(
-            lambda: strace_fds.replay_calls(strace_calls.build_calls(view, changers, exit_rows))
-        )
-        texts = strace_calls.call_texts(view, calls_index)
-        decorated = pool.submit(strace_fds.decorated_fds, texts["syscall"], texts["args"])
-        calls = strace_calls.build_calls(view, calls_index, exit_rows, texts)
-        replayed = events.result()
-        columns = strace_fds.resolve(calls, replayed, decorated.result())
-    count = len(calls_index.entry)
-    wait_fds = waits_table(columns, replayed, input_name)
-    columns["input"] = pa.repeat(pa.scalar(input_name, pa.string()), count)
-    columns["pid"] = pa.nulls(count, pa.int64())
-    syscalls = pa.table({name: columns[name] for name in SYSCALLS.names}, schema=SYSCALLS.schema)
-
-    exits = strace_tasks.exits_table(view, input_name)
-    signals = strace_tasks.signals_table(view, tids, input_name)
-    tasks = strace_tasks.tasks_table(view, tids, syscalls, exits, input_name)
+def trace_tables(stream: strace_stream.TraceStream) -> StraceTables:
+    """The tables of a finished `TraceStream`, in call order (read back from its sink), with
+    each call's process from the tasks table."""
+    name = stream.input_name
+    sink = stream.sink
+    tasks = stream.tasks()
+    schema = SYSCALLS.schema.append(pa.field("row", pa.int64()))
+    if isinstance(sink, ParquetSink):
+        syscalls = sink.read_sorted("syscalls", schema, "row").drop_columns(["row"])
+        wait_fds = sink.read_sorted("wait_fds", WAIT_FDS.schema, "row")
+    else:
+        syscalls = strace_stream.sorted_calls(sink.read("syscalls", schema))
+        wait_fds = strace_stream.sorted_waits(sink.read("wait_fds", WAIT_FDS.schema))
     pid_column = pc.take(tasks["pid"], pc.index_in(syscalls["tid"], value_set=tasks["tid"]))
     syscalls = syscalls.set_column(
         SYSCALLS.names.index("pid"), SYSCALLS.schema.field("pid"), pid_column
     )
-
-    clock_values = view.clock_ns[~np.isnan(view.clock_ns)]
-    clock_kinds = [kind for kind in pc.unique(lines["ts_kind"]).to_pylist() if kind is not None]
+    facts = stream.facts
+    kinds = facts.ts_kinds
     return StraceTables(
-        input=input_name,
+        input=name,
         syscalls=syscalls,
         wait_fds=wait_fds,
-        signals=signals,
-        exits=exits,
+        signals=sink.read("signals", SIGNALS.schema),
+        exits=sink.read("exits", EXITS.schema),
         tasks=tasks,
-        first_s=float(clock_values.min()) / 1e9 if len(clock_values) else None,
-        last_s=float(clock_values.max()) / 1e9 if len(clock_values) else None,
-        clock=clock_kinds[0] if len(clock_kinds) == 1 else ("mixed" if clock_kinds else None),
-        has_durations=bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False),
-        follows_forks=bool(pc.any(pc.is_valid(lines["pid"])).as_py() or False)
-        or tasks.num_rows > 1,
+        first_s=None if np.isnan(facts.first_clock_ns) else facts.first_clock_ns / 1e9,
+        last_s=None if np.isnan(facts.last_clock_ns) else facts.last_clock_ns / 1e9,
+        clock=kinds[0] if len(kinds) == 1 else ("mixed" if kinds else None),
+        has_durations=facts.has_durations,
+        follows_forks=facts.has_pids or tasks.num_rows > 1,
+    )
+
+
+def derive_trace(
+    input_name: str,
+    parsed: ParsedLines,
+    options: strace_stream.StreamOptions | None = None,
+) -> StraceTables:
+    """Pair halves, resolve fds, and build the syscalls/signals/exits/tasks tables of one
+    trace's parsed lines: `strace_stream` fed all of them (in windows of
+    `options.window_lines`)."""
+    stream = strace_stream.TraceStream(input_name, options=options)
+    stream.feed(parsed.lines)
+    stream.finish()
+    return trace_tables(stream)
+
+
+def stream_input(
+    chunks: Iterator[LineChunk],
+    input_name: str,
+    engine: str = "fast",
+    threads: int = 2,
+    on_chunk: Callable[[LineChunk], None] | None = None,
+    options: strace_stream.StreamOptions | None = None,
+) -> ParsedLines:
+    """Parse one trace and derive it as it is read: the parsed chunks are fed to a
+    `TraceStream` (derived window by window while the next chunks are parsed) and then
+    dropped, so the lines of the whole trace are never held. A trace of more than one window
+    spills its windows' tables to the run's work directory (`analyzer.store`), read back in
+    call order once derived. The result has no `lines`; its `stats` and `trace` hold what
+    the report and the derivation need of them."""
+    windows = WindowedParse(chunks, input_name, engine, threads, on_chunk, window_lines=1)
+    stream = strace_stream.TraceStream(input_name, sink_for(input_name), options=options)
+    stats = LineStats()
+    for lines in windows:
+        stats.add(lines, None)
+        stream.feed(lines)
+    stream.finish()
+    stats.first_clock_ns = stream.facts.first_clock_ns
+    stats.last_clock_ns = stream.facts.last_clock_ns
+    return ParsedLines(
+        lines=STRACE_LINES.schema.empty_table(),
+        unparsed=windows.unparsed,
+        line_count=windows.line_count,
+        non_utf8_lines=windows.non_utf8_lines,
+        stats=stats,
+        trace=trace_tables(stream),
     )
 
 
@@ -223,7 +254,10 @@ def derive(inputs: Sequence[ParsedInput[ParsedLines]]) -> Derived:
     input); ``extras["traces"]`` holds the traces one by one."""
     groups = strace_ff.ff_groups([source.name for source in inputs])
     traces = tuple(
-        derive_group([(inputs[i].name, inputs[i].parsed) for i in group]) for group in groups
+        inputs[group[0]].parsed.trace
+        if len(group) == 1 and inputs[group[0]].parsed.trace is not None
+        else derive_group([(inputs[i].name, inputs[i].parsed) for i in group])
+        for group in groups
     )
     tables = {
         spec.name: (

@@ -331,9 +331,12 @@ def build_calls(
     calls: CallIndex,
     exit_rows: np.ndarray,
     texts: dict[str, pa.Array] | None = None,
+    exits: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, pa.Array]:
     """Columns of the `syscalls` table except the fd/target ones (`texts` is `call_texts`
-    of the same calls when the caller has it)."""
+    of the same calls when the caller has it). Whether a task ended after a call is read
+    from the view's `+++` lines (`exit_rows`), or from `exits` (their tasks and line
+    numbers) when given: a window of a trace sees the lines of earlier windows there."""
     table = view.table
     entry, exit_ = calls.entry, calls.exit
     has_exit = exit_ >= 0
@@ -363,7 +366,9 @@ def build_calls(
     # as returned, as it always has).
     printed_value = pc.fill_null(pc.not_equal(ret, "?"), True).to_numpy(zero_copy_only=False)
     returned = has_exit & (printed_value | errno.is_valid().to_numpy(zero_copy_only=False))
-    ended_later = _task_ends_after(calls.tid, view.line_no[np.maximum(entry, 0)], exit_rows, view)
+    if exits is None:
+        exits = (view.tid[exit_rows], view.line_no[exit_rows])
+    ended_later = _task_ends_after(calls.tid, view.line_no[np.maximum(entry, 0)], *exits)
     status = np.where(
         returned,
         0,
@@ -402,14 +407,13 @@ def _seconds(nanoseconds: np.ndarray) -> pa.Array:
 
 
 def _task_ends_after(
-    tids: np.ndarray, lines: np.ndarray, exit_rows: np.ndarray, view: LineView
+    tids: np.ndarray, lines: np.ndarray, exit_tids: np.ndarray, exit_lines: np.ndarray
 ) -> np.ndarray:
-    """Whether each call's task has a `+++` line after the given line."""
-    if len(exit_rows) == 0:
+    """Whether each call's task has a `+++` line after the given line (`exit_tids` and
+    `exit_lines`: the tasks and lines of the `+++` lines)."""
+    if len(exit_tids) == 0:
         return np.zeros(len(tids), dtype=bool)
     # Last `+++` line per task, looked up for every call by binary search over the few tasks.
-    exit_tids = view.tid[exit_rows]
-    exit_lines = view.line_no[exit_rows]
     ended = np.unique(exit_tids)
     last_exit = np.full(len(ended), np.iinfo(np.int64).min)
     np.maximum.at(last_exit, np.searchsorted(ended, exit_tids), exit_lines)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -239,20 +239,38 @@ def _opened_targets(name: pa.Array, args: pa.Array, ret_target: pa.Array) -> pa.
     return pc.coalesce(ret_target, pc.if_else(pc.equal(name, "memfd_create"), memfd, opened))
 
 
-def replay_fd_tables(calls: pa.Table) -> FdEvents:
+@dataclass
+class FdTables:
+    """The fd tables as a replay leaves them, to go on from in the next window of a trace:
+    each table's fds and targets, and the table of every task that got one of its own."""
+
+    tables: list[dict[int, str]] = field(default_factory=lambda: [{}])
+    task_table: dict[int, int] = field(default_factory=dict)
+
+
+def replay_fd_tables(calls: pa.Table, state: FdTables | None = None) -> FdEvents:
     """Apply every descriptor-changing call, in line order, to the per-process fd tables.
 
-    `calls` has columns tid, syscall, args, retval, ret_target, errno, line_start, line_end.
-    Opens and closes (nearly all of the changes) do not depend on what the tables hold, so
-    their events are computed column-wise. A Python loop handles the other calls; before each
-    of them it applies the opens and closes made so far (a fork copies its parent's table, an
-    accept or dup looks an fd up), and it is the only place that assigns tables to tasks.
+    `calls` has columns tid, syscall, args, retval, ret_target, errno, line_start, line_end,
+    and optionally ``row`` (the call's number in the whole trace, which then orders the
+    events instead of the call's index here). Opens and closes (nearly all of the changes) do
+    not depend on what the tables hold, so their events are computed column-wise. A Python
+    loop handles the other calls; before each of them it applies the opens and closes made
+    so far (a fork copies its parent's table, an accept or dup looks an fd up), and it is the
+    only place that assigns tables to tasks. `state` holds the tables the replay starts from
+    (empty ones by default) and is left as the replay ends.
     """
+    state = state if state is not None else FdTables()
     creates = pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS)))
     # Failed calls change nothing, except a creator that still returned a task id.
     kept = calls.filter(pc.or_(creates, pc.is_null(calls["errno"])))
     calls = {name: contiguous(kept[name]) for name in kept.column_names}
     count = kept.num_rows
+    call_order = (
+        calls["row"].to_numpy().astype(np.int64)
+        if "row" in calls
+        else np.arange(count, dtype=np.int64)
+    )
     names, args, ret_targets = calls["syscall"], calls["args"], calls["ret_target"]
     # Every condition on the return value is `>= 0` or `> 0`, so a missing one can be -1.
     retvals = pc.fill_null(calls["retval"], -1)
@@ -283,8 +301,8 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
     simple_row_list = simple_rows.tolist()
     simple_tables = [0] * len(simple_row_list)
 
-    task_table: dict[int, int] = {}
-    tables: list[dict[int, str]] = [{}]
+    task_table = state.task_table
+    tables = state.tables
     applied = 0
 
     def apply_simple_events(until_row: int) -> None:
@@ -316,7 +334,7 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
         event_table.append(table_id)
         event_fd.append(fd)
         event_position.append(position)
-        event_order.append(row)
+        event_order.append(int(call_order[row]))
         event_target.append(target)
 
     def get_fd(tid: int, fd: int) -> str | None:
@@ -395,11 +413,11 @@ def replay_fd_tables(calls: pa.Table) -> FdEvents:
 
     simple_positions = pc.take(lines, simple_rows).to_numpy() * 2 + 1
     return FdEvents(
-        task_table=task_table,
+        task_table=dict(task_table),
         table=np.concatenate([np.array(simple_tables, np.int64), np.array(event_table, np.int64)]),
         fd=np.concatenate([simple_fds, np.array(event_fd, np.int64)]),
         position=np.concatenate([simple_positions, np.array(event_position, np.int64)]),
-        order=np.concatenate([simple_rows, np.array(event_order, np.int64)]),
+        order=np.concatenate([call_order[simple_rows], np.array(event_order, np.int64)]),
         target=pa.concat_arrays([simple_targets, pa.array(event_target, pa.string())]),
     )
 
@@ -533,11 +551,12 @@ def changes_fds(syscall_names: pa.Array) -> np.ndarray:
     return pc.is_in(syscall_names, value_set=_CHANGES_FDS).to_numpy(zero_copy_only=False)
 
 
-def replay_calls(columns: dict[str, pa.Array]) -> FdEvents:
+def replay_calls(columns: dict[str, pa.Array], state: FdTables | None = None) -> FdEvents:
     """`replay_fd_tables` of the calls among `columns` that can change an fd table (all of
-    them may be given, or only those)."""
-    calls = pa.table({name: columns[name] for name in REPLAYED_COLUMNS})
-    return replay_fd_tables(calls.filter(pc.is_in(calls["syscall"], value_set=_CHANGES_FDS)))
+    them may be given, or only those), from `state` on."""
+    names = [*REPLAYED_COLUMNS, "row"] if "row" in columns else list(REPLAYED_COLUMNS)
+    calls = pa.table({name: columns[name] for name in names})
+    return replay_fd_tables(calls.filter(pc.is_in(calls["syscall"], value_set=_CHANGES_FDS)), state)
 
 
 def events_at(

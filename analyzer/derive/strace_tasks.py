@@ -27,8 +27,18 @@ def _seconds(clock_ns: np.ndarray) -> pa.Array:
     return pa.array(clock_ns / 1e9, pa.float64(), from_pandas=True)
 
 
-def signals_table(view: LineView, tids: np.ndarray, input_name: str) -> pa.Table:
-    rows = np.flatnonzero(view.kind == SIGNAL)
+def _rows_of(view: LineView, kind: int, region: slice | None) -> np.ndarray:
+    """The rows of one line kind, within `region` of the view when given."""
+    if region is None:
+        return np.flatnonzero(view.kind == kind)
+    start = region.start or 0
+    return np.flatnonzero(view.kind[region] == kind) + start
+
+
+def signals_table(
+    view: LineView, tids: np.ndarray, input_name: str, region: slice | None = None
+) -> pa.Table:
+    rows = _rows_of(view, SIGNAL, region)
     table = view.table
     # The argument column is the trace's largest: take its few rows chunk by chunk.
     info = pc.coalesce(take_chunked(table["args"], rows), take_chunked(table["text"], rows))
@@ -45,8 +55,8 @@ def signals_table(view: LineView, tids: np.ndarray, input_name: str) -> pa.Table
     )
 
 
-def exits_table(view: LineView, input_name: str) -> pa.Table:
-    rows = np.flatnonzero(view.kind == EXIT)
+def exits_table(view: LineView, input_name: str, region: slice | None = None) -> pa.Table:
+    rows = _rows_of(view, EXIT, region)
     table = view.table
     exit_code = pc.take(table["exit_code"], rows)
     signal = pc.take(table["signal"], rows)
@@ -99,23 +109,71 @@ def _last_comm(view: LineView) -> dict[int, str]:
     return {int(tid): name for tid, name in zip(unique_tids, names, strict=True)}
 
 
+def creations(calls: pa.Table) -> pa.Table:
+    """The calls that created a task (a clone/fork/vfork that returned its id), with the
+    columns `tasks_from` reads."""
+    names = ["tid", "syscall", "args", "retval", "end_s"]
+    names += ["row"] if "row" in calls.column_names else []
+    return calls.select(names).filter(
+        pc.and_(
+            pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS))),
+            pc.greater(pc.fill_null(calls["retval"], 0), 0),
+        )
+    )
+
+
 def tasks_table(
     view: LineView, tids: np.ndarray, calls: pa.Table, exits: pa.Table, input_name: str
 ) -> pa.Table:
     """One row per task, with its process, parent, lifetime and how it ended."""
-    span = _line_span(tids, view.line_no, view.clock_ns)
-    comm = _last_comm(view)
-
-    created = (
-        calls.select(["tid", "syscall", "args", "retval", "end_s"])
-        .filter(
-            pc.and_(
-                pc.is_in(calls["syscall"], value_set=pa.array(sorted(TASK_CREATORS))),
-                pc.greater(pc.fill_null(calls["retval"], 0), 0),
-            )
-        )
-        .to_pandas()
+    return tasks_from(
+        _line_span(tids, view.line_no, view.clock_ns),
+        _last_comm(view),
+        creations(calls),
+        exits,
+        input_name,
     )
+
+
+class TaskSpans:
+    """`_line_span` and `_last_comm` window by window: each task's first and last line, its
+    latest clock and the last `-Y` name it printed, over the windows added so far."""
+
+    def __init__(self) -> None:
+        self.span: dict[int, tuple[int, int, float]] = {}
+        self.comm: dict[int, str] = {}
+
+    def add(self, view: LineView, tids: np.ndarray, rows: np.ndarray) -> None:
+        """Add the lines at `rows` of a view (in line order; `tids` are the view's tasks)."""
+        window = _line_span(tids[rows], view.line_no[rows], view.clock_ns[rows])
+        for tid, (first, last, clock) in window.items():
+            known = self.span.get(tid)
+            if known is None:
+                self.span[tid] = (first, last, clock)
+            else:
+                self.span[tid] = (
+                    min(known[0], first),
+                    max(known[1], last),
+                    float(np.fmax(known[2], clock)),
+                )
+        comm = view.table["comm"].take(pa.array(rows, pa.int64()))
+        present = np.flatnonzero(comm.is_valid().to_numpy(zero_copy_only=False))
+        if len(present):
+            names = comm.take(pa.array(present, pa.int64())).to_pylist()
+            for tid, name in zip(view.tid[rows[present]].tolist(), names, strict=True):
+                self.comm[int(tid)] = name
+
+
+def tasks_from(
+    span: dict[int, tuple[int, int, float]],
+    comm: dict[int, str],
+    created_calls: pa.Table,
+    exits: pa.Table,
+    input_name: str,
+) -> pa.Table:
+    """`tasks_table` from its parts: each task's line span and last name, the calls that
+    created tasks (in call order) and the exits."""
+    created = created_calls.to_pandas()
     parent: dict[int, int] = {}
     is_thread: dict[int, bool] = {}
     created_at: dict[int, float] = {}

@@ -58,6 +58,21 @@ class ParsedLines:
     unparsed: pa.Table
     line_count: int
     non_utf8_lines: int
+    stats: LineStats | None = None
+    """What the report reads of the lines, when it was gathered window by window (then
+    `lines` may be empty: the lines were derived while they were parsed)."""
+    trace: Any = None
+    """The input's derived trace (`analyzer.derive.strace.StraceTables`) when it was derived
+    while it was parsed; None when it is derived later (the files of an -ff set)."""
+
+    @property
+    def report_stats(self) -> LineStats:
+        """The line statistics of `input_report` and the report's `-c` tables."""
+        if self.stats is not None:
+            return self.stats
+        stats = LineStats()
+        stats.add(self.lines, self.clock_ns)
+        return stats
 
     @cached_property
     def clock_ns(self) -> np.ndarray:
@@ -71,6 +86,8 @@ class ParsedLines:
         """The same, with only the columns of `lines` that the report reads (`input_report`
         and the `-c` table lines), so the others' memory can be freed once the calls are
         derived."""
+        if self.stats is not None:
+            return self
         clock = self.clock_ns
         slim = dataclasses.replace(self, lines=self.lines.select(list(REPORT_COLUMNS)))
         slim.__dict__["clock_ns"] = clock  # the same rows: the cached clock stays right
@@ -162,6 +179,82 @@ def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[in
     return merge_by_line(fast, slow), rejected
 
 
+class WindowedParse:
+    """Parse one input window by window: iterate for `strace_lines` tables of at least
+    `window_lines` lines each (the last may be shorter), in line order; once exhausted,
+    `unparsed`, `line_count` and `non_utf8_lines` hold the whole input's counts.
+
+    Chunks are parsed by `threads` workers while the caller works on the previous window,
+    so at most one window and the chunks in flight are held beside the caller's. A last
+    line cut off mid-call is mended into the last window (`_mend_cut_last_line`), which is
+    why a window is handed out only once the next chunk has been parsed.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[LineChunk],
+        input_name: str,
+        engine: str = "fast",
+        threads: int = 2,
+        on_chunk: Callable[[LineChunk], None] | None = None,
+        window_lines: int | None = None,
+    ) -> None:
+        self.input_name = input_name
+        self.line_count = 0
+        self.non_utf8_lines = 0
+        self._chunks = chunks
+        self._engine = engine
+        self._threads = max(1, threads)
+        self._on_chunk = on_chunk
+        self._window_lines = window_lines
+        self._rejected: list[tuple[int, str, str]] = []
+        self._unparsed: pa.Table | None = None
+
+    @property
+    def unparsed(self) -> pa.Table:
+        """The rejected lines (complete once the windows are exhausted)."""
+        if self._unparsed is None:
+            raise RuntimeError("the windows of this input have not all been read")
+        return self._unparsed
+
+    def _parsed_chunks(self) -> Iterator[pa.Table]:
+        """Each chunk's records, in order, parsed `threads` at a time."""
+        with ThreadPoolExecutor(max_workers=self._threads) as pool:
+            pending: list[tuple[LineChunk, Future]] = []
+            for chunk in self._chunks:
+                self.line_count += chunk.line_count
+                if self._on_chunk is not None:
+                    self._on_chunk(chunk)
+                pending.append((chunk, pool.submit(_parse_chunk, chunk, self._engine)))
+                while len(pending) > self._threads:
+                    yield self._collect(*pending.pop(0))
+            for chunk, future in pending:
+                yield self._collect(chunk, future)
+
+    def _collect(self, chunk: LineChunk, future: Future) -> pa.Table:
+        table, bad = future.result()
+        self._rejected.extend(bad)
+        # The worker split the chunk's lines (and so counted its bad ones): no second pass.
+        self.non_utf8_lines += chunk.non_utf8_lines
+        return table
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        window: list[pa.Table] = []
+        size = 0
+        for table in self._parsed_chunks():
+            if self._window_lines is not None and size >= self._window_lines:
+                yield pa.concat_tables(window)
+                window, size = [], 0
+            window.append(table)
+            size += table.num_rows
+        mended, self._rejected = _mend_cut_last_line(self._rejected, self.line_count)
+        if mended is not None:
+            window.append(mended)
+        self._unparsed = unparsed_table(self.input_name, self._rejected)
+        if window:
+            yield pa.concat_tables(window)
+
+
 def parse(
     chunks: Iterator[LineChunk],
     input_name: str,
@@ -170,61 +263,63 @@ def parse(
     on_chunk: Callable[[LineChunk], None] | None = None,
 ) -> ParsedLines:
     """Parse every line of one input. ``engine`` is ``fast`` (scanner + grammar) or ``lark``."""
-    tables: list[pa.Table] = []
-    rejected: list[tuple[int, str, str]] = []
-    line_count = 0
-    non_utf8 = 0
-
-    def counted(source: Iterator[LineChunk]) -> Iterator[LineChunk]:
-        nonlocal line_count
-        for chunk in source:
-            line_count += chunk.line_count
-            if on_chunk is not None:
-                on_chunk(chunk)
-            yield chunk
-
-    def collect(chunk: LineChunk, future: Future) -> None:
-        nonlocal non_utf8
-        table, bad = future.result()
-        tables.append(table)
-        rejected.extend(bad)
-        # The worker split the chunk's lines (and so counted its bad ones): no second pass.
-        non_utf8 += chunk.non_utf8_lines
-
-    # Chunks are split into lines by the workers, in parallel, not here.
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        pending: list[tuple[LineChunk, Future]] = []
-        for chunk in counted(chunks):
-            pending.append((chunk, pool.submit(_parse_chunk, chunk, engine)))
-            while len(pending) > threads:
-                collect(*pending.pop(0))
-        for chunk, future in pending:
-            collect(chunk, future)
-
-    mended, rejected = _mend_cut_last_line(rejected, line_count)
-    if mended is not None:
-        tables.append(mended)
+    windows = WindowedParse(chunks, input_name, engine, threads, on_chunk)
+    tables = list(windows)
     lines = pa.concat_tables(tables) if tables else STRACE_LINES.schema.empty_table()
-    unparsed = unparsed_table(input_name, rejected)
-    return ParsedLines(lines, unparsed, line_count, non_utf8)
+    return ParsedLines(lines, windows.unparsed, windows.line_count, windows.non_utf8_lines)
+
+
+@dataclass
+class LineStats:
+    """What the report reads of an input's lines, gathered window by window: the counts and
+    clock span of `input_report` and the texts of strace's own `-c` table. Adding the windows
+    of an input in order gives what one table of all its lines gives."""
+
+    parsed_lines: int = 0
+    ts_kinds: list[str] = dataclasses.field(default_factory=list)
+    """The timestamp kinds seen, in order of first appearance."""
+    first_clock_ns: float = np.nan
+    last_clock_ns: float = np.nan
+    has_durations: bool = False
+    line_kinds: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Lines per `kind`, in order of first appearance."""
+    summary_lines: list[str] = dataclasses.field(default_factory=list)
+    """The texts of the `summary` lines (strace's own `-c`/`-C` table)."""
+
+    def add(self, lines: pa.Table, clock_ns: np.ndarray | None) -> None:
+        """Count one window of lines (`clock_ns`: their `trace_clock_ns`; None when the
+        caller sets the clock span itself)."""
+        self.parsed_lines += lines.num_rows
+        for kind in pc.unique(lines["ts_kind"]).to_pylist():
+            if kind is not None and kind not in self.ts_kinds:
+                self.ts_kinds.append(kind)
+        clock = clock_ns[~np.isnan(clock_ns)] if clock_ns is not None else clock_ns
+        if clock is not None and len(clock):
+            self.first_clock_ns = float(np.fmin(self.first_clock_ns, clock.min()))
+            self.last_clock_ns = float(np.fmax(self.last_clock_ns, clock.max()))
+        if not self.has_durations:
+            self.has_durations = bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False)
+        for item in lines["kind"].value_counts().to_pylist():
+            self.line_kinds[item["values"]] = (
+                self.line_kinds.get(item["values"], 0) + item["counts"]
+            )
+        if "summary" in self.line_kinds:
+            summary = pc.equal(lines["kind"], "summary")
+            self.summary_lines += lines["text"].filter(summary).to_pylist()
 
 
 def input_report(parsed: ParsedLines) -> dict[str, Any]:
     """The strace keys of an `inputs[]` entry: parsed lines, clock, time span, line kinds."""
-    lines = parsed.lines
-    clock = parsed.clock_ns
-    clock = clock[~np.isnan(clock)]
-    first = float(clock.min()) / 1e9 if len(clock) else None
-    last = float(clock.max()) / 1e9 if len(clock) else None
-    ts_kinds = [kind for kind in pc.unique(lines["ts_kind"]).to_pylist() if kind is not None]
+    stats = parsed.report_stats
+    first = stats.first_clock_ns / 1e9 if not np.isnan(stats.first_clock_ns) else None
+    last = stats.last_clock_ns / 1e9 if not np.isnan(stats.last_clock_ns) else None
+    kinds = stats.ts_kinds
     return {
-        "parsed_lines": lines.num_rows,
-        "clock": ts_kinds[0] if len(ts_kinds) == 1 else ("mixed" if ts_kinds else None),
+        "parsed_lines": stats.parsed_lines,
+        "clock": kinds[0] if len(kinds) == 1 else ("mixed" if kinds else None),
         "first_ts": first,
         "last_ts": last,
         "wall_s": (last - first) if first is not None and last is not None else None,
-        "has_durations": bool(pc.any(pc.is_valid(lines["duration_ns"])).as_py() or False),
-        "line_kinds": {
-            item["values"]: item["counts"] for item in lines["kind"].value_counts().to_pylist()
-        },
+        "has_durations": stats.has_durations,
+        "line_kinds": dict(stats.line_kinds),
     }

@@ -388,9 +388,7 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     trace_end = max((r.last_s for r in traces if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for source in inputs:
-        lines = source.parsed.lines
-        summary_lines = lines["text"].filter(pc.equal(lines["kind"], "summary")).to_pylist()
-        strace_rows += parse_strace_table(summary_lines)
+        strace_rows += parse_strace_table(source.parsed.report_stats.summary_lines)
     tasks = tables["tasks"]
     peak = max((peak_live_tasks(r.tasks, r.first_s) for r in traces), default=0)
     killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))

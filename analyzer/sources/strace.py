@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from analyzer.config import Config
@@ -25,7 +26,14 @@ class StraceSource(Source[strace.ParsedLines]):
     def parse(
         self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
     ) -> strace.ParsedLines:
-        return strace.parse(chunks, input_name, engine=engine, threads=threads)
+        from analyzer.derive import strace_ff
+        from analyzer.derive.strace import stream_input
+
+        # A file of an -ff set is merged with its siblings before it is derived: its lines
+        # are kept. Any other trace is derived while it is read.
+        if strace_ff.FF_NAME.match(Path(input_name).name):
+            return strace.parse(chunks, input_name, engine=engine, threads=threads)
+        return stream_input(chunks, input_name, engine=engine, threads=threads)
 
     def input_report(self, parsed: strace.ParsedLines) -> dict[str, Any]:
         return strace.input_report(parsed)

@@ -1,0 +1,101 @@
+"""The strace derivation window by window equals the derivation of the whole trace in one
+window: calls paired across window boundaries, the fd tables replayed on, the same tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analyzer import store
+from analyzer.derive.strace import StraceTables, derive_trace, stream_input, trace_tables
+from analyzer.derive.strace_stream import StreamOptions, TraceStream
+from analyzer.inputs import iter_line_chunks, open_input
+from tests.strace_traces import FIXTURES, parsed_in_small_chunks
+
+TRACES = sorted((FIXTURES / "strace").rglob("*.log")) + sorted(
+    (FIXTURES / "diagnosis" / "logs").glob("*.f_tt*_T.log")
+)
+TRACES = [path for path in TRACES if path.stat().st_size < 4_000_000]
+
+
+def tables_of(trace: StraceTables) -> dict[str, pa.Table]:
+    return {
+        "syscalls": trace.syscalls,
+        "wait_fds": trace.wait_fds,
+        "signals": trace.signals,
+        "exits": trace.exits,
+        "tasks": trace.tasks,
+    }
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda path: path.name)
+def test_tiny_windows_give_the_tables_of_one_window(path: Path) -> None:
+    parsed = parsed_in_small_chunks(path)
+    whole = derive_trace(str(path), parsed)
+    windowed = derive_trace(str(path), parsed, StreamOptions(window_lines=5, lookahead_lines=16))
+    for name, table in tables_of(whole).items():
+        assert tables_of(windowed)[name].equals(table), name
+    assert (windowed.first_s, windowed.last_s, windowed.clock) == (
+        whole.first_s,
+        whole.last_s,
+        whole.clock,
+    )
+    assert (windowed.has_durations, windowed.follows_forks) == (
+        whole.has_durations,
+        whole.follows_forks,
+    )
+
+
+def test_calls_are_paired_across_window_boundaries() -> None:
+    """Without look-ahead, the halves of the pool's blocked calls fall in different windows:
+    the unfinished calls are carried until they resume, and pair as in one window."""
+    path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    parsed = parsed_in_small_chunks(path)
+    whole = derive_trace(str(path), parsed)
+    stream = TraceStream(str(path), options=StreamOptions(window_lines=5, lookahead_lines=0))
+    stream.feed(parsed.lines)
+    stream.finish()
+    assert stream.facts.windows > 100
+    assert stream.facts.carried_peak > 1
+    windowed = trace_tables(stream)
+    assert windowed.syscalls.equals(whole.syscalls)
+    assert windowed.wait_fds.equals(whole.wait_fds)
+
+
+def test_a_trace_of_several_windows_is_spilled_to_parquet_and_read_back(tmp_path: Path) -> None:
+    """Within a run, each window's tables go to the work directory as Parquet; the trace read
+    back in call order equals the one-window derivation, and the files stay when kept."""
+    path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    whole = derive_trace(str(path), parsed_in_small_chunks(path))
+    source = open_input(path)
+    try:
+        with store.work_dir(tmp_path / "work", keep=True):
+            parsed = stream_input(
+                iter_line_chunks(source.stream, chunk_bytes=1 << 14),
+                str(path),
+                options=StreamOptions(window_lines=500, lookahead_lines=16),
+            )
+    finally:
+        source.close()
+    assert parsed.trace is not None
+    for name, table in tables_of(whole).items():
+        assert tables_of(parsed.trace)[name].equals(table), name
+    parts = sorted((tmp_path / "work").glob("*/syscalls/part-*.parquet"))
+    assert len(parts) > 3
+    assert sum(pq.read_metadata(part).num_rows for part in parts) == whole.syscalls.num_rows
+
+
+def test_a_named_work_dir_keeps_what_it_held_and_loses_what_the_run_wrote(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("the user's")
+    with store.work_dir(tmp_path) as directory:
+        spilled = directory.folder("trace.log")
+        (spilled / "part.parquet").write_bytes(b"x")
+    assert not spilled.exists()
+    assert mine.read_text() == "the user's"
+    with store.work_dir(tmp_path, keep=True) as directory:
+        kept = directory.folder("trace.log")
+    assert kept.exists()
