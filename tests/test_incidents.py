@@ -44,8 +44,6 @@ BLIND_MISSES = {
     "healthy_threadpool_blobstore": "IOD005 error: idle workers on the executor's work queue "
     "behind a producer parked in accept4 (only epoll_wait/futex parking counts as idle); "
     "a GIL convoy warning from host CPU starvation",
-    "log_rollover_fsync_lock": "strace -ff files named PREFIX.TID.gz are not merged; merged, the "
-    "rollover holder is still not named (it waits on the same lock at other times)",
 }
 """Blind incidents whose score is known not to be full (fixtures/blind/README.md)."""
 

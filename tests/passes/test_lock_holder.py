@@ -244,3 +244,37 @@ def test_hand_built_an_event_loop_posting_work_between_events_held_nothing(
         ),
     ]
     assert run(_futex_trace(tmp_path, lines), PassConfig()) == []
+
+
+@pytest.mark.parametrize(("queued_at", "named"), [(0.1, True), (0.65, False)])
+def test_hand_built_a_waiter_is_judged_hold_by_hold(
+    tmp_path: Any, queued_at: float, named: bool
+) -> None:
+    """Hand-written: thread 104 once queued on the word itself (woken by 101's release); later
+    101-103 queue while 104 holds the lock and wakes them one by one at 0.70 s. Held 0.6 s,
+    that hold is work under the lock (a rollover inside logging's handler lock, as in
+    fixtures/blind/log_rollover_fsync_lock): 104 is named although it waits there at other
+    times. Held 0.05 s, it is a convoy's quick hand-off: nobody is named."""
+    queued = [
+        f"{tid} 10:00:00.{round(queued_at * 1e6) + tid % 100:06d} futex(0x1000, "
+        "FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>"
+        for tid in (101, 102, 103)
+    ]
+    lines = [
+        *_threads([101, 102, 103, 104]),
+        "104 10:00:00.000010 futex(0x1000, FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>",
+        "101 10:00:00.019000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>",
+        "104 10:00:00.019100 <... futex resumed>) = 0 <0.019090>",
+        *queued,
+        *(
+            f"104 10:00:00.70{i}000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>"
+            for i in range(3)
+        ),
+        *(
+            f"{tid} 10:00:00.70{i}100 <... futex resumed>) = 0 "
+            f"<{0.7 + i / 1000 + 0.0001 - queued_at - (tid % 100) / 1e6:.6f}>"
+            for i, tid in enumerate((101, 102, 103))
+        ),
+    ]
+    findings = run(_futex_trace(tmp_path, lines), PassConfig())
+    assert [f.culprit.tid for f in findings if f.culprit is not None] == ([104] if named else [])
