@@ -278,3 +278,28 @@ def test_hand_built_a_waiter_is_judged_hold_by_hold(
     ]
     findings = run(_futex_trace(tmp_path, lines), PassConfig())
     assert [f.culprit.tid for f in findings if f.culprit is not None] == ([104] if named else [])
+
+
+@pytest.mark.parametrize(("parked_in", "named"), [("accept4(3, ", False), ("recvfrom(5, ", True)])
+def test_hand_built_a_server_waiting_for_clients_held_nothing(
+    tmp_path: Any, parked_in: str, named: bool
+) -> None:
+    """Hand-written, the event-loop control above with the waker a server's main thread that
+    waits in accept4 for the next client between submissions (as in
+    fixtures/blind/healthy_threadpool_blobstore): it was being fed, not holding a lock. In
+    recvfrom, waiting for a peer's reply, it held the lock across a network call."""
+    lines = [
+        *_threads([101, 102, 103, 104]),
+        f"104 10:00:00.000050 {parked_in}NULL, NULL, 0) = 7 <0.599000>",
+        *_waits([101, 102, 103]),
+        *(
+            f"104 10:00:00.60{i}000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>"
+            for i in range(3)
+        ),
+        *(
+            f"{tid} 10:00:00.60{i}100 <... futex resumed>) = 0 <0.60{i}000>"
+            for i, tid in enumerate((101, 102, 103))
+        ),
+    ]
+    findings = run(_futex_trace(tmp_path, lines), PassConfig())
+    assert [f.culprit.tid for f in findings if f.culprit is not None] == ([104] if named else [])
