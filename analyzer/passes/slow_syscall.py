@@ -5,6 +5,12 @@ can share (a socket's peer, a path, a pipe). A group becomes a finding when one 
 calls took at least `PassConfig.slow_syscall_s`, or when together its calls held threads
 for at least `slow_syscall_share` of the trace's wall time. Idle waits (epoll, futex,
 sleeps, accept, wait4 ...) are left to the loop, lock and pile-up passes.
+
+Its severity weighs the calls against the time of the threads that made them (their count
+times the wall time): N pool threads that each spend 2% of their time on a peer add up to
+N × 2% of one wall clock, but each of them was free 98% of the time. A group without one
+slow call whose threads spent less than `slow_syscall_share` of their time in it is a busy
+pool on a fast resource: info.
 """
 
 from __future__ import annotations
@@ -174,6 +180,9 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             np.unique(member_tid_values[~np.isnan(member_tid_values)]).astype(np.int64).tolist()
         )
         share = group.total_s / trace.wall_s if trace.wall_s else None
+        thread_share = (
+            group.total_s / (max(len(member_tids), 1) * trace.wall_s) if trace.wall_s else None
+        )
         errors = int(errnos[member_rows].sum())
         evidence: dict[str, Any] = {
             "syscall": syscall,
@@ -184,6 +193,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "p95_s": p95,
             "max_s": float(group.max_s),
             "share_of_wall": share,
+            "share_of_thread_time": thread_share,
             "errors": errors,
             "threads": member_tids[: config.max_samples * 4],
             "thread_count": len(member_tids),
@@ -191,11 +201,18 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "outliers": outliers,
             "threshold_s": config.slow_syscall_s,
         }
-        severity: Severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
+        severity: Severity = (
+            "error"
+            if group.max_s >= 1.0 or (thread_share or 0) >= 0.5
+            else "warning"
+            if slow_calls or (thread_share or 0) >= config.slow_syscall_share
+            else "info"
+        )
         share_text = ""
-        if share is not None and share > 1:
+        if len(member_tids) > 1 and thread_share is not None:
             share_text = (
-                f" ({share:.1f}× the {trace.wall_s:.3f} s traced: threads waited in parallel)"
+                f", {thread_share:.0%} of the time of its {len(member_tids)} threads over the "
+                f"{trace.wall_s:.3f} s traced"
             )
         elif share:
             share_text = f", {share:.0%} of the {trace.wall_s:.3f} s traced"
@@ -210,14 +227,20 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
                 else f"none took {config.slow_syscall_s * 1e3:g} ms or more: reported for the "
                 "share of the traced time these calls held threads."
             )
+            + (
+                " The threads were free the rest of their time: many quick calls from "
+                "several threads (a busy pool on a fast resource), not a slow one."
+                if severity == "info"
+                else ""
+            )
         )
         if syscall in WAITS_ON_SETS and where:
             title = f"Waits for {where} in {syscall}"
         else:
             title = f"Slow {syscall}{on_where}"
-        if slow_calls == 0 and share:
+        if slow_calls == 0 and thread_share:
             # Reported for the time it holds, not for one slow call: say so.
-            title = f"{syscall}{on_where} held threads {share:.0%} of the traced time"
+            title = f"{syscall}{on_where} held threads {thread_share:.0%} of their time"
         pid = None if np.isnan(pids[slowest]) else int(pids[slowest])
         tid = int(tids[slowest]) if len(member_tids) == 1 else None
         findings.append(

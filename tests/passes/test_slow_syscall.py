@@ -93,8 +93,28 @@ def test_fsync_gets_the_disk_story_and_many_small_calls_count_by_share() -> None
     assert finding.evidence["total_s"] == pytest.approx(2.0)
     assert finding.evidence["slow_calls"] == 0
     assert finding.evidence["share_of_wall"] == pytest.approx(0.2)
+    assert finding.evidence["share_of_thread_time"] == pytest.approx(0.2)
     assert "group commit" in finding.fix
     assert finding.severity == "warning"
+
+
+@pytest.mark.parametrize(("threads", "severity"), [(6, "info"), (1, "warning")])
+def test_a_busy_pool_on_a_fast_peer_is_info(threads: int, severity: str) -> None:
+    """Hand-built, as in fixtures/blind/healthy_asyncio_executor_peer: 600 quick polls (2 ms)
+    on one peer, 1.2 s in all over a 10 s trace. Spread over 6 executor threads each was
+    waiting 2% of its time (info: a busy pool on a fast peer); one thread doing them all
+    spent 12% of its time there (warning)."""
+    rows = [
+        _call("poll", 0.002, "TCP:[127.0.0.1:5000->127.0.0.1:6000]", tid=1 + i % threads, line=i)
+        for i in range(1, 601)
+    ]
+    for row in rows:  # spread over the 10 s
+        row["start_s"] = row["line_start"] / 60.0
+        row["end_s"] = row["start_s"] + 0.002
+    (finding,) = slow_syscall.run(hand_built(rows, last_s=10.0), PassConfig())
+    assert finding.evidence["share_of_wall"] == pytest.approx(0.12)
+    assert finding.evidence["share_of_thread_time"] == pytest.approx(0.12 / threads)
+    assert finding.severity == severity
 
 
 def test_target_classes_and_resources() -> None:
