@@ -37,8 +37,6 @@ INCIDENTS = sorted(
 BLIND = sorted(path for path in (FIXTURES / "blind").iterdir() if (path / "truth.json").is_file())
 BLIND_MISSES = {
     "fcntl_ledger_compactor": "the waiters' thread_pileup is still an error (folded, not quiet)",
-    "healthy_mp_pool_digest": "IOD001 errors on a Pool's idle pipe reads (waiting for tasks and "
-    "results); IOD002 takes the Pool's worker-handler thread polling pipes for an event loop",
     "healthy_threadpool_blobstore": "a GIL convoy warning (7.6% of the threads' time, waits "
     "max 27 ms) from the host's CPU starvation under strace",
 }

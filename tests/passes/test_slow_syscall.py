@@ -117,6 +117,38 @@ def test_a_busy_pool_on_a_fast_peer_is_info(threads: int, severity: str) -> None
     assert finding.severity == severity
 
 
+@pytest.mark.parametrize(
+    ("writer_waits_in", "target", "severity"),
+    [
+        ("futex", None, "info"),
+        ("recvfrom", "TCP:[127.0.0.1:5000->127.0.0.1:6000]", "info"),
+        ("clock_nanosleep", None, "warning"),
+        (None, None, "warning"),
+    ],
+)
+def test_a_pipe_read_is_slow_only_when_its_writer_was_producing(
+    writer_waits_in: str | None, target: str | None, severity: str
+) -> None:
+    """Hand-built: thread 2 blocks 0.5 s reading a pipe until thread 1 writes to it. A writer
+    that spent that time waiting for its own input (a queue's futex, a socket) had nothing
+    to send: the reader was an idle consumer (a multiprocessing.Pool worker waiting for its
+    next task, fixtures/blind/healthy_mp_pool_digest). A writer that slept or ran (no call)
+    was producing slowly (the slept time may be pacing or work)."""
+    rows = [_call("read", 0.5, "pipe:[100]", tid=2, line=1)]
+    write = _call("write", 0.0001, "pipe:[100]", tid=1, line=2)
+    write["start_s"], write["end_s"] = 1.5, 1.5001
+    rows.append(write)
+    if writer_waits_in:
+        rows.append(_call(writer_waits_in, 0.49, target, tid=1, line=1))
+    findings = slow_syscall.run(hand_built(rows), PassConfig())
+    (finding,) = [f for f in findings if f.evidence["target"] == "pipe:[100]"]
+    assert finding.evidence["writers"] == [1]
+    assert finding.evidence["writers_waiting_share"] == pytest.approx(
+        0.98 if severity == "info" else 0.0
+    )
+    assert finding.severity == severity
+
+
 def test_target_classes_and_resources() -> None:
     targets = pa.array(
         [
