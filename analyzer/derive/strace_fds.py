@@ -129,7 +129,7 @@ _CHANGES_FDS = pa.array(
 )
 _QUOTED = r'"(?P<text>(?:[^"\\]|\\.)*)"'
 """The first double-quoted argument (RE2 and Python `re` agree on this pattern)."""
-_DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
+_DECORATED_FD = r"^(?P<fd>-?\d{1,18})(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _BOUND_TO_PORT_0 = re.compile(r"^[A-Za-z0-9]+:\[[^\]>]*:0\]$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
