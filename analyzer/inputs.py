@@ -9,14 +9,13 @@ accepted, and bytes that are not UTF-8 survive as ``\\xNN`` escapes and are coun
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -43,41 +42,94 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-class _ZstdFrames:
-    """zstd frames one after another, decoded block by block. Unlike `zstandard`'s stream
-    reader, which ends silently where its input ends inside a frame, it raises EOFError
-    there (after handing out what it decoded), so a cut trace is reported as cut."""
+class _Decoder(Protocol):
+    """An incremental decompressor of one stream (zlib, bz2, lzma, zstandard objects)."""
 
-    BLOCK = 1 << 20
+    @property
+    def eof(self) -> bool: ...
 
-    def __init__(self, raw: BinaryIO) -> None:
-        import zstandard
+    @property
+    def unused_data(self) -> bytes: ...
 
-        self._decoder_for_frame = zstandard.ZstdDecompressor().decompressobj
-        self._decoder = self._decoder_for_frame()
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def _zstd_decoder() -> _Decoder:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+_DECODERS: dict[str, Callable[[], _Decoder]] = {
+    "gzip": lambda: zlib.decompressobj(wbits=16 + zlib.MAX_WBITS),
+    "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+    "bz2": bz2.BZ2Decompressor,
+    "zstd": _zstd_decoder,
+}
+
+
+class _Frames:
+    """Compressed streams (gzip members, xz or zstd frames, bz2 streams) one after another,
+    decoded piece by piece, as `gzip -dc` reads them: every byte that decodes is handed out,
+    and only then does reading raise (EOFError where the data ends inside a stream, the
+    decoder's error where it turns corrupt), so a cut or damaged trace is read up to the
+    damage and reported as damaged. The stdlib's file objects instead lose the whole read
+    call that meets the damage (all but the first 64 KiB of a gzip missing its last bytes).
+    """
+
+    PIECE = 64 << 10
+    """Compressed bytes per decoder call: at most this much before a corruption is lost."""
+
+    def __init__(self, raw: BinaryIO, compression: str) -> None:
+        self._new_decoder = _DECODERS[compression]
+        self._decoder = self._new_decoder()
         self._raw = raw
         self._buffer = bytearray()
-        self._in_frame = False
+        self._in_stream = False
         self._ended = False
+        self._error: BaseException | None = None
 
     def _fill(self, size: int) -> None:
         while not self._ended and (size < 0 or len(self._buffer) < size):
-            block = self._raw.read(self.BLOCK)
-            if not block:
+            piece = self._raw.read(self.PIECE)
+            if not piece:
                 self._ended = True
+                if self._in_stream:
+                    self._drain()
+                    self._error = EOFError("the data ends inside a compressed stream")
                 return
-            while block:
-                self._buffer += self._decoder.decompress(block)
-                if not self._decoder.eof:
-                    self._in_frame = True
-                    break
-                block = self._decoder.unused_data  # the next frame starts here
-                self._decoder = self._decoder_for_frame()
-                self._in_frame = bool(block)
+            try:
+                self._decode(piece)
+            except _decompression_errors() as error:
+                self._ended = True
+                self._error = error
+
+    def _decode(self, piece: bytes) -> None:
+        while piece:
+            if not self._in_stream:
+                piece = piece.lstrip(b"\0")  # padding between or after streams (gzip, xz)
+                if not piece:
+                    return
+            self._in_stream = True
+            self._buffer += self._decoder.decompress(piece)
+            if not self._decoder.eof:
+                return
+            piece = self._decoder.unused_data  # the next stream starts here
+            self._decoder = self._new_decoder()
+            self._in_stream = False
+
+    def _drain(self) -> None:
+        """What the decoder still holds of a stream whose data has ended (bz2 hands out
+        a decoded block a little at a time, one call after another)."""
+        try:
+            while decoded := self._decoder.decompress(b""):
+                self._buffer += decoded
+        except _decompression_errors():
+            pass  # the error that stops the stream is reported by the caller
 
     def _check_end(self) -> None:
-        if not self._buffer and self._ended and self._in_frame:
-            raise EOFError("zstd data ended inside a frame")
+        if not self._buffer and self._error is not None:
+            raise self._error
 
     def read(self, size: int = -1) -> bytes:
         self._fill(size)
@@ -100,25 +152,16 @@ class _ZstdFrames:
         self._raw.close()
 
 
-def _zstd_reader(raw: BinaryIO) -> BinaryIO:
-    return _ZstdFrames(raw)  # type: ignore[return-value]
-
-
-_DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
-    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),  # type: ignore[dict-item]
-    "xz": lambda raw: lzma.LZMAFile(raw),  # type: ignore[dict-item]  # noqa: SIM115
-    "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[dict-item]
-    "zstd": _zstd_reader,
-}
-
-
-def _decompression_errors() -> tuple[type[BaseException], ...]:
-    errors: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, zlib.error)
+def _zstd_errors() -> tuple[type[BaseException], ...]:
     try:
         import zstandard
     except ImportError:
-        return errors
-    return (*errors, zstandard.ZstdError)
+        return ()
+    return (zstandard.ZstdError,)
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    return (EOFError, OSError, lzma.LZMAError, zlib.error, *_zstd_errors())
 
 
 class _Decompressed:
@@ -248,7 +291,8 @@ def open_input(path: str | Path) -> OpenedInput:
     stream = peekable
     if compression:
         try:
-            decompressed = _Decompressed(_DECOMPRESSORS[compression](peekable), compression)
+            frames: BinaryIO = _Frames(peekable, compression)  # type: ignore[assignment]
+            decompressed = _Decompressed(frames, compression)
         except _decompression_errors() as error:
             raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
         stream = decompressed  # type: ignore[assignment]
