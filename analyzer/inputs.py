@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -451,6 +452,8 @@ def iter_line_chunks(
         if not count:
             break
         del data[len(carry) + count :]
+        if b"\r" in data:
+            data = _lone_cr_to_lf(data)
         cut = data.rfind(b"\n")
         if cut < 0:
             carry = bytes(data)
@@ -460,5 +463,19 @@ def iter_line_chunks(
         chunk = LineChunk(line_no, block=data)
         line_no += chunk.line_count
         yield chunk
+    if carry.endswith(b"\r"):  # a lone CR that ends the input ends its last line
+        carry = carry[:-1]
     if carry:
         yield LineChunk(line_no, block=carry)
+
+
+def _lone_cr_to_lf(data: bytearray) -> bytearray:
+    """CR-only line endings (old Mac files, a terminal capture's carriage returns) as LF;
+    CRLF is left for the splitter, and a CR at the very end waits for the next read, which
+    may begin with its LF. Without this, 500 CR-ended calls read as one line."""
+    last_cr = data.endswith(b"\r")
+    body = _LONE_CR.sub(b"\n", data[:-1] if last_cr else data)
+    return bytearray(body + b"\r" if last_cr else body)
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")

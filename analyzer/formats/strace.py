@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 
 from analyzer.formats import strace_lark
 from analyzer.formats.strace_clock import trace_clock_ns
+from analyzer.formats.strace_glued import REASON as GLUED
+from analyzer.formats.strace_glued import glued_rows, is_glued
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
@@ -171,6 +173,22 @@ def _mend_cut_last_line(
 
 
 def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    table, rejected = _parse_records(chunk, engine)
+    # The grammar rejects some glued lines and reads others as one call: both get one reason.
+    rejected = [
+        (line_no, text, GLUED if is_glued(text) else reason) for line_no, text, reason in rejected
+    ]
+    glued = glued_rows(table)
+    if not glued.any():
+        return table, rejected
+    lines = chunk.lines
+    for line_no in table["line_no"].filter(pa.array(glued)).to_pylist():
+        rejected.append((line_no, lines[line_no - chunk.first_line_no].as_py(), GLUED))
+    rejected.sort(key=lambda entry: entry[0])
+    return table.filter(pa.array(~glued)), rejected
+
+
+def _parse_records(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     line_numbers = chunk.line_numbers
     if engine == "lark":
         return _parse_with_grammar(line_numbers.to_pylist(), chunk.lines.to_pylist())
