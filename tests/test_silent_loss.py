@@ -88,3 +88,9 @@ def test_an_asyncio_log_sorted_backwards_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "reversed.txt"
     path.write_text("\n".join(reversed(ASYNCIO.read_text().splitlines())) + "\n")
     assert "Timestamps out of order" in _limits(_report(tmp_path, path))
+
+
+def test_a_resumed_half_without_its_start_is_not_out_of_order(tmp_path: Path) -> None:
+    """Its start is estimated (end minus duration), not a line of the trace."""
+    path = FIXTURES / "public/strace/tomcat_nio_ttT_yy_multi_p.log"
+    assert "Timestamps out of order" not in _limits(_report(tmp_path, path))

@@ -42,8 +42,9 @@ LOG_STEP_BACK_S = 1.0
 
 
 def calls_by_task_in_line_order(calls: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """(task, start time) of the timed calls, by task and then line."""
-    timed = calls.filter(pc.is_valid(calls["start_s"]))
+    """(task, start time) of the timed calls whose first line is in the trace (a resumed
+    half alone has only an estimated start), by task and then line."""
+    timed = calls.filter(pc.and_(pc.is_valid(calls["start_s"]), pc.is_valid(calls["line_start"])))
     tid = pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False)
     line = timed["line_start"].to_numpy(zero_copy_only=False)
     start = timed["start_s"].to_numpy(zero_copy_only=False)
