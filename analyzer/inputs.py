@@ -428,18 +428,44 @@ def _split(block: bytes | bytearray, first_line_no: int) -> LineChunk:
     return LineChunk(first_line_no, array, bad)
 
 
+LINE_CAP = 1 << 20
+"""Longest line read (bytes); a longer one is replaced by `CUT_MARK` and listed (`CutLine`)."""
+CUT_MARK = b"\0iodiag: line cut\0"
+"""What stands in for an overlong line: no format reads it (a NUL is in no trace's syntax)."""
+CUT_HEAD = 200
+"""Bytes of an overlong line kept to show it."""
+
+
+@dataclass(frozen=True)
+class CutLine:
+    """A line longer than `LINE_CAP`: its number, length and first bytes."""
+
+    line_no: int
+    length: int
+    head: str
+
+    @property
+    def reason(self) -> str:
+        return f"a line of {self.length:,} bytes, longer than the {LINE_CAP:,} read per line"
+
+
 def iter_line_chunks(
     stream: BinaryIO,
     chunk_bytes: int = CHUNK_BYTES,
     on_progress: Callable[[int], None] | None = None,
+    cut: list[CutLine] | None = None,
+    line_cap: int = LINE_CAP,
 ) -> Iterator[LineChunk]:
     """Yield the stream's lines in chunks of about `chunk_bytes`, numbered from 1.
 
     A last line without a newline is yielded like any other line. Each chunk keeps its raw
-    block and splits it into `LineChunk.lines` only when asked.
+    block and splits it into `LineChunk.lines` only when asked. A line longer than `line_cap`
+    is replaced by `CUT_MARK` and added to `cut`; only its head is kept while the rest is
+    read past, so memory stays bounded whatever the line lengths.
     """
     line_no = 1
     carry = b""
+    dropped = 0  # bytes of the carried partial line already read past
     while True:
         # One fresh buffer per chunk, read into after the carried partial line: the block
         # is the buffer itself, cut at its last newline (no copy of the chunk's bytes).
@@ -454,19 +480,55 @@ def iter_line_chunks(
         del data[len(carry) + count :]
         if b"\r" in data:
             data = _lone_cr_to_lf(data)
-        cut = data.rfind(b"\n")
-        if cut < 0:
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) > line_cap:
+                keep = min(CUT_HEAD, line_cap)
+                dropped += len(data) - keep
+                del data[keep:]
             carry = bytes(data)
             continue
-        carry = bytes(data[cut + 1 :])
-        del data[cut:]
+        carry = bytes(data[end + 1 :])
+        del data[end:]
+        if dropped or len(data) > line_cap:
+            data = _cut_overlong(data, line_no, dropped, line_cap, cut)
+            dropped = 0
         chunk = LineChunk(line_no, block=data)
         line_no += chunk.line_count
         yield chunk
     if carry.endswith(b"\r"):  # a lone CR that ends the input ends its last line
         carry = carry[:-1]
     if carry:
+        if dropped or len(carry) > line_cap:
+            carry = bytes(_cut_overlong(bytearray(carry), line_no, dropped, line_cap, cut))
         yield LineChunk(line_no, block=carry)
+
+
+def _cut_overlong(
+    block: bytearray, first_line_no: int, dropped: int, line_cap: int, cut: list[CutLine] | None
+) -> bytearray:
+    """The block with each line longer than `line_cap` (the first one `dropped` bytes
+    longer than it reads here) replaced by `CUT_MARK`, the cut lines added to `cut`."""
+    newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(block)]])
+    lengths = ends - starts
+    lengths[0] += dropped
+    long = np.flatnonzero(lengths > line_cap)
+    if not len(long):
+        return block
+    pieces: list[bytes] = []
+    position = 0
+    for index in long.tolist():
+        start, end = int(starts[index]), int(ends[index])
+        head = bytes(block[start : min(end, start + CUT_HEAD)])
+        if cut is not None:
+            text = head.decode("utf-8", errors="backslashreplace")
+            cut.append(CutLine(first_line_no + index, int(lengths[index]), text))
+        pieces += [bytes(block[position:start]), CUT_MARK]
+        position = end
+    pieces.append(bytes(block[position:]))
+    return bytearray(b"".join(pieces))
 
 
 def _lone_cr_to_lf(data: bytearray) -> bytearray:

@@ -104,6 +104,10 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
 
 
 _ATTACHED_INSIDE = re.compile(r"^(?P<fragment>.+?)(?P<message>strace: Process \d+ attached.*)$")
+GRAMMAR_LINE_CAP = 128 << 10
+"""Longest line given to the grammar: its lexer needs about 1 KB per character of a string
+it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
+TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no plain call line"
 CUT_SHORT = "cut short"
 """`text` of the record made for a last line cut off mid-call (the tracer was killed)."""
 
@@ -122,6 +126,10 @@ def _parse_with_grammar(
     index = 0
     while index < len(texts):
         line_no, text = line_numbers[index], texts[index]
+        if len(text) > GRAMMAR_LINE_CAP:
+            rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
+            index += 1
+            continue
         result = _checked(strace_lark.parse_line(text))
         split = _ATTACHED_INSIDE.match(text) if isinstance(result, Unparsed) else None
         if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
