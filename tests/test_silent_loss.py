@@ -22,6 +22,7 @@ from analyzer.inputs import iter_line_chunks
 
 TRACE = FIXTURES / "strace/logs/asyncio_block.f_tt_T.log"
 ASYNCIO = FIXTURES / "public/asyncio/ha_core13494_error_doing_job_destroyed.txt"
+ASYNCIO_SLOW = FIXTURES / "public/asyncio/ha_core91467_zha_slow_tasks_finished.txt"
 
 
 def _report(tmp_path: Path, path: Path, *options: str) -> dict:
@@ -94,3 +95,17 @@ def test_a_resumed_half_without_its_start_is_not_out_of_order(tmp_path: Path) ->
     """Its start is estimated (end minus duration), not a line of the trace."""
     path = FIXTURES / "public/strace/tomcat_nio_ttT_yy_multi_p.log"
     assert "Timestamps out of order" not in _limits(_report(tmp_path, path))
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_took_values_asyncio_never_prints_are_unparsed(tmp_path: Path, engine: str) -> None:
+    """A real slow-callback line (this folder's HA log) with its value edited by hand."""
+    line = ASYNCIO_SLOW.read_text().splitlines()[0]
+    assert " took 0.101 seconds" in line
+    values = ["0.101", "-1", "nan", "inf", "1e308", "0.250"]
+    path = tmp_path / "took.log"
+    path.write_text("\n".join(line.replace("0.101", value) for value in values) + "\n")
+    report = _report(tmp_path, path, "--engine", engine)
+    inputs = report["inputs"][0]
+    assert [sample["line"] for sample in inputs["unparsed_samples"]] == [2, 3, 4, 5]
+    assert report["asyncio"]["by_kind"] == {"slow_callback": 2}
