@@ -25,7 +25,8 @@ from analyzer.schema import PERF_FOLDED
 def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) -> pa.Table:
     """The folded stacks of one input, as `collapse` orders them."""
     stacks, counts = [], []
-    for line in collapse(parsed, options).splitlines():
+    # split at "\n" only: splitlines() also cuts at \x1c-\x1e, \x85 ... inside a symbol
+    for line in collapse(parsed, options).split("\n")[:-1]:
         stack, _, count = line.rpartition(" ")
         stacks.append(stack)
         counts.append(int(count))

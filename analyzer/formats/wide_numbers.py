@@ -9,6 +9,7 @@ lines that may hold such a number, so that only those take the exact (Python) ch
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import numpy as np
@@ -37,5 +38,19 @@ def fits(value: object) -> bool:
 
 
 def all_fit(values: Iterable[object]) -> bool:
-    """Whether every field of a parsed record fits its int64 column."""
+    """Whether every field of a parsed record (a tuple of fields) fits its int64 column."""
     return all(fits(value) for value in values)
+
+
+def record_fits(record: object) -> bool:
+    """`all_fit` for a record that is a named tuple or a dataclass (nested tuples, lists and
+    dicts of values are looked into)."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        values: Iterable[object] = (getattr(record, f.name) for f in dataclasses.fields(record))
+    elif isinstance(record, tuple | list):
+        values = record
+    elif isinstance(record, dict):
+        values = record.values()
+    else:
+        return fits(record)
+    return all(record_fits(value) for value in values)
