@@ -35,6 +35,15 @@ CHUNK_BYTES = 8 << 20
 HEAD_BYTES = 64 << 10
 
 
+class ByteStream(Protocol):
+    """What this layer reads bytes from: a binary file or stdin, a decompressor, or one of the
+    wrappers below. Those that can also fill a buffer have ``readinto`` (see `_readinto`)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 def sniff_compression(head: bytes) -> str | None:
     """The compression named by the first bytes of a stream, or None for plain data."""
     for magic, name in MAGIC:
@@ -81,7 +90,7 @@ class _Frames:
     PIECE = 64 << 10
     """Compressed bytes per decoder call: at most this much before a corruption is lost."""
 
-    def __init__(self, raw: BinaryIO, compression: str) -> None:
+    def __init__(self, raw: ByteStream, compression: str) -> None:
         self._new_decoder = _DECODERS[compression]
         self._decoder = self._new_decoder()
         self._raw = raw
@@ -170,7 +179,7 @@ class _Decompressed:
     corrupt (a trace copied while still being written, a cut download) instead of raising
     in the middle of a run; `error` says what happened, and the report shows it."""
 
-    def __init__(self, stream: BinaryIO, compression: str) -> None:
+    def __init__(self, stream: ByteStream, compression: str) -> None:
         self.stream = stream
         self.compression = compression
         self.error: str | None = None
@@ -203,7 +212,7 @@ class _Decompressed:
 class _Peekable:
     """A binary stream whose first bytes have already been read for sniffing."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: ByteStream) -> None:
         self._head = head
         self._rest = rest
 
@@ -238,7 +247,7 @@ class _Peekable:
         self._rest.close()
 
 
-def _readinto(stream: BinaryIO, view: memoryview) -> int:
+def _readinto(stream: ByteStream, view: memoryview) -> int:
     """`stream.readinto(view)`, or `read` and a copy for streams without it."""
     readinto = getattr(stream, "readinto", None)
     if readinto is not None:
@@ -254,7 +263,7 @@ class OpenedInput:
 
     name: str
     compression: str | None
-    stream: BinaryIO
+    stream: ByteStream
     size_bytes: int | None
     """Size on disk (compressed), when known; used for progress only."""
     raw: BinaryIO | None = None
@@ -287,20 +296,19 @@ def open_input(path: str | Path) -> OpenedInput:
         size = Path(path).stat().st_size
     head = raw.read(8)
     compression = sniff_compression(head)
-    peekable: BinaryIO = _Peekable(head, raw)  # type: ignore[assignment]
+    peekable = _Peekable(head, raw)
     decompressed = None
-    stream = peekable
+    stream: ByteStream = peekable
     if compression:
         try:
-            frames: BinaryIO = _Frames(peekable, compression)  # type: ignore[assignment]
-            decompressed = _Decompressed(frames, compression)
+            decompressed = _Decompressed(_Frames(peekable, compression), compression)
         except _decompression_errors() as error:
             raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
-        stream = decompressed  # type: ignore[assignment]
+        stream = decompressed
     text_head = stream.read(HEAD_BYTES)
     if decompressed is not None and decompressed.error and not text_head:
         raise InputError(f"{name}: cannot decompress {compression} data: {decompressed.error}")
-    stream = _Peekable(text_head, stream)  # type: ignore[assignment]
+    stream = _Peekable(text_head, stream)
     return OpenedInput(name, compression, stream, size, raw, text_head, decompressed)
 
 
@@ -450,7 +458,7 @@ class CutLine:
 
 
 def iter_line_chunks(
-    stream: BinaryIO,
+    stream: ByteStream,
     chunk_bytes: int = CHUNK_BYTES,
     on_progress: Callable[[int], None] | None = None,
     cut: list[CutLine] | None = None,

@@ -226,7 +226,7 @@ def analyze(
         for module in SOURCES[name].report_modules:
             importlib.import_module(module)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        sections = pool.submit(report_sections, inputs, derived, skipped)
+        pending_sections = pool.submit(report_sections, inputs, derived, skipped)
         findings = run_passes(seen, config.passes)
-        report = with_findings(sections.result(), findings)
+        report = with_findings(pending_sections.result(), findings)
     return AnalysisResult(report=report, tables=tables)

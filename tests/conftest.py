@@ -5,8 +5,10 @@ environment, and fixtures for the repository's folders.
   property with its full example count; ``dev`` (the default) runs a tenth of them, so that
   a local ``pytest -m "not slow"`` stays quick. Tests give their count with
   `support.examples(n)`, which the profile scales. ``HYPOTHESIS_PROFILE`` overrides.
-- ``@pytest.mark.slow``: tests that start subprocesses, build the wheel or trace live
-  programs. ``pytest -m "not slow"`` leaves them out; CI runs everything.
+- ``@pytest.mark.slow``: tests that start subprocesses, build the wheel, trace live
+  programs, or sweep every fixture through every engine or renderer (chosen from
+  ``pytest --durations=0``: the marked tests were two thirds of the suite's time).
+  ``pytest -m "not slow"`` leaves them out; CI runs everything.
 - Renderers see an 80-column, colourless terminal in UTC, whatever the developer's shell.
 """
 
@@ -33,7 +35,7 @@ settings.load_profile(
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "slow: starts subprocesses, builds the wheel or traces live programs"
+        "markers", "slow: subprocesses, the wheel, live traces, or sweeps of every fixture"
     )
 
 

@@ -37,6 +37,7 @@ def _parse_text(text: str, engine: str = "lark") -> list[AsyncioRecord]:
     return assembler.records
 
 
+@pytest.mark.slow
 def test_grammar_compiles_strictly() -> None:
     asyncio_lark.build_parser(strict=True)
 
@@ -64,6 +65,7 @@ def _alternatives(pattern: str) -> list[str]:
     return [*parts, pattern[start:]]
 
 
+@pytest.mark.slow
 def test_every_message_start_holds_a_hint() -> None:
     """`message_starts` skips lines without any `MESSAGE_HINTS` phrase: proved here for every
     regex `message_start` is made of (the narrowed warning head checked through the grammar's

@@ -590,6 +590,7 @@ def test_fast_line_parser_reads_the_common_lines_itself() -> None:
     assert not missed, missed[:5]
 
 
+@pytest.mark.slow
 def test_fast_line_parser_equals_grammar_at_line_edges() -> None:
     """Every fixture line with a blank or a tab added at either end, or its last character
     dropped (where hand-written tokenising most often differs from a lexer)."""

@@ -117,6 +117,7 @@ def test_same_stem_in_two_folders_and_missing_arguments(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the batch
 
 
+@pytest.mark.slow
 def test_every_run_gets_reports_and_the_unreadable_one_is_listed(batch) -> None:
     out, result = batch
     assert result.returncode == 2, result.stderr  # a run is unreadable
@@ -155,6 +156,7 @@ def test_every_run_gets_reports_and_the_unreadable_one_is_listed(batch) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_fail_on_lists_the_findings_with_their_run(batch) -> None:
     _out, result = batch
     assert "--fail-on error:" in result.stderr
@@ -162,6 +164,7 @@ def test_fail_on_lists_the_findings_with_their_run(batch) -> None:
     assert "  loop: IOD002 error:" in result.stderr
 
 
+@pytest.mark.slow
 def test_exit_codes_without_an_unreadable_run(tmp_path: Path) -> None:
     traces = make_batch(tmp_path, broken=False)
     (traces / "loop").rename(tmp_path / "loop")  # keep the batch small
@@ -175,6 +178,7 @@ def test_exit_codes_without_an_unreadable_run(tmp_path: Path) -> None:
     assert never.returncode == 0, never.stderr
 
 
+@pytest.mark.slow
 def test_index_markdown_and_html(batch) -> None:
     out, _ = batch
     markdown = (out / "index.md").read_text()
@@ -212,6 +216,7 @@ def test_markdown_for_a_comment_is_cut_with_a_note_and_a_link() -> None:
     assert fit_comment("short", "x") == "short"
 
 
+@pytest.mark.slow
 def test_findings_dataset_has_a_row_per_finding_with_its_run(batch) -> None:
     out, _ = batch
     index = json.loads((out / "index.json").read_text())
@@ -229,6 +234,7 @@ def test_findings_dataset_has_a_row_per_finding_with_its_run(batch) -> None:
     assert {row["run_status"] for row in rows} == {"ok"}
 
 
+@pytest.mark.slow
 def test_junit_validates_against_the_junit_xsd(batch) -> None:
     xmlschema = pytest.importorskip("xmlschema")
     out, _ = batch
@@ -242,6 +248,7 @@ def test_junit_validates_against_the_junit_xsd(batch) -> None:
     assert suites["svc"]["@failures"] == "0" and int(suites["svc"]["@tests"]) >= 17
 
 
+@pytest.mark.slow
 def test_sarif_validates_against_the_sarif_schema(batch) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     out, _ = batch
@@ -255,6 +262,7 @@ def test_sarif_validates_against_the_sarif_schema(batch) -> None:
     assert where["region"]["startLine"] == 124
 
 
+@pytest.mark.slow
 def test_github_annotations_and_job_summary(tmp_path: Path) -> None:
     traces = make_batch(tmp_path, broken=False)
     summary = tmp_path / "summary.md"
@@ -281,6 +289,7 @@ def test_github_annotations_and_job_summary(tmp_path: Path) -> None:
     assert "| loop | error |" in text
 
 
+@pytest.mark.slow
 def test_pool_and_serial_batches_are_identical(batch, tmp_path: Path) -> None:
     out, _ = batch
     traces = out.parent / "traces"
@@ -296,6 +305,7 @@ def assert_same_outputs(one: Path, other: Path) -> None:
         assert (one / name).read_bytes() == (other / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_inputs_and_outputs_as_fsspec_urls(batch, tmp_path: Path) -> None:
     pytest.importorskip("fsspec")
     out, _ = batch
@@ -317,6 +327,7 @@ def test_inputs_and_outputs_as_fsspec_urls(batch, tmp_path: Path) -> None:
     assert report["findings"][0]["input"] == f"file://{traces}/pool.strace.log"
 
 
+@pytest.mark.slow
 def test_an_output_over_an_input_is_refused(tmp_path: Path) -> None:
     traces = tmp_path / "t"
     traces.mkdir()
@@ -330,6 +341,7 @@ def test_an_output_over_an_input_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("form", ["junit", "sarif", "github"])
+@pytest.mark.slow
 def test_the_ci_formats_for_one_run(form: str, tmp_path: Path) -> None:
     inputs = [REGEX / "strace.f_tt_T.log.gz", REGEX / "app.basicconfig.log"]
     result = iodiag(*inputs, "--format", form, "--fail-on", "error")

@@ -284,6 +284,23 @@ def test_version() -> None:
     assert result.stdout.startswith("iodiag 0.1.0")
 
 
+def test_version_imports_neither_pandas_nor_pyarrow() -> None:
+    """`--version` reads versions from metadata: it imported the whole pipeline (pandas,
+    pyarrow, every pass) and took seconds before."""
+    code = (
+        "import sys; sys.argv = ['iodiag-analyze', '--version'];"
+        "from analyzer.cli import main; main();"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'lark', 'typer') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    version, imported = proc.stdout.splitlines()
+    assert version.startswith(f"iodiag {__version__} (pyarrow ")
+    assert imported == "[]"
+
+
 @pytest.mark.slow
 def test_python_dash_m_version() -> None:
     proc = subprocess.run(

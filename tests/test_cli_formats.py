@@ -40,6 +40,7 @@ def test_every_corpus_case_is_covered() -> None:
     assert len(CASES) == 78
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,option", CASES, ids=lambda v: getattr(v, "stem", v))
 def test_folded_output_equals_stackcollapse_perf(path: Path, option: str) -> None:
     code, out, err = run(path, "--format", "folded", f"--{option}")

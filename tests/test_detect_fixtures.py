@@ -91,6 +91,7 @@ def incident_inputs() -> frozenset[Path]:
     return frozenset(found)
 
 
+@pytest.mark.slow
 def test_every_fixture_is_its_folders_source_or_refused() -> None:
     heads = fixture_heads()
     assert len(heads) > 500
@@ -103,6 +104,7 @@ def test_every_fixture_is_its_folders_source_or_refused() -> None:
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_no_input_is_refused_where_it_must_be_read() -> None:
     must = set(incident_inputs())
     for source in NEW_SOURCES:

@@ -90,6 +90,7 @@ def test_findings_new_gone_and_worse(base: dict) -> None:
     assert any(line.startswith("worse ") for line in compared["regressions"])
 
 
+@pytest.mark.slow
 def test_the_command_on_reports_and_on_batches(base: dict, tmp_path: Path) -> None:
     left, right = tmp_path / "base.json", tmp_path / "cand.json"
     left.write_text(json.dumps(base))

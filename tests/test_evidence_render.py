@@ -57,6 +57,7 @@ def rendered(result: AnalysisResult, name: str) -> str:
     [path for source in SOURCES for path in captures(source)],
     ids=lambda path: str(path.relative_to(FIXTURES)),
 )
+@pytest.mark.slow
 def test_every_renderer_on_every_capture(path: Path) -> None:
     source = path.relative_to(FIXTURES).parts[0]
     result = analyze(path)

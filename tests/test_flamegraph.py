@@ -193,6 +193,7 @@ def test_narrow_frames_are_left_out_with_everything_above_them() -> None:
     ],
     ids=lambda v: getattr(v, "stem", str(v)),
 )
+@pytest.mark.slow
 def test_svg_frames_are_the_folded_stacks(path: Path, option: str | None) -> None:
     args = [path, "--format", "flamegraph", *([f"--{option}"] if option else [])]
     code, svg, err = cli(*args)

@@ -76,6 +76,7 @@ def _tool_outputs() -> dict[str, bytes]:
     return outputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(OWN))
 def test_rejects_every_other_fixture(name: str) -> None:
     module = OWN[name]

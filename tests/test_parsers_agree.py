@@ -38,6 +38,7 @@ def test_there_are_fixtures_to_compare() -> None:
     assert len(TRACE_FILES) >= 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", TRACE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_fast_path_equals_grammar_on_fixture(path: Path) -> None:
     fast = _parse(path, "fast")

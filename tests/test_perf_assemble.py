@@ -101,6 +101,7 @@ def test_columns_are_the_schema_columns() -> None:
 @pytest.mark.parametrize(
     "path", PERF_FILES + OTHER_FILES, ids=lambda path: f"{path.parent.name}/{path.name}"
 )
+@pytest.mark.slow
 def test_blocks_read_every_fixture_as_lines_do(path: Path) -> None:
     data = path.read_bytes()
     expected = _line_by_line(data.decode("utf-8"))

@@ -55,6 +55,7 @@ def test_constants_are_those_of_the_input_layer() -> None:
     assert names.index("strace") < names.index("perf") < names.index("asyncio")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PERF_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_fast_fold_prints_what_the_pipeline_prints(path: Path, tmp_path: Path) -> None:
     fast = _fast([str(path), "--format", "folded"], tmp_path)

@@ -66,6 +66,7 @@ def test_every_line_parsed_or_reported(path: Path) -> None:
         assert unparsed == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_tables_account_for_every_line(path: Path) -> None:
     with path.open("rb") as stream:

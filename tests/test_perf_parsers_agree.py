@@ -37,6 +37,7 @@ def _lines(path: Path) -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_fast_equals_grammar_on_every_fixture_line(path: Path) -> None:
     for line_no, text in enumerate(_lines(path), 1):
@@ -56,6 +57,7 @@ def test_fast_path_reads_nearly_all_perf_script_lines() -> None:
     assert read / total > 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_engines_build_identical_tables(path: Path) -> None:
     with path.open("rb") as stream:

@@ -92,6 +92,7 @@ _CELLS: dict[Kind, st.SearchStrategy[str]] = {
 @pytest.mark.parametrize(
     "kind", [kind for kind in Kind if kind is not Kind.TEXT], ids=lambda k: k.name
 )
+@pytest.mark.slow
 def test_cell_patterns_accept_what_the_grammar_cells_accept(kind: Kind) -> None:
     pattern = ps_threads_scan.CELL_PATTERNS[kind]
 

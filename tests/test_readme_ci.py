@@ -8,8 +8,11 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 from support import REPO
 from test_batch import iodiag, make_batch
+
+pytestmark = pytest.mark.slow  # whole-corpus sweeps and subprocess runs: CI runs them
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

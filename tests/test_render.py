@@ -978,6 +978,7 @@ def combined_result() -> AnalysisResult:
     return analyze(inputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("round_", range(len(HOWS)))
 def test_every_renderer_on_every_report_shape(
     combined_result: AnalysisResult, round_: int, monkeypatch: pytest.MonkeyPatch

@@ -28,6 +28,8 @@ from analyzer.errors import InputError
 from analyzer.model import AnalysisResult
 from analyzer.render import RENDERERS, HtmlRenderer, ParquetRenderer, RenderError, renderer_for
 
+pytestmark = pytest.mark.slow  # whole-corpus sweeps and subprocess runs: CI runs them
+
 NOT_INPUTS = {
     "suffixes": {".py", ".sh", ".md", ".mjs", ".conf", ".json"},
     "names": {"VERSIONS.txt", "COMMANDS.txt"},

@@ -18,6 +18,7 @@ from tests.snapshot_fixtures import captures, other_heads, public_samples
 SNIFFERS: dict[str, ModuleType] = {"top": top, "ps_threads": ps_threads, "pidstat": pidstat}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("own", list(SNIFFERS))
 def test_no_other_fixture_is_taken_for_this_format(own: str) -> None:
     sniff = SNIFFERS[own].sniff

@@ -99,12 +99,14 @@ def test_strace_sniff_equals_the_grammar_only_sniff(name_head: tuple[str, bytes]
     assert strace.sniff(head) == _grammar_sniff(head)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
 def test_detect_format_equals_the_exhaustive_choice(name_head: tuple[str, bytes]) -> None:
     _, head = name_head
     assert sources.detect(head) == _exhaustive_detect(head)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
 def test_every_sniff_is_within_the_confidence_range(name_head: tuple[str, bytes]) -> None:
     _, head = name_head

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 NEW = ("top", "ps_threads", "pidstat", "pyspy", "iostat", "cloudwatch")
 
 
+@pytest.mark.slow
 def test_a_strace_run_imports_none_of_the_new_parsers() -> None:
     code = (
         "import sys, analyzer\n"

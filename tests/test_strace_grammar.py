@@ -83,6 +83,7 @@ def test_samples_are_present() -> None:
     assert set(KNOWN_UNPARSED) <= files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", _sample_files(), ids=lambda p: p.relative_to(SAMPLES).as_posix())
 def test_every_sample_line_parses(path: Path) -> None:
     unparsed: dict[int, str] = {}
@@ -870,6 +871,7 @@ def test_decode_signal_sets_and_misc() -> None:
     assert decode_args("") == []
 
 
+@pytest.mark.slow
 def test_decode_every_sample_args() -> None:
     """Every args text of every parsed sample line decodes."""
     count = 0
@@ -885,6 +887,7 @@ def test_decode_every_sample_args() -> None:
 # (d)
 
 
+@pytest.mark.slow
 def test_grammar_compiles_strict() -> None:
     parser = build_parser(strict=True)
     assert parser.options.parser == "lalr"

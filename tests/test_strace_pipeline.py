@@ -39,6 +39,7 @@ def test_summary_equals_strace_own_table(path: Path) -> None:
         assert abs(ours[row["syscall"]]["total_s"] - row["seconds"]) <= row["calls"] * 1e-6 + 1e-6
 
 
+@pytest.mark.slow
 def test_every_line_accounted_for_in_research_samples() -> None:
     broken = {"interleaved_stderr.log": 2}  # tracee output mixed into the trace text
     for path in sorted(RESEARCH.rglob("*")):
@@ -217,6 +218,7 @@ def _compressed(kind: str, data: bytes) -> bytes:
     return {"gzip": gzip.compress, "xz": lzma.compress, "bz2": bz2.compress}[kind](data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gzip", "xz", "bz2", "zstd"])
 def test_a_compressed_trace_cut_short_is_read_up_to_the_cut(kind: str, tmp_path: Path) -> None:
     """A compressed trace copied while still being written ends without its end marker: it

@@ -82,6 +82,7 @@ def _terminal_regex(name: str) -> str:
     return pattern.to_regexp() if hasattr(pattern, "to_regexp") else re.escape(pattern.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(_GRAMMAR_CELL_TERMINALS), ids=lambda kind: kind.name)
 def test_cell_patterns_and_grammar_cells_accept_the_same_words(kind: Kind) -> None:
     grammar_regex = "|".join(

@@ -22,6 +22,9 @@ import sys
 def main() -> None:
     """Console-script entry point of `iodiag-analyze`."""
     command = sys.argv[1] if len(sys.argv) > 1 else None
+    if sys.argv[1:] == ["--version"]:
+        print(version_line())
+        return
     if command == "diff":
         from analyzer.cli.diff import main as diff
 
@@ -41,6 +44,26 @@ def main() -> None:
     from analyzer.cli.analyze import app
 
     app()
+
+
+def version_line() -> str:
+    """`iodiag 0.1.0 (pyarrow X, lark Y, Python Z)`, read from the installed distributions'
+    metadata: importing pyarrow, lark and the pipeline only to print their versions took most
+    of `--version`'s time."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from analyzer import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"iodiag {__version__} (pyarrow {installed('pyarrow')}, lark {installed('lark')}, "
+        f"Python {sys.version.split()[0]})"
+    )
 
 
 def use_system_allocator() -> None:

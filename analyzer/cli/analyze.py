@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from analyzer import __version__
 from analyzer.clean import clean_text
+from analyzer.cli import version_line
 from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.errors import IodiagError, UsageError
 from analyzer.model import AnalysisResult
@@ -49,13 +49,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 
 def _version(value: bool) -> None:
     if value:
-        import lark
-        import pyarrow
-
-        typer.echo(
-            f"iodiag {__version__} (pyarrow {pyarrow.__version__}, lark {lark.__version__}, "
-            f"Python {sys.version.split()[0]})"
-        )
+        typer.echo(version_line())
         raise typer.Exit()
 
 

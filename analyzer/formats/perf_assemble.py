@@ -34,6 +34,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeGuard
 
 from analyzer.formats.perf_record import PerfRecord, Unparsed
 from analyzer.formats.perf_scan import header_time_span, scan_line
@@ -207,8 +208,8 @@ class Assembler:
         """Frame ids (leaf first) -> stack id; ids are 0, 1, 2, ... in insertion order."""
         self.rejected: list[tuple[int, str, str]] = []
         self.header: list[str] = []
-        self.current: list[list[object]] | None = None
-        """Frames of the open sample, as mutable [addr, symbol, offset, dso, srcline, inlined]."""
+        self.current: list[FrameKey] | None = None
+        """Frames of the open sample (a source line after a frame replaces it)."""
         self.has_callchain = False
         self.saw_blank = False
 
@@ -227,7 +228,7 @@ class Assembler:
                 return
             dso = record.dso
             self.current.append(
-                [record.addr, record.symbol, record.offset, dso, None, dso == "inlined"]
+                (record.addr, record.symbol, record.offset, dso, None, dso == "inlined")
             )
             self.has_callchain = True
         elif kind == "blank":
@@ -240,10 +241,9 @@ class Assembler:
             if not self.current:
                 self.rejected.append((line_no, text, "source line outside a callchain"))
                 return
-            last = self.current[-1]
-            last[4] = record.text
-            if record.dso == "inlined":
-                last[5] = True
+            addr, symbol, offset, dso, _srcline, inlined = self.current[-1]
+            inlined = inlined or record.dso == "inlined"
+            self.current[-1] = (addr, symbol, offset, dso, record.text, inlined)
         elif kind == "sideband":
             self.finish_sample(cut=False)
             self._add_sideband(line_no, record)
@@ -290,14 +290,14 @@ class Assembler:
         self.has_callchain = False
         if record.dso is not None:  # the frame of a sample printed without callchain
             self.current.append(
-                [
+                (
                     record.addr,
                     record.symbol,
                     record.offset,
                     record.dso,
                     None,
                     record.dso == "inlined",
-                ]
+                )
             )
 
     def stack_id(self, frames: list[FrameKey]) -> int:
@@ -319,7 +319,7 @@ class Assembler:
         if self.current is None:
             return
         frames = self.current
-        stack_id = self.stack_id([tuple(frame) for frame in frames]) if frames else None  # type: ignore[misc]
+        stack_id = self.stack_id(frames) if frames else None
         self.sample_stacks.append(stack_id)
         self.last_cut = cut
         self.current = None
@@ -350,6 +350,11 @@ class Assembler:
 
 _NOT_PLAIN = -1
 """`BlockReader.bodies` value for a callchain that is not all tab-indented frame lines."""
+
+
+def _all_known(frame_ids: tuple[int | None, ...]) -> TypeGuard[tuple[int, ...]]:
+    """Whether every line of a callchain has a frame id (was seen before)."""
+    return None not in frame_ids
 
 
 def _split_time(header: bytes) -> tuple[bytes, bytes, bytes] | None:
@@ -551,8 +556,10 @@ class BlockReader:
         """(stack id, lines) of frame lines never seen together before; the stack id is
         `_NOT_PLAIN` unless every line is a frame."""
         lines = body.split(b"\n")
-        chain = tuple(map(self.frame_ids_by_line.get, lines))  # in C: the frames seen before
-        if None in chain:
+        seen = tuple(map(self.frame_ids_by_line.get, lines))  # in C: the frames seen before
+        if _all_known(seen):
+            chain = seen
+        else:
             keys: list[FrameKey] = []
             for line in lines:
                 key = self._frame_key(line)
@@ -569,20 +576,17 @@ class BlockReader:
                 ids.append(frame_id)
             chain = tuple(ids)
         stack_ids = self.assembler.stack_ids
-        stack_id = stack_ids.get(chain)  # type: ignore[arg-type]
+        stack_id = stack_ids.get(chain)
         if stack_id is None:
-            stack_id = stack_ids[chain] = len(stack_ids)  # type: ignore[index]
+            stack_id = stack_ids[chain] = len(stack_ids)
         return self._remember(body, stack_id, len(lines))
 
     def _frame_key(self, line: bytes) -> FrameKey | None:
         """The frame of a line, or None when the line is not a frame."""
         key = self.frames.get(line)
         if key is None:
-            text = line.decode("utf-8", "backslashreplace")
-            record = scan_line(text)
-            if record is None:
-                record = grammar_line(text)
-            if record[0] != "frame":
+            record = parse_line(line.decode("utf-8", "backslashreplace"))  # scanner, then grammar
+            if isinstance(record, Unparsed) or record.kind != "frame":
                 return None
             dso = record.dso
             key = self.frames[line] = (

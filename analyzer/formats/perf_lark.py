@@ -8,17 +8,20 @@ from the grammar, which is the formal specification of the format. The fast scan
 `analyzer.formats.perf_record`) or to `Unparsed(reason)`. It tries the grammar's ``line``
 start symbol first and, when that fails, ``bare_frame`` (a frame indented with spaces or not
 at all, as old perf versions printed them); the payload of a sample is read as a frame with
-``bare_frame`` too, when it has a DSO.
+``bare_frame`` too, when it has a DSO. The trees are reduced by `_RecordBuilder`, a
+`lark.Transformer` with one typed method per grammar rule.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import NamedTuple
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from analyzer.formats import grammar
+from analyzer.formats.lark_transform import InlineTransformer
 from analyzer.formats.perf_record import (
     BLANK,
     PerfRecord,
@@ -50,16 +53,15 @@ def parse_line(text: str) -> PerfRecord | Unparsed:
         tree = parser.parse(text, start="line")
     except UnexpectedInput as exc:
         try:
-            frame = parser.parse(text, start="bare_frame")
+            tree = parser.parse(text, start="bare_frame")
         except UnexpectedInput:
             return Unparsed(reason=_reason(text, exc))
-        return _frame_record(frame)
-    return _line_record(text, tree.children[0])
+    return _BUILDER.transform(tree)
 
 
 def _reason(text: str, exc: UnexpectedInput) -> str:
     if isinstance(exc, UnexpectedCharacters):
-        return f"unexpected character {text[exc.pos_in_stream]!r} at column {exc.column}"
+        return f"unexpected character {exc.char!r} at column {exc.column}"
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         if token.type == "$END":
@@ -69,96 +71,156 @@ def _reason(text: str, exc: UnexpectedInput) -> str:
     return str(exc).splitlines()[0]
 
 
-def _line_record(text: str, tree: Tree) -> PerfRecord:
-    kind = tree.data
-    if kind == "blank_line":
-        return BLANK
-    if kind == "comment_line":
-        return PerfRecord("comment", text=text.rstrip())
-    if kind == "srcline_line":
-        location, inlined = tree.children
+# The pieces of a record that the rules of a header reduce to (`_RecordBuilder`).
+
+
+class _Task(NamedTuple):
+    """``task``: ``11709 `` (TID) or ``8798/8798 `` (-F +pid)."""
+
+    pid: int | None
+    tid: int
+
+
+class _Time(NamedTuple):
+    """``time``: ``303.512366: `` and the period after it, if printed."""
+
+    ns: int
+    period: int | None
+
+
+class _Event(NamedTuple):
+    """``event_part``: the event (or side-band record) name, the payload, and the frame of
+    a sample printed without callchain (read from its payload)."""
+
+    kind: str
+    name: str
+    payload: str | None
+    frame: PerfRecord | None
+
+
+_NO_HEADER = (None,) * 9
+"""The header fields of a record (``comm`` to ``payload``), None in a frame's record (records
+are built positionally: keyword arguments cost more than the rest of a frame's fields)."""
+
+# The field order that the positional constructions below rely on.
+assert " ".join(PerfRecord._fields[1:14]) == (
+    "comm pid tid cpu tod time_ns period event payload addr symbol offset dso"
+)
+
+
+class _RecordBuilder(InlineTransformer[PerfRecord]):
+    """Tree of the ``line`` or ``bare_frame`` start symbol -> `PerfRecord`.
+
+    Stateless (no field needs the line's text: the tokens of a rule are contiguous, so the
+    comm is their concatenation), so one instance serves every line and thread.
+    """
+
+    # -- headers: COMM TID [CPU] [TOD] [TIME: [PERIOD]] EVENT: [PAYLOAD] ------------------
+
+    def record_line(
+        self,
+        _pad: Token | None,
+        comm: str,
+        task: _Task,
+        cpu: Token | None,
+        tod: Token | None,
+        time: _Time | None,
+        event: _Event,
+    ) -> PerfRecord:
+        return _record(comm.rstrip(" \t"), task, cpu, tod, time, event)
+
+    def record_line_from_cpu(
+        self, _pad: Token | None, cpu: Token, tod: Token | None, time: _Time, event: _Event
+    ) -> PerfRecord:
+        return _record(None, None, cpu, tod, time, event)
+
+    def record_line_from_tod(
+        self, _pad: Token | None, tod: Token, time: _Time, event: _Event
+    ) -> PerfRecord:
+        return _record(None, None, None, tod, time, event)
+
+    def record_line_from_time(self, _pad: Token | None, time: _Time, event: _Event) -> PerfRecord:
+        return _record(None, None, None, None, time, event)
+
+    def comm(self, head: str, word: Token | None = None) -> str:
+        """The words and the blanks between them (and after the last: stripped later)."""
+        return head if word is None else head + word.value
+
+    def task(self, token: Token) -> _Task:
+        value = token.value.strip()
+        if "/" in value:
+            pid, _, tid = value.partition("/")
+            return _Task(int(pid), int(tid))
+        return _Task(None, int(value))
+
+    def time(self, stamp: Token, period: Token | None) -> _Time:
+        ns = seconds_text_to_ns(stamp.value.strip()[:-1])
+        return _Time(ns, int(period.value) if period is not None else None)
+
+    def event_part(self, name: Token, payload: Token | None) -> _Event:
+        sideband = name.type == "SIDEBAND"
+        kind = "sideband" if sideband else "sample"
+        event = name.value[:-1] if name.value.endswith(":") else name.value
+        body = payload.value.strip() if payload is not None else ""
+        if not body:
+            return _Event(kind, event, None, None)
+        return _Event(kind, event, body, None if sideband else _payload_frame(body))
+
+    # -- callchain frames, source lines, comments, blank lines ------------------------------
+
+    def frame_line(self, address: Token, symbol: Token | None, dso: Token | None) -> PerfRecord:
+        name: str | None = None
+        offset: str | None = None
+        dso_text = dso.value[2:-1] if dso is not None else None
+        if symbol is not None:
+            value = symbol.value.lstrip(" \t")
+            name, offset = split_offset(value if dso is not None else value.rstrip(" \t"))
+        addr = address.value.lstrip(" \t")
+        return PerfRecord("frame", *_NO_HEADER, addr, name, offset, dso_text)
+
+    bare_frame = frame_line  # the same, with any indentation (BARE_ADDRESS)
+
+    def srcline_line(self, location: Token, inlined: Token | None) -> PerfRecord:
         return PerfRecord(
-            "srcline",
-            text=location.value.strip(),
-            dso="inlined" if inlined is not None else None,
+            "srcline", text=location.value.strip(), dso="inlined" if inlined is not None else None
         )
-    if kind == "frame_line":
-        return _frame_record(tree)
-    return _record(text, tree)
+
+    def comment_line(self, comment: Token) -> PerfRecord:
+        return PerfRecord("comment", text=comment.value.rstrip())  # the token is the line
+
+    def blank_line(self, _blank: Token | None) -> PerfRecord:
+        return BLANK
 
 
-def _frame_record(tree: Tree) -> PerfRecord:
-    address, symbol, dso = tree.children
-    return PerfRecord("frame", **_frame_fields(address, symbol, dso))
+_BUILDER = _RecordBuilder()
 
 
-def _frame_fields(address: Token, symbol: Token | None, dso: Token | None) -> dict[str, str | None]:
-    name: str | None = None
-    offset: str | None = None
-    if symbol is not None:
-        value = symbol.value.lstrip(" \t")
-        name, offset = split_offset(value if dso is not None else value.rstrip(" \t"))
-    return {
-        "addr": address.value.lstrip(" \t"),
-        "symbol": name,
-        "offset": offset,
-        "dso": dso.value[2:-1] if dso is not None else None,
-    }
+def _record(
+    comm: str | None,
+    task: _Task | None,
+    cpu_field: Token | None,
+    tod_field: Token | None,
+    time: _Time | None,
+    event: _Event,
+) -> PerfRecord:
+    pid, tid = task if task is not None else (None, None)
+    cpu = int(cpu_field.value.strip()[1:-1]) if cpu_field is not None else None
+    tod = tod_field.value.strip() if tod_field is not None else None
+    time_ns, period = time if time is not None else (None, None)
+    kind, name, payload, frame = event
+    if frame is None:
+        return PerfRecord(kind, comm, pid, tid, cpu, tod, time_ns, period, name, payload)
+    addr, symbol, offset, dso = frame.addr, frame.symbol, frame.offset, frame.dso
+    return PerfRecord(
+        kind, comm, pid, tid, cpu, tod, time_ns, period, name, payload, addr, symbol, offset, dso
+    )
 
 
-def _record(text: str, tree: Tree) -> PerfRecord:
-    fields: dict[str, object] = {}
-    words: list[Token] = []
-    event_part: Tree | None = None
-    for child in tree.children:
-        if child is None:
-            continue
-        if isinstance(child, Token):
-            if child.type == "CPU":
-                fields["cpu"] = int(child.value.strip()[1:-1])
-            elif child.type == "TOD":
-                fields["tod"] = child.value.strip()
-            continue
-        if child.data == "comm":
-            words = list(child.scan_values(lambda value: isinstance(value, Token)))
-        elif child.data == "task":
-            value = child.children[0].value.strip()
-            if "/" in value:
-                pid, _, tid = value.partition("/")
-                fields["pid"] = int(pid)
-                fields["tid"] = int(tid)
-            else:
-                fields["tid"] = int(value)
-        elif child.data == "time":
-            stamp, period = child.children
-            fields["time_ns"] = seconds_text_to_ns(stamp.value.strip()[:-1])
-            if period is not None:
-                fields["period"] = int(period.value)
-        elif child.data == "event_part":
-            event_part = child
-    if words:
-        fields["comm"] = text[words[0].start_pos : words[-1].end_pos].rstrip(" \t")
-    assert event_part is not None
-    name, payload = event_part.children
-    sideband = name.type == "SIDEBAND"
-    fields["kind"] = "sideband" if sideband else "sample"
-    fields["event"] = name.value[:-1] if name.value.endswith(":") else name.value
-    if payload is not None:
-        body = payload.value.strip()
-        if body:
-            fields["payload"] = body
-            if not sideband:
-                fields.update(_payload_frame(body))
-    return PerfRecord(**fields)  # type: ignore[arg-type]
-
-
-def _payload_frame(body: str) -> dict[str, str | None]:
+def _payload_frame(body: str) -> PerfRecord | None:
     """The frame of a single-line sample (``ip sym+off (dso)``), when the payload is one."""
     try:
         tree = _parser().parse(body, start="bare_frame")
     except UnexpectedInput:
-        return {}
-    address, symbol, dso = tree.children
-    if dso is None:
-        return {}
-    return _frame_fields(address, symbol, dso)
+        return None
+    frame = _BUILDER.transform(tree)
+    return frame if frame.dso is not None else None
