@@ -551,6 +551,10 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
     def abbreviation(self, _token: Token) -> EllipsisType:
         return ...
 
+    def bare_comment(self, comment: Token) -> Commented:
+        """A comment in place of the elements it counts: ``/* 16 vars */`` alone."""
+        return Commented(..., comment.value[2:-2].strip())
+
     def note(self, token: Token) -> Note:
         return Note(token.value[5:-5])
 
