@@ -36,3 +36,19 @@ def test_a_comment_alone_is_an_argument(name: str, line_no: int) -> None:
     assert fast.equals(records_to_table([(line_no, record)]))
     values = strace_lark.decode_args(record.args)
     assert isinstance(values[-1], list) and values[-1][0].comment.endswith(" vars")
+
+
+def test_strace_4_5_signal_lines_are_read() -> None:
+    """`--- SIGCHLD (Child exited) @ 0 (0) ---`: the signal line before siginfo structs."""
+    lines = (PUBLIC / "lkml_accept_erestartsys_2005.log").read_text().splitlines()
+    old = [line for line in lines if "--- SIGCHLD (Child exited) @ 0 (0) ---" in line]
+    assert len(old) >= 5
+    for line in old:
+        record = strace_lark.parse_line(line)
+        assert not isinstance(record, Unparsed), (line, record)
+        assert (record.kind, record.signal, record.args) == (
+            "signal",
+            "SIGCHLD",
+            "(Child exited) @ 0 (0)",
+        )
+        assert record.pid == 2688 and record.ts_kind == "clock"

@@ -216,9 +216,10 @@ _SIMPLE_FD = r"^(?P<fd>-?(?:0|[1-9][0-9]{0,17}))(?:[,<]|$)"
 def _first_fd(args: str) -> int | None:
     head = args.split(",", 1)[0].split("<", 1)[0].strip()
     try:
-        return int(head, 0)
+        fd = int(head, 0)
     except ValueError:
         return None
+    return fd if -(1 << 31) <= fd < 1 << 31 else None  # wider is no fd (a damaged line)
 
 
 def _first_fds(args: pa.Array) -> list[int | None]:

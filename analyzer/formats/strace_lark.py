@@ -282,6 +282,8 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
             return StraceRecord("signal", signal=name.value, text="stopped")
         space, end = rest[0], rest[-1]  # --- SIGCHLD {si_signo=...} ---
         assert isinstance(space, Token) and isinstance(end, Token)
+        if space.type == "OLD_SIGINFO":  # --- SIGCHLD (Child exited) @ 0 (0) ---
+            return StraceRecord("signal", args=space.value[1:], signal=name.value)
         args = self._text[space.end_pos : end.start_pos]
         return StraceRecord("signal", args=args, signal=name.value)
 
