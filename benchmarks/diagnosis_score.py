@@ -11,8 +11,9 @@ runs `analyzer.analyze` on the incident's inputs and checks verdict #1:
 - **no wrong alarms**: no warning/error finding of a kind in ``must_not``, and for a healthy
   control no warning/error finding at all.
 
-Usage: ``python benchmarks/diagnosis_score.py [--json] [INCIDENT ...]``; exit 1 unless every
-incident scores fully. `tests/test_incidents.py` asserts the same checks.
+Usage: ``python benchmarks/diagnosis_score.py [--json] [--dir DIR] [INCIDENT ...]``; exit 1
+unless every incident scores fully. ``--dir fixtures/blind`` scores the blind incidents (same
+truth schema, never used to tune the passes). `tests/test_incidents.py` asserts the same checks.
 """
 
 from __future__ import annotations
@@ -134,11 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("incidents", nargs="*", help="incident folder names (default: all)")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
-    args = parser.parse_args(argv)
-    names = args.incidents or sorted(
-        path.name for path in INCIDENTS.iterdir() if (path / "truth.json").is_file()
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=INCIDENTS,
+        help="the folder of incident folders (default: fixtures/incidents)",
     )
-    scores = [score(INCIDENTS / name) for name in names]
+    args = parser.parse_args(argv)
+    folder: Path = args.dir
+    if not folder.is_dir():
+        parser.error(f"{folder}: not a directory")
+    names = args.incidents or sorted(
+        path.name for path in folder.iterdir() if (path / "truth.json").is_file()
+    )
+    scores = [score(folder / name) for name in names]
     if args.json:
         print(json.dumps([asdict(s) | {"passed": s.passed} for s in scores], indent=1))
     else:

@@ -98,14 +98,18 @@ CAPTURE_PREFIXES = {
     "iostat": "iostat.",
     "cloudwatch": "cloudwatch.",
 }
-"""How the incidents (fixtures/incidents/*/) name their captures of each source."""
+"""How the incidents (fixtures/incidents/*/, fixtures/blind/*/) name their captures."""
 
 
 def is_capture_of(source: str, path: Path) -> bool:
     """Whether `path` is an incident's capture of `source` (``top.H_b_d1_p.txt`` ...)."""
     relative = path.relative_to(FIXTURES)
     prefix = CAPTURE_PREFIXES.get(source)
-    return relative.parts[0] == "incidents" and prefix is not None and path.name.startswith(prefix)
+    return (
+        relative.parts[0] in ("incidents", "blind")
+        and prefix is not None
+        and path.name.startswith(prefix)
+    )
 
 
 @cache

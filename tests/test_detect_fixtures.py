@@ -2,7 +2,7 @@
 of the folder it lives in, or refused.
 
 The folder says the source: ``fixtures/<source>/...`` and ``fixtures/public/<source>/...``.
-The mixed folders (``diagnosis/``, ``incidents/``) name their captures by what they hold
+The mixed folders (``diagnosis/``, ``incidents/``, ``blind/``) name their captures by what they hold
 (``strace.*``, ``*.f_tt_T.log``, ``perf.*``, ``app.*`` or ``*.debug.log`` for asyncio logs,
 ``top.*``, ``iostat.*``, ``pyspy.*`` ...); the programs' own JSON, configuration files and the
 golden findings are no input at all and must be refused. The inputs an incident's truth.json
@@ -60,7 +60,7 @@ def expected(path: Path) -> str | None:
         return parts[1]
     if parts[0] == "fuzz":  # fuzzing regressions: named after their seed's source
         return path.name.split("_")[0]
-    if parts[0] in ("diagnosis", "incidents"):
+    if parts[0] in ("diagnosis", "incidents", "blind"):
         for pattern, source in NAMED:
             if pattern.search(path.name):
                 return source
@@ -87,7 +87,7 @@ def fixture_heads() -> list[tuple[Path, bytes]]:
 @cache
 def incident_inputs() -> frozenset[Path]:
     found = set()
-    for truth in FIXTURES.glob("incidents/*/truth.json"):
+    for truth in [*FIXTURES.glob("incidents/*/truth.json"), *FIXTURES.glob("blind/*/truth.json")]:
         for name in json.loads(truth.read_text(encoding="utf-8"))["inputs"]:
             found.add(truth.parent / name)
     return frozenset(found)

@@ -4,6 +4,10 @@ Each incident's programs measured the truth themselves (`truth.json`); verdict #
 the root cause (its finding kind), name the culprit thread or process and the resource, and
 no finding may raise a wrong alarm (healthy controls get no warning or error at all). The
 checks are `benchmarks/diagnosis_score.py`'s, which prints the same as a score table.
+
+`fixtures/blind/` holds incidents written after the passes were tuned (see its README for
+the blind score); they get the same checks, their known misses marked as strict xfails so
+that a fix (or a regression) shows.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ INCIDENTS = sorted(
 )
 
 
+BLIND = sorted(path for path in (FIXTURES / "blind").iterdir() if (path / "truth.json").is_file())
+BLIND_MISSES = {
+    "fcntl_ledger_compactor": "the waiters' thread_pileup is still an error (folded, not quiet)",
+}
+"""Blind incidents whose score is known not to be full (fixtures/blind/README.md)."""
+
+
 def test_the_incident_set_is_as_the_issue_asks() -> None:
     import json
 
@@ -48,3 +59,33 @@ def test_verdict_names_the_root_cause(incident: Path) -> None:
     assert score.rule is not False, details
     assert score.culprit is not False, details
     assert score.resource is not False, details
+
+
+@pytest.mark.parametrize(
+    "incident",
+    [
+        pytest.param(
+            path,
+            marks=pytest.mark.xfail(reason=BLIND_MISSES[path.name], strict=True)
+            if path.name in BLIND_MISSES
+            else (),
+        )
+        for path in BLIND
+    ],
+    ids=lambda path: path.name,
+)
+def test_blind_verdict_names_the_root_cause(incident: Path) -> None:
+    test_verdict_names_the_root_cause(incident)
+
+
+def test_every_blind_incident_has_its_measured_truth() -> None:
+    import json
+
+    assert len(BLIND) >= 9
+    for path in BLIND:
+        truth = json.loads((path / "truth.json").read_text())
+        assert truth["schema"] == "iodiag.incident-truth/1"
+        assert truth["incident"] == path.name
+        assert (path / "VERSIONS.txt").is_file() and (path / "capture.sh").is_file()
+        assert list(path.glob("measured.*.json")), path.name
+        assert all((path / name).is_file() for name in truth["inputs"]), path.name

@@ -53,7 +53,7 @@ from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS, call_ends
 from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
-from analyzer.derive.strace_locks import futex_calls, futex_key
+from analyzer.derive.strace_locks import LOCK_SYSCALLS, REFUSED, futex_calls, futex_key
 from analyzer.derive.strace_loops import LoopEpisodes, loop_episodes
 from analyzer.derive.strace_tasks import process_runtime, programs
 from analyzer.passes.base import (
@@ -207,6 +207,33 @@ SUBPROCESS_CAUSES = frozenset({"pipe_io", "child_wait", "blocking_wait", "other"
 subprocess: reading its pipes, polling them, waiting for it to exit, and the clone itself."""
 
 
+def _lock_retries(
+    calls: pa.Table, episode: np.ndarray, cause: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Causes and resource codes of the calls inside episodes, with lock busy-retries told
+    apart from plain sleeps: in an episode where the loop's non-blocking lock tries were
+    refused (``fcntl(F_SETLK)`` or ``flock(LOCK_NB)`` failing with EAGAIN/EACCES: another
+    process holds the lock), its sleeps are the waits between tries (SQLite's busy handler
+    after SQLITE_BUSY sleeps 1, 2, 5 ... 100 ms, src/main.c sqliteDefaultBusyCallback), and
+    both are charged to that lock's file rather than to a time.sleep."""
+    refused = is_in(calls["syscall"], frozenset(LOCK_SYSCALLS)) & is_in(calls["errno"], REFUSED)
+    if not refused.any():
+        return cause, codes
+    # per episode, the file whose lock was refused most often
+    tries = pd.DataFrame({"episode": episode[refused], "code": codes[refused]})
+    tries = tries[tries["code"] >= 0]
+    if tries.empty:
+        return cause, codes
+    file_of = tries.groupby("episode")["code"].agg(lambda c: c.value_counts().index[0])
+    retry_code = CAUSE_NAMES.index("lock_retry")
+    in_retry = np.isin(episode, file_of.index.to_numpy())
+    moved = in_retry & ((cause == CAUSE_NAMES.index("sleep")) | refused)
+    cause = np.where(moved, retry_code, cause)
+    codes = codes.copy()
+    codes[moved] = file_of.reindex(episode[moved]).to_numpy(dtype=np.int64)
+    return cause, codes
+
+
 def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     """Group the loop threads' calls inside their episodes (one vectorised pass)."""
     episodes = found.episodes
@@ -264,7 +291,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
 
     inside_rows = candidates[rows]
     inside_calls = calls.select(
-        ["syscall", "args", "fd", "target", "retval", "line_start", "line_end"]
+        ["syscall", "args", "fd", "target", "retval", "errno", "line_start", "line_end"]
     ).take(inside_rows)
     names = pc.dictionary_encode(contiguous(inside_calls["syscall"]))
     syscall_names = names.dictionary.to_pylist()
@@ -318,6 +345,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
         subprocess_code,
         cause,
     )
+    cause, resource_codes = _lock_retries(inside_calls, episode, cause, encoded.codes)
     child_pids = numbers(inside_calls["retval"])
     started: dict[int, list[int]] = {}
     for where, pid in zip(episode[children].tolist(), child_pids[children].tolist(), strict=True):
@@ -327,7 +355,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
         {
             "episode": episode,
             "syscall_code": syscall_codes,
-            "resource_code": encoded.codes,
+            "resource_code": resource_codes,
             "cause_code": cause,
             "total_s": seconds,
             "gaps_s": gaps,
@@ -492,6 +520,11 @@ def _doing(syscall: str, where: str | None, cause: str) -> str:
         return f"sleeping in {syscall}"
     if cause == "lock":
         return "waiting in futex"
+    if cause == "lock_retry":
+        on = f" on {where}" if where else ""
+        if syscall in LOCK_SYSCALLS:
+            return f"trying a lock{on} (refused: another process holds it)"
+        return f"sleeping in {syscall} between refused lock tries{on}"
     if cause == "dns":
         return f"resolving a host name ({syscall}{f' to {where}' if where else ''})"
     if where and syscall in _READS | {"recv", "recvfrom", "recvmsg", "recvmmsg"}:
@@ -757,8 +790,10 @@ def loop_finding(
         # those episodes seen call by call: the same time.
         explains=(
             *(
-                Explains(str(key), kind="slow_syscall", tid=tid, during=(row.start, row.end))
+                Explains(str(key), kind=kind, tid=tid, during=(row.start, row.end))
                 for key, row in waited.iterrows()
+                # its sleeps between refused lock tries, seen by IOD012, too
+                for kind in ("slow_syscall", "sleep_retry")
             ),
             # perf's busy time on the loop thread is its CPU-bound episodes seen by samples.
             Explains("cpu", kind="cpu_hotspot", tid=tid, same_input=False),
@@ -809,6 +844,8 @@ def loop_resource(
     where = describe(_text(target_class), key)
     if cause == "stdio":
         where = f"its standard streams ({where})" if key not in STDIO else f"its {key}"
+    if cause == "lock_retry":
+        return Resource("file", key, f"a lock on {where} held by another process")
     if cause == "lock":
         pid, _, address = key.removeprefix("futex ").partition(":")
         return Resource("futex", key, f"futex {address} of process {pid} (a lock or the GIL)")

@@ -56,6 +56,23 @@ _CAUSE_LIST: tuple[Cause, ...] = (
         "native addon): use `await setTimeout(ms)` from `timers/promises`.",
     ),
     Cause(
+        "lock_retry",
+        "retrying a file lock held by another process (SQLite busy) in a coroutine",
+        "The loop retries a lock another process holds, sleeping between refused tries "
+        "(SQLite's busy handler after SQLITE_BUSY: sqlite3_busy_timeout sleeps 1, 2, 5 ... "
+        "100 ms): run the database call off the loop (`await asyncio.to_thread(...)`, or an "
+        "async driver such as aiosqlite), keep the other process's transactions short, and "
+        "use WAL mode (PRAGMA journal_mode=WAL) so that readers and a writer do not block each "
+        "other.",
+        "retrying a file lock held by another process",
+        "The event-loop thread sleeps between refused tries of a lock another process holds: "
+        "take the lock (or run the database call) on a worker thread, and keep the holder's "
+        "critical sections short.",
+        "The main thread sleeps between refused tries of a file lock (better-sqlite3 or "
+        "another synchronous driver on SQLITE_BUSY): run the database in a worker_thread, keep "
+        "the other process's transactions short, and use WAL mode.",
+    ),
+    Cause(
         "file_io",
         "blocking file I/O",
         "Move file I/O off the loop: `await asyncio.to_thread(...)` or "

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analyzer.arrays import numbers
+from analyzer.derive.strace_locks import Activity
 
 
 def cited_lines(calls: pa.Table) -> np.ndarray:
@@ -182,3 +183,21 @@ def text_or_none(value: Any) -> str | None:
 
 MAX_TIMELINE_POINTS = 200
 """A timeline keeps at most this many change points (the low and high of each bucket)."""
+
+
+EVENT_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
+"""An event loop's multiplexer waits: a thread parked in them is idle between events."""
+
+
+def parked_s(found: Activity) -> float:
+    """The time a would-be lock holder spent parked: on other futexes, or in ``epoll_wait``
+    for whatever comes next (an event loop between events, e.g. one that submits work to
+    its executor's idle workers). A thread parked there was idle, not working under a lock;
+    one that held a lock across a call to a peer waits in that call (``recv``, or ``poll``
+    on its one socket), not in the loop's multiplexer."""
+    in_epoll = sum(
+        float(row["seconds"])
+        for row in found.by_resource
+        if EVENT_WAITS.intersection(row["syscalls"])
+    )
+    return found.futex_wait_s + in_epoll

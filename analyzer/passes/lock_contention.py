@@ -80,6 +80,7 @@ from analyzer.passes.common import (
     downsample,
     in_flight,
     numbers,
+    parked_s,
     percentile,
     plural,
     step_stats,
@@ -97,8 +98,9 @@ HANDOFF_SHARE = 0.5
 CONVOY_SHARE = 0.5
 """Share of the waiting spent behind other waiters' holds from which hand-offs are a convoy."""
 IDLE_SHARE = 0.5
-"""A non-waiting waker that spent this share of the waits parked on other futexes is a
-producer signalling idle threads, not a lock holder."""
+"""A non-waiting waker that spent this share of the waits parked (on other futexes, or in
+an event loop's epoll_wait: `parked_s`) is a producer signalling idle threads, not a lock
+holder."""
 LONG_WAIT_S = 1.0
 """A single wait this long on a contended mutex makes the finding an error."""
 MINOR_SHARE = 0.05
@@ -147,7 +149,7 @@ def classify(
     key; `woken` tells per wait whether it returned 0 (was woken). With the `trace`, a key
     whose waiters hand off to each other is a convoy only when the waiting was spent behind
     other waiters' holds; spent behind a thread that never waits there, it is `held` when
-    that thread was busy meanwhile and `condition` when it was parked on other futexes."""
+    that thread was busy meanwhile and `condition` when it was parked (`parked_s`)."""
     wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
     waiter_tids = futexes.tids[waits]
     starts, ends = futexes.starts[waits], futexes.ends[waits]
@@ -182,7 +184,7 @@ def classify(
             holder = int(by_holder.idxmax())
             mine = outside & (held.holder == holder)
             did = activity(trace, [holder], held.start[mine], held.end[mine])
-            holder_idle_share = did.futex_wait_s / did.span_s if did.span_s > 0 else None
+            holder_idle_share = parked_s(did) / did.span_s if did.span_s > 0 else None
             idle = holder_idle_share is not None and holder_idle_share >= IDLE_SHARE
             kind = "condition" if idle else "held"
     return _Address(
@@ -360,7 +362,7 @@ def _address_finding(
     elif found.holder is not None:
         body = (
             f" Each wait ended with a chain of wake-ups that started at thread {found.holder}, "
-            f"which never waited there and was itself parked on other futexes "
+            f"which never waited there and was itself parked on other futexes or in epoll_wait "
             f"({found.holder_idle_share or 0.0:.0%} of the time): a signal passed along "
             f"(work submitted, a queue shut down), {what}, i.e. idle threads, not lock "
             f"contention."

@@ -28,7 +28,8 @@ the waits, and its hold is seen from the first of those waits to its wake
 (`strace_locks.attribute_waits`, which follows hand-offs between waiters back to the
 thread that held the lock first). A holder that does not wait on the address itself and
 spent the hold doing something (a network call, file I/O, CPU) rather than waiting on other
-futexes is reported with what it did; a waker that was itself parked on another futex is a
+futexes is reported with what it did; a waker that was itself parked on another futex or in
+``epoll_wait`` (an event loop between events, submitting work to its executor) is a
 producer signalling idle consumers (IOD005 calls those idle), not a holder. Only single
 futex words are read: a glibc condition variable's waiters are woken by a signaller, not a
 holder (and the GIL's, IOD013 gil_contention).
@@ -72,7 +73,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.common import cited_lines, numbers, plural
+from analyzer.passes.common import cited_lines, numbers, parked_s, plural
 from analyzer.passes.targets import describe, trace_resources
 
 CODE = "IOD014"
@@ -412,7 +413,7 @@ def _futex_finding(
     hold_starts, hold_ends = _merge(held.start[mine], held.end[mine])
     encoded = trace_resources(trace)
     found = activity(trace, [holder], hold_starts, hold_ends, encoded.codes, encoded.names)
-    if found.span_s > 0 and found.futex_wait_s >= IDLE_SHARE * found.span_s:
+    if found.span_s > 0 and parked_s(found) >= IDLE_SHARE * found.span_s:
         return None  # a producer parked elsewhere, not a holder doing work
     address = futexes.addresses[int(futexes.key_address[key])]
     pid = int(futexes.key_pid[key])

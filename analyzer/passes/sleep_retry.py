@@ -34,7 +34,7 @@ from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
 from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import describe, trace_resources
 
@@ -275,6 +275,7 @@ def _finding(
         duration_s=float(ends.max() - starts.min()),
         cost_s=total_s,
         lines=tuple(int(line) for line in lines[longest["row"].to_numpy()] if not np.isnan(line)),
+        resource=Resource(classes[int(group.resource)] or "other", resource, where),
     )
 
 

@@ -23,7 +23,9 @@ the trace shows the device (``strace -v`` prints ``st_dev=makedev(MAJ, MIN)`` in
 results) or the mount table (a read of ``/proc/self/mountinfo`` or ``/proc/mounts``), files
 on one device are grouped whatever their directories, and the device is named.
 
-**When it is reported.** When one call took `slow_syscall_s` or more; when flushes took at
+**When it is reported.** When one call waited `slow_syscall_s` or more (a read or write
+less the time its bytes need at `TRANSFER_BYTES_PER_S`: one 56 MB ``write`` of 0.3 s is
+much data, not slow storage); when flushes took at
 least `slow_syscall_share` of the traced wall time (a writer bound by per-record ``fsync``:
 each flush waits for the device, however fast it is, so their number is the cost); or when
 the calls were consistently slow (p95 at least half of `slow_syscall_s`) and took that share.
@@ -81,6 +83,10 @@ KIND = "slow_storage"
 MAX_FINDINGS = 5
 """Storage findings per trace at most (costliest first)."""
 LONG_CALL_S = 1.0
+TRANSFER_BYTES_PER_S = 100e6
+"""A pace any healthy storage path keeps for a big read or write (about one disk's
+sequential rate; a buffered write copies into the page cache far faster): the time a call
+needs to move its bytes at this pace is transfer, not waiting on the storage."""
 WAITING_SHARE = 0.01
 """A thread whose calls are at least this share of the storage's waits is one that waited
 on it (a main thread that made the directory once is not)."""
@@ -293,6 +299,9 @@ class _FileCalls:
 
     rows: np.ndarray
     durations: np.ndarray
+    waits: np.ndarray
+    """The durations less the time a read or write needs to move its bytes
+    (`TRANSFER_BYTES_PER_S`): what tells slow storage from much data."""
     ops: np.ndarray
     tids: np.ndarray
     pids: np.ndarray
@@ -308,6 +317,7 @@ class _FileCalls:
             self,
             rows=self.rows[mask],
             durations=self.durations[mask],
+            waits=self.waits[mask],
             ops=self.ops[mask],
             tids=self.tids[mask],
             pids=self.pids[mask],
@@ -389,6 +399,9 @@ def _file_calls(
     if not keep.any():
         return None
     rows, durations, ops, tids = rows[keep], durations[keep], ops[keep], tids[keep]
+    moved = np.isin(ops, [_OP_NAMES.index("write"), _OP_NAMES.index("read")])
+    moved_bytes = np.where(moved, np.nan_to_num(numbers(calls["retval"])[rows], nan=0.0), 0.0)
+    waits = np.clip(durations - np.clip(moved_bytes, 0.0, None) / TRANSFER_BYTES_PER_S, 0.0, None)
     syscalls = np.array([*dictionary, None], dtype=object)[name_codes[keep]]
     used, path = np.unique(encoded.codes[rows], return_inverse=True)
     paths = names.take(pa.array(used))
@@ -409,6 +422,7 @@ def _file_calls(
     return _FileCalls(
         rows=rows,
         durations=durations,
+        waits=waits,
         ops=ops,
         tids=tids,
         pids=numbers(picked["pid"])[keep],
@@ -505,7 +519,7 @@ def _groups(
         member = anchors == anchor
         if not member.any():
             continue
-        slow = member & (found.durations >= config.slow_syscall_s)
+        slow = member & (found.waits >= config.slow_syscall_s)
         if not slow.any():
             totals = pd.Series(found.durations[member]).groupby(found.ops[member]).sum()
             slow = member & (found.ops == int(totals.idxmax()))
@@ -513,14 +527,15 @@ def _groups(
         root = common_directory(slow_dirs)
         member &= _under(found.paths, root)[found.path]
         durations = found.durations[member]
+        waits = found.waits[member]
         total = float(durations.sum())
         # The share of the waiting threads' time: summed over threads, like the waits.
         lived = sum(lifetimes[int(tid)] for tid in np.unique(found.tids[member]))
         floor = BOUND_SHARE * lived if lived > 0 else float("inf")
         qualifies = total >= config.slow_syscall_s and (
-            float(durations.max()) >= config.slow_syscall_s
+            float(waits.max()) >= config.slow_syscall_s
             or float(found.durations[member & flushes].sum()) >= floor
-            or (total >= floor and percentile(durations, 95) >= config.slow_syscall_s / 2)
+            or (total >= floor and percentile(waits, 95) >= config.slow_syscall_s / 2)
         )
         if qualifies:
             candidates.append((total, root, member))

@@ -38,7 +38,7 @@ from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_families import FLUSHES
-from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
+from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
     Steps,
@@ -355,6 +355,13 @@ def _group_finding(
     story = ""
     if family.name in IDLE_FAMILIES:
         story = " These are idle workers waiting for work, not a bottleneck."
+    elif len(process_ids) > 1 and saturated:
+        listed = ", ".join(str(p) for p in process_ids[: config.max_samples])
+        story = (
+            f" They are threads of {len(process_ids)} processes ({listed}"
+            f"{', ...' if len(process_ids) > config.max_samples else ''}): not one pool "
+            "short of workers, but processes taking turns on one shared resource."
+        )
     elif saturated and peak >= max(config.pileup_min_threads, 2):
         story = (
             " The whole pool was stuck at once: while it waits no thread is free for new "
@@ -385,6 +392,9 @@ def _group_finding(
         duration_s=float(stats.longest_s),
         cost_s=float(stats.cost_s),
         lines=tuple(int(line) for line in first_lines),
+        # keyed as the other findings on the same file or peer, so that a cause found
+        # there (a lock's holder, a slow device) explains this same waiting
+        resource=Resource(target_class or "other", str(resource), where) if resource else None,
     )
 
 

@@ -578,3 +578,36 @@ def test_a_synchronous_http_call_on_the_loop_names_the_upstream() -> None:
     [upstream] = truth["root_cause"]["resource"]["match"]
     assert finding.resource is not None and upstream in finding.resource.key
     assert upstream in finding.fix
+
+
+def test_sleeps_between_refused_lock_tries_are_the_lock_not_a_time_sleep() -> None:
+    # Hand-built: SQLite's busy handler on the loop thread (as in
+    # fixtures/blind/uvicorn_sqlite_busy): fcntl(F_SETLK) on the database refused with
+    # EAGAIN, then clock_nanosleep, ten times. The loop waited for the lock's file.
+    db = "/srv/orders.db"
+    tries = "F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=1073741824, l_len=1}"
+    rows = _waits(7, [i * 0.05 for i in range(20)] + [1.6 + i * 0.05 for i in range(20)])
+    for k in range(10):
+        t = 1.0 + k * 0.06
+        refused = _row(7, "fcntl", t, 0.00001, 0, fd=6, target=db, args=f"6, {tries}")
+        rows.append(refused | {"retval": -1, "errno": "EAGAIN"})
+        rows.append(_row(7, "clock_nanosleep", t + 0.0001, 0.05, 0, args="CLOCK_REALTIME, 0"))
+    (finding,) = _run(_trace(rows, last_s=3.0, exited=(7,)))
+    assert finding.evidence["episodes"][0]["cause"] == "lock_retry"
+    assert finding.resource is not None and finding.resource.key == db
+    assert "held by another process" in finding.resource.text
+    assert "time.sleep" not in finding.title
+    assert "aiosqlite" in finding.fix
+
+
+def test_plain_sleeps_stay_sleeps() -> None:
+    # Hand-built control of the test above: the same sleeps, the lock tries succeeding.
+    db = "/srv/orders.db"
+    rows = _waits(7, [i * 0.05 for i in range(20)] + [1.6 + i * 0.05 for i in range(20)])
+    for k in range(10):
+        t = 1.0 + k * 0.06
+        rows.append(_row(7, "fcntl", t, 0.00001, 0, fd=6, target=db, args="6, F_SETLK, {}"))
+        rows.append(_row(7, "clock_nanosleep", t + 0.0001, 0.05, 0, args="CLOCK_REALTIME, 0"))
+    (finding,) = _run(_trace(rows, last_s=3.0, exited=(7,)))
+    assert finding.evidence["episodes"][0]["cause"] == "sleep"
+    assert finding.resource is not None and finding.resource.kind == "sleep"

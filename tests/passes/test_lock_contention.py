@@ -286,3 +286,61 @@ def test_threads_queued_behind_a_busy_holder_are_held() -> None:
 def test_the_convoy_waits_behind_its_own_waiters() -> None:
     (finding,) = [f for f in run(inputs_of(LOCK_CONVOY), PassConfig()) if f.severity != "info"]
     assert finding.evidence["share_behind_waiters"] > 0.9
+
+
+def _simple_queue(rounds: int, loop_waits_in_epoll: bool) -> list[dict[str, Any]]:
+    """Hand-built, CPython 3.12's ThreadPoolExecutor work queue (a SimpleQueue: `get` waits
+    on the queue's lock, `put` releases it, and a getter that took an item releases it for
+    the next getter, which finds the queue empty and waits again), as in
+    fixtures/blind/healthy_aiohttp_audit: two idle workers 201 and 202, and an event loop
+    (thread 1) that submits one job a second and between submissions sits in epoll_wait
+    (or, with `loop_waits_in_epoll` False, runs on the CPU)."""
+    rows: list[dict[str, Any]] = [_futex(201, 0.0, 1.0, WAIT), _futex(202, 0.0, 1.0003, WAIT)]
+    for r in range(1, rounds + 1):
+        rows.append(_futex(1, r - 1e-4, 5e-5, WAKE, retval=1))  # put: wakes 201
+        rows.append(_futex(201, r + 2e-4, 5e-5, WAKE, retval=1))  # took it: wakes 202
+        last = r == rounds
+        rows.append(
+            _futex(
+                202,
+                r + 4e-4,
+                None if last else 1.0 - 1e-4,
+                WAIT,
+                status="in-flight" if last else "complete",
+            )
+        )
+        rows.append(
+            _futex(
+                201,
+                r + 0.01,
+                None if last else 0.99,
+                WAIT,
+                status="in-flight" if last else "complete",
+            )
+        )
+        if loop_waits_in_epoll:
+            rows.append(
+                {
+                    "tid": 1,
+                    "pid": 1,
+                    "syscall": "epoll_wait",
+                    "start_s": r + 1e-3,
+                    "end_s": r + 1.0 - 2e-4,
+                    "duration_s": 1.0 - 1.2e-3,
+                    "args": "3, [], 64, 1000",
+                    "retval": 0,
+                    "line_start": int((r + 1e-3) * 1000),
+                    "status": "complete",
+                }
+            )
+    return rows
+
+
+@pytest.mark.parametrize("in_epoll", [True, False])
+def test_a_loop_posting_to_an_executors_queue_is_no_lock_holder(in_epoll: bool) -> None:
+    rows = _simple_queue(rounds=6, loop_waits_in_epoll=in_epoll)
+    (finding,) = run(hand_built(rows, last_s=7.5), PassConfig())
+    assert finding.evidence["share_woken_by_waiters"] >= 0.5  # the getters' hand-offs
+    assert finding.evidence["kind"] == ("condition" if in_epoll else "held")
+    if in_epoll:
+        assert finding.severity == "info"

@@ -222,3 +222,25 @@ def test_hand_built_a_thread_born_after_the_waits_held_nothing(tmp_path: Any) ->
         ),
     ]
     assert run(_futex_trace(tmp_path, lines), PassConfig()) == []
+
+
+def test_hand_built_an_event_loop_posting_work_between_events_held_nothing(
+    tmp_path: Any,
+) -> None:
+    """Hand-written, the control above with the waker an event loop: between its wakes it
+    sat in epoll_wait (an executor's idle workers woken by the loop submitting work, as in
+    fixtures/blind/healthy_aiohttp_audit): idle consumers, no holder."""
+    lines = [
+        *_threads([101, 102, 103, 104]),
+        "104 10:00:00.000050 epoll_wait(3, [], 64, 599) = 0 <0.599000>",
+        *_waits([101, 102, 103]),
+        *(
+            f"104 10:00:00.60{i}000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>"
+            for i in range(3)
+        ),
+        *(
+            f"{tid} 10:00:00.60{i}100 <... futex resumed>) = 0 <0.60{i}000>"
+            for i, tid in enumerate((101, 102, 103))
+        ),
+    ]
+    assert run(_futex_trace(tmp_path, lines), PassConfig()) == []

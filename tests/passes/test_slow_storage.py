@@ -266,3 +266,18 @@ def test_common_directory() -> None:
     assert slow_storage.common_directory(["/a/b/c", "/a/b/d"]) == "/a/b"
     assert slow_storage.common_directory(["/a/b"]) == "/a/b"
     assert slow_storage.common_directory(["/a", "/b"]) == "/"
+
+
+@pytest.mark.parametrize(("size", "slow"), [(56_000_000, False), (4096, True)])
+def test_hand_built_a_big_write_is_much_data_not_slow_storage(size: int, slow: bool) -> None:
+    """Hand-built, as fixtures/blind/gil_json_snapshot: one write of 56 MB that takes 0.31 s
+    moved 180 MB/s, faster than `TRANSFER_BYTES_PER_S`: no slow storage. The control: the
+    same 0.31 s for one 4 KiB write is a wait on the storage."""
+    rows = [
+        _call(1, 0.0, "openat", 0.0001, "/var/lib/app/book.json.tmp"),
+        _call(1, 0.01, "write", 0.31, "/var/lib/app/book.json.tmp") | {"retval": size},
+        _call(1, 0.4, "rename", 0.0001, "/var/lib/app/book.json.tmp"),
+        _call(1, 3.0, "close", 0.0001, None),
+    ]
+    findings = slow_storage.run(hand_built(rows), PassConfig())
+    assert bool(findings) is slow

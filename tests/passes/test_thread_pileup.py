@@ -270,3 +270,20 @@ def test_downsample_keeps_peaks_and_the_end() -> None:
     assert [4_321.0, 40] in points
     assert points[-1] == [9_999.0, 0]
     assert [t for t, _ in points] == sorted(t for t, _ in points)
+
+
+def test_waiters_in_several_processes_are_not_a_pool() -> None:
+    """fixtures/blind/fcntl_ledger_compactor: three poster processes wait in
+    fcntl(F_SETLKW) for the compactor's lock. The pile-up says they are processes taking
+    turns (not a pool short of workers) and carries the lock file as its resource, so the
+    lock holder's finding explains it."""
+    from pass_fixtures import ROOT
+
+    folder = ROOT / "fixtures" / "blind" / "fcntl_ledger_compactor"
+    truth = json.loads((folder / "truth.json").read_text())
+    (finding,) = run(inputs_of(folder / truth["inputs"][0]), PassConfig())
+    pids = sorted(waiter["pid"] for waiter in truth["root_cause"]["waiters"])
+    assert f"threads of 3 processes ({', '.join(map(str, pids))})" in finding.message
+    assert "whole pool" not in finding.message
+    assert finding.resource is not None
+    assert finding.resource.key == truth["measured"]["lock_file"]
