@@ -35,6 +35,46 @@ CHUNK_BYTES = 8 << 20
 HEAD_BYTES = 64 << 10
 
 
+_NOT_TRACES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x7fELF", "an ELF binary (a program, not its trace)"),
+)
+_PERF_REPORT = re.compile(
+    rb"^# (?:To display the perf\.data header info|Samples: |Overhead +Command|"
+    rb"Children +Self +Command|Event count \(approx\.\))",
+    re.MULTILINE,
+)
+
+
+def unrecognised_reason(head: bytes) -> str | None:
+    """Why an input that no source recognised is not a trace, when its first bytes say it:
+    empty, blank, an image or another binary file, a ``perf.data`` recording, or ``perf
+    report`` output (a summary, where iodiag reads ``perf script``). None otherwise."""
+    if not head:
+        return "the file is empty (0 bytes): there is nothing to analyze"
+    if not head.strip():
+        return "the file has only blank lines: there is nothing to analyze"
+    for magic, what in _NOT_TRACES:
+        if head.startswith(magic):
+            return f"this is {what}, not a trace: give the strace, perf script or asyncio log"
+    if head.startswith((b"PERFILE2", b"PERFFILE")):
+        return (
+            "this is a perf.data recording (binary): run `perf script -i perf.data > perf.txt` "
+            "and give perf.txt"
+        )
+    if _PERF_REPORT.search(head[:8192]):
+        return (
+            "this is `perf report` output, a summary without the samples: iodiag reads "
+            "`perf script` output (`perf script > perf.txt`)"
+        )
+    return None
+
+
 class ByteStream(Protocol):
     """What this layer reads bytes from: a binary file or stdin, a decompressor, or one of the
     wrappers below. Those that can also fill a buffer have ``readinto`` (see `_readinto`)."""

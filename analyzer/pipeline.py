@@ -21,7 +21,13 @@ import pyarrow.compute as pc
 from analyzer import __version__, verdict
 from analyzer.config import Config
 from analyzer.errors import InputError
-from analyzer.inputs import CutLine, OpenedInput, iter_line_chunks, open_input
+from analyzer.inputs import (
+    CutLine,
+    OpenedInput,
+    iter_line_chunks,
+    open_input,
+    unrecognised_reason,
+)
 from analyzer.model import AnalysisResult, Derived, ParsedInput
 from analyzer.passes import Finding, PassInputs, run_passes
 from analyzer.schema import UNPARSED, unparsed_table
@@ -37,6 +43,9 @@ def parse_input(
     """Detect the source of an opened input (unless `config.format` names it) and parse it."""
     name = config.format or detect(opened.head)
     if name is None:
+        reason = unrecognised_reason(opened.head)
+        if reason is not None:
+            raise InputError(f"{opened.name}: {reason}")
         *others, last = [source.label for source in SOURCES.values()]
         expected = f"{', '.join(others)}, or {last}" if others else last
         raise InputError(f"{opened.name}: not a recognised input (expected {expected})")
@@ -45,7 +54,25 @@ def parse_input(
     parsed = SOURCES[name].parse(chunks, opened.name, engine=config.engine, threads=config.threads)
     if cut:
         parsed = _with_cut_lines(parsed, opened.name, cut)
+    lines = parsed.line_count
+    if config.format and lines and _nothing_read(name, parsed):
+        # Forced to a source none of its lines belongs to: "no problem found" would be a lie.
+        looks = detect(opened.head)
+        hint = f"; it looks like {SOURCES[looks].label}" if looks and looks != name else ""
+        raise InputError(
+            f"{opened.name}: read as {SOURCES[name].label} (--input-format {name}), but none "
+            f"of its {lines:,} lines has {name} data{hint}"
+        )
     return ParsedInput(opened.name, opened.compression, name, parsed, opened.truncated)
+
+
+def _nothing_read(name: str, parsed: Any) -> bool:
+    """Whether a parse found nothing of its source: every line unparsed, or (a log, whose
+    other lines are the application's own) not one asyncio record."""
+    if parsed.unparsed.num_rows == parsed.line_count:
+        return True
+    records = SOURCES[name].input_report(parsed).get("asyncio_records")
+    return records == 0
 
 
 def _with_cut_lines(parsed: Any, input_name: str, cut: list[CutLine]) -> Any:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 import gzip
+import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -28,9 +30,13 @@ from analyzer.render import HtmlRenderer, JsonRenderer, Renderer
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "fixtures" / "strace" / "logs"
 MT_PIPES = LOGS / "mt_pipes.f_tt_T.log"
+POOL8 = LOGS / "pool8.f_tt_T.log"
+ROOT = REPO
 GZIP_NO_EXT = LOGS / "derived" / "small_sh_gzip_no_ext.log"
 SMALL_SH_GZ = LOGS / "derived" / "small_sh.f_tt_T.log.gz"
 NO_DURATIONS = REPO / "fixtures" / "strace" / "research" / "logs" / "variants" / "ts_tt_r.log"
+# `python -m analyzer` run from another folder imports this checkout, not an installed copy
+WITH_REPO = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(autouse=True)
@@ -72,11 +78,11 @@ def test_default_run_prints_summary_and_writes_both_reports(tmp_path: Path) -> N
     assert "read" in out.split()  # the top syscall by total time in this capture
     html = tmp_path / "mt_pipes.f_tt_T.iodiag.html"
     md = tmp_path / "mt_pipes.f_tt_T.iodiag.md"
-    wrote = [line for line in out.splitlines() if line.startswith("wrote ")]
-    assert wrote == [f"wrote {html}", f"wrote {md}"]
+    # where the reports went is status, on stderr: stdout is the summary alone
+    assert "wrote " not in out
+    assert result.stderr.splitlines() == [f"wrote {html}", f"wrote {md}"]
     assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     assert "read" in md.read_text(encoding="utf-8")
-    assert result.stderr == ""
 
 
 def test_default_run_on_a_log_without_durations(tmp_path: Path) -> None:
@@ -84,10 +90,113 @@ def test_default_run_on_a_log_without_durations(tmp_path: Path) -> None:
     HTML report (exit 1, a cut .iodiag.html left behind, no Markdown; issue 14, item 1)."""
     result = run(NO_DURATIONS, "--out-dir", tmp_path)
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    assert all(line.startswith("wrote ") for line in result.stderr.splitlines())
     html = (tmp_path / "ts_tt_r.iodiag.html").read_text(encoding="utf-8")
     assert html.rstrip().endswith("</html>")
     assert "## Syscalls" in (tmp_path / "ts_tt_r.iodiag.md").read_text(encoding="utf-8")
+
+
+def test_quiet_default_run_prints_nothing_and_writes_both_reports(tmp_path: Path) -> None:
+    for flag in ("-q", "--quiet"):
+        result = run(MT_PIPES, flag, "--out-dir", tmp_path)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "" and result.stderr == ""
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "mt_pipes.f_tt_T.iodiag.html",
+            "mt_pipes.f_tt_T.iodiag.md",
+        ]
+
+
+def test_help_has_examples_exit_codes_and_the_default_files() -> None:
+    short, long = run("-h"), run("--help")
+    assert short.exit_code == long.exit_code == 0
+    assert short.stdout == long.stdout
+    text = " ".join(long.stdout.split())
+    assert "writes two files into the current directory" in text
+    assert "INPUT.iodiag.html and INPUT.iodiag.md" in text
+    assert "Examples:" in long.stdout and "iodiag-analyze strace.log.gz -f json" in long.stdout
+    assert "Exit codes: 0 done; 1 --fail-on met" in text and "-q, --quiet" in long.stdout
+    assert all(line == line.rstrip() for line in long.stdout.splitlines())
+
+
+@pytest.mark.slow
+def test_piped_summary_at_80_columns(tmp_path: Path) -> None:
+    """`iodiag-analyze trace | less` in an 80-column terminal: no line wider than 80, none with
+    trailing spaces, no duration cut from its unit, long paths shortened in their middle."""
+    trace = tmp_path / ("a-very-long-directory-name-for-a-trace-file-" * 2) / "pool8.f_tt_T.log"
+    trace.parent.mkdir(parents=True)
+    trace.write_bytes(POOL8.read_bytes())
+    env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", str(trace), "-f", "text"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert [line for line in lines if line != line.rstrip()] == []
+    for before, after in itertools.pairwise(lines):  # a number is never cut from its unit
+        if re.search(r"\d\.?\d*$", before):
+            assert not re.match(r"\s*(?:s|ms|µs|ns)\b", after), (before, after)
+    # findings wrap under their own text, not at column 0
+    heads = [i for i, line in enumerate(lines) if re.match(r"  (error|warning|info)\s+IOD", line)]
+    assert heads
+    for i in heads:
+        for follow in lines[i + 1 : i + 4]:
+            if follow.strip() and not re.match(r"  (error|warning|info)\s+IOD", follow):
+                assert follow.startswith("          "), follow
+
+
+def test_snapshot_sections_at_80_columns() -> None:
+    """The top, iostat and py-spy parts of the summary at 80 columns: no line wider, the top
+    table's cells whole (no "…"), and their notes and bullets wrapped under their own text."""
+    volume = REPO / "fixtures" / "incidents" / "slow_volume_gil_compactor"
+    inputs = ["top.H_b_d1_p.txt", "iostat.x_t_y_1.txt", "pyspy.dump_nonblocking_loop.txt"]
+    result = CliRunner().invoke(
+        app, [*(str(volume / name) for name in inputs), "-f", "text"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert [line for line in lines if line != line.rstrip()] == []
+    top = lines[lines.index(next(line for line in lines if line.startswith("Busiest threads"))) :]
+    assert not any("…" in line for line in top[:8])
+    assert "16375   python   47.1   62.0   10:04:27   R 11, S 2, t 2   top.H_b_d1_p.txt:23" in top
+    heads = ("Note: ", "  D state:", "  saturated", "  20")  # 20: py-spy's dump times
+    wrapped = 0
+    for before, after in itertools.pairwise(lines):
+        if before.startswith(heads) and after.strip() and not after.startswith(heads):
+            assert after.startswith("    "), (before, after)
+            wrapped += 1
+    assert wrapped >= 3
+
+
+def test_tables_too_wide_for_80_columns_become_lines() -> None:
+    """pidstat's and CloudWatch's tables need ~100 and ~115 columns: at 80 each row is a line
+    of its own, wrapped with a hanging indent, instead of cells cut to 'pidstat_t_…' or
+    'VolumeQue…'; at 140 they are tables."""
+    fixtures = REPO / "fixtures"
+    inputs = [
+        fixtures / "pidstat" / "captures" / "pidstat_t_u_w_p_1_5.txt",
+        fixtures / "cloudwatch" / "get_metric_data_ebs_throttle.json",
+    ]
+    argv = [*(str(path) for path in inputs), "-f", "text"]
+    narrow = CliRunner().invoke(app, argv, env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    sections = lines[: lines.index(next(line for line in lines if line.startswith("Findings")))]
+    assert not any("…" in line for line in sections)  # (a finding's long path loses its middle)
+    assert "pid 63 tid 109 iodw-burn: %CPU 66.8 (max 74.0), %wait 32.7, cswch/s 98.6," in lines
+    assert "    nvcswch/s 226.9 (pidstat_t_u_w_p_1_5.txt:50)" in lines
+    assert any(line.startswith("VolumeQueueLength (ebs_queue): 30 values") for line in lines)
+    wide = CliRunner().invoke(app, argv, env={"COLUMNS": "140"})
+    assert wide.exit_code == 0, wide.output
+    assert any(re.match(r"63 +109 +iodw-burn +66\.8", line) for line in wide.stdout.splitlines())
 
 
 def test_default_run_creates_missing_out_dir(tmp_path: Path) -> None:
@@ -212,7 +321,7 @@ def test_parquet_to_directory(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
     assert {"syscalls.parquet", "tasks.parquet"} <= names
-    wrote = [line.removeprefix("wrote ") for line in result.stdout.splitlines()]
+    wrote = [line.removeprefix("wrote ") for line in result.stderr.splitlines()]
     assert sorted(Path(p).name for p in wrote) == sorted(names)
     for name in ("syscalls.parquet", "tasks.parquet"):
         table = pq.read_table(out / name)
@@ -323,6 +432,7 @@ def test_a_closed_stdout_pipe_is_not_an_error(args: list[str], tmp_path: Path) -
     proc = subprocess.Popen(
         [sys.executable, "-m", "analyzer", str(MT_PIPES), "--out-dir", str(tmp_path), *args],
         cwd=tmp_path,
+        env=WITH_REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -330,10 +440,11 @@ def test_a_closed_stdout_pipe_is_not_an_error(args: list[str], tmp_path: Path) -
     proc.stdout.close()  # before the analysis has written anything
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, stderr
-    assert stderr == ""
     written = sorted(path.name for path in tmp_path.iterdir())
     expected = ["mt_pipes.f_tt_T.iodiag.html", "mt_pipes.f_tt_T.iodiag.md"] if not args else []
     assert written == expected
+    # only the status lines of the reports written, on stderr
+    assert [line.rsplit("/", 1)[-1] for line in stderr.splitlines()] == expected
 
 
 # --- safe output (issue 14, items 10-12) ---------------------------------------------------------
@@ -600,18 +711,25 @@ def test_a_reader_that_leaves_after_the_summary_does_not_stop_the_reports(
     the HTML report is being written; the ``wrote ...`` line then meets a closed pipe. The
     Markdown report is still written."""
     command = [sys.executable, "-m", "analyzer", str(MT_PIPES), "--out-dir", str(tmp_path)]
-    whole = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
-    summary = whole.stdout.split("\nwrote ")[0].splitlines()
+    whole = subprocess.run(
+        command, env=WITH_REPO, capture_output=True, text=True, timeout=120, check=True
+    )
+    summary = whole.stdout.splitlines()
     for path in tmp_path.iterdir():
         path.unlink()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, env=WITH_REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stderr is not None
     for line in summary:  # every line of the summary, then no more
         assert proc.stdout.readline().rstrip("\n") == line
     proc.stdout.close()
     stderr = proc.stderr.read()
     assert proc.wait(timeout=120) == 0, stderr
-    assert stderr == ""
+    assert [line.split("/")[-1] for line in stderr.splitlines()] == [
+        "mt_pipes.f_tt_T.iodiag.html",
+        "mt_pipes.f_tt_T.iodiag.md",
+    ]
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "mt_pipes.f_tt_T.iodiag.html",
         "mt_pipes.f_tt_T.iodiag.md",
@@ -634,7 +752,12 @@ def test_a_closed_standard_stream_is_one_line(
     words = " ".join(shlex.quote(arg.format(trace=MT_PIPES)) for arg in args)
     command = f"exec {shlex.quote(sys.executable)} -m analyzer {words} {closed}"
     proc = subprocess.run(
-        ["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        ["sh", "-c", command],
+        cwd=tmp_path,
+        env=WITH_REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("iodiag-analyze: ") and needle in proc.stderr, proc.stderr

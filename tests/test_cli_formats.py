@@ -117,3 +117,43 @@ def test_perf_block_io_section_pairs_issues_with_completions() -> None:
     assert block["counts"]["unmatched_completions"] == flush_completions
     (device,) = block["latency_by_device"].values()
     assert device["count"] == issues
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "the file is empty (0 bytes)"),
+        (b"\n\n  \n", "only blank lines"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is a PNG image, not a trace"),
+        (b"PERFILE2\x68\x00\x00\x00", "perf.data recording (binary): run `perf script"),
+        (
+            # the head of `perf report --stdio` output, hand-written after perf 6.x's layout
+            b"# To display the perf.data header info, please use --header/--header-only options.\n"
+            b"#\n# Samples: 1K of event 'cpu-clock:ppp'\n# Event count (approx.): 252000000\n#\n"
+            b"# Overhead  Command  Shared Object     Symbol\n"
+            b"    50.00%  python3  libc.so.6         [.] __GI___libc_read\n",
+            "this is `perf report` output",
+        ),
+    ],
+    ids=["empty", "blank", "png", "perf.data", "perf-report"],
+)
+def test_inputs_that_are_no_trace_say_what_they_are(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    code, out, err = run(path, "--format", "json")
+    assert code == 2 and out == ""
+    assert needle in err and "not a recognised input" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("forced", ["perf", "asyncio"])
+def test_a_forced_format_that_reads_nothing_is_an_error(forced: str) -> None:
+    """`--input-format perf` on a strace log: every line unparsed (or, as an application log,
+    not one asyncio record) is not "no problem found" with exit 0."""
+    path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    code, out, err = run(path, "--format", "text", "--input-format", forced)
+    assert code == 2 and out == ""
+    assert f"(--input-format {forced}), but none of its 2,504 lines has {forced} data" in err
+    assert "it looks like strace output" in err

@@ -86,3 +86,16 @@ def test_charts_are_drawn() -> None:
         charts = HtmlRenderer().charts(ReportView(result), result)
         for key in keys:
             assert "<svg" in charts[key], (relative, key)
+
+
+def test_a_conclusion_without_measured_waits_shows_no_cost() -> None:
+    """CloudWatch alone shows a drained volume but no call that waited for it: its conclusion
+    has no cost to show, where it said "cost 0 s"; with strace the cost is shown."""
+    alone = analyze([FIXTURES / "cloudwatch" / "get_metric_data_ebs_throttle.json"])
+    assert alone.report["verdict"]["conclusions"][0]["code"] == "IOD022"
+    for name in ("text", "md", "html"):
+        assert "cost 0" not in rendered(alone, name), name
+    assert "[IOD022]" in rendered(alone, "text")
+    incident = FIXTURES / "incidents" / "slow_volume_gil_compactor"
+    with_strace = analyze(sorted(incident.glob("strace.*")))
+    assert ", cost " in rendered(with_strace, "text")

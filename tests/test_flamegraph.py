@@ -33,6 +33,7 @@ from analyzer.render.flamegraph import (
     MIN_SHARE,
     WIDTH,
     XPAD,
+    collapse_unknown,
     flame_frames,
     flamegraph_chart,
     flamegraph_svg,
@@ -199,7 +200,8 @@ def test_svg_frames_are_the_folded_stacks(path: Path, option: str | None) -> Non
     code, svg, err = cli(*args)
     assert code == 0, err
     assert svg.startswith('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<svg ')
-    pairs = folded_pairs(result_of(path, option))
+    # runs of [unknown] frames are drawn as one frame (collapse_unknown)
+    pairs = [(collapse_unknown(s)[0], c) for s, c in folded_pairs(result_of(path, option))]
     total = sum(count for _stack, count in pairs)
     expected = {p: c for p, c in prefix_counts(pairs).items() if c >= MIN_SHARE * total}
     rows = svg_frames(svg)
@@ -392,3 +394,22 @@ def test_script_and_styles_stay_inside_the_svg() -> None:
     assert rules and all(line.startswith("#x1 ") for line in rules)
     with pytest.raises(ValueError, match="salt"):
         flamegraph_svg([("a;b", 1)], salt='x" onload="y')
+
+
+def test_a_deep_unknown_only_stack_does_not_set_the_height() -> None:
+    """asyncio_server.perf_cpu.txt (a real capture) has a 128-frame stack of nothing but
+    [unknown] (a broken frame-pointer chain through the interpreter), 1.7% of the samples:
+    drawn as one [unknown] ×126 frame, it keeps its width, and the picture is no taller than
+    the deepest real stack (28 frames; shallower once frames under 0.1% are left out), not
+    128."""
+    path = REPO / "fixtures" / "diagnosis" / "logs" / "asyncio_server.perf_cpu.txt"
+    code, svg, err = cli(path, "--format", "flamegraph")
+    assert code == 0, err
+    rows = svg_frames(svg)
+    assert max(int(row["depth"]) for row in rows) <= 28
+    unknown = [row for row in rows if row["name"] == "[unknown] ×126"]
+    assert len(unknown) == 1 and unknown[0]["count"] == 17017017
+    assert "runs of [unknown] frames shown as one in" in svg
+    # the folded output keeps the frames as stackcollapse-perf.pl prints them
+    code, folded, err = cli(path, "--format", "folded")
+    assert max(len(line.split(" ")[0].split(";")) for line in folded.splitlines()) == 128

@@ -590,7 +590,7 @@ def test_sparse_hand_written_sections_render(section: dict[str, Any]) -> None:
     result = AnalysisResult(report={"perf": section})
     for name, out in _renders(result).items():
         assert "perf" in out, name
-    assert perf_charts(ReportView(result)).keys() <= {"queue_depth-0"}
+    assert perf_charts(ReportView(result)).keys() <= {"queue_depth-0", "block_latency-0"}
 
 
 def _renders(result: AnalysisResult) -> dict[str, str]:
@@ -634,7 +634,9 @@ def test_all_formats_show_the_perf_content(mixed_result: AnalysisResult) -> None
     assert (
         '<h3 id="perf-block-io">' in html
         and "<code>|****************************************|</code>" in html
-    )
+    )  # without charts; with them, biolatency's histogram is drawn as bars
+    charted = HtmlRenderer().render_to_string(mixed_result)
+    assert 'id="chart-block_latency-0"' in charted and "<code>|****" not in charted
     assert "<td><code>fsync</code></td>" in html
     assert html.count('<section id="perf">') == 1
 
@@ -643,7 +645,7 @@ def test_queue_depth_chart_is_deterministic_svg(block_result: AnalysisResult) ->
     charts = perf_charts(ReportView(block_result))
     svg = charts["queue_depth-0"]
     assert svg is not None and svg.startswith("<svg")
-    assert 'id="queue_depth-0-' in svg and "requests in flight" in svg
+    assert 'id="chart-queue_depth-0"' in svg and "requests in flight" in svg
     assert perf_charts(ReportView(block_result)) == charts
 
 

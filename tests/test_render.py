@@ -29,7 +29,6 @@ from analyzer.render import (
     RenderError,
     TextRenderer,
     formatting,
-    plots,
     renderer_for,
     renderer_for_path,
     templates,
@@ -217,6 +216,7 @@ def empty_result() -> AnalysisResult:
 def test_registry_by_name() -> None:
     assert set(RENDERERS) == {
         "text", "md", "html", "json", "parquet", "folded", "flamegraph", "speedscope",
+        "perfetto",
         "junit", "sarif", "github",
     }  # fmt: skip
     for name, cls in RENDERERS.items():
@@ -224,6 +224,17 @@ def test_registry_by_name() -> None:
         assert isinstance(renderer_for(name), cls)
     with pytest.raises(RenderError, match="known: text, md"):
         renderer_for("pdf")
+    with pytest.raises(RenderError, match="known: text, md"):
+        renderer_for("../x.md")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("markdown", "md"), ("MD", "md"), ("htm", "html"), ("txt", "text"), ("svg", "flamegraph")],
+)
+def test_a_format_may_be_named_by_its_file_extension(name: str, expected: str) -> None:
+    """`--format markdown` is what people type; the registry's names stay the short ones."""
+    assert type(renderer_for(name)) is RENDERERS[expected]
 
 
 @pytest.mark.parametrize(
@@ -985,12 +996,9 @@ def test_every_renderer_on_every_report_shape(
 ) -> None:
     """Each key of a full report, at any depth, left out, null or empty (over the three
     rounds, every key gets each of the three, in random groups of `SHAPE_GROUP` keys): the
-    text, Markdown, HTML (with and without charts) and JSON renderers still render. The
-    charts are laid out from the data as always; only matplotlib's SVG writing, which sees no
-    report data, is skipped."""
+    text, Markdown, HTML (with and without charts) and JSON renderers still render."""
     import random
 
-    monkeypatch.setattr(plots, "_to_svg", lambda fig, salt: f'<svg id="{salt}"></svg>')
     report = json.loads(JsonRenderer().render_to_string(combined_result))
     planned = [
         (path, HOWS[(index + round_) % len(HOWS)]) for index, path in enumerate(_key_paths(report))

@@ -111,7 +111,7 @@ def test_installed_console_script_runs_outside_checkout(
     assert proc.returncode == 0, proc.stderr
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / "python"
-    # The runtime dependencies (pandas, pyarrow, lark, matplotlib, ...) are already installed
+    # The runtime dependencies (pandas, pyarrow, lark, jinja2, ...) are already installed
     # for the test run; a .pth file appends the test interpreter's own site directories to the
     # new venv's path, which avoids downloading ~100 MB per run. (`--system-site-packages`
     # would not do: when pytest itself runs in a venv, it exposes the base interpreter's

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,8 +43,22 @@ EXIT_CODES = (
     "2 an input that cannot be read or is no recognised trace, bad usage, or an output that "
     "cannot be written (a one-line reason on stderr)."
 )
+EXAMPLES = """\b
+Examples:
+  iodiag-analyze strace.log   # summary; writes strace.iodiag.html and .md
+  iodiag-analyze strace.log app.log perf.txt   # one run seen three ways
+  iodiag-analyze strace.log.gz -f json -o report.json
+  iodiag-analyze strace.log -f perfetto -o trace.json   # for ui.perfetto.dev
+  iodiag-analyze perf.txt -f flamegraph -o cpu.svg
+  iodiag-analyze traces/*.log -q --fail-on error       # in CI
+Capture with: strace -f -tt -T -yy -o strace.log -p PID"""
 
-app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain help: no panels padded with trailing spaces
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _version(value: bool) -> None:
@@ -81,7 +95,7 @@ def _progress(paths: list[str]) -> Any:
     )
 
 
-@app.command(epilog=EXIT_CODES)
+@app.command(epilog=f"{EXAMPLES}\n\n{EXIT_CODES}")
 def analyze_command(
     inputs: Annotated[
         list[str], typer.Argument(help="Trace files, or - for stdin (gz/xz/bz2/zst ok).")
@@ -114,10 +128,10 @@ def analyze_command(
     ] = False,
     kernel: Annotated[
         bool,
-        typer.Option("--kernel", help="folded: mark kernel frames _\\[k].", rich_help_panel=_FOLD),
+        typer.Option("--kernel", help="folded: mark kernel frames _[k].", rich_help_panel=_FOLD),
     ] = False,
     jit: Annotated[
-        bool, typer.Option("--jit", help="folded: mark JIT frames _\\[j].", rich_help_panel=_FOLD)
+        bool, typer.Option("--jit", help="folded: mark JIT frames _[j].", rich_help_panel=_FOLD)
     ] = False,
     all_marks: Annotated[
         bool, typer.Option("--all", help="folded: --kernel and --jit.", rich_help_panel=_FOLD)
@@ -161,11 +175,22 @@ def analyze_command(
             "info or never.",
         ),
     ] = "never",
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No summary and no 'wrote' lines; errors still on stderr."
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    """Analyze strace logs, perf script dumps and asyncio debug logs."""
+    """Analyze strace logs, perf script dumps and asyncio debug logs.
+
+    By default it prints a summary here and writes two files into the current directory (or
+    --out-dir), named after the first input: INPUT.iodiag.html and INPUT.iodiag.md; it says
+    where on stderr. With --format it writes that one output instead, to stdout or -o FILE.
+    """
     try:
         _check_options(input_format, fail_on, slow_ms, loop_block_ms, clock_offset, threads)
     except UsageError as error:
@@ -181,7 +206,7 @@ def analyze_command(
         engine=engine, threads=threads, format=input_format, collapse=folding, passes=thresholds
     )
     try:
-        code = _run(inputs, output_format, output, out_dir, config, fail_on)
+        code = _run(inputs, output_format, output, out_dir, config, fail_on, quiet)
     except (IodiagError, RenderError) as error:
         typer.echo(f"iodiag-analyze: {error}", err=True)
         raise typer.Exit(getattr(error, "exit_code", 2)) from None
@@ -218,6 +243,7 @@ def _run(
     out_dir: Path,
     config: Config,
     fail_on: str = "never",
+    quiet: bool = False,
 ) -> int:
     if config.engine not in ("fast", "lark"):
         raise UsageError(f"--engine must be fast or lark, not {config.engine!r}")
@@ -234,7 +260,7 @@ def _run(
         renderer.threshold = fail_on  # junit and github fail or annotate at --fail-on
     if "-" in inputs and sys.stdin is None:
         raise UsageError("stdin is closed: there is no input to read from -")
-    if output is None and sys.stdout is None:
+    if output is None and sys.stdout is None and not (quiet and renderer is None):
         raise UsageError("stdout is closed: give -o FILE for the output")
     stem = report_stem(inputs[0])
     if output is not None:
@@ -242,7 +268,7 @@ def _run(
     elif renderer is None:
         refuse_inputs([out_dir / f"{stem}{suffix}" for _name, suffix in _REPORTS], inputs)
 
-    with _progress(inputs) as progress:
+    with _progress([] if quiet else inputs) as progress:
         on_progress = None
         if progress is not None:
             task = progress.add_task("parsing", total=None)
@@ -253,7 +279,7 @@ def _run(
         result = analyze(inputs, config, on_progress)
 
     try:
-        _write(result, renderer, output, out_dir, stem, inputs)
+        _write(result, renderer, output, out_dir, stem, inputs, quiet)
     except BrokenPipeError:
         stdout_to_devnull()  # the reader of stdout stopped early: not an error of ours
     except OSError as error:
@@ -291,11 +317,9 @@ def _tell_failing(findings: list[dict[str, Any]], fail_on: str) -> None:
 
 
 def _say(message: str) -> None:
-    """Print a line on stdout; when its reader has gone, quietly stop printing there."""
-    try:
-        typer.echo(message)
-    except BrokenPipeError:
-        stdout_to_devnull()
+    """Print a status line (``wrote ...``) on stderr, so stdout carries only the report."""
+    with suppress(BrokenPipeError, ValueError):  # nobody reads stderr: the files are written
+        typer.echo(message, err=True)
 
 
 def _write(
@@ -305,11 +329,14 @@ def _write(
     out_dir: Path,
     stem: str,
     inputs: list[str],
+    quiet: bool = False,
 ) -> None:
+    say = (lambda _message: None) if quiet else _say
     if renderer is None:
         try:
-            renderer_for("text").render(result, sys.stdout)
-            sys.stdout.flush()
+            if not quiet:
+                renderer_for("text").render(result, sys.stdout)
+                sys.stdout.flush()
         except BrokenPipeError:
             stdout_to_devnull()  # `| head` took what it wanted; the reports still matter
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -320,7 +347,7 @@ def _write(
                 renderer_for(name).render(result, handle)
             written.append(path)
         for path in written:  # after both: a reader gone early cannot stop the second
-            _say(f"wrote {path}")
+            say(f"wrote {path}")
         return
     if isinstance(renderer, ParquetRenderer):
         if output is None:
@@ -330,7 +357,7 @@ def _write(
         with atomic_directory(folder) as temporary:
             names = [path.name for path in renderer.write(result, temporary)]
         for name in names:
-            _say(f"wrote {folder / name}")
+            say(f"wrote {folder / name}")
         return
     if output is None:
         renderer.render(result, sys.stdout)

@@ -79,8 +79,8 @@ def run(argv: list[str]) -> int | None:
             return None
         with gc_paused():
             text = fold_file(stream, head, options)
-    if text is None:
-        return None
+    if text is None or (forced and not text):
+        return None  # nothing folded of a forced perf input: the full CLI says why
     lines = []
     for line in text.splitlines():  # as the `perf_folded` table and its renderer do
         stack, _, count = line.rpartition(" ")

@@ -23,6 +23,7 @@ sleep, and has no row.
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,17 @@ def _select_rows(args: str, aux: str | None) -> list[tuple[int, str | None, str,
     return rows
 
 
-def decode(syscall: pa.Array, args: pa.Array, aux: pa.Array) -> dict[str, np.ndarray | list]:
+class DecodedWaits(TypedDict):
+    """One row per fd of a poll/select set (see `decode`)."""
+
+    row: np.ndarray
+    fd: np.ndarray
+    decorated: list[str | None]
+    want: list[str]
+    ready: np.ndarray
+
+
+def decode(syscall: pa.Array, args: pa.Array, aux: pa.Array) -> DecodedWaits:
     """The fds of every poll/select call's sets: for each, the call's row, the fd, its
     ``-y`` target if printed, what was waited for (`WANTS`) and whether it became ready
     (read from the text after the return; False for a call that timed out or did not

@@ -204,7 +204,12 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             f"took {group.total_s:.3f} s in total{share_text} "
             f"(p95 {p95 * 1e3:.1f} ms, max {group.max_s * 1e3:.1f} ms) across "
             f"{len(member_tids)} thread{'s' if len(member_tids) != 1 else ''}; "
-            f"{slow_calls} took {config.slow_syscall_s * 1e3:g} ms or more."
+            + (
+                f"{slow_calls} took {config.slow_syscall_s * 1e3:g} ms or more."
+                if slow_calls
+                else f"none took {config.slow_syscall_s * 1e3:g} ms or more: reported for the "
+                "share of the traced time these calls held threads."
+            )
         )
         if syscall in WAITS_ON_SETS and where:
             title = f"Waits for {where} in {syscall}"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from analyzer.render.junit import JunitRenderer
     from analyzer.render.markdown import MarkdownRenderer
     from analyzer.render.parquet import ParquetRenderer
+    from analyzer.render.perfetto import PerfettoRenderer
     from analyzer.render.sarif import SarifRenderer
     from analyzer.render.speedscope import SpeedscopeRenderer
     from analyzer.render.text import TextRenderer
@@ -40,6 +41,7 @@ __all__ = [
     "JunitRenderer",
     "MarkdownRenderer",
     "ParquetRenderer",
+    "PerfettoRenderer",
     "RenderError",
     "Renderer",
     "ReportView",
@@ -59,6 +61,7 @@ _CLASSES: dict[str, str] = {
     "folded": "analyzer.render.folded:FoldedRenderer",
     "flamegraph": "analyzer.render.flamegraph:FlamegraphRenderer",
     "speedscope": "analyzer.render.speedscope:SpeedscopeRenderer",
+    "perfetto": "analyzer.render.perfetto:PerfettoRenderer",
     "junit": "analyzer.render.junit:JunitRenderer",
     "sarif": "analyzer.render.sarif:SarifRenderer",
     "github": "analyzer.render.github:GithubRenderer",
@@ -81,13 +84,16 @@ def __getattr__(name: str) -> Any:
 
 
 def renderer_for(name: str) -> Renderer:
-    """A new renderer for format `name`; `RenderError` lists the known names otherwise."""
-    try:
-        cls = RENDERERS[name]
-    except KeyError:
+    """A new renderer for format `name`, or for a file extension given as one (`markdown`,
+    `htm`, `txt`, `svg`); `RenderError` lists the known names otherwise."""
+    cls = RENDERERS.get(name.lower())
+    if cls is not None:
+        return cls()
+    by_extension = renderer_for_path(f"output.{name}") if name.isalnum() else None
+    if by_extension is None:
         known = ", ".join(RENDERERS)
-        raise RenderError(f"unknown output format {name!r} (known: {known})") from None
-    return cls()
+        raise RenderError(f"unknown output format {name!r} (known: {known})")
+    return by_extension
 
 
 def renderer_for_path(path: str | Path) -> Renderer | None:

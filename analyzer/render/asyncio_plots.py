@@ -1,8 +1,7 @@
 """Charts of the asyncio section of the HTML report, in the house style of
 `analyzer.render.plots`.
 
-``slow_callbacks``: total time of the top slow-callback locations. matplotlib is imported only
-when there is something to draw.
+``slow_callbacks``: total time of the top slow-callback locations.
 """
 
 from __future__ import annotations
@@ -28,6 +27,9 @@ def slow_callbacks_chart(section: Mapping[str, Any] | None, *, top: int = 15) ->
         [float(row["total_s"] or 0.0) for row in slow],
         salt="slow_callbacks",
         colour=PALETTE[3],
+        xlabel="total time the callbacks held the event loop",
+        series="slow callback time",
+        title="Slow callback time by location",
     )
 
 

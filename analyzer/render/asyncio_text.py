@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.formatting import count, duration
+from analyzer.render.formatting import count, duration, elide
 from analyzer.render.text import titled_table
 
 if TYPE_CHECKING:
@@ -53,15 +53,16 @@ def _slow_table(console: Console, rows: list[dict[str, Any]], key: str, what: st
         return
     shown = rows[:TOP_SLOW]
     table = titled_table(f"Slow callbacks by {what} (top {len(shown)} of {len(rows)})")
-    table.add_column(what, overflow="fold")
+    table.add_column(what, no_wrap=True)
     for header in ("count", "total", "max", "p95"):
         table.add_column(header, justify="right", no_wrap=True)
     wide = console.width >= 100
+    room = max(console.width - (70 if wide else 40), 16)  # a path loses its middle
     if wide:
         table.add_column("first–last (UTC)", no_wrap=True)
     for row in shown:
         cells: list[str | Text] = [
-            Text(str(row[key])),
+            Text(elide(row[key], room)),
             count(row["count"]),
             duration(row["total_s"]),
             duration(row["max_s"]),
@@ -106,13 +107,14 @@ def print_section(console: Console, view: ReportView) -> None:
         table.add_column("kind", no_wrap=True)
         table.add_column("count", justify="right", no_wrap=True)
         table.add_column("exception", overflow="fold")
-        table.add_column("location", overflow="fold")
+        table.add_column("location", no_wrap=True)
+        room = max((console.width - 30) // 2, 16)
         for row in shown:
             table.add_row(
                 Text(str(row["kind"]), "yellow"),
                 count(row["count"]),
                 Text(str(row["exception"] or "")),
-                Text(str(row["location"] or row["where"])),
+                Text(elide(row["location"] or row["where"], room)),
             )
         console.print(table)
         if len(misuse) > len(shown):

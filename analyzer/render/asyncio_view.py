@@ -8,7 +8,7 @@ ranked by total time, and the misuse groups with their sample message, so the te
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from analyzer.render.view import display_name, keyed_rows, number
@@ -42,10 +42,10 @@ def asyncio_section(raw: Mapping[str, Any]) -> dict[str, Any]:
             row["location"] = f"{row['callback']} (no file:line)"
     by_coroutine = keyed_rows(slow.get("by_coroutine"), ("coro", *_SLOW_KEYS))
     for rows, key in ((by_location, "location"), (by_coroutine, "coro")):
-        rows.sort(key=lambda row, key=key: (-number(row["total_s"]), str(row[key])))
+        rows.sort(key=_by_total_then(key))
     misuse = keyed_rows(raw.get("misuse"), _MISUSE_KEYS)
     for row in misuse:
-        sample = {"input": None, "line": None, "text": None}
+        sample: dict[str, Any] = {"input": None, "line": None, "text": None}
         if isinstance(row["sample"], dict):
             sample.update(row["sample"])
         text = "" if sample["text"] is None else str(sample["text"])
@@ -74,3 +74,8 @@ def section_view(view: ReportView) -> dict[str, Any] | None:
     """The asyncio part of `view`, or None when the report has no ``asyncio`` section."""
     raw = view.report.get("asyncio")
     return asyncio_section(raw) if isinstance(raw, dict) else None
+
+
+def _by_total_then(key: str) -> Callable[[dict[str, Any]], tuple[float, str]]:
+    """Sort key: the largest total first, then by `key`'s text."""
+    return lambda row: (-number(row["total_s"]), str(row[key]))

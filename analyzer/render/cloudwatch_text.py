@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from analyzer.render.formatting import duration
-from analyzer.render.text import titled_table
+from analyzer.render.text import print_hanging, print_table_or_lines, titled_table
 
 if TYPE_CHECKING:
     from analyzer.render.view import ReportView
@@ -36,7 +36,9 @@ def print_section(console: Console, view: ReportView) -> None:
         table = titled_table("Metrics")
         for header in ("metric", "values", "min", "mean", "max", "worst at", "past limit"):
             table.add_column(header)
+        lines = []
         for row in rows:
+            past = "—" if row["past_limit"] is None else str(row["past_limit"])
             table.add_row(
                 Text(row["label"]),
                 str(row["values"]),
@@ -44,17 +46,23 @@ def print_section(console: Console, view: ReportView) -> None:
                 _number(row["mean"]),
                 _number(row["max"]),
                 row["worst_text"],
-                "—" if row["past_limit"] is None else str(row["past_limit"]),
+                past,
             )
-        console.print(table)
+            lines.append(
+                f"{row['label']}: {row['values']} values, min {_number(row['min'])}, mean "
+                f"{_number(row['mean'])}, max {_number(row['max'])}; worst at "
+                f"{row['worst_text']}; past the limit: {past}"
+            )
+        print_table_or_lines(console, table, lines)
     for row in section["past_limit"]:
         for stretch in row["stretches"][:2]:
-            console.print(
-                Text(
-                    f"  {row['label']}: {row['limit_means']} from {stretch['first_text']} for "
-                    f"{duration(stretch['duration_s'])} (worst {_number(stretch['worst'])})",
-                    "yellow",
-                )
+            print_hanging(
+                console,
+                f"{row['label']}: {row['limit_means']} from {stretch['first_text']} for "
+                f"{duration(stretch['duration_s'])} (worst {_number(stretch['worst'])})",
+                lead=2,
+                hang=4,
+                style="yellow",
             )
     for note in section["notes"]:
-        console.print(Text(f"Note: {note}", "dim"))
+        print_hanging(console, f"Note: {note}", style="dim")

@@ -17,7 +17,11 @@ apply here too). The picture follows FlameGraph's ``flamegraph.pl``:
   (flamegraph.pl's ``--minwidth``, which defaults to 0.1 px; iodiag uses 0.1 % of the width,
   about 1.2 px, to keep the HTML report small); their count stays in their parent's width;
 - labels cut to the frame width with ``..`` as flamegraph.pl does (12 px Verdana, 0.59 em per
-  character), and no label below three characters.
+  character), and no label below three characters;
+- a run of ``[unknown]`` frames (no symbol; typically a broken frame-pointer chain, which can
+  be 120 frames deep) is drawn as one ``[unknown] ×N`` frame (`collapse_unknown`), so such a
+  stack keeps its width but does not make the picture mostly empty height (``--format folded``
+  keeps the frames as stackcollapse-perf.pl prints them).
 
 Every name is XML-escaped, and characters XML cannot carry (controls, lone surrogates from
 undecodable input bytes) are shown as ``\\x..``/``\\udc..`` escapes. Without JavaScript the SVG
@@ -49,6 +53,7 @@ __all__ = [
     "MIN_SHARE",
     "FlameFrame",
     "FlamegraphRenderer",
+    "collapse_unknown",
     "count_name",
     "flame_frames",
     "flamegraph_chart",
@@ -356,7 +361,7 @@ def flamegraph_svg(
     if total <= 0:
         raise ValueError("no stack counts to draw")
     depth_max = max(frame.depth for frame in frames)
-    ypad1 = FONT_SIZE * 3 + (FONT_SIZE * 2 if subtitle else 0)
+    ypad1 = FONT_SIZE * 3 + (FONT_SIZE * 2 if subtitle else 0) + FONT_SIZE * 2
     ypad2 = FONT_SIZE * 2 + 10
     height = (depth_max + 1) * FRAME_HEIGHT + ypad1 + ypad2
     span = WIDTH - 2 * XPAD
@@ -389,6 +394,25 @@ def flamegraph_svg(
             f'<text x="{WIDTH // 2}" y="{FONT_SIZE * 4}" text-anchor="middle" fill="#555">'
             f"{_text(subtitle)}</text>\n"
         )
+    # the legend: what a frame's width and colour mean
+    legend_y = FONT_SIZE * (6 if subtitle else 4)
+    items = [
+        ("rgb(240,150,0)", "kernel"),
+        ("rgb(80,230,80)", "JIT / Python"),
+        ("rgb(80,195,195)", "inlined"),
+        ("rgb(225,50,10)", "user code (red to yellow)"),
+    ]
+    what = "CPU time" if count_label == "ns" else count_label
+    head = f"width: share of the {what} · colour:"
+    legend = [f'<text x="{XPAD}" y="{legend_y}" fill="#555">{_text(head)}</text>']
+    lx = XPAD + int(len(head) * FONT_SIZE * 0.56) + 10
+    for colour, label in items:
+        legend.append(
+            f'<rect x="{lx}" y="{legend_y - 10}" width="11" height="11" fill="{colour}"/>'
+            f'<text x="{lx + 15}" y="{legend_y}" fill="#555">{label}</text>'
+        )
+        lx += 15 + int(len(label) * FONT_SIZE * 0.55) + 16
+    out.append(f'<g class="legend">{"".join(legend)}</g>\n')
     bottom = height - ypad2 // 2
     out.append(f'<text id="{s}-details" x="{XPAD}" y="{bottom}"> </text>\n')
     out.append(
@@ -482,6 +506,32 @@ def count_name(samples: pa.Table, event: str | None) -> str:
     return "ns" if base.split(":", 1)[0] in _CLOCK_EVENTS else base
 
 
+UNKNOWN = "[unknown]"
+
+
+def collapse_unknown(stack: str) -> tuple[str, bool]:
+    """`stack` with each run of two or more ``[unknown]`` frames (perf found no symbol, often
+    a broken frame-pointer chain) folded into one ``[unknown] ×N`` frame, and whether it
+    changed. A deep stack of nothing but ``[unknown]`` would otherwise set the picture's
+    height alone, leaving most of its area empty."""
+    frames = stack.split(";")
+    if frames.count(UNKNOWN) < 2:
+        return stack, False
+    out: list[str] = []
+    run = 0
+    for frame in [*frames, ""]:
+        if frame == UNKNOWN:
+            run += 1
+            continue
+        if run:
+            out.append(UNKNOWN if run == 1 else f"{UNKNOWN} ×{run}")
+            run = 0
+        out.append(frame)
+    out.pop()  # the sentinel
+    shortened = ";".join(out)
+    return shortened, shortened != stack
+
+
 def perf_input_names(result: AnalysisResult) -> list[str]:
     inputs = result.report.get("inputs")
     names = []
@@ -508,7 +558,12 @@ def flamegraph_chart(
     folded = result.tables.get("perf_folded")
     if folded is None or folded.num_rows == 0:
         raise RenderError(f"--format {output}: no perf samples were folded (see --event-filter)")
-    pairs = zip(folded["stack"].to_pylist(), folded["count"].to_pylist(), strict=True)
+    pairs = []
+    shortened = 0
+    for stack, count in zip(folded["stack"].to_pylist(), folded["count"].to_pylist(), strict=True):
+        drawn, changed = collapse_unknown(stack)
+        shortened += changed
+        pairs.append((drawn, count))
     total = int(pc.sum(folded["count"]).as_py() or 0)
     event = _folded_event(samples, total)
     label = count_name(samples, event)
@@ -520,6 +575,8 @@ def flamegraph_chart(
         parts.append(event)
     parts.append(f"{total:,} {label}{what} in {folded.num_rows:,} stacks")
     parts.append(f"frames under {min_share:.1%} left out" if min_share > 0 else "")
+    if shortened:
+        parts.append(f"runs of [unknown] frames shown as one in {shortened:,} stacks")
     subtitle = " · ".join(part for part in parts if part)
     try:
         return flamegraph_svg(

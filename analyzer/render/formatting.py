@@ -134,6 +134,28 @@ def short(text: object, limit: int = 160) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def elide(text: object, limit: int) -> str:
+    """`text` cut to at most `limit` characters by taking out its middle (``…``), so a path
+    keeps its root and its file name: ``/var/lib/…/data_01.wal``. A path is cut at a ``/``
+    where it can be."""
+    value = "" if text is None else str(text)
+    if len(value) <= limit:
+        return value
+    if limit <= 1:
+        return "…"[:limit]
+    keep = limit - 1
+    tail = keep - keep // 3
+    head = keep - tail
+    end = value[len(value) - tail :]
+    if "/" in end[1:]:
+        # start the kept end at a path separator when one is near
+        cut = end.find("/", 1)
+        if cut <= tail // 2:
+            end = end[cut:]
+            head = keep - len(end)
+    return value[:head] + "…" + end
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 _BACKTICKS = re.compile(r"`+")
 

@@ -6,8 +6,8 @@ findings; for perf also the flame graph, with its own small zoom/search script) 
 table sorter (plain JavaScript, no library, no network).
 The layout lives in ``reports/report.html.j2`` and the sources' ``reports/sections/*.html.j2``
 partials, rendered with autoescape on, so every string that came from a trace is HTML-escaped;
-only our own CSS and the SVG that matplotlib and the flame graph writer made (which escape
-their text) are inserted as markup.
+only our own CSS and the SVG that `analyzer.render.plots` and the flame graph writer made
+(which escape their text) are inserted as markup.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class HtmlRenderer(Renderer):
     """Rows shown per table and bars per chart."""
 
     def __init__(self, plots: bool = True) -> None:
-        """`plots=False` leaves the charts out (and does not import matplotlib)."""
+        """`plots=False` leaves the charts out (and draws nothing)."""
         self.plots = plots
 
     def charts(self, view: ReportView, result: AnalysisResult) -> Charts:
@@ -72,7 +72,7 @@ class HtmlRenderer(Renderer):
         for _name, module in section_modules("plots"):
             drawn.update(module.section_charts(view, result, self.limits))
         drawn.update(finding_charts(view))
-        # matplotlib and the flame graph writer escape the text they put in the SVG, so it is
+        # the chart and flame graph writers escape the text they put in the SVG, so it is
         # safe markup.
         return Charts({key: Markup(svg) for key, svg in drawn.items() if svg})
 

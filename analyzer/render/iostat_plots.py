@@ -40,7 +40,7 @@ def section_charts(
                     ],
                 ),
             ],
-            right_label="requests queued (aqu-sz), %util / 100",
+            right_label="aqu-sz, %util / 100",
             salt=f"iostat-{index}",
             ylabel="await (ms)",
             origin_label=when(min(first), section["clock"]) if first else "the first report",

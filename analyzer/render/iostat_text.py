@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.text import titled_table
+from analyzer.render.text import print_hanging, titled_table
 
 if TYPE_CHECKING:
     from analyzer.render.view import ReportView
@@ -42,14 +42,15 @@ def print_section(console: Console, view: ReportView) -> None:
             )
         console.print(table)
         for row in device["saturated"][:3]:
-            console.print(
-                Text(
-                    f"  saturated {row['first_text']} to {row['last_text']} ({row['reports']} "
-                    f"reports): await up to {_number(row['max_await_ms'])} ms, aqu-sz up to "
-                    f"{_number(row['max_aqu_sz'])}, %util up to {_number(row['max_util_pct'])} "
-                    f"({row['where']})",
-                    "yellow",
-                )
+            print_hanging(
+                console,
+                f"saturated {row['first_text']} to {row['last_text']} ({row['reports']} "
+                f"reports): await up to {_number(row['max_await_ms'])} ms, aqu-sz up to "
+                f"{_number(row['max_aqu_sz'])}, %util up to {_number(row['max_util_pct'])} "
+                f"({row['where']})",
+                lead=2,
+                hang=4,
+                style="yellow",
             )
     for note in section["notes"]:
-        console.print(Text(f"Note: {note}", "dim"))
+        print_hanging(console, f"Note: {note}", style="dim")

@@ -1,10 +1,11 @@
 """Charts of the perf section of the HTML report, in the house style of `analyzer.render.plots`.
 
-``queue_depth-N``: block requests in flight over time on the N-th device of
+``block_latency-N``: BCC biolatency's log2 histogram of the N-th device's request latency, as
+bars. ``queue_depth-N``: block requests in flight over time on the N-th device of
 ``perf.block_io.devices`` (a step chart of the ``queue_depth.series`` change points; when the
 series was downsampled each step is the largest value in its time bin). ``flamegraph``: the
 flame graph of the run's folded stacks (`analyzer.render.flamegraph`, with its own zoom and
-search script). matplotlib is imported only when there is something to draw.
+search script).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from analyzer.render.base import RenderError
-from analyzer.render.plots import step_chart
+from analyzer.render.formatting import count
+from analyzer.render.plots import PALETTE, histogram_chart, step_chart
+from analyzer.render.view import number
 
 if TYPE_CHECKING:
     from analyzer.model import AnalysisResult
@@ -37,6 +40,19 @@ def perf_charts(view: ReportView) -> dict[str, str | None]:
     section = view.sections["perf"]
     block = section["block_io"] if section else None
     for index, device in enumerate(block["devices"] if block else []):
+        buckets = [
+            (f"{bucket['lo']}–{bucket['hi']}", int(number(bucket["count"])))
+            for bucket in device["buckets"]
+        ]
+        charts[f"block_latency-{index}"] = histogram_chart(
+            buckets,
+            salt=f"block_latency-{index}",
+            title=f"Block I/O latency on {device['dev']}: {count(device['count'])} requests",
+            xlabel=f"issue to completion ({device['unit']}, power-of-two buckets)",
+            ylabel="requests",
+            series=f"requests on {device['dev']}",
+            colour=PALETTE[1],
+        )
         depth = device["queue_depth"]
         if not depth or len(depth["series"]) < 2:
             continue

@@ -241,15 +241,16 @@ def print_section(console: Console, view: ReportView) -> None:
     stacks = section["top_stacks"]
     if stacks:
         shown = stacks[:TOP_STACKS]
+        weight = section["folded_weight"]
         table = titled_table(
-            f"Top {len(shown)} of the folded stacks "
-            f"(total count {count(section['folded_total'])}; leaf last)"
+            f"Top {len(shown)} of the folded stacks by {weight['noun']} "
+            f"(in all {weight['total_text']}; leaf last)"
         )
-        table.add_column("count", justify="right", no_wrap=True)
+        table.add_column(weight["noun"], justify="right", no_wrap=True)
         table.add_column("share", justify="right", no_wrap=True)
         table.add_column("stack", overflow="fold")
         for row in shown:
-            table.add_row(count(row["count"]), percent(row["share"]), Text(row["short"]))
+            table.add_row(row["weight"], percent(row["share"]), Text(row["short"]))
         console.print()
         console.print(table)
     elif not (section["block_io"] or section["off_cpu"] or section["syscall_latency"]):

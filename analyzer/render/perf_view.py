@@ -29,10 +29,12 @@ __all__ = [
     "STATE_NAMES",
     "bytes_text",
     "dso_name",
+    "folded_weight",
     "perf_details",
     "perf_section",
     "section_view",
     "short_stack",
+    "weight_text",
 ]
 
 _LATENCY = ("count", "total_s", "p50_s", "p95_s", "p99_s", "max_s")
@@ -375,13 +377,59 @@ def perf_details(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_CLOCK_EVENTS = frozenset({"cpu-clock", "task-clock"})
+
+
+def folded_weight(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What the folded counts are: ``samples`` (one per sample), or the folded event's summed
+    sample periods, which are not a count: nanoseconds of CPU time for ``cpu-clock`` and
+    ``task-clock``, else that event's own unit (cycles, instructions ...). The event is the
+    one whose summed ``period`` equals ``folded_total``. Keys: ``unit`` (``samples``, ``ns``
+    or the event), ``periods`` (bool), ``noun`` (the column header) and ``total_text``."""
+    total = raw.get("folded_total")
+    by_event = _dict(raw.get("by_event"))
+    for name, value in by_event.items():
+        event = _dict(value)
+        if event.get("tracepoint") or event.get("period") is None or event["period"] != total:
+            continue
+        base = str(name).split("/", 1)[0].split(":", 1)[0]
+        if base in _CLOCK_EVENTS:
+            return {
+                "unit": "ns",
+                "periods": True,
+                "noun": "CPU time",
+                "total_text": f"{formatting.duration(number(total) / 1e9)} of CPU time, "
+                f"the summed {name} sample periods",
+            }
+        return {
+            "unit": str(name),
+            "periods": True,
+            "noun": f"{name}",
+            "total_text": f"{formatting.count(total)} {name}, the summed sample periods",
+        }
+    return {
+        "unit": "samples",
+        "periods": False,
+        "noun": "samples",
+        "total_text": f"{formatting.count(total)} samples",
+    }
+
+
+def weight_text(value: object, weight: Mapping[str, Any]) -> str:
+    """One folded stack's weight as its unit says: ``1.2 s`` of CPU, or a count."""
+    if weight["unit"] == "ns":
+        return formatting.duration(number(value) / 1e9)
+    return formatting.count(value)
+
+
 def perf_section(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The ``perf`` section normalised.
 
     ``events`` is a list of (event, samples) pairs, largest first. Each top stack has
     ``frames`` (root first), ``depth``, ``leaf``, ``short`` (see `short_stack`) and
-    ``shortened`` (whether ``short`` differs from the full ``stack``) and ``folded`` (the
-    ``stack count`` line of ``--format folded``). ``span``, ``by_event``, ``block_io``,
+    ``shortened`` (whether ``short`` differs from the full ``stack``), ``folded`` (the
+    ``stack count`` line of ``--format folded``) and ``weight`` (its count in its unit,
+    `folded_weight`, which is ``folded_weight``). ``span``, ``by_event``, ``block_io``,
     ``off_cpu`` and ``syscall_latency`` are laid out by `perf_details`.
     """
     events = raw.get("events")
@@ -390,7 +438,9 @@ def perf_section(raw: Mapping[str, Any]) -> dict[str, Any]:
         key=lambda pair: (-number(pair[1]), str(pair[0])),
     )
     stacks = keyed_rows(raw.get("top_stacks"), ("stack", "count", "share"))
+    weight = folded_weight(raw)
     for row in stacks:
+        row["weight"] = weight_text(row["count"], weight)
         full = "" if row["stack"] is None else str(row["stack"])
         row["stack"] = full
         frames = full.split(";") if full else []
@@ -404,6 +454,7 @@ def perf_section(raw: Mapping[str, Any]) -> dict[str, Any]:
         "samples": raw.get("samples") or 0,
         "events": pairs,
         "folded_total": raw.get("folded_total"),
+        "folded_weight": weight,
         "top_stacks": stacks,
         "any_shortened": any(row["shortened"] for row in stacks),
         **perf_details(raw),

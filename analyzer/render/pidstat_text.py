@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.text import titled_table
+from analyzer.render.text import print_hanging, print_table_or_lines, titled_table
 
 if TYPE_CHECKING:
     from analyzer.render.view import ReportView
@@ -48,10 +48,12 @@ def print_section(console: Console, view: ReportView) -> None:
             "line",
         ):
             table.add_column(header)
+        lines = []
         for row in rows:
+            tid = str(row["tid"] if row["tid"] is not None else "—")
             table.add_row(
                 str(row["pid"]),
-                str(row["tid"] if row["tid"] is not None else "—"),
+                tid,
                 Text(str(row["command"] or "")),
                 _number(row["mean_cpu_pct"]),
                 _number(row["max_cpu_pct"]),
@@ -60,7 +62,13 @@ def print_section(console: Console, view: ReportView) -> None:
                 _number(row["nvcswch_s"]),
                 Text(row["where"]),
             )
-        console.print(table)
+            lines.append(
+                f"pid {row['pid']} tid {tid} {row['command'] or ''}: %CPU "
+                f"{_number(row['mean_cpu_pct'])} (max {_number(row['max_cpu_pct'])}), %wait "
+                f"{_number(row['wait_pct'])}, cswch/s {_number(row['cswch_s'])}, nvcswch/s "
+                f"{_number(row['nvcswch_s'])} ({row['where']})"
+            )
+        print_table_or_lines(console, table, lines)
     counts = section["thread_counts"][:TOP_ROWS]
     if counts:
         table = titled_table("Threads per process")
@@ -76,4 +84,4 @@ def print_section(console: Console, view: ReportView) -> None:
             )
         console.print(table)
     for note in section["notes"]:
-        console.print(Text(f"Note: {note}", "dim"))
+        print_hanging(console, f"Note: {note}", style="dim")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.text import titled_table
+from analyzer.render.text import print_hanging, titled_table
 
 if TYPE_CHECKING:
     from analyzer.render.view import ReportView
@@ -46,12 +46,13 @@ def print_section(console: Console, view: ReportView) -> None:
             )
         console.print(table)
     for row in section["d_state"][:TOP_ROWS]:
-        console.print(
-            Text(
-                f"  D state: tid {row['tid']} ({row['command'] or '?'}) in {row['snapshots']} "
-                f"snapshots, wchan {row['wchan'] or '?'} ({row['where']})",
-                "yellow",
-            )
+        print_hanging(
+            console,
+            f"D state: tid {row['tid']} ({row['command'] or '?'}) in {row['snapshots']} "
+            f"snapshots, wchan {row['wchan'] or '?'} ({row['where']})",
+            lead=2,
+            hang=4,
+            style="yellow",
         )
     for note in section["notes"]:
-        console.print(Text(f"Note: {note}", "dim"))
+        print_hanging(console, f"Note: {note}", style="dim")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.text import titled_table
+from analyzer.render.text import print_hanging, titled_table
 
 if TYPE_CHECKING:
     from analyzer.render.view import ReportView
@@ -48,6 +48,8 @@ def print_section(console: Console, view: ReportView) -> None:
         console.print(table)
     for dump in dumps[:TOP_ROWS]:
         if dump["gil_text"]:
-            console.print(Text(f"  {dump['when']} GIL: {dump['gil_text']} ({dump['where']})"))
+            print_hanging(
+                console, f"{dump['when']} GIL: {dump['gil_text']} ({dump['where']})", lead=2, hang=4
+            )
     for note in section["notes"]:
-        console.print(Text(f"Note: {note}", "dim"))
+        print_hanging(console, f"Note: {note}", style="dim")

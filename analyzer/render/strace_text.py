@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from analyzer.render.formatting import count, duration, percent, short
+from analyzer.render.formatting import count, duration, elide, percent
 from analyzer.render.text import titled_table
 
 if TYPE_CHECKING:
@@ -33,10 +33,45 @@ def print_section(console: Console, view: ReportView) -> None:
     strace: StraceView = view.sections["strace"]
     if not strace.shown:
         return
+    _timeline(console, strace, view)
     _syscalls(console, strace)
     _errors(console, strace)
     _in_flight(console, strace, view)
     _tasks(console, strace)
+
+
+TIMELINE_LANES = 12
+"""Thread lanes of the terminal's timeline; the other threads share one more lane."""
+_STATE_STYLES = {
+    "running": "green",
+    "file": "yellow",
+    "net": "blue",
+    "pipe": "magenta",
+    "lock": "red",
+    "sleep": "bright_magenta",
+    "idle": "bright_black",
+    "syscall": "white",
+}
+
+
+def _timeline(console: Console, strace: StraceView, view: ReportView) -> None:
+    """The thread timeline as a text lane chart, one line per thread."""
+    from analyzer.render.strace_timeline import lane_chart_lines
+
+    timelines = strace.timelines(200, TIMELINE_LANES)
+    for tt in timelines:
+        runs: list[list[tuple[int, int, str]]] = []
+        lines = lane_chart_lines(
+            tt, console.width, origin_label=view.ts(tt.timeline.start_s), runs=runs
+        )
+        title = "Thread timeline" + (f" of {tt.name}" if len(timelines) > 1 else "")
+        console.print()
+        console.print(Text(title, "bold"))
+        for index, line in enumerate(lines):
+            text = Text(line)
+            for start, end, state in runs[index] if index < len(runs) else []:
+                text.stylize(_STATE_STYLES[state], start, min(end, len(line)))
+            console.print(text, no_wrap=True, overflow="ignore", crop=False)
 
 
 def _syscalls(console: Console, strace: StraceView) -> None:
@@ -98,14 +133,15 @@ def _in_flight(console: Console, strace: StraceView, view: ReportView) -> None:
     table.add_column("syscall", no_wrap=True)
     table.add_column("waited", justify="right", no_wrap=True)
     table.add_column("since", no_wrap=True)
-    table.add_column("target", overflow="fold")
+    table.add_column("target", no_wrap=True)
+    room = max(console.width - 50, 16)  # what the other columns leave; paths lose their middle
     for row in rows[:TOP_IN_FLIGHT]:
         table.add_row(
             Text(str(row["tid"])),
             Text(str(row["syscall"])),
             duration(row["waited_s"]),
             view.ts(row["start"]),
-            Text(short(row["target"] or "", 80)),
+            Text(elide(row["target"] or "", room)),
         )
     console.print()
     console.print(table)

@@ -9,18 +9,105 @@ See docs/report-json.md for the keys it reads.
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from analyzer.render.view import keyed_rows, number
+from analyzer.render.view import display_name, keyed_rows, number
 
 if TYPE_CHECKING:
+    from analyzer.derive.strace_timeline import Timeline
     from analyzer.render.view import ReportView
 
-__all__ = ["STAT_KEYS", "StraceView", "section_view"]
+__all__ = [
+    "STAT_KEYS",
+    "TIMELINE_BUCKETS",
+    "TIMELINE_LANES",
+    "Overlay",
+    "StraceView",
+    "ThreadTimeline",
+    "section_view",
+]
+
+TIMELINE_BUCKETS = 400
+"""Time buckets of the drawn timeline (one is 2.3 px wide at full size)."""
+TIMELINE_LANES = 40
+"""Thread lanes of the drawn timeline; the other threads share one more lane."""
+_TIMELINES: dict[tuple[Any, ...], tuple[weakref.ref[Any], Timeline | None]] = {}
+"""The last timeline computed, by its calls table (held weakly) and parameters: the HTML and
+Markdown reports of one run draw the same timeline, computed once."""
+TIMELINE_COLUMNS = frozenset(
+    {"input", "tid", "pid", "syscall", "start_s", "end_s", "status", "args", "target"}
+    | {"target_kind"}
+)
+"""The columns of the `syscalls` table the timeline is drawn from."""
 
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 """The statistics of a syscall row, as ``strace -c -w`` and beyond."""
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A finding's episode or pile-up on the thread timeline: [start, end] on the trace's
+    clock, on the lanes of `tids` (all lanes when empty), linked to ``#finding-INDEX``."""
+
+    finding: int
+    code: str
+    severity: str
+    title: str
+    start: float
+    end: float
+    tids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ThreadTimeline:
+    """One input's thread timeline with the findings laid over it."""
+
+    input: str
+    name: str
+    timeline: Timeline
+    overlays: list[Overlay]
+
+
+def _ints(value: object) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    return []
+
+
+def finding_overlays(findings: list[dict[str, Any]]) -> list[Overlay]:
+    """The spans of time the findings are about: each episode of a blocked loop (or of any
+    finding with ``episodes``), else the finding's own ``start`` and ``duration_s``."""
+    overlays: list[Overlay] = []
+    for row in findings:
+        evidence = row["evidence"]
+        tids = _ints(row["tid"]) or _ints(evidence.get("loop_tid"))
+        tids = tids or _ints(evidence.get("threads_at_peak")) or _ints(evidence.get("threads"))
+        base = (int(row["index"]), str(row["code"] or ""), str(row["severity"] or "info"))
+        title = str(row["title"] or "")
+        episodes = evidence.get("episodes")
+        spans: list[tuple[float, float]] = []
+        if isinstance(episodes, list):
+            for episode in episodes:
+                if not isinstance(episode, dict):
+                    continue
+                start = episode.get("start")
+                if start is None:
+                    start = episode.get("strace_start")
+                length = episode.get("duration_s")
+                if isinstance(start, (int, float)) and isinstance(length, (int, float)):
+                    spans.append((float(start), float(start) + max(float(length), 0.0)))
+        if not spans and isinstance(row["start"], (int, float)):
+            length = row["duration_s"] if isinstance(row["duration_s"], (int, float)) else 0.0
+            spans.append((float(row["start"]), float(row["start"]) + max(float(length), 0.0)))
+        overlays += [Overlay(*base, title, start, end, tuple(tids)) for start, end in spans]
+    return overlays
 
 
 class StraceView:
@@ -185,6 +272,93 @@ class StraceView:
             "mismatches": keyed_rows(raw.get("mismatches"), ("syscall", "field", "ours", "theirs")),
             "summary_only": bool(raw.get("summary_only")),
         }
+
+    # -- thread timeline -----------------------------------------------------------------
+
+    @property
+    def drawn_timelines(self) -> list[ThreadTimeline]:
+        """The timelines the HTML and Markdown reports draw."""
+        return self.timelines(TIMELINE_BUCKETS, TIMELINE_LANES)
+
+    def timelines(self, buckets: int, lanes: int) -> list[ThreadTimeline]:
+        """The thread timeline of each strace input that has timed calls (`buckets` time
+        buckets, at most `lanes` thread lanes plus the collapsed rest), the findings of that
+        input laid over it; their threads get lanes first."""
+        key = (buckets, lanes)
+        if key not in self._timelines:
+            self._timelines[key] = self._build_timelines(buckets, lanes)
+        return self._timelines[key]
+
+    @cached_property
+    def _timelines(self) -> dict[tuple[int, int], list[ThreadTimeline]]:
+        return {}
+
+    def _build_timelines(self, buckets: int, lanes: int) -> list[ThreadTimeline]:
+        calls = self.view.tables.get("syscalls") if self.view.tables else None
+        if calls is None or calls.num_rows == 0:
+            return []
+        if not set(calls.column_names) >= TIMELINE_COLUMNS:
+            return []
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from analyzer.derive.strace_timeline import timeline
+
+        tasks = self.view.tables.get("tasks")
+        found: list[ThreadTimeline] = []
+        present = set(pc.unique(calls["input"]).to_pylist())
+        table: pa.Table = calls
+        for group in self._run_groups(present):
+            paths = pa.array(group, pa.string())
+            mine = table.filter(pc.is_in(table["input"], value_set=paths))
+            theirs = None
+            if tasks is not None and "input" in tasks.column_names:
+                theirs = tasks.filter(pc.is_in(tasks["input"], value_set=paths))
+            findings = [row for row in self.view.findings if row["input"] in (*group, None)]
+            overlays = finding_overlays(findings)
+            focus = sorted({tid for overlay in overlays for tid in overlay.tids})
+            ends = [
+                row["last_ts"]
+                for row in self.view.inputs
+                if row["path"] in group and isinstance(row["last_ts"], (int, float))
+            ]
+            end = max(ends) if ends else None
+            key = (id(table), tuple(group), buckets, lanes, tuple(focus), end)
+            cached = _TIMELINES.get(key)
+            if cached is not None and cached[0]() is table:
+                drawn = cached[1]
+            else:
+                drawn = timeline(mine, theirs, buckets=buckets, lanes=lanes, focus=focus, end_s=end)
+                _TIMELINES.clear()  # one run's timelines at a time
+                _TIMELINES[key] = (weakref.ref(table), drawn)
+            if drawn is not None:
+                name = display_name(group[0])
+                if len(group) > 1:
+                    name += f" and {len(group) - 1} more"
+                found.append(ThreadTimeline(str(group[0]), name, drawn, overlays))
+        return found
+
+    def _run_groups(self, present: set[object]) -> list[list[str]]:
+        """The strace inputs with calls, grouped into runs: inputs on the same clock whose
+        spans overlap (the files of one ``strace -ff``, or traces of one incident taken
+        together) share a timeline; the others get one each."""
+        rows = [row for row in self.view.inputs if row["is_strace"] and row["path"] in present]
+        if not rows:  # a report without its inputs' rows: one timeline per input
+            return [[str(path)] for path in sorted(map(str, present))]
+        groups: list[tuple[object, float, float, list[str]]] = []
+        for row in sorted(rows, key=lambda r: number(r["first_ts"])):
+            first, last = row["first_ts"], row["last_ts"]
+            timed = isinstance(first, (int, float)) and isinstance(last, (int, float))
+            if timed and groups:
+                clock, _start, end, members = groups[-1]
+                if clock == row["clock"] and float(first) <= end:
+                    groups[-1] = (clock, _start, max(end, float(last)), members)
+                    members.append(str(row["path"]))
+                    continue
+            start = float(first) if timed else 0.0
+            end = float(last) if timed else -1.0  # never joined by another
+            groups.append((row["clock"], start, end, [str(row["path"])]))
+        return [members for *_rest, members in groups]
 
 
 def section_view(view: ReportView) -> StraceView:

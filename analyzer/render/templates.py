@@ -7,9 +7,14 @@ is one source's section, imported by the frame in the order of `analyzer.render.
 (`section_partials`). A partial defines some of these macros, each called where its part goes:
 
 - HTML: ``nav()`` and ``cards()`` (its links in the header and its overview cards),
+  ``lead_nav()`` and ``lead()`` (a part shown right after the verdict: the thread timeline),
   ``main()`` (its section), ``appendix_nav()`` and ``appendix()`` (after the parse report),
-  ``footer()`` (a note on its times);
-- Markdown: ``overview()`` (a line under the inputs), ``main()``, ``appendix()``.
+  ``footer()`` (a note on its times), ``scripts()`` (its scripts, at the end of the page);
+- Markdown: ``overview()`` (a line under the inputs), ``lead()`` (after the verdict),
+  ``main()``, ``appendix()``.
+
+A macro's name is never a source's name: a partial's own variables are often named after its
+source (``top``, ``perf``), and a variable would hide the macro of that name.
 """
 
 from __future__ import annotations

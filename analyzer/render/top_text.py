@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from analyzer.render.formatting import count
-from analyzer.render.text import titled_table
+from analyzer.render.text import print_hanging, titled_table
 
 if TYPE_CHECKING:
     from analyzer.render.view import ReportView
@@ -37,9 +37,13 @@ def print_section(console: Console, view: ReportView) -> None:
     )
     threads = section["busiest_threads"][:TOP_ROWS]
     if threads:
-        table = titled_table(f"Busiest threads (top {len(threads)})")
-        for header in ("tid", "name", "mean %CPU", "max %CPU", "at", "states", "line"):
-            table.add_column(header, justify="right" if "CPU" in header else "left")
+        table = titled_table(
+            f"Busiest threads (top {len(threads)}; %CPU is the mean, max the highest)"
+        )
+        # short headers, as pidstat's: the table fits 80 columns without cutting a cell
+        for header in ("tid", "name", "%CPU", "max", "at", "states", "line"):
+            numeric = header in ("%CPU", "max")
+            table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
         for row in threads:
             table.add_row(
                 str(row["tid"]),
@@ -67,12 +71,13 @@ def print_section(console: Console, view: ReportView) -> None:
             )
         console.print(table)
     for row in section["d_state"][:TOP_ROWS]:
-        console.print(
-            Text(
-                f"  D state: tid {row['tid']} ({row['command'] or '?'}) in "
-                f"{row['iterations']} iterations, wchan {row['wchan'] or '?'} ({row['where']})",
-                "yellow",
-            )
+        print_hanging(
+            console,
+            f"D state: tid {row['tid']} ({row['command'] or '?'}) in "
+            f"{row['iterations']} iterations, wchan {row['wchan'] or '?'} ({row['where']})",
+            lead=2,
+            hang=4,
+            style="yellow",
         )
     for note in section["notes"]:
-        console.print(Text(f"Note: {note}", "dim"))
+        print_hanging(console, f"Note: {note}", style="dim")

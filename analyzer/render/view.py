@@ -22,11 +22,13 @@ from analyzer.render import formatting
 from analyzer.render.sections import section_modules
 
 __all__ = [
+    "EVIDENCE_LABELS",
     "EVIDENCE_ROWS",
     "SEVERITY_ORDER",
     "ReportView",
     "display_name",
     "evidence_items",
+    "evidence_label",
     "evidence_text",
     "keyed_rows",
     "number",
@@ -140,6 +142,8 @@ class ReportView:
     def __init__(self, result: AnalysisResult) -> None:
         report = clean(result.report, text=True)
         self.report: dict[str, Any] = report if isinstance(report, dict) else {}
+        self.tables = result.tables
+        """The run's Arrow tables (the thread timeline is drawn from its calls)."""
 
     @cached_property
     def sections(self) -> dict[str, Any]:
@@ -288,17 +292,137 @@ class ReportView:
 
 # --------------------------------------------------------------------------- evidence
 
+EVIDENCE_LABELS: dict[str, str] = {
+    "loop_tid": "event-loop thread",
+    "episodes": "episodes",
+    "causes": "blocked time by cause",
+    "episode_count": "episodes",
+    "episodes_listed": "episodes listed",
+    "blocked_total_s": "blocked in total",
+    "blocked_share": "share of the loop's time blocked",
+    "longest_s": "longest",
+    "cpu_total_s": "CPU time outside syscalls",
+    "cpu_bound_s": "CPU-bound time",
+    "cpu_s": "CPU time outside syscalls",
+    "share_of_wall": "share of the traced time",
+    "share_of_thread_time": "share of the threads' time",
+    "share_of_time_waiting": "share of the threads' time waiting",
+    "share_of_time_sleeping": "share of the threads' time sleeping",
+    "share_behind_waiters": "share waited behind other waiters",
+    "share_woken_by_waiters": "share of wake-ups by other waiters",
+    "holder_share_parked": "share the holder was parked",
+    "threshold_s": "threshold",
+    "threshold_threads": "threshold (threads)",
+    "threshold_waiters": "threshold (waiters)",
+    "target": "resource",
+    "target_kind": "resource kind",
+    "count": "calls",
+    "total_s": "total time",
+    "p95_s": "p95 of one call",
+    "max_s": "longest call",
+    "slow_calls": "calls at or over the threshold",
+    "errors": "failed calls",
+    "threads": "threads",
+    "thread_count": "threads",
+    "outliers": "slowest calls",
+    "start": "start",
+    "end": "end",
+    "duration_s": "duration",
+    "tid": "thread",
+    "pid": "process",
+    "line": "line",
+    "lines": "lines",
+    "peak_threads": "most threads at once",
+    "peak_waiters": "most waiters at once",
+    "peak_sleepers": "most sleepers at once",
+    "peak_in_flight": "most calls in flight at once",
+    "peak_at": "peak at",
+    "peak_held_s": "time at the peak",
+    "held_s": "time at or over the threshold",
+    "threads_at_peak": "threads at the peak",
+    "threads_using": "threads that made such calls",
+    "process_threads": "threads of the process",
+    "saturated": "whole pool stuck",
+    "stretches": "stretches",
+    "blocked_calls": "blocked calls",
+    "mean_call_s": "mean call",
+    "max_call_s": "longest call",
+    "wait_total_s": "waiting in total",
+    "max_wait_s": "longest wait",
+    "mean_wait_s": "mean wait",
+    "p95_wait_s": "p95 of one wait",
+    "waits": "waits",
+    "wakes": "wake-ups",
+    "wakes_that_woke": "wake-ups that woke a thread",
+    "waker_count": "threads that woke others",
+    "wakers": "wakers",
+    "futex": "futex",
+    "futex_words": "futex words",
+    "condition_variable": "condition variable",
+    "eagain": "EAGAIN returns",
+    "timeouts": "timeouts",
+    "operations": "operations",
+    "loop_waits": "loop waits",
+    "listening": "listening on",
+    "runtime": "runtime",
+    "sleeps": "sleeps",
+    "sleep_total_s": "sleeping in total",
+    "max_sleep_s": "longest sleep",
+    "escalations": "escalations",
+    "escalating": "escalating",
+    "first_at": "first at",
+    "last_at": "last at",
+    "top_calls": "top calls",
+    "between_calls_s": "between calls",
+    "with_gaps_s": "with the gaps",
+    "creation_rate_per_s": "threads created per second",
+    "creation_window_s": "creation window",
+    "created_in_window": "created in the window",
+    "failed_call": "failed call",
+    "failing_tids": "failing threads",
+    "threads_alive": "threads alive",
+    "tasks_created": "tasks created",
+    "tasks_alive_in_trace": "tasks alive in the trace",
+    "stack_bytes": "thread stack size",
+    "limits_seen": "limits read",
+    "limit_clues": "limit clues",
+    "timeline_label": "timeline",
+    "timeline_scope": "timeline scope",
+    "how_to_check": "how to check",
+    "loop_threads_excluded": "event-loop threads left out",
+    "waiting_threads": "waiting threads",
+    "top_files": "top files",
+    "perf_aligned": "perf samples aligned",
+    "on_step": "connects on a retransmission step",
+    "gave_up": "connects that gave up",
+}
+"""Readable names of the evidence keys (docs/report-json.md); others are spelled out from the
+key (``share_of_wall`` -> ``share of wall``)."""
+
+_WORDS = {"tid": "thread", "tids": "threads", "cpu": "CPU", "dns": "DNS", "io": "I/O", "gil": "GIL"}
+
+
+def evidence_label(key: str) -> str:
+    """The readable name of an evidence key: `EVIDENCE_LABELS`, else the key spelled out
+    (underscores to spaces, the ``_s`` unit suffix dropped: the value carries its unit)."""
+    if key in EVIDENCE_LABELS:
+        return EVIDENCE_LABELS[key]
+    words = key.split("_")
+    if len(words) > 1 and words[-1] == "s":
+        words = words[:-1]
+    return " ".join(_WORDS.get(word, word) for word in words) or key
+
 
 def evidence_items(
     evidence: Mapping[str, Any], timestamp: Callable[[object], str] | None = None
 ) -> list[dict[str, Any]]:
     """Evidence laid out for a report, in the pass's key order.
 
-    Scalars and lists of scalars become ``{"key", "type": "value", "text"}``; a list of
-    objects (episodes, outliers, threads...) becomes ``{"key", "type": "table", "columns",
-    "rows", "more"}`` with every cell already formatted as text, at most `EVIDENCE_ROWS`
-    rows. Keys ending in ``_s`` are durations, ``start``/``*_at``/``first``/``last`` are
-    times (shown with `timestamp`); ``timeline`` lists are left to plots.
+    Scalars and lists of scalars become ``{"key", "label", "type": "value", "text"}``; a list
+    of objects (episodes, outliers, threads...) becomes ``{"key", "label", "type": "table",
+    "columns", "labels", "rows", "more"}`` with every cell already formatted as text, at most
+    `EVIDENCE_ROWS` rows. Values carry their units (see `evidence_text`); ``timeline`` lists
+    are left to plots.
     """
 
     def text(key: str, value: Any) -> str:
@@ -306,7 +430,7 @@ def evidence_items(
 
     items: list[dict[str, Any]] = []
     for key, value in evidence.items():
-        if key == "timeline":
+        if key in ("timeline", "timeline_label", "timeline_scope"):
             continue
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             columns: list[str] = []
@@ -319,22 +443,36 @@ def evidence_items(
             items.append(
                 {
                     "key": key,
+                    "label": evidence_label(key),
                     "type": "table",
                     "columns": columns,
+                    "labels": [evidence_label(column) for column in columns],
                     "rows": rows,
                     "more": max(0, len(value) - EVIDENCE_ROWS),
                 }
             )
         else:
-            items.append({"key": key, "type": "value", "text": text(key, value)})
+            items.append(
+                {
+                    "key": key,
+                    "label": evidence_label(key),
+                    "type": "value",
+                    "text": text(key, value),
+                }
+            )
     return items
 
 
 _TIME_KEYS = re.compile(r"^(?:start|end|first|last|time|log_time|strace_start)$|_at$")
+_DURATION_KEYS = re.compile(r"(?:_s|^duration|^total|^max|^min|^p\d\d|^mean|^avg)$")
+_DURATION_MAPS = frozenset({"causes", "strace", "lookup_s"})
+"""Evidence objects whose numbers are all durations (seconds by cause, by kind...)."""
 
 
 def evidence_text(key: str, value: Any, timestamp: Callable[[object], str] | None = None) -> str:
-    """One evidence value as short text: durations with units, lists joined, objects inline."""
+    """One evidence value as short text with its unit: durations (keys ending in ``_s``) as
+    ``412 ms``, shares as percentages, times on the trace's clock, bytes in binary units,
+    counts with thousands separators, lists joined, objects as ``name value`` pairs."""
     if value is None:
         return formatting.MISSING
     if isinstance(value, bool):
@@ -342,17 +480,43 @@ def evidence_text(key: str, value: Any, timestamp: Callable[[object], str] | Non
     if isinstance(value, (int, float)):
         if timestamp is not None and _TIME_KEYS.search(key):
             return timestamp(value)
-        if key.endswith("_s") or key in ("duration", "total", "max"):
-            return formatting.duration(value)
-        if key.startswith("share"):
+        if "share" in key:
             return formatting.percent(value)
+        if key.endswith("_per_s"):
+            return f"{value:,.3g}/s"
+        if _DURATION_KEYS.search(key):
+            return formatting.duration(value)
+        if "bytes" in key:
+            return _bytes(value)
+        if isinstance(value, int) and not _ID_KEYS.search(key):
+            return formatting.count(value)
         if isinstance(value, float):
-            return f"{value:.6g}"
+            return f"{value:.3g}"
         return str(value)
     if isinstance(value, list):
         shown = [evidence_text(key, item, timestamp) for item in value[:EVIDENCE_ROWS]]
         more = f" … (+{len(value) - EVIDENCE_ROWS})" if len(value) > EVIDENCE_ROWS else ""
         return ", ".join(shown) + more
     if isinstance(value, dict):
-        return " ".join(evidence_text(k, v, timestamp) for k, v in value.items())
+        durations = key in _DURATION_MAPS
+        parts = []
+        for k, v in value.items():
+            child = f"{k}_s" if durations and isinstance(v, (int, float)) else str(k)
+            parts.append(f"{k.replace('_', ' ')} {evidence_text(child, v, timestamp)}")
+        return "; ".join(parts) if key in _DURATION_MAPS else ", ".join(parts)
     return str(value)
+
+
+_ID_KEYS = re.compile(
+    r"(?:^|_)(?:tid|tids|pid|pids|line|lines|fd|fds|futex|rank|index|threads|writers|holder)$"
+)
+"""Integers that are names (thread ids, line numbers), not amounts: no thousands separator."""
+
+
+def _bytes(value: float) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" or size >= 9.95 else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)  # pragma: no cover
