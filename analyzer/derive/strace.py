@@ -68,7 +68,7 @@ class StraceTables:
         return self.last_s - self.first_s
 
 
-_FF_SUFFIX = re.compile(r"\.(\d+)$")
+_FF_SUFFIX = re.compile(r"\.(\d{1,10})$")
 
 
 def default_tid(input_name: str, lines: pa.Table, syscalls_created: set[int]) -> int:

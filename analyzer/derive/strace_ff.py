@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from analyzer.formats.strace import ParsedLines
 
-FF_NAME = re.compile(r"^(?P<prefix>.+)\.(?P<pid>\d+)$")
+FF_NAME = re.compile(r"^(?P<prefix>.+)\.(?P<pid>\d{1,10})$")
 
 
 def ff_groups(names: Sequence[str]) -> list[list[int]]:
