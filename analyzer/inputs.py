@@ -9,7 +9,6 @@ accepted, and bytes that are not UTF-8 survive as ``\\xNN`` escapes and are coun
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import re
 import sys
@@ -93,41 +92,94 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-class _ZstdFrames:
-    """zstd frames one after another, decoded block by block. Unlike `zstandard`'s stream
-    reader, which ends silently where its input ends inside a frame, it raises EOFError
-    there (after handing out what it decoded), so a cut trace is reported as cut."""
+class _Decoder(Protocol):
+    """An incremental decompressor of one stream (zlib, bz2, lzma, zstandard objects)."""
 
-    BLOCK = 1 << 20
+    @property
+    def eof(self) -> bool: ...
 
-    def __init__(self, raw: ByteStream) -> None:
-        import zstandard
+    @property
+    def unused_data(self) -> bytes: ...
 
-        self._decoder_for_frame = zstandard.ZstdDecompressor().decompressobj
-        self._decoder = self._decoder_for_frame()
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def _zstd_decoder() -> _Decoder:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+_DECODERS: dict[str, Callable[[], _Decoder]] = {
+    "gzip": lambda: zlib.decompressobj(wbits=16 + zlib.MAX_WBITS),
+    "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+    "bz2": bz2.BZ2Decompressor,
+    "zstd": _zstd_decoder,
+}
+
+
+class _Frames:
+    """Compressed streams (gzip members, xz or zstd frames, bz2 streams) one after another,
+    decoded piece by piece, as `gzip -dc` reads them: every byte that decodes is handed out,
+    and only then does reading raise (EOFError where the data ends inside a stream, the
+    decoder's error where it turns corrupt), so a cut or damaged trace is read up to the
+    damage and reported as damaged. The stdlib's file objects instead lose the whole read
+    call that meets the damage (all but the first 64 KiB of a gzip missing its last bytes).
+    """
+
+    PIECE = 64 << 10
+    """Compressed bytes per decoder call: at most this much before a corruption is lost."""
+
+    def __init__(self, raw: ByteStream, compression: str) -> None:
+        self._new_decoder = _DECODERS[compression]
+        self._decoder = self._new_decoder()
         self._raw = raw
         self._buffer = bytearray()
-        self._in_frame = False
+        self._in_stream = False
         self._ended = False
+        self._error: BaseException | None = None
 
     def _fill(self, size: int) -> None:
         while not self._ended and (size < 0 or len(self._buffer) < size):
-            block = self._raw.read(self.BLOCK)
-            if not block:
+            piece = self._raw.read(self.PIECE)
+            if not piece:
                 self._ended = True
+                if self._in_stream:
+                    self._drain()
+                    self._error = EOFError("the data ends inside a compressed stream")
                 return
-            while block:
-                self._buffer += self._decoder.decompress(block)
-                if not self._decoder.eof:
-                    self._in_frame = True
-                    break
-                block = self._decoder.unused_data  # the next frame starts here
-                self._decoder = self._decoder_for_frame()
-                self._in_frame = bool(block)
+            try:
+                self._decode(piece)
+            except _decompression_errors() as error:
+                self._ended = True
+                self._error = error
+
+    def _decode(self, piece: bytes) -> None:
+        while piece:
+            if not self._in_stream:
+                piece = piece.lstrip(b"\0")  # padding between or after streams (gzip, xz)
+                if not piece:
+                    return
+            self._in_stream = True
+            self._buffer += self._decoder.decompress(piece)
+            if not self._decoder.eof:
+                return
+            piece = self._decoder.unused_data  # the next stream starts here
+            self._decoder = self._new_decoder()
+            self._in_stream = False
+
+    def _drain(self) -> None:
+        """What the decoder still holds of a stream whose data has ended (bz2 hands out
+        a decoded block a little at a time, one call after another)."""
+        try:
+            while decoded := self._decoder.decompress(b""):
+                self._buffer += decoded
+        except _decompression_errors():
+            pass  # the error that stops the stream is reported by the caller
 
     def _check_end(self) -> None:
-        if not self._buffer and self._ended and self._in_frame:
-            raise EOFError("zstd data ended inside a frame")
+        if not self._buffer and self._error is not None:
+            raise self._error
 
     def read(self, size: int = -1) -> bytes:
         self._fill(size)
@@ -150,24 +202,16 @@ class _ZstdFrames:
         self._raw.close()
 
 
-# The stdlib stubs (typeshed) ask more of the compressed file object than reading it through
-# needs: seek() for gzip (GzipFile calls it only to rewind), seek() and seekable() for bz2, a
-# whole IO[bytes] for lzma. Reading from the start, all three only call read().
-_DECOMPRESSORS: dict[str, Callable[[ByteStream], ByteStream]] = {
-    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),  # type: ignore[call-overload]
-    "xz": lambda raw: lzma.LZMAFile(raw),  # type: ignore[arg-type]  # noqa: SIM115
-    "bz2": lambda raw: bz2.BZ2File(raw),  # type: ignore[call-overload]
-    "zstd": _ZstdFrames,
-}
-
-
-def _decompression_errors() -> tuple[type[BaseException], ...]:
-    errors: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, zlib.error)
+def _zstd_errors() -> tuple[type[BaseException], ...]:
     try:
         import zstandard
     except ImportError:
-        return errors
-    return (*errors, zstandard.ZstdError)
+        return ()
+    return (zstandard.ZstdError,)
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    return (EOFError, OSError, lzma.LZMAError, zlib.error, *_zstd_errors())
 
 
 class _Decompressed:
@@ -297,7 +341,7 @@ def open_input(path: str | Path) -> OpenedInput:
     stream: ByteStream = peekable
     if compression:
         try:
-            decompressed = _Decompressed(_DECOMPRESSORS[compression](peekable), compression)
+            decompressed = _Decompressed(_Frames(peekable, compression), compression)
         except _decompression_errors() as error:
             raise InputError(f"{name}: cannot decompress {compression} data: {error}") from error
         stream = decompressed
@@ -432,18 +476,44 @@ def _split(block: bytes | bytearray, first_line_no: int) -> LineChunk:
     return LineChunk(first_line_no, array, bad)
 
 
+LINE_CAP = 1 << 20
+"""Longest line read (bytes); a longer one is replaced by `CUT_MARK` and listed (`CutLine`)."""
+CUT_MARK = b"\0iodiag: line cut\0"
+"""What stands in for an overlong line: no format reads it (a NUL is in no trace's syntax)."""
+CUT_HEAD = 200
+"""Bytes of an overlong line kept to show it."""
+
+
+@dataclass(frozen=True)
+class CutLine:
+    """A line longer than `LINE_CAP`: its number, length and first bytes."""
+
+    line_no: int
+    length: int
+    head: str
+
+    @property
+    def reason(self) -> str:
+        return f"a line of {self.length:,} bytes, longer than the {LINE_CAP:,} read per line"
+
+
 def iter_line_chunks(
     stream: ByteStream,
     chunk_bytes: int = CHUNK_BYTES,
     on_progress: Callable[[int], None] | None = None,
+    cut: list[CutLine] | None = None,
+    line_cap: int = LINE_CAP,
 ) -> Iterator[LineChunk]:
     """Yield the stream's lines in chunks of about `chunk_bytes`, numbered from 1.
 
     A last line without a newline is yielded like any other line. Each chunk keeps its raw
-    block and splits it into `LineChunk.lines` only when asked.
+    block and splits it into `LineChunk.lines` only when asked. A line longer than `line_cap`
+    is replaced by `CUT_MARK` and added to `cut`; only its head is kept while the rest is
+    read past, so memory stays bounded whatever the line lengths.
     """
     line_no = 1
     carry = b""
+    dropped = 0  # bytes of the carried partial line already read past
     while True:
         # One fresh buffer per chunk, read into after the carried partial line: the block
         # is the buffer itself, cut at its last newline (no copy of the chunk's bytes).
@@ -456,14 +526,66 @@ def iter_line_chunks(
         if not count:
             break
         del data[len(carry) + count :]
-        cut = data.rfind(b"\n")
-        if cut < 0:
+        if b"\r" in data:
+            data = _lone_cr_to_lf(data)
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) > line_cap:
+                keep = min(CUT_HEAD, line_cap)
+                dropped += len(data) - keep
+                del data[keep:]
             carry = bytes(data)
             continue
-        carry = bytes(data[cut + 1 :])
-        del data[cut:]
+        carry = bytes(data[end + 1 :])
+        del data[end:]
+        if dropped or len(data) > line_cap:
+            data = _cut_overlong(data, line_no, dropped, line_cap, cut)
+            dropped = 0
         chunk = LineChunk(line_no, block=data)
         line_no += chunk.line_count
         yield chunk
+    if carry.endswith(b"\r"):  # a lone CR that ends the input ends its last line
+        carry = carry[:-1]
     if carry:
+        if dropped or len(carry) > line_cap:
+            carry = bytes(_cut_overlong(bytearray(carry), line_no, dropped, line_cap, cut))
         yield LineChunk(line_no, block=carry)
+
+
+def _cut_overlong(
+    block: bytearray, first_line_no: int, dropped: int, line_cap: int, cut: list[CutLine] | None
+) -> bytearray:
+    """The block with each line longer than `line_cap` (the first one `dropped` bytes
+    longer than it reads here) replaced by `CUT_MARK`, the cut lines added to `cut`."""
+    newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(block)]])
+    lengths = ends - starts
+    lengths[0] += dropped
+    long = np.flatnonzero(lengths > line_cap)
+    if not len(long):
+        return block
+    pieces: list[bytes] = []
+    position = 0
+    for index in long.tolist():
+        start, end = int(starts[index]), int(ends[index])
+        head = bytes(block[start : min(end, start + CUT_HEAD)])
+        if cut is not None:
+            text = head.decode("utf-8", errors="backslashreplace")
+            cut.append(CutLine(first_line_no + index, int(lengths[index]), text))
+        pieces += [bytes(block[position:start]), CUT_MARK]
+        position = end
+    pieces.append(bytes(block[position:]))
+    return bytearray(b"".join(pieces))
+
+
+def _lone_cr_to_lf(data: bytearray) -> bytearray:
+    """CR-only line endings (old Mac files, a terminal capture's carriage returns) as LF;
+    CRLF is left for the splitter, and a CR at the very end waits for the next read, which
+    may begin with its LF. Without this, 500 CR-ended calls read as one line."""
+    last_cr = data.endswith(b"\r")
+    body = _LONE_CR.sub(b"\n", data[:-1] if last_cr else data)
+    return bytearray(body + b"\r" if last_cr else body)
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")

@@ -16,14 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import __version__, store, verdict
 from analyzer.config import Config
 from analyzer.errors import InputError
-from analyzer.inputs import OpenedInput, iter_line_chunks, open_input, unrecognised_reason
+from analyzer.inputs import (
+    CutLine,
+    OpenedInput,
+    iter_line_chunks,
+    open_input,
+    unrecognised_reason,
+)
 from analyzer.model import AnalysisResult, Derived, ParsedInput
 from analyzer.passes import Finding, PassInputs, run_passes
-from analyzer.schema import UNPARSED
+from analyzer.schema import UNPARSED, unparsed_table
 from analyzer.sources import SOURCES, detect
 
 REPORT_SCHEMA = "iodiag.report/1"
@@ -42,8 +49,11 @@ def parse_input(
         *others, last = [source.label for source in SOURCES.values()]
         expected = f"{', '.join(others)}, or {last}" if others else last
         raise InputError(f"{opened.name}: not a recognised input (expected {expected})")
-    chunks = iter_line_chunks(opened.stream, on_progress=on_progress)
+    cut: list[CutLine] = []
+    chunks = iter_line_chunks(opened.stream, on_progress=on_progress, cut=cut)
     parsed = SOURCES[name].parse(chunks, opened.name, engine=config.engine, threads=config.threads)
+    if cut:
+        parsed = _with_cut_lines(parsed, opened.name, cut)
     lines = parsed.line_count
     if config.format and lines and _nothing_read(name, parsed):
         # Forced to a source none of its lines belongs to: "no problem found" would be a lie.
@@ -63,6 +73,18 @@ def _nothing_read(name: str, parsed: Any) -> bool:
         return True
     records = SOURCES[name].input_report(parsed).get("asyncio_records")
     return records == 0
+
+
+def _with_cut_lines(parsed: Any, input_name: str, cut: list[CutLine]) -> Any:
+    """A format's parse result whose `unparsed` table gives each overlong line (read as
+    `CUT_MARK`, which every format rejects or takes for foreign text) its own reason."""
+    table = parsed.unparsed
+    cut_numbers = pa.array([line.line_no for line in cut], pa.int64())
+    kept = table.filter(pc.invert(pc.is_in(table["line_no"], value_set=cut_numbers)))
+    rows = [(line.line_no, line.head + "…", line.reason) for line in cut]
+    merged = pa.concat_tables([kept, unparsed_table(input_name, rows)])
+    merged = merged.take(pc.sort_indices(merged["line_no"]))
+    return replace(parsed, unparsed=merged)
 
 
 def parse_inputs(

@@ -102,8 +102,11 @@ CAPTURE_PREFIXES = {
 
 
 def is_capture_of(source: str, path: Path) -> bool:
-    """Whether `path` is an incident's capture of `source` (``top.H_b_d1_p.txt`` ...)."""
+    """Whether `path` is an incident's capture of `source` (``top.H_b_d1_p.txt`` ...), or a
+    fuzzing regression made from one of its fixtures (``fuzz/top_wide_number.txt``)."""
     relative = path.relative_to(FIXTURES)
+    if relative.parts[0] == "fuzz":
+        return path.name.startswith(f"{source}_")
     prefix = CAPTURE_PREFIXES.get(source)
     return (
         relative.parts[0] in ("incidents", "blind")

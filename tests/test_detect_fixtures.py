@@ -58,6 +58,8 @@ def expected(path: Path) -> str | None:
         return parts[0]
     if parts[0] == "public" and parts[1] in SOURCES:
         return parts[1]
+    if parts[0] == "fuzz":  # fuzzing regressions: named after their seed's source
+        return path.name.split("_")[0]
     if parts[0] in ("diagnosis", "incidents", "blind"):
         for pattern, source in NAMED:
             if pattern.search(path.name):

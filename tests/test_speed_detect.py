@@ -18,7 +18,10 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 INPUTS = sorted(
     path
     for path in FIXTURES.rglob("*")
-    if path.is_file() and path.suffix in {".log", ".txt", ".gz", ".xz", ".zst"}
+    if path.is_file()
+    and path.suffix in {".log", ".txt", ".gz", ".xz", ".zst"}
+    # fixtures/fuzz holds generated, damaged inputs: the engines agree on real lines
+    and path.relative_to(FIXTURES).parts[0] != "fuzz"
 )
 
 # Hand-written heads: blank, mixed, truncated, and none of the formats.
@@ -71,10 +74,8 @@ SCANNER_DISAGREES = frozenset(
     f"public/strace/{name}.log"
     for name in (
         "cupsd_segv_i386_2007",
-        "de_notes_static_hello_terminal_transcript",
         "lookalike_python_ptrace_strace_py",
         "processpool_f_p_attach_ctrlc",
-        "raspi_Tr_cat",
         "runsh_p_tt_killed_blanklines",
         "seccomp_notify_f_quoted_printable",
         "tokio_uring_cat_io_uring_spliced",

@@ -83,7 +83,7 @@ class LineView:
             clock_ns=(
                 trace_clock_ns(table["ts_ns"], table["ts_kind"]) if clock_ns is None else clock_ns
             ),
-            duration_ns=pc.cast(table["duration_ns"], pa.float64()).to_numpy(),
+            duration_ns=pc.cast(table["duration_ns"], pa.float64(), safe=False).to_numpy(),
             syscall_names=names,
             syscall_code=_codes(table["syscall"], names),
         )

@@ -129,7 +129,7 @@ _CHANGES_FDS = pa.array(
 )
 _QUOTED = r'"(?P<text>(?:[^"\\]|\\.)*)"'
 """The first double-quoted argument (RE2 and Python `re` agree on this pattern)."""
-_DECORATED_FD = r"^(?P<fd>-?\d+)(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
+_DECORATED_FD = r"^(?P<fd>-?\d{1,18})(?:<(?P<target>.*?)>(?:\(deleted\))?)?(?:, |$)"
 _BOUND_TO_PORT_0 = re.compile(r"^[A-Za-z0-9]+:\[[^\]>]*:0\]$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]*)"\)')
 _INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]*)"')
@@ -216,9 +216,10 @@ _SIMPLE_FD = r"^(?P<fd>-?(?:0|[1-9][0-9]{0,17}))(?:[,<]|$)"
 def _first_fd(args: str) -> int | None:
     head = args.split(",", 1)[0].split("<", 1)[0].strip()
     try:
-        return int(head, 0)
+        fd = int(head, 0)
     except ValueError:
         return None
+    return fd if -(1 << 31) <= fd < 1 << 31 else None  # wider is no fd (a damaged line)
 
 
 def _first_fds(args: pa.Array) -> list[int | None]:

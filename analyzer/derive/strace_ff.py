@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from analyzer.formats.strace import ParsedLines
 
-FF_NAME = re.compile(r"^(?P<prefix>.+)\.(?P<pid>\d+)$")
+FF_NAME = re.compile(r"^(?P<prefix>.+)\.(?P<pid>\d{1,10})$")
 COMPRESSION_SUFFIX = re.compile(r"\.(?:gz|bz2|xz|zst|zstd)$", re.IGNORECASE)
 """What a compressor appends to a name (gzip, bzip2, xz, zstd: the formats inputs read)."""
 

@@ -213,7 +213,8 @@ def _condvar_pairs(
 
 def hex_value(text: str | None) -> int:
     try:
-        return int(text, 16) if text and text.startswith("0x") else -1
+        value = int(text, 16) if text and text.startswith("0x") else -1
+        return value if value < 1 << 63 else -1  # wider than an int64 key: not paired
     except ValueError:
         return -1
 

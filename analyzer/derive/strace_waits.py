@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
+from analyzer.formats.wide_numbers import INT64_MAX, INT64_MIN
 
 POLLS: frozenset[str] = frozenset({"poll", "ppoll"})
 SELECTS: frozenset[str] = frozenset({"select", "pselect6", "_newselect"})
@@ -110,6 +111,8 @@ def decode(syscall: pa.Array, args: pa.Array, aux: pa.Array) -> DecodedWaits:
     for row, name, text, rest in zip(rows.tolist(), names, texts, after, strict=True):
         found = (_poll_rows if name in POLLS else _select_rows)(text or "", rest)
         for fd, target, want, is_ready in found:
+            if not INT64_MIN <= fd <= INT64_MAX:
+                continue  # no fd is that wide (a damaged line)
             call_row.append(row)
             fds.append(fd)
             targets.append(target)

@@ -28,6 +28,7 @@ tests check both on the fixtures and on generated lines.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ import pyarrow as pa
 from analyzer.formats.asyncio_assemble import Assembler
 from analyzer.formats.asyncio_lark import parse_line
 from analyzer.formats.asyncio_record import AsyncioRecord, TaskSnapshot
+from analyzer.formats.asyncio_record import Unparsed as AsyncioUnparsed
 from analyzer.formats.asyncio_scan import candidate_lines, candidate_mask, parse_line_lazy
 from analyzer.inputs import LineChunk
 from analyzer.schema import LOOP_EVENTS, TASKS_SNAPSHOT, unparsed_table
@@ -251,6 +253,31 @@ def _ahead(
             reader.join()
 
 
+_TOOK = re.compile(r"^Executing .* took (?P<value>\S+) seconds$", re.DOTALL)
+_PRINTED_TOOK = re.compile(r"\d{1,10}(?:\.\d+)?")
+"""What asyncio prints (``%.3f``) for a plausible time; `-1`, `nan`, `inf`, `1e308` are not."""
+IMPOSSIBLE_TOOK = "a 'took' value that is no number of seconds asyncio prints"
+
+
+def _reject_impossible_took(assembler: Assembler) -> None:
+    """Turn `Executing ... took X seconds` records whose X asyncio never prints into
+    unparsed lines (they read as inf and nan durations, or as other messages)."""
+    kept = []
+    for record in assembler.records:
+        match = _TOOK.match(record.message or "") if record.kind in _TOOK_KINDS else None
+        if match is None or _PRINTED_TOOK.fullmatch(match["value"]):
+            kept.append(record)
+            continue
+        lines = record.line_end - record.line_start + 1
+        assembler.record_lines -= lines
+        text = (record.text or record.message or "").split("\n", 1)[0]
+        assembler.unparsed.append(AsyncioUnparsed(record.line_start, text, IMPOSSIBLE_TOOK))
+    assembler.records[:] = kept
+
+
+_TOOK_KINDS = frozenset({"slow_callback", "other"})
+
+
 def parse(
     chunks: Iterator[LineChunk],
     input_name: str,
@@ -287,6 +314,7 @@ def parse(
         else:
             _feed_chunk(assembler, chunk, found)
     assembler.finish()
+    _reject_impossible_took(assembler)
     unparsed = unparsed_table(
         input_name,
         sorted(

@@ -29,6 +29,8 @@ import pyarrow as pa
 from analyzer.formats import iostat_lark
 from analyzer.formats.iostat_record import IostatRecord, Unparsed
 from analyzer.formats.iostat_scan import scan_line
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import record_fits
 from analyzer.inputs import LineChunk
 from analyzer.schema import Column, TableSpec, unparsed_table
 
@@ -273,6 +275,8 @@ class _Assembler:
         state.report_has_devices = state.report_has_cpu = False
 
     def add(self, line_no: int, text: str, record: IostatRecord | Unparsed) -> None:
+        if not record_fits(record):
+            record = Unparsed(WIDE_NUMBER)
         if isinstance(record, Unparsed):
             self.rejected.append((line_no, text, record.reason))
             return

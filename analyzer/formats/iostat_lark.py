@@ -144,13 +144,19 @@ class _ToRecord(Transformer[Token, IostatRecord]):
 _TRANSFORMER = _ToRecord()
 
 
+TOO_DEEP = "a line too long for the grammar (its parse tree is too deep)"
+
+
 def parse_line(text: str) -> IostatRecord | Unparsed:
     """Parse one line of `iostat` output (without its newline) into a record."""
     try:
         tree = _parser().parse(text, start="line")
     except UnexpectedInput as exc:
         return Unparsed(reason=_reason(text, exc))
-    return _TRANSFORMER.transform(tree)
+    try:
+        return _TRANSFORMER.transform(tree)
+    except RecursionError:  # the tree of a very long line is deeper than Python recurses
+        return Unparsed(reason=TOO_DEEP)
 
 
 def _reason(text: str, exc: UnexpectedInput) -> str:

@@ -38,6 +38,11 @@ from typing import TypeGuard
 
 from analyzer.formats.perf_record import PerfRecord, Unparsed
 from analyzer.formats.perf_scan import header_time_span, scan_line
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import all_fit
+
+_NUMBERED = frozenset({"sample", "sideband"})
+"""Record kinds whose integer fields go into int64 columns."""
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -213,6 +218,10 @@ class Assembler:
             self.rejected.append((line_no, text, record.reason))
             return
         kind = record.kind
+        if kind in _NUMBERED and not all_fit(record):
+            self.finish_sample(cut=False)  # its frames, if any follow, belong to no sample
+            self.rejected.append((line_no, text, WIDE_NUMBER))
+            return
         if kind == "frame":
             if self.current is None:
                 self.rejected.append((line_no, text, "frame line outside a sample"))
@@ -480,7 +489,8 @@ class BlockReader:
                     blank = header.rfind(b" ", 0, colon)
                     stamp = header[blank + 1 : colon]
                     whole, dot, fraction = stamp.partition(b".")
-                    if dot and whole.isdigit() and fraction.isdigit():
+                    # (ten digits or more of seconds may overflow int64 nanoseconds)
+                    if dot and whole.isdigit() and fraction.isdigit() and len(whole) < 10:
                         record = headers.get((header[: blank + 1], header[colon:]))
                 if record is None:
                     record, stamp = self._header(header)
@@ -516,6 +526,8 @@ class BlockReader:
             return record, None
         text = header.decode("utf-8", "backslashreplace")
         record = scan_line(text)
+        if record is not None and record[0] in _NUMBERED and not all_fit(record):
+            return None, None  # read line by line, where `Assembler.add` rejects it
         if (
             record is None
             or record[0] != "sample"

@@ -34,6 +34,8 @@ from analyzer.formats.pidstat_record import (
     Time,
     Unparsed,
 )
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import record_fits
 from analyzer.inputs import LineChunk
 from analyzer.schema import Column, TableSpec, unparsed_table
 
@@ -187,6 +189,8 @@ class _Assembler:
         self.rejected: list[tuple[int, str, str]] = []
 
     def add(self, line_no: int, text: str, record: PidstatRecord | Unparsed) -> None:
+        if not record_fits(record):
+            record = Unparsed(WIDE_NUMBER)
         kind = type(record)
         if kind is PidstatRow:
             self._row(line_no, record)  # type: ignore[arg-type]

@@ -32,6 +32,8 @@ from analyzer.formats.ps_threads_record import (
     PsStamp,
     Unparsed,
 )
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import record_fits
 from analyzer.inputs import LineChunk
 from analyzer.schema import Column, TableSpec, unparsed_table
 
@@ -199,6 +201,8 @@ class _Assembler:
         return snapshot
 
     def add(self, line_no: int, text: str, record: PsRecord | Unparsed) -> None:
+        if not record_fits(record):
+            record = Unparsed(WIDE_NUMBER)
         kind = type(record)
         if kind is PsRow:
             self._row(line_no, record)  # type: ignore[arg-type]

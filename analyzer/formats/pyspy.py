@@ -28,6 +28,8 @@ import pyarrow as pa
 
 from analyzer.formats.pyspy_lark import parse_line
 from analyzer.formats.pyspy_record import PySpyRecord, Unparsed
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import record_fits
 from analyzer.inputs import LineChunk
 from analyzer.schema import Column, TableSpec, unparsed_table
 
@@ -219,6 +221,8 @@ class _Assembler:
         return dump
 
     def add(self, line_no: int, text: str, record: PySpyRecord | Unparsed) -> None:
+        if not record_fits(record):
+            record = Unparsed(WIDE_NUMBER)
         if isinstance(record, Unparsed):
             self.rejected.append((line_no, text, record.reason))
             return

@@ -22,8 +22,12 @@ import pyarrow.compute as pc
 
 from analyzer.formats import strace_lark
 from analyzer.formats.strace_clock import trace_clock_ns
+from analyzer.formats.strace_glued import REASON as GLUED
+from analyzer.formats.strace_glued import glued_rows, is_glued
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import all_fit, suspect_lines
 from analyzer.inputs import LineChunk
 from analyzer.schema import STRACE_LINES, unparsed_table
 
@@ -42,7 +46,7 @@ def sniff(head: bytes) -> float:
         return 0.0
     # A line the scanner reads is one the grammar parses (the tiers are tested equal), so only
     # the lines it leaves are given to the grammar.
-    _, leftover = scan(
+    _, leftover = _scan(
         pa.array(lines, pa.string()), pa.array(np.arange(1, len(lines) + 1), pa.int64())
     )
     rest = [line for line, left in zip(lines, leftover.tolist(), strict=True) if left]
@@ -117,6 +121,10 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
 
 
 _ATTACHED_INSIDE = re.compile(r"^(?P<fragment>.+?)(?P<message>strace: Process \d+ attached.*)$")
+GRAMMAR_LINE_CAP = 128 << 10
+"""Longest line given to the grammar: its lexer needs about 1 KB per character of a string
+it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
+TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no plain call line"
 CUT_SHORT = "cut short"
 """`text` of the record made for a last line cut off mid-call (the tracer was killed)."""
 
@@ -135,10 +143,14 @@ def _parse_with_grammar(
     index = 0
     while index < len(texts):
         line_no, text = line_numbers[index], texts[index]
-        result = strace_lark.parse_line(text)
+        if len(text) > GRAMMAR_LINE_CAP:
+            rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
+            index += 1
+            continue
+        result = _checked(strace_lark.parse_line(text))
         split = _ATTACHED_INSIDE.match(text) if isinstance(result, Unparsed) else None
         if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
-            joined = strace_lark.parse_line(split["fragment"] + texts[index + 1])
+            joined = _checked(strace_lark.parse_line(split["fragment"] + texts[index + 1]))
             if not isinstance(joined, Unparsed):
                 parsed.append((line_no, StraceRecord(kind="message", text=split["message"])))
                 parsed.append((line_no + 1, joined))
@@ -150,6 +162,26 @@ def _parse_with_grammar(
             parsed.append((line_no, result))
         index += 1
     return records_to_table(parsed), rejected
+
+
+def _checked(result: StraceRecord | Unparsed) -> StraceRecord | Unparsed:
+    """The grammar's record, or unparsed when a number in it overflows its int64 column."""
+    if isinstance(result, Unparsed) or all_fit(result):
+        return result
+    return Unparsed(WIDE_NUMBER)
+
+
+def _scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
+    """`scan`, leaving to the grammar (and its int64 check) the lines that may hold a
+    number wider than 64 bits, which the scanner's casts would reject by raising."""
+    suspect = suspect_lines(lines)
+    if not suspect.any():
+        return scan(lines, line_numbers)
+    keep = pa.array(~suspect, pa.bool_())
+    fast, leftover_of_kept = scan(pc.filter(lines, keep), pc.filter(line_numbers, keep))
+    leftover = suspect.copy()
+    leftover[~suspect] = leftover_of_kept
+    return fast, leftover
 
 
 def _mend_cut_last_line(
@@ -166,10 +198,26 @@ def _mend_cut_last_line(
 
 
 def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    table, rejected = _parse_records(chunk, engine)
+    # The grammar rejects some glued lines and reads others as one call: both get one reason.
+    rejected = [
+        (line_no, text, GLUED if is_glued(text) else reason) for line_no, text, reason in rejected
+    ]
+    glued = glued_rows(table)
+    if not glued.any():
+        return table, rejected
+    lines = chunk.lines
+    for line_no in table["line_no"].filter(pa.array(glued)).to_pylist():
+        rejected.append((line_no, lines[line_no - chunk.first_line_no].as_py(), GLUED))
+    rejected.sort(key=lambda entry: entry[0])
+    return table.filter(pa.array(~glued)), rejected
+
+
+def _parse_records(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     line_numbers = chunk.line_numbers
     if engine == "lark":
         return _parse_with_grammar(line_numbers.to_pylist(), chunk.lines.to_pylist())
-    fast, leftover = scan(chunk.lines, line_numbers)
+    fast, leftover = _scan(chunk.lines, line_numbers)
     if not leftover.any():
         return fast, []
     mask = pa.array(leftover, pa.bool_())

@@ -38,6 +38,8 @@ SIMPLE_LINE = (
 )
 
 _UNFINISHED = " <unfinished ...>"
+_MESSAGE_LOOKBACK = 256
+_LONG_MESSAGE = rf"\([^()]{{{_MESSAGE_LOOKBACK - 2},}}\)(?: <[0-9.]+>)?$"
 _KINDS = pa.array(["syscall", "unfinished", "resumed"], pa.string())
 _TS_KINDS = pa.array(["clock", "epoch"], pa.string())
 
@@ -98,7 +100,7 @@ class LineBytes:
     def at(self, position: np.ndarray) -> np.ndarray:
         """The byte at each position (positions outside the data are clipped to it)."""
         if len(self.data) == 0:
-            return np.zeros(len(position), np.uint8)
+            return np.zeros(np.shape(position), np.uint8)
         return self.data.take(position, mode="clip")
 
     def is_digit(self, position: np.ndarray) -> np.ndarray:
@@ -185,9 +187,10 @@ class LineBytes:
 
 def simple_mask(lines: pa.StringArray) -> np.ndarray:
     """Which lines have one of the shapes this tier reads."""
-    return pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False).to_numpy(
-        zero_copy_only=False
-    )
+    simple = pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False)
+    # An errno message longer than `scan_simple` looks back for its "(" goes to the regex tier.
+    long_message = pc.fill_null(pc.match_substring_regex(lines, _LONG_MESSAGE), False)
+    return pc.and_not(simple, long_message).to_numpy(zero_copy_only=False)
 
 
 def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
@@ -264,7 +267,7 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
     before_duration = np.where(has_duration, duration_open - 1, line_end)  # exclusive
 
     has_errno = returned & (raw.at(before_duration - 1) == ord(")"))
-    message_open = raw.seek(before_duration - 1, -1, b"(", 256, has_errno)
+    message_open = raw.seek(before_duration - 1, -1, b"(", _MESSAGE_LOOKBACK, has_errno)
     errno_start = raw.seek(message_open - 2, -1, space, 40, has_errno) + 1
     ret_end = np.where(has_errno, errno_start - 1, before_duration)
     ret_start = raw.seek(ret_end - 1, -1, space, 24, returned) + 1

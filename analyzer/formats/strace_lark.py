@@ -282,6 +282,8 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
             return StraceRecord("signal", signal=name.value, text="stopped")
         space, end = rest[0], rest[-1]  # --- SIGCHLD {si_signo=...} ---
         assert isinstance(space, Token) and isinstance(end, Token)
+        if space.type == "OLD_SIGINFO":  # --- SIGCHLD (Child exited) @ 0 (0) ---
+            return StraceRecord("signal", args=space.value[1:], signal=name.value)
         args = self._text[space.end_pos : end.start_pos]
         return StraceRecord("signal", args=args, signal=name.value)
 
@@ -550,6 +552,10 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
 
     def abbreviation(self, _token: Token) -> EllipsisType:
         return ...
+
+    def bare_comment(self, comment: Token) -> Commented:
+        """A comment in place of the elements it counts: ``/* 16 vars */`` alone."""
+        return Commented(..., comment.value[2:-2].strip())
 
     def note(self, token: Token) -> Note:
         return Note(token.value[5:-5])

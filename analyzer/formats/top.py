@@ -37,6 +37,8 @@ from analyzer.formats.top_record import (
     TopUptime,
     Unparsed,
 )
+from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
+from analyzer.formats.wide_numbers import record_fits
 from analyzer.inputs import LineChunk
 from analyzer.schema import Column, TableSpec, unparsed_table
 
@@ -254,6 +256,8 @@ class _Assembler:
         return self.samples[-1] if self.samples else self._start_iteration(line_no)
 
     def add(self, line_no: int, text: str, record: TopRecord | Unparsed) -> None:
+        if not record_fits(record):
+            record = Unparsed(WIDE_NUMBER)
         kind = type(record)
         if kind is TopRow:
             self._row(line_no, record)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ lists their messages under "what these inputs cannot show".
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.strace import StraceTables
@@ -31,6 +32,46 @@ def _limit(
         evidence={"limit": title, **evidence},
         fix=fix,
         input=input_name,
+    )
+
+
+STRACE_STEP_BACK_S = 0.001
+"""strace stamps a task's lines in order: a step back beyond rounding means moved lines."""
+LOG_STEP_BACK_S = 1.0
+"""Log records of several threads or processes may be written a little out of order."""
+
+
+def calls_by_task_in_line_order(calls: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(task, start time) of the timed calls whose first line is in the trace (a resumed
+    half alone has only an estimated start), by task and then line."""
+    timed = calls.filter(pc.and_(pc.is_valid(calls["start_s"]), pc.is_valid(calls["line_start"])))
+    tid = pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False)
+    line = timed["line_start"].to_numpy(zero_copy_only=False)
+    start = timed["start_s"].to_numpy(zero_copy_only=False)
+    order = np.lexsort((line, tid))
+    return tid[order], start[order]
+
+
+def steps_back(keyed: tuple[np.ndarray, np.ndarray], tolerance_s: float) -> int:
+    """How many times the time goes back by more than `tolerance_s` from one row to the next
+    of the same key."""
+    key, time_s = keyed
+    same = key[1:] == key[:-1]
+    return int(np.count_nonzero(same & (time_s[1:] < time_s[:-1] - tolerance_s)))
+
+
+def _out_of_order(name: str | None, count: int, what: str, where: str) -> Finding:
+    return Finding(
+        code=CODE,
+        kind=KIND,
+        severity="warning",
+        title="Timestamps out of order",
+        message=f"{name or 'The log'}: {count} {what} are stamped earlier than the one before "
+        f"them {where}, so the lines are not in the order they were written (sorted, "
+        "shuffled or merged by hand): durations, pile-ups and the timeline may be wrong.",
+        evidence={"limit": "Timestamps out of order", "steps_back": count},
+        fix="Analyze the file as the tool wrote it (strace -o, the application's own log).",
+        input=name,
     )
 
 
@@ -92,6 +133,9 @@ def trace_limits(trace: StraceTables) -> list[Finding]:
                 name,
             )
         )
+    backwards = steps_back(calls_by_task_in_line_order(trace.syscalls), STRACE_STEP_BACK_S)
+    if backwards:
+        limits.append(_out_of_order(name, backwards, "calls", "in the same task"))
     calls = trace.syscalls
     if calls.num_rows:
         # stdin/stdout/stderr are inherited by every program; only other fds are news. A call
@@ -133,6 +177,14 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     findings += [limit for trace in inputs.traces for limit in trace_limits(trace)]
     events = inputs.loop_events
     if events is not None and events.num_rows:
+        timed = events.filter(pc.is_valid(events["time_s"]))
+        line = timed["line_start"].to_numpy(zero_copy_only=False)
+        # a new input starts where the line numbers start again
+        same_input = np.concatenate([[0], np.cumsum(line[1:] <= line[:-1])])
+        time_s = timed["time_s"].to_numpy(zero_copy_only=False)
+        backwards = steps_back((same_input, time_s), LOG_STEP_BACK_S)
+        if backwards:
+            findings.append(_out_of_order(None, backwards, "records", "in the log"))
         timed = int(pc.sum(pc.is_valid(events["time_s"])).as_py() or 0)
         if inputs.traces and timed == 0:
             findings.append(

@@ -1,0 +1,44 @@
+"""Two strace lines glued into one, found after parsing.
+
+When two writers share a terminal or a file without `-o` (strace and the traced program, two
+strace processes), a line can lose its newline: ``... = 3 <0.000010>1001 10:00:00.000001
+read(3, ...) = 3 <0.000010>``. The grammar reads that as one call whose arguments swallow the
+first call's end and the second call's start, so one call disappears without a word. Such a
+record is turned back into an unparsed line with `REASON`, whichever engine parsed it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+REASON = "two lines glued together (a call's end is followed by another line's start)"
+
+_END = (
+    r"(?:\) += (?:-?\d+|0x[0-9a-fA-F]+|\?)(?:<[^<>]*>)?"
+    r"(?: E[A-Z0-9_]+ \([^()]*\)| \([^()]*\))?(?: <\d+\.\d+>)?"
+    r"| <unfinished \.\.\.>)"
+)
+_START = (
+    r"(?:\[pid +\d+\] |\d+ +)?(?:\d\d:\d\d:\d\d(?:\.\d+)? |\d+\.\d+ )?"
+    r"(?:[a-z_][a-z0-9_]*\(|<\.\.\. [a-z_][a-z0-9_]* resumed>|\+\+\+ |--- )"
+)
+GLUED = _END + _START
+"""A call's end followed at once by the start of another line, inside one record's args."""
+
+
+_GLUED = re.compile(GLUED)
+
+
+def is_glued(line: str) -> bool:
+    """Whether a line the grammar rejected is two lines glued together."""
+    return _GLUED.search(line) is not None
+
+
+def glued_rows(table: pa.Table) -> np.ndarray:
+    """Which records of a `strace_lines` table are two lines glued together."""
+    found = pc.match_substring_regex(table["args"], GLUED)
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
