@@ -26,9 +26,15 @@ FOLDED_NOTES = b"iodiag.folded_notes"
 stderr about the folding (one line per input, ``input: note``), which the CLI prints."""
 
 
+INT64_MAX = (1 << 63) - 1
+
+
 def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) -> pa.Table:
-    """The folded stacks of one input, in stackcollapse-perf.pl's order."""
-    items = fold_reader(parsed.collapsed, options)
+    """The folded stacks of one input, in stackcollapse-perf.pl's order.
+
+    A stack whose summed periods do not fit 64 bits is left out (the script would print a
+    float): the header that printed such a period is already an unparsed line."""
+    items = [item for item in fold_reader(parsed.collapsed, options) if item[1] <= INT64_MAX]
     stacks = [stack.decode("utf-8", "backslashreplace") for stack, _ in items]
     return pa.table(
         {
