@@ -11,10 +11,11 @@ import pyarrow as pa
 import pytest
 from support import FIXTURES
 
-from analyzer.formats import strace_lark
+from analyzer.formats import strace, strace_lark
 from analyzer.formats.strace import records_to_table
 from analyzer.formats.strace_record import Unparsed
 from analyzer.formats.strace_scan import scan
+from analyzer.inputs import iter_line_chunks, open_input
 
 PUBLIC = FIXTURES / "public/strace"
 # (file, line number): strace < 4.9 prints a comment alone where elements were elided
@@ -52,3 +53,47 @@ def test_strace_4_5_signal_lines_are_read() -> None:
             "(Child exited) @ 0 (0)",
         )
         assert record.pid == 2688 and record.ts_kind == "clock"
+
+
+def _parse_file(name: str, engine: str) -> strace.ParsedLines:
+    source = open_input(PUBLIC / name)
+    try:
+        return strace.parse(iter_line_chunks(source.stream), name, engine=engine)
+    finally:
+        source.close()
+
+
+DEBUG_LOG = "wsl548_strace412_d_debug_spliced.log"
+
+
+def test_a_debug_wait_report_alone_is_a_message() -> None:
+    """strace < 4.13 `-d`: `` [wait(0x057f) = 23] WIFSTOPPED,sig=SIGTRAP`` (no `strace: `)."""
+    line = (PUBLIC / DEBUG_LOG).read_text().splitlines()[2]
+    record = strace_lark.parse_line(line)
+    assert not isinstance(record, Unparsed), record
+    assert (record.kind, record.text) == ("message", line)
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_calls_cut_by_debug_wait_reports_are_joined(engine: str) -> None:
+    parsed = _parse_file(DEBUG_LOG, engine)
+    assert parsed.unparsed.num_rows == 0
+    rows = parsed.lines.to_pylist()
+    kinds = [row["kind"] for row in rows]
+    assert kinds.count("message") == 18 and len(rows) == 27
+    calls = [row for row in rows if row["kind"] == "syscall"]
+    assert [(row["line_no"], row["syscall"]) for row in calls][:2] == [(2, "brk"), (5, "getuid")]
+    assert calls[0]["retval"] == 0x78F000 and calls[0]["args"] == "0x78f000"
+    wait4 = next(row for row in calls if row["syscall"] == "wait4")
+    assert wait4["args"].startswith("24, [{WIFSIGNALED(s)") and wait4["retval"] == 24
+    ptrace = next(row for row in calls if row["syscall"] == "ptrace")
+    assert ptrace["errno"] == "EINVAL"
+
+
+def test_both_engines_agree_on_the_debug_log() -> None:
+    fast, lark = _parse_file(DEBUG_LOG, "fast"), _parse_file(DEBUG_LOG, "lark")
+    assert fast.lines.equals(lark.lines)
+
+
+def test_a_debug_log_is_detected_as_strace() -> None:
+    assert strace.sniff((PUBLIC / DEBUG_LOG).read_bytes()) >= 0.5

@@ -49,9 +49,9 @@ def sniff(head: bytes) -> float:
     _, leftover = _scan(
         pa.array(lines, pa.string()), pa.array(np.arange(1, len(lines) + 1), pa.int64())
     )
-    rest = [line for line, left in zip(lines, leftover.tolist(), strict=True) if left]
-    rejected = sum(1 for line in rest if isinstance(strace_lark.parse_line(line), Unparsed))
-    return (len(lines) - rejected) / len(lines)
+    left = np.flatnonzero(leftover)
+    _, rejected = _parse_with_grammar((left + 1).tolist(), [lines[index] for index in left])
+    return (len(lines) - len(rejected)) / len(lines)
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,10 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
     ]
 
 
-_ATTACHED_INSIDE = re.compile(r"^(?P<fragment>.+?)(?P<message>strace: Process \d+ attached.*)$")
+_MESSAGE_INSIDE = re.compile(
+    r"^(?P<fragment>.+?)"
+    r"(?P<message>strace: Process \d+ attached.*| \[wait\(0x[0-9a-f]+\) = \d+\] .*)$"
+)
 GRAMMAR_LINE_CAP = 128 << 10
 """Longest line given to the grammar: its lexer needs about 1 KB per character of a string
 it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
@@ -132,11 +135,13 @@ CUT_SHORT = "cut short"
 def _parse_with_grammar(
     line_numbers: list[int], texts: list[str]
 ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    """Grammar-parse lines, mending lines split by a `strace: Process N attached` message.
+    """Grammar-parse lines, mending lines split by a `strace: Process N attached` message
+    or by a pre-4.13 `-d` wait report.
 
     Without `-o`, strace and the trace share stderr, so a call can be cut by the message:
-    ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``. The first
-    line becomes the message and the joined call is recorded on the second line.
+    ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``, or
+    ``brk(0x78f000 [wait(0x057f) = 23] WIFSTOPPED,sig=SIGTRAP`` then ``)   = 0x78f000``. The
+    first line becomes the message and the joined call is recorded on the second line.
     """
     parsed: list[tuple[int, StraceRecord]] = []
     rejected: list[tuple[int, str, str]] = []
@@ -148,7 +153,7 @@ def _parse_with_grammar(
             index += 1
             continue
         result = _checked(strace_lark.parse_line(text))
-        split = _ATTACHED_INSIDE.match(text) if isinstance(result, Unparsed) else None
+        split = _MESSAGE_INSIDE.match(text) if isinstance(result, Unparsed) else None
         if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
             joined = _checked(strace_lark.parse_line(split["fragment"] + texts[index + 1]))
             if not isinstance(joined, Unparsed):
