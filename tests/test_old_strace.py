@@ -97,3 +97,47 @@ def test_both_engines_agree_on_the_debug_log() -> None:
 
 def test_a_debug_log_is_detected_as_strace() -> None:
     assert strace.sniff((PUBLIC / DEBUG_LOG).read_bytes()) >= 0.5
+
+
+SECONTEXT_LOG = "secontext_strace_pr121_pr214_f_tt_T_yy.log"
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_secontext_lines_are_calls(engine: str) -> None:
+    """--secontext: the task's context after the pid, a path's or fd's after it."""
+    parsed = _parse_file(SECONTEXT_LOG, engine)
+    assert parsed.unparsed.num_rows == 0
+    rows = parsed.lines.to_pylist()
+    assert [(row["pid"], row["syscall"]) for row in rows] == [
+        (118104, "select"),
+        (119820, "openat"),
+        (151020, "connect"),
+    ]
+    assert [row["ts_kind"] for row in rows] == ["clock"] * 3
+    openat = rows[1]
+    assert (openat["ret"], openat["retval"], openat["duration_ns"]) == (
+        "11</home/rmetrich/.ssh/authorized_keys>",
+        11,
+        399_000,
+    )
+
+
+def test_both_engines_agree_on_the_secontext_log() -> None:
+    fast, lark = _parse_file(SECONTEXT_LOG, "fast"), _parse_file(SECONTEXT_LOG, "lark")
+    assert fast.lines.equals(lark.lines)
+    lines = (PUBLIC / SECONTEXT_LOG).read_text().splitlines()
+    _, leftover = scan(pa.array(lines), pa.array(np.arange(1, 4), pa.int64()))
+    assert not leftover.any()  # read by the scanner, not handed to the grammar
+
+
+def test_secontext_of_paths_and_fds_is_decoded() -> None:
+    lines = (PUBLIC / SECONTEXT_LOG).read_text().splitlines()
+    openat = strace_lark.decode_args(strace_lark.parse_line(lines[1]).args)  # type: ignore[union-attr]
+    assert openat[1] == strace_lark.Str(
+        b"/home/rmetrich/.ssh/authorized_keys", context="system_u:object_r:nfs_t:s0"
+    )
+    connect = strace_lark.decode_args(strace_lark.parse_line(lines[2]).args)  # type: ignore[union-attr]
+    assert connect[0] == strace_lark.Fd(3, "UNIX-STREAM:[524197]", context="unconfined_t")
+    assert connect[1].fields["sun_path"].context == "system_dbusd_var_run_t"
+    select = strace_lark.decode_args(strace_lark.parse_line(lines[0]).args)  # type: ignore[union-attr]
+    assert select[1].names == ("4", "6")  # an fd set with -y decorations

@@ -193,6 +193,7 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
     def event_line(
         self,
         pid_prefix: _Pid | None,
+        _context: Token | None,
         timestamp: _Stamp | None,
         rel_ns: int | None,
         scno: int | None,
@@ -226,6 +227,9 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         match = pattern.fullmatch(value)
         assert match is not None, value
         return int(match.group(1)), match.group(2)
+
+    def process_context(self, token: Token) -> Token:
+        return token
 
     def timestamp(self, token: Token) -> _Stamp:
         value = token.value.strip()
@@ -313,7 +317,11 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         return ret, retval, ret_target, errno, errmsg, aux, duration_ns
 
     def return_value(
-        self, value: Token, decoration: Token | None = None, deleted: Token | None = None
+        self,
+        value: Token,
+        decoration: Token | None = None,
+        deleted: Token | None = None,
+        _context: Token | None = None,  # --secontext's " [type_t]": not part of the value
     ) -> _Return:
         if value.type != "NUMBER":  # "?"
             return value.value, None, None
@@ -360,6 +368,8 @@ class Str:
     value: bytes
     truncated: bool = False
     abstract: bool = False
+    context: str | None = None
+    """The SELinux context strace printed after a path (--secontext)."""
 
     @property
     def text(self) -> str:
@@ -421,6 +431,8 @@ class Fd:
     number: int | str
     target: str
     deleted: bool = False
+    context: str | None = None
+    """The SELinux context strace printed after the fd (--secontext)."""
 
 
 @dataclass(frozen=True)
@@ -560,17 +572,28 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
     def note(self, token: Token) -> Note:
         return Note(token.value[5:-5])
 
-    def string(self, abstract: Token | None, quoted: Token, dots: Token | None) -> Str:
+    def string(
+        self, abstract: Token | None, quoted: Token, dots: Token | None, context: Token | None
+    ) -> Str:
         return Str(
-            _unescape(quoted.value), truncated=dots is not None, abstract=abstract is not None
+            _unescape(quoted.value),
+            truncated=dots is not None,
+            abstract=abstract is not None,
+            context=_context(context),
         )
 
     def number(self, token: Token) -> int:
         return _int(token.value)
 
-    def fd(self, number: Token, decoration: Token, deleted: Token | None = None) -> Fd:
+    def fd(
+        self,
+        number: Token,
+        decoration: Token,
+        deleted: Token | None = None,
+        context: Token | None = None,
+    ) -> Fd:
         base: int | str = _int(number.value) if number.type == "NUMBER" else number.value
-        return Fd(base, decoration.value[1:-1], deleted is not None)
+        return Fd(base, decoration.value[1:-1], deleted is not None, _context(context))
 
     def identifier(self, name: Token) -> Ident:
         return Ident(name.value)
@@ -622,9 +645,10 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
 
     def signal_set(self, *members: object) -> SignalSet:
         names = tuple(
-            str(member.value)
+            str(member.number) if isinstance(member, Fd) else str(member.value)
             for member in members
-            if isinstance(member, Token) and member.type in ("NAME", "NUMBER")
+            if isinstance(member, Fd)
+            or (isinstance(member, Token) and member.type in ("NAME", "NUMBER"))
         )
         complement = any(isinstance(m, Token) and m.type == "COMPLEMENT" for m in members)
         return SignalSet(names, complement)
@@ -639,6 +663,11 @@ class _Field:
 @dataclass(frozen=True)
 class _InOutTail:
     after: Value
+
+
+def _context(token: Token | None) -> str | None:
+    """The SELinux context of `` [system_u:object_r:etc_t:s0]`` (--secontext), or None."""
+    return None if token is None else token.value[2:-1]
 
 
 def decode_args(args: str) -> list[Value]:

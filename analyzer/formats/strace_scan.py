@@ -19,10 +19,13 @@ from analyzer.formats.strace_bytes import null_arrays, parse_retval, scan_simple
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
+# an SELinux context in brackets (--secontext), as SECONTEXT_FIELD / FILE_CONTEXT in the grammar
+_CONTEXT = r"\[[A-Za-z0-9.:,-]*_[A-Za-z0-9_.:,-]*(?:!![A-Za-z0-9_.:,-]+)?\]"
 
 PREFIX_RE = (
     r"^(?P<pre>"
     r"(?:\[pid +(?P<bpid>\d+)(?:<(?P<bcomm>[^<>]*)>)?\] |(?P<pid>\d+)(?:<(?P<comm>[^<>]*)>)? +)?"
+    rf"(?:{_CONTEXT} )?"
     r"(?:(?P<clock>\d\d:\d\d:\d\d)(?:\.(?P<cfrac>\d+))? "
     r"|(?P<epoch>\d{7,})\.(?P<efrac>\d+) "
     r"| *(?P<rels>\d{1,6})\.(?P<relf>\d+) )?"
@@ -34,6 +37,7 @@ PREFIX_RE = (
 
 TAIL_RE = (
     r"(?P<tail>\) += (?P<ret>(?P<retnum>-?\d+|0x[0-9a-f]+|\?)(?:<(?P<rtarget>.*?)>)?)"
+    rf"(?: {_CONTEXT})?"
     r"(?: (?P<errno>E[A-Z0-9_]+) \((?P<errmsg>[^()]*)\)"
     r"| \((?P<errnum>errno \d+)\)"
     r"| \((?P<aux>.*)\))?"
