@@ -141,3 +141,17 @@ def test_secontext_of_paths_and_fds_is_decoded() -> None:
     assert connect[1].fields["sun_path"].context == "system_dbusd_var_run_t"
     select = strace_lark.decode_args(strace_lark.parse_line(lines[0]).args)  # type: ignore[union-attr]
     assert select[1].names == ("4", "6")  # an fd set with -y decorations
+
+
+SIGINFO_FIRST_LOG = "android_strace47_siginfo_first_commented.log"
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_strace_4_7_signal_lines_start_with_the_siginfo(engine: str) -> None:
+    """strace 4.6/4.7: ``--- {si_signo=SIGCHLD, ...} (Child exited) ---``, no name first."""
+    parsed = _parse_file(SIGINFO_FIRST_LOG, engine)
+    assert parsed.unparsed.num_rows == 0
+    signal = parsed.lines.to_pylist()[0]
+    assert (signal["kind"], signal["pid"], signal["signal"]) == ("signal", 1114, "SIGCHLD")
+    assert signal["args"].startswith("{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=1115")
+    assert signal["args"].endswith("} (Child exited)")

@@ -114,6 +114,7 @@ def _parser() -> Lark:
 
 _BRACKET_PID = re.compile(r"\[pid +(\d+)(?:<(.*)>)?\]")
 _PID_COMM = re.compile(r"(\d+)<(.*)>")
+_SI_SIGNO = re.compile(r"\{si_signo=([A-Z0-9_]+)[,}]")
 
 
 def parse_line(text: str) -> StraceRecord | Unparsed:
@@ -281,7 +282,15 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         args = self._text[resumed_end.end_pos : rpar.start_pos]
         return StraceRecord("resumed", *_NO_PREFIX, name, args, *result)
 
-    def signal(self, start: Token, name: Token, *rest: Token | Tree[Token]) -> StraceRecord:
+    def signal(
+        self, start: Token, name: Token | Tree[Token], *rest: Token | Tree[Token]
+    ) -> StraceRecord:
+        if isinstance(name, Tree):  # strace 4.7: --- {si_signo=SIGCHLD, ...} (Child exited) ---
+            end = rest[-1]
+            assert isinstance(end, Token)
+            args = self._text[start.end_pos : end.start_pos]
+            signo = _SI_SIGNO.match(args)
+            return StraceRecord("signal", args=args, signal=signo[1] if signo else None)
         if start.type == "STOPPED_START":  # --- stopped by SIGSTOP ---
             return StraceRecord("signal", signal=name.value, text="stopped")
         space, end = rest[0], rest[-1]  # --- SIGCHLD {si_signo=...} ---
