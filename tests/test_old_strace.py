@@ -155,3 +155,49 @@ def test_strace_4_7_signal_lines_start_with_the_siginfo(engine: str) -> None:
     assert (signal["kind"], signal["pid"], signal["signal"]) == ("signal", 1114, "SIGCHLD")
     assert signal["args"].startswith("{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=1115")
     assert signal["args"].endswith("} (Child exited)")
+
+
+def _rows(name: str, engine: str) -> tuple[dict[int, dict], dict[int, str]]:
+    parsed = _parse_file(name, engine)
+    rows = {row["line_no"]: row for row in parsed.lines.to_pylist()}
+    reasons = {row["line_no"]: row["reason"] for row in parsed.unparsed.to_pylist()}
+    return rows, reasons
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_a_call_interrupted_by_ctrl_c_ends_after_the_detach_message(engine: str) -> None:
+    """`strace -p` stopped with ^C (strace 4.x): ``nanosleep({50, 0}, ``, a blank line,
+    ``^CProcess 26587 detached``, `` <detached ...>``."""
+    rows, reasons = _rows("raspi_p_attach_detached.log", engine)
+    assert (rows[4]["kind"], rows[4]["text"]) == ("message", "Process 26587 attached")
+    assert (rows[5]["kind"], rows[5]["syscall"], rows[5]["args"]) == (
+        "detached",
+        "nanosleep",
+        "{50, 0}, ",
+    )
+    assert (rows[7]["kind"], rows[7]["text"]) == ("message", "^CProcess 26587 detached")
+    assert reasons[6] == "empty line"
+    assert reasons[8] == "the end of the call on line 5"
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_a_detach_message_inside_a_call_line(engine: str) -> None:
+    """``[pid    55] epoll_wait(10, ^Cstrace: Process 55 detached`` then `` <detached ...>``."""
+    rows, reasons = _rows("nginx_distroless_f_p_ctrlc_tail.log", engine)
+    assert not reasons
+    assert (rows[38]["kind"], rows[38]["text"]) == ("message", "^Cstrace: Process 55 detached")
+    assert (rows[39]["kind"], rows[39]["pid"], rows[39]["syscall"], rows[39]["args"]) == (
+        "detached",
+        55,
+        "epoll_wait",
+        "10, ",
+    )
+
+
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_the_ctrl_c_echo_is_not_an_argument(engine: str) -> None:
+    rows, _ = _rows("processpool_f_p_attach_ctrlc.log", engine)
+    assert (rows[24]["kind"], rows[24]["args"]) == ("unfinished", "0, NULL, NULL, NULL, {1, 0}")
+    assert [rows[n]["kind"] for n in (25, 26, 27, 28)] == ["message"] * 4
+    rows, reasons = _rows("shell_clone_execve_p_f_ctrlc.log", engine)
+    assert not reasons and (rows[7]["kind"], rows[7]["text"]) == ("message", "^C")

@@ -75,7 +75,6 @@ SCANNER_DISAGREES = frozenset(
     for name in (
         "cupsd_segv_i386_2007",
         "lookalike_python_ptrace_strace_py",
-        "processpool_f_p_attach_ctrlc",
         "runsh_p_tt_killed_blanklines",
         "seccomp_notify_f_quoted_printable",
         "tokio_uring_cat_io_uring_spliced",

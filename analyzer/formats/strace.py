@@ -122,8 +122,12 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
 
 _MESSAGE_INSIDE = re.compile(
     r"^(?P<fragment>.+?)"
-    r"(?P<message>strace: Process \d+ attached.*| \[wait\(0x[0-9a-f]+\) = \d+\] .*)$"
+    r"(?P<message>(?:\^C)?(?:strace: )?Process \d+ (?:attached|detached).*"
+    r"| \[wait\(0x[0-9a-f]+\) = \d+\] .*)$"
 )
+_DETACHED_END = " <detached ...>"
+_DETACH_LOOKAHEAD = 4
+"""Lines looked past (blank, or strace's messages) for the `` <detached ...>`` that ends a call."""
 GRAMMAR_LINE_CAP = 128 << 10
 """Longest line given to the grammar: its lexer needs about 1 KB per character of a string
 it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
@@ -141,13 +145,22 @@ def _parse_with_grammar(
     Without `-o`, strace and the trace share stderr, so a call can be cut by the message:
     ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``, or
     ``brk(0x78f000 [wait(0x057f) = 23] WIFSTOPPED,sig=SIGTRAP`` then ``)   = 0x78f000``. The
-    first line becomes the message and the joined call is recorded on the second line.
+    first line becomes the message and the joined call is recorded on the second line. When
+    `strace -p` is interrupted, the call in progress can end a few lines on, after the detach
+    message: ``nanosleep({50, 0}, ``, a blank line, ``^CProcess 26587 detached``, then
+    `` <detached ...>``; the call is recorded on its first line, and the closing line is counted
+    as unparsed with a reason that points there.
     """
     parsed: list[tuple[int, StraceRecord]] = []
     rejected: list[tuple[int, str, str]] = []
+    ends: dict[int, int] = {}  # index of a " <detached ...>" line -> line of its call
     index = 0
     while index < len(texts):
         line_no, text = line_numbers[index], texts[index]
+        if index in ends:
+            rejected.append((line_no, text, f"the end of the call on line {ends.pop(index)}"))
+            index += 1
+            continue
         if len(text) > GRAMMAR_LINE_CAP:
             rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
             index += 1
@@ -161,12 +174,32 @@ def _parse_with_grammar(
                 parsed.append((line_no + 1, joined))
                 index += 2
                 continue
+        end = _detached_end(line_numbers, texts, index) if isinstance(result, Unparsed) else None
+        if end is not None:
+            result = _checked(strace_lark.parse_line(text + _DETACHED_END))
+            ends[end] = line_no
         if isinstance(result, Unparsed):
             rejected.append((line_no, text, result.reason))
         else:
             parsed.append((line_no, result))
         index += 1
     return records_to_table(parsed), rejected
+
+
+def _detached_end(line_numbers: list[int], texts: list[str], index: int) -> int | None:
+    """The index of the `` <detached ...>`` line that ends the call begun on line `index`, when
+    only blank lines and strace's messages come between; None otherwise."""
+    if isinstance(strace_lark.parse_line(texts[index] + _DETACHED_END), Unparsed):
+        return None
+    for ahead in range(index + 1, min(index + 1 + _DETACH_LOOKAHEAD, len(texts))):
+        if line_numbers[ahead] != line_numbers[ahead - 1] + 1:
+            return None
+        if texts[ahead].rstrip() == _DETACHED_END:
+            return ahead
+        between = strace_lark.parse_line(texts[ahead]) if texts[ahead].strip() else None
+        if isinstance(between, Unparsed) or (between is not None and between.kind != "message"):
+            return None
+    return None
 
 
 def _checked(result: StraceRecord | Unparsed) -> StraceRecord | Unparsed:

@@ -215,7 +215,7 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
     def summary_line(self, *_tokens: Token) -> StraceRecord:
         return StraceRecord("summary", text=self._text.rstrip())
 
-    def message_line(self, _message: Token) -> StraceRecord:
+    def message_line(self, *_tokens: Token | None) -> StraceRecord:
         return StraceRecord("message", text=self._text.rstrip())
 
     # -- prefix fields (each token includes the spaces after it) ----------------------------
@@ -258,16 +258,26 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         return StraceRecord("syscall", *_NO_PREFIX, name, args, *result)
 
     def unfinished(
-        self, name: str, lpar: Token, _args: Tree[Token] | None, marker: Token
+        self,
+        name: str,
+        lpar: Token,
+        _args: Tree[Token] | None,
+        echo: Token | None,
+        marker: Token,
     ) -> StraceRecord:
         # the marker token starts with the one space that the args exclude
-        args = self._text[lpar.end_pos : marker.start_pos]
+        args = self._text[lpar.end_pos : (echo or marker).start_pos]
         return StraceRecord("unfinished", syscall=name, args=args)
 
     def detached(
-        self, name: str, lpar: Token, _args: Tree[Token] | None, marker: Token
+        self,
+        name: str,
+        lpar: Token,
+        _args: Tree[Token] | None,
+        echo: Token | None,
+        marker: Token,
     ) -> StraceRecord:
-        args = self._text[lpar.end_pos : marker.start_pos]
+        args = self._text[lpar.end_pos : (echo or marker).start_pos]
         return StraceRecord("detached", syscall=name, args=args)
 
     def resumed(

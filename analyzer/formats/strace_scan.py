@@ -15,7 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.formats.strace_bytes import null_arrays, parse_retval, scan_simple, simple_mask
+from analyzer.formats.strace_bytes import (
+    interrupted,
+    null_arrays,
+    parse_retval,
+    scan_simple,
+    simple_mask,
+)
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
@@ -180,9 +186,9 @@ def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.
     matched = prefix.is_valid().to_numpy(zero_copy_only=False)
     tail = pc.extract_regex(lines, TAIL_RE)
     has_tail = tail.is_valid().to_numpy(zero_copy_only=False)
-    unfinished = pc.fill_null(pc.ends_with(lines, UNFINISHED_SUFFIX), False).to_numpy(
-        zero_copy_only=False
-    )
+    unfinished = pc.and_not(
+        pc.fill_null(pc.ends_with(lines, UNFINISHED_SUFFIX), False), interrupted(lines)
+    ).to_numpy(zero_copy_only=False)
 
     def field(struct: pa.StructArray, name: str) -> pa.Array:
         return pc.fill_null(struct.field(name), "")
