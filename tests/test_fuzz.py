@@ -153,6 +153,7 @@ def run_one(tmp_path: Path, data: bytes, name: str) -> None:
         renderer.render(result, io.StringIO())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(SEEDS))
 def test_fuzz(kind: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     assert SEEDS[kind], f"no seed fixtures for {kind}"

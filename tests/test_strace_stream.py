@@ -31,6 +31,7 @@ def tables_of(trace: StraceTables) -> dict[str, pa.Table]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", TRACES, ids=lambda path: path.name)
 def test_tiny_windows_give_the_tables_of_one_window(path: Path) -> None:
     parsed = parsed_in_small_chunks(path)

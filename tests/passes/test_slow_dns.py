@@ -152,6 +152,7 @@ def _other_traces() -> list[list[Path]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paths", _other_traces(), ids=lambda paths: paths[0].parent.name)
 def test_no_finding_without_slow_lookups(paths: list[Path]) -> None:
     assert slow_dns.run(inputs_of(*paths), PassConfig()) == []

@@ -122,6 +122,7 @@ def _other_traces() -> list[list[Path]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paths", _other_traces(), ids=lambda paths: paths[0].parent.name)
 def test_no_finding_without_dropped_syns(paths: list[Path]) -> None:
     assert syn_drops.run(inputs_of(*paths), PassConfig()) == []
