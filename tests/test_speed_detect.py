@@ -11,6 +11,7 @@ import pytest
 
 from analyzer import sources
 from analyzer.formats import strace
+from analyzer.formats.strace_mend import parse_lines
 from analyzer.inputs import HEAD_BYTES, open_input
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -57,7 +58,7 @@ def _grammar_sniff(head: bytes) -> float:
     lines = [line for line in lines if line.strip()]
     if not lines:
         return 0.0
-    _, rejected = strace._parse_with_grammar(list(range(1, len(lines) + 1)), lines)
+    _, rejected = parse_lines(list(range(1, len(lines) + 1)), lines)
     return (len(lines) - len(rejected)) / len(lines)
 
 

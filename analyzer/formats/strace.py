@@ -9,7 +9,6 @@ every line goes through the grammar: slow, but the reference the fast path is te
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from analyzer.formats import strace_lark
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_glued import REASON as GLUED
 from analyzer.formats.strace_glued import glued_rows, is_glued
+from analyzer.formats.strace_mend import parse_lines
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
@@ -50,7 +50,7 @@ def sniff(head: bytes) -> float:
         pa.array(lines, pa.string()), pa.array(np.arange(1, len(lines) + 1), pa.int64())
     )
     left = np.flatnonzero(leftover)
-    _, rejected = _parse_with_grammar((left + 1).tolist(), [lines[index] for index in left])
+    _, rejected = parse_lines((left + 1).tolist(), [lines[index] for index in left])
     return (len(lines) - len(rejected)) / len(lines)
 
 
@@ -120,18 +120,6 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
     ]
 
 
-_MESSAGE_INSIDE = re.compile(
-    r"^(?P<fragment>.+?)"
-    r"(?P<message>(?:\^C)?(?:strace: )?Process \d+ (?:attached|detached).*"
-    r"| \[wait\(0x[0-9a-f]+\) = \d+\] .*)$"
-)
-_DETACHED_END = " <detached ...>"
-_DETACH_LOOKAHEAD = 4
-"""Lines looked past (blank, or strace's messages) for the `` <detached ...>`` that ends a call."""
-GRAMMAR_LINE_CAP = 128 << 10
-"""Longest line given to the grammar: its lexer needs about 1 KB per character of a string
-it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
-TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no plain call line"
 CUT_SHORT = "cut short"
 """`text` of the record made for a last line cut off mid-call (the tracer was killed)."""
 
@@ -139,67 +127,9 @@ CUT_SHORT = "cut short"
 def _parse_with_grammar(
     line_numbers: list[int], texts: list[str]
 ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    """Grammar-parse lines, mending lines split by a `strace: Process N attached` message
-    or by a pre-4.13 `-d` wait report.
-
-    Without `-o`, strace and the trace share stderr, so a call can be cut by the message:
-    ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``, or
-    ``brk(0x78f000 [wait(0x057f) = 23] WIFSTOPPED,sig=SIGTRAP`` then ``)   = 0x78f000``. The
-    first line becomes the message and the joined call is recorded on the second line. When
-    `strace -p` is interrupted, the call in progress can end a few lines on, after the detach
-    message: ``nanosleep({50, 0}, ``, a blank line, ``^CProcess 26587 detached``, then
-    `` <detached ...>``; the call is recorded on its first line, and the closing line is counted
-    as unparsed with a reason that points there.
-    """
-    parsed: list[tuple[int, StraceRecord]] = []
-    rejected: list[tuple[int, str, str]] = []
-    ends: dict[int, int] = {}  # index of a " <detached ...>" line -> line of its call
-    index = 0
-    while index < len(texts):
-        line_no, text = line_numbers[index], texts[index]
-        if index in ends:
-            rejected.append((line_no, text, f"the end of the call on line {ends.pop(index)}"))
-            index += 1
-            continue
-        if len(text) > GRAMMAR_LINE_CAP:
-            rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
-            index += 1
-            continue
-        result = _checked(strace_lark.parse_line(text))
-        split = _MESSAGE_INSIDE.match(text) if isinstance(result, Unparsed) else None
-        if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
-            joined = _checked(strace_lark.parse_line(split["fragment"] + texts[index + 1]))
-            if not isinstance(joined, Unparsed):
-                parsed.append((line_no, StraceRecord(kind="message", text=split["message"])))
-                parsed.append((line_no + 1, joined))
-                index += 2
-                continue
-        end = _detached_end(line_numbers, texts, index) if isinstance(result, Unparsed) else None
-        if end is not None:
-            result = _checked(strace_lark.parse_line(text + _DETACHED_END))
-            ends[end] = line_no
-        if isinstance(result, Unparsed):
-            rejected.append((line_no, text, result.reason))
-        else:
-            parsed.append((line_no, result))
-        index += 1
+    """Grammar-parse lines (`strace_mend.parse_lines`), numbers too wide for int64 unparsed."""
+    parsed, rejected = parse_lines(line_numbers, texts, _checked)
     return records_to_table(parsed), rejected
-
-
-def _detached_end(line_numbers: list[int], texts: list[str], index: int) -> int | None:
-    """The index of the `` <detached ...>`` line that ends the call begun on line `index`, when
-    only blank lines and strace's messages come between; None otherwise."""
-    if isinstance(strace_lark.parse_line(texts[index] + _DETACHED_END), Unparsed):
-        return None
-    for ahead in range(index + 1, min(index + 1 + _DETACH_LOOKAHEAD, len(texts))):
-        if line_numbers[ahead] != line_numbers[ahead - 1] + 1:
-            return None
-        if texts[ahead].rstrip() == _DETACHED_END:
-            return ahead
-        between = strace_lark.parse_line(texts[ahead]) if texts[ahead].strip() else None
-        if isinstance(between, Unparsed) or (between is not None and between.kind != "message"):
-            return None
-    return None
 
 
 def _checked(result: StraceRecord | Unparsed) -> StraceRecord | Unparsed:
