@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -13,6 +14,7 @@ import analyzer
 from analyzer.model import AnalysisResult
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "strace" / "logs"
+FIXTURES = LOGS.parent.parent
 RESEARCH = Path(__file__).resolve().parent.parent / "fixtures" / "strace" / "research" / "logs"
 ORACLE_LOGS = sorted([*LOGS.glob("*_C_w.log"), *RESEARCH.glob("*_C_w.log")])
 
@@ -200,6 +202,30 @@ def test_ff_groups() -> None:
 
     names = ["a/t.10", "b.log", "a/t.11", "c/x.5", "a/t.12"]
     assert ff_groups(names) == [[0, 2, 4], [1], [3]]
+
+
+def test_compressed_ff_files_are_one_set_and_keep_their_tids() -> None:
+    """`strace -ff -o PREFIX` then compressed: `PREFIX.TID.gz` (or .bz2, .xz, .zst) is still
+    the file of task TID, and a set mixing suffixes is still one set."""
+    from analyzer.derive.strace import default_tid
+    from analyzer.derive.strace_ff import ff_groups, set_name
+
+    names = ["a/t.10.gz", "b.log.gz", "a/t.11.bz2", "a/t.12.XZ", "c/x.5", "a/t.13.zst"]
+    assert ff_groups(names) == [[0, 2, 3, 5], [1], [4]]
+    assert set_name(["a/t.10.gz", "a/t.11.gz"]) == "a/t"
+    empty = pa.table({"pid": pa.array([], pa.int64())})
+    assert [default_tid(name, empty, set()) for name in names[2:4]] == [11, 12]
+
+
+def test_a_compressed_ff_capture_is_merged_into_one_process() -> None:
+    """A real `-ff` capture whose files were gzipped (fixtures/blind/log_rollover_fsync_lock):
+    one process, each file's calls under its own tid."""
+    files = sorted((FIXTURES / "blind" / "log_rollover_fsync_lock").glob("strace.*.gz"))
+    assert len(files) == 7
+    result = analyzer.analyze(files)
+    assert result.report["tasks"]["processes"] == 1
+    tids = set(result.tables["syscalls"]["tid"].unique().to_pylist())
+    assert tids == {int(f.name.split(".")[-2]) for f in files}
 
 
 CUT_SOURCE = LOGS.parent.parent / "diagnosis" / "logs" / "sqlite_writers.f_tt_T.log"

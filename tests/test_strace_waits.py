@@ -162,3 +162,21 @@ def test_periodic_polls_on_one_fd_are_idle(tmp_path: Path) -> None:
     assert not waits[polls[:-1]].any()
     # The one answered wait is among many periodic ones on the same socket: still idle.
     assert not waits[polls[-1]]
+
+
+def test_a_pool_polling_its_pipes_is_no_event_loop() -> None:
+    """fixtures/blind/healthy_mp_pool_digest: multiprocessing.Pool's worker-handler thread
+    waits in `multiprocessing.connection.wait` (poll) over the workers' sentinels and its
+    change-notifier pipe, 350 times; only pipes, so it waits for the program's own
+    processes, not for clients: no event loop."""
+    folder = FIXTURES / "blind" / "healthy_mp_pool_digest"
+    inputs = pipeline.parse_inputs([folder / "strace.f_tt_T_yy.log.gz"], Config())
+    [trace] = pipeline.derive(inputs, Config())["strace"].extras["traces"]
+    waits = trace.wait_fds.to_pandas()
+    only_pipes = waits.groupby("row")["target_kind"].agg(lambda kinds: set(kinds) == {"pipe"})
+    pipe_pollers = set(waits[waits["row"].isin(only_pipes[only_pipes].index)]["tid"])
+    frequent = waits.groupby("tid")["row"].nunique()
+    assert any(frequent[tid] >= 100 for tid in pipe_pollers)  # the handler polls often
+    rows = loop_wait_rows(trace.syscalls, 5, trace.wait_fds)
+    loop_tids = set(trace.syscalls["tid"].take(pa.array(rows)).to_pylist())
+    assert not loop_tids & pipe_pollers

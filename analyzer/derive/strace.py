@@ -9,7 +9,6 @@ concatenated. `StraceTables` is one trace's result; the passes read them one by 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -68,17 +67,15 @@ class StraceTables:
         return self.last_s - self.first_s
 
 
-_FF_SUFFIX = re.compile(r"\.(\d{1,10})$")
-
-
 def default_tid(input_name: str, lines: pa.Table, syscalls_created: set[int]) -> int:
     """The task that printed lines without a pid prefix.
 
-    `-ff` files are named `PREFIX.PID`; otherwise it is the first pid seen in a prefix that was
-    not created inside the trace (stderr captures print no pid until a second task exists).
+    `-ff` files are named `PREFIX.PID` (before any compression suffix); otherwise it is the
+    first pid seen in a prefix that was not created inside the trace (stderr captures print no
+    pid until a second task exists).
     """
-    if match := _FF_SUFFIX.search(input_name):
-        return int(match.group(1))
+    if match := strace_ff.ff_match(input_name):
+        return int(match["pid"])
     pids = pc.unique(pc.drop_null(lines["pid"])).to_pylist()
     for pid in pids:
         if pid not in syscalls_created:

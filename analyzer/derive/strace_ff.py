@@ -1,6 +1,7 @@
 """Merge the files of an `strace -ff -o PREFIX` set into one trace, as strace-log-merge does.
 
-With `-ff` every task writes its own `PREFIX.PID` file, without pid prefixes. Analysed one by
+With `-ff` every task writes its own `PREFIX.PID` file, without pid prefixes (compressed
+copies, `PREFIX.PID.gz` and the like, are the same files). Analysed one by
 one, a worker's `read(5, ...)` cannot be traced to the `pipe2` or `socket` its process made in
 another file, and every thread looks like a process of its own. So the files of a set are
 merged first: each line gets its file's pid, all lines are ordered by timestamp (ties keep file
@@ -21,6 +22,13 @@ import pyarrow.compute as pc
 from analyzer.formats.strace import ParsedLines
 
 FF_NAME = re.compile(r"^(?P<prefix>.+)\.(?P<pid>\d{1,10})$")
+COMPRESSION_SUFFIX = re.compile(r"\.(?:gz|bz2|xz|zst|zstd)$", re.IGNORECASE)
+"""What a compressor appends to a name (gzip, bzip2, xz, zstd: the formats inputs read)."""
+
+
+def ff_match(name: str) -> re.Match[str] | None:
+    """`name` read as `PREFIX.PID`, once any compression suffix is stripped."""
+    return FF_NAME.match(COMPRESSION_SUFFIX.sub("", name))
 
 
 def ff_groups(names: Sequence[str]) -> list[list[int]]:
@@ -30,7 +38,7 @@ def ff_groups(names: Sequence[str]) -> list[list[int]]:
     """
     by_prefix: dict[str, list[int]] = {}
     for index, name in enumerate(names):
-        match = FF_NAME.match(name)
+        match = ff_match(name)
         if match:
             by_prefix.setdefault(match["prefix"], []).append(index)
     grouped = {
@@ -47,7 +55,7 @@ def ff_groups(names: Sequence[str]) -> list[list[int]]:
 
 def set_name(names: Sequence[str]) -> str:
     """The name a merged set is reported under: its common `PREFIX`."""
-    match = FF_NAME.match(names[0])
+    match = ff_match(names[0])
     return match["prefix"] if match else names[0]
 
 
@@ -68,7 +76,7 @@ def merge(members: Sequence[tuple[str, ParsedLines]]) -> MergedLines:
     tables, clocks, files, lines = [], [], [], []
     for index, (name, parsed) in enumerate(members):
         table = parsed.lines
-        match = FF_NAME.match(name)
+        match = ff_match(name)
         if match:
             pid_index = table.schema.get_field_index("pid")
             filled = pc.fill_null(table["pid"], int(match["pid"]))

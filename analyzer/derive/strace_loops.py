@@ -11,6 +11,11 @@ with a timeout, `http.client`, `subprocess.communicate`, glibc's resolver:
 (`socketserver`'s ``serve_forever``), which handles one request at a time by design. A
 ``select`` with empty sets is a sleep. On a thread that has an epoll loop, its
 ``poll``/``select`` calls are not loop waits: they are a blocking library inside a callback.
+A ``poll``/``select`` whose set holds only pipes is not a loop either: it waits for other
+processes or threads of the program, not for clients (`multiprocessing.connection.wait` over
+a Pool's process sentinels and its change-notifier pipe in `Pool._handle_workers`,
+`subprocess.communicate` over a child's stdout and stderr); an event loop serves sockets, and
+even one that only runs subprocesses waits in epoll (asyncio, libuv).
 
 A derivation the passes share (see `loop_episodes`).
 """
@@ -36,15 +41,19 @@ def loop_wait_rows(calls: pa.Table, min_waits: int, wait_fds: pa.Table | None = 
     `wait_fds` are the trace's poll/select sets (without them a poll/select multiplexes
     when it has no single fd)."""
     set_size = np.zeros(calls.num_rows, dtype=np.int64)
+    pipes = np.zeros(calls.num_rows, dtype=np.int64)
     if wait_fds is not None and wait_fds.num_rows:
-        set_size = np.bincount(wait_fds["row"].to_numpy(), minlength=calls.num_rows)[
-            : calls.num_rows
-        ]
+        fd_rows = wait_fds["row"].to_numpy()
+        set_size = np.bincount(fd_rows, minlength=calls.num_rows)[: calls.num_rows]
+        is_pipe = pc.fill_null(pc.equal(wait_fds["target_kind"], "pipe"), False)
+        pipes = np.bincount(
+            fd_rows, weights=is_pipe.to_numpy(zero_copy_only=False), minlength=calls.num_rows
+        )[: calls.num_rows]
     else:
         set_size[~np.isnan(numbers(calls["fd"]))] = 1
         set_size[np.isnan(numbers(calls["fd"]))] = 2
     epoll_call = is_in(calls["syscall"], EPOLL_WAITS)
-    multiplexing = epoll_call | (set_size >= 2)
+    multiplexing = epoll_call | ((set_size >= 2) & (pipes < set_size))
     rows = np.flatnonzero(is_in(calls["syscall"], LOOP_WAITS) & multiplexing)
     if len(rows) < min_waits:
         return rows[:0]

@@ -187,17 +187,23 @@ MAX_TIMELINE_POINTS = 200
 
 EVENT_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
 """An event loop's multiplexer waits: a thread parked in them is idle between events."""
+LISTENER_WAITS = frozenset({"accept", "accept4"})
+"""A server waiting for its next client: nothing it asked for, the kernel hands it the next
+connection when a client connects (accept(2))."""
+IDLE_WAITS = EVENT_WAITS | LISTENER_WAITS
 
 
 def parked_s(found: Activity) -> float:
-    """The time a would-be lock holder spent parked: on other futexes, or in ``epoll_wait``
-    for whatever comes next (an event loop between events, e.g. one that submits work to
-    its executor's idle workers). A thread parked there was idle, not working under a lock;
-    one that held a lock across a call to a peer waits in that call (``recv``, or ``poll``
-    on its one socket), not in the loop's multiplexer."""
-    in_epoll = sum(
+    """The time a would-be lock holder spent parked: on other futexes, in ``epoll_wait`` for
+    whatever comes next (an event loop between events, e.g. one that submits work to its
+    executor's idle workers), or in ``accept`` for the next client (a server's main thread
+    that submits each connection to a pool). A thread parked there was a producer waiting to
+    be fed, not working under a lock. One that held a lock across a call to a peer waits in
+    that call (``recv``, or ``poll`` on its one socket, for the reply to its own request),
+    and one that ran a command under it waits in ``wait4``: those are work under the lock."""
+    idle = sum(
         float(row["seconds"])
         for row in found.by_resource
-        if EVENT_WAITS.intersection(row["syscalls"])
+        if IDLE_WAITS.intersection(row["syscalls"])
     )
-    return found.futex_wait_s + in_epoll
+    return found.futex_wait_s + idle

@@ -99,8 +99,8 @@ CONVOY_SHARE = 0.5
 """Share of the waiting spent behind other waiters' holds from which hand-offs are a convoy."""
 IDLE_SHARE = 0.5
 """A non-waiting waker that spent this share of the waits parked (on other futexes, or in
-an event loop's epoll_wait: `parked_s`) is a producer signalling idle threads, not a lock
-holder."""
+an event loop's epoll_wait, a server's accept: `parked_s`) is a producer signalling idle
+threads, not a lock holder."""
 LONG_WAIT_S = 1.0
 """A single wait this long on a contended mutex makes the finding an error."""
 MINOR_SHARE = 0.05
@@ -362,7 +362,8 @@ def _address_finding(
     elif found.holder is not None:
         body = (
             f" Each wait ended with a chain of wake-ups that started at thread {found.holder}, "
-            f"which never waited there and was itself parked on other futexes or in epoll_wait "
+            f"which never waited there and was itself parked on other futexes, in epoll_wait or "
+            f"in accept "
             f"({found.holder_idle_share or 0.0:.0%} of the time): a signal passed along "
             f"(work submitted, a queue shut down), {what}, i.e. idle threads, not lock "
             f"contention."

@@ -20,19 +20,21 @@ whole read transaction; a writer needs a write lock on it (EXCLUSIVE) to commit 
 SQLITE_BUSY until every reader is gone: the long reader is the culprit, not the writers
 that sleep-retry (IOD012 sleep_retry, folded into this finding: the same waiting).
 
-**Futexes.** An uncontended acquire makes no syscall; a contended one waits in
-``FUTEX_WAIT*`` and the release that ends the wait is the holder's ``FUTEX_WAKE`` on the same
-address (`strace_locks.who_woke`). So the holder of a mutex or of a CPython
-``threading.Lock`` (a ``sem_t`` up to 3.12: one futex word) is the thread whose wake ended
-the waits, and its hold is seen from the first of those waits to its wake
-(`strace_locks.attribute_waits`, which follows hand-offs between waiters back to the
-thread that held the lock first). A holder that does not wait on the address itself and
-spent the hold doing something (a network call, file I/O, CPU) rather than waiting on other
-futexes is reported with what it did; a waker that was itself parked on another futex or in
-``epoll_wait`` (an event loop between events, submitting work to its executor) is a
-producer signalling idle consumers (IOD005 calls those idle), not a holder. Only single
-futex words are read: a glibc condition variable's waiters are woken by a signaller, not a
-holder (and the GIL's, IOD013 gil_contention).
+**Futexes.** An uncontended acquire makes no syscall; a contended one waits in ``FUTEX_WAIT*``
+and the release that ends the wait is the holder's ``FUTEX_WAKE`` on the same address
+(`strace_locks.who_woke`). So the holder of a mutex or of a CPython ``threading.Lock`` (a
+``sem_t`` up to 3.12: one futex word) is the thread whose wake ended the waits, and its hold is
+seen from the first of those waits to its wake (`strace_locks.attribute_waits`, which follows
+hand-offs between waiters back to the thread that held the lock first). A thread that also
+queues on the address is judged hold by hold: a hold of `MINOR_HOLD_S` or more that ended the
+others' waits is work under the lock (a logging handler's rollover run by whichever worker's
+call crossed maxBytes), shorter ones are a convoy's hand-offs (IOD005). A holder that spent the
+hold doing something (a network call, file I/O, CPU) rather than waiting on other futexes is
+reported with what it did; a waker that was itself parked on another futex or in ``epoll_wait``
+(an event loop between events, submitting work to its executor) is a producer signalling idle
+consumers (IOD005 calls those idle), not a holder. Only single futex words are read: a glibc
+condition variable's waiters are woken by a signaller, not a holder (and the GIL's, IOD013
+gil_contention).
 
 ``cost_s`` is the waiting the holder caused (the waiters' time, each moment once); the
 finding explains the lock_contention, thread_pileup, sleep_retry and slow_syscall findings
@@ -55,6 +57,7 @@ from analyzer.derive.strace_locks import (
     Activity,
     FileLocks,
     Futexes,
+    Held,
     activity,
     attribute_waits,
     futex_calls,
@@ -384,10 +387,11 @@ def _futex_finding(
         ended_by = np.where(last >= 0, retvals[wakes][np.maximum(last, 0)], 0)
         woken &= ~((ended_by > 1) & (wake_starts[np.maximum(last, 0)] >= starts))
     wakers = who_woke(starts, ends, woken, futexes.starts[wakes], futexes.tids[wakes])
-    if not np.isin(wakers[wakers >= 0], tids, invert=True).any():
-        return None  # every wait was ended by another waiter: a convoy (IOD005), no outsider
     held = attribute_waits(tids, starts, ends, wakers, futexes.starts[wakes], futexes.tids[wakes])
-    outside = (held.holder >= 0) & ~held.waiter_holder
+    # A holder that queues on the address at other times is judged hold by hold: in a
+    # convoy (IOD005) waiters hand the lock on after short critical sections; a hold of
+    # `MINOR_HOLD_S` or more is work done under the lock while the others queued.
+    outside = (held.holder >= 0) & (~held.waiter_holder | (_hold_lengths(held) >= MINOR_HOLD_S))
     # A thread created after a wait began cannot have held the lock the waiter queued for:
     # its wake is a signal (a semaphore posted, a thread start handshake), not a release.
     created = dict(
@@ -423,12 +427,19 @@ def _futex_finding(
     who = f"Thread {holder}" + (f" ({name})" if name else "") + f" of process {pid}"
     doing, rows = _did(found, "the others waited")
     longest = float(durations.max())
+    own_waits = (
+        "It never waited on the address itself: an uncontended acquire makes no syscall, so "
+        "its wake is the release the waiters queued for."
+        if holder not in set(tids.tolist())
+        else "It queued on the address itself at other times, but these holds lasted "
+        f"{MINOR_HOLD_S:g} s or more before its wake released the waiters: work under the "
+        "lock, not a convoy's quick hand-off."
+    )
     message = (
         f"{who} held the lock on futex {address} while {plural(len(waiters), 'other thread')} "
         f"queued on it: they waited {wait_s:.3f} s for it across {plural(len(durations), 'hold')} "
         f"(each seen from the first wait to its FUTEX_WAKE: {durations.sum():.3f} s in all, "
-        f"longest {longest:.3f} s). It never waited on the address itself: an uncontended "
-        f"acquire makes no syscall, so its wake is the release the waiters queued for.{doing}"
+        f"longest {longest:.3f} s). {own_waits}{doing}"
     )
     resource_text = f"lock futex {address} in process {pid}"
     if peer:
@@ -479,6 +490,17 @@ def _futex_finding(
         resource=Resource("futex", resource_key, resource_text),
         explains=tuple(Explains(resource_key, kind) for kind in EXPLAINED_KINDS),
     )
+
+
+def _hold_lengths(held: Held) -> np.ndarray:
+    """Per piece, the length of its holder's hold it is part of (the holder's pieces merged)."""
+    lengths = np.zeros(len(held.holder), dtype=np.float64)
+    for tid in np.unique(held.holder[held.holder >= 0]).tolist():
+        mine = np.flatnonzero(held.holder == tid)
+        hold_starts, hold_ends = _merge(held.start[mine], held.end[mine])
+        at = np.searchsorted(hold_starts, held.start[mine], side="right") - 1
+        lengths[mine] = (hold_ends - hold_starts)[at]
+    return lengths
 
 
 def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,20 @@ can share (a socket's peer, a path, a pipe). A group becomes a finding when one 
 calls took at least `PassConfig.slow_syscall_s`, or when together its calls held threads
 for at least `slow_syscall_share` of the trace's wall time. Idle waits (epoll, futex,
 sleeps, accept, wait4 ...) are left to the loop, lock and pile-up passes.
+
+A read that blocked on a pipe waited for its writer. When every thread that writes the pipe
+was itself waiting for input during the slow reads (on a futex or a queue, in
+poll/select/epoll or accept, reading a pipe or socket: `WRITER_WAITS`), nothing was being
+produced: the readers are idle consumers waiting for work (a `multiprocessing.Pool`'s workers
+reading the task pipe, its result handler reading the result pipe), and the finding is info.
+A slow producer is a writer busy or blocked elsewhere; a full pipe is the write side's story
+(IOD018 pipe_backpressure).
+
+Its severity weighs the calls against the time of the threads that made them (their count
+times the wall time): N pool threads that each spend 2% of their time on a peer add up to
+N × 2% of one wall clock, but each of them was free 98% of the time. A group without one
+slow call whose threads spent less than `slow_syscall_share` of their time in it is a busy
+pool on a fast resource: info.
 """
 
 from __future__ import annotations
@@ -17,8 +31,13 @@ import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_durations
-from analyzer.derive.strace_families import FLUSHES, IDLE_WAITS
+from analyzer.derive.strace_calls import call_durations, call_times
+from analyzer.derive.strace_families import (
+    FLUSHES,
+    IDLE_WAITS,
+    LOOP_WAITS,
+    SOCKET_CLASSES,
+)
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes.base import (
     Culprit,
@@ -29,8 +48,8 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.common import cited_lines, numbers, percentile
-from analyzer.passes.targets import describe, trace_resources
+from analyzer.passes.common import cited_lines, numbers, percentile, plural
+from analyzer.passes.targets import EncodedResources, describe, trace_resources
 
 CODE = "IOD001"
 KIND = "slow_syscall"
@@ -39,6 +58,17 @@ MAX_GROUPS = 20
 
 _READS = {"read", "pread64", "readv", "preadv", "preadv2", "recvfrom", "recvmsg", "recv"}
 _WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2", "sendto", "sendmsg", "send"}
+
+
+WRITER_WAITS = frozenset(
+    {*LOOP_WAITS, "futex", "accept", "accept4", "pause", "rt_sigsuspend", "rt_sigtimedwait"}
+)
+"""What a pipe's writer waits in when it has nothing to write: for its own input (a queue, a
+lock, a client, a signal). Sleeps and child waits are not in it: they may pace or do work."""
+INPUT_CLASSES = frozenset({"pipe", *SOCKET_CLASSES})
+"""Reads on these are a writer waiting for its own input too."""
+IDLE_PRODUCER_SHARE = 0.5
+"""A writer that waited for input this share of the slow reads' time was not producing."""
 
 
 MEMORY_CALLS = frozenset(
@@ -110,6 +140,63 @@ def _candidate_groups(
     return stats[keep].sort_values("total_s", ascending=False).head(MAX_GROUPS)
 
 
+def _covered(lo: np.ndarray, hi: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> float:
+    """Seconds of the calls [starts, ends) inside the disjoint sorted intervals [lo, hi)."""
+    lengths = hi - lo
+    before = np.concatenate([[0.0], np.cumsum(lengths)])
+
+    def upto(times: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(lo, times, side="right") - 1
+        safe = np.maximum(at, 0)
+        part = np.clip(times - lo[safe], 0.0, lengths[safe])
+        return np.where(at >= 0, before[safe] + part, 0.0)
+
+    return float(np.clip(upto(ends) - upto(starts), 0.0, None).sum())
+
+
+def idle_writers(
+    trace: StraceTables,
+    encoded: EncodedResources,
+    resource_code: int,
+    read_starts: np.ndarray,
+    read_ends: np.ndarray,
+) -> tuple[list[int], float] | None:
+    """The threads that wrote to the pipe `resource_code`, and the least share of the reads'
+    time any of them spent waiting for its own input (`WRITER_WAITS`, reads on pipes and
+    sockets); None when no writer is in the trace."""
+    calls = trace.syscalls
+    names = calls["syscall"]
+    tids = numbers(calls["tid"])
+    writer_rows = np.flatnonzero(
+        is_in(names, frozenset(_WRITES)) & (encoded.codes == resource_code)
+    )
+    writers = sorted({int(t) for t in tids[writer_rows] if not np.isnan(t)})
+    order = np.argsort(read_starts, kind="stable")
+    lo_list: list[float] = []
+    hi_list: list[float] = []
+    for start, end in zip(read_starts[order].tolist(), read_ends[order].tolist(), strict=True):
+        if lo_list and start <= hi_list[-1]:
+            hi_list[-1] = max(hi_list[-1], end)
+        else:
+            lo_list.append(start)
+            hi_list.append(end)
+    lo, hi = np.array(lo_list), np.array(hi_list)
+    span = float((hi - lo).sum())
+    if not writers or span <= 0:
+        return None
+    input_class = np.append(
+        np.array([c in INPUT_CLASSES for c in encoded.classes], dtype=bool), False
+    )[encoded.codes]
+    waiting = is_in(names, WRITER_WAITS) | (is_in(names, frozenset(_READS)) & input_class)
+    shares = []
+    for writer in writers:
+        rows = np.flatnonzero(waiting & (tids == writer))
+        starts, ends = call_times(calls, rows, trace.last_s)
+        known = ~np.isnan(starts) & ~np.isnan(ends)
+        shares.append(_covered(lo, hi, starts[known], ends[known]) / span)
+    return writers, min(shares)
+
+
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     """The slow_syscall findings of one trace."""
     calls = trace.syscalls
@@ -174,6 +261,9 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             np.unique(member_tid_values[~np.isnan(member_tid_values)]).astype(np.int64).tolist()
         )
         share = group.total_s / trace.wall_s if trace.wall_s else None
+        thread_share = (
+            group.total_s / (max(len(member_tids), 1) * trace.wall_s) if trace.wall_s else None
+        )
         errors = int(errnos[member_rows].sum())
         evidence: dict[str, Any] = {
             "syscall": syscall,
@@ -184,6 +274,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "p95_s": p95,
             "max_s": float(group.max_s),
             "share_of_wall": share,
+            "share_of_thread_time": thread_share,
             "errors": errors,
             "threads": member_tids[: config.max_samples * 4],
             "thread_count": len(member_tids),
@@ -191,11 +282,37 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             "outliers": outliers,
             "threshold_s": config.slow_syscall_s,
         }
-        severity: Severity = "error" if group.max_s >= 1.0 or (share or 0) >= 0.5 else "warning"
+        severity: Severity = (
+            "error"
+            if group.max_s >= 1.0 or (thread_share or 0) >= 0.5
+            else "warning"
+            if slow_calls or (thread_share or 0) >= config.slow_syscall_share
+            else "info"
+        )
+        producer = ""
+        if target_class == "pipe" and syscall in _READS and resource_code >= 0:
+            judged = member_rows[durations >= config.slow_syscall_s]
+            judged = judged if len(judged) else member_rows
+            idle = idle_writers(
+                trace, encoded, resource_code, starts[judged], starts[judged] + duration[judged]
+            )
+            if idle is not None:
+                writers, writers_waiting = idle
+                evidence["writers"] = writers[: config.max_samples * 4]
+                evidence["writers_waiting_share"] = writers_waiting
+                if writers_waiting >= IDLE_PRODUCER_SHARE:
+                    severity = "info"
+                    producer = (
+                        f" The pipe's {plural(len(writers), 'writer')} "
+                        f"({', '.join(str(t) for t in writers[:5])}) waited for input "
+                        f"{writers_waiting:.0%} of that time or more: nothing was being "
+                        "produced, the readers were idle consumers waiting for work."
+                    )
         share_text = ""
-        if share is not None and share > 1:
+        if len(member_tids) > 1 and thread_share is not None:
             share_text = (
-                f" ({share:.1f}× the {trace.wall_s:.3f} s traced: threads waited in parallel)"
+                f", {thread_share:.0%} of the time of its {len(member_tids)} threads over the "
+                f"{trace.wall_s:.3f} s traced"
             )
         elif share:
             share_text = f", {share:.0%} of the {trace.wall_s:.3f} s traced"
@@ -210,14 +327,21 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
                 else f"none took {config.slow_syscall_s * 1e3:g} ms or more: reported for the "
                 "share of the traced time these calls held threads."
             )
+            + (
+                " The threads were free the rest of their time: many quick calls from "
+                "several threads (a busy pool on a fast resource), not a slow one."
+                if severity == "info" and not producer
+                else ""
+            )
+            + producer
         )
         if syscall in WAITS_ON_SETS and where:
             title = f"Waits for {where} in {syscall}"
         else:
             title = f"Slow {syscall}{on_where}"
-        if slow_calls == 0 and share:
+        if slow_calls == 0 and thread_share:
             # Reported for the time it holds, not for one slow call: say so.
-            title = f"{syscall}{on_where} held threads {share:.0%} of the traced time"
+            title = f"{syscall}{on_where} held threads {thread_share:.0%} of their time"
         pid = None if np.isnan(pids[slowest]) else int(pids[slowest])
         tid = int(tids[slowest]) if len(member_tids) == 1 else None
         findings.append(

@@ -31,7 +31,7 @@ class StraceSource(Source[strace.ParsedLines]):
 
         # A file of an -ff set is merged with its siblings before it is derived: its lines
         # are kept. Any other trace is derived while it is read.
-        if strace_ff.FF_NAME.match(Path(input_name).name):
+        if strace_ff.ff_match(Path(input_name).name):
             return strace.parse(chunks, input_name, engine=engine, threads=threads)
         return stream_input(chunks, input_name, engine=engine, threads=threads)
 

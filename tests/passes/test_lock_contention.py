@@ -288,13 +288,15 @@ def test_the_convoy_waits_behind_its_own_waiters() -> None:
     assert finding.evidence["share_behind_waiters"] > 0.9
 
 
-def _simple_queue(rounds: int, loop_waits_in_epoll: bool) -> list[dict[str, Any]]:
+def _simple_queue(rounds: int, producer_waits_in: str | None) -> list[dict[str, Any]]:
     """Hand-built, CPython 3.12's ThreadPoolExecutor work queue (a SimpleQueue: `get` waits
     on the queue's lock, `put` releases it, and a getter that took an item releases it for
     the next getter, which finds the queue empty and waits again), as in
     fixtures/blind/healthy_aiohttp_audit: two idle workers 201 and 202, and an event loop
-    (thread 1) that submits one job a second and between submissions sits in epoll_wait
-    (or, with `loop_waits_in_epoll` False, runs on the CPU)."""
+    (thread 1) that submits one job a second and between submissions sits in
+    `producer_waits_in` (epoll_wait; accept4 for a server's main thread handing each
+    connection to the pool, as in fixtures/blind/healthy_threadpool_blobstore; recvfrom for
+    a thread waiting for a peer's reply; None: it runs on the CPU)."""
     rows: list[dict[str, Any]] = [_futex(201, 0.0, 1.0, WAIT), _futex(202, 0.0, 1.0003, WAIT)]
     for r in range(1, rounds + 1):
         rows.append(_futex(1, r - 1e-4, 5e-5, WAKE, retval=1))  # put: wakes 201
@@ -318,12 +320,12 @@ def _simple_queue(rounds: int, loop_waits_in_epoll: bool) -> list[dict[str, Any]
                 status="in-flight" if last else "complete",
             )
         )
-        if loop_waits_in_epoll:
+        if producer_waits_in:
             rows.append(
                 {
                     "tid": 1,
                     "pid": 1,
-                    "syscall": "epoll_wait",
+                    "syscall": producer_waits_in,
                     "start_s": r + 1e-3,
                     "end_s": r + 1.0 - 2e-4,
                     "duration_s": 1.0 - 1.2e-3,
@@ -336,11 +338,19 @@ def _simple_queue(rounds: int, loop_waits_in_epoll: bool) -> list[dict[str, Any]
     return rows
 
 
-@pytest.mark.parametrize("in_epoll", [True, False])
-def test_a_loop_posting_to_an_executors_queue_is_no_lock_holder(in_epoll: bool) -> None:
-    rows = _simple_queue(rounds=6, loop_waits_in_epoll=in_epoll)
+@pytest.mark.parametrize(
+    ("producer_waits_in", "kind"),
+    [("epoll_wait", "condition"), ("accept4", "condition"), ("recvfrom", "held"), (None, "held")],
+)
+def test_a_producer_posting_to_an_executors_queue_is_no_lock_holder(
+    producer_waits_in: str | None, kind: str
+) -> None:
+    """Parked in an event loop's epoll_wait or a listener's accept4 between submissions, the
+    producer is fed, not holding a lock; in recvfrom (the reply to its own request) or on the
+    CPU it is doing work while the others wait."""
+    rows = _simple_queue(rounds=6, producer_waits_in=producer_waits_in)
     (finding,) = run(hand_built(rows, last_s=7.5), PassConfig())
     assert finding.evidence["share_woken_by_waiters"] >= 0.5  # the getters' hand-offs
-    assert finding.evidence["kind"] == ("condition" if in_epoll else "held")
-    if in_epoll:
+    assert finding.evidence["kind"] == kind
+    if kind == "condition":
         assert finding.severity == "info"

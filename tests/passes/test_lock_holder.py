@@ -244,3 +244,62 @@ def test_hand_built_an_event_loop_posting_work_between_events_held_nothing(
         ),
     ]
     assert run(_futex_trace(tmp_path, lines), PassConfig()) == []
+
+
+@pytest.mark.parametrize(("queued_at", "named"), [(0.1, True), (0.65, False)])
+def test_hand_built_a_waiter_is_judged_hold_by_hold(
+    tmp_path: Any, queued_at: float, named: bool
+) -> None:
+    """Hand-written: thread 104 once queued on the word itself (woken by 101's release); later
+    101-103 queue while 104 holds the lock and wakes them one by one at 0.70 s. Held 0.6 s,
+    that hold is work under the lock (a rollover inside logging's handler lock, as in
+    fixtures/blind/log_rollover_fsync_lock): 104 is named although it waits there at other
+    times. Held 0.05 s, it is a convoy's quick hand-off: nobody is named."""
+    queued = [
+        f"{tid} 10:00:00.{round(queued_at * 1e6) + tid % 100:06d} futex(0x1000, "
+        "FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>"
+        for tid in (101, 102, 103)
+    ]
+    lines = [
+        *_threads([101, 102, 103, 104]),
+        "104 10:00:00.000010 futex(0x1000, FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>",
+        "101 10:00:00.019000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>",
+        "104 10:00:00.019100 <... futex resumed>) = 0 <0.019090>",
+        *queued,
+        *(
+            f"104 10:00:00.70{i}000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>"
+            for i in range(3)
+        ),
+        *(
+            f"{tid} 10:00:00.70{i}100 <... futex resumed>) = 0 "
+            f"<{0.7 + i / 1000 + 0.0001 - queued_at - (tid % 100) / 1e6:.6f}>"
+            for i, tid in enumerate((101, 102, 103))
+        ),
+    ]
+    findings = run(_futex_trace(tmp_path, lines), PassConfig())
+    assert [f.culprit.tid for f in findings if f.culprit is not None] == ([104] if named else [])
+
+
+@pytest.mark.parametrize(("parked_in", "named"), [("accept4(3, ", False), ("recvfrom(5, ", True)])
+def test_hand_built_a_server_waiting_for_clients_held_nothing(
+    tmp_path: Any, parked_in: str, named: bool
+) -> None:
+    """Hand-written, the event-loop control above with the waker a server's main thread that
+    waits in accept4 for the next client between submissions (as in
+    fixtures/blind/healthy_threadpool_blobstore): it was being fed, not holding a lock. In
+    recvfrom, waiting for a peer's reply, it held the lock across a network call."""
+    lines = [
+        *_threads([101, 102, 103, 104]),
+        f"104 10:00:00.000050 {parked_in}NULL, NULL, 0) = 7 <0.599000>",
+        *_waits([101, 102, 103]),
+        *(
+            f"104 10:00:00.60{i}000 futex(0x1000, FUTEX_WAKE_PRIVATE, 1) = 1 <0.000010>"
+            for i in range(3)
+        ),
+        *(
+            f"{tid} 10:00:00.60{i}100 <... futex resumed>) = 0 <0.60{i}000>"
+            for i, tid in enumerate((101, 102, 103))
+        ),
+    ]
+    findings = run(_futex_trace(tmp_path, lines), PassConfig())
+    assert [f.culprit.tid for f in findings if f.culprit is not None] == ([104] if named else [])

@@ -93,8 +93,60 @@ def test_fsync_gets_the_disk_story_and_many_small_calls_count_by_share() -> None
     assert finding.evidence["total_s"] == pytest.approx(2.0)
     assert finding.evidence["slow_calls"] == 0
     assert finding.evidence["share_of_wall"] == pytest.approx(0.2)
+    assert finding.evidence["share_of_thread_time"] == pytest.approx(0.2)
     assert "group commit" in finding.fix
     assert finding.severity == "warning"
+
+
+@pytest.mark.parametrize(("threads", "severity"), [(6, "info"), (1, "warning")])
+def test_a_busy_pool_on_a_fast_peer_is_info(threads: int, severity: str) -> None:
+    """Hand-built, as in fixtures/blind/healthy_asyncio_executor_peer: 600 quick polls (2 ms)
+    on one peer, 1.2 s in all over a 10 s trace. Spread over 6 executor threads each was
+    waiting 2% of its time (info: a busy pool on a fast peer); one thread doing them all
+    spent 12% of its time there (warning)."""
+    rows = [
+        _call("poll", 0.002, "TCP:[127.0.0.1:5000->127.0.0.1:6000]", tid=1 + i % threads, line=i)
+        for i in range(1, 601)
+    ]
+    for row in rows:  # spread over the 10 s
+        row["start_s"] = row["line_start"] / 60.0
+        row["end_s"] = row["start_s"] + 0.002
+    (finding,) = slow_syscall.run(hand_built(rows, last_s=10.0), PassConfig())
+    assert finding.evidence["share_of_wall"] == pytest.approx(0.12)
+    assert finding.evidence["share_of_thread_time"] == pytest.approx(0.12 / threads)
+    assert finding.severity == severity
+
+
+@pytest.mark.parametrize(
+    ("writer_waits_in", "target", "severity"),
+    [
+        ("futex", None, "info"),
+        ("recvfrom", "TCP:[127.0.0.1:5000->127.0.0.1:6000]", "info"),
+        ("clock_nanosleep", None, "warning"),
+        (None, None, "warning"),
+    ],
+)
+def test_a_pipe_read_is_slow_only_when_its_writer_was_producing(
+    writer_waits_in: str | None, target: str | None, severity: str
+) -> None:
+    """Hand-built: thread 2 blocks 0.5 s reading a pipe until thread 1 writes to it. A writer
+    that spent that time waiting for its own input (a queue's futex, a socket) had nothing
+    to send: the reader was an idle consumer (a multiprocessing.Pool worker waiting for its
+    next task, fixtures/blind/healthy_mp_pool_digest). A writer that slept or ran (no call)
+    was producing slowly (the slept time may be pacing or work)."""
+    rows = [_call("read", 0.5, "pipe:[100]", tid=2, line=1)]
+    write = _call("write", 0.0001, "pipe:[100]", tid=1, line=2)
+    write["start_s"], write["end_s"] = 1.5, 1.5001
+    rows.append(write)
+    if writer_waits_in:
+        rows.append(_call(writer_waits_in, 0.49, target, tid=1, line=1))
+    findings = slow_syscall.run(hand_built(rows), PassConfig())
+    (finding,) = [f for f in findings if f.evidence["target"] == "pipe:[100]"]
+    assert finding.evidence["writers"] == [1]
+    assert finding.evidence["writers_waiting_share"] == pytest.approx(
+        0.98 if severity == "info" else 0.0
+    )
+    assert finding.severity == severity
 
 
 def test_target_classes_and_resources() -> None:
