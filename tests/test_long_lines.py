@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analyzer.cli.analyze import app
-from analyzer.formats.strace import TOO_LONG_FOR_GRAMMAR
+from analyzer.formats.strace_mend import TOO_LONG_FOR_GRAMMAR
 from analyzer.inputs import CUT_MARK, CutLine, iter_line_chunks
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -123,6 +123,9 @@ VALUE = st.recursive(
     max_leaves=6,
 )
 ARGS = st.lists(VALUE, max_size=4).map(", ".join)
+CONTEXT = st.sampled_from(
+    ["unconfined_t", "system_u:system_r:sshd_t:s0-s0:c0.c1023", "user_home_t!!admin_home_t"]
+)
 ERRNO = st.sampled_from(
     [
         ("ENOENT", "No such file or directory"),
@@ -144,6 +147,9 @@ def prefixed(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
         fields.update(pid=pid, comm=comm)
         decorated = f"{pid}<{comm}>" if comm else str(pid)
         text = f"{decorated:<5} " if pid_style == "o" else f"[pid {decorated:>5}] "
+    context = draw(st.one_of(st.none(), CONTEXT))  # --secontext: read past, not recorded
+    if context is not None:
+        text += f"[{context}] "
     ts_style = draw(
         st.sampled_from(["none", "t", "tt", "tt_ms", "tt_ns", "ttt", "ttt_ns", "r", "tt_r"])
     )
@@ -195,6 +201,9 @@ def call_lines(draw: st.DrawFn) -> tuple[str, StraceRecord]:
     retval = draw(st.one_of(st.integers(-1, 10**6), st.just(None)))
     ret = "?" if retval is None else str(retval)
     tail = f" = {ret}"
+    context = draw(st.one_of(st.none(), CONTEXT)) if retval is not None else None
+    if context is not None:  # --secontext after a returned fd: not part of `ret`
+        tail += f" [{context}]"
     errno = errmsg = None
     if retval == -1 or (retval is None and draw(st.booleans())):
         errno, errmsg = draw(ERRNO)

@@ -163,10 +163,9 @@ def perf_head_is_certain(head: bytes) -> bool:
 
 def _strace_reads_all(lines: list[str]) -> bool:
     """Whether the strace grammar parses every line (`strace.sniff` would give 1.0)."""
-    from analyzer.formats import strace_lark
-    from analyzer.formats.strace_record import Unparsed
+    from analyzer.formats.strace_mend import parse_lines
 
-    return not any(isinstance(strace_lark.parse_line(line), Unparsed) for line in lines)
+    return not parse_lines(list(range(1, len(lines) + 1)), lines)[1]
 
 
 def _parse_argv(argv: list[str]) -> tuple[str, str | None, CollapseOptions, bool] | None:

@@ -9,7 +9,6 @@ every line goes through the grammar: slow, but the reference the fast path is te
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from analyzer.formats import strace_lark
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_glued import REASON as GLUED
 from analyzer.formats.strace_glued import glued_rows, is_glued
+from analyzer.formats.strace_mend import parse_lines
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
@@ -49,9 +49,9 @@ def sniff(head: bytes) -> float:
     _, leftover = _scan(
         pa.array(lines, pa.string()), pa.array(np.arange(1, len(lines) + 1), pa.int64())
     )
-    rest = [line for line, left in zip(lines, leftover.tolist(), strict=True) if left]
-    rejected = sum(1 for line in rest if isinstance(strace_lark.parse_line(line), Unparsed))
-    return (len(lines) - rejected) / len(lines)
+    left = np.flatnonzero(leftover)
+    _, rejected = parse_lines((left + 1).tolist(), [lines[index] for index in left])
+    return (len(lines) - len(rejected)) / len(lines)
 
 
 @dataclass(frozen=True)
@@ -120,11 +120,6 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
     ]
 
 
-_ATTACHED_INSIDE = re.compile(r"^(?P<fragment>.+?)(?P<message>strace: Process \d+ attached.*)$")
-GRAMMAR_LINE_CAP = 128 << 10
-"""Longest line given to the grammar: its lexer needs about 1 KB per character of a string
-it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
-TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no plain call line"
 CUT_SHORT = "cut short"
 """`text` of the record made for a last line cut off mid-call (the tracer was killed)."""
 
@@ -132,35 +127,8 @@ CUT_SHORT = "cut short"
 def _parse_with_grammar(
     line_numbers: list[int], texts: list[str]
 ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    """Grammar-parse lines, mending lines split by a `strace: Process N attached` message.
-
-    Without `-o`, strace and the trace share stderr, so a call can be cut by the message:
-    ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``. The first
-    line becomes the message and the joined call is recorded on the second line.
-    """
-    parsed: list[tuple[int, StraceRecord]] = []
-    rejected: list[tuple[int, str, str]] = []
-    index = 0
-    while index < len(texts):
-        line_no, text = line_numbers[index], texts[index]
-        if len(text) > GRAMMAR_LINE_CAP:
-            rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
-            index += 1
-            continue
-        result = _checked(strace_lark.parse_line(text))
-        split = _ATTACHED_INSIDE.match(text) if isinstance(result, Unparsed) else None
-        if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
-            joined = _checked(strace_lark.parse_line(split["fragment"] + texts[index + 1]))
-            if not isinstance(joined, Unparsed):
-                parsed.append((line_no, StraceRecord(kind="message", text=split["message"])))
-                parsed.append((line_no + 1, joined))
-                index += 2
-                continue
-        if isinstance(result, Unparsed):
-            rejected.append((line_no, text, result.reason))
-        else:
-            parsed.append((line_no, result))
-        index += 1
+    """Grammar-parse lines (`strace_mend.parse_lines`), numbers too wide for int64 unparsed."""
+    parsed, rejected = parse_lines(line_numbers, texts, _checked)
     return records_to_table(parsed), rejected
 
 

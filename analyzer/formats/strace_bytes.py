@@ -190,7 +190,15 @@ def simple_mask(lines: pa.StringArray) -> np.ndarray:
     simple = pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False)
     # An errno message longer than `scan_simple` looks back for its "(" goes to the regex tier.
     long_message = pc.fill_null(pc.match_substring_regex(lines, _LONG_MESSAGE), False)
-    return pc.and_not(simple, long_message).to_numpy(zero_copy_only=False)
+    return pc.and_not(pc.and_not(simple, long_message), interrupted(lines)).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def interrupted(lines: pa.StringArray) -> pa.BooleanArray:
+    """Lines whose `` <unfinished ...>`` follows the terminal's ``^C`` echo: the grammar's to read
+    (the echo is not part of the arguments)."""
+    return pc.fill_null(pc.ends_with(lines, "^C" + _UNFINISHED), False)
 
 
 def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:

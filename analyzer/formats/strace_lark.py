@@ -114,6 +114,7 @@ def _parser() -> Lark:
 
 _BRACKET_PID = re.compile(r"\[pid +(\d+)(?:<(.*)>)?\]")
 _PID_COMM = re.compile(r"(\d+)<(.*)>")
+_SI_SIGNO = re.compile(r"\{si_signo=([A-Z0-9_]+)[,}]")
 
 
 def parse_line(text: str) -> StraceRecord | Unparsed:
@@ -193,6 +194,7 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
     def event_line(
         self,
         pid_prefix: _Pid | None,
+        _context: Token | None,
         timestamp: _Stamp | None,
         rel_ns: int | None,
         scno: int | None,
@@ -213,7 +215,7 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
     def summary_line(self, *_tokens: Token) -> StraceRecord:
         return StraceRecord("summary", text=self._text.rstrip())
 
-    def message_line(self, _message: Token) -> StraceRecord:
+    def message_line(self, *_tokens: Token | None) -> StraceRecord:
         return StraceRecord("message", text=self._text.rstrip())
 
     # -- prefix fields (each token includes the spaces after it) ----------------------------
@@ -226,6 +228,9 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         match = pattern.fullmatch(value)
         assert match is not None, value
         return int(match.group(1)), match.group(2)
+
+    def process_context(self, token: Token) -> Token:
+        return token
 
     def timestamp(self, token: Token) -> _Stamp:
         value = token.value.strip()
@@ -253,16 +258,26 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         return StraceRecord("syscall", *_NO_PREFIX, name, args, *result)
 
     def unfinished(
-        self, name: str, lpar: Token, _args: Tree[Token] | None, marker: Token
+        self,
+        name: str,
+        lpar: Token,
+        _args: Tree[Token] | None,
+        echo: Token | None,
+        marker: Token,
     ) -> StraceRecord:
         # the marker token starts with the one space that the args exclude
-        args = self._text[lpar.end_pos : marker.start_pos]
+        args = self._text[lpar.end_pos : (echo or marker).start_pos]
         return StraceRecord("unfinished", syscall=name, args=args)
 
     def detached(
-        self, name: str, lpar: Token, _args: Tree[Token] | None, marker: Token
+        self,
+        name: str,
+        lpar: Token,
+        _args: Tree[Token] | None,
+        echo: Token | None,
+        marker: Token,
     ) -> StraceRecord:
-        args = self._text[lpar.end_pos : marker.start_pos]
+        args = self._text[lpar.end_pos : (echo or marker).start_pos]
         return StraceRecord("detached", syscall=name, args=args)
 
     def resumed(
@@ -277,7 +292,15 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         args = self._text[resumed_end.end_pos : rpar.start_pos]
         return StraceRecord("resumed", *_NO_PREFIX, name, args, *result)
 
-    def signal(self, start: Token, name: Token, *rest: Token | Tree[Token]) -> StraceRecord:
+    def signal(
+        self, start: Token, name: Token | Tree[Token], *rest: Token | Tree[Token]
+    ) -> StraceRecord:
+        if isinstance(name, Tree):  # strace 4.7: --- {si_signo=SIGCHLD, ...} (Child exited) ---
+            end = rest[-1]
+            assert isinstance(end, Token)
+            args = self._text[start.end_pos : end.start_pos]
+            signo = _SI_SIGNO.match(args)
+            return StraceRecord("signal", args=args, signal=signo[1] if signo else None)
         if start.type == "STOPPED_START":  # --- stopped by SIGSTOP ---
             return StraceRecord("signal", signal=name.value, text="stopped")
         space, end = rest[0], rest[-1]  # --- SIGCHLD {si_signo=...} ---
@@ -313,7 +336,11 @@ class _LineBuilder(InlineTransformer[StraceRecord]):
         return ret, retval, ret_target, errno, errmsg, aux, duration_ns
 
     def return_value(
-        self, value: Token, decoration: Token | None = None, deleted: Token | None = None
+        self,
+        value: Token,
+        decoration: Token | None = None,
+        deleted: Token | None = None,
+        _context: Token | None = None,  # --secontext's " [type_t]": not part of the value
     ) -> _Return:
         if value.type != "NUMBER":  # "?"
             return value.value, None, None
@@ -360,6 +387,8 @@ class Str:
     value: bytes
     truncated: bool = False
     abstract: bool = False
+    context: str | None = None
+    """The SELinux context strace printed after a path (--secontext)."""
 
     @property
     def text(self) -> str:
@@ -421,6 +450,8 @@ class Fd:
     number: int | str
     target: str
     deleted: bool = False
+    context: str | None = None
+    """The SELinux context strace printed after the fd (--secontext)."""
 
 
 @dataclass(frozen=True)
@@ -560,17 +591,28 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
     def note(self, token: Token) -> Note:
         return Note(token.value[5:-5])
 
-    def string(self, abstract: Token | None, quoted: Token, dots: Token | None) -> Str:
+    def string(
+        self, abstract: Token | None, quoted: Token, dots: Token | None, context: Token | None
+    ) -> Str:
         return Str(
-            _unescape(quoted.value), truncated=dots is not None, abstract=abstract is not None
+            _unescape(quoted.value),
+            truncated=dots is not None,
+            abstract=abstract is not None,
+            context=_context(context),
         )
 
     def number(self, token: Token) -> int:
         return _int(token.value)
 
-    def fd(self, number: Token, decoration: Token, deleted: Token | None = None) -> Fd:
+    def fd(
+        self,
+        number: Token,
+        decoration: Token,
+        deleted: Token | None = None,
+        context: Token | None = None,
+    ) -> Fd:
         base: int | str = _int(number.value) if number.type == "NUMBER" else number.value
-        return Fd(base, decoration.value[1:-1], deleted is not None)
+        return Fd(base, decoration.value[1:-1], deleted is not None, _context(context))
 
     def identifier(self, name: Token) -> Ident:
         return Ident(name.value)
@@ -622,9 +664,10 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
 
     def signal_set(self, *members: object) -> SignalSet:
         names = tuple(
-            str(member.value)
+            str(member.number) if isinstance(member, Fd) else str(member.value)
             for member in members
-            if isinstance(member, Token) and member.type in ("NAME", "NUMBER")
+            if isinstance(member, Fd)
+            or (isinstance(member, Token) and member.type in ("NAME", "NUMBER"))
         )
         complement = any(isinstance(m, Token) and m.type == "COMPLEMENT" for m in members)
         return SignalSet(names, complement)
@@ -639,6 +682,11 @@ class _Field:
 @dataclass(frozen=True)
 class _InOutTail:
     after: Value
+
+
+def _context(token: Token | None) -> str | None:
+    """The SELinux context of `` [system_u:object_r:etc_t:s0]`` (--secontext), or None."""
+    return None if token is None else token.value[2:-1]
 
 
 def decode_args(args: str) -> list[Value]:

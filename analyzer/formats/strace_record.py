@@ -11,14 +11,18 @@ Line kinds (``kind``):
 ``unfinished``  ``name(args <unfinished ...>`` (entry half of a split call)
 ``resumed``     ``<... name resumed>args) = ret ...`` (exit half; ``<... name resumed> )`` pre-5.0)
 ``detached``    ``name(args <detached ...>`` (tracer detached mid-call)
-``signal``      ``--- SIGALRM {si_signo=...} ---`` or ``--- stopped by SIGSTOP ---``
+``signal``      ``--- SIGALRM {si_signo=...} ---`` or ``--- stopped by SIGSTOP ---``; older
+                ``--- {si_signo=SIGCHLD, ...} (Child exited) ---`` (4.6/4.7) and
+                ``--- SIGCHLD (Child exited) @ 0 (0) ---`` (4.5)
 ``exit``        ``+++ exited with N +++``, ``+++ killed by SIG [(core dumped)] +++``,
                 ``+++ superseded by execve in pid N +++``
 ``frame``       a ``-k`` stack frame line: `` > lib(sym+0x1) [0xaddr]``
 ``dump``        an ``-e read=/write=`` hex dump line: `` | 00000  76 6d 0a  vm. |``
 ``summary``     a line of the ``-c``/``-C`` summary table (header, rule, row, total)
 ``message``     strace's own messages: ``strace: ...``, pre-4.7 ``Process N attached ...``,
-                ``[ Process PID=N runs in 32 bit mode. ]``
+                ``[ Process PID=N runs in 32 bit mode. ]``, pre-4.13 ``-d`` wait reports
+                `` [wait(0x057f) = 23] WIFSTOPPED,sig=SIGTRAP``, and the terminal's ``^C`` echo
+                (alone or before a detach message)
 
 Field rules:
 

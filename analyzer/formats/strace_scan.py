@@ -15,14 +15,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.formats.strace_bytes import null_arrays, parse_retval, scan_simple, simple_mask
+from analyzer.formats.strace_bytes import (
+    interrupted,
+    null_arrays,
+    parse_retval,
+    scan_simple,
+    simple_mask,
+)
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
+# an SELinux context in brackets (--secontext), as SECONTEXT_FIELD / FILE_CONTEXT in the grammar
+_CONTEXT = r"\[[A-Za-z0-9.:,-]*_[A-Za-z0-9_.:,-]*(?:!![A-Za-z0-9_.:,-]+)?\]"
 
 PREFIX_RE = (
     r"^(?P<pre>"
     r"(?:\[pid +(?P<bpid>\d+)(?:<(?P<bcomm>[^<>]*)>)?\] |(?P<pid>\d+)(?:<(?P<comm>[^<>]*)>)? +)?"
+    rf"(?:{_CONTEXT} )?"
     r"(?:(?P<clock>\d\d:\d\d:\d\d)(?:\.(?P<cfrac>\d+))? "
     r"|(?P<epoch>\d{7,})\.(?P<efrac>\d+) "
     r"| *(?P<rels>\d{1,6})\.(?P<relf>\d+) )?"
@@ -34,6 +43,7 @@ PREFIX_RE = (
 
 TAIL_RE = (
     r"(?P<tail>\) += (?P<ret>(?P<retnum>-?\d+|0x[0-9a-f]+|\?)(?:<(?P<rtarget>.*?)>)?)"
+    rf"(?: {_CONTEXT})?"
     r"(?: (?P<errno>E[A-Z0-9_]+) \((?P<errmsg>[^()]*)\)"
     r"| \((?P<errnum>errno \d+)\)"
     r"| \((?P<aux>.*)\))?"
@@ -176,9 +186,9 @@ def _scan_regex(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.
     matched = prefix.is_valid().to_numpy(zero_copy_only=False)
     tail = pc.extract_regex(lines, TAIL_RE)
     has_tail = tail.is_valid().to_numpy(zero_copy_only=False)
-    unfinished = pc.fill_null(pc.ends_with(lines, UNFINISHED_SUFFIX), False).to_numpy(
-        zero_copy_only=False
-    )
+    unfinished = pc.and_not(
+        pc.fill_null(pc.ends_with(lines, UNFINISHED_SUFFIX), False), interrupted(lines)
+    ).to_numpy(zero_copy_only=False)
 
     def field(struct: pa.StructArray, name: str) -> pa.Array:
         return pc.fill_null(struct.field(name), "")
