@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import lark
-from lark import Lark
+from lark import Lark, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from analyzer.resources import grammar_path
 
@@ -48,3 +50,38 @@ def build(grammar: str, start: Sequence[str], *, strict: bool = False, cached: b
         strict=strict,
         cache=(cache_file(grammar) or False) if cached and not strict else False,
     )
+
+
+TOO_DEEP = "a line too long for the grammar (its parse tree is too deep)"
+
+U = TypeVar("U")
+
+
+def parse_record(
+    parser: Lark, transformer: Transformer, text: str, what: str, unparsed: Callable[[str], U]
+) -> Any:
+    """The record `transformer` makes of one line (without its newline) parsed from the
+    ``line`` rule, or ``unparsed(reason)``: the reason starts with `what` (``not iostat
+    output``) when the grammar rejects the line, and is `TOO_DEEP` when its tree is deeper
+    than Python recurses (a very long line)."""
+    try:
+        tree = parser.parse(text, start="line")
+    except UnexpectedInput as exc:
+        return unparsed(rejection(text, exc, what))
+    try:
+        return transformer.transform(tree)
+    except RecursionError:
+        return unparsed(TOO_DEEP)
+
+
+def rejection(text: str, exc: UnexpectedInput, what: str) -> str:
+    """`what`, then where and why Lark rejected `text` (a token shown up to 24 characters)."""
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream or 0]
+        return f"{what}: unexpected {char!r} at column {exc.column}"
+    if isinstance(exc, UnexpectedToken):
+        if exc.token.type == "$END":
+            return f"{what}: the line ends early"
+        shown = exc.token.value if len(exc.token.value) <= 24 else exc.token.value[:21] + "..."
+        return f"{what}: unexpected {shown!r} at column {exc.token.column}"
+    return str(exc).splitlines()[0]

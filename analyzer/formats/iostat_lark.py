@@ -12,7 +12,6 @@ from functools import cache
 from typing import NamedTuple
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from analyzer.formats import grammar
 from analyzer.formats.iostat_record import (
@@ -144,28 +143,6 @@ class _ToRecord(Transformer[Token, IostatRecord]):
 _TRANSFORMER = _ToRecord()
 
 
-TOO_DEEP = "a line too long for the grammar (its parse tree is too deep)"
-
-
 def parse_line(text: str) -> IostatRecord | Unparsed:
     """Parse one line of `iostat` output (without its newline) into a record."""
-    try:
-        tree = _parser().parse(text, start="line")
-    except UnexpectedInput as exc:
-        return Unparsed(reason=_reason(text, exc))
-    try:
-        return _TRANSFORMER.transform(tree)
-    except RecursionError:  # the tree of a very long line is deeper than Python recurses
-        return Unparsed(reason=TOO_DEEP)
-
-
-def _reason(text: str, exc: UnexpectedInput) -> str:
-    if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream or 0]
-        return f"not iostat output: unexpected {char!r} at column {exc.column}"
-    if isinstance(exc, UnexpectedToken):
-        if exc.token.type == "$END":
-            return "not iostat output: the line ends early"
-        shown = exc.token.value if len(exc.token.value) <= 24 else exc.token.value[:21] + "..."
-        return f"not iostat output: unexpected {shown!r} at column {exc.token.column}"
-    return str(exc).splitlines()[0]
+    return grammar.parse_record(_parser(), _TRANSFORMER, text, "not iostat output", Unparsed)
