@@ -44,14 +44,8 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
-from analyzer.derive.perf_fold import (
-    CollapseOptions,
-    StreamingFolder,
-    event_note,
-    folded_line,
-    merge_runs,
-    run_items,
-)
+from analyzer.derive.fold_runs import Batch, folded_batch, merge_batches
+from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, event_note
 from analyzer.formats.perf_assemble import gc_paused, scanner_reads_lines, sniff_lines
 from analyzer.formats.perf_collapse import EVENT, HEADER
 from analyzer.outputs import OutputError, atomic_text, same_file, stdout_to_devnull
@@ -100,21 +94,21 @@ def run(argv: list[str]) -> int | None:
             folder = fold_file(stream, head, options)
     if folder is None:
         return None
-    items = folder.items()
-    first = next(items, None)
+    batches = folder.batches()
+    first = next(batches, None)
     if first is None and forced:
         folder.close()
         return None  # nothing folded of a forced perf input: the full CLI says why
     try:
         if output is None:
             try:
-                _write_folded(first, items, sys.stdout)
+                _write_folded(first, batches, sys.stdout)
             except BrokenPipeError:
                 stdout_to_devnull()  # the reader took what it wanted (`| head`)
         else:
             try:
                 with atomic_text(output) as handle:
-                    _write_folded(first, items, handle)
+                    _write_folded(first, batches, handle)
             except OutputError:
                 return None  # the full CLI reports it
     finally:
@@ -125,23 +119,18 @@ def run(argv: list[str]) -> int | None:
     return 0
 
 
-def _write_folded(
-    first: tuple[bytes, int] | None, rest: Iterator[tuple[bytes, int]], out: IO[str]
-) -> None:
-    """The folded lines (`first`, then `rest`) as the `folded` renderer writes them: bytes
-    that are not UTF-8 as ``\\xNN`` (the input layer's reading)."""
-    batch: list[bytes] = []
-    for stack, count in chain([first] if first is not None else [], rest):
-        batch.append(folded_line(stack, count))
-        if len(batch) >= 4096:
-            out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
-            batch.clear()
-    out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
+def _write_folded(first: Batch | None, rest: Iterator[Batch], out: IO[str]) -> None:
+    """The folded lines (batch `first`, then `rest`) as the `folded` renderer writes them:
+    bytes that are not UTF-8 as ``\\xNN`` (the input layer's reading)."""
+    for batch in chain([first] if first is not None else [], rest):
+        out.write(folded_batch(batch).decode("utf-8", "backslashreplace"))
     out.flush()
 
 
 class Folded(Protocol):
     """What `run` prints: a `StreamingFolder`, or a `SplitFold` of two."""
+
+    def batches(self) -> Iterator[Batch]: ...
 
     def items(self) -> Iterator[tuple[bytes, int]]: ...
 
@@ -272,13 +261,21 @@ class SplitFold:
         self.original = original
         self.work = work
         self.runs: list[str] = []
+        self.last: Batch = []
+        """The first half's folded stacks that it did not write to a run, sorted."""
         self.events: list[bytes] = []
+        self.first: StreamingFolder | None = None
+        """The first half's folder, which owns its runs."""
 
-    def items(self) -> Iterator[tuple[bytes, int]]:
+    def batches(self) -> Iterator[Batch]:
         try:
-            yield from merge_runs(list(map(run_items, self.runs)))
+            yield from merge_batches(self.runs, self.last)
         finally:
             self.close()
+
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        for batch in self.batches():
+            yield from batch
 
     def note(self) -> str | None:
         if self.original.event_filter is not None or not self.events:
@@ -287,6 +284,8 @@ class SplitFold:
         return event_note(first, next((e for e in self.events if e != first), None))
 
     def close(self) -> None:
+        if self.first is not None:
+            self.first.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -312,7 +311,8 @@ def fold_split(
                 second.cancel()
                 result.close()
                 return None
-            result.runs = folder.finish_runs(work)
+            result.first = folder
+            result.runs, result.last = folder.finish_sorted()
             result.events = folder.events()
             done = second.result()
     except BaseException:

@@ -30,16 +30,15 @@ flame graph and speedscope renderers use to name and colour frames.
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import groupby, islice
-from operator import itemgetter
+from itertools import islice
 from typing import TYPE_CHECKING, cast
 
 from analyzer.config import CollapseOptions
+from analyzer.derive.fold_runs import merge_batches, move_run, write_run
 from analyzer.formats.perf_collapse import CollapseReader, Frame
 
 if TYPE_CHECKING:
@@ -58,8 +57,6 @@ __all__ = [
     "fold_reader",
     "folded_note",
     "folded_text",
-    "merge_runs",
-    "run_items",
 ]
 
 _GO_METHOD = re.compile(r"\.\(.*\)\.")
@@ -423,41 +420,46 @@ class StreamingFolder:
         self._fold()
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="iodiag-fold-", dir=self._spill_dir)
-        path = os.path.join(self._tmp.name, f"run-{len(self.runs):05d}")
-        with open(path, "wb") as out:
-            out.writelines(b"%s %d\n" % item for item in sorted(self.counts.items()))
-        self.runs.append(path)
+        base = os.path.join(self._tmp.name, f"run-{len(self.runs):05d}")
+        self.runs.append(write_run(base, sorted(self.counts.items())))
         self.counts.clear()
         self._count_bytes = 0.0
         self._counted = 0
 
-    def items(self) -> Iterator[tuple[bytes, int]]:
-        """The folded stacks, sorted; reads the rest of the input's state first."""
+    def finish_sorted(self) -> tuple[list[str], list[tuple[bytes, int]]]:
+        """Read the rest of the input's state: (the runs written, the other folded stacks
+        sorted), for `fold_runs.merge_batches`."""
         self.reader.finish()
         self._fold()
         last = sorted(self.counts.items())
         self.counts.clear()
-        if not self.runs:
-            yield from last
-            return
+        return self.runs, last
+
+    def batches(self) -> Iterator[list[tuple[bytes, int]]]:
+        """The folded stacks, sorted, in batches (none empty); reads the rest of the input's
+        state first."""
         try:
-            yield from merge_runs([*map(run_items, self.runs), iter(last)])
+            yield from merge_batches(*self.finish_sorted())
         finally:
             self.close()
 
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        """The folded stacks, sorted; reads the rest of the input's state first."""
+        for batch in self.batches():
+            yield from batch
+
     def finish_runs(self, directory: str) -> list[str]:
-        """Read the rest of the input's state and write everything folded as sorted run
-        files in `directory` (which the caller removes); their paths, for `merge_runs`."""
+        """Read the rest of the input's state and write everything folded as sorted runs in
+        `directory` (which the caller removes); their paths, for `merge_batches`."""
         self.reader.finish()
         self._spill()
-        paths = []
-        for index, path in enumerate(self.runs):
-            target = os.path.join(directory, f"{os.getpid()}-{index:05d}")
-            os.replace(path, target)
-            paths.append(target)
+        runs = [
+            move_run(run, os.path.join(directory, f"{os.getpid()}-{index:05d}"))
+            for index, run in enumerate(self.runs)
+        ]
         self.runs.clear()
         self.close()
-        return paths
+        return runs
 
     def events(self) -> list[bytes]:
         """The events of the headers read, each once, in the order first met."""
@@ -470,21 +472,6 @@ class StreamingFolder:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def merge_runs(streams: list[Iterator[tuple[bytes, int]]]) -> Iterator[tuple[bytes, int]]:
-    """Sorted (stack, count) streams merged into one, the counts of a stack summed."""
-    merged = heapq.merge(*streams, key=itemgetter(0))
-    for key, group in groupby(merged, key=itemgetter(0)):
-        yield key, sum(count for _, count in group)
-
-
-def run_items(path: str) -> Iterator[tuple[bytes, int]]:
-    """The (stack, count) items of a run file that `StreamingFolder` wrote."""
-    with open(path, "rb") as stream:
-        for line in stream:
-            key, _, count = line.rstrip(b"\n").rpartition(b" ")
-            yield key, int(count)
 
 
 def collapse(parsed: ParsedPerf, options: CollapseOptions | None = None) -> str:

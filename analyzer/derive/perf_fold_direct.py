@@ -30,7 +30,6 @@ from analyzer.formats.perf_collapse import (
     FRAME,
     HEADER,
     CollapseReader,
-    header_key,
     read_frame,
 )
 
@@ -76,6 +75,9 @@ def simple_frame_pattern(options: CollapseOptions) -> re.Pattern[bytes]:
     )
 
 
+JAVA_CLASS_L = re.compile(rb"^L(?=[^\n]*/)", re.MULTILINE)
+"""The ``L`` that the script drops from a name with a ``/`` under a ``java...`` root (in
+names of simple lines: one name per line)."""
 OFFSET = re.compile(rb"\+0x[\da-f]+(?= \([^()\n]*\)$)", re.MULTILINE)
 """The offset the script removes from the symbol of a line whose DSO has no parentheses."""
 
@@ -103,20 +105,22 @@ class DirectReader(CollapseReader):
         """Frame line -> its folded name(s) under a root that is not ``java...``, `SKIP`
         or `MARK`."""
         self.java_texts: dict[bytes, bytes] = {}
+        """The same under a ``java...`` root, once one was met (`java_seen`)."""
+        self.java_seen = False
         self._simple = simple_frame_pattern(options)
         self._kernel = options.kernel or options.all
         self._jit = options.jit or options.all
 
     # -- naming ---------------------------------------------------------------------------
 
-    def _learn(self, block: bytes) -> None:
-        """Name the frame lines of `block` never seen (those starting with a blank; others
-        are named when met)."""
+    def _learn(self, all_lines: list[bytes]) -> None:
+        """Name the frame lines never seen (those starting with a blank; others are named
+        when met)."""
         texts = self.texts
         if len(texts) > self.LINE_LIMIT:
             texts.clear()
             self.java_texts.clear()
-        new = set(block.split(b"\n")).difference(texts)
+        new = set(all_lines).difference(texts)
         if not new:
             return
         lines = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
@@ -124,14 +128,25 @@ class DirectReader(CollapseReader):
             return
         joined = b"\n".join(lines)
         found = map(b"".join, self._simple.findall(OFFSET.sub(b"", joined)))
-        named = b"\n".join(found).replace(b";", b":").translate(None, b"\"'").split(b"\n")
+        named_text = b"\n".join(found).replace(b";", b":").translate(None, b"\"'")
+        named = named_text.split(b"\n")
         texts.update(zip(lines, named, strict=True))
+        if self.java_seen:
+            java = JAVA_CLASS_L.sub(b"", named_text).split(b"\n")
+            self.java_texts.update(zip(lines, java, strict=True))
         for line in compress(lines, map(not_, named)):  # not simple: read it whole
-            texts[line] = self._text(line)
+            self._read(line)
         if b"->" in joined or b".(" in joined:  # the pattern does not judge these
             for line in lines:
                 if b"->" in line or b".(" in line:
-                    texts[line] = self._text(line)
+                    self._read(line)
+
+    def _read(self, line: bytes) -> bytes:
+        """Name `line` the slow way (`_text`) and remember it; its name."""
+        text = self.texts[line] = self._text(line)
+        if self.java_seen:
+            self.java_texts[line] = text if b"/" not in text else _java_text(text)
+        return text
 
     def _text(self, line: bytes) -> bytes:
         """The folded name(s) of a line after the first of a piece, `SKIP` or `MARK`."""
@@ -153,48 +168,89 @@ class DirectReader(CollapseReader):
         return text or MARK
 
     def _lookup(self, lines: list[bytes], java: bool) -> list[bytes]:
-        texts = self.texts
+        """The names of `lines` (under a ``java...`` root if `java`), naming those never
+        seen."""
+        if java and not self.java_seen:
+            self.java_seen = True
+            java_texts = self.java_texts
+            for line, plain in self.texts.items():
+                java_texts[line] = plain if b"/" not in plain else _java_text(plain)
+        texts = self.java_texts if java else self.texts
         found = list(map(texts.get, lines))
         if None in found:
-            for index, text in enumerate(found):
-                if text is None:
-                    line = lines[index]
-                    found[index] = texts[line] = self._text(line)
-        if not java:
-            return found  # type: ignore[return-value]
-        java_texts = self.java_texts
-        named = list(map(java_texts.get, lines))
-        if None in named:
-            for index, text in enumerate(named):
-                if text is None:
-                    plain = cast(bytes, found[index])
-                    named[index] = java_texts[lines[index]] = (
-                        plain if b"/" not in plain else _java_text(plain)
-                    )
-        return named  # type: ignore[return-value]
+            for index, known in enumerate(found):
+                if known is None:
+                    plain = self._read(lines[index])
+                    found[index] = plain if not java else self.java_texts[lines[index]]
+        return found  # type: ignore[return-value]
 
     # -- pieces ---------------------------------------------------------------------------
 
+    def feed(self, block: bytes) -> None:
+        self._mode(raw=False)
+        carry = self._carry
+        self._split(block if carry is None else carry + b"\n" + block)
+
+    def feed_raw(self, data: bytes) -> None:
+        self._mode(raw=True)
+        carry = self._carry
+        self._split(data if carry is None else carry + data)
+
+    def _split(self, text: bytes) -> None:
+        """`CollapseReader._take` without splitting `text` into pieces: what its last empty
+        line ends goes to `_block` whole (an empty line more or less at a cut changes
+        nothing: empty lines in a row are one)."""
+        last = text.rfind(b"\n\n")
+        if last >= 0:
+            self._block(text[:last])
+            text = text[last + 2 :]
+        self._take([text])
+
     def _pieces(self, pieces: list[bytes]) -> None:
-        """Count the pieces that an empty line ends (every one of `pieces`)."""
+        self._block(b"\n\n".join(pieces))
+
+    def _block(self, text: bytes) -> None:
+        """Count the pieces of `text`, which an empty line ends.
+
+        The pieces are read as runs of lines between empty lines of one list (the lines
+        are split, hashed and looked up once)."""
         if self._open is not None:  # the piece read line by line ends here
-            self._stream(pieces[0])
+            first = text.find(b"\n\n")
+            self._stream(text if first < 0 else text[:first])
             self._close()
-            pieces = pieces[1:]
-        self._learn(b"\n".join(pieces))
+            if first < 0:
+                return
+            text = text[first + 2 :]
+        lines = text.split(b"\n")
+        lines.append(b"")  # the end of the last piece
+        self._learn(lines)
         templates = self._templates
         roots = self.root_of
         counts = self.counts
         get = counts.get
         lookup = cast("Callable[[bytes], bytes | None]", self.texts.get)
-        for piece in pieces:
-            if not piece or piece[0] == 10:  # empty lines in a row: nothing to do
-                piece = piece.lstrip(b"\n")
-                if not piece:
-                    continue
-            newline = piece.find(b"\n")
-            head = piece if newline < 0 else piece[:newline]
-            template, digits = header_key(head)
+        start = 0
+        for stop in compress(range(len(lines)), map(not_, lines)):
+            if stop == start:  # empty lines in a row
+                start += 1
+                continue
+            head = lines[start]
+            # the header's template (`header_key`, inline)
+            colon = head.find(b": ")
+            template: tuple[bytes, int, bytes] | None = None
+            digits: bytes | None = None
+            if colon > 0:
+                blank = head.rfind(b" ", 0, colon)
+                whole, dot, fraction = head[blank + 1 : colon].partition(b".")
+                if dot and whole.isdigit() and fraction.isdigit():
+                    rest = head[colon + 1 :]
+                    stripped = rest.lstrip(b" ")
+                    space = stripped.find(b" ")
+                    digits = stripped[:space]
+                    if space > 0 and digits.isdigit():
+                        template = (head[: blank + 1], len(rest) - len(stripped), stripped[space:])
+                    else:
+                        template, digits = (head[: blank + 1], -1, rest), None
             entry = templates.get(template) if template is not None else None
             if entry is not None:
                 header_id, period = entry
@@ -203,29 +259,35 @@ class DirectReader(CollapseReader):
             else:
                 known = self._header_of(head, template, digits)
                 if known is None:
-                    self._general(piece)
+                    self._general(b"\n".join(lines[start:stop]))
+                    start = stop + 1
                     continue
                 header_id, period = known
             if header_id >= len(roots):  # (a header first met here or in a replayed piece)
                 self.on_headers()
             root = roots[header_id]
-            if newline < 0:
+            if stop == start + 1:
                 if root is not None:
                     counts[root] = get(root, 0) + period
+                start = stop + 1
                 continue
-            lines = piece[newline + 1 :].split(b"\n")
+            body = lines[start + 1 : stop]
             named: list[bytes | None] | list[bytes]
-            if root is None or root[:4] == b"java":
-                named = self._lookup(lines, root is not None)
-            else:
-                named = list(map(lookup, lines))
-                if None in named:
-                    named = self._lookup(lines, False)
-            joined = b";".join(cast("list[bytes]", filter(None, reversed(named))))
-            if MARK in joined:
-                self._general(piece)
-                continue
             if root is None:
-                continue
-            key = root + b";" + joined if joined else root
-            counts[key] = get(key, 0) + period
+                named = self._lookup(body, False)
+            elif root[:4] == b"java":
+                named = list(map(self.java_texts.get, body))
+                if not self.java_seen or None in named:
+                    named = self._lookup(body, True)
+            else:
+                named = list(map(lookup, body))
+                if None in named:
+                    named = self._lookup(body, False)
+            named.reverse()
+            joined = b";".join(cast("list[bytes]", filter(None, named)))
+            if MARK in joined:
+                self._general(b"\n".join(lines[start:stop]))
+            elif root is not None:
+                key = root + b";" + joined if joined else root
+                counts[key] = get(key, 0) + period
+            start = stop + 1
