@@ -33,6 +33,7 @@ messages and exit codes stay the CLI's. ``-o FILE`` is written whole or not at a
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -121,9 +122,22 @@ def run(argv: list[str]) -> int | None:
 
 def _write_folded(first: Batch | None, rest: Iterator[Batch], out: IO[str]) -> None:
     """The folded lines (batch `first`, then `rest`) as the `folded` renderer writes them:
-    bytes that are not UTF-8 as ``\\xNN`` (the input layer's reading)."""
+    bytes that are not UTF-8 as ``\\xNN`` (the input layer's reading). Straight to the
+    byte buffer of a UTF-8 handle (the text layer would decode and encode them again)."""
+    raw: IO[bytes] | None = getattr(out, "buffer", None)
+    encoding = getattr(out, "encoding", None)
+    if encoding is None or codecs.lookup(encoding).name != "utf-8" or os.linesep != "\n":
+        raw = None
+    if raw is not None:
+        out.flush()
     for batch in chain([first] if first is not None else [], rest):
-        out.write(folded_batch(batch).decode("utf-8", "backslashreplace"))
+        text = folded_batch(batch)
+        if raw is None:
+            out.write(text.decode("utf-8", "backslashreplace"))
+        else:
+            raw.write(text if text.isascii() else _utf8(text))
+    if raw is not None:
+        raw.flush()
     out.flush()
 
 

@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from itertools import compress
 from operator import not_
-from typing import cast
 
 from analyzer.config import CollapseOptions
 from analyzer.derive.perf_fold import _java_text, frame_text
@@ -228,7 +227,8 @@ class DirectReader(CollapseReader):
         roots = self.root_of
         counts = self.counts
         get = counts.get
-        lookup = cast("Callable[[bytes], bytes | None]", self.texts.get)
+        name_of = self.texts.__getitem__
+        java_name_of = self.java_texts.__getitem__
         start = 0
         for stop in compress(range(len(lines)), map(not_, lines)):
             if stop == start:  # empty lines in a row
@@ -271,20 +271,14 @@ class DirectReader(CollapseReader):
                     counts[root] = get(root, 0) + period
                 start = stop + 1
                 continue
-            body = lines[start + 1 : stop]
-            named: list[bytes | None] | list[bytes]
-            if root is None:
-                named = self._lookup(body, False)
-            elif root[:4] == b"java":
-                named = list(map(self.java_texts.get, body))
-                if not self.java_seen or None in named:
-                    named = self._lookup(body, True)
-            else:
-                named = list(map(lookup, body))
-                if None in named:
-                    named = self._lookup(body, False)
-            named.reverse()
-            joined = b";".join(cast("list[bytes]", filter(None, named)))
+            java = root is not None and root[:4] == b"java"
+            try:  # every line named (a KeyError when not): the common case, in C
+                names = map(java_name_of if java else name_of, lines[stop - 1 : start : -1])
+                joined = b";".join(filter(None, names))
+            except KeyError:
+                named = self._lookup(lines[start + 1 : stop], java)
+                named.reverse()
+                joined = b";".join(filter(None, named))
             if MARK in joined:
                 self._general(b"\n".join(lines[start:stop]))
             elif root is not None:
