@@ -42,7 +42,7 @@ SKIP = b""
 _BLANK_STARTS = frozenset(BLANKS) - {10}
 
 
-def simple_frame_pattern(options: CollapseOptions) -> re.Pattern[bytes]:
+def simple_frame_pattern(options: CollapseOptions, keyed: bool = False) -> re.Pattern[bytes]:
     """One match per line (MULTILINE, ``findall``), for lines without ``->`` (inlining) or
     ``.(`` (a Go method, which the script does not cut) and whose offsets `OFFSET` removed:
     group 1 or 2 is the line's folded name with these options (under a root that is not
@@ -56,7 +56,9 @@ def simple_frame_pattern(options: CollapseOptions) -> re.Pattern[bytes]:
     2) has a ``(`` that does not open ``(anonymous namespace)`` with another `` (...)`` after
     it (the name is what comes before that ``(``). With ``--kernel`` the DSO must not start
     with ``[`` nor end with ``vmlinux``, with ``--jit`` not hold ``/tmp/perf-`` (those get
-    annotations)."""
+    annotations).
+
+    `keyed`: for the lines' keys (`ADDRESSES`), whose indent and address are a NUL."""
     dso = rb"[^()\n]*"
     rest = rb""
     if options.kernel or options.all:
@@ -65,9 +67,9 @@ def simple_frame_pattern(options: CollapseOptions) -> re.Pattern[bytes]:
     if options.jit or options.all:
         dso = rb"(?![^\n]*/tmp/perf-)" + dso
         rest += rb"(?![^\n]*/tmp/perf-)"
+    start = rb"\x00[ \t\f\v\r]+" if keyed else rb"[ \t\f\v\r]+\w+[ \t\f\v\r]+"
     return re.compile(
-        rb"^(?:[ \t\f\v\r]+\w+[ \t\f\v\r]+"
-        rb"(?:([^\s(\[+][^\n(]*) \(" + dso + rb"\)"
+        rb"^(?:" + start + rb"(?:([^\s(\[+][^\n(]*) \(" + dso + rb"\)"
         rb"|([^\s(\[+][^\n(]*)\((?!anonymous namespace\))" + rest + rb"(?=[^\n]* \([^\n]*\))[^\n]*)"
         rb"|[^\n]*)$",
         re.MULTILINE,
@@ -77,6 +79,10 @@ def simple_frame_pattern(options: CollapseOptions) -> re.Pattern[bytes]:
 JAVA_CLASS_L = re.compile(rb"^L(?=[^\n]*/)", re.MULTILINE)
 """The ``L`` that the script drops from a name with a ``/`` under a ``java...`` root (in
 names of simple lines: one name per line)."""
+ADDRESSES = re.compile(rb"\n[ \t\f\v\r]+\w+")
+"""The indent and address of every line but the first (give the text a newline first): a
+line's key is the line with them replaced by a NUL. Most frame lines name the same with
+any address, so when most lines are new (every address differs), they are named by key."""
 OFFSET = re.compile(rb"\+0x[\da-f]+(?= \([^()\n]*\)$)", re.MULTILINE)
 """The offset the script removes from the symbol of a line whose DSO has no parentheses."""
 
@@ -87,6 +93,11 @@ class DirectReader(CollapseReader):
     `roots(header_id)` must give the root of a header (None for an event left out); the
     owner (`StreamingFolder`) keeps it up to date."""
 
+    LINE_BLOCKS = 1
+    """Blocks always read by line first (the first has only new lines)."""
+    KEY_SHARE = 0.5
+    """Past this share of new lines in a block read by line, the next are read by key."""
+    PROBE = 8
     LINE_LIMIT = 300_000
     """Frame lines whose text is remembered; past this the memory restarts (between
     blocks: nothing refers to it)."""
@@ -106,39 +117,82 @@ class DirectReader(CollapseReader):
         self.java_texts: dict[bytes, bytes] = {}
         """The same under a ``java...`` root, once one was met (`java_seen`)."""
         self.java_seen = False
+        self.key_texts: dict[bytes, bytes] = {}
+        """A frame line's key (`ADDRESSES`) -> the name of every line with that key; no
+        entry when the address matters (``--addrs`` and ``[unknown]``) or is not the whole
+        first word for the script."""
+        self.java_key_texts: dict[bytes, bytes] = {}
         self._simple = simple_frame_pattern(options)
+        self._simple_keyed = simple_frame_pattern(options, keyed=True)
+        self._blocks = 0
+        self._by_key = False
+        """Whether blocks are named by key (most lines of the last block read by line were
+        new); every `PROBE`-th block is read by line to check again."""
         self._kernel = options.kernel or options.all
         self._jit = options.jit or options.all
 
     # -- naming ---------------------------------------------------------------------------
 
-    def _learn(self, all_lines: list[bytes]) -> None:
+    def _learn(self, all_lines: list[bytes], keys: list[bytes] | None = None) -> None:
         """Name the frame lines never seen (those starting with a blank; others are named
-        when met)."""
-        texts = self.texts
+        when met), or, given their `keys`, the keys never seen."""
+        texts = self.texts if keys is None else self.key_texts
+        java_texts = self.java_texts if keys is None else self.java_key_texts
         if len(texts) > self.LINE_LIMIT:
             texts.clear()
-            self.java_texts.clear()
-        new = set(all_lines).difference(texts)
-        if not new:
-            return
-        lines = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
+            java_texts.clear()
+        new = set(all_lines if keys is None else keys).difference(texts)
+        if keys is None:
+            share = len(new) / max(1, len(all_lines))
+            self._by_key = self._blocks > self.LINE_BLOCKS and share > self.KEY_SHARE
+            lines = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
+        else:
+            lines = [key for key in new if key[:1] == b"\x00"]
         if not lines:
             return
         joined = b"\n".join(lines)
-        found = map(b"".join, self._simple.findall(OFFSET.sub(b"", joined)))
+        pattern = self._simple if keys is None else self._simple_keyed
+        found = map(b"".join, pattern.findall(OFFSET.sub(b"", joined)))
         named_text = b"\n".join(found).replace(b";", b":").translate(None, b"\"'")
         named = named_text.split(b"\n")
         texts.update(zip(lines, named, strict=True))
         if self.java_seen:
             java = JAVA_CLASS_L.sub(b"", named_text).split(b"\n")
-            self.java_texts.update(zip(lines, java, strict=True))
-        for line in compress(lines, map(not_, named)):  # not simple: read it whole
-            self._read(line)
+            java_texts.update(zip(lines, java, strict=True))
+        slow = list(compress(lines, map(not_, named)))  # not simple: read them whole
         if b"->" in joined or b".(" in joined:  # the pattern does not judge these
-            for line in lines:
-                if b"->" in line or b".(" in line:
-                    self._read(line)
+            slow += [line for line in lines if b"->" in line or b".(" in line]
+        if keys is None:
+            for line in slow:
+                self._read(line)
+        elif slow:
+            line_of = dict(zip(keys, all_lines, strict=True))
+            for key in slow:
+                text = self._key_text(key, line_of[key])
+                if text is None:
+                    del texts[key]
+                    java_texts.pop(key, None)
+                else:
+                    texts[key] = text
+                    if self.java_seen:
+                        java_texts[key] = text if b"/" not in text else _java_text(text)
+
+    def _key_text(self, key: bytes, line: bytes) -> bytes | None:
+        """The name of every line with this key (`line` is one), None when the address
+        decides (``--addrs`` and ``[unknown]``, or an address that is not the whole first
+        word for the script's regular expression)."""
+        match = FRAME.match(line)
+        if match is None or match.end(1) != len(line) - len(key) + 1:
+            return None
+        frame = read_frame(line)
+        if frame is None:
+            return SKIP  # a symbol starting with "(", or empty: whatever the address
+        if frame.pc and self.options.addrs:
+            return None
+        text = frame_text(
+            frame, java=False, kernel=self._kernel, jit=self._jit, addrs=self.options.addrs
+        )
+        return text or MARK
 
     def _read(self, line: bytes) -> bytes:
         """Name `line` the slow way (`_text`) and remember it; its name."""
@@ -174,6 +228,9 @@ class DirectReader(CollapseReader):
             java_texts = self.java_texts
             for line, plain in self.texts.items():
                 java_texts[line] = plain if b"/" not in plain else _java_text(plain)
+            java_key_texts = self.java_key_texts
+            for key, plain in self.key_texts.items():
+                java_key_texts[key] = plain if b"/" not in plain else _java_text(plain)
         texts = self.java_texts if java else self.texts
         found = list(map(texts.get, lines))
         if None in found:
@@ -222,13 +279,22 @@ class DirectReader(CollapseReader):
             text = text[first + 2 :]
         lines = text.split(b"\n")
         lines.append(b"")  # the end of the last piece
-        self._learn(lines)
+        self._blocks += 1
+        names = lines
+        if self._by_key and self._blocks % self.PROBE and b"\x00" not in text:
+            names = ADDRESSES.sub(b"\n\x00", b"\n" + text)[1:].split(b"\n")
+            names.append(b"")
+            self._learn(lines, names)
+            name_of = self.key_texts.__getitem__
+            java_name_of = self.java_key_texts.__getitem__
+        else:
+            self._learn(lines)
+            name_of = self.texts.__getitem__
+            java_name_of = self.java_texts.__getitem__
         templates = self._templates
         roots = self.root_of
         counts = self.counts
         get = counts.get
-        name_of = self.texts.__getitem__
-        java_name_of = self.java_texts.__getitem__
         start = 0
         for stop in compress(range(len(lines)), map(not_, lines)):
             if stop == start:  # empty lines in a row
@@ -273,8 +339,8 @@ class DirectReader(CollapseReader):
                 continue
             java = root is not None and root[:4] == b"java"
             try:  # every line named (a KeyError when not): the common case, in C
-                names = map(java_name_of if java else name_of, lines[stop - 1 : start : -1])
-                joined = b";".join(filter(None, names))
+                named_of = map(java_name_of if java else name_of, names[stop - 1 : start : -1])
+                joined = b";".join(filter(None, named_of))
             except KeyError:
                 named = self._lookup(lines[start + 1 : stop], java)
                 named.reverse()
