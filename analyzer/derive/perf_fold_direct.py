@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from itertools import compress
 from operator import not_
+from typing import cast
 
 from analyzer.config import CollapseOptions
 from analyzer.derive.perf_fold import _java_text, frame_text
@@ -125,6 +126,10 @@ class DirectReader(CollapseReader):
         self._simple = simple_frame_pattern(options)
         self._simple_keyed = simple_frame_pattern(options, keyed=True)
         self._blocks = 0
+        self._by_line_without_time: dict[bytes, tuple[int, int]] = {}
+        """A header line without its time (``DIGITS.DIGITS`` before the first ``: ``) ->
+        (header id, period), for lines whose template (`header_key`) is remembered: every
+        line with the same text around a time has the same template and period digits."""
         self._by_key = False
         """Whether blocks are named by key (most lines of the last block read by line were
         new); every `PROBE`-th block is read by line to check again."""
@@ -292,6 +297,8 @@ class DirectReader(CollapseReader):
             name_of = self.texts.__getitem__
             java_name_of = self.java_texts.__getitem__
         templates = self._templates
+        untimed_ids = self._by_line_without_time
+        untimed_get = untimed_ids.get
         roots = self.root_of
         counts = self.counts
         get = counts.get
@@ -301,34 +308,53 @@ class DirectReader(CollapseReader):
                 start += 1
                 continue
             head = lines[start]
-            # the header's template (`header_key`, inline)
+            # the header's template (`header_key`, inline), or first the line without
+            # its time, which gives the same header and period when the time is one
+            # (`_by_line_without_time`)
+            known: tuple[int, int] | None = None
             colon = head.find(b": ")
             template: tuple[bytes, int, bytes] | None = None
             digits: bytes | None = None
+            untimed: bytes | None = None
             if colon > 0:
                 blank = head.rfind(b" ", 0, colon)
                 whole, dot, fraction = head[blank + 1 : colon].partition(b".")
                 if dot and whole.isdigit() and fraction.isdigit():
-                    rest = head[colon + 1 :]
-                    stripped = rest.lstrip(b" ")
-                    space = stripped.find(b" ")
-                    digits = stripped[:space]
-                    if space > 0 and digits.isdigit():
-                        template = (head[: blank + 1], len(rest) - len(stripped), stripped[space:])
+                    untimed = head[: blank + 1] + head[colon:]
+                    known = untimed_get(untimed)
+                    if known is not None:
+                        header_id, period = known
+                        untimed = None
                     else:
-                        template, digits = (head[: blank + 1], -1, rest), None
-            entry = templates.get(template) if template is not None else None
-            if entry is not None:
-                header_id, period = entry
-                if period is None:  # the template's digits are the period
-                    period = 1 if digits == b"0" else int(digits)  # type: ignore[arg-type]
-            else:
-                known = self._header_of(head, template, digits)
-                if known is None:
-                    self._general(b"\n".join(lines[start:stop]))
-                    start = stop + 1
-                    continue
-                header_id, period = known
+                        rest = head[colon + 1 :]
+                        stripped = rest.lstrip(b" ")
+                        space = stripped.find(b" ")
+                        digits = stripped[:space]
+                        if space > 0 and digits.isdigit():
+                            template = (
+                                head[: blank + 1],
+                                len(rest) - len(stripped),
+                                stripped[space:],
+                            )
+                        else:
+                            template, digits = (head[: blank + 1], -1, rest), None
+            if known is None:
+                entry = templates.get(template) if template is not None else None
+                if entry is not None:
+                    header_id, fixed = entry
+                    if fixed is not None:
+                        period = fixed
+                    else:  # the template's digits are the period
+                        period = 1 if digits == b"0" else int(cast(bytes, digits))
+                    if untimed is not None and len(untimed_ids) < self.TEMPLATE_LIMIT:
+                        untimed_ids[untimed] = (header_id, period)
+                else:
+                    known = self._header_of(head, template, digits)
+                    if known is None:
+                        self._general(b"\n".join(lines[start:stop]))
+                        start = stop + 1
+                        continue
+                    header_id, period = known
             if header_id >= len(roots):  # (a header first met here or in a replayed piece)
                 self.on_headers()
             root = roots[header_id]
