@@ -177,6 +177,11 @@ def read_range(folder: StreamingFolder, stream: BinaryIO, head: bytes, end: int 
     while data:
         if b"\r" in data:
             return False
+        if not pending and data.isascii():  # no UTF-8 sequence to cut: the reader cuts
+            folder.feed_raw(data)
+            size = BLOCK_BYTES if end is None else min(BLOCK_BYTES, end - stream.tell())
+            data = stream.read(size) if size > 0 else b""
+            continue
         data = pending + data if pending else data
         cut = data.rfind(b"\n") + 1  # whole lines only: never split a UTF-8 sequence
         pending = data[cut:]

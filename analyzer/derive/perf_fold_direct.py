@@ -259,35 +259,42 @@ class DirectReader(CollapseReader):
 
     def _split(self, text: bytes) -> None:
         """`CollapseReader._take` without splitting `text` into pieces: what its last empty
-        line ends goes to `_block` whole (an empty line more or less at a cut changes
-        nothing: empty lines in a row are one)."""
+        line ends goes to `_block` (an empty line more or less at a cut changes nothing:
+        empty lines in a row are one)."""
         last = text.rfind(b"\n\n")
         if last >= 0:
-            self._block(text[:last])
+            self._block(text, last)
             text = text[last + 2 :]
         self._take([text])
 
     def _pieces(self, pieces: list[bytes]) -> None:
-        self._block(b"\n\n".join(pieces))
+        text = b"\n\n".join(pieces)
+        self._block(text, len(text))
 
-    def _block(self, text: bytes) -> None:
-        """Count the pieces of `text`, which an empty line ends.
+    def _block(self, text: bytes, end: int) -> None:
+        """Count the pieces of ``text[:end]``, which an empty line ends (at `end`).
 
         The pieces are read as runs of lines between empty lines of one list (the lines
-        are split, hashed and looked up once)."""
+        are split, hashed and looked up once; the lines after `end` are split too, and
+        dropped, rather than the text copied)."""
         if self._open is not None:  # the piece read line by line ends here
+            text = text[:end]
             first = text.find(b"\n\n")
             self._stream(text if first < 0 else text[:first])
             self._close()
             if first < 0:
                 return
             text = text[first + 2 :]
+            end = len(text)
         lines = text.split(b"\n")
+        if end < len(text):  # drop the empty line at `end` and the lines after it
+            del lines[len(lines) - text.count(b"\n", end) :]
         lines.append(b"")  # the end of the last piece
         self._blocks += 1
         names = lines
         if self._by_key and self._blocks % self.PROBE and b"\x00" not in text:
             names = ADDRESSES.sub(b"\n\x00", b"\n" + text)[1:].split(b"\n")
+            del names[len(lines) - 1 :]
             names.append(b"")
             self._learn(lines, names)
             name_of = self.key_texts.__getitem__
