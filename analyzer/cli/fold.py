@@ -4,7 +4,10 @@ Folded stacks need neither the Arrow tables nor the report, so for the plain cas
 streams the file in blocks through `perf_fold.StreamingFolder` (stackcollapse-perf.pl's
 reading and folding, in bounded memory) and prints the result: it imports no Arrow, numpy,
 pandas or CLI framework, which on a fast parse is most of the run (Lark only for the strace
-check below).
+check below). A file of at least `SPLIT_BYTES` is folded in two halves, cut after an empty
+line near its middle, by this process and a forked child at once (`fold_split`): the
+script's state is clean after every empty line, so the halves fold alone but for the event
+folded by default, which is found first and given to both.
 
 `run(argv)` returns the exit code when it handled the command line, or None when the
 command is not one it handles, and the caller runs the full CLI. It handles only:
