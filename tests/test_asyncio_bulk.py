@@ -149,3 +149,48 @@ def test_cached_reader_reads_as_the_lazy_parser(lines: list[str]) -> None:
             assert (read if not isinstance(read, asyncio_lark.LazyReason) else str(read)) == (
                 asyncio_lark.parse_line(other)
             ), other
+
+
+def _key_agree(line: str) -> bool:
+    """Whether `key_lines` reads the line; where it does, as the grammar."""
+    if "\n" in line or "\r" in line:
+        return False
+    read = asyncio_bulk.key_lines(line.encode())
+    assert set(read) <= {line}
+    if read:
+        assert read[line] == asyncio_lark.parse_line(line), line
+    return bool(read)
+
+
+def test_key_lines_read_as_the_grammar_on_every_fixture_line() -> None:
+    read = sum(_key_agree(line) for line in [*FIXTURE_LINES, *PUBLIC_LINES])
+    assert read >= 10  # the research logs' `future: <Task finished ...>` lines
+
+
+@settings(max_examples=examples(600), deadline=None)
+@given(
+    st.sampled_from([line for line in FIXTURE_LINES if line.startswith(("future: ", "task: "))]),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.sampled_from(["delete", "insert", "truncate", "double"]),
+    st.sampled_from([*FRAGMENTS, "name='", "'", " result=(1, 2)", ":12", "\\", " exception=X"]),
+)
+def test_key_lines_read_as_the_grammar_on_mutated_lines(
+    line: str, at: int, length: int, how: str, fragment: str
+) -> None:
+    at %= len(line) + 1
+    if how == "delete":
+        line = line[:at] + line[at + 1 + length % 3 :]
+    elif how == "insert":
+        line = line[:at] + fragment + line[at:]
+    elif how == "truncate":
+        line = line[:at]
+    else:
+        line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
+    _key_agree(line)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.sampled_from(["future: ", "task: "]), future_reprs("3.12"))
+def test_generated_key_lines_read_as_the_grammar(key: str, subject: str) -> None:
+    _key_agree(key + subject)

@@ -39,9 +39,9 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.formats.asyncio_assemble import Assembler
-from analyzer.formats.asyncio_bulk import BulkRecords, slow_records
+from analyzer.formats.asyncio_bulk import BulkRecords, key_lines, slow_records
 from analyzer.formats.asyncio_lark import parse_line
-from analyzer.formats.asyncio_record import AsyncioRecord, TaskSnapshot
+from analyzer.formats.asyncio_record import AsyncioRecord, Line, TaskSnapshot
 from analyzer.formats.asyncio_record import Unparsed as AsyncioUnparsed
 from analyzer.formats.asyncio_scan import (
     CachedReader,
@@ -327,20 +327,22 @@ def parse(
     outlives its chunk."""
     if engine not in ("fast", "lark"):
         raise ValueError(f"unknown engine {engine!r}")
-    assembler = Assembler(CachedReader() if engine == "fast" else parse_line)
+    reader = CachedReader()
+    assembler = Assembler(reader if engine == "fast" else parse_line)
     line_count = 0
     non_utf8 = 0
     record_count = 0
     tables: list[pa.Table] = []
 
-    def prepare(chunk: LineChunk) -> tuple[LineChunk, Any, BulkRecords | None]:
+    def prepare(chunk: LineChunk) -> tuple[LineChunk, Any, BulkRecords | None, dict[str, Line]]:
         if engine == "lark":
-            return chunk, None, None
+            return chunk, None, None, {}
         if chunk.block is None:
-            return chunk, candidate_mask(chunk.lines), None
+            return chunk, candidate_mask(chunk.lines), None, {}
         hits = candidate_lines(chunk.block)
         if chunk.non_utf8_lines:  # (checks the UTF-8 here, off the feeding thread)
-            return chunk, hits, None
+            return chunk, hits, None, {}
+        keys = key_lines(chunk.block)
         bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no)
         if len(bulk.indexes):
             offsets, indexes = hits
@@ -349,9 +351,10 @@ def parse(
                 np.asarray(offsets, dtype=np.int64)[rest].tolist(),
                 np.asarray(indexes, dtype=np.int64)[rest].tolist(),
             )
-        return chunk, hits, bulk
+        return chunk, hits, bulk, keys
 
-    for chunk, found, bulk in _ahead(chunks, prepare, threads):
+    for chunk, found, bulk, keys in _ahead(chunks, prepare, threads):
+        reader.known = keys
         line_count += chunk.line_count
         non_utf8 += chunk.non_utf8_lines
         if on_chunk is not None:

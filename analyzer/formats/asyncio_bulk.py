@@ -28,9 +28,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.formats.asyncio_record import Line
 from analyzer.schema import LOOP_EVENTS
 
-__all__ = ["SLOW_LINE", "BulkRecords", "slow_records", "time_seconds"]
+__all__ = ["KEY_LINE", "SLOW_LINE", "BulkRecords", "key_lines", "slow_records", "time_seconds"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _QUALNAME = rf"(?:{_NAME}|<[A-Za-z0-9_]+>)(?:\.(?:{_NAME}|<[A-Za-z0-9_]+>))*"
@@ -76,6 +77,83 @@ SLOW_LINE = (
 """One enveloped ``Executing <future> took N seconds`` line of the plain shapes (see the
 module docstring); a line holding ``Warning: `` is left out separately (WARNING_HEAD is tried
 first at the start of such a line)."""
+
+
+_STRING = r"'[^'\\]*'|" + r'"[^"\\]*"'
+_VALUE = (
+    r"""(?:[^\s()\[\]{}<>'"\\]|""" + _STRING + r"""|\((?:[^()\[\]{}<>'"\\]|""" + _STRING + r")*\))+"
+)
+"""VALUE without escapes and with parentheses one deep (``ConnectionResetError(104, 'x')``)."""
+
+KEY_LINE = (
+    r"^(?:future|task): <(?P<cls>" + _CLASS + r") (?P<state>" + _STATE + r")"
+    r"(?P<name> name='[^'\\]*')?"
+    r"(?: coro=<(?P<coro>" + _QUALNAME + r")\(\)"
+    r"(?P<where> running, defined at "
+    + _LOCATION
+    + r"| done, defined at "
+    + _LOCATION
+    + r"| running at "
+    + _LOCATION
+    + r"| running)?>)?"
+    r"(?: wait_for=" + _INNER + r")?"
+    r"(?P<outcome> result=" + _VALUE + r"| exception=" + _VALUE + r")?"
+    r"(?:" + _CALLBACKS + r")?"
+    r"(?P<created> created at " + _LOCATION + r")?>$"
+)
+"""The exception handler's ``future: <...>`` / ``task: <...>`` line of the plain shapes (a
+line holding ``Warning: `` is left out separately)."""
+
+
+def key_lines(block: bytes | bytearray) -> dict[str, Line]:
+    """The ``future:`` and ``task:`` lines of a block that `KEY_LINE` reads, each with its
+    `Line` (as `asyncio_lark.ToLine.key_future` makes it). The block must be valid UTF-8."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    starts = np.append(0, np.flatnonzero(data == 10) + 1)
+    starts = starts[starts < len(block)]
+    raw = _Bytes(block)
+    first = raw.at(starts)
+    keyed = starts[
+        ((first == ord("f")) & raw.equals(starts, "future: <"))
+        | ((first == ord("t")) & raw.equals(starts, "task: <"))
+    ]
+    if not len(keyed):
+        return {}
+    ends = raw.next("\n", keyed) if len(raw.positions("\n")) else np.full_like(keyed, len(block))
+    ends = np.where(ends < keyed, len(block), ends)
+    lines = _slices(raw.buffer, keyed, ends).cast(pa.large_string())
+    found = pc.extract_regex(lines, KEY_LINE)
+    mask = found.is_valid()
+    if block.find(b"Warning: ") >= 0:
+        mask = pc.and_(mask, pc.invert(pc.match_substring(lines, "Warning: ")))
+    found = found.filter(mask)
+    texts = lines.filter(mask).to_pylist()
+    columns = {name: found.field(name).to_pylist() for name in _KEY_FIELDS}
+    read: dict[str, Line] = {}
+    for index, text in enumerate(texts):
+        name, where, outcome = (
+            columns["name"][index],
+            columns["where"][index],
+            columns["outcome"][index],
+        )
+        created, coro = columns["created"][index], columns["coro"][index]
+        subject = {
+            "class": columns["cls"][index],
+            "state": columns["state"][index],
+            "name": name[7:-1] if name else None,
+            "coro": coro or None,
+            "location": where.rsplit(" at ", 1)[1] if " at " in where else None,
+            "exception": outcome[len(" exception=") :]
+            if outcome.startswith(" exception=")
+            else None,
+            "created_at": created[len(" created at ") :] if created else None,
+            "uvloop": None,
+        }
+        read[text] = Line("cont", {"type": "key", "subject": subject}, None, None)
+    return read
+
+
+_KEY_FIELDS = ("cls", "state", "name", "coro", "where", "outcome", "created")
 
 
 @dataclass(frozen=True)

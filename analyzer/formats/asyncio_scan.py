@@ -663,9 +663,11 @@ class CachedReader:
     def __init__(self) -> None:
         self.lines: dict[str, Line | LazyReason] = {}
         self.messages: dict[str, dict[str, Any]] = {}
+        self.known: dict[str, Line] = {}
+        """Readings made elsewhere (`asyncio_bulk.key_lines` of the chunk being fed)."""
 
     def __call__(self, text: str) -> Line | LazyReason:
-        read = self.lines.get(text)
+        read = self.lines.get(text) or self.known.get(text)
         if read is not None:
             return read
         envelope = _SIMPLE_ENVELOPE.match(text)
