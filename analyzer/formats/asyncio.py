@@ -307,7 +307,7 @@ def _drain(assembler: Assembler, input_name: str, bulk: BulkRecords | None) -> p
         return table
     if table.num_rows == 0:
         return bulk.table
-    both = pa.concat_tables([table, bulk.table])
+    both = pa.concat_tables([table, bulk.table]).combine_chunks()  # (take on 2 chunks: 7x)
     return both.take(np.argsort(both["line_start"].to_numpy(), kind="stable"))
 
 
