@@ -105,27 +105,24 @@ KEY_LINE = (
 line holding ``Warning: `` is left out separately)."""
 
 
-def key_lines(block: bytes | bytearray) -> dict[str, Line]:
+def key_lines(block: bytes | bytearray, newlines: np.ndarray | None = None) -> dict[str, Line]:
     """The ``future:`` and ``task:`` lines of a block that `KEY_LINE` reads, each with its
-    `Line` (as `asyncio_lark.ToLine.key_future` makes it). The block must be valid UTF-8."""
-    data = np.frombuffer(block, dtype=np.uint8)
-    starts = np.append(0, np.flatnonzero(data == 10) + 1)
-    starts = starts[starts < len(block)]
+    `Line` (as `asyncio_lark.ToLine.key_future` makes it). The block must be valid UTF-8;
+    `newlines`: where its newlines are, if known."""
+    if b"future: <" not in block and b"task: <" not in block:
+        return {}
     raw = _Bytes(block)
+    newlines = raw.positions("\n") if newlines is None else newlines
+    starts = np.append(0, newlines + 1)
     first = raw.at(starts)
-    keyed = starts[
-        ((first == ord("f")) & raw.equals(starts, "future: <"))
-        | ((first == ord("t")) & raw.equals(starts, "task: <"))
-    ]
+    starts = starts[(first == ord("f")) | (first == ord("t"))]
+    keyed = starts[raw.equals(starts, "future: <") | raw.equals(starts, "task: <")]
     if not len(keyed):
         return {}
-    ends = raw.next("\n", keyed) if len(raw.positions("\n")) else np.full_like(keyed, len(block))
-    ends = np.where(ends < keyed, len(block), ends)
+    ends = np.append(newlines, len(block))[np.searchsorted(newlines, keyed)]
     lines = _slices(raw.buffer, keyed, ends).cast(pa.large_string())
     found = pc.extract_regex(lines, KEY_LINE)
-    mask = found.is_valid()
-    if block.find(b"Warning: ") >= 0:
-        mask = pc.and_(mask, pc.invert(pc.match_substring(lines, "Warning: ")))
+    mask = pc.and_(found.is_valid(), pc.invert(pc.match_substring(lines, "Warning: ")))
     found = found.filter(mask)
     texts = lines.filter(mask).to_pylist()
     columns = {name: found.field(name).to_pylist() for name in _KEY_FIELDS}
@@ -151,6 +148,15 @@ def key_lines(block: bytes | bytearray) -> dict[str, Line]:
         }
         read[text] = Line("cont", {"type": "key", "subject": subject}, None, None)
     return read
+
+
+FEW_LINES = 2000
+"""Below this many lines, their ends are found one by one rather than from all newlines."""
+
+
+def _line_end(block: bytes | bytearray, start: int) -> int:
+    end = block.find(b"\n", start)
+    return len(block) if end < 0 else end
 
 
 _KEY_FIELDS = ("cls", "state", "name", "coro", "where", "outcome", "created")
@@ -200,9 +206,9 @@ def _strings(
 class _Bytes:
     """The block's bytes, and where given bytes stand in it (for "the next X after p")."""
 
-    def __init__(self, block: bytes | bytearray) -> None:
+    def __init__(self, block: bytes | bytearray | pa.Buffer) -> None:
         self.data = np.frombuffer(block, dtype=np.uint8)
-        self.buffer = pa.py_buffer(block)
+        self.buffer = block if isinstance(block, pa.Buffer) else pa.py_buffer(block)
         self._positions: dict[int, np.ndarray] = {}
 
     def positions(self, byte: str) -> np.ndarray:
@@ -236,36 +242,44 @@ def slow_records(
     hits: tuple[list[int], list[int]],
     input_name: str,
     first_line_no: int,
+    newlines: np.ndarray | None = None,
 ) -> BulkRecords:
     """The candidate lines of a block (`asyncio_scan.candidate_lines`: start offsets and
-    indexes) that `SLOW_LINE` reads, as records. The block must be valid UTF-8.
+    indexes) that `SLOW_LINE` reads, as records. The block must be valid UTF-8; `newlines`:
+    where its newlines are, if known.
 
     `SLOW_LINE` tells which lines are read; the fields are then cut out at the places that
     shape puts them (the envelope ends at the line's first ``": "``, the repr closes at its
-    last ``">"``, ...), from the positions of a few bytes in the block, with numpy."""
+    last ``">"``, ...), from the positions of a few bytes in those lines, with numpy."""
     offsets, indexes = hits
     if not offsets:
         return EMPTY
-    raw = _Bytes(block)
     starts = np.asarray(offsets, dtype=np.int64)
-    ends = raw.next("\n", starts) if len(raw.positions("\n")) else np.full_like(starts, len(block))
-    ends = np.where(ends < starts, len(block), ends)  # the last line has no newline
-    lines = _slices(raw.buffer, starts, ends).cast(pa.large_string())
+    if newlines is None and len(offsets) < FEW_LINES:
+        ends = np.array([_line_end(block, start) for start in offsets], dtype=np.int64)
+    else:
+        if newlines is None:
+            newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        ends = np.append(newlines, len(block))[np.searchsorted(newlines, starts)]
+    lines = _slices(pa.py_buffer(block), starts, ends).cast(pa.large_string())
     mask = np.asarray(
         pc.match_substring_regex(lines, SLOW_LINE).to_numpy(zero_copy_only=False), dtype=bool
     )
-    if (
-        block.find(b"Warning: ") >= 0
-    ):  # WARNING_HEAD may read such a line: leave it to the line parser
-        mask &= ~np.asarray(
-            pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
-        )
+    # WARNING_HEAD may read a line that holds "Warning: ": such lines are the parser's
+    mask &= ~np.asarray(
+        pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
+    )
     if not mask.any():
         return EMPTY
-    start, end = starts[mask], ends[mask]
+    # From here on the matched lines only, one after another in one buffer (a copy of the
+    # block's lines when most lines are matched, a few bytes when few are).
+    matched = lines.filter(pa.array(mask))
+    count = len(matched)
+    bounds = np.frombuffer(matched.buffers()[1], dtype=np.int64)[: count + 1]
+    buffer = matched.buffers()[2]
+    raw = _Bytes(buffer)
+    start, end = bounds[:-1], bounds[1:]
     line_index = np.asarray(indexes, dtype=np.int64)[mask]
-    count = len(start)
-    buffer = raw.buffer
 
     time_end = raw.next(" ", start + 19)
     level_end = raw.next(" ", time_end + 1)
