@@ -11,7 +11,10 @@ lines are read by the other asyncio modules:
 - `asyncio_scan`: the fast paths proven equal to it, the line parser `parse_line_fast` and
   the marker pre-filter (`candidate_lines`, `candidate_mask`);
 - `asyncio_assemble`: the `Assembler` that joins the lines into multi-line records (and JSON
-  lines, and aiomonitor dumps into snapshot rows).
+  lines, and aiomonitor dumps into snapshot rows);
+- `asyncio_bulk`: the commonest shapes read a chunk at a time (one-line ``Executing <Task
+  ...> took N seconds`` records straight into Arrow columns, the exception handler's
+  ``future: <...>`` lines into `Line` values), proven equal to the grammar as well.
 
 Two engines share the assembler. ``engine="lark"`` feeds every line, parsed by the grammar.
 ``engine="fast"`` feeds only the lines that contain a marker (`asyncio_scan.MARKERS`: phrases
@@ -20,9 +23,11 @@ follow an open record; every other line is an application line without being loo
 markers are searched in the raw bytes of each chunk (`candidate_lines`), so no line objects
 exist for the other lines, and the fed lines are parsed by `parse_line_fast` (as
 `parse_line_lazy`, which leaves the reason of a line it does not read to be worked out only
-when the line looks like asyncio's and becomes an `unparsed` row). So the engines agree
-whenever every start line contains a marker and `parse_line_fast` agrees with `parse_line`;
-tests check both on the fixtures and on generated lines.
+when the line looks like asyncio's and becomes an `unparsed` row), except the lines
+`asyncio_bulk` read (a one-line record closes what is open: `Assembler.boundary`). So the
+engines agree whenever every start line contains a marker and `parse_line_fast` and the
+bulk readers agree with `parse_line`; tests check them on the fixtures and on generated
+lines.
 """
 
 from __future__ import annotations
