@@ -1,11 +1,12 @@
 """The bulk path of the asyncio log parser: the commonest record read a chunk at a time.
 
 Most lines of a debug-mode log are single-line ``Executing <Task ...> took N seconds`` records
-in a ``%(asctime)s %(levelname)s %(name)s: `` envelope. `slow_records` reads the candidate
+in a ``%(asctime)s %(levelname)s %(name)s: `` envelope. `slow_records` tells the candidate
 lines of a chunk that have exactly that shape with one RE2 pattern (`SLOW_LINE`, through
-Arrow's ``extract_regex``: no line object, no GIL) and builds their `loop_events` columns with
-Arrow and numpy, so no per-line Python runs for them. Every other line goes to the line
-parser (`asyncio_scan`) and the assembler as before.
+Arrow: no line object, no GIL) and cuts their `loop_events` columns out with numpy, so no
+per-line Python runs for them. `key_lines` reads the exception handler's ``future: <...>``
+lines likewise (`KEY_LINE`), into the `Line` values the assembler reads. Every other line
+goes to the line parser (`asyncio_scan`) and the assembler as before.
 
 The pattern is a *subset* of what the grammar reads, chosen so that where it matches, its
 groups are the tokens Lark's lexer produces (each token is followed by a character it cannot
