@@ -94,9 +94,35 @@ def sniff(head: bytes) -> float:
     assembler.finish()
     strong = [r for r in assembler.records if r.kind != "other" or r.logger is not None]
     if not strong and not assembler.snapshots:
-        return 0.0
+        return _envelope_only_score(lines)
     known = assembler.record_lines + assembler.snapshot_lines
     return min(1.0, 0.5 + 0.5 * known / len(lines))
+
+
+ENVELOPE_ONLY_CONFIDENCE = 0.35
+"""The score of a head of Python logging lines without an asyncio record yet: asyncio logs
+its slow callbacks among the application's lines, often only after thousands of them (one
+record in 1,000 lines is common), so such a log is read as this source (its report counts the
+application lines and the records, if any), above `sources.MIN_CONFIDENCE` but below any
+source that recognises its own records."""
+
+ENVELOPE_ONLY_SHARE = 0.8
+"""The share of the head's lines that must carry a logging envelope with a level and a
+logger name for `ENVELOPE_ONLY_CONFIDENCE`."""
+
+
+def _envelope_only_score(lines: list[str]) -> float:
+    """`ENVELOPE_ONLY_CONFIDENCE` when most non-blank lines are Python logging lines (time,
+    level and logger of a recognised envelope), else 0."""
+    texts = [line for line in lines if line.strip()]
+    if not texts:
+        return 0.0
+    enveloped = 0
+    for text in texts:
+        envelope = getattr(parse_line_lazy(text), "envelope", None)
+        if envelope and envelope.get("level") and envelope.get("logger"):
+            enveloped += 1
+    return ENVELOPE_ONLY_CONFIDENCE if enveloped >= ENVELOPE_ONLY_SHARE * len(texts) else 0.0
 
 
 @dataclass(frozen=True)
