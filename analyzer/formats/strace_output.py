@@ -13,6 +13,8 @@ mended here, on both engines' records of a chunk:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,23 +33,24 @@ def split_digit_output(table: pa.Table) -> pa.Table:
     """``write(2, "24", 224)``: the write's count and the output printed after it apart."""
     if table.num_rows == 0:
         return table
-    writes = pc.fill_null(pc.equal(table["syscall"], "write"), False)
-    if not pc.any(writes).as_py():
-        return table
-    found = pc.extract_regex(
-        pc.if_else(writes, table["args"], pa.scalar(None, pa.string())), _DIGITS_AFTER_COUNT
+    writes = np.flatnonzero(
+        pc.fill_null(pc.equal(table["syscall"], "write"), False).to_numpy(zero_copy_only=False)
     )
-    rows = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
-    args = table["args"].to_pylist() if len(rows) else []
-    texts = table["text"].to_pylist() if len(rows) else []
+    if len(writes) == 0:
+        return table
+    hits = pc.match_substring_regex(table["args"].take(writes), _DIGITS_AFTER_COUNT)
+    rows = writes[pc.fill_null(hits, False).to_numpy(zero_copy_only=False)]
+    if len(rows) == 0:
+        return table
+    args = table["args"].to_pylist()
+    texts = table["text"].to_pylist()
     changed = False
     for row in rows.tolist():
-        match = found[row].as_py()
-        digits, count = match["digits"], match["count"]
-        if count != f"{len(digits)}{digits}":
+        match = re.match(_DIGITS_AFTER_COUNT, args[row])
+        if match is None or match["count"] != f"{len(match['digits'])}{match['digits']}":
             continue
-        args[row] = f"{match['head']}{len(digits)}"
-        texts[row] = digits
+        args[row] = f"{match['head']}{len(match['digits'])}"
+        texts[row] = match["digits"]
         changed = True
     if not changed:
         return table
