@@ -60,7 +60,7 @@ STRACE_LINES = TableSpec(
             "kind",
             pa.string(),
             "syscall, unfinished, resumed, detached, signal, exit, "
-            "frame, dump, summary or message.",
+            "frame, dump, summary, message or output (the traced program's output).",
         ),
         Column("pid", pa.int64(), "Pid/tid from the line prefix; null when the line has none."),
         Column("comm", pa.string(), "Command name from `-Y`."),
@@ -88,7 +88,12 @@ STRACE_LINES = TableSpec(
         Column("exit_code", pa.int64(), "Status of `+++ exited with N +++`."),
         Column("core_dumped", pa.bool_(), "True for `(core dumped)`."),
         Column("other_pid", pa.int64(), "The pid of `superseded by execve in pid N`."),
-        Column("text", pa.string(), "Body of frame, dump, summary and message lines."),
+        Column(
+            "text",
+            pa.string(),
+            "Body of frame, dump, summary and message lines; the program output on an output "
+            "line, or printed into a write call's line.",
+        ),
     ),
 )
 
