@@ -26,6 +26,7 @@ from typer.testing import CliRunner, Result
 from analyzer import __version__
 from analyzer.cli.analyze import app, report_stem
 from analyzer.render import HtmlRenderer, JsonRenderer, Renderer
+from analyzer.schema import SCHEMA_VERSION, SYSCALLS
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "fixtures" / "strace" / "logs"
@@ -335,6 +336,12 @@ def test_parquet_to_directory(tmp_path: Path) -> None:
         assert table.schema.metadata[b"iodiag.schema"] == f"{name}/1".encode()
     syscalls = pq.read_table(out / "syscalls" / "input_no=0" / "part-00000.parquet")
     assert syscalls.num_rows == manifest["tables"]["syscalls"]["rows"] > 0
+    # the manifest's columns are docs/schema.md's
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["tables"]["syscalls"]["columns"] == [
+        {"name": c.name, "type": str(c.type), "doc": c.doc, **({"unit": c.unit} if c.unit else {})}
+        for c in SYSCALLS.columns
+    ]
 
 
 def test_parquet_without_output_is_usage_error() -> None:

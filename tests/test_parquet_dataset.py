@@ -138,3 +138,29 @@ def test_memory_is_bounded_by_what_is_held_back_not_by_the_stream(
     assert written.rows == 60_000
     assert max(peaks) - before < 10 * max(batch_bytes)  # the whole stream is 60 batches
     assert ds.dataset(tmp_path, format="parquet", partitioning="hive").count_rows() == 60_000
+
+
+def test_a_memory_mapped_table_is_written_without_copying_it_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A table whose buffers are the pages of an Arrow IPC file (how a long trace's calls can
+    be held): the writer slices it, so Arrow allocates about a row group, not the table."""
+    monkeypatch.setattr(parquet_dataset, "ROW_GROUP_ROWS", 1000)
+    monkeypatch.setattr(parquet_dataset, "FILE_ROWS", 50_000)
+    table = _table(200_000, ["a.log"]).combine_chunks()
+    with pa.ipc.new_file(str(tmp_path / "calls.arrow"), table.schema) as writer:
+        writer.write_table(table, max_chunksize=5000)
+    mapped = pa.ipc.open_file(pa.memory_map(str(tmp_path / "calls.arrow"))).read_all()
+    before = pa.total_allocated_bytes()
+    peak = before
+
+    def rows(name: str | None) -> int:
+        nonlocal peak
+        peak = max(peak, pa.total_allocated_bytes())
+        return 0
+
+    written = write_table_dataset(tmp_path / "out", mapped, rows)
+    assert written.rows == 200_000 and len(written.files) == 4
+    assert peak - before < table.nbytes / 20
+    back = ds.dataset(tmp_path / "out", format="parquet", partitioning="hive").to_table()
+    assert back.drop_columns(["input_no"]).equals(table)
