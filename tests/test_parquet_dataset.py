@@ -164,3 +164,24 @@ def test_a_memory_mapped_table_is_written_without_copying_it_whole(
     assert peak - before < table.nbytes / 20
     back = ds.dataset(tmp_path / "out", format="parquet", partitioning="hive").to_table()
     assert back.drop_columns(["input_no"]).equals(table)
+
+
+def test_a_failing_stream_leaves_no_file_open(
+    small: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[pq.ParquetWriter] = []
+    real = parquet_dataset.pq.ParquetWriter
+
+    class Recorded(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **options: object) -> None:
+            super().__init__(*args, **options)
+            opened.append(self)
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        yield from _table(250, ["a.log", "b.log"]).to_batches()
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(parquet_dataset.pq, "ParquetWriter", Recorded)
+    with pytest.raises(OSError, match="went away"):
+        write_table_dataset(tmp_path, stream(), _numbers(["a.log", "b.log"]).__getitem__)
+    assert opened and all(not writer.is_open for writer in opened)

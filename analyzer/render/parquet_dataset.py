@@ -20,6 +20,7 @@ table's size.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -190,23 +191,28 @@ def write_table_dataset(
             open_files[0].close_file()
         return part
 
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        if batch.schema != schema:
-            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-        written.rows += batch.num_rows
-        groups = _by_value(batch, "input") if partitioned else iter([(None, batch)])
-        for name, rows in groups:
-            partition(number_of(name) if partitioned else 0).add(rows)
-        held = sum(p.pending_rows for p in partitions.values())
-        while held > PENDING_ROWS:
-            largest = max(partitions.values(), key=lambda p: p.pending_rows)
-            held -= largest.pending_rows
-            largest.flush()
-    if not partitions:
-        partition(0)
-    for part in partitions.values():
-        part.finish()
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if batch.schema != schema:
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            written.rows += batch.num_rows
+            groups = _by_value(batch, "input") if partitioned else iter([(None, batch)])
+            for name, rows in groups:
+                partition(number_of(name) if partitioned else 0).add(rows)
+            held = sum(p.pending_rows for p in partitions.values())
+            while held > PENDING_ROWS:
+                largest = max(partitions.values(), key=lambda p: p.pending_rows)
+                held -= largest.pending_rows
+                largest.flush()
+        if not partitions:
+            partition(0)
+        for part in partitions.values():
+            part.finish()
+    finally:
+        for part in partitions.values():  # after a failure: no file left open
+            with contextlib.suppress(Exception):
+                part.close_file()
     written.files = [Path(path).relative_to(folder).as_posix() for path in written.files]
     return written
