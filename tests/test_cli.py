@@ -796,3 +796,14 @@ def test_a_closed_standard_stream_is_one_line(
     assert proc.stderr.startswith("iodiag-analyze: ") and needle in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_will_not_replace_a_folder_that_holds_an_input(tmp_path: Path) -> None:
+    out = tmp_path / "tables"
+    inside = out / "syscalls" / "input_no=0"
+    inside.mkdir(parents=True)
+    trace = inside / "trace.log"
+    trace.write_bytes(MT_PIPES.read_bytes())
+    result = run(trace, "--format", "parquet", "-o", out)
+    assert_one_line_error(result, "will not overwrite the input")
+    assert trace.read_bytes() == MT_PIPES.read_bytes()

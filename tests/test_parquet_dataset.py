@@ -185,3 +185,33 @@ def test_a_failing_stream_leaves_no_file_open(
     with pytest.raises(OSError, match="went away"):
         write_table_dataset(tmp_path, stream(), _numbers(["a.log", "b.log"]).__getitem__)
     assert opened and all(not writer.is_open for writer in opened)
+
+
+FF = sorted((Path(__file__).resolve().parents[1] / "fixtures/strace/logs/ff").glob("mt_pipes.*"))
+"""A real `strace -ff` capture: five files whose calls interleave in the merged trace."""
+POOL8 = Path(__file__).resolve().parents[1] / "fixtures/strace/logs/pool8.f_tt_T.log"
+
+
+def test_the_dataset_of_a_run_holds_its_tables_row_for_row(small: None, tmp_path: Path) -> None:
+    """An -ff set and another trace in one run, in row groups of 100: read back input by
+    input, each table is the run's own, in its order; the manifest names the inputs."""
+    import json
+
+    from analyzer import analyze
+    from analyzer.render.parquet import ParquetRenderer
+
+    result = analyze([*FF, POOL8])
+    ParquetRenderer().write(result, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    numbers = {item["input"]: item["input_no"] for item in manifest["inputs"]}
+    assert set(numbers) == {str(path) for path in [*FF, POOL8]}
+    for name, table in result.tables.items():
+        assert manifest["tables"][name]["rows"] == table.num_rows
+        if "input" not in table.column_names or not table.num_rows:
+            continue
+        for path in {*table.column("input").to_pylist()}:
+            files = sorted((tmp_path / name / f"input_no={numbers[path]}").glob("*.parquet"))
+            back = pa.concat_tables(pq.read_table(file) for file in files)
+            assert back.equals(table.filter(pc.equal(table["input"], path))), (name, path)
+    calls = result.tables["syscalls"]
+    assert len(set(calls.column("input").to_pylist())) == 6  # the -ff files interleave
