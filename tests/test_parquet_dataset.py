@@ -215,3 +215,18 @@ def test_the_dataset_of_a_run_holds_its_tables_row_for_row(small: None, tmp_path
             assert back.equals(table.filter(pc.equal(table["input"], path))), (name, path)
     calls = result.tables["syscalls"]
     assert len(set(calls.column("input").to_pylist())) == 6  # the -ff files interleave
+
+
+def test_a_pyarrow_dataset_is_written_from_its_batches(small: None, tmp_path: Path) -> None:
+    """Anything with a schema and `to_batches()` (a dataset on disk here) is a source."""
+    table = _table(700, ["a.log", "b.log"])
+    pq.write_table(table, tmp_path / "source.parquet", row_group_size=64)
+    source = ds.dataset(tmp_path / "source.parquet", schema=SCHEMA)
+    written = write_table_dataset(tmp_path / "out", source, _numbers(["a.log", "b.log"]).get)
+    assert written.rows == 700
+    back = ds.dataset(tmp_path / "out", format="parquet", partitioning="hive").to_table()
+    assert sorted(back["n"].to_pylist()) == list(range(700))
+    assert pq.read_schema(tmp_path / "out" / written.files[0]).field("n").metadata == {
+        b"doc": b"row number",
+        b"unit": b"1",
+    }

@@ -1,7 +1,8 @@
 """Writing one table as a Hive-partitioned Parquet dataset, as its rows stream by.
 
-`write_table_dataset` takes an Arrow table, a `RecordBatchReader` or any iterable of record
-batches (a table held whole, or one read back window by window from a work directory) and
+`write_table_dataset` takes an Arrow table (held in memory or mapped from a file), a
+`RecordBatchReader`, a pyarrow dataset (anything with a ``schema`` and ``to_batches()``) or
+any iterable of record batches (a table read back window by window from a work directory) and
 writes ``<folder>/input_no=<n>/part-NNNNN.parquet``: one partition per input of the run, in
 the order the rows come (call order for the strace tables), row groups of `ROW_GROUP_ROWS`
 rows and files of `FILE_ROWS` rows, so that a reader prunes by input from the path and by
@@ -25,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,7 @@ __all__ = [
     "FILE_ROWS",
     "PARTITION_KEY",
     "ROW_GROUP_ROWS",
+    "BatchSource",
     "Batches",
     "WrittenTable",
     "write_table_dataset",
@@ -53,7 +55,19 @@ PARTITION_KEY = "input_no"
 """The Hive partition key: the input's position in the run (`inputs[]` of the report)."""
 COMPRESSION = "zstd"
 
-Batches: TypeAlias = pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch]
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A table that gives its rows as record batches: a `pyarrow.dataset.Dataset`, or any
+    table kept out of memory that says its schema."""
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def to_batches(self) -> Iterable[pa.RecordBatch]: ...
+
+
+Batches: TypeAlias = pa.Table | pa.RecordBatchReader | BatchSource | Iterable[pa.RecordBatch]
 """What a table can be written from: held whole, or as a stream of record batches."""
 
 
@@ -133,6 +147,8 @@ def _stream(
         return source.schema, iter(source.to_batches(max_chunksize=ROW_GROUP_ROWS))
     if isinstance(source, pa.RecordBatchReader):
         return source.schema, iter(source)
+    if isinstance(source, BatchSource):  # a pyarrow dataset, or a table held on disk
+        return source.schema, iter(source.to_batches())
     batches: Iterator[pa.RecordBatch] = iter(source)
     if schema is not None:
         return schema, batches
