@@ -575,7 +575,8 @@ def render_markdown(specs: Sequence[TableSpec] = TABLES) -> str:
         "sources' own table specs by `python -m analyzer.schema_doc > docs/schema.md`; do "
         "not edit by hand.",
         "Each Parquet file written by `--format parquet` carries these schemas, with the "
-        "docs below as field metadata.",
+        "docs below as field metadata (the dataset's layout and its `manifest.json`: "
+        "docs/parquet.md).",
         "",
     ]
     for spec in specs:
