@@ -205,6 +205,21 @@ def test_bad_utf8_and_blockwise_reading(tmp_path: Path, monkeypatch: pytest.Monk
     assert _fast([str(bad), "--format", "folded"], tmp_path) == _full(bad, CollapseOptions())
 
 
+def test_utf8_names_reach_the_output_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HAND-WRITTEN: names that are UTF-8 but not ASCII (written as bytes, not re-encoded),
+    to a file and to stdout."""
+    data = (CORPUS / "perf-dd-stacks-01.txt").read_bytes().replace(b"dd", "dé→".encode(), 5)
+    path = tmp_path / "utf8.txt"
+    path.write_bytes(data)
+    expected = _full(path, CollapseOptions())
+    assert "dé→" in expected
+    assert _fast([str(path), "--format", "folded"], tmp_path) == expected
+    assert fold_fast.run([str(path), "--format", "folded"]) == 0
+    assert capsys.readouterr().out == expected
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "args",

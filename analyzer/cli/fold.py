@@ -4,7 +4,10 @@ Folded stacks need neither the Arrow tables nor the report, so for the plain cas
 streams the file in blocks through `perf_fold.StreamingFolder` (stackcollapse-perf.pl's
 reading and folding, in bounded memory) and prints the result: it imports no Arrow, numpy,
 pandas or CLI framework, which on a fast parse is most of the run (Lark only for the strace
-check below).
+check below). A file of at least `SPLIT_BYTES` is folded in two halves, cut after an empty
+line near its middle, by this process and a forked child at once (`fold_split`): the
+script's state is clean after every empty line, so the halves fold alone but for the event
+folded by default, which is found first and given to both.
 
 `run(argv)` returns the exit code when it handled the command line, or None when the
 command is not one it handles, and the caller runs the full CLI. It handles only:
@@ -33,17 +36,34 @@ messages and exit codes stay the CLI's. ``-o FILE`` is written whole or not at a
 
 from __future__ import annotations
 
+import codecs
+import io
+import os
+import re
+import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
-from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, folded_line
+from analyzer.derive.fold_runs import Batch, folded_batch, merge_batches
+from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, event_note
 from analyzer.formats.perf_assemble import gc_paused, scanner_reads_lines, sniff_lines
+from analyzer.formats.perf_collapse import EVENT, HEADER
 from analyzer.outputs import OutputError, atomic_text, same_file, stdout_to_devnull
 
-__all__ = ["fold_file", "perf_head_is_certain", "run"]
+__all__ = [
+    "SplitFold",
+    "first_event",
+    "fold_file",
+    "fold_split",
+    "perf_head_is_certain",
+    "read_range",
+    "run",
+    "usable_cpus",
+]
 
 # the values of analyzer.inputs (a test checks they agree; importing it would import Arrow)
 COMPRESSION_MAGIC: tuple[bytes, ...] = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd")
@@ -78,21 +98,21 @@ def run(argv: list[str]) -> int | None:
             folder = fold_file(stream, head, options)
     if folder is None:
         return None
-    items = folder.items()
-    first = next(items, None)
+    batches = folder.batches()
+    first = next(batches, None)
     if first is None and forced:
         folder.close()
         return None  # nothing folded of a forced perf input: the full CLI says why
     try:
         if output is None:
             try:
-                _write_folded(first, items, sys.stdout)
+                _write_folded(first, batches, sys.stdout)
             except BrokenPipeError:
                 stdout_to_devnull()  # the reader took what it wanted (`| head`)
         else:
             try:
                 with atomic_text(output) as handle:
-                    _write_folded(first, items, handle)
+                    _write_folded(first, batches, handle)
             except OutputError:
                 return None  # the full CLI reports it
     finally:
@@ -103,42 +123,245 @@ def run(argv: list[str]) -> int | None:
     return 0
 
 
-def _write_folded(
-    first: tuple[bytes, int] | None, rest: Iterator[tuple[bytes, int]], out: IO[str]
-) -> None:
-    """The folded lines (`first`, then `rest`) as the `folded` renderer writes them: bytes
-    that are not UTF-8 as ``\\xNN`` (the input layer's reading)."""
-    batch: list[bytes] = []
-    for stack, count in chain([first] if first is not None else [], rest):
-        batch.append(folded_line(stack, count))
-        if len(batch) >= 4096:
-            out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
-            batch.clear()
-    out.write(b"".join(batch).decode("utf-8", "backslashreplace"))
+def _write_folded(first: Batch | None, rest: Iterator[Batch], out: IO[str]) -> None:
+    """The folded lines (batch `first`, then `rest`) as the `folded` renderer writes them:
+    bytes that are not UTF-8 as ``\\xNN`` (the input layer's reading). Straight to the
+    byte buffer of a UTF-8 handle (the text layer would decode and encode them again)."""
+    raw: IO[bytes] | None = getattr(out, "buffer", None)
+    encoding = getattr(out, "encoding", None)
+    if encoding is None or codecs.lookup(encoding).name != "utf-8" or os.linesep != "\n":
+        raw = None
+    if raw is not None:
+        out.flush()
+    for batch in chain([first] if first is not None else [], rest):
+        text = folded_batch(batch)
+        if raw is None:
+            out.write(text.decode("utf-8", "backslashreplace"))
+        else:
+            raw.write(text if text.isascii() else _utf8(text))
+    if raw is not None:
+        raw.flush()
     out.flush()
 
 
-def fold_file(stream: BinaryIO, head: bytes, options: CollapseOptions) -> StreamingFolder | None:
+class Folded(Protocol):
+    """What `run` prints: a `StreamingFolder`, or a `SplitFold` of two."""
+
+    def batches(self) -> Iterator[Batch]: ...
+
+    def items(self) -> Iterator[tuple[bytes, int]]: ...
+
+    def note(self) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+def fold_file(stream: BinaryIO, head: bytes, options: CollapseOptions) -> Folded | None:
     """A folder that has read `head` and the rest of `stream`, or None for input with
     ``\\r`` (`analyzer.inputs` removes it at line ends; the full CLI does that). Lines that
     are not UTF-8 are read with ``\\xNN`` escapes, as `analyzer.inputs` gives them to the
-    full pipeline."""
+    full pipeline. A file of at least `SPLIT_BYTES` is folded in two halves side by side
+    when two CPUs are usable (`fold_split`)."""
+    split = _split_point(stream, head, options)
+    if split is not None:
+        return fold_split(stream, head, options, *split)
     folder = StreamingFolder(options)
+    if not read_range(folder, stream, head, None):
+        folder.close()
+        return None
+    return folder
+
+
+def read_range(folder: StreamingFolder, stream: BinaryIO, head: bytes, end: int | None) -> bool:
+    """Feed `folder` with `head` and what follows it in `stream` up to offset `end` (the
+    end of the file: None); False when the input has ``\\r``."""
     pending = b""
     data = head
     while data:
         if b"\r" in data:
-            folder.close()
-            return None
+            return False
+        if not pending and data.isascii():  # no UTF-8 sequence to cut: the reader cuts
+            folder.feed_raw(data)
+            size = BLOCK_BYTES if end is None else min(BLOCK_BYTES, end - stream.tell())
+            data = stream.read(size) if size > 0 else b""
+            continue
         data = pending + data if pending else data
         cut = data.rfind(b"\n") + 1  # whole lines only: never split a UTF-8 sequence
         pending = data[cut:]
         if cut:
             folder.feed_raw(_utf8(data if cut == len(data) else data[:cut]))
-        data = stream.read(BLOCK_BYTES)
+        size = BLOCK_BYTES if end is None else min(BLOCK_BYTES, end - stream.tell())
+        data = stream.read(size) if size > 0 else b""
     if pending:
         folder.feed_raw(_utf8(pending))
-    return folder
+    return True
+
+
+SPLIT_BYTES = 64 << 20
+"""Files at least this large are folded in two halves by two processes."""
+SPLIT_SEARCH = 16 << 20
+"""How far past the middle an empty line is looked for (none: one process)."""
+
+
+def _split_point(
+    stream: BinaryIO, head: bytes, options: CollapseOptions
+) -> tuple[int, CollapseOptions] | None:
+    """(offset just after an empty line near the middle of the file, the options with the
+    event to fold made explicit) for a file worth folding in two halves, else None.
+
+    The script's state is clean after every empty line (`analyzer.formats.perf_collapse`),
+    so the halves fold independently, but for the event folded by default, the first one
+    the script meets in the whole file: it must be in the first half (else one process)."""
+    try:
+        size = os.fstat(stream.fileno()).st_size
+    except (OSError, io.UnsupportedOperation):
+        return None
+    if size < SPLIT_BYTES or usable_cpus() < 2:
+        return None
+    start = stream.tell()
+    try:
+        stream.seek(size // 2)
+        tail = b""
+        while len(tail) < SPLIT_SEARCH:
+            block = stream.read(1 << 20)
+            if not block:
+                return None
+            found = (tail[-1:] + block).find(b"\n\n")
+            if found >= 0:
+                cut = stream.tell() - len(block) - len(tail[-1:]) + found + 2
+                break
+            tail += block
+        else:
+            return None
+        if options.event_filter is not None:
+            return cut, options
+        stream.seek(start)
+        event = first_event(stream, head, cut)
+    finally:
+        stream.seek(start)
+    if event is None:
+        return None
+    return cut, replace(options, event_filter=event.decode("utf-8", "surrogateescape"))
+
+
+_HEADERISH = re.compile(rb"^[^\s#][^\n]*", re.MULTILINE)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def first_event(stream: BinaryIO, head: bytes, end: int) -> bytes | None:
+    """The event of the first line before `end` that the script reads as a header with an
+    event (`head`, then `stream`): the one it folds by default."""
+    pending = b""
+    data = head
+    while data:
+        data = pending + data if pending else data
+        cut = data.rfind(b"\n") + 1
+        pending = data[cut:]
+        for match in _HEADERISH.finditer(_utf8(data[:cut])):
+            line = match.group()
+            if HEADER.match(line) is not None:
+                event = EVENT.search(line)
+                if event is not None:
+                    return event[2]
+        size = min(BLOCK_BYTES, end - stream.tell())
+        data = stream.read(size) if size > 0 else b""
+    return None
+
+
+class SplitFold:
+    """The folded stacks of a file folded in two halves: this process reads the first, a
+    child process the second; both write sorted runs, merged here."""
+
+    def __init__(self, original: CollapseOptions, work: str) -> None:
+        self.original = original
+        self.work = work
+        self.runs: list[str] = []
+        self.last: Batch = []
+        """The first half's folded stacks that it did not write to a run, sorted."""
+        self.events: list[bytes] = []
+        self.first: StreamingFolder | None = None
+        """The first half's folder, which owns its runs."""
+
+    def batches(self) -> Iterator[Batch]:
+        try:
+            yield from merge_batches(self.runs, self.last)
+        finally:
+            self.close()
+
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        for batch in self.batches():
+            yield from batch
+
+    def note(self) -> str | None:
+        if self.original.event_filter is not None or not self.events:
+            return None
+        first = self.events[0]
+        return event_note(first, next((e for e in self.events if e != first), None))
+
+    def close(self) -> None:
+        if self.first is not None:
+            self.first.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def fold_split(
+    stream: BinaryIO, head: bytes, original: CollapseOptions, cut: int, options: CollapseOptions
+) -> SplitFold | None:
+    """Fold the file up to `cut` here and from `cut` on in a child process (see
+    `SplitFold`); None for input with ``\\r``."""
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    head = head[:cut]  # (`head` starts the file)
+    work = tempfile.mkdtemp(prefix="iodiag-fold-")
+    result = SplitFold(original, work)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            second = pool.submit(_fold_second_half, stream.name, cut, options, work)
+            folder = StreamingFolder(options, spill_dir=work)
+            folder.SPILL_BYTES //= 2  # two processes
+            if not read_range(folder, stream, head, cut):
+                second.cancel()
+                result.close()
+                return None
+            result.first = folder
+            result.runs, result.last = folder.finish_sorted()
+            result.events = folder.events()
+            done = second.result()
+    except BaseException:
+        result.close()
+        raise
+    if done is None:
+        result.close()
+        return None
+    runs, events = done
+    result.runs += runs
+    result.events = list(dict.fromkeys([*result.events, *events]))
+    return result
+
+
+def _fold_second_half(
+    path: str, cut: int, options: CollapseOptions, work: str
+) -> tuple[list[str], list[bytes]] | None:
+    """In the child process: fold the file from `cut` on; (run files, events met), or None
+    for input with ``\\r``."""
+    folder = StreamingFolder(options, spill_dir=work)
+    folder.SPILL_BYTES //= 2
+    with open(path, "rb") as stream:
+        stream.seek(cut)
+        if not read_range(folder, stream, stream.read(BLOCK_BYTES), None):
+            folder.close()
+            return None
+    return folder.finish_runs(work), folder.events()
 
 
 def _utf8(block: bytes) -> bytes:

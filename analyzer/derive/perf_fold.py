@@ -30,16 +30,15 @@ flame graph and speedscope renderers use to name and colour frames.
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import groupby
-from operator import itemgetter
+from itertools import islice
 from typing import TYPE_CHECKING, cast
 
 from analyzer.config import CollapseOptions
+from analyzer.derive.fold_runs import merge_batches, move_run, write_run
 from analyzer.formats.perf_collapse import CollapseReader, Frame
 
 if TYPE_CHECKING:
@@ -53,6 +52,7 @@ __all__ = [
     "collapse",
     "collapse_lines",
     "default_event",
+    "event_note",
     "fold_frame",
     "fold_reader",
     "folded_note",
@@ -198,10 +198,17 @@ def folded_note(reader: CollapseReader, options: CollapseOptions) -> str | None:
     """What to tell the user when, folding the first event by default, the input has
     another one (stackcollapse-perf.pl prints ``Filtering for events of type: OTHER`` on
     stderr then)."""
-    if options.event_filter or reader.other_event is None or reader.first_event is None:
+    if options.event_filter:
         return None
-    first = reader.first_event.decode("utf-8", "backslashreplace")
-    other = reader.other_event.decode("utf-8", "backslashreplace")
+    return event_note(reader.first_event, reader.other_event)
+
+
+def event_note(first_event: bytes | None, other_event: bytes | None) -> str | None:
+    """`folded_note` for the first event met and the first other one after it."""
+    if first_event is None or other_event is None:
+        return None
+    first = first_event.decode("utf-8", "backslashreplace")
+    other = other_event.decode("utf-8", "backslashreplace")
     return (
         f"folded only events of type {first}, the first one met, and left out other types "
         f"such as {other}, as stackcollapse-perf.pl does (choose one with --event-filter)"
@@ -337,26 +344,40 @@ class StreamingFolder:
     """Reads `perf script` bytes and folds them with `options` in bounded memory.
 
     `feed_raw` the input cut anywhere (or `feed` blocks of whole lines), then `items()`:
-    the folded (stack, count) pairs in the script's order. What the reader holds is folded
-    into the counts every `FOLD_PAIRS` pairs; its frames are forgotten past `FRAME_LINES`
-    distinct frame lines; the counts are written to a sorted run file past `SPILL_BYTES`
-    and the runs merged at the end. So memory is bounded by these limits whatever the input
-    (a single sample with millions of frames, which the script also holds whole, aside).
+    the folded (stack, count) pairs in the script's order. The reader
+    (`analyzer.derive.perf_fold_direct.DirectReader`) adds the common pieces to the counts
+    as text; the pieces of other shapes it keeps as tokens are folded into the counts every
+    `FOLD_PAIRS` of them, and its frames forgotten past `FRAME_LINES` distinct frame lines;
+    the counts are written to a sorted run file past an estimated `SPILL_BYTES` and the runs
+    merged at the end. So memory is bounded by these limits whatever the input (a single
+    sample with millions of frames, which the script also holds whole, aside).
     """
 
     FOLD_PAIRS = 200_000
     FRAME_LINES = 1_000_000
     SPILL_BYTES = 256 << 20
 
-    def __init__(self, options: CollapseOptions | None = None, spill_dir: str | None = None):
+    def __init__(
+        self,
+        options: CollapseOptions | None = None,
+        spill_dir: str | None = None,
+    ):
+        from analyzer.derive.perf_fold_direct import DirectReader
+
         self.options = options or CollapseOptions()
-        self.reader = CollapseReader()
+        self.reader = DirectReader(self.options)
         self.namer = _Namer(self.reader, self.options)
-        self.counts: dict[bytes, int] = {}
-        self._count_bytes = 0
+        self.reader.root_of = self.namer.roots
+        self.reader.on_headers = self._new_headers
+        self.counts: dict[bytes, int] = self.reader.counts
+        self._count_bytes = 0.0
+        self._counted = 0
         self._spill_dir = spill_dir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.runs: list[str] = []
+
+    def _new_headers(self) -> None:
+        self.namer.update(_wanted(self.reader, self.options))
 
     def feed_raw(self, data: bytes) -> None:
         self.reader.feed_raw(data)
@@ -374,45 +395,75 @@ class StreamingFolder:
             self._fold()
             reader.forget_frames()
             self.namer.forget_frames()
-
-    def _fold(self) -> None:
-        reader = self.reader
-        before = len(self.counts)
-        _fold_into(self.counts, reader, self.namer)
-        reader.pairs.clear()
-        reader.general.clear()
-        # an estimate: the keys added (their length is about the last one's) and the dict
-        if len(self.counts) > before:
-            self._count_bytes = sum(map(len, self.counts)) + 120 * len(self.counts)
+        self._estimate()
         if self._count_bytes > self.SPILL_BYTES:
             self._spill()
 
+    def _estimate(self) -> None:
+        """Add the keys counted since the last estimate to `_count_bytes`: as long as the
+        last ones (a sample of them) plus the dictionary's share."""
+        added = len(self.counts) - self._counted
+        if added > 0:
+            sample = list(islice(reversed(self.counts), 256))
+            self._count_bytes += added * (sum(map(len, sample)) / len(sample) + 120)
+            self._counted = len(self.counts)
+
+    def _fold(self) -> None:
+        reader = self.reader
+        self._new_headers()
+        _fold_into(self.counts, reader, self.namer)
+        reader.pairs.clear()
+        reader.general.clear()
+        self._estimate()
+
     def _spill(self) -> None:
+        self._fold()
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="iodiag-fold-", dir=self._spill_dir)
-        path = os.path.join(self._tmp.name, f"run-{len(self.runs):05d}")
-        with open(path, "wb") as out:
-            out.writelines(b"%s %d\n" % item for item in sorted(self.counts.items()))
-        self.runs.append(path)
+        base = os.path.join(self._tmp.name, f"run-{len(self.runs):05d}")
+        self.runs.append(write_run(base, sorted(self.counts.items())))
         self.counts.clear()
-        self._count_bytes = 0
+        self._count_bytes = 0.0
+        self._counted = 0
 
-    def items(self) -> Iterator[tuple[bytes, int]]:
-        """The folded stacks, sorted; reads the rest of the input's state first."""
+    def finish_sorted(self) -> tuple[list[str], list[tuple[bytes, int]]]:
+        """Read the rest of the input's state: (the runs written, the other folded stacks
+        sorted), for `fold_runs.merge_batches`."""
         self.reader.finish()
         self._fold()
         last = sorted(self.counts.items())
         self.counts.clear()
-        if not self.runs:
-            yield from last
-            return
+        return self.runs, last
+
+    def batches(self) -> Iterator[list[tuple[bytes, int]]]:
+        """The folded stacks, sorted, in batches (none empty); reads the rest of the input's
+        state first."""
         try:
-            streams = [_run_items(path) for path in self.runs]
-            merged = heapq.merge(*streams, last, key=itemgetter(0))
-            for key, group in groupby(merged, key=itemgetter(0)):
-                yield key, sum(count for _, count in group)
+            yield from merge_batches(*self.finish_sorted())
         finally:
             self.close()
+
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        """The folded stacks, sorted; reads the rest of the input's state first."""
+        for batch in self.batches():
+            yield from batch
+
+    def finish_runs(self, directory: str) -> list[str]:
+        """Read the rest of the input's state and write everything folded as sorted runs in
+        `directory` (which the caller removes); their paths, for `merge_batches`."""
+        self.reader.finish()
+        self._spill()
+        runs = [
+            move_run(run, os.path.join(directory, f"{os.getpid()}-{index:05d}"))
+            for index, run in enumerate(self.runs)
+        ]
+        self.runs.clear()
+        self.close()
+        return runs
+
+    def events(self) -> list[bytes]:
+        """The events of the headers read, each once, in the order first met."""
+        return list(dict.fromkeys(h.event for h in self.reader.headers if h.event is not None))
 
     def note(self) -> str | None:
         return folded_note(self.reader, self.options)
@@ -421,13 +472,6 @@ class StreamingFolder:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def _run_items(path: str) -> Iterator[tuple[bytes, int]]:
-    with open(path, "rb") as stream:
-        for line in stream:
-            key, _, count = line.rstrip(b"\n").rpartition(b" ")
-            yield key, int(count)
 
 
 def collapse(parsed: ParsedPerf, options: CollapseOptions | None = None) -> str:

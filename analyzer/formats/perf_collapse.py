@@ -26,7 +26,7 @@ each block of input at its empty lines (``bytes.split``, in C) and reads each pi
 
 - the common piece, a header and then only frame lines (or only the header), is one
   dictionary lookup for the header (by its text around the time and the period, see
-  `_header_key`), one for the frame lines together (``bodies``), and, for frame lines never
+  `header_key`), one for the frame lines together (``bodies``), and, for frame lines never
   seen together, one lookup per line (``map`` over the lines, in C); it adds its period to
   ``pairs[(header, chain)]``;
 - any other piece (headers one after another, a comment between frames, ...) is kept as its
@@ -53,12 +53,14 @@ import re
 from typing import NamedTuple, cast
 
 __all__ = [
+    "BLANKS",
     "EVENT",
     "FRAME",
     "HEADER",
     "CollapseReader",
     "Frame",
     "Header",
+    "header_key",
     "read_frame",
     "read_header",
 ]
@@ -81,7 +83,7 @@ _ADDRESS = re.compile(rb"[ \t\f\v\r]+\w+")
 """The indent and address of a frame line (the script's ``^\\s*(\\w+)``, within a line)."""
 _ADDRESSES = re.compile(rb"\n[ \t\f\v\r]+\w+")
 """`_ADDRESS` after every newline (a literal first: faster than ``^`` with MULTILINE)."""
-_BLANKS = b" \t\n\r\f\v"
+BLANKS = b" \t\n\r\f\v"
 """Python's ``\\s`` in a bytes pattern, and Perl's for a byte string (5.18 and later)."""
 
 
@@ -143,7 +145,7 @@ def read_frame(line: bytes) -> Frame | None:
     return Frame(pc, tuple(parts), module)
 
 
-def _header_key(line: bytes) -> tuple[tuple[bytes, int, bytes] | None, bytes | None]:
+def header_key(line: bytes) -> tuple[tuple[bytes, int, bytes] | None, bytes | None]:
     """(template, period digits) of a header line: the line without the digits of its time
     and of the period after it. perf prints ``comm tid [cpu] TIME: PERIOD event:``; the
     script's regular expressions treat every digit alike, so two headers that differ only
@@ -289,7 +291,7 @@ class CollapseReader:
                     continue
             newline = piece.find(b"\n")
             head = piece if newline < 0 else piece[:newline]
-            template, digits = _header_key(head)
+            template, digits = header_key(head)
             entry = templates.get(template) if template is not None else None
             known: tuple[int, int] | None
             if entry is not None:
@@ -327,7 +329,7 @@ class CollapseReader:
         """(header id, period) of a line the script may read as a header, or None when it
         does not. Remembers the line's template when that is safe, else the line."""
         if not keyed:
-            template, digits = _header_key(line)
+            template, digits = header_key(line)
         if template is not None:
             entry = self._templates.get(template)
             if entry is not None:
@@ -477,7 +479,7 @@ class CollapseReader:
         """A line after the first of a piece: its frame id, `SKIP` or `HEADERISH`."""
         if not line:
             return HEADERISH  # an empty line: never inside a piece, read it token by token
-        if line[0] not in _BLANKS:
+        if line[0] not in BLANKS:
             if line[0] == 35:  # "#"
                 return SKIP
             if HEADER.match(line) is not None:
@@ -559,7 +561,7 @@ class CollapseReader:
         first = line[0]
         if first == 35:  # "#"
             return None
-        if first not in _BLANKS:
+        if first not in BLANKS:
             header = self._header_of(line, keyed=False)
             if header is not None:
                 return header

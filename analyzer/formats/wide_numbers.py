@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:  # imported when used: the light fold path (`analyzer.cli.fold`) needs neither
+    import numpy as np
+    import pyarrow as pa
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -28,6 +29,8 @@ SUSPECT = r"\d{19}|0x[0-9a-fA-F]{17}|(?:^|[^0-9])(?:\d{11}|9\d{9})\.\d"
 
 def suspect_lines(lines: pa.StringArray) -> np.ndarray:
     """Which lines may hold a number that overflows int64 once read (see `SUSPECT`)."""
+    import pyarrow.compute as pc
+
     found = pc.match_substring_regex(lines, SUSPECT)
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 

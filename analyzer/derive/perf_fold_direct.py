@@ -1,0 +1,386 @@
+"""Folding straight to stackcollapse-perf.pl's stack text, for `StreamingFolder`.
+
+`analyzer.formats.perf_collapse.CollapseReader` reads without knowing the fold options, so it
+keeps every sample as ids (a header id and a tuple of frame ids) that
+`analyzer.derive.perf_fold` names later. When the options are known up front (``--format
+folded``), `DirectReader` names each frame line once, when first met, and adds every common
+piece (a header, then frame lines) to the folded counts as text: one lookup for the header
+(the reader's templates), then, in C, a lookup per frame line and a join. Pieces of any other
+shape still go to the reader's token replay (`general`), which `perf_fold` folds.
+
+Frame lines never seen are named a block at a time: most are "simple" (an indented address,
+a symbol with no character the script rewrites, an offset, a DSO without parentheses), and
+for those the script's folded name is the symbol without its offset, which one regular
+expression substitution over all of them gives (`simple_frame_pattern`). The others are read
+one at a time with `read_frame` and `perf_fold.frame_text`, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from itertools import compress
+from operator import not_
+from typing import cast
+
+from analyzer.config import CollapseOptions
+from analyzer.derive.perf_fold import _java_text, frame_text
+from analyzer.formats.perf_collapse import (
+    BLANKS,
+    FRAME,
+    HEADER,
+    CollapseReader,
+    read_frame,
+)
+
+__all__ = ["DirectReader", "simple_frame_pattern"]
+
+MARK = b"\n"
+"""The text of a line that makes its piece one for the token replay: a line read as a
+header, or a frame whose folded name is empty (no real name holds a newline)."""
+SKIP = b""
+"""The text of a line that adds nothing (a comment, an unrecognised line, a skipped frame)."""
+_BLANK_STARTS = frozenset(BLANKS) - {10}
+
+
+def simple_frame_pattern(options: CollapseOptions, keyed: bool = False) -> re.Pattern[bytes]:
+    """One match per line (MULTILINE, ``findall``), for lines without ``->`` (inlining) or
+    ``.(`` (a Go method, which the script does not cut) and whose offsets `OFFSET` removed:
+    group 1 or 2 is the line's folded name with these options (under a root that is not
+    ``java...``) before the script replaces ``;`` and removes quotes, when the line is a
+    "simple" frame line; else both are empty.
+
+    The line starts with a blank (so it is no header) and the address is one word followed
+    by blanks (so it is the script's ``\\s*(\\w+)\\s*``). The symbol does not start with
+    ``(``, ``[`` (``[unknown]``) or ``+``, and either (group 1) has no ``(`` and is followed
+    by a DSO without parentheses that closes the line (the name is the symbol), or (group
+    2) has a ``(`` that does not open ``(anonymous namespace)`` with another `` (...)`` after
+    it (the name is what comes before that ``(``). With ``--kernel`` the DSO must not start
+    with ``[`` nor end with ``vmlinux``, with ``--jit`` not hold ``/tmp/perf-`` (those get
+    annotations).
+
+    `keyed`: for the lines' keys (`ADDRESSES`), whose indent and address are a NUL."""
+    dso = rb"[^()\n]*"
+    rest = rb""
+    if options.kernel or options.all:
+        dso = rb"(?!\[)" + dso + rb"(?<!vmlinux)"
+        rest += rb"(?![^\n]* \(\[)(?![^\n]*vmlinux\))"
+    if options.jit or options.all:
+        dso = rb"(?![^\n]*/tmp/perf-)" + dso
+        rest += rb"(?![^\n]*/tmp/perf-)"
+    start = rb"\x00[ \t\f\v\r]+" if keyed else rb"[ \t\f\v\r]+\w+[ \t\f\v\r]+"
+    return re.compile(
+        rb"^(?:" + start + rb"(?:([^\s(\[+][^\n(]*) \(" + dso + rb"\)"
+        rb"|([^\s(\[+][^\n(]*)\((?!anonymous namespace\))" + rest + rb"(?=[^\n]* \([^\n]*\))[^\n]*)"
+        rb"|[^\n]*)$",
+        re.MULTILINE,
+    )
+
+
+JAVA_CLASS_L = re.compile(rb"^L(?=[^\n]*/)", re.MULTILINE)
+"""The ``L`` that the script drops from a name with a ``/`` under a ``java...`` root (in
+names of simple lines: one name per line)."""
+ADDRESSES = re.compile(rb"\n[ \t\f\v\r]+\w+")
+"""The indent and address of every line but the first (give the text a newline first): a
+line's key is the line with them replaced by a NUL. Most frame lines name the same with
+any address, so when most lines are new (every address differs), they are named by key."""
+OFFSET = re.compile(rb"\+0x[\da-f]+(?= \([^()\n]*\)$)", re.MULTILINE)
+"""The offset the script removes from the symbol of a line whose DSO has no parentheses."""
+
+
+class DirectReader(CollapseReader):
+    """A `CollapseReader` that adds common pieces to `counts` as folded text.
+
+    `roots(header_id)` must give the root of a header (None for an event left out); the
+    owner (`StreamingFolder`) keeps it up to date."""
+
+    LINE_BLOCKS = 1
+    """Blocks always read by line first (the first has only new lines)."""
+    KEY_SHARE = 0.5
+    """Past this share of new lines in a block read by line, the next are read by key."""
+    PROBE = 8
+    LINE_LIMIT = 300_000
+    """Frame lines whose text is remembered; past this the memory restarts (between
+    blocks: nothing refers to it)."""
+
+    def __init__(self, options: CollapseOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.counts: dict[bytes, int] = {}
+        """Folded stack -> summed periods, of the common pieces."""
+        self.root_of: list[bytes | None] = []
+        """Header id -> root (``$pname``), None for an event left out; `StreamingFolder`
+        extends it through `on_headers` when the reader met new headers."""
+        self.on_headers: Callable[[], None] = lambda: None
+        self.texts: dict[bytes, bytes] = {}
+        """Frame line -> its folded name(s) under a root that is not ``java...``, `SKIP`
+        or `MARK`."""
+        self.java_texts: dict[bytes, bytes] = {}
+        """The same under a ``java...`` root, once one was met (`java_seen`)."""
+        self.java_seen = False
+        self.key_texts: dict[bytes, bytes] = {}
+        """A frame line's key (`ADDRESSES`) -> the name of every line with that key; no
+        entry when the address matters (``--addrs`` and ``[unknown]``) or is not the whole
+        first word for the script."""
+        self.java_key_texts: dict[bytes, bytes] = {}
+        self._simple = simple_frame_pattern(options)
+        self._simple_keyed = simple_frame_pattern(options, keyed=True)
+        self._blocks = 0
+        self._by_line_without_time: dict[bytes, tuple[int, int]] = {}
+        """A header line without its time (``DIGITS.DIGITS`` before the first ``: ``) ->
+        (header id, period), for lines whose template (`header_key`) is remembered: every
+        line with the same text around a time has the same template and period digits."""
+        self._by_key = False
+        """Whether blocks are named by key (most lines of the last block read by line were
+        new); every `PROBE`-th block is read by line to check again."""
+        self._kernel = options.kernel or options.all
+        self._jit = options.jit or options.all
+
+    # -- naming ---------------------------------------------------------------------------
+
+    def _learn(self, all_lines: list[bytes], keys: list[bytes] | None = None) -> None:
+        """Name the frame lines never seen (those starting with a blank; others are named
+        when met), or, given their `keys`, the keys never seen."""
+        texts = self.texts if keys is None else self.key_texts
+        java_texts = self.java_texts if keys is None else self.java_key_texts
+        if len(texts) > self.LINE_LIMIT:
+            texts.clear()
+            java_texts.clear()
+        new = set(all_lines if keys is None else keys).difference(texts)
+        if keys is None:
+            share = len(new) / max(1, len(all_lines))
+            self._by_key = self._blocks > self.LINE_BLOCKS and share > self.KEY_SHARE
+            lines = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
+        else:
+            lines = [key for key in new if key[:1] == b"\x00"]
+        if not lines:
+            return
+        joined = b"\n".join(lines)
+        pattern = self._simple if keys is None else self._simple_keyed
+        found = map(b"".join, pattern.findall(OFFSET.sub(b"", joined)))
+        named_text = b"\n".join(found).replace(b";", b":").translate(None, b"\"'")
+        named = named_text.split(b"\n")
+        texts.update(zip(lines, named, strict=True))
+        if self.java_seen:
+            java = JAVA_CLASS_L.sub(b"", named_text).split(b"\n")
+            java_texts.update(zip(lines, java, strict=True))
+        slow = list(compress(lines, map(not_, named)))  # not simple: read them whole
+        if b"->" in joined or b".(" in joined:  # the pattern does not judge these
+            slow += [line for line in lines if b"->" in line or b".(" in line]
+        if keys is None:
+            for line in slow:
+                self._read(line)
+        elif slow:
+            line_of = dict(zip(keys, all_lines, strict=True))
+            for key in slow:
+                text = self._key_text(key, line_of[key])
+                if text is None:
+                    del texts[key]
+                    java_texts.pop(key, None)
+                else:
+                    texts[key] = text
+                    if self.java_seen:
+                        java_texts[key] = text if b"/" not in text else _java_text(text)
+
+    def _key_text(self, key: bytes, line: bytes) -> bytes | None:
+        """The name of every line with this key (`line` is one), None when the address
+        decides (``--addrs`` and ``[unknown]``, or an address that is not the whole first
+        word for the script's regular expression)."""
+        match = FRAME.match(line)
+        if match is None or match.end(1) != len(line) - len(key) + 1:
+            return None
+        frame = read_frame(line)
+        if frame is None:
+            return SKIP  # a symbol starting with "(", or empty: whatever the address
+        if frame.pc and self.options.addrs:
+            return None
+        text = frame_text(
+            frame, java=False, kernel=self._kernel, jit=self._jit, addrs=self.options.addrs
+        )
+        return text or MARK
+
+    def _read(self, line: bytes) -> bytes:
+        """Name `line` the slow way (`_text`) and remember it; its name."""
+        text = self.texts[line] = self._text(line)
+        if self.java_seen:
+            self.java_texts[line] = text if b"/" not in text else _java_text(text)
+        return text
+
+    def _text(self, line: bytes) -> bytes:
+        """The folded name(s) of a line after the first of a piece, `SKIP` or `MARK`."""
+        if not line:
+            return MARK
+        if line[0] not in BLANKS:
+            if line[0] == 35:  # "#"
+                return SKIP
+            if HEADER.match(line) is not None:
+                return MARK
+        frame = read_frame(line)
+        if frame is None:
+            if FRAME.match(line) is None:
+                self.unrecognized += 1
+            return SKIP
+        text = frame_text(
+            frame, java=False, kernel=self._kernel, jit=self._jit, addrs=self.options.addrs
+        )
+        return text or MARK
+
+    def _lookup(self, lines: list[bytes], java: bool) -> list[bytes]:
+        """The names of `lines` (under a ``java...`` root if `java`), naming those never
+        seen."""
+        if java and not self.java_seen:
+            self.java_seen = True
+            java_texts = self.java_texts
+            for line, plain in self.texts.items():
+                java_texts[line] = plain if b"/" not in plain else _java_text(plain)
+            java_key_texts = self.java_key_texts
+            for key, plain in self.key_texts.items():
+                java_key_texts[key] = plain if b"/" not in plain else _java_text(plain)
+        texts = self.java_texts if java else self.texts
+        found = list(map(texts.get, lines))
+        if None in found:
+            for index, known in enumerate(found):
+                if known is None:
+                    plain = self._read(lines[index])
+                    found[index] = plain if not java else self.java_texts[lines[index]]
+        return found  # type: ignore[return-value]
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def feed(self, block: bytes) -> None:
+        self._mode(raw=False)
+        carry = self._carry
+        self._split(block if carry is None else carry + b"\n" + block)
+
+    def feed_raw(self, data: bytes) -> None:
+        self._mode(raw=True)
+        carry = self._carry
+        self._split(data if carry is None else carry + data)
+
+    def _split(self, text: bytes) -> None:
+        """`CollapseReader._take` without splitting `text` into pieces: what its last empty
+        line ends goes to `_block` (an empty line more or less at a cut changes nothing:
+        empty lines in a row are one)."""
+        last = text.rfind(b"\n\n")
+        if last >= 0:
+            self._block(text, last)
+            text = text[last + 2 :]
+        self._take([text])
+
+    def _pieces(self, pieces: list[bytes]) -> None:
+        text = b"\n\n".join(pieces)
+        self._block(text, len(text))
+
+    def _block(self, text: bytes, end: int) -> None:
+        """Count the pieces of ``text[:end]``, which an empty line ends (at `end`).
+
+        The pieces are read as runs of lines between empty lines of one list (the lines
+        are split, hashed and looked up once; the lines after `end` are split too, and
+        dropped, rather than the text copied)."""
+        if self._open is not None:  # the piece read line by line ends here
+            text = text[:end]
+            first = text.find(b"\n\n")
+            self._stream(text if first < 0 else text[:first])
+            self._close()
+            if first < 0:
+                return
+            text = text[first + 2 :]
+            end = len(text)
+        lines = text.split(b"\n")
+        if end < len(text):  # drop the empty line at `end` and the lines after it
+            del lines[len(lines) - text.count(b"\n", end) :]
+        lines.append(b"")  # the end of the last piece
+        self._blocks += 1
+        names = lines
+        if self._by_key and self._blocks % self.PROBE and b"\x00" not in text:
+            names = ADDRESSES.sub(b"\n\x00", b"\n" + text)[1:].split(b"\n")
+            del names[len(lines) - 1 :]
+            names.append(b"")
+            self._learn(lines, names)
+            name_of = self.key_texts.__getitem__
+            java_name_of = self.java_key_texts.__getitem__
+        else:
+            self._learn(lines)
+            name_of = self.texts.__getitem__
+            java_name_of = self.java_texts.__getitem__
+        templates = self._templates
+        untimed_ids = self._by_line_without_time
+        untimed_get = untimed_ids.get
+        roots = self.root_of
+        counts = self.counts
+        get = counts.get
+        start = 0
+        for stop in compress(range(len(lines)), map(not_, lines)):
+            if stop == start:  # empty lines in a row
+                start += 1
+                continue
+            head = lines[start]
+            # the header's template (`header_key`, inline), or first the line without
+            # its time, which gives the same header and period when the time is one
+            # (`_by_line_without_time`)
+            known: tuple[int, int] | None = None
+            colon = head.find(b": ")
+            template: tuple[bytes, int, bytes] | None = None
+            digits: bytes | None = None
+            untimed: bytes | None = None
+            if colon > 0:
+                blank = head.rfind(b" ", 0, colon)
+                whole, dot, fraction = head[blank + 1 : colon].partition(b".")
+                if dot and whole.isdigit() and fraction.isdigit():
+                    untimed = head[: blank + 1] + head[colon:]
+                    known = untimed_get(untimed)
+                    if known is not None:
+                        header_id, period = known
+                        untimed = None
+                    else:
+                        rest = head[colon + 1 :]
+                        stripped = rest.lstrip(b" ")
+                        space = stripped.find(b" ")
+                        digits = stripped[:space]
+                        if space > 0 and digits.isdigit():
+                            template = (
+                                head[: blank + 1],
+                                len(rest) - len(stripped),
+                                stripped[space:],
+                            )
+                        else:
+                            template, digits = (head[: blank + 1], -1, rest), None
+            if known is None:
+                entry = templates.get(template) if template is not None else None
+                if entry is not None:
+                    header_id, fixed = entry
+                    if fixed is not None:
+                        period = fixed
+                    else:  # the template's digits are the period
+                        period = 1 if digits == b"0" else int(cast(bytes, digits))
+                    if untimed is not None and len(untimed_ids) < self.TEMPLATE_LIMIT:
+                        untimed_ids[untimed] = (header_id, period)
+                else:
+                    known = self._header_of(head, template, digits)
+                    if known is None:
+                        self._general(b"\n".join(lines[start:stop]))
+                        start = stop + 1
+                        continue
+                    header_id, period = known
+            if header_id >= len(roots):  # (a header first met here or in a replayed piece)
+                self.on_headers()
+            root = roots[header_id]
+            if stop == start + 1:
+                if root is not None:
+                    counts[root] = get(root, 0) + period
+                start = stop + 1
+                continue
+            java = root is not None and root[:4] == b"java"
+            try:  # every line named (a KeyError when not): the common case, in C
+                named_of = map(java_name_of if java else name_of, names[stop - 1 : start : -1])
+                joined = b";".join(filter(None, named_of))
+            except KeyError:
+                named = self._lookup(lines[start + 1 : stop], java)
+                named.reverse()
+                joined = b";".join(filter(None, named))
+            if MARK in joined:
+                self._general(b"\n".join(lines[start:stop]))
+            elif root is not None:
+                key = root + b";" + joined if joined else root
+                counts[key] = get(key, 0) + period
+            start = stop + 1

@@ -1,0 +1,141 @@
+"""`DirectReader` (folding straight to text, frame lines named a block at a time by line or
+by key) folds generated `perf script` text as `CollapseReader` does, which
+test_perf_collapse checks against stackcollapse-perf.pl.
+
+The generated lines mix the cases where the script's regular expressions are subtle: symbols
+with spaces, parentheses (``(anonymous namespace)``, Go methods ``.(*T).``, a DSO with
+``(deleted)``), offsets, ``;`` and quotes, ``->`` inlining, ``[unknown]``, kernel and JIT
+DSOs, unindented and empty-symbol frame lines, comments, header lines inside a sample and
+headers of two events."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import examples
+
+from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, fold_reader, folded_text
+from analyzer.derive.perf_fold_direct import DirectReader
+from analyzer.formats.perf_collapse import CollapseReader
+
+SETTINGS = settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+OPTION_SETS = [
+    CollapseOptions(),
+    CollapseOptions(all=True),
+    CollapseOptions(kernel=True, addrs=True),
+    CollapseOptions(jit=True, tid=True),
+    CollapseOptions(pid=True, event_filter="cycles"),
+]
+
+SYMBOLS = [
+    "main",
+    "f+0x1a",
+    "f+0x1a+0x2b",
+    "g x",
+    "g  ",
+    "std::vector<int>::push_back",
+    "foo(int, char)",
+    "foo (bar)",
+    "(anonymous namespace)::h",
+    "x::(anonymous namespace)::h(int)",
+    "net/http.(*Client).Do",
+    "a.(b",
+    "a->b",
+    "a->b->",
+    "->a",
+    "[unknown]",
+    "[unknown]+0x1",
+    "Lorg/a/B;.m(I)V",
+    "Lorg/a/B;.m",
+    "L/x",
+    "q;r",
+    "it's",
+    '"quoted"',
+    "\"'",
+    "+0x10",
+    "(x)",
+    "_[i]a",
+    "f_[j]",
+    "é→",
+    "a\x00b",
+]
+DSOS = [
+    "/lib/x.so",
+    "[kernel.kallsyms]",
+    "[unknown]",
+    "/boot/vmlinux",
+    "/tmp/perf-12.map",
+    "/x/jitted-1-2.so",
+    "/tmp/a (deleted)",
+    "a)b",
+    "",
+]
+ADDRESSES = ["7f00", "ffffffff8100", "0", "abc", "1234"]
+INDENTS = ["\t", "    ", "\t    ", "", " \t "]
+HEADERS = [
+    "prog {tid} [000] {time}: {period} cycles: ",
+    "prog {tid} {time}: {period} cycles:",
+    "java {tid}/{tid} [001] {time}: {period} cpu-clock: ",
+    "V8 Worker {tid} [002] {time}:     {period} cycles: ",
+    "prog {tid} [000] {time}: instructions: ",
+    "prog {tid} [000] {time}: {period} instructions: ",
+    "prog {tid} [000] {time}: {period}",
+    "x 1 [000] {time}: 0 cycles: ",
+    "# comment {tid}",
+]
+
+frame_lines = st.builds(
+    lambda indent, address, gap, symbol, dso, tail: f"{indent}{address}{gap}{symbol} ({dso}){tail}",
+    st.sampled_from(INDENTS),
+    st.sampled_from(ADDRESSES),
+    st.sampled_from([" ", "  ", "\t", ""]),
+    st.sampled_from(SYMBOLS),
+    st.sampled_from(DSOS),
+    st.sampled_from(["", "", "", " ", " x"]),
+)
+header_lines = st.builds(
+    lambda template, tid, time, period: template.format(tid=tid, time=time, period=period),
+    st.sampled_from(HEADERS),
+    st.integers(1, 3),
+    st.sampled_from(["1.0", "12.345", "7.5", "x.1"]),
+    st.sampled_from(["1", "100", "0", "250000"]),
+)
+samples = st.builds(
+    lambda header, frames, extra: "\n".join([header, *frames, *extra]),
+    header_lines,
+    st.lists(frame_lines, max_size=6),
+    st.lists(st.one_of(header_lines, st.just("# c"), st.just("   ")), max_size=1),
+)
+dumps = st.lists(samples, min_size=1, max_size=12).map(lambda s: "\n\n".join(s) + "\n\n")
+
+
+def _reference(data: bytes, options: CollapseOptions) -> bytes:
+    reader = CollapseReader()
+    reader.feed_raw(data)
+    reader.finish()
+    return folded_text(fold_reader(reader, options))
+
+
+def _direct(data: bytes, options: CollapseOptions, size: int) -> bytes:
+    folder = StreamingFolder(options)
+    for start in range(0, len(data), size):
+        folder.feed_raw(data[start : start + size])
+    return folded_text(folder.items())
+
+
+@pytest.mark.parametrize("by_key", [False, True], ids=["by-line", "by-key"])
+@SETTINGS
+@given(text=dumps, size=st.sampled_from([50, 300, 1 << 20]))
+def test_direct_folding_equals_the_reader(text: str, size: int, by_key: bool) -> None:
+    data = text.encode("utf-8")
+    saved = DirectReader.LINE_BLOCKS, DirectReader.KEY_SHARE, DirectReader.PROBE
+    if by_key:  # every block but the first (and every third) named by key
+        DirectReader.LINE_BLOCKS, DirectReader.KEY_SHARE, DirectReader.PROBE = 0, -1.0, 3
+    try:
+        for options in OPTION_SETS:
+            assert _direct(data, options, size) == _reference(data, options), options
+    finally:
+        DirectReader.LINE_BLOCKS, DirectReader.KEY_SHARE, DirectReader.PROBE = saved
