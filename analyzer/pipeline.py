@@ -258,7 +258,9 @@ def analyze(
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
     # it is given back after the pass, so the passes' reads do not add up.
     release = directory.release_pages
-    if config.threads < 2:
+    # Side by side, the sections' and a pass's reads of a long trace would add up: one after
+    # the other, the peak is the larger of them (the engine uses both cores in the sections).
+    if config.threads < 2 or directory.mapped:
         findings = run_passes(seen, config.passes, release)
         sections = report_sections(inputs, derived, skipped)
         release()

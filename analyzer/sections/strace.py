@@ -100,6 +100,7 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
             "syscalls": "list(DISTINCT syscall)",
         },
         reads=("target_kind", "syscall"),
+        top=limit,
     )
     if table.empty:
         return []
@@ -117,7 +118,7 @@ def latency_by_target(calls: pa.Table, limit: int = LATENCY_ROWS) -> list[dict[s
     """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
     max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares)."""
     table = strace_stats.grouped(
-        calls, ["syscall", "target"], "status = 'complete'", quantiles=(0.5, 0.95)
+        calls, ["syscall", "target"], "status = 'complete'", quantiles=(0.5, 0.95), top=limit
     )
     if table.empty:
         return []

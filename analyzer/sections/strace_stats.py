@@ -68,12 +68,15 @@ def grouped(
     mean: bool = False,
     extra: dict[str, str] | None = None,
     reads: tuple[str, ...] = (),
+    top: int | None = None,
     digits: int = 9,
 ) -> pd.DataFrame:
     """Per group of `keys` of the calls `where` selects: calls, errors, total_s, min_s,
     max_s, with `mean` avg_s and one column per quantile (``p50_s`` ...), plus the `extra`
     aggregates (name → SQL over the columns `reads`); the groups in the order of their
-    first call. A group without a single duration has NaN figures, as pandas gives."""
+    first call. A group without a single duration has NaN figures, as pandas gives. With
+    `top`, only the `top` groups of the largest totals are shown, so only they (and those
+    tied with the last of them) need pandas' last digits."""
     extra = extra or {}
     columns = sorted({*keys, "errno", "duration_s", "status", *reads})
     levels = f"quantile_cont(duration_s, {list(quantiles)}) AS levels," if quantiles else ""
@@ -111,6 +114,9 @@ def grouped(
     fragile = _near_other(frame["total_s"].to_numpy())
     for name in figures:
         fragile |= _near_tie(frame[name].to_numpy(), digits)
+    if top is not None and len(total) > top:
+        cut = np.sort(np.nan_to_num(total, nan=-np.inf))[-top]
+        fragile &= np.nan_to_num(total, nan=-np.inf) >= cut - ULPS * np.spacing(abs(cut))
     fragile &= timed >= 3  # a sum of one or two values is the rounded sum in every method
     if fragile.any():
         first = result["first"].to_numpy()
