@@ -28,8 +28,11 @@ MEMORY_LIMIT = "1GiB"
 passes that run beside the report's sections within a 2 GiB peak."""
 
 
-def query(sql: str, **tables: pa.Table | pa.RecordBatchReader) -> pa.Table:
-    """The result of `sql` over `tables` (named as in the query) as an Arrow table."""
+def query(
+    sql: str, setup: tuple[str, ...] = (), **tables: pa.Table | pa.RecordBatchReader
+) -> pa.Table:
+    """The result of `sql` over `tables` (named as in the query) as an Arrow table, after the
+    statements `setup` (settings of the connection)."""
     import duckdb
 
     spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
@@ -38,6 +41,8 @@ def query(sql: str, **tables: pa.Table | pa.RecordBatchReader) -> pa.Table:
             config={"threads": 2, "memory_limit": MEMORY_LIMIT, "temp_directory": spill}
         )
         try:
+            for statement in setup:
+                connection.execute(statement)
             for name, table in tables.items():
                 connection.register(name, table)
             return connection.sql(sql).to_arrow_table()

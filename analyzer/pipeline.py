@@ -261,9 +261,9 @@ def analyze(
     # Side by side, the sections' and a pass's reads of a long trace would add up: one after
     # the other, the peak is the larger of them (the engine uses both cores in the sections).
     if config.threads < 2 or directory.mapped:
-        findings = run_passes(seen, config.passes, release)
-        sections = report_sections(inputs, derived, skipped)
-        release()
+        with store.PageWatch(directory):
+            findings = run_passes(seen, config.passes, release)
+            sections = report_sections(inputs, derived, skipped)
         return AnalysisResult(with_findings(sections, findings), tables)
     # The report's sections do not depend on the findings, and both sides spend most of their
     # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.

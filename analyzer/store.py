@@ -107,6 +107,52 @@ def map_table(path: Path) -> pa.Table:
     return table
 
 
+def _file_pages_kib() -> int:
+    """The process's resident file-backed memory (``RssFile``), in KiB; 0 where unknown."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    return 0
+
+
+class PageWatch:
+    """While it runs, the resident pages of the run's mapped tables are given back whenever
+    they grow by more than `budget_mib` (checked every `interval_s`): a pass that reads
+    column after column of a long trace holds what it read in the last moments, not every
+    column it touched (the pages are read again from the file cache when touched again).
+
+    The pages are clean, so this is what the kernel would do under memory pressure; done
+    here, the process's peak RSS no longer counts them."""
+
+    def __init__(self, directory: WorkDir, budget_mib: int = 192, interval_s: float = 0.05):
+        self.directory = directory
+        self.budget_kib = budget_mib * 1024
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.releases = 0
+
+    def __enter__(self) -> PageWatch:
+        if self.directory.mapped and _file_pages_kib():
+            base = _file_pages_kib()
+            self._thread = threading.Thread(target=self._watch, args=(base,), daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.directory.release_pages()
+
+    def _watch(self, base_kib: int) -> None:
+        while not self._stop.wait(self.interval_s):
+            if _file_pages_kib() - base_kib > self.budget_kib:
+                self.directory.release_pages()
+                self.releases += 1
+
+
 CURRENT: ContextVar[WorkDir | None] = ContextVar("work_dir", default=None)
 """The work directory of the run in progress (set by `pipeline.analyze`); None outside a run,
 where a trace of several windows is kept in memory."""

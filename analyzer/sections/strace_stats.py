@@ -28,8 +28,8 @@ GROUP BY {keys} ORDER BY first
 """
 
 _AGAIN = """
-SELECT f.gid, c.duration_s FROM (SELECT * FROM calls WHERE {where}) c
-JOIN fragile f ON {match} ORDER BY c.idx
+SELECT f.gid, c.idx, c.duration_s FROM (SELECT * FROM calls WHERE {where}) c
+JOIN fragile f ON {match}
 """
 
 ULPS = 64
@@ -182,10 +182,17 @@ def _again(
         where=where,
     )
     columns = sorted({*keys, "duration_s", "status", "errno"})
-    rows = engine.query(sql, calls=engine.numbered(calls.select(columns)), fragile=chosen)
+    rows = engine.query(
+        sql,
+        # The engine cannot tell the stream of calls is the larger side: the join must hash
+        # the few fragile groups, not every call.
+        setup=("SET disabled_optimizers = 'join_order,build_side_probe_side'",),
+        calls=engine.numbered(calls.select(columns)),
+        fragile=chosen,
+    )
     gid = rows["gid"].to_numpy()
     duration = rows["duration_s"].to_numpy(zero_copy_only=False).astype(np.float64)
-    order = np.argsort(gid, kind="stable")
+    order = np.lexsort((rows["idx"].to_numpy(), gid))  # by group, each in table order
     bounds = (
         np.searchsorted(gid[order], gids, side="left"),
         np.searchsorted(gid[order], gids, side="right"),
