@@ -38,7 +38,13 @@ def query(
     spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
     try:
         connection = duckdb.connect(
-            config={"threads": 2, "memory_limit": MEMORY_LIMIT, "temp_directory": spill}
+            config={
+                "threads": 2,
+                "memory_limit": MEMORY_LIMIT,
+                "temp_directory": spill,
+                # its bar would be drawn on stdout, where a report may be going
+                "enable_progress_bar": False,
+            }
         )
         try:
             for statement in setup:
