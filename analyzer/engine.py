@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -28,29 +29,46 @@ MEMORY_LIMIT = "1GiB"
 passes that run beside the report's sections within a 2 GiB peak."""
 
 
-def query(
-    sql: str, setup: tuple[str, ...] = (), **tables: pa.Table | pa.RecordBatchReader
-) -> pa.Table:
+Source: TypeAlias = pa.Table | Callable[[], pa.RecordBatchReader]
+"""A table, or what makes a stream of its batches afresh (a stream is read once)."""
+
+
+def query(sql: str, setup: tuple[str, ...] = (), **tables: Source) -> pa.Table:
     """The result of `sql` over `tables` (named as in the query) as an Arrow table, after the
-    statements `setup` (settings of the connection)."""
+    statements `setup` (settings of the connection).
+
+    Within `MEMORY_LIMIT` the engine spills what it can; exact quantiles cannot be spilled,
+    so a query that runs out of memory (a group of some hundred million calls) is run again
+    without the limit: a report that exceeds the memory bound beats no report."""
+    import duckdb
+
+    try:
+        return _run(sql, setup, tables, MEMORY_LIMIT)
+    except duckdb.OutOfMemoryException:
+        return _run(sql, setup, tables, None)
+
+
+def _run(
+    sql: str, setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
+) -> pa.Table:
     import duckdb
 
     spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
+    settings: dict[str, str | bool | int | float | list[str]] = {
+        "threads": 2,
+        "temp_directory": spill,
+    }
+    if limit is not None:
+        settings["memory_limit"] = limit
     try:
-        connection = duckdb.connect(
-            config={
-                "threads": 2,
-                "memory_limit": MEMORY_LIMIT,
-                "temp_directory": spill,
-                # its bar would be drawn on stdout, where a report may be going
-                "enable_progress_bar": False,
-            }
-        )
+        connection = duckdb.connect(config=settings)
         try:
+            # its bar would be drawn on stdout, where a report may be going
+            connection.execute("SET enable_progress_bar = false")
             for statement in setup:
                 connection.execute(statement)
             for name, table in tables.items():
-                connection.register(name, table)
+                connection.register(name, table if isinstance(table, pa.Table) else table())
             return connection.sql(sql).to_arrow_table()
         finally:
             connection.close()

@@ -86,7 +86,7 @@ def grouped(
         where=where,
         extra="".join(f", {expression} AS {name}" for name, expression in extra.items()),
     )
-    result = engine.query(sql, calls=engine.numbered(calls.select(columns)))
+    result = engine.query(sql, calls=lambda: engine.numbered(calls.select(columns)))
     frame = pd.DataFrame({key: result[key].to_pandas() for key in keys})
     timed = result["timed"].to_numpy()
     total = result["total_s"].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -187,7 +187,7 @@ def _again(
         # The engine cannot tell the stream of calls is the larger side: the join must hash
         # the few fragile groups, not every call.
         setup=("SET disabled_optimizers = 'join_order,build_side_probe_side'",),
-        calls=engine.numbered(calls.select(columns)),
+        calls=lambda: engine.numbered(calls.select(columns)),
         fragile=chosen,
     )
     gid = rows["gid"].to_numpy()
