@@ -85,6 +85,11 @@ with work_dir() as directory:
     derived = stage("derive", lambda: P.derive(inputs, config))
 # a checkout that maps long traces gives back the pages each stage touched, as its CLI does
 release = getattr(directory, "release_pages", lambda: None)
+try:
+    from analyzer.store import PageWatch
+    watch = lambda: PageWatch(directory)
+except ImportError:
+    from contextlib import nullcontext as watch
 
 def slim():
     global inputs
@@ -94,9 +99,16 @@ def slim():
 
 tables = stage("tables", slim)
 release()
-findings = stage("passes", lambda: P.run_passes(P.pass_inputs(tables, derived, []), config.passes))
+import inspect
+after_each = (release,) if len(inspect.signature(P.run_passes).parameters) > 2 else ()
+with watch():
+    findings = stage(
+        "passes",
+        lambda: P.run_passes(P.pass_inputs(tables, derived, []), config.passes, *after_each),
+    )
 release()
-sections = stage("sections", lambda: P.report_sections(inputs, derived, []))
+with watch():
+    sections = stage("sections", lambda: P.report_sections(inputs, derived, []))
 release()
 text = stage("json", lambda: renderer_for("json").render_to_string(
     AnalysisResult(P.with_findings(sections, findings), tables)))
