@@ -7,9 +7,10 @@
   atomic). A path that is not a regular file (``/dev/stdout``, ``/dev/null``, a FIFO) is
   written in place; a symbolic link is kept and the file it points to replaced.
 - `atomic_directory`: a folder of files (``--format parquet -o DIR``) is written to a
-  temporary folder beside it, then renamed to `DIR` when there is none, or its files are
-  moved into `DIR` one by one under an exclusive lock of `DIR` (two runs moving into one
-  folder take turns, so its tables end up from one run). Other files in `DIR` are left alone.
+  temporary folder beside it, then renamed to `DIR` when there is none, or its files and
+  folders are moved into `DIR` one by one under an exclusive lock of `DIR` (two runs moving
+  into one folder take turns, so its tables end up from one run; a folder of the same name
+  is replaced whole). Other files in `DIR` are left alone.
 - `refuse_inputs`: an output path that is one of the run's inputs is refused before
   anything is read.
 - `stdout_to_devnull`: after the reader of stdout went away (``| head``), later writes there
@@ -136,9 +137,26 @@ def _install_directory(temporary: Path, target: Path) -> None:
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)
         for item in sorted(temporary.iterdir()):
-            os.replace(item, target / item.name)
+            _replace(item, target / item.name)
     finally:
         os.close(folder)  # also releases the lock
+
+
+def _replace(item: Path, destination: Path) -> None:
+    """Put `item` at `destination`; a folder there is replaced whole (a table's dataset of
+    an earlier run must not keep files the new one does not have)."""
+    if not (item.is_dir() and destination.is_dir() and not destination.is_symlink()):
+        os.replace(item, destination)
+        return
+    old = Path(tempfile.mkdtemp(dir=destination.parent, prefix=_temporary_name(destination)))
+    os.replace(destination, old / destination.name)
+    try:
+        os.replace(item, destination)
+    except OSError:
+        os.replace(old / destination.name, destination)  # put the earlier one back
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _remove(path: str | Path) -> None:

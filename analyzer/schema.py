@@ -60,7 +60,7 @@ STRACE_LINES = TableSpec(
             "kind",
             pa.string(),
             "syscall, unfinished, resumed, detached, signal, exit, "
-            "frame, dump, summary or message.",
+            "frame, dump, summary, message or output (the traced program's output).",
         ),
         Column("pid", pa.int64(), "Pid/tid from the line prefix; null when the line has none."),
         Column("comm", pa.string(), "Command name from `-Y`."),
@@ -88,7 +88,12 @@ STRACE_LINES = TableSpec(
         Column("exit_code", pa.int64(), "Status of `+++ exited with N +++`."),
         Column("core_dumped", pa.bool_(), "True for `(core dumped)`."),
         Column("other_pid", pa.int64(), "The pid of `superseded by execve in pid N`."),
-        Column("text", pa.string(), "Body of frame, dump, summary and message lines."),
+        Column(
+            "text",
+            pa.string(),
+            "Body of frame, dump, summary and message lines; the program output on an output "
+            "line, or printed into a write call's line.",
+        ),
     ),
 )
 
@@ -570,7 +575,8 @@ def render_markdown(specs: Sequence[TableSpec] = TABLES) -> str:
         "sources' own table specs by `python -m analyzer.schema_doc > docs/schema.md`; do "
         "not edit by hand.",
         "Each Parquet file written by `--format parquet` carries these schemas, with the "
-        "docs below as field metadata.",
+        "docs below as field metadata (the dataset's layout and its `manifest.json`: "
+        "docs/parquet.md).",
         "",
     ]
     for spec in specs:

@@ -17,6 +17,11 @@ alternately, `--repeat` times each, so that both see the same machine load; it p
 MB/s of the best run of each, their ratio (the target is at least 0.30) and the median
 ratio of the pairs. The record lines in the generated log are modelled on the real logs in
 fixtures/asyncio/research/out.
+
+With ``--analyze`` it times the whole command instead: ``python -m analyzer LOG
+--input-format asyncio --format json`` as a child process, `--repeat` times, printing each
+run's CPU seconds (user + sys of the child, from ``os.wait4``: what repeats on a shared
+machine), wall seconds and peak RSS (``ru_maxrss``), then the least CPU and the largest peak.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,6 +123,35 @@ def parse(path: Path, threads: int) -> tuple[float, int]:
     return time.perf_counter() - start, parsed.record_count
 
 
+def analyze(path: Path, repeat: int, threads: int) -> None:
+    """Time ``python -m analyzer PATH --format json`` as a child process, `repeat` times."""
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="iodiag-asyncio-out-") as out:
+        # (named: a log whose first asyncio record comes after the lines detection reads
+        # is not recognised as asyncio's)
+        argv = [sys.executable, "-m", "analyzer", str(path), "--input-format", "asyncio"]
+        argv += ["--format", "json"]
+        argv += ["-o", str(Path(out) / "report.json"), "--threads", str(threads)]
+        for _ in range(repeat):
+            start = time.perf_counter()
+            child = subprocess.Popen(argv, cwd=REPO)
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - start
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"analyzer exited with {os.waitstatus_to_exitcode(status)}")
+            cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+            runs.append((cpu, wall, rss))
+            print(
+                f"analyze: {cpu:.2f} CPU-s (user {usage.ru_utime:.2f} + sys "
+                f"{usage.ru_stime:.2f}), {wall:.2f} s wall, peak RSS {rss:,.0f} MiB"
+            )
+    print(
+        f"least CPU {min(r[0] for r in runs):.2f} s, least wall {min(r[1] for r in runs):.2f} s,"
+        f" largest peak RSS {max(r[2] for r in runs):,.0f} MiB, load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", "--size-mb", dest="size", type=int, default=1024, help="MB")
@@ -124,6 +159,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="write the log here and keep it")
+    parser.add_argument(
+        "--analyze", action="store_true", help="time the whole analyzer command on the log"
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="iodiag-asyncio-bench-"))
@@ -133,6 +171,12 @@ def main() -> int:
         lines, expected = generate(path, args.size * 1_000_000, args.every)
         print(f"generated {path}: {lines:,} lines, {expected:,} asyncio records")
     size_mb = os.path.getsize(path) / 1e6
+    if args.analyze:
+        analyze(path, args.repeat, args.threads)
+        if args.keep is None:
+            path.unlink()
+            folder.rmdir()
+        return 0
     asyncio_format.parse(iter([]), "-")  # build the parsers once, outside the timing
     loops, parses, records = [], [], 0
     for _ in range(args.repeat):

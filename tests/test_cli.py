@@ -26,6 +26,7 @@ from typer.testing import CliRunner, Result
 from analyzer import __version__
 from analyzer.cli.analyze import app, report_stem
 from analyzer.render import HtmlRenderer, JsonRenderer, Renderer
+from analyzer.schema import SCHEMA_VERSION, SYSCALLS
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "fixtures" / "strace" / "logs"
@@ -320,14 +321,27 @@ def test_parquet_to_directory(tmp_path: Path) -> None:
     result = run(MT_PIPES, "--format", "parquet", "-o", out)
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert {"syscalls.parquet", "tasks.parquet"} <= names
+    assert {"manifest.json", "syscalls", "tasks"} <= names
     wrote = [line.removeprefix("wrote ") for line in result.stderr.splitlines()]
     assert sorted(Path(p).name for p in wrote) == sorted(names)
-    for name in ("syscalls.parquet", "tasks.parquet"):
-        table = pq.read_table(out / name)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"] == [{"input_no": 0, "input": str(MT_PIPES)}]
+    for name in ("syscalls", "tasks"):
+        files = sorted((out / name).glob("input_no=0/part-*.parquet"))
+        assert [f"{name}/{p.relative_to(out / name)}" for p in files] == manifest["tables"][name][
+            "files"
+        ]
+        table = pq.read_table(files[0])
         assert table.schema.metadata is not None
-        assert b"iodiag.schema" in table.schema.metadata, table.schema.metadata
-    assert pq.read_table(out / "syscalls.parquet").num_rows > 0
+        assert table.schema.metadata[b"iodiag.schema"] == f"{name}/1".encode()
+    syscalls = pq.read_table(out / "syscalls" / "input_no=0" / "part-00000.parquet")
+    assert syscalls.num_rows == manifest["tables"]["syscalls"]["rows"] > 0
+    # the manifest's columns are docs/schema.md's
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["tables"]["syscalls"]["columns"] == [
+        {"name": c.name, "type": str(c.type), "doc": c.doc, **({"unit": c.unit} if c.unit else {})}
+        for c in SYSCALLS.columns
+    ]
 
 
 def test_parquet_without_output_is_usage_error() -> None:
@@ -547,23 +561,33 @@ def test_a_failed_parquet_run_keeps_the_existing_folder(
 ) -> None:
     out = tmp_path / "tables"
     assert run(MT_PIPES, "--format", "parquet", "-o", out).exit_code == 0
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    before = _tree(out)
     (out / "notes.txt").write_text("mine", encoding="utf-8")
     written = []
+    write_table = pq.ParquetWriter.write_table
 
-    def write_table(table: object, where: object, **options: object) -> None:
-        written.append(where)
+    def failing(writer: pq.ParquetWriter, table: object, **options: object) -> None:
+        written.append(table)
         if len(written) > 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        Path(str(where)).write_bytes(b"a table of the failed run")
+        write_table(writer, table, **options)
 
-    monkeypatch.setattr(pq, "write_table", write_table)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
     result = run(SMALL_SH_GZ, "--format", "parquet", "-o", out)
     assert_one_line_error(result, f"cannot write {out}: No space left on device")
-    after = {path.name: path.read_bytes() for path in out.iterdir() if path.name != "notes.txt"}
+    after = {name: data for name, data in _tree(out).items() if name != "notes.txt"}
     assert after == before
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert _leftovers(tmp_path) == []
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its path there, with its content."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
 def test_parquet_into_an_existing_folder_replaces_its_tables(tmp_path: Path) -> None:
@@ -573,7 +597,16 @@ def test_parquet_into_an_existing_folder_replaces_its_tables(tmp_path: Path) -> 
     result = run(MT_PIPES, "--format", "parquet", "-o", out)
     assert result.exit_code == 0, result.output
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
-    assert pq.read_table(out / "syscalls.parquet").num_rows > 0
+    assert pq.read_table(out / "syscalls").num_rows > 0
+    assert _leftovers(tmp_path) == [] and _leftovers(out) == []
+    # a second run replaces each table's folder whole: no file of the first one is left
+    stale = out / "syscalls" / "input_no=7"
+    stale.mkdir()
+    (stale / "part-00000.parquet").write_bytes(b"an earlier run's")
+    assert run(SMALL_SH_GZ, "--format", "parquet", "-o", out).exit_code == 0
+    assert [p.name for p in (out / "syscalls").iterdir()] == ["input_no=0"]
+    assert set(pq.read_table(out / "syscalls").column("input").to_pylist()) == {str(SMALL_SH_GZ)}
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert _leftovers(tmp_path) == [] and _leftovers(out) == []
     assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
 
@@ -763,3 +796,14 @@ def test_a_closed_standard_stream_is_one_line(
     assert proc.stderr.startswith("iodiag-analyze: ") and needle in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_will_not_replace_a_folder_that_holds_an_input(tmp_path: Path) -> None:
+    out = tmp_path / "tables"
+    inside = out / "syscalls" / "input_no=0"
+    inside.mkdir(parents=True)
+    trace = inside / "trace.log"
+    trace.write_bytes(MT_PIPES.read_bytes())
+    result = run(trace, "--format", "parquet", "-o", out)
+    assert_one_line_error(result, "will not overwrite the input")
+    assert trace.read_bytes() == MT_PIPES.read_bytes()

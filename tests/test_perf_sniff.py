@@ -77,3 +77,18 @@ def test_strace_logs_are_never_perf() -> None:
 def test_is_sample_header(line: str, header: bool) -> None:
     # hand-written lines in the shapes perf script and strace print
     assert is_sample_header(parse_line(line)) is header
+
+
+def test_a_timeless_header_has_a_kernel_comm() -> None:
+    """perf versions without a time printed the kernel's comm (at most 15 bytes): a Python
+    log line whose message holds ``N ms:`` is not thread N's event "ms" (found by the asyncio
+    benchmark's sparse log, which was read as perf)."""
+    # hand-written after the asyncio benchmark's application lines
+    line = "2023-11-14 22:15:43,008 DEBUG app.db: query took 43 ms: SELECT * FROM orders"
+    assert not is_sample_header(parse_line(line))
+    head = "\n".join(
+        f"2023-11-14 22:15:{n:02d},008 DEBUG app.db: query took {n} ms: SELECT 1" for n in range(40)
+    )
+    assert perf.sniff(head.encode() + b"\n") == 0.0
+    # the same shape with a comm of 15 bytes is still old perf's header
+    assert is_sample_header(parse_line("java-worker-012 19983 cycles:"))

@@ -417,19 +417,37 @@ def test_json_rejects_non_json_values() -> None:
 def test_parquet_writes_tables(result: AnalysisResult, tmp_path: Path) -> None:
     out = tmp_path / "out"
     paths = ParquetRenderer().write(result, out)
-    assert paths == [out / "calls.parquet"]
-    back = pq.read_table(paths[0])
+    assert paths == [out / "manifest.json", out / "calls"]
+    # the report's one input is not the table's: that gets the next number
+    assert [p.relative_to(out).as_posix() for p in sorted(out.rglob("*.parquet"))] == [
+        "calls/input_no=1/part-00000.parquet"
+    ]
+    back = pq.read_table(out / "calls/input_no=1/part-00000.parquet")
     original = result.tables["calls"]
     assert back.schema.metadata == original.schema.metadata
     assert back.schema.field("dur_s").metadata == {b"doc": b"duration", b"unit": b"s"}
     assert back.equals(original)
+    manifest = json.loads(paths[0].read_text(encoding="utf-8"))
+    assert manifest["format"] == "iodiag.parquet/1"
+    assert manifest["inputs"] == [
+        {"input_no": 0, "input": "/tmp/example/app.strace.gz"},
+        {"input_no": 1, "input": "app.strace.gz"},
+    ]
+    assert manifest["tables"]["calls"]["schema"] == "calls/1"
+    assert manifest["tables"]["calls"]["rows"] == original.num_rows
+    assert manifest["tables"]["calls"]["columns"][3] == {
+        "name": "dur_s",
+        "type": "double",
+        "unit": "s",
+        "doc": "duration",
+    }
 
 
 def test_parquet_needs_a_directory(result: AnalysisResult, tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="directory"):
         ParquetRenderer().render(result, io.StringIO())
     bad = AnalysisResult(report={}, tables={"../escape": example_table()})
-    with pytest.raises(RenderError, match="file name"):
+    with pytest.raises(RenderError, match="folder name"):
         ParquetRenderer().write(bad, tmp_path)
 
 

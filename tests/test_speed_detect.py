@@ -69,32 +69,7 @@ def _exhaustive_detect(head: bytes) -> str | None:
     return best if scores[best] >= sources.MIN_CONFIDENCE else None
 
 
-# Public logs whose lines the fast scanner and the grammar still read differently (issue 14,
-# item 7): strict, so a fix shows up as an unexpected pass and the name leaves this list.
-SCANNER_DISAGREES = frozenset(
-    f"public/strace/{name}.log"
-    for name in (
-        "cupsd_segv_i386_2007",
-        "lookalike_python_ptrace_strace_py",
-        "runsh_p_tt_killed_blanklines",
-        "seccomp_notify_f_quoted_printable",
-        "tokio_uring_cat_io_uring_spliced",
-        "tomcat_async_ttt_truncated_edited",
-    )
-)
-
-
-@pytest.mark.parametrize(
-    "name_head",
-    [
-        pytest.param(
-            (name, head),
-            marks=pytest.mark.xfail(name in SCANNER_DISAGREES, reason="issue 14", strict=True),
-        )
-        for name, head in HEADS
-    ],
-    ids=[name for name, _ in HEADS],
-)
+@pytest.mark.parametrize("name_head", HEADS, ids=[name for name, _ in HEADS])
 def test_strace_sniff_equals_the_grammar_only_sniff(name_head: tuple[str, bytes]) -> None:
     _, head = name_head
     assert strace.sniff(head) == _grammar_sniff(head)

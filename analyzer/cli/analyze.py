@@ -369,6 +369,16 @@ def _say(message: str) -> None:
         typer.echo(message, err=True)
 
 
+def _refuse_inputs_in(folder: Path, names: list[str], inputs: list[str]) -> None:
+    """Raise `UsageError` when an input is one of the files or lies in one of the folders
+    named `names` in `folder`, which the output replaces."""
+    refuse_inputs([folder / name for name in names], inputs)
+    places = [os.path.realpath(folder / name) + os.sep for name in names]
+    for source in inputs:
+        if source != "-" and os.path.realpath(source).startswith(tuple(places)):
+            raise UsageError(f"will not overwrite the input {source} with an output")
+
+
 def _write(
     result: AnalysisResult,
     renderer: Renderer | None,
@@ -400,7 +410,7 @@ def _write(
         if output is None:
             raise UsageError("--format parquet needs -o FOLDER")
         folder = Path(output)
-        refuse_inputs([folder / f"{name}.parquet" for name in result.tables], inputs)
+        _refuse_inputs_in(folder, [*result.tables, renderer.manifest], inputs)
         with atomic_directory(folder) as temporary:
             names = [path.name for path in renderer.write(result, temporary)]
         for name in names:

@@ -217,6 +217,15 @@ class Assembler:
             return
         self._start(line_no, text, parsed)
 
+    def boundary(self) -> None:
+        """What a line that starts a one-line record does before it starts (a line the bulk
+        path reads instead of `feed`, `asyncio_bulk`): end the prompt, dump and record that
+        are open."""
+        self._prompt = None
+        if self._dump is not None:
+            self._end_monitor()
+        self._close()
+
     def finish(self) -> None:
         """Close the record or dump still open at the end of the input."""
         self._close()

@@ -153,6 +153,7 @@ def sniff_lines(head: bytes) -> list[str]:
 
 
 _TIMELESS_EVENT = re.compile(r"(?=[^a-z]*[a-z])[\w.:/=,+-]+")
+_KERNEL_COMM_BYTES = 15
 
 
 def is_sample_header(record: PerfRecord | Unparsed) -> bool:
@@ -169,8 +170,15 @@ def is_sample_header(record: PerfRecord | Unparsed) -> bool:
         return True
     # Without a time, ``name 116 TRACE: text`` is as often a log line (a logger, a pid or
     # line number, a level): perf's event names have lower-case letters and no blanks or
-    # parentheses (cycles, cpu-clock:uhH, L1-dcache-load-misses, sched:sched_switch).
-    return record.tid is not None and _TIMELESS_EVENT.fullmatch(record.event) is not None
+    # parentheses (cycles, cpu-clock:uhH, L1-dcache-load-misses, sched:sched_switch), and
+    # the perf versions that printed no time printed the kernel's comm, at most 15 bytes
+    # (TASK_COMM_LEN 16): ``2023-11-14 22:15:43,008 DEBUG app.db: query took 43 ms: ...``
+    # is an application log line, not thread 43's event "ms".
+    return (
+        record.tid is not None
+        and len((record.comm or "").encode()) <= _KERNEL_COMM_BYTES
+        and _TIMELESS_EVENT.fullmatch(record.event) is not None
+    )
 
 
 def scanner_reads_lines(lines: list[str]) -> bool:

@@ -24,6 +24,7 @@ from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_glued import REASON as GLUED
 from analyzer.formats.strace_glued import glued_rows, is_glued
 from analyzer.formats.strace_mend import parse_lines
+from analyzer.formats.strace_output import output_lines, split_digit_output
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.formats.strace_scan import merge_by_line, scan
 from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
@@ -167,6 +168,11 @@ def _mend_cut_last_line(
 
 def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     table, rejected = _parse_records(chunk, engine)
+    # The program's output where a write's record shows it (strace_output).
+    table = split_digit_output(table)
+    outputs, rejected = output_lines(table, rejected)
+    if outputs:
+        table = merge_by_line(table, records_to_table(outputs))
     # The grammar rejects some glued lines and reads others as one call: both get one reason.
     rejected = [
         (line_no, text, GLUED if is_glued(text) else reason) for line_no, text, reason in rejected

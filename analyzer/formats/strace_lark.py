@@ -588,6 +588,10 @@ class _ValueBuilder(Transformer[Token, list[Value]]):
         """A comment in place of the elements it counts: ``/* 16 vars */`` alone."""
         return Commented(..., comment.value[2:-2].strip())
 
+    def nil(self, _token: Token) -> Ident:
+        """``(nil)``: glibc's ``%p`` of a NULL pointer, which old decoders printed."""
+        return Ident("NULL")
+
     def note(self, token: Token) -> Note:
         return Note(token.value[5:-5])
 

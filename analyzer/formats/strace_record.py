@@ -23,6 +23,9 @@ Line kinds (``kind``):
                 ``[ Process PID=N runs in 32 bit mode. ]``, pre-4.13 ``-d`` wait reports
                 `` [wait(0x057f) = 23] WIFSTOPPED,sig=SIGTRAP``, and the terminal's ``^C`` echo
                 (alone or before a detach message)
+``output``      the traced program's own output, printed on strace's terminal or file into the
+                lines of the write that printed it (``write(1, "11\\n", 311`` then
+                ``)         = 3``): the write's output on a line where the call does not end
 
 Field rules:
 
@@ -52,7 +55,10 @@ Field rules:
 - ``exit_code``: of ``exited with N``; ``core_dumped``: True for ``(core dumped)``, else None.
   ``other_pid``: the pid of ``superseded by execve in pid N``.
 - ``text``: the body of frame, dump, summary and message lines, right-stripped; for a
-  ``stopped by`` signal line, ``stopped``.
+  ``stopped by`` signal line, ``stopped``; for an ``output`` line, the output on it (``pid``
+  and ``comm`` are the writer's); for a write whose output was printed into its line, the
+  output printed before the call's end on the line of its record (``write(2, "Err", 3Err)
+  = 3``: ``Err``).
 
 Every field that does not apply is None.
 """
@@ -72,6 +78,7 @@ LINE_KINDS: tuple[str, ...] = (
     "dump",
     "summary",
     "message",
+    "output",
 )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.formats.strace_args_shape import args_fit
 from analyzer.formats.strace_bytes import (
     interrupted,
     null_arrays,
@@ -133,14 +134,25 @@ def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, 
     """
     simple = simple_mask(lines)
     if simple.all():
-        return scan_simple(lines, line_numbers, simple), ~simple
+        return _keep_fitting_args(scan_simple(lines, line_numbers, simple), ~simple)
     rest = pa.array(~simple, pa.bool_())
     table, leftover_of_rest = _scan_regex(pc.filter(lines, rest), pc.filter(line_numbers, rest))
     leftover = np.zeros(len(lines), dtype=bool)
     leftover[~simple] = leftover_of_rest
     if simple.any():
         table = merge_by_line(scan_simple(lines, line_numbers, simple), table)
-    return table, leftover
+    return _keep_fitting_args(table, leftover)
+
+
+def _keep_fitting_args(table: pa.Table, leftover: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The records whose arguments the grammar reads as taken (`args_fit`); the lines of the
+    others are left to the grammar too. `table` holds the lines not left over, in order."""
+    fit = args_fit(table["args"], table["kind"])
+    if fit.all():
+        return table, leftover
+    leftover = leftover.copy()
+    leftover[np.flatnonzero(~leftover)[~fit]] = True
+    return table.filter(pa.array(fit, pa.bool_())), leftover
 
 
 MERGE_SLICES = 64

@@ -78,25 +78,26 @@ def blocking_timeline(
     if steps.num_rows > limit:
         keep = np.sort(np.argsort(-duration, kind="stable")[:limit])
         omitted = steps.num_rows - limit
-    start = steps["time_s"].to_numpy()[keep] - duration[keep]
-    columns = {name: steps[name].to_pylist() for name in _TIMELINE_TEXT}
+    kept = steps.take(pa.array(keep, pa.int64()))  # Python values only for the kept rows
+    kept_duration = duration[keep]
+    start = kept["time_s"].to_numpy() - kept_duration
+    columns = {name: kept[name].to_pylist() for name in _TIMELINE_TEXT}
     order = sorted(
         range(len(keep)),
-        key=lambda i: (start[i], columns["input"][keep[i]], columns["line_start"][keep[i]]),
+        key=lambda i: (start[i], columns["input"][i], columns["line_start"][i]),
     )
     timeline = []
     for i in order:
-        row = int(keep[i])
         timeline.append(
             {
                 "time_s": round(float(start[i]), 6),
-                "duration_s": float(duration[row]),
-                "location": columns["location"][row],
-                "task": columns["task_name"][row],
-                "coro": columns["coro"][row],
-                "callback": columns["callback"][row],
-                "input": columns["input"][row],
-                "line": columns["line_start"][row],
+                "duration_s": float(kept_duration[i]),
+                "location": columns["location"][i],
+                "task": columns["task_name"][i],
+                "coro": columns["coro"][i],
+                "callback": columns["callback"][i],
+                "input": columns["input"][i],
+                "line": columns["line_start"][i],
             }
         )
     return timeline, omitted
@@ -138,9 +139,8 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
             "location",
             "exc_type",
             "uvloop",
-            "text",
         ]
-    ).to_pandas()
+    ).to_pandas()  # without the texts: only the samples' are read (from `events`)
     slow = frame[frame["kind"] == "slow_callback"]
     misuse = frame[frame["kind"].isin(MISUSE_KINDS)]
     misuse_groups = []
@@ -157,7 +157,7 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
                     "sample": {
                         "input": first["input"],
                         "line": int(first["line_start"]),
-                        "text": first["text"][:SAMPLE_CHARS],
+                        "text": events["text"][int(first.name)].as_py()[:SAMPLE_CHARS],
                     },
                 }
             )
