@@ -242,7 +242,7 @@ def analyze(
     # Of several inputs of one run, one that cannot be read is reported, not fatal.
     unreadable: list[tuple[str, str]] | None = [] if len(paths) > 1 else None
     # A long strace trace spills its derived tables to the work directory while it is read.
-    with store.work_dir(config.work_dir, config.keep_work_dir):
+    with store.work_dir(config.work_dir, config.keep_work_dir) as directory:
         inputs = parse_inputs(paths, config, on_progress, unreadable)
         skipped = unreadable or []
         derived = derive(inputs, config)
@@ -255,9 +255,15 @@ def analyze(
     _trim_c_heap()
     tables = run_tables(inputs, derived)
     seen = pass_inputs(tables, derived, skipped)
-    if config.threads < 2:
-        findings = run_passes(seen, config.passes)
-        sections = report_sections(inputs, derived, skipped)
+    # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
+    # it is given back after the pass, so the passes' reads do not add up.
+    release = directory.release_pages
+    # Side by side, the sections' and a pass's reads of a long trace would add up: one after
+    # the other, the peak is the larger of them (the engine uses both cores in the sections).
+    if config.threads < 2 or directory.mapped:
+        with store.PageWatch(directory):
+            findings = run_passes(seen, config.passes, release)
+            sections = report_sections(inputs, derived, skipped)
         return AnalysisResult(with_findings(sections, findings), tables)
     # The report's sections do not depend on the findings, and both sides spend most of their
     # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.
@@ -267,6 +273,7 @@ def analyze(
             importlib.import_module(module)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending_sections = pool.submit(report_sections, inputs, derived, skipped)
-        findings = run_passes(seen, config.passes)
+        findings = run_passes(seen, config.passes, release)
         report = with_findings(pending_sections.result(), findings)
+    release()
     return AnalysisResult(report=report, tables=tables)

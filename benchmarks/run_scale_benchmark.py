@@ -80,9 +80,16 @@ try:  # a checkout that spills long traces to a work directory does it within th
     from analyzer.store import work_dir
 except ImportError:
     from contextlib import nullcontext as work_dir
-with work_dir():
+with work_dir() as directory:
     inputs = stage("parse", lambda: P.parse_inputs([trace], config, None, None))
     derived = stage("derive", lambda: P.derive(inputs, config))
+# a checkout that maps long traces gives back the pages each stage touched, as its CLI does
+release = getattr(directory, "release_pages", lambda: None)
+try:
+    from analyzer.store import PageWatch
+    watch = lambda: PageWatch(directory)
+except ImportError:
+    from contextlib import nullcontext as watch
 
 def slim():
     global inputs
@@ -91,8 +98,18 @@ def slim():
     return P.run_tables(inputs, derived)
 
 tables = stage("tables", slim)
-findings = stage("passes", lambda: P.run_passes(P.pass_inputs(tables, derived, []), config.passes))
-sections = stage("sections", lambda: P.report_sections(inputs, derived, []))
+release()
+import inspect
+after_each = (release,) if len(inspect.signature(P.run_passes).parameters) > 2 else ()
+with watch():
+    findings = stage(
+        "passes",
+        lambda: P.run_passes(P.pass_inputs(tables, derived, []), config.passes, *after_each),
+    )
+release()
+with watch():
+    sections = stage("sections", lambda: P.report_sections(inputs, derived, []))
+release()
 text = stage("json", lambda: renderer_for("json").render_to_string(
     AnalysisResult(P.with_findings(sections, findings), tables)))
 print(json.dumps({"stages": rows, "total_wall_s": time.perf_counter() - t_start}))
@@ -119,9 +136,8 @@ def count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
 
 
-def measure(trace: Path, checkout: Path, work: Path) -> dict:
+def measure(trace: Path, checkout: Path, work: Path, out: Path) -> dict:
     lines = count_lines(trace)
-    out = work / "report.json"
     _, wall, cpu, rss, status = run_child(
         ["-m", "analyzer", str(trace), "--format", "json", "-o", str(out)], checkout
     )
@@ -139,19 +155,34 @@ def measure(trace: Path, checkout: Path, work: Path) -> dict:
         "lines_per_s": lines / wall,
         "peak_rss_mib": rss,
         "stage_run_peak_rss_mib": stage_rss,
+        "report": str(out),
         **json.loads(text),
     }
 
 
+def measure_all(trace: Path, checkouts: list[Path], work: Path) -> list[dict]:
+    """Every checkout on one trace; with several, whether their JSON reports are
+    byte-identical to the first one's."""
+    results = [
+        measure(trace, checkout, work, work / f"report-{number}.json")
+        for number, checkout in enumerate(checkouts)
+    ]
+    first = Path(results[0]["report"]).read_bytes()
+    for result in results:
+        result["same_report_as_first"] = Path(result["report"]).read_bytes() == first
+    return results
+
+
 def table(results: list[dict]) -> str:
     rows = [
-        "| checkout | lines | wall s | CPU s | lines/s | peak RSS MiB |",
-        "|---|---|---|---|---|---|",
+        "| checkout | lines | wall s | CPU s | lines/s | peak RSS MiB | report as the first |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        same = "identical" if r["same_report_as_first"] else "DIFFERS"
         rows.append(
             f"| {r['checkout']} | {r['lines']:,} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} "
-            f"| {r['lines_per_s']:,.0f} | {r['peak_rss_mib']:.0f} |"
+            f"| {r['lines_per_s']:,.0f} | {r['peak_rss_mib']:.0f} | {same} |"
         )
     rows += [
         "",
@@ -181,7 +212,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results = []
     for trace in args.trace:
-        results += [measure(trace, checkout, work) for checkout in checkouts]
+        results += measure_all(trace, checkouts, work)
     for lines in [] if args.trace else args.lines:
         trace = work / f"trace-{lines}.strace"
         if not trace.exists():
@@ -199,7 +230,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
         try:
-            results += [measure(trace, checkout, work) for checkout in checkouts]
+            results += measure_all(trace, checkouts, work)
         finally:
             if not args.keep:
                 trace.unlink()

@@ -100,3 +100,23 @@ def test_a_named_work_dir_keeps_what_it_held_and_loses_what_the_run_wrote(tmp_pa
     with store.work_dir(tmp_path, keep=True) as directory:
         kept = directory.folder("trace.log")
     assert kept.exists()
+
+
+def test_spilled_windows_are_merged_into_key_order_a_few_row_groups_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """Rows carried to a later window are put back in place: the merged file equals a stable
+    sort of all the windows' rows, whatever the row groups and batches."""
+    sink = store.ParquetSink(tmp_path)
+    sink.row_group_rows = 3
+    windows = [[0, 1, 3, 4, 6], [2, 5, 7, 8, 9, 10, 12], [11, 13, 5, 14]]
+    for number, keys in enumerate(windows):
+        sink.write("t", pa.table({"row": keys, "window": [number] * len(keys)}))
+    target = tmp_path / "t.arrow"
+    sink.write_sorted("t", "row", target, lambda t: t.drop_columns(["row"]), batch_rows=4)
+    merged = store.map_table(target)
+    everything = pa.concat_tables(pq.read_table(file) for file in sink.files("t"))
+    expected = everything.take(pa.compute.sort_indices(everything["row"]))
+    assert merged.column_names == ["window"]
+    assert merged["window"].to_pylist() == expected["window"].to_pylist()
+    assert merged.num_rows == sum(len(keys) for keys in windows)

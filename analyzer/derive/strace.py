@@ -31,7 +31,7 @@ from analyzer.schema import (
     WAIT_FDS,
     TableSpec,
 )
-from analyzer.store import ParquetSink, sink_for
+from analyzer.store import ParquetSink, map_table, sink_for
 
 TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, WAIT_FDS, SIGNALS, EXITS, TASKS)
 """The tables every trace has, in the order the run's tables list them."""
@@ -144,16 +144,27 @@ def trace_tables(stream: strace_stream.TraceStream) -> StraceTables:
     sink = stream.sink
     tasks = stream.tasks()
     schema = SYSCALLS.schema.append(pa.field("row", pa.int64()))
+    pid_at = SYSCALLS.names.index("pid")
+
+    def with_pids(calls: pa.Table) -> pa.Table:
+        if "row" in calls.column_names:
+            calls = calls.drop_columns(["row"])
+        pid_column = pc.take(tasks["pid"], pc.index_in(calls["tid"], value_set=tasks["tid"]))
+        return calls.set_column(pid_at, SYSCALLS.schema.field("pid"), pid_column)
+
     if isinstance(sink, ParquetSink):
-        syscalls = sink.read_sorted("syscalls", schema, "row").drop_columns(["row"])
+        # Merged into call order on disk and mapped, not read: the calls of a long trace
+        # are never all in memory (`store.map_table`).
+        if sink.files("syscalls"):
+            target = sink.folder / "syscalls.arrow"
+            sink.write_sorted("syscalls", "row", target, with_pids)
+            syscalls = map_table(target)
+        else:
+            syscalls = SYSCALLS.schema.empty_table()
         wait_fds = sink.read_sorted("wait_fds", WAIT_FDS.schema, "row")
     else:
-        syscalls = strace_stream.sorted_calls(sink.read("syscalls", schema))
+        syscalls = with_pids(strace_stream.sorted_calls(sink.read("syscalls", schema)))
         wait_fds = strace_stream.sorted_waits(sink.read("wait_fds", WAIT_FDS.schema))
-    pid_column = pc.take(tasks["pid"], pc.index_in(syscalls["tid"], value_set=tasks["tid"]))
-    syscalls = syscalls.set_column(
-        SYSCALLS.names.index("pid"), SYSCALLS.schema.field("pid"), pid_column
-    )
     facts = stream.facts
     kinds = facts.ts_kinds
     return StraceTables(

@@ -9,6 +9,7 @@ so the correlation of slow callbacks with strace episodes runs after both exist.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from analyzer.passes import (
     asyncio_misuse,
@@ -62,13 +63,20 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def run_passes(inputs: PassInputs, config: PassConfig | None = None) -> list[Finding]:
-    """Findings of every registered pass, in registry order."""
+def run_passes(
+    inputs: PassInputs,
+    config: PassConfig | None = None,
+    after_each: Callable[[], None] | None = None,
+) -> list[Finding]:
+    """Findings of every registered pass, in registry order; `after_each` is called after
+    each pass (the pipeline gives back the pages of mapped tables there)."""
     config = config or PassConfig()
     findings: list[Finding] = []
     for analysis_pass in PASSES:
         seen = dataclasses.replace(inputs, earlier=tuple(findings))
         findings.extend(analysis_pass.run(seen, config))
+        if after_each is not None:
+            after_each()
     return findings
 
 

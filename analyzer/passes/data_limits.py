@@ -44,7 +44,10 @@ LOG_STEP_BACK_S = 1.0
 def calls_by_task_in_line_order(calls: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(task, start time) of the timed calls whose first line is in the trace (a resumed
     half alone has only an estimated start), by task and then line."""
-    timed = calls.filter(pc.and_(pc.is_valid(calls["start_s"]), pc.is_valid(calls["line_start"])))
+    # Select before filtering: filtering copies every column it is given.
+    timed = calls.select(["tid", "line_start", "start_s"]).filter(
+        pc.and_(pc.is_valid(calls["start_s"]), pc.is_valid(calls["line_start"]))
+    )
     tid = pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False)
     line = timed["line_start"].to_numpy(zero_copy_only=False)
     start = timed["start_s"].to_numpy(zero_copy_only=False)

@@ -179,6 +179,10 @@ def _may_name_path(args: pa.StringArray) -> np.ndarray:
     return (raw.start < raw.end) & (starts | (digit & ~hexadecimal))
 
 
+def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
 def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     """Each call's target, or for calls without one (unlink, stat, rename ...) the path
     they name, so a slow unlink is reported on its file: a relative path joined to its
@@ -189,9 +193,13 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     missing = pc.fill_null(missing, False)
     if not pc.any(missing).as_py():
         return targets
-    args = contiguous(calls["args"])
-    missing = pa.array(missing.to_numpy(zero_copy_only=False) & _may_name_path(args))
-    named = args.filter(missing)
+    # Chunk by chunk, and only the texts that may name a path are copied: the argument
+    # texts are the largest column of a long trace (500 MiB at 10M lines).
+    may = np.concatenate(
+        [np.zeros(0, dtype=bool)] + [_may_name_path(chunk) for chunk in _chunks(calls["args"])]
+    )
+    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False) & may)
+    named = contiguous(calls["args"].take(pa.array(rows, pa.int64())))
     parts = pc.extract_regex(named, _PATH_ARGUMENT)
     matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
     if not matched.any():
@@ -209,7 +217,7 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
         resolved = pc.if_else(pc.equal(other_path, ""), directory, joined)
         path = pc.replace_with_mask(path, pa.array(relative), resolved)
     has_path = np.zeros(len(targets), dtype=bool)
-    has_path[np.flatnonzero(missing.to_numpy(zero_copy_only=False))[matched]] = True
+    has_path[rows[matched]] = True
     return pc.replace_with_mask(targets, pa.array(has_path), path)
 
 

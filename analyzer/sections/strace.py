@@ -14,81 +14,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer import engine
 from analyzer.clean import clean
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_tasks import peak_live_tasks
 from analyzer.formats.strace import ParsedLines
 from analyzer.model import Derived, ParsedInput
+from analyzer.sections import strace_stats
 
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
-@dataclass(frozen=True)
-class ReturnedCalls:
-    """The calls that returned (what strace counts), as the frames the summaries group.
-
-    `frame` has one row per call, in table order: tid, `call` (an integer code for the
-    syscall name; `names[call]` is the name), duration_s and error. Grouping integer codes
-    instead of name strings is what keeps the summaries fast. `failed` holds the syscall and
-    errno texts of the calls that failed.
-    """
-
-    frame: pd.DataFrame
-    names: np.ndarray
-    failed: pd.DataFrame
-
-
-def returned_calls(calls: pa.Table) -> ReturnedCalls:
-    """The calls that returned (what strace counts)."""
-    # Select before filtering: filtering copies every column it is given.
-    done = calls.select(["tid", "syscall", "duration_s", "errno"])
-    done = done.filter(pc.equal(calls["status"], "complete"))
-    syscall = pc.dictionary_encode(contiguous(done["syscall"]))
-    errno = done["errno"]
-    error = errno.is_valid().to_numpy(zero_copy_only=False)
-    frame = pd.DataFrame(
-        {
-            "tid": done["tid"].to_numpy(),
-            "call": pc.fill_null(syscall.indices, -1).to_numpy(),
-            "duration_s": done["duration_s"].to_numpy(),
-            "error": error,
-        }
+def _stats(calls: pa.Table, keys: list[str], where: str = "") -> pd.DataFrame:
+    """Calls, errors and duration statistics per group of the calls that returned, the
+    groups in the order of their first call (what a pandas ``groupby(sort=False)`` gave, so
+    ties in the report's sorts keep the order they had)."""
+    return strace_stats.grouped(
+        calls, keys, "status = 'complete'" + where, quantiles=(0.5, 0.95, 0.99), mean=True
     )
-    failed = done.select(["syscall", "errno"]).filter(pa.array(error)).to_pandas()
-    names = np.array([*syscall.dictionary.to_pylist(), None], dtype=object)
-    return ReturnedCalls(frame=frame, names=names, failed=failed)
-
-
-def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    grouped = frame.groupby(keys, sort=False, observed=True)
-    duration = grouped["duration_s"]
-    calls = grouped.size()
-    # One quantile call sorts each group once for all three levels; `unstack` sorts the
-    # groups, so put them back in the order of the other columns.
-    levels = duration.quantile([0.50, 0.95, 0.99]).unstack().reindex(calls.index)
-    table = pd.DataFrame(
-        {
-            "calls": calls,
-            "errors": grouped["error"].sum(),
-            "total_s": duration.sum(min_count=1),
-            "min_s": duration.min(),
-            "avg_s": duration.mean(),
-            "p50_s": levels[0.50],
-            "p95_s": levels[0.95],
-            "p99_s": levels[0.99],
-            "max_s": duration.max(),
-        }
-    )
-    return table.reset_index()
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -97,84 +46,68 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [clean(row, digits=9, keep_infinity=True) for row in frame.to_dict(orient="records")]
 
 
-def syscall_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
-    """Per syscall: calls, errors and duration statistics; sorted by total time."""
-    if returned.frame.empty:
+def _no_calls(calls: pa.Table) -> bool:
+    return not pc.any(pc.equal(calls["status"], "complete")).as_py()
+
+
+def syscall_summary(calls: pa.Table) -> list[dict[str, Any]]:
+    """Per syscall: calls, errors and duration statistics of the calls that returned (what
+    strace counts); sorted by total time."""
+    if _no_calls(calls):
         return []
-    table = _stats(returned.frame, ["call"])
-    table["syscall"] = returned.names[table["call"].to_numpy()]
+    table = _stats(calls, ["syscall"])
     table = table.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
     return records(table[["syscall", *STAT_KEYS]])
 
 
-def per_thread_summary(returned: ReturnedCalls, tasks: pa.Table) -> list[dict[str, Any]]:
+def per_thread_summary(calls: pa.Table, tasks: pa.Table) -> list[dict[str, Any]]:
     """The same statistics per thread and syscall (the `perf trace -s` view)."""
-    if returned.frame.empty:
+    if _no_calls(calls):
         return []
-    table = _stats(returned.frame, ["tid", "call"])
-    table["syscall"] = returned.names[table["call"].to_numpy()]
+    table = _stats(calls, ["tid", "syscall"], " AND tid IS NOT NULL")
     info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
     table = table.merge(info, on="tid", how="left")
     table = table.sort_values(["tid", "total_s"], ascending=[True, False])
     return records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
 
 
-def error_summary(returned: ReturnedCalls) -> list[dict[str, Any]]:
+_ERRORS = """
+SELECT syscall, errno, count(*) AS count FROM calls
+WHERE status = 'complete' AND errno IS NOT NULL AND syscall IS NOT NULL
+GROUP BY syscall, errno
+"""
+
+
+def error_summary(calls: pa.Table) -> list[dict[str, Any]]:
     """Failed calls by syscall and errno, most frequent first."""
-    frame = returned.failed
-    if frame.empty:
+    counts = engine.query(_ERRORS, calls=calls.select(["syscall", "errno", "status"])).to_pandas()
+    if counts.empty:
         return []
-    counts = frame.groupby(["syscall", "errno"]).size().rename("count").reset_index()
+    counts = counts.sort_values(["syscall", "errno"]).reset_index(drop=True)
     counts = counts.sort_values(["count", "syscall"], ascending=[False, True])
     return records(counts)
 
 
 def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
-    """Where the time went: per file, socket or pipe behind the calls' fds.
-
-    Targets are grouped by dictionary code; sorting the groups by target text afterwards gives
-    the order a grouping by text would (the order ties keep in the final sort).
-    """
-    done = calls.select(["target", "target_kind", "syscall", "duration_s"]).filter(
-        pc.and_(pc.equal(calls["status"], "complete"), pc.is_valid(calls["target"]))
+    """Where the time went: per file, socket or pipe behind the calls' fds; the target's kind
+    is its first call's (the target decides it), ties in time in the order of the texts."""
+    table = strace_stats.grouped(
+        calls,
+        ["target"],
+        "status = 'complete' AND target IS NOT NULL",
+        extra={
+            "target_kind": "arg_min_null(target_kind, idx)",
+            "syscalls": "list(DISTINCT syscall)",
+        },
+        reads=("target_kind", "syscall"),
+        top=limit,
     )
-    if done.num_rows == 0:
+    if table.empty:
         return []
-    target = pc.dictionary_encode(contiguous(done["target"]))
-    syscall = pc.dictionary_encode(contiguous(done["syscall"]))
-    frame = pd.DataFrame(
-        {
-            "code": target.indices.to_numpy(),
-            "call": pc.fill_null(syscall.indices, -1).to_numpy(),
-            "duration_s": done["duration_s"].to_numpy(),
-            "row": np.arange(done.num_rows),
-        }
-    )
-    grouped = frame.groupby("code", sort=False)
-    table = pd.DataFrame(
-        {
-            "calls": grouped.size(),
-            "total_s": grouped["duration_s"].sum(min_count=1),
-            "max_s": grouped["duration_s"].max(),
-        }
-    )
-    # Order the groups by target text (what grouping by text would give) through the rank of
-    # each dictionary entry, then by time; only the targets listed get their texts looked up.
-    rank = np.empty(len(target.dictionary), dtype=np.int64)
-    rank[pc.sort_indices(target.dictionary).to_numpy()] = np.arange(len(rank))
-    table = table.iloc[np.argsort(rank[table.index.to_numpy()], kind="stable")].reset_index()
+    table["syscalls"] = [sorted(names) for names in table["syscalls"]]
+    order = pc.sort_indices(pa.array(table["target"].tolist(), pa.string())).to_numpy()
+    table = table.iloc[order].reset_index(drop=True)
     table = table.sort_values(["total_s", "calls"], ascending=False).head(limit)
-    codes = table["code"].to_numpy()
-    # The target decides its kind, so the first call of each target gives it.
-    first_row = frame.drop_duplicates("code").set_index("code").loc[codes, "row"].to_numpy()
-    table.insert(0, "target", pc.take(target.dictionary, pa.array(codes)).to_pylist())
-    table.insert(1, "target_kind", pc.take(done["target_kind"], first_row).to_pylist())
-    top = frame[frame["code"].isin(table["code"])].drop_duplicates(["code", "call"])
-    names = pc.take(syscall.dictionary, pa.array(top["call"].to_numpy())).to_pylist()
-    by_target: dict[int, list[str]] = {}
-    for code, name in zip(top["code"].tolist(), names, strict=True):
-        by_target.setdefault(code, []).append(name)
-    table["syscalls"] = [sorted(by_target[code]) for code in table["code"]]
     return records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
 
 
@@ -184,38 +117,11 @@ LATENCY_ROWS = 500
 def latency_by_target(calls: pa.Table, limit: int = LATENCY_ROWS) -> list[dict[str, Any]]:
     """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
     max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares)."""
-    done = calls.select(["syscall", "target", "duration_s", "errno"])
-    done = done.filter(pc.equal(calls["status"], "complete"))
-    if done.num_rows == 0:
-        return []
-    syscall = pc.dictionary_encode(contiguous(done["syscall"]))
-    target = pc.dictionary_encode(contiguous(done["target"]))
-    frame = pd.DataFrame(
-        {
-            "call": pc.fill_null(syscall.indices, -1).to_numpy(),
-            "code": pc.fill_null(target.indices, -1).to_numpy(),
-            "duration_s": done["duration_s"].to_numpy(),
-            "error": done["errno"].is_valid().to_numpy(zero_copy_only=False),
-        }
+    table = strace_stats.grouped(
+        calls, ["syscall", "target"], "status = 'complete'", quantiles=(0.5, 0.95), top=limit
     )
-    grouped = frame.groupby(["call", "code"], sort=False)
-    duration = grouped["duration_s"]
-    calls_per = grouped.size()
-    levels = duration.quantile([0.50, 0.95]).unstack().reindex(calls_per.index)
-    table = pd.DataFrame(
-        {
-            "calls": calls_per,
-            "errors": grouped["error"].sum(),
-            "total_s": duration.sum(min_count=1),
-            "p50_s": levels[0.50],
-            "p95_s": levels[0.95],
-            "max_s": duration.max(),
-        }
-    ).reset_index()
-    names = np.array([*syscall.dictionary.to_pylist(), None], dtype=object)
-    targets = np.array([*target.dictionary.to_pylist(), None], dtype=object)
-    table["syscall"] = names[table["call"].to_numpy()]
-    table["target"] = targets[table["code"].to_numpy()]
+    if table.empty:
+        return []
     table = table.sort_values(
         ["total_s", "calls", "syscall", "target"],
         ascending=[False, False, True, True],
@@ -383,8 +289,7 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     tables = derived.tables
     traces: Sequence[StraceTables] = derived.extras.get("traces", ())
     calls = tables["syscalls"]
-    returned = returned_calls(calls)
-    ours = syscall_summary(returned)
+    ours = syscall_summary(calls)
     trace_end = max((r.last_s for r in traces if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for source in inputs:
@@ -394,8 +299,8 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
     return {
         "syscalls": ours,
-        "syscalls_by_thread": per_thread_summary(returned, tasks),
-        "errors": error_summary(returned),
+        "syscalls_by_thread": per_thread_summary(calls, tasks),
+        "errors": error_summary(calls),
         "targets": target_summary(calls),
         "latency": latency_by_target(calls),
         "in_flight": in_flight(calls, trace_end),

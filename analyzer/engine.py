@@ -1,0 +1,91 @@
+"""The out-of-core engine the whole-trace aggregations run on: DuckDB over Arrow.
+
+The report's summaries group every call of a trace (10M-line traces hold 8M calls); done in
+pandas they copied the columns they grouped into frames (+1.4 GiB at 10M lines, issue 15).
+DuckDB scans the Arrow tables (or readers) in place on both cores, under a memory limit,
+spilling to a temporary folder beyond it, and hands back the small grouped result. The
+engine study (issue 15) chose it over Polars' streaming engine: its grouped quantiles and
+compensated sums stay within its memory limit, Polars' fall back to memory.
+
+Exactness: `fsum` (compensated, deterministic) is within 1–2 ULP of pandas' groupby sum and
+`quantile_cont` within 1–2 ULP of pandas' linear interpolation, which the report's rounding to
+the nanosecond absorbs; plain `sum` over doubles is order-dependent and is never used.
+
+DuckDB is imported only when a query runs: start-up of small runs does not pay for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import TypeAlias
+
+import numpy as np
+import pyarrow as pa
+
+MEMORY_LIMIT = "1GiB"
+"""DuckDB's own memory (RSS is ≈ limit + 200 MiB at most, measured): leaves room for the
+passes that run beside the report's sections within a 2 GiB peak."""
+
+
+Source: TypeAlias = pa.Table | Callable[[], pa.RecordBatchReader]
+"""A table, or what makes a stream of its batches afresh (a stream is read once)."""
+
+
+def query(sql: str, setup: tuple[str, ...] = (), **tables: Source) -> pa.Table:
+    """The result of `sql` over `tables` (named as in the query) as an Arrow table, after the
+    statements `setup` (settings of the connection).
+
+    Within `MEMORY_LIMIT` the engine spills what it can; exact quantiles cannot be spilled,
+    so a query that runs out of memory (a group of some hundred million calls) is run again
+    without the limit: a report that exceeds the memory bound beats no report."""
+    import duckdb
+
+    try:
+        return _run(sql, setup, tables, MEMORY_LIMIT)
+    except duckdb.OutOfMemoryException:
+        return _run(sql, setup, tables, None)
+
+
+def _run(
+    sql: str, setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
+) -> pa.Table:
+    import duckdb
+
+    spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
+    settings: dict[str, str | bool | int | float | list[str]] = {
+        "threads": 2,
+        "temp_directory": spill,
+    }
+    if limit is not None:
+        settings["memory_limit"] = limit
+    try:
+        connection = duckdb.connect(config=settings)
+        try:
+            # its bar would be drawn on stdout, where a report may be going
+            connection.execute("SET enable_progress_bar = false")
+            for statement in setup:
+                connection.execute(statement)
+            for name, table in tables.items():
+                connection.register(name, table if isinstance(table, pa.Table) else table())
+            return connection.sql(sql).to_arrow_table()
+        finally:
+            connection.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def numbered(table: pa.Table, name: str = "idx", rows: int = 1 << 18) -> pa.RecordBatchReader:
+    """`table` as a stream of batches with a column `name` holding each row's position: the
+    engine does not keep a scan's order, so a "first seen" order is `min(name)`."""
+    schema = table.schema.append(pa.field(name, pa.int64()))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        start = 0
+        for batch in table.to_batches(max_chunksize=rows):
+            positions = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
+            start += batch.num_rows
+            yield pa.RecordBatch.from_arrays([*batch.columns, positions], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
