@@ -2,7 +2,8 @@
 as a Ctrl-C'd run does (issue 14: outputs and temporary files are never left behind).
 
 The run reads a FIFO that is held open and silent, so it is stopped at a known point: after
-its work directory exists, while it waits for input.
+its work directory exists, while it waits for input. A run whose SIGHUP is ignored (started
+under nohup) keeps ignoring it: the handler is installed only over the default action.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def test_a_stopped_run_leaves_no_work_directory(tmp_path: Path, number: int) -> 
         ],
         env=env,
         stderr=subprocess.PIPE,
+        # as from a terminal: a run started under nohup (SIGHUP ignored) keeps ignoring it
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     writer = os.open(fifo, os.O_WRONLY)
     try:
