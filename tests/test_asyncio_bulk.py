@@ -22,6 +22,7 @@ from test_asyncio_parsers_agree import (
     FRAGMENTS,
     PUBLIC_LINES,
     future_reprs,
+    mutated,
 )
 
 from analyzer.formats import asyncio as asyncio_format
@@ -71,16 +72,7 @@ def test_bulk_lines_read_as_the_grammar_on_every_fixture_line() -> None:
 def test_bulk_lines_read_as_the_grammar_on_mutated_lines(
     line: str, at: int, length: int, how: str, fragment: str
 ) -> None:
-    at %= len(line) + 1
-    if how == "delete":
-        line = line[:at] + line[at + 1 + length % 3 :]
-    elif how == "insert":
-        line = line[:at] + fragment + line[at:]
-    elif how == "truncate":
-        line = line[:at]
-    else:
-        line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
-    _agree(line)
+    _agree(mutated(line, at, length, how, fragment))
 
 
 TIMES = st.builds(
@@ -178,16 +170,7 @@ def test_key_lines_read_as_the_grammar_on_every_fixture_line() -> None:
 def test_key_lines_read_as_the_grammar_on_mutated_lines(
     line: str, at: int, length: int, how: str, fragment: str
 ) -> None:
-    at %= len(line) + 1
-    if how == "delete":
-        line = line[:at] + line[at + 1 + length % 3 :]
-    elif how == "insert":
-        line = line[:at] + fragment + line[at:]
-    elif how == "truncate":
-        line = line[:at]
-    else:
-        line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
-    _key_agree(line)
+    _key_agree(mutated(line, at, length, how, fragment))
 
 
 @settings(max_examples=examples(300), deadline=None)

@@ -612,6 +612,19 @@ FRAGMENTS = [
 ]  # fmt: skip
 
 
+def mutated(line: str, at: int, length: int, how: str, fragment: str) -> str:
+    """`line` with a character deleted (and up to two more) or doubled, `fragment` inserted,
+    or cut, at `at` (modulo its length + 1)."""
+    at %= len(line) + 1
+    if how == "delete":
+        return line[:at] + line[at + 1 + length % 3 :]
+    if how == "insert":
+        return line[:at] + fragment + line[at:]
+    if how == "truncate":
+        return line[:at]
+    return line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
+
+
 @settings(max_examples=examples(400), deadline=None)
 @given(
     st.sampled_from(FIXTURE_LINES),
@@ -625,16 +638,7 @@ def test_fast_line_parser_equals_grammar_on_mutated_lines(
 ) -> None:
     """Fixture lines with a character deleted or doubled, a fragment inserted, or cut:
     wherever the fast parser accepts a line, it reads it as the grammar does."""
-    at %= len(line) + 1
-    if how == "delete":
-        line = line[:at] + line[at + 1 + length % 3 :]
-    elif how == "insert":
-        line = line[:at] + fragment + line[at:]
-    elif how == "truncate":
-        line = line[:at]
-    else:
-        line = line[:at] + line[at : at + 1] * 2 + line[at + 1 :]
-    _agree(line)
+    _agree(mutated(line, at, length, how, fragment))
 
 
 # -- the byte pre-filter ----------------------------------------------------------------------
