@@ -226,26 +226,35 @@ def test_empty_input_and_no_blank_line_at_the_end_fold_nothing() -> None:
     assert collapse_lines(["a 1 1.0: 1 cycles: ", "\t1 f (x)"]) == ""
 
 
+KEYED_SAMPLES = (
+    b"java 1 [000] 1.0: 1 cycles: \n\t1111 f+0x1 (/x)\n\t2222 [unknown] (/lib/y.so)\n"
+    b"\t3333  (z)\n\tabcd (e)\n\n"
+    b"java 1 [000] 1.0: 1 cycles: \n\t1112 f+0x2 (/x)\n\t2223 [unknown] (/lib/y.so)\n"
+    b"\t3334  (z)\n\tabce (e)\n\t5 Lp/Q;.m (/tmp/perf-1.map)\n\n"
+    b"java 1 [000] 1.0: 1 cycles: \n\t4 g\x00h (/x)\n\t5 Lp/Q;.m (/tmp/perf-1.map)\n\n"
+)
+"""HAND-WRITTEN samples for the lookup of frame lines without their address: the same frame
+at two addresses, ``[unknown]`` frames (``--addrs`` prints the address), lines whose address
+the script's regular expression does not take whole (``abcd (e)`` is address ``abc`` and
+symbol ``d``), a NUL byte, and a Java class name."""
+
+KEYED_FOLDED = {
+    "": b"java;d; ;[y.so];f 1\njava;p/Q:.m;e; ;[y.so];f 1\njava;p/Q:.m;g\x00h 1\n",
+    "addrs": (
+        b"java;d; ;[y.so <2222>];f 1\njava;p/Q:.m;e; ;[y.so <2223>];f 1\njava;p/Q:.m;g\x00h 1\n"
+    ),
+    "all": b"java;d; ;[y.so];f 1\njava;p/Q:.m_[j];e; ;[y.so];f 1\njava;p/Q:.m_[j];g\x00h 1\n",
+}
+"""What stackcollapse-perf.pl 41fee1f prints for `KEYED_SAMPLES`, per option."""
+
+
 def test_lines_read_by_their_key_fold_as_the_script_folds_them() -> None:
     """HAND-WRITTEN samples for the lookup of frame lines without their address
     (`CollapseReader._read_lines`): the same frame at two addresses, ``[unknown]`` frames
     (``--addrs`` prints the address), lines whose address the script's regular expression
     does not take whole (``abcd (e)`` is address ``abc`` and symbol ``d``), a NUL byte, and
     a Java class name. The expected outputs are what stackcollapse-perf.pl 41fee1f prints."""
-    data = (
-        b"java 1 [000] 1.0: 1 cycles: \n\t1111 f+0x1 (/x)\n\t2222 [unknown] (/lib/y.so)\n"
-        b"\t3333  (z)\n\tabcd (e)\n\n"
-        b"java 1 [000] 1.0: 1 cycles: \n\t1112 f+0x2 (/x)\n\t2223 [unknown] (/lib/y.so)\n"
-        b"\t3334  (z)\n\tabce (e)\n\t5 Lp/Q;.m (/tmp/perf-1.map)\n\n"
-        b"java 1 [000] 1.0: 1 cycles: \n\t4 g\x00h (/x)\n\t5 Lp/Q;.m (/tmp/perf-1.map)\n\n"
-    )
-    expected = {
-        "": b"java;d; ;[y.so];f 1\njava;p/Q:.m;e; ;[y.so];f 1\njava;p/Q:.m;g\x00h 1\n",
-        "addrs": (
-            b"java;d; ;[y.so <2222>];f 1\njava;p/Q:.m;e; ;[y.so <2223>];f 1\njava;p/Q:.m;g\x00h 1\n"
-        ),
-        "all": b"java;d; ;[y.so];f 1\njava;p/Q:.m_[j];e; ;[y.so];f 1\njava;p/Q:.m_[j];g\x00h 1\n",
-    }
+    data, expected = KEYED_SAMPLES, KEYED_FOLDED
     for option, output in expected.items():
         options = CollapseOptions(**({option: True} if option else {}))
         for size in (7, len(data)):  # cut anywhere, and whole

@@ -9,6 +9,7 @@ import gzip
 from pathlib import Path
 
 import pytest
+from test_perf_collapse import KEYED_FOLDED, KEYED_SAMPLES
 
 from analyzer.cli import fold as fold_fast
 from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, fold_reader, folded_text
@@ -170,20 +171,7 @@ def test_lines_named_by_key_as_the_script_names_them(by_key: None) -> None:
     lines whose address the script's regular expression does not take whole (``abcd (e)``
     is address ``abc`` and symbol ``d``), a NUL byte, a Java class name. The expected
     outputs are what stackcollapse-perf.pl 41fee1f prints."""
-    data = (
-        b"java 1 [000] 1.0: 1 cycles: \n\t1111 f+0x1 (/x)\n\t2222 [unknown] (/lib/y.so)\n"
-        b"\t3333  (z)\n\tabcd (e)\n\n"
-        b"java 1 [000] 1.0: 1 cycles: \n\t1112 f+0x2 (/x)\n\t2223 [unknown] (/lib/y.so)\n"
-        b"\t3334  (z)\n\tabce (e)\n\t5 Lp/Q;.m (/tmp/perf-1.map)\n\n"
-        b"java 1 [000] 1.0: 1 cycles: \n\t4 g\x00h (/x)\n\t5 Lp/Q;.m (/tmp/perf-1.map)\n\n"
-    )
-    expected = {
-        "": b"java;d; ;[y.so];f 1\njava;p/Q:.m;e; ;[y.so];f 1\njava;p/Q:.m;g\x00h 1\n",
-        "addrs": (
-            b"java;d; ;[y.so <2222>];f 1\njava;p/Q:.m;e; ;[y.so <2223>];f 1\njava;p/Q:.m;g\x00h 1\n"
-        ),
-        "all": b"java;d; ;[y.so];f 1\njava;p/Q:.m_[j];e; ;[y.so];f 1\njava;p/Q:.m_[j];g\x00h 1\n",
-    }
+    data, expected = KEYED_SAMPLES, KEYED_FOLDED
     without_nul = data.replace(b"\t4 g\x00h (/x)\n", b"")
     for option, output in expected.items():
         options = CollapseOptions(**({option: True} if option else {}))
