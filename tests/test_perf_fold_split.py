@@ -64,8 +64,11 @@ def test_split_fold_of_every_fixture_dump(key: str, tmp_path: Path) -> None:
         plain = tmp_path / path.name
         plain.write_bytes(gzip.decompress(path.with_name(path.name + ".gz").read_bytes()))
         path = plain
-    if b"\r" in path.read_bytes():
-        pytest.skip("the fast path leaves input with CR to the full CLI")
+    if b"\r" in path.read_bytes():  # the fast path leaves it to the full CLI
+        with path.open("rb") as stream:
+            head = stream.read(fold_fast.HEAD_BYTES)
+            assert fold_fast.fold_file(stream, head, CollapseOptions()) is None
+        return
     expected_path = CURRENT / "default" / f"{key}.folded"
     if expected_path.exists():
         expected = expected_path.read_bytes()
