@@ -49,7 +49,6 @@ not added.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import re
 from collections.abc import Sequence
@@ -75,8 +74,9 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
+from analyzer.passes.call_slices import ResourceEncoder, slices
 from analyzer.passes.common import cited_lines, in_flight, percentile, plural
-from analyzer.passes.targets import trace_resources
+from analyzer.passes.targets import with_paths
 
 CODE = "IOD017"
 KIND = "slow_storage"
@@ -352,35 +352,88 @@ def _may_qualify(
     return possible[inverse]
 
 
+@dataclass(frozen=True)
+class _Scanned:
+    """What one scan of a trace's calls, a slice at a time, keeps for this pass: the
+    resources' names, and the rows, resource codes, durations and threads of the calls on
+    regular files and of the reads of mount tables (the rows only)."""
+
+    names: list[str]
+    rows: np.ndarray
+    codes: np.ndarray
+    durations: np.ndarray
+    tids: np.ndarray
+    any_file: bool
+    mount_rows: np.ndarray
+    mount_codes: np.ndarray
+
+
+def _is_file(name: str, target_class: str | None) -> bool:
+    return target_class == "file" and not name.startswith(PSEUDO_FILESYSTEMS)
+
+
+def _is_mount_table(name: str) -> bool:
+    return bool(name and name.startswith("/proc/") and re.match(_MOUNT_TABLES, name))
+
+
+def _scan(trace: StraceTables) -> _Scanned:
+    calls = trace.syscalls
+    encoder = ResourceEncoder()
+    is_file: list[bool] = []
+    is_mount: list[bool] = []
+    kept: list[tuple[np.ndarray, ...]] = []
+    mounts: list[tuple[np.ndarray, ...]] = []
+    columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
+    for offset, part in slices(calls, columns):
+        codes = encoder.encode(with_paths(part))
+        for name, cls in zip(
+            encoder.names[len(is_file) :], encoder.classes[len(is_file) :], strict=True
+        ):
+            is_file.append(_is_file(name, cls))
+            is_mount.append(_is_mount_table(name))
+        # codes are -1 for calls without a path: they index the final False
+        local = np.flatnonzero(np.array([*is_file, False], dtype=bool)[codes])
+        if len(local):
+            durations = call_durations(part.take(pa.array(local)))
+            tids = numbers(part["tid"].take(pa.array(local)))
+            kept.append((offset + local, codes[local], durations, tids))
+        if any(is_mount):
+            read = np.flatnonzero(np.array([*is_mount, False], dtype=bool)[codes])
+            mounts.append((offset + read, codes[read]))
+
+    def joined(parts: list[tuple[np.ndarray, ...]], column: int, dtype: type) -> np.ndarray:
+        return np.concatenate([np.zeros(0, dtype)] + [part[column] for part in parts])
+
+    return _Scanned(
+        names=encoder.names,
+        rows=joined(kept, 0, np.int64),
+        codes=joined(kept, 1, np.int64),
+        durations=joined(kept, 2, np.float64),
+        tids=joined(kept, 3, np.float64),
+        any_file=any(is_file),
+        mount_rows=joined(mounts, 0, np.int64),
+        mount_codes=joined(mounts, 1, np.int64),
+    )
+
+
 def _file_calls(
-    trace: StraceTables, loops: set[int], config: PassConfig, lifetimes: _Lifetimes
+    trace: StraceTables,
+    loops: set[int],
+    config: PassConfig,
+    lifetimes: _Lifetimes,
+    scanned: _Scanned,
 ) -> _FileCalls | None:
     """The calls on regular files, with their operation kinds; None when no storage can be
     worth a finding (checked before any path is looked at)."""
     calls = trace.syscalls
-    encoded = trace_resources(trace)
-    if not encoded.names:
+    if not scanned.names or not scanned.any_file:
         return None
-    names = pa.array(encoded.names, pa.string())
-    is_file = np.asarray(
-        pc.fill_null(pc.equal(pa.array(encoded.classes, pa.string()), "file"), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
-    pseudo = functools.reduce(pc.or_, (pc.starts_with(names, p) for p in PSEUDO_FILESYSTEMS))
-    is_file &= ~np.asarray(pc.fill_null(pseudo, True).to_numpy(zero_copy_only=False), bool)
-    if not is_file.any():
-        return None
-    # codes are -1 for calls without a path: they index the final False
-    rows = np.flatnonzero(np.append(is_file, False)[encoded.codes])
+    names = pa.array(scanned.names, pa.string())
+    rows = scanned.rows
     if len(rows) == 0:
         return None
-    durations = numbers(calls["duration_s"])[rows]
-    missing = np.isnan(durations)
-    if missing.any():
-        durations[missing] = call_durations(calls.take(pa.array(rows[missing])))
-    tids = numbers(calls["tid"])[rows]
+    durations = scanned.durations.copy()
+    tids = scanned.tids
     # Most traces have no storage problem: tell so from durations and threads alone.
     if not _may_qualify(durations, tids, lifetimes, config).any():
         return None
@@ -400,10 +453,11 @@ def _file_calls(
         return None
     rows, durations, ops, tids = rows[keep], durations[keep], ops[keep], tids[keep]
     moved = np.isin(ops, [_OP_NAMES.index("write"), _OP_NAMES.index("read")])
-    moved_bytes = np.where(moved, np.nan_to_num(numbers(calls["retval"])[rows], nan=0.0), 0.0)
+    retval = numbers(calls["retval"].take(pa.array(rows)))
+    moved_bytes = np.where(moved, np.nan_to_num(retval, nan=0.0), 0.0)
     waits = np.clip(durations - np.clip(moved_bytes, 0.0, None) / TRANSFER_BYTES_PER_S, 0.0, None)
     syscalls = np.array([*dictionary, None], dtype=object)[name_codes[keep]]
-    used, path = np.unique(encoded.codes[rows], return_inverse=True)
+    used, path = np.unique(scanned.codes[keep], return_inverse=True)
     paths = names.take(pa.array(used))
     dirs = pc.replace_substring_regex(paths, r"/[^/]*$", "")
     dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)
@@ -445,7 +499,7 @@ class _Storage:
     mounts: list[dict[str, str]]
 
 
-def _storage(trace: StraceTables, found: _FileCalls) -> _Storage:
+def _storage(trace: StraceTables, found: _FileCalls, scanned: _Scanned) -> _Storage:
     """Group the paths: by device or mount when the trace shows them (stat results with
     ``st_dev``, a read mount table), else by the top two levels of their directory."""
     calls = trace.syscalls
@@ -471,19 +525,12 @@ def _storage(trace: StraceTables, found: _FileCalls) -> _Storage:
                     major = match.group("major") or match.group("smajor")
                     minor = match.group("minor") or match.group("sminor")
                     devices[path_of_row[row]] = f"{_number(major)}:{_number(minor)}"
-    encoded = trace_resources(trace)
-    tables = [
-        code
-        for code, name in enumerate(encoded.names)
-        if name and name.startswith("/proc/") and re.match(_MOUNT_TABLES, name)
-    ]
     mounts: list[dict[str, str]] = []
-    if tables:
-        reads = np.flatnonzero(np.isin(encoded.codes, tables))
-        picked = calls.select(["syscall", "args"]).take(pa.array(reads))
+    if len(scanned.mount_rows):
+        picked = calls.select(["syscall", "args"]).take(pa.array(scanned.mount_rows))
         texts = [
-            (encoded.names[int(code)], row["args"])
-            for code, row in zip(encoded.codes[reads], picked.to_pylist(), strict=True)
+            (scanned.names[int(code)], row["args"])
+            for code, row in zip(scanned.mount_codes, picked.to_pylist(), strict=True)
             if row["syscall"] in ("read", "pread64")
         ]
         mounts = mount_table(texts)
@@ -551,10 +598,11 @@ def trace_findings(
         return []
     loops = _loop_tids(earlier, trace)
     lifetimes = _thread_spans(trace)
-    found = _file_calls(trace, loops, config, lifetimes)
+    scanned = _scan(trace)
+    found = _file_calls(trace, loops, config, lifetimes, scanned)
     if found is None:
         return []
-    storage = _storage(trace, found)
+    storage = _storage(trace, found, scanned)
     return [
         _finding(trace, config, earlier, loops, root, group, storage, lifetimes)
         for root, group in _groups(found, storage, config, lifetimes)
