@@ -96,6 +96,23 @@ def strace_steps_back(calls: pa.Table, tolerance_s: float) -> int:
     return count
 
 
+def _unresolved_fds(calls: pa.Table) -> tuple[int, int, np.ndarray]:
+    """How many calls use an fd beyond stdio that strace could not resolve (no target), how
+    many use an fd beyond stdio at all, and the distinct unresolved fds; a slice at a time
+    (a trace without -y has an unresolved fd on most calls)."""
+    count = beyond = 0
+    fds = [np.zeros(0, dtype=np.int64)]
+    for _, part in slices(calls, ["errno", "fd", "target"]):
+        open_fd = pc.invert(pc.fill_null(pc.equal(part["errno"], "EBADF"), False))
+        beyond_stdio = pc.and_(pc.greater(part["fd"], 2), open_fd)
+        unresolved = pc.and_(beyond_stdio, pc.is_null(part["target"]))
+        unresolved_fds = part["fd"].filter(unresolved)
+        count += len(unresolved_fds)
+        beyond += int(pc.sum(beyond_stdio).as_py() or 0)
+        fds.append(np.unique(np.asarray(unresolved_fds.to_numpy(zero_copy_only=False))))
+    return count, beyond, np.unique(np.concatenate(fds))
+
+
 def _out_of_order(name: str | None, count: int, what: str, where: str) -> Finding:
     return Finding(
         code=CODE,
@@ -176,14 +193,9 @@ def trace_limits(trace: StraceTables) -> list[Finding]:
     if calls.num_rows:
         # stdin/stdout/stderr are inherited by every program; only other fds are news. A call
         # that failed with EBADF names no open fd (close_range emulations, fd probing).
-        open_fd = pc.invert(pc.fill_null(pc.equal(calls["errno"], "EBADF"), False))
-        beyond_stdio = pc.and_(pc.greater(calls["fd"], 2), open_fd)
-        unresolved = pc.and_(beyond_stdio, pc.is_null(calls["target"]))
-        unresolved_fds = calls["fd"].filter(unresolved)
-        count = len(unresolved_fds)
+        count, beyond, fds = _unresolved_fds(calls)
         if count:
-            fds = np.unique(np.asarray(unresolved_fds.to_numpy(zero_copy_only=False)))
-            share = count / int(pc.sum(beyond_stdio).as_py() or 1)
+            share = count / (beyond or 1)
             if share >= 0.05:
                 limits.append(
                     _limit(

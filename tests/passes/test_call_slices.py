@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, hand_built, inputs_of
 
+from analyzer.derive.chunked import take
 from analyzer.derive.strace_waits import resource_waits, waits_for_client
 from analyzer.passes import (
     PassConfig,
@@ -350,3 +351,47 @@ def test_every_target_of_a_resource_has_the_resources_class(
                     assert cls == encoded.classes[code]
                     checked += 1
     assert checked > 1000
+
+
+def test_pages_of_a_mapped_table_are_given_back_and_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = np.arange(300_000, dtype=np.float64)
+    table = pa.table({"a": values, "s": pa.array([str(i) for i in range(300_000)])})
+    path = tmp_path / "calls.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    mapped = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+    assert call_slices._mapped_pages(mapped, ["a", "s"])
+    # memory of the process (not a mapped file) is never given back: it would be zeroed
+    assert call_slices._mapped_pages(table, ["a", "s"]) == []
+    with_slices(monkeypatch, 50_000)
+    for source in (mapped, table):
+        read = [
+            (part["a"].to_numpy(), part["s"].to_pylist())
+            for _, part in call_slices.slices(source, ["a", "s"])
+        ]
+        np.testing.assert_array_equal(np.concatenate([a for a, _ in read]), values)
+        assert [s for _, texts in read for s in texts] == table["s"].to_pylist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 5), min_size=1, max_size=5),
+    data=st.data(),
+)
+def test_chunked_take_equals_arrows_take(sizes: list[int], data: st.DataObject) -> None:
+    chunks = [
+        pa.record_batch({"n": pa.array(range(start, start + size), pa.int64())})
+        for start, size in zip(np.cumsum([0, *sizes]).tolist(), sizes, strict=False)
+    ]
+    table = pa.Table.from_batches(chunks, schema=chunks[0].schema)
+    rows = np.array(
+        data.draw(st.lists(st.integers(0, max(table.num_rows - 1, 0)), max_size=12))
+        if table.num_rows
+        else [],
+        dtype=np.int64,
+    )
+    expected = table.take(pa.array(rows, pa.int64()))
+    assert take(table, rows).to_pylist() == expected.to_pylist()
+    assert take(table["n"], rows).to_pylist() == expected["n"].to_pylist()
