@@ -30,15 +30,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from analyzer.arrays import is_in
+from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
-from analyzer.passes.call_slices import ResourceEncoder, slices, taken
+from analyzer.passes.call_slices import slices, taken
 from analyzer.passes.common import cited_lines, numbers, plural
-from analyzer.passes.targets import describe, trace_resources, with_paths
+from analyzer.passes.targets import (
+    describe,
+    resources,
+    target_classes,
+    trace_resources,
+    with_paths,
+)
 
 CODE = "IOD012"
 KIND = "sleep_retry"
@@ -136,11 +143,58 @@ def _attributed_sleeps(
         return _attributed_whole(trace, config)
 
 
+class _Names:
+    """Resource codes given as resources are needed (those of attributed sleeps), not to
+    every resource of the trace (a long trace has one per connection)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.classes: list[str | None] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, name: str, target_class: str | None) -> int:
+        if name not in self._codes:
+            self._codes[name] = len(self.names)
+            self.names.append(name)
+            self.classes.append(target_class)
+        return self._codes[name]
+
+    def entries(self, targets: pa.Array, entries: np.ndarray) -> np.ndarray:
+        """The codes of the resources of these entries of a slice's distinct targets (a
+        resource's class is that of any of its targets)."""
+        unique, inverse = np.unique(entries, return_inverse=True)
+        picked = targets.take(pa.array(unique, pa.int64()))
+        codes = [
+            self.code(name, cls)
+            for name, cls in zip(
+                resources(picked).to_pylist(), target_classes(picked).to_pylist(), strict=True
+            )
+        ]
+        return np.array(codes, dtype=np.int64)[inverse]
+
+
+def _databases_present(trace: StraceTables, wanted: set[str]) -> dict[str, str | None]:
+    """Which of the resource names `wanted` some call of the trace is on, with the class of
+    its first target (a second scan, only when a SQLite side file was slept on)."""
+    found: dict[str, str | None] = {}
+    for _, part in slices(trace.syscalls, ["target", "fd", "args"]):
+        targets = pc.dictionary_encode(contiguous(with_paths(part))).dictionary
+        if len(targets) == 0:
+            continue
+        names = resources(targets).to_pylist()
+        hits = [i for i, name in enumerate(names) if name in wanted and name not in found]
+        if hits:
+            classes = target_classes(targets.take(pa.array(hits, pa.int64()))).to_pylist()
+            for index, cls in zip(hits, classes, strict=True):
+                found.setdefault(names[index], cls)
+    return found
+
+
 def _attributed_by_slices(
     trace: StraceTables,
 ) -> tuple[pd.DataFrame, list[str], list[str | None]] | None:
     calls = trace.syscalls
-    encoder = ResourceEncoder()
+    named = _Names()
     last_start: dict[int, float] = {}
     last_end: dict[int, float] = {}
     last_code: dict[int, int] = {}
@@ -149,8 +203,11 @@ def _attributed_by_slices(
     for offset, part in slices(calls, columns):
         durations = call_durations(part)
         sleeping = is_in(part["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)
-        codes = encoder.encode(with_paths(part))
-        targeted = ~sleeping & (codes >= 0)
+        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        entry = np.asarray(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        targeted = ~sleeping & (entry >= 0)
         tids, starts = numbers(part["tid"]), numbers(part["start_s"])
         kept = np.flatnonzero((targeted | sleeping) & ~np.isnan(tids) & ~np.isnan(starts))
         if len(kept) == 0:
@@ -163,6 +220,7 @@ def _attributed_by_slices(
         if np.any(continues[1:] & (start[1:] < start[:-1])):
             raise _NotInOrder
         firsts = np.flatnonzero(~continues)
+        lasts = np.r_[firsts[1:] - 1, len(order) - 1]
         first_tids = tid[firsts].tolist()
         carried_start = np.array([last_start.get(int(t), -np.inf) for t in first_tids])
         if np.any(start[firsts] < carried_start):
@@ -170,19 +228,25 @@ def _attributed_by_slices(
         thread_first = np.maximum.accumulate(np.where(continues, 0, positions))
         previous_end = np.where(continues, np.r_[np.nan, end[:-1]], np.nan)
         previous_end[firsts] = [last_end.get(int(t), np.nan) for t in first_tids]
-        attempt = targeted[order]
-        last_attempt = np.maximum.accumulate(np.where(attempt, positions, -1))
+        last_attempt = np.maximum.accumulate(np.where(targeted[order], positions, -1))
         here = last_attempt >= thread_first
-        attempt_codes = np.where(here, codes[order[np.maximum(last_attempt, 0)]], -1)
-        carried_code = np.array([last_code.get(int(t), -1) for t in first_tids], np.int64)
-        attempt_codes = np.where(here, attempt_codes, carried_code[np.cumsum(~continues) - 1])
-        chosen = sleeping[order] & (attempt_codes >= 0) & (start - previous_end <= RECENT_S)
+        carried = np.array([last_code.get(int(t), -1) for t in first_tids], np.int64)
+        attempt_codes = np.where(here, -1, carried[np.cumsum(~continues) - 1])
+        chosen = (
+            sleeping[order] & (here | (attempt_codes >= 0)) & (start - previous_end <= RECENT_S)
+        )
+        # the codes of the attempts a chosen sleep or the next slice needs
+        needed = np.zeros(len(order), dtype=bool)
+        needed[lasts] = True
+        needed = np.flatnonzero(here & (needed | chosen))
+        if len(needed):
+            entries = entry[order[last_attempt[needed]]]
+            attempt_codes[needed] = named.entries(encoded.dictionary, entries)
         if chosen.any():
             rows = order[chosen]
             found.append(
                 (offset + rows, tid[chosen], start[chosen], durations[rows], attempt_codes[chosen])
             )
-        lasts = np.r_[firsts[1:] - 1, len(order) - 1]
         for index, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
             thread = int(tid[index])
             last_start[thread] = float(start[last])
@@ -191,15 +255,24 @@ def _attributed_by_slices(
                 last_code[thread] = int(attempt_codes[last])
     if not found:
         return None
-    rows, tid, start, duration, resources = (np.concatenate(c) for c in zip(*found, strict=True))
+    rows, tid, start, duration, codes = (np.concatenate(c) for c in zip(*found, strict=True))
     by_thread = np.lexsort((rows, tid))
-    rows, tid, start, duration, resources = (
+    rows, tid, start, duration, codes = (
         rows[by_thread],
         tid[by_thread],
         start[by_thread],
         duration[by_thread],
-        resources[by_thread],
+        codes[by_thread],
     )
+    # A side file counts as its database when the database is among the trace's resources.
+    bases = {
+        SQLITE_SIDE_FILE.sub("", named.names[code])
+        for code in np.unique(codes).tolist()
+        if SQLITE_SIDE_FILE.search(named.names[code])
+    }
+    if bases:
+        for name, cls in _databases_present(trace, bases).items():
+            named.code(name, cls)
     sleeps = pd.DataFrame(
         {
             "row": rows,
@@ -207,10 +280,10 @@ def _attributed_by_slices(
             "pid": numbers(taken(calls, ["pid"], rows)["pid"]),
             "start": start,
             "duration": duration,
-            "resource": _database_codes(resources, encoder.names),
+            "resource": _database_codes(codes, named.names),
         }
     )
-    return _escalations(sleeps, encoder.names, encoder.classes)
+    return _escalations(sleeps, named.names, named.classes)
 
 
 def _attributed_whole(

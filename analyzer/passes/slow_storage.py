@@ -49,6 +49,7 @@ not added.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -77,7 +78,7 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.call_slices import ResourceEncoder, slices
 from analyzer.passes.common import cited_lines, in_flight, percentile, plural
-from analyzer.passes.targets import with_paths
+from analyzer.passes.targets import target_classes, with_paths
 
 CODE = "IOD017"
 KIND = "slow_storage"
@@ -377,6 +378,31 @@ def _is_mount_table(name: str) -> bool:
     return bool(name and name.startswith("/proc/") and re.match(_MOUNT_TABLES, name))
 
 
+def _file_durations(trace: StraceTables) -> tuple[np.ndarray, np.ndarray]:
+    """The durations and threads of the calls on regular files, a slice at a time, without
+    numbering the resources (a file is its own resource: its target text's class is the
+    resource's)."""
+    durations: list[np.ndarray] = [np.zeros(0)]
+    tids: list[np.ndarray] = [np.zeros(0)]
+    columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
+    for _, part in slices(trace.syscalls, columns):
+        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        if len(encoded.dictionary) == 0:
+            continue
+        texts = encoded.dictionary
+        pseudo = functools.reduce(pc.or_, (pc.starts_with(texts, p) for p in PSEUDO_FILESYSTEMS))
+        regular = pc.and_(pc.equal(target_classes(texts), "file"), pc.invert(pseudo))
+        entry = np.asarray(pc.fill_null(regular, False).to_numpy(zero_copy_only=False), bool)
+        indices = np.asarray(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        local = np.flatnonzero(np.append(entry, False)[indices])
+        if len(local):
+            durations.append(call_durations(part.take(pa.array(local))))
+            tids.append(numbers(part["tid"].take(pa.array(local))))
+    return np.concatenate(durations), np.concatenate(tids)
+
+
 def _scan(trace: StraceTables) -> _Scanned:
     calls = trace.syscalls
     encoder = ResourceEncoder()
@@ -599,6 +625,12 @@ def trace_findings(
         return []
     loops = _loop_tids(earlier, trace)
     lifetimes = _thread_spans(trace)
+    # Most traces have no storage problem: tell so from durations and threads alone, before
+    # any path is numbered.
+    durations, tids = _file_durations(trace)
+    if len(durations) == 0 or not _may_qualify(durations, tids, lifetimes, config).any():
+        return []
+    del durations, tids
     scanned = _scan(trace)
     found = _file_calls(trace, loops, config, lifetimes, scanned)
     if found is None:
