@@ -11,6 +11,7 @@ small per-slice results: the resource code of a slice's calls with a numbering i
 from __future__ import annotations
 
 import ctypes
+import math
 import mmap
 import sys
 from collections.abc import Iterator, Sequence
@@ -136,12 +137,25 @@ def taken(calls: pa.Table, columns: Sequence[str], rows: np.ndarray) -> pa.Table
     return result
 
 
+LARGE_GROUP = 1 << 22
+"""Groups with more calls are summed with `math.fsum` (correctly rounded), not pandas:
+its group sum takes 17 bytes a value more than the values (516 MiB for 30M calls)."""
+
+
 def exact_sum(values: np.ndarray) -> float:
     """The sum pandas' ``groupby(...).sum()`` gives a group with these values in this order,
     summed alone: within 1-2 ULP of its sum among the other groups (pandas' compensated
     group sums are not quite independent of the other groups), which the report's rounding
-    to the nanosecond absorbs."""
+    to the nanosecond absorbs. A group of more than `LARGE_GROUP` calls gets the correctly
+    rounded sum, as close."""
     if len(values) == 0:
         return 0.0
+    if len(values) > LARGE_GROUP:
+        step = 1 << 16
+        return math.fsum(
+            value
+            for start in range(0, len(values), step)
+            for value in values[start : start + step].tolist()
+        )
     labels = np.zeros(len(values), dtype=np.int8)
     return float(pd.Series(values).groupby(labels, sort=False).sum().iloc[0])
