@@ -423,11 +423,12 @@ def parse(
             return chunk, None, None, {}
         if chunk.block is None:
             return chunk, candidate_mask(chunk.lines), None, {}
-        hits = candidate_lines(chunk.block)
+        newlines = np.flatnonzero(np.frombuffer(chunk.block, dtype=np.uint8) == 10)
+        hits = candidate_lines(chunk.block, newlines)
         if chunk.non_utf8_lines:  # (checks the UTF-8 here, off the feeding thread)
             return chunk, hits, None, {}
-        keys = key_lines(chunk.block)
-        bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no)
+        keys = key_lines(chunk.block, newlines)
+        bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no, newlines)
         if len(bulk.indexes):
             offsets, indexes = hits
             rest = ~np.isin(np.asarray(indexes, dtype=np.int64), bulk.indexes, assume_unique=True)

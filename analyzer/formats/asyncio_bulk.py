@@ -262,24 +262,23 @@ def slow_records(
         if newlines is None:
             newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
         ends = np.append(newlines, len(block))[np.searchsorted(newlines, starts)]
-    lines = _slices(pa.py_buffer(block), starts, ends).cast(pa.large_string())
+    buffer = pa.py_buffer(block)
+    lines = _slices(buffer, starts, ends).cast(pa.large_string())
     mask = np.asarray(
         pc.match_substring_regex(lines, SLOW_LINE).to_numpy(zero_copy_only=False), dtype=bool
     )
     # WARNING_HEAD may read a line that holds "Warning: ": such lines are the parser's
-    mask &= ~np.asarray(
-        pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
-    )
+    if b"Warning: " in block:
+        mask &= ~np.asarray(
+            pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
+        )
     if not mask.any():
         return EMPTY
-    # From here on the matched lines only, one after another in one buffer (a copy of the
-    # block's lines when most lines are matched, a few bytes when few are).
-    matched = lines.filter(pa.array(mask))
-    count = len(matched)
-    bounds = np.frombuffer(matched.buffers()[1], dtype=np.int64)[: count + 1]
-    buffer = matched.buffers()[2]
+    # From here on the matched lines only, read in the block itself: each position searched
+    # for below is in its line (the pattern puts the byte there).
+    start, end = starts[mask], ends[mask]
+    count = len(start)
     raw = _Bytes(buffer)
-    start, end = bounds[:-1], bounds[1:]
     line_index = np.asarray(indexes, dtype=np.int64)[mask]
 
     time_end = raw.next(" ", start + 19)
