@@ -267,17 +267,26 @@ def slow_records(
     mask = np.asarray(
         pc.match_substring_regex(lines, SLOW_LINE).to_numpy(zero_copy_only=False), dtype=bool
     )
+    # Where the candidate lines are most of the block, a search of the whole block is
+    # cheaper than one per line (and the matched lines are read in the block, not copied).
+    dense = 2 * int((ends - starts).sum()) > len(block)
     # WARNING_HEAD may read a line that holds "Warning: ": such lines are the parser's
-    if b"Warning: " in block:
+    if not dense or b"Warning: " in block:
         mask &= ~np.asarray(
             pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
         )
     if not mask.any():
         return EMPTY
-    # From here on the matched lines only, read in the block itself: each position searched
-    # for below is in its line (the pattern puts the byte there).
+    # From here on the matched lines only: read in the block itself when they are most of
+    # it, else one after another in a copy of them. Each position searched for below is in
+    # its line (the pattern puts the byte there), so both read the same.
     start, end = starts[mask], ends[mask]
     count = len(start)
+    if not dense:
+        matched = lines.filter(pa.array(mask))
+        bounds = np.frombuffer(matched.buffers()[1], dtype=np.int64)[: count + 1]
+        buffer = matched.buffers()[2]
+        start, end = bounds[:-1], bounds[1:]
     raw = _Bytes(buffer)
     line_index = np.asarray(indexes, dtype=np.int64)[mask]
 
