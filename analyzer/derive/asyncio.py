@@ -101,7 +101,8 @@ class RowValues:
 
     def row(self, position: int, names: Sequence[str]) -> dict[str, Any]:
         """The named columns of one row."""
-        return {name: self.values(name, [position])[0] for name in names}
+        one = self.table.select(list(names)).slice(int(self.rows[position]), 1)
+        return {name: one[name].to_numpy(zero_copy_only=False)[0] for name in names}
 
 
 def take(column: pa.ChunkedArray, indexes: np.ndarray) -> pa.Array:

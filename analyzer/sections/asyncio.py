@@ -165,24 +165,26 @@ def _misuse_groups(events: pa.Table, kinds: np.ndarray, kind_names: list[Any]) -
     first = np.full(len(count), len(rows))
     np.minimum.at(first, codes, np.arange(len(rows)))
     samples = RowValues(events, rows[first])
+    every = np.arange(len(count))
+    sample = {name: samples.values(name, every) for name in ("input", "line_start", "exc_type")}
+    texts = samples.values("text", every)
     keyed = sorted(
         range(len(count)),
         key=lambda g: (kind_names[kinds[rows[first[g]]]], where_names[where[rows[first[g]]]]),
     )
     groups = []
     for g in keyed:
-        sample = samples.row(g, ["input", "line_start", "exc_type", "text"])
         location = where_names[where[rows[first[g]]]]
         groups.append(
             {
                 "kind": kind_names[kinds[rows[first[g]]]],
                 "location": location or None,
                 "count": int(count[g]),
-                "exception": sample["exc_type"],
+                "exception": sample["exc_type"][g],
                 "sample": {
-                    "input": sample["input"],
-                    "line": int(sample["line_start"]),
-                    "text": sample["text"][:SAMPLE_CHARS],
+                    "input": sample["input"][g],
+                    "line": int(sample["line_start"][g]),
+                    "text": texts[g][:SAMPLE_CHARS],
                 },
             }
         )
