@@ -14,6 +14,8 @@ callchain was seen before costs one header scan and one dictionary lookup, not a
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ __all__ = [
     "ENGINES",
     "NAME",
     "SNIFF_LINES",
+    "FoldSource",
     "FrameKey",
     "ParsedPerf",
     "assemble",
@@ -83,6 +86,35 @@ def sniff(head: bytes) -> float:
 
 
 @dataclass(frozen=True)
+class FoldSource:
+    """A regular file whose folded stacks are read again from the file once the fold
+    options are known (`analyzer.derive.perf`), instead of keeping the whole input as
+    stackcollapse-perf.pl reads it (`CollapseReader`, which grows with the distinct stacks).
+    Its size and modification time when it was parsed tell whether it changed since."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    @staticmethod
+    def of(path: str) -> FoldSource | None:
+        """The file `path` names, when it is a regular file (not stdin, a pipe, a device)."""
+        if path == "-":
+            return None
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return FoldSource(path, info.st_size, info.st_mtime_ns)
+
+    def unchanged(self) -> bool:
+        """Whether the file still has the size and modification time it was parsed with."""
+        return FoldSource.of(self.path) == self
+
+
+@dataclass(frozen=True)
 class ParsedPerf:
     """What parsing one `perf script` input produced."""
 
@@ -97,7 +129,9 @@ class ParsedPerf:
     non_utf8_lines: int
     collapsed: CollapseReader = field(default_factory=lambda: CollapseReader().finish())
     """The input as stackcollapse-perf.pl reads it, for the folded stacks
-    (`analyzer.derive.perf_fold`)."""
+    (`analyzer.derive.perf_fold`); nothing read when `refold` names the file instead."""
+    refold: FoldSource | None = None
+    """The file to fold again with the run's options, when the input is one."""
 
 
 def _parse_chunk(chunk: LineChunk) -> list[tuple[str, PerfRecord | Unparsed]]:
@@ -172,14 +206,20 @@ def parse(
     engine: str = "fast",
     threads: int = 2,
     on_chunk: Callable[[LineChunk], None] | None = None,
+    refold: bool = False,
 ) -> ParsedPerf:
     """Parse every line of one input. ``engine`` is ``fast`` (blocks: scanner + grammar) or
-    ``lark`` (the grammar on every line, `threads` chunks at a time)."""
+    ``lark`` (the grammar on every line, `threads` chunks at a time).
+
+    With `refold`, when `input_name` is a regular file (the chunks must be its lines, as
+    `analyzer.inputs.iter_line_chunks` reads them), the input is not kept for folding: the
+    folded stacks are read from the file again (`ParsedPerf.refold`)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     line_count = 0
     non_utf8 = 0
-    collapsed = CollapseReader()
+    source = FoldSource.of(input_name) if refold else None
+    collapsed = CollapseReader() if source is None else None
     if engine == "fast":
         reader = BlockReader()
         with gc_paused():
@@ -192,7 +232,8 @@ def parse(
                 if count:
                     block = chunk_bytes(chunk)
                     reader.feed(block, chunk.first_line_no)
-                    collapsed.feed(block)
+                    if collapsed is not None:
+                        collapsed.feed(block)
             assembler = reader.finish()
             tables = _tables(assembler, input_name)
     else:
@@ -211,7 +252,7 @@ def parse(
                 count = _line_count(chunk)
                 line_count += count
                 non_utf8 += chunk.non_utf8_lines
-                if count:
+                if count and collapsed is not None:
                     collapsed.feed(chunk_bytes(chunk))
                 if on_chunk is not None:
                     on_chunk(chunk)
@@ -233,7 +274,8 @@ def parse(
         tuple(assembler.header),
         line_count,
         non_utf8,
-        collapsed.finish(),
+        (collapsed if collapsed is not None else CollapseReader()).finish(),
+        source,
     )
 
 

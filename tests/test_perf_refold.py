@@ -1,0 +1,124 @@
+"""The pipeline folds a perf file by reading it again with the run's options
+(`ParsedPerf.refold`, `analyzer.derive.perf.folded_and_note`) instead of keeping the whole
+input (`CollapseReader`): the folded stacks, the note and every output built on them are
+what the kept input gives, whatever the options and the file's bytes."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from analyzer import inputs
+from analyzer.derive.perf import folded_and_note
+from analyzer.derive.perf_fold import CollapseOptions
+from analyzer.errors import InputError
+from analyzer.formats import perf
+from analyzer.formats.perf import FoldSource, ParsedPerf
+from analyzer.pipeline import Config, analyze
+from analyzer.render import renderer_for
+
+ROOT = Path(__file__).resolve().parent.parent / "fixtures"
+PERF_FILES = sorted((ROOT / "perf").glob("*/*.txt")) + sorted(
+    (ROOT / "diagnosis" / "logs").glob("*perf*.txt")
+)
+OPTION_SETS = (
+    CollapseOptions(),
+    CollapseOptions(pid=True, all=True),
+    CollapseOptions(tid=True, addrs=True, kernel=True),
+    CollapseOptions(jit=True, event_filter="cpu-clock"),
+)
+
+
+def _parse(path: Path, refold: bool) -> ParsedPerf:
+    opened = inputs.open_input(path)
+    try:
+        return perf.parse(inputs.iter_line_chunks(opened.stream), str(path), refold=refold)
+    finally:
+        opened.close()
+
+
+def _both(path: Path, options: CollapseOptions) -> tuple[tuple[pa.Table, str | None], ...]:
+    kept = _parse(path, refold=False)
+    again = _parse(path, refold=True)
+    assert kept.refold is None and again.refold is not None
+    assert again.collapsed.pairs == {}  # nothing of the input kept for folding
+    return folded_and_note("x", kept, options), folded_and_note("x", again, options)
+
+
+@pytest.mark.parametrize("path", PERF_FILES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_folding_the_file_again_gives_what_the_kept_input_gives(path: Path) -> None:
+    for options in OPTION_SETS:
+        (kept, kept_note), (again, again_note) = _both(path, options)
+        assert again.equals(kept), options
+        assert again_note == kept_note
+
+
+def _variants(tmp_path: Path) -> list[Path]:
+    """Hand-made variants of a real capture: CRLF line ends, bytes that are not UTF-8 in a
+    symbol, gzip, and an overlong line (past the input layer's cap, read as its cut mark)."""
+    source = (ROOT / "perf" / "flamegraph-test" / "perf-vertx-stacks-01.txt").read_bytes()
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(source.replace(b"\n", b"\r\n"))
+    latin = tmp_path / "latin1.txt"
+    first = source.index(b"\n\t") + 2
+    latin.write_bytes(source[:first] + b"\xe9\xff" + source[first:])
+    packed = tmp_path / "packed.txt.gz"
+    packed.write_bytes(gzip.compress(source))
+    long = tmp_path / "long.txt"
+    middle = source.index(b"\n\n", len(source) // 2) + 2
+    long.write_bytes(source[:middle] + b"x" * (inputs.LINE_CAP + 10) + b"\n" + source[middle:])
+    return [crlf, latin, packed, long]
+
+
+def test_variants_of_the_bytes_fold_alike(tmp_path: Path) -> None:
+    for path in _variants(tmp_path):
+        for options in OPTION_SETS[:2]:
+            (kept, kept_note), (again, again_note) = _both(path, options)
+            assert kept.num_rows > 0
+            assert again.equals(kept), (path.name, options)
+            assert again_note == kept_note
+
+
+def test_not_a_regular_file_keeps_the_input() -> None:
+    assert FoldSource.of("-") is None
+    assert FoldSource.of(os.devnull) is None
+    assert FoldSource.of("/no/such/file") is None
+
+
+def test_a_file_changed_after_its_parse_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.txt"
+    path.write_bytes((ROOT / "perf" / "flamegraph-test" / "perf-dd-stacks-01.txt").read_bytes())
+    parsed = _parse(path, refold=True)
+    with path.open("ab") as handle:
+        handle.write(b"\n")
+    with pytest.raises(InputError, match="changed while it was read"):
+        folded_and_note("x", parsed, CollapseOptions())
+
+
+def _outputs(path: Path, options: CollapseOptions) -> dict[str, str]:
+    result = analyze(path, Config(collapse=options))
+    texts = {}
+    for name in ("folded", "flamegraph", "json", "speedscope", "md"):
+        out = io.StringIO()
+        renderer_for(name).render(result, out)
+        texts[name] = out.getvalue()
+    return texts
+
+
+@pytest.mark.parametrize(
+    "name", ["perf-vertx-stacks-01.txt", "perf-java-stacks-01.txt", "perf-dd-stacks-01.txt"]
+)
+def test_outputs_are_those_of_the_kept_input(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = ROOT / "perf" / "flamegraph-test" / name
+    options = CollapseOptions(all=True)
+    again = _outputs(path, options)
+    monkeypatch.setattr(FoldSource, "of", staticmethod(lambda _path: None))
+    kept = _outputs(path, options)
+    assert again["folded"]  # something was folded
+    for output, text in kept.items():
+        assert again[output] == text, output
