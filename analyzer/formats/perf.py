@@ -165,26 +165,48 @@ def chunk_bytes(chunk: LineChunk) -> bytes:
 def _tables(
     assembler: Assembler, input_name: str
 ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
-    """(samples, stacks, frames, sideband, unparsed) from the rows of an `Assembler`."""
+    """(samples, stacks, frames, sideband, unparsed) from the rows of an `Assembler`, whose
+    frames and stacks are given up as they become tables (the assembler is done)."""
     frame_columns: dict[str, list[object]] = {name: [] for name in PERF_FRAMES.names}
     frame_columns["frame_id"] = list(range(len(assembler.frame_ids)))
     for name, values in zip(
         PERF_FRAMES.names[1:], zip(*assembler.frame_ids, strict=True), strict=False
     ):
         frame_columns[name] = list(values)
-    stacks = assembler.stack_rows()
-    stack_columns = {
-        "stack_id": list(range(len(stacks))),
-        "frame_ids": [list(chain) for chain in stacks],
-        "depth": [len(chain) for chain in stacks],
-    }
+    frames = pa.table(frame_columns, schema=PERF_FRAMES.schema)
+    del frame_columns
+    assembler.frame_ids.clear()
+    stacks = _stack_table(assembler.stack_ids)
+    assembler.stack_ids.clear()
     unparsed = unparsed_table(input_name, assembler.rejected)
     return (
         pa.table(assembler.samples, schema=PERF_SAMPLES.schema),
-        pa.table(stack_columns, schema=PERF_STACKS.schema),
-        pa.table(frame_columns, schema=PERF_FRAMES.schema),
+        stacks,
+        frames,
         pa.table(assembler.sideband, schema=PERF_SIDEBAND.schema),
         unparsed,
+    )
+
+
+def _stack_table(chains: Iterable[tuple[int, ...]]) -> pa.Table:
+    """The `PERF_STACKS` table of the distinct callchains, in id order: the frame ids made
+    one flat array (no Python list per stack)."""
+    rows = chains if isinstance(chains, (list, dict)) else list(chains)
+    count = len(rows)
+    depths = np.fromiter(map(len, rows), dtype=np.int64, count=count)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(depths, out=offsets[1:])
+    flat = np.fromiter(
+        (frame for chain in rows for frame in chain), dtype=np.int64, count=int(offsets[-1])
+    )
+    frame_ids = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat))
+    return pa.table(
+        {
+            "stack_id": pa.array(np.arange(count, dtype=np.int64)),
+            "frame_ids": frame_ids.cast(PERF_STACKS.schema.field("frame_ids").type),
+            "depth": pa.array(depths),
+        },
+        schema=PERF_STACKS.schema,
     )
 
 
@@ -235,6 +257,7 @@ def parse(
                     if collapsed is not None:
                         collapsed.feed(block)
             assembler = reader.finish()
+            del reader  # its caches (callchain text, frame lines) before the tables
             tables = _tables(assembler, input_name)
     else:
         assembler = Assembler()

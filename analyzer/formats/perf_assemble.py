@@ -394,7 +394,7 @@ class BlockReader:
     a longer one (a recording without blank lines) is read line by line at once."""
     HEADER_LIMIT = 1 << 16
     """Header templates (and header lines without a time) remembered at most."""
-    CACHE_LIMIT = 256 << 20
+    CACHE_LIMIT = 64 << 20
     """Bytes of callchain text remembered; past this the dictionary of callchains restarts."""
 
     def __init__(self, assembler: Assembler | None = None) -> None:
