@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer import inputs
 from analyzer.derive.perf import folded_and_note
@@ -21,6 +23,7 @@ from analyzer.formats import perf
 from analyzer.formats.perf import FoldSource, ParsedPerf
 from analyzer.pipeline import Config, analyze
 from analyzer.render import renderer_for
+from analyzer.render.flamegraph import _unknown_runs_collapsed, collapse_unknown, flame_frames
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 PERF_FILES = sorted((ROOT / "perf").glob("*/*.txt")) + sorted(
@@ -122,3 +125,31 @@ def test_outputs_are_those_of_the_kept_input(name: str, monkeypatch: pytest.Monk
     assert again["folded"]  # something was folded
     for output, text in kept.items():
         assert again[output] == text, output
+
+
+NAMES = st.sampled_from(["a", "a-b", "a b", "b", "[unknown]", "[unknown]", "A", "é", "0", "a:"])
+STACKS = st.lists(
+    st.tuples(
+        st.lists(NAMES, min_size=1, max_size=6).map(";".join),
+        st.integers(min_value=-2, max_value=50),
+    ),
+    max_size=40,
+)
+
+
+@given(STACKS, st.sampled_from([0.0, 0.001, 0.1]))
+@settings(max_examples=300, deadline=None)
+def test_flame_frames_of_a_table_are_those_of_its_pairs(
+    pairs: list[tuple[str, int]], share: float
+) -> None:
+    """The flame graph reads the folded table in Arrow (sorted there, a batch at a time, the
+    [unknown] runs rewritten only where there are some): the frames of its pairs."""
+    table = pa.table(
+        {"stack": pa.array([s for s, _ in pairs], pa.string()), "count": [c for _, c in pairs]},
+        schema=pa.schema([("stack", pa.string()), ("count", pa.int64())]),
+    )
+    drawn = [(collapse_unknown(stack)[0], count) for stack, count in pairs]
+    rewritten, shortened = _unknown_runs_collapsed(table)
+    assert shortened == sum(collapse_unknown(stack)[1] for stack, _ in pairs)
+    assert flame_frames(rewritten, share) == flame_frames(drawn, share)
+    assert flame_frames(table, share) == flame_frames(pairs, share)

@@ -35,7 +35,7 @@ SVGs in one HTML page cannot clash (the charts of `analyzer.render.plots` use th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from html import escape
 from pathlib import PurePath
@@ -100,9 +100,10 @@ class FlameFrame:
 
 
 def flame_frames(
-    stacks: Iterable[tuple[str, int]], min_share: float = MIN_SHARE
+    stacks: Iterable[tuple[str, int]] | pa.Table, min_share: float = MIN_SHARE
 ) -> tuple[list[FlameFrame], int]:
-    """The frames of a flame graph of folded `stacks` (``(stack, count)`` pairs) and the total.
+    """The frames of a flame graph of folded `stacks` (``(stack, count)`` pairs, or a table
+    with ``stack`` and ``count`` columns) and the total.
 
     Equal stacks are summed first (several inputs may fold to the same stack). Stacks are then
     taken in order of their frame lists, so siblings are sorted by name and a frame's own count
@@ -110,12 +111,47 @@ def flame_frames(
     ``min_share * total`` is left out (with everything above it, which is never wider). The
     frames come sorted by (depth, start); the first one is ``all``.
     """
+    if isinstance(stacks, pa.Table):
+        table_order = _table_order(stacks)
+        if table_order is not None:
+            return _sweep(*table_order, min_share)
+        stacks = zip(stacks["stack"].to_pylist(), stacks["count"].to_pylist(), strict=True)
     totals: dict[str, int] = {}
     for stack, count in stacks:
         if count > 0:
             totals[stack] = totals.get(stack, 0) + count
     ordered = sorted(((stack.split(";"), count) for stack, count in totals.items()))
-    total = sum(totals.values())
+    return _sweep(ordered, sum(totals.values()), min_share)
+
+
+_BATCH = 1 << 16
+
+
+def _table_order(table: pa.Table) -> tuple[Iterator[tuple[list[str], int]], int] | None:
+    """The stacks of `table` with a positive count in the order `flame_frames` takes them
+    (by frame list: sorted by Arrow with ``;`` made the lowest character) a batch at a
+    time, and their total; None when a stack has a NUL (which that order cannot rank)."""
+    table = table.select(["stack", "count"]).filter(pc.greater(table["count"], 0))
+    if pc.any(pc.match_substring(table["stack"], "\x00")).as_py():
+        return None
+    key = pc.replace_substring(table["stack"], ";", "\x00")
+    order = pc.sort_indices(key)
+    del key
+
+    def ordered() -> Iterator[tuple[list[str], int]]:
+        for start in range(0, len(order), _BATCH):
+            part = table.take(order[start : start + _BATCH])
+            counts = part["count"].to_pylist()
+            for stack, count in zip(part["stack"].to_pylist(), counts, strict=True):
+                yield stack.split(";"), count
+
+    return ordered(), int(pc.sum(table["count"]).as_py() or 0)
+
+
+def _sweep(
+    ordered: Iterable[tuple[list[str], int]], total: int, min_share: float
+) -> tuple[list[FlameFrame], int]:
+    """`flame_frames` of stacks in frame-list order (equal ones next to each other)."""
     least = total * min_share
     frames: list[FlameFrame] = []
     names: list[str] = []
@@ -336,7 +372,7 @@ _SCRIPT = """\
 
 
 def flamegraph_svg(
-    stacks: Iterable[tuple[str, int]],
+    stacks: Iterable[tuple[str, int]] | pa.Table,
     *,
     kinds: Mapping[str, str] | None = None,
     title: str = "Flame Graph",
@@ -532,6 +568,26 @@ def collapse_unknown(stack: str) -> tuple[str, bool]:
     return shortened, shortened != stack
 
 
+_UNKNOWN_RUN = r"(^|;)\[unknown\];\[unknown\](;|$)"
+
+
+def _unknown_runs_collapsed(folded: pa.Table) -> tuple[pa.Table, int]:
+    """The ``stack`` and ``count`` columns of `folded` with `collapse_unknown` applied (only
+    the stacks with a run of ``[unknown]`` frames go through Python), and how many changed."""
+    table = folded.select(["stack", "count"])
+    runs = pc.fill_null(pc.match_substring_regex(table["stack"], _UNKNOWN_RUN), False)
+    if not pc.any(runs).as_py():
+        return table, 0
+    changed = table.filter(runs)
+    drawn = [collapse_unknown(stack) for stack in changed["stack"].to_pylist()]
+    shortened = sum(flag for _, flag in drawn)
+    rewritten = pa.table(
+        {"stack": pa.array([stack for stack, _ in drawn], pa.string()), "count": changed["count"]}
+    )
+    kept = table.filter(pc.invert(runs))
+    return pa.concat_tables([kept, rewritten.cast(kept.schema)]), shortened
+
+
 def perf_input_names(result: AnalysisResult) -> list[str]:
     inputs = result.report.get("inputs")
     names = []
@@ -558,12 +614,7 @@ def flamegraph_chart(
     folded = result.tables.get("perf_folded")
     if folded is None or folded.num_rows == 0:
         raise RenderError(f"--format {output}: no perf samples were folded (see --event-filter)")
-    pairs = []
-    shortened = 0
-    for stack, count in zip(folded["stack"].to_pylist(), folded["count"].to_pylist(), strict=True):
-        drawn, changed = collapse_unknown(stack)
-        shortened += changed
-        pairs.append((drawn, count))
+    pairs, shortened = _unknown_runs_collapsed(folded)
     total = int(pc.sum(folded["count"]).as_py() or 0)
     event = _folded_event(samples, total)
     label = count_name(samples, event)

@@ -482,9 +482,8 @@ def perf_section(
             if item["values"] is not None:
                 events[item["values"]] = events.get(item["values"], 0) + item["counts"]
     total = int(pc.sum(folded["count"]).as_py() or 0)
-    top_stacks = folded.take(
-        pc.sort_indices(folded, [("count", "descending"), ("stack", "ascending")])
-    )
+    order = pc.sort_indices(folded, [("count", "descending"), ("stack", "ascending")])
+    top_stacks = folded.take(order[:TOP_STACKS])  # not a sorted copy of every stack
     section: dict[str, Any] = {
         "samples": table.num_rows if table is not None else 0,
         "events": dict(sorted(events.items())),
