@@ -290,31 +290,51 @@ class _Stacks:
         lists = stacks["frame_ids"].combine_chunks()
         flat = frame_row[pc.list_flatten(lists).to_numpy()]
         parent = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-        offsets = lists.offsets.to_numpy()
-        leaf = (np.arange(flat.size) - (offsets[parent] - offsets[0])) == 0
+        offsets = lists.offsets.to_numpy().astype(np.int64)
+        starts = offsets[:-1] - offsets[0]
+        nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
+        del lists
 
-        # each frame's DSO; an inlined frame takes the next real frame's in its stack
-        entry_inlined = inlined[flat]
-        entry_dso = dso_codes[flat]
-        real = np.flatnonzero(~entry_inlined)
-        if real.size and entry_inlined.any():
-            nearest = np.minimum(np.searchsorted(real, np.arange(flat.size)), real.size - 1)
-            resolved = entry_inlined & (parent[real[nearest]] == parent) & (real[nearest] >= 0)
-            entry_dso = np.where(resolved, dso_codes[flat[real[nearest]]], entry_dso)
+        # Each entry's symbol key, (name, DSO, inlined) as one number: a frame's own, but
+        # for an inlined frame, which takes the DSO of the next real frame in its stack.
         width = max(len(self.dsos), 1)
-        keys, entry_symbol = np.unique(
-            (symbol_codes[flat] * width + entry_dso) * 2 + entry_inlined, return_inverse=True
-        )
-        entry_symbol = entry_symbol.reshape(-1)
+        frame_key = (symbol_codes * width + dso_codes) * 2 + inlined
+        entry_key = frame_key[flat]
+        entry_dso = dso_codes[flat]
+        entry_inlined = inlined[flat]
+        used = np.zeros(frame_key.size, dtype=bool)
+        if entry_inlined.any():
+            real = np.flatnonzero(~entry_inlined)
+            resolved = np.zeros(flat.size, dtype=bool)
+            if real.size:
+                nearest = np.minimum(np.searchsorted(real, np.arange(flat.size)), real.size - 1)
+                resolved = entry_inlined & (parent[real[nearest]] == parent)
+                moved = np.flatnonzero(resolved)
+                entry_dso[moved] = dso_codes[flat[real[nearest[moved]]]]
+                del nearest, real
+                entry_key[moved] = (symbol_codes[flat[moved]] * width + entry_dso[moved]) * 2 + 1
+                used[flat[~resolved]] = True
+                keys = np.union1d(frame_key[used], entry_key[moved])
+            else:
+                used[flat] = True
+                keys = np.unique(frame_key[used])
+        else:
+            used[flat] = True
+            keys = np.unique(frame_key[used])
+        del entry_inlined
+        # the keys present, sorted (as np.unique of every entry's key would give them)
+        entry_symbol = np.searchsorted(keys, entry_key)
+        del entry_key
         self.symbols = [names[code] for code in keys // 2 // width]
         self.symbol_dsos = [self.dsos[code] for code in keys // 2 % width]
         self.symbol_inlined = [bool(flag) for flag in keys % 2]
 
         self.leaf_symbol = np.full(self.n_stacks, -1, dtype=np.int64)
-        self.leaf_symbol[parent[leaf]] = entry_symbol[leaf]
+        self.leaf_symbol[nonempty] = entry_symbol[starts[nonempty]]
         self.total_symbol = _distinct_pairs(parent, entry_symbol, len(self.symbols))
+        del entry_symbol
         self.leaf_dso = np.full(self.n_stacks, -1, dtype=np.int64)
-        self.leaf_dso[parent[leaf]] = entry_dso[leaf]
+        self.leaf_dso[nonempty] = entry_dso[starts[nonempty]]
         self.total_dso = _distinct_pairs(parent, entry_dso, len(self.dsos))
 
     def counts(self, weights: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
