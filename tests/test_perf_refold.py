@@ -23,7 +23,7 @@ from analyzer.formats import perf
 from analyzer.formats.perf import FoldSource, ParsedPerf
 from analyzer.pipeline import Config, analyze
 from analyzer.render import renderer_for
-from analyzer.render.flamegraph import _unknown_runs_collapsed, collapse_unknown, flame_frames
+from analyzer.render.flamegraph import collapse_unknown, flame_frames, unknown_runs
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 PERF_FILES = sorted((ROOT / "perf").glob("*/*.txt")) + sorted(
@@ -149,7 +149,9 @@ def test_flame_frames_of_a_table_are_those_of_its_pairs(
         schema=pa.schema([("stack", pa.string()), ("count", pa.int64())]),
     )
     drawn = [(collapse_unknown(stack)[0], count) for stack, count in pairs]
-    rewritten, shortened = _unknown_runs_collapsed(table)
-    assert shortened == sum(collapse_unknown(stack)[1] for stack, _ in pairs)
-    assert flame_frames(rewritten, share) == flame_frames(drawn, share)
+    runs = unknown_runs(table["stack"]).to_pylist()
+    assert runs == [collapse_unknown(stack)[1] for stack, _ in pairs]
+    assert flame_frames(table, share, collapse=True) == flame_frames(drawn, share)
     assert flame_frames(table, share) == flame_frames(pairs, share)
+    halves = pa.concat_tables([table.slice(0, len(pairs) // 2), table.slice(len(pairs) // 2)])
+    assert flame_frames(halves, share, collapse=True) == flame_frames(drawn, share)
