@@ -63,7 +63,8 @@ def test_folding_the_file_again_gives_what_the_kept_input_gives(path: Path) -> N
 
 def _variants(tmp_path: Path) -> list[Path]:
     """Hand-made variants of a real capture: CRLF line ends, bytes that are not UTF-8 in a
-    symbol, gzip, and an overlong line (past the input layer's cap, read as its cut mark)."""
+    symbol, gzip (whole and cut in the middle), and an overlong line (past the input
+    layer's cap, read as its cut mark)."""
     source = (ROOT / "perf" / "flamegraph-test" / "perf-vertx-stacks-01.txt").read_bytes()
     crlf = tmp_path / "crlf.txt"
     crlf.write_bytes(source.replace(b"\n", b"\r\n"))
@@ -72,10 +73,12 @@ def _variants(tmp_path: Path) -> list[Path]:
     latin.write_bytes(source[:first] + b"\xe9\xff" + source[first:])
     packed = tmp_path / "packed.txt.gz"
     packed.write_bytes(gzip.compress(source))
+    damaged = tmp_path / "damaged.txt.gz"  # read up to where the data ends
+    damaged.write_bytes(gzip.compress(source)[: packed.stat().st_size // 2])
     long = tmp_path / "long.txt"
     middle = source.index(b"\n\n", len(source) // 2) + 2
     long.write_bytes(source[:middle] + b"x" * (inputs.LINE_CAP + 10) + b"\n" + source[middle:])
-    return [crlf, latin, packed, long]
+    return [crlf, latin, packed, damaged, long]
 
 
 def test_variants_of_the_bytes_fold_alike(tmp_path: Path) -> None:
