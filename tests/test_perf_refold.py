@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from analyzer import inputs
 from analyzer.derive.perf import folded_and_note
-from analyzer.derive.perf_fold import CollapseOptions
+from analyzer.derive.perf_fold import CollapseOptions, collapse
 from analyzer.errors import InputError
 from analyzer.formats import perf
 from analyzer.formats.perf import FoldSource, ParsedPerf
@@ -59,6 +59,14 @@ def test_folding_the_file_again_gives_what_the_kept_input_gives(path: Path) -> N
         (kept, kept_note), (again, again_note) = _both(path, options)
         assert again.equals(kept), options
         assert again_note == kept_note
+
+
+@pytest.mark.parametrize("name", ["perf-java-stacks-01.txt", "perf-cycles-instructions-01.txt"])
+def test_collapse_reads_a_refold_parse_again(name: str) -> None:
+    path = ROOT / "perf" / "flamegraph-test" / name
+    for options in OPTION_SETS:
+        kept = collapse(_parse(path, refold=False), options)
+        assert collapse(_parse(path, refold=True), options) == kept
 
 
 def _variants(tmp_path: Path) -> list[Path]:

@@ -16,11 +16,8 @@ import pyarrow.compute as pc
 
 from analyzer.config import CollapseOptions
 from analyzer.derive import perf_tracepoints
-from analyzer.derive.perf_fold import StreamingFolder, fold_reader, folded_note
-from analyzer.errors import InputError
-from analyzer.formats.perf import ParsedPerf, chunk_bytes
-from analyzer.formats.perf_assemble import gc_paused
-from analyzer.inputs import iter_line_chunks, open_input
+from analyzer.derive.perf_fold import fold_again, fold_reader, folded_note
+from analyzer.formats.perf import ParsedPerf
 from analyzer.model import Derived, ParsedInput
 from analyzer.schema import PERF_FOLDED
 
@@ -54,28 +51,12 @@ def folded_and_note(
     if source is None:
         parts = _folded_parts(input_name, [fold_reader(parsed.collapsed, options)])
         return _concat(parts), folded_note(parsed.collapsed, options)
-    if not source.unchanged():
-        raise InputError(f"{source.path}: the file changed while it was read")
-    folder = StreamingFolder(options)
-    folder.SPILL_BYTES = FOLD_SPILL_BYTES
+    folder = fold_again(source, options)
     try:
-        opened = open_input(source.path)
-        try:
-            with gc_paused():
-                for chunk in iter_line_chunks(opened.stream, cut=[]):
-                    if chunk.line_count:
-                        folder.feed(chunk_bytes(chunk))
-        finally:
-            opened.close()
         table = _concat(_folded_parts(input_name, folder.batches()))
     finally:
         folder.close()
     return table, folder.note()
-
-
-FOLD_SPILL_BYTES = 128 << 20
-"""`StreamingFolder.SPILL_BYTES` when the pipeline folds a file again (the tables of the
-parse are held meanwhile)."""
 
 
 def _folded_parts(
