@@ -220,13 +220,9 @@ def with_findings(sections: dict[str, Any], findings: Sequence[Finding]) -> dict
 
 
 def _trim_c_heap() -> None:
-    """Give the C heap's free pages back to the system too: numpy and pandas allocate there,
-    not in Arrow's pool (260 MiB at 10M strace lines). glibc only; elsewhere nothing."""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
+    """Give the free memory of Arrow's pool and of the C heap back to the system (numpy and
+    pandas allocate in the C heap: 260 MiB at 10M strace lines); `store.give_back_free_memory`."""
+    store.give_back_free_memory()
 
 
 def analyze(
@@ -251,8 +247,7 @@ def analyze(
     inputs = [replace(item, parsed=SOURCES[item.format].slim(item.parsed)) for item in inputs]
     # Give what the lines and the derivation held back to the system, so that the passes and
     # the report, which allocate while both run, do not add their peak on top of it.
-    pa.default_memory_pool().release_unused()
-    _trim_c_heap()
+    store.give_back_free_memory()
     tables = run_tables(inputs, derived)
     seen = pass_inputs(tables, derived, skipped)
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
