@@ -171,6 +171,17 @@ where a trace of several windows is kept in memory."""
 
 
 @contextlib.contextmanager
+def current(directory: WorkDir) -> Iterator[WorkDir]:
+    """`directory` made current (`CURRENT`) for the block, and left open after it: for a
+    caller that keeps the work directory of a run beyond it."""
+    token = CURRENT.set(directory)
+    try:
+        yield directory
+    finally:
+        CURRENT.reset(token)
+
+
+@contextlib.contextmanager
 def work_dir(path: str | Path | None = None, keep: bool = False) -> Iterator[WorkDir]:
     """The run's work directory, made current for the run and closed after it."""
     directory = WorkDir(path, keep)
