@@ -362,6 +362,8 @@ class ParquetSink:
                         cache[number] = (table, np.asarray(column, dtype=np.int64))
                     table, keys = cache[number]
                     inside = np.flatnonzero((keys - base) // batch_rows == item)
+                    # Taken, not sliced, even when consecutive: the values under null
+                    # slots stay those of a take (the file is the same bytes).
                     pieces.append(table.take(pa.array(inside)))
                     piece_keys.append(keys[inside])
                 # Groups not needed by the next range are dropped (read again if a later
@@ -372,9 +374,12 @@ class ParquetSink:
                 gathered = pa.concat_tables(pieces)
                 # The pieces are in group order: a stable sort keeps equal keys in the order
                 # they were written.
-                order = np.argsort(np.concatenate(piece_keys), kind="stable")
-                pending.append(gathered.take(pa.array(order)))
-                pending_rows += len(order)
+                gathered_keys = np.concatenate(piece_keys)
+                if (gathered_keys[1:] < gathered_keys[:-1]).any():
+                    order = np.argsort(gathered_keys, kind="stable")
+                    gathered = gathered.take(pa.array(order))
+                pending.append(gathered)
+                pending_rows += gathered.num_rows
                 while pending_rows >= batch_rows:
                     table = pa.concat_tables(pending)
                     write(table.slice(0, batch_rows))
