@@ -180,7 +180,7 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     findings += [limit for trace in inputs.traces for limit in trace_limits(trace)]
     events = inputs.loop_events
     if events is not None and events.num_rows:
-        timed = events.filter(pc.is_valid(events["time_s"]))
+        timed = events.select(["line_start", "time_s"]).filter(pc.is_valid(events["time_s"]))
         line = timed["line_start"].to_numpy(zero_copy_only=False)
         # a new input starts where the line numbers start again
         same_input = np.concatenate([[0], np.cumsum(line[1:] <= line[:-1])])
