@@ -64,6 +64,7 @@ from analyzer.derive.strace_locks import (
     futex_key,
     who_woke,
 )
+from analyzer.derive.strace_rows import lines_at, numbers_at, taken
 from analyzer.derive.strace_tasks import process_runtime
 from analyzer.passes.base import (
     Culprit,
@@ -76,10 +77,8 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
-    cited_lines,
     downsample,
     in_flight,
-    numbers,
     parked_s,
     percentile,
     plural,
@@ -271,13 +270,13 @@ def _address_finding(
     calls = trace.syscalls
     starts, ends = futexes.starts[waits], futexes.ends[waits]
     durations = ends - starts
-    errnos = calls["errno"].take(futexes.rows[waits])
+    errnos = taken(calls, ["errno"], futexes.rows[waits])["errno"]
     ops = sorted({futexes.op_names[code] for code in np.unique(futexes.op_name[waits])})
     wake_tids = futexes.tids[wakes]
     wakers = (
         pd.Series(wake_tids).value_counts().sort_index().sort_values(ascending=False, kind="stable")
     )
-    retvals = numbers(calls["retval"])[futexes.rows[wakes]]
+    retvals = numbers_at(calls, "retval", futexes.rows[wakes])
     total_s = float(durations.sum())
     max_s = float(durations.max())
     share = waiting_share(total_s, len(waiters), trace.wall_s)
@@ -377,7 +376,7 @@ def _address_finding(
         )
         title = f"{plural(len(waiters), 'thread')} idle on futex {address} (condition wait)"
     longest = np.argsort(-durations, kind="stable")[: config.max_samples]
-    lines = cited_lines(calls)[futexes.rows[waits[longest]]]
+    lines = lines_at(calls, futexes.rows[waits[longest]])
     return Finding(
         code=CODE,
         kind=KIND,
@@ -422,7 +421,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if len(wait_rows) == 0:
         return []
     threshold = max(config.lock_min_waiters, 1)
-    keys = futexes.keys[wait_rows]
+    keys = futexes.keys[wait_rows].astype(np.int64)  # as the sorts below had them
     total = np.bincount(keys, weights=futexes.ends[wait_rows] - futexes.starts[wait_rows])
     # a thread waits once at a time, so an address needs `threshold` distinct waiters
     pairs = np.unique(keys * (int(futexes.tids.max()) + 1) + futexes.tids[wait_rows])
@@ -436,9 +435,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     stats["total_s"] = total[stats["group"].to_numpy()]
     candidates = stats[stats["peak"] >= threshold].sort_values("total_s", ascending=False)
     wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
-    wake_keys = futexes.keys[wake_rows]
-    # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value had changed)
-    woken_rows = numbers(trace.syscalls["retval"])[futexes.rows[wait_rows]] == 0
+    wake_keys = futexes.keys[wake_rows].astype(np.int64)
     wait_order = np.argsort(keys)
     wake_order = np.argsort(wake_keys)
     sorted_keys, sorted_wake_keys = keys[wait_order], wake_keys[wake_order]
@@ -457,7 +454,8 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             key,
             wait_rows[members],
             wake_rows[wake_order[lo:hi]],
-            woken_rows[members],
+            # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value changed)
+            numbers_at(trace.syscalls, "retval", futexes.rows[wait_rows[members]]) == 0,
             trace,
         )
         longest = float(np.max(futexes.ends[found.waits] - futexes.starts[found.waits]))
