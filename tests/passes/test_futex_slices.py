@@ -1,6 +1,7 @@
 """The lock passes read a long trace's calls a slice at a time and take only the rows they
 need: what they read equals what a whole-table read gives (random hand-built tables, tiny
-slices; real captures), and reading it holds no whole column.
+slices; real captures), and reading it holds no whole column. IOD005 sweeps one futex at a
+time, as one sweep over all of them would.
 
 The hand-built rows are not captures: they exercise slice boundaries, nulls and the
 condition-variable pairing, which the captures show only in a few fixed places.
@@ -14,6 +15,7 @@ import tracemalloc
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -25,6 +27,8 @@ from analyzer.derive import strace_locks
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_locks import activity, read_futex_calls
 from analyzer.derive.strace_rows import lines_at, numbers_at, rows_of, taken, times_at
+from analyzer.passes.common import in_flight, step_stats, stretches_above
+from analyzer.passes.lock_contention import in_flight_from
 
 NPROC = DIAGNOSIS_LOGS / "nproc_exhaustion.f_tt_T.log"
 LOCK_CONVOY = DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"
@@ -240,3 +244,33 @@ def test_activity_in_tiny_slices_equals_one_slice() -> None:
         sliced.futex_wait_s,
     )
     assert whole.rows.tolist() == sliced.rows.tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.floats(0, 2), st.floats(0, 0.5)), min_size=1, max_size=40
+    )
+)
+def test_sweeping_one_key_at_a_time_equals_one_sweep(
+    calls: list[tuple[int, float, float]],
+) -> None:
+    """IOD005 sweeps the waits of one futex at a time (the change points of one key held,
+    not of every key): with the whole sweep's origin, each key's steps and figures are that
+    sweep's rows for the key."""
+    groups = np.array([group for group, _, _ in calls], dtype=np.int64)
+    starts = np.array([start for _, start, _ in calls])
+    ends = starts + np.array([length for _, _, length in calls])
+    whole = in_flight(groups, starts, ends)
+    stats = step_stats(whole, stretches_above(whole, 2), 2)
+    origin = float(starts.min())
+    parts = []
+    for index, group in enumerate(whole.group_ids.tolist()):
+        mine = groups == group
+        steps = in_flight_from(origin, groups[mine], starts[mine], ends[mine])
+        span = slice(whole.bounds[index], whole.bounds[index + 1])
+        assert steps.times.tolist() == whole.times[span].tolist()
+        assert steps.counts.tolist() == whole.counts[span].tolist()
+        assert steps.spans.tolist() == whole.spans[span].tolist()
+        parts.append(step_stats(steps, stretches_above(steps, 2), 2))
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), stats)
