@@ -64,8 +64,7 @@ from analyzer.derive.strace_locks import (
     futex_key,
     who_woke,
 )
-from analyzer.derive.strace_rows import lines_at, numbers_at, taken
-from analyzer.derive.strace_tasks import process_runtime
+from analyzer.derive.strace_rows import lines_at, numbers_at, process_runtime_of, taken
 from analyzer.passes.base import (
     Culprit,
     Finding,
@@ -111,7 +110,7 @@ SEVERE_SHARE = 0.5
 
 def _runs_python(trace: StraceTables, pid: int) -> bool | None:
     """Whether the process runs Python; None when the trace does not show what it runs."""
-    runtime = process_runtime(trace, pid)
+    runtime = process_runtime_of(trace, pid)
     return None if runtime is None else runtime == "python"
 
 

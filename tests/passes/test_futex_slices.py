@@ -26,7 +26,15 @@ from analyzer.arrays import numbers
 from analyzer.derive import strace_locks
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_locks import activity, read_futex_calls
-from analyzer.derive.strace_rows import lines_at, numbers_at, rows_of, taken, times_at
+from analyzer.derive.strace_rows import (
+    lines_at,
+    numbers_at,
+    process_runtime_of,
+    rows_of,
+    taken,
+    times_at,
+)
+from analyzer.derive.strace_tasks import process_runtime
 from analyzer.passes.common import in_flight, step_stats, stretches_above
 from analyzer.passes.lock_contention import in_flight_from
 
@@ -274,3 +282,13 @@ def test_sweeping_one_key_at_a_time_equals_one_sweep(
         assert steps.spans.tolist() == whole.spans[span].tolist()
         parts.append(step_stats(steps, stretches_above(steps, 2), 2))
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), stats)
+
+
+@pytest.mark.parametrize("path", [NPROC, LOCK_CONVOY], ids=["nproc", "lock_convoy"])
+def test_the_runtime_read_slice_by_slice_is_the_runtime(path: Any) -> None:
+    trace = inputs_of(path).traces[0]
+    pids = {int(pid) for pid in numbers(trace.syscalls["pid"]) if pid == pid}
+    pids |= {int(tid) for tid in trace.tasks["tid"].to_pylist()}
+    found = {pid: process_runtime(trace, pid) for pid in sorted(pids)}
+    assert "python" in found.values()
+    assert {pid: process_runtime_of(trace, pid, 5) for pid in sorted(pids)} == found
