@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.arrays import contiguous, is_in, numbers, row_slices
 from analyzer.derive.strace_families import (
     FLUSHES,
     PATH_CALLS,
@@ -225,6 +225,59 @@ def _resources(calls: pa.Table, states: np.ndarray) -> tuple[np.ndarray, list[st
     return codes.astype(np.int64), encoded.dictionary.to_pylist()
 
 
+ROWS_PER_SLICE = 1 << 18
+"""Calls read at a time: the timeline holds one slice's arrays (and the strings of its
+targets), never the whole trace's (a long trace's calls are a mapped file; whole-trace copies
+of status, kinds and targets took 300-400 bytes per call, 4.9 GiB at 10M lines)."""
+
+_COLUMNS = (
+    "input", "tid", "pid", "syscall", "start_s", "end_s", "status", "args", "target", "target_kind"
+)  # fmt: skip
+
+
+def _partial_spread(
+    cells: np.ndarray,
+    nb: int,
+    lane: np.ndarray,
+    slot: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    t0: float,
+    width: float,
+) -> tuple[np.ndarray, ...]:
+    """Add to ``cells[lane, bucket, slot]`` the seconds of the intervals [start, end) that lie
+    in one bucket; return the others (lane, slot, first bucket, last bucket, start, end), which
+    cross a bucket edge: a thread's calls do not overlap, so they are at most one per edge and
+    thread, a few thousand whatever the trace's length."""
+    b0 = np.clip(((start - t0) / width).astype(np.int64), 0, nb - 1)
+    b1 = np.clip(((end - t0) / width).astype(np.int64), 0, nb - 1)
+    same = b0 == b1
+    np.add.at(cells, (lane[same], b0[same], slot[same]), end[same] - start[same])
+    many = ~same
+    return lane[many], slot[many], b0[many], b1[many], start[many], end[many]
+
+
+def _crossing_spread(
+    cells: np.ndarray,
+    nb: int,
+    crossing: tuple[np.ndarray, ...],
+    t0: float,
+    width: float,
+) -> None:
+    """Add to `cells` the seconds of the intervals `_partial_spread` returned."""
+    lane, slot, b0, b1, start, end = crossing
+    if not len(lane):
+        return
+    np.add.at(cells, (lane, b0, slot), t0 + (b0 + 1) * width - start)
+    np.add.at(cells, (lane, b1, slot), end - (t0 + b1 * width))
+    inner = b1 - b0 > 1
+    if inner.any():
+        diff = np.zeros((cells.shape[0], nb + 1, cells.shape[2]))
+        np.add.at(diff, (lane[inner], b0[inner] + 1, slot[inner]), 1.0)
+        np.add.at(diff, (lane[inner], b1[inner], slot[inner]), -1.0)
+        cells += np.cumsum(diff, axis=1)[:, :nb, :] * width
+
+
 def _spread(
     cells: np.ndarray,
     nb: int,
@@ -238,23 +291,44 @@ def _spread(
     """Add the seconds of intervals [start, end) to ``cells[lane, bucket, slot]``."""
     if len(start) == 0:
         return
-    b0 = np.clip(((start - t0) / width).astype(np.int64), 0, nb - 1)
-    b1 = np.clip(((end - t0) / width).astype(np.int64), 0, nb - 1)
-    same = b0 == b1
-    np.add.at(cells, (lane[same], b0[same], slot[same]), end[same] - start[same])
-    many = ~same
-    if not many.any():
-        return
-    lane, slot, b0, b1 = lane[many], slot[many], b0[many], b1[many]
-    start, end = start[many], end[many]
-    np.add.at(cells, (lane, b0, slot), t0 + (b0 + 1) * width - start)
-    np.add.at(cells, (lane, b1, slot), end - (t0 + b1 * width))
-    inner = b1 - b0 > 1
-    if inner.any():
-        diff = np.zeros((cells.shape[0], nb + 1, cells.shape[2]))
-        np.add.at(diff, (lane[inner], b0[inner] + 1, slot[inner]), 1.0)
-        np.add.at(diff, (lane[inner], b1[inner], slot[inner]), -1.0)
-        cells += np.cumsum(diff, axis=1)[:, :nb, :] * width
+    crossing = _partial_spread(cells, nb, lane, slot, start, end, t0, width)
+    _crossing_spread(cells, nb, crossing, t0, width)
+
+
+@dataclass
+class _Slice:
+    """The timed calls of one slice of the table, with their times as the timeline reads
+    them (an open-ended call in flight ends at the trace's end, another at its start)."""
+
+    calls: pa.Table
+    first_row: int
+    starts: np.ndarray
+    ends: np.ndarray
+    tids: np.ndarray
+
+
+def _timed_slices(
+    calls: pa.Table, columns: Iterable[str], t1: float | None, rows_per_slice: int
+) -> Iterable[_Slice]:
+    wanted = [name for name in columns if name in calls.column_names]
+    for offset, part in row_slices(calls, wanted, rows_per_slice):
+        starts = numbers(part["start_s"])
+        timed = ~np.isnan(starts)
+        if not timed.any():
+            continue
+        rows = np.flatnonzero(timed)
+        part = part if len(rows) == part.num_rows else part.take(pa.array(rows))
+        starts = starts[timed]
+        ends = numbers(part["end_s"])
+        if t1 is not None:
+            status = np.asarray(part["status"].to_numpy(zero_copy_only=False), dtype=object)
+            open_ended = np.isnan(ends)
+            ends = np.where(
+                open_ended & (status == "in-flight"), t1, np.where(open_ended, starts, ends)
+            )
+            ends = np.maximum(ends, starts)
+        tids = numbers(part["tid"]).astype(np.int64)
+        yield _Slice(part, offset + int(rows[0]), starts, ends, tids)
 
 
 def timeline(
@@ -265,6 +339,7 @@ def timeline(
     lanes: int = 40,
     focus: Iterable[int] = (),
     end_s: float | None = None,
+    rows_per_slice: int = ROWS_PER_SLICE,
 ) -> Timeline | None:
     """The timeline of one trace's `calls` (`syscalls` rows of one input), cut into `buckets`
     buckets, with at most `lanes` thread lanes plus one collapsed lane. `tasks` (same input)
@@ -273,39 +348,45 @@ def timeline(
 
     None when there is nothing to draw: no call with a time, or no call durations (without
     ``-T`` or unfinished/resumed pairs a call's end is unknown).
+
+    The calls are read `rows_per_slice` at a time, three times: the span and the threads;
+    each thread's seconds per state (which decide the lanes); the buckets. Every sum is
+    made in call order, so the result is the same whatever the slice size.
     """
-    starts = numbers(calls["start_s"]) if calls.num_rows else np.zeros(0)
-    ends = numbers(calls["end_s"]) if calls.num_rows else np.zeros(0)
-    timed = ~np.isnan(starts)
-    if not timed.any() or not (~np.isnan(ends) & (ends > starts)).any():
+    # 1. The span, the threads, whether any call has a duration.
+    t0, t1 = np.inf, -np.inf
+    has_duration = False
+    first_input: str | None = None
+    thread_sets: list[np.ndarray] = []
+    for part in _timed_slices(calls, ("input", "start_s", "end_s", "tid"), None, rows_per_slice):
+        has_duration |= bool((~np.isnan(part.ends) & (part.ends > part.starts)).any())
+        t0 = min(t0, float(part.starts.min()))
+        t1 = max(t1, float(np.nanmax(np.concatenate([part.starts, part.ends]))))
+        thread_sets.append(np.unique(part.tids))
+        if first_input is None:
+            first_input = str(part.calls["input"][0])
+    if not thread_sets or not has_duration:
         return None
-    calls = calls.filter(pa.array(timed))
-    starts, ends = starts[timed], ends[timed]
-    status = np.asarray(calls["status"].to_numpy(zero_copy_only=False), dtype=object)
-    t0 = float(starts.min())
-    t1 = float(np.nanmax(np.concatenate([starts, ends])))
     if end_s is not None and np.isfinite(end_s):
         t1 = max(t1, float(end_s))
-    open_ended = np.isnan(ends)
-    ends = np.where(open_ended & (status == "in-flight"), t1, np.where(open_ended, starts, ends))
-    ends = np.maximum(ends, starts)
     span = max(t1 - t0, 1e-6)
     nb = max(int(buckets), 1)
     width = span / nb
 
-    tids = numbers(calls["tid"]).astype(np.int64)
-    states = call_states(calls)
-    thread_ids, thread_of = np.unique(tids, return_inverse=True)
+    # 2. Each thread's seconds per state, life and process.
+    thread_ids = np.unique(np.concatenate(thread_sets))
     nt = len(thread_ids)
     per_state = np.zeros((nt, len(STATES)))
-    np.add.at(per_state, (thread_of, states), ends - starts)
     first = np.full(nt, np.inf)
     last = np.full(nt, -np.inf)
-    np.minimum.at(first, thread_of, starts)
-    np.maximum.at(last, thread_of, ends)
-    pids = numbers(calls["pid"])
     pid_of = np.full(nt, np.nan)
-    pid_of[thread_of] = pids
+    for part in _timed_slices(calls, _COLUMNS, t1, rows_per_slice):
+        thread_of = np.searchsorted(thread_ids, part.tids)
+        states = call_states(part.calls)
+        np.add.at(per_state, (thread_of, states), part.ends - part.starts)
+        np.minimum.at(first, thread_of, part.starts)
+        np.maximum.at(last, thread_of, part.ends)
+        pid_of[thread_of] = numbers(part.calls["pid"])
     comm_of: dict[int, str] = {}
     if tasks is not None and tasks.num_rows:
         for tid, comm, exited in zip(
@@ -337,9 +418,42 @@ def timeline(
     rest = np.setdiff1d(np.arange(nt), own)
     nl = len(own) + (1 if len(rest) else 0)
 
+    # 3. The buckets: seconds per lane, bucket and state, and the resource of the longest
+    # call of each state overlapping a bucket (of equally long calls, the last one).
     cells = np.zeros((nl, nb, len(STATES)))
-    call_lane = lane_of[thread_of]
-    _spread(cells, nb, call_lane, states.astype(np.int64), starts, ends, t0, width)
+    crossing: list[tuple[np.ndarray, ...]] = []
+    best_length = np.full(nl * nb * len(STATES), -np.inf)
+    best_name = np.full(nl * nb * len(STATES), None, dtype=object)
+    for part in _timed_slices(calls, _COLUMNS, t1, rows_per_slice):
+        states = call_states(part.calls)
+        call_lane = lane_of[np.searchsorted(thread_ids, part.tids)]
+        slots = states.astype(np.int64)
+        crossing.append(
+            _partial_spread(cells, nb, call_lane, slots, part.starts, part.ends, t0, width)
+        )
+        codes, names = _resources(part.calls, states)
+        with_res = np.nonzero(codes >= 0)[0]
+        if not len(with_res):
+            continue
+        b0 = np.clip(((part.starts[with_res] - t0) / width).astype(np.int64), 0, nb - 1)
+        b1 = np.clip(((part.ends[with_res] - t0) / width).astype(np.int64), 0, nb - 1)
+        counts = b1 - b0 + 1
+        repeat = np.repeat(np.arange(len(with_res)), counts)
+        offsets = np.arange(len(repeat)) - np.repeat(np.cumsum(counts) - counts, counts)
+        calls_at = with_res[repeat]
+        flat = (call_lane[calls_at] * nb + b0[repeat] + offsets) * len(STATES) + states[calls_at]
+        lengths = part.ends[calls_at] - part.starts[calls_at]
+        # Per cell the longest, and of equally long ones the last in call order; a later
+        # slice's call is later than any before it, so it wins a tie.
+        order_by = np.lexsort((calls_at, lengths, flat))
+        last_of_cell = np.append(flat[order_by][1:] != flat[order_by][:-1], True)
+        winners = order_by[last_of_cell]
+        cell = flat[winners]
+        better = lengths[winners] >= best_length[cell]
+        best_length[cell[better]] = lengths[winners][better]
+        best_name[cell[better]] = [names[code] for code in codes[calls_at[winners[better]]]]
+    edges = tuple(np.concatenate([part[field] for part in crossing]) for field in range(6))
+    _crossing_spread(cells, nb, edges, t0, width)
     alive = np.zeros((nl, nb, 1))
     _spread(alive, nb, lane_of, np.zeros(nt, dtype=np.int64), first, np.maximum(last, first), t0,
             width)  # fmt: skip
@@ -350,26 +464,10 @@ def timeline(
     present = total > width * 1e-6
     dominant[~present] = -1
     share = np.where(present, cells.max(axis=2) / np.where(present, total, 1.0), 0.0)
-
-    # The resource of each bucket's dominant state: that of the longest call of the state
-    # overlapping it (shorter calls are written first and overwritten).
-    codes, names = _resources(calls, states)
-    res_cells = np.full((nl, nb, len(STATES)), -1, dtype=np.int64)
-    with_res = np.nonzero(codes >= 0)[0]
-    if len(with_res):
-        by_length = with_res[np.argsort(ends[with_res] - starts[with_res], kind="stable")]
-        b0 = np.clip(((starts[by_length] - t0) / width).astype(np.int64), 0, nb - 1)
-        b1 = np.clip(((ends[by_length] - t0) / width).astype(np.int64), 0, nb - 1)
-        counts = b1 - b0 + 1
-        repeat = np.repeat(np.arange(len(by_length)), counts)
-        offsets = np.arange(len(repeat)) - np.repeat(np.cumsum(counts) - counts, counts)
-        res_cells[
-            call_lane[by_length][repeat], (b0[repeat] + offsets), states[by_length][repeat]
-        ] = codes[by_length][repeat]
-    picked = np.take_along_axis(res_cells, np.maximum(dominant, 0)[:, :, None], axis=2)[:, :, 0]
+    picked = best_name.reshape(nl, nb, len(STATES))
     resource = [
-        [names[c] if c >= 0 and d >= 0 else None for c, d in zip(row, drow, strict=False)]
-        for row, drow in zip(picked.tolist(), dominant.tolist(), strict=False)
+        [picked[lane, bucket, d] if d >= 0 else None for bucket, d in enumerate(drow)]
+        for lane, drow in enumerate(dominant.tolist())
     ]
 
     lane_rows: list[Lane] = []
@@ -398,7 +496,7 @@ def timeline(
             )
         )
     return Timeline(
-        input=str(calls["input"][0]) if calls.num_rows else "",
+        input=first_input or "",
         start_s=t0,
         bucket_s=width,
         lanes=lane_rows,
