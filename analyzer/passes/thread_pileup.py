@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in
+from analyzer.derive import strace_rows
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_families import FLUSHES
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
 from analyzer.passes.common import (
@@ -157,15 +157,19 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     calls = trace.syscalls
     if calls.num_rows == 0:
         return None
-    rows = np.flatnonzero(is_in(calls["syscall"], _ALL_SYSCALLS))
-    starts, ends = call_times(calls, rows, trace.last_s)
-    blocked = ends - starts >= BLOCKED_MIN_S
-    rows, starts, ends = rows[blocked], starts[blocked], ends[blocked]
+    # a slice at a time: most calls of a busy trace are short reads and writes
+    rows, starts, ends = strace_rows.timed_rows(
+        calls,
+        ["syscall"],
+        lambda part: is_in(part["syscall"], _ALL_SYSCALLS),
+        trace.last_s,
+        min_duration_s=BLOCKED_MIN_S,
+    )
     if len(rows) == 0:
         return None
-    table = calls.select(
-        ["syscall", "target", "args", "tid", "pid", "line_start", "line_end"]
-    ).take(rows)
+    table = strace_rows.take(
+        calls, ["syscall", "target", "args", "tid", "pid", "line_start", "line_end"], rows
+    )
     encoded = encode_resources(table["target"])
     syscalls = pc.dictionary_encode(contiguous(table["syscall"]))
     syscall_names = syscalls.dictionary.to_pylist()

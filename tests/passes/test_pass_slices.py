@@ -1,0 +1,89 @@
+"""The strace passes that scan a long trace a slice of rows at a time (`strace_rows`) find
+what they find on the whole table: each is run on every incident capture with slices of a
+few rows, so that every episode, connect and lookup straddles slice boundaries, and must
+give the same findings as with the default slices (one slice: the whole table)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pass_fixtures import ROOT, inputs_of
+
+from analyzer.derive import strace_rows
+from analyzer.derive.strace_futex_keys import futex_keys_at
+from analyzer.derive.strace_locks import futex_calls, futex_key
+from analyzer.passes import (
+    PassConfig,
+    PassInputs,
+    blocked_loop,
+    slow_dns,
+    syn_drops,
+    thread_exhaustion,
+    thread_pileup,
+)
+from analyzer.passes.base import Finding
+
+INCIDENTS = ROOT / "fixtures" / "incidents"
+PASSES = {
+    "blocked_loop": blocked_loop,
+    "syn_drops": syn_drops,
+    "thread_pileup": thread_pileup,
+    "thread_exhaustion": thread_exhaustion,
+    "slow_dns": slow_dns,
+}
+
+
+def _strace_inputs(folder: Path) -> list[Path]:
+    truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    return [folder / name for name in truth["inputs"] if name.startswith("strace")]
+
+
+CAPTURES = sorted(folder for folder in INCIDENTS.iterdir() if (folder / "truth.json").exists())
+
+
+@pytest.fixture(scope="module", params=CAPTURES, ids=lambda folder: folder.name)
+def capture(request: pytest.FixtureRequest) -> PassInputs:
+    paths = _strace_inputs(request.param)
+    if not paths:
+        pytest.skip("no strace input")
+    return inputs_of(*paths)
+
+
+def _findings(module: object, inputs: PassInputs) -> list[Finding]:
+    return list(module.run(inputs, PassConfig()))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(PASSES))
+@pytest.mark.parametrize("rows_per_slice", [97])
+def test_small_slices_find_what_one_slice_finds(
+    capture: PassInputs, name: str, rows_per_slice: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = PASSES[name]
+    rows = max(trace.syscalls.num_rows for trace in capture.traces)
+    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", max(rows, 1))
+    whole = _findings(module, capture)
+    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", rows_per_slice)
+    assert _findings(module, capture) == whole
+
+
+def test_futex_keys_are_those_of_futex_calls(
+    capture: PassInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", 37)
+    for trace in capture.traces:
+        futexes = futex_calls(trace)
+        rows = np.arange(trace.syscalls.num_rows, dtype=np.int64)
+        expected = np.full(len(rows), None, dtype=object)
+        if futexes is not None:
+            keyed = futexes.keys >= 0
+            names = [
+                futex_key(int(pid), futexes.addresses[int(address)])
+                for pid, address in zip(futexes.key_pid, futexes.key_address, strict=True)
+            ]
+            expected[futexes.rows[keyed]] = np.array(names, dtype=object)[futexes.keys[keyed]]
+        # asked about in a shuffled order, as the episodes ask
+        shuffled = np.random.default_rng(7).permutation(rows)
+        assert futex_keys_at(trace, shuffled).tolist() == expected[shuffled].tolist()
