@@ -1,18 +1,22 @@
 """The strace passes that scan a long trace a slice of rows at a time (`strace_rows`) find
 what they find on the whole table: each is run on every incident capture with slices of a
 few rows, so that every episode, connect and lookup straddles slice boundaries, and must
-give the same findings as with the default slices (one slice: the whole table)."""
+give the same findings as with the default slices (one slice: the whole table). And they
+stay slice-wise: with small slices, none of their modules converts or matches a column as
+long as the whole trace (`numbers`, `is_in`, `call_times` of every call)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from pass_fixtures import ROOT, inputs_of
 
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_futex_keys, strace_loops, strace_rows
 from analyzer.derive.strace_futex_keys import futex_keys_at
 from analyzer.derive.strace_locks import futex_calls, futex_key
 from analyzer.passes import (
@@ -87,3 +91,56 @@ def test_futex_keys_are_those_of_futex_calls(
         # asked about in a shuffled order, as the episodes ask
         shuffled = np.random.default_rng(7).permutation(rows)
         assert futex_keys_at(trace, shuffled).tolist() == expected[shuffled].tolist()
+
+
+GUARDED = (
+    blocked_loop,
+    strace_loops,
+    strace_futex_keys,
+    syn_drops,
+    thread_pileup,
+    thread_exhaustion,
+    slow_dns,
+    strace_rows,
+)
+"""The modules of the slice-wise passes; their helpers from elsewhere are not watched."""
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, rows: int) -> list[int]:
+    """Make the guarded modules' `numbers`, `is_in` and `call_times` fail on a column (or
+    table) of `rows` rows or more; the lengths they were given are listed."""
+    seen: list[int] = []
+
+    def watched(function: Any) -> Any:
+        def call(column: Any, *args: Any, **kwargs: Any) -> Any:
+            length = column.num_rows if isinstance(column, pa.Table) else len(column)
+            seen.append(length)
+            assert length < rows, f"{function.__name__} over all {rows} calls"
+            return function(column, *args, **kwargs)
+
+        return call
+
+    for module in GUARDED:
+        for helper in ("numbers", "is_in", "call_times"):
+            if hasattr(module, helper):
+                monkeypatch.setattr(module, helper, watched(getattr(module, helper)))
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(PASSES))
+def test_no_column_as_long_as_the_trace(
+    capture: PassInputs, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = max(trace.syscalls.num_rows for trace in capture.traces)
+    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", 97)
+    _watch(monkeypatch, rows)
+    _findings(PASSES[name], capture)
+
+
+def test_the_watch_catches_a_whole_trace_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = pa.table({"tid": list(range(500))})
+    seen = _watch(monkeypatch, calls.num_rows)
+    assert thread_pileup.numbers(calls["tid"][:10]).tolist() == list(range(10))
+    with pytest.raises(AssertionError, match="numbers over all 500 calls"):
+        thread_pileup.numbers(calls["tid"])
+    assert seen == [10, 500]
