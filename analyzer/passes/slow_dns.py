@@ -62,7 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in, numbers
+from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.derive import strace_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_families import (
@@ -283,10 +283,33 @@ def _any_equal(column: pa.Array | pa.ChunkedArray, names: Iterable[str]) -> np.n
     return mask
 
 
-def _dns_calls(part: pa.Table) -> tuple[np.ndarray, EncodedResources]:
-    """Which calls of `part` (a table with ``target``, ``fd``, ``args``) talk to a
-    nameserver (see `_resolver_rows`), and the resources of its calls."""
-    encoded = encode_resources(with_paths(part))
+def _socket_targets(part: pa.Table) -> pa.Array:
+    """`with_paths` of `part` as far as sockets go: the targets, and the paths of the calls
+    without a target or fd only where their arguments name a TCP or UDP socket (a path is
+    a piece of the arguments, so only then can it name one); other paths are left null."""
+    targets = contiguous(part["target"])
+    missing = _true(pc.and_(pc.is_null(targets), pc.is_null(contiguous(part["fd"]))))
+    if not missing.any():
+        return targets
+    at = np.flatnonzero(missing)
+    args = part["args"].take(pa.array(at))
+    sockets = _true(pc.or_(pc.match_substring(args, "TCP"), pc.match_substring(args, "UDP")))
+    if not sockets.any():
+        return targets
+    paths = with_paths(part.select(["target", "fd", "args"]).take(pa.array(at[sockets])))
+    mask = np.zeros(len(targets), dtype=bool)
+    mask[at[sockets]] = True
+    return pc.replace_with_mask(targets, pa.array(mask), contiguous(paths))
+
+
+def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedResources]:
+    """Which calls of `part` (a table with ``args``) talk to a nameserver (see
+    `_resolver_rows`), given their `with_paths` targets, and the resources of its calls."""
+    encoded = encode_resources(targets)
     dns_codes = np.array(
         [
             cls in ("udp", "tcp") and name.endswith(":53") and bool(_DNS_PEER.match(name))
@@ -325,7 +348,7 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     resolving: set[float] = set()
     for _, part in strace_rows.slices(calls, ["target", "fd", "args", "tid"]):
-        dns, _ = _dns_calls(part)
+        dns, _ = _dns_calls(part, _socket_targets(part))
         if dns.any():
             resolving.update(numbers(part["tid"].filter(pa.array(dns))).tolist())
     if not resolving:
@@ -335,7 +358,7 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
         calls, ["tid"], lambda part: np.isin(numbers(part["tid"]), resolvers)
     )
     table = strace_rows.take(calls, ["syscall", "args", "fd", "target"], rows)
-    dns, encoded = _dns_calls(table)
+    dns, encoded = _dns_calls(table, with_paths(table))
     codes = encoded.codes
     udp_codes = np.array([cls == "udp" for cls in encoded.classes] + [False], dtype=bool)
     conf_codes = np.array([name in DNS_FILES for name in encoded.names] + [False], dtype=bool)

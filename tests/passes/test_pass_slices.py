@@ -29,6 +29,7 @@ from analyzer.passes import (
     thread_pileup,
 )
 from analyzer.passes.base import Finding
+from analyzer.passes.targets import with_paths
 
 INCIDENTS = ROOT / "fixtures" / "incidents"
 PASSES = {
@@ -144,3 +145,39 @@ def test_the_watch_catches_a_whole_trace_read(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(AssertionError, match="numbers over all 500 calls"):
         thread_pileup.numbers(calls["tid"])
     assert seen == [10, 500]
+
+
+def _dns_masks(part: pa.Table) -> tuple[list[bool], list[bool]]:
+    scanned, _ = slow_dns._dns_calls(part, slow_dns._socket_targets(part))
+    whole, _ = slow_dns._dns_calls(part, with_paths(part))
+    return scanned.tolist(), whole.tolist()
+
+
+def test_the_resolver_scan_reads_paths_only_where_they_can_name_a_socket(
+    capture: PassInputs,
+) -> None:
+    for trace in capture.traces:
+        scanned, whole = _dns_masks(trace.syscalls)
+        assert scanned == whole
+
+
+def test_a_path_that_names_a_nameserver_socket_is_seen() -> None:
+    """Hand-written rows: a call without a target or an fd whose (relative) path reads as a
+    UDP socket to port 53, and others."""
+    args = [
+        'AT_FDCWD, "UDP:[10.0.0.1:4000->10.0.0.2:53]", O_RDONLY',
+        '3<UDP:[10.0.0.1:4000->10.0.0.2:53]>, "", {st_mode=S_IFSOCK}, AT_EMPTY_PATH',
+        'AT_FDCWD, "/etc/resolv.conf", O_RDONLY',
+        'AT_FDCWD, "TCP:[10.0.0.1:4000->10.0.0.2:80]", O_RDONLY',
+        "0x7f00, FUTEX_WAKE_PRIVATE, 1",
+    ]
+    part = pa.table(
+        {
+            "target": pa.array([None] * len(args), pa.string()),
+            "fd": pa.array([None] * len(args), pa.int64()),
+            "args": pa.array(args),
+        }
+    )
+    scanned, whole = _dns_masks(part)
+    assert whole == [True, False, False, False, False]
+    assert scanned == whole
