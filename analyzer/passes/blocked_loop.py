@@ -57,7 +57,8 @@ from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
 from analyzer.derive.strace_futex_keys import futex_keys_at
 from analyzer.derive.strace_locks import LOCK_SYSCALLS, REFUSED
 from analyzer.derive.strace_loops import LoopEpisodes, loop_episodes
-from analyzer.derive.strace_tasks import process_runtime, programs
+from analyzer.derive.strace_runtime import process_runtime
+from analyzer.derive.strace_tasks import programs
 from analyzer.passes.base import (
     Culprit,
     Explains,

@@ -16,7 +16,13 @@ import pyarrow as pa
 import pytest
 from pass_fixtures import ROOT, inputs_of
 
-from analyzer.derive import strace_futex_keys, strace_loops, strace_rows
+from analyzer.derive import (
+    strace_futex_keys,
+    strace_loops,
+    strace_rows,
+    strace_runtime,
+    strace_tasks,
+)
 from analyzer.derive.strace_futex_keys import futex_keys_at
 from analyzer.derive.strace_locks import futex_calls, futex_key
 from analyzer.passes import (
@@ -103,6 +109,7 @@ GUARDED = (
     thread_exhaustion,
     slow_dns,
     strace_rows,
+    strace_runtime,
 )
 """The modules of the slice-wise passes; their helpers from elsewhere are not watched."""
 
@@ -181,3 +188,14 @@ def test_a_path_that_names_a_nameserver_socket_is_seen() -> None:
     scanned, whole = _dns_masks(part)
     assert whole == [True, False, False, False, False]
     assert scanned == whole
+
+
+def test_process_runtime_is_that_of_strace_tasks(
+    capture: PassInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", 97)
+    for trace in capture.traces:
+        pids = {int(pid) for pid in trace.tasks["pid"].to_pylist() if pid is not None}
+        for pid in sorted(pids):
+            expected = strace_tasks.process_runtime(trace, pid)
+            assert strace_runtime.process_runtime(trace, pid) == expected
