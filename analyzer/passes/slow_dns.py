@@ -291,14 +291,14 @@ def _socket_targets(part: pa.Table) -> pa.Array:
     missing = _true(pc.and_(pc.is_null(targets), pc.is_null(contiguous(part["fd"]))))
     if not missing.any():
         return targets
-    at = np.flatnonzero(missing)
-    args = part["args"].take(pa.array(at))
-    sockets = _true(pc.or_(pc.match_substring(args, "TCP"), pc.match_substring(args, "UDP")))
-    if not sockets.any():
+    args = part["args"]
+    named = _true(pc.match_substring(args, "TCP")) | _true(pc.match_substring(args, "UDP"))
+    at = np.flatnonzero(missing & named)
+    if len(at) == 0:
         return targets
-    paths = with_paths(part.select(["target", "fd", "args"]).take(pa.array(at[sockets])))
+    paths = with_paths(part.select(["target", "fd", "args"]).take(pa.array(at)))
     mask = np.zeros(len(targets), dtype=bool)
-    mask[at[sockets]] = True
+    mask[at] = True
     return pc.replace_with_mask(targets, pa.array(mask), contiguous(paths))
 
 
