@@ -9,7 +9,9 @@ compensated sums stay within its memory limit, Polars' fall back to memory.
 
 Exactness: `fsum` (compensated, deterministic) is within 1–2 ULP of pandas' groupby sum and
 `quantile_cont` within 1–2 ULP of pandas' linear interpolation, which the report's rounding to
-the nanosecond absorbs; plain `sum` over doubles is order-dependent and is never used.
+the nanosecond absorbs; plain `sum` over doubles is order-dependent and is never used. The
+report's quantiles are no longer the engine's: they are read off its counts of each duration
+and interpolated as pandas does (`sections.strace_stats`), exact and spillable.
 
 DuckDB is imported only when a query runs: start-up of small runs does not pay for it.
 """
@@ -19,14 +21,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
-MEMORY_LIMIT = "1GiB"
-"""DuckDB's own memory (RSS is ≈ limit + 200 MiB at most, measured): leaves room for the
-passes that run beside the report's sections within a 2 GiB peak."""
+MEMORY_LIMIT = "128MiB"
+"""DuckDB's own memory, beyond which it spills to a temporary folder. Every aggregate the
+report runs spills (no exact quantile states: `sections.strace_stats` counts durations
+instead), so a small limit costs no time: at 10M lines the strace sections took 7.9 s of CPU
+and +317 MiB with 128 MiB, 7.5 s and +532 MiB with 512 MiB (a million groups of targets)."""
 
 
 Source: TypeAlias = pa.Table | Callable[[], pa.RecordBatchReader]
@@ -37,20 +41,33 @@ def query(sql: str, setup: tuple[str, ...] = (), **tables: Source) -> pa.Table:
     """The result of `sql` over `tables` (named as in the query) as an Arrow table, after the
     statements `setup` (settings of the connection).
 
-    Within `MEMORY_LIMIT` the engine spills what it can; exact quantiles cannot be spilled,
-    so a query that runs out of memory (a group of some hundred million calls) is run again
-    without the limit: a report that exceeds the memory bound beats no report."""
+    Within `MEMORY_LIMIT` the engine spills what it can; what cannot be spilled (exact
+    quantiles, lists) may run out of memory, and the query is then run again without the
+    limit: a report that exceeds the memory bound beats no report."""
+    return session(lambda ask: ask(sql), setup, **tables)
+
+
+Ask: TypeAlias = Callable[[str], pa.Table]
+"""Runs one statement on a session's connection: its result (empty for a ``CREATE``)."""
+T = TypeVar("T")
+
+
+def session(work: Callable[[Ask], T], setup: tuple[str, ...] = (), **tables: Source) -> T:
+    """What `work` makes of several statements run on one connection over `tables` (a
+    temporary table made by one and read by the next stays in the engine, within its memory
+    limit, instead of coming back to Python); run again without the limit when it runs out
+    of memory, as `query`. A stream among `tables` can be read by one statement only."""
     import duckdb
 
     try:
-        return _run(sql, setup, tables, MEMORY_LIMIT)
+        return _run(work, setup, tables, MEMORY_LIMIT)
     except duckdb.OutOfMemoryException:
-        return _run(sql, setup, tables, None)
+        return _run(work, setup, tables, None)
 
 
 def _run(
-    sql: str, setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
-) -> pa.Table:
+    work: Callable[[Ask], T], setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
+) -> T:
     import duckdb
 
     spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
@@ -69,7 +86,12 @@ def _run(
                 connection.execute(statement)
             for name, table in tables.items():
                 connection.register(name, table if isinstance(table, pa.Table) else table())
-            return connection.sql(sql).to_arrow_table()
+
+            def ask(sql: str) -> pa.Table:
+                result = connection.sql(sql)
+                return pa.table({}) if result is None else result.to_arrow_table()
+
+            return work(ask)
         finally:
             connection.close()
     finally:

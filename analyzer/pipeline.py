@@ -220,39 +220,46 @@ def with_findings(sections: dict[str, Any], findings: Sequence[Finding]) -> dict
 
 
 def _trim_c_heap() -> None:
-    """Give the C heap's free pages back to the system too: numpy and pandas allocate there,
-    not in Arrow's pool (260 MiB at 10M strace lines). glibc only; elsewhere nothing."""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
+    """Give the free memory of Arrow's pool and of the C heap back to the system (numpy and
+    pandas allocate in the C heap: 260 MiB at 10M strace lines); `store.give_back_free_memory`."""
+    store.give_back_free_memory()
 
 
 def analyze(
     paths: str | Path | Sequence[str | Path],
     config: Config | None = None,
     on_progress: Callable[[int], None] | None = None,
+    directory: store.WorkDir | None = None,
 ) -> AnalysisResult:
     """Run every stage on the given inputs (one path, a list of paths, ``-``) and return the
-    result."""
+    result.
+
+    `directory` is the run's work directory when the caller keeps it beyond the run: to
+    render the tables under a `store.PageWatch` of it (a long trace's calls are a file
+    mapped there). What the run wrote there is removed as in a run of its own (the mapped
+    files stay readable); by default the run makes its own."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     config = config or Config()
     # Of several inputs of one run, one that cannot be read is reported, not fatal.
     unreadable: list[tuple[str, str]] | None = [] if len(paths) > 1 else None
     # A long strace trace spills its derived tables to the work directory while it is read.
-    with store.work_dir(config.work_dir, config.keep_work_dir) as directory:
+    opened = (
+        store.work_dir(config.work_dir, config.keep_work_dir)
+        if directory is None
+        else store.current(directory)
+    )
+    with opened as directory:
         inputs = parse_inputs(paths, config, on_progress, unreadable)
         skipped = unreadable or []
         derived = derive(inputs, config)
+    directory.close()
     # From here on the derived tables stand for the lines; the report reads a few columns of
     # them, so the others (most of an input's memory) are freed before the passes run.
     inputs = [replace(item, parsed=SOURCES[item.format].slim(item.parsed)) for item in inputs]
     # Give what the lines and the derivation held back to the system, so that the passes and
     # the report, which allocate while both run, do not add their peak on top of it.
-    pa.default_memory_pool().release_unused()
-    _trim_c_heap()
+    store.give_back_free_memory()
     tables = run_tables(inputs, derived)
     seen = pass_inputs(tables, derived, skipped)
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of

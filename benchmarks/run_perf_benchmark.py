@@ -5,7 +5,7 @@ Usage::
 
     python benchmarks/run_perf_benchmark.py [--size-mb 50] [--repeat 3] [--keep] [--json]
         [--perl-script PATH/stackcollapse-perf.pl] [--fold-option all ...] [--flamegraph]
-        [--input PATH] [--distinct stacks|lines] [--strict]
+        [--report] [--input PATH] [--distinct stacks|lines] [--strict]
 
 Unless ``--input`` is given, the input is built from real captures in ``fixtures/perf`` (see
 `SOURCES`): the files are concatenated in that order, a blank line is added after every file
@@ -33,7 +33,9 @@ are compared byte for byte, and the ratio of the best runs' MB/s (and of their C
 printed against the goal of the issue: iodiag at least 3x the perl script's MB/s, with
 identical output. On a shared machine the CPU ratio is the one that repeats.
 ``--fold-option`` (pid, tid, kernel, jit, all, addrs; repeatable) is passed to both tools.
-``--flamegraph`` also times ``--format flamegraph`` on the same file.
+``--flamegraph`` also times ``--format flamegraph`` on the same file, ``--report`` the
+default run (text summary, HTML and Markdown reports; ``-q --out-dir``) and ``--format json``:
+the whole pipeline, whose memory is the one that grows with a dump of distinct stacks.
 
 ``--strict`` makes the exit status 3 when the goal is missed (or the outputs differ).
 stackcollapse-perf.pl is not part of iodiag: get it from FlameGraph
@@ -260,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--flamegraph", action="store_true", help="also time --format flamegraph")
     ap.add_argument(
+        "--report", action="store_true", help="also time the default run and --format json"
+    )
+    ap.add_argument(
         "--distinct",
         choices=("stacks", "lines"),
         help="make every stack unique (and with 'lines' every frame line)",
@@ -306,6 +311,15 @@ def main(argv: list[str] | None = None) -> int:
         commands = [("iodiag-folded", [*analyzer, "folded", *options])]
         if args.flamegraph:
             commands.append(("iodiag-flamegraph", [*analyzer, "flamegraph", *options]))
+        if args.report:
+            reports = workdir / "reports"
+            commands.append(("iodiag-json", [*analyzer, "json", *options]))
+            commands.append(
+                (
+                    "iodiag-report",
+                    [*analyzer[:-1], "-q", "--out-dir", str(reports), *options],
+                )
+            )
         if args.perl_script:
             perl = shutil.which("perl") or "perl"
             commands.append(("perl", [perl, str(args.perl_script.resolve()), *options, str(trace)]))

@@ -12,9 +12,9 @@ unless `--keep`), then for each checkout runs two child processes with that chec
 * **end to end**: `python -m analyzer TRACE --format json -o OUT` (the real pipeline, passes and
   report sections side by side); wall time, user+sys CPU and peak RSS from `os.wait4`.
 * **stages**: the pipeline's stages called one after the other in one process (passes and
-  sections sequentially, unlike the real run), each with its wall and CPU time and its own
-  peak RSS (the kernel's high-water mark is reset before each stage through
-  `/proc/self/clear_refs`).
+  sections sequentially, unlike the real run; then the json and parquet outputs), each with
+  its wall and CPU time and its own peak RSS (the kernel's high-water mark is reset before
+  each stage through `/proc/self/clear_refs`).
 
 A benchmark script, not a test: nothing here runs under pytest. Wall times on a shared machine
 vary with its load; CPU time and peak RSS repeat.
@@ -110,8 +110,21 @@ release()
 with watch():
     sections = stage("sections", lambda: P.report_sections(inputs, derived, []))
 release()
-text = stage("json", lambda: renderer_for("json").render_to_string(
-    AnalysisResult(P.with_findings(sections, findings), tables)))
+result = AnalysisResult(P.with_findings(sections, findings), tables)
+text = stage("json", lambda: renderer_for("json").render_to_string(result))
+
+def parquet():
+    import shutil, tempfile
+    folder = tempfile.mkdtemp(prefix="scale-parquet-")
+    try:
+        renderer_for("parquet").write(result, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+# the renderers that read the tables, under the page watch as the CLI renders them
+with watch():
+    stage("parquet", parquet)
+release()
 print(json.dumps({"stages": rows, "total_wall_s": time.perf_counter() - t_start}))
 """
 

@@ -177,3 +177,26 @@ def test_key_lines_read_as_the_grammar_on_mutated_lines(
 @given(st.sampled_from(["future: ", "task: "]), future_reprs("3.12"))
 def test_generated_key_lines_read_as_the_grammar(key: str, subject: str) -> None:
     _key_agree(key + subject)
+
+
+def test_dense_and_sparse_blocks_read_the_same_records() -> None:
+    """`slow_records` reads the matched lines in the block where candidate lines are most of
+    it and in a copy of them where they are few: both give the same rows."""
+    lines = [line for line in FIXTURE_LINES if "Executing <" in line and "\n" not in line]
+    filler = "x" * 5000  # an application line that makes the candidate lines a small share
+    dense = "\n".join(lines).encode()
+    sparse = "\n".join(part for line in lines for part in (line, filler)).encode()
+
+    def read(block: bytes, step: int) -> pa.Table:
+        offsets = [0]
+        for _ in range(len(lines) * step - 1):
+            offsets.append(block.index(b"\n", offsets[-1]) + 1)
+        picked = list(range(0, len(offsets), step))
+        hits = ([offsets[i] for i in picked], picked)
+        table = asyncio_bulk.slow_records(block, hits, "in", 1).table
+        return table.drop_columns(["line_start", "line_end"])
+
+    dense_rows = read(dense, 1)
+    assert dense_rows.num_rows >= 10
+    assert 2 * sum(len(line.encode()) for line in lines) < len(sparse)
+    assert read(sparse, 2).equals(dense_rows)

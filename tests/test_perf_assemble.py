@@ -113,6 +113,19 @@ def test_blocks_read_every_fixture_as_lines_do(path: Path) -> None:
     assert _raw(data, list(range(0, len(data), 7))) == expected
 
 
+@pytest.mark.parametrize("path", PERF_FILES[:6], ids=lambda path: path.name)
+def test_caches_that_restart_give_the_same_rows(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader forgets callchain text past `CACHE_LIMIT` and frame lines past
+    `LINE_LIMIT`: with both tiny (restarting all the time) the rows are the same."""
+    data = path.read_bytes()
+    expected = _line_by_line(data.decode("utf-8"))
+    monkeypatch.setattr(BlockReader, "LINE_LIMIT", 3)
+    monkeypatch.setattr(BlockReader, "CACHE_LIMIT", 200)
+    assert _blocks(data, 1 << 20) == expected
+
+
 def test_engines_agree_through_parse() -> None:
     path = ROOT / "perf" / "research" / "variants.txt"
     with path.open("rb") as stream:

@@ -715,3 +715,16 @@ def test_hostile_text_in_the_perf_tables_is_escaped() -> None:
     assert HOSTILE not in stripped
     assert "\n````text\n" in md  # the fence outgrows the comm's own ```
     assert HOSTILE in outputs["text"]  # printed as text, never as Rich markup
+
+
+@pytest.mark.parametrize("path", [CPU_JIT, CPU_DWARF, CPU_FP])
+def test_symbols_and_dsos_do_not_depend_on_the_slices(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_Stacks` reads the stacks a slice at a time: slices of a few frames (a stack each,
+    inlined frames resolved within their stack) count what one slice counts."""
+    whole = perf_of(path)["by_event"]
+    monkeypatch.setattr(perf_report._Stacks, "SLICE_FRAMES", 5)
+    sliced = perf_of(path)["by_event"]
+    assert any(event.get("symbols") for event in whole.values())
+    assert sliced == whole

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import examples
 
 from analyzer import store
 
@@ -35,3 +38,52 @@ def test_a_page_watch_gives_back_the_pages_of_a_mapped_table(tmp_path: Path) -> 
         assert _file_pages_mib() - before < 32  # all 64 MiB were read
         assert total == int(values.sum())  # pages given back are read again
         assert int(pa.compute.sum(mapped["x"]).as_py()) == int(values.sum())
+
+
+@st.composite
+def _windows(draw: st.DrawFn) -> list[list[int]]:
+    """Keys of a few windows (the first not empty: an empty table is not merged): each
+    window's own keys in order, before or after them some keys carried from earlier windows
+    (any earlier key, repeated or not)."""
+    count = draw(st.integers(1, 6))
+    windows: list[list[int]] = []
+    key = 0
+    for number in range(count):
+        own = list(range(key, key + draw(st.integers(0 if number else 1, 40))))
+        key += len(own) + draw(st.integers(0, 3))
+        carried = draw(st.lists(st.integers(0, max(key, 1)), max_size=5))
+        windows.append(sorted(carried) + own if draw(st.booleans()) else own + carried)
+    return windows
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(windows=_windows(), group_rows=st.integers(1, 9), batch_rows=st.integers(1, 17))
+def test_merged_windows_equal_a_stable_sort_in_batches_of_the_same_size(
+    tmp_path_factory: pytest.TempPathFactory,
+    windows: list[list[int]],
+    group_rows: int,
+    batch_rows: int,
+) -> None:
+    """`write_sorted` gathers key range by key range: whatever the keys (far out of place,
+    repeated, gaps), the file is the stable sort of all rows, in record batches of
+    `batch_rows` rows as one sort cut in batches writes them."""
+    folder = tmp_path_factory.mktemp("sink")
+    sink = store.ParquetSink(folder)
+    sink.row_group_rows = group_rows
+    for number, keys in enumerate(windows):
+        if keys:
+            index = list(range(len(keys)))
+            sink.write("t", pa.table({"row": keys, "window": [number] * len(keys), "at": index}))
+    target = folder / "t.arrow"
+    sink.write_sorted("t", "row", target, lambda t: t.drop_columns(["row"]), batch_rows=batch_rows)
+    merged = pa.ipc.open_file(pa.memory_map(str(target))).read_all()
+    keyed = [(key, (n, i)) for n, keys in enumerate(windows) for i, key in enumerate(keys)]
+    expected = [at for _, at in sorted(keyed, key=lambda pair: pair[0])]
+    assert (
+        list(zip(merged["window"].to_pylist(), merged["at"].to_pylist(), strict=True)) == expected
+    )
+    sizes = [len(chunk) for chunk in merged["at"].chunks]
+    total = len(expected)
+    assert sizes == [batch_rows] * (total // batch_rows) + (
+        [total % batch_rows] if total % batch_rows else []
+    )

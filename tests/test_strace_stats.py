@@ -116,3 +116,54 @@ def test_a_mean_on_a_rounding_tie_rounds_as_pandas_rounded_it() -> None:
         assert math.fsum(tie) / len(tie) != frame.mean()[1]
         assert clean(float(ours["avg_s"][0]), digits=9) == clean(frame.mean()[1], digits=9)
         assert clean(float(ours["total_s"][0]), digits=9) == clean(frame.sum()[1], digits=9)
+
+
+def test_quantiles_are_pandas_own_to_the_last_bit() -> None:
+    """The quantiles are read off the engine's counts of each (group, duration) and
+    interpolated as pandas interpolates: equal to pandas' groupby quantile exactly, for
+    durations of any precision (made up, not captured)."""
+    rng = np.random.default_rng(7)
+    rows = 5000
+    micros = rng.choice([3, 5, 8, 11, 1200], size=rows) / 1e6
+    duration = np.where(rng.random(rows) < 0.5, micros, rng.random(rows) / 7.0)
+    duration[rng.random(rows) < 0.05] = np.nan
+    calls = pa.table(
+        {
+            "tid": rng.integers(1, 30, rows),
+            "duration_s": pa.array(duration, from_pandas=True),
+            "errno": pa.nulls(rows, pa.string()),
+            "status": ["complete"] * rows,
+        }
+    )
+    quantiles = (0.5, 0.95, 0.99)
+    ours = strace_stats.grouped(calls, ["tid"], "status = 'complete'", quantiles)
+    grouped = calls.to_pandas().groupby("tid", sort=False)["duration_s"]
+    levels = grouped.quantile(list(quantiles)).unstack()
+    for q, name in zip(quantiles, ("p50_s", "p95_s", "p99_s"), strict=True):
+        theirs = levels[q].reindex(ours["tid"]).to_numpy()
+        assert np.array_equal(ours[name].to_numpy(), theirs, equal_nan=True)
+
+
+def test_only_the_groups_shown_come_back_with_the_quantiles_they_had() -> None:
+    """With `top`, the groups of the largest totals (and any within a few units in the last
+    place of the last of them) come back, with the figures they have without `top`; the
+    others stay in the engine."""
+    calls = _calls(20_000, 3)
+    args = (calls, ["tid", "syscall"], "status = 'complete'", (0.5, 0.95))
+    every = strace_stats.grouped(*args, mean=True)
+    some = strace_stats.grouped(*args, mean=True, top=5)
+    assert 5 <= len(some) < len(every) // 2
+    largest = every.sort_values("total_s", ascending=False).head(5)
+    keys = ["tid", "syscall"]
+    assert set(map(tuple, largest[keys].values.tolist())) <= set(
+        map(tuple, some[keys].values.tolist())
+    )
+    merged = some.merge(every, on=keys, suffixes=("", "_every"))
+    assert len(merged) == len(some)
+    for name in ("calls", "total_s", "avg_s", "p50_s", "p95_s", "max_s"):
+        assert merged[name].tolist() == merged[f"{name}_every"].tolist()
+    # in the order of their first call, as every group is
+    order = [tuple(row) for row in every[keys].values.tolist()]
+    assert sorted(map(tuple, some[keys].values.tolist()), key=order.index) == list(
+        map(tuple, some[keys].values.tolist())
+    )

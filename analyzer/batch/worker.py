@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from typing import Any
 
+from analyzer import store
 from analyzer.batch import storage
 from analyzer.batch.discover import Run
 from analyzer.config import Config
@@ -141,21 +142,25 @@ def _analyze(task: RunTask, summary: dict[str, Any], scratch: str) -> dict[str, 
             else "no input files"
         )
         return {**summary, "status": "unreadable", "reason": reason}
-    try:
-        result = analyze(list(local), config)
-    except IodiagError as error:
-        return {**summary, "status": "unreadable", "reason": _named(str(error), local)}
-    report = _renamed(result.report, local)
-    result = AnalysisResult(report, result.tables)
-    by_path = {item["path"]: item for item in report.get("inputs") or []}
-    for entry in entries:
-        item = by_path.get(entry["path"])
-        if item is None:
-            continue
-        entry["format"] = item.get("format")
-        if item.get("error"):
-            entry.update(state="error", reason=item["error"])
-    written = _write_reports(task, result)
+    # The run's work directory outlives it: its reports are written under the page watch of
+    # a long trace's mapped calls, as the CLI writes its outputs.
+    with store.work_dir(config.work_dir, config.keep_work_dir) as directory:
+        try:
+            result = analyze(list(local), config, directory=directory)
+        except IodiagError as error:
+            return {**summary, "status": "unreadable", "reason": _named(str(error), local)}
+        report = _renamed(result.report, local)
+        result = AnalysisResult(report, result.tables)
+        by_path = {item["path"]: item for item in report.get("inputs") or []}
+        for entry in entries:
+            item = by_path.get(entry["path"])
+            if item is None:
+                continue
+            entry["format"] = item.get("format")
+            if item.get("error"):
+                entry.update(state="error", reason=item["error"])
+        with store.PageWatch(directory):
+            written = _write_reports(task, result)
     failed = [e for e in entries if e["state"] == "error"]
     summary.update(_verdict_summary(report))
     summary["reports"] = written

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from analyzer import store
 from analyzer.clean import clean_text
 from analyzer.cli import version_line
 from analyzer.derive.perf_fold import CollapseOptions
@@ -303,30 +304,35 @@ def _run(
     elif renderer is None:
         refuse_inputs([out_dir / f"{stem}{suffix}" for _name, suffix in _REPORTS], inputs)
 
-    with _progress([] if quiet else inputs) as progress:
-        on_progress = None
-        if progress is not None:
-            task = progress.add_task("reading", total=_progress_total(inputs))
-            ended = 0
+    # The work directory outlives the run: a long trace's calls are a file mapped there, and
+    # the renderers that read them (parquet, html, ...) do so under its page watch, so the
+    # pages they touch are given back as the passes' are (not the whole table at once).
+    with store.work_dir(config.work_dir, config.keep_work_dir) as directory:
+        with _progress([] if quiet else inputs) as progress:
+            on_progress = None
+            if progress is not None:
+                task = progress.add_task("reading", total=_progress_total(inputs))
+                ended = 0
 
-            def on_progress(count: int) -> None:
-                nonlocal ended
-                progress.advance(task, count)
-                # Every input's reader reports 0 bytes at its end: once all have, the run is
-                # in the stages after reading (strace traces are derived while read).
-                ended += count == 0
-                if ended == len(inputs):
-                    progress.update(task, description="diagnosing")
+                def on_progress(count: int) -> None:
+                    nonlocal ended
+                    progress.advance(task, count)
+                    # Every input's reader reports 0 bytes at its end: once all have, the run is
+                    # in the stages after reading (strace traces are derived while read).
+                    ended += count == 0
+                    if ended == len(inputs):
+                        progress.update(task, description="diagnosing")
 
-        result = analyze(inputs, config, on_progress)
+            result = analyze(inputs, config, on_progress, directory)
 
-    try:
-        _write(result, renderer, output, out_dir, stem, inputs, quiet)
-    except BrokenPipeError:
-        stdout_to_devnull()  # the reader of stdout stopped early: not an error of ours
-    except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
+        with store.PageWatch(directory):
+            try:
+                _write(result, renderer, output, out_dir, stem, inputs, quiet)
+            except BrokenPipeError:
+                stdout_to_devnull()  # the reader of stdout stopped early: not an error of ours
+            except OSError as error:
+                where = f"{error.filename}: " if error.filename else ""
+                raise IodiagError(f"cannot write {where}{error.strerror or error}") from error
     if renderer is not None and renderer.name == "github":
         from analyzer.render.ci import runs_of_result
         from analyzer.render.github import append_job_summary, job_summary

@@ -9,14 +9,14 @@ samples (`perf_tracepoints`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.config import CollapseOptions
 from analyzer.derive import perf_tracepoints
-from analyzer.derive.perf_fold import fold_reader, folded_note
+from analyzer.derive.perf_fold import fold_again, fold_reader, folded_note
 from analyzer.formats.perf import ParsedPerf
 from analyzer.model import Derived, ParsedInput
 from analyzer.schema import PERF_FOLDED
@@ -34,16 +34,66 @@ def folded_table(input_name: str, parsed: ParsedPerf, options: CollapseOptions) 
 
     A stack whose summed periods do not fit 64 bits is left out (the script would print a
     float): the header that printed such a period is already an unparsed line."""
-    items = [item for item in fold_reader(parsed.collapsed, options) if item[1] <= INT64_MAX]
-    stacks = [stack.decode("utf-8", "backslashreplace") for stack, _ in items]
-    return pa.table(
-        {
-            "input": [input_name] * len(stacks),
-            "stack": stacks,
-            "count": [count for _, count in items],
-        },
-        schema=PERF_FOLDED.schema,
-    )
+    return folded_and_note(input_name, parsed, options)[0]
+
+
+def folded_and_note(
+    input_name: str, parsed: ParsedPerf, options: CollapseOptions
+) -> tuple[pa.Table, str | None]:
+    """`folded_table` and what stackcollapse-perf.pl would say on stderr about the folding
+    (`folded_note`).
+
+    An input parsed from a regular file (`ParsedPerf.refold`) is read again and folded as
+    it is read (`StreamingFolder`, in bounded memory), the same bytes the parse read
+    (`analyzer.inputs.iter_line_chunks`, `chunk_bytes`); other inputs are folded from what
+    the parse kept (`ParsedPerf.collapsed`)."""
+    source = parsed.refold
+    if source is None:
+        parts = _folded_parts(input_name, [fold_reader(parsed.collapsed, options)])
+        return _concat(parts), folded_note(parsed.collapsed, options)
+    folder = fold_again(source, options)
+    try:
+        table = _concat(_folded_parts(input_name, folder.batches()))
+    finally:
+        folder.close()
+    return table, folder.note()
+
+
+def _folded_parts(
+    input_name: str, batches: Iterable[Sequence[tuple[bytes, int]]]
+) -> list[pa.Table]:
+    """A `PERF_FOLDED` table per batch of sorted (stack, count) items; Arrow checks the
+    stacks are UTF-8 (`analyzer.inputs` wrote other bytes as ``\\xNN``), so no Python
+    string is made per stack."""
+    parts = []
+    for batch in batches:
+        items = [item for item in batch if item[1] <= INT64_MAX]
+        if not items:
+            continue
+        stacks = pa.array([stack for stack, _ in items], pa.binary())
+        try:
+            text = stacks.cast(pa.string())
+        except pa.ArrowInvalid:
+            text = pa.array(
+                [stack.decode("utf-8", "backslashreplace") for stack, _ in items], pa.string()
+            )
+        parts.append(
+            pa.table(
+                {
+                    "input": pa.repeat(pa.scalar(input_name, pa.string()), len(items)),
+                    "stack": text,
+                    "count": pa.array([count for _, count in items], pa.int64()),
+                },
+                schema=PERF_FOLDED.schema,
+            )
+        )
+    return parts
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    if not parts:
+        return PERF_FOLDED.schema.empty_table()
+    return pa.concat_tables(parts)
 
 
 FOLDED_INPUTS = b"iodiag.inputs"
@@ -79,8 +129,8 @@ def perf_tables(
     stack_base = frame_base = 0
     for source in profiles:
         parsed = source.parsed
-        folded.append(folded_table(source.name, parsed, options))
-        note = folded_note(parsed.collapsed, options)
+        table, note = folded_and_note(source.name, parsed, options)
+        folded.append(table)
         if note is not None:
             notes.append(f"{source.name}: {note}")
         shifted_samples = _shift(parsed.samples, "stack_id", stack_base)

@@ -44,7 +44,7 @@ from analyzer.formats.perf_collapse import CollapseReader, Frame
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from analyzer.formats.perf import ParsedPerf
+    from analyzer.formats.perf import FoldSource, ParsedPerf
 
 __all__ = [
     "CollapseOptions",
@@ -53,6 +53,7 @@ __all__ = [
     "collapse_lines",
     "default_event",
     "event_note",
+    "fold_again",
     "fold_frame",
     "fold_reader",
     "folded_note",
@@ -475,8 +476,45 @@ class StreamingFolder:
 
 
 def collapse(parsed: ParsedPerf, options: CollapseOptions | None = None) -> str:
-    """Folded stacks of a parsed `perf script` input (see the module docstring)."""
+    """Folded stacks of a parsed `perf script` input (see the module docstring); a file
+    parsed to be folded again (`ParsedPerf.refold`) is read again."""
+    if parsed.refold is not None:
+        folder = fold_again(parsed.refold, options or CollapseOptions())
+        return folded_text(folder.items()).decode("utf-8", "backslashreplace")
     return folded_text(fold_reader(parsed.collapsed, options)).decode("utf-8", "backslashreplace")
+
+
+def fold_again(source: FoldSource, options: CollapseOptions) -> StreamingFolder:
+    """A `StreamingFolder` that has read the file `source` again, the bytes its parse read
+    (`analyzer.inputs.iter_line_chunks`, `chunk_bytes`); the caller reads its stacks or
+    closes it. Raises `InputError` when the file changed since it was parsed."""
+    from analyzer.errors import InputError
+    from analyzer.formats.perf import chunk_bytes
+    from analyzer.formats.perf_assemble import gc_paused
+    from analyzer.inputs import iter_line_chunks, open_input
+
+    if not source.unchanged():
+        raise InputError(f"{source.path}: the file changed while it was read")
+    folder = StreamingFolder(options)
+    folder.SPILL_BYTES = FOLD_AGAIN_SPILL_BYTES
+    try:
+        opened = open_input(source.path)
+        try:
+            with gc_paused():
+                for chunk in iter_line_chunks(opened.stream, cut=[]):
+                    if chunk.line_count:
+                        folder.feed(chunk_bytes(chunk))
+        finally:
+            opened.close()
+    except BaseException:
+        folder.close()
+        raise
+    return folder
+
+
+FOLD_AGAIN_SPILL_BYTES = 128 << 20
+"""`StreamingFolder.SPILL_BYTES` when a file is folded again after its parse (whose tables
+are held meanwhile)."""
 
 
 def collapse_lines(lines: Iterable[str], options: CollapseOptions | None = None) -> str:

@@ -31,7 +31,7 @@ from analyzer.schema import (
     WAIT_FDS,
     TableSpec,
 )
-from analyzer.store import ParquetSink, map_table, sink_for
+from analyzer.store import ParquetSink, give_back_free_memory, map_table, sink_for
 
 TRACE_TABLES: tuple[TableSpec, ...] = (SYSCALLS, WAIT_FDS, SIGNALS, EXITS, TASKS)
 """The tables every trace has, in the order the run's tables list them."""
@@ -157,6 +157,9 @@ def trace_tables(stream: strace_stream.TraceStream) -> StraceTables:
         # are never all in memory (`store.map_table`).
         if sink.files("syscalls"):
             target = sink.folder / "syscalls.arrow"
+            # What the windows' derivation freed is given back first: the merge does not
+            # add its peak on top of it.
+            give_back_free_memory()
             sink.write_sorted("syscalls", "row", target, with_pids)
             syscalls = map_table(target)
         else:

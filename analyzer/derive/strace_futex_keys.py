@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import numbers
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_locks import (
     _ADDRESS_AND_OP,
@@ -63,7 +63,7 @@ def _pairing(calls: pa.Table) -> tuple[set[tuple[int, str]], dict[int, str]]:
     waited: set[tuple[int, str]] = set()
     seen: set[str] = set()
     text_of_value: dict[int, str] = {}
-    for _, part in strace_rows.slices(calls, ["syscall", "args", "pid"]):
+    for _, part in strace_slices.slices(calls, ["syscall", "args", "pid"]):
         local = np.flatnonzero(_futex_mask(part["syscall"]))
         if len(local) == 0:
             continue
@@ -100,7 +100,7 @@ def futex_keys_at(trace: StraceTables, rows: np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         return keys
     calls = trace.syscalls
-    taken = strace_rows.take(calls, ["syscall", "args", "pid"], rows)
+    taken = strace_slices.take(calls, ["syscall", "args", "pid"], rows)
     at = np.flatnonzero(_futex_mask(taken["syscall"]))
     if len(at) == 0:
         return keys

@@ -36,20 +36,20 @@ from __future__ import annotations
 
 import itertools
 import math
-import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import numbers
+from analyzer.arrays import ROWS_PER_SLICE, numbers, row_slices, selected_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_fds import sockaddr_text
+from analyzer.derive.strace_rows import TIME_COLUMNS, numbers_at, rows_of, taken, times_at
 
 WAIT_OPS = frozenset(
     {
@@ -94,13 +94,14 @@ class Futexes:
     rows: np.ndarray
     """Row of each call in the syscalls table."""
     op: np.ndarray
-    """_WAIT, _WAKE or 0 (another operation) per call."""
+    """WAIT, WAKE or 0 (another operation) per call (int8)."""
     op_name: np.ndarray
-    """Index in `op_names` of each call's operation."""
+    """Index in `op_names` of each call's operation (int32)."""
     op_names: list[str]
     """Operations without flags (``FUTEX_WAIT_BITSET``), ``?`` for an unreadable one."""
     keys: np.ndarray
-    """(process, address) code per call, -1 without an address."""
+    """(process, address) code per call, -1 without an address (int32: cast before
+    arithmetic that may pass 2**31)."""
     addresses: list[str]
     key_address: np.ndarray
     """Index in `addresses` of each key."""
@@ -116,70 +117,130 @@ def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
 
 
-_FUTEXES: dict[int, tuple[weakref.ref[StraceTables], Futexes | None]] = {}
+FUTEX_COLUMNS = ("syscall", "args", "pid", "tid", "start_s", "duration_s", "end_s", "status")
+"""The columns of the calls table `read_futex_calls` reads (a slice at a time)."""
+FUTEX_ROWS_PER_SLICE = ROWS_PER_SLICE // 4
+"""A quarter of a threaded program's calls are futex calls, whose argument texts a slice
+copies: at 10M lines a quarter of the usual slice held 80 MiB less than the usual slice, at
+the same CPU."""
 
 
-def futex_calls(trace: StraceTables) -> Futexes | None:
-    """`read_futex_calls` of the trace, computed once per trace for the passes that need it
-    (IOD005, IOD013, IOD014)."""
-    key = id(trace)
-    hit = _FUTEXES.get(key)
-    if hit is not None and hit[0]() is trace:
-        return hit[1]
-    found = read_futex_calls(trace)
-    _FUTEXES[key] = (weakref.ref(trace), found)
-    weakref.finalize(trace, _FUTEXES.pop, key, None)
-    return found
+def futex_calls(trace: StraceTables, rows_per_slice: int = FUTEX_ROWS_PER_SLICE) -> Futexes | None:
+    """`read_futex_calls` of the trace, read afresh by each pass that needs it (IOD005,
+    IOD013, IOD014, IOD002): kept between passes, its arrays (some 60 bytes per futex call,
+    a quarter of a threaded program's calls) would stay resident for the whole run."""
+    return read_futex_calls(trace, rows_per_slice)
 
 
-def read_futex_calls(trace: StraceTables) -> Futexes | None:
+def read_futex_calls(
+    trace: StraceTables, rows_per_slice: int = FUTEX_ROWS_PER_SLICE
+) -> Futexes | None:
     """The futex calls of `trace`, keyed by (process, address).
 
     The address and the operation are the first two arguments; they are read from the
     distinct heads (`ARGS_HEAD` bytes) of the argument texts (few: one per address and
-    operation), not from each call.
+    operation), not from each call. The calls table is read `rows_per_slice` rows at a
+    time, and everything a call's key and operation depend on is worked out once per
+    distinct (process, head) pair: per call only its row, pair, thread and times are held
+    (some 40 bytes), never a whole column of the trace.
     """
     calls = trace.syscalls
-    named = pc.fill_null(pc.equal(calls["syscall"], "futex"), False)
-    rows = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
-    if len(rows) == 0:
+    head_ids: dict[bytes, int] = {}
+    """Each distinct head's code, in the order of first appearance (as one
+    ``dictionary_encode`` over all futex calls would number them)."""
+    pair_ids: dict[tuple[int, int], int] = {}
+    """Each distinct (pid, head code) pair's code, in the order of first appearance."""
+    pieces: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("rows", "pair", "tids", "starts", "ends")
+    }
+    for offset, part in row_slices(calls, FUTEX_COLUMNS, rows_per_slice):
+        named = pc.fill_null(pc.equal(part["syscall"], "futex"), False)
+        local = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
+        if len(local) == 0:
+            continue
+        futex_part = part.filter(named)  # a take would first concatenate the slice's chunks
+        args = pc.cast(futex_part["args"], pa.binary())
+        heads = pc.dictionary_encode(pc.binary_slice(args, 0, ARGS_HEAD).combine_chunks())
+        ids = [head_ids.setdefault(text, len(head_ids)) for text in heads.dictionary.to_pylist()]
+        head = np.array([*ids, -1], dtype=np.int64)[_codes(heads.indices)]
+        pids = np.nan_to_num(numbers(futex_part["pid"]), nan=-1).astype(np.int64)
+        pieces["pair"].append(_pair_codes(pids, head, pair_ids))
+        pieces["rows"].append(offset + local)
+        pieces["tids"].append(numbers(futex_part["tid"]).astype(np.int64))
+        starts, ends = call_times(futex_part, np.arange(len(local)), trace.last_s)
+        pieces["starts"].append(starts)
+        pieces["ends"].append(ends)
+    if not pieces["rows"]:
         return None
-    args = pc.cast(calls["args"].take(rows), pa.binary())
-    heads = pc.dictionary_encode(pc.binary_slice(args, 0, ARGS_HEAD).combine_chunks())
-    parts = pc.extract_regex(pc.cast(heads.dictionary, pa.string()), _ADDRESS_AND_OP)
+    rows, pair, tids, starts, ends = (
+        np.concatenate(pieces.pop(name)) for name in ("rows", "pair", "tids", "starts", "ends")
+    )
+    dictionary = pa.array(list(head_ids), pa.binary())
+    parts = pc.extract_regex(pc.cast(dictionary, pa.string()), _ADDRESS_AND_OP)
     head_address = pc.dictionary_encode(pc.struct_field(parts, "address"))
     op_names = [base_op(text) or "?" for text in pc.struct_field(parts, "op").to_pylist()]
     op_names.append("?")
     op_kinds = np.array(
         [WAIT if name in WAIT_OPS else WAKE if name in WAKE_OPS else 0 for name in op_names],
-        dtype=np.int64,
+        dtype=np.int8,
     )
-    head = _codes(heads.indices)
-    op_name = np.where(head >= 0, head, len(heads.dictionary))
-    address = np.append(_codes(head_address.indices), -1)[head]
-    pids = np.nan_to_num(numbers(calls["pid"])[rows], nan=-1).astype(np.int64)
+    # per pair, in the order of first appearance, as the calls would have them
+    pair_pids = np.array([pid for pid, _ in pair_ids], dtype=np.int64)
+    pair_heads = np.array([head for _, head in pair_ids], dtype=np.int64)
+    op_name = np.where(pair_heads >= 0, pair_heads, len(dictionary))
+    address = np.append(_codes(head_address.indices), -1)[pair_heads]
     addresses = head_address.dictionary.to_pylist()
     bitset_waits = np.array([name == "FUTEX_WAIT_BITSET" for name in op_names])[op_name]
-    address, paired = _condvar_pairs(pids, address, bitset_waits, addresses)
+    address, paired = _condvar_pairs(pair_pids, address, bitset_waits, addresses)
     width = len(addresses) + 1
-    combined = np.where(address >= 0, (pids + 1) * width + address, -1)
-    keys, unique = pd.factorize(combined)
-    keys = np.where(combined >= 0, keys, -1)
-    starts, ends = call_times(calls, rows, trace.last_s)
+    combined = np.where(address >= 0, (pair_pids + 1) * width + address, -1)
+    # numbered by first appearance: the pairs are, so their values are too
+    pair_keys, unique = pd.factorize(combined)
+    pair_keys = np.where(combined >= 0, pair_keys, -1).astype(np.int32)
     return Futexes(
         rows=rows,
-        op=op_kinds[op_name],
-        op_name=op_name,
+        op=op_kinds[op_name][pair],
+        op_name=op_name.astype(np.int32)[pair],
         op_names=op_names,
-        keys=keys,
+        keys=pair_keys[pair],
         addresses=addresses,
         key_address=unique % width,
         key_pid=unique // width - 1,
         key_condvar=np.isin(unique, paired),
         starts=starts,
         ends=ends,
-        tids=numbers(calls["tid"])[rows].astype(np.int64),
+        tids=tids,
     )
+
+
+def _pair_codes(
+    pids: np.ndarray, heads: np.ndarray, pair_ids: dict[tuple[int, int], int]
+) -> np.ndarray:
+    """The code of each call's (pid, head) pair, new pairs numbered (into `pair_ids`) in the
+    order they first appear."""
+    if len(pids) and pids.min() >= -1 and pids.max() < 1 << 31:
+        # one int64 per pair (a pid is below 2**22, a head code -1 or below 2**31)
+        local, found = pd.factorize((pids + 1) << 32 | (heads + 1))
+        pairs = [(int(value >> 32) - 1, int(value & 0xFFFFFFFF) - 1) for value in found]
+    else:
+        local, pairs = _pairs_in_order(pids, heads)
+    codes = np.array([pair_ids.setdefault(pair, len(pair_ids)) for pair in pairs], np.int32)
+    return codes[local]
+
+
+def _pairs_in_order(
+    pids: np.ndarray, heads: np.ndarray
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Per call, the index of its (pid, head) pair among the distinct pairs, listed in the
+    order they first appear."""
+    found, first, inverse = np.unique(
+        np.stack([pids, heads], axis=1), axis=0, return_index=True, return_inverse=True
+    )
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    pairs = [(int(found[at][0]), int(found[at][1])) for at in order.tolist()]
+    return rank[inverse.reshape(-1)], pairs
 
 
 def _condvar_pairs(
@@ -378,6 +439,11 @@ class Activity:
         return max(0.0, self.span_s - self.syscall_s)
 
 
+Resources: TypeAlias = Callable[[np.ndarray], tuple[np.ndarray, Sequence[str]]]
+"""Given rows of the calls table, a resource code per row and the names the codes index
+(-1: no resource)."""
+
+
 def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(starts, kind="stable")
     merged_starts: list[float] = []
@@ -396,23 +462,24 @@ def activity(
     tids: Sequence[int],
     starts: np.ndarray,
     ends: np.ndarray,
-    resource_codes: np.ndarray | None = None,
-    resource_names: Sequence[str] = (),
+    resources: Resources | None = None,
     top: int = 3,
+    rows_per_slice: int = ROWS_PER_SLICE,
 ) -> Activity:
     """What the threads `tids` did inside the intervals [starts, ends): their syscalls
-    clipped to the intervals, the time per resource (`resource_codes`/`resource_names`:
-    a per-row code into the names, as `analyzer.passes.targets.trace_resources` gives them;
-    a call without a resource counts under its syscall name)."""
+    clipped to the intervals, the time per resource (`resources`: given rows of the calls
+    table, a code per row into the names it gives with them, as
+    `analyzer.passes.targets.encode_resources` does; a call without a resource counts under
+    its syscall name). The threads' calls are found a slice of `rows_per_slice` rows at a
+    time."""
     if len(starts) == 0:
         return Activity(0.0, 0.0, 0.0)
     lo, hi = _union(np.asarray(starts, float), np.asarray(ends, float))
     calls = trace.syscalls
-    tid_column = numbers(calls["tid"])
-    mine = np.flatnonzero(np.isin(tid_column, np.asarray(list(tids), dtype=np.float64)))
+    mine = rows_of(calls, "tid", tids, rows_per_slice)
     if len(mine) == 0:
         return Activity(float((hi - lo).sum()), 0.0, 0.0)
-    call_start, call_end = call_times(calls, mine, trace.last_s)
+    call_start, call_end = times_at(calls, mine, trace.last_s)
     call_end = np.where(np.isnan(call_end), call_start, call_end)
     # time inside the intervals up to t: whole intervals before t, plus the part of the one
     # that holds t
@@ -428,18 +495,18 @@ def activity(
     inside = overlap > 0
     rows = mine[inside]
     seconds = overlap[inside]
-    names = np.asarray(calls["syscall"].take(pa.array(rows)).to_pylist(), dtype=object)
+    names = np.asarray(taken(calls, ["syscall"], rows)["syscall"].to_pylist(), dtype=object)
     futex_wait = 0.0
     if len(rows):
         futex_rows = np.flatnonzero(names == "futex")
         if len(futex_rows):
-            heads = calls["args"].take(pa.array(rows[futex_rows])).to_pylist()
+            heads = taken(calls, ["args"], rows[futex_rows])["args"].to_pylist()
             is_wait = np.array([base_op(_op_of(text)) in WAIT_OPS for text in heads], dtype=bool)
             futex_wait = float(seconds[futex_rows][is_wait].sum())
     by_resource: list[dict[str, Any]] = []
     if len(rows):
-        if resource_codes is not None:
-            codes = resource_codes[rows]
+        if resources is not None:
+            codes, resource_names = resources(rows)
             labels = np.where(
                 codes >= 0,
                 np.asarray([*resource_names, ""], dtype=object)[
@@ -449,7 +516,7 @@ def activity(
             )
         else:
             labels = names
-        labels = _connected_peers(trace, rows, labels)
+        labels = _connected_peers(trace, rows, labels, rows_per_slice)
         frame = pd.DataFrame({"resource": labels, "syscall": names, "seconds": seconds})
         grouped = frame.groupby("resource", sort=False).agg(
             seconds=("seconds", "sum"),
@@ -474,7 +541,9 @@ def activity(
     )
 
 
-def _connected_peers(trace: StraceTables, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _connected_peers(
+    trace: StraceTables, rows: np.ndarray, labels: np.ndarray, rows_per_slice: int = ROWS_PER_SLICE
+) -> np.ndarray:
     """`labels` with sockets that a trace without ``-yy`` names only ``TCP:[]`` or
     ``TCP:[1234]`` named after the peer their thread's process last connected the fd to
     (``tcp 127.0.0.1:5432``, read from the ``connect`` call's sockaddr)."""
@@ -488,31 +557,36 @@ def _connected_peers(trace: StraceTables, rows: np.ndarray, labels: np.ndarray) 
     if not unnamed.any():
         return labels
     calls = trace.syscalls
-    pids = numbers(calls["pid"])
-    wanted_pids = np.unique(pids[rows[unnamed]])
-    connects = np.flatnonzero(
-        np.asarray(pc.fill_null(pc.equal(calls["syscall"], "connect"), False).to_numpy())
-        & np.isin(pids, wanted_pids)
-    )
+    pids = numbers_at(calls, "pid", rows)
+    wanted_pids = np.unique(pids[unnamed])
+
+    def connecting(part: pa.Table) -> np.ndarray:
+        named = pc.fill_null(pc.equal(part["syscall"], "connect"), False).to_numpy()
+        return np.asarray(named, dtype=bool) & np.isin(numbers(part["pid"]), wanted_pids)
+
+    connects = selected_rows(calls, ["syscall", "pid"], connecting, rows_per_slice)
     if len(connects) == 0:
         return labels
-    fds = numbers(calls["fd"])
-    starts = numbers(calls["start_s"])
+    connect = taken(calls, ["pid", "fd", "start_s", "args"], connects)
     peers: dict[tuple[float, float], list[tuple[float, str]]] = {}
-    for row, args in zip(
-        connects.tolist(), calls["args"].take(pa.array(connects)).to_pylist(), strict=True
+    for pid, fd, start, args in zip(
+        numbers(connect["pid"]).tolist(),
+        numbers(connect["fd"]).tolist(),
+        numbers(connect["start_s"]).tolist(),
+        connect["args"].to_pylist(),
+        strict=True,
     ):
         address = sockaddr_text(args or "")
         if address:
-            protocol = "udp" if str(labels[0]).startswith("UDP") else "tcp"
-            peers.setdefault((pids[row], fds[row]), []).append((starts[row], address))
+            peers.setdefault((pid, fd), []).append((start, address))
+    fds = numbers_at(calls, "fd", rows)
+    starts = numbers_at(calls, "start_s", rows)
     labels = labels.copy()
     for index in np.flatnonzero(unnamed).tolist():
-        row = rows[index]
         found = [
             address
-            for when, address in peers.get((pids[row], fds[row]), [])
-            if not when > starts[row]
+            for when, address in peers.get((pids[index], fds[index]), [])
+            if not when > starts[index]
         ]
         if found:
             protocol = "udp" if str(labels[index]).startswith("UDP") else "tcp"
@@ -596,12 +670,16 @@ def file_lock_calls(trace: StraceTables) -> list[LockCall]:
     """The flock and set-lock fcntl calls of the trace on fds whose file is known, in time
     order. Only the lock calls' argument texts are read (a regex on those rows only)."""
     calls = trace.syscalls
-    named = pc.fill_null(pc.is_in(calls["syscall"], pa.array(LOCK_SYSCALLS)), False)
-    rows = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
+    rows = selected_rows(
+        calls,
+        ["syscall"],
+        lambda part: pc.fill_null(pc.is_in(part["syscall"], pa.array(LOCK_SYSCALLS)), False),
+    )
     if len(rows) == 0:
         return []
-    table = calls.take(pa.array(rows))
-    starts, ends = call_times(calls, rows, trace.last_s)
+    read = ("syscall", "tid", "pid", "fd", "target", "retval", "errno", "args")
+    table = taken(calls, sorted({*read, *TIME_COLUMNS}), rows)
+    starts, ends = call_times(table, np.arange(len(rows)), trace.last_s)
     args = pc.fill_null(table["args"], "")
     flock = pc.extract_regex(args, _FLOCK_OP)
     fcntl = pc.extract_regex(args, _FCNTL_LOCK)
@@ -963,14 +1041,17 @@ def _implicit_releases(
     process's POSIX locks on it (any fd) and the fd's own flock/OFD locks; a process's exit
     drops all of them."""
     calls = trace.syscalls
-    closing = pc.and_(
-        pc.fill_null(pc.equal(calls["syscall"], "close"), False),
-        pc.fill_null(pc.is_in(calls["target"], pa.array(sorted(targets))), False),
-    )
+
+    def closing(part: pa.Table) -> pa.ChunkedArray:
+        return pc.and_(
+            pc.fill_null(pc.equal(part["syscall"], "close"), False),
+            pc.fill_null(pc.is_in(part["target"], pa.array(sorted(targets))), False),
+        )
+
     found: list[tuple[float, str, tuple[str, int, int]]] = []
-    rows = np.flatnonzero(np.asarray(closing.to_numpy(zero_copy_only=False)))
+    rows = selected_rows(calls, ["syscall", "target"], closing)
     if len(rows):
-        table = calls.take(pa.array(rows)).select(["tid", "pid", "fd", "target", "start_s"])
+        table = taken(calls, ["tid", "pid", "fd", "target", "start_s"], rows)
         for row in table.to_pylist():
             pid = row["pid"] if row["pid"] is not None else row["tid"]
             if row["start_s"] is None:

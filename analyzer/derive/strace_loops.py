@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.config import PassConfig
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_ends
 from analyzer.derive.strace_families import EPOLL_WAITS, LOOP_WAITS
@@ -64,7 +64,7 @@ def loop_wait_rows(calls: pa.Table, min_waits: int, wait_fds: pa.Table | None = 
             return np.isnan(numbers(part["fd"].take(pa.array(local))))
 
     found = []
-    for offset, part in strace_rows.slices(calls, ["syscall", "fd"]):
+    for offset, part in strace_slices.slices(calls, ["syscall", "fd"]):
         local = np.flatnonzero(is_in(part["syscall"], LOOP_WAITS))
         if len(local) == 0:
             continue
@@ -73,7 +73,7 @@ def loop_wait_rows(calls: pa.Table, min_waits: int, wait_fds: pa.Table | None = 
     rows = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
     if len(rows) < min_waits:
         return rows[:0]
-    waits = strace_rows.take(calls, ["tid", "syscall", "fd"], rows)
+    waits = strace_slices.take(calls, ["tid", "syscall", "fd"], rows)
     names = pc.dictionary_encode(contiguous(waits["syscall"]))
     codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     epoll_codes = [i for i, name in enumerate(names.dictionary.to_pylist()) if name in EPOLL_WAITS]
@@ -115,7 +115,7 @@ def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
         if calls.num_rows
         else np.empty(0, np.int64)
     )
-    waits = strace_rows.take(
+    waits = strace_slices.take(
         calls, ["tid", "pid", "start_s", "end_s", "duration_s", "line_start", "line_end"], rows
     )
     tid = np.nan_to_num(numbers(waits["tid"]), nan=-1).astype(np.int64)

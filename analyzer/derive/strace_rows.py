@@ -1,116 +1,118 @@
-"""The few calls a pass needs from a long trace, found a slice of rows at a time.
+"""Figures of chosen rows of a trace's calls table, read without whole-column copies.
 
-A long trace's calls table is memory-mapped (`store.map_table`): reading its columns costs
-little, but a whole-trace numpy copy of one (a float64 per call) costs 65 MiB at 10M lines
-and ten times that at 100M. The passes built on these helpers scan the table
-`ROWS_PER_SLICE` rows at a time, keep the rows they select (and a few values of each), and
-read everything else at those rows only (`times_at`, `values_at`).
+A long trace's calls table is a mapped file of millions of rows: ``numbers(calls[c])[rows]``
+copies the whole column as float64 (8 bytes per call, 65 MiB at 10M lines) to keep a few
+rows. These take the rows first and convert them after: the same values, at the cost of the
+rows asked for. A scan that must look at every call (the calls of some threads) reads a
+slice at a time (`analyzer.arrays.selected_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+import itertools
+from collections.abc import Collection
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from analyzer.arrays import numbers, row_slices, selected_rows
+from analyzer.arrays import ROWS_PER_SLICE, numbers, selected_rows
+from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
-
-ROWS_PER_SLICE = 1 << 20
-"""Rows of one slice (read at each call: tests make it tiny to check that a slice-wise
-result is the whole table's)."""
+from analyzer.derive.strace_tasks import _EXECS, _OPENS, PYTHON_FILES, process_runtime
 
 TIME_COLUMNS = ("start_s", "duration_s", "end_s", "status")
 """What `call_times` reads."""
 
 
-def rows_where(
-    table: pa.Table, columns: Sequence[str], keep: Callable[[pa.Table], np.ndarray]
-) -> np.ndarray:
-    """`arrays.selected_rows` with this module's slice size."""
-    return selected_rows(table, columns, keep, ROWS_PER_SLICE)
-
-
-def slices(table: pa.Table, columns: Sequence[str]) -> list[tuple[int, pa.Table]]:
-    """`arrays.row_slices` with this module's slice size (the slices are views)."""
-    return list(row_slices(table, columns, ROWS_PER_SLICE))
-
-
-def _indices(rows: np.ndarray) -> pa.Array:
-    return pa.array(np.asarray(rows, dtype=np.int64), pa.int64())
-
-
-def take(calls: pa.Table, columns: Sequence[str], rows: np.ndarray) -> pa.Table:
-    """The `columns` of `calls` at `rows` (in that order), reading only those rows.
-
-    Arrow's `Table.take` concatenates the chunks of each column first (a whole-trace copy
-    of every column taken: 65 MiB per int64 column of a 10M-line trace, pyarrow 26), so the
-    rows are taken batch by batch here and put back in the order asked."""
-    rows = np.asarray(rows, dtype=np.int64)
+def taken(calls: pa.Table, columns: Collection[str], rows: np.ndarray) -> pa.Table:
+    """The `columns` of the calls at `rows` (in the order given), taken chunk by chunk:
+    ``Table.take`` and ``ChunkedArray.take`` first concatenate the chunks of each column,
+    a copy of the whole column (500 MiB of argument texts at 10M lines) to take a few
+    rows."""
     narrow = calls.select(list(columns))
-    batches = narrow.to_batches()
-    if len(batches) <= 1:
-        return narrow.take(_indices(rows))
-    bounds = np.cumsum([0] + [batch.num_rows for batch in batches])
-    batch_of = np.searchsorted(bounds, rows, side="right") - 1
-    ascending = bool(np.all(rows[1:] >= rows[:-1])) if len(rows) > 1 else True
-    order = np.arange(len(rows)) if ascending else np.argsort(batch_of, kind="stable")
-    by_batch = batch_of[order]
-    edges = np.searchsorted(by_batch, np.arange(len(batches) + 1))
+    rows = np.asarray(rows, dtype=np.int64)
+    batches = [batch for batch in narrow.to_batches() if batch.num_rows]
+    if len(rows) == 0 or not batches:
+        return narrow.schema.empty_table()
+    starts = np.cumsum([0] + [batch.num_rows for batch in batches])
+    if rows.min() < 0 or rows.max() >= starts[-1]:
+        raise IndexError(f"rows outside the {starts[-1]} rows of the table")
+    chunk = np.searchsorted(starts, rows, side="right") - 1
+    grouped = bool((np.diff(chunk) >= 0).all())  # each chunk's rows together, in chunk order
+    order = np.arange(len(rows)) if grouped else np.argsort(chunk, kind="stable")
+    bounds = np.searchsorted(chunk[order], np.arange(len(batches) + 1), side="left")
     parts = [
-        batches[index].take(_indices(rows[order[edges[index] : edges[index + 1]]] - bounds[index]))
-        for index in range(len(batches))
-        if edges[index + 1] > edges[index]
+        batches[index].take(pa.array(rows[order[lo:hi]] - starts[index]))
+        for index, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist()))
+        if hi > lo
     ]
-    taken = pa.Table.from_batches(parts, schema=narrow.schema).combine_chunks()
-    if ascending:
-        return taken
+    table = pa.Table.from_batches(parts, schema=narrow.schema)
+    if grouped:
+        return table
     back = np.empty(len(rows), dtype=np.int64)
     back[order] = np.arange(len(rows))
-    return taken.take(_indices(back))
+    return table.combine_chunks().take(pa.array(back))
 
 
-def values_at(calls: pa.Table, column: str, rows: np.ndarray) -> np.ndarray:
-    """`numbers(calls[column])[rows]` without converting (or copying) the whole column."""
-    return numbers(take(calls, [column], rows)[column])
+def numbers_at(calls: pa.Table, column: str, rows: np.ndarray) -> np.ndarray:
+    """``numbers(calls[column])[rows]``: float64, NaN for nulls."""
+    return numbers(taken(calls, [column], rows)[column])
+
+
+def lines_at(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
+    """``cited_lines(calls)[rows]``: the line each call started on, else (a resumed half whose
+    start was never seen) the line it returned on."""
+    table = taken(calls, ["line_start", "line_end"], rows)
+    start = numbers(table["line_start"])
+    return np.where(np.isnan(start), numbers(table["line_end"]), start)
 
 
 def times_at(
     calls: pa.Table, rows: np.ndarray, last_s: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`call_times(calls, rows, last_s)`, reading only the rows asked for."""
-    taken = take(calls, TIME_COLUMNS, rows)
-    return call_times(taken, np.arange(len(rows), dtype=np.int64), last_s)
+    """``call_times(calls, rows, last_s)``, reading only those rows."""
+    return call_times(taken(calls, TIME_COLUMNS, rows), np.arange(len(rows)), last_s)
 
 
-def timed_rows(
-    calls: pa.Table,
-    columns: Sequence[str],
-    keep: Callable[[pa.Table], np.ndarray],
-    last_s: float | None,
-    min_duration_s: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows that `keep` selects (given a slice of `columns` plus `TIME_COLUMNS`), with
-    their `call_times`; with `min_duration_s`, only those whose end - start reaches it.
-    Rows ascending; what is held is the kept rows' row, start and end."""
-    wanted = list(dict.fromkeys([*columns, *TIME_COLUMNS]))
-    rows, starts, ends = [], [], []
-    for offset, part in row_slices(calls, wanted, ROWS_PER_SLICE):
-        local = np.flatnonzero(np.asarray(keep(part), dtype=bool))
-        if len(local) == 0:
-            continue
-        start, end = call_times(part, local, last_s)
-        if min_duration_s is not None:
-            long = end - start >= min_duration_s
-            local, start, end = local[long], start[long], end[long]
-        rows.append(offset + local)
-        starts.append(start)
-        ends.append(end)
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    return (
-        np.concatenate(rows).astype(np.int64),
-        np.concatenate(starts),
-        np.concatenate(ends),
+def rows_of(
+    calls: pa.Table, column: str, values: Collection[float], rows_per_slice: int = ROWS_PER_SLICE
+) -> np.ndarray:
+    """The rows (ascending) whose numeric `column` is one of `values`, found a slice at a
+    time."""
+    wanted = np.asarray(list(values), dtype=np.float64)
+    return selected_rows(
+        calls, [column], lambda part: np.isin(numbers(part[column]), wanted), rows_per_slice
     )
+
+
+RUNTIME_COLUMNS = ("syscall", "retval", "pid", "start_s", "args")
+"""What `strace_tasks.process_runtime` reads of the calls."""
+
+
+def process_runtime_of(
+    trace: StraceTables, pid: int, rows_per_slice: int = ROWS_PER_SLICE
+) -> str | None:
+    """`strace_tasks.process_runtime` of the trace, given only the calls it can decide on,
+    found a slice at a time: the successful execs, and the open-like calls that open a
+    Python file. Given every call, it held the argument texts of every open and stat of
+    the process at once (114 MiB at 10M lines) to find one Python file among them."""
+
+    def decisive(part: pa.Table) -> np.ndarray:
+        execs = pc.and_(
+            pc.fill_null(pc.is_in(part["syscall"], _EXECS), False),
+            pc.fill_null(pc.equal(part["retval"], 0), False),
+        )
+        keep = np.asarray(execs, dtype=bool).copy()
+        opens = pc.fill_null(pc.is_in(part["syscall"], _OPENS), False)
+        at = np.flatnonzero(np.asarray(opens, dtype=bool))
+        if len(at):
+            found = pc.match_substring_regex(part["args"].filter(opens), PYTHON_FILES)
+            keep[at[np.asarray(pc.fill_null(found, False), dtype=bool)]] = True
+        return keep
+
+    calls = trace.syscalls
+    rows = selected_rows(calls, ["syscall", "retval", "args"], decisive, rows_per_slice)
+    few = taken(calls, RUNTIME_COLUMNS, rows)
+    return process_runtime(dataclasses.replace(trace, syscalls=few), pid)

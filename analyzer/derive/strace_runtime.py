@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import is_in, numbers
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_tasks import PYTHON_FILES, RUNTIMES
 
@@ -31,7 +31,7 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def opens_python_files(calls: pa.Table, pid: int) -> bool:
     """Whether the process opened (or stat'ed) a Python file, module folder or libpython."""
-    for _, part in strace_rows.slices(calls, ["pid", "syscall", "args"]):
+    for _, part in strace_slices.slices(calls, ["pid", "syscall", "args"]):
         mine = np.flatnonzero(_true(pc.equal(part["pid"], pid)) & is_in(part["syscall"], OPENS))
         if (
             len(mine)
@@ -46,7 +46,7 @@ def opens_python_files(calls: pa.Table, pid: int) -> bool:
 def process_runtime(trace: StraceTables, pid: int) -> str | None:
     """`strace_tasks.process_runtime` (see there), with the trace read a slice at a time."""
     calls, tasks = trace.syscalls, trace.tasks
-    rows = strace_rows.rows_where(
+    rows = strace_slices.rows_where(
         calls,
         ["syscall", "retval"],
         lambda part: is_in(part["syscall"], EXECS) & (numbers(part["retval"]) == 0),
@@ -54,7 +54,7 @@ def process_runtime(trace: StraceTables, pid: int) -> str | None:
     if len(rows) == 0:
         return None
     by_pid: dict[int, list[tuple[float, str]]] = {}
-    for row in strace_rows.take(calls, ["pid", "start_s", "args"], rows).to_pylist():
+    for row in strace_slices.take(calls, ["pid", "start_s", "args"], rows).to_pylist():
         start = row["start_s"] if row["start_s"] is not None else float("-inf")
         by_pid.setdefault(row["pid"], []).append((start, row["args"] or ""))
     parents = dict(zip(tasks["tid"].to_pylist(), tasks["parent"].to_pylist(), strict=True))

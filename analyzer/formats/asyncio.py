@@ -38,11 +38,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
+from analyzer import store
 from analyzer.formats.asyncio_assemble import Assembler
 from analyzer.formats.asyncio_bulk import BulkRecords, key_lines, slow_records
 from analyzer.formats.asyncio_lark import parse_line
@@ -342,6 +344,58 @@ def _drain(assembler: Assembler, input_name: str, bulk: BulkRecords | None) -> p
     return both.take(np.argsort(both["line_start"].to_numpy(), kind="stable"))
 
 
+SPILL_BYTES = 768 << 20
+"""The `loop_events` of one log held in memory at most during a run: beyond it they are
+written to an Arrow IPC file in the run's work directory (`store.CURRENT`), which the parse
+returns mapped (`store.map_table`), so a log of millions of asyncio records (~1 KiB each,
+most of it their texts) is read in bounded memory. A log whose records fit, or a parse
+outside a run, keeps them in memory."""
+
+
+class _Collected:
+    """The `loop_events` tables of one parse, in line order: in memory up to
+    `SPILL_BYTES`, then in a file of the work directory."""
+
+    def __init__(self, input_name: str) -> None:
+        self.input_name = input_name
+        self.limit = SPILL_BYTES
+        self.tables: list[pa.Table] = []
+        self.held = 0
+        self.rows = 0
+        self.path: Path | None = None
+        self.writer: pa.ipc.RecordBatchFileWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        if self.writer is not None:
+            self.writer.write_table(table)
+            return
+        self.tables.append(table)
+        self.held += table.nbytes
+        directory = store.CURRENT.get()
+        if self.held > self.limit and directory is not None:
+            name = Path(self.input_name).name or "stdin"
+            self.path = directory.folder(name) / "loop_events.arrow"
+            self.writer = pa.ipc.new_file(str(self.path), LOOP_EVENTS.schema)
+            for held in self.tables:
+                self.writer.write_table(held)
+            self.tables, self.held = [], 0
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def table(self) -> pa.Table:
+        """All of them, as one table (the file mapped, when they were written to one)."""
+        if self.path is not None:
+            self.close()
+            return store.map_table(self.path)
+        if not self.tables:
+            return LOOP_EVENTS.schema.empty_table()
+        return pa.concat_tables(self.tables)
+
+
 def parse(
     chunks: Iterator[LineChunk],
     input_name: str,
@@ -355,26 +409,26 @@ def parse(
     input is read, pre-filtered and bulk-read ahead in other threads (`_ahead`; reading, RE2
     and numpy release the GIL); assembly is sequential, so records may span chunks. The
     records are made into Arrow tables chunk by chunk, so no Python object per record
-    outlives its chunk."""
+    outlives its chunk, and the tables go to a file beyond `SPILL_BYTES` (`_Collected`)."""
     if engine not in ("fast", "lark"):
         raise ValueError(f"unknown engine {engine!r}")
     reader = CachedReader()
     assembler = Assembler(reader if engine == "fast" else parse_line)
     line_count = 0
     non_utf8 = 0
-    record_count = 0
-    tables: list[pa.Table] = []
+    collected = _Collected(input_name)
 
     def prepare(chunk: LineChunk) -> tuple[LineChunk, Any, BulkRecords | None, dict[str, Line]]:
         if engine == "lark":
             return chunk, None, None, {}
         if chunk.block is None:
             return chunk, candidate_mask(chunk.lines), None, {}
-        hits = candidate_lines(chunk.block)
+        newlines = np.flatnonzero(np.frombuffer(chunk.block, dtype=np.uint8) == 10)
+        hits = candidate_lines(chunk.block, newlines)
         if chunk.non_utf8_lines:  # (checks the UTF-8 here, off the feeding thread)
             return chunk, hits, None, {}
-        keys = key_lines(chunk.block)
-        bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no)
+        keys = key_lines(chunk.block, newlines)
+        bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no, newlines)
         if len(bulk.indexes):
             offsets, indexes = hits
             rest = ~np.isin(np.asarray(indexes, dtype=np.int64), bulk.indexes, assume_unique=True)
@@ -384,27 +438,29 @@ def parse(
             )
         return chunk, hits, bulk, keys
 
-    for chunk, found, bulk, keys in _ahead(chunks, prepare, threads):
-        reader.known = keys
-        line_count += chunk.line_count
-        non_utf8 += chunk.non_utf8_lines
-        if on_chunk is not None:
-            on_chunk(chunk)
-        if isinstance(found, tuple):
-            _feed_block(assembler, chunk, found, bulk.indexes if bulk is not None else None)
-        else:
-            _feed_chunk(assembler, chunk, found)
-        if bulk is not None:
-            assembler.record_lines += len(bulk.indexes)
-        table = _drain(assembler, input_name, bulk)
+    try:
+        for chunk, found, bulk, keys in _ahead(chunks, prepare, threads):
+            reader.known = keys
+            line_count += chunk.line_count
+            non_utf8 += chunk.non_utf8_lines
+            if on_chunk is not None:
+                on_chunk(chunk)
+            if isinstance(found, tuple):
+                _feed_block(assembler, chunk, found, bulk.indexes if bulk is not None else None)
+            else:
+                _feed_chunk(assembler, chunk, found)
+            if bulk is not None:
+                assembler.record_lines += len(bulk.indexes)
+            table = _drain(assembler, input_name, bulk)
+            if table.num_rows:
+                collected.add(table)
+        assembler.finish()
+        table = _drain(assembler, input_name, None)
         if table.num_rows:
-            tables.append(table)
-            record_count += table.num_rows
-    assembler.finish()
-    table = _drain(assembler, input_name, None)
-    if table.num_rows or not tables:
-        tables.append(table)
-        record_count += table.num_rows
+            collected.add(table)
+        loop_events = collected.table()
+    finally:
+        collected.close()
     unparsed = unparsed_table(
         input_name,
         sorted(
@@ -413,10 +469,10 @@ def parse(
         ),
     )
     return ParsedLog(
-        loop_events=pa.concat_tables(tables),
+        loop_events=loop_events,
         unparsed=unparsed,
         line_count=line_count,
-        record_count=record_count,
+        record_count=collected.rows,
         record_lines=assembler.record_lines,
         application_lines=line_count
         - assembler.record_lines

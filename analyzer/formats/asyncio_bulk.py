@@ -204,6 +204,11 @@ def _strings(
     return pc.if_else(pa.array(present), array, pa.scalar(None, pa.string()))
 
 
+NEAR = 64
+"""Bytes after (or before) a position in which `_Bytes.next` (`last`) looks first: most
+fields of a line are shorter, so the block's positions of a byte are rarely needed."""
+
+
 class _Bytes:
     """The block's bytes, and where given bytes stand in it (for "the next X after p")."""
 
@@ -211,6 +216,7 @@ class _Bytes:
         self.data = np.frombuffer(block, dtype=np.uint8)
         self.buffer = block if isinstance(block, pa.Buffer) else pa.py_buffer(block)
         self._positions: dict[int, np.ndarray] = {}
+        self._windows: np.ndarray | None = None
 
     def positions(self, byte: str) -> np.ndarray:
         code = ord(byte)
@@ -218,15 +224,55 @@ class _Bytes:
             self._positions[code] = np.flatnonzero(self.data == code)
         return self._positions[code]
 
+    def _near(self, byte: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each start: the offset of the first `byte` in the `NEAR` bytes from it, and
+        whether there is one (False also where the window would leave the block)."""
+        code = ord(byte)
+        inside = (starts >= 0) & (starts <= len(self.data) - NEAR)
+        offset = np.zeros(len(starts), dtype=np.int64)
+        found = np.zeros(len(starts), dtype=bool)
+        if inside.any():
+            if self._windows is None:
+                self._windows = np.lib.stride_tricks.sliding_window_view(self.data, NEAR)
+            rows = np.flatnonzero(inside)
+            hits = self._windows[starts[rows]] == code
+            first = hits.argmax(axis=1)
+            offset[rows] = first
+            found[rows] = hits[np.arange(len(rows)), first]
+        return offset, found
+
     def next(self, byte: str, at: np.ndarray) -> np.ndarray:
-        """Where `byte` first stands at or after each position (it must, in the line)."""
-        where = self.positions(byte)
-        return where[np.minimum(np.searchsorted(where, at), len(where) - 1)]
+        """Where `byte` first stands at or after each position (it must, in the line): in
+        the `NEAR` bytes from it when there, else from all the block's positions of it."""
+        offset, found = self._near(byte, at)
+        result = at + offset
+        if not found.all():
+            where = self.positions(byte)
+            far = ~found
+            result[far] = where[np.minimum(np.searchsorted(where, at[far]), len(where) - 1)]
+        return result
 
     def last(self, byte: str, before: np.ndarray) -> np.ndarray:
-        """Where `byte` last stands before each position (it must, in the line)."""
-        where = self.positions(byte)
-        return where[np.maximum(np.searchsorted(where, before) - 1, 0)]
+        """Where `byte` last stands before each position (it must, in the line): in the
+        `NEAR` bytes before it when there, else from all the block's positions of it."""
+        code = ord(byte)
+        starts = before - NEAR
+        inside = (starts >= 0) & (starts <= len(self.data) - NEAR)
+        result = np.zeros(len(before), dtype=np.int64)
+        found = np.zeros(len(before), dtype=bool)
+        if inside.any():
+            if self._windows is None:
+                self._windows = np.lib.stride_tricks.sliding_window_view(self.data, NEAR)
+            rows = np.flatnonzero(inside)
+            hits = self._windows[starts[rows]][:, ::-1] == code
+            back = hits.argmax(axis=1)
+            result[rows] = before[rows] - 1 - back
+            found[rows] = hits[np.arange(len(rows)), back]
+        if not found.all():
+            where = self.positions(byte)
+            far = ~found
+            result[far] = where[np.maximum(np.searchsorted(where, before[far]) - 1, 0)]
+        return result
 
     def at(self, positions: np.ndarray) -> np.ndarray:
         return self.data[np.minimum(positions, len(self.data) - 1)]
@@ -262,24 +308,32 @@ def slow_records(
         if newlines is None:
             newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
         ends = np.append(newlines, len(block))[np.searchsorted(newlines, starts)]
-    lines = _slices(pa.py_buffer(block), starts, ends).cast(pa.large_string())
+    buffer = pa.py_buffer(block)
+    lines = _slices(buffer, starts, ends).cast(pa.large_string())
     mask = np.asarray(
         pc.match_substring_regex(lines, SLOW_LINE).to_numpy(zero_copy_only=False), dtype=bool
     )
+    # Where the candidate lines are most of the block, a search of the whole block is
+    # cheaper than one per line (and the matched lines are read in the block, not copied).
+    dense = 2 * int((ends - starts).sum()) > len(block)
     # WARNING_HEAD may read a line that holds "Warning: ": such lines are the parser's
-    mask &= ~np.asarray(
-        pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
-    )
+    if not dense or b"Warning: " in block:
+        mask &= ~np.asarray(
+            pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
+        )
     if not mask.any():
         return EMPTY
-    # From here on the matched lines only, one after another in one buffer (a copy of the
-    # block's lines when most lines are matched, a few bytes when few are).
-    matched = lines.filter(pa.array(mask))
-    count = len(matched)
-    bounds = np.frombuffer(matched.buffers()[1], dtype=np.int64)[: count + 1]
-    buffer = matched.buffers()[2]
+    # From here on the matched lines only: read in the block itself when they are most of
+    # it, else one after another in a copy of them. Each position searched for below is in
+    # its line (the pattern puts the byte there), so both read the same.
+    start, end = starts[mask], ends[mask]
+    count = len(start)
+    if not dense:
+        matched = lines.filter(pa.array(mask))
+        bounds = np.frombuffer(matched.buffers()[1], dtype=np.int64)[: count + 1]
+        buffer = matched.buffers()[2]
+        start, end = bounds[:-1], bounds[1:]
     raw = _Bytes(buffer)
-    start, end = bounds[:-1], bounds[1:]
     line_index = np.asarray(indexes, dtype=np.int64)[mask]
 
     time_end = raw.next(" ", start + 19)

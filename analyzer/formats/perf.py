@@ -14,6 +14,8 @@ callchain was seen before costs one header scan and one dictionary lookup, not a
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ __all__ = [
     "ENGINES",
     "NAME",
     "SNIFF_LINES",
+    "FoldSource",
     "FrameKey",
     "ParsedPerf",
     "assemble",
@@ -83,6 +86,35 @@ def sniff(head: bytes) -> float:
 
 
 @dataclass(frozen=True)
+class FoldSource:
+    """A regular file whose folded stacks are read again from the file once the fold
+    options are known (`analyzer.derive.perf`), instead of keeping the whole input as
+    stackcollapse-perf.pl reads it (`CollapseReader`, which grows with the distinct stacks).
+    Its size and modification time when it was parsed tell whether it changed since."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    @staticmethod
+    def of(path: str) -> FoldSource | None:
+        """The file `path` names, when it is a regular file (not stdin, a pipe, a device)."""
+        if path == "-":
+            return None
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return FoldSource(path, info.st_size, info.st_mtime_ns)
+
+    def unchanged(self) -> bool:
+        """Whether the file still has the size and modification time it was parsed with."""
+        return FoldSource.of(self.path) == self
+
+
+@dataclass(frozen=True)
 class ParsedPerf:
     """What parsing one `perf script` input produced."""
 
@@ -97,7 +129,9 @@ class ParsedPerf:
     non_utf8_lines: int
     collapsed: CollapseReader = field(default_factory=lambda: CollapseReader().finish())
     """The input as stackcollapse-perf.pl reads it, for the folded stacks
-    (`analyzer.derive.perf_fold`)."""
+    (`analyzer.derive.perf_fold`); nothing read when `refold` names the file instead."""
+    refold: FoldSource | None = None
+    """The file to fold again with the run's options, when the input is one."""
 
 
 def _parse_chunk(chunk: LineChunk) -> list[tuple[str, PerfRecord | Unparsed]]:
@@ -131,26 +165,48 @@ def chunk_bytes(chunk: LineChunk) -> bytes:
 def _tables(
     assembler: Assembler, input_name: str
 ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
-    """(samples, stacks, frames, sideband, unparsed) from the rows of an `Assembler`."""
+    """(samples, stacks, frames, sideband, unparsed) from the rows of an `Assembler`, whose
+    frames and stacks are given up as they become tables (the assembler is done)."""
     frame_columns: dict[str, list[object]] = {name: [] for name in PERF_FRAMES.names}
     frame_columns["frame_id"] = list(range(len(assembler.frame_ids)))
     for name, values in zip(
         PERF_FRAMES.names[1:], zip(*assembler.frame_ids, strict=True), strict=False
     ):
         frame_columns[name] = list(values)
-    stacks = assembler.stack_rows()
-    stack_columns = {
-        "stack_id": list(range(len(stacks))),
-        "frame_ids": [list(chain) for chain in stacks],
-        "depth": [len(chain) for chain in stacks],
-    }
+    frames = pa.table(frame_columns, schema=PERF_FRAMES.schema)
+    del frame_columns
+    assembler.frame_ids.clear()
+    stacks = _stack_table(assembler.stack_ids)
+    assembler.stack_ids.clear()
     unparsed = unparsed_table(input_name, assembler.rejected)
     return (
         pa.table(assembler.samples, schema=PERF_SAMPLES.schema),
-        pa.table(stack_columns, schema=PERF_STACKS.schema),
-        pa.table(frame_columns, schema=PERF_FRAMES.schema),
+        stacks,
+        frames,
         pa.table(assembler.sideband, schema=PERF_SIDEBAND.schema),
         unparsed,
+    )
+
+
+def _stack_table(chains: Iterable[tuple[int, ...]]) -> pa.Table:
+    """The `PERF_STACKS` table of the distinct callchains, in id order: the frame ids made
+    one flat array (no Python list per stack)."""
+    rows = chains if isinstance(chains, (list, dict)) else list(chains)
+    count = len(rows)
+    depths = np.fromiter(map(len, rows), dtype=np.int64, count=count)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(depths, out=offsets[1:])
+    flat = np.fromiter(
+        (frame for chain in rows for frame in chain), dtype=np.int64, count=int(offsets[-1])
+    )
+    frame_ids = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat))
+    return pa.table(
+        {
+            "stack_id": pa.array(np.arange(count, dtype=np.int64)),
+            "frame_ids": frame_ids.cast(PERF_STACKS.schema.field("frame_ids").type),
+            "depth": pa.array(depths),
+        },
+        schema=PERF_STACKS.schema,
     )
 
 
@@ -172,14 +228,20 @@ def parse(
     engine: str = "fast",
     threads: int = 2,
     on_chunk: Callable[[LineChunk], None] | None = None,
+    refold: bool = False,
 ) -> ParsedPerf:
     """Parse every line of one input. ``engine`` is ``fast`` (blocks: scanner + grammar) or
-    ``lark`` (the grammar on every line, `threads` chunks at a time)."""
+    ``lark`` (the grammar on every line, `threads` chunks at a time).
+
+    With `refold`, when `input_name` is a regular file (the chunks must be its lines, as
+    `analyzer.inputs.iter_line_chunks` reads them), the input is not kept for folding: the
+    folded stacks are read from the file again (`ParsedPerf.refold`)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     line_count = 0
     non_utf8 = 0
-    collapsed = CollapseReader()
+    source = FoldSource.of(input_name) if refold else None
+    collapsed = CollapseReader() if source is None else None
     if engine == "fast":
         reader = BlockReader()
         with gc_paused():
@@ -192,8 +254,10 @@ def parse(
                 if count:
                     block = chunk_bytes(chunk)
                     reader.feed(block, chunk.first_line_no)
-                    collapsed.feed(block)
+                    if collapsed is not None:
+                        collapsed.feed(block)
             assembler = reader.finish()
+            del reader  # its caches (callchain text, frame lines) before the tables
             tables = _tables(assembler, input_name)
     else:
         assembler = Assembler()
@@ -211,7 +275,7 @@ def parse(
                 count = _line_count(chunk)
                 line_count += count
                 non_utf8 += chunk.non_utf8_lines
-                if count:
+                if count and collapsed is not None:
                     collapsed.feed(chunk_bytes(chunk))
                 if on_chunk is not None:
                     on_chunk(chunk)
@@ -233,7 +297,8 @@ def parse(
         tuple(assembler.header),
         line_count,
         non_utf8,
-        collapsed.finish(),
+        (collapsed if collapsed is not None else CollapseReader()).finish(),
+        source,
     )
 
 

@@ -394,8 +394,11 @@ class BlockReader:
     a longer one (a recording without blank lines) is read line by line at once."""
     HEADER_LIMIT = 1 << 16
     """Header templates (and header lines without a time) remembered at most."""
-    CACHE_LIMIT = 256 << 20
+    CACHE_LIMIT = 64 << 20
     """Bytes of callchain text remembered; past this the dictionary of callchains restarts."""
+    LINE_LIMIT = 1 << 18
+    """Frame lines remembered (their frame and id); past this they restart. The frames
+    themselves stay distinct: the assembler numbers them by value (`Assembler.frame_ids`)."""
 
     def __init__(self, assembler: Assembler | None = None) -> None:
         self.assembler = assembler if assembler is not None else Assembler()
@@ -564,6 +567,9 @@ class BlockReader:
         """(stack id, lines) of frame lines never seen together before; the stack id is
         `_NOT_PLAIN` unless every line is a frame."""
         lines = body.split(b"\n")
+        if len(self.frame_ids_by_line) > self.LINE_LIMIT:
+            self.frame_ids_by_line.clear()
+            self.frames.clear()
         seen = tuple(map(self.frame_ids_by_line.get, lines))  # in C: the frames seen before
         if _all_known(seen):
             chain = seen

@@ -36,7 +36,9 @@ each block of input at its empty lines (``bytes.split``, in C) and reads each pi
   empty line), but its headers still count for the default event.
 
 What the reader keeps does not depend on the fold options (they only change names and which
-headers are skipped), so the pipeline reads once and folds with the run's options later.
+headers are skipped), so a parse can read once and fold with the run's options later; the
+pipeline does so only for input it cannot read again (stdin, a pipe): a file is read again
+with the options known (`analyzer.derive.perf.folded_and_note`).
 What it keeps grows with the distinct (header, callchain) pairs and distinct frame lines;
 `analyzer.derive.perf_fold.StreamingFolder` bounds it when the options are known up front.
 

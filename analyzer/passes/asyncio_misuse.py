@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.asyncio import MISUSE_KINDS, SAMPLE_CHARS
+from analyzer.derive.asyncio import MISUSE_KINDS, SAMPLE_CHARS, RowValues, first_codes, pair_codes
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import short_location, text_or_none
 
@@ -267,13 +267,13 @@ def _message(kind: str, count: int, details: dict[str, Any]) -> str:
 
 
 def _group_finding(
-    kind: str, name: str, columns: dict[str, np.ndarray], members: np.ndarray, config: PassConfig
+    kind: str, name: str, columns: RowValues, members: np.ndarray, config: PassConfig
 ) -> Finding:
     """The finding of one (kind, place) group of log `name`; `members` are its rows."""
-    members = members[np.argsort(columns["line_start"][members], kind="stable")]
-    first = {column: values[members[0]] for column, values in columns.items()}
+    members = members[np.argsort(columns.values("line_start", members), kind="stable")]
+    first = columns.row(int(members[0]), _COLUMNS)
     count = len(members)
-    times = columns["time_s"][members].astype(np.float64)
+    times = columns.values("time_s", members).astype(np.float64)
     timed = times[np.isfinite(times)]
     where = text_or_none(first["location"])
     coro = text_or_none(first["coro"])
@@ -285,7 +285,7 @@ def _group_finding(
     if kind == "resource_warning":
         what = plain_reprs(what)
     types, type_counts = np.unique(
-        [t for t in columns["exc_type"][members] if text_or_none(t)], return_counts=True
+        [t for t in columns.values("exc_type", members) if text_or_none(t)], return_counts=True
     )
     details: dict[str, Any] = {
         "who": who,
@@ -296,10 +296,10 @@ def _group_finding(
         "allocated_at": allocated_at(text) if kind == "resource_warning" else None,
         "first_message": text_or_none(first["message"]),
         "repr_class": text_or_none(first["repr_class"]),
-        "task_names": sorted({t for t in columns["task_name"][members] if text_or_none(t)}),
+        "task_names": sorted({t for t in columns.values("task_name", members) if text_or_none(t)}),
         "what": what,
     }
-    lines = columns["line_start"][members[: config.max_samples]].astype(int).tolist()
+    lines = columns.values("line_start", members[: config.max_samples]).astype(int).tolist()
     evidence: dict[str, Any] = {
         "misuse": kind,
         "location": where,
@@ -320,7 +320,7 @@ def _group_finding(
         "allocated_at": details["allocated_at"],
         "what": what or None,
         "task_names": details["task_names"][: config.max_samples],
-        "created_at": sorted({c for c in columns["created_at"][members] if text_or_none(c)})[
+        "created_at": sorted({c for c in columns.values("created_at", members) if text_or_none(c)})[
             : config.max_samples
         ],
         "lines": lines,
@@ -340,7 +340,7 @@ def _group_finding(
     elif who or where:
         title += f": {who or short_location(where)}"
     severity: Severity = "error" if kind in ERROR_KINDS else "warning"
-    pids = np.unique(columns["pid"][members].astype(np.float64))
+    pids = np.unique(columns.values("pid", members).astype(np.float64))
     pids = pids[np.isfinite(pids)]
     return Finding(
         code=CODE,
@@ -364,30 +364,35 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     if events is None or events.num_rows == 0:
         return []
     wanted = pc.fill_null(pc.is_in(events["kind"], value_set=pa.array(MISUSE_KINDS)), False)
-    table = events.filter(wanted)
-    if table.num_rows == 0:
+    rows = np.flatnonzero(np.asarray(wanted.to_numpy(zero_copy_only=False), dtype=bool))
+    if not len(rows):
         return []
-    findings: list[Finding] = []
-    for name in pc.unique(table["input"]).to_pylist():
-        mine = table.filter(pc.equal(table["input"], name))
-        columns = {column: mine[column].to_numpy(zero_copy_only=False) for column in _COLUMNS}
-        place = pc.coalesce(mine["location"], mine["coro"], mine["callback"], mine["message"])
-        key = pc.binary_join_element_wise(mine["kind"], pc.fill_null(place, ""), "\x1f")
-        codes = np.asarray(
-            pc.dictionary_encode(key.combine_chunks()).indices.to_numpy(zero_copy_only=False),
-            dtype=np.int64,
+    inputs_of, names = first_codes(events["input"].chunks)
+    kind_codes, _ = first_codes(events["kind"].chunks)
+    place_codes, _ = first_codes(
+        pc.fill_null(
+            pc.coalesce(batch["location"], batch["coro"], batch["callback"], batch["message"]), ""
         )
+        for batch in events.select(["location", "coro", "callback", "message"]).to_batches()
+    )
+    line_start = np.asarray(events["line_start"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    findings: list[Finding] = []
+    present, first_seen = np.unique(inputs_of[rows], return_index=True)
+    for code in present[np.argsort(first_seen, kind="stable")].tolist():
+        mine = rows[inputs_of[rows] == code]
+        columns = RowValues(events, mine)
+        codes = pair_codes(kind_codes[mine], place_codes[mine])
         sizes = np.bincount(codes)
         first_line = np.full(len(sizes), np.iinfo(np.int64).max)
-        np.minimum.at(first_line, codes, columns["line_start"].astype(np.int64))
+        np.minimum.at(first_line, codes, line_start[mine])
         first_row = np.full(len(sizes), len(codes))
         np.minimum.at(first_row, codes, np.arange(len(codes)))
-        kinds = columns["kind"][first_row]
+        kinds = columns.values("kind", first_row)
         is_error = np.isin(kinds, list(ERROR_KINDS))
         # errors first, then the most frequent, then the earliest
         order = np.lexsort((first_line, -sizes, ~is_error))[:MAX_GROUPS]
         findings.extend(
-            _group_finding(str(kinds[g]), name, columns, np.flatnonzero(codes == g), config)
+            _group_finding(str(kinds[g]), names[code], columns, np.flatnonzero(codes == g), config)
             for g in order
         )
     return findings

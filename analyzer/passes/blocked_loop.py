@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS, call_ends
 from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
@@ -260,7 +260,7 @@ def _calls_inside(
     key of the second is made of."""
     columns = ["tid", "start_s", "end_s", "duration_s", "status"]
     low, high, any_start = np.inf, -np.inf, False
-    for offset, part in strace_rows.slices(calls, ["tid", "start_s"]):
+    for offset, part in strace_slices.slices(calls, ["tid", "start_s"]):
         mine = _candidates(part, offset, wait_rows, loop_tids)
         starts = numbers(part["start_s"].take(pa.array(mine)))
         starts = starts[~np.isnan(starts)]
@@ -277,7 +277,7 @@ def _calls_inside(
     order = np.argsort(ep_key, kind="stable")
     sorted_keys = ep_key[order]
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for offset, part in strace_rows.slices(calls, columns):
+    for offset, part in strace_slices.slices(calls, columns):
         mine = _candidates(part, offset, wait_rows, loop_tids)
         if len(mine) == 0:
             continue
@@ -338,7 +338,7 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     if not len(rows):
         return Attribution(empty, in_calls_s, between_calls_s, {})
 
-    inside_calls = strace_rows.take(
+    inside_calls = strace_slices.take(
         calls,
         ["syscall", "args", "fd", "target", "retval", "errno", "line_start", "line_end"],
         inside_rows,
@@ -939,8 +939,8 @@ def listening(trace: StraceTables, loop_tids: np.ndarray) -> dict[int, list[str]
             & np.asarray(part["target"].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         )
 
-    rows = strace_rows.rows_where(calls, ["tid", "syscall", "target"], keep)
-    accepts = strace_rows.take(calls, ["tid", "target"], rows)
+    rows = strace_slices.rows_where(calls, ["tid", "syscall", "target"], keep)
+    accepts = strace_slices.take(calls, ["tid", "target"], rows)
     found: dict[int, list[str]] = {}
     for tid, resource in zip(
         accepts["tid"].to_pylist(), resources(accepts["target"]).to_pylist(), strict=True

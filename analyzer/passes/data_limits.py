@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
+from analyzer.passes.call_slices import slices
 
 CODE = "IOD011"
 KIND = "data_limits"
@@ -61,6 +62,55 @@ def steps_back(keyed: tuple[np.ndarray, np.ndarray], tolerance_s: float) -> int:
     key, time_s = keyed
     same = key[1:] == key[:-1]
     return int(np.count_nonzero(same & (time_s[1:] < time_s[:-1] - tolerance_s)))
+
+
+def strace_steps_back(calls: pa.Table, tolerance_s: float) -> int:
+    """`steps_back` of `calls_by_task_in_line_order`: a slice at a time, carrying each
+    task's last line and time across slices, when each task's calls are in line order in
+    the table (they are as the parser writes them); the whole-trace sort otherwise."""
+    last_line: dict[int, float] = {}
+    last_start: dict[int, float] = {}
+    count = 0
+    for _, part in slices(calls, ["tid", "line_start", "start_s"]):
+        valid = pc.and_(pc.is_valid(part["start_s"]), pc.is_valid(part["line_start"]))
+        timed = part.filter(valid)
+        tid = np.asarray(pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False))
+        line = timed["line_start"].to_numpy(zero_copy_only=False)
+        start = timed["start_s"].to_numpy(zero_copy_only=False)
+        order = np.argsort(tid, kind="stable")
+        tid, line, start = tid[order], line[order], start[order]
+        same = tid[1:] == tid[:-1]
+        if np.any(same & (line[1:] < line[:-1])):
+            return steps_back(calls_by_task_in_line_order(calls), tolerance_s)
+        count += int(np.count_nonzero(same & (start[1:] < start[:-1] - tolerance_s)))
+        firsts = np.flatnonzero(np.r_[True, ~same]) if len(tid) else np.zeros(0, np.int64)
+        lasts = np.r_[firsts[1:] - 1, len(tid) - 1] if len(tid) else firsts
+        for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+            task = int(tid[first])
+            if task in last_line:
+                if line[first] < last_line[task]:
+                    return steps_back(calls_by_task_in_line_order(calls), tolerance_s)
+                count += int(start[first] < last_start[task] - tolerance_s)
+            last_line[task] = line[last]
+            last_start[task] = start[last]
+    return count
+
+
+def _unresolved_fds(calls: pa.Table) -> tuple[int, int, np.ndarray]:
+    """How many calls use an fd beyond stdio that strace could not resolve (no target), how
+    many use an fd beyond stdio at all, and the distinct unresolved fds; a slice at a time
+    (a trace without -y has an unresolved fd on most calls)."""
+    count = beyond = 0
+    fds = [np.zeros(0, dtype=np.int64)]
+    for _, part in slices(calls, ["errno", "fd", "target"]):
+        open_fd = pc.invert(pc.fill_null(pc.equal(part["errno"], "EBADF"), False))
+        beyond_stdio = pc.and_(pc.greater(part["fd"], 2), open_fd)
+        unresolved = pc.and_(beyond_stdio, pc.is_null(part["target"]))
+        unresolved_fds = part["fd"].filter(unresolved)
+        count += len(unresolved_fds)
+        beyond += int(pc.sum(beyond_stdio).as_py() or 0)
+        fds.append(np.unique(np.asarray(unresolved_fds.to_numpy(zero_copy_only=False))))
+    return count, beyond, np.unique(np.concatenate(fds))
 
 
 def _out_of_order(name: str | None, count: int, what: str, where: str) -> Finding:
@@ -136,21 +186,16 @@ def trace_limits(trace: StraceTables) -> list[Finding]:
                 name,
             )
         )
-    backwards = steps_back(calls_by_task_in_line_order(trace.syscalls), STRACE_STEP_BACK_S)
+    backwards = strace_steps_back(trace.syscalls, STRACE_STEP_BACK_S)
     if backwards:
         limits.append(_out_of_order(name, backwards, "calls", "in the same task"))
     calls = trace.syscalls
     if calls.num_rows:
         # stdin/stdout/stderr are inherited by every program; only other fds are news. A call
         # that failed with EBADF names no open fd (close_range emulations, fd probing).
-        open_fd = pc.invert(pc.fill_null(pc.equal(calls["errno"], "EBADF"), False))
-        beyond_stdio = pc.and_(pc.greater(calls["fd"], 2), open_fd)
-        unresolved = pc.and_(beyond_stdio, pc.is_null(calls["target"]))
-        unresolved_fds = calls["fd"].filter(unresolved)
-        count = len(unresolved_fds)
+        count, beyond, fds = _unresolved_fds(calls)
         if count:
-            fds = np.unique(np.asarray(unresolved_fds.to_numpy(zero_copy_only=False)))
-            share = count / int(pc.sum(beyond_stdio).as_py() or 1)
+            share = count / (beyond or 1)
             if share >= 0.05:
                 limits.append(
                     _limit(
@@ -180,7 +225,7 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     findings += [limit for trace in inputs.traces for limit in trace_limits(trace)]
     events = inputs.loop_events
     if events is not None and events.num_rows:
-        timed = events.filter(pc.is_valid(events["time_s"]))
+        timed = events.select(["line_start", "time_s"]).filter(pc.is_valid(events["time_s"]))
         line = timed["line_start"].to_numpy(zero_copy_only=False)
         # a new input starts where the line numbers start again
         same_input = np.concatenate([[0], np.cumsum(line[1:] <= line[:-1])])

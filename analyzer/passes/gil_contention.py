@@ -47,8 +47,8 @@ import pyarrow.compute as pc
 
 from analyzer.derive.clock_alignment import zone_offsets
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_locks import WAIT, WAKE, Futexes, futex_calls, futex_key
+from analyzer.derive.strace_rows import lines_at, numbers_at, rows_of, taken, times_at
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -59,7 +59,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.common import cited_lines, numbers, plural
+from analyzer.passes.common import numbers, plural
 
 CODE = "IOD013"
 KIND = "gil_contention"
@@ -93,8 +93,8 @@ def gil_keys(trace: StraceTables, futexes: Futexes) -> list[int]:
     waits = waits[futexes.key_condvar[futexes.keys[waits]]]
     if len(waits) == 0:
         return []
-    errnos = np.asarray(calls["errno"].take(pa.array(futexes.rows[waits])).to_pylist(), object)
-    timed_out = waits[errnos == "ETIMEDOUT"]
+    errnos = taken(calls, ["errno"], futexes.rows[waits])["errno"]
+    timed_out = waits[np.asarray(pc.fill_null(pc.equal(errnos, "ETIMEDOUT"), False), bool)]
     found = []
     for key in np.unique(futexes.keys[timed_out]).tolist():
         mine = timed_out[futexes.keys[timed_out] == key]
@@ -127,12 +127,12 @@ def _stretches(
 def _threads(trace: StraceTables, pid: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """The threads of process `pid` with their calls' (starts, ends), sorted."""
     calls = trace.syscalls
-    rows = np.flatnonzero(numbers(calls["pid"]) == pid)
+    rows = rows_of(calls, "pid", [pid])
     if len(rows) == 0:
         return {}
-    starts, ends = call_times(calls, rows, trace.last_s)
+    starts, ends = times_at(calls, rows, trace.last_s)
     ends = np.where(np.isnan(ends), starts, ends)
-    tids = numbers(calls["tid"])[rows].astype(np.int64)
+    tids = numbers_at(calls, "tid", rows).astype(np.int64)
     found = {}
     for tid in np.unique(tids).tolist():
         own = tids == tid
@@ -301,7 +301,7 @@ def _key_finding(
     waits = np.flatnonzero(on_key & (futexes.op == WAIT) & ~np.isnan(futexes.ends))
     wakes = np.flatnonzero(on_key & (futexes.op == WAKE))
     wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
-    retvals = numbers(trace.syscalls["retval"])[futexes.rows]
+    wait_retvals = numbers_at(trace.syscalls, "retval", futexes.rows[waits])  # waits ascend
     # stretches per waiting thread: (tid, start, end, waits, timeouts, row of first wait)
     stretches: list[tuple[int, float, float, int, int, int]] = []
     threads = _threads(trace, pid)
@@ -313,7 +313,7 @@ def _key_finding(
             span = mine[first : last + 1]
             start, end = float(futexes.starts[span[0]]), float(futexes.ends[span[-1]])
             if end - start >= MIN_STRETCH_S:
-                timeouts = int((retvals[span] < 0).sum())
+                timeouts = int((wait_retvals[np.searchsorted(waits, span)] < 0).sum())
                 stretches.append((int(tid), start, end, len(span), timeouts, int(span[0])))
     if not stretches:
         return None
@@ -419,7 +419,7 @@ def _key_finding(
         )
     resource_key = futex_key(pid, address)
     rows = futexes.rows[[row for *_, row in mine[:3]]]
-    lines = cited_lines(trace.syscalls)[rows]
+    lines = lines_at(trace.syscalls, rows)
     return Finding(
         code=CODE,
         kind=KIND,

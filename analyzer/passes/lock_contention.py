@@ -64,7 +64,7 @@ from analyzer.derive.strace_locks import (
     futex_key,
     who_woke,
 )
-from analyzer.derive.strace_tasks import process_runtime
+from analyzer.derive.strace_rows import lines_at, numbers_at, process_runtime_of, taken
 from analyzer.passes.base import (
     Culprit,
     Finding,
@@ -76,10 +76,8 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
-    cited_lines,
+    Steps,
     downsample,
-    in_flight,
-    numbers,
     parked_s,
     percentile,
     plural,
@@ -112,7 +110,7 @@ SEVERE_SHARE = 0.5
 
 def _runs_python(trace: StraceTables, pid: int) -> bool | None:
     """Whether the process runs Python; None when the trace does not show what it runs."""
-    runtime = process_runtime(trace, pid)
+    runtime = process_runtime_of(trace, pid)
     return None if runtime is None else runtime == "python"
 
 
@@ -271,13 +269,13 @@ def _address_finding(
     calls = trace.syscalls
     starts, ends = futexes.starts[waits], futexes.ends[waits]
     durations = ends - starts
-    errnos = calls["errno"].take(futexes.rows[waits])
+    errnos = taken(calls, ["errno"], futexes.rows[waits])["errno"]
     ops = sorted({futexes.op_names[code] for code in np.unique(futexes.op_name[waits])})
     wake_tids = futexes.tids[wakes]
     wakers = (
         pd.Series(wake_tids).value_counts().sort_index().sort_values(ascending=False, kind="stable")
     )
-    retvals = numbers(calls["retval"])[futexes.rows[wakes]]
+    retvals = numbers_at(calls, "retval", futexes.rows[wakes])
     total_s = float(durations.sum())
     max_s = float(durations.max())
     share = waiting_share(total_s, len(waiters), trace.wall_s)
@@ -377,7 +375,7 @@ def _address_finding(
         )
         title = f"{plural(len(waiters), 'thread')} idle on futex {address} (condition wait)"
     longest = np.argsort(-durations, kind="stable")[: config.max_samples]
-    lines = cited_lines(calls)[futexes.rows[waits[longest]]]
+    lines = lines_at(calls, futexes.rows[waits[longest]])
     return Finding(
         code=CODE,
         kind=KIND,
@@ -407,6 +405,66 @@ def _address_finding(
     )
 
 
+def _sweep(
+    futexes: Futexes,
+    wait_rows: np.ndarray,
+    wait_order: np.ndarray,
+    sorted_keys: np.ndarray,
+    busy: np.ndarray,
+    threshold: int,
+) -> tuple[pd.DataFrame, dict[int, list[list[float]]]]:
+    """`step_stats` of the waits of each `busy` key (in key order, as one sweep over all of
+    them gives), and the timeline of those that reach `threshold` waiters: swept one key
+    at a time, so the change points held are one key's, not the trace's."""
+    keys = np.flatnonzero(busy)
+    firsts = np.searchsorted(sorted_keys, keys, side="left").tolist()
+    lasts = np.searchsorted(sorted_keys, keys, side="right").tolist()
+    spans = list(zip(firsts, lasts, strict=True))
+    # one origin for every key, as one sweep had
+    origin = float(min(futexes.starts[wait_rows[wait_order[a:b]]].min() for a, b in spans))
+    parts: list[pd.DataFrame] = []
+    timelines: dict[int, list[list[float]]] = {}
+    for key, (lo, hi) in zip(keys.tolist(), spans, strict=True):
+        rows = wait_rows[np.sort(wait_order[lo:hi])]
+        steps = in_flight_from(
+            origin, np.full(len(rows), key), futexes.starts[rows], futexes.ends[rows]
+        )
+        part = step_stats(steps, stretches_above(steps, threshold), threshold)
+        parts.append(part)
+        if int(part["peak"].iloc[0]) >= threshold:
+            timelines[key] = downsample(steps.times, steps.counts, MAX_TIMELINE_POINTS)
+    return pd.concat(parts, ignore_index=True), timelines
+
+
+def in_flight_from(
+    origin: float, groups: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> Steps:
+    """`analyzer.passes.common.in_flight` with times rounded to whole microseconds from
+    `origin` rather than from the first start: the steps of some groups equal the rows of
+    those groups in one sweep over more groups, given that sweep's origin."""
+    event_groups = np.concatenate([groups, groups]).astype(np.int64)
+    micros = np.rint((np.concatenate([starts, ends]) - origin) * 1e6).astype(np.int64)
+    deltas = np.concatenate([np.ones(len(starts), np.int64), -np.ones(len(ends), np.int64)])
+    time_bits = int(micros.max()).bit_length()
+    if time_bits + int(event_groups.max()).bit_length() < 63:
+        order = np.argsort((event_groups << time_bits) | micros)
+    else:
+        order = np.lexsort((micros, event_groups))
+    event_groups, micros = event_groups[order], micros[order]
+    counts = np.cumsum(deltas[order])
+    last_at_time = np.ones(len(order), dtype=bool)
+    last_at_time[:-1] = (event_groups[1:] != event_groups[:-1]) | (micros[1:] != micros[:-1])
+    groups_kept = event_groups[last_at_time]
+    times = origin + micros[last_at_time] / 1e6
+    counts = counts[last_at_time]
+    group_starts = np.ones(len(times), dtype=bool)
+    group_starts[1:] = groups_kept[1:] != groups_kept[:-1]
+    spans = np.zeros(len(times))
+    spans[:-1] = np.where(group_starts[1:], 0.0, times[1:] - times[:-1])
+    bounds = np.append(np.flatnonzero(group_starts), len(times))
+    return Steps(groups_kept, times, counts, spans, bounds)
+
+
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     """The lock_contention findings of one trace."""
     futexes = futex_calls(trace)
@@ -422,26 +480,23 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if len(wait_rows) == 0:
         return []
     threshold = max(config.lock_min_waiters, 1)
-    keys = futexes.keys[wait_rows]
+    keys = futexes.keys[wait_rows].astype(np.int64)  # as the sorts below had them
     total = np.bincount(keys, weights=futexes.ends[wait_rows] - futexes.starts[wait_rows])
     # a thread waits once at a time, so an address needs `threshold` distinct waiters
     pairs = np.unique(keys * (int(futexes.tids.max()) + 1) + futexes.tids[wait_rows])
     waiters = np.bincount(pairs // (int(futexes.tids.max()) + 1), minlength=len(total))
     busy = (waiters >= threshold) & (total >= config.lock_min_wait_s)
-    sweep = busy[keys]
-    if not sweep.any():
+    if not busy[keys].any():
         return []
-    steps = in_flight(keys[sweep], futexes.starts[wait_rows][sweep], futexes.ends[wait_rows][sweep])
-    stats = step_stats(steps, stretches_above(steps, threshold), threshold)
+    wait_order = np.argsort(keys)
+    sorted_keys = keys[wait_order]
+    stats, timelines = _sweep(futexes, wait_rows, wait_order, sorted_keys, busy, threshold)
     stats["total_s"] = total[stats["group"].to_numpy()]
     candidates = stats[stats["peak"] >= threshold].sort_values("total_s", ascending=False)
     wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
-    wake_keys = futexes.keys[wake_rows]
-    # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value had changed)
-    woken_rows = numbers(trace.syscalls["retval"])[futexes.rows[wait_rows]] == 0
-    wait_order = np.argsort(keys)
+    wake_keys = futexes.keys[wake_rows].astype(np.int64)
     wake_order = np.argsort(wake_keys)
-    sorted_keys, sorted_wake_keys = keys[wait_order], wake_keys[wake_order]
+    sorted_wake_keys = wake_keys[wake_order]
     pythons: dict[int, bool | None] = {}
     serious: list[Finding] = []
     minor: list[Finding] = []
@@ -457,7 +512,8 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             key,
             wait_rows[members],
             wake_rows[wake_order[lo:hi]],
-            woken_rows[members],
+            # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value changed)
+            numbers_at(trace.syscalls, "retval", futexes.rows[wait_rows[members]]) == 0,
             trace,
         )
         longest = float(np.max(futexes.ends[found.waits] - futexes.starts[found.waits]))
@@ -471,12 +527,9 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         pid = int(futexes.key_pid[key])
         if found.kind != "condition" and pid not in pythons:
             pythons[pid] = _runs_python(trace, pid)
-        index = int(np.searchsorted(steps.group_ids, key))
-        span = slice(steps.bounds[index], steps.bounds[index + 1])
-        timeline = downsample(steps.times[span], steps.counts[span], MAX_TIMELINE_POINTS)
         chosen.append(
             _address_finding(
-                trace, futexes, row, found, timeline, pythons.get(pid), severity, config
+                trace, futexes, row, found, timelines[key], pythons.get(pid), severity, config
             )
         )
     return serious + minor

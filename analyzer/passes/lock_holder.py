@@ -58,6 +58,7 @@ from analyzer.derive.strace_locks import (
     FileLocks,
     Futexes,
     Held,
+    Resources,
     activity,
     attribute_waits,
     futex_calls,
@@ -66,6 +67,7 @@ from analyzer.derive.strace_locks import (
     root_charges,
     who_woke,
 )
+from analyzer.derive.strace_rows import lines_at, numbers_at, taken
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -76,8 +78,8 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.common import cited_lines, numbers, parked_s, plural
-from analyzer.passes.targets import describe, trace_resources
+from analyzer.passes.common import parked_s, plural
+from analyzer.passes.targets import describe, encode_resources, with_paths
 
 CODE = "IOD014"
 KIND = "lock_holder"
@@ -179,10 +181,8 @@ def _file_findings(trace: StraceTables, locks: FileLocks, config: PassConfig) ->
     for index, charge in enumerate(charges):
         hold = locks.holds[charge.hold]
         groups[(hold.target, hold.pid)].append(index)
-    encoded = trace_resources(trace)
     findings = []
     calls = trace.syscalls
-    lines = cited_lines(calls)
     for (target, pid), members in groups.items():
         pieces = [charges[i] for i in members]
         wait_s = _union_length([(p.start, p.end) for p in pieces])
@@ -201,8 +201,7 @@ def _file_findings(trace: StraceTables, locks: FileLocks, config: PassConfig) ->
             tids,
             np.array([hold.start for hold in holds]),
             np.array([hold.end for hold in holds]),
-            encoded.codes,
-            encoded.names,
+            _resources(trace),
         )
         sqlite = target in locks.sqlite
         names = sorted(set().union(*(hold.names for hold in holds)))
@@ -264,12 +263,8 @@ def _file_findings(trace: StraceTables, locks: FileLocks, config: PassConfig) ->
         )
         if peer:
             resource_text += f", held across calls to {_plain(peer)}"
-        cited = [
-            int(lines[row])
-            for hold in holds[:3]
-            for row in hold.rows[:1]
-            if not math.isnan(lines[row])
-        ]
+        first_rows = np.array([row for hold in holds[:3] for row in hold.rows[:1]], np.int64)
+        cited = [int(line) for line in lines_at(calls, first_rows) if not math.isnan(line)]
         findings.append(
             Finding(
                 code=CODE,
@@ -323,6 +318,22 @@ def _file_findings(trace: StraceTables, locks: FileLocks, config: PassConfig) ->
     return findings
 
 
+RESOURCE_COLUMNS = ("target", "fd", "args")
+"""What `with_paths` reads."""
+
+
+def _resources(trace: StraceTables) -> Resources:
+    """The resources of given rows of the trace's calls, encoded for those rows alone: a
+    row's resource (its target, or the path it names) depends on that row only, so this
+    gives each row the name `trace_resources` gives it without encoding every call."""
+
+    def of_rows(rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        encoded = encode_resources(with_paths(taken(trace.syscalls, RESOURCE_COLUMNS, rows)))
+        return encoded.codes, encoded.names
+
+    return of_rows
+
+
 def _union_length(intervals: list[tuple[float, float]]) -> float:
     """The time covered by intervals that may overlap (waits of several threads at once
     count once per thread: call per waiter)."""
@@ -343,7 +354,6 @@ def _futex_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     candidates = np.flatnonzero(totals >= MIN_WAIT_S)
     if len(candidates) == 0:
         return []
-    retvals = numbers(trace.syscalls["retval"])[futexes.rows]
     wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
     wake_order = np.argsort(futexes.keys[wake_rows], kind="stable")
     wake_keys = futexes.keys[wake_rows][wake_order]
@@ -358,7 +368,7 @@ def _futex_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         lo, hi = np.searchsorted(wake_keys, [key, key + 1])
         wakes = wake_rows[wake_order[lo:hi]]
         wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
-        finding = _futex_finding(trace, futexes, key, waits, wakes, retvals, config)
+        finding = _futex_finding(trace, futexes, key, waits, wakes, config)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -370,21 +380,21 @@ def _futex_finding(
     key: int,
     waits: np.ndarray,
     wakes: np.ndarray,
-    retvals: np.ndarray,
     config: PassConfig,
 ) -> Finding | None:
     starts, ends, tids = futexes.starts[waits], futexes.ends[waits], futexes.tids[waits]
     if len(np.unique(tids)) < max(config.lock_min_waiters, 1):
         return None
-    woken = retvals[waits] == 0
+    woken = numbers_at(trace.syscalls, "retval", futexes.rows[waits]) == 0
+    wake_retvals = numbers_at(trace.syscalls, "retval", futexes.rows[wakes])
     # A wake that woke several waiters at once is a broadcast (notify_all, Event.set, an
     # executor's shutdown): the waiters were parked on a condition, not queued behind a
     # holder; a mutex release wakes one waiter. Such waits are nobody's hold.
     wake_starts = futexes.starts[wakes]
-    broadcasts = wake_starts[retvals[wakes] > 1]
+    broadcasts = wake_starts[wake_retvals > 1]
     if len(broadcasts):
         last = np.searchsorted(wake_starts, ends, side="right") - 1
-        ended_by = np.where(last >= 0, retvals[wakes][np.maximum(last, 0)], 0)
+        ended_by = np.where(last >= 0, wake_retvals[np.maximum(last, 0)], 0)
         woken &= ~((ended_by > 1) & (wake_starts[np.maximum(last, 0)] >= starts))
     wakers = who_woke(starts, ends, woken, futexes.starts[wakes], futexes.tids[wakes])
     held = attribute_waits(tids, starts, ends, wakers, futexes.starts[wakes], futexes.tids[wakes])
@@ -415,8 +425,7 @@ def _futex_finding(
         return None
     # the holds: the stretches the waiters spent behind it (union of their pieces)
     hold_starts, hold_ends = _merge(held.start[mine], held.end[mine])
-    encoded = trace_resources(trace)
-    found = activity(trace, [holder], hold_starts, hold_ends, encoded.codes, encoded.names)
+    found = activity(trace, [holder], hold_starts, hold_ends, _resources(trace))
     if found.span_s > 0 and parked_s(found) >= IDLE_SHARE * found.span_s:
         return None  # a producer parked elsewhere, not a holder doing work
     address = futexes.addresses[int(futexes.key_address[key])]
@@ -445,7 +454,7 @@ def _futex_finding(
     if peer:
         resource_text += f", held across calls to {_plain(peer)}"
         message += f" It held the lock across a network call to {_plain(peer)}."
-    lines = cited_lines(trace.syscalls)[futexes.rows[waits[np.argsort(-(ends - starts))[:3]]]]
+    lines = lines_at(trace.syscalls, futexes.rows[waits[np.argsort(-(ends - starts))[:3]]])
     resource_key = futex_key(pid, address)
     return Finding(
         code=CODE,

@@ -60,7 +60,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, numbers
+from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.derive.chunked import take
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -75,8 +76,9 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
+from analyzer.passes.call_slices import slices
 from analyzer.passes.common import in_flight, percentile, plural
-from analyzer.passes.targets import describe, trace_resources
+from analyzer.passes.targets import describe, resources, target_classes, with_paths
 
 CODE = "IOD018"
 KIND = "pipe_backpressure"
@@ -180,42 +182,65 @@ def _loop_tids(earlier: Sequence[Finding], trace: StraceTables) -> set[int]:
 
 
 def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
-    """The writes on each pipe (or connected UNIX socket) that has a blocked write."""
+    """The writes on each pipe (or connected UNIX socket) that has a blocked write, pipes in
+    the order of their first call (of any kind), read a slice at a time."""
     calls = trace.syscalls
-    encoded = trace_resources(trace)
-    kinds = np.array([*encoded.classes, None], dtype=object)
-    channel = np.isin(kinds, list(CHANNELS))
-    if not channel.any():
+    first_row: dict[str, int] = {}
+    kind_of: dict[str, str] = {}
+    found_rows: list[np.ndarray] = []
+    found_durations: list[np.ndarray] = []
+    found_texts: list[str] = []
+    columns = ["syscall", "target", "fd", "args", "duration_s", "start_s", "end_s"]
+    for offset, part in slices(calls, columns):
+        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        if len(encoded.dictionary) == 0:
+            continue
+        classes = np.asarray(target_classes(encoded.dictionary).to_pylist(), dtype=object)
+        channel = np.isin(classes, list(CHANNELS))
+        if not channel.any():
+            continue
+        entries = np.flatnonzero(channel)
+        texts = resources(encoded.dictionary.take(pa.array(entries))).to_pylist()
+        text_of_entry = np.full(len(channel) + 1, -1, dtype=np.int64)
+        text_of_entry[entries] = np.arange(len(entries))
+        indices = np.asarray(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        seen, first = np.unique(indices, return_index=True)
+        for entry, row in zip(seen.tolist(), first.tolist(), strict=True):
+            if entry >= 0 and channel[entry]:
+                text = texts[int(text_of_entry[entry])]
+                if text not in first_row:
+                    first_row[text] = offset + row
+                    kind_of[text] = str(classes[entry])
+        # codes are -1 for calls without a target: they index the final -1
+        on_channel = text_of_entry[indices] >= 0
+        rows = np.flatnonzero(on_channel & is_in(part["syscall"], WRITES))
+        if len(rows) == 0:
+            continue
+        durations = call_durations(part.take(pa.array(rows)))
+        found_rows.append(offset + rows)
+        found_durations.append(np.nan_to_num(durations, nan=0.0))
+        found_texts.extend(texts[int(i)] for i in text_of_entry[indices[rows]])
+    if not found_rows:
         return {}
-    # codes are -1 for calls without a target: they index the final None
-    rows = np.flatnonzero(channel[encoded.codes])
-    names = contiguous(calls["syscall"].take(pa.array(rows)))
-    writing = np.asarray(
-        pc.fill_null(pc.is_in(names, value_set=pa.array(sorted(WRITES))), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
-    rows = rows[writing]
-    if len(rows) == 0:
-        return {}
-    durations = numbers(calls["duration_s"])[rows]
-    missing = np.isnan(durations)
-    if missing.any():
-        durations[missing] = call_durations(calls.take(pa.array(rows[missing])))
-    durations = np.nan_to_num(durations, nan=0.0)
-    codes = encoded.codes[rows]
+    order = sorted(first_row, key=first_row.__getitem__)
+    code_of = {text: code for code, text in enumerate(order)}
+    rows = np.concatenate(found_rows)
+    durations = np.concatenate(found_durations)
+    codes = np.array([code_of[text] for text in found_texts], dtype=np.int64)
     blocked_codes = np.unique(codes[durations >= BLOCKED_WRITE_S])
     keep = np.isin(codes, blocked_codes)
     rows, durations, codes = rows[keep], durations[keep], codes[keep]
     if len(rows) == 0:
         return {}
-    picked = calls.select(["tid", "pid", "fd", "start_s", "args"]).take(pa.array(rows))
+    picked = take(calls.select(["tid", "pid", "fd", "start_s", "args"]), rows)
     found = {}
     for code in blocked_codes:
         member = codes == code
-        found[encoded.names[int(code)]] = _Writes(
-            kind=str(kinds[int(code)]),
+        name = order[int(code)]
+        found[name] = _Writes(
+            kind=kind_of[name],
             rows=rows[member],
             tids=numbers(picked["tid"])[member],
             pids=numbers(picked["pid"])[member],
@@ -269,10 +294,10 @@ def _held_lock(
             dtype=bool,
         )
     )
-    futex_rows = futex_rows[np.isin(numbers(calls["pid"].take(pa.array(futex_rows))), writer_pids)]
+    futex_rows = futex_rows[np.isin(numbers(take(calls["pid"], futex_rows)), writer_pids)]
     if len(futex_rows) == 0:
         return None
-    picked = calls.take(pa.array(futex_rows))
+    picked = take(calls, futex_rows)
     heads = pc.utf8_slice_codeunits(picked["args"], 0, 48)
     parts = pc.extract_regex(heads, _FUTEX.pattern)
     address = np.asarray(pc.struct_field(parts, "address").to_numpy(zero_copy_only=False), object)
@@ -564,7 +589,7 @@ def _finding(
         "share_of_wall": share,
     }
     order = np.argsort(-writes.durations, kind="stable")[: config.max_samples]
-    picked = trace.syscalls.take(pa.array(writes.rows[order]))
+    picked = take(trace.syscalls, writes.rows[order])
     lines = numbers(pc.coalesce(picked["line_start"], picked["line_end"]))
     if reader is not None:
         role = f"the slow reader of {where}"

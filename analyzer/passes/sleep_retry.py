@@ -29,14 +29,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from analyzer.arrays import is_in
+from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
+from analyzer.passes.call_slices import slices, taken
 from analyzer.passes.common import cited_lines, numbers, plural
-from analyzer.passes.targets import describe, trace_resources
+from analyzer.passes.targets import (
+    describe,
+    resources,
+    target_classes,
+    trace_resources,
+    with_paths,
+)
 
 CODE = "IOD012"
 KIND = "sleep_retry"
@@ -77,7 +86,207 @@ def _database_codes(codes: np.ndarray, names: list[str]) -> np.ndarray:
     return merged[np.searchsorted(unique, codes)]
 
 
+def _escalations(
+    sleeps: pd.DataFrame, names: list[str], classes: list[str | None]
+) -> tuple[pd.DataFrame, list[str], list[str | None]]:
+    """`sleeps` (by thread, then time) with `escalates` per sleep."""
+    previous = sleeps.groupby(["tid", "resource"], sort=False)
+    prior_duration = previous["duration"].shift()
+    prior_end = previous["start"].shift() + prior_duration
+    escalates = (sleeps["duration"] >= ESCALATION * prior_duration) & (
+        sleeps["start"] - prior_end <= RETRY_GAP_S
+    )
+    # A backoff escalates step after step (SQLite: 1, 2, 5, 10, 15, 20 ms ...); sleeps of
+    # random length (a stalled reader's think time) escalate now and then, one step at a
+    # time. Only escalations in a run of `ESCALATION_RUN` in a row count.
+    run_id = (~escalates).groupby([sleeps["tid"], sleeps["resource"]], sort=False).cumsum()
+    run_length = escalates.groupby(
+        [sleeps["tid"], sleeps["resource"], run_id], sort=False
+    ).transform("sum")
+    sleeps["escalates"] = escalates & (run_length >= ESCALATION_RUN)
+    return sleeps, names, classes
+
+
+def _short_sleeps(calls: pa.Table) -> np.ndarray:
+    """The durations of the short sleeps, in row order (a slice at a time)."""
+    parts = [np.zeros(0)]
+    for _, part in slices(calls, ["syscall", "duration_s", "start_s", "end_s"]):
+        durations = call_durations(part)
+        parts.append(durations[is_in(part["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)])
+    return np.concatenate(parts)
+
+
+class _NotInOrder(Exception):
+    """A thread's calls are not in time order in the table: the slice-wise walk does not
+    apply."""
+
+
 def _attributed_sleeps(
+    trace: StraceTables, config: PassConfig
+) -> tuple[pd.DataFrame, list[str], list[str | None]] | None:
+    """The short sleeps that follow a call on a resource (its code in `resource`, SQLite
+    side files merged into their database) with `escalates` per sleep, and the resources'
+    names and classes; None when the trace has too few short sleeps to matter.
+
+    Only sleeps and calls with a resource matter, walked per thread in time order: the call
+    before a sleep is the previous such call of the thread, the attempt it retries the
+    thread's last call with a resource. A slice at a time, carrying each thread's last call
+    across slices, when each thread's calls are in time order in the table (strace writes
+    them so); the whole-trace sort otherwise."""
+    calls = trace.syscalls
+    short = _short_sleeps(calls)
+    if len(short) < MIN_SLEEPS or short.sum() < config.sleep_retry_min_s:
+        return None
+    try:
+        return _attributed_by_slices(trace)
+    except _NotInOrder:
+        return _attributed_whole(trace, config)
+
+
+class _Names:
+    """Resource codes given as resources are needed (those of attributed sleeps), not to
+    every resource of the trace (a long trace has one per connection)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.classes: list[str | None] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, name: str, target_class: str | None) -> int:
+        if name not in self._codes:
+            self._codes[name] = len(self.names)
+            self.names.append(name)
+            self.classes.append(target_class)
+        return self._codes[name]
+
+    def entries(self, targets: pa.Array, entries: np.ndarray) -> np.ndarray:
+        """The codes of the resources of these entries of a slice's distinct targets (a
+        resource's class is that of any of its targets)."""
+        unique, inverse = np.unique(entries, return_inverse=True)
+        picked = targets.take(pa.array(unique, pa.int64()))
+        codes = [
+            self.code(name, cls)
+            for name, cls in zip(
+                resources(picked).to_pylist(), target_classes(picked).to_pylist(), strict=True
+            )
+        ]
+        return np.array(codes, dtype=np.int64)[inverse]
+
+
+def _databases_present(trace: StraceTables, wanted: set[str]) -> dict[str, str | None]:
+    """Which of the resource names `wanted` some call of the trace is on, with the class of
+    its first target (a second scan, only when a SQLite side file was slept on)."""
+    found: dict[str, str | None] = {}
+    for _, part in slices(trace.syscalls, ["target", "fd", "args"]):
+        targets = pc.dictionary_encode(contiguous(with_paths(part))).dictionary
+        if len(targets) == 0:
+            continue
+        names = resources(targets).to_pylist()
+        hits = [i for i, name in enumerate(names) if name in wanted and name not in found]
+        if hits:
+            classes = target_classes(targets.take(pa.array(hits, pa.int64()))).to_pylist()
+            for index, cls in zip(hits, classes, strict=True):
+                found.setdefault(names[index], cls)
+    return found
+
+
+def _attributed_by_slices(
+    trace: StraceTables,
+) -> tuple[pd.DataFrame, list[str], list[str | None]] | None:
+    calls = trace.syscalls
+    named = _Names()
+    last_start: dict[int, float] = {}
+    last_end: dict[int, float] = {}
+    last_code: dict[int, int] = {}
+    found: list[tuple[np.ndarray, ...]] = []
+    columns = ["syscall", "tid", "start_s", "duration_s", "end_s", "target", "fd", "args"]
+    for offset, part in slices(calls, columns):
+        durations = call_durations(part)
+        sleeping = is_in(part["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)
+        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        entry = np.asarray(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        targeted = ~sleeping & (entry >= 0)
+        tids, starts = numbers(part["tid"]), numbers(part["start_s"])
+        kept = np.flatnonzero((targeted | sleeping) & ~np.isnan(tids) & ~np.isnan(starts))
+        if len(kept) == 0:
+            continue
+        order = kept[np.argsort(tids[kept], kind="stable")]
+        tid, start = tids[order], starts[order]
+        end = start + np.nan_to_num(durations[order])
+        positions = np.arange(len(order))
+        continues = np.r_[False, tid[1:] == tid[:-1]]
+        if np.any(continues[1:] & (start[1:] < start[:-1])):
+            raise _NotInOrder
+        firsts = np.flatnonzero(~continues)
+        lasts = np.r_[firsts[1:] - 1, len(order) - 1]
+        first_tids = tid[firsts].tolist()
+        carried_start = np.array([last_start.get(int(t), -np.inf) for t in first_tids])
+        if np.any(start[firsts] < carried_start):
+            raise _NotInOrder
+        thread_first = np.maximum.accumulate(np.where(continues, 0, positions))
+        previous_end = np.where(continues, np.r_[np.nan, end[:-1]], np.nan)
+        previous_end[firsts] = [last_end.get(int(t), np.nan) for t in first_tids]
+        last_attempt = np.maximum.accumulate(np.where(targeted[order], positions, -1))
+        here = last_attempt >= thread_first
+        carried = np.array([last_code.get(int(t), -1) for t in first_tids], np.int64)
+        attempt_codes = np.where(here, -1, carried[np.cumsum(~continues) - 1])
+        chosen = (
+            sleeping[order] & (here | (attempt_codes >= 0)) & (start - previous_end <= RECENT_S)
+        )
+        # the codes of the attempts a chosen sleep or the next slice needs
+        needed = np.zeros(len(order), dtype=bool)
+        needed[lasts] = True
+        needed = np.flatnonzero(here & (needed | chosen))
+        if len(needed):
+            entries = entry[order[last_attempt[needed]]]
+            attempt_codes[needed] = named.entries(encoded.dictionary, entries)
+        if chosen.any():
+            rows = order[chosen]
+            found.append(
+                (offset + rows, tid[chosen], start[chosen], durations[rows], attempt_codes[chosen])
+            )
+        for index, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+            thread = int(tid[index])
+            last_start[thread] = float(start[last])
+            last_end[thread] = float(end[last])
+            if attempt_codes[last] >= 0:
+                last_code[thread] = int(attempt_codes[last])
+    if not found:
+        return None
+    rows, tid, start, duration, codes = (np.concatenate(c) for c in zip(*found, strict=True))
+    by_thread = np.lexsort((rows, tid))
+    rows, tid, start, duration, codes = (
+        rows[by_thread],
+        tid[by_thread],
+        start[by_thread],
+        duration[by_thread],
+        codes[by_thread],
+    )
+    # A side file counts as its database when the database is among the trace's resources.
+    bases = {
+        SQLITE_SIDE_FILE.sub("", named.names[code])
+        for code in np.unique(codes).tolist()
+        if SQLITE_SIDE_FILE.search(named.names[code])
+    }
+    if bases:
+        for name, cls in _databases_present(trace, bases).items():
+            named.code(name, cls)
+    sleeps = pd.DataFrame(
+        {
+            "row": rows,
+            "tid": tid,
+            "pid": numbers(taken(calls, ["pid"], rows)["pid"]),
+            "start": start,
+            "duration": duration,
+            "resource": _database_codes(codes, named.names),
+        }
+    )
+    return _escalations(sleeps, named.names, named.classes)
+
+
+def _attributed_whole(
     trace: StraceTables, config: PassConfig
 ) -> tuple[pd.DataFrame, list[str], list[str | None]] | None:
     """The short sleeps that follow a call on a resource (its code in `resource`, SQLite
@@ -86,7 +295,9 @@ def _attributed_sleeps(
 
     Only sleeps and calls with a resource matter, so only they are sorted (by thread and
     time): the call before a sleep is then the previous kept row of the same thread, and
-    the attempt it retries the last kept row with a resource."""
+    the attempt it retries the last kept row with a resource.
+
+    The whole-trace way, for traces whose calls are not in time order within a thread."""
     calls = trace.syscalls
     durations = call_durations(calls)
     sleeping = is_in(calls["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)
@@ -112,31 +323,20 @@ def _attributed_sleeps(
     if len(rows) == 0:
         return None
     resources = encoded.codes[order[last_attempt[chosen]]]
-    sleeps = pd.DataFrame(
-        {
-            "row": rows,
-            "tid": tid[chosen],
-            "pid": numbers(calls["pid"])[rows],
-            "start": start[chosen],
-            "duration": durations[rows],
-            "resource": _database_codes(resources, encoded.names),
-        }
+    return _escalations(
+        pd.DataFrame(
+            {
+                "row": rows,
+                "tid": tid[chosen],
+                "pid": numbers(calls["pid"])[rows],
+                "start": start[chosen],
+                "duration": durations[rows],
+                "resource": _database_codes(resources, encoded.names),
+            }
+        ),
+        encoded.names,
+        encoded.classes,
     )
-    previous = sleeps.groupby(["tid", "resource"], sort=False)
-    prior_duration = previous["duration"].shift()
-    prior_end = previous["start"].shift() + prior_duration
-    escalates = (sleeps["duration"] >= ESCALATION * prior_duration) & (
-        sleeps["start"] - prior_end <= RETRY_GAP_S
-    )
-    # A backoff escalates step after step (SQLite: 1, 2, 5, 10, 15, 20 ms ...); sleeps of
-    # random length (a stalled reader's think time) escalate now and then, one step at a
-    # time. Only escalations in a run of `ESCALATION_RUN` in a row count.
-    run_id = (~escalates).groupby([sleeps["tid"], sleeps["resource"]], sort=False).cumsum()
-    run_length = escalates.groupby(
-        [sleeps["tid"], sleeps["resource"], run_id], sort=False
-    ).transform("sum")
-    sleeps["escalates"] = escalates & (run_length >= ESCALATION_RUN)
-    return sleeps, encoded.names, encoded.classes
 
 
 def _peak_sleepers(starts: np.ndarray, ends: np.ndarray) -> tuple[int, float]:
@@ -199,13 +399,12 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         & ((groups["threads"] >= 2) | (groups["escalations"] >= MIN_ESCALATIONS))
     )
     groups = groups[keep].sort_values("total_s", ascending=False).head(MAX_FINDINGS)
-    lines = cited_lines(trace.syscalls)
     findings = []
     for group in groups.itertuples(index=False):
         members = sleeps[
             (sleeps["pid_key"] == group.pid_key) & (sleeps["resource"] == group.resource)
         ]
-        findings.append(_finding(trace, members, group, names, classes, lines, config))
+        findings.append(_finding(trace, members, group, names, classes, config))
     return findings
 
 
@@ -215,7 +414,6 @@ def _finding(
     group: Any,
     names: list[str],
     classes: list[str | None],
-    lines: np.ndarray,
     config: PassConfig,
 ) -> Finding:
     resource = names[int(group.resource)]
@@ -274,9 +472,16 @@ def _finding(
         start=float(starts.min()),
         duration_s=float(ends.max() - starts.min()),
         cost_s=total_s,
-        lines=tuple(int(line) for line in lines[longest["row"].to_numpy()] if not np.isnan(line)),
+        lines=tuple(
+            int(line) for line in _lines(trace, longest["row"].to_numpy()) if not np.isnan(line)
+        ),
         resource=Resource(classes[int(group.resource)] or "other", resource, where),
     )
+
+
+def _lines(trace: StraceTables, rows: np.ndarray) -> np.ndarray:
+    """`cited_lines` of the calls at `rows` (read at those rows only)."""
+    return cited_lines(taken(trace.syscalls, ["line_start", "line_end"], rows))
 
 
 def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:

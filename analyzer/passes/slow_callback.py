@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.asyncio import DEFAULT_SLOW_CALLBACK_S
+from analyzer.derive.asyncio import DEFAULT_SLOW_CALLBACK_S, RowValues, first_codes, pair_codes
 from analyzer.derive.clock_alignment import Alignment, align, assign, clock_text
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.causes import CAUSES
@@ -122,10 +122,11 @@ class Matches:
 
 @dataclass(frozen=True)
 class Steps:
-    """The slow_callback rows of one log as numpy columns, with their group codes."""
+    """The slow_callback rows of one log: their numbers as numpy columns, with their group
+    codes, and their other values read only for the rows a finding shows (`values`)."""
 
     input: str
-    columns: dict[str, np.ndarray]
+    rows: RowValues
     duration: np.ndarray
     time_s: np.ndarray
     group: np.ndarray
@@ -137,24 +138,38 @@ class Steps:
     def count(self) -> int:
         return len(self.duration)
 
+    def values(self, name: str, positions: np.ndarray | Sequence[int]) -> np.ndarray:
+        return self.rows.values(name, positions)
+
     def row(self, index: int) -> dict[str, Any]:
-        return {name: values[index] for name, values in self.columns.items()}
+        row = self.rows.row(index, [*_COLUMNS, "text"])
+        text = row.pop("text")
+        row["state"] = step_states(pa.chunked_array([pa.array([text], pa.string())]))[0]
+        return row
 
     @classmethod
-    def of(cls, table: pa.Table, name: str) -> Steps:
-        columns = {column: table[column].to_numpy(zero_copy_only=False) for column in _COLUMNS}
-        columns["state"] = step_states(table["text"])
-        subject = pc.coalesce(table["coro"], table["callback"], pa.scalar(""))
-        key = pc.binary_join_element_wise(pc.fill_null(table["location"], ""), subject, "\x1f")
-        codes = pc.dictionary_encode(key.combine_chunks()).indices
+    def of(
+        cls,
+        events: pa.Table,
+        rows: np.ndarray,
+        name: str,
+        location: np.ndarray,
+        subject: np.ndarray,
+    ) -> Steps:
+        """The rows `rows` of `events` (ascending); `location` and `subject`: the codes of
+        every event's location and coroutine-or-callback (`first_codes`)."""
+        duration = numbers(events["duration_s"])[rows]
+        mask = np.zeros(events.num_rows, dtype=bool)
+        mask[rows] = True
+        chosen = pa.array(mask)
         return cls(
             input=name,
-            columns=columns,
-            duration=numbers(table["duration_s"]),
-            time_s=numbers(table["time_s"]),
-            group=np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64),
-            uvloop=bool(pc.any(pc.fill_null(table["uvloop"], False)).as_py()),
-            loggers=tuple(pc.unique(table["logger"]).drop_null().to_pylist()),
+            rows=RowValues(events, rows),
+            duration=duration,
+            time_s=numbers(events["time_s"])[rows],
+            group=pair_codes(location[rows], subject[rows]),
+            uvloop=bool(pc.any(pc.fill_null(events["uvloop"].filter(chosen), False)).as_py()),
+            loggers=tuple(pc.unique(events["logger"].filter(chosen)).drop_null().to_pylist()),
         )
 
 
@@ -470,15 +485,21 @@ def _correlation(
         _matched_episode(steps.row(p), traces[matches.trace[p]], matches.episode[p])
         for p in matched_positions[: config.max_samples].tolist()
     ]
+    shown = unmatched_positions[: config.max_samples]
     unmatched = [
         {
-            "log_line": int(steps.columns["line_start"][p]),
+            "log_line": int(line),
             "log_time": steps.time_s[p],
-            "log_time_text": text_or_none(steps.columns["time"][p]),
+            "log_time_text": text_or_none(time),
             "duration_s": float(steps.duration[p]),
             "reason": matches.why(p),
         }
-        for p in unmatched_positions[: config.max_samples].tolist()
+        for p, line, time in zip(
+            shown.tolist(),
+            steps.values("line_start", shown),
+            steps.values("time", shown),
+            strict=True,
+        )
     ]
     keys = set(
         zip(
@@ -556,9 +577,9 @@ def _group_finding(
     first_s = float(times[timed].min()) if timed.any() else None
     last_s = float(times[timed].max()) if timed.any() else None
     earliest = int(members[np.nanargmin(times)]) if timed.any() else None
-    first_text = text_or_none(steps.columns["time"][earliest]) if earliest is not None else None
-    task_names = sorted({n for n in steps.columns["task_name"][members] if text_or_none(n)})
-    created = sorted({c for c in steps.columns["created_at"][members] if text_or_none(c)})
+    first_text = text_or_none(steps.values("time", [earliest])[0]) if earliest is not None else None
+    task_names = sorted({n for n in steps.values("task_name", members) if text_or_none(n)})
+    created = sorted({c for c in steps.values("created_at", members) if text_or_none(c)})
     plural = "s" if count != 1 else ""
     message = (
         f"{where_sentence[0].upper()}{where_sentence[1:]} held the event loop {count} "
@@ -583,7 +604,7 @@ def _group_finding(
         "first_time_text": first_text,
         "task_names": task_names[: config.max_samples],
         "created_at": created[: config.max_samples],
-        "lines": steps.columns["line_start"][members[: config.max_samples]].astype(int).tolist(),
+        "lines": steps.values("line_start", members[: config.max_samples]).astype(int).tolist(),
         **log_notes,
     }
     summary = None
@@ -593,7 +614,7 @@ def _group_finding(
         message += said
     if log_notes.get("uvloop"):
         message += " uvloop does not time protocol callbacks, so slower ones may be missing."
-    pids = np.unique(steps.columns["pid"][members].astype(np.float64))
+    pids = np.unique(steps.values("pid", members).astype(np.float64))
     pids = pids[np.isfinite(pids)]
     title = f"Event loop blocked by {who}"
     if location:
@@ -651,17 +672,30 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     events = inputs.loop_events
     if events is None or events.num_rows == 0:
         return []
-    is_slow = pc.fill_null(pc.equal(events["kind"], "slow_callback"), False)
-    if not pc.any(is_slow).as_py():
+    is_slow = np.asarray(
+        pc.fill_null(pc.equal(events["kind"], "slow_callback"), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
+    )
+    if not is_slow.any():
         return []
     traces = trace_episodes(inputs)
     findings: list[Finding] = []
-    for name in pc.unique(events["input"]).to_pylist():
-        mine = pc.equal(events["input"], name)
-        steps = Steps.of(events.filter(pc.and_(mine, is_slow)), name)
-        if steps.count == 0:
+    inputs_of, names = first_codes(events["input"].chunks)
+    location, _ = first_codes(pc.fill_null(c, "") for c in events["location"].chunks)
+    subject, _ = first_codes(
+        pc.coalesce(batch["coro"], batch["callback"], pa.scalar(""))
+        for batch in events.select(["coro", "callback"]).to_batches()
+    )
+    times = numbers(events["time_s"])
+    for code, name in enumerate(names):
+        mine = inputs_of == code
+        rows = np.flatnonzero(mine & is_slow)
+        if not len(rows):
             continue
-        all_times = numbers(events.filter(mine)["time_s"])
+        steps = Steps.of(events, rows, name, location, subject)
+        all_times = times[mine]
         matches = match_steps(steps.time_s, steps.duration, all_times, traces, config)
         notes = log_notes(steps, config)
         totals = np.bincount(steps.group, weights=steps.duration)

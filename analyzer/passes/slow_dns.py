@@ -63,7 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_families import (
     CHILD_WAITS,
@@ -347,17 +347,17 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
     if calls.num_rows == 0:
         return None
     resolving: set[float] = set()
-    for _, part in strace_rows.slices(calls, ["target", "fd", "args", "tid"]):
+    for _, part in strace_slices.slices(calls, ["target", "fd", "args", "tid"]):
         dns, _ = _dns_calls(part, _socket_targets(part))
         if dns.any():
             resolving.update(numbers(part["tid"].filter(pa.array(dns))).tolist())
     if not resolving:
         return None
     resolvers = np.unique(np.array(sorted(resolving), dtype=np.float64))
-    rows = strace_rows.rows_where(
+    rows = strace_slices.rows_where(
         calls, ["tid"], lambda part: np.isin(numbers(part["tid"]), resolvers)
     )
-    table = strace_rows.take(calls, ["syscall", "args", "fd", "target"], rows)
+    table = strace_slices.take(calls, ["syscall", "args", "fd", "target"], rows)
     dns, encoded = _dns_calls(table, with_paths(table))
     codes = encoded.codes
     udp_codes = np.array([cls == "udp" for cls in encoded.classes] + [False], dtype=bool)
@@ -391,8 +391,8 @@ def lookups(trace: StraceTables) -> list[Lookup]:
         return []
     rows, kinds = found
     calls = trace.syscalls
-    tids = strace_rows.values_at(calls, "tid", rows)
-    starts, ends = strace_rows.times_at(calls, rows, trace.last_s)
+    tids = strace_slices.values_at(calls, "tid", rows)
+    starts, ends = strace_slices.times_at(calls, rows, trace.last_s)
     order = np.lexsort((rows, starts, tids))
     rows, starts, ends, kinds = rows[order], starts[order], ends[order], kinds[order]
     row_tids = tids[order]
@@ -440,7 +440,7 @@ def _describe(
     segment: np.ndarray,
 ) -> list[Lookup]:
     """The Lookup of each segment, read call by call (only resolver calls: few)."""
-    calls = strace_rows.take(
+    calls = strace_slices.take(
         trace.syscalls,
         [
             "tid", "pid", "syscall", "args", "retval", "aux", "status", "line_start",
@@ -533,7 +533,7 @@ def resolv_conf(trace: StraceTables) -> dict[str, Any]:
     `read` returned (as far as strace's `-s` limit printed it)."""
     calls = trace.syscalls
     reading = frozenset({"read", "pread64"})
-    rows = strace_rows.rows_where(
+    rows = strace_slices.rows_where(
         calls,
         ["syscall", "target"],
         lambda part: (
@@ -547,7 +547,7 @@ def resolv_conf(trace: StraceTables) -> dict[str, Any]:
         ),
     )
     seen: dict[str, Any] = {}
-    for args in strace_rows.take(calls, ["args"], rows[:20])["args"].to_pylist():
+    for args in strace_slices.take(calls, ["args"], rows[:20])["args"].to_pylist():
         quoted = _QUOTED.search(args or "")
         if not quoted:
             continue

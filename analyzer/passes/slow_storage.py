@@ -62,6 +62,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, numbers
+from analyzer.derive.chunked import take
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -75,8 +76,9 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
+from analyzer.passes.call_slices import ResourceEncoder, slices
 from analyzer.passes.common import cited_lines, in_flight, percentile, plural
-from analyzer.passes.targets import trace_resources
+from analyzer.passes.targets import target_classes, with_paths
 
 CODE = "IOD017"
 KIND = "slow_storage"
@@ -352,39 +354,117 @@ def _may_qualify(
     return possible[inverse]
 
 
+@dataclass(frozen=True)
+class _Scanned:
+    """What one scan of a trace's calls, a slice at a time, keeps for this pass: the
+    resources' names, and the rows, resource codes, durations and threads of the calls on
+    regular files and of the reads of mount tables (the rows only)."""
+
+    names: list[str]
+    rows: np.ndarray
+    codes: np.ndarray
+    durations: np.ndarray
+    tids: np.ndarray
+    any_file: bool
+    mount_rows: np.ndarray
+    mount_codes: np.ndarray
+
+
+def _is_file(name: str, target_class: str | None) -> bool:
+    return target_class == "file" and not name.startswith(PSEUDO_FILESYSTEMS)
+
+
+def _is_mount_table(name: str) -> bool:
+    return bool(name and name.startswith("/proc/") and re.match(_MOUNT_TABLES, name))
+
+
+def _file_durations(trace: StraceTables) -> tuple[np.ndarray, np.ndarray]:
+    """The durations and threads of the calls on regular files, a slice at a time, without
+    numbering the resources (a file is its own resource: its target text's class is the
+    resource's)."""
+    durations: list[np.ndarray] = [np.zeros(0)]
+    tids: list[np.ndarray] = [np.zeros(0)]
+    columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
+    for _, part in slices(trace.syscalls, columns):
+        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        if len(encoded.dictionary) == 0:
+            continue
+        texts = encoded.dictionary
+        pseudo = functools.reduce(pc.or_, (pc.starts_with(texts, p) for p in PSEUDO_FILESYSTEMS))
+        regular = pc.and_(pc.equal(target_classes(texts), "file"), pc.invert(pseudo))
+        entry = np.asarray(pc.fill_null(regular, False).to_numpy(zero_copy_only=False), bool)
+        indices = np.asarray(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        local = np.flatnonzero(np.append(entry, False)[indices])
+        if len(local):
+            durations.append(call_durations(part.take(pa.array(local))))
+            tids.append(numbers(part["tid"].take(pa.array(local))))
+    return np.concatenate(durations), np.concatenate(tids)
+
+
+def _scan(trace: StraceTables) -> _Scanned:
+    calls = trace.syscalls
+    encoder = ResourceEncoder()
+    is_file: list[bool] = []
+    is_mount: list[bool] = []
+    kept: list[tuple[np.ndarray, ...]] = []
+    mounts: list[tuple[np.ndarray, ...]] = []
+    columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
+    for offset, part in slices(calls, columns):
+        codes = encoder.encode(with_paths(part))
+        for name, cls in zip(
+            encoder.names[len(is_file) :], encoder.classes[len(is_file) :], strict=True
+        ):
+            is_file.append(_is_file(name, cls))
+            is_mount.append(_is_mount_table(name))
+        # codes are -1 for calls without a path: they index the final False
+        local = np.flatnonzero(np.array([*is_file, False], dtype=bool)[codes])
+        if len(local):
+            durations = call_durations(part.take(pa.array(local)))
+            tids = numbers(part["tid"].take(pa.array(local)))
+            kept.append((offset + local, codes[local], durations, tids))
+        if any(is_mount):
+            read = np.flatnonzero(np.array([*is_mount, False], dtype=bool)[codes])
+            mounts.append((offset + read, codes[read]))
+
+    def joined(parts: list[tuple[np.ndarray, ...]], column: int, dtype: type) -> np.ndarray:
+        return np.concatenate([np.zeros(0, dtype)] + [part[column] for part in parts])
+
+    return _Scanned(
+        names=encoder.names,
+        rows=joined(kept, 0, np.int64),
+        codes=joined(kept, 1, np.int64),
+        durations=joined(kept, 2, np.float64),
+        tids=joined(kept, 3, np.float64),
+        any_file=any(is_file),
+        mount_rows=joined(mounts, 0, np.int64),
+        mount_codes=joined(mounts, 1, np.int64),
+    )
+
+
 def _file_calls(
-    trace: StraceTables, loops: set[int], config: PassConfig, lifetimes: _Lifetimes
+    trace: StraceTables,
+    loops: set[int],
+    config: PassConfig,
+    lifetimes: _Lifetimes,
+    scanned: _Scanned,
 ) -> _FileCalls | None:
     """The calls on regular files, with their operation kinds; None when no storage can be
     worth a finding (checked before any path is looked at)."""
     calls = trace.syscalls
-    encoded = trace_resources(trace)
-    if not encoded.names:
+    if not scanned.names or not scanned.any_file:
         return None
-    names = pa.array(encoded.names, pa.string())
-    is_file = np.asarray(
-        pc.fill_null(pc.equal(pa.array(encoded.classes, pa.string()), "file"), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
-    pseudo = functools.reduce(pc.or_, (pc.starts_with(names, p) for p in PSEUDO_FILESYSTEMS))
-    is_file &= ~np.asarray(pc.fill_null(pseudo, True).to_numpy(zero_copy_only=False), bool)
-    if not is_file.any():
-        return None
-    # codes are -1 for calls without a path: they index the final False
-    rows = np.flatnonzero(np.append(is_file, False)[encoded.codes])
+    names = pa.array(scanned.names, pa.string())
+    rows = scanned.rows
     if len(rows) == 0:
         return None
-    durations = numbers(calls["duration_s"])[rows]
-    missing = np.isnan(durations)
-    if missing.any():
-        durations[missing] = call_durations(calls.take(pa.array(rows[missing])))
-    tids = numbers(calls["tid"])[rows]
+    durations = scanned.durations.copy()
+    tids = scanned.tids
     # Most traces have no storage problem: tell so from durations and threads alone.
     if not _may_qualify(durations, tids, lifetimes, config).any():
         return None
-    picked = calls.select(["pid", "syscall", "start_s"]).take(pa.array(rows))
+    picked = take(calls.select(["pid", "syscall", "start_s"]), rows)
     syscall_names = pc.dictionary_encode(contiguous(picked["syscall"]))
     dictionary = syscall_names.dictionary.to_pylist()
     op_of_name = np.array(
@@ -400,10 +480,11 @@ def _file_calls(
         return None
     rows, durations, ops, tids = rows[keep], durations[keep], ops[keep], tids[keep]
     moved = np.isin(ops, [_OP_NAMES.index("write"), _OP_NAMES.index("read")])
-    moved_bytes = np.where(moved, np.nan_to_num(numbers(calls["retval"])[rows], nan=0.0), 0.0)
+    retval = numbers(take(calls["retval"], rows))
+    moved_bytes = np.where(moved, np.nan_to_num(retval, nan=0.0), 0.0)
     waits = np.clip(durations - np.clip(moved_bytes, 0.0, None) / TRANSFER_BYTES_PER_S, 0.0, None)
     syscalls = np.array([*dictionary, None], dtype=object)[name_codes[keep]]
-    used, path = np.unique(encoded.codes[rows], return_inverse=True)
+    used, path = np.unique(scanned.codes[keep], return_inverse=True)
     paths = names.take(pa.array(used))
     dirs = pc.replace_substring_regex(paths, r"/[^/]*$", "")
     dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)
@@ -413,7 +494,7 @@ def _file_calls(
     is_dir = np.asarray(pc.fill_null(directory, False).to_numpy(zero_copy_only=False), bool)
     opens = np.flatnonzero(ops == _OP_NAMES.index("open"))
     if len(opens):
-        flagged = pc.match_substring(calls["args"].take(pa.array(rows[opens])), "O_DIRECTORY")
+        flagged = pc.match_substring(take(calls["args"], rows[opens]), "O_DIRECTORY")
         flagged_mask = np.asarray(pc.fill_null(flagged, False).to_numpy(zero_copy_only=False))
         is_dir[path[opens[flagged_mask.astype(bool)]]] = True
     ops = np.where(
@@ -445,7 +526,7 @@ class _Storage:
     mounts: list[dict[str, str]]
 
 
-def _storage(trace: StraceTables, found: _FileCalls) -> _Storage:
+def _storage(trace: StraceTables, found: _FileCalls, scanned: _Scanned) -> _Storage:
     """Group the paths: by device or mount when the trace shows them (stat results with
     ``st_dev``, a read mount table), else by the top two levels of their directory."""
     calls = trace.syscalls
@@ -453,7 +534,7 @@ def _storage(trace: StraceTables, found: _FileCalls) -> _Storage:
     devices: list[str | None] = [None] * count
     stats = found.rows[found.ops == _OP_NAMES.index("metadata")]
     if len(stats):
-        args = calls["args"].take(pa.array(stats))
+        args = take(calls["args"], stats)
         has = pc.fill_null(
             pc.or_(
                 pc.match_substring(args, "st_dev=makedev("), pc.match_substring(args, "stx_dev_")
@@ -471,19 +552,12 @@ def _storage(trace: StraceTables, found: _FileCalls) -> _Storage:
                     major = match.group("major") or match.group("smajor")
                     minor = match.group("minor") or match.group("sminor")
                     devices[path_of_row[row]] = f"{_number(major)}:{_number(minor)}"
-    encoded = trace_resources(trace)
-    tables = [
-        code
-        for code, name in enumerate(encoded.names)
-        if name and name.startswith("/proc/") and re.match(_MOUNT_TABLES, name)
-    ]
     mounts: list[dict[str, str]] = []
-    if tables:
-        reads = np.flatnonzero(np.isin(encoded.codes, tables))
-        picked = calls.select(["syscall", "args"]).take(pa.array(reads))
+    if len(scanned.mount_rows):
+        picked = take(calls.select(["syscall", "args"]), scanned.mount_rows)
         texts = [
-            (encoded.names[int(code)], row["args"])
-            for code, row in zip(encoded.codes[reads], picked.to_pylist(), strict=True)
+            (scanned.names[int(code)], row["args"])
+            for code, row in zip(scanned.mount_codes, picked.to_pylist(), strict=True)
             if row["syscall"] in ("read", "pread64")
         ]
         mounts = mount_table(texts)
@@ -551,10 +625,17 @@ def trace_findings(
         return []
     loops = _loop_tids(earlier, trace)
     lifetimes = _thread_spans(trace)
-    found = _file_calls(trace, loops, config, lifetimes)
+    # Most traces have no storage problem: tell so from durations and threads alone, before
+    # any path is numbered.
+    durations, tids = _file_durations(trace)
+    if len(durations) == 0 or not _may_qualify(durations, tids, lifetimes, config).any():
+        return []
+    del durations, tids
+    scanned = _scan(trace)
+    found = _file_calls(trace, loops, config, lifetimes, scanned)
     if found is None:
         return []
-    storage = _storage(trace, found)
+    storage = _storage(trace, found, scanned)
     return [
         _finding(trace, config, earlier, loops, root, group, storage, lifetimes)
         for root, group in _groups(found, storage, config, lifetimes)
@@ -718,7 +799,7 @@ def _finding(
         "threshold_s": config.slow_syscall_s,
     }
     order = np.argsort(-durations, kind="stable")[: config.max_samples]
-    lines = cited_lines(trace.syscalls.take(pa.array(group.rows[order])))
+    lines = cited_lines(take(trace.syscalls.select(["line_start", "line_end"]), group.rows[order]))
     culprit_tid = culprit_tids[0] if len(culprit_tids) == 1 else None
     return Finding(
         code=CODE,

@@ -23,22 +23,26 @@ pool on a fast resource: info.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in
+from analyzer.arrays import contiguous, is_in, selected_rows
+from analyzer.derive.chunked import take
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_durations, call_times
+from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import (
     FLUSHES,
     IDLE_WAITS,
     LOOP_WAITS,
     SOCKET_CLASSES,
 )
-from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
+from analyzer.derive.strace_waits import WAITS_ON_SETS
+from analyzer.passes import call_slices
 from analyzer.passes.base import (
     Culprit,
     Finding,
@@ -48,8 +52,10 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.common import cited_lines, numbers, percentile, plural
-from analyzer.passes.targets import EncodedResources, describe, trace_resources
+from analyzer.passes.call_slices import exact_sum, slices, taken, times_at
+from analyzer.passes.call_waits import client_waits, one_resource_waits
+from analyzer.passes.common import cited_lines, numbers, plural
+from analyzer.passes.targets import describe, resources, target_classes, with_paths
 
 CODE = "IOD001"
 KIND = "slow_syscall"
@@ -124,14 +130,317 @@ def fix_for(syscall: str, target_class: str | None, where: str | None) -> str:
     return f"Look at why {syscall} blocks: the table of slow calls lists the source lines."
 
 
-def _candidate_groups(
-    keys: np.ndarray, durations: np.ndarray, wall_s: float | None, config: PassConfig
+CLOSE = 1e-6
+"""Relative margin of the scans' (uncompensated) totals around the thresholds: groups this
+close are summed exactly before they are kept or dropped."""
+SYSCALL_SHIFT = 40
+"""A group's key: its syscall's number shifted by this, plus its resource code + 1."""
+BUCKETS = 1 << 16
+"""The first scan sums the calls into this many buckets of groups (by a hash of the group):
+a group can be a candidate only if its bucket's calls can make one."""
+
+_SCAN_COLUMNS = ["syscall", "target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
+
+
+@dataclass
+class _Slice:
+    """One slice of calls as the scans read it: the kept calls (a duration, not idle) with
+    their durations, syscall numbers, resource texts (an index into `texts`, -1 without
+    one) and buckets; and the resource text of every call."""
+
+    offset: int
+    part: pa.Table
+    rows: np.ndarray
+    durations: np.ndarray
+    syscalls: np.ndarray
+    text_of_call: np.ndarray
+    texts: list[str]
+    targets: pa.Array
+    """The slice's distinct target texts, `texts` their resources."""
+
+    @property
+    def text(self) -> np.ndarray:
+        return self.text_of_call[self.rows]
+
+
+class _Keys:
+    """Group keys that stay the same across slices and scans: syscall numbers for every
+    syscall, resource codes (and names, classes) for the resources of the groups asked for
+    only (a long trace has a resource per connection: millions)."""
+
+    def __init__(self) -> None:
+        self.syscall_names: list[str] = []
+        self._syscalls: dict[str, int] = {}
+        self.names: list[str] = []
+        self.classes: list[str | None] = []
+        self._codes: dict[str, int] = {}
+
+    def read(self, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
+        duration = call_durations(part)
+        rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
+        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        text_of_call = np.asarray(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
+        names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
+        numbers_of = []
+        for name in names.dictionary.to_pylist():
+            if name not in self._syscalls:
+                self._syscalls[name] = len(self.syscall_names)
+                self.syscall_names.append(name)
+            numbers_of.append(self._syscalls[name])
+        syscalls = np.array([*numbers_of, -1], dtype=np.int64)[
+            np.asarray(pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+        ]
+        return _Slice(
+            offset,
+            part,
+            rows,
+            duration[rows],
+            syscalls,
+            text_of_call,
+            texts,
+            encoded.dictionary,
+        )
+
+    def buckets(self, piece: _Slice) -> np.ndarray:
+        """The bucket of each kept call: a hash of its (syscall, resource)."""
+        hashes = np.array(
+            [hash(text) & 0xFFFFFFFFFFFF for text in piece.texts] + [0x5EED], dtype=np.uint64
+        )
+        mixed = hashes[piece.text] * np.uint64(1000003) + piece.syscalls.astype(np.uint64)
+        return (mixed % np.uint64(BUCKETS)).astype(np.int64)
+
+    def keys(self, piece: _Slice, picked: np.ndarray) -> np.ndarray:
+        """The key of the kept calls at `picked`, numbering their new resources."""
+        texts = piece.text[picked]
+        used = np.unique(texts[texts >= 0])
+        fresh = [int(i) for i in used if piece.texts[i] not in self._codes]
+        if fresh:
+            classes = target_classes(piece.targets.take(pa.array(fresh, pa.int64())))
+            for index, cls in zip(fresh, classes.to_pylist(), strict=True):
+                if piece.texts[index] not in self._codes:
+                    self._codes[piece.texts[index]] = len(self.names)
+                    self.names.append(piece.texts[index])
+                    self.classes.append(cls)
+        mapping = np.array(
+            [self._codes.get(text, -2) for text in piece.texts] + [-1], dtype=np.int64
+        )
+        return (piece.syscalls[picked] << SYSCALL_SHIFT) + (mapping[texts] + 1)
+
+
+def _possible_buckets(
+    trace: StraceTables, waiting: np.ndarray, keys_of: _Keys, config: PassConfig
+) -> np.ndarray:
+    """Which buckets hold calls that can make a candidate group: one call at least
+    `slow_syscall_s`, or absolute durations that add up to the thresholds (a group's total
+    is at most its bucket's)."""
+    highest = np.full(BUCKETS, -np.inf)
+    magnitude = np.zeros(BUCKETS)
+    for offset, part in slices(trace.syscalls, _SCAN_COLUMNS):
+        piece = keys_of.read(offset, part, waiting)
+        if len(piece.rows) == 0:
+            continue
+        bucket = keys_of.buckets(piece)
+        np.maximum.at(highest, bucket, piece.durations)
+        magnitude += np.bincount(bucket, weights=np.abs(piece.durations), minlength=BUCKETS)
+    share_floor = config.slow_syscall_share * trace.wall_s if trace.wall_s else float("inf")
+    reach = magnitude * (1 + CLOSE) + 1e-12
+    return (highest >= config.slow_syscall_s) | (
+        (reach >= share_floor) & (reach >= config.slow_syscall_s)
+    )
+
+
+@dataclass
+class _Scan:
+    """Per (syscall, resource) group (a slot) of the possible buckets: its key, count, max,
+    approximate total (and of absolute values) and first row."""
+
+    known: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The groups' keys, sorted, and the slot of each in `known_slots`."""
+    known_slots: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    max_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    total_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    magnitude_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    first_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def slots_of(self, keys: np.ndarray) -> np.ndarray:
+        """The slot of each key, -1 for keys never seen."""
+        if len(self.known) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.known, keys), len(self.known) - 1)
+        return np.where(self.known[at] == keys, self.known_slots[at], -1)
+
+    def add(self, keys: np.ndarray, durations: np.ndarray, rows: np.ndarray) -> None:
+        """Count the calls with these keys, durations and (trace) rows, in row order."""
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        highest = np.full(len(unique), -np.inf)
+        np.maximum.at(highest, inverse, durations)
+        slots = self.slots_of(unique)
+        fresh = np.flatnonzero(slots < 0)
+        if len(fresh):
+            start = len(self.keys)
+            slots[fresh] = start + np.arange(len(fresh))
+            self.keys = np.concatenate([self.keys, unique[fresh]])
+            self.count = np.concatenate([self.count, np.zeros(len(fresh), np.int64)])
+            self.max_s = np.concatenate([self.max_s, np.full(len(fresh), -np.inf)])
+            self.total_s = np.concatenate([self.total_s, np.zeros(len(fresh))])
+            self.magnitude_s = np.concatenate([self.magnitude_s, np.zeros(len(fresh))])
+            self.first_row = np.concatenate([self.first_row, rows[first[fresh]]])
+            merged = np.concatenate([self.known, unique[fresh]])
+            order = np.argsort(merged, kind="stable")
+            self.known = merged[order]
+            self.known_slots = np.concatenate(
+                [self.known_slots, np.arange(start, start + len(fresh))]
+            )[order]
+        self.count[slots] += np.bincount(inverse, minlength=len(unique))
+        self.max_s[slots] = np.maximum(self.max_s[slots], highest)
+        self.total_s[slots] += np.bincount(inverse, weights=durations, minlength=len(unique))
+        self.magnitude_s[slots] += np.bincount(
+            inverse, weights=np.abs(durations), minlength=len(unique)
+        )
+
+
+def _scan(trace: StraceTables, waiting: np.ndarray, keys_of: _Keys, possible: np.ndarray) -> _Scan:
+    """The groups of the calls in the `possible` buckets."""
+    scan = _Scan()
+    for offset, part in slices(trace.syscalls, _SCAN_COLUMNS):
+        piece = keys_of.read(offset, part, waiting)
+        picked = np.flatnonzero(possible[keys_of.buckets(piece)])
+        if len(picked):
+            scan.add(
+                keys_of.keys(piece, picked), piece.durations[picked], offset + piece.rows[picked]
+            )
+    return scan
+
+
+@dataclass
+class _Members:
+    """The calls of one candidate group, gathered slice by slice: every duration (in row
+    order, for the exact total and the p95), the threads, the errors, whether any has an fd,
+    the slowest calls (longest first, earliest first among equals) and, for pipe reads, the
+    start and duration of the calls the writers are judged against, and the pipe's writers
+    (threads that wrote to it)."""
+
+    durations: np.ndarray
+    filled: int = 0
+    tids: set[int] = field(default_factory=set)
+    errors: int = 0
+    has_fd: bool = False
+    top_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    top_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    judged: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    writers: set[int] = field(default_factory=set)
+
+
+def _gather(
+    trace: StraceTables,
+    waiting: np.ndarray,
+    keys_of: _Keys,
+    scan: _Scan,
+    possible: np.ndarray,
+    chosen: list[int],
+    judge: dict[int, float],
+    samples: int,
+) -> dict[int, _Members]:
+    """The members of the groups `chosen` (slots), a slice at a time; `judge` gives the
+    pipe-read groups the least duration of the calls their writers are judged on."""
+    members = {slot: _Members(np.empty(int(scan.count[slot]))) for slot in chosen}
+    index_of = np.full(len(scan.count), -1, dtype=np.int64)
+    index_of[chosen] = np.arange(len(chosen))
+    pipes: dict[str, list[int]] = {}
+    for slot in judge:
+        pipes.setdefault(keys_of.names[_resource(scan, slot)], []).append(slot)
+    for offset, part in slices(trace.syscalls, [*_SCAN_COLUMNS, "errno"]):
+        piece = keys_of.read(offset, part, waiting)
+        if pipes:
+            _add_writers(piece, pipes, members)
+        picked = np.flatnonzero(possible[keys_of.buckets(piece)])
+        if len(picked) == 0:
+            continue
+        which = np.full(len(piece.rows), -1, dtype=np.int64)
+        slots = scan.slots_of(keys_of.keys(piece, picked))
+        which[picked] = np.where(slots >= 0, index_of[np.maximum(slots, 0)], -1)
+        picked = np.flatnonzero(which >= 0)
+        if len(picked) == 0:
+            continue
+        order = picked[np.argsort(which[picked], kind="stable")]
+        bounds = np.flatnonzero(np.diff(which[order])) + 1
+        local = piece.rows[order]
+        tids = numbers(part["tid"].take(pa.array(local)))
+        errnos = pc.is_valid(part["errno"].take(pa.array(local))).to_numpy(zero_copy_only=False)
+        fds = pc.is_valid(part["fd"].take(pa.array(local))).to_numpy(zero_copy_only=False)
+        starts = numbers(part["start_s"].take(pa.array(local)))
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
+            slot = chosen[int(which[order[lo]])]
+            member = members[slot]
+            values = piece.durations[order[lo:hi]]
+            member.durations[member.filled : member.filled + len(values)] = values
+            member.filled += len(values)
+            member.tids.update(int(t) for t in np.unique(tids[lo:hi]) if not np.isnan(t))
+            member.errors += int(errnos[lo:hi].sum())
+            member.has_fd = member.has_fd or bool(fds[lo:hi].any())
+            both_s = np.concatenate([member.top_s, values])
+            both_rows = np.concatenate([member.top_rows, offset + local[lo:hi]])
+            top = np.lexsort((both_rows, -both_s))[:samples]
+            member.top_s, member.top_rows = both_s[top], both_rows[top]
+            if slot in judge:
+                judged = values >= judge[slot]
+                member.judged.append((starts[lo:hi][judged], values[judged]))
+    return members
+
+
+def _add_writers(piece: _Slice, pipes: dict[str, list[int]], members: dict[int, _Members]) -> None:
+    """The threads of the slice's writes (any, kept or not) to the pipes `pipes`."""
+    on_pipe = np.array([text in pipes for text in piece.texts] + [False], dtype=bool)
+    written = np.flatnonzero(
+        is_in(piece.part["syscall"], frozenset(_WRITES)) & on_pipe[piece.text_of_call]
+    )
+    if len(written) == 0:
+        return
+    tids = numbers(piece.part["tid"].take(pa.array(written)))
+    for text, tid in zip(piece.text_of_call[written].tolist(), tids.tolist(), strict=True):
+        if not np.isnan(tid):
+            for slot in pipes[piece.texts[text]]:
+                members[slot].writers.add(int(tid))
+
+
+def _resource(scan: _Scan, slot: int) -> int:
+    return int(scan.keys[slot] & ((1 << SYSCALL_SHIFT) - 1)) - 1
+
+
+def _syscall(keys_of: _Keys, scan: _Scan, slot: int) -> str:
+    return keys_of.syscall_names[int(scan.keys[slot]) >> SYSCALL_SHIFT]
+
+
+def _candidate_groups(scan: _Scan, wall_s: float | None, config: PassConfig) -> list[int]:
+    """The slots of the groups that may be candidates, by first call: one call at least
+    `slow_syscall_s`, or an approximate total within `CLOSE` of the thresholds."""
+    share_floor = config.slow_syscall_share * wall_s if wall_s else float("inf")
+    margin = CLOSE * scan.magnitude_s + 1e-12
+    maybe = (scan.max_s >= config.slow_syscall_s) | (
+        (scan.total_s + margin >= share_floor) & (scan.total_s + margin >= config.slow_syscall_s)
+    )
+    slots = np.flatnonzero(maybe)
+    return slots[np.argsort(scan.first_row[slots], kind="stable")].tolist()
+
+
+def _exact_groups(
+    scan: _Scan, members: dict[int, _Members], wall_s: float | None, config: PassConfig
 ) -> pd.DataFrame:
-    stats = (
-        pd.DataFrame({"key": keys, "duration": durations})
-        .groupby("key", sort=False)["duration"]
-        .agg(count="count", total_s="sum", max_s="max")
-        .reset_index()
+    """`stats[keep].sort_values(...)` of the whole-trace groupby, from the candidates' own
+    calls: pandas' compensated group sum depends only on a group's own values."""
+    slots = list(members)
+    stats = pd.DataFrame(
+        {
+            "key": np.array(slots, dtype=np.int64),
+            "count": scan.count[slots],
+            "total_s": np.array([exact_sum(members[s].durations) for s in slots], np.float64),
+            "max_s": scan.max_s[slots],
+        }
     )
     share_floor = config.slow_syscall_share * wall_s if wall_s else float("inf")
     keep = (stats["max_s"] >= config.slow_syscall_s) | (
@@ -156,21 +465,14 @@ def _covered(lo: np.ndarray, hi: np.ndarray, starts: np.ndarray, ends: np.ndarra
 
 def idle_writers(
     trace: StraceTables,
-    encoded: EncodedResources,
-    resource_code: int,
+    writers: list[int],
     read_starts: np.ndarray,
     read_ends: np.ndarray,
 ) -> tuple[list[int], float] | None:
-    """The threads that wrote to the pipe `resource_code`, and the least share of the reads'
-    time any of them spent waiting for its own input (`WRITER_WAITS`, reads on pipes and
-    sockets); None when no writer is in the trace."""
+    """The least share of the reads' time any of the pipe's `writers` (sorted) spent
+    waiting for its own input (`WRITER_WAITS`, reads on pipes and sockets), with the
+    writers; None when no writer is in the trace."""
     calls = trace.syscalls
-    names = calls["syscall"]
-    tids = numbers(calls["tid"])
-    writer_rows = np.flatnonzero(
-        is_in(names, frozenset(_WRITES)) & (encoded.codes == resource_code)
-    )
-    writers = sorted({int(t) for t in tids[writer_rows] if not np.isnan(t)})
     order = np.argsort(read_starts, kind="stable")
     lo_list: list[float] = []
     hi_list: list[float] = []
@@ -184,87 +486,127 @@ def idle_writers(
     span = float((hi - lo).sum())
     if not writers or span <= 0:
         return None
-    input_class = np.append(
-        np.array([c in INPUT_CLASSES for c in encoded.classes], dtype=bool), False
-    )[encoded.codes]
-    waiting = is_in(names, WRITER_WAITS) | (is_in(names, frozenset(_READS)) & input_class)
+    rows = selected_rows(
+        calls,
+        ["syscall", "tid", "target", "fd", "args"],
+        lambda part: _waits_for_input(part, writers),
+        call_slices.SLICE_ROWS,
+    )
+    tids = numbers(take(calls["tid"], rows))
     shares = []
     for writer in writers:
-        rows = np.flatnonzero(waiting & (tids == writer))
-        starts, ends = call_times(calls, rows, trace.last_s)
+        mine = rows[tids == writer]
+        starts, ends = times_at(calls, mine, trace.last_s)
         known = ~np.isnan(starts) & ~np.isnan(ends)
         shares.append(_covered(lo, hi, starts[known], ends[known]) / span)
     return writers, min(shares)
 
 
+def _waits_for_input(part: pa.Table, writers: list[int]) -> np.ndarray:
+    """Which calls of the slice `part` are the `writers`' waits for their own input."""
+    found = np.isin(numbers(part["tid"]), np.array(writers, dtype=np.float64))
+    rows = np.flatnonzero(found)
+    if len(rows) == 0:
+        return found
+    mine = part.take(pa.array(rows))
+    names = mine["syscall"]
+    input_class = np.asarray(
+        pc.fill_null(
+            pc.is_in(target_classes(with_paths(mine)), pa.array(sorted(INPUT_CLASSES))), False
+        ).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    found[rows] = is_in(names, WRITER_WAITS) | (is_in(names, frozenset(_READS)) & input_class)
+    return found
+
+
+def _idle_waits(calls: pa.Table) -> np.ndarray:
+    """Which calls are `IDLE_WAITS`, a slice at a time."""
+    found = np.zeros(calls.num_rows, dtype=bool)
+    for offset, part in slices(calls, ["syscall"]):
+        found[offset : offset + part.num_rows] = is_in(part["syscall"], IDLE_WAITS)
+    return found
+
+
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
-    """The slow_syscall findings of one trace."""
+    """The slow_syscall findings of one trace.
+
+    Two scans a slice at a time: the first sums every (syscall, resource) group, the
+    second gathers the calls of the groups that may be reported. Only a bool or two and a
+    2-byte group slot per call are held, besides the durations of the candidate groups."""
     calls = trace.syscalls
     if calls.num_rows == 0:
         return []
-    duration = call_durations(calls)
     # A poll on one connected socket, pipe or file is a wait on that resource, not idling.
-    waiting = ~is_in(calls["syscall"], IDLE_WAITS) | resource_waits(calls, trace.wait_fds)
+    waiting = ~_idle_waits(calls) | one_resource_waits(calls, trace.wait_fds)
     # A server reading its client's next request is idle, however long that takes.
-    waiting &= ~waits_for_client(calls, trace.wait_fds)
-    keep = ~np.isnan(duration) & waiting
-    if not keep.any():
+    waiting &= ~client_waits(calls, trace.wait_fds)
+    keys_of = _Keys()
+    possible = _possible_buckets(trace, waiting, keys_of, config)
+    if not possible.any():
         return []
-    rows = np.flatnonzero(keep)
-    syscall_codes = pc.dictionary_encode(contiguous(calls["syscall"].take(rows)))
-    syscall_names = syscall_codes.dictionary.to_pylist()
-    encoded = trace_resources(trace)
-    resource_codes = encoded.codes[rows]
-    width = len(encoded.names) + 1
-    keys = np.asarray(syscall_codes.indices.to_numpy(zero_copy_only=False), np.int64) * width + (
-        resource_codes + 1
+    scan = _scan(trace, waiting, keys_of, possible)
+    encoded = keys_of
+    if len(scan.count) == 0:
+        return []
+    chosen = _candidate_groups(scan, trace.wall_s, config)
+    if not chosen:
+        return []
+    judge = {
+        slot: config.slow_syscall_s if scan.max_s[slot] >= config.slow_syscall_s else -np.inf
+        for slot in chosen
+        if _syscall(keys_of, scan, slot) in _READS
+        and _resource(scan, slot) >= 0
+        and encoded.classes[_resource(scan, slot)] == "pipe"
+    }
+    members = _gather(
+        trace, waiting, keys_of, scan, possible, chosen, judge, max(config.max_samples, 1)
     )
-    kept_durations = duration[rows]
-    groups = _candidate_groups(keys, kept_durations, trace.wall_s, config)
+    groups = _exact_groups(scan, members, trace.wall_s, config)
     if groups.empty:
         return []
-    starts = numbers(calls["start_s"])
-    tids = numbers(calls["tid"])
-    pids = numbers(calls["pid"])
-    lines = cited_lines(calls)
-    errnos = pc.is_valid(calls["errno"]).to_numpy(zero_copy_only=False)
-    has_fd = pc.is_valid(calls["fd"]).to_numpy(zero_copy_only=False)
+    top_rows = np.unique(np.concatenate([members[int(s)].top_rows for s in groups["key"]]))
+    top = taken(calls, ["start_s", "tid", "pid", "line_start", "line_end"], top_rows)
+    top_duration = call_durations(taken(calls, ["duration_s", "start_s", "end_s"], top_rows))
+    top_starts, top_tids, top_pids = (numbers(top[n]) for n in ("start_s", "tid", "pid"))
+    top_lines = cited_lines(top)
+
+    def at(row: int) -> int:
+        return int(np.searchsorted(top_rows, row))
+
     findings = []
     for group in groups.itertuples(index=False):
-        syscall = syscall_names[int(group.key) // width]
-        resource_code = int(group.key) % width - 1
+        slot = int(group.key)
+        member = members[slot]
+        syscall = _syscall(keys_of, scan, slot)
+        resource_code = _resource(scan, slot)
         resource = encoded.names[resource_code] if resource_code >= 0 else None
         target_class = encoded.classes[resource_code] if resource_code >= 0 else None
-        member = keys == group.key
-        member_rows = rows[member]
-        durations = kept_durations[member]
-        order = np.argsort(-durations, kind="stable")
-        slowest = member_rows[order[0]]
+        durations = member.durations
+        slowest = at(int(member.top_rows[0]))
         # munmap, brk, a path-less stat ...: calls without an fd are not "on" anything
-        fdless = resource is None and not has_fd[member_rows].any()
+        fdless = resource is None and not member.has_fd
         where = None if fdless else describe(target_class, resource)
         on_where = f" on {where}" if where else ""
-        p95 = percentile(durations, 95)
+        slow_calls = int((durations >= config.slow_syscall_s).sum())
+        # the group's durations are not needed after this: partition them in place
+        p95 = float(np.percentile(durations, 95, overwrite_input=True))
         outliers: list[dict[str, Any]] = [
             {
-                "line": int(lines[row]),
-                "tid": None if np.isnan(tids[row]) else int(tids[row]),
-                "start": float(starts[row]),
-                "duration_s": float(duration[row]),
+                "line": int(top_lines[index]),
+                "tid": None if np.isnan(top_tids[index]) else int(top_tids[index]),
+                "start": float(top_starts[index]),
+                "duration_s": float(top_duration[index]),
             }
-            for row in member_rows[order[: config.max_samples]]
-            if duration[row] >= config.slow_syscall_s
+            for index in map(at, member.top_rows[: config.max_samples].tolist())
+            if top_duration[index] >= config.slow_syscall_s
         ]
-        slow_calls = int((durations >= config.slow_syscall_s).sum())
-        member_tid_values = tids[member_rows]
-        member_tids = (
-            np.unique(member_tid_values[~np.isnan(member_tid_values)]).astype(np.int64).tolist()
-        )
+        member_tids = sorted(member.tids)
         share = group.total_s / trace.wall_s if trace.wall_s else None
         thread_share = (
             group.total_s / (max(len(member_tids), 1) * trace.wall_s) if trace.wall_s else None
         )
-        errors = int(errnos[member_rows].sum())
+        errors = member.errors
         evidence: dict[str, Any] = {
             "syscall": syscall,
             "target": resource,
@@ -291,10 +633,13 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         )
         producer = ""
         if target_class == "pipe" and syscall in _READS and resource_code >= 0:
-            judged = member_rows[durations >= config.slow_syscall_s]
-            judged = judged if len(judged) else member_rows
+            read_starts = np.concatenate([np.zeros(0)] + [s for s, _ in member.judged])
+            read_s = np.concatenate([np.zeros(0)] + [d for _, d in member.judged])
             idle = idle_writers(
-                trace, encoded, resource_code, starts[judged], starts[judged] + duration[judged]
+                trace,
+                sorted(member.writers),
+                read_starts,
+                read_starts + read_s,
             )
             if idle is not None:
                 writers, writers_waiting = idle
@@ -342,8 +687,8 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         if slow_calls == 0 and thread_share:
             # Reported for the time it holds, not for one slow call: say so.
             title = f"{syscall}{on_where} held threads {thread_share:.0%} of their time"
-        pid = None if np.isnan(pids[slowest]) else int(pids[slowest])
-        tid = int(tids[slowest]) if len(member_tids) == 1 else None
+        pid = None if np.isnan(top_pids[slowest]) else int(top_pids[slowest])
+        tid = int(top_tids[slowest]) if len(member_tids) == 1 else None
         findings.append(
             Finding(
                 code=CODE,
@@ -356,8 +701,8 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
                 input=trace.input,
                 pid=pid,
                 tid=tid,
-                start=float(starts[slowest]),
-                duration_s=float(duration[slowest]),
+                start=float(top_starts[slowest]),
+                duration_s=float(top_duration[slowest]),
                 cost_s=float(group.total_s),
                 lines=tuple(o["line"] for o in outliers),
                 culprit=Culprit(pid=pid, tid=tid, role="waiting"),

@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import (
     Culprit,
@@ -158,7 +158,7 @@ class _Events:
         rows = np.concatenate([part_rows for part_rows, _, _ in parts])
         fd = np.concatenate([part_fd for _, part_fd, _ in parts])
         kind = np.concatenate([np.full(len(part_rows), k) for part_rows, _, k in parts])
-        starts, ends = strace_rows.times_at(calls, rows, last_s)
+        starts, ends = strace_slices.times_at(calls, rows, last_s)
         owners = owner_of(rows)
         order = np.lexsort((rows, starts, fd, owners))
         rows, kind, fd, starts, ends, owners = (
@@ -190,8 +190,8 @@ class _Events:
             attempt,
             belongs,
             connect_at,
-            strace_rows.values_at(calls, "retval", rows),
-            _equal(strace_rows.take(calls, ["errno"], rows)["errno"], _INTERRUPTED),
+            strace_slices.values_at(calls, "retval", rows),
+            _equal(strace_slices.take(calls, ["errno"], rows)["errno"], _INTERRUPTED),
         )
 
     def completions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +242,7 @@ def _owners(taken: pa.Table) -> np.ndarray:
 
 
 def _owner(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
-    return _owners(strace_rows.take(calls, ["pid", "tid"], rows))
+    return _owners(strace_slices.take(calls, ["pid", "tid"], rows))
 
 
 def _receives_on(
@@ -250,7 +250,7 @@ def _receives_on(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The receives (rows, fds) on one of `fds` by one of `owners`, a slice at a time."""
     found, found_fds = [], []
-    for offset, part in strace_rows.slices(calls, ["syscall", "fd", "pid", "tid"]):
+    for offset, part in strace_slices.slices(calls, ["syscall", "fd", "pid", "tid"]):
         local = np.flatnonzero(is_in(part["syscall"], _RECEIVES))
         if len(local) == 0:
             continue
@@ -278,14 +278,14 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     # one scan of the names finds every call this needs (a string comparison per name
     # would scan the column once per name)
     wanted = frozenset({"connect", "getsockopt", "close"})
-    candidates = strace_rows.rows_where(
+    candidates = strace_slices.rows_where(
         calls, ["syscall"], lambda part: is_in(part["syscall"], wanted)
     )
-    names = strace_rows.take(calls, ["syscall"], candidates)["syscall"]
+    names = strace_slices.take(calls, ["syscall"], candidates)["syscall"]
     connect_rows = candidates[_equal(names, ("connect",))]
     if len(connect_rows) == 0:
         return None
-    connects = strace_rows.take(calls, ["args", "target", "fd", "errno"], connect_rows)
+    connects = strace_slices.take(calls, ["args", "target", "fd", "errno"], connect_rows)
     peers = connect_peers(contiguous(connects["args"]))
     # TCP sockets, and sockets of unknown kind (made before the trace began: an attached
     # strace -p): a connect on a UDP socket sends nothing, so it is never slow
@@ -306,12 +306,12 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     in_progress = _mask(pc.equal(connect_errno, "EINPROGRESS"))
     failed = _mask(pc.is_valid(connect_errno)) & ~in_progress
 
-    connect_fds = _fds(strace_rows.take(calls, ["fd"], connect_rows))
+    connect_fds = _fds(strace_slices.take(calls, ["fd"], connect_rows))
     connect_owners = _owner(calls, connect_rows)
 
     def on_connect_fds(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows (and their fds) that are on a connected fd of a connecting process."""
-        taken = strace_rows.take(calls, ["fd", "pid", "tid"], rows)
+        taken = strace_slices.take(calls, ["fd", "pid", "tid"], rows)
         fd = _fds(taken)
         keep = np.isin(fd, connect_fds) & np.isin(_owners(taken), connect_owners)
         return rows[keep], fd[keep]
@@ -324,7 +324,9 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     # when a connect was slow
     getsockopt = candidates[_equal(names, ("getsockopt",))]
     getsockopt = getsockopt[
-        _mask(pc.match_substring(strace_rows.take(calls, ["args"], getsockopt)["args"], "SO_ERROR"))
+        _mask(
+            pc.match_substring(strace_slices.take(calls, ["args"], getsockopt)["args"], "SO_ERROR")
+        )
     ]
     so_error_rows, so_error_fd = on_connect_fds(getsockopt)
     close_rows, close_fd = on_connect_fds(candidates[_equal(names, ("close",))])
@@ -367,7 +369,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
         first_byte = events.first_responses(done)
 
     rows = events.rows[events.connect_at]
-    at = strace_rows.take(calls, ["tid", "pid"], rows)
+    at = strace_slices.take(calls, ["tid", "pid"], rows)
     return {
         "row": rows,
         "peer": np.asarray(peers.to_pylist(), dtype=object)[position],
@@ -413,10 +415,10 @@ def _listener(trace: StraceTables, peer: str) -> dict[str, Any] | None:
     calls = trace.syscalls
     host, _, port = peer.split(" ", 1)[1].rpartition(":")
     naming = frozenset({"bind", "listen", "getsockname"})
-    rows = strace_rows.rows_where(calls, ["syscall"], lambda part: is_in(part["syscall"], naming))
+    rows = strace_slices.rows_where(calls, ["syscall"], lambda part: is_in(part["syscall"], naming))
     if len(rows) == 0:
         return None
-    table = strace_rows.take(calls, ["syscall", "args", "target", "pid", "tid", "fd"], rows)
+    table = strace_slices.take(calls, ["syscall", "args", "target", "pid", "tid", "fd"], rows)
     decorated = resources(contiguous(table["target"])).to_pylist()
     in_args = connect_peers(contiguous(table["args"])).to_pylist()
     sockets: dict[tuple[Any, Any], dict[str, Any]] = {}
@@ -479,7 +481,7 @@ def _peer_finding(
     tids = found["tid"][member]
     pids = found["pid"][member]
     lines = cited_lines(
-        strace_rows.take(trace.syscalls, ["line_start", "line_end"], found["row"][member])
+        strace_slices.take(trace.syscalls, ["line_start", "line_end"], found["row"][member])
     )
     steps = Counter(float(s) for s in step[hit])
     clusters = [

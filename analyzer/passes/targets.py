@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import re
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from analyzer.arrays import contiguous
 from analyzer.derive.strace import StraceTables
 from analyzer.formats.strace_bytes import LineBytes
 from analyzer.formats.strace_scan import blank_to_null
+from analyzer.passes.call_slices import ResourceEncoder, slices
 
 TARGET_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("device", ("/dev/",)),
@@ -221,17 +221,15 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     return pc.replace_with_mask(targets, pa.array(has_path), path)
 
 
-_RESOURCES: dict[int, tuple[weakref.ref[StraceTables], EncodedResources]] = {}
-
-
 def trace_resources(trace: StraceTables) -> EncodedResources:
-    """`encode_resources` of `with_paths` of the trace's calls, computed once per trace for
-    the passes that need it (IOD001, IOD012)."""
-    key = id(trace)
-    hit = _RESOURCES.get(key)
-    if hit is not None and hit[0]() is trace:
-        return hit[1]
-    encoded = encode_resources(with_paths(trace.syscalls))
-    _RESOURCES[key] = (weakref.ref(trace), encoded)
-    weakref.finalize(trace, _RESOURCES.pop, key, None)
-    return encoded
+    """`encode_resources` of `with_paths` of the trace's calls (for IOD001, IOD012, the DNS
+    and lock passes), computed a slice at a time. Not cached: an int64 code per call kept
+    between passes would grow with the trace (650 MiB at 100M lines); passes that can work
+    a slice at a time use `call_slices.ResourceEncoder` instead."""
+    calls = trace.syscalls
+    encoder = ResourceEncoder()
+    parts = [
+        encoder.encode(with_paths(part)) for _, part in slices(calls, ["target", "fd", "args"])
+    ]
+    codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return EncodedResources(codes, encoder.names, encoder.classes)

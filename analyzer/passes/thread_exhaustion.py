@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import is_in
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS
 from analyzer.passes.base import Culprit, Finding, Pass, PassConfig, PassInputs, Resource
@@ -83,7 +83,7 @@ def _with_map_stack(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
     """The subset of `rows` whose arguments carry MAP_STACK."""
     if len(rows) == 0:
         return rows
-    args = strace_rows.take(calls, ["args"], rows)["args"]
+    args = strace_slices.take(calls, ["args"], rows)["args"]
     return rows[_mask(pc.match_substring(args, "MAP_STACK"))]
 
 
@@ -109,7 +109,7 @@ def _stack_mprotects_at(calls: pa.Table, candidates: np.ndarray) -> dict[int, in
     slice at a time."""
     if len(candidates) == 0:
         return {}
-    maps = strace_rows.rows_where(
+    maps = strace_slices.rows_where(
         calls,
         ["syscall", "retval"],
         lambda part: is_in(part["syscall"], _STACK_MAPS) & (numbers(part["retval"]) > 0),
@@ -117,8 +117,8 @@ def _stack_mprotects_at(calls: pa.Table, candidates: np.ndarray) -> dict[int, in
     maps = _with_map_stack(calls, maps)
     if len(maps) == 0:
         return {}
-    failing_at = strace_rows.take(calls, ["tid", "start_s"], candidates)
-    mapped_at = strace_rows.take(calls, ["tid", "start_s"], maps)
+    failing_at = strace_slices.take(calls, ["tid", "start_s"], candidates)
+    mapped_at = strace_slices.take(calls, ["tid", "start_s"], maps)
     failing = pd.DataFrame(
         {"row": candidates, "tid": numbers(failing_at["tid"]), "t": numbers(failing_at["start_s"])}
     )
@@ -167,7 +167,7 @@ def limits_seen(trace: StraceTables, pid: int, before_s: float) -> dict[str, dic
     `before_s`, from ``prlimit64``/``setrlimit``/``getrlimit`` calls in the trace (a
     ``prlimit --nproc`` wrapper shows the limit it set)."""
     calls = trace.syscalls
-    rows = strace_rows.rows_where(
+    rows = strace_slices.rows_where(
         calls,
         ["syscall", "start_s", "retval"],
         lambda part: (
@@ -180,7 +180,7 @@ def limits_seen(trace: StraceTables, pid: int, before_s: float) -> dict[str, dic
         return {}
     lineage = _lineage(trace.tasks, pid)
     seen: dict[str, dict[str, Any]] = {}
-    subset = strace_rows.take(
+    subset = strace_slices.take(
         calls, ["tid", "pid", "syscall", "args", "line_start", "line_end"], rows
     )
     for call in subset.to_pylist():
@@ -272,10 +272,10 @@ def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, i
         {},
     )
     errnos = frozenset({"EAGAIN", "ENOMEM"})
-    refused = strace_rows.rows_where(calls, ["errno"], lambda part: is_in(part["errno"], errnos))
+    refused = strace_slices.rows_where(calls, ["errno"], lambda part: is_in(part["errno"], errnos))
     if len(refused) == 0:
         return empty
-    named = strace_rows.take(calls, ["syscall", "errno"], refused)
+    named = strace_slices.take(calls, ["syscall", "errno"], refused)
     syscall = named["syscall"]
     enomem = _mask(pc.equal(named["errno"], "ENOMEM"))
     creators = refused[is_in(syscall, TASK_CREATORS)]
@@ -289,7 +289,7 @@ def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, i
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
     stack = np.concatenate([np.zeros(len(creators), bool), np.ones(len(stack_rows), bool)])
-    failed = strace_rows.take(calls, calls.column_names, rows)
+    failed = strace_slices.take(calls, calls.column_names, rows)
     failed = failed.append_column("row", pa.array(rows, pa.int64()))
     return failed, stack[order], protect_maps
 
@@ -353,7 +353,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         lines = [int(x) for x in group["line"].head(config.max_samples)]
         if call == "mprotect":  # and the stack mmap each refused mprotect followed
             map_rows = stack_source[: config.max_samples]
-            taken = strace_rows.take(calls, ["line_start", "line_end"], np.array(map_rows))
+            taken = strace_slices.take(calls, ["line_start", "line_end"], np.array(map_rows))
             lines += [int(x) for x in cited_lines(taken)]
         tids = sorted({int(t) for t in group["tid"]})
         evidence: dict[str, Any] = {
@@ -473,8 +473,8 @@ def task_limit_clues(trace: StraceTables) -> dict[str, Any]:
         )
         return is_in(part["syscall"], reading) & _mask(pc.greater(part["retval"], 0)) & _mask(files)
 
-    rows = strace_rows.rows_where(calls, ["syscall", "retval", "target"], limit_reads)
-    reads = strace_rows.take(calls, ["target", "args"], rows)
+    rows = strace_slices.rows_where(calls, ["syscall", "retval", "target"], limit_reads)
+    reads = strace_slices.take(calls, ["target", "args"], rows)
     for target, args in zip(reads["target"].to_pylist(), reads["args"].to_pylist(), strict=True):
         if not target:
             continue
@@ -484,10 +484,10 @@ def task_limit_clues(trace: StraceTables) -> dict[str, Any]:
                 clues[name] = match.group(1)
                 clues[name + "_path"] = target
     asking = frozenset({"getuid", "geteuid"})
-    ids = strace_rows.take(
+    ids = strace_slices.take(
         calls,
         ["retval"],
-        strace_rows.rows_where(calls, ["syscall"], lambda part: is_in(part["syscall"], asking)),
+        strace_slices.rows_where(calls, ["syscall"], lambda part: is_in(part["syscall"], asking)),
     )
     uids = {int(u) for u in ids["retval"].to_pylist() if u is not None}
     if uids:

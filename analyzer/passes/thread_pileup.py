@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_families import FLUSHES
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
@@ -160,7 +160,7 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     if calls.num_rows == 0:
         return None
     # a slice at a time: most calls of a busy trace are short reads and writes
-    rows, starts, ends = strace_rows.timed_rows(
+    rows, starts, ends = strace_slices.timed_rows(
         calls,
         ["syscall"],
         lambda part: is_in(part["syscall"], _ALL_SYSCALLS),
@@ -170,7 +170,7 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     if len(rows) == 0:
         return None
     # what a finding cites is read for its calls only (`_group_finding`)
-    table = strace_rows.take(calls, ["syscall", "target"], rows)
+    table = strace_slices.take(calls, ["syscall", "target"], rows)
     encoded = encode_resources(table["target"])
     syscalls = pc.dictionary_encode(contiguous(table["syscall"]))
     syscall_names = syscalls.dictionary.to_pylist()
@@ -185,7 +185,7 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     ]
     locks = np.flatnonzero(is_in(table["syscall"], _FILE_LOCKS))
     if len(locks):
-        lock_calls = strace_rows.take(calls, ["syscall", "args"], rows[locks])
+        lock_calls = strace_slices.take(calls, ["syscall", "args"], rows[locks])
         family[locks] = np.where(_blocking_lock_calls(lock_calls), family[locks], -1)
     keep = np.flatnonzero((family >= 0) & (encoded.codes >= 0))
     width = len(encoded.names)
@@ -281,7 +281,7 @@ def _group_finding(
     target_class = found.resource_classes[resource_code]
     where = describe(target_class, resource)
     starts, ends = found.starts[member], found.ends[member]
-    table = strace_rows.take(
+    table = strace_slices.take(
         found.calls, ["tid", "pid", "line_start", "line_end"], found.rows[member]
     )
     tids = numbers(table["tid"]).astype(np.int64)

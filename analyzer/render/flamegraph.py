@@ -35,12 +35,13 @@ SVGs in one HTML page cannot clash (the charts of `analyzer.render.plots` use th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from html import escape
 from pathlib import PurePath
 from typing import IO, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -100,22 +101,88 @@ class FlameFrame:
 
 
 def flame_frames(
-    stacks: Iterable[tuple[str, int]], min_share: float = MIN_SHARE
+    stacks: Iterable[tuple[str, int]] | pa.Table,
+    min_share: float = MIN_SHARE,
+    *,
+    collapse: bool = False,
 ) -> tuple[list[FlameFrame], int]:
-    """The frames of a flame graph of folded `stacks` (``(stack, count)`` pairs) and the total.
+    """The frames of a flame graph of folded `stacks` (``(stack, count)`` pairs, or a table
+    with ``stack`` and ``count`` columns) and the total.
 
     Equal stacks are summed first (several inputs may fold to the same stack). Stacks are then
     taken in order of their frame lists, so siblings are sorted by name and a frame's own count
     comes before its children, as in flamegraph.pl. A frame whose count is below
     ``min_share * total`` is left out (with everything above it, which is never wider). The
-    frames come sorted by (depth, start); the first one is ``all``.
+    frames come sorted by (depth, start); the first one is ``all``. With `collapse`, each
+    stack is drawn as `collapse_unknown` shortens it.
     """
+    if isinstance(stacks, pa.Table):
+        table_order = _table_order(stacks, collapse)
+        if table_order is not None:
+            return _sweep(*table_order, min_share)
+        stacks = zip(stacks["stack"].to_pylist(), stacks["count"].to_pylist(), strict=True)
+    if collapse:
+        stacks = ((collapse_unknown(stack)[0], count) for stack, count in stacks)
     totals: dict[str, int] = {}
     for stack, count in stacks:
         if count > 0:
             totals[stack] = totals.get(stack, 0) + count
     ordered = sorted(((stack.split(";"), count) for stack, count in totals.items()))
-    total = sum(totals.values())
+    return _sweep(ordered, sum(totals.values()), min_share)
+
+
+_BATCH = 1 << 16
+
+
+def _table_order(
+    table: pa.Table, collapse: bool
+) -> tuple[Iterator[tuple[list[str], int]], int] | None:
+    """The stacks of `table` with a positive count in the order `flame_frames` takes them
+    (by frame list: sorted by Arrow with ``;`` made the lowest character, shortened first
+    with `collapse`) a batch at a time, and their total; None when a stack has a NUL (which
+    that order cannot rank). Only the sort key is a copy of the stacks, while it sorts."""
+    stacks, counts = table["stack"], table["count"]
+    if pc.any(pc.match_substring(stacks, "\x00")).as_py():
+        return None
+    keys = []
+    masks = []
+    for chunk in stacks.chunks:
+        key = pc.replace_substring(chunk, ";", "\x00")
+        mask = unknown_runs(chunk) if collapse else None
+        if mask is not None and pc.any(mask).as_py():
+            drawn = [collapse_unknown(s)[0] for s in chunk.filter(mask).to_pylist()]
+            key = pc.replace_with_mask(
+                key, mask, pa.array([s.replace(";", "\x00") for s in drawn], key.type)
+            )
+            masks.append(mask)
+        else:
+            masks.append(pa.array(np.zeros(len(chunk), dtype=bool)))
+        keys.append(key)
+    runs = pa.chunked_array(masks, pa.bool_()) if collapse else None
+    order = pc.sort_indices(pa.chunked_array(keys, stacks.type))
+    del keys
+    order = order.filter(pc.greater(counts.take(order), 0))
+    total = int(pc.sum(counts.take(order)).as_py() or 0) if len(order) else 0
+
+    def ordered() -> Iterator[tuple[list[str], int]]:
+        for start in range(0, len(order), _BATCH):
+            rows = order[start : start + _BATCH]
+            names = stacks.take(rows).to_pylist()
+            shorten = runs.take(rows).to_pylist() if runs is not None else None
+            for row, (stack, count) in enumerate(
+                zip(names, counts.take(rows).to_pylist(), strict=True)
+            ):
+                if shorten is not None and shorten[row]:
+                    stack = collapse_unknown(stack)[0]
+                yield stack.split(";"), count
+
+    return ordered(), total
+
+
+def _sweep(
+    ordered: Iterable[tuple[list[str], int]], total: int, min_share: float
+) -> tuple[list[FlameFrame], int]:
+    """`flame_frames` of stacks in frame-list order (equal ones next to each other)."""
     least = total * min_share
     frames: list[FlameFrame] = []
     names: list[str] = []
@@ -336,7 +403,7 @@ _SCRIPT = """\
 
 
 def flamegraph_svg(
-    stacks: Iterable[tuple[str, int]],
+    stacks: Iterable[tuple[str, int]] | pa.Table,
     *,
     kinds: Mapping[str, str] | None = None,
     title: str = "Flame Graph",
@@ -346,6 +413,7 @@ def flamegraph_svg(
     standalone: bool = True,
     min_share: float = MIN_SHARE,
     script: bool = True,
+    collapse: bool = False,
 ) -> str:
     """The flame graph of folded `stacks` (``(stack, count)`` pairs) as SVG text.
 
@@ -353,11 +421,12 @@ def flamegraph_svg(
     hover titles. `salt` is the SVG's id and the prefix of every other id and style rule; it must
     be unique within an HTML page. `standalone` adds the XML declaration and fixes the size in
     pixels; otherwise the SVG scales to the width of its container. `script` adds the
-    zoom/search JavaScript. Raises ValueError when the stacks count nothing.
+    zoom/search JavaScript; `collapse` draws runs of ``[unknown]`` as one frame
+    (`collapse_unknown`). Raises ValueError when the stacks count nothing.
     """
     if not _SALT.match(salt):
         raise ValueError(f"salt must be a plain identifier, not {salt!r}")
-    frames, total = flame_frames(stacks, min_share)
+    frames, total = flame_frames(stacks, min_share, collapse=collapse)
     if total <= 0:
         raise ValueError("no stack counts to draw")
     depth_max = max(frame.depth for frame in frames)
@@ -532,6 +601,15 @@ def collapse_unknown(stack: str) -> tuple[str, bool]:
     return shortened, shortened != stack
 
 
+_UNKNOWN_RUN = r"(^|;)\[unknown\];\[unknown\](;|$)"
+
+
+def unknown_runs(stacks: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Whether each folded stack has a run of two or more ``[unknown]`` frames (the stacks
+    `collapse_unknown` changes)."""
+    return pc.fill_null(pc.match_substring_regex(stacks, _UNKNOWN_RUN), False)
+
+
 def perf_input_names(result: AnalysisResult) -> list[str]:
     inputs = result.report.get("inputs")
     names = []
@@ -558,12 +636,10 @@ def flamegraph_chart(
     folded = result.tables.get("perf_folded")
     if folded is None or folded.num_rows == 0:
         raise RenderError(f"--format {output}: no perf samples were folded (see --event-filter)")
-    pairs = []
-    shortened = 0
-    for stack, count in zip(folded["stack"].to_pylist(), folded["count"].to_pylist(), strict=True):
-        drawn, changed = collapse_unknown(stack)
-        shortened += changed
-        pairs.append((drawn, count))
+    runs = unknown_runs(folded["stack"])
+    shortened = sum(
+        collapse_unknown(stack)[1] for stack in folded["stack"].filter(runs).to_pylist()
+    )
     total = int(pc.sum(folded["count"]).as_py() or 0)
     event = _folded_event(samples, total)
     label = count_name(samples, event)
@@ -580,7 +656,8 @@ def flamegraph_chart(
     subtitle = " · ".join(part for part in parts if part)
     try:
         return flamegraph_svg(
-            pairs,
+            folded,
+            collapse=True,
             kinds=frame_kinds(frames),
             subtitle=subtitle,
             count_label=label,

@@ -135,7 +135,9 @@ def latency_charts(
     from analyzer.arrays import numbers
 
     charts: dict[str, str | None] = {}
-    timed = calls.filter(pc.is_valid(calls["duration_s"]))
+    # Only the three columns read: the calls of a long trace are a mapped file of them all.
+    timed = calls.select(sorted(needed))
+    timed = timed.filter(pc.is_valid(timed["duration_s"]))
     for kind, column, rows, colour in (
         ("syscall", "syscall", strace.top_syscalls(syscalls), PALETTE[0]),
         ("target", "target", strace.top_targets(targets), PALETTE[2]),

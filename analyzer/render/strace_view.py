@@ -308,9 +308,16 @@ class StraceView:
         found: list[ThreadTimeline] = []
         present = set(pc.unique(calls["input"]).to_pylist())
         table: pa.Table = calls
+        # Only the columns the timeline reads, and not copied when one run has every call:
+        # the calls of a long trace are a mapped file (1.8 GiB at 10M lines).
+        needed = table.select([name for name in table.column_names if name in TIMELINE_COLUMNS])
         for group in self._run_groups(present):
             paths = pa.array(group, pa.string())
-            mine = table.filter(pc.is_in(table["input"], value_set=paths))
+            mine = (
+                needed
+                if present <= set(group)
+                else needed.filter(pc.is_in(needed["input"], value_set=paths))
+            )
             theirs = None
             if tasks is not None and "input" in tasks.column_names:
                 theirs = tasks.filter(pc.is_in(tasks["input"], value_set=paths))

@@ -19,7 +19,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.derive.asyncio import DEFAULT_SLOW_CALLBACK_S, MISUSE_KINDS, SAMPLE_CHARS
+from analyzer.arrays import numbers
+from analyzer.derive.asyncio import (
+    DEFAULT_SLOW_CALLBACK_S,
+    MISUSE_KINDS,
+    SAMPLE_CHARS,
+    RowValues,
+    first_codes,
+    pair_codes,
+    take,
+)
 from analyzer.model import Derived
 from analyzer.sections.strace import records
 
@@ -27,12 +36,19 @@ TIMELINE_LIMIT = 2000
 """Episodes in the timeline at most: the longest are kept, the others only counted."""
 
 
-def _slow_groups(slow: pd.DataFrame, key: str) -> list[dict[str, Any]]:
-    frame = slow.dropna(subset=[key])
-    if frame.empty:
+def _slow_groups(
+    codes: np.ndarray, names: list[Any], key: str, duration: np.ndarray, time_s: np.ndarray
+) -> list[dict[str, Any]]:
+    """Slow steps grouped by `key` (`codes` into `names`, -1 for null: left out), with
+    pandas on the numbers only: the key's strings are looked up per group."""
+    kept = codes >= 0
+    if not kept.any():
         return []
-    grouped = frame.groupby(key, sort=False)["duration_s"]
-    times = frame.groupby(key, sort=False)["time_s"]
+    frame = pd.DataFrame(
+        {"code": codes[kept], "duration_s": duration[kept], "time_s": time_s[kept]}
+    )
+    grouped = frame.groupby("code", sort=False)["duration_s"]
+    times = frame.groupby("code", sort=False)["time_s"]
     table = pd.DataFrame(
         {
             "count": grouped.size(),
@@ -43,10 +59,15 @@ def _slow_groups(slow: pd.DataFrame, key: str) -> list[dict[str, Any]]:
             "last_time_s": times.max(),
         }
     ).reset_index()
+    table[key] = pd.Series(np.array(names, dtype=object)[table["code"].to_numpy()], dtype=object)
     table = table.sort_values(["total_s", key], ascending=[False, True])
     return records(
         table[[key, "count", "total_s", "max_s", "p95_s", "first_time_s", "last_time_s"]]
     )
+
+
+def _valid(column: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def blocking_timeline(
@@ -65,23 +86,25 @@ def blocking_timeline(
     ``callback`` what ran, ``input`` and ``line`` the record. Steps without a time (a log
     without timestamps, journalctl ``short`` times without a year) are not in it.
     """
-    mask = pc.and_(
-        pc.equal(events["kind"], "slow_callback"),
-        pc.and_(pc.is_valid(events["time_s"]), pc.is_valid(events["duration_s"])),
+    slow = np.asarray(
+        pc.fill_null(pc.equal(events["kind"], "slow_callback"), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
     )
-    steps = events.filter(mask)
-    if steps.num_rows == 0:
+    rows = np.flatnonzero(slow & _valid(events["time_s"]) & _valid(events["duration_s"]))
+    if not len(rows):
         return [], 0
-    duration = steps["duration_s"].to_numpy()
-    keep = np.arange(steps.num_rows)
+    duration = numbers(events["duration_s"])[rows]
+    keep = np.arange(len(rows))
     omitted = 0
-    if steps.num_rows > limit:
+    if len(rows) > limit:
         keep = np.sort(np.argsort(-duration, kind="stable")[:limit])
-        omitted = steps.num_rows - limit
-    kept = steps.take(pa.array(keep, pa.int64()))  # Python values only for the kept rows
+        omitted = len(rows) - limit
+    kept = rows[keep]  # Python values only for the kept rows
     kept_duration = duration[keep]
-    start = kept["time_s"].to_numpy() - kept_duration
-    columns = {name: kept[name].to_pylist() for name in _TIMELINE_TEXT}
+    start = numbers(events["time_s"])[kept] - kept_duration
+    columns = {name: take(events[name], kept).to_pylist() for name in _TIMELINE_TEXT}
     order = sorted(
         range(len(keep)),
         key=lambda i: (start[i], columns["input"][i], columns["line_start"][i]),
@@ -103,16 +126,22 @@ def blocking_timeline(
     return timeline, omitted
 
 
-def _location_groups(slow: pd.DataFrame) -> list[dict[str, Any]]:
+def _location_groups(
+    events: pa.Table, slow: np.ndarray, duration: np.ndarray, time_s: np.ndarray
+) -> list[dict[str, Any]]:
     """Slow steps by code location; steps whose repr names no ``file:line`` (a bound method
     or a ``functools.partial`` callback) are grouped by the callback (or coroutine) instead,
     with ``location`` null, so that no step is left out of the table."""
-    located = _slow_groups(slow, "location")
+    location, names = first_codes(events["location"].chunks)
+    located = _slow_groups(location[slow], names, "location", duration, time_s)
     for group in located:
         group["callback"] = None
-    unlocated = slow[slow["location"].isna()]
-    unlocated = unlocated.assign(what=unlocated["callback"].fillna(unlocated["coro"]))
-    by_callback = _slow_groups(unlocated, "what")
+    what, what_names = first_codes(
+        pc.coalesce(batch["callback"], batch["coro"])
+        for batch in events.select(["callback", "coro"]).to_batches()
+    )
+    unlocated = np.where(location[slow] < 0, what[slow], -1)
+    by_callback = _slow_groups(unlocated, what_names, "what", duration, time_s)
     for group in by_callback:
         group["callback"] = group.pop("what")
         group["location"] = None
@@ -124,45 +153,56 @@ def _location_groups(slow: pd.DataFrame) -> list[dict[str, Any]]:
 _TIMELINE_TEXT = ("location", "task_name", "coro", "callback", "input", "line_start")
 
 
+def _misuse_groups(events: pa.Table, kinds: np.ndarray, kind_names: list[Any]) -> list[Any]:
+    """The misuse records grouped by kind and location, with one sample record each."""
+    wanted = [code for code, name in enumerate(kind_names) if name in MISUSE_KINDS]
+    rows = np.flatnonzero(np.isin(kinds, wanted))
+    if not len(rows):
+        return []
+    where, where_names = first_codes(pc.fill_null(c, "") for c in events["location"].chunks)
+    codes = pair_codes(kinds[rows], where[rows])
+    count = np.bincount(codes)
+    first = np.full(len(count), len(rows))
+    np.minimum.at(first, codes, np.arange(len(rows)))
+    samples = RowValues(events, rows[first])
+    every = np.arange(len(count))
+    sample = {name: samples.values(name, every) for name in ("input", "line_start", "exc_type")}
+    texts = samples.values("text", every)
+    keyed = sorted(
+        range(len(count)),
+        key=lambda g: (kind_names[kinds[rows[first[g]]]], where_names[where[rows[first[g]]]]),
+    )
+    groups = []
+    for g in keyed:
+        location = where_names[where[rows[first[g]]]]
+        groups.append(
+            {
+                "kind": kind_names[kinds[rows[first[g]]]],
+                "location": location or None,
+                "count": int(count[g]),
+                "exception": sample["exc_type"][g],
+                "sample": {
+                    "input": sample["input"][g],
+                    "line": int(sample["line_start"][g]),
+                    "text": texts[g][:SAMPLE_CHARS],
+                },
+            }
+        )
+    groups.sort(key=lambda item: (-item["count"], item["kind"]))
+    return groups
+
+
 def asyncio_section(events: pa.Table) -> dict[str, Any]:
-    """The report's `asyncio` section for the loop events of all asyncio inputs."""
-    frame = events.select(
-        [
-            "input",
-            "line_start",
-            "kind",
-            "time_s",
-            "duration_s",
-            "coro",
-            "task_name",
-            "callback",
-            "location",
-            "exc_type",
-            "uvloop",
-        ]
-    ).to_pandas()  # without the texts: only the samples' are read (from `events`)
-    slow = frame[frame["kind"] == "slow_callback"]
-    misuse = frame[frame["kind"].isin(MISUSE_KINDS)]
-    misuse_groups = []
-    if not misuse.empty:
-        keyed = misuse.assign(where=misuse["location"].fillna(""))
-        for (kind, where), group in keyed.groupby(["kind", "where"], sort=True):
-            first = group.iloc[0]
-            misuse_groups.append(
-                {
-                    "kind": kind,
-                    "location": where or None,
-                    "count": len(group),
-                    "exception": first["exc_type"],
-                    "sample": {
-                        "input": first["input"],
-                        "line": int(first["line_start"]),
-                        "text": events["text"][int(first.name)].as_py()[:SAMPLE_CHARS],
-                    },
-                }
-            )
-        misuse_groups.sort(key=lambda item: (-item["count"], item["kind"]))
-    uvloop = bool(frame["uvloop"].fillna(False).any())
+    """The report's `asyncio` section for the loop events of all asyncio inputs: grouped
+    from codes and numbers (`first_codes`), so a log of millions of records makes Python
+    objects only for its groups and samples."""
+    kinds, kind_names = first_codes(events["kind"].chunks)
+    slow = kinds == (kind_names.index("slow_callback") if "slow_callback" in kind_names else -2)
+    duration = numbers(events["duration_s"])[slow]
+    time_s = numbers(events["time_s"])[slow]
+    count = int(slow.sum())
+    per_kind = np.bincount(kinds[kinds >= 0], minlength=len(kind_names))
+    uvloop = bool(pc.any(pc.fill_null(events["uvloop"], False)).as_py() or False)
     notes = [
         f"Debug mode logs only callbacks and task steps that took at least "
         f"loop.slow_callback_duration ({DEFAULT_SLOW_CALLBACK_S:g} s unless the application "
@@ -171,23 +211,27 @@ def asyncio_section(events: pa.Table) -> dict[str, Any]:
     if uvloop:
         notes.append("The log comes from uvloop, which does not time protocol callbacks.")
     timeline, omitted = blocking_timeline(events)
-    if len(slow) and not timeline:
+    if count and not timeline:
         notes.append("The log has no timestamps on its slow steps, so there is no timeline.")
     if omitted:
         notes.append(
             f"The timeline lists the {TIMELINE_LIMIT} longest of {TIMELINE_LIMIT + omitted} "
             "timed slow steps."
         )
+    coro, coro_names = first_codes(events["coro"].chunks)
     return {
-        "records": len(frame),
-        "by_kind": {str(k): int(v) for k, v in frame["kind"].value_counts().sort_index().items()},
-        "slow_callbacks": {
-            "count": len(slow),
-            "total_s": float(slow["duration_s"].sum()) if len(slow) else 0.0,
-            "by_location": _location_groups(slow),
-            "by_coroutine": _slow_groups(slow, "coro"),
+        "records": events.num_rows,
+        "by_kind": {
+            str(name): int(per_kind[code])
+            for code, name in sorted(enumerate(kind_names), key=lambda item: item[1])
         },
-        "misuse": misuse_groups,
+        "slow_callbacks": {
+            "count": count,
+            "total_s": float(pd.Series(duration).sum()) if count else 0.0,
+            "by_location": _location_groups(events, slow, duration, time_s),
+            "by_coroutine": _slow_groups(coro[slow], coro_names, "coro", duration, time_s),
+        },
+        "misuse": _misuse_groups(events, kinds, kind_names),
         "timeline": timeline,
         "timeline_omitted": omitted,
         "uvloop": uvloop,

@@ -11,7 +11,7 @@ thread in the layout of ``perf trace -s``. docs/report-json.md documents every k
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -269,63 +269,103 @@ def _dense(ids: np.ndarray, size: int) -> np.ndarray:
 
 
 class _Stacks:
-    """The stacks of a run flattened once for counting: for every stack row, the symbol of
-    its leaf and the distinct symbols in it (a recursive function counts once per stack), and
-    the same for DSOs.
+    """The stacks of a run, ready for counting: for every stack row, the symbol of its leaf
+    and the distinct symbols in it (a recursive function counts once per stack), and the
+    same for DSOs.
 
     A symbol is (name, DSO, inlined). perf prints an inlined function as a frame of its own
     with the pseudo-DSO ``(inlined)``; such a frame is given the DSO of the next real frame of
-    the same stack (the function it was inlined into, at the same address)."""
+    the same stack (the function it was inlined into, at the same address).
+
+    The stacks' frames are read `SLICE_FRAMES` at a time (whole stacks), so the arrays made
+    per frame of every stack (24M of them for 2 GB of distinct stacks) never exist at once."""
+
+    SLICE_FRAMES = 1 << 22
 
     def __init__(self, stacks: pa.Table, frames: pa.Table) -> None:
         frame_ids = frames["frame_id"].to_numpy()
-        frame_row = _dense(frame_ids, int(frame_ids.max()) + 1 if frame_ids.size else 0)
-        inlined = pc.fill_null(frames["inlined"], False).to_numpy(zero_copy_only=False)
-        symbol_codes, names = _codes(pc.fill_null(frames["symbol"], UNKNOWN_SYMBOL))
-        dso_codes, self.dsos = _codes(frames["dso"])
+        self.frame_row = _dense(frame_ids, int(frame_ids.max()) + 1 if frame_ids.size else 0)
+        self.inlined = pc.fill_null(frames["inlined"], False).to_numpy(zero_copy_only=False)
+        self.symbol_codes, names = _codes(pc.fill_null(frames["symbol"], UNKNOWN_SYMBOL))
+        self.dso_codes, self.dsos = _codes(frames["dso"])
 
         stack_ids = stacks["stack_id"].to_numpy()
         self.stack_row = _dense(stack_ids, int(stack_ids.max()) + 1 if stack_ids.size else 0)
         self.n_stacks = stacks.num_rows
-        lists = stacks["frame_ids"].combine_chunks()
-        flat = frame_row[pc.list_flatten(lists).to_numpy()]
-        parent = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-        offsets = lists.offsets.to_numpy()
-        leaf = (np.arange(flat.size) - (offsets[parent] - offsets[0])) == 0
-
-        # each frame's DSO; an inlined frame takes the next real frame's in its stack
-        entry_inlined = inlined[flat]
-        entry_dso = dso_codes[flat]
-        real = np.flatnonzero(~entry_inlined)
-        if real.size and entry_inlined.any():
-            nearest = np.minimum(np.searchsorted(real, np.arange(flat.size)), real.size - 1)
-            resolved = entry_inlined & (parent[real[nearest]] == parent) & (real[nearest] >= 0)
-            entry_dso = np.where(resolved, dso_codes[flat[real[nearest]]], entry_dso)
-        width = max(len(self.dsos), 1)
-        keys, entry_symbol = np.unique(
-            (symbol_codes[flat] * width + entry_dso) * 2 + entry_inlined, return_inverse=True
-        )
-        entry_symbol = entry_symbol.reshape(-1)
-        self.symbols = [names[code] for code in keys // 2 // width]
-        self.symbol_dsos = [self.dsos[code] for code in keys // 2 % width]
+        self.lists = stacks["frame_ids"].combine_chunks()
+        # A symbol as one number: (name, DSO, inlined); a frame's own, but for an inlined
+        # frame, which takes the DSO of the next real frame in its stack.
+        self.width = max(len(self.dsos), 1)
+        self.frame_key = (self.symbol_codes * self.width + self.dso_codes) * 2 + self.inlined
+        used = np.zeros(self.frame_key.size, dtype=bool)
+        moved_keys = []
+        for _, flat, _parent, _starts, entry_key, moved, _dso in self._slices():
+            kept = np.ones(flat.size, dtype=bool)
+            kept[moved] = False
+            used[flat[kept]] = True
+            if moved.size:
+                moved_keys.append(np.unique(entry_key[moved]))
+        # the keys present, sorted (as np.unique of every entry's key gives them)
+        keys = np.unique(self.frame_key[used])
+        if moved_keys:
+            keys = np.union1d(keys, np.concatenate(moved_keys))
+        self.keys = keys
+        self.symbols = [names[code] for code in keys // 2 // self.width]
+        self.symbol_dsos = [self.dsos[code] for code in keys // 2 % self.width]
         self.symbol_inlined = [bool(flag) for flag in keys % 2]
 
-        self.leaf_symbol = np.full(self.n_stacks, -1, dtype=np.int64)
-        self.leaf_symbol[parent[leaf]] = entry_symbol[leaf]
-        self.total_symbol = _distinct_pairs(parent, entry_symbol, len(self.symbols))
-        self.leaf_dso = np.full(self.n_stacks, -1, dtype=np.int64)
-        self.leaf_dso[parent[leaf]] = entry_dso[leaf]
-        self.total_dso = _distinct_pairs(parent, entry_dso, len(self.dsos))
+    def _slices(
+        self,
+    ) -> Iterator[
+        tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    ]:
+        """Per slice of whole stacks: (first stack row, frame rows of its entries, each
+        entry's stack row within the slice, each stack's first entry, entry symbol keys,
+        entries of inlined frames given another DSO, entry DSOs)."""
+        lists = self.lists
+        offsets = lists.offsets.to_numpy().astype(np.int64)
+        offsets -= offsets[0]
+        values = lists.values
+        base = lists.offsets[0].as_py()
+        row = 0
+        while row < self.n_stacks:
+            stop = int(np.searchsorted(offsets, offsets[row] + self.SLICE_FRAMES, "right")) - 1
+            stop = min(max(stop, row + 1), self.n_stacks)
+            first, last = int(offsets[row]), int(offsets[stop])
+            flat = self.frame_row[values.slice(base + first, last - first).to_numpy()]
+            depths = np.diff(offsets[row : stop + 1])
+            parent = np.repeat(np.arange(stop - row, dtype=np.int64), depths)
+            starts = offsets[row:stop] - first
+            entry_key = self.frame_key[flat]
+            entry_dso = self.dso_codes[flat]
+            entry_inlined = self.inlined[flat]
+            moved = np.zeros(0, dtype=np.int64)
+            if entry_inlined.any():
+                real = np.flatnonzero(~entry_inlined)
+                if real.size:
+                    nearest = np.minimum(np.searchsorted(real, np.arange(flat.size)), real.size - 1)
+                    moved = np.flatnonzero(entry_inlined & (parent[real[nearest]] == parent))
+                    entry_dso[moved] = self.dso_codes[flat[real[nearest[moved]]]]
+                    symbols = self.symbol_codes[flat[moved]]
+                    entry_key[moved] = (symbols * self.width + entry_dso[moved]) * 2 + 1
+            yield row, flat, parent, starts, entry_key, moved, entry_dso
+            row = stop
 
     def counts(self, weights: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """Self and total counts per key of `kind` (``symbol`` or ``dso``) when stack row
         ``i`` was sampled ``weights[i]`` times."""
-        leaf = self.leaf_symbol if kind == "symbol" else self.leaf_dso
-        stacks, keys = self.total_symbol if kind == "symbol" else self.total_dso
         size = len(self.symbols) if kind == "symbol" else len(self.dsos)
-        has_leaf = leaf >= 0
-        self_counts = np.bincount(leaf[has_leaf], weights=weights[has_leaf], minlength=size)
-        total_counts = np.bincount(keys, weights=weights[stacks], minlength=size)
+        self_counts = np.zeros(size, dtype=np.float64)
+        total_counts = np.zeros(size, dtype=np.float64)
+        for row, _flat, parent, starts, entry_key, _moved, entry_dso in self._slices():
+            codes = np.searchsorted(self.keys, entry_key) if kind == "symbol" else entry_dso
+            depths = np.diff(np.append(starts, parent.size))
+            has_leaf = np.flatnonzero(depths > 0)
+            self_counts += np.bincount(
+                codes[starts[has_leaf]], weights=weights[row + has_leaf], minlength=size
+            )
+            stacks, keys = _distinct_pairs(parent, codes, size)
+            total_counts += np.bincount(keys, weights=weights[row + stacks], minlength=size)
         return self_counts.astype(np.int64), total_counts.astype(np.int64)
 
 
@@ -482,9 +522,8 @@ def perf_section(
             if item["values"] is not None:
                 events[item["values"]] = events.get(item["values"], 0) + item["counts"]
     total = int(pc.sum(folded["count"]).as_py() or 0)
-    top_stacks = folded.take(
-        pc.sort_indices(folded, [("count", "descending"), ("stack", "ascending")])
-    )
+    order = pc.sort_indices(folded, [("count", "descending"), ("stack", "ascending")])
+    top_stacks = folded.take(order[:TOP_STACKS])  # not a sorted copy of every stack
     section: dict[str, Any] = {
         "samples": table.num_rows if table is not None else 0,
         "events": dict(sorted(events.items())),

@@ -9,6 +9,12 @@ decimal), or where two groups' totals tie and the last bits order them. Those gr
 "fragile": their rows are read again in table order and summarised by pandas itself, as
 before. They are few and small (a mean near a tie, equal totals of a few calls), so memory
 stays that of the engine's grouping.
+
+What comes back to Python is bounded too: the groups stay in the engine (a temporary table,
+spilled beyond its memory limit) and only those a report showing the `top` largest totals may
+show come back, with their `extra` aggregates and quantiles computed for them alone. The
+quantiles are read off the engine's count of calls per (group, duration), strace's durations
+being whole microseconds, and interpolated as pandas does: pandas' figures to the last bit.
 """
 
 from __future__ import annotations
@@ -20,12 +26,46 @@ import pyarrow as pa
 from analyzer import engine
 
 _GROUPED = """
+CREATE TEMP TABLE g AS
 SELECT {keys}, count(*) AS calls, count(errno) AS errors, count(duration_s) AS timed,
     fsum(duration_s) AS total_s, min(duration_s) AS min_s, max(duration_s) AS max_s,
-    {levels} min(idx) AS first, max(idx) AS last {extra}
+    min(idx) AS first, max(idx) AS last
 FROM calls WHERE {where}
-GROUP BY {keys} ORDER BY first
+GROUP BY {keys}
 """
+"""Every group, kept in the engine: a trace's targets can be a million (a socket per
+connection), and only the groups the report shows come back to Python."""
+
+_LAYOUT = """
+SELECT count(*) AS groups, coalesce(bool_and(following IS NULL OR last < following), true)
+    AS runs, coalesce(sum(timed) = sum(calls), true) AS all_timed
+FROM (SELECT last, timed, calls, lead(first) OVER (ORDER BY first) AS following FROM g)
+"""
+"""Whether every group is one run of rows and every call has a duration (how pandas summed)."""
+
+_EXTRA = """
+SELECT gid, {extra} FROM (
+    SELECT c.*, f.gid FROM (SELECT * FROM calls WHERE {where}) c JOIN chosen f ON {match}
+) GROUP BY gid
+"""
+"""The `extra` aggregates of the chosen groups only (a list of the distinct syscalls of each
+of a million targets is not held for the fifty shown)."""
+
+_CUT = "SELECT total_s FROM g WHERE timed > 0 ORDER BY total_s DESC LIMIT 1 OFFSET {offset}"
+_SHOWN = "SELECT * FROM g {where} ORDER BY first"
+
+_LEVELS = """
+SELECT f.gid, c.duration_s AS duration, count(*) AS n
+FROM (SELECT * FROM calls WHERE {where} AND duration_s IS NOT NULL) c
+JOIN chosen f ON {match}
+GROUP BY f.gid, c.duration_s
+"""
+"""How many calls of each chosen group took each duration: strace prints durations to the
+microsecond, so a group has far fewer distinct durations than calls."""
+
+JOIN_SMALL_SIDE = ("SET disabled_optimizers = 'join_order,build_side_probe_side'",)
+"""The engine cannot tell the stream of calls is the larger side of a join with a few
+groups: this makes it hash the groups, not every call."""
 
 _AGAIN = """
 SELECT f.gid, c.idx, c.duration_s FROM (SELECT * FROM calls WHERE {where}) c
@@ -79,14 +119,24 @@ def grouped(
     tied with the last of them) need pandas' last digits."""
     extra = extra or {}
     columns = sorted({*keys, "errno", "duration_s", "status", *reads})
-    levels = f"quantile_cont(duration_s, {list(quantiles)}) AS levels," if quantiles else ""
-    sql = _GROUPED.format(
-        keys=", ".join(keys),
-        levels=levels,
-        where=where,
-        extra="".join(f", {expression} AS {name}" for name, expression in extra.items()),
+    sql = _GROUPED.format(keys=", ".join(keys), where=where)
+
+    def shown(ask: engine.Ask) -> tuple[pa.Table, pa.Table, float | None]:
+        ask(sql)
+        layout = ask(_LAYOUT)
+        cut: float | None = None
+        if top is not None and layout["groups"][0].as_py() > top:
+            found = ask(_CUT.format(offset=top - 1))["total_s"].to_pylist()
+            cut = float(found[0]) if found else -np.inf
+        if cut is None or cut == -np.inf:
+            return ask(_SHOWN.format(where="")), layout, cut
+        floor = float(cut - ULPS * np.spacing(abs(cut)))
+        where_shown = f"WHERE timed > 0 AND total_s >= CAST('{floor!r}' AS DOUBLE)"
+        return ask(_SHOWN.format(where=where_shown)), layout, cut
+
+    result, layout, cut = engine.session(
+        shown, calls=lambda: engine.numbered(calls.select(columns))
     )
-    result = engine.query(sql, calls=lambda: engine.numbered(calls.select(columns)))
     frame = pd.DataFrame({key: result[key].to_pandas() for key in keys})
     timed = result["timed"].to_numpy()
     total = result["total_s"].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -103,30 +153,119 @@ def grouped(
             frame["avg_s"] = total / timed
         figures.append("avg_s")
     if quantiles:
-        values = result["levels"].to_pylist()
-        for at, name in enumerate(_level_names(quantiles)):
-            frame[name] = np.array(
-                [np.nan if level is None else level[at] for level in values], np.float64
-            )
-            figures.append(name)
-    for name in extra:
-        frame[name] = result[name].to_pylist()
+        chosen = np.ones(len(frame), dtype=bool)  # every group that came back may be shown
+        for name, levels in _levels(calls, frame, keys, where, quantiles, chosen):
+            frame[name] = levels
+    if extra and len(frame):
+        for name, values in _extra(calls, frame, keys, where, extra, columns).items():
+            frame[name] = values
+    elif extra:
+        for name in extra:
+            frame[name] = pd.Series([], dtype=object)
     fragile = _near_other(frame["total_s"].to_numpy())
     for name in figures:
         fragile |= _near_tie(frame[name].to_numpy(), digits)
-    if top is not None and len(total) > top:
-        cut = np.sort(np.nan_to_num(total, nan=-np.inf))[-top]
+    if cut is not None:
+        # (none when fewer than `top` groups have a duration: the cut is -inf)
         fragile &= np.nan_to_num(total, nan=-np.inf) >= cut - ULPS * np.spacing(abs(cut))
     fragile &= timed >= 3  # a sum of one or two values is the rounded sum in every method
     if fragile.any():
-        first = result["first"].to_numpy()
-        last = result["last"].to_numpy()
         # pandas adds a column without NaN whose groups are each one run of rows with
         # `np.add.reduceat`, any other with Kahan's compensation (pandas/core/groupby/ops.py)
-        runs = bool((last[:-1] < first[1:]).all())
-        plain = runs and int(timed.sum()) == int(frame["calls"].sum())
+        runs = bool(layout["runs"][0].as_py())
+        plain = runs and bool(layout["all_timed"][0].as_py())
         _again(calls, frame, keys, where, quantiles, mean, fragile, plain)
     return frame
+
+
+def _chosen(frame: pd.DataFrame, keys: list[str], chosen: np.ndarray) -> pa.Table:
+    """The keys of the `chosen` groups of `frame`, with their row in it (``gid``)."""
+    table = pa.Table.from_pandas(frame.loc[chosen, keys], preserve_index=False)
+    return table.append_column("gid", pa.array(np.flatnonzero(chosen), pa.int64()))
+
+
+def _match(keys: list[str]) -> str:
+    return " AND ".join(f"c.{key} IS NOT DISTINCT FROM f.{key}" for key in keys)
+
+
+def _extra(
+    calls: pa.Table,
+    frame: pd.DataFrame,
+    keys: list[str],
+    where: str,
+    extra: dict[str, str],
+    columns: list[str],
+) -> dict[str, list[object]]:
+    """The `extra` aggregates (name → SQL) of every group of `frame`, in its order."""
+    sql = _EXTRA.format(
+        extra=", ".join(f"{expression} AS {name}" for name, expression in extra.items()),
+        where=where,
+        match=_match(keys),
+    )
+    result = engine.query(
+        sql,
+        setup=JOIN_SMALL_SIDE,
+        calls=lambda: engine.numbered(calls.select(columns)),
+        chosen=_chosen(frame, keys, np.ones(len(frame), dtype=bool)),
+    )
+    at = np.empty(len(frame), dtype=np.int64)
+    at[result["gid"].to_numpy()] = np.arange(result.num_rows)
+    return {name: result[name].take(pa.array(at)).to_pylist() for name in extra}
+
+
+def _levels(
+    calls: pa.Table,
+    frame: pd.DataFrame,
+    keys: list[str],
+    where: str,
+    quantiles: tuple[float, ...],
+    chosen: np.ndarray,
+) -> list[tuple[str, np.ndarray]]:
+    """Per quantile, its column: for the `chosen` groups of `frame` the quantile of their
+    durations as pandas interpolates it (`pandas_quantile`), NaN elsewhere.
+
+    The engine counts the calls of each (group, duration) and the quantiles are read off
+    those counts: exact quantiles of millions of calls held every duration (8-16 bytes per
+    call in the engine's quantile states, which cannot spill), the counts are a fraction of
+    that and can. For the groups the engine's own quantile would have been used for, the
+    two agree to the nanosecond the report prints (the module docstring)."""
+    gids = np.flatnonzero(chosen)
+    sql = _LEVELS.format(match=_match(keys), where=where)
+    columns = sorted({*keys, "duration_s", "status", "errno"})
+    counts = engine.query(
+        sql,
+        setup=JOIN_SMALL_SIDE,
+        calls=calls.select(columns),
+        chosen=_chosen(frame, keys, chosen),
+    )
+    gid = counts["gid"].to_numpy()
+    duration = counts["duration"].to_numpy(zero_copy_only=False).astype(np.float64)
+    many = counts["n"].to_numpy().astype(np.int64)
+    order = np.lexsort((duration, gid))
+    gid, duration, many = gid[order], duration[order], many[order]
+    if len(many) == 0:  # no chosen group has a duration
+        return [(name, np.full(len(frame), np.nan)) for name in _level_names(quantiles)]
+    ends = np.cumsum(many)  # calls up to and including each (group, duration), in order
+    first = np.searchsorted(gid, gids, side="left")
+    last = np.searchsorted(gid, gids, side="right")
+    before = np.where(first > 0, ends[np.maximum(first - 1, 0)], 0)
+    size = np.where(last > first, ends[np.maximum(last - 1, 0)] - before, 0)
+    found = size > 0
+    columns_out = []
+    for q, name in zip(quantiles, _level_names(quantiles), strict=True):
+        column = np.full(len(frame), np.nan)
+        position = q * (size[found] - 1)
+        low = position.astype(np.int64)
+        fraction = position % 1
+        start = before[found]
+        value = duration[np.searchsorted(ends, start + low, side="right")]
+        following = np.searchsorted(
+            ends, start + np.minimum(low + 1, size[found] - 1), side="right"
+        )
+        step = (duration[following] - value) * fraction
+        column[gids[found]] = np.where(fraction == 0.0, value, value + step)
+        columns_out.append((name, column))
+    return columns_out
 
 
 def _level_names(quantiles: tuple[float, ...]) -> list[str]:
@@ -184,9 +323,7 @@ def _again(
     columns = sorted({*keys, "duration_s", "status", "errno"})
     rows = engine.query(
         sql,
-        # The engine cannot tell the stream of calls is the larger side: the join must hash
-        # the few fragile groups, not every call.
-        setup=("SET disabled_optimizers = 'join_order,build_side_probe_side'",),
+        setup=JOIN_SMALL_SIDE,
         calls=lambda: engine.numbered(calls.select(columns)),
         fragile=chosen,
     )

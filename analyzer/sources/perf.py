@@ -25,7 +25,7 @@ class PerfSource(Source[perf.ParsedPerf]):
     def parse(
         self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
     ) -> perf.ParsedPerf:
-        return perf.parse(chunks, input_name, engine=engine, threads=threads)
+        return perf.parse(chunks, input_name, engine=engine, threads=threads, refold=True)
 
     def input_report(self, parsed: perf.ParsedPerf) -> dict[str, Any]:
         return perf.input_report(parsed)

@@ -1,4 +1,4 @@
-"""The strace passes that scan a long trace a slice of rows at a time (`strace_rows`) find
+"""The strace passes that scan a long trace a slice of rows at a time (`strace_slices`) find
 what they find on the whole table: each is run on every incident capture with slices of a
 few rows, so that every episode, connect and lookup straddles slice boundaries, and must
 give the same findings as with the default slices (one slice: the whole table). And they
@@ -19,8 +19,8 @@ from pass_fixtures import ROOT, inputs_of
 from analyzer.derive import (
     strace_futex_keys,
     strace_loops,
-    strace_rows,
     strace_runtime,
+    strace_slices,
     strace_tasks,
 )
 from analyzer.derive.strace_futex_keys import futex_keys_at
@@ -74,16 +74,16 @@ def test_small_slices_find_what_one_slice_finds(
 ) -> None:
     module = PASSES[name]
     rows = max(trace.syscalls.num_rows for trace in capture.traces)
-    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", max(rows, 1))
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", max(rows, 1))
     whole = _findings(module, capture)
-    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", rows_per_slice)
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", rows_per_slice)
     assert _findings(module, capture) == whole
 
 
 def test_futex_keys_are_those_of_futex_calls(
     capture: PassInputs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", 37)
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", 37)
     for trace in capture.traces:
         futexes = futex_calls(trace)
         rows = np.arange(trace.syscalls.num_rows, dtype=np.int64)
@@ -108,7 +108,7 @@ GUARDED = (
     thread_pileup,
     thread_exhaustion,
     slow_dns,
-    strace_rows,
+    strace_slices,
     strace_runtime,
 )
 """The modules of the slice-wise passes; their helpers from elsewhere are not watched."""
@@ -140,7 +140,7 @@ def test_no_column_as_long_as_the_trace(
     capture: PassInputs, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = max(trace.syscalls.num_rows for trace in capture.traces)
-    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", 97)
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", 97)
     _watch(monkeypatch, rows)
     _findings(PASSES[name], capture)
 
@@ -193,7 +193,7 @@ def test_a_path_that_names_a_nameserver_socket_is_seen() -> None:
 def test_process_runtime_is_that_of_strace_tasks(
     capture: PassInputs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", 97)
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", 97)
     for trace in capture.traces:
         pids = {int(pid) for pid in trace.tasks["pid"].to_pylist() if pid is not None}
         for pid in sorted(pids):

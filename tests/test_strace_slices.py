@@ -1,4 +1,4 @@
-"""`strace_rows`: what its slice-wise and batch-wise reads give is what whole-table reads give."""
+"""`strace_slices`: what its slice-wise and batch-wise reads give is what whole-table reads give."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analyzer.arrays import numbers
-from analyzer.derive import strace_rows
+from analyzer.derive import strace_slices
 from analyzer.derive.strace_calls import call_times
 
 STATUSES = ["complete", "in-flight", "detached", "no-return", None]
@@ -50,8 +50,8 @@ def test_take_is_table_take(table: pa.Table, data: st.DataObject) -> None:
     rows = data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=30)) if n else []
     rows = np.array(rows, dtype=np.int64)
     expected = table.select(["name", "end_s"]).take(pa.array(rows, pa.int64()))
-    assert strace_rows.take(table, ["name", "end_s"], rows).to_pylist() == expected.to_pylist()
-    assert strace_rows.take(table, ["name"], np.sort(rows)).to_pylist() == (
+    assert strace_slices.take(table, ["name", "end_s"], rows).to_pylist() == expected.to_pylist()
+    assert strace_slices.take(table, ["name"], np.sort(rows)).to_pylist() == (
         table.select(["name"]).take(pa.array(np.sort(rows), pa.int64())).to_pylist()
     )
 
@@ -64,10 +64,10 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 def test_timed_rows_are_call_times_of_the_whole_table(
     table: pa.Table, size: int, last_s: float | None, min_duration: float | None
 ) -> None:
-    strace_rows_size = strace_rows.ROWS_PER_SLICE
-    strace_rows.ROWS_PER_SLICE = size
+    strace_slices_size = strace_slices.ROWS_PER_SLICE
+    strace_slices.ROWS_PER_SLICE = size
     try:
-        rows, starts, ends = strace_rows.timed_rows(
+        rows, starts, ends = strace_slices.timed_rows(
             table,
             ["name"],
             lambda part: np.array([int(v[4:]) % 3 != 0 for v in part["name"].to_pylist()]),
@@ -75,7 +75,7 @@ def test_timed_rows_are_call_times_of_the_whole_table(
             min_duration,
         )
     finally:
-        strace_rows.ROWS_PER_SLICE = strace_rows_size
+        strace_slices.ROWS_PER_SLICE = strace_slices_size
     wanted = np.array([i for i in range(table.num_rows) if i % 3 != 0], dtype=np.int64)
     all_starts, all_ends = call_times(table, wanted, last_s)
     if min_duration is not None:
@@ -83,9 +83,9 @@ def test_timed_rows_are_call_times_of_the_whole_table(
         wanted, all_starts, all_ends = wanted[long], all_starts[long], all_ends[long]
     assert rows.tolist() == wanted.tolist()
     assert _same(starts, all_starts) and _same(ends, all_ends)
-    at_starts, at_ends = strace_rows.times_at(table, wanted[::-1], last_s)
+    at_starts, at_ends = strace_slices.times_at(table, wanted[::-1], last_s)
     assert _same(at_starts, all_starts[::-1]) and _same(at_ends, all_ends[::-1])
-    assert _same(strace_rows.values_at(table, "end_s", wanted), numbers(table["end_s"])[wanted])
+    assert _same(strace_slices.values_at(table, "end_s", wanted), numbers(table["end_s"])[wanted])
 
 
 def test_take_reads_no_whole_column() -> None:
@@ -99,7 +99,7 @@ def test_take_reads_no_whole_column() -> None:
     counted = pa.proxy_memory_pool(default)
     pa.set_memory_pool(counted)
     try:
-        taken = strace_rows.take(table, ["x"], rows)["x"].to_pylist()
+        taken = strace_slices.take(table, ["x"], rows)["x"].to_pylist()
         ours = counted.max_memory()
         table.take(pa.array(rows))
         arrows = counted.max_memory()
@@ -119,6 +119,6 @@ def test_rows_where_uses_the_module_slice_size(size: int, monkeypatch: pytest.Mo
         seen.append(part.num_rows)
         return numbers(part["x"]) % 2 == 0
 
-    monkeypatch.setattr(strace_rows, "ROWS_PER_SLICE", size)
-    assert strace_rows.rows_where(table, ["x"], keep).tolist() == [0, 2, 4, 6, 8]
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", size)
+    assert strace_slices.rows_where(table, ["x"], keep).tolist() == [0, 2, 4, 6, 8]
     assert max(seen) == size

@@ -1,0 +1,84 @@
+"""`strace_waits.waits_for_client` and `resource_waits` without whole-trace columns.
+
+Both are row by row except for what the whole trace decides: the addresses the trace listens
+on (a server's accepted connections) and, for `resource_waits`, the periodic waits of a
+thread on one target. So the functions themselves run here on small tables: a slice of
+calls (or the poll/select calls alone) behind one row per listening target of the trace,
+with the `wait_fds` rows of those calls renumbered. Their results are the whole-trace ones
+(tests/passes/test_call_slices.py checks it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.arrays import contiguous, is_in, selected_rows
+from analyzer.derive.chunked import take
+from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
+from analyzer.passes import call_slices
+
+ACCEPTING = frozenset({"accept", "accept4", "listen"})
+"""The calls whose targets `strace_waits.server_side` reads the listening addresses from."""
+COLUMNS = ["syscall", "target", "target_kind", "aux", "tid"]
+"""The columns the two functions read."""
+
+
+def _listeners(calls: pa.Table) -> pa.Table:
+    """One accepting call per distinct target (the first): all `server_side` needs to know
+    which addresses the trace listens on."""
+    rows = selected_rows(
+        calls, ["syscall"], lambda part: is_in(part["syscall"], ACCEPTING), call_slices.SLICE_ROWS
+    )
+    targets = pc.dictionary_encode(contiguous(take(calls["target"], rows)))
+    codes = np.asarray(pc.fill_null(targets.indices, -1).to_numpy(zero_copy_only=False))
+    firsts = np.unique(codes, return_index=True)[1]
+    listeners: pa.Table = take(calls.select(COLUMNS), rows[np.sort(firsts)])
+    return listeners
+
+
+def _renumbered(wait_fds: pa.Table | None, rows: np.ndarray, shift: int) -> pa.Table | None:
+    """The `wait_fds` of the calls at `rows` (ascending), numbered by their position among
+    them plus `shift`."""
+    if wait_fds is None or wait_fds.num_rows == 0:
+        return wait_fds
+    numbers = np.asarray(wait_fds["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    at = np.searchsorted(rows, numbers)
+    inside = (at < len(rows)) & (rows[np.minimum(at, len(rows) - 1)] == numbers)
+    picked = wait_fds.filter(pa.array(inside))
+    position = pa.array(shift + at[inside], pa.int64())
+    return picked.set_column(picked.schema.get_field_index("row"), "row", position)
+
+
+def client_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
+    """`waits_for_client(calls, wait_fds)`, a slice of calls at a time."""
+    found = np.zeros(calls.num_rows, dtype=bool)
+    listeners = _listeners(calls)
+    if listeners.num_rows == 0:
+        return found
+    shift = listeners.num_rows
+    for offset, part in call_slices.slices(calls, COLUMNS):
+        rows = np.arange(offset, offset + part.num_rows)
+        table = pa.concat_tables([listeners, part])
+        waits = waits_for_client(table, _renumbered(wait_fds, rows, shift))
+        found[offset : offset + part.num_rows] = waits[shift:]
+    return found
+
+
+def one_resource_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
+    """`resource_waits(calls, wait_fds)`, run on the poll and select calls alone."""
+    found = np.zeros(calls.num_rows, dtype=bool)
+    rows = selected_rows(
+        calls,
+        ["syscall"],
+        lambda part: is_in(part["syscall"], WAITS_ON_SETS),
+        call_slices.SLICE_ROWS,
+    )
+    if len(rows) == 0:
+        return found
+    listeners = _listeners(calls)
+    shift = listeners.num_rows
+    table = pa.concat_tables([listeners, take(calls.select(COLUMNS), rows)])
+    found[rows] = resource_waits(table, _renumbered(wait_fds, rows, shift))[shift:]
+    return found
