@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.config import PassConfig
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_ends
 from analyzer.derive.strace_families import EPOLL_WAITS, LOOP_WAITS
@@ -39,25 +40,40 @@ from analyzer.derive.strace_families import EPOLL_WAITS, LOOP_WAITS
 def loop_wait_rows(calls: pa.Table, min_waits: int, wait_fds: pa.Table | None = None) -> np.ndarray:
     """Row numbers of the calls that are event-loop waits (see the module docstring);
     `wait_fds` are the trace's poll/select sets (without them a poll/select multiplexes
-    when it has no single fd)."""
-    set_size = np.zeros(calls.num_rows, dtype=np.int64)
-    pipes = np.zeros(calls.num_rows, dtype=np.int64)
+    when it has no single fd). The calls are scanned a slice at a time: only the waits'
+    rows are held."""
     if wait_fds is not None and wait_fds.num_rows:
-        fd_rows = wait_fds["row"].to_numpy()
-        set_size = np.bincount(fd_rows, minlength=calls.num_rows)[: calls.num_rows]
+        fd_rows = np.asarray(wait_fds["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
         is_pipe = pc.fill_null(pc.equal(wait_fds["target_kind"], "pipe"), False)
-        pipes = np.bincount(
-            fd_rows, weights=is_pipe.to_numpy(zero_copy_only=False), minlength=calls.num_rows
-        )[: calls.num_rows]
+        set_rows, where, sizes = np.unique(fd_rows, return_inverse=True, return_counts=True)
+        pipes = np.bincount(where, weights=is_pipe.to_numpy(zero_copy_only=False))
+        del fd_rows, where
+
+        def multiplexing(offset: int, part: pa.Table, local: np.ndarray) -> np.ndarray:
+            at = offset + local
+            position = np.minimum(np.searchsorted(set_rows, at), len(set_rows) - 1)
+            listed = set_rows[position] == at
+            size = np.where(listed, sizes[position], 0)
+            pipe_count = np.where(listed, pipes[position], 0.0)
+            return (size >= 2) & (pipe_count < size)
+
     else:
-        set_size[~np.isnan(numbers(calls["fd"]))] = 1
-        set_size[np.isnan(numbers(calls["fd"]))] = 2
-    epoll_call = is_in(calls["syscall"], EPOLL_WAITS)
-    multiplexing = epoll_call | ((set_size >= 2) & (pipes < set_size))
-    rows = np.flatnonzero(is_in(calls["syscall"], LOOP_WAITS) & multiplexing)
+
+        def multiplexing(offset: int, part: pa.Table, local: np.ndarray) -> np.ndarray:
+            # one fd: a set of one; no fd: a set of several
+            return np.isnan(numbers(part["fd"].take(pa.array(local))))
+
+    found = []
+    for offset, part in strace_slices.slices(calls, ["syscall", "fd"]):
+        local = np.flatnonzero(is_in(part["syscall"], LOOP_WAITS))
+        if len(local) == 0:
+            continue
+        epoll_call = is_in(part["syscall"].take(pa.array(local)), EPOLL_WAITS)
+        found.append(offset + local[epoll_call | multiplexing(offset, part, local)])
+    rows = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
     if len(rows) < min_waits:
         return rows[:0]
-    waits = calls.select(["tid", "syscall", "fd"]).take(rows)
+    waits = strace_slices.take(calls, ["tid", "syscall", "fd"], rows)
     names = pc.dictionary_encode(contiguous(waits["syscall"]))
     codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     epoll_codes = [i for i, name in enumerate(names.dictionary.to_pylist()) if name in EPOLL_WAITS]
@@ -82,12 +98,13 @@ class LoopEpisodes:
     `episodes` has one row per episode: tid, start, end, duration_s, ongoing, prev_line (the
     line where the wait before it returned), next_line (the next wait's line; null when
     ongoing). `loops` has one row per loop thread: tid, pid, waits, first_wait_s,
-    last_return_s. `wait_mask` marks the loop waits among the trace's calls.
+    last_return_s. `wait_rows` are the rows of the loop waits among the trace's calls
+    (ascending).
     """
 
     episodes: pd.DataFrame
     loops: pd.DataFrame
-    wait_mask: np.ndarray
+    wait_rows: np.ndarray
 
 
 def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
@@ -96,13 +113,11 @@ def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
     rows = (
         loop_wait_rows(calls, config.loop_min_waits, trace.wait_fds)
         if calls.num_rows
-        else np.empty(0, int)
+        else np.empty(0, np.int64)
     )
-    wait_mask = np.zeros(calls.num_rows, dtype=bool)
-    wait_mask[rows] = True
-    waits = calls.select(
-        ["tid", "pid", "start_s", "end_s", "duration_s", "line_start", "line_end"]
-    ).take(rows)
+    waits = strace_slices.take(
+        calls, ["tid", "pid", "start_s", "end_s", "duration_s", "line_start", "line_end"], rows
+    )
     tid = np.nan_to_num(numbers(waits["tid"]), nan=-1).astype(np.int64)
     start = numbers(waits["start_s"])
     end = call_ends(waits)
@@ -157,4 +172,4 @@ def loop_episodes(trace: StraceTables, config: PassConfig) -> LoopEpisodes:
     episodes = pd.concat([between, trailing], ignore_index=True) if len(trailing) else between
     episodes = episodes.sort_values(["tid", "start"], kind="stable", ignore_index=True)
     episodes["duration_s"] = episodes["end"] - episodes["start"]
-    return LoopEpisodes(episodes, loops, wait_mask)
+    return LoopEpisodes(episodes, loops, rows)

@@ -50,12 +50,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS, call_ends
 from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
-from analyzer.derive.strace_locks import LOCK_SYSCALLS, REFUSED, futex_calls, futex_key
+from analyzer.derive.strace_futex_keys import futex_keys_at
+from analyzer.derive.strace_locks import LOCK_SYSCALLS, REFUSED
 from analyzer.derive.strace_loops import LoopEpisodes, loop_episodes
-from analyzer.derive.strace_tasks import process_runtime, programs
+from analyzer.derive.strace_runtime import process_runtime
+from analyzer.derive.strace_tasks import programs
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -150,26 +153,22 @@ def set_targets(trace: StraceTables) -> pa.Array:
     target of the one it was waiting on (the first ready one, else the first); for a futex
     call, the futex it waits on (`futex_key`: the two words of a condition variable as one,
     as the lock passes key it); null elsewhere."""
+    return set_targets_at(trace, np.arange(trace.syscalls.num_rows, dtype=np.int64))
+
+
+def set_targets_at(trace: StraceTables, rows: np.ndarray) -> pa.Array:
+    """`set_targets` of the calls at `rows` (distinct), reading only those calls."""
+    texts = futex_keys_at(trace, rows)
     waits = trace.wait_fds
-    texts = np.full(trace.syscalls.num_rows, None, dtype=object)
-    futexes = futex_calls(trace)
-    if futexes is not None:
-        keyed = futexes.keys >= 0
-        keys = futexes.keys[keyed]
-        names = np.array(
-            [
-                futex_key(int(pid), futexes.addresses[int(address)])
-                for pid, address in zip(futexes.key_pid, futexes.key_address, strict=True)
-            ],
-            dtype=object,
-        )
-        texts[futexes.rows[keyed]] = names[keys]
-    if waits.num_rows:
-        frame = waits.select(["row", "ready", "target"]).to_pandas()
+    if waits.num_rows and len(rows):
+        listed = np.isin(np.asarray(waits["row"].to_numpy(zero_copy_only=False)), rows)
+        frame = waits.select(["row", "ready", "target"]).filter(pa.array(listed)).to_pandas()
         frame = frame.dropna(subset=["target"])
         frame = frame.sort_values(["row", "ready"], ascending=[True, False], kind="stable")
         first = frame.drop_duplicates("row")
-        texts[first["row"].to_numpy()] = first["target"].to_numpy()
+        order = np.argsort(rows, kind="stable")
+        at = order[np.searchsorted(rows, first["row"].to_numpy(), sorter=order)]
+        texts[at] = first["target"].to_numpy()
     return pa.array(texts, pa.string())
 
 
@@ -234,6 +233,81 @@ def _lock_retries(
     return cause, codes
 
 
+def _candidates(
+    part: pa.Table, offset: int, wait_rows: np.ndarray, loop_tids: np.ndarray
+) -> np.ndarray:
+    """The rows of a slice (local) made by a loop thread that are not its loop waits."""
+    mine = np.flatnonzero(np.isin(numbers(part["tid"]), loop_tids))
+    if len(wait_rows) and len(mine):
+        at = offset + mine
+        position = np.minimum(np.searchsorted(wait_rows, at), len(wait_rows) - 1)
+        mine = mine[wait_rows[position] != at]
+    return mine
+
+
+def _calls_inside(
+    calls: pa.Table,
+    wait_rows: np.ndarray,
+    loop_tids: np.ndarray,
+    ep_tid: np.ndarray,
+    ep_start: np.ndarray,
+    ep_end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The loop threads' calls (not their loop waits) that start inside one of their
+    episodes: rows (ascending), episode, start, end (a call in flight ends at infinity, one
+    with no known end at its start). Two scans of the calls, a slice at a time, holding the
+    inside calls only: the first finds the span of the candidates' starts, which the sorted
+    key of the second is made of."""
+    columns = ["tid", "start_s", "end_s", "duration_s", "status"]
+    low, high, any_start = np.inf, -np.inf, False
+    for offset, part in strace_slices.slices(calls, ["tid", "start_s"]):
+        mine = _candidates(part, offset, wait_rows, loop_tids)
+        starts = numbers(part["start_s"].take(pa.array(mine)))
+        starts = starts[~np.isnan(starts)]
+        if len(mine):
+            any_start = True
+        if len(starts):
+            low, high = min(low, float(starts.min())), max(high, float(starts.max()))
+    # One sorted key for all threads: thread rank * stride + time since the origin, with a
+    # stride longer than the trace, so one searchsorted finds each call's episode.
+    origin = float(min(np.nanmin(ep_start), low)) if any_start else 0.0
+    stride = float(max(np.nanmax(ep_end), high) if any_start else np.nanmax(ep_end))
+    stride = stride - origin + 1.0
+    ep_key = np.searchsorted(loop_tids, ep_tid) * stride + (ep_start - origin)
+    order = np.argsort(ep_key, kind="stable")
+    sorted_keys = ep_key[order]
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for offset, part in strace_slices.slices(calls, columns):
+        mine = _candidates(part, offset, wait_rows, loop_tids)
+        if len(mine) == 0:
+            continue
+        sub = part.take(pa.array(mine))
+        tid = numbers(sub["tid"]).astype(np.int64)
+        start = numbers(sub["start_s"])
+        end = call_ends(sub)
+        in_flight = np.asarray(
+            pc.fill_null(pc.equal(sub["status"], "in-flight"), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        end = np.where(np.isnan(end), np.where(in_flight, np.inf, start), end)
+        call_key = np.searchsorted(loop_tids, tid) * stride + (start - origin)
+        position = np.searchsorted(sorted_keys, call_key, side="right") - 1
+        episode = order[np.maximum(position, 0)]
+        inside = (
+            (position >= 0)
+            & (ep_tid[episode] == tid)
+            & (start >= ep_start[episode])
+            & (start < ep_end[episode])
+        )
+        if inside.any():
+            found.append((offset + mine[inside], episode[inside], start[inside], end[inside]))
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
+
+
 def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     """Group the loop threads' calls inside their episodes (one vectorised pass)."""
     episodes = found.episodes
@@ -243,39 +317,14 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
         return Attribution(empty, nothing, nothing, {})
     calls = trace.syscalls
     loop_tids = np.unique(episodes["tid"].to_numpy())
-    all_tids = numbers(calls["tid"])
-    candidates = np.flatnonzero(np.isin(all_tids, loop_tids) & ~found.wait_mask)
-    sub = calls.select(["start_s", "end_s", "duration_s", "status"]).take(candidates)
-    tid = all_tids[candidates].astype(np.int64)
-    start = numbers(sub["start_s"])
-    end = call_ends(sub)
-    in_flight = np.asarray(
-        pc.fill_null(pc.equal(sub["status"], "in-flight"), False).to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
-    end = np.where(np.isnan(end), np.where(in_flight, np.inf, start), end)
-
     ep_tid = episodes["tid"].to_numpy(dtype=np.int64)
     ep_start = episodes["start"].to_numpy(dtype=np.float64)
     ep_end = episodes["end"].to_numpy(dtype=np.float64)
-    # One sorted key for all threads: thread rank * stride + time since the origin, with a
-    # stride longer than the trace, so one searchsorted finds each call's episode.
-    origin = float(np.nanmin(np.concatenate([ep_start, start]))) if len(start) else 0.0
-    stride = float(np.nanmax(np.concatenate([ep_end, start]))) - origin + 1.0
-    ep_key = np.searchsorted(loop_tids, ep_tid) * stride + (ep_start - origin)
-    call_key = np.searchsorted(loop_tids, tid) * stride + (start - origin)
-    order = np.argsort(ep_key, kind="stable")
-    position = np.searchsorted(ep_key[order], call_key, side="right") - 1
-    episode = order[np.maximum(position, 0)]
-    inside = (
-        (position >= 0)
-        & (ep_tid[episode] == tid)
-        & (start >= ep_start[episode])
-        & (start < ep_end[episode])
+    inside_rows, episode, start, end = _calls_inside(
+        calls, found.wait_rows, loop_tids, ep_tid, ep_start, ep_end
     )
-    rows = np.flatnonzero(inside)
-    rows = rows[np.lexsort((start[rows], episode[rows]))]
-    episode, start, end = episode[rows], start[rows], end[rows]
+    rows = np.lexsort((start, episode))
+    inside_rows, episode, start, end = inside_rows[rows], episode[rows], start[rows], end[rows]
     clipped_end = np.minimum(end, ep_end[episode])
     seconds = np.clip(clipped_end - np.maximum(start, ep_start[episode]), 0.0, None)
     next_start = np.append(start[1:], np.inf)
@@ -289,16 +338,15 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
     if not len(rows):
         return Attribution(empty, in_calls_s, between_calls_s, {})
 
-    inside_rows = candidates[rows]
-    inside_calls = calls.select(
-        ["syscall", "args", "fd", "target", "retval", "errno", "line_start", "line_end"]
-    ).take(inside_rows)
+    inside_calls = strace_slices.take(
+        calls,
+        ["syscall", "args", "fd", "target", "retval", "errno", "line_start", "line_end"],
+        inside_rows,
+    )
     names = pc.dictionary_encode(contiguous(inside_calls["syscall"]))
     syscall_names = names.dictionary.to_pylist()
     syscall_codes = np.asarray(names.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    encoded = encode_resources(
-        _targets(inside_calls, set_targets(trace).take(pa.array(inside_rows)))
-    )
+    encoded = encode_resources(_targets(inside_calls, set_targets_at(trace, inside_rows)))
     dns_resources = np.array(
         [
             bool(DNS_PORT.search(name)) if cls in ("tcp", "udp") else name in DNS_FILES
@@ -882,14 +930,17 @@ def listening(trace: StraceTables, loop_tids: np.ndarray) -> dict[int, list[str]
     """The listeners each loop thread accepted connections on (``tcp 127.0.0.1:8080``): the
     sockets whose clients waited while the loop was blocked."""
     calls = trace.syscalls
-    rows = np.flatnonzero(np.isin(numbers(calls["tid"]), loop_tids))
-    mine = calls.select(["tid", "syscall", "target"]).take(rows)
-    accepts = mine.filter(
-        pc.and_(
-            pc.is_in(mine["syscall"], value_set=pa.array(["accept", "accept4"])),
-            pc.is_valid(mine["target"]),
+    accepting = frozenset({"accept", "accept4"})
+
+    def keep(part: pa.Table) -> np.ndarray:
+        return (
+            np.isin(numbers(part["tid"]), loop_tids)
+            & is_in(part["syscall"], accepting)
+            & np.asarray(part["target"].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         )
-    )
+
+    rows = strace_slices.rows_where(calls, ["tid", "syscall", "target"], keep)
+    accepts = strace_slices.take(calls, ["tid", "target"], rows)
     found: dict[int, list[str]] = {}
     for tid, resource in zip(
         accepts["tid"].to_pylist(), resources(accepts["target"]).to_pylist(), strict=True

@@ -62,9 +62,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in, numbers
+from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_families import (
     CHILD_WAITS,
     DNS_FILES,
@@ -84,7 +84,7 @@ from analyzer.passes.base import (
     Severity,
 )
 from analyzer.passes.common import cited_lines, percentile, plural
-from analyzer.passes.targets import trace_resources
+from analyzer.passes.targets import EncodedResources, encode_resources, with_paths
 
 CODE = "IOD015"
 KIND = "slow_dns"
@@ -283,19 +283,33 @@ def _any_equal(column: pa.Array | pa.ChunkedArray, names: Iterable[str]) -> np.n
     return mask
 
 
-def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
-    """The calls of the threads that talked to a nameserver, in their row order, with their
-    kind: `_DNS` (a call on a resolver socket, or with a port-53 address), `_CONF` (the
-    resolver's configuration files, the nscd socket), `_UDP` (another UDP socket, e.g. one
-    not connected yet), `_OTHER` (a call elsewhere: on another fd, or a sleep, child wait or
-    epoll wait), -1 (says nothing: no fd, or a close). None without resolver traffic.
+def _socket_targets(part: pa.Table) -> pa.Array:
+    """`with_paths` of `part` as far as sockets go: the targets, and the paths of the calls
+    without a target or fd only where their arguments name a TCP or UDP socket (a path is
+    a piece of the arguments, so only then can it name one); other paths are left null."""
+    targets = contiguous(part["target"])
+    missing = _true(pc.and_(pc.is_null(targets), pc.is_null(contiguous(part["fd"]))))
+    if not missing.any():
+        return targets
+    args = part["args"]
+    named = _true(pc.match_substring(args, "TCP")) | _true(pc.match_substring(args, "UDP"))
+    at = np.flatnonzero(missing & named)
+    if len(at) == 0:
+        return targets
+    paths = with_paths(part.select(["target", "fd", "args"]).take(pa.array(at)))
+    mask = np.zeros(len(targets), dtype=bool)
+    mask[at] = True
+    return pc.replace_with_mask(targets, pa.array(mask), contiguous(paths))
 
-    Only the resource codes (one per distinct target) and the rows of UDP sockets are
-    looked at over the whole trace; the rest only on the threads that resolved."""
-    calls = trace.syscalls
-    if calls.num_rows == 0:
-        return None
-    encoded = trace_resources(trace)
+
+def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedResources]:
+    """Which calls of `part` (a table with ``args``) talk to a nameserver (see
+    `_resolver_rows`), given their `with_paths` targets, and the resources of its calls."""
+    encoded = encode_resources(targets)
     dns_codes = np.array(
         [
             cls in ("udp", "tcp") and name.endswith(":53") and bool(_DNS_PEER.match(name))
@@ -310,19 +324,43 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
     # connect) UDP socket
     udp_rows = np.flatnonzero(udp_codes[encoded.codes] & ~dns)
     if len(udp_rows):
-        udp_args = calls["args"].take(pa.array(udp_rows))
+        udp_args = part["args"].take(pa.array(udp_rows))
         dns[udp_rows] = np.asarray(
             pc.fill_null(pc.match_substring(udp_args, "htons(53)"), False).to_numpy(
                 zero_copy_only=False
             ),
             dtype=bool,
         )
-    if not dns.any():
+    return dns, encoded
+
+
+def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
+    """The calls of the threads that talked to a nameserver, in their row order, with their
+    kind: `_DNS` (a call on a resolver socket, or with a port-53 address), `_CONF` (the
+    resolver's configuration files, the nscd socket), `_UDP` (another UDP socket, e.g. one
+    not connected yet), `_OTHER` (a call elsewhere: on another fd, or a sleep, child wait or
+    epoll wait), -1 (says nothing: no fd, or a close). None without resolver traffic.
+
+    The whole trace is looked at a slice at a time, for the threads that talked to a
+    nameserver; the rest only on those threads' calls."""
+    calls = trace.syscalls
+    if calls.num_rows == 0:
         return None
-    tids = numbers(calls["tid"])
-    rows = np.flatnonzero(np.isin(tids, np.unique(tids[dns])))
-    table = calls.select(["syscall", "args", "fd"]).take(pa.array(rows))
-    codes = encoded.codes[rows]
+    resolving: set[float] = set()
+    for _, part in strace_slices.slices(calls, ["target", "fd", "args", "tid"]):
+        dns, _ = _dns_calls(part, _socket_targets(part))
+        if dns.any():
+            resolving.update(numbers(part["tid"].filter(pa.array(dns))).tolist())
+    if not resolving:
+        return None
+    resolvers = np.unique(np.array(sorted(resolving), dtype=np.float64))
+    rows = strace_slices.rows_where(
+        calls, ["tid"], lambda part: np.isin(numbers(part["tid"]), resolvers)
+    )
+    table = strace_slices.take(calls, ["syscall", "args", "fd", "target"], rows)
+    dns, encoded = _dns_calls(table, with_paths(table))
+    codes = encoded.codes
+    udp_codes = np.array([cls == "udp" for cls in encoded.classes] + [False], dtype=bool)
     conf_codes = np.array([name in DNS_FILES for name in encoded.names] + [False], dtype=bool)
     connects = _any_equal(table["syscall"], ("connect",))
     nscd = np.zeros(len(rows), dtype=bool)
@@ -339,7 +377,7 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
     kind[away] = _OTHER
     kind[udp_codes[codes]] = _UDP
     kind[conf_codes[codes] | nscd] = _CONF
-    kind[dns[rows]] = _DNS
+    kind[dns] = _DNS
     keep = kind >= 0
     return rows[keep], kind[keep]
 
@@ -353,11 +391,11 @@ def lookups(trace: StraceTables) -> list[Lookup]:
         return []
     rows, kinds = found
     calls = trace.syscalls
-    tids = numbers(calls["tid"])
-    starts, ends = call_times(calls, rows, trace.last_s)
-    order = np.lexsort((rows, starts, tids[rows]))
+    tids = strace_slices.values_at(calls, "tid", rows)
+    starts, ends = strace_slices.times_at(calls, rows, trace.last_s)
+    order = np.lexsort((rows, starts, tids))
     rows, starts, ends, kinds = rows[order], starts[order], ends[order], kinds[order]
-    row_tids = tids[rows]
+    row_tids = tids[order]
     # segment boundaries: a new thread, a call elsewhere, the config read again after DNS,
     # or a long time away from the resolver
     previous_kind = np.concatenate([[-1], kinds[:-1]])
@@ -402,12 +440,17 @@ def _describe(
     segment: np.ndarray,
 ) -> list[Lookup]:
     """The Lookup of each segment, read call by call (only resolver calls: few)."""
-    calls = trace.syscalls.select(
-        ["tid", "pid", "syscall", "args", "retval", "aux", "status", "line_start", "line_end"]
-    ).take(pa.array(rows))
+    calls = strace_slices.take(
+        trace.syscalls,
+        [
+            "tid", "pid", "syscall", "args", "retval", "aux", "status", "line_start",
+            "line_end", "target", "fd",
+        ],
+        rows,
+    )  # fmt: skip
     lines = cited_lines(calls)
-    encoded = trace_resources(trace)
-    codes = encoded.codes[rows]
+    encoded = encode_resources(with_paths(calls))
+    codes = encoded.codes
     columns = {
         name: calls[name].to_pylist() for name in ("tid", "pid", "syscall", "args", "retval")
     }
@@ -489,17 +532,22 @@ def resolv_conf(trace: StraceTables) -> dict[str, Any]:
     """What the trace shows of /etc/resolv.conf: the options and search list of the text a
     `read` returned (as far as strace's `-s` limit printed it)."""
     calls = trace.syscalls
-    rows = np.flatnonzero(
-        is_in(calls["syscall"], frozenset({"read", "pread64"}))
-        & np.asarray(
-            pc.fill_null(pc.equal(calls["target"], "/etc/resolv.conf"), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
+    reading = frozenset({"read", "pread64"})
+    rows = strace_slices.rows_where(
+        calls,
+        ["syscall", "target"],
+        lambda part: (
+            is_in(part["syscall"], reading)
+            & np.asarray(
+                pc.fill_null(pc.equal(part["target"], "/etc/resolv.conf"), False).to_numpy(
+                    zero_copy_only=False
+                ),
+                dtype=bool,
+            )
+        ),
     )
     seen: dict[str, Any] = {}
-    for args in calls["args"].take(pa.array(rows[:20])).to_pylist():
+    for args in strace_slices.take(calls, ["args"], rows[:20])["args"].to_pylist():
         quoted = _QUOTED.search(args or "")
         if not quoted:
             continue

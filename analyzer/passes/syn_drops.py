@@ -45,7 +45,7 @@ none (the server is not traced); the resource is the listener's address.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +54,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -152,14 +152,14 @@ class _Events:
     def build(
         calls: pa.Table,
         parts: list[tuple[np.ndarray, np.ndarray, int]],
-        owner: np.ndarray,
+        owner_of: Callable[[np.ndarray], np.ndarray],
         last_s: float | None,
     ) -> _Events:
         rows = np.concatenate([part_rows for part_rows, _, _ in parts])
         fd = np.concatenate([part_fd for _, part_fd, _ in parts])
         kind = np.concatenate([np.full(len(part_rows), k) for part_rows, _, k in parts])
-        starts, ends = call_times(calls, rows, last_s)
-        owners = owner[rows]
+        starts, ends = strace_slices.times_at(calls, rows, last_s)
+        owners = owner_of(rows)
         order = np.lexsort((rows, starts, fd, owners))
         rows, kind, fd, starts, ends, owners = (
             rows[order],
@@ -190,8 +190,8 @@ class _Events:
             attempt,
             belongs,
             connect_at,
-            numbers(calls["retval"].take(pa.array(rows))),
-            _equal(calls["errno"].take(pa.array(rows)), _INTERRUPTED),
+            strace_slices.values_at(calls, "retval", rows),
+            _equal(strace_slices.take(calls, ["errno"], rows)["errno"], _INTERRUPTED),
         )
 
     def completions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +231,39 @@ class _Events:
         return first
 
 
+def _fds(taken: pa.Table) -> np.ndarray:
+    return np.asarray(pc.fill_null(taken["fd"], -1).to_numpy())
+
+
+def _owners(taken: pa.Table) -> np.ndarray:
+    """The process of each call (its thread when the process is not known), as floats."""
+    pids = numbers(taken["pid"])
+    return np.where(np.isnan(pids), numbers(taken["tid"]), pids)
+
+
+def _owner(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
+    return _owners(strace_slices.take(calls, ["pid", "tid"], rows))
+
+
+def _receives_on(
+    calls: pa.Table, fds: np.ndarray, owners: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The receives (rows, fds) on one of `fds` by one of `owners`, a slice at a time."""
+    found, found_fds = [], []
+    for offset, part in strace_slices.slices(calls, ["syscall", "fd", "pid", "tid"]):
+        local = np.flatnonzero(is_in(part["syscall"], _RECEIVES))
+        if len(local) == 0:
+            continue
+        taken = part.take(pa.array(local))
+        fd = _fds(taken)
+        keep = np.isin(fd, fds) & np.isin(_owners(taken), owners)
+        found.append(offset + local[keep])
+        found_fds.append(fd[keep])
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(found).astype(np.int64), np.concatenate(found_fds)
+
+
 def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     """Every TCP connect of the trace with its peer and latency (see the module docstring):
     arrays `row`, `peer` (object), `tid`, `pid`, `start`, `wait` (NaN: unknown), `timed_out`,
@@ -238,19 +271,21 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     ended), `first_byte` (the first response wait on the socket, NaN when none was seen).
 
     Only the connects and the calls on their fds are read (a cheap comparison over the
-    whole trace finds them)."""
+    whole trace, a slice at a time, finds them)."""
     calls = trace.syscalls
     if calls.num_rows == 0 or trace.first_s is None:
         return None
-    syscall = calls["syscall"]
     # one scan of the names finds every call this needs (a string comparison per name
     # would scan the column once per name)
-    candidates = np.flatnonzero(is_in(syscall, frozenset({"connect", "getsockopt", "close"})))
-    names = syscall.take(pa.array(candidates))
+    wanted = frozenset({"connect", "getsockopt", "close"})
+    candidates = strace_slices.rows_where(
+        calls, ["syscall"], lambda part: is_in(part["syscall"], wanted)
+    )
+    names = strace_slices.take(calls, ["syscall"], candidates)["syscall"]
     connect_rows = candidates[_equal(names, ("connect",))]
     if len(connect_rows) == 0:
         return None
-    connects = calls.select(["args", "target", "fd", "errno"]).take(pa.array(connect_rows))
+    connects = strace_slices.take(calls, ["args", "target", "fd", "errno"], connect_rows)
     peers = connect_peers(contiguous(connects["args"]))
     # TCP sockets, and sockets of unknown kind (made before the trace began: an attached
     # strace -p): a connect on a UDP socket sends nothing, so it is never slow
@@ -271,25 +306,27 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     in_progress = _mask(pc.equal(connect_errno, "EINPROGRESS"))
     failed = _mask(pc.is_valid(connect_errno)) & ~in_progress
 
-    tids = numbers(calls["tid"])
-    pids = numbers(calls["pid"])
-    owner = np.where(np.isnan(pids), tids, pids)
-    fd_column = calls["fd"]
-    connect_fds = np.asarray(pc.fill_null(fd_column.take(pa.array(connect_rows)), -1).to_numpy())
-    connect_owners = owner[connect_rows]
+    connect_fds = _fds(strace_slices.take(calls, ["fd"], connect_rows))
+    connect_owners = _owner(calls, connect_rows)
 
     def on_connect_fds(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows (and their fds) that are on a connected fd of a connecting process."""
-        fd = np.asarray(pc.fill_null(fd_column.take(pa.array(rows)), -1).to_numpy())
-        keep = np.isin(fd, connect_fds) & np.isin(owner[rows], connect_owners)
+        taken = strace_slices.take(calls, ["fd", "pid", "tid"], rows)
+        fd = _fds(taken)
+        keep = np.isin(fd, connect_fds) & np.isin(_owners(taken), connect_owners)
         return rows[keep], fd[keep]
+
+    def owner_of(rows: np.ndarray) -> np.ndarray:
+        return _owner(calls, rows)
 
     # the calls that end a connect: SO_ERROR reads, closes, and the waits on the fds (one
     # row per fd of a set); the first response (receives, readable waits) is looked at only
     # when a connect was slow
     getsockopt = candidates[_equal(names, ("getsockopt",))]
     getsockopt = getsockopt[
-        _mask(pc.match_substring(calls["args"].take(pa.array(getsockopt)), "SO_ERROR"))
+        _mask(
+            pc.match_substring(strace_slices.take(calls, ["args"], getsockopt)["args"], "SO_ERROR")
+        )
     ]
     so_error_rows, so_error_fd = on_connect_fds(getsockopt)
     close_rows, close_fd = on_connect_fds(candidates[_equal(names, ("close",))])
@@ -307,7 +344,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
         (so_error_rows, so_error_fd, _SO_ERROR),
         (close_rows, close_fd, _CLOSE),
     ]
-    events = _Events.build(calls, parts, owner, trace.last_s)
+    events = _Events.build(calls, parts, owner_of, trace.last_s)
     count = len(events.connect_at)
     completion, timed_out = events.completions()
 
@@ -322,21 +359,22 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
 
     first_byte = np.full(count, np.nan)
     if (wait >= SLOW_CONNECT_S).any():
-        receive_rows, receive_fd = on_connect_fds(np.flatnonzero(is_in(syscall, _RECEIVES)))
+        receive_rows, receive_fd = _receives_on(calls, connect_fds, connect_owners)
         parts += [
             (wait_rows[wait_in], wait_fd[wait_in], _WAIT_IN),
             (receive_rows, receive_fd, _RECEIVE),
         ]
-        events = _Events.build(calls, parts, owner, trace.last_s)
+        events = _Events.build(calls, parts, owner_of, trace.last_s)
         done = np.where(np.isnan(completion), connect_end, completion)
         first_byte = events.first_responses(done)
 
     rows = events.rows[events.connect_at]
+    at = strace_slices.take(calls, ["tid", "pid"], rows)
     return {
         "row": rows,
         "peer": np.asarray(peers.to_pylist(), dtype=object)[position],
-        "tid": tids[rows],
-        "pid": pids[rows],
+        "tid": numbers(at["tid"]),
+        "pid": numbers(at["pid"]),
         "start": connect_start,
         "wait": wait,
         "timed_out": timed_out,
@@ -376,10 +414,11 @@ def _listener(trace: StraceTables, peer: str) -> dict[str, Any] | None:
     address."""
     calls = trace.syscalls
     host, _, port = peer.split(" ", 1)[1].rpartition(":")
-    rows = np.flatnonzero(is_in(calls["syscall"], frozenset({"bind", "listen", "getsockname"})))
+    naming = frozenset({"bind", "listen", "getsockname"})
+    rows = strace_slices.rows_where(calls, ["syscall"], lambda part: is_in(part["syscall"], naming))
     if len(rows) == 0:
         return None
-    table = calls.select(["syscall", "args", "target", "pid", "tid", "fd"]).take(pa.array(rows))
+    table = strace_slices.take(calls, ["syscall", "args", "target", "pid", "tid", "fd"], rows)
     decorated = resources(contiguous(table["target"])).to_pylist()
     in_args = connect_peers(contiguous(table["args"])).to_pylist()
     sockets: dict[tuple[Any, Any], dict[str, Any]] = {}
@@ -442,7 +481,7 @@ def _peer_finding(
     tids = found["tid"][member]
     pids = found["pid"][member]
     lines = cited_lines(
-        trace.syscalls.select(["line_start", "line_end"]).take(pa.array(found["row"][member]))
+        strace_slices.take(trace.syscalls, ["line_start", "line_end"], found["row"][member])
     )
     steps = Counter(float(s) for s in step[hit])
     clusters = [

@@ -22,6 +22,7 @@ so a process that died right after refusing one thread still ranks with a 1 s st
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import is_in
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS
 from analyzer.passes.base import Culprit, Finding, Pass, PassConfig, PassInputs, Resource
@@ -81,7 +83,8 @@ def _with_map_stack(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
     """The subset of `rows` whose arguments carry MAP_STACK."""
     if len(rows) == 0:
         return rows
-    return rows[_mask(pc.match_substring(calls["args"].take(rows), "MAP_STACK"))]
+    args = strace_slices.take(calls, ["args"], rows)["args"]
+    return rows[_mask(pc.match_substring(args, "MAP_STACK"))]
 
 
 def _nth_int(args: str | None, index: int) -> int | None:
@@ -98,16 +101,30 @@ def _nth_int(args: str | None, index: int) -> int | None:
 def stack_mprotects(calls: pa.Table, refused: np.ndarray) -> dict[int, int]:
     """For each ENOMEM mprotect row (`refused`) that falls inside a MAP_STACK mapping the
     same thread made before it, the row of that mmap."""
-    candidates = np.flatnonzero(refused)
+    return _stack_mprotects_at(calls, np.flatnonzero(refused))
+
+
+def _stack_mprotects_at(calls: pa.Table, candidates: np.ndarray) -> dict[int, int]:
+    """`stack_mprotects` of the mprotect rows `candidates` (ascending), reading the trace a
+    slice at a time."""
     if len(candidates) == 0:
         return {}
-    maps = np.flatnonzero(is_in(calls["syscall"], _STACK_MAPS) & (numbers(calls["retval"]) > 0))
+    maps = strace_slices.rows_where(
+        calls,
+        ["syscall", "retval"],
+        lambda part: is_in(part["syscall"], _STACK_MAPS) & (numbers(part["retval"]) > 0),
+    )
     maps = _with_map_stack(calls, maps)
     if len(maps) == 0:
         return {}
-    tids, starts = numbers(calls["tid"]), numbers(calls["start_s"])
-    failing = pd.DataFrame({"row": candidates, "tid": tids[candidates], "t": starts[candidates]})
-    mapped = pd.DataFrame({"map_row": maps, "tid": tids[maps], "t": starts[maps]})
+    failing_at = strace_slices.take(calls, ["tid", "start_s"], candidates)
+    mapped_at = strace_slices.take(calls, ["tid", "start_s"], maps)
+    failing = pd.DataFrame(
+        {"row": candidates, "tid": numbers(failing_at["tid"]), "t": numbers(failing_at["start_s"])}
+    )
+    mapped = pd.DataFrame(
+        {"map_row": maps, "tid": numbers(mapped_at["tid"]), "t": numbers(mapped_at["start_s"])}
+    )
     paired = pd.merge_asof(
         failing.sort_values("t"), mapped.sort_values("t"), on="t", by="tid", direction="backward"
     ).dropna(subset=["map_row"])
@@ -150,15 +167,22 @@ def limits_seen(trace: StraceTables, pid: int, before_s: float) -> dict[str, dic
     `before_s`, from ``prlimit64``/``setrlimit``/``getrlimit`` calls in the trace (a
     ``prlimit --nproc`` wrapper shows the limit it set)."""
     calls = trace.syscalls
-    keep = is_in(calls["syscall"], _LIMITS)
-    if not keep.any():
-        return {}
-    rows = np.flatnonzero(
-        keep & (numbers(calls["start_s"]) <= before_s) & (numbers(calls["retval"]) == 0)
+    rows = strace_slices.rows_where(
+        calls,
+        ["syscall", "start_s", "retval"],
+        lambda part: (
+            is_in(part["syscall"], _LIMITS)
+            & (numbers(part["start_s"]) <= before_s)
+            & (numbers(part["retval"]) == 0)
+        ),
     )
+    if len(rows) == 0:
+        return {}
     lineage = _lineage(trace.tasks, pid)
     seen: dict[str, dict[str, Any]] = {}
-    subset = calls.take(rows).select(["tid", "pid", "syscall", "args", "line_start", "line_end"])
+    subset = strace_slices.take(
+        calls, ["tid", "pid", "syscall", "args", "line_start", "line_end"], rows
+    )
     for call in subset.to_pylist():
         caller = call["pid"] if call["pid"] is not None else call["tid"]
         match = _LIMIT_RE.search(call["args"] or "")
@@ -247,16 +271,17 @@ def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, i
         np.zeros(0, dtype=bool),
         {},
     )
-    refused = np.flatnonzero(is_in(calls["errno"], frozenset({"EAGAIN", "ENOMEM"})))
+    errnos = frozenset({"EAGAIN", "ENOMEM"})
+    refused = strace_slices.rows_where(calls, ["errno"], lambda part: is_in(part["errno"], errnos))
     if len(refused) == 0:
         return empty
-    syscall = calls["syscall"].take(refused)
-    enomem = _mask(pc.equal(calls["errno"].take(refused), "ENOMEM"))
+    named = strace_slices.take(calls, ["syscall", "errno"], refused)
+    syscall = named["syscall"]
+    enomem = _mask(pc.equal(named["errno"], "ENOMEM"))
     creators = refused[is_in(syscall, TASK_CREATORS)]
     stack_maps = _with_map_stack(calls, refused[is_in(syscall, _STACK_MAPS) & enomem])
-    protects = np.zeros(calls.num_rows, dtype=bool)
-    protects[refused[is_in(syscall, frozenset({"mprotect"})) & enomem]] = True
-    protect_maps = stack_mprotects(calls, protects)
+    protects = refused[is_in(syscall, frozenset({"mprotect"})) & enomem]
+    protect_maps = _stack_mprotects_at(calls, protects)
     stack_rows = np.concatenate([stack_maps, np.array(sorted(protect_maps), dtype=np.int64)])
     rows = np.concatenate([creators, stack_rows])
     if len(rows) == 0:
@@ -264,7 +289,8 @@ def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, i
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
     stack = np.concatenate([np.zeros(len(creators), bool), np.ones(len(stack_rows), bool)])
-    failed = calls.take(rows).append_column("row", pa.array(rows, pa.int64()))
+    failed = strace_slices.take(calls, calls.column_names, rows)
+    failed = failed.append_column("row", pa.array(rows, pa.int64()))
     return failed, stack[order], protect_maps
 
 
@@ -327,7 +353,8 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
         lines = [int(x) for x in group["line"].head(config.max_samples)]
         if call == "mprotect":  # and the stack mmap each refused mprotect followed
             map_rows = stack_source[: config.max_samples]
-            lines += [int(x) for x in cited_lines(calls.take(map_rows))]
+            taken = strace_slices.take(calls, ["line_start", "line_end"], np.array(map_rows))
+            lines += [int(x) for x in cited_lines(taken)]
         tids = sorted({int(t) for t in group["tid"]})
         evidence: dict[str, Any] = {
             "failed_call": failed_call,
@@ -437,12 +464,17 @@ def task_limit_clues(trace: StraceTables) -> dict[str, Any]:
     CAP_SYS_ADMIN/CAP_SYS_RESOURCE through, see setrlimit(2))."""
     calls = trace.syscalls
     clues: dict[str, Any] = {}
-    reads = calls.filter(
-        pc.and_(
-            pc.fill_null(pc.is_in(calls["syscall"], pa.array(["read", "pread64"])), False),
-            pc.fill_null(pc.greater(calls["retval"], 0), False),
+    reading = frozenset({"read", "pread64"})
+
+    def limit_reads(part: pa.Table) -> np.ndarray:
+        # only reads of the limit files can give a clue: the others are not looked at
+        files = functools.reduce(
+            pc.or_, [pc.ends_with(part["target"], "/" + name) for name in _LIMIT_FILES]
         )
-    )
+        return is_in(part["syscall"], reading) & _mask(pc.greater(part["retval"], 0)) & _mask(files)
+
+    rows = strace_slices.rows_where(calls, ["syscall", "retval", "target"], limit_reads)
+    reads = strace_slices.take(calls, ["target", "args"], rows)
     for target, args in zip(reads["target"].to_pylist(), reads["args"].to_pylist(), strict=True):
         if not target:
             continue
@@ -451,8 +483,11 @@ def task_limit_clues(trace: StraceTables) -> dict[str, Any]:
             if target.endswith("/" + name) and name not in clues and match:
                 clues[name] = match.group(1)
                 clues[name + "_path"] = target
-    ids = calls.filter(
-        pc.fill_null(pc.is_in(calls["syscall"], pa.array(["getuid", "geteuid"])), False)
+    asking = frozenset({"getuid", "geteuid"})
+    ids = strace_slices.take(
+        calls,
+        ["retval"],
+        strace_slices.rows_where(calls, ["syscall"], lambda part: is_in(part["syscall"], asking)),
     )
     uids = {int(u) for u in ids["retval"].to_pylist() if u is not None}
     if uids:

@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in
+from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_families import FLUSHES
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
 from analyzer.passes.common import (
@@ -139,9 +139,11 @@ def _blocking_lock_calls(calls: pa.Table) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Calls:
-    """The calls that can pile up, with their group (family, resource) codes."""
+    """The calls that can pile up (`rows` of `calls`), with their group (family, resource)
+    codes."""
 
-    table: pa.Table
+    calls: pa.Table
+    rows: np.ndarray
     groups: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
@@ -157,15 +159,18 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     calls = trace.syscalls
     if calls.num_rows == 0:
         return None
-    rows = np.flatnonzero(is_in(calls["syscall"], _ALL_SYSCALLS))
-    starts, ends = call_times(calls, rows, trace.last_s)
-    blocked = ends - starts >= BLOCKED_MIN_S
-    rows, starts, ends = rows[blocked], starts[blocked], ends[blocked]
+    # a slice at a time: most calls of a busy trace are short reads and writes
+    rows, starts, ends = strace_slices.timed_rows(
+        calls,
+        ["syscall"],
+        lambda part: is_in(part["syscall"], _ALL_SYSCALLS),
+        trace.last_s,
+        min_duration_s=BLOCKED_MIN_S,
+    )
     if len(rows) == 0:
         return None
-    table = calls.select(
-        ["syscall", "target", "args", "tid", "pid", "line_start", "line_end"]
-    ).take(rows)
+    # what a finding cites is read for its calls only (`_group_finding`)
+    table = strace_slices.take(calls, ["syscall", "target"], rows)
     encoded = encode_resources(table["target"])
     syscalls = pc.dictionary_encode(contiguous(table["syscall"]))
     syscall_names = syscalls.dictionary.to_pylist()
@@ -178,12 +183,15 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     family = _family_table(syscall_names, class_names)[
         syscall_codes, class_of_resource[encoded.codes]
     ]
-    if is_in(table["syscall"], _FILE_LOCKS).any():
-        family = np.where(_blocking_lock_calls(table), family, -1)
+    locks = np.flatnonzero(is_in(table["syscall"], _FILE_LOCKS))
+    if len(locks):
+        lock_calls = strace_slices.take(calls, ["syscall", "args"], rows[locks])
+        family[locks] = np.where(_blocking_lock_calls(lock_calls), family[locks], -1)
     keep = np.flatnonzero((family >= 0) & (encoded.codes >= 0))
     width = len(encoded.names)
     return _Calls(
-        table.take(keep),
+        calls,
+        rows[keep],
         (family * width + encoded.codes)[keep],
         starts[keep],
         ends[keep],
@@ -273,9 +281,12 @@ def _group_finding(
     target_class = found.resource_classes[resource_code]
     where = describe(target_class, resource)
     starts, ends = found.starts[member], found.ends[member]
-    tids = numbers(found.table["tid"].take(member)).astype(np.int64)
-    pids = numbers(found.table["pid"].take(member))
-    lines = cited_lines(found.table.take(member))
+    table = strace_slices.take(
+        found.calls, ["tid", "pid", "line_start", "line_end"], found.rows[member]
+    )
+    tids = numbers(table["tid"]).astype(np.int64)
+    pids = numbers(table["pid"])
+    lines = cited_lines(table)
     durations = ends - starts
 
     # the sweep runs on whole microseconds: compare the calls inside by half of one
