@@ -31,8 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in, numbers
-from analyzer.derive.chunked import take
+from analyzer.arrays import is_in, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
@@ -137,9 +136,9 @@ def _reader(
     rows = rows[~np.isin(rows, reads.index.to_numpy())]
     between = pd.DataFrame(
         {
-            "syscall": take(calls["syscall"], rows).to_pandas(),
-            "args": take(calls["args"], rows).to_pandas(),
-            "duration": call_durations(take(calls, rows)),
+            "syscall": take_rows(calls["syscall"], rows).to_pandas(),
+            "args": take_rows(calls["args"], rows).to_pandas(),
+            "duration": call_durations(take_rows(calls, rows)),
         }
     )
     between["duration"] = between["duration"].fillna(0.0)
@@ -233,10 +232,12 @@ def pipe_readers(
     )
     if len(on_pipe) == 0:
         return found
-    table = take(calls.select(["tid", "pid", "syscall", "args", "fd", "target", "retval"]), on_pipe)
+    table = take_rows(
+        calls.select(["tid", "pid", "syscall", "args", "fd", "target", "retval"]), on_pipe
+    )
     frame = table.to_pandas()
     frame.index = on_pipe
-    picked = take(calls, on_pipe)
+    picked = take_rows(calls, on_pipe)
     frame["start"] = numbers(picked["start_s"])
     frame["duration"] = np.nan_to_num(call_durations(picked), nan=0.0)
     writer_pids = {int(pid) for pid in writers}

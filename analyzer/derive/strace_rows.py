@@ -10,14 +10,13 @@ slice at a time (`analyzer.arrays.selected_rows`).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Collection
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import ROWS_PER_SLICE, numbers, selected_rows
+from analyzer.arrays import ROWS_PER_SLICE, numbers, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_tasks import _EXECS, _OPENS, PYTHON_FILES, process_runtime
@@ -27,33 +26,10 @@ TIME_COLUMNS = ("start_s", "duration_s", "end_s", "status")
 
 
 def taken(calls: pa.Table, columns: Collection[str], rows: np.ndarray) -> pa.Table:
-    """The `columns` of the calls at `rows` (in the order given), taken chunk by chunk:
-    ``Table.take`` and ``ChunkedArray.take`` first concatenate the chunks of each column,
-    a copy of the whole column (500 MiB of argument texts at 10M lines) to take a few
-    rows."""
-    narrow = calls.select(list(columns))
-    rows = np.asarray(rows, dtype=np.int64)
-    batches = [batch for batch in narrow.to_batches() if batch.num_rows]
-    if len(rows) == 0 or not batches:
-        return narrow.schema.empty_table()
-    starts = np.cumsum([0] + [batch.num_rows for batch in batches])
-    if rows.min() < 0 or rows.max() >= starts[-1]:
-        raise IndexError(f"rows outside the {starts[-1]} rows of the table")
-    chunk = np.searchsorted(starts, rows, side="right") - 1
-    grouped = bool((np.diff(chunk) >= 0).all())  # each chunk's rows together, in chunk order
-    order = np.arange(len(rows)) if grouped else np.argsort(chunk, kind="stable")
-    bounds = np.searchsorted(chunk[order], np.arange(len(batches) + 1), side="left")
-    parts = [
-        batches[index].take(pa.array(rows[order[lo:hi]] - starts[index]))
-        for index, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist()))
-        if hi > lo
-    ]
-    table = pa.Table.from_batches(parts, schema=narrow.schema)
-    if grouped:
-        return table
-    back = np.empty(len(rows), dtype=np.int64)
-    back[order] = np.arange(len(rows))
-    return table.combine_chunks().take(pa.array(back))
+    """The `columns` of the calls at `rows` (in the order given), taken chunk by chunk
+    (`arrays.take_rows`: Arrow's own take copies whole columns of a mapped trace first)."""
+    result: pa.Table = take_rows(calls.select(list(columns)), rows)
+    return result
 
 
 def numbers_at(calls: pa.Table, column: str, rows: np.ndarray) -> np.ndarray:

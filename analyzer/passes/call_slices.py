@@ -21,8 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import ROWS_PER_SLICE, contiguous, row_slices
-from analyzer.derive.chunked import take
+from analyzer.arrays import ROWS_PER_SLICE, contiguous, row_slices, take_rows
 from analyzer.derive.strace_calls import call_times
 
 SLICE_ROWS = ROWS_PER_SLICE // 4
@@ -133,7 +132,7 @@ def times_at(
 
 def taken(calls: pa.Table, columns: Sequence[str], rows: np.ndarray) -> pa.Table:
     """The `columns` of the calls at `rows` (a few rows of a mapped table), chunk by chunk."""
-    result: pa.Table = take(calls.select(list(columns)), rows)
+    result: pa.Table = take_rows(calls.select(list(columns)), rows)
     return result
 
 

@@ -14,8 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, selected_rows
-from analyzer.derive.chunked import take
+from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes import call_slices
 
@@ -31,10 +30,10 @@ def _listeners(calls: pa.Table) -> pa.Table:
     rows = selected_rows(
         calls, ["syscall"], lambda part: is_in(part["syscall"], ACCEPTING), call_slices.SLICE_ROWS
     )
-    targets = pc.dictionary_encode(contiguous(take(calls["target"], rows)))
+    targets = pc.dictionary_encode(contiguous(take_rows(calls["target"], rows)))
     codes = np.asarray(pc.fill_null(targets.indices, -1).to_numpy(zero_copy_only=False))
     firsts = np.unique(codes, return_index=True)[1]
-    listeners: pa.Table = take(calls.select(COLUMNS), rows[np.sort(firsts)])
+    listeners: pa.Table = take_rows(calls.select(COLUMNS), rows[np.sort(firsts)])
     return listeners
 
 
@@ -79,6 +78,6 @@ def one_resource_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.
         return found
     listeners = _listeners(calls)
     shift = listeners.num_rows
-    table = pa.concat_tables([listeners, take(calls.select(COLUMNS), rows)])
+    table = pa.concat_tables([listeners, take_rows(calls.select(COLUMNS), rows)])
     found[rows] = resource_waits(table, _renumbered(wait_fds, rows, shift))[shift:]
     return found

@@ -60,8 +60,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers
-from analyzer.derive.chunked import take
+from analyzer.arrays import contiguous, is_in, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -234,7 +233,7 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
     rows, durations, codes = rows[keep], durations[keep], codes[keep]
     if len(rows) == 0:
         return {}
-    picked = take(calls.select(["tid", "pid", "fd", "start_s", "args"]), rows)
+    picked = take_rows(calls.select(["tid", "pid", "fd", "start_s", "args"]), rows)
     found = {}
     for code in blocked_codes:
         member = codes == code
@@ -294,10 +293,10 @@ def _held_lock(
             dtype=bool,
         )
     )
-    futex_rows = futex_rows[np.isin(numbers(take(calls["pid"], futex_rows)), writer_pids)]
+    futex_rows = futex_rows[np.isin(numbers(take_rows(calls["pid"], futex_rows)), writer_pids)]
     if len(futex_rows) == 0:
         return None
-    picked = take(calls, futex_rows)
+    picked = take_rows(calls, futex_rows)
     heads = pc.utf8_slice_codeunits(picked["args"], 0, 48)
     parts = pc.extract_regex(heads, _FUTEX.pattern)
     address = np.asarray(pc.struct_field(parts, "address").to_numpy(zero_copy_only=False), object)
@@ -589,7 +588,7 @@ def _finding(
         "share_of_wall": share,
     }
     order = np.argsort(-writes.durations, kind="stable")[: config.max_samples]
-    picked = take(trace.syscalls, writes.rows[order])
+    picked = take_rows(trace.syscalls, writes.rows[order])
     lines = numbers(pc.coalesce(picked["line_start"], picked["line_end"]))
     if reader is not None:
         role = f"the slow reader of {where}"

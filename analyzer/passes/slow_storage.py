@@ -61,8 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, numbers
-from analyzer.derive.chunked import take
+from analyzer.arrays import contiguous, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -464,7 +463,7 @@ def _file_calls(
     # Most traces have no storage problem: tell so from durations and threads alone.
     if not _may_qualify(durations, tids, lifetimes, config).any():
         return None
-    picked = take(calls.select(["pid", "syscall", "start_s"]), rows)
+    picked = take_rows(calls.select(["pid", "syscall", "start_s"]), rows)
     syscall_names = pc.dictionary_encode(contiguous(picked["syscall"]))
     dictionary = syscall_names.dictionary.to_pylist()
     op_of_name = np.array(
@@ -480,7 +479,7 @@ def _file_calls(
         return None
     rows, durations, ops, tids = rows[keep], durations[keep], ops[keep], tids[keep]
     moved = np.isin(ops, [_OP_NAMES.index("write"), _OP_NAMES.index("read")])
-    retval = numbers(take(calls["retval"], rows))
+    retval = numbers(take_rows(calls["retval"], rows))
     moved_bytes = np.where(moved, np.nan_to_num(retval, nan=0.0), 0.0)
     waits = np.clip(durations - np.clip(moved_bytes, 0.0, None) / TRANSFER_BYTES_PER_S, 0.0, None)
     syscalls = np.array([*dictionary, None], dtype=object)[name_codes[keep]]
@@ -494,7 +493,7 @@ def _file_calls(
     is_dir = np.asarray(pc.fill_null(directory, False).to_numpy(zero_copy_only=False), bool)
     opens = np.flatnonzero(ops == _OP_NAMES.index("open"))
     if len(opens):
-        flagged = pc.match_substring(take(calls["args"], rows[opens]), "O_DIRECTORY")
+        flagged = pc.match_substring(take_rows(calls["args"], rows[opens]), "O_DIRECTORY")
         flagged_mask = np.asarray(pc.fill_null(flagged, False).to_numpy(zero_copy_only=False))
         is_dir[path[opens[flagged_mask.astype(bool)]]] = True
     ops = np.where(
@@ -534,7 +533,7 @@ def _storage(trace: StraceTables, found: _FileCalls, scanned: _Scanned) -> _Stor
     devices: list[str | None] = [None] * count
     stats = found.rows[found.ops == _OP_NAMES.index("metadata")]
     if len(stats):
-        args = take(calls["args"], stats)
+        args = take_rows(calls["args"], stats)
         has = pc.fill_null(
             pc.or_(
                 pc.match_substring(args, "st_dev=makedev("), pc.match_substring(args, "stx_dev_")
@@ -554,7 +553,7 @@ def _storage(trace: StraceTables, found: _FileCalls, scanned: _Scanned) -> _Stor
                     devices[path_of_row[row]] = f"{_number(major)}:{_number(minor)}"
     mounts: list[dict[str, str]] = []
     if len(scanned.mount_rows):
-        picked = take(calls.select(["syscall", "args"]), scanned.mount_rows)
+        picked = take_rows(calls.select(["syscall", "args"]), scanned.mount_rows)
         texts = [
             (scanned.names[int(code)], row["args"])
             for code, row in zip(scanned.mount_codes, picked.to_pylist(), strict=True)
@@ -799,7 +798,9 @@ def _finding(
         "threshold_s": config.slow_syscall_s,
     }
     order = np.argsort(-durations, kind="stable")[: config.max_samples]
-    lines = cited_lines(take(trace.syscalls.select(["line_start", "line_end"]), group.rows[order]))
+    lines = cited_lines(
+        take_rows(trace.syscalls.select(["line_start", "line_end"]), group.rows[order])
+    )
     culprit_tid = culprit_tids[0] if len(culprit_tids) == 1 else None
     return Finding(
         code=CODE,

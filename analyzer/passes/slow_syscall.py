@@ -31,8 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, selected_rows
-from analyzer.derive.chunked import take
+from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import (
@@ -492,7 +491,7 @@ def idle_writers(
         lambda part: _waits_for_input(part, writers),
         call_slices.SLICE_ROWS,
     )
-    tids = numbers(take(calls["tid"], rows))
+    tids = numbers(take_rows(calls["tid"], rows))
     shares = []
     for writer in writers:
         mine = rows[tids == writer]

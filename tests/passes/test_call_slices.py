@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, hand_built, inputs_of
 
-from analyzer.derive.chunked import take
+from analyzer.arrays import take_rows
 from analyzer.derive.strace_waits import resource_waits, waits_for_client
 from analyzer.passes import (
     PassConfig,
@@ -406,5 +406,5 @@ def test_chunked_take_equals_arrows_take(sizes: list[int], data: st.DataObject) 
         dtype=np.int64,
     )
     expected = table.take(pa.array(rows, pa.int64()))
-    assert take(table, rows).to_pylist() == expected.to_pylist()
-    assert take(table["n"], rows).to_pylist() == expected["n"].to_pylist()
+    assert take_rows(table, rows).to_pylist() == expected.to_pylist()
+    assert take_rows(table["n"], rows).to_pylist() == expected["n"].to_pylist()
