@@ -46,17 +46,21 @@ class Steps:
         return self.groups[self.bounds[:-1]]
 
 
-def in_flight(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Steps:
+def in_flight(
+    groups: np.ndarray, starts: np.ndarray, ends: np.ndarray, origin: float | None = None
+) -> Steps:
     """The sweep line: +1 at each start, -1 at each end, per group.
 
-    Times are rounded to whole microseconds (strace's resolution), so a call that starts
-    when another ends (start + duration computed in floating point) does not overlap it;
-    the count at a time is the count after all the events at that time."""
+    Times are rounded to whole microseconds (strace's resolution) from `origin` (default:
+    the first start), so a call that starts when another ends (start + duration computed in
+    floating point) does not overlap it; the count at a time is the count after all the
+    events at that time. Given one sweep's origin, the steps of some of its groups swept
+    alone equal that sweep's rows of them."""
     if len(starts) == 0:
         empty = np.array([], dtype=np.int64)
         return Steps(empty, np.array([]), empty, np.array([]), np.zeros(1, dtype=np.int64))
     event_groups = np.concatenate([groups, groups]).astype(np.int64)
-    origin = float(np.min(starts))
+    origin = float(np.min(starts)) if origin is None else origin
     micros = np.rint((np.concatenate([starts, ends]) - origin) * 1e6).astype(np.int64)
     deltas = np.concatenate([np.ones(len(starts), np.int64), -np.ones(len(ends), np.int64)])
     time_bits = int(micros.max()).bit_length()

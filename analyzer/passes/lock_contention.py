@@ -76,8 +76,8 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
-    Steps,
     downsample,
+    in_flight,
     parked_s,
     percentile,
     plural,
@@ -426,43 +426,12 @@ def _sweep(
     timelines: dict[int, list[list[float]]] = {}
     for key, (lo, hi) in zip(keys.tolist(), spans, strict=True):
         rows = wait_rows[np.sort(wait_order[lo:hi])]
-        steps = in_flight_from(
-            origin, np.full(len(rows), key), futexes.starts[rows], futexes.ends[rows]
-        )
+        steps = in_flight(np.full(len(rows), key), futexes.starts[rows], futexes.ends[rows], origin)
         part = step_stats(steps, stretches_above(steps, threshold), threshold)
         parts.append(part)
         if int(part["peak"].iloc[0]) >= threshold:
             timelines[key] = downsample(steps.times, steps.counts, MAX_TIMELINE_POINTS)
     return pd.concat(parts, ignore_index=True), timelines
-
-
-def in_flight_from(
-    origin: float, groups: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> Steps:
-    """`analyzer.passes.common.in_flight` with times rounded to whole microseconds from
-    `origin` rather than from the first start: the steps of some groups equal the rows of
-    those groups in one sweep over more groups, given that sweep's origin."""
-    event_groups = np.concatenate([groups, groups]).astype(np.int64)
-    micros = np.rint((np.concatenate([starts, ends]) - origin) * 1e6).astype(np.int64)
-    deltas = np.concatenate([np.ones(len(starts), np.int64), -np.ones(len(ends), np.int64)])
-    time_bits = int(micros.max()).bit_length()
-    if time_bits + int(event_groups.max()).bit_length() < 63:
-        order = np.argsort((event_groups << time_bits) | micros)
-    else:
-        order = np.lexsort((micros, event_groups))
-    event_groups, micros = event_groups[order], micros[order]
-    counts = np.cumsum(deltas[order])
-    last_at_time = np.ones(len(order), dtype=bool)
-    last_at_time[:-1] = (event_groups[1:] != event_groups[:-1]) | (micros[1:] != micros[:-1])
-    groups_kept = event_groups[last_at_time]
-    times = origin + micros[last_at_time] / 1e6
-    counts = counts[last_at_time]
-    group_starts = np.ones(len(times), dtype=bool)
-    group_starts[1:] = groups_kept[1:] != groups_kept[:-1]
-    spans = np.zeros(len(times))
-    spans[:-1] = np.where(group_starts[1:], 0.0, times[1:] - times[:-1])
-    bounds = np.append(np.flatnonzero(group_starts), len(times))
-    return Steps(groups_kept, times, counts, spans, bounds)
 
 
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:

@@ -36,7 +36,6 @@ from analyzer.derive.strace_rows import (
 )
 from analyzer.derive.strace_tasks import process_runtime
 from analyzer.passes.common import in_flight, step_stats, stretches_above
-from analyzer.passes.lock_contention import in_flight_from
 
 NPROC = DIAGNOSIS_LOGS / "nproc_exhaustion.f_tt_T.log"
 LOCK_CONVOY = DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"
@@ -275,7 +274,7 @@ def test_sweeping_one_key_at_a_time_equals_one_sweep(
     parts = []
     for index, group in enumerate(whole.group_ids.tolist()):
         mine = groups == group
-        steps = in_flight_from(origin, groups[mine], starts[mine], ends[mine])
+        steps = in_flight(groups[mine], starts[mine], ends[mine], origin)
         span = slice(whole.bounds[index], whole.bounds[index + 1])
         assert steps.times.tolist() == whole.times[span].tolist()
         assert steps.counts.tolist() == whole.counts[span].tolist()
