@@ -57,7 +57,7 @@ from analyzer.derive.strace_families import DNS_ARGS, DNS_FILES, DNS_PORT, STDIO
 from analyzer.derive.strace_futex_keys import futex_keys_at
 from analyzer.derive.strace_locks import LOCK_SYSCALLS, REFUSED
 from analyzer.derive.strace_loops import LoopEpisodes, loop_episodes
-from analyzer.derive.strace_runtime import process_runtime
+from analyzer.derive.strace_rows import process_runtime_of
 from analyzer.derive.strace_tasks import programs
 from analyzer.passes.base import (
     Culprit,
@@ -751,7 +751,7 @@ def loop_finding(
     listeners it serves and the child processes it started (episode -> pids)."""
     tid = int(loop["tid"])
     pid = None if np.isnan(loop["pid"]) else int(loop["pid"])
-    runtime = process_runtime(trace, pid) if pid is not None else None
+    runtime = process_runtime_of(trace, pid) if pid is not None else None
     count = len(episodes)
     blocked_s = float(episodes["duration_s"].sum())
     longest = float(episodes["duration_s"].max())

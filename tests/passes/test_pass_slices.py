@@ -19,7 +19,7 @@ from pass_fixtures import ROOT, inputs_of
 from analyzer.derive import (
     strace_futex_keys,
     strace_loops,
-    strace_runtime,
+    strace_rows,
     strace_slices,
     strace_tasks,
 )
@@ -109,7 +109,6 @@ GUARDED = (
     thread_exhaustion,
     slow_dns,
     strace_slices,
-    strace_runtime,
 )
 """The modules of the slice-wise passes; their helpers from elsewhere are not watched."""
 
@@ -198,4 +197,4 @@ def test_process_runtime_is_that_of_strace_tasks(
         pids = {int(pid) for pid in trace.tasks["pid"].to_pylist() if pid is not None}
         for pid in sorted(pids):
             expected = strace_tasks.process_runtime(trace, pid)
-            assert strace_runtime.process_runtime(trace, pid) == expected
+            assert strace_rows.process_runtime_of(trace, pid, 97) == expected
