@@ -49,7 +49,8 @@ from analyzer.arrays import ROWS_PER_SLICE, numbers, row_slices, selected_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_fds import sockaddr_text
-from analyzer.derive.strace_rows import TIME_COLUMNS, numbers_at, rows_of, taken, times_at
+from analyzer.derive.strace_rows import numbers_at, rows_of, taken
+from analyzer.derive.strace_slices import TIME_COLUMNS, times_at
 
 WAIT_OPS = frozenset(
     {

@@ -18,11 +18,7 @@ import pyarrow.compute as pc
 
 from analyzer.arrays import ROWS_PER_SLICE, numbers, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_tasks import _EXECS, _OPENS, PYTHON_FILES, process_runtime
-
-TIME_COLUMNS = ("start_s", "duration_s", "end_s", "status")
-"""What `call_times` reads."""
 
 
 def taken(calls: pa.Table, columns: Collection[str], rows: np.ndarray) -> pa.Table:
@@ -43,13 +39,6 @@ def lines_at(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
     table = taken(calls, ["line_start", "line_end"], rows)
     start = numbers(table["line_start"])
     return np.where(np.isnan(start), numbers(table["line_end"]), start)
-
-
-def times_at(
-    calls: pa.Table, rows: np.ndarray, last_s: float | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``call_times(calls, rows, last_s)``, reading only those rows."""
-    return call_times(taken(calls, TIME_COLUMNS, rows), np.arange(len(rows)), last_s)
 
 
 def rows_of(

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import ROWS_PER_SLICE, contiguous, row_slices, take_rows
-from analyzer.derive.strace_calls import call_times
 
 SLICE_ROWS = ROWS_PER_SLICE // 4
 """Rows per slice of the scans here (tests patch it small to cross slice boundaries): a
@@ -120,14 +119,6 @@ class ResourceEncoder:
                     self.classes.append(cls)
         mapping = np.array([self._codes[text] for text in texts], dtype=np.int64)
         return np.where(target_codes >= 0, mapping[np.maximum(target_codes, 0)], -1)
-
-
-def times_at(
-    calls: pa.Table, rows: np.ndarray, last_s: float | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """`strace_calls.call_times` of `rows`, reading those rows only (not whole columns)."""
-    picked = taken(calls, ["start_s", "duration_s", "end_s", "status"], rows)
-    return call_times(picked, np.arange(len(rows)), last_s)
 
 
 def taken(calls: pa.Table, columns: Sequence[str], rows: np.ndarray) -> pa.Table:

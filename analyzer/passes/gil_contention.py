@@ -48,7 +48,8 @@ import pyarrow.compute as pc
 from analyzer.derive.clock_alignment import zone_offsets
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_locks import WAIT, WAKE, Futexes, futex_calls, futex_key
-from analyzer.derive.strace_rows import lines_at, numbers_at, rows_of, taken, times_at
+from analyzer.derive.strace_rows import lines_at, numbers_at, rows_of, taken
+from analyzer.derive.strace_slices import times_at
 from analyzer.passes.base import (
     Culprit,
     Explains,

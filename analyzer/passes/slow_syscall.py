@@ -40,6 +40,7 @@ from analyzer.derive.strace_families import (
     LOOP_WAITS,
     SOCKET_CLASSES,
 )
+from analyzer.derive.strace_slices import times_at
 from analyzer.derive.strace_waits import WAITS_ON_SETS
 from analyzer.passes import call_slices
 from analyzer.passes.base import (
@@ -51,7 +52,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
-from analyzer.passes.call_slices import exact_sum, slices, taken, times_at
+from analyzer.passes.call_slices import exact_sum, slices, taken
 from analyzer.passes.call_waits import client_waits, one_resource_waits
 from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import describe, resources, target_classes, with_paths

@@ -32,8 +32,8 @@ from analyzer.derive.strace_rows import (
     process_runtime_of,
     rows_of,
     taken,
-    times_at,
 )
+from analyzer.derive.strace_slices import times_at
 from analyzer.derive.strace_tasks import process_runtime
 from analyzer.passes.common import in_flight, step_stats, stretches_above
 
