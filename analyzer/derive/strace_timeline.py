@@ -235,6 +235,11 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+def _bucket(times: np.ndarray, nb: int, t0: float, width: float) -> np.ndarray:
+    """The bucket of each time (the first or last bucket beyond the span)."""
+    return np.clip(((times - t0) / width).astype(np.int64), 0, nb - 1)
+
+
 def _partial_spread(
     cells: np.ndarray,
     nb: int,
@@ -249,8 +254,7 @@ def _partial_spread(
     in one bucket; return the others (lane, slot, first bucket, last bucket, start, end), which
     cross a bucket edge: a thread's calls do not overlap, so they are at most one per edge and
     thread, a few thousand whatever the trace's length."""
-    b0 = np.clip(((start - t0) / width).astype(np.int64), 0, nb - 1)
-    b1 = np.clip(((end - t0) / width).astype(np.int64), 0, nb - 1)
+    b0, b1 = _bucket(start, nb, t0, width), _bucket(end, nb, t0, width)
     same = b0 == b1
     np.add.at(cells, (lane[same], b0[same], slot[same]), end[same] - start[same])
     many = ~same
@@ -435,8 +439,8 @@ def timeline(
         with_res = np.nonzero(codes >= 0)[0]
         if not len(with_res):
             continue
-        b0 = np.clip(((part.starts[with_res] - t0) / width).astype(np.int64), 0, nb - 1)
-        b1 = np.clip(((part.ends[with_res] - t0) / width).astype(np.int64), 0, nb - 1)
+        b0 = _bucket(part.starts[with_res], nb, t0, width)
+        b1 = _bucket(part.ends[with_res], nb, t0, width)
         counts = b1 - b0 + 1
         repeat = np.repeat(np.arange(len(with_res)), counts)
         offsets = np.arange(len(repeat)) - np.repeat(np.cumsum(counts) - counts, counts)
