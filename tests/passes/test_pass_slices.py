@@ -52,15 +52,20 @@ def _strace_inputs(folder: Path) -> list[Path]:
     return [folder / name for name in truth["inputs"] if name.startswith("strace")]
 
 
-CAPTURES = sorted(folder for folder in INCIDENTS.iterdir() if (folder / "truth.json").exists())
+CAPTURES = sorted(
+    folder
+    for folder in INCIDENTS.iterdir()
+    if (folder / "truth.json").exists() and _strace_inputs(folder)
+)
 
 
 @pytest.fixture(scope="module", params=CAPTURES, ids=lambda folder: folder.name)
 def capture(request: pytest.FixtureRequest) -> PassInputs:
-    paths = _strace_inputs(request.param)
-    if not paths:
-        pytest.skip("no strace input")
-    return inputs_of(*paths)
+    return inputs_of(*_strace_inputs(request.param))
+
+
+def test_the_captures_with_strace_inputs_are_found() -> None:
+    assert len(CAPTURES) >= 5
 
 
 def _findings(module: object, inputs: PassInputs) -> list[Finding]:
