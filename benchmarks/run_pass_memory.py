@@ -10,9 +10,11 @@ registry order with the earlier passes' findings, each under the page watch with
 high-water mark reset first through ``/proc/self/clear_refs``. For each it prints CPU
 seconds, the peak resident set while it ran and the resident set before it (what the run
 holds between passes). ``--pass`` limits the passes measured (the others still run, so
-later passes see the same earlier findings, but unmeasured). ``--sections`` also measures
-the report's sections. Linux only (reads ``/proc/self/status``). A benchmark script, not a
-timed test: run it on an otherwise idle machine for CPU figures; memory figures repeat.
+later passes see the same earlier findings, but unmeasured; with ``--only`` they do not run,
+which is quicker on long traces and leaves the passes measured without earlier findings).
+``--sections`` also measures the report's sections. Linux only (reads ``/proc/self/status``).
+A benchmark script, not a timed test: run it on an otherwise idle machine for CPU figures;
+memory figures repeat.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ def main() -> None:
     parser.add_argument("trace", type=Path)
     parser.add_argument("--pass", dest="passes", action="append", help="a pass module name")
     parser.add_argument("--sections", action="store_true", help="measure the sections too")
+    parser.add_argument(
+        "--only",
+        action="store_true",
+        help="run only the --pass passes (without earlier findings): quicker on long traces",
+    )
     parser.add_argument("--json", action="store_true", help="results as JSON")
     args = parser.parse_args()
     names = {p.run.__module__.rsplit(".", 1)[-1] for p in PASSES}
@@ -111,6 +118,8 @@ def main() -> None:
 
             if args.passes is None or name in args.passes:
                 findings.extend(measured(f"pass {name}", work, rows))
+            elif args.only:
+                continue
             else:
                 findings.extend(work())
             directory.release_pages()
