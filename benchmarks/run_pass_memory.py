@@ -11,7 +11,8 @@ high-water mark reset first through ``/proc/self/clear_refs``. For each it print
 seconds, the peak resident set while it ran and the resident set before it (what the run
 holds between passes). ``--pass`` limits the passes measured (the others still run, so
 later passes see the same earlier findings, but unmeasured; with ``--only`` they do not run,
-which is quicker on long traces and leaves the passes measured without earlier findings).
+which is quicker on long traces and leaves the passes measured without earlier findings;
+``--only --sections`` alone measures the sections without any pass).
 ``--sections`` also measures the report's sections. Linux only (reads ``/proc/self/status``).
 A benchmark script, not a timed test: run it on an otherwise idle machine for CPU figures;
 memory figures repeat.
@@ -116,7 +117,7 @@ def main() -> None:
             def work(run: Any = analysis_pass.run, given: Any = given) -> list[Finding]:
                 return list(run(given, config.passes))
 
-            if args.passes is None or name in args.passes:
+            if (args.passes is None and not args.only) or name in (args.passes or ()):
                 findings.extend(measured(f"pass {name}", work, rows))
             elif args.only:
                 continue
