@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import __version__
-from analyzer.arrays import row_slices
+from analyzer.arrays import row_slices, take_rows
 from analyzer.clean import clean, clean_text
 from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer
@@ -137,59 +137,55 @@ def _threads(calls: pa.Table) -> dict[int, int]:
 
 
 def _syscall_events(calls: pa.Table, end_of_trace: float | None) -> Iterator[dict[str, Any]]:
-    """One slice per call with a start and a thread, in (thread, start, row) order: sorted by
-    the engine, which spills, and read back a batch at a time."""
+    """One slice per call with a start and a thread, in (thread, start, row) order
+    (`thread_ordered_rows`: a bucket of threads at a time), a batch of calls at a time."""
     if calls.num_rows == 0:
         return
-    from analyzer import engine
+    from analyzer.derive.strace_order import thread_ordered_rows
     from analyzer.derive.strace_timeline import STATES, call_states
 
-    order = (
-        "SELECT * EXCLUDE (row_number) FROM calls"
-        " WHERE start_s IS NOT NULL AND tid IS NOT NULL ORDER BY tid, start_s, row_number"
-    )
     thread_end: dict[int, float] = {}
-    with engine.stream(order, _ROWS, calls=lambda: engine.numbered(calls, "row_number")) as reader:
-        for batch in reader:
-            states = call_states(
-                pa.table(
-                    {
-                        "syscall": batch["syscall"],
-                        "target_kind": pa.nulls(batch.num_rows, pa.string()),
-                        "args": batch["args"],
-                    }
-                )
+    for rows in thread_ordered_rows(calls, _ROWS):
+        batch = take_rows(calls, rows)
+        states = call_states(
+            pa.table(
+                {
+                    "syscall": batch["syscall"],
+                    "target_kind": pa.nulls(batch.num_rows, pa.string()),
+                    "args": batch["args"],
+                }
             )
-            rows = zip(*(batch[name].to_pylist() for name in _CALL_COLUMNS), strict=True)
-            for state, row in zip(states.tolist(), rows, strict=True):
-                source, tid, pid, name, start, end, args, ret, errno, target, status, line = row
-                start = float(start)
-                if end is None:
-                    end = end_of_trace if status == "in-flight" and end_of_trace else start
-                end = max(float(end), start)
-                previous = thread_end.get(tid, -np.inf)
-                if start < previous:
-                    start = min(previous, end)
-                thread_end[tid] = max(previous, end)
-                detail = {
-                    "args": clean_text(args) if args is not None else None,
-                    "ret": ret,
-                    "errno": errno,
-                    "target": clean_text(target) if target is not None else None,
-                    "line": line,
-                    "status": status,
-                    "input": source,
-                }
-                yield {
-                    "name": clean_text(str(name)),
-                    "cat": f"syscall,{STATES[state]}",
-                    "ph": "X",
-                    "ts": _us(start),
-                    "dur": round(_us(end) - _us(start), 3),
-                    "pid": int(pid) if pid is not None else tid,
-                    "tid": tid,
-                    "args": {key: value for key, value in detail.items() if value is not None},
-                }
+        )
+        values = zip(*(batch[name].to_pylist() for name in _CALL_COLUMNS), strict=True)
+        for state, row in zip(states.tolist(), values, strict=True):
+            source, tid, pid, name, start, end, args, ret, errno, target, status, line = row
+            start = float(start)
+            if end is None:
+                end = end_of_trace if status == "in-flight" and end_of_trace else start
+            end = max(float(end), start)
+            previous = thread_end.get(tid, -np.inf)
+            if start < previous:
+                start = min(previous, end)
+            thread_end[tid] = max(previous, end)
+            detail = {
+                "args": clean_text(args) if args is not None else None,
+                "ret": ret,
+                "errno": errno,
+                "target": clean_text(target) if target is not None else None,
+                "line": line,
+                "status": status,
+                "input": source,
+            }
+            yield {
+                "name": clean_text(str(name)),
+                "cat": f"syscall,{STATES[state]}",
+                "ph": "X",
+                "ts": _us(start),
+                "dur": round(_us(end) - _us(start), 3),
+                "pid": int(pid) if pid is not None else tid,
+                "tid": tid,
+                "args": {key: value for key, value in detail.items() if value is not None},
+            }
 
 
 def _finding_spans(finding: Mapping[str, Any]) -> list[tuple[float, float]]:
