@@ -22,13 +22,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    import duckdb
 
 MEMORY_LIMIT = "128MiB"
 """DuckDB's own memory, beyond which it spills to a temporary folder. Every aggregate the
@@ -51,25 +48,9 @@ def query(sql: str, setup: tuple[str, ...] = (), **tables: Source) -> pa.Table:
     return session(lambda ask: ask(sql), setup, **tables)
 
 
+Ask: TypeAlias = Callable[[str], pa.Table]
+"""Runs one statement on a session's connection: its result (empty for a ``CREATE``)."""
 T = TypeVar("T")
-
-
-class Ask:
-    """Runs statements on a session's connection."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
-        self._connection = connection
-
-    def __call__(self, sql: str) -> pa.Table:
-        """The result of one statement (empty for a ``CREATE``)."""
-        result = self._connection.sql(sql)
-        return pa.table({}) if result is None else result.to_arrow_table()
-
-    def stream(self, sql: str, rows: int = 1 << 16) -> pa.RecordBatchReader:
-        """The result of one query as a stream of batches of at most `rows` rows, read while
-        the session lasts: a long result (a sorted copy of some column of the calls) comes
-        to Python a batch at a time, the engine spilling the rest."""
-        return self._connection.sql(sql).to_arrow_reader(rows)
 
 
 def session(work: Callable[[Ask], T], setup: tuple[str, ...] = (), **tables: Source) -> T:
@@ -107,7 +88,11 @@ def _run(
             for name, table in tables.items():
                 connection.register(name, table if isinstance(table, pa.Table) else table())
 
-            return work(Ask(connection))
+            def ask(sql: str) -> pa.Table:
+                result = connection.sql(sql)
+                return pa.table({}) if result is None else result.to_arrow_table()
+
+            return work(ask)
         finally:
             connection.close()
     finally:

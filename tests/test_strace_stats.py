@@ -208,9 +208,6 @@ class _CountingAsk:
         self._rows.append(result.num_rows)
         return result
 
-    def stream(self, *args: Any) -> pa.RecordBatchReader:
-        return self._ask.stream(*args)
-
 
 def test_fragile_groups_are_summed_as_pandas_without_coming_back_whole(monkeypatch: Any) -> None:
     """Every group made fragile (any value counts as near a tie): their totals and means are

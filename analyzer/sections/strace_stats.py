@@ -89,7 +89,7 @@ of millions of calls (a syscall of the whole trace) would not fit whole."""
 
 _SIZES = """
 SELECT f.gid, count(*) AS size FROM (
-    SELECT * FROM calls_all WHERE ({where}) AND duration_s IS NOT NULL AND NOT isnan(duration_s)
+    SELECT * FROM calls WHERE ({where}) AND duration_s IS NOT NULL AND NOT isnan(duration_s)
 ) c JOIN fragile f ON {match}
 GROUP BY f.gid
 """
@@ -401,27 +401,26 @@ def _again(
     (`_levels`)."""
     sql = dict(where=where, match=_match(keys))
     columns = sorted({*keys, "duration_s", "status", "errno"})
-
-    def sums(ask: engine.Ask) -> dict[int, tuple[float, int]]:
-        sizes: dict[int, int] = {}
-        if plain:
-            counted = ask(_SIZES.format(**sql))
-            sizes = dict(zip(counted["gid"].to_pylist(), counted["size"].to_pylist(), strict=True))
-        found = {}
-        for gid, chunks in _by_group(ask.stream(_AGAIN.format(**sql), BATCH)):
+    chosen = _chosen(frame, keys, fragile)
+    sizes: dict[int, int] = {}
+    if plain:
+        counted = engine.query(
+            _SIZES.format(**sql), JOIN_SMALL_SIDE, calls=calls.select(columns), fragile=chosen
+        )
+        sizes = dict(zip(counted["gid"].to_pylist(), counted["size"].to_pylist(), strict=True))
+    found: dict[int, tuple[float, int]] = {}
+    with engine.stream(
+        _AGAIN.format(**sql),
+        BATCH,
+        JOIN_SMALL_SIDE,
+        calls=lambda: engine.numbered(calls.select(columns)),
+        fragile=chosen,
+    ) as batches:
+        for gid, chunks in _by_group(batches):
             if plain:
                 found[gid] = (pairwise_sum(chunks, sizes[gid], BLOCK), sizes[gid])
             else:
                 found[gid] = _kahan(chunks)
-        return found
-
-    found = engine.session(
-        sums,
-        JOIN_SMALL_SIDE,
-        calls=lambda: engine.numbered(calls.select(columns)),
-        calls_all=calls.select(columns),
-        fragile=_chosen(frame, keys, fragile),
-    )
     at = frame.columns
     for number, (total, size) in found.items():
         frame.iat[number, at.get_loc("total_s")] = total
