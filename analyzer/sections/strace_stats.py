@@ -6,9 +6,10 @@ The report's figures were pandas ``groupby`` results, rounded to the nanosecond.
 or two in the last place, which the rounding absorbs except where a value lies within those
 units of a rounding tie (a mean of microsecond durations often ends in exactly 5 in its tenth
 decimal), or where two groups' totals tie and the last bits order them. Those groups are
-"fragile": their rows are read again in table order and summarised by pandas itself, as
-before. They are few and small (a mean near a tie, equal totals of a few calls), so memory
-stays that of the engine's grouping.
+"fragile": their durations are read again in table order and summed as pandas summed them
+(Kahan's compensation, or numpy's pairwise sum for groups that are runs of rows). They are
+few, but one may be a syscall of millions of calls: the engine sorts their durations (and
+spills them) and they come back a batch at a time, so memory stays that of the engine's.
 
 What comes back to Python is bounded too: the groups stay in the engine (a temporary table,
 spilled beyond its memory limit) and only those a report showing the `top` largest totals may
@@ -309,7 +310,8 @@ def _level_names(quantiles: tuple[float, ...]) -> list[str]:
 
 def kahan_sum(values: np.ndarray) -> float:
     """The sum of `values` in their order with Kahan's compensation, step for step as
-    pandas' ``groupby().sum()`` adds a group (``group_sum`` in pandas/_libs/groupby.pyx)."""
+    pandas' ``groupby().sum()`` adds a group (``group_sum`` in pandas/_libs/groupby.pyx),
+    NaN left out as pandas leaves it out."""
     return _kahan(iter([values]))[0]
 
 
