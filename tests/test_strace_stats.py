@@ -4,6 +4,7 @@ and the order of equal totals included (`analyzer.sections.strace_stats`)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,3 +168,118 @@ def test_only_the_groups_shown_come_back_with_the_quantiles_they_had() -> None:
     assert sorted(map(tuple, some[keys].values.tolist()), key=order.index) == list(
         map(tuple, some[keys].values.tolist())
     )
+
+
+def test_pairwise_sum_of_a_stream_is_numpys_sum_of_the_whole() -> None:
+    """`pairwise_sum` over arrays of any lengths, in slices of any size, gives
+    ``np.add.reduceat`` of their concatenation to the last bit (made-up durations)."""
+    rng = np.random.default_rng(11)
+    for size in [*range(1, 300), 1000, 4099, 70_001]:
+        values = rng.integers(1, 10**6, size) / 1e6 * rng.choice([1e-3, 1.0, 1e3], size)
+        chunks = np.split(values, np.sort(rng.integers(0, size, rng.integers(0, 5))))
+        for block in (128, 136, 1000):
+            got = strace_stats.pairwise_sum(iter(chunks), size, block)
+            assert got == float(np.add.reduceat(values, [0])[0]), (size, block)
+
+
+class _Counting:
+    """What a session's statements bring back whole: the rows of each result."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def session(self, original: Any) -> Any:
+        def session(work: Any, *args: Any, **tables: Any) -> Any:
+            def counted(ask: Any) -> Any:
+                return work(_CountingAsk(ask, self.rows))
+
+            return original(counted, *args, **tables)
+
+        return session
+
+
+class _CountingAsk:
+    def __init__(self, ask: Any, rows: list[int]) -> None:
+        self._ask = ask
+        self._rows = rows
+
+    def __call__(self, sql: str) -> pa.Table:
+        result = self._ask(sql)
+        self._rows.append(result.num_rows)
+        return result
+
+
+def test_fragile_groups_are_summed_as_pandas_without_coming_back_whole(monkeypatch: Any) -> None:
+    """Every group made fragile (any value counts as near a tie): their totals and means are
+    pandas' own to the last bit, interleaved (Kahan) or in runs (`np.add.reduceat`), read
+    back from the engine in batches of a few rows: no result of as many rows as a group's
+    calls comes back whole (it did: a syscall of 100M lines was 1 GiB)."""
+    from analyzer import engine
+
+    monkeypatch.setattr(strace_stats, "ULPS", 10**15)
+    monkeypatch.setattr(strace_stats, "BATCH", 1000, raising=False)
+    monkeypatch.setattr(strace_stats, "BLOCK", 200, raising=False)
+    counting = _Counting()
+    monkeypatch.setattr(engine, "session", counting.session(engine.session))
+    for seed, runs in ((0, False), (1, True)):
+        calls = _calls(30_000, seed, runs=runs)
+        keys = ["tid"]
+        ours = strace_stats.grouped(calls, keys, "status = 'complete'", (0.5,), mean=True)
+        frame = calls.filter(pa.compute.equal(calls["status"], "complete")).to_pandas()
+        grouped = frame.groupby(keys, sort=False)["duration_s"]
+        assert ours["total_s"].tolist() == grouped.sum(min_count=1).tolist()
+        assert ours["avg_s"].tolist() == grouped.mean().tolist()
+        assert ours["p50_s"].tolist() == grouped.quantile(0.5).tolist()
+        assert min(ours["calls"]) > 3000
+        assert 0 < max(counting.rows) < 1000, counting.rows
+
+
+def _untimed_calls(rows: int, seed: int, timed: int) -> pa.Table:
+    """Calls of a trace without ``-T`` (no durations) to many targets, a few of them (`timed`
+    calls) with a duration; made up, with many targets of equal counts."""
+    rng = np.random.default_rng(seed)
+    names = np.array([f"socket:[{n}]" for n in range(rows // 4)] + ["/a", "/b", "é", "Z"])
+    target = names[rng.integers(0, len(names), rows)].astype(object)
+    target[rng.random(rows) < 0.05] = None
+    duration = np.full(rows, np.nan)
+    duration[rng.choice(rows, timed, replace=False)] = rng.integers(1, 50, timed) / 1e6
+    return pa.table(
+        {
+            "tid": rng.integers(1, 5, rows),
+            "syscall": np.array(["read", "write", "close"])[rng.integers(0, 3, rows)],
+            "target": pa.array(target, pa.string()),
+            "target_kind": np.where(rng.random(rows) < 0.5, "socket", "file"),
+            "duration_s": pa.array(duration, from_pandas=True),
+            "errno": pa.nulls(rows, pa.string()),
+            "status": ["complete"] * rows,
+        }
+    )
+
+
+def test_without_durations_only_the_groups_shown_come_back(monkeypatch: Any) -> None:
+    """When fewer groups than a report shows have a duration (a trace without ``-T``), the
+    others come back by calls, then keys: the report's targets and latency rows are those of
+    every group, and no more than it shows come back (every target came back: a million)."""
+    from analyzer.sections import strace
+
+    grouped = strace_stats.grouped
+    sizes: list[int] = []
+
+    def every(*args: Any, top: int | None = None, **kwargs: Any) -> pd.DataFrame:
+        return grouped(*args, **kwargs)
+
+    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        frame = grouped(*args, **kwargs)
+        sizes.append(len(frame))
+        return frame
+
+    for seed, timed in ((0, 0), (1, 12)):
+        calls = _untimed_calls(8000, seed, timed)
+        monkeypatch.setattr(strace_stats, "grouped", every)
+        theirs = (strace.target_summary(calls, 20), strace.latency_by_target(calls, 30))
+        monkeypatch.setattr(strace_stats, "grouped", counted)
+        sizes.clear()
+        ours = (strace.target_summary(calls, 20), strace.latency_by_target(calls, 30))
+        assert ours == theirs
+        assert len(ours[0]) == 20 and len(ours[1]) == 30
+        assert sizes[0] <= 20 + timed and sizes[1] <= 30 + timed, sizes

@@ -6,9 +6,10 @@ The report's figures were pandas ``groupby`` results, rounded to the nanosecond.
 or two in the last place, which the rounding absorbs except where a value lies within those
 units of a rounding tie (a mean of microsecond durations often ends in exactly 5 in its tenth
 decimal), or where two groups' totals tie and the last bits order them. Those groups are
-"fragile": their rows are read again in table order and summarised by pandas itself, as
-before. They are few and small (a mean near a tie, equal totals of a few calls), so memory
-stays that of the engine's grouping.
+"fragile": their durations are read again in table order and summed as pandas summed them
+(Kahan's compensation, or numpy's pairwise sum for groups that are runs of rows). They are
+few, but one may be a syscall of millions of calls: the engine sorts their durations (and
+spills them) and they come back a batch at a time, so memory stays that of the engine's.
 
 What comes back to Python is bounded too: the groups stay in the engine (a temporary table,
 spilled beyond its memory limit) and only those a report showing the `top` largest totals may
@@ -18,6 +19,9 @@ being whole microseconds, and interpolated as pandas does: pandas' figures to th
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -53,6 +57,13 @@ of a million targets is not held for the fifty shown)."""
 
 _CUT = "SELECT total_s FROM g WHERE timed > 0 ORDER BY total_s DESC LIMIT 1 OFFSET {offset}"
 _SHOWN = "SELECT * FROM g {where} ORDER BY first"
+_UNTIMED = """
+SELECT * FROM (
+    SELECT * FROM g WHERE timed > 0
+    UNION ALL
+    (SELECT * FROM g WHERE timed = 0 ORDER BY calls DESC, {order} LIMIT {top})
+) ORDER BY first
+"""
 
 _LEVELS = """
 SELECT f.gid, c.duration_s AS duration, count(*) AS n
@@ -68,9 +79,29 @@ JOIN_SMALL_SIDE = ("SET disabled_optimizers = 'join_order,build_side_probe_side'
 groups: this makes it hash the groups, not every call."""
 
 _AGAIN = """
-SELECT f.gid, c.idx, c.duration_s FROM (SELECT * FROM calls WHERE {where}) c
-JOIN fragile f ON {match}
+SELECT f.gid, c.duration_s FROM (
+    SELECT * FROM calls WHERE ({where}) AND duration_s IS NOT NULL AND NOT isnan(duration_s)
+) c JOIN fragile f ON {match}
+ORDER BY f.gid, c.idx
 """
+"""The durations of the fragile groups, group after group, each in table order: sorted by
+the engine (spilling beyond its memory limit) and read back a batch at a time, as a group
+of millions of calls (a syscall of the whole trace) would not fit whole."""
+
+_SIZES = """
+SELECT f.gid, count(*) AS size FROM (
+    SELECT * FROM calls WHERE ({where}) AND duration_s IS NOT NULL AND NOT isnan(duration_s)
+) c JOIN fragile f ON {match}
+GROUP BY f.gid
+"""
+"""How many durations each fragile group has (`pairwise_sum` halves them by their number)."""
+
+BLOCK = 1 << 16
+"""Values summed by one numpy call in `pairwise_sum`: the slices a stream of durations is
+summed in, as numpy sums an array held whole."""
+
+BATCH = 1 << 16
+"""Rows of the fragile groups' durations read back from the engine at a time."""
 
 ULPS = 64
 """How close, in units in the last place, a value may come to a rounding tie or another
@@ -116,7 +147,9 @@ def grouped(
     aggregates (name → SQL over the columns `reads`); the groups in the order of their
     first call. A group without a single duration has NaN figures, as pandas gives. With
     `top`, only the `top` groups of the largest totals are shown, so only they (and those
-    tied with the last of them) need pandas' last digits."""
+    tied with the last of them) need pandas' last digits; when fewer than `top` groups have
+    a duration, the others are shown by calls (most first), then by `keys` (ascending, a
+    missing key last): a trace without ``-T`` brings back `top` groups, not every target."""
     extra = extra or {}
     columns = sorted({*keys, "errno", "duration_s", "status", *reads})
     sql = _GROUPED.format(keys=", ".join(keys), where=where)
@@ -128,8 +161,11 @@ def grouped(
         if top is not None and layout["groups"][0].as_py() > top:
             found = ask(_CUT.format(offset=top - 1))["total_s"].to_pylist()
             cut = float(found[0]) if found else -np.inf
-        if cut is None or cut == -np.inf:
+        if cut is None:
             return ask(_SHOWN.format(where="")), layout, cut
+        if cut == -np.inf:  # fewer than `top` groups have a duration: the others by calls
+            order = ", ".join(f"{key} ASC NULLS LAST" for key in keys)
+            return ask(_UNTIMED.format(order=order, top=top)), layout, cut
         floor = float(cut - ULPS * np.spacing(abs(cut)))
         where_shown = f"WHERE timed > 0 AND total_s >= CAST('{floor!r}' AS DOUBLE)"
         return ask(_SHOWN.format(where=where_shown)), layout, cut
@@ -174,7 +210,7 @@ def grouped(
         # `np.add.reduceat`, any other with Kahan's compensation (pandas/core/groupby/ops.py)
         runs = bool(layout["runs"][0].as_py())
         plain = runs and bool(layout["all_timed"][0].as_py())
-        _again(calls, frame, keys, where, quantiles, mean, fragile, plain)
+        _again(calls, frame, keys, where, mean, fragile, plain)
     return frame
 
 
@@ -274,15 +310,67 @@ def _level_names(quantiles: tuple[float, ...]) -> list[str]:
 
 def kahan_sum(values: np.ndarray) -> float:
     """The sum of `values` in their order with Kahan's compensation, step for step as
-    pandas' ``groupby().sum()`` adds a group (``group_sum`` in pandas/_libs/groupby.pyx)."""
+    pandas' ``groupby().sum()`` adds a group (``group_sum`` in pandas/_libs/groupby.pyx),
+    NaN left out as pandas leaves it out."""
+    return _kahan(iter([values]))[0]
+
+
+def _kahan(chunks: Iterator[np.ndarray]) -> tuple[float, int]:
+    """`kahan_sum` of the values of `chunks` one after the other, NaN left out, and how
+    many were added."""
     total = 0.0
     compensation = 0.0
-    for value in values.tolist():
-        step = value - compensation
-        running = total + step
-        compensation = running - total - step
-        total = running
-    return total
+    size = 0
+    for chunk in chunks:
+        known = chunk[~np.isnan(chunk)]
+        size += len(known)
+        for value in known.tolist():
+            step = value - compensation
+            running = total + step
+            compensation = running - total - step
+            total = running
+    return total, size
+
+
+def pairwise_sum(chunks: Iterator[np.ndarray], size: int, block: int = BLOCK) -> float:
+    """``np.add.reduceat(values, [0])[0]`` of the `size` values of `chunks` one after the
+    other, without holding them: numpy keeps the first value and adds the pairwise sum of
+    the others, which halves them (to a multiple of 8) until at most 128 remain; any part
+    of at most `block` values is summed by numpy itself (a -0.0 in front of it, which adds
+    nothing, takes the place of the kept value)."""
+    take = _Taker(chunks)
+    first = float(take(1)[0])
+    return first + _pairwise(take, size - 1, max(block, 128))
+
+
+def _pairwise(take: Callable[[int], np.ndarray], size: int, block: int) -> float:
+    if size <= block:
+        values = np.concatenate((np.array([-0.0]), take(size)))
+        return float(np.add.reduceat(values, [0])[0])
+    half = size // 2
+    half -= half % 8
+    return _pairwise(take, half, block) + _pairwise(take, size - half, block)
+
+
+class _Taker:
+    """The next values of a stream of arrays, so many at a time."""
+
+    def __init__(self, chunks: Iterator[np.ndarray]) -> None:
+        self._chunks = chunks
+        self._held = np.empty(0)
+
+    def __call__(self, size: int) -> np.ndarray:
+        parts = []
+        while size > 0:
+            if not len(self._held):
+                following = next(self._chunks, None)
+                if following is None:
+                    raise ValueError("fewer values than counted")
+                self._held = following
+            parts.append(self._held[:size])
+            self._held = self._held[size:]
+            size -= len(parts[-1])
+        return np.concatenate(parts) if parts else np.empty(0)
 
 
 def pandas_quantile(ordered: np.ndarray, q: float) -> float:
@@ -305,45 +393,55 @@ def _again(
     frame: pd.DataFrame,
     keys: list[str],
     where: str,
-    quantiles: tuple[float, ...],
     mean: bool,
     fragile: np.ndarray,
     plain: bool,
 ) -> None:
-    """Put pandas' own figures in the `fragile` rows of `frame`: their groups' durations read
-    in table order and summed (in order, or with Kahan's compensation unless `plain`) and
-    interpolated as pandas did before the engine."""
-    gids = np.flatnonzero(fragile)
-    chosen = pa.Table.from_pandas(frame.loc[fragile, keys], preserve_index=False)
-    chosen = chosen.append_column("gid", pa.array(gids, pa.int64()))
-    sql = _AGAIN.format(
-        match=" AND ".join(f"c.{key} IS NOT DISTINCT FROM f.{key}" for key in keys),
-        where=where,
-    )
+    """Put pandas' own totals (and means) in the `fragile` rows of `frame`: their groups'
+    durations read in table order, a batch at a time, and summed as pandas summed them
+    (`pairwise_sum` when `plain`, else `kahan_sum`). Their quantiles are pandas' already
+    (`_levels`)."""
+    sql = dict(where=where, match=_match(keys))
     columns = sorted({*keys, "duration_s", "status", "errno"})
-    rows = engine.query(
-        sql,
-        setup=JOIN_SMALL_SIDE,
+    chosen = _chosen(frame, keys, fragile)
+    sizes: dict[int, int] = {}
+    if plain:
+        counted = engine.query(
+            _SIZES.format(**sql), JOIN_SMALL_SIDE, calls=calls.select(columns), fragile=chosen
+        )
+        sizes = dict(zip(counted["gid"].to_pylist(), counted["size"].to_pylist(), strict=True))
+    found: dict[int, tuple[float, int]] = {}
+    with engine.stream(
+        _AGAIN.format(**sql),
+        BATCH,
+        JOIN_SMALL_SIDE,
         calls=lambda: engine.numbered(calls.select(columns)),
         fragile=chosen,
-    )
-    gid = rows["gid"].to_numpy()
-    duration = rows["duration_s"].to_numpy(zero_copy_only=False).astype(np.float64)
-    order = np.lexsort((rows["idx"].to_numpy(), gid))  # by group, each in table order
-    bounds = (
-        np.searchsorted(gid[order], gids, side="left"),
-        np.searchsorted(gid[order], gids, side="right"),
-    )
+    ) as batches:
+        for gid, chunks in _by_group(batches):
+            if plain:
+                found[gid] = (pairwise_sum(chunks, sizes[gid], BLOCK), sizes[gid])
+            else:
+                found[gid] = _kahan(chunks)
     at = frame.columns
-    for number, first, last in zip(gids.tolist(), *bounds, strict=True):
-        values = duration[order[first:last]]
-        values = values[~np.isnan(values)]
-        if not len(values):
-            continue
-        total = float(np.add.reduceat(values, [0])[0]) if plain else kahan_sum(values)
+    for number, (total, size) in found.items():
         frame.iat[number, at.get_loc("total_s")] = total
         if mean:
-            frame.iat[number, at.get_loc("avg_s")] = total / len(values)
-        ordered = np.sort(values)
-        for q, name in zip(quantiles, _level_names(quantiles), strict=True):
-            frame.iat[number, at.get_loc(name)] = pandas_quantile(ordered, q)
+            frame.iat[number, at.get_loc("avg_s")] = total / size
+
+
+def _by_group(batches: pa.RecordBatchReader) -> Iterator[tuple[int, Iterator[np.ndarray]]]:
+    """The durations of a stream of (gid, duration) sorted by gid: per gid, its durations in
+    the stream's order, as arrays (to be read before the next gid's)."""
+
+    def pieces() -> Iterator[tuple[int, np.ndarray]]:
+        for batch in batches:
+            gid = batch.column(0).to_numpy()
+            duration = batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64)
+            bounds = [0, *(np.flatnonzero(np.diff(gid)) + 1).tolist(), len(gid)]
+            for start, end in itertools.pairwise(bounds):
+                if end > start:
+                    yield int(gid[start]), duration[start:end]
+
+    for gid, group in itertools.groupby(pieces(), key=lambda piece: piece[0]):
+        yield gid, (values for _, values in group)
