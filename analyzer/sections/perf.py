@@ -380,9 +380,10 @@ class _Stacks:
 def _codes(values: pa.Array | pa.ChunkedArray, as_list: bool = True) -> tuple[np.ndarray, Any]:
     """`values` dictionary-encoded: an index per value (nulls get their own index) and the
     distinct values (None for null), as a list or (not `as_list`) as an Arrow array."""
+    if isinstance(values, pa.ChunkedArray):
+        # (Arrow cannot unify the dictionaries of chunks with nulls: frames of several inputs)
+        values = values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
     encoded = pc.dictionary_encode(values, null_encoding="encode")
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.unify_dictionaries().combine_chunks()
     indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     return indices, encoded.dictionary.to_pylist() if as_list else encoded.dictionary
 
