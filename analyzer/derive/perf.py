@@ -9,11 +9,12 @@ samples (`perf_tracepoints`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer import store
 from analyzer.config import CollapseOptions
 from analyzer.derive import perf_tracepoints
 from analyzer.derive.perf_fold import fold_again, fold_reader, folded_note
@@ -50,22 +51,66 @@ def folded_and_note(
     source = parsed.refold
     if source is None:
         parts = _folded_parts(input_name, [fold_reader(parsed.collapsed, options)])
-        return _concat(parts), folded_note(parsed.collapsed, options)
+        return _kept(parts), folded_note(parsed.collapsed, options)
     folder = fold_again(source, options)
     try:
-        table = _concat(_folded_parts(input_name, folder.batches()))
+        table = _kept(_folded_parts(input_name, folder.batches()))
     finally:
         folder.close()
     return table, folder.note()
 
 
+def _kept(parts: Iterable[pa.Table]) -> pa.Table:
+    """The folded parts as one table (`_mapped`, written a part at a time as folded)."""
+    return _mapped("perf_folded", parts, PERF_FOLDED.schema)
+
+
+SPILL_ROWS = 1 << 16
+"""A table of more rows than this is spilled to the work directory (`_mapped`)."""
+
+
+def _mapped(name: str, parts: Iterable[pa.Table], schema: pa.Schema | None = None) -> pa.Table:
+    """The parts (of `schema`, else of the first part's) as one table: in a run
+    (`store.CURRENT`), when it has more than `SPILL_ROWS` rows, an Arrow file of the work
+    directory, mapped (`store.map_table`), written a part at a time; else in memory.
+
+    Mapped, a table is file pages that the page watch gives back, not memory held to the
+    end of the run: for 2 GB of distinct stacks, 1.4M folded stacks of ~440 bytes, and the
+    samples, stacks and frames tables (~0.45 GB)."""
+    directory = store.CURRENT.get()
+    items = iter(parts)
+    held: list[pa.Table] = []
+    rows = 0
+    if directory is not None:
+        for part in items:
+            held.append(part)
+            rows += part.num_rows
+            if rows > SPILL_ROWS:
+                break
+    if directory is None or rows <= SPILL_ROWS:
+        held.extend(items)
+        if not held and schema is not None:
+            return schema.empty_table()
+        return pa.concat_tables(held)
+    path = directory.folder(name.replace("_", "-")) / f"{name}.arrow"
+    with (
+        pa.OSFile(str(path), "wb") as sink,
+        pa.ipc.new_file(sink, schema or held[0].schema) as writer,
+    ):
+        for part in held:
+            writer.write_table(part)
+        del held
+        for part in items:
+            writer.write_table(part)
+    return store.map_table(path)
+
+
 def _folded_parts(
     input_name: str, batches: Iterable[Sequence[tuple[bytes, int]]]
-) -> list[pa.Table]:
+) -> Iterator[pa.Table]:
     """A `PERF_FOLDED` table per batch of sorted (stack, count) items; Arrow checks the
     stacks are UTF-8 (`analyzer.inputs` wrote other bytes as ``\\xNN``), so no Python
     string is made per stack."""
-    parts = []
     for batch in batches:
         items = [item for item in batch if item[1] <= INT64_MAX]
         if not items:
@@ -77,7 +122,7 @@ def _folded_parts(
             text = pa.array(
                 [stack.decode("utf-8", "backslashreplace") for stack, _ in items], pa.string()
             )
-        parts.append(
+        yield (
             pa.table(
                 {
                     "input": pa.repeat(pa.scalar(input_name, pa.string()), len(items)),
@@ -87,13 +132,6 @@ def _folded_parts(
                 schema=PERF_FOLDED.schema,
             )
         )
-    return parts
-
-
-def _concat(parts: list[pa.Table]) -> pa.Table:
-    if not parts:
-        return PERF_FOLDED.schema.empty_table()
-    return pa.concat_tables(parts)
 
 
 FOLDED_INPUTS = b"iodiag.inputs"
@@ -144,24 +182,25 @@ def perf_tables(
             parts.append(table)
             for key, value in table_counts.items():
                 counts[name][key] = counts[name].get(key, 0) + value
-        frame_ids = parsed.stacks["frame_ids"].combine_chunks()
-        shifted = pa.ListArray.from_arrays(
-            frame_ids.offsets, pc.add(frame_ids.flatten(), frame_base)
-        ).cast(frame_ids.type)
         stack_table = _shift(parsed.stacks, "stack_id", stack_base)
-        stack_table = stack_table.set_column(
-            stack_table.schema.get_field_index("frame_ids"),
-            stack_table.schema.field("frame_ids"),
-            shifted,
-        )
+        if frame_base:  # (the first input's, as they are: no copy of every frame id)
+            frame_ids = parsed.stacks["frame_ids"].combine_chunks()
+            shifted = pa.ListArray.from_arrays(
+                frame_ids.offsets, pc.add(frame_ids.flatten(), frame_base)
+            ).cast(frame_ids.type)
+            stack_table = stack_table.set_column(
+                stack_table.schema.get_field_index("frame_ids"),
+                stack_table.schema.field("frame_ids"),
+                shifted,
+            )
         stacks.append(stack_table)
         frames.append(_shift(parsed.frames, "frame_id", frame_base))
         stack_base += parsed.stacks.num_rows
         frame_base += parsed.frames.num_rows
     return {
-        "perf_samples": pa.concat_tables(samples),
-        "perf_stacks": pa.concat_tables(stacks),
-        "perf_frames": pa.concat_tables(frames),
+        "perf_samples": _mapped("perf_samples", samples),
+        "perf_stacks": _mapped("perf_stacks", stacks),
+        "perf_frames": _mapped("perf_frames", frames),
         "perf_folded": pa.concat_tables(folded).replace_schema_metadata(
             {
                 FOLDED_INPUTS: "\n".join(source.name for source in profiles).encode("utf-8"),

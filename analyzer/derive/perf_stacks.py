@@ -105,14 +105,17 @@ class StackIndex:
         frame_codes = np.full(int(ids.max(initial=-1)) + 1, -1, dtype=np.int64)
         frame_codes[ids] = rank[np.asarray(encoded.indices)]
         lists = stacks["frame_ids"].combine_chunks()
-        symbols = np.asarray(encoded.dictionary.take(order).to_numpy(zero_copy_only=False))
+        sorted_symbols = encoded.dictionary.take(order)
+        # in Arrow: numpy's fixed-width text (``astype(str)``) of 1.4M distinct symbols of
+        # up to a few hundred characters took over a gigabyte
+        python = pc.starts_with(sorted_symbols, PYTHON_FRAME).to_numpy(zero_copy_only=False)
         return cls(
             stack_rows=pd.Index(np.asarray(stacks["stack_id"].to_numpy(), dtype=np.int64)),
             offsets=np.asarray(lists.offsets, dtype=np.int64),
             frame_ids=np.asarray(lists.values, dtype=np.int64),
             frame_codes=frame_codes,
-            symbols=symbols,
-            python=np.char.startswith(symbols.astype(str), PYTHON_FRAME),
+            symbols=np.asarray(sorted_symbols.to_numpy(zero_copy_only=False)),
+            python=np.asarray(python, dtype=bool),
         )
 
     def _codes(self, flat_positions: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -162,19 +163,55 @@ def chunk_bytes(chunk: LineChunk) -> bytes:
     return np.insert(data, offsets[1:-1] - offsets[0], 10).tobytes()
 
 
+class _FrameBatches:
+    """An `Assembler.frame_sink`: the frames handed over, as Arrow arrays per column."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[pa.Array]] = {name: [] for name in PERF_FRAMES.names}
+        self.count = 0
+
+    def __call__(self, rows: list[FrameKey]) -> None:
+        if not rows:
+            return
+        columns: dict[str, list[object]] = {
+            "frame_id": list(range(self.count, self.count + len(rows)))
+        }
+        for name, values in zip(PERF_FRAMES.names[1:], zip(*rows, strict=True), strict=True):
+            columns[name] = list(values)
+        for column in PERF_FRAMES.schema:
+            self.columns[column.name].append(pa.array(columns.pop(column.name), column.type))
+        self.count += len(rows)
+
+    def table(self) -> pa.Table:
+        """The frames handed over as one table of one chunk (as the consumers of
+        `perf_frames` expect), made a column at a time, so the parts of only one column
+        exist twice at once; the parts are given up."""
+        arrays = []
+        for column in PERF_FRAMES.schema:
+            parts = self.columns.pop(column.name)
+            arrays.append(pa.concat_arrays(parts) if parts else pa.array([], column.type))
+            del parts
+        self.columns = {name: [] for name in PERF_FRAMES.names}
+        return pa.Table.from_arrays(arrays, schema=PERF_FRAMES.schema)
+
+    @staticmethod
+    def attach(assembler: Assembler) -> _FrameBatches:
+        sink = _FrameBatches()
+        assembler.frame_sink = sink
+        return sink
+
+
 def _tables(
     assembler: Assembler, input_name: str
 ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
     """(samples, stacks, frames, sideband, unparsed) from the rows of an `Assembler`, whose
     frames and stacks are given up as they become tables (the assembler is done)."""
-    frame_columns: dict[str, list[object]] = {name: [] for name in PERF_FRAMES.names}
-    frame_columns["frame_id"] = list(range(len(assembler.frame_ids)))
-    for name, values in zip(
-        PERF_FRAMES.names[1:], zip(*assembler.frame_ids, strict=True), strict=False
-    ):
-        frame_columns[name] = list(values)
-    frames = pa.table(frame_columns, schema=PERF_FRAMES.schema)
-    del frame_columns
+    sink = assembler.frame_sink
+    if not isinstance(sink, _FrameBatches):
+        sink = _FrameBatches()
+    sink(assembler.new_frames)
+    assembler.new_frames = []
+    frames = sink.table()
     assembler.frame_ids.clear()
     stacks = _stack_table(assembler.stack_ids)
     assembler.stack_ids.clear()
@@ -188,17 +225,16 @@ def _tables(
     )
 
 
-def _stack_table(chains: Iterable[tuple[int, ...]]) -> pa.Table:
-    """The `PERF_STACKS` table of the distinct callchains, in id order: the frame ids made
-    one flat array (no Python list per stack)."""
+def _stack_table(chains: Iterable[bytes]) -> pa.Table:
+    """The `PERF_STACKS` table of the distinct callchains (`perf_assemble.chain_code`), in
+    id order: the frame ids made one flat array (no Python list per stack)."""
     rows = chains if isinstance(chains, (list, dict)) else list(chains)
     count = len(rows)
-    depths = np.fromiter(map(len, rows), dtype=np.int64, count=count)
+    width = array("I").itemsize
+    depths = np.fromiter(map(len, rows), dtype=np.int64, count=count) // width
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(depths, out=offsets[1:])
-    flat = np.fromiter(
-        (frame for chain in rows for frame in chain), dtype=np.int64, count=int(offsets[-1])
-    )
+    flat = np.frombuffer(b"".join(rows), dtype=np.dtype(f"u{width}")).astype(np.int64)
     frame_ids = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat))
     return pa.table(
         {
@@ -215,6 +251,7 @@ def assemble(
 ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table, tuple[str, ...]]:
     """Numbered line records -> (samples, stacks, frames, sideband, unparsed, header)."""
     assembler = Assembler()
+    _FrameBatches.attach(assembler)
     add = assembler.add
     for line_no, text, record in records:
         add(line_no, text, record)
@@ -244,6 +281,7 @@ def parse(
     collapsed = CollapseReader() if source is None else None
     if engine == "fast":
         reader = BlockReader()
+        _FrameBatches.attach(reader.assembler)
         with gc_paused():
             for chunk in chunks:
                 count = _line_count(chunk)
@@ -261,6 +299,7 @@ def parse(
             tables = _tables(assembler, input_name)
     else:
         assembler = Assembler()
+        _FrameBatches.attach(assembler)
 
         def feed(chunk: LineChunk, records: list[tuple[str, PerfRecord | Unparsed]]) -> None:
             add = assembler.add

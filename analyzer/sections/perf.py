@@ -11,7 +11,7 @@ thread in the layout of ``perf trace -s``. docs/report-json.md documents every k
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -280,13 +280,15 @@ class _Stacks:
     The stacks' frames are read `SLICE_FRAMES` at a time (whole stacks), so the arrays made
     per frame of every stack (24M of them for 2 GB of distinct stacks) never exist at once."""
 
-    SLICE_FRAMES = 1 << 22
+    SLICE_FRAMES = 1 << 20
 
     def __init__(self, stacks: pa.Table, frames: pa.Table) -> None:
         frame_ids = frames["frame_id"].to_numpy()
         self.frame_row = _dense(frame_ids, int(frame_ids.max()) + 1 if frame_ids.size else 0)
         self.inlined = pc.fill_null(frames["inlined"], False).to_numpy(zero_copy_only=False)
-        self.symbol_codes, names = _codes(pc.fill_null(frames["symbol"], UNKNOWN_SYMBOL))
+        self.symbol_codes, self.names = _codes(
+            pc.fill_null(frames["symbol"], UNKNOWN_SYMBOL), as_list=False
+        )
         self.dso_codes, self.dsos = _codes(frames["dso"])
 
         stack_ids = stacks["stack_id"].to_numpy()
@@ -310,9 +312,15 @@ class _Stacks:
         if moved_keys:
             keys = np.union1d(keys, np.concatenate(moved_keys))
         self.keys = keys
-        self.symbols = [names[code] for code in keys // 2 // self.width]
-        self.symbol_dsos = [self.dsos[code] for code in keys // 2 % self.width]
-        self.symbol_inlined = [bool(flag) for flag in keys % 2]
+        self.symbol_count = int(keys.size)
+
+    def symbol(self, key: int) -> tuple[str, str | None, bool]:
+        """(name, DSO, inlined) of symbol `key` (an index into `keys`): made only for the
+        symbols a report shows, not a Python string per distinct symbol (1.4M in 2 GB of
+        distinct stacks)."""
+        value = int(self.keys[key])
+        name = self.names[value // 2 // self.width].as_py()
+        return name, self.dsos[value // 2 % self.width], bool(value % 2)
 
     def _slices(
         self,
@@ -354,7 +362,7 @@ class _Stacks:
     def counts(self, weights: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """Self and total counts per key of `kind` (``symbol`` or ``dso``) when stack row
         ``i`` was sampled ``weights[i]`` times."""
-        size = len(self.symbols) if kind == "symbol" else len(self.dsos)
+        size = self.symbol_count if kind == "symbol" else len(self.dsos)
         self_counts = np.zeros(size, dtype=np.float64)
         total_counts = np.zeros(size, dtype=np.float64)
         for row, _flat, parent, starts, entry_key, _moved, entry_dso in self._slices():
@@ -369,15 +377,15 @@ class _Stacks:
         return self_counts.astype(np.int64), total_counts.astype(np.int64)
 
 
-def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+def _codes(values: pa.Array | pa.ChunkedArray, as_list: bool = True) -> tuple[np.ndarray, Any]:
     """`values` dictionary-encoded: an index per value (nulls get their own index) and the
-    distinct values (None for null)."""
+    distinct values (None for null), as a list or (not `as_list`) as an Arrow array."""
+    if isinstance(values, pa.ChunkedArray):
+        # (Arrow cannot unify the dictionaries of chunks with nulls: frames of several inputs)
+        values = values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
     encoded = pc.dictionary_encode(values, null_encoding="encode")
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.unify_dictionaries().combine_chunks()
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), (
-        encoded.dictionary.to_pylist()
-    )
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, encoded.dictionary.to_pylist() if as_list else encoded.dictionary
 
 
 def _distinct_pairs(stacks: np.ndarray, keys: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
@@ -387,18 +395,22 @@ def _distinct_pairs(stacks: np.ndarray, keys: np.ndarray, size: int) -> tuple[np
 
 
 def _ranked(
-    self_counts: np.ndarray, total_counts: np.ndarray, names: Sequence[Any], top: int
+    self_counts: np.ndarray, total_counts: np.ndarray, name: Callable[[int], Any], top: int
 ) -> list[int]:
     """Keys among the `top` by self count or the `top` by total count (non-zero), ordered by
-    self count, then total count (both descending), then name."""
+    self count, then total count (both descending), then ``str(name(key))``."""
 
     def order(first: np.ndarray, second: np.ndarray) -> list[int]:
         keys = np.flatnonzero(first > 0)
-        ranked = sorted(keys.tolist(), key=lambda k: (-first[k], -second[k], str(names[k])))
+        if keys.size > top:
+            # only the keys that can make the top (ties at the cut included) are sorted
+            floor = np.partition(first[keys], keys.size - top)[keys.size - top]
+            keys = keys[first[keys] >= floor]
+        ranked = sorted(keys.tolist(), key=lambda k: (-first[k], -second[k], str(name(k))))
         return ranked[:top]
 
     chosen = set(order(self_counts, total_counts)) | set(order(total_counts, self_counts))
-    return sorted(chosen, key=lambda k: (-self_counts[k], -total_counts[k], str(names[k]), k))
+    return sorted(chosen, key=lambda k: (-self_counts[k], -total_counts[k], str(name(k)), k))
 
 
 def _share(count: int, whole: int) -> float | None:
@@ -473,21 +485,21 @@ def _event_section(
     weights = np.bincount(rows, minlength=stacks.n_stacks).astype(np.float64)
     stacked = int(rows.size)
     symbol_self, symbol_total = stacks.counts(weights, "symbol")
-    symbol_names = [
-        (name, dso or "") for name, dso in zip(stacks.symbols, stacks.symbol_dsos, strict=True)
-    ]
-    section["symbols"] = [
-        {
-            "symbol": stacks.symbols[key],
-            "dso": stacks.symbol_dsos[key],
-            "inlined": stacks.symbol_inlined[key],
-            "self_samples": int(symbol_self[key]),
-            "self_share": _share(int(symbol_self[key]), stacked),
-            "total_samples": int(symbol_total[key]),
-            "total_share": _share(int(symbol_total[key]), stacked),
-        }
-        for key in _ranked(symbol_self, symbol_total, symbol_names, TOP_SYMBOLS)
-    ]
+    symbols = []
+    for key in _ranked(symbol_self, symbol_total, _symbol_name(stacks), TOP_SYMBOLS):
+        name, dso, inlined = stacks.symbol(key)
+        symbols.append(
+            {
+                "symbol": name,
+                "dso": dso,
+                "inlined": inlined,
+                "self_samples": int(symbol_self[key]),
+                "self_share": _share(int(symbol_self[key]), stacked),
+                "total_samples": int(symbol_total[key]),
+                "total_share": _share(int(symbol_total[key]), stacked),
+            }
+        )
+    section["symbols"] = symbols
     dso_self, dso_total = stacks.counts(weights, "dso")
     section["dsos"] = [
         {
@@ -497,9 +509,19 @@ def _event_section(
             "total_samples": int(dso_total[key]),
             "total_share": _share(int(dso_total[key]), stacked),
         }
-        for key in _ranked(dso_self, dso_total, stacks.dsos, TOP_DSOS)
+        for key in _ranked(dso_self, dso_total, stacks.dsos.__getitem__, TOP_DSOS)
     ]
     return section
+
+
+def _symbol_name(stacks: _Stacks) -> Callable[[int], tuple[str, str]]:
+    """What symbols are ordered by after their counts: (name, DSO or "")."""
+
+    def name(key: int) -> tuple[str, str]:
+        symbol, dso, _ = stacks.symbol(key)
+        return symbol, dso or ""
+
+    return name
 
 
 def perf_section(
@@ -548,7 +570,10 @@ def perf_section(
     )
     by_event: dict[str, Any] = {}
     for event in sorted(events):
-        rows = table.filter(pc.fill_null(pc.equal(table["event"], event), False))
+        if events[event] == table.num_rows:  # every sample: no copy of the table
+            rows = table
+        else:
+            rows = table.filter(pc.fill_null(pc.equal(table["event"], event), False))
         by_event[event] = _event_section(event, rows, flattened, top)
     section["by_event"] = by_event
     return section

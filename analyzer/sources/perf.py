@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -29,6 +30,16 @@ class PerfSource(Source[perf.ParsedPerf]):
 
     def input_report(self, parsed: perf.ParsedPerf) -> dict[str, Any]:
         return perf.input_report(parsed)
+
+    def slim(self, parsed: perf.ParsedPerf) -> perf.ParsedPerf:
+        # the run's perf tables (`derive`) stand for these; the input report reads the
+        # samples' count and times
+        return dataclasses.replace(
+            parsed,
+            samples=parsed.samples.select(["time_ns"]),
+            stacks=parsed.stacks.schema.empty_table(),
+            frames=parsed.frames.schema.empty_table(),
+        )
 
     def derive(self, inputs: Sequence[ParsedInput[perf.ParsedPerf]], config: Config) -> Derived:
         if not inputs:
