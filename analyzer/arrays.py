@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import mmap
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -38,10 +42,103 @@ def row_slices(
     table: pa.Table, columns: Sequence[str], rows_per_slice: int = ROWS_PER_SLICE
 ) -> Iterator[tuple[int, pa.Table]]:
     """The table's `columns`, a slice of rows at a time, with the row of each slice's first
-    row: a scan of every call of a long trace holds one slice's arrays, not the trace's."""
+    row: a scan of every call of a long trace holds one slice's arrays, not the trace's.
+    When the table is a mapped file (a long trace's calls), the pages of the chunks a slice
+    read are given back after it (`MappedChunks`): the scan holds one slice's pages too."""
     narrow = table.select(list(columns))
+    mapped = MappedChunks(narrow) if table.num_rows > rows_per_slice else None
     for offset in range(0, table.num_rows, rows_per_slice):
         yield offset, narrow.slice(offset, rows_per_slice)
+        if mapped is not None:
+            mapped.release_before(offset + rows_per_slice)
+
+
+MADV_DONTNEED = 4
+
+
+def _file_mappings() -> list[tuple[int, int]]:
+    """(start, end) of the process's read-only mappings of files (Linux; else none)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    try:
+        with open("/proc/self/maps") as maps:
+            return [
+                (int(span.split("-")[0], 16), int(span.split("-")[1], 16))
+                for span, *rest in (line.split(maxsplit=5) for line in maps)
+                if len(rest) == 5 and rest[4].startswith("/") and rest[0][1] != "w"
+            ]
+    except OSError:
+        return []
+
+
+def mapped_pages(
+    arrays: Sequence[pa.Array], files: list[tuple[int, int]] | None = None
+) -> list[tuple[int, int]]:
+    """(address, length) of the buffers of `arrays` that lie in file mappings mapped
+    read-only (the mapped calls of a long trace): dropping their pages is safe, they are
+    clean and read again from the file when touched (never anonymous or writable memory,
+    which dropping would zero or undo). `files`: the mappings (`_file_mappings`), when
+    already read."""
+    files = _file_mappings() if files is None else files
+    if not files:
+        return []
+    starts = np.array([low for low, _ in files], dtype=np.uint64)
+    order = np.argsort(starts)
+    lows, highs = starts[order], np.array([high for _, high in files], np.uint64)[order]
+    found = []
+    for array in arrays:
+        for buffer in array.buffers():
+            if buffer is None or buffer.size == 0:
+                continue
+            start, end = buffer.address, buffer.address + buffer.size
+            at = int(np.searchsorted(lows, np.uint64(start), side="right")) - 1
+            if at >= 0 and end <= int(highs[at]):
+                page = start - start % mmap.PAGESIZE
+                found.append((page, end - page))
+    return found
+
+
+def release_pages(pages: Sequence[tuple[int, int]]) -> None:
+    """Give the resident pages of these (file-mapped, read-only: `mapped_pages`) ranges back
+    to the system (``MADV_DONTNEED``): the data stays, read again from the file cache."""
+    if not pages:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        for address, length in pages:
+            libc.madvise(address, length, MADV_DONTNEED)
+
+
+class MappedChunks:
+    """The file-mapped chunks of a table's columns by the row they start at, so that a scan
+    in row order gives back the pages of the chunks it is done with (`release_before`). A
+    table in memory has none, and nothing is released."""
+
+    def __init__(self, table: pa.Table) -> None:
+        chunks: list[tuple[int, pa.Array]] = []
+        for column in table.columns:
+            start = 0
+            for chunk in column.chunks:
+                chunks.append((start, chunk))
+                start += len(chunk)
+        chunks.sort(key=lambda item: item[0])
+        self._firsts = [first for first, _ in chunks]
+        files = _file_mappings() if chunks else []
+        self._pages = [mapped_pages([chunk], files) for _, chunk in chunks]
+        self._any = any(self._pages)
+        self._done = 0
+
+    def release_before(self, row: int) -> None:
+        """Give back the pages of the chunks that start before `row` (each once; one that
+        runs on past `row` is read again from the file cache when the scan gets there)."""
+        if not self._any:
+            return
+        end = self._done
+        while end < len(self._firsts) and self._firsts[end] < row:
+            end += 1
+        release_pages([page for pages in self._pages[self._done : end] for page in pages])
+        self._done = end
 
 
 def selected_rows(
@@ -59,6 +156,14 @@ def selected_rows(
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
+RELEASE_AFTER_ROWS = 256
+"""`take_rows` of at least this many rows gives back the mapped pages it read."""
+
+
+def _arrays_of(chunk: pa.RecordBatch | pa.Array) -> list[pa.Array]:
+    return list(chunk.columns) if isinstance(chunk, pa.RecordBatch) else [chunk]
+
+
 def take_rows(values: pa.Table | pa.ChunkedArray, rows: np.ndarray) -> Any:
     """`values.take(rows)` (rows in any order), gathered chunk by chunk. Arrow's `take` on a
     table or chunked array of several chunks (a mapped trace has one per batch) first
@@ -73,10 +178,17 @@ def take_rows(values: pa.Table | pa.ChunkedArray, rows: np.ndarray) -> Any:
         raise IndexError(f"rows outside the {bounds[-1]} rows of the table")
     chunk_of = np.searchsorted(bounds, rows, side="right") - 1
     order = np.argsort(chunk_of, kind="stable")
+    # many rows of a mapped table touch most of its pages: each chunk's are given back
+    # once it is read
+    files = _file_mappings() if len(rows) >= RELEASE_AFTER_ROWS else []
+    sorted_rows, sorted_chunks = rows[order], chunk_of[order]
     pieces = []
     for index in np.unique(chunk_of).tolist():
-        local = rows[order][chunk_of[order] == index] - bounds[index]
+        low, high = np.searchsorted(sorted_chunks, [index, index + 1])
+        local = sorted_rows[low:high] - bounds[index]
         pieces.append(chunks[index].take(pa.array(local, pa.int64())))
+        if files:
+            release_pages(mapped_pages(_arrays_of(chunks[index]), files))
     if isinstance(values, pa.Table):
         result: Any = pa.Table.from_batches(pieces, schema=values.schema)
     else:

@@ -9,7 +9,7 @@ read everything else at those rows only (`times_at`, `values_at`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -32,9 +32,10 @@ def rows_where(
     return selected_rows(table, columns, keep, ROWS_PER_SLICE)
 
 
-def slices(table: pa.Table, columns: Sequence[str]) -> list[tuple[int, pa.Table]]:
-    """`arrays.row_slices` with this module's slice size (the slices are views)."""
-    return list(row_slices(table, columns, ROWS_PER_SLICE))
+def slices(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[int, pa.Table]]:
+    """`arrays.row_slices` with this module's slice size (the slices are views; a mapped
+    table's pages are given back slice by slice, so iterate once, in order)."""
+    return row_slices(table, columns, ROWS_PER_SLICE)
 
 
 def take(calls: pa.Table, columns: Sequence[str], rows: np.ndarray) -> pa.Table:

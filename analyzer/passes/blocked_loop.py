@@ -939,14 +939,23 @@ def listening(trace: StraceTables, loop_tids: np.ndarray) -> dict[int, list[str]
             & np.asarray(part["target"].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         )
 
-    rows = strace_slices.rows_where(calls, ["tid", "syscall", "target"], keep)
-    accepts = strace_slices.take(calls, ["tid", "target"], rows)
+    # a slice at a time, keeping each slice's distinct (thread, listener) pairs only: a
+    # busy server accepts a connection every few calls
     found: dict[int, list[str]] = {}
-    for tid, resource in zip(
-        accepts["tid"].to_pylist(), resources(accepts["target"]).to_pylist(), strict=True
-    ):
-        if resource not in found.setdefault(tid, []):
-            found[tid].append(resource)
+    for _, part in strace_slices.slices(calls, ["tid", "syscall", "target"]):
+        accepts = part.filter(pa.array(keep(part)))
+        if accepts.num_rows == 0:
+            continue
+        pairs = dict.fromkeys(
+            zip(
+                accepts["tid"].to_pylist(),
+                resources(accepts["target"]).to_pylist(),
+                strict=True,
+            )
+        )
+        for tid, resource in pairs:
+            if resource not in found.setdefault(tid, []):
+                found[tid].append(resource)
     return found
 
 

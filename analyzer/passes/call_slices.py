@@ -10,10 +10,7 @@ small per-slice results: the resource code of a slice's calls with a numbering i
 
 from __future__ import annotations
 
-import ctypes
 import math
-import mmap
-import sys
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -30,54 +27,9 @@ take some 200 bytes a row."""
 
 
 def slices(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[int, pa.Table]]:
-    """`arrays.row_slices` with this module's `SLICE_ROWS` (read at call time). When the
-    table is a mapped file (a long trace), the pages of `columns` a slice touched are given
-    back after it: the page watch does so only when they reach its budget (192 MiB)."""
-    pages = _mapped_pages(table, columns) if table.num_rows > SLICE_ROWS else []
-    for offset, part in row_slices(table, columns, SLICE_ROWS):
-        yield offset, part
-        _release(pages)
-
-
-MADV_DONTNEED = 4
-
-
-def _mapped_pages(table: pa.Table, columns: Sequence[str]) -> list[tuple[int, int]]:
-    """(address, length) of the buffers of `columns` that lie in file mappings (the mapped
-    calls of a long trace) mapped read-only: dropping their pages is safe, they are clean
-    and read again from the file (never anonymous or writable memory, which dropping would
-    zero or undo)."""
-    if not sys.platform.startswith("linux"):
-        return []
-    try:
-        with open("/proc/self/maps") as maps:
-            files = [
-                (int(span.split("-")[0], 16), int(span.split("-")[1], 16))
-                for span, *rest in (line.split(maxsplit=5) for line in maps)
-                if len(rest) == 5 and rest[4].startswith("/") and rest[0][1] != "w"
-            ]
-    except OSError:
-        return []
-    found = []
-    for name in columns:
-        for chunk in table[name].chunks:
-            for buffer in chunk.buffers():
-                if buffer is None or buffer.size == 0:
-                    continue
-                start, end = buffer.address, buffer.address + buffer.size
-                if any(low <= start and end <= high for low, high in files):
-                    page = start - start % mmap.PAGESIZE
-                    found.append((page, end - page))
-    return found
-
-
-def _release(pages: list[tuple[int, int]]) -> None:
-    if not pages:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    for address, length in pages:
-        libc.madvise(address, length, MADV_DONTNEED)
+    """`arrays.row_slices` with this module's `SLICE_ROWS` (read at call time): when the
+    table is a mapped file (a long trace), the pages a slice read are given back after it."""
+    return row_slices(table, columns, SLICE_ROWS)
 
 
 class ResourceEncoder:

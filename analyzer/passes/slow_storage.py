@@ -377,12 +377,53 @@ def _is_mount_table(name: str) -> bool:
     return bool(name and name.startswith("/proc/") and re.match(_MOUNT_TABLES, name))
 
 
-def _file_durations(trace: StraceTables) -> tuple[np.ndarray, np.ndarray]:
-    """The durations and threads of the calls on regular files, a slice at a time, without
-    numbering the resources (a file is its own resource: its target text's class is the
-    resource's)."""
-    durations: list[np.ndarray] = [np.zeros(0)]
-    tids: list[np.ndarray] = [np.zeros(0)]
+class _ThreadFileTimes:
+    """Per thread, the seconds of its calls on regular files and its slowest such call,
+    added up a slice at a time (in row order: the sums are those of one whole-trace
+    `np.bincount`)."""
+
+    def __init__(self) -> None:
+        self._index: dict[float, int] = {}
+        self.tids: np.ndarray = np.zeros(0)
+        self.file_s: np.ndarray = np.zeros(0)
+        self.slowest: np.ndarray = np.zeros(0)
+
+    def add(self, durations: np.ndarray, tids: np.ndarray) -> None:
+        known = np.nan_to_num(durations, nan=0.0)
+        local, seen = pd.factorize(np.nan_to_num(tids, nan=-1))
+        for tid in seen.tolist():
+            if tid not in self._index:
+                self._index[tid] = len(self._index)
+        mapping = np.array([self._index[tid] for tid in seen.tolist()], dtype=np.int64)
+        at = mapping[local]
+        count = len(self._index)
+        before = len(self.file_s)
+        # the running totals come first, so each thread's sum goes on in row order
+        self.file_s = np.bincount(
+            np.concatenate([np.arange(before, dtype=np.int64), at]),
+            weights=np.concatenate([self.file_s, known]),
+            minlength=count,
+        )
+        self.slowest = np.append(self.slowest, np.zeros(count - before))
+        np.maximum.at(self.slowest, at, known)
+        self.tids = np.append(self.tids, np.array(list(self._index)[before:], dtype=np.float64))
+
+    def any_may_qualify(self, lifetimes: _Lifetimes, config: PassConfig) -> bool:
+        """`_may_qualify` of the calls added, for any of them."""
+        life = np.array([lifetimes[int(t)] for t in self.tids])
+        with np.errstate(invalid="ignore"):
+            bound = (life > 0) & (self.file_s >= BOUND_SHARE * life)
+        possible = (self.slowest >= config.slow_syscall_s) | (
+            bound & (self.file_s >= config.slow_syscall_s)
+        )
+        return bool(possible.any())
+
+
+def _file_times(trace: StraceTables) -> _ThreadFileTimes:
+    """The seconds and slowest call of each thread on regular files, a slice at a time,
+    without numbering the resources (a file is its own resource: its target text's class
+    is the resource's)."""
+    totals = _ThreadFileTimes()
     columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
     for _, part in slices(trace.syscalls, columns):
         encoded = pc.dictionary_encode(contiguous(with_paths(part)))
@@ -397,9 +438,9 @@ def _file_durations(trace: StraceTables) -> tuple[np.ndarray, np.ndarray]:
         )
         local = np.flatnonzero(np.append(entry, False)[indices])
         if len(local):
-            durations.append(call_durations(part.take(pa.array(local))))
-            tids.append(numbers(part["tid"].take(pa.array(local))))
-    return np.concatenate(durations), np.concatenate(tids)
+            chosen = pa.array(local)
+            totals.add(call_durations(part.take(chosen)), numbers(part["tid"].take(chosen)))
+    return totals
 
 
 def _scan(trace: StraceTables) -> _Scanned:
@@ -626,10 +667,8 @@ def trace_findings(
     lifetimes = _thread_spans(trace)
     # Most traces have no storage problem: tell so from durations and threads alone, before
     # any path is numbered.
-    durations, tids = _file_durations(trace)
-    if len(durations) == 0 or not _may_qualify(durations, tids, lifetimes, config).any():
+    if not _file_times(trace).any_may_qualify(lifetimes, config):
         return []
-    del durations, tids
     scanned = _scan(trace)
     found = _file_calls(trace, loops, config, lifetimes, scanned)
     if found is None:

@@ -245,13 +245,14 @@ def _owner(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
     return _owners(strace_slices.take(calls, ["pid", "tid"], rows))
 
 
-def _receives_on(
-    calls: pa.Table, fds: np.ndarray, owners: np.ndarray
+def _calls_on(
+    calls: pa.Table, syscalls: frozenset[str], fds: np.ndarray, owners: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The receives (rows, fds) on one of `fds` by one of `owners`, a slice at a time."""
+    """The `syscalls` calls (rows, fds) on one of `fds` by one of `owners`, a slice at a
+    time: only those are held (not, say, every close of the trace)."""
     found, found_fds = [], []
     for offset, part in strace_slices.slices(calls, ["syscall", "fd", "pid", "tid"]):
-        local = np.flatnonzero(is_in(part["syscall"], _RECEIVES))
+        local = np.flatnonzero(is_in(part["syscall"], syscalls))
         if len(local) == 0:
             continue
         taken = part.take(pa.array(local))
@@ -277,7 +278,8 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
         return None
     # one scan of the names finds every call this needs (a string comparison per name
     # would scan the column once per name)
-    wanted = frozenset({"connect", "getsockopt", "close"})
+    # (closes, a call in twenty, are looked for once the connects' fds are known)
+    wanted = frozenset({"connect", "getsockopt"})
     candidates = strace_slices.rows_where(
         calls, ["syscall"], lambda part: is_in(part["syscall"], wanted)
     )
@@ -329,7 +331,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
         )
     ]
     so_error_rows, so_error_fd = on_connect_fds(getsockopt)
-    close_rows, close_fd = on_connect_fds(candidates[_equal(names, ("close",))])
+    close_rows, close_fd = _calls_on(calls, frozenset({"close"}), connect_fds, connect_owners)
     waits = trace.wait_fds
     wait_rows = np.asarray(waits["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
     wait_fd = np.asarray(pc.fill_null(waits["fd"], -1).to_numpy(), dtype=np.int64)
@@ -359,7 +361,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
 
     first_byte = np.full(count, np.nan)
     if (wait >= SLOW_CONNECT_S).any():
-        receive_rows, receive_fd = _receives_on(calls, connect_fds, connect_owners)
+        receive_rows, receive_fd = _calls_on(calls, _RECEIVES, connect_fds, connect_owners)
         parts += [
             (wait_rows[wait_in], wait_fd[wait_in], _WAIT_IN),
             (receive_rows, receive_fd, _RECEIVE),

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, hand_built, inputs_of
 
-from analyzer.arrays import take_rows
+from analyzer.arrays import mapped_pages, take_rows
 from analyzer.derive.strace_waits import resource_waits, waits_for_client
 from analyzer.passes import (
     PassConfig,
@@ -375,9 +375,9 @@ def test_pages_of_a_mapped_table_are_given_back_and_read_again(
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     mapped = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
-    assert call_slices._mapped_pages(mapped, ["a", "s"])
+    assert mapped_pages([c for column in mapped.columns for c in column.chunks])
     # memory of the process (not a mapped file) is never given back: it would be zeroed
-    assert call_slices._mapped_pages(table, ["a", "s"]) == []
+    assert mapped_pages([c for column in table.columns for c in column.chunks]) == []
     with_slices(monkeypatch, 50_000)
     for source in (mapped, table):
         read = [
@@ -408,3 +408,49 @@ def test_chunked_take_equals_arrows_take(sizes: list[int], data: st.DataObject) 
     expected = table.take(pa.array(rows, pa.int64()))
     assert take_rows(table, rows).to_pylist() == expected.to_pylist()
     assert take_rows(table["n"], rows).to_pylist() == expected["n"].to_pylist()
+
+
+@pytest.mark.parametrize("rows", SLICES)
+def test_slow_storage_thread_times_slice_by_slice_equal_the_whole_trace_sums(
+    traces: dict[Path, PassInputs], monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """The quick check of slow_storage carries per thread the seconds and slowest call on
+    regular files (bit for bit what one bincount over the trace's file calls gives, the
+    sums in row order), not the calls' durations."""
+    added: list[tuple[np.ndarray, np.ndarray]] = []
+    original = slow_storage._ThreadFileTimes.add
+
+    def record(self: Any, durations: np.ndarray, tids: np.ndarray) -> None:
+        added.append((durations, tids))
+        original(self, durations, tids)
+
+    checked = 0
+    for inputs in traces.values():
+        for trace in inputs.traces:
+            with_slices(monkeypatch, max(trace.syscalls.num_rows, 1))
+            monkeypatch.setattr(slow_storage._ThreadFileTimes, "add", record)
+            added.clear()
+            slow_storage._file_times(trace)
+            monkeypatch.undo()
+            if not added:
+                continue
+            assert len(added) == 1
+            durations, tids = added[0]
+            inverse, thread_ids = pd.factorize(np.nan_to_num(tids, nan=-1))
+            known = np.nan_to_num(durations, nan=0.0)
+            file_s = np.bincount(inverse, weights=known)
+            slowest = np.zeros(len(thread_ids))
+            np.maximum.at(slowest, inverse, known)
+            with_slices(monkeypatch, rows)
+            sliced = slow_storage._file_times(trace)
+            monkeypatch.undo()
+            assert sliced.tids.tolist() == list(thread_ids)
+            assert sliced.file_s.tobytes() == file_s.tobytes()
+            assert sliced.slowest.tolist() == slowest.tolist()
+            lifetimes = slow_storage._thread_spans(trace)
+            for threshold in (0.0005, 0.005, 0.5, 50.0):
+                config = PassConfig(slow_syscall_s=threshold)
+                whole = slow_storage._may_qualify(durations, tids, lifetimes, config).any()
+                assert sliced.any_may_qualify(lifetimes, config) == whole
+            checked += len(durations)
+    assert checked > 1000

@@ -203,3 +203,66 @@ def test_process_runtime_is_that_of_strace_tasks(
         for pid in sorted(pids):
             expected = strace_tasks.process_runtime(trace, pid)
             assert strace_rows.process_runtime_of(trace, pid, 97) == expected
+
+
+def test_syn_drops_holds_the_closes_of_connected_fds_only(
+    capture: PassInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The closes that can end a connect are found a slice at a time: the rows the pass
+    reads by number (`strace_slices.take`) are never the closes of other fds or processes
+    (a busy trace closes a file every twenty calls)."""
+    monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", 97)
+    taken: list[np.ndarray] = []
+    original = strace_slices.take
+
+    def record(calls: pa.Table, columns: Any, rows: np.ndarray) -> pa.Table:
+        taken.append(np.asarray(rows))
+        return original(calls, columns, rows)
+
+    monkeypatch.setattr(strace_slices, "take", record)
+    for trace in capture.traces:
+        taken.clear()
+        syn_drops.connect_waits(trace)
+        calls = trace.syscalls
+        syscalls = np.array(calls["syscall"].to_pylist(), dtype=object)
+        fds = np.asarray(calls["fd"].fill_null(-1).to_numpy())
+        pids = np.asarray(calls["pid"].to_numpy(zero_copy_only=False), dtype=np.float64)
+        tids = np.asarray(calls["tid"].to_numpy(zero_copy_only=False), dtype=np.float64)
+        owners = np.where(np.isnan(pids), tids, pids)
+        connects = syscalls == "connect"
+        on_connect = np.isin(fds, fds[connects]) & np.isin(owners, owners[connects])
+        other_closes = set(np.flatnonzero((syscalls == "close") & ~on_connect).tolist())
+        read = {int(row) for rows in taken for row in rows.tolist()}
+        assert not read & other_closes
+
+
+def test_listeners_of_loop_threads_slice_by_slice_equal_one_slice(
+    capture: PassInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`blocked_loop.listening` keeps each slice's distinct (thread, listener) pairs: the
+    same listeners, in the same order, as over the whole table, without a resource per
+    accept of the trace."""
+    for trace in capture.traces:
+        tids = np.unique(numbers_of(trace.syscalls["tid"]))
+        monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", max(trace.syscalls.num_rows, 1))
+        whole = blocked_loop.listening(trace, tids)
+        for rows in (7, 61):
+            monkeypatch.setattr(strace_slices, "ROWS_PER_SLICE", rows)
+            lengths: list[int] = []
+            original = blocked_loop.resources
+
+            def watched(
+                targets: Any, lengths: list[int] = lengths, original: Any = original
+            ) -> Any:
+                lengths.append(len(targets))
+                return original(targets)
+
+            monkeypatch.setattr(blocked_loop, "resources", watched)
+            assert blocked_loop.listening(trace, tids) == whole
+            assert all(length <= rows for length in lengths)
+            monkeypatch.setattr(blocked_loop, "resources", original)
+
+
+def numbers_of(column: pa.ChunkedArray) -> np.ndarray:
+    values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return values[~np.isnan(values)]
