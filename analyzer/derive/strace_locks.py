@@ -11,6 +11,11 @@ its hold is seen from the start of the wait (or from its own wake-up on the addr
 had queued there itself) to its wake; earlier parts of the wait go back along the chain of
 hand-offs to whoever held it before.
 
+A long trace has tens of millions of futex calls: the passes do not hold them all. They key
+them (`futex_keys`: the distinct heads and pairs only), decide on per-key sums made in one
+scan (`futex_summary`, shared by the passes) and read back the calls of the keys they need,
+a batch of keys per scan (`futex_batches`).
+
 **File locks.** `file_lock_calls` decodes ``flock(fd, LOCK_EX|LOCK_NB)`` and
 ``fcntl(fd, F_SETLK|F_SETLKW|F_OFD_SETLK|F_OFD_SETLKW, {l_type=..., l_whence=...,
 l_start=..., l_len=...})``; `replay_file_locks` replays them in time order, with the
@@ -37,6 +42,7 @@ from __future__ import annotations
 import itertools
 import math
 import weakref
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -153,30 +159,37 @@ class FutexKeys:
     rows_per_slice: int
 
 
+KEY_COLUMNS = ("syscall", "args", "pid")
+"""What keying a futex call reads."""
+CALL_COLUMNS = ("tid", "start_s", "duration_s", "end_s", "status")
+"""What `futex_slices` reads of the calls it keeps."""
+
+
 def _futex_parts(
     trace: StraceTables,
     head_ids: dict[bytes, int],
     pair_ids: dict[tuple[int, int], int],
     rows_per_slice: int,
     columns: Sequence[str] = (),
-) -> Iterator[tuple[np.ndarray, np.ndarray, pa.Table]]:
-    """Per slice of the calls table: the rows of its futex calls, the code of each one's
-    (pid, argument head) pair (new heads and pairs numbered into `head_ids`/`pair_ids` in
-    the order they first appear, as one ``dictionary_encode`` over all futex calls would
-    number them), and the futex calls' `FUTEX_COLUMNS` and `columns`."""
-    wanted = list(dict.fromkeys([*FUTEX_COLUMNS, *columns]))
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, pa.Table]]:
+    """Per slice of the calls table (its `KEY_COLUMNS` and `columns`): its first row, the
+    slice's rows of its futex calls, and the code of each one's (pid, argument head) pair
+    (new heads and pairs numbered into `head_ids`/`pair_ids` in the order they first
+    appear, as one ``dictionary_encode`` over all futex calls would number them). Only the
+    futex calls' arguments and pids are copied."""
+    wanted = list(dict.fromkeys([*KEY_COLUMNS, *columns]))
     for offset, part in row_slices(trace.syscalls, wanted, rows_per_slice):
         named = pc.fill_null(pc.equal(part["syscall"], "futex"), False)
         local = np.flatnonzero(np.asarray(named.to_numpy(zero_copy_only=False)))
         if len(local) == 0:
             continue
-        futex_part = part.filter(named)  # a take would first concatenate the slice's chunks
-        args = pc.cast(futex_part["args"], pa.binary())
+        # a filter, not a take, which would first concatenate the slice's chunks
+        args = pc.cast(part["args"].filter(named), pa.binary())
         heads = pc.dictionary_encode(pc.binary_slice(args, 0, ARGS_HEAD).combine_chunks())
         ids = [head_ids.setdefault(text, len(head_ids)) for text in heads.dictionary.to_pylist()]
         head = np.array([*ids, -1], dtype=np.int64)[_codes(heads.indices)]
-        pids = np.nan_to_num(numbers(futex_part["pid"]), nan=-1).astype(np.int64)
-        yield offset + local, _pair_codes(pids, head, pair_ids), futex_part
+        pids = np.nan_to_num(numbers(part["pid"].filter(named)), nan=-1).astype(np.int64)
+        yield offset, local, _pair_codes(pids, head, pair_ids), part
 
 
 def futex_keys(trace: StraceTables, rows_per_slice: int | None = None) -> FutexKeys | None:
@@ -237,14 +250,20 @@ def futex_slices(
     """The futex calls that `keep` selects, a slice of the calls table at a time: per slice
     their `Futexes` (with the trace's key tables) and their `columns`."""
     head_ids, pair_ids = dict(index.head_ids), dict(index.pair_ids)
-    for rows, pair, part in _futex_parts(trace, head_ids, pair_ids, index.rows_per_slice, columns):
+    read = [*CALL_COLUMNS, *columns]
+    for offset, local, pair, part in _futex_parts(
+        trace, head_ids, pair_ids, index.rows_per_slice, read
+    ):
         keys, op = index.pair_key[pair], index.pair_op[pair]
         if keep is not None:
             chosen = np.asarray(keep(keys, op), dtype=bool)
             if not chosen.any():
                 continue
-            rows, pair, keys, op = rows[chosen], pair[chosen], keys[chosen], op[chosen]
-            part = part.filter(pa.array(chosen))
+            local, pair, keys, op = local[chosen], pair[chosen], keys[chosen], op[chosen]
+        mask = np.zeros(part.num_rows, dtype=bool)
+        mask[local] = True
+        part = part.select(list(dict.fromkeys(read))).filter(pa.array(mask))
+        rows = offset + local
         starts, ends = call_times(part, np.arange(len(rows)), trace.last_s)
         futexes = Futexes(
             rows=rows,
@@ -589,10 +608,12 @@ def attribute_waits(
         before_run = run_start - 1
     else:
         before_run = np.empty(0, dtype=np.int64)
-    holders: list[int] = []
-    pieces_wait: list[int] = []
-    starts: list[float] = []
-    ends: list[float] = []
+    # typed arrays, not lists: 8 bytes a number, not a Python object each (a convoy's
+    # hundreds of thousands of waits)
+    holders = array("q")
+    pieces_wait = array("q")
+    starts = array("d")
+    ends = array("d")
     for index in woken.tolist():
         begin, until, holder = (
             float(wait_starts[index]),
@@ -635,12 +656,12 @@ def attribute_waits(
                 starts.append(begin)
                 ends.append(until)
                 break
-    holder_array = np.array(holders, dtype=np.int64)
+    holder_array = np.frombuffer(holders, dtype=np.int64).copy()
     return Held(
         holder=holder_array,
-        wait=np.array(pieces_wait, dtype=np.int64),
-        start=np.array(starts, dtype=np.float64),
-        end=np.array(ends, dtype=np.float64),
+        wait=np.frombuffer(pieces_wait, dtype=np.int64).copy(),
+        start=np.frombuffer(starts, dtype=np.float64).copy(),
+        end=np.frombuffer(ends, dtype=np.float64).copy(),
         waiter_holder=np.isin(holder_array, waiters),
     )
 

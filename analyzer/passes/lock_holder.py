@@ -518,15 +518,17 @@ def _hold_lengths(held: Held) -> np.ndarray:
 
 
 def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of intervals (each end not before its start), by start: an interval that
+    starts at or before the latest end so far joins the one before."""
     order = np.argsort(starts, kind="stable")
-    merged: list[list[float]] = []
-    for start, end in zip(starts[order].tolist(), ends[order].tolist(), strict=True):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    array = np.array(merged, dtype=np.float64).reshape(-1, 2)
-    return array[:, 0], array[:, 1]
+    starts, ends = starts[order], ends[order]
+    if len(starts) == 0:
+        return starts, ends
+    reach = np.maximum.accumulate(ends)
+    opens = np.concatenate([[True], starts[1:] > reach[:-1]])
+    firsts = np.flatnonzero(opens)
+    lasts = np.append(firsts[1:] - 1, len(starts) - 1)
+    return starts[firsts], reach[lasts]
 
 
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:

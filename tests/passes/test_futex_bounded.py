@@ -40,14 +40,16 @@ def _strace_inputs(folder: Path) -> list[Path]:
     return [folder / name for name in truth["inputs"] if name.startswith(("strace", "perf"))]
 
 
-CAPTURES = sorted(
-    [
+CAPTURES = [
+    *sorted(
         folder
         for folder in INCIDENTS.iterdir()
         if (folder / "truth.json").exists()
         and any(path.name.startswith("strace") for path in _strace_inputs(folder))
-    ]
-) + [DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log", DIAGNOSIS_LOGS / "nproc_exhaustion.f_tt_T.log"]
+    ),
+    DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log",
+    DIAGNOSIS_LOGS / "nproc_exhaustion.f_tt_T.log",
+]
 
 
 @pytest.fixture(scope="module", params=CAPTURES, ids=lambda path: path.name)
@@ -118,8 +120,7 @@ def test_the_captures_hold_futex_findings() -> None:
                 )
             )
             for path in CAPTURES
-            if path.name
-            in ("gil_regex_indexer", "mutex_cache_refresh", "lock_convoy.f_tt_T.log")
+            if path.name in ("gil_regex_indexer", "mutex_cache_refresh", "lock_convoy.f_tt_T.log")
         )
         for name, module in PASSES.items()
     }
@@ -216,3 +217,29 @@ def test_thread_figures_read_slice_by_slice_equal_those_of_the_whole_calls(
             starts, times[:-1], side="right"
         )
         assert gap.between.tolist() == between.tolist()
+
+
+def _merged_one_by_one(starts: np.ndarray, ends: np.ndarray) -> list[list[float]]:
+    """IOD014's union of holds as it was written: a Python list grown one interval at a
+    time (some 100 bytes per interval, for a convoy's hundreds of thousands)."""
+    order = np.argsort(starts, kind="stable")
+    merged: list[list[float]] = []
+    for start, end in zip(starts[order].tolist(), ends[order].tolist(), strict=True):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 6)), max_size=30))
+def test_the_union_of_holds_is_the_interval_by_interval_union(
+    intervals: list[tuple[int, int]],
+) -> None:
+    starts = np.array([start / 4 for start, _ in intervals], dtype=np.float64)
+    ends = starts + np.array([length / 4 for _, length in intervals], dtype=np.float64)
+    merged_starts, merged_ends = lock_holder._merge(starts, ends)
+    assert [[s, e] for s, e in zip(merged_starts.tolist(), merged_ends.tolist(), strict=True)] == (
+        _merged_one_by_one(starts, ends)
+    )
