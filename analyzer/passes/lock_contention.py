@@ -63,6 +63,7 @@ from analyzer.derive.strace_locks import (
     attribute_waits,
     futex_batches,
     futex_key,
+    futex_slices,
     futex_summary,
     timed_waits,
     waits_and_wakes,
@@ -459,6 +460,33 @@ def _calls_of(
         yield from ((key, futexes) for key in batch)
 
 
+def _sort_orders(
+    trace: StraceTables, waits: FutexSummary, wanted: list[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per key of `wanted`, the order (positions among its waits, and among its wakes, in
+    row order) in which ``np.argsort`` (not stable) of the keys of every wait (and of every
+    wake) of the trace lists them: the order the pass has always given them to `classify`,
+    which decides ties (the longest waits cited, the wakes at one time). The argsort needs
+    every wait's key (8 bytes each, while it runs); only the wanted keys' orders are kept."""
+    found: list[dict[int, np.ndarray]] = []
+    pieces: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for futexes, _ in futex_slices(trace, waits.index, waits_and_wakes):
+        pieces[0].append(futexes.keys[timed_waits(futexes)])
+        pieces[1].append(futexes.keys[futexes.op == WAKE])
+    for parts in pieces:
+        keys = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        parts.clear()
+        order = np.argsort(keys)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=max(wanted) + 2))])
+        del keys
+        per_key = {}
+        for key in wanted:
+            members = order[bounds[key] : bounds[key + 1]]
+            per_key[key] = np.searchsorted(np.sort(members), members)
+        found.append(per_key)
+    return {key: (found[0][key], found[1][key]) for key in wanted}
+
+
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     """The lock_contention findings of one trace. The waits are summed per key first
     (`futex_summary`), and only the calls of the keys with enough waiters and waiting are
@@ -476,6 +504,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     candidates = stats[stats["peak"] >= threshold].sort_values("total_s", ascending=False)
     order = [int(key) for key in candidates["group"].tolist()]
     rows_of_key = {int(row.group): row for row in candidates.itertuples(index=False)}
+    orders = _sort_orders(trace, waits, order) if order else {}
     pythons: dict[int, bool | None] = {}
     serious: list[Finding] = []
     minor: list[Finding] = []
@@ -484,12 +513,13 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
             break
         row = rows_of_key[key]
         on_key = futexes.keys == key
-        members = np.flatnonzero(timed_waits(futexes) & on_key)
+        wait_order, wake_order = orders[key]
+        members = np.flatnonzero(timed_waits(futexes) & on_key)[wait_order]
         found = classify(
             futexes,
             key,
             members,
-            np.flatnonzero(on_key & (futexes.op == WAKE)),
+            np.flatnonzero(on_key & (futexes.op == WAKE))[wake_order],
             # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value changed)
             numbers_at(trace.syscalls, "retval", futexes.rows[members]) == 0,
             trace,
