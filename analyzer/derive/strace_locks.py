@@ -125,8 +125,6 @@ def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
 
 
-FUTEX_COLUMNS = ("syscall", "args", "pid", "tid", "start_s", "duration_s", "end_s", "status")
-"""The columns of the calls table `read_futex_calls` reads (a slice at a time)."""
 FUTEX_ROWS_PER_SLICE = ROWS_PER_SLICE // 4
 """A quarter of a threaded program's calls are futex calls, whose argument texts a slice
 copies: at 10M lines a quarter of the usual slice held 80 MiB less than the usual slice, at
@@ -163,6 +161,8 @@ KEY_COLUMNS = ("syscall", "args", "pid")
 """What keying a futex call reads."""
 CALL_COLUMNS = ("tid", "start_s", "duration_s", "end_s", "status")
 """What `futex_slices` reads of the calls it keeps."""
+FUTEX_COLUMNS = (*KEY_COLUMNS, *CALL_COLUMNS)
+"""The columns of the calls table `read_futex_calls` reads (a slice at a time)."""
 
 
 def _futex_parts(
