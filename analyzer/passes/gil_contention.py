@@ -47,9 +47,18 @@ import pyarrow.compute as pc
 
 from analyzer.derive.clock_alignment import zone_offsets
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_locks import WAIT, WAKE, Futexes, futex_calls, futex_key
-from analyzer.derive.strace_rows import lines_at, numbers_at, rows_of, taken
-from analyzer.derive.strace_slices import times_at
+from analyzer.derive.strace_locks import (
+    WAIT,
+    WAKE,
+    Futexes,
+    FutexSummary,
+    futex_batches,
+    futex_key,
+    futex_summary,
+    waits_and_wakes,
+)
+from analyzer.derive.strace_rows import lines_at, numbers_at
+from analyzer.derive.strace_thread_time import Gaps, Span, spans_and_gaps, time_in_calls
 from analyzer.passes.base import (
     Culprit,
     Explains,
@@ -87,34 +96,22 @@ def _timed(args: list[str | None]) -> np.ndarray:
     return np.array(["tv_sec" in (text or "") for text in args], dtype=bool)
 
 
-def gil_keys(trace: StraceTables, futexes: Futexes) -> list[int]:
+def gil_keys(summary: FutexSummary) -> list[int]:
     """The condition-variable keys whose timed waits time out at a steady interval."""
-    calls = trace.syscalls
-    waits = np.flatnonzero((futexes.op == WAIT) & (futexes.keys >= 0))
-    waits = waits[futexes.key_condvar[futexes.keys[waits]]]
-    if len(waits) == 0:
-        return []
-    errnos = taken(calls, ["errno"], futexes.rows[waits])["errno"]
-    timed_out = waits[np.asarray(pc.fill_null(pc.equal(errnos, "ETIMEDOUT"), False), bool)]
     found = []
-    for key in np.unique(futexes.keys[timed_out]).tolist():
-        mine = timed_out[futexes.keys[timed_out] == key]
-        if len(mine) < MIN_TIMEOUTS:
+    for key, lengths in summary.timed_out.items():
+        if len(lengths) < MIN_TIMEOUTS:
             continue
-        median = float(np.median(futexes.ends[mine] - futexes.starts[mine]))
+        median = float(np.median(lengths))
         if MIN_INTERVAL_S <= median <= MAX_INTERVAL_S:
-            found.append(int(key))
+            found.append(key)
     return found
 
 
-def _stretches(
-    starts: np.ndarray, ends: np.ndarray, call_starts: np.ndarray
-) -> list[tuple[int, int]]:
+def _stretches(starts: np.ndarray, ends: np.ndarray, between: np.ndarray) -> list[tuple[int, int]]:
     """Index ranges [i, j] of one thread's waits (sorted by start) that follow each other
-    closely, with no more than `JOIN_CALLS` of its calls (`call_starts`, sorted) between."""
-    between = np.searchsorted(call_starts, starts[1:], side="left") - np.searchsorted(
-        call_starts, ends[:-1], side="right"
-    )
+    closely, with no more than `JOIN_CALLS` of its calls (`between`: per gap between two
+    waits, the calls it started inside) between."""
     joined = (starts[1:] - ends[:-1] <= JOIN_GAP_S) & (between <= JOIN_CALLS)
     spans = []
     first = 0
@@ -125,41 +122,27 @@ def _stretches(
     return spans
 
 
-def _threads(trace: StraceTables, pid: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """The threads of process `pid` with their calls' (starts, ends), sorted."""
-    calls = trace.syscalls
-    rows = rows_of(calls, "pid", [pid])
-    if len(rows) == 0:
-        return {}
-    starts, ends = times_at(calls, rows, trace.last_s)
-    ends = np.where(np.isnan(ends), starts, ends)
-    tids = numbers_at(calls, "tid", rows).astype(np.int64)
-    found = {}
-    for tid in np.unique(tids).tolist():
-        own = tids == tid
-        order = np.argsort(starts[own], kind="stable")
-        found[int(tid)] = (starts[own][order], ends[own][order])
-    return found
-
-
 def _outside_syscalls(
-    calls: tuple[np.ndarray, np.ndarray], starts: np.ndarray, ends: np.ndarray
-) -> np.ndarray:
-    """Per interval, the time the thread spent alive and outside syscalls (running, or
-    runnable): the interval clipped to the thread's calls' span, less its time in calls."""
-    call_starts, call_ends = calls
-    durations = np.maximum(call_ends - call_starts, 0.0)
-    before = np.concatenate([[0.0], np.cumsum(durations)])
-
-    def in_calls(times: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(call_starts, times, side="right") - 1
-        safe = np.maximum(at, 0)
-        partial = np.clip(times - call_starts[safe], 0.0, durations[safe])
-        return np.where(at >= 0, before[safe] + partial, 0.0)
-
-    lo = np.clip(starts, call_starts[0], call_ends.max())
-    hi = np.clip(ends, call_starts[0], call_ends.max())
-    return np.maximum((hi - lo) - (in_calls(hi) - in_calls(lo)), 0.0)
+    trace: StraceTables,
+    pid: int,
+    spans: dict[int, Span],
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> dict[int, np.ndarray]:
+    """Per thread of `pid` and interval, the time the thread spent alive and outside
+    syscalls (running, or runnable): the interval clipped to the thread's calls' span, less
+    its time in calls."""
+    bounds = {
+        tid: (np.clip(starts, span.first, span.end), np.clip(ends, span.first, span.end))
+        for tid, span in spans.items()
+    }
+    moments = {tid: np.concatenate([lo, hi]) for tid, (lo, hi) in bounds.items()}
+    inside = time_in_calls(trace, pid, spans, moments)
+    found = {}
+    for tid, (lo, hi) in bounds.items():
+        at_lo, at_hi = inside[tid][: len(lo)], inside[tid][len(lo) :]
+        found[tid] = np.maximum((hi - lo) - (at_hi - at_lo), 0.0)
+    return found
 
 
 def _samples_on_trace_clock(
@@ -276,15 +259,16 @@ def trace_findings(
     perf: Mapping[str, pa.Table],
     earlier: list[Finding],
 ) -> list[Finding]:
-    futexes = futex_calls(trace)
-    if futexes is None:
+    summary = futex_summary(trace)
+    if summary is None:
         return []
-    keys = gil_keys(trace, futexes)
+    keys = gil_keys(summary)
     findings = []
-    for key in keys:
-        finding = _key_finding(trace, futexes, key, config, perf, earlier)
-        if finding is not None:
-            findings.append(finding)
+    for batch, futexes in futex_batches(trace, summary.index, keys, summary.calls, waits_and_wakes):
+        for key in batch:
+            finding = _key_finding(trace, futexes, key, config, perf, earlier)
+            if finding is not None:
+                findings.append(finding)
     return findings
 
 
@@ -303,14 +287,20 @@ def _key_finding(
     wakes = np.flatnonzero(on_key & (futexes.op == WAKE))
     wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
     wait_retvals = numbers_at(trace.syscalls, "retval", futexes.rows[waits])  # waits ascend
-    # stretches per waiting thread: (tid, start, end, waits, timeouts, row of first wait)
-    stretches: list[tuple[int, float, float, int, int, int]] = []
-    threads = _threads(trace, pid)
+    # per waiting thread, its waits by start, and the gaps between them
+    waiting: dict[int, np.ndarray] = {}
+    gaps: dict[int, Gaps] = {}
     for tid in np.unique(futexes.tids[waits]).tolist():
         mine = waits[futexes.tids[waits] == tid]
         mine = mine[np.argsort(futexes.starts[mine], kind="stable")]
-        own_calls = threads.get(int(tid), (np.empty(0), np.empty(0)))[0]
-        for first, last in _stretches(futexes.starts[mine], futexes.ends[mine], own_calls):
+        waiting[int(tid)] = mine
+        gaps[int(tid)] = Gaps(futexes.ends[mine][:-1], futexes.starts[mine][1:])
+    threads = spans_and_gaps(trace, pid, gaps)
+    # stretches per waiting thread: (tid, start, end, waits, timeouts, row of first wait)
+    stretches: list[tuple[int, float, float, int, int, int]] = []
+    for tid, mine in waiting.items():
+        between = gaps[tid].between
+        for first, last in _stretches(futexes.starts[mine], futexes.ends[mine], between):
             span = mine[first : last + 1]
             start, end = float(futexes.starts[span[0]]), float(futexes.ends[span[-1]])
             if end - start >= MIN_STRETCH_S:
@@ -318,13 +308,10 @@ def _key_finding(
                 stretches.append((int(tid), start, end, len(span), timeouts, int(span[0])))
     if not stretches:
         return None
-    spans = {tid: (float(c[0][0]), float(c[1].max())) for tid, c in threads.items()}
+    spans = {tid: (span.first, span.end) for tid, span in threads.items()}
     stretch_starts = np.array([s[1] for s in stretches])
     stretch_ends = np.array([s[2] for s in stretches])
-    outside = {
-        tid: _outside_syscalls(calls, stretch_starts, stretch_ends)
-        for tid, calls in threads.items()
-    }
+    outside = _outside_syscalls(trace, pid, threads, stretch_starts, stretch_ends)
     holder_time: dict[int, float] = defaultdict(float)
     drops: Counter[int] = Counter()
     per_stretch = []

@@ -45,6 +45,7 @@ program measured, as under 3.11.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +56,17 @@ import pyarrow.compute as pc
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_locks import (
     PI_OPS,
-    WAIT,
     WAKE,
     Futexes,
+    FutexSummary,
     activity,
     attribute_waits,
-    futex_calls,
+    futex_batches,
     futex_key,
+    futex_slices,
+    futex_summary,
+    timed_waits,
+    waits_and_wakes,
     who_woke,
 )
 from analyzer.derive.strace_rows import lines_at, numbers_at, process_runtime_of, taken
@@ -406,83 +411,117 @@ def _address_finding(
 
 
 def _sweep(
-    futexes: Futexes,
-    wait_rows: np.ndarray,
-    wait_order: np.ndarray,
-    sorted_keys: np.ndarray,
+    trace: StraceTables,
+    waits: FutexSummary,
     busy: np.ndarray,
     threshold: int,
-) -> tuple[pd.DataFrame, dict[int, list[list[float]]]]:
+) -> tuple[pd.DataFrame, dict[int, list[list[float]]], dict[int, Futexes]]:
     """`step_stats` of the waits of each `busy` key (in key order, as one sweep over all of
     them gives), and the timeline of those that reach `threshold` waiters: swept one key
-    at a time, so the change points held are one key's, not the trace's."""
+    at a time, so the change points held are one key's, not the trace's. The keys' calls
+    are read a batch of keys at a time (`futex_batches`); when one batch held them all, its
+    calls per key come back too."""
     keys = np.flatnonzero(busy)
-    firsts = np.searchsorted(sorted_keys, keys, side="left").tolist()
-    lasts = np.searchsorted(sorted_keys, keys, side="right").tolist()
-    spans = list(zip(firsts, lasts, strict=True))
     # one origin for every key, as one sweep had
-    origin = float(min(futexes.starts[wait_rows[wait_order[a:b]]].min() for a, b in spans))
+    origin = float(waits.first[keys].min())
     parts: list[pd.DataFrame] = []
     timelines: dict[int, list[list[float]]] = {}
-    for key, (lo, hi) in zip(keys.tolist(), spans, strict=True):
-        rows = wait_rows[np.sort(wait_order[lo:hi])]
-        steps = in_flight(np.full(len(rows), key), futexes.starts[rows], futexes.ends[rows], origin)
-        part = step_stats(steps, stretches_above(steps, threshold), threshold)
-        parts.append(part)
-        if int(part["peak"].iloc[0]) >= threshold:
-            timelines[key] = downsample(steps.times, steps.counts, MAX_TIMELINE_POINTS)
-    return pd.concat(parts, ignore_index=True), timelines
+    kept: dict[int, Futexes] = {}
+    batches = 0
+    for batch, futexes in futex_batches(
+        trace, waits.index, keys.tolist(), waits.calls, waits_and_wakes
+    ):
+        batches += 1
+        valid = timed_waits(futexes)
+        for key in batch:
+            rows = np.flatnonzero(valid & (futexes.keys == key))
+            steps = in_flight(
+                np.full(len(rows), key), futexes.starts[rows], futexes.ends[rows], origin
+            )
+            part = step_stats(steps, stretches_above(steps, threshold), threshold)
+            parts.append(part)
+            if int(part["peak"].iloc[0]) >= threshold:
+                timelines[key] = downsample(steps.times, steps.counts, MAX_TIMELINE_POINTS)
+                kept[key] = futexes
+        if batches > 1:
+            kept.clear()
+    return pd.concat(parts, ignore_index=True), timelines, kept if batches == 1 else {}
+
+
+def _calls_of(
+    trace: StraceTables, waits: FutexSummary, keys: list[int], kept: dict[int, Futexes]
+) -> Iterator[tuple[int, Futexes]]:
+    """Each of `keys` with its waits and wakes (and maybe other keys'), in that order:
+    those `_sweep` kept, else read a batch of keys at a time."""
+    if all(key in kept for key in keys):
+        yield from ((key, kept[key]) for key in keys)
+        return
+    for batch, futexes in futex_batches(trace, waits.index, keys, waits.calls, waits_and_wakes):
+        yield from ((key, futexes) for key in batch)
+
+
+def _sort_orders(
+    trace: StraceTables, waits: FutexSummary, wanted: list[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per key of `wanted`, the order (positions among its waits, and among its wakes, in
+    row order) in which ``np.argsort`` (not stable) of the keys of every wait (and of every
+    wake) of the trace lists them: the order the pass has always given them to `classify`,
+    which decides ties (the longest waits cited, the wakes at one time). The argsort needs
+    every wait's key (8 bytes each, while it runs); only the wanted keys' orders are kept."""
+    found: list[dict[int, np.ndarray]] = []
+    pieces: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for futexes, _ in futex_slices(trace, waits.index, waits_and_wakes):
+        pieces[0].append(futexes.keys[timed_waits(futexes)])
+        pieces[1].append(futexes.keys[futexes.op == WAKE])
+    for parts in pieces:
+        keys = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        parts.clear()
+        order = np.argsort(keys)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=max(wanted) + 2))])
+        del keys
+        per_key = {}
+        for key in wanted:
+            members = order[bounds[key] : bounds[key + 1]]
+            per_key[key] = np.searchsorted(np.sort(members), members)
+        found.append(per_key)
+    return {key: (found[0][key], found[1][key]) for key in wanted}
 
 
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
-    """The lock_contention findings of one trace."""
-    futexes = futex_calls(trace)
-    if futexes is None:
-        return []
-    is_wait = (
-        (futexes.op == WAIT)
-        & (futexes.keys >= 0)
-        & ~np.isnan(futexes.starts)
-        & (futexes.ends >= futexes.starts)
-    )
-    wait_rows = np.flatnonzero(is_wait)
-    if len(wait_rows) == 0:
+    """The lock_contention findings of one trace. The waits are summed per key first
+    (`futex_summary`), and only the calls of the keys with enough waiters and waiting are
+    read back, a batch of keys at a time."""
+    waits = futex_summary(trace)
+    if waits is None:
         return []
     threshold = max(config.lock_min_waiters, 1)
-    keys = futexes.keys[wait_rows].astype(np.int64)  # as the sorts below had them
-    total = np.bincount(keys, weights=futexes.ends[wait_rows] - futexes.starts[wait_rows])
     # a thread waits once at a time, so an address needs `threshold` distinct waiters
-    pairs = np.unique(keys * (int(futexes.tids.max()) + 1) + futexes.tids[wait_rows])
-    waiters = np.bincount(pairs // (int(futexes.tids.max()) + 1), minlength=len(total))
-    busy = (waiters >= threshold) & (total >= config.lock_min_wait_s)
-    if not busy[keys].any():
+    busy = (waits.waiters >= threshold) & (waits.total >= config.lock_min_wait_s)
+    if not busy.any():
         return []
-    wait_order = np.argsort(keys)
-    sorted_keys = keys[wait_order]
-    stats, timelines = _sweep(futexes, wait_rows, wait_order, sorted_keys, busy, threshold)
-    stats["total_s"] = total[stats["group"].to_numpy()]
+    stats, timelines, kept = _sweep(trace, waits, busy, threshold)
+    stats["total_s"] = waits.total[stats["group"].to_numpy()]
     candidates = stats[stats["peak"] >= threshold].sort_values("total_s", ascending=False)
-    wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
-    wake_keys = futexes.keys[wake_rows].astype(np.int64)
-    wake_order = np.argsort(wake_keys)
-    sorted_wake_keys = wake_keys[wake_order]
+    order = [int(key) for key in candidates["group"].tolist()]
+    rows_of_key = {int(row.group): row for row in candidates.itertuples(index=False)}
+    orders = _sort_orders(trace, waits, order) if order else {}
     pythons: dict[int, bool | None] = {}
     serious: list[Finding] = []
     minor: list[Finding] = []
-    for row in candidates.itertuples(index=False):
+    for key, futexes in _calls_of(trace, waits, order, kept):
         if len(serious) >= MAX_FINDINGS and len(minor) >= MAX_INFO_FINDINGS:
             break
-        key = int(row.group)
-        lo, hi = np.searchsorted(sorted_keys, [key, key + 1])
-        members = wait_order[lo:hi]
-        lo, hi = np.searchsorted(sorted_wake_keys, [key, key + 1])
+        row = rows_of_key[key]
+        on_key = futexes.keys == key
+        wait_order, wake_order = orders[key]
+        members = np.flatnonzero(timed_waits(futexes) & on_key)[wait_order]
         found = classify(
             futexes,
             key,
-            wait_rows[members],
-            wake_rows[wake_order[lo:hi]],
+            members,
+            np.flatnonzero(on_key & (futexes.op == WAKE))[wake_order],
             # a wait that returned 0 was woken (not timed out, nor EAGAIN: the value changed)
-            numbers_at(trace.syscalls, "retval", futexes.rows[wait_rows[members]]) == 0,
+            numbers_at(trace.syscalls, "retval", futexes.rows[members]) == 0,
             trace,
         )
         longest = float(np.max(futexes.ends[found.waits] - futexes.starts[found.waits]))

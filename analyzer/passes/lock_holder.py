@@ -61,10 +61,12 @@ from analyzer.derive.strace_locks import (
     Resources,
     activity,
     attribute_waits,
-    futex_calls,
+    futex_batches,
     futex_key,
+    futex_summary,
     replay_file_locks,
     root_charges,
+    waits_and_wakes,
     who_woke,
 )
 from analyzer.derive.strace_rows import lines_at, numbers_at, taken
@@ -340,37 +342,40 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
     return float(sum(end - start for start, end in intervals if end > start))
 
 
-def _futex_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
-    futexes = futex_calls(trace)
-    if futexes is None:
-        return []
+def _single_waits(futexes: Futexes) -> np.ndarray:
+    """The waits on a single futex word (not a condition variable's pair) with a start and
+    an end not before it."""
     valid = (futexes.keys >= 0) & ~np.isnan(futexes.starts) & (futexes.ends >= futexes.starts)
     single = ~futexes.key_condvar[np.maximum(futexes.keys, 0)]
-    wait_rows = np.flatnonzero((futexes.op == WAIT) & valid & single)
-    if len(wait_rows) == 0:
+    return (futexes.op == WAIT) & valid & single
+
+
+def _futex_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
+    """Per single-word futex with `MIN_WAIT_S` of waiting (`futex_summary`), most first, the
+    holder finding; only those keys' calls are read back, a batch of keys at a time."""
+    summary = futex_summary(trace)
+    if summary is None:
         return []
-    keys = futexes.keys[wait_rows]
-    totals = np.bincount(keys, weights=futexes.ends[wait_rows] - futexes.starts[wait_rows])
-    candidates = np.flatnonzero(totals >= MIN_WAIT_S)
+    single = ~summary.index.key_condvar
+    # the single words' waits (a condition variable's are not summed)
+    totals = np.where(single, summary.total, 0.0)
+    candidates = np.flatnonzero(single & (summary.waiters > 0) & (totals >= MIN_WAIT_S))
     if len(candidates) == 0:
         return []
-    wake_rows = np.flatnonzero((futexes.op == WAKE) & (futexes.keys >= 0))
-    wake_order = np.argsort(futexes.keys[wake_rows], kind="stable")
-    wake_keys = futexes.keys[wake_rows][wake_order]
-    wait_order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[wait_order]
+    chosen = candidates[np.argsort(-totals[candidates], kind="stable")][: MAX_FINDINGS * 4]
     findings = []
-    for key in candidates[np.argsort(-totals[candidates], kind="stable")][
-        : MAX_FINDINGS * 4
-    ].tolist():
-        lo, hi = np.searchsorted(sorted_keys, [key, key + 1])
-        waits = wait_rows[wait_order[lo:hi]]
-        lo, hi = np.searchsorted(wake_keys, [key, key + 1])
-        wakes = wake_rows[wake_order[lo:hi]]
-        wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
-        finding = _futex_finding(trace, futexes, key, waits, wakes, config)
-        if finding is not None:
-            findings.append(finding)
+    for batch, futexes in futex_batches(
+        trace, summary.index, chosen.tolist(), summary.calls, waits_and_wakes
+    ):
+        waiting = _single_waits(futexes)
+        wake = futexes.op == WAKE
+        for key in batch:
+            waits = np.flatnonzero(waiting & (futexes.keys == key))
+            wakes = np.flatnonzero(wake & (futexes.keys == key))
+            wakes = wakes[np.argsort(futexes.starts[wakes], kind="stable")]
+            finding = _futex_finding(trace, futexes, key, waits, wakes, config)
+            if finding is not None:
+                findings.append(finding)
     return findings
 
 
@@ -513,15 +518,17 @@ def _hold_lengths(held: Held) -> np.ndarray:
 
 
 def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of intervals (each end not before its start), by start: an interval that
+    starts at or before the latest end so far joins the one before."""
     order = np.argsort(starts, kind="stable")
-    merged: list[list[float]] = []
-    for start, end in zip(starts[order].tolist(), ends[order].tolist(), strict=True):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    array = np.array(merged, dtype=np.float64).reshape(-1, 2)
-    return array[:, 0], array[:, 1]
+    starts, ends = starts[order], ends[order]
+    if len(starts) == 0:
+        return starts, ends
+    reach = np.maximum.accumulate(ends)
+    opens = np.concatenate([[True], starts[1:] > reach[:-1]])
+    firsts = np.flatnonzero(opens)
+    lasts = np.append(firsts[1:] - 1, len(starts) - 1)
+    return starts[firsts], reach[lasts]
 
 
 def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
