@@ -106,15 +106,22 @@ KEY_LINE = (
 line holding ``Warning: `` is left out separately)."""
 
 
-def key_lines(block: bytes | bytearray, newlines: np.ndarray | None = None) -> dict[str, Line]:
+def key_lines(
+    block: bytes | bytearray, newlines: np.ndarray | None = None, skip: np.ndarray | None = None
+) -> dict[str, Line]:
     """The ``future:`` and ``task:`` lines of a block that `KEY_LINE` reads, each with its
     `Line` (as `asyncio_lark.ToLine.key_future` makes it). The block must be valid UTF-8;
-    `newlines`: where its newlines are, if known."""
+    `newlines`: where its newlines are, if known; `skip`: 0-based indexes of lines not to
+    read (lines read elsewhere)."""
     if b"future: <" not in block and b"task: <" not in block:
         return {}
     raw = _Bytes(block)
     newlines = raw.positions("\n") if newlines is None else newlines
     starts = np.append(0, newlines + 1)
+    if skip is not None and len(skip):
+        keep = np.ones(len(starts), dtype=bool)
+        keep[skip] = False
+        starts = starts[keep]
     first = raw.at(starts)
     starts = starts[(first == ord("f")) | (first == ord("t"))]
     keyed = starts[raw.equals(starts, "future: <") | raw.equals(starts, "task: <")]
