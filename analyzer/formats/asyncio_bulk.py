@@ -32,7 +32,16 @@ import pyarrow.compute as pc
 from analyzer.formats.asyncio_record import Line
 from analyzer.schema import LOOP_EVENTS
 
-__all__ = ["KEY_LINE", "SLOW_LINE", "BulkRecords", "key_lines", "slow_records", "time_seconds"]
+__all__ = [
+    "KEY_CREATED",
+    "KEY_HEAD",
+    "KEY_LINE",
+    "SLOW_LINE",
+    "BulkRecords",
+    "key_lines",
+    "slow_records",
+    "time_seconds",
+]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _QUALNAME = rf"(?:{_NAME}|<[A-Za-z0-9_]+>)(?:\.(?:{_NAME}|<[A-Za-z0-9_]+>))*"
@@ -86,7 +95,7 @@ _VALUE = (
 )
 """VALUE without escapes and with parentheses one deep (``ConnectionResetError(104, 'x')``)."""
 
-KEY_LINE = (
+KEY_HEAD = (
     r"^(?:future|task): <(?P<cls>" + _CLASS + r") (?P<state>" + _STATE + r")"
     r"(?P<name> name='[^'\\]*')?"
     r"(?: coro=<(?P<coro>" + _QUALNAME + r")\(\)"
@@ -97,7 +106,15 @@ KEY_LINE = (
     + r"| running at "
     + _LOCATION
     + r"| running)?>)?"
-    r"(?: wait_for=" + _INNER + r")?"
+)
+"""`KEY_LINE` up to the coroutine: on a line `KEY_LINE` reads, its groups are KEY_LINE's
+(each optional part starts with its own literal, so no choice in it depends on the rest)."""
+KEY_CREATED = r" created at (?P<created>" + _LOCATION + r")>$"
+"""The ``created`` group of `KEY_LINE` without its `` created at ``: on a line KEY_LINE reads,
+this matches where that group does (a blank before the last ``>`` outside the created part
+stands in quotes or parentheses, which do not end in a location's digits)."""
+KEY_LINE = (
+    KEY_HEAD + r"(?: wait_for=" + _INNER + r")?"
     r"(?P<outcome> result=" + _VALUE + r"| exception=" + _VALUE + r")?"
     r"(?:" + _CALLBACKS + r")?"
     r"(?P<created> created at " + _LOCATION + r")?>$"
