@@ -228,6 +228,8 @@ def _strings(
     return pc.if_else(pa.array(present), array, pa.scalar(None, pa.string()))
 
 
+FEW_STEPS = 12
+"""Steps `_Bytes.scan` takes one byte at a time before it searches as `next`/`last`."""
 NEAR = 64
 """Bytes after (or before) a position in which `_Bytes.next` (`last`) looks first: most
 fields of a line are shorter, so the block's positions of a byte are rarely needed."""
@@ -298,6 +300,33 @@ class _Bytes:
             result[far] = where[np.maximum(np.searchsorted(where, before[far]) - 1, 0)]
         return result
 
+    def scan(self, byte: str, at: np.ndarray, step: int) -> np.ndarray:
+        """Where `byte` first stands from each position going by `step` (1: as `next`,
+        -1: at or before it); it must, in the line. Cheaper than `next` and `last` where
+        it stands a few bytes away; beyond `FEW_STEPS` it is searched as they do."""
+        code = ord(byte)
+        at = at.copy()
+        moving = np.flatnonzero(self.at(at) != code)
+        for _ in range(FEW_STEPS):
+            if not len(moving):
+                return at
+            at[moving] += step
+            moving = moving[self.at(at[moving]) != code]
+        if len(moving):
+            far = at[moving]
+            at[moving] = self.next(byte, far) if step > 0 else self.last(byte, far + 1)
+        return at
+
+    def skip(self, byte: str, at: np.ndarray) -> np.ndarray:
+        """The first position from each one that does not hold `byte` (a few of them
+        stand there at most)."""
+        at = at.copy()
+        moving = np.flatnonzero(self.at(at) == ord(byte))
+        while len(moving):
+            at[moving] += 1
+            moving = moving[self.at(at[moving]) == ord(byte)]
+        return at
+
     def at(self, positions: np.ndarray) -> np.ndarray:
         return self.data[np.minimum(positions, len(self.data) - 1)]
 
@@ -360,13 +389,15 @@ def slow_records(
     raw = _Bytes(buffer)
     line_index = np.asarray(indexes, dtype=np.int64)[mask]
 
-    time_end = raw.next(" ", start + 19)
-    level_end = raw.next(" ", time_end + 1)
-    colon = raw.next(":", start + 19)  # the logger's ": " (the time's colons come before)
+    # Where SLOW_LINE matched, each alternative below starts with its own byte at the
+    # position tested, so one or two bytes tell which one stands there.
+    time_end = raw.scan(" ", start + 19, 1)
+    level_end = raw.scan(" ", time_end + 1, 1)
+    logger_start = raw.skip(" ", level_end + 1)  # (PAD: one blank or more)
+    colon = raw.scan(":", logger_start, 1)  # the logger's ": "
     message = colon + 2
-    logger_start = raw.last(" ", colon) + 1
     class_start = message + len("Executing <")
-    class_end = raw.next(" ", class_start)
+    class_end = raw.scan(" ", class_start, 1)
     state_start = class_end + 1
     first = raw.at(state_start)
     state_length = np.where(
@@ -375,15 +406,15 @@ def slow_records(
         np.where(first == ord("f"), 8, np.where(raw.at(state_start + 7) == ord("i"), 10, 9)),
     )
     after = state_start + state_length
-    has_name = raw.equals(after, " name='")
+    has_name = raw.at(after + 1) == ord("n")  # " name='", not " coro=<", " cb=[", ...
     name_start = after + len(" name='")
     name_end = np.where(has_name, raw.next("'", after + 7), after)
     after = np.where(has_name, name_end + 1, after)
-    has_coro = raw.equals(after, " coro=<")
+    has_coro = (raw.at(after + 1) == ord("c")) & (raw.at(after + 2) == ord("o"))
     coro_start = after + 7
     coro_end = np.where(has_coro, raw.next("(", coro_start), coro_start)
     where = coro_end + 2
-    running = raw.equals(where, " running")
+    running = raw.at(where + 1) == ord("r")  # " running...", not " done, ..." or ">"
     location_start = np.where(
         running & (raw.at(where + 8) == ord(" ")),
         where + len(" running at "),
@@ -395,10 +426,10 @@ def slow_records(
     )
     has_location = has_coro & (
         (running & np.isin(raw.at(where + 8), [ord(" "), ord(",")]))
-        | raw.equals(where, " done, defined at ")
+        | (raw.at(where + 1) == ord("d"))
     )
     location_end = np.where(has_location, raw.next(">", location_start), location_start)
-    close = raw.last(">", end)
+    close = raw.scan(" ", end - len("1 seconds") - 1, -1) - len("> took")  # (took: no blank)
     created_space = raw.last(" ", close)
     # the outer repr's own " created at f:l" ends in a digit; a wait_for's ends in ">"
     last = raw.at(close - 1)
