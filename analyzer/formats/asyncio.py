@@ -46,9 +46,8 @@ import pyarrow as pa
 
 from analyzer import store
 from analyzer.formats.asyncio_assemble import Assembler
-from analyzer.formats.asyncio_bulk import BulkRecords, key_lines, slow_records
-from analyzer.formats.asyncio_bulk_traceback import EMPTY as EMPTY_TRACEBACKS
-from analyzer.formats.asyncio_bulk_traceback import ContinuationKinds, traceback_records
+from analyzer.formats.asyncio_bulk import BulkRecords, BulkRows, bulk_table, key_lines, slow_rows
+from analyzer.formats.asyncio_bulk_traceback import ContinuationKinds, traceback_rows
 from analyzer.formats.asyncio_lark import parse_line
 from analyzer.formats.asyncio_record import AsyncioRecord, Line, TaskSnapshot
 from analyzer.formats.asyncio_record import Unparsed as AsyncioUnparsed
@@ -441,25 +440,25 @@ def parse(
         hits = candidate_lines(chunk.block, newlines)
         if chunk.non_utf8_lines:  # (checks the UTF-8 here, off the feeding thread)
             return chunk, hits, None, {}, 0
-        bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no, newlines)
+        slow = slow_rows(chunk.block, hits, chunk.first_line_no, newlines)
         offsets = np.asarray(hits[0], dtype=np.int64)
         indexes = np.asarray(hits[1], dtype=np.int64)
-        if len(bulk.indexes):
-            rest = ~np.isin(indexes, bulk.indexes, assume_unique=True)
+        if len(slow.indexes):
+            rest = ~np.isin(indexes, slow.indexes, assume_unique=True)
             offsets, indexes = offsets[rest], indexes[rest]
-        records = EMPTY_TRACEBACKS
+        records, covered = BulkRows.empty(chunk.block), np.zeros(0, dtype=np.int64)
         if b"\r" not in chunk.block:
-            records = traceback_records(
-                chunk.block, newlines, indexes.tolist(), input_name, chunk.first_line_no, kinds
+            records, covered = traceback_rows(
+                chunk.block, newlines, indexes.tolist(), chunk.first_line_no, kinds
             )
-        if len(records.heads):
-            rest = ~np.isin(indexes, records.lines, assume_unique=True)
+        if len(records.indexes):
+            rest = ~np.isin(indexes, covered, assume_unique=True)
             offsets, indexes = offsets[rest], indexes[rest]
-            bulk = BulkRecords(
-                np.union1d(bulk.indexes, records.heads), _in_line_order(bulk.table, records.table)
-            )
-        keys = key_lines(chunk.block, newlines, records.lines)
-        lines = len(bulk.indexes) - len(records.heads) + len(records.lines)
+        bulk = BulkRecords(
+            np.union1d(slow.indexes, records.indexes), bulk_table([slow, records], input_name)
+        )
+        keys = key_lines(chunk.block, newlines, covered)
+        lines = len(slow.indexes) + len(covered)
         return chunk, (offsets.tolist(), indexes.tolist()), bulk, keys, lines
 
     try:

@@ -38,8 +38,11 @@ __all__ = [
     "KEY_LINE",
     "SLOW_LINE",
     "BulkRecords",
+    "BulkRows",
+    "bulk_table",
     "key_lines",
     "slow_records",
+    "slow_rows",
     "time_seconds",
 ]
 
@@ -198,6 +201,57 @@ class BulkRecords:
 
 EMPTY = BulkRecords(np.zeros(0, dtype=np.int64), LOOP_EVENTS.schema.empty_table())
 
+_IN_BLOCK = ("message", "text")
+"""The `loop_events` columns `BulkRows` give as ranges of the block: most of a record's
+bytes, copied once, straight into the table in line order (`bulk_table`)."""
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """Records read from a block, before they are a table: the 0-based indexes of their
+    first lines (ascending), their `loop_events` columns but ``input`` and `_IN_BLOCK`, and
+    where ``message`` and ``text`` stand in the block (start and end offsets)."""
+
+    indexes: np.ndarray
+    columns: dict[str, pa.Array]
+    message: tuple[np.ndarray, np.ndarray]
+    text: tuple[np.ndarray, np.ndarray]
+    buffer: pa.Buffer
+
+    @staticmethod
+    def empty(block: bytes | bytearray) -> BulkRows:
+        none = np.zeros(0, dtype=np.int64)
+        return BulkRows(none, {}, (none, none), (none, none), pa.py_buffer(block))
+
+
+def bulk_table(parts: list[BulkRows], input_name: str) -> pa.Table:
+    """The rows of the parts (all read from one block) as one `loop_events` table in line
+    order. The ranges of the records of the parts must not overlap."""
+    parts = [part for part in parts if len(part.indexes)]
+    if not parts:
+        return LOOP_EVENTS.schema.empty_table()
+    count = sum(len(part.indexes) for part in parts)
+    order = None
+    if len(parts) > 1:
+        order = np.argsort(np.concatenate([part.indexes for part in parts]), kind="stable")
+    columns: dict[str, pa.Array] = {}
+    for name in LOOP_EVENTS.schema.names:
+        if name == "input":
+            columns[name] = pa.array([input_name] * count, pa.string())
+        elif name in _IN_BLOCK:
+            bounds = [getattr(part, name) for part in parts]
+            starts = np.concatenate([start for start, _ in bounds])
+            ends = np.concatenate([end for _, end in bounds])
+            if order is not None:
+                starts, ends = starts[order], ends[order]
+            columns[name] = _strings(parts[0].buffer, starts, ends)
+        elif order is None:
+            columns[name] = parts[0].columns[name]
+        else:
+            both = pa.concat_arrays([part.columns[name] for part in parts])
+            columns[name] = both.take(pa.array(order))
+    return pa.table(columns, schema=LOOP_EVENTS.schema)
+
 
 def _slices(buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> pa.LargeBinaryArray:
     """The byte ranges [start, end) of the buffer (ascending, not overlapping) as one binary
@@ -345,7 +399,19 @@ def slow_records(
     newlines: np.ndarray | None = None,
 ) -> BulkRecords:
     """The candidate lines of a block (`asyncio_scan.candidate_lines`: start offsets and
-    indexes) that `SLOW_LINE` reads, as records. The block must be valid UTF-8; `newlines`:
+    indexes) that `SLOW_LINE` reads, as records (`slow_rows` as a table)."""
+    rows = slow_rows(block, hits, first_line_no, newlines)
+    return BulkRecords(rows.indexes, bulk_table([rows], input_name))
+
+
+def slow_rows(
+    block: bytes | bytearray,
+    hits: tuple[list[int], list[int]],
+    first_line_no: int,
+    newlines: np.ndarray | None = None,
+) -> BulkRows:
+    """The candidate lines of a block (`asyncio_scan.candidate_lines`: start offsets and
+    indexes) that `SLOW_LINE` reads, as rows. The block must be valid UTF-8; `newlines`:
     where its newlines are, if known.
 
     `SLOW_LINE` tells which lines are read; the fields are then cut out at the places that
@@ -353,7 +419,7 @@ def slow_records(
     last ``">"``, ...), from the positions of a few bytes in those lines, with numpy."""
     offsets, indexes = hits
     if not offsets:
-        return EMPTY
+        return BulkRows.empty(block)
     starts = np.asarray(offsets, dtype=np.int64)
     if newlines is None and len(offsets) < FEW_LINES:
         ends = np.array([_line_end(block, start) for start in offsets], dtype=np.int64)
@@ -375,11 +441,12 @@ def slow_records(
             pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
         )
     if not mask.any():
-        return EMPTY
+        return BulkRows.empty(block)
     # From here on the matched lines only: read in the block itself when they are most of
     # it, else one after another in a copy of them. Each position searched for below is in
     # its line (the pattern puts the byte there), so both read the same.
     start, end = starts[mask], ends[mask]
+    line_start, line_end = start, end  # (in the block)
     count = len(start)
     if not dense:
         matched = lines.filter(pa.array(mask))
@@ -441,7 +508,6 @@ def slow_records(
     times = _strings(buffer, start, time_end)
     none = pa.nulls(count, pa.string())
     columns = {
-        "input": pa.array([input_name] * count, pa.string()),
         "line_start": pa.array(line_no, pa.int64()),
         "line_end": pa.array(line_no, pa.int64()),
         "kind": pa.array(["slow_callback"] * count, pa.string()),
@@ -451,7 +517,6 @@ def slow_records(
         "logger": _strings(buffer, logger_start, colon),
         "pid": pa.nulls(count, pa.int64()),
         "thread": none,
-        "message": _strings(buffer, message, end),
         "duration_s": _strings(buffer, close + len("> took "), end - len(" seconds")).cast(
             pa.float64()
         ),
@@ -465,10 +530,15 @@ def slow_records(
         "exc_type": none,
         "exc_message": none,
         "uvloop": pa.nulls(count, pa.bool_()),
-        "text": _strings(buffer, start, end),
     }
-    table = pa.table(columns, schema=LOOP_EVENTS.schema)
-    return BulkRecords(line_index, table)
+    message_start = line_start + (message - start)  # (in the block)
+    return BulkRows(
+        line_index,
+        columns,
+        (message_start, line_end),
+        (line_start, line_end),
+        pa.py_buffer(block),
+    )
 
 
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])

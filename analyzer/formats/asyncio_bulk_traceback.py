@@ -43,16 +43,24 @@ from analyzer.formats.asyncio_bulk import (
     KEY_CREATED,
     KEY_HEAD,
     KEY_LINE,
+    BulkRows,
     _Bytes,
     _slices,
     _strings,
+    bulk_table,
     time_seconds,
 )
 from analyzer.formats.asyncio_record import Line
 from analyzer.formats.asyncio_scan import parse_line_lazy
 from analyzer.schema import LOOP_EVENTS
 
-__all__ = ["HEAD_LINE", "ContinuationKinds", "TracebackRecords", "traceback_records"]
+__all__ = [
+    "HEAD_LINE",
+    "ContinuationKinds",
+    "TracebackRecords",
+    "traceback_records",
+    "traceback_rows",
+]
 
 HEAD_LINE = (
     r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,6})? "
@@ -150,11 +158,24 @@ def traceback_records(
     first_line_no: int,
     kinds: ContinuationKinds,
 ) -> TracebackRecords:
+    """`traceback_rows` as a table."""
+    rows, lines = traceback_rows(block, newlines, candidates, first_line_no, kinds)
+    return TracebackRecords(rows.indexes, lines, bulk_table([rows], input_name))
+
+
+def traceback_rows(
+    block: bytes | bytearray,
+    newlines: np.ndarray,
+    candidates: list[int],
+    first_line_no: int,
+    kinds: ContinuationKinds,
+) -> tuple[BulkRows, np.ndarray]:
     """The records of the block (valid UTF-8 without CR) that start at one of the
     `candidates` (ascending 0-based line indexes: lines with a marker) and have the shape
-    of the module docstring."""
+    of the module docstring, and the 0-based indexes of all their lines."""
+    nothing = (BulkRows.empty(block), np.zeros(0, dtype=np.int64))
     if not candidates or b"exception was never retrieved" not in block:
-        return EMPTY
+        return nothing
     count = len(newlines) + 1
     starts = np.empty(count, dtype=np.int64)
     starts[0] = 0
@@ -165,7 +186,7 @@ def traceback_records(
     heads = lines[_matches(_texts(buffer, starts[lines], ends[lines]), HEAD_LINE)]
     heads = heads[heads + 4 < count]  # key, traceback, exception and the line after
     if not len(heads):
-        return EMPTY
+        return nothing
     keys = _texts(buffer, starts[heads + 1], ends[heads + 1])
     keyed = _matches(keys, KEY_LINE) & ~_matches(keys, "Warning: ")
     keys = keys.filter(pa.array(keyed))
@@ -205,7 +226,7 @@ def traceback_records(
     closed, after = closed[inside], after[inside]
     closed = closed[_matches(_texts(buffer, starts[after], ends[after]), _NEXT_LINE)]
     if not len(closed):
-        return EMPTY
+        return nothing
 
     heads, last, keys = heads[closed], last[closed], keys.take(pa.array(closed))
     found = pc.extract_regex(keys, KEY_HEAD)  # (KEY_LINE's groups, several times faster)
@@ -224,7 +245,6 @@ def traceback_records(
     line_no = heads + first_line_no
     none = pa.nulls(number, pa.string())
     columns = {
-        "input": pa.array([input_name] * number, pa.string()),
         "line_start": pa.array(line_no, pa.int64()),
         "line_end": pa.array(last + first_line_no, pa.int64()),
         "kind": pa.array(["never_retrieved"] * number, pa.string()),
@@ -234,7 +254,6 @@ def traceback_records(
         "logger": _strings(buffer, logger_start, colon),
         "pid": pa.nulls(number, pa.int64()),
         "thread": none,
-        "message": _strings(buffer, message, head_end),
         "duration_s": pa.nulls(number, pa.float64()),
         "repr_class": found.field("cls").cast(pa.string()),
         "task_name": _after(name, r"^ name='(?P<v>.*)'$").cast(pa.string()),
@@ -248,11 +267,10 @@ def traceback_records(
         "exc_type": pa.array([exc_types[i] for i in closed], pa.string()),
         "exc_message": pa.array([exc_messages[i] for i in closed], pa.string()),
         "uvloop": pa.array(uvloop[closed], pa.bool_(), mask=~uvloop[closed]),
-        "text": _strings(buffer, head_start, ends[last]),
     }
-    table = pa.table(columns, schema=LOOP_EVENTS.schema)
     spans = last - heads + 1
     covered = np.repeat(heads - np.cumsum(np.append(0, spans[:-1])), spans) + np.arange(
         int(spans.sum())
     )
-    return TracebackRecords(heads, covered, table)
+    rows = BulkRows(heads, columns, (message, head_end), (head_start, ends[last]), buffer)
+    return rows, covered
