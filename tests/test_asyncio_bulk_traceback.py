@@ -10,7 +10,10 @@ engine in test_asyncio_parsers_agree.py.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import examples
@@ -26,9 +29,10 @@ from test_asyncio_parsers_agree import (
 )
 
 from analyzer.formats import asyncio as asyncio_format
-from analyzer.formats import asyncio_lark
+from analyzer.formats import asyncio_bulk_traceback, asyncio_lark
 from analyzer.formats.asyncio_assemble import Assembler
 from analyzer.formats.asyncio_bulk_traceback import ContinuationKinds, traceback_records
+from analyzer.inputs import iter_line_chunks
 
 
 def _grammar_records(lines: list[str]) -> dict[int, dict]:
@@ -185,3 +189,69 @@ def test_mutated_records_read_as_the_grammar(
     which %= len(record)
     record[which] = mutated(record[which], at, length, how, fragment)
     _agree("\n".join([*record, _AFTER]))
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.lists(st.tuples(records(), NEXT_LINES), min_size=1, max_size=40))
+def test_fast_engine_with_the_bulk_records_is_the_grammar_engine(
+    items: list[tuple[list[str], str]],
+) -> None:
+    """Whole logs of such records (each with the lines after it, and a slow-callback line
+    between them) read by both engines, the bulk path taking every chunk (its minimum of
+    candidate lines set to 0): the same records, unparsed lines and counts."""
+    slow = (
+        "2023-11-14 22:13:22,5 WARNING asyncio: Executing <Task pending name='Task-2' "
+        "coro=<run() running at /srv/r.py:9>> took 0.300 seconds"
+    )
+    lines = [line for record, after in items for line in [*record, after, slow]]
+    text = "\n".join(lines) + "\n"
+    read = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        rows, covered = asyncio_bulk_traceback.traceback_rows(*args, **kwargs)  # type: ignore[arg-type]
+        read.append(len(rows.indexes))
+        return rows, covered
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asyncio_format, "TRACEBACK_BULK_LINES", 0)
+        patch.setattr(asyncio_format, "traceback_rows", spy)
+        parsed = {
+            engine: asyncio_format.parse(
+                iter_line_chunks(io.BytesIO(text.encode()), chunk_bytes=4096), "-", engine=engine
+            )
+            for engine in ("fast", "lark")
+        }
+    fast, lark = parsed["fast"], parsed["lark"]
+    assert asyncio_format.table_to_records(fast.loop_events) == asyncio_format.table_to_records(
+        lark.loop_events
+    )
+    assert fast.unparsed.to_pylist() == lark.unparsed.to_pylist()
+    assert (fast.record_lines, fast.application_lines) == (
+        lark.record_lines,
+        lark.application_lines,
+    )
+    assert read  # the bulk path was asked (what it read: the other tests)
+
+
+def test_fast_engine_reads_the_plain_records_in_bulk() -> None:
+    """On a log of the plain shape, the bulk path reads the records (so that the comparison
+    above compares it), and the engines agree."""
+    lines = [line for _ in range(200) for line in [*_RECORD, _AFTER]]
+    text = "\n".join(lines) + "\n"
+    read = []
+    original = asyncio_bulk_traceback.traceback_rows
+
+    def spy(*args: object, **kwargs: object) -> object:
+        rows, covered = original(*args, **kwargs)  # type: ignore[arg-type]
+        read.append(len(rows.indexes))
+        return rows, covered
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asyncio_format, "traceback_rows", spy)
+        fast = asyncio_format.parse(iter_line_chunks(io.BytesIO(text.encode())), "-")
+    lark = asyncio_format.parse(iter_line_chunks(io.BytesIO(text.encode())), "-", engine="lark")
+    assert sum(read) == 200
+    assert asyncio_format.table_to_records(fast.loop_events) == asyncio_format.table_to_records(
+        lark.loop_events
+    )
+    assert fast.record_lines == lark.record_lines == 1200

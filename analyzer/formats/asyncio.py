@@ -354,6 +354,12 @@ def _in_line_order(first: pa.Table, second: pa.Table) -> pa.Table:
     return both.take(np.argsort(both["line_start"].to_numpy(), kind="stable"))
 
 
+TRACEBACK_BULK_LINES = 100
+"""Candidate lines a chunk must have left after the one-line records for `traceback_rows` to
+read its never-retrieved records: below, the assembler reads them for less than that bulk
+path's fixed cost per chunk (~1.5 ms; ~15 us a record in the assembler)."""
+
+
 SPILL_BYTES = 768 << 20
 """The `loop_events` of one log held in memory at most during a run: beyond it they are
 written to an Arrow IPC file in the run's work directory (`store.CURRENT`), which the parse
@@ -447,7 +453,7 @@ def parse(
             rest = ~np.isin(indexes, slow.indexes, assume_unique=True)
             offsets, indexes = offsets[rest], indexes[rest]
         records, covered = BulkRows.empty(chunk.block), np.zeros(0, dtype=np.int64)
-        if b"\r" not in chunk.block:
+        if len(indexes) >= TRACEBACK_BULK_LINES and b"\r" not in chunk.block:
             records, covered = traceback_rows(
                 chunk.block, newlines, indexes.tolist(), chunk.first_line_no, kinds
             )
