@@ -164,8 +164,16 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="iodiag-asyncio-bench-"))
-    path = args.keep or folder / "app.log"
+    if args.keep is not None:
+        return run(args, args.keep)
+    # (the log is removed on every path: an error or an interrupted run left empty
+    # iodiag-asyncio-bench-* directories behind before)
+    with tempfile.TemporaryDirectory(prefix="iodiag-asyncio-bench-") as folder:
+        return run(args, Path(folder) / "app.log")
+
+
+def run(args: argparse.Namespace, path: Path) -> int:
+    """Generate the log at `path` unless it exists, then time what `args` ask for."""
     expected = None
     if not path.exists():
         lines, expected = generate(path, args.size * 1_000_000, args.every)
@@ -173,9 +181,6 @@ def main() -> int:
     size_mb = os.path.getsize(path) / 1e6
     if args.analyze:
         analyze(path, args.repeat, args.threads)
-        if args.keep is None:
-            path.unlink()
-            folder.rmdir()
         return 0
     asyncio_format.parse(iter([]), "-")  # build the parsers once, outside the timing
     loops, parses, records = [], [], 0
@@ -200,9 +205,6 @@ def main() -> int:
         f"{'PASS' if ratio >= 0.30 else 'MISS'}; median ratio of the pairs: "
         f"{pairs[len(pairs) // 2]:.2f}"
     )
-    if args.keep is None:
-        path.unlink()
-        folder.rmdir()
     return 0
 
 

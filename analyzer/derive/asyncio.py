@@ -113,12 +113,18 @@ def take(column: pa.ChunkedArray, indexes: np.ndarray) -> pa.Array:
     lengths = np.array([len(chunk) for chunk in column.chunks], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)])
     chunk_of = np.searchsorted(starts, indexes, side="right") - 1
-    order = np.argsort(chunk_of, kind="stable")
+    ascending = bool((np.diff(chunk_of) >= 0).all())
+    order = np.arange(len(indexes)) if ascending else np.argsort(chunk_of, kind="stable")
+    by_chunk, chunks = indexes[order], chunk_of[order]
+    # where each chunk's indexes begin and end in by_chunk
+    bounds = np.searchsorted(chunks, np.arange(len(lengths) + 1))
     pieces: list[pa.Array] = []
     for number in np.unique(chunk_of).tolist():
-        local = indexes[order][chunk_of[order] == number] - starts[number]
+        local = by_chunk[bounds[number] : bounds[number + 1]] - starts[number]
         pieces.append(column.chunk(number).take(pa.array(local, pa.int64())))
     gathered = pa.concat_arrays(pieces) if pieces else pa.array([], column.type)
+    if ascending:
+        return gathered
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
     return gathered.take(pa.array(back, pa.int64()))

@@ -46,7 +46,8 @@ import pyarrow as pa
 
 from analyzer import store
 from analyzer.formats.asyncio_assemble import Assembler
-from analyzer.formats.asyncio_bulk import BulkRecords, key_lines, slow_records
+from analyzer.formats.asyncio_bulk import BulkRecords, BulkRows, bulk_table, key_lines, slow_rows
+from analyzer.formats.asyncio_bulk_traceback import ContinuationKinds, traceback_rows
 from analyzer.formats.asyncio_lark import parse_line
 from analyzer.formats.asyncio_record import AsyncioRecord, Line, TaskSnapshot
 from analyzer.formats.asyncio_record import Unparsed as AsyncioUnparsed
@@ -340,8 +341,23 @@ def _drain(assembler: Assembler, input_name: str, bulk: BulkRecords | None) -> p
         return table
     if table.num_rows == 0:
         return bulk.table
-    both = pa.concat_tables([table, bulk.table]).combine_chunks()  # (take on 2 chunks: 7x)
+    return _in_line_order(table, bulk.table)
+
+
+def _in_line_order(first: pa.Table, second: pa.Table) -> pa.Table:
+    """The rows of two tables, each in line order, as one table in line order."""
+    if second.num_rows == 0:
+        return first
+    if first.num_rows == 0:
+        return second
+    both = pa.concat_tables([first, second]).combine_chunks()  # (take on 2 chunks: 7x)
     return both.take(np.argsort(both["line_start"].to_numpy(), kind="stable"))
+
+
+TRACEBACK_BULK_LINES = 100
+"""Candidate lines a chunk must have left after the one-line records for `traceback_rows` to
+read its never-retrieved records: below, the assembler reads them for less than that bulk
+path's fixed cost per chunk (~1.5 ms; ~15 us a record in the assembler)."""
 
 
 SPILL_BYTES = 768 << 20
@@ -413,33 +429,46 @@ def parse(
     if engine not in ("fast", "lark"):
         raise ValueError(f"unknown engine {engine!r}")
     reader = CachedReader()
+    kinds = ContinuationKinds()
     assembler = Assembler(reader if engine == "fast" else parse_line)
     line_count = 0
     non_utf8 = 0
     collected = _Collected(input_name)
 
-    def prepare(chunk: LineChunk) -> tuple[LineChunk, Any, BulkRecords | None, dict[str, Line]]:
+    def prepare(
+        chunk: LineChunk,
+    ) -> tuple[LineChunk, Any, BulkRecords | None, dict[str, Line], int]:
         if engine == "lark":
-            return chunk, None, None, {}
+            return chunk, None, None, {}, 0
         if chunk.block is None:
-            return chunk, candidate_mask(chunk.lines), None, {}
+            return chunk, candidate_mask(chunk.lines), None, {}, 0
         newlines = np.flatnonzero(np.frombuffer(chunk.block, dtype=np.uint8) == 10)
         hits = candidate_lines(chunk.block, newlines)
         if chunk.non_utf8_lines:  # (checks the UTF-8 here, off the feeding thread)
-            return chunk, hits, None, {}
-        keys = key_lines(chunk.block, newlines)
-        bulk = slow_records(chunk.block, hits, input_name, chunk.first_line_no, newlines)
-        if len(bulk.indexes):
-            offsets, indexes = hits
-            rest = ~np.isin(np.asarray(indexes, dtype=np.int64), bulk.indexes, assume_unique=True)
-            hits = (
-                np.asarray(offsets, dtype=np.int64)[rest].tolist(),
-                np.asarray(indexes, dtype=np.int64)[rest].tolist(),
+            return chunk, hits, None, {}, 0
+        slow = slow_rows(chunk.block, hits, chunk.first_line_no, newlines)
+        offsets = np.asarray(hits[0], dtype=np.int64)
+        indexes = np.asarray(hits[1], dtype=np.int64)
+        if len(slow.indexes):
+            rest = ~np.isin(indexes, slow.indexes, assume_unique=True)
+            offsets, indexes = offsets[rest], indexes[rest]
+        records, covered = BulkRows.empty(chunk.block), np.zeros(0, dtype=np.int64)
+        if len(indexes) >= TRACEBACK_BULK_LINES and b"\r" not in chunk.block:
+            records, covered = traceback_rows(
+                chunk.block, newlines, indexes.tolist(), chunk.first_line_no, kinds
             )
-        return chunk, hits, bulk, keys
+        if len(records.indexes):
+            rest = ~np.isin(indexes, covered, assume_unique=True)
+            offsets, indexes = offsets[rest], indexes[rest]
+        bulk = BulkRecords(
+            np.union1d(slow.indexes, records.indexes), bulk_table([slow, records], input_name)
+        )
+        keys = key_lines(chunk.block, newlines, covered)
+        lines = len(slow.indexes) + len(covered)
+        return chunk, (offsets.tolist(), indexes.tolist()), bulk, keys, lines
 
     try:
-        for chunk, found, bulk, keys in _ahead(chunks, prepare, threads):
+        for chunk, found, bulk, keys, bulk_lines in _ahead(chunks, prepare, threads):
             reader.known = keys
             line_count += chunk.line_count
             non_utf8 += chunk.non_utf8_lines
@@ -449,8 +478,7 @@ def parse(
                 _feed_block(assembler, chunk, found, bulk.indexes if bulk is not None else None)
             else:
                 _feed_chunk(assembler, chunk, found)
-            if bulk is not None:
-                assembler.record_lines += len(bulk.indexes)
+            assembler.record_lines += bulk_lines
             table = _drain(assembler, input_name, bulk)
             if table.num_rows:
                 collected.add(table)

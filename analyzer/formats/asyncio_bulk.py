@@ -32,7 +32,19 @@ import pyarrow.compute as pc
 from analyzer.formats.asyncio_record import Line
 from analyzer.schema import LOOP_EVENTS
 
-__all__ = ["KEY_LINE", "SLOW_LINE", "BulkRecords", "key_lines", "slow_records", "time_seconds"]
+__all__ = [
+    "KEY_CREATED",
+    "KEY_HEAD",
+    "KEY_LINE",
+    "SLOW_LINE",
+    "BulkRecords",
+    "BulkRows",
+    "bulk_table",
+    "key_lines",
+    "slow_records",
+    "slow_rows",
+    "time_seconds",
+]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _QUALNAME = rf"(?:{_NAME}|<[A-Za-z0-9_]+>)(?:\.(?:{_NAME}|<[A-Za-z0-9_]+>))*"
@@ -86,7 +98,7 @@ _VALUE = (
 )
 """VALUE without escapes and with parentheses one deep (``ConnectionResetError(104, 'x')``)."""
 
-KEY_LINE = (
+KEY_HEAD = (
     r"^(?:future|task): <(?P<cls>" + _CLASS + r") (?P<state>" + _STATE + r")"
     r"(?P<name> name='[^'\\]*')?"
     r"(?: coro=<(?P<coro>" + _QUALNAME + r")\(\)"
@@ -97,7 +109,15 @@ KEY_LINE = (
     + r"| running at "
     + _LOCATION
     + r"| running)?>)?"
-    r"(?: wait_for=" + _INNER + r")?"
+)
+"""`KEY_LINE` up to the coroutine: on a line `KEY_LINE` reads, its groups are KEY_LINE's
+(each optional part starts with its own literal, so no choice in it depends on the rest)."""
+KEY_CREATED = r" created at (?P<created>" + _LOCATION + r")>$"
+"""The ``created`` group of `KEY_LINE` without its `` created at ``: on a line KEY_LINE reads,
+this matches where that group does (a blank before the last ``>`` outside the created part
+stands in quotes or parentheses, which do not end in a location's digits)."""
+KEY_LINE = (
+    KEY_HEAD + r"(?: wait_for=" + _INNER + r")?"
     r"(?P<outcome> result=" + _VALUE + r"| exception=" + _VALUE + r")?"
     r"(?:" + _CALLBACKS + r")?"
     r"(?P<created> created at " + _LOCATION + r")?>$"
@@ -106,15 +126,22 @@ KEY_LINE = (
 line holding ``Warning: `` is left out separately)."""
 
 
-def key_lines(block: bytes | bytearray, newlines: np.ndarray | None = None) -> dict[str, Line]:
+def key_lines(
+    block: bytes | bytearray, newlines: np.ndarray | None = None, skip: np.ndarray | None = None
+) -> dict[str, Line]:
     """The ``future:`` and ``task:`` lines of a block that `KEY_LINE` reads, each with its
     `Line` (as `asyncio_lark.ToLine.key_future` makes it). The block must be valid UTF-8;
-    `newlines`: where its newlines are, if known."""
+    `newlines`: where its newlines are, if known; `skip`: 0-based indexes of lines not to
+    read (lines read elsewhere)."""
     if b"future: <" not in block and b"task: <" not in block:
         return {}
     raw = _Bytes(block)
     newlines = raw.positions("\n") if newlines is None else newlines
     starts = np.append(0, newlines + 1)
+    if skip is not None and len(skip):
+        keep = np.ones(len(starts), dtype=bool)
+        keep[skip] = False
+        starts = starts[keep]
     first = raw.at(starts)
     starts = starts[(first == ord("f")) | (first == ord("t"))]
     keyed = starts[raw.equals(starts, "future: <") | raw.equals(starts, "task: <")]
@@ -174,6 +201,57 @@ class BulkRecords:
 
 EMPTY = BulkRecords(np.zeros(0, dtype=np.int64), LOOP_EVENTS.schema.empty_table())
 
+_IN_BLOCK = ("message", "text")
+"""The `loop_events` columns `BulkRows` give as ranges of the block: most of a record's
+bytes, copied once, straight into the table in line order (`bulk_table`)."""
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """Records read from a block, before they are a table: the 0-based indexes of their
+    first lines (ascending), their `loop_events` columns but ``input`` and `_IN_BLOCK`, and
+    where ``message`` and ``text`` stand in the block (start and end offsets)."""
+
+    indexes: np.ndarray
+    columns: dict[str, pa.Array]
+    message: tuple[np.ndarray, np.ndarray]
+    text: tuple[np.ndarray, np.ndarray]
+    buffer: pa.Buffer
+
+    @staticmethod
+    def empty(block: bytes | bytearray) -> BulkRows:
+        none = np.zeros(0, dtype=np.int64)
+        return BulkRows(none, {}, (none, none), (none, none), pa.py_buffer(block))
+
+
+def bulk_table(parts: list[BulkRows], input_name: str) -> pa.Table:
+    """The rows of the parts (all read from one block) as one `loop_events` table in line
+    order. The ranges of the records of the parts must not overlap."""
+    parts = [part for part in parts if len(part.indexes)]
+    if not parts:
+        return LOOP_EVENTS.schema.empty_table()
+    count = sum(len(part.indexes) for part in parts)
+    order = None
+    if len(parts) > 1:
+        order = np.argsort(np.concatenate([part.indexes for part in parts]), kind="stable")
+    columns: dict[str, pa.Array] = {}
+    for name in LOOP_EVENTS.schema.names:
+        if name == "input":
+            columns[name] = pa.array([input_name] * count, pa.string())
+        elif name in _IN_BLOCK:
+            bounds = [getattr(part, name) for part in parts]
+            starts = np.concatenate([start for start, _ in bounds])
+            ends = np.concatenate([end for _, end in bounds])
+            if order is not None:
+                starts, ends = starts[order], ends[order]
+            columns[name] = _strings(parts[0].buffer, starts, ends)
+        elif order is None:
+            columns[name] = parts[0].columns[name]
+        else:
+            both = pa.concat_arrays([part.columns[name] for part in parts])
+            columns[name] = both.take(pa.array(order))
+    return pa.table(columns, schema=LOOP_EVENTS.schema)
+
 
 def _slices(buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> pa.LargeBinaryArray:
     """The byte ranges [start, end) of the buffer (ascending, not overlapping) as one binary
@@ -204,6 +282,8 @@ def _strings(
     return pc.if_else(pa.array(present), array, pa.scalar(None, pa.string()))
 
 
+FEW_STEPS = 12
+"""Steps `_Bytes.scan` takes one byte at a time before it searches as `next`/`last`."""
 NEAR = 64
 """Bytes after (or before) a position in which `_Bytes.next` (`last`) looks first: most
 fields of a line are shorter, so the block's positions of a byte are rarely needed."""
@@ -274,6 +354,33 @@ class _Bytes:
             result[far] = where[np.maximum(np.searchsorted(where, before[far]) - 1, 0)]
         return result
 
+    def scan(self, byte: str, at: np.ndarray, step: int) -> np.ndarray:
+        """Where `byte` first stands from each position going by `step` (1: as `next`,
+        -1: at or before it); it must, in the line. Cheaper than `next` and `last` where
+        it stands a few bytes away; beyond `FEW_STEPS` it is searched as they do."""
+        code = ord(byte)
+        at = at.copy()
+        moving = np.flatnonzero(self.at(at) != code)
+        for _ in range(FEW_STEPS):
+            if not len(moving):
+                return at
+            at[moving] += step
+            moving = moving[self.at(at[moving]) != code]
+        if len(moving):
+            far = at[moving]
+            at[moving] = self.next(byte, far) if step > 0 else self.last(byte, far + 1)
+        return at
+
+    def skip(self, byte: str, at: np.ndarray) -> np.ndarray:
+        """The first position from each one that does not hold `byte` (a few of them
+        stand there at most)."""
+        at = at.copy()
+        moving = np.flatnonzero(self.at(at) == ord(byte))
+        while len(moving):
+            at[moving] += 1
+            moving = moving[self.at(at[moving]) == ord(byte)]
+        return at
+
     def at(self, positions: np.ndarray) -> np.ndarray:
         return self.data[np.minimum(positions, len(self.data) - 1)]
 
@@ -292,7 +399,19 @@ def slow_records(
     newlines: np.ndarray | None = None,
 ) -> BulkRecords:
     """The candidate lines of a block (`asyncio_scan.candidate_lines`: start offsets and
-    indexes) that `SLOW_LINE` reads, as records. The block must be valid UTF-8; `newlines`:
+    indexes) that `SLOW_LINE` reads, as records (`slow_rows` as a table)."""
+    rows = slow_rows(block, hits, first_line_no, newlines)
+    return BulkRecords(rows.indexes, bulk_table([rows], input_name))
+
+
+def slow_rows(
+    block: bytes | bytearray,
+    hits: tuple[list[int], list[int]],
+    first_line_no: int,
+    newlines: np.ndarray | None = None,
+) -> BulkRows:
+    """The candidate lines of a block (`asyncio_scan.candidate_lines`: start offsets and
+    indexes) that `SLOW_LINE` reads, as rows. The block must be valid UTF-8; `newlines`:
     where its newlines are, if known.
 
     `SLOW_LINE` tells which lines are read; the fields are then cut out at the places that
@@ -300,7 +419,7 @@ def slow_records(
     last ``">"``, ...), from the positions of a few bytes in those lines, with numpy."""
     offsets, indexes = hits
     if not offsets:
-        return EMPTY
+        return BulkRows.empty(block)
     starts = np.asarray(offsets, dtype=np.int64)
     if newlines is None and len(offsets) < FEW_LINES:
         ends = np.array([_line_end(block, start) for start in offsets], dtype=np.int64)
@@ -322,11 +441,12 @@ def slow_records(
             pc.match_substring(lines, "Warning: ").to_numpy(zero_copy_only=False), dtype=bool
         )
     if not mask.any():
-        return EMPTY
+        return BulkRows.empty(block)
     # From here on the matched lines only: read in the block itself when they are most of
     # it, else one after another in a copy of them. Each position searched for below is in
     # its line (the pattern puts the byte there), so both read the same.
     start, end = starts[mask], ends[mask]
+    line_start, line_end = start, end  # (in the block)
     count = len(start)
     if not dense:
         matched = lines.filter(pa.array(mask))
@@ -336,13 +456,15 @@ def slow_records(
     raw = _Bytes(buffer)
     line_index = np.asarray(indexes, dtype=np.int64)[mask]
 
-    time_end = raw.next(" ", start + 19)
-    level_end = raw.next(" ", time_end + 1)
-    colon = raw.next(":", start + 19)  # the logger's ": " (the time's colons come before)
+    # Where SLOW_LINE matched, each alternative below starts with its own byte at the
+    # position tested, so one or two bytes tell which one stands there.
+    time_end = raw.scan(" ", start + 19, 1)
+    level_end = raw.scan(" ", time_end + 1, 1)
+    logger_start = raw.skip(" ", level_end + 1)  # (PAD: one blank or more)
+    colon = raw.scan(":", logger_start, 1)  # the logger's ": "
     message = colon + 2
-    logger_start = raw.last(" ", colon) + 1
     class_start = message + len("Executing <")
-    class_end = raw.next(" ", class_start)
+    class_end = raw.scan(" ", class_start, 1)
     state_start = class_end + 1
     first = raw.at(state_start)
     state_length = np.where(
@@ -351,15 +473,15 @@ def slow_records(
         np.where(first == ord("f"), 8, np.where(raw.at(state_start + 7) == ord("i"), 10, 9)),
     )
     after = state_start + state_length
-    has_name = raw.equals(after, " name='")
+    has_name = raw.at(after + 1) == ord("n")  # " name='", not " coro=<", " cb=[", ...
     name_start = after + len(" name='")
     name_end = np.where(has_name, raw.next("'", after + 7), after)
     after = np.where(has_name, name_end + 1, after)
-    has_coro = raw.equals(after, " coro=<")
+    has_coro = (raw.at(after + 1) == ord("c")) & (raw.at(after + 2) == ord("o"))
     coro_start = after + 7
     coro_end = np.where(has_coro, raw.next("(", coro_start), coro_start)
     where = coro_end + 2
-    running = raw.equals(where, " running")
+    running = raw.at(where + 1) == ord("r")  # " running...", not " done, ..." or ">"
     location_start = np.where(
         running & (raw.at(where + 8) == ord(" ")),
         where + len(" running at "),
@@ -371,10 +493,10 @@ def slow_records(
     )
     has_location = has_coro & (
         (running & np.isin(raw.at(where + 8), [ord(" "), ord(",")]))
-        | raw.equals(where, " done, defined at ")
+        | (raw.at(where + 1) == ord("d"))
     )
     location_end = np.where(has_location, raw.next(">", location_start), location_start)
-    close = raw.last(">", end)
+    close = raw.scan(" ", end - len("1 seconds") - 1, -1) - len("> took")  # (took: no blank)
     created_space = raw.last(" ", close)
     # the outer repr's own " created at f:l" ends in a digit; a wait_for's ends in ">"
     last = raw.at(close - 1)
@@ -386,7 +508,6 @@ def slow_records(
     times = _strings(buffer, start, time_end)
     none = pa.nulls(count, pa.string())
     columns = {
-        "input": pa.array([input_name] * count, pa.string()),
         "line_start": pa.array(line_no, pa.int64()),
         "line_end": pa.array(line_no, pa.int64()),
         "kind": pa.array(["slow_callback"] * count, pa.string()),
@@ -396,7 +517,6 @@ def slow_records(
         "logger": _strings(buffer, logger_start, colon),
         "pid": pa.nulls(count, pa.int64()),
         "thread": none,
-        "message": _strings(buffer, message, end),
         "duration_s": _strings(buffer, close + len("> took "), end - len(" seconds")).cast(
             pa.float64()
         ),
@@ -410,10 +530,15 @@ def slow_records(
         "exc_type": none,
         "exc_message": none,
         "uvloop": pa.nulls(count, pa.bool_()),
-        "text": _strings(buffer, start, end),
     }
-    table = pa.table(columns, schema=LOOP_EVENTS.schema)
-    return BulkRecords(line_index, table)
+    message_start = line_start + (message - start)  # (in the block)
+    return BulkRows(
+        line_index,
+        columns,
+        (message_start, line_end),
+        (line_start, line_end),
+        pa.py_buffer(block),
+    )
 
 
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
