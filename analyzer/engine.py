@@ -21,6 +21,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeAlias, TypeVar
 
 import numpy as np
@@ -111,3 +112,29 @@ def numbered(table: pa.Table, name: str = "idx", rows: int = 1 << 18) -> pa.Reco
             yield pa.RecordBatch.from_arrays([*batch.columns, positions], schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+@contextmanager
+def stream(
+    sql: str, rows: int = 1 << 16, setup: tuple[str, ...] = (), **tables: Source
+) -> Iterator[pa.RecordBatchReader]:
+    """The result of `sql` over `tables` as a stream of batches of at most `rows` rows, read
+    while the context is open: for results as long as the trace (a sort of every call),
+    which the engine spills within `MEMORY_LIMIT` and hands back a batch at a time. No retry
+    without the limit: a sort spills whatever its size."""
+    import duckdb
+
+    spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
+    connection = duckdb.connect(
+        config={"threads": 2, "temp_directory": spill, "memory_limit": MEMORY_LIMIT}
+    )
+    try:
+        connection.execute("SET enable_progress_bar = false")
+        for statement in setup:
+            connection.execute(statement)
+        for name, table in tables.items():
+            connection.register(name, table if isinstance(table, pa.Table) else table())
+        yield connection.sql(sql).to_arrow_reader(rows)
+    finally:
+        connection.close()
+        shutil.rmtree(spill, ignore_errors=True)

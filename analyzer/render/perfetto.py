@@ -37,8 +37,10 @@ from typing import IO, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import __version__
+from analyzer.arrays import row_slices
 from analyzer.clean import clean, clean_text
 from analyzer.model import AnalysisResult
 from analyzer.render.base import Renderer
@@ -49,7 +51,10 @@ FINDINGS_PID = 999_999_999
 """The pid of the findings' process: above any Linux pid (pid_max is at most 2^22)."""
 MAX_FLOWS = 20_000
 """Lock hand-off arrows drawn at most (the first ones in time)."""
-_FUTEX_HEAD = re.compile(r"^\s*(0x[0-9a-fA-F]+|NULL|\d+),\s*(FUTEX_[A-Z_]+)")
+_FUTEX_HEAD = re.compile(
+    r"^[ \t\n\r\f\v]*(?P<address>0x[0-9a-fA-F]+|NULL|[0-9]+),[ \t\n\r\f\v]*(?P<op>FUTEX_[A-Z_]+)"
+)
+"""A futex call's address and operation (run by Arrow's RE2 over a slice's arguments)."""
 
 
 def _us(seconds: float) -> float:
@@ -80,28 +85,29 @@ def _evidence_args(evidence: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _Columns:
-    """The `syscalls` columns the export reads, as Python lists."""
+_CALL_COLUMNS = (
+    "input", "tid", "pid", "syscall", "start_s", "end_s", "args", "ret", "errno", "target",
+    "status", "line_start",
+)  # fmt: skip
+"""The `syscalls` columns the export reads (a missing one reads as nulls)."""
+_ROWS = 1 << 16
+"""Calls turned into events at a time: the export holds one batch's Python values, never the
+trace's (1M calls as 12 lists of Python values and their event dicts peaked at 2.4 GiB)."""
 
-    def __init__(self, calls: pa.Table) -> None:
-        def get(name: str) -> list[Any]:
-            if name in calls.column_names:
-                return calls[name].to_pylist()
-            return [None] * calls.num_rows
 
-        self.n = calls.num_rows
-        self.input = get("input")
-        self.tid = get("tid")
-        self.pid = get("pid")
-        self.syscall = get("syscall")
-        self.start = get("start_s")
-        self.end = get("end_s")
-        self.args = get("args")
-        self.ret = get("ret")
-        self.errno = get("errno")
-        self.target = get("target")
-        self.status = get("status")
-        self.line = get("line_start")
+def _calls(calls: pa.Table) -> pa.Table:
+    """The export's columns of `calls`, nulls for those it lacks."""
+    columns = {
+        name: calls[name] if name in calls.column_names else pa.nulls(calls.num_rows, kind)
+        for name, kind in zip(_CALL_COLUMNS, _KINDS, strict=True)
+    }
+    return pa.table(columns)
+
+
+_KINDS = (
+    pa.string(), pa.int64(), pa.int64(), pa.string(), pa.float64(), pa.float64(), pa.string(),
+    pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(),
+)  # fmt: skip
 
 
 def _thread_names(result: AnalysisResult) -> dict[int, tuple[int | None, str | None]]:
@@ -117,56 +123,73 @@ def _thread_names(result: AnalysisResult) -> dict[int, tuple[int | None, str | N
     return names
 
 
-def _syscall_events(cols: _Columns, end_of_trace: float | None) -> Iterator[dict[str, Any]]:
-    from analyzer.derive.strace_timeline import STATES
+def _threads(calls: pa.Table) -> dict[int, int]:
+    """The pid of each thread of the calls (the thread itself when unknown), by its first call."""
+    pid_of: dict[int, int] = {}
+    for _offset, part in row_slices(calls, ("tid", "pid"), _ROWS):
+        part = part.filter(pc.is_valid(part["tid"]))
+        tids = part["tid"].to_numpy()
+        pids = pc.coalesce(part["pid"], part["tid"]).to_numpy()
+        seen, first = np.unique(tids, return_index=True)
+        for tid, pid in zip(seen.tolist(), pids[first].tolist(), strict=True):
+            pid_of.setdefault(tid, pid)
+    return pid_of
 
-    states: list[str] = ["syscall"] * cols.n
-    if cols.n:
-        from analyzer.derive.strace_timeline import call_states
 
-        table = pa.table(
-            {
-                "syscall": pa.array(cols.syscall, pa.string()),
-                "target_kind": pa.nulls(cols.n, pa.string()),
-                "args": pa.array(cols.args, pa.string()),
-            }
-        )
-        states = [STATES[s] for s in call_states(table)]
-    order = sorted(
-        (i for i in range(cols.n) if cols.start[i] is not None and cols.tid[i] is not None),
-        key=lambda i: (cols.tid[i], cols.start[i], i),
+def _syscall_events(calls: pa.Table, end_of_trace: float | None) -> Iterator[dict[str, Any]]:
+    """One slice per call with a start and a thread, in (thread, start, row) order: sorted by
+    the engine, which spills, and read back a batch at a time."""
+    if calls.num_rows == 0:
+        return
+    from analyzer import engine
+    from analyzer.derive.strace_timeline import STATES, call_states
+
+    order = (
+        "SELECT * EXCLUDE (row_number) FROM calls"
+        " WHERE start_s IS NOT NULL AND tid IS NOT NULL ORDER BY tid, start_s, row_number"
     )
     thread_end: dict[int, float] = {}
-    for i in order:
-        start = float(cols.start[i])
-        end = cols.end[i]
-        if end is None:
-            end = end_of_trace if cols.status[i] == "in-flight" and end_of_trace else start
-        end = max(float(end), start)
-        tid = int(cols.tid[i])
-        previous = thread_end.get(tid, -np.inf)
-        if start < previous:
-            start = min(previous, end)
-        thread_end[tid] = max(previous, end)
-        args = {
-            "args": clean_text(cols.args[i]) if cols.args[i] is not None else None,
-            "ret": cols.ret[i],
-            "errno": cols.errno[i],
-            "target": clean_text(cols.target[i]) if cols.target[i] is not None else None,
-            "line": cols.line[i],
-            "status": cols.status[i],
-            "input": cols.input[i],
-        }
-        yield {
-            "name": clean_text(str(cols.syscall[i])),
-            "cat": f"syscall,{states[i]}",
-            "ph": "X",
-            "ts": _us(start),
-            "dur": round(_us(end) - _us(start), 3),
-            "pid": int(cols.pid[i]) if cols.pid[i] is not None else tid,
-            "tid": tid,
-            "args": {key: value for key, value in args.items() if value is not None},
-        }
+    with engine.stream(order, _ROWS, calls=lambda: engine.numbered(calls, "row_number")) as reader:
+        for batch in reader:
+            states = call_states(
+                pa.table(
+                    {
+                        "syscall": batch["syscall"],
+                        "target_kind": pa.nulls(batch.num_rows, pa.string()),
+                        "args": batch["args"],
+                    }
+                )
+            )
+            rows = zip(*(batch[name].to_pylist() for name in _CALL_COLUMNS), strict=True)
+            for state, row in zip(states.tolist(), rows, strict=True):
+                source, tid, pid, name, start, end, args, ret, errno, target, status, line = row
+                start = float(start)
+                if end is None:
+                    end = end_of_trace if status == "in-flight" and end_of_trace else start
+                end = max(float(end), start)
+                previous = thread_end.get(tid, -np.inf)
+                if start < previous:
+                    start = min(previous, end)
+                thread_end[tid] = max(previous, end)
+                detail = {
+                    "args": clean_text(args) if args is not None else None,
+                    "ret": ret,
+                    "errno": errno,
+                    "target": clean_text(target) if target is not None else None,
+                    "line": line,
+                    "status": status,
+                    "input": source,
+                }
+                yield {
+                    "name": clean_text(str(name)),
+                    "cat": f"syscall,{STATES[state]}",
+                    "ph": "X",
+                    "ts": _us(start),
+                    "dur": round(_us(end) - _us(start), 3),
+                    "pid": int(pid) if pid is not None else tid,
+                    "tid": tid,
+                    "args": {key: value for key, value in detail.items() if value is not None},
+                }
 
 
 def _finding_spans(finding: Mapping[str, Any]) -> list[tuple[float, float]]:
@@ -276,50 +299,78 @@ def _futex_addresses(report: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def flows(cols: _Columns, addresses: set[str], pid_of: Mapping[int, int]) -> list[dict[str, Any]]:
+def _futex_calls(
+    calls: pa.Table, addresses: set[str]
+) -> Iterator[tuple[tuple[int, str], str, float, float | None, str | None, int]]:
+    """The futex calls on `addresses` in row order: (pid, address), the operation, start, end,
+    errno and thread; only those calls' values are read into Python."""
+    wanted = pa.array(sorted(addresses), pa.string())
+    columns = ("tid", "pid", "syscall", "start_s", "end_s", "args", "errno")
+    for _offset, part in row_slices(calls, columns, _ROWS):
+        futex = pc.and_(
+            pc.equal(part["syscall"], "futex"),
+            pc.and_(pc.is_valid(part["start_s"]), pc.is_valid(part["args"])),
+        )
+        part = part.filter(pc.fill_null(futex, False))
+        if part.num_rows == 0:
+            continue
+        head = pc.extract_regex(part["args"], _FUTEX_HEAD.pattern)
+        named = pc.fill_null(pc.is_in(pc.struct_field(head, "address"), value_set=wanted), False)
+        part, head = part.filter(named), head.filter(named)
+        values = zip(
+            part["tid"].to_pylist(),
+            part["pid"].to_pylist(),
+            pc.struct_field(head, "address").to_pylist(),
+            pc.struct_field(head, "op").to_pylist(),
+            part["start_s"].to_pylist(),
+            part["end_s"].to_pylist(),
+            part["errno"].to_pylist(),
+            strict=True,
+        )
+        for tid, pid, where, operation, start, end, errno in values:
+            yield (int(pid if pid is not None else tid), where), operation, start, end, errno, tid
+
+
+def flows(calls: pa.Table, addresses: set[str], pid_of: Mapping[int, int]) -> list[dict[str, Any]]:
     """Lock hand-offs on `addresses`: for each futex wait that returned 0, the last
     FUTEX_WAKE on the same address by another thread of the same process that started before
     the wait ended (and after it began), as a flow from the wake to the wait."""
-    waits: dict[tuple[int, str], list[int]] = {}
-    wakes: dict[tuple[int, str], list[int]] = {}
-    for i in range(cols.n):
-        if cols.syscall[i] != "futex" or cols.start[i] is None or cols.args[i] is None:
-            continue
-        head = _FUTEX_HEAD.match(str(cols.args[i]))
-        if head is None or head.group(1) not in addresses:
-            continue
-        key = (int(cols.pid[i] if cols.pid[i] is not None else cols.tid[i]), head.group(1))
-        op = head.group(2)
-        if op.startswith("FUTEX_WAIT") and cols.end[i] is not None and cols.errno[i] is None:
-            waits.setdefault(key, []).append(i)
-        elif op.startswith(("FUTEX_WAKE", "FUTEX_UNLOCK")) and cols.end[i] is not None:
-            wakes.setdefault(key, []).append(i)
+    Call = tuple[float, float, int]  # start, end, tid
+    waits: dict[tuple[int, str], list[Call]] = {}
+    wakes: dict[tuple[int, str], list[Call]] = {}
+    if addresses:
+        for key, op, start, end, errno, tid in _futex_calls(calls, addresses):
+            if end is None:
+                continue
+            if op.startswith("FUTEX_WAIT") and errno is None:
+                waits.setdefault(key, []).append((start, end, tid))
+            elif op.startswith(("FUTEX_WAKE", "FUTEX_UNLOCK")):
+                wakes.setdefault(key, []).append((start, end, tid))
     events: list[dict[str, Any]] = []
     ident = 0
-    for key, wait_rows in waits.items():
-        wake_rows = sorted(wakes.get(key, []), key=lambda i: cols.start[i])
-        if not wake_rows:
+    for key, wait_calls in waits.items():
+        wake_calls = sorted(wakes.get(key, []), key=lambda call: call[0])
+        if not wake_calls:
             continue
-        wake_starts = np.array([cols.start[i] for i in wake_rows], dtype=float)
-        for w in wait_rows:
-            end, begin = float(cols.end[w]), float(cols.start[w])
+        wake_starts = np.array([call[0] for call in wake_calls], dtype=float)
+        for begin, end, tid in wait_calls:
             at = int(np.searchsorted(wake_starts, end, side="right")) - 1
-            while at >= 0 and cols.tid[wake_rows[at]] == cols.tid[w]:
+            while at >= 0 and wake_calls[at][2] == tid:
                 at -= 1
             if at < 0 or wake_starts[at] < begin:
                 continue
-            k = wake_rows[at]
+            wake_start, wake_end, waker = wake_calls[at]
             ident += 1
-            wake_mid = (float(cols.start[k]) + float(cols.end[k])) / 2
-            wait_mid = (begin + end) / 2
+            wake_mid = (float(wake_start) + float(wake_end)) / 2
+            wait_mid = (float(begin) + float(end)) / 2
             common = {"name": "lock hand-off", "cat": "lock", "id": ident}
             events.append(
                 {
                     **common,
                     "ph": "s",
                     "ts": _us(wake_mid),
-                    "pid": pid_of.get(int(cols.tid[k]), int(cols.tid[k])),
-                    "tid": int(cols.tid[k]),
+                    "pid": pid_of.get(int(waker), int(waker)),
+                    "tid": int(waker),
                 }
             )
             events.append(
@@ -328,8 +379,8 @@ def flows(cols: _Columns, addresses: set[str], pid_of: Mapping[int, int]) -> lis
                     "ph": "f",
                     "bp": "e",
                     "ts": _us(wait_mid),
-                    "pid": pid_of.get(int(cols.tid[w]), int(cols.tid[w])),
-                    "tid": int(cols.tid[w]),
+                    "pid": pid_of.get(int(tid), int(tid)),
+                    "tid": int(tid),
                 }
             )
             if ident >= MAX_FLOWS:
@@ -337,45 +388,54 @@ def flows(cols: _Columns, addresses: set[str], pid_of: Mapping[int, int]) -> lis
     return events
 
 
-def trace_events(result: AnalysisResult) -> dict[str, Any]:
-    """The Chrome trace event document of `result` (see the module docstring)."""
-    calls = result.tables.get("syscalls")
-    cols = _Columns(calls if calls is not None else pa.table({}))
+def _events(result: AnalysisResult) -> Iterator[dict[str, Any]]:
+    """The trace's events in the document's order: names, calls, findings, hand-offs."""
+    found = result.tables.get("syscalls")
+    calls = _calls(found if found is not None else pa.table({}))
     report = result.report
     inputs = [row for row in _list(report.get("inputs")) if isinstance(row, dict)]
     ends = [float(r["last_ts"]) for r in inputs if isinstance(r.get("last_ts"), (int, float))]
     end_of_trace = max(ends) if ends else None
     named = _thread_names(result)
-    pid_of: dict[int, int] = {}
-    for i in range(cols.n):
-        if cols.tid[i] is not None:
-            tid = int(cols.tid[i])
-            pid_of.setdefault(tid, int(cols.pid[i]) if cols.pid[i] is not None else tid)
+    pid_of = _threads(calls)
     for tid, (pid, _comm) in named.items():
         pid_of.setdefault(tid, pid if pid is not None else tid)
-    events: list[dict[str, Any]] = []
     for pid in sorted(set(pid_of.values())):
         comm = named.get(pid, (None, None))[1]
         name = f"pid {pid}" + (f" {clean_text(comm)}" if comm else "")
-        events.append(_meta("process_name", pid, 0, {"name": name}))
-        events.append(_meta("process_sort_index", pid, 0, {"sort_index": pid}))
+        yield _meta("process_name", pid, 0, {"name": name})
+        yield _meta("process_sort_index", pid, 0, {"sort_index": pid})
     for tid in sorted(pid_of):
         comm = named.get(tid, (None, None))[1]
         name = f"tid {tid}" + (f" {clean_text(comm)}" if comm else "")
-        events.append(_meta("thread_name", pid_of[tid], tid, {"name": name}))
-        events.append(_meta("thread_sort_index", pid_of[tid], tid, {"sort_index": tid}))
-    events.extend(_syscall_events(cols, end_of_trace))
-    events.extend(_finding_events(report, pid_of))
-    events.extend(flows(cols, _futex_addresses(report), pid_of))
+        yield _meta("thread_name", pid_of[tid], tid, {"name": name})
+        yield _meta("thread_sort_index", pid_of[tid], tid, {"sort_index": tid})
+    yield from _syscall_events(calls, end_of_trace)
+    yield from _finding_events(report, pid_of)
+    yield from flows(calls, _futex_addresses(report), pid_of)
+
+
+def _other_data(result: AnalysisResult) -> dict[str, Any]:
+    inputs = [row for row in _list(result.report.get("inputs")) if isinstance(row, dict)]
     return {
-        "traceEvents": events,
-        "displayTimeUnit": "ms",
-        "otherData": {
-            "generator": f"iodiag {__version__}",
-            "inputs": [str(row.get("path")) for row in inputs],
-            "clock": "seconds of each input's own clock (report start values) x 1e6",
-        },
+        "generator": f"iodiag {__version__}",
+        "inputs": [str(row.get("path")) for row in inputs],
+        "clock": "seconds of each input's own clock (report start values) x 1e6",
     }
+
+
+def trace_events(result: AnalysisResult) -> dict[str, Any]:
+    """The Chrome trace event document of `result` (see the module docstring), whole: for
+    tests and small traces; the renderer writes the same document an event at a time."""
+    return {
+        "traceEvents": list(_events(result)),
+        "displayTimeUnit": "ms",
+        "otherData": _other_data(result),
+    }
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(clean(value), separators=(",", ":"), allow_nan=False)
 
 
 class PerfettoRenderer(Renderer):
@@ -385,6 +445,7 @@ class PerfettoRenderer(Renderer):
     extensions: ClassVar[tuple[str, ...]] = ()
 
     def render(self, result: AnalysisResult, out: IO[str]) -> None:
-        document = clean(trace_events(result))
-        out.write(json.dumps(document, separators=(",", ":"), allow_nan=False))
-        out.write("\n")
+        out.write('{"traceEvents":[')
+        for index, event in enumerate(_events(result)):
+            out.write(("," if index else "") + _dumps(event))
+        out.write('],"displayTimeUnit":"ms","otherData":' + _dumps(_other_data(result)) + "}\n")
