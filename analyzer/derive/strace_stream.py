@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,6 +172,41 @@ def fold_events(
     return _select_events(events, keep)
 
 
+class _Spill:
+    """The writes of a stream's windows to a sink of files, made in order by a thread of
+    their own: encoding a window's tables as Parquet takes ≈0.5 CPU-s per million lines,
+    which the caller's thread (the one that derives the windows, the slowest stage of a
+    long trace) then does not wait for. `wait` is called before each window is derived, so
+    at most one window's tables are held for writing beside the derivation. A sink in
+    memory is written to at once."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def write(self, sink: TableSink, name: str, table: pa.Table) -> None:
+        if isinstance(sink, MemorySink):
+            sink.write(name, table)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="strace-spill")
+        self._pending.append(self._pool.submit(sink.write, name, table))
+
+    def wait(self) -> None:
+        """Return once every write so far is done (raising what one of them raised)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+
 class TraceStream:
     """One trace derived window by window: `feed` the parsed lines (any number of rows at
     a time, in line order), then `finish`. The tables go to `sink` window by window (with a
@@ -205,6 +241,7 @@ class TraceStream:
         self._exits: list[pa.Table] = []
         self._created: list[pa.Table] = []
         self._started = False
+        self._spill = _Spill()
 
     # ---------------------------------------------------------------- input
     def feed(self, lines: pa.Table) -> None:
@@ -222,10 +259,14 @@ class TraceStream:
             self._derive_window(window, final=False)
 
     def finish(self) -> None:
-        """Derive the lines still buffered (the last windows)."""
-        while self._buffered > self.options.window_lines:
-            self._derive_window(self.options.window_lines, final=False)
-        self._derive_window(self._buffered, final=True)
+        """Derive the lines still buffered (the last windows); their tables are all in the
+        sink when it returns."""
+        try:
+            while self._buffered > self.options.window_lines:
+                self._derive_window(self.options.window_lines, final=False)
+            self._derive_window(self._buffered, final=True)
+        finally:
+            self._spill.close()
 
     # ---------------------------------------------------------------- windows
     def _start(self, final: bool) -> None:
@@ -272,6 +313,7 @@ class TraceStream:
     def _derive_window(self, count: int, final: bool) -> None:
         if not self._started:
             self._start(final)
+        self._spill.wait()
         window, window_clock = self._take(count)
         lookahead, lookahead_clock = (
             (STRACE_LINES.schema.empty_table(), np.zeros(0))
@@ -331,9 +373,11 @@ class TraceStream:
 
         # Signals, exits and task spans of the window's own lines.
         region = slice(c, c + w)
-        self.sink.write("signals", strace_tasks.signals_table(view, tids, self.input_name, region))
+        self._spill.write(
+            self.sink, "signals", strace_tasks.signals_table(view, tids, self.input_name, region)
+        )
         exits_table = strace_tasks.exits_table(view, self.input_name, region)
-        self.sink.write("exits", exits_table)
+        self._spill.write(self.sink, "exits", exits_table)
         self._exits.append(exits_table)
         exit_here = np.flatnonzero(view.kind[region] == EXIT) + c
         self._exit_tids.append(view.tid[exit_here])
@@ -456,10 +500,12 @@ class TraceStream:
         resolved["pid"] = pa.nulls(count, pa.int64())
         names = [*SYSCALLS.names, "row"]
         schema = SYSCALLS.schema.append(pa.field("row", pa.int64()))
-        self.sink.write(
-            "syscalls", pa.table({name: resolved[name] for name in names}, schema=schema)
+        self._spill.write(
+            self.sink,
+            "syscalls",
+            pa.table({name: resolved[name] for name in names}, schema=schema),
         )
-        self.sink.write("wait_fds", wait_fds)
+        self._spill.write(self.sink, "wait_fds", wait_fds)
         created = strace_tasks.creations(
             pa.table(
                 {

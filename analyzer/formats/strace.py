@@ -9,6 +9,8 @@ every line goes through the grammar: slow, but the reference the fast path is te
 from __future__ import annotations
 
 import dataclasses
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,6 +123,11 @@ def table_to_records(table: pa.Table) -> list[tuple[int, StraceRecord]]:
     ]
 
 
+READ_AHEAD = 4
+"""Chunks (8 MiB of text each) read and parsed ahead of the caller beyond one per worker:
+what lets the workers parse while the caller derives a window, at ≈15 MiB of records each
+(the chunk itself is freed once parsed)."""
+
 CUT_SHORT = "cut short"
 """`text` of the record made for a last line cut off mid-call (the tracer was killed)."""
 
@@ -187,6 +194,16 @@ def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[in
     return table.filter(pa.array(~glued)), rejected
 
 
+def _parse_counted(
+    chunk: LineChunk, engine: str
+) -> tuple[pa.Table, list[tuple[int, str, str]], int]:
+    """`_parse_chunk` and the chunk's count of lines that were not UTF-8, so the chunk (its
+    bytes and lines) need not be kept once parsed: the records do not refer to them."""
+    table, rejected = _parse_chunk(chunk, engine)
+    # The split of the lines counted the bad ones: no second pass.
+    return table, rejected, chunk.non_utf8_lines
+
+
 def _parse_records(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     line_numbers = chunk.line_numbers
     if engine == "lark":
@@ -240,24 +257,52 @@ class WindowedParse:
         return self._unparsed
 
     def _parsed_chunks(self) -> Iterator[pa.Table]:
-        """Each chunk's records, in order, parsed `threads` at a time."""
-        with ThreadPoolExecutor(max_workers=self._threads) as pool:
-            pending: list[tuple[LineChunk, Future]] = []
-            for chunk in self._chunks:
-                self.line_count += chunk.line_count
-                if self._on_chunk is not None:
-                    self._on_chunk(chunk)
-                pending.append((chunk, pool.submit(_parse_chunk, chunk, self._engine)))
-                while len(pending) > self._threads:
-                    yield self._collect(*pending.pop(0))
-            for chunk, future in pending:
-                yield self._collect(chunk, future)
+        """Each chunk's records, in order, parsed `threads` at a time.
 
-    def _collect(self, chunk: LineChunk, future: Future) -> pa.Table:
-        table, bad = future.result()
+        The chunks are read and handed to the workers by a thread of their own, up to
+        `READ_AHEAD` chunks beyond the workers' ones ahead of the caller: while the caller
+        derives a window (a second or more of the main thread's time per million lines), the
+        workers go on parsing the next chunks instead of waiting for the caller to ask.
+        """
+        slots = threading.Semaphore(self._threads + READ_AHEAD)
+        ready: queue.SimpleQueue[Future | BaseException | None] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def read(pool: ThreadPoolExecutor) -> None:
+            try:
+                for chunk in self._chunks:
+                    slots.acquire()
+                    if stop.is_set():
+                        break
+                    self.line_count += chunk.line_count
+                    if self._on_chunk is not None:
+                        self._on_chunk(chunk)
+                    ready.put(pool.submit(_parse_counted, chunk, self._engine))
+                    del chunk  # held by the worker until parsed, then freed
+            except BaseException as error:  # raised again in the caller's thread
+                ready.put(error)
+            else:
+                ready.put(None)
+
+        with ThreadPoolExecutor(max_workers=self._threads) as pool:
+            reader = threading.Thread(target=read, args=(pool,), name="strace-reader")
+            reader.start()
+            try:
+                while (item := ready.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    table = self._collect(item)
+                    slots.release()
+                    yield table
+            finally:
+                stop.set()
+                slots.release()  # a reader waiting for a slot sees `stop`
+                reader.join()
+
+    def _collect(self, future: Future) -> pa.Table:
+        table, bad, non_utf8_lines = future.result()
         self._rejected.extend(bad)
-        # The worker split the chunk's lines (and so counted its bad ones): no second pass.
-        self.non_utf8_lines += chunk.non_utf8_lines
+        self.non_utf8_lines += non_utf8_lines
         return table
 
     def __iter__(self) -> Iterator[pa.Table]:
