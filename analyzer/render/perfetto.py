@@ -90,6 +90,10 @@ _CALL_COLUMNS = (
     "status", "line_start",
 )  # fmt: skip
 """The `syscalls` columns the export reads (a missing one reads as nulls)."""
+_KINDS = (  # the types of _CALL_COLUMNS, for the nulls of a missing one
+    pa.string(), pa.int64(), pa.int64(), pa.string(), pa.float64(), pa.float64(), pa.string(),
+    pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(),
+)  # fmt: skip
 _ROWS = 1 << 16
 """Calls turned into events at a time: the export holds one batch's Python values, never the
 trace's (1M calls as 12 lists of Python values and their event dicts peaked at 2.4 GiB)."""
@@ -102,12 +106,6 @@ def _calls(calls: pa.Table) -> pa.Table:
         for name, kind in zip(_CALL_COLUMNS, _KINDS, strict=True)
     }
     return pa.table(columns)
-
-
-_KINDS = (
-    pa.string(), pa.int64(), pa.int64(), pa.string(), pa.float64(), pa.float64(), pa.string(),
-    pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(),
-)  # fmt: skip
 
 
 def _thread_names(result: AnalysisResult) -> dict[int, tuple[int | None, str | None]]:
