@@ -225,7 +225,9 @@ def test_futex_calls_hold_one_slice_of_the_trace_at_a_time() -> None:
         pa.set_memory_pool(previous)
     assert found is not None and found.rows.tolist() == list(range(0, 40_000, 1000))
     assert pool.max_memory() < 2 << 20  # a slice of 2000 rows, not the 20 MB column
-    assert numpy_peak < 128 << 10  # a float64 column is 320 KB
+    # a float64 column is 320 KB; alone the read peaks at 109 KB, after other tests in the same
+    # worker at 131 KB (caches and first-use imports they left half-filled)
+    assert numpy_peak < 192 << 10
 
 
 def test_the_threads_calls_are_found_slice_by_slice() -> None:
