@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -77,9 +77,12 @@ def session(work: Callable[[Ask], T], setup: tuple[str, ...] = (), **tables: Sou
     return _run(work, setup, tables, None)
 
 
-def _run(
-    work: Callable[[Ask], T], setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
-) -> T:
+@contextmanager
+def _connection(
+    setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
+) -> Iterator[Any]:
+    """A DuckDB connection on both cores, spilling to a temporary folder beyond `limit`
+    (none: no limit), after the statements `setup`, with `tables` registered."""
     import duckdb
 
     spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
@@ -98,16 +101,23 @@ def _run(
                 connection.execute(statement)
             for name, table in tables.items():
                 connection.register(name, table if isinstance(table, pa.Table) else table())
-
-            def ask(sql: str) -> pa.Table:
-                result = connection.sql(sql)
-                return pa.table({}) if result is None else result.to_arrow_table()
-
-            return work(ask)
+            yield connection
         finally:
             connection.close()
     finally:
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _run(
+    work: Callable[[Ask], T], setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
+) -> T:
+    with _connection(setup, tables, limit) as connection:
+
+        def ask(sql: str) -> pa.Table:
+            result = connection.sql(sql)
+            return pa.table({}) if result is None else result.to_arrow_table()
+
+        return work(ask)
 
 
 def numbered(table: pa.Table, name: str = "idx", rows: int = 1 << 18) -> pa.RecordBatchReader:
@@ -133,19 +143,5 @@ def stream(
     while the context is open: for results as long as the trace (a sort of every call),
     which the engine spills within `MEMORY_LIMIT` and hands back a batch at a time. No retry
     without the limit: a sort spills whatever its size."""
-    import duckdb
-
-    spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
-    connection = duckdb.connect(
-        config={"threads": 2, "temp_directory": spill, "memory_limit": MEMORY_LIMIT}
-    )
-    try:
-        connection.execute("SET enable_progress_bar = false")
-        for statement in setup:
-            connection.execute(statement)
-        for name, table in tables.items():
-            connection.register(name, table if isinstance(table, pa.Table) else table())
+    with _connection(setup, tables, MEMORY_LIMIT) as connection:
         yield connection.sql(sql).to_arrow_reader(rows)
-    finally:
-        connection.close()
-        shutil.rmtree(spill, ignore_errors=True)
