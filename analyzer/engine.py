@@ -129,6 +129,16 @@ def _close_idle() -> None:
             _idle.pop().close()
 
 
+def _new_lock() -> None:
+    global _idle_lock
+    _idle_lock = threading.Lock()
+
+
+# A forked child must not inherit a database: DuckDB's threads are not in it, and freeing its
+# copy there crashes. The idle ones are closed before a fork (the next session opens one).
+os.register_at_fork(before=_close_idle, after_in_child=_new_lock)
+
+
 @contextmanager
 def _connection(
     setup: tuple[str, ...], tables: dict[str, Source], limit: str | None

@@ -114,3 +114,21 @@ def test_sessions_in_two_threads_take_two_databases() -> None:
     for thread in threads:
         thread.join()
     assert results == [[3], [3]]
+
+
+def test_a_forked_child_opens_its_own_database() -> None:
+    engine.query("SELECT 1 AS one")
+    assert engine._idle
+    parent = {database.folder for database in engine._idle}
+    child = os.fork()
+    if child == 0:  # the child: a query of its own, then its exit closes only its databases
+        code = 1
+        try:
+            if not engine._idle and engine.query("SELECT 4 AS four")["four"].to_pylist() == [4]:
+                code = 0
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not any(os.path.exists(folder) for folder in parent)  # closed before the fork
+    assert engine.query("SELECT 5 AS five")["five"].to_pylist() == [5]
