@@ -6,6 +6,10 @@ over windows of lines (`window_lines`, a million by default), and each window is
 with the same vectorised steps as before (`strace_calls`, `strace_fds`, `strace_waits`,
 `strace_tasks`) and its tables appended to a `TableSink` (a Parquet dataset in the run's
 work directory). A small trace is a stream of one window: there is no other code path.
+A window is derived `step_lines` (256k) at a time as its lines arrive, each step with the
+look-ahead below, so the derivation runs beside the parser's workers; its tables are held
+until the first window is derived, then go to memory (a trace of one window) or the work
+directory.
 
 What carries from one window to the next (`TraceStream`):
 
@@ -30,7 +34,9 @@ lines without a pid prefix (the first pid that no clone created), the fd table o
 whose first lines come before its parent's clone returns, whether a task exits after a call
 that never returned. A window is therefore derived with the next `lookahead_lines` lines in
 view (64k by default; only the calls whose first line is in the window are emitted), and
-the default task and the clock's kind are decided on the first window and its look-ahead.
+the default task and the clock's kind are decided on the first window and its look-ahead
+(taken on the first step, checked once the window is read, and the stream derived again
+from the start when they differ: `TraceStream._check_start`).
 The windowed derivation equals the one-window derivation whenever no such fact is further
 ahead than the look-ahead (tests/test_strace_stream.py checks every strace fixture with
 windows of a few lines).
