@@ -87,6 +87,39 @@ def test_steps_of_a_window_give_the_tables_of_one_window(
     assert derived_again == name.endswith(".stderr.log")
 
 
+def test_a_spilled_trace_derived_again_from_the_start_equals_one_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stderr capture in windows of 500 lines spilled to Parquet: the first step sees no
+    pid, the first window does, so the stream derives again before anything is written."""
+    path = FIXTURES / "strace" / "logs" / "mt_pipes.f_tt_T.stderr.log"
+    whole = derive_trace(str(path), parsed_in_small_chunks(path))
+    restarts: list[bool] = []
+    real_check = TraceStream._check_start
+
+    def check(self: TraceStream) -> bool:
+        restarts.append(real_check(self))
+        return restarts[-1]
+
+    monkeypatch.setattr(TraceStream, "_check_start", check)
+    source = open_input(path)
+    try:
+        with store.work_dir(tmp_path / "work", keep=True):
+            parsed = stream_input(
+                iter_line_chunks(source.stream, chunk_bytes=1 << 14),
+                str(path),
+                options=StreamOptions(window_lines=500, lookahead_lines=16, step_lines=7),
+            )
+    finally:
+        source.close()
+    assert restarts == [True]
+    assert parsed.trace is not None
+    for name, table in tables_of(whole).items():
+        assert tables_of(parsed.trace)[name].equals(table), name
+    parts = sorted((tmp_path / "work").glob("*/syscalls/part-*.parquet"))
+    assert sum(pq.read_metadata(part).num_rows for part in parts) == whole.syscalls.num_rows
+
+
 def test_calls_are_paired_across_window_boundaries() -> None:
     """Without look-ahead, the halves of the pool's blocked calls fall in different windows:
     the unfinished calls are carried until they resume, and pair as in one window."""
