@@ -527,10 +527,33 @@ def _as_of(
         span = len(ranks) + 1
     by_key = np.lexsort((event_order, event_position, event_key))  # stable
     packed = event_key[by_key] * span + event_position[by_key]
-    found = np.searchsorted(packed, query_key * span + query_position, side="right") - 1
+    found = _search_sorted(packed, query_key, query_key * span + query_position, key_count) - 1
     hit = found >= 0
     hit[hit] = event_key[by_key[found[hit]]] == query_key[hit]
     return np.where(hit, by_key[np.maximum(found, 0)], -1)
+
+
+def _search_sorted(
+    values: np.ndarray, keys: np.ndarray, queries: np.ndarray, key_count: int
+) -> np.ndarray:
+    """`np.searchsorted(values, queries, side="right")`, the queries (whose high part is
+    `keys`, each below `key_count`) searched in sorted order: a binary search per query in
+    random order misses the cache at every step (8.5 ms for the 146k fd lookups of a
+    262k-line step, 1.1 ms sorted). Queries come in call order, so sorting them by key alone
+    (a radix sort when the keys fit 16 bits) usually sorts them; otherwise in full."""
+    if len(queries) < 1024:
+        return np.searchsorted(values, queries, side="right")
+    if key_count <= 2**16:
+        order = np.argsort(keys.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(queries, kind="stable")
+    ordered = queries[order]
+    if not bool((ordered[1:] >= ordered[:-1]).all()):
+        order = np.argsort(queries, kind="stable")
+        ordered = queries[order]
+    found = np.empty(len(queries), dtype=np.int64)
+    found[order] = np.searchsorted(values, ordered, side="right")
+    return found
 
 
 REPLAYED_COLUMNS = (
