@@ -567,7 +567,11 @@ class TraceStream:
         changers = strace_fds.changes_fds(view.syscall_names)[
             view.syscall_code[calls.first_rows()]
         ] & (view.syscall_code[calls.first_rows()] >= 0)
-        changed = {name: value.filter(pa.array(changers)) for name, value in columns.items()}
+        # Only the columns the replay reads, and one gather each (not a filter of every column).
+        changer_rows = pa.array(np.flatnonzero(changers), pa.int64())
+        changed = {
+            name: columns[name].take(changer_rows) for name in (*strace_fds.REPLAYED_COLUMNS, "row")
+        }
         replayed = strace_fds.replay_calls(changed, self._fd)
         task_table = {**replayed.task_table, **self._lookahead_tables(view, ahead)}
         events = _concat_events([self._events, replayed], task_table)
