@@ -353,14 +353,15 @@ def build_calls(
     entry_clock = _gather(view.clock_ns, entry)
     complete_line = has_entry & has_exit & (entry == exit_)
     # A complete line is stamped at entry; a resumed half at exit (start = exit - -T).
+    # (`where=` instead of boolean indexing: no compacted copies of the operands.)
     start = entry_clock
     from_exit = has_exit & ~complete_line & ~np.isnan(duration)
-    start[from_exit] = exit_clock[from_exit] - duration[from_exit]
+    np.subtract(exit_clock, duration, out=start, where=from_exit)
     # For a complete line the exit clock is the entry clock (same line).
     end = exit_clock
-    end[complete_line] += duration[complete_line]
+    np.add(end, duration, out=end, where=complete_line)
     missing = np.isnan(duration) & ~np.isnan(start) & ~np.isnan(end)
-    duration[missing] = end[missing] - start[missing]
+    np.subtract(end, start, out=duration, where=missing)
     del from_exit, missing
 
     if texts is None:
