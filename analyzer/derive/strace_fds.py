@@ -231,10 +231,34 @@ def _first_fds(args: pa.Array) -> list[int | None]:
     return fds
 
 
+def first_quoted(args: pa.Array) -> pa.Array:
+    """The text inside the first double-quoted argument (what `_QUOTED` captures), null when
+    there is none.
+
+    The text between the first two quotes is that capture when it holds no backslash (no
+    escaped quote can end it early); only the texts that do go through the regex, whose
+    capture groups cost ~230 ns per text (3.7 ms for the 16k opens of a 262k-line step,
+    0.8 ms split at the quotes)."""
+    parts = pc.split_pattern(args, '"', max_splits=2)
+    closed = pc.fill_null(pc.greater_equal(pc.list_value_length(parts), 3), False)
+    between = pc.list_element(pc.if_else(closed, parts, pa.scalar(["", ""], parts.type)), 1)
+    text = pc.if_else(closed, between, pa.scalar(None, pa.string()))
+    escaped = np.flatnonzero(
+        pc.fill_null(pc.match_substring(text, "\\"), False).to_numpy(zero_copy_only=False)
+    )
+    if len(escaped) == 0:
+        return text
+    rows = pa.array(escaped, pa.int64())
+    captured = pc.struct_field(pc.extract_regex(args.take(rows), _QUOTED), "text")
+    index = np.full(len(args), -1, dtype=np.int64)
+    index[escaped] = np.arange(len(escaped))
+    return pc.if_else(pa.array(index < 0), text, take(captured, index))
+
+
 def _opened_targets(name: pa.Array, args: pa.Array, ret_target: pa.Array) -> pa.Array:
     """What successful open*/creat/memfd_create calls opened: the `-y` decoration, else the
     first quoted argument (`/memfd:NAME` for memfd_create), else `NAME:?`."""
-    quoted = pc.struct_field(pc.extract_regex(args, _QUOTED), "text")
+    quoted = first_quoted(args)
     opened = pc.coalesce(quoted, pc.binary_join_element_wise(name, ":?", ""))
     memfd = pc.binary_join_element_wise("/memfd:", opened, "")
     return pc.coalesce(ret_target, pc.if_else(pc.equal(name, "memfd_create"), memfd, opened))
