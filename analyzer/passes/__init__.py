@@ -77,6 +77,8 @@ def run_passes(
         findings.extend(analysis_pass.run(seen, config))
         if after_each is not None:
             after_each()
+    for trace in inputs.traces:
+        trace.memo.clear()  # what the passes shared is not kept for the report
     return findings
 
 
