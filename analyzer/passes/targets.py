@@ -179,6 +179,14 @@ def _may_name_path(args: pa.StringArray) -> np.ndarray:
     return (raw.start < raw.end) & (starts | (digit & ~hexadecimal))
 
 
+def may_name_path(args: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Whether each argument text can name a path (`with_paths` finds none in the others),
+    chunk by chunk."""
+    return np.concatenate(
+        [np.zeros(0, dtype=bool)] + [_may_name_path(chunk) for chunk in _chunks(args)]
+    )
+
+
 def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
@@ -195,10 +203,7 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
         return targets
     # Chunk by chunk, and only the texts that may name a path are copied: the argument
     # texts are the largest column of a long trace (500 MiB at 10M lines).
-    may = np.concatenate(
-        [np.zeros(0, dtype=bool)] + [_may_name_path(chunk) for chunk in _chunks(calls["args"])]
-    )
-    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False) & may)
+    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False) & may_name_path(calls["args"]))
     named = contiguous(calls["args"].take(pa.array(rows, pa.int64())))
     parts = pc.extract_regex(named, _PATH_ARGUMENT)
     matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
