@@ -278,9 +278,11 @@ def analyze(
     for name in {item.format for item in inputs}:
         for module in SOURCES[name].report_modules:
             importlib.import_module(module)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # On two workers: the sections on one, the passes side by side on the other and, once
+    # the sections are done, on both (`passes.run_passes`: same findings, same order).
+    with ThreadPoolExecutor(max_workers=2) as pool:
         pending_sections = pool.submit(report_sections, inputs, derived, skipped)
-        findings = run_passes(seen, config.passes, release)
+        findings = run_passes(seen, config.passes, release, pool=pool)
         report = with_findings(pending_sections.result(), findings)
     release()
     return AnalysisResult(report=report, tables=tables)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import weakref
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -414,18 +415,22 @@ def _distinct_pairs(keys: np.ndarray, tids: np.ndarray) -> set[tuple[int, int]]:
 _SUMMARIES: dict[tuple[int, int], tuple[weakref.ref[pa.Table], FutexSummary | None]] = {}
 """The summary of each trace's calls table still alive (and slice size): the three futex
 passes share one (a few numbers per key) instead of scanning the trace twice each."""
+_SUMMARIES_LOCK = threading.Lock()
 
 
 def futex_summary(trace: StraceTables) -> FutexSummary | None:
     """The `FutexSummary` of the trace (None without futex calls), worked out once."""
     calls = trace.syscalls
     key = (id(calls), FUTEX_ROWS_PER_SLICE)
-    known = _SUMMARIES.get(key)
-    if known is not None and known[0]() is calls:
-        return known[1]
-    summary = _summarize(trace)
-    _SUMMARIES[key] = (weakref.ref(calls, lambda _: _SUMMARIES.pop(key, None)), summary)
-    return summary
+    # passes run side by side (`passes.run_passes` with a pool): one works it out, the
+    # others wait for it
+    with _SUMMARIES_LOCK:
+        known = _SUMMARIES.get(key)
+        if known is not None and known[0]() is calls:
+            return known[1]
+        summary = _summarize(trace)
+        _SUMMARIES[key] = (weakref.ref(calls, lambda _: _SUMMARIES.pop(key, None)), summary)
+        return summary
 
 
 def _summarize(trace: StraceTables) -> FutexSummary | None:

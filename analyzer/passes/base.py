@@ -150,3 +150,7 @@ class Pass:
     kind: str
     run: PassFunction
     doc: str = ""
+    after: tuple[str, ...] = ()
+    """The kinds of the earlier passes whose findings it reads (`PassInputs.earlier`): run
+    side by side with others (`passes.run_passes` with a pool), it waits for those and sees
+    only their findings."""

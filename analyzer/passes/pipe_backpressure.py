@@ -630,4 +630,10 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     ]
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(
+    CODE,
+    KIND,
+    run,
+    __doc__ or "",
+    after=("blocked_loop", "lock_contention", "sleep_retry", "lock_holder"),
+)

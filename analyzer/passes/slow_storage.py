@@ -922,4 +922,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     ]
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("slow_syscall", "blocked_loop", "thread_pileup"))

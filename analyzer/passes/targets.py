@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -239,9 +240,13 @@ def slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> pa.Dictiona
     if trace.syscalls.num_rows > MEMO_ROWS:
         return _encoded_paths(part)
     key = ("paths", offset, part.num_rows)
-    found = trace.memo.get(key)
-    if found is None:
-        found = trace.memo.setdefault(key, _encoded_paths(part))
+    # passes side by side (`passes.run_passes` with a pool): one computes, the other waits
+    lock = trace.memo.setdefault(("lock", *key), threading.Lock())
+    assert isinstance(lock, type(threading.Lock()))
+    with lock:
+        found = trace.memo.get(key)
+        if found is None:
+            found = trace.memo[key] = _encoded_paths(part)
     assert isinstance(found, pa.DictionaryArray)
     return found
 

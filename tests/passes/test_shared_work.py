@@ -1,24 +1,35 @@
-"""Work several passes share is done once per run, and sharing changes no finding.
+"""Work several passes share is done once per run, the passes run side by side, and
+neither changes a finding.
 
 `targets.slice_paths` keeps each slice's `with_paths` for the passes that read it; the
 findings with it equal those of a run that computes it again in every pass, on every strace
 capture of fixtures/ (slices cut small, so that several slices and their borders are crossed).
+With a pool, `run_passes` gives the findings of the serial run, in registry order, on every
+strace capture and on the inputs of every golden case (traces with logs, perf and snapshots).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from analyzer.passes import PassConfig, PassInputs, call_slices, run_passes, targets
-from tests.passes.pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, inputs_of
+from analyzer.passes import PASSES, PassConfig, PassInputs, call_slices, run_passes, targets
+from tests.passes.pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
 CAPTURES = sorted(
     [path for path in STRACE_LOGS.glob("*.log") if "stderr" not in path.name]
     + list(DIAGNOSIS_LOGS.glob("*_T.log"))
 )
+
+
+GOLDEN_INPUTS = [
+    json.loads(path.read_text())["inputs"]
+    for path in sorted((ROOT / "fixtures" / "golden").glob("*.json"))
+]
 
 
 def _fresh(inputs: PassInputs) -> PassInputs:
@@ -59,3 +70,31 @@ def test_the_paths_of_a_slice_are_computed_once(monkeypatch: pytest.MonkeyPatch)
     assert rows > 97 * 3
     assert sum(computed) == rows  # each slice once, though five passes read them
     assert not trace.memo  # not kept beyond the passes
+
+
+def test_a_pass_waits_only_for_earlier_passes() -> None:
+    """What a pass reads (`Pass.after`) runs before it in the registry: the pool's order
+    cannot deadlock, and a serial run gives it the same findings."""
+    seen: set[str] = set()
+    for analysis_pass in PASSES:
+        assert set(analysis_pass.after) <= seen, analysis_pass.kind
+        seen.add(analysis_pass.kind)
+
+
+def _side_by_side_equals_serial(inputs: PassInputs) -> None:
+    serial = run_passes(_fresh(inputs), PassConfig())
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pooled = run_passes(_fresh(inputs), PassConfig(), pool=pool)
+    assert [f.to_json() for f in pooled] == [f.to_json() for f in serial]
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda path: path.name)
+def test_side_by_side_the_findings_of_a_capture_are_the_serial_ones(capture: Path) -> None:
+    _side_by_side_equals_serial(inputs_of(capture))
+
+
+@pytest.mark.parametrize(
+    "names", GOLDEN_INPUTS, ids=lambda names: "+".join(Path(n).name for n in names)
+)
+def test_side_by_side_the_findings_of_a_golden_case_are_the_serial_ones(names: list[str]) -> None:
+    _side_by_side_equals_serial(inputs_of(*(ROOT / name for name in names)))
