@@ -265,22 +265,21 @@ def analyze(
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
     # it is given back after the pass, so the passes' reads do not add up.
     release = directory.release_pages
-    # Side by side, the sections' and a pass's reads of a long trace would add up: one after
-    # the other, the peak is the larger of them (the engine uses both cores in the sections).
-    if config.threads < 2 or directory.mapped:
+    if config.threads < 2:
         with store.PageWatch(directory):
             findings = run_passes(seen, config.passes, release)
             sections = report_sections(inputs, derived, skipped)
         return AnalysisResult(with_findings(sections, findings), tables)
     # The report's sections do not depend on the findings, and both sides spend most of their
-    # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.
-    # The sections' own modules are imported here first, not by two threads at once.
+    # time in Arrow, numpy, pandas and DuckDB code that releases the GIL: build them side by
+    # side. The sections' own modules are imported here first, not by two threads at once.
     for name in {item.format for item in inputs}:
         for module in SOURCES[name].report_modules:
             importlib.import_module(module)
     # On two workers: the sections on one, the passes side by side on the other and, once
-    # the sections are done, on both (`passes.run_passes`: same findings, same order).
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # the sections are done, on both (`passes.run_passes`: same findings, same order). The
+    # page watch gives back the pages of a long trace's mapped calls that both read.
+    with store.PageWatch(directory), ThreadPoolExecutor(max_workers=2) as pool:
         pending_sections = pool.submit(report_sections, inputs, derived, skipped)
         findings = run_passes(seen, config.passes, release, pool=pool)
         report = with_findings(pending_sections.result(), findings)

@@ -227,10 +227,10 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     return pc.replace_with_mask(targets, pa.array(has_path), path)
 
 
-MEMO_ROWS = 16_000_000
-"""Traces of at most so many calls keep `slice_paths` between passes (4 bytes a call, and
-each slice's distinct paths); a longer one computes it again in each pass, as its memory
-would grow with the trace."""
+MEMO_ROWS = 10_000_000
+"""Traces of at most so many calls (some 12M lines) keep `slice_paths` between passes (4
+bytes a call, and each slice's distinct paths: +50 MiB at 10M lines); a longer one computes
+it again in each pass, as its memory would grow with the trace."""
 
 
 def slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> pa.DictionaryArray:
