@@ -1,8 +1,9 @@
 """Work several passes share is done once per run, the passes run side by side, and
 neither changes a finding.
 
-`targets.slice_paths` keeps each slice's `with_paths` for the passes that read it; the
-findings with it equal those of a run that computes it again in every pass, on every strace
+`targets.slice_paths` keeps each slice's `with_paths` for the passes that read it, and
+`strace_locks` each slice's futex rows and keys for its later scans; the findings with them
+equal those of a run that computes them again in every pass, on every strace
 capture of fixtures/ (slices cut small, so that several slices and their borders are crossed).
 With a pool, `run_passes` gives the findings of the serial run, in registry order, on every
 strace capture and on the inputs of every golden case (traces with logs, perf and snapshots).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.derive import strace_locks
 from analyzer.passes import PASSES, PassConfig, PassInputs, call_slices, run_passes, targets
 from tests.passes.pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
@@ -46,9 +48,11 @@ def test_sharing_the_paths_changes_no_finding(
     capture: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
+    monkeypatch.setattr(strace_locks, "FUTEX_ROWS_PER_SLICE", 89)
     inputs = inputs_of(capture)
     shared = run_passes(_fresh(inputs), PassConfig())
     monkeypatch.setattr(targets, "MEMO_ROWS", -1)
+    monkeypatch.setattr(strace_locks, "MEMO_CALLS", -1)
     alone = run_passes(_fresh(inputs), PassConfig())
     assert [f.to_json() for f in shared] == [f.to_json() for f in alone]
 
@@ -98,3 +102,23 @@ def test_side_by_side_the_findings_of_a_capture_are_the_serial_ones(capture: Pat
 )
 def test_side_by_side_the_findings_of_a_golden_case_are_the_serial_ones(names: list[str]) -> None:
     _side_by_side_equals_serial(inputs_of(*(ROOT / name for name in names)))
+
+
+def test_the_futex_calls_of_a_slice_are_keyed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argument texts of the futex calls are read by the keying scan alone; the
+    summary's and the lock passes' scans take its rows and keys."""
+    monkeypatch.setattr(strace_locks, "FUTEX_ROWS_PER_SLICE", 89)
+    inputs = _fresh(inputs_of(DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"))
+    scans: list[int] = []
+    codes = strace_locks._pair_codes
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        scans.append(len(args[0]))
+        return codes(*args)
+
+    monkeypatch.setattr(strace_locks, "_pair_codes", counted)
+    findings = run_passes(inputs, PassConfig())
+    assert any(f.kind == "lock_contention" for f in findings)
+    (trace,) = inputs.traces
+    futex_calls = sum(1 for name in trace.syscalls["syscall"].to_pylist() if name == "futex")
+    assert sum(scans) == futex_calls  # one scan's worth, though four scans read them
