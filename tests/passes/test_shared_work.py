@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.derive import strace_locks
+from analyzer import pipeline
+from analyzer.derive import strace_locks, strace_stream
 from analyzer.passes import PASSES, PassConfig, PassInputs, call_slices, run_passes, targets
 from tests.passes.pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
@@ -122,3 +123,33 @@ def test_the_futex_calls_of_a_slice_are_keyed_once(monkeypatch: pytest.MonkeyPat
     (trace,) = inputs.traces
     futex_calls = sum(1 for name in trace.syscalls["syscall"].to_pylist() if name == "futex")
     assert sum(scans) == futex_calls  # one scan's worth, though four scans read them
+
+
+def _passes_run(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each `run_passes` of `pipeline.analyze`, whether it was given a pool."""
+    pooled: list[bool] = []
+    run = pipeline.run_passes
+
+    def recording(*args, pool=None, **kwargs):  # type: ignore[no-untyped-def]
+        pooled.append(pool is not None)
+        return run(*args, pool=pool, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_passes", recording)
+    return pooled
+
+
+def test_a_mapped_trace_runs_side_by_side_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spilled (mapped) trace's passes run beside its sections up to
+    `SIDE_BY_SIDE_CALLS` calls, one after the other beyond, with the same report."""
+    options = strace_stream.StreamOptions
+    monkeypatch.setattr(
+        strace_stream, "StreamOptions", lambda: options(window_lines=500, lookahead_lines=16)
+    )
+    trace = STRACE_LOGS / "pool8.f_tt_T.log"
+    pooled = _passes_run(monkeypatch)
+    beside = pipeline.analyze(trace).report
+    monkeypatch.setattr(pipeline, "SIDE_BY_SIDE_CALLS", 0)
+    after = pipeline.analyze(trace).report
+    assert pooled == [True, False]
+    assert beside == after
+    assert beside["findings"]
