@@ -19,6 +19,7 @@ DuckDB is imported only when a query runs: start-up of small runs does not pay f
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 import threading
@@ -79,87 +80,106 @@ def session(work: Callable[[Ask], T], setup: tuple[str, ...] = (), **tables: Sou
     return _run(work, setup, tables, None)
 
 
+class _Database:
+    """An in-memory DuckDB database on both cores, spilling into a folder of its own that
+    DuckDB makes only when it spills."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.folder = tempfile.mkdtemp(prefix="iodiag-duckdb-")
+        self.spill = os.path.join(self.folder, "spill")
+        self.connection = duckdb.connect(config={"threads": 2, "temp_directory": self.spill})
+
+    def spilled(self) -> bool:
+        return os.path.exists(self.spill)
+
+    def close(self) -> None:
+        self.connection.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_idle: list[_Database] = []
+"""Databases whose last session has ended and that never spilled, for the next session: a
+new database took ~10-20 ms to open and close, which a small trace's report (11 sessions)
+paid ten times over. One whose session spilled is closed instead, and its folder removed
+with it (DuckDB cannot move its spill folder once it used it)."""
+_idle_lock = threading.Lock()
+
+
+def _take() -> _Database:
+    with _idle_lock:
+        if _idle:
+            return _idle.pop()
+    return _Database()
+
+
+def _give_back(database: _Database) -> None:
+    if database.spilled():
+        database.close()
+        return
+    with _idle_lock:
+        _idle.append(database)
+
+
+@atexit.register
+def _close_idle() -> None:
+    with _idle_lock:
+        while _idle:
+            _idle.pop().close()
+
+
+def _new_lock() -> None:
+    global _idle_lock
+    _idle_lock = threading.Lock()
+
+
+# A forked child must not inherit a database: DuckDB's threads are not in it, and freeing its
+# copy there crashes. The idle ones are closed before a fork (the next session opens one).
+os.register_at_fork(before=_close_idle, after_in_child=_new_lock)
+
+
 @contextmanager
 def _connection(
     setup: tuple[str, ...], tables: dict[str, Source], limit: str | None
 ) -> Iterator[Any]:
-    """A DuckDB connection on both cores, spilling to a temporary folder beyond `limit`
-    (none: no limit), after the statements `setup`, with `tables` registered.
-
-    Within `MEMORY_LIMIT` it is a cursor of a database kept for the process (one per
-    `setup`, whose settings are the database's): a database costs 12 ms of CPU to open, and
-    the report's sections ran 26 queries (0.3 s of 1.0 at 1M lines, most of a short trace's
-    sections). The rarer retries get a database of their own, closed after the query, so
-    their larger memory is not kept."""
-    import duckdb
-
-    if limit == MEMORY_LIMIT:
-        connection = _shared_database(setup).cursor()
-        try:
-            _prepare(connection, (), tables)
-            yield connection
-        finally:
-            connection.close()
-        return
-    spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
+    """A connection to a database of its own while it is open (one session at a time runs
+    on a database), within `limit` (none: no limit), after the statements `setup` (``SET``
+    statements, undone when it closes), with `tables` registered (for this connection
+    only)."""
+    settings = [_setting(statement) for statement in setup]
+    database = _take()
+    connection = database.connection.cursor()
     try:
-        connection = duckdb.connect(config=_settings(spill, limit))
-        try:
-            _prepare(connection, setup, tables)
-            yield connection
-        finally:
-            connection.close()
+        if limit is None:
+            connection.execute("RESET memory_limit")
+        else:
+            connection.execute(f"SET memory_limit = '{limit}'")
+        # its bar would be drawn on stdout, where a report may be going
+        connection.execute("SET enable_progress_bar = false")
+        for statement in setup:
+            connection.execute(statement)
+        for name, table in tables.items():
+            connection.register(name, table if isinstance(table, pa.Table) else table())
+        yield connection
     finally:
-        shutil.rmtree(spill, ignore_errors=True)
-
-
-def _settings(spill: str, limit: str | None) -> dict[str, str | bool | int | float | list[str]]:
-    settings: dict[str, str | bool | int | float | list[str]] = {
-        "threads": 2,
-        "temp_directory": spill,
-    }
-    if limit is not None:
-        settings["memory_limit"] = limit
-    return settings
-
-
-def _prepare(connection: Any, setup: tuple[str, ...], tables: dict[str, Source]) -> None:
-    # its bar would be drawn on stdout, where a report may be going
-    connection.execute("SET enable_progress_bar = false")
-    for statement in setup:
-        connection.execute(statement)
-    for name, table in tables.items():
-        connection.register(name, table if isinstance(table, pa.Table) else table())
-
-
-_SHARED: dict[tuple[str, ...], tuple[Any, str]] = {}
-"""The databases within `MEMORY_LIMIT` by their `setup`, with their spill folders."""
-_SHARED_LOCK = threading.Lock()
-
-
-def _shared_database(setup: tuple[str, ...]) -> Any:
-    """The process's database within `MEMORY_LIMIT` after `setup` (its settings are global,
-    so a database with other settings is another database); closed at exit."""
-    import duckdb
-
-    with _SHARED_LOCK:
-        if setup not in _SHARED:
-            if not _SHARED:
-                atexit.register(_close_shared)
-            spill = tempfile.mkdtemp(prefix="iodiag-duckdb-")
-            database = duckdb.connect(config=_settings(spill, MEMORY_LIMIT))
-            for statement in setup:
-                database.execute(statement)
-            _SHARED[setup] = (database, spill)
-        return _SHARED[setup][0]
-
-
-def _close_shared() -> None:
-    with _SHARED_LOCK:
-        for database, spill in _SHARED.values():
+        try:
+            connection.close()
+            for name in settings:
+                # the settings of `setup` are the database's: the next session starts without
+                database.connection.execute(f"RESET {name}")
+        except BaseException:
             database.close()
-            shutil.rmtree(spill, ignore_errors=True)
-        _SHARED.clear()
+            raise
+        _give_back(database)
+
+
+def _setting(statement: str) -> str:
+    """The name of the setting a ``SET name = value`` statement sets."""
+    words = statement.split(None, 2)
+    if len(words) < 2 or words[0].upper() != "SET":
+        raise ValueError(f"a session's setup is SET statements, not {statement!r}")
+    return words[1].split("=", 1)[0]
 
 
 def _run(

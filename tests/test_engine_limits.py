@@ -45,16 +45,3 @@ def test_the_limit_is_lifted_only_when_the_retry_runs_out_too(
     monkeypatch.setattr(engine, "_run", tight)
     assert engine.query("SELECT 1 AS one")["one"].to_pylist() == [1]
     assert limits == [engine.MEMORY_LIMIT, engine.RETRY_LIMIT, None]
-
-
-def test_queries_share_a_database_per_setup_and_settings_do_not_leak() -> None:
-    """A query within `MEMORY_LIMIT` runs on a cursor of a database kept for its `setup`
-    (opening one costs 12 ms of CPU); a global setting of one setup is not seen by another."""
-    setting = "SELECT current_setting('disabled_optimizers') AS value"
-    tuned = ("SET disabled_optimizers = 'join_order'",)
-    assert engine.query(setting, setup=tuned)["value"].to_pylist() == ["join_order"]
-    assert engine.query(setting)["value"].to_pylist() == [""]
-    first = engine._shared_database(())
-    assert engine.query("SELECT 1 AS one")["one"].to_pylist() == [1]
-    assert engine._shared_database(()) is first
-    assert engine._shared_database(tuned) is not first

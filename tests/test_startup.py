@@ -39,3 +39,62 @@ def test_a_strace_run_imports_none_of_the_new_parsers() -> None:
     assert heavy == set()
     # the registry entries themselves are loaded: the pipeline asks every source
     assert {f"analyzer.sources.{name}" for name in NEW} <= loaded
+
+
+def _cli_modules(tmp_path: Path, *inputs: Path) -> set[str]:
+    """The modules loaded by the end of ``iodiag-analyze INPUT... --format json`` in a fresh
+    interpreter (the command's own `main`, run in process to read `sys.modules` after it)."""
+    code = (
+        "import sys\n"
+        "from analyzer.cli import main\n"
+        "sys.argv = ['iodiag-analyze', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as end:\n"
+        "    assert end.code in (0, None), end.code\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    out = tmp_path / "report.json"
+    args = [*map(str, inputs), "--format", "json", "-o", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr
+    assert out.stat().st_size > 0
+    return set(run.stdout.split())
+
+
+@pytest.mark.slow
+def test_a_strace_run_imports_neither_the_perf_nor_the_asyncio_parser(tmp_path: Path) -> None:
+    trace = tmp_path / "head.log"
+    with (ROOT / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log").open() as source:
+        trace.write_text("".join(next(source) for _ in range(100)))
+    loaded = _cli_modules(tmp_path, trace)
+    assert "analyzer.derive.strace" in loaded  # the run did happen
+    parsers = {m for m in loaded if m.startswith(("analyzer.formats.perf", "analyzer.formats.as"))}
+    assert parsers == set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "log",
+    [
+        "fixtures/asyncio/research/out/long_ts.txt",
+        "fixtures/perf/flamegraph-test/perf-dd-stacks-01.txt",
+    ],
+)
+def test_a_run_without_strace_input_does_not_start_the_engine(tmp_path: Path, log: str) -> None:
+    loaded = _cli_modules(tmp_path, ROOT / log)
+    assert "analyzer.sections.strace" in loaded  # its keys are in the report
+    assert "duckdb" not in loaded
+
+
+def test_the_strace_keys_without_strace_input_are_those_of_empty_tables() -> None:
+    from analyzer.config import Config
+    from analyzer.sections.strace import section, without_strace
+    from analyzer.sources import SOURCES
+
+    derived = SOURCES["strace"].derive([], Config())
+    assert derived.tables["syscalls"].num_rows == 0
+    assert without_strace() == section([], derived)
+    assert SOURCES["strace"].section([], derived) == without_strace()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from analyzer.config import Config
-from analyzer.formats import perf
 from analyzer.inputs import LineChunk
 from analyzer.model import NOTHING_DERIVED, Derived, ParsedInput
 from analyzer.sources.base import Source
 
+if TYPE_CHECKING:
+    from analyzer.formats.perf import ParsedPerf
 
-class PerfSource(Source[perf.ParsedPerf]):
+
+class PerfSource(Source["ParsedPerf"]):
     """`perf record -g` / `-e 'block:*'` / `sched:*` / `raw_syscalls:*`, dumped by `perf script`."""
 
     name: ClassVar[str] = "perf"
@@ -21,17 +23,23 @@ class PerfSource(Source[perf.ParsedPerf]):
     report_modules: ClassVar[tuple[str, ...]] = ("analyzer.sections.perf",)
 
     def sniff(self, head: bytes) -> float:
-        return perf.sniff(head)
+        from analyzer.formats.perf import sniff
+
+        return sniff(head)
 
     def parse(
         self, chunks: Iterator[LineChunk], input_name: str, *, engine: str, threads: int
-    ) -> perf.ParsedPerf:
-        return perf.parse(chunks, input_name, engine=engine, threads=threads, refold=True)
+    ) -> ParsedPerf:
+        from analyzer.formats.perf import parse
 
-    def input_report(self, parsed: perf.ParsedPerf) -> dict[str, Any]:
-        return perf.input_report(parsed)
+        return parse(chunks, input_name, engine=engine, threads=threads, refold=True)
 
-    def slim(self, parsed: perf.ParsedPerf) -> perf.ParsedPerf:
+    def input_report(self, parsed: ParsedPerf) -> dict[str, Any]:
+        from analyzer.formats.perf import input_report
+
+        return input_report(parsed)
+
+    def slim(self, parsed: ParsedPerf) -> ParsedPerf:
         # the run's perf tables (`derive`) stand for these; the input report reads the
         # samples' count and times
         return dataclasses.replace(
@@ -41,7 +49,7 @@ class PerfSource(Source[perf.ParsedPerf]):
             frames=parsed.frames.schema.empty_table(),
         )
 
-    def derive(self, inputs: Sequence[ParsedInput[perf.ParsedPerf]], config: Config) -> Derived:
+    def derive(self, inputs: Sequence[ParsedInput[ParsedPerf]], config: Config) -> Derived:
         if not inputs:
             return NOTHING_DERIVED
         from analyzer.derive.perf import derive
@@ -52,7 +60,7 @@ class PerfSource(Source[perf.ParsedPerf]):
         return {"perf": derived.tables}
 
     def section(
-        self, inputs: Sequence[ParsedInput[perf.ParsedPerf]], derived: Derived
+        self, inputs: Sequence[ParsedInput[ParsedPerf]], derived: Derived
     ) -> dict[str, Any]:
         if not inputs:
             return {"perf": None}

@@ -52,6 +52,10 @@ class StraceSource(Source[strace.ParsedLines]):
     def section(
         self, inputs: Sequence[ParsedInput[strace.ParsedLines]], derived: Derived
     ) -> dict[str, Any]:
+        if not inputs:
+            from analyzer.sections.strace import without_strace
+
+            return without_strace()
         from analyzer.sections.strace import section
 
         return section(inputs, derived)
