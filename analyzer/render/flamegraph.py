@@ -167,6 +167,8 @@ def _table_order(
         if len(order):
             total += int(pc.sum(part_counts.take(order)).as_py() or 0)
             runs.append((part, part_counts, order, shorten))
+    if not runs:  # nothing with a positive count
+        return iter(()), 0
     if len(runs) == 1:
         return _run_stacks(*runs[0], _BATCH), total
     batch = max(1024, _BATCH // len(runs))
