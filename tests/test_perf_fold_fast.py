@@ -78,9 +78,12 @@ def test_fast_fold_prints_what_the_pipeline_prints(path: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("option", OPTIONS)
-def test_fast_fold_equals_stackcollapse_perf_on_its_corpus(option: str, tmp_path: Path) -> None:
+def test_fast_fold_equals_stackcollapse_perf_on_its_corpus(
+    option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """FlameGraph's expected results, or the current script's where they differ (see
-    fixtures/perf/stackcollapse/README.md)."""
+    fixtures/perf/stackcollapse/README.md); printed 7 lines at a time (`WRITE_ITEMS`)."""
+    monkeypatch.setattr(fold_fast, "WRITE_ITEMS", 7)
     for path in sorted(CORPUS.glob("*.txt")):
         name = f"{path.stem}-collapsed-{option}.txt"
         current = CURRENT / name
