@@ -141,22 +141,22 @@ is ~0.6 GB."""
 
 
 def _table_order(
-    table: pa.Table, collapse: bool, sort_bytes: int | None = None
+    table: pa.Table, collapse: bool
 ) -> tuple[Iterator[tuple[list[str], int]], int] | None:
     """The stacks of `table` with a positive count in the order `flame_frames` takes them
     (by frame list: sorted by Arrow with ``;`` made the lowest character, shortened first
     with `collapse`) a batch at a time, and their total; None when a stack has a NUL (which
     that order cannot rank).
 
-    The table is sorted in runs of about `sort_bytes` (default `SORT_BYTES`) of stack text,
-    each keeping only its row order, and the runs are merged by frame list as they are read
-    (a share of `_BATCH` rows of each at a time): only one run's sort key is a copy of its
-    stacks, while it sorts."""
+    The table is sorted in runs of about `SORT_BYTES` of stack text, each keeping only its
+    row order, and the runs are merged by frame list as they are read (a share of `_BATCH`
+    rows of each at a time): only one run's sort key is a copy of its stacks, while it
+    sorts."""
     stacks, counts = table["stack"], table["count"]
     if pc.any(pc.match_substring(stacks, "\x00")).as_py():
         return None
     per_row = max(1, stacks.nbytes // max(1, len(stacks)))
-    run_rows = max(1, (SORT_BYTES if sort_bytes is None else sort_bytes) // per_row)
+    run_rows = max(1, SORT_BYTES // per_row)
     runs: list[tuple[pa.ChunkedArray, pa.ChunkedArray, pa.Array, pa.ChunkedArray | None]] = []
     total = 0
     for start in range(0, max(1, len(stacks)), run_rows):
