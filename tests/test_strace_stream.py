@@ -50,6 +50,76 @@ def test_tiny_windows_give_the_tables_of_one_window(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "name", ["mt_pipes.f_tt_T.stderr.log", "pool8.f_tt_T.log", "signals.f_tt_T.log"]
+)
+def test_steps_of_a_window_give_the_tables_of_one_window(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window derived a few lines at a time equals it derived at once, even when the first
+    step cannot tell the default task: the stderr capture prints no pid before line 522, so
+    the stream derives again from the start once it has read the window (`_check_start`)."""
+    path = FIXTURES / "strace" / "logs" / name
+    parsed = parsed_in_small_chunks(path)
+    whole = derive_trace(str(path), parsed)
+    restarts: list[int] = []
+    real_reset = TraceStream._reset
+
+    def reset(self: TraceStream) -> None:
+        restarts.append(self.facts.windows if hasattr(self, "facts") else -1)
+        real_reset(self)
+
+    monkeypatch.setattr(TraceStream, "_reset", reset)
+    stream = TraceStream(str(path), options=StreamOptions(lookahead_lines=16, step_lines=7))
+    for start in range(0, parsed.lines.num_rows, 10):  # as the parser hands chunks over
+        stream.feed(parsed.lines.slice(start, 10))
+    stream.finish()
+    stepped = trace_tables(stream)
+    for table_name, table in tables_of(whole).items():
+        assert tables_of(stepped)[table_name].equals(table), table_name
+    assert (stepped.first_s, stepped.last_s, stepped.clock, stepped.follows_forks) == (
+        whole.first_s,
+        whole.last_s,
+        whole.clock,
+        whole.follows_forks,
+    )
+    derived_again = len(restarts) > 1
+    assert derived_again == name.endswith(".stderr.log")
+
+
+def test_a_spilled_trace_derived_again_from_the_start_equals_one_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stderr capture in windows of 500 lines spilled to Parquet: the first step sees no
+    pid, the first window does, so the stream derives again before anything is written."""
+    path = FIXTURES / "strace" / "logs" / "mt_pipes.f_tt_T.stderr.log"
+    whole = derive_trace(str(path), parsed_in_small_chunks(path))
+    restarts: list[bool] = []
+    real_check = TraceStream._check_start
+
+    def check(self: TraceStream) -> bool:
+        restarts.append(real_check(self))
+        return restarts[-1]
+
+    monkeypatch.setattr(TraceStream, "_check_start", check)
+    source = open_input(path)
+    try:
+        with store.work_dir(tmp_path / "work", keep=True):
+            parsed = stream_input(
+                iter_line_chunks(source.stream, chunk_bytes=1 << 14),
+                str(path),
+                options=StreamOptions(window_lines=500, lookahead_lines=16, step_lines=7),
+            )
+    finally:
+        source.close()
+    assert restarts == [True]
+    assert parsed.trace is not None
+    for name, table in tables_of(whole).items():
+        assert tables_of(parsed.trace)[name].equals(table), name
+    parts = sorted((tmp_path / "work").glob("*/syscalls/part-*.parquet"))
+    assert sum(pq.read_metadata(part).num_rows for part in parts) == whole.syscalls.num_rows
+
+
 def test_calls_are_paired_across_window_boundaries() -> None:
     """Without look-ahead, the halves of the pool's blocked calls fall in different windows:
     the unfinished calls are carried until they resume, and pair as in one window."""

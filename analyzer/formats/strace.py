@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.formats import strace_lark
+from analyzer.formats.strace_bytes import simple_mask
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_glued import REASON as GLUED
 from analyzer.formats.strace_glued import glued_rows, is_glued
@@ -149,12 +150,18 @@ def _checked(result: StraceRecord | Unparsed) -> StraceRecord | Unparsed:
 
 def _scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
     """`scan`, leaving to the grammar (and its int64 check) the lines that may hold a
-    number wider than 64 bits, which the scanner's casts would reject by raising."""
-    suspect = suspect_lines(lines)
+    number wider than 64 bits, which the scanner's casts would reject by raising. The lines
+    of the byte tier hold none (`simple_mask`): only the others are looked at."""
+    simple = simple_mask(lines)
+    suspect = np.zeros(len(lines), dtype=bool)
+    if not simple.all():
+        suspect[~simple] = suspect_lines(pc.filter(lines, pa.array(~simple, pa.bool_())))
     if not suspect.any():
-        return scan(lines, line_numbers)
+        return scan(lines, line_numbers, simple)
     keep = pa.array(~suspect, pa.bool_())
-    fast, leftover_of_kept = scan(pc.filter(lines, keep), pc.filter(line_numbers, keep))
+    fast, leftover_of_kept = scan(
+        pc.filter(lines, keep), pc.filter(line_numbers, keep), simple[~suspect]
+    )
     leftover = suspect.copy()
     leftover[~suspect] = leftover_of_kept
     return fast, leftover

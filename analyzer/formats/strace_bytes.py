@@ -38,6 +38,12 @@ SIMPLE_LINE = (
 )
 
 _UNFINISHED = " <unfinished ...>"
+_WIDE_EPOCH = r"^(?:\d{1,9} {1,8})?(?:\d{11}|9\d{9})\."
+"""A SIMPLE_LINE whose epoch time may be 2^63 ns or more (9e9 s and up, as in
+`wide_numbers.SUSPECT`): the only field of this tier that can overflow its int64 column (a
+pid has 9 digits at most, a return value 18 or 16 hex digits, a duration 9). Such a line
+is left to the other tiers, which check it (`wide_numbers`); anchored, the match stops after
+a few bytes of every other line."""
 _MESSAGE_LOOKBACK = 256
 _LONG_MESSAGE = rf"\([^()]{{{_MESSAGE_LOOKBACK - 2},}}\)(?: <[0-9.]+>)?$"
 _KINDS = pa.array(["syscall", "unfinished", "resumed"], pa.string())
@@ -186,13 +192,14 @@ class LineBytes:
 
 
 def simple_mask(lines: pa.StringArray) -> np.ndarray:
-    """Which lines have one of the shapes this tier reads."""
+    """Which lines have one of the shapes this tier reads, with no number too wide for its
+    column (so `wide_numbers.suspect_lines` need not look at them)."""
     simple = pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False)
     # An errno message longer than `scan_simple` looks back for its "(" goes to the regex tier.
     long_message = pc.fill_null(pc.match_substring_regex(lines, _LONG_MESSAGE), False)
-    return pc.and_not(pc.and_not(simple, long_message), interrupted(lines)).to_numpy(
-        zero_copy_only=False
-    )
+    wide = pc.fill_null(pc.match_substring_regex(lines, _WIDE_EPOCH), False)
+    left = pc.or_(pc.or_(long_message, wide), interrupted(lines))
+    return pc.and_not(simple, left).to_numpy(zero_copy_only=False)
 
 
 def interrupted(lines: pa.StringArray) -> pa.BooleanArray:

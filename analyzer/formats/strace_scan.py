@@ -125,14 +125,18 @@ def _nbytes(array: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.binary_length(array), 0).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
+def scan(
+    lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.ndarray | None = None
+) -> tuple[pa.Table, np.ndarray]:
     """Scan a chunk of lines.
 
     Returns the table of records (schema `strace_lines`) for the lines recognised here, in
     line order, and a boolean mask of the lines left for the grammar-based parser. Lines of
-    the common shapes go to the byte-level tier, the other call lines to the regex tier.
+    the common shapes (`simple`: their `simple_mask`, when the caller has it) go to the
+    byte-level tier, the other call lines to the regex tier.
     """
-    simple = simple_mask(lines)
+    if simple is None:
+        simple = simple_mask(lines)
     if simple.all():
         return _keep_fitting_args(scan_simple(lines, line_numbers, simple), ~simple)
     rest = pa.array(~simple, pa.bool_())
