@@ -34,6 +34,11 @@ from analyzer.schema import UNPARSED, unparsed_table
 from analyzer.sources import SOURCES, detect
 
 REPORT_SCHEMA = "iodiag.report/1"
+SIDE_BY_SIDE_CALLS = 12_000_000
+"""A long (mapped) trace of more calls runs its passes, then its sections: side by side,
+their memory would add up where one after the other the peak is the larger of them. Up to
+10M lines they ran side by side within 1,175 MiB (1,148 one after the other); beyond, the
+sections' engine may take up to `engine.RETRY_LIMIT` (1 GiB at 100M lines)."""
 UNPARSED_SAMPLES = 20
 
 
@@ -265,22 +270,24 @@ def analyze(
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
     # it is given back after the pass, so the passes' reads do not add up.
     release = directory.release_pages
-    # Side by side, the sections' and a pass's reads of a long trace would add up: one after
-    # the other, the peak is the larger of them (the engine uses both cores in the sections).
-    if config.threads < 2 or directory.mapped:
+    calls = sum(trace.syscalls.num_rows for trace in seen.traces)
+    if config.threads < 2 or (directory.mapped and calls > SIDE_BY_SIDE_CALLS):
         with store.PageWatch(directory):
             findings = run_passes(seen, config.passes, release)
             sections = report_sections(inputs, derived, skipped)
         return AnalysisResult(with_findings(sections, findings), tables)
     # The report's sections do not depend on the findings, and both sides spend most of their
-    # time in Arrow, numpy and pandas code that releases the GIL: build them side by side.
-    # The sections' own modules are imported here first, not by two threads at once.
+    # time in Arrow, numpy, pandas and DuckDB code that releases the GIL: build them side by
+    # side. The sections' own modules are imported here first, not by two threads at once.
     for name in {item.format for item in inputs}:
         for module in SOURCES[name].report_modules:
             importlib.import_module(module)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # On two workers: the sections on one, the passes side by side on the other and, once
+    # the sections are done, on both (`passes.run_passes`: same findings, same order). The
+    # page watch gives back the pages of a long trace's mapped calls that both read.
+    with store.PageWatch(directory), ThreadPoolExecutor(max_workers=2) as pool:
         pending_sections = pool.submit(report_sections, inputs, derived, skipped)
-        findings = run_passes(seen, config.passes, release)
+        findings = run_passes(seen, config.passes, release, pool=pool)
         report = with_findings(pending_sections.result(), findings)
     release()
     return AnalysisResult(report=report, tables=tables)

@@ -18,6 +18,7 @@ from bisect import bisect_right
 from functools import cache
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -26,6 +27,7 @@ from analyzer.derive.perf_fold import CollapseOptions
 from analyzer.model import AnalysisResult
 from analyzer.pipeline import Config, analyze
 from analyzer.render import RENDERERS, FlamegraphRenderer, HtmlRenderer, renderer_for_path
+from analyzer.render import flamegraph as flamegraph_module
 from analyzer.render import html as html_module
 from analyzer.render.flamegraph import (
     FONT_SIZE,
@@ -422,3 +424,55 @@ def test_a_deep_unknown_only_stack_does_not_set_the_height() -> None:
     # the folded output keeps the frames as stackcollapse-perf.pl prints them
     code, folded, err = cli(path, "--format", "folded")
     assert max(len(line.split(" ")[0].split(";")) for line in folded.splitlines()) == 128
+
+
+NOT_PERF_SCRIPT = {  # other perf commands' output, and a log of the capture's attempts
+    "perf_report_stdio.txt",
+    "perf_sched_timehist.txt",
+    "perf_trace_plain_head.txt",
+    "perf_trace_summary.txt",
+    "fsync_writer.perf_block.attempts.txt",
+}
+PERF_FILES = [
+    path
+    for path in sorted(FIXTURES.glob("perf/*/*.txt"))
+    + sorted(FIXTURES.glob("diagnosis/logs/*perf*.txt"))
+    if path.name not in NOT_PERF_SCRIPT
+]
+
+
+@pytest.mark.parametrize("path", PERF_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_sorted_in_runs_the_frames_are_those_of_one_sort(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table's stacks are sorted a run of `SORT_BYTES` at a time and the runs merged: with
+    budgets from one stack a run to the whole table, the frames (and the SVG) equal those of
+    the stacks sorted as Python lists of frames, the order flamegraph.pl draws them in; the
+    table twice over puts equal stacks in different runs."""
+    result = result_of(path)
+    folded = result.tables.get("perf_folded")
+    if folded is None or folded.num_rows == 0:
+        pytest.skip("nothing folded")
+    pairs = folded_pairs(result)
+    expected = flame_frames(pairs, min_share=0, collapse=True)
+    twice = flame_frames([*pairs, *pairs], min_share=0, collapse=True)
+    whole = flamegraph_chart(result, standalone=True)
+    for budget in (1, 700, 8192):
+        monkeypatch.setattr(flamegraph_module, "SORT_BYTES", budget)
+        assert flame_frames(folded, min_share=0, collapse=True) == expected
+        doubled = pa.concat_tables([folded, folded])
+        assert flame_frames(doubled, min_share=0, collapse=True) == twice
+        assert flamegraph_chart(result, standalone=True) == whole
+
+
+def test_runs_merge_by_frame_list_not_by_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hand-written stacks where the text order and the frame-list order differ (``.``, ``:``
+    and a space sort before ``;``): one stack a run, the merge must still draw ``foo`` once,
+    its own stack first."""
+    stacks = ["foo.x;a", "foo;b", "foo", "foo:y;c", "foo a;d", "foo;b;c", "fo;z"]
+    table = pa.table({"stack": stacks, "count": [1, 2, 3, 4, 5, 6, 0]})
+    expected = flame_frames(list(zip(stacks, [1, 2, 3, 4, 5, 6, 0], strict=True)), min_share=0)
+    monkeypatch.setattr(flamegraph_module, "SORT_BYTES", 1)
+    frames, total = flame_frames(table, min_share=0)
+    assert (frames, total) == expected
+    assert [f.name for f in frames if f.depth == 1] == ["foo", "foo a", "foo.x", "foo:y"]

@@ -34,6 +34,7 @@ def test_merge_equals_summing_in_memory(
     seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fold_runs, "CHUNK_BYTES", 7)  # many small batches, keys cut across reads
+    monkeypatch.setattr(fold_runs, "WRITE_ITEMS", 3)  # a run's keys written 3 at a time
     runs = _random_runs(seed)
     expected: dict[bytes, int] = {}
     for run in runs:

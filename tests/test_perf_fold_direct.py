@@ -85,6 +85,9 @@ HEADERS = [
     "prog {tid} [000] {time}: {period}",
     "x 1 [000] {time}: 0 cycles: ",
     "# comment {tid}",
+    # without a time (FlameGraph's perf-vertx-stacks-01.txt, perf-funcab-pid-01.txt)
+    "java  {tid} cpu-clock: ",
+    "prog {tid} [000] {period} cycles: ",
 ]
 
 frame_lines = st.builds(

@@ -78,9 +78,12 @@ def test_fast_fold_prints_what_the_pipeline_prints(path: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("option", OPTIONS)
-def test_fast_fold_equals_stackcollapse_perf_on_its_corpus(option: str, tmp_path: Path) -> None:
+def test_fast_fold_equals_stackcollapse_perf_on_its_corpus(
+    option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """FlameGraph's expected results, or the current script's where they differ (see
-    fixtures/perf/stackcollapse/README.md)."""
+    fixtures/perf/stackcollapse/README.md); printed 7 lines at a time (`WRITE_ITEMS`)."""
+    monkeypatch.setattr(fold_fast, "WRITE_ITEMS", 7)
     for path in sorted(CORPUS.glob("*.txt")):
         name = f"{path.stem}-collapsed-{option}.txt"
         current = CURRENT / name
@@ -292,3 +295,34 @@ def test_a_reader_that_leaves_early_is_not_an_error() -> None:
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, stderr
     assert stderr == ""
+
+
+def test_the_fast_path_imports_no_arrow(tmp_path: Path) -> None:
+    """The command folds without importing pyarrow, numpy, pandas or Typer (pyarrow and
+    numpy alone took ~0.1 CPU-s of a fold's start-up); the full CLI it declines to still
+    gets them."""
+    code = (
+        "import sys\n"
+        "from analyzer.cli import main\n"
+        "sys.argv = ['iodiag-analyze', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as end:\n"
+        "    assert end.code in (0, None), end.code\n"
+        "print(sorted(m for m in ('pyarrow', 'numpy', 'pandas', 'typer') if m in sys.modules))\n"
+    )
+
+    def imported(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT.parent,
+        )
+        return run.stdout.splitlines()[-1]
+
+    path = str(CORPUS / "perf-dd-stacks-01.txt")
+    assert imported(path, "--format", "folded", "-o", str(tmp_path / "out.folded")) == "[]"
+    full = imported(path, "--format", "json", "-q", "-o", str(tmp_path / "out.json"))
+    assert "pyarrow" in full and "typer" in full

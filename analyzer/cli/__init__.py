@@ -31,9 +31,9 @@ def main() -> None:
         diff(sys.argv[2:])
         return
     one_blas_thread()
-    use_system_allocator()
     unwind_on_termination()
     if command == "batch":
+        use_system_allocator()
         from analyzer.cli.batch import main as batch
 
         batch(sys.argv[2:])
@@ -43,9 +43,10 @@ def main() -> None:
     if "folded" in sys.argv or "--format=folded" in sys.argv:
         from analyzer.cli.fold import run
 
-        code = run(sys.argv[1:])
+        code = run(sys.argv[1:])  # uses no Arrow: pyarrow (and numpy) are not imported for it
         if code is not None:
             sys.exit(code)
+    use_system_allocator()
     from analyzer.cli.analyze import app
 
     app()

@@ -69,6 +69,8 @@ __all__ = [
 COMPRESSION_MAGIC: tuple[bytes, ...] = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd")
 HEAD_BYTES = 64 << 10
 BLOCK_BYTES = 8 << 20
+WRITE_ITEMS = 1 << 14
+"""Folded lines printed at a time."""
 
 _FLAGS = ("pid", "tid", "kernel", "jit", "all", "addrs")
 _VALUE_OPTIONS = ("--format", "-f", "--output", "-o", "--input-format", "--event-filter")
@@ -134,11 +136,14 @@ def _write_folded(first: Batch | None, rest: Iterator[Batch], out: IO[str]) -> N
     if raw is not None:
         out.flush()
     for batch in chain([first] if first is not None else [], rest):
-        text = folded_batch(batch)
-        if raw is None:
-            out.write(text.decode("utf-8", "backslashreplace"))
-        else:
-            raw.write(text if text.isascii() else _utf8(text))
+        # a slice at a time: a batch can be every stack (one process that never spilled),
+        # and its lines and text at once took ~240 MB more at 500 MB of distinct stacks
+        for start in range(0, len(batch), WRITE_ITEMS):
+            text = folded_batch(batch[start : start + WRITE_ITEMS])
+            if raw is None:
+                out.write(text.decode("utf-8", "backslashreplace"))
+            else:
+                raw.write(text if text.isascii() else _utf8(text))
     if raw is not None:
         raw.flush()
     out.flush()

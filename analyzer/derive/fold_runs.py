@@ -23,6 +23,8 @@ __all__ = ["CHUNK_BYTES", "RunReader", "folded_batch", "merge_batches", "move_ru
 
 CHUNK_BYTES = 4 << 20
 """Bytes of stacks read from a run at a time."""
+WRITE_ITEMS = 1 << 14
+"""Stacks written to a run at a time."""
 PERL_UV_LIMIT = 1 << 64
 """Perl's integers are 64 bits wide: a count past them is a floating-point number."""
 _KEY = itemgetter(0)
@@ -34,8 +36,9 @@ Batch = list[tuple[bytes, int]]
 def write_run(base: str, items: Batch) -> str:
     """Write sorted (stack, count) items as the run `base`; `base`."""
     with open(base + ".keys", "wb") as keys:
-        keys.write(b"\n".join(map(_KEY, items)))
-        if items:
+        # a slice at a time: the text of every key at once is as large as the run
+        for start in range(0, len(items), WRITE_ITEMS):
+            keys.write(b"\n".join(map(_KEY, items[start : start + WRITE_ITEMS])))
             keys.write(b"\n")
     with open(base + ".counts", "wb") as counts:
         numbers = list(map(_COUNT, items))

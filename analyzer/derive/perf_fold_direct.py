@@ -306,6 +306,7 @@ class DirectReader(CollapseReader):
         templates = self._templates
         untimed_ids = self._by_line_without_time
         untimed_get = untimed_ids.get
+        whole_lines = self._lines
         roots = self.root_of
         counts = self.counts
         get = counts.get
@@ -345,8 +346,17 @@ class DirectReader(CollapseReader):
                             )
                         else:
                             template, digits = (head[: blank + 1], -1, rest), None
-            if known is None:
-                entry = templates.get(template) if template is not None else None
+            if known is None and template is None:
+                # a header without a time (no template): its whole line, as `_header_of`
+                # remembers it, without the call
+                known = whole_lines[head] if head in whole_lines else self._header_of(head)
+                if known is None:
+                    self._general(b"\n".join(lines[start:stop]))
+                    start = stop + 1
+                    continue
+                header_id, period = known
+            elif known is None and template is not None:
+                entry = templates.get(template)
                 if entry is not None:
                     header_id, fixed = entry
                     if fixed is not None:

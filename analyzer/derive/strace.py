@@ -59,6 +59,11 @@ class StraceTables:
     wait_fds: pa.Table = field(default_factory=WAIT_FDS.schema.empty_table)
     """The fds in the sets of the trace's poll/select calls (`strace_waits`); ``row`` is the
     call's row in `syscalls`."""
+    memo: dict[tuple[object, ...], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """What the passes compute once per trace and several of them read (e.g.
+    `passes.targets.slice_paths`); a copy (`dataclasses.replace`) starts without it."""
 
     @property
     def wall_s(self) -> float | None:

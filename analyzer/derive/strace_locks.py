@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import weakref
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -125,6 +126,11 @@ def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
 
 
+MEMO_CALLS = 2_000_000
+"""Traces of at most so many calls keep their futex calls' rows and pair codes between the
+scans of `_futex_parts` (16 bytes a futex call: 3 MiB at 1M lines, where it saves four
+scans' filtering and keying of the argument texts)."""
+
 FUTEX_ROWS_PER_SLICE = ROWS_PER_SLICE // 4
 """A quarter of a threaded program's calls are futex calls, whose argument texts a slice
 copies: at 10M lines a quarter of the usual slice held 80 MiB less than the usual slice, at
@@ -176,7 +182,23 @@ def _futex_parts(
     slice's rows of its futex calls, and the code of each one's (pid, argument head) pair
     (new heads and pairs numbered into `head_ids`/`pair_ids` in the order they first
     appear, as one ``dictionary_encode`` over all futex calls would number them). Only the
-    futex calls' arguments and pids are copied."""
+    futex calls' arguments and pids are copied.
+
+    A trace of at most `MEMO_CALLS` calls keeps each slice's futex rows and pair codes from
+    its first whole scan (`StraceTables.memo`): the later scans that start from a key
+    table's numbers (`futex_slices`: the summary, the lock passes' reads) only read their
+    `columns`. The codes are those every scan gives: pairs numbered by first appearance."""
+    memo = trace.memo if trace.syscalls.num_rows <= MEMO_CALLS else None
+    known = None if memo is None else memo.get(("futex", rows_per_slice))
+    # (keying, which starts without numbers, fills head_ids: it always scans)
+    if isinstance(known, dict) and head_ids:
+        read = list(dict.fromkeys(columns)) or ["syscall"]
+        for offset, part in row_slices(trace.syscalls, read, rows_per_slice):
+            if offset in known:
+                local, pairs = known[offset]
+                yield offset, local, pairs, part
+        return
+    scanned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     wanted = list(dict.fromkeys([*KEY_COLUMNS, *columns]))
     for offset, part in row_slices(trace.syscalls, wanted, rows_per_slice):
         named = pc.fill_null(pc.equal(part["syscall"], "futex"), False)
@@ -189,7 +211,11 @@ def _futex_parts(
         ids = [head_ids.setdefault(text, len(head_ids)) for text in heads.dictionary.to_pylist()]
         head = np.array([*ids, -1], dtype=np.int64)[_codes(heads.indices)]
         pids = np.nan_to_num(numbers(part["pid"].filter(named)), nan=-1).astype(np.int64)
-        yield offset, local, _pair_codes(pids, head, pair_ids), part
+        pairs = _pair_codes(pids, head, pair_ids)
+        scanned[offset] = (local, pairs)
+        yield offset, local, pairs, part
+    if memo is not None:  # a whole scan (one left early keeps nothing)
+        memo[("futex", rows_per_slice)] = scanned
 
 
 def futex_keys(trace: StraceTables, rows_per_slice: int | None = None) -> FutexKeys | None:
@@ -414,18 +440,22 @@ def _distinct_pairs(keys: np.ndarray, tids: np.ndarray) -> set[tuple[int, int]]:
 _SUMMARIES: dict[tuple[int, int], tuple[weakref.ref[pa.Table], FutexSummary | None]] = {}
 """The summary of each trace's calls table still alive (and slice size): the three futex
 passes share one (a few numbers per key) instead of scanning the trace twice each."""
+_SUMMARIES_LOCK = threading.Lock()
 
 
 def futex_summary(trace: StraceTables) -> FutexSummary | None:
     """The `FutexSummary` of the trace (None without futex calls), worked out once."""
     calls = trace.syscalls
     key = (id(calls), FUTEX_ROWS_PER_SLICE)
-    known = _SUMMARIES.get(key)
-    if known is not None and known[0]() is calls:
-        return known[1]
-    summary = _summarize(trace)
-    _SUMMARIES[key] = (weakref.ref(calls, lambda _: _SUMMARIES.pop(key, None)), summary)
-    return summary
+    # passes run side by side (`passes.run_passes` with a pool): one works it out, the
+    # others wait for it
+    with _SUMMARIES_LOCK:
+        known = _SUMMARIES.get(key)
+        if known is not None and known[0]() is calls:
+            return known[1]
+        summary = _summarize(trace)
+        _SUMMARIES[key] = (weakref.ref(calls, lambda _: _SUMMARIES.pop(key, None)), summary)
+        return summary
 
 
 def _summarize(trace: StraceTables) -> FutexSummary | None:

@@ -150,11 +150,12 @@ PERIODIC_TIMEOUT_SHARE = 0.8
 a keep-alive check), not waiting for an answer."""
 
 
-def server_side(calls: pa.Table) -> np.ndarray:
+def server_side(calls: pa.Table, among: np.ndarray | None = None) -> np.ndarray:
     """Which calls are on the server's end of a connection: a connected socket whose local
     address is one the trace listens on (a target ``TCP:[L->R]`` with ``L`` the address of
     a socket that accepted connections). Reading there is waiting for the client's next
-    request: the server is idle, not slowed down."""
+    request: the server is idle, not slowed down. With `among` (a mask), only those calls
+    are looked at (the others are False)."""
     if calls.num_rows == 0:
         return np.zeros(0, dtype=bool)
     target = contiguous(calls["target"])
@@ -168,9 +169,18 @@ def server_side(calls: pa.Table) -> np.ndarray:
     }
     if not listening:
         return np.zeros(calls.num_rows, dtype=bool)
+    rows = None if among is None else np.flatnonzero(among)
+    if rows is not None:
+        target = target.take(pa.array(rows, pa.int64()))
     local = pc.struct_field(pc.extract_regex(target, _CONNECTED.pattern), "local")
     mask = pc.fill_null(pc.is_in(local, value_set=pa.array(sorted(listening))), False)
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    found = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    if rows is None:
+        return found
+    # the regex on those calls alone: most calls of a trace are no receive (0.2 s at 1M)
+    result = np.zeros(calls.num_rows, dtype=bool)
+    result[rows] = found
+    return result
 
 
 def waits_for_client(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
@@ -184,7 +194,8 @@ def waits_for_client(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.nd
     if wait_fds is not None and wait_fds.num_rows:
         wants_in = pc.is_in(wait_fds["want"], value_set=pa.array(["in", "inout"]))
         waiting_in[wait_fds["row"].filter(wants_in).to_numpy()] = True
-    return server_side(calls) & (np.asarray(receiving, dtype=bool) | waiting_in)
+    waiting = np.asarray(receiving, dtype=bool) | waiting_in
+    return server_side(calls, waiting) & waiting
 
 
 def resource_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:

@@ -35,7 +35,8 @@ class PassInputs:
     unreadable: Sequence[tuple[str, str]] = ()
     """Inputs of the run that could not be read: (path, reason)."""
     earlier: Sequence[Finding] = ()
-    """Findings of the passes that ran before (a later pass may build on them)."""
+    """Findings of the passes that ran before (a later pass may build on them); run side by
+    side, only those of the passes it names in `Pass.after`."""
 
 
 @dataclass(frozen=True)
@@ -150,3 +151,7 @@ class Pass:
     kind: str
     run: PassFunction
     doc: str = ""
+    after: tuple[str, ...] = ()
+    """The kinds of the earlier passes whose findings it reads (`PassInputs.earlier`): run
+    side by side with others (`passes.run_passes` with a pool), it waits for those and sees
+    only their findings."""

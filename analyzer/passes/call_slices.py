@@ -46,11 +46,16 @@ class ResourceEncoder:
         self._codes: dict[str, int] = {}
 
     def encode(self, targets: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """The code of each row of `targets` (a slice of `with_paths`), -1 without one."""
+        """The code of each row of `targets` (a slice of `with_paths`, or that slice
+        dictionary-encoded: `targets.slice_paths`), -1 without one."""
         # imported here: targets imports this module for trace_resources
         from analyzer.passes.targets import resources, target_classes
 
-        encoded = pc.dictionary_encode(contiguous(targets))
+        encoded = (
+            targets
+            if isinstance(targets, pa.DictionaryArray)
+            else pc.dictionary_encode(contiguous(targets))
+        )
         dictionary = encoded.dictionary
         if len(dictionary) == 0:
             return np.full(len(encoded), -1, dtype=np.int64)

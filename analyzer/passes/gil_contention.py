@@ -484,4 +484,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     ]
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("blocked_loop",))

@@ -294,4 +294,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     return findings
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("gil_contention",))

@@ -60,7 +60,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers, take_rows
+from analyzer.arrays import is_in, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -77,7 +77,7 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.call_slices import slices
 from analyzer.passes.common import in_flight, percentile, plural
-from analyzer.passes.targets import describe, resources, target_classes, with_paths
+from analyzer.passes.targets import describe, resources, slice_paths, target_classes
 
 CODE = "IOD018"
 KIND = "pipe_backpressure"
@@ -191,7 +191,7 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
     found_texts: list[str] = []
     columns = ["syscall", "target", "fd", "args", "duration_s", "start_s", "end_s"]
     for offset, part in slices(calls, columns):
-        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        encoded = slice_paths(trace, offset, part)
         if len(encoded.dictionary) == 0:
             continue
         classes = np.asarray(target_classes(encoded.dictionary).to_pylist(), dtype=object)
@@ -630,4 +630,10 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     ]
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(
+    CODE,
+    KIND,
+    run,
+    __doc__ or "",
+    after=("blocked_loop", "lock_contention", "sleep_retry", "lock_holder"),
+)

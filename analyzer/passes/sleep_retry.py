@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in
+from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
@@ -42,9 +42,9 @@ from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import (
     describe,
     resources,
+    slice_paths,
     target_classes,
     trace_resources,
-    with_paths,
 )
 
 CODE = "IOD012"
@@ -177,8 +177,8 @@ def _databases_present(trace: StraceTables, wanted: set[str]) -> dict[str, str |
     """Which of the resource names `wanted` some call of the trace is on, with the class of
     its first target (a second scan, only when a SQLite side file was slept on)."""
     found: dict[str, str | None] = {}
-    for _, part in slices(trace.syscalls, ["target", "fd", "args"]):
-        targets = pc.dictionary_encode(contiguous(with_paths(part))).dictionary
+    for offset, part in slices(trace.syscalls, ["target", "fd", "args"]):
+        targets = slice_paths(trace, offset, part).dictionary
         if len(targets) == 0:
             continue
         names = resources(targets).to_pylist()
@@ -203,7 +203,7 @@ def _attributed_by_slices(
     for offset, part in slices(calls, columns):
         durations = call_durations(part)
         sleeping = is_in(part["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)
-        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        encoded = slice_paths(trace, offset, part)
         entry = np.asarray(
             pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
         )

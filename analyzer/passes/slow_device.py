@@ -576,4 +576,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     return [finding] if finding is not None else []
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("slow_syscall", "thread_pileup", "slow_storage"))

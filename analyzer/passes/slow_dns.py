@@ -84,7 +84,12 @@ from analyzer.passes.base import (
     Severity,
 )
 from analyzer.passes.common import cited_lines, percentile, plural
-from analyzer.passes.targets import EncodedResources, encode_resources, with_paths
+from analyzer.passes.targets import (
+    EncodedResources,
+    encode_resources,
+    may_name_path,
+    with_paths,
+)
 
 CODE = "IOD015"
 KIND = "slow_dns"
@@ -291,9 +296,11 @@ def _socket_targets(part: pa.Table) -> pa.Array:
     missing = _true(pc.and_(pc.is_null(targets), pc.is_null(contiguous(part["fd"]))))
     if not missing.any():
         return targets
+    # only the arguments `with_paths` could read a path from are searched
     args = part["args"]
-    named = _true(pc.match_substring(args, "TCP")) | _true(pc.match_substring(args, "UDP"))
-    at = np.flatnonzero(missing & named)
+    at = np.flatnonzero(missing & may_name_path(args))
+    named = args.take(pa.array(at, pa.int64()))
+    at = at[_true(pc.match_substring(named, "TCP")) | _true(pc.match_substring(named, "UDP"))]
     if len(at) == 0:
         return targets
     paths = with_paths(part.select(["target", "fd", "args"]).take(pa.array(at)))
@@ -916,4 +923,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     ]
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("blocked_loop",))

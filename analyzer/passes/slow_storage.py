@@ -77,7 +77,7 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.call_slices import ResourceEncoder, slices
 from analyzer.passes.common import cited_lines, in_flight, percentile, plural
-from analyzer.passes.targets import target_classes, with_paths
+from analyzer.passes.targets import slice_paths, target_classes
 
 CODE = "IOD017"
 KIND = "slow_storage"
@@ -425,8 +425,8 @@ def _file_times(trace: StraceTables) -> _ThreadFileTimes:
     is the resource's)."""
     totals = _ThreadFileTimes()
     columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
-    for _, part in slices(trace.syscalls, columns):
-        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+    for offset, part in slices(trace.syscalls, columns):
+        encoded = slice_paths(trace, offset, part)
         if len(encoded.dictionary) == 0:
             continue
         texts = encoded.dictionary
@@ -452,7 +452,7 @@ def _scan(trace: StraceTables) -> _Scanned:
     mounts: list[tuple[np.ndarray, ...]] = []
     columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
     for offset, part in slices(calls, columns):
-        codes = encoder.encode(with_paths(part))
+        codes = encoder.encode(slice_paths(trace, offset, part))
         for name, cls in zip(
             encoder.names[len(is_file) :], encoder.classes[len(is_file) :], strict=True
         ):
@@ -922,4 +922,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     ]
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("slow_syscall", "blocked_loop", "thread_pileup"))

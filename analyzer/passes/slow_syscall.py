@@ -55,7 +55,7 @@ from analyzer.passes.base import (
 from analyzer.passes.call_slices import exact_sum, slices, taken
 from analyzer.passes.call_waits import client_waits, one_resource_waits
 from analyzer.passes.common import cited_lines, numbers, plural
-from analyzer.passes.targets import describe, resources, target_classes, with_paths
+from analyzer.passes.targets import describe, resources, slice_paths, target_classes, with_paths
 
 CODE = "IOD001"
 KIND = "slow_syscall"
@@ -175,10 +175,10 @@ class _Keys:
         self.classes: list[str | None] = []
         self._codes: dict[str, int] = {}
 
-    def read(self, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
+    def read(self, trace: StraceTables, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
-        encoded = pc.dictionary_encode(contiguous(with_paths(part)))
+        encoded = slice_paths(trace, offset, part)
         text_of_call = np.asarray(
             pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
         )
@@ -239,7 +239,7 @@ def _possible_buckets(
     highest = np.full(BUCKETS, -np.inf)
     magnitude = np.zeros(BUCKETS)
     for offset, part in slices(trace.syscalls, _SCAN_COLUMNS):
-        piece = keys_of.read(offset, part, waiting)
+        piece = keys_of.read(trace, offset, part, waiting)
         if len(piece.rows) == 0:
             continue
         bucket = keys_of.buckets(piece)
@@ -308,7 +308,7 @@ def _scan(trace: StraceTables, waiting: np.ndarray, keys_of: _Keys, possible: np
     """The groups of the calls in the `possible` buckets."""
     scan = _Scan()
     for offset, part in slices(trace.syscalls, _SCAN_COLUMNS):
-        piece = keys_of.read(offset, part, waiting)
+        piece = keys_of.read(trace, offset, part, waiting)
         picked = np.flatnonzero(possible[keys_of.buckets(piece)])
         if len(picked):
             scan.add(
@@ -355,7 +355,7 @@ def _gather(
     for slot in judge:
         pipes.setdefault(keys_of.names[_resource(scan, slot)], []).append(slot)
     for offset, part in slices(trace.syscalls, [*_SCAN_COLUMNS, "errno"]):
-        piece = keys_of.read(offset, part, waiting)
+        piece = keys_of.read(trace, offset, part, waiting)
         if pipes:
             _add_writers(piece, pipes, members)
         picked = np.flatnonzero(possible[keys_of.buckets(piece)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -179,6 +180,14 @@ def _may_name_path(args: pa.StringArray) -> np.ndarray:
     return (raw.start < raw.end) & (starts | (digit & ~hexadecimal))
 
 
+def may_name_path(args: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Whether each argument text can name a path (`with_paths` finds none in the others),
+    chunk by chunk."""
+    return np.concatenate(
+        [np.zeros(0, dtype=bool)] + [_may_name_path(chunk) for chunk in _chunks(args)]
+    )
+
+
 def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
@@ -195,10 +204,7 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
         return targets
     # Chunk by chunk, and only the texts that may name a path are copied: the argument
     # texts are the largest column of a long trace (500 MiB at 10M lines).
-    may = np.concatenate(
-        [np.zeros(0, dtype=bool)] + [_may_name_path(chunk) for chunk in _chunks(calls["args"])]
-    )
-    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False) & may)
+    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False) & may_name_path(calls["args"]))
     named = contiguous(calls["args"].take(pa.array(rows, pa.int64())))
     parts = pc.extract_regex(named, _PATH_ARGUMENT)
     matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
@@ -221,6 +227,35 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
     return pc.replace_with_mask(targets, pa.array(has_path), path)
 
 
+MEMO_ROWS = 10_000_000
+"""Traces of at most so many calls (some 12M lines) keep `slice_paths` between passes (4
+bytes a call, and each slice's distinct paths: +50 MiB at 10M lines); a longer one computes
+it again in each pass, as its memory would grow with the trace."""
+
+
+def slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> pa.DictionaryArray:
+    """``pc.dictionary_encode(with_paths(part))`` of the slice `part` of the trace's calls
+    that starts at row `offset`: computed once per slice for the five passes that read it
+    (0.12 s a pass at 1M lines), kept in `StraceTables.memo`."""
+    if trace.syscalls.num_rows > MEMO_ROWS:
+        return _encoded_paths(part)
+    key = ("paths", offset, part.num_rows)
+    # passes side by side (`passes.run_passes` with a pool): one computes, the other waits
+    lock = trace.memo.setdefault(("lock", *key), threading.Lock())
+    assert isinstance(lock, type(threading.Lock()))
+    with lock:
+        found = trace.memo.get(key)
+        if found is None:
+            found = trace.memo[key] = _encoded_paths(part)
+    assert isinstance(found, pa.DictionaryArray)
+    return found
+
+
+def _encoded_paths(part: pa.Table) -> pa.DictionaryArray:
+    encoded: pa.DictionaryArray = pc.dictionary_encode(contiguous(with_paths(part)))
+    return encoded
+
+
 def trace_resources(trace: StraceTables) -> EncodedResources:
     """`encode_resources` of `with_paths` of the trace's calls (for IOD001, IOD012, the DNS
     and lock passes), computed a slice at a time. Not cached: an int64 code per call kept
@@ -229,7 +264,8 @@ def trace_resources(trace: StraceTables) -> EncodedResources:
     calls = trace.syscalls
     encoder = ResourceEncoder()
     parts = [
-        encoder.encode(with_paths(part)) for _, part in slices(calls, ["target", "fd", "args"])
+        encoder.encode(slice_paths(trace, offset, part))
+        for offset, part in slices(calls, ["target", "fd", "args"])
     ]
     codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return EncodedResources(codes, encoder.names, encoder.classes)

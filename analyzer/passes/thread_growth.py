@@ -327,4 +327,4 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     return findings
 
 
-PASS = Pass(CODE, KIND, run, __doc__ or "")
+PASS = Pass(CODE, KIND, run, __doc__ or "", after=("thread_exhaustion",))

@@ -34,10 +34,12 @@ SVGs in one HTML page cannot clash (the charts of `analyzer.render.plots` use th
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from html import escape
+from operator import itemgetter
 from pathlib import PurePath
 from typing import IO, ClassVar
 
@@ -132,6 +134,10 @@ def flame_frames(
 
 
 _BATCH = 1 << 16
+SORT_BYTES = 64 << 20
+"""The stacks of a table are sorted this many bytes of stack text at a time (`_table_order`):
+the sort key is a copy of what it sorts, and at 2 GB of distinct stacks the whole table's
+is ~0.6 GB."""
 
 
 def _table_order(
@@ -140,10 +146,39 @@ def _table_order(
     """The stacks of `table` with a positive count in the order `flame_frames` takes them
     (by frame list: sorted by Arrow with ``;`` made the lowest character, shortened first
     with `collapse`) a batch at a time, and their total; None when a stack has a NUL (which
-    that order cannot rank). Only the sort key is a copy of the stacks, while it sorts."""
+    that order cannot rank).
+
+    The table is sorted in runs of about `SORT_BYTES` of stack text, each keeping only its
+    row order, and the runs are merged by frame list as they are read (a share of `_BATCH`
+    rows of each at a time): only one run's sort key is a copy of its stacks, while it
+    sorts."""
     stacks, counts = table["stack"], table["count"]
     if pc.any(pc.match_substring(stacks, "\x00")).as_py():
         return None
+    per_row = max(1, stacks.nbytes // max(1, len(stacks)))
+    run_rows = max(1, SORT_BYTES // per_row)
+    runs: list[tuple[pa.ChunkedArray, pa.ChunkedArray, pa.Array, pa.ChunkedArray | None]] = []
+    total = 0
+    for start in range(0, max(1, len(stacks)), run_rows):
+        part = stacks.slice(start, run_rows)
+        part_counts = counts.slice(start, run_rows)
+        order, shorten = _run_order(part, collapse)
+        order = order.filter(pc.greater(part_counts.take(order), 0))
+        if len(order):
+            total += int(pc.sum(part_counts.take(order)).as_py() or 0)
+            runs.append((part, part_counts, order, shorten))
+    if not runs:  # nothing with a positive count
+        return iter(()), 0
+    if len(runs) == 1:
+        return _run_stacks(*runs[0], _BATCH), total
+    batch = max(1024, _BATCH // len(runs))
+    merged = heapq.merge(*(_run_stacks(*run, batch) for run in runs), key=itemgetter(0))
+    return merged, total
+
+
+def _run_order(stacks: pa.ChunkedArray, collapse: bool) -> tuple[pa.Array, pa.ChunkedArray | None]:
+    """The row order of one run of `_table_order` and, with `collapse`, which of its stacks
+    `collapse_unknown` shortens."""
     keys = []
     masks = []
     for chunk in stacks.chunks:
@@ -158,25 +193,28 @@ def _table_order(
         else:
             masks.append(pa.array(np.zeros(len(chunk), dtype=bool)))
         keys.append(key)
-    runs = pa.chunked_array(masks, pa.bool_()) if collapse else None
-    order = pc.sort_indices(pa.chunked_array(keys, stacks.type))
-    del keys
-    order = order.filter(pc.greater(counts.take(order), 0))
-    total = int(pc.sum(counts.take(order)).as_py() or 0) if len(order) else 0
+    shorten = pa.chunked_array(masks, pa.bool_()) if collapse else None
+    return pc.sort_indices(pa.chunked_array(keys, stacks.type)), shorten
 
-    def ordered() -> Iterator[tuple[list[str], int]]:
-        for start in range(0, len(order), _BATCH):
-            rows = order[start : start + _BATCH]
-            names = stacks.take(rows).to_pylist()
-            shorten = runs.take(rows).to_pylist() if runs is not None else None
-            for row, (stack, count) in enumerate(
-                zip(names, counts.take(rows).to_pylist(), strict=True)
-            ):
-                if shorten is not None and shorten[row]:
-                    stack = collapse_unknown(stack)[0]
-                yield stack.split(";"), count
 
-    return ordered(), total
+def _run_stacks(
+    stacks: pa.ChunkedArray,
+    counts: pa.ChunkedArray,
+    order: pa.Array,
+    shorten: pa.ChunkedArray | None,
+    batch: int,
+) -> Iterator[tuple[list[str], int]]:
+    """The frame lists and counts of one sorted run, read `batch` rows at a time."""
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        names = stacks.take(rows).to_pylist()
+        short = shorten.take(rows).to_pylist() if shorten is not None else None
+        for row, (stack, count) in enumerate(
+            zip(names, counts.take(rows).to_pylist(), strict=True)
+        ):
+            if short is not None and short[row]:
+                stack = collapse_unknown(stack)[0]
+            yield stack.split(";"), count
 
 
 def _sweep(

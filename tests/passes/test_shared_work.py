@@ -1,0 +1,155 @@
+"""Work several passes share is done once per run, the passes run side by side, and
+neither changes a finding.
+
+`targets.slice_paths` keeps each slice's `with_paths` for the passes that read it, and
+`strace_locks` each slice's futex rows and keys for its later scans; the findings with them
+equal those of a run that computes them again in every pass, on every strace
+capture of fixtures/ (slices cut small, so that several slices and their borders are crossed).
+With a pool, `run_passes` gives the findings of the serial run, in registry order, on every
+strace capture and on the inputs of every golden case (traces with logs, perf and snapshots).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from analyzer import pipeline
+from analyzer.derive import strace_locks, strace_stream
+from analyzer.passes import PASSES, PassConfig, PassInputs, call_slices, run_passes, targets
+from tests.passes.pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
+
+CAPTURES = sorted(
+    [path for path in STRACE_LOGS.glob("*.log") if "stderr" not in path.name]
+    + list(DIAGNOSIS_LOGS.glob("*_T.log"))
+)
+
+
+GOLDEN_INPUTS = [
+    json.loads(path.read_text())["inputs"]
+    for path in sorted((ROOT / "fixtures" / "golden").glob("*.json"))
+]
+
+
+def _fresh(inputs: PassInputs) -> PassInputs:
+    """The same inputs with copies of the traces: nothing shared with an earlier run."""
+    return dataclasses.replace(inputs, traces=tuple(dataclasses.replace(t) for t in inputs.traces))
+
+
+def test_there_are_strace_captures() -> None:
+    assert len(CAPTURES) >= 10
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda path: path.name)
+def test_sharing_the_paths_changes_no_finding(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
+    monkeypatch.setattr(strace_locks, "FUTEX_ROWS_PER_SLICE", 89)
+    inputs = inputs_of(capture)
+    shared = run_passes(_fresh(inputs), PassConfig())
+    monkeypatch.setattr(targets, "MEMO_ROWS", -1)
+    monkeypatch.setattr(strace_locks, "MEMO_CALLS", -1)
+    alone = run_passes(_fresh(inputs), PassConfig())
+    assert [f.to_json() for f in shared] == [f.to_json() for f in alone]
+
+
+def test_the_paths_of_a_slice_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
+    inputs = _fresh(inputs_of(DIAGNOSIS_LOGS / "sqlite_writers.f_tt_T.log"))
+    computed: list[int] = []
+    encode = targets._encoded_paths
+
+    def counted(part):  # type: ignore[no-untyped-def]
+        computed.append(part.num_rows)
+        return encode(part)
+
+    monkeypatch.setattr(targets, "_encoded_paths", counted)
+    run_passes(inputs, PassConfig())
+    (trace,) = inputs.traces
+    rows = trace.syscalls.num_rows
+    assert rows > 97 * 3
+    assert sum(computed) == rows  # each slice once, though five passes read them
+    assert not trace.memo  # not kept beyond the passes
+
+
+def test_a_pass_waits_only_for_earlier_passes() -> None:
+    """What a pass reads (`Pass.after`) runs before it in the registry: the pool's order
+    cannot deadlock, and a serial run gives it the same findings."""
+    seen: set[str] = set()
+    for analysis_pass in PASSES:
+        assert set(analysis_pass.after) <= seen, analysis_pass.kind
+        seen.add(analysis_pass.kind)
+
+
+def _side_by_side_equals_serial(inputs: PassInputs) -> None:
+    serial = run_passes(_fresh(inputs), PassConfig())
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pooled = run_passes(_fresh(inputs), PassConfig(), pool=pool)
+    assert [f.to_json() for f in pooled] == [f.to_json() for f in serial]
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda path: path.name)
+def test_side_by_side_the_findings_of_a_capture_are_the_serial_ones(capture: Path) -> None:
+    _side_by_side_equals_serial(inputs_of(capture))
+
+
+@pytest.mark.parametrize(
+    "names", GOLDEN_INPUTS, ids=lambda names: "+".join(Path(n).name for n in names)
+)
+def test_side_by_side_the_findings_of_a_golden_case_are_the_serial_ones(names: list[str]) -> None:
+    _side_by_side_equals_serial(inputs_of(*(ROOT / name for name in names)))
+
+
+def test_the_futex_calls_of_a_slice_are_keyed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argument texts of the futex calls are read by the keying scan alone; the
+    summary's and the lock passes' scans take its rows and keys."""
+    monkeypatch.setattr(strace_locks, "FUTEX_ROWS_PER_SLICE", 89)
+    inputs = _fresh(inputs_of(DIAGNOSIS_LOGS / "lock_convoy.f_tt_T.log"))
+    scans: list[int] = []
+    codes = strace_locks._pair_codes
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        scans.append(len(args[0]))
+        return codes(*args)
+
+    monkeypatch.setattr(strace_locks, "_pair_codes", counted)
+    findings = run_passes(inputs, PassConfig())
+    assert any(f.kind == "lock_contention" for f in findings)
+    (trace,) = inputs.traces
+    futex_calls = sum(1 for name in trace.syscalls["syscall"].to_pylist() if name == "futex")
+    assert sum(scans) == futex_calls  # one scan's worth, though four scans read them
+
+
+def _passes_run(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each `run_passes` of `pipeline.analyze`, whether it was given a pool."""
+    pooled: list[bool] = []
+    run = pipeline.run_passes
+
+    def recording(*args, pool=None, **kwargs):  # type: ignore[no-untyped-def]
+        pooled.append(pool is not None)
+        return run(*args, pool=pool, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_passes", recording)
+    return pooled
+
+
+def test_a_mapped_trace_runs_side_by_side_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spilled (mapped) trace's passes run beside its sections up to
+    `SIDE_BY_SIDE_CALLS` calls, one after the other beyond, with the same report."""
+    options = strace_stream.StreamOptions
+    monkeypatch.setattr(
+        strace_stream, "StreamOptions", lambda: options(window_lines=500, lookahead_lines=16)
+    )
+    trace = STRACE_LOGS / "pool8.f_tt_T.log"
+    pooled = _passes_run(monkeypatch)
+    beside = pipeline.analyze(trace).report
+    monkeypatch.setattr(pipeline, "SIDE_BY_SIDE_CALLS", 0)
+    after = pipeline.analyze(trace).report
+    assert pooled == [True, False]
+    assert beside == after
+    assert beside["findings"]
