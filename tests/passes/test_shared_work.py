@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
 from analyzer import pipeline
 from analyzer.derive import strace_locks, strace_stream
 from analyzer.passes import PASSES, PassConfig, PassInputs, call_slices, run_passes, targets
-from tests.passes.pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
 CAPTURES = sorted(
     [path for path in STRACE_LOGS.glob("*.log") if "stderr" not in path.name]
