@@ -1,7 +1,8 @@
 """The shortcuts of the strace hot path against the plain computations they replace: the
 line split, the fixed-offset timestamp and duration reads, the splice of a few lines into a
-chunk's records, pairing only the groups that hold halves, the chunk-wise gather and the
-byte-level fd read. Lines written here by hand are marked as such."""
+chunk's records, pairing only the groups that hold halves, the chunk-wise gather, the
+byte-level fd read and the split-at-quotes read of the first quoted argument. Lines written
+here by hand are marked as such."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from strace_traces import TRACES, parsed_in_small_chunks
 
 from analyzer.derive import strace_calls, strace_fds
@@ -166,3 +169,32 @@ def test_decorated_fds_read_from_bytes_equal_the_regex() -> None:
         )
         expected = _regex_fds(syscall.slice(start, stop - start), values.slice(start, stop - start))
         assert (fd.to_pylist(), target.to_pylist()) == expected
+
+
+def _regex_quoted(args: pa.Array) -> pa.Array:
+    return pc.struct_field(pc.extract_regex(args, strace_fds._QUOTED), "text")
+
+
+def test_first_quoted_equals_the_regex_on_hand_written_texts() -> None:
+    # Hand-written: no quote, unclosed, empty, escaped quotes and backslashes, several quotes.
+    args = [
+        None, "", '"', '""', '"a"', 'AT_FDCWD, "/x/y", O_RDONLY', '"a\\"b", 3', '"abc\\"',
+        '"abc\\\\"', 'x"a\\\\"b"c"', '"a"b"c"', "no quotes", '"unclosed', '"a\\nb"',
+        '\\"x"y"', '"caf\u00e9"',
+    ]  # fmt: skip
+    values = pa.array(args, pa.string())
+    for start, stop in ((0, len(args)), (4, 13)):  # also a slice with an offset
+        part = values.slice(start, stop - start)
+        assert strace_fds.first_quoted(part).to_pylist() == _regex_quoted(part).to_pylist()
+
+
+@given(st.lists(st.one_of(st.none(), st.text(alphabet='ab"\\, x\u00e9', max_size=12)), max_size=20))
+def test_first_quoted_equals_the_regex(texts: list[str | None]) -> None:
+    values = pa.array(texts, pa.string())
+    assert strace_fds.first_quoted(values).to_pylist() == _regex_quoted(values).to_pylist()
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda p: p.name)
+def test_first_quoted_equals_the_regex_on_every_fixture_line(path: Path) -> None:
+    args = parsed_in_small_chunks(path).lines["args"].combine_chunks()
+    assert strace_fds.first_quoted(args).to_pylist() == _regex_quoted(args).to_pylist()

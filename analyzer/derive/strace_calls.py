@@ -281,18 +281,22 @@ def _call_args(
 ) -> pa.Array:
     """Each call's argument text: the entry half's, then the resumed half's for split calls.
 
-    A missing half counts as empty text. Every call has two pieces, its entry text and (for
-    split calls) its exit text, and one `take` gathers the pieces of all calls in order, so
-    the text of call i is pieces 2i and 2i+1 back to back in the gathered data: the column
-    is that data read with every other offset (`join_pairs`), not a second copy. A few calls
-    (a subset of the lines) are gathered chunk by chunk instead, without copying the column.
+    A missing half counts as empty text. Every call has one piece, its entry text, and a
+    split call a second one, its exit text; one `take` gathers the pieces of all calls in
+    order, so the text of a call is its pieces back to back in the gathered data: the column
+    is that data read at the offset of each call's first piece (`join_runs`), not a second
+    copy. A few calls (a subset of the lines) are gathered chunk by chunk instead, without
+    copying the column.
     """
     args = table["args"]
     padded = pa.chunked_array([*args.chunks, pa.array([""], args.type)], args.type)
     valid = pc.is_valid(args).to_numpy(zero_copy_only=False)
-    pieces = np.empty(2 * len(entry), dtype=np.int64)
-    pieces[0::2] = entry
-    pieces[1::2] = np.where(split, exit_, -1)
+    # The first piece of call i is at i + (split calls before i).
+    first_piece = np.arange(len(entry), dtype=np.int64)
+    first_piece[1:] += np.cumsum(split[:-1], dtype=np.int64)
+    pieces = np.empty(len(entry) + int(np.count_nonzero(split)), dtype=np.int64)
+    pieces[first_piece] = entry
+    pieces[first_piece[split] + 1] = exit_[split]
     usable = pieces >= 0
     usable[usable] = valid[pieces[usable]]
     pieces[~usable] = len(args)  # the empty text appended after the lines
@@ -300,18 +304,19 @@ def _call_args(
         gathered = take_chunked(padded, pieces)
     else:
         gathered = pc.take(pa.concat_arrays(padded.chunks), pa.array(pieces, pa.int64()))
-    return join_pairs(gathered)
+    return join_runs(gathered, first_piece)
 
 
-def join_pairs(texts: pa.StringArray) -> pa.StringArray:
-    """Elements 2i and 2i+1 of a string array without nulls as element i (no copy of the
-    text: the pairs already lie back to back)."""
+def join_runs(texts: pa.StringArray, starts: np.ndarray) -> pa.StringArray:
+    """Elements `starts[i]` up to `starts[i + 1]` (the last: up to the end) of a string array
+    without nulls as element i (no copy of the text: the runs already lie back to back)."""
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)
     offsets = offsets[texts.offset : texts.offset + len(texts) + 1]
     data = texts.buffers()[2] or pa.py_buffer(b"")
-    return pa.Array.from_buffers(
-        pa.string(), len(texts) // 2, [None, pa.py_buffer(offsets[0::2].copy()), data]
-    )
+    bounds = np.empty(len(starts) + 1, dtype=np.int32)
+    bounds[:-1] = offsets[starts]
+    bounds[-1] = offsets[-1]
+    return pa.Array.from_buffers(pa.string(), len(starts), [None, pa.py_buffer(bounds), data])
 
 
 def call_texts(view: LineView, calls: CallIndex) -> dict[str, pa.Array]:
@@ -348,14 +353,15 @@ def build_calls(
     entry_clock = _gather(view.clock_ns, entry)
     complete_line = has_entry & has_exit & (entry == exit_)
     # A complete line is stamped at entry; a resumed half at exit (start = exit - -T).
+    # (`where=` instead of boolean indexing: no compacted copies of the operands.)
     start = entry_clock
     from_exit = has_exit & ~complete_line & ~np.isnan(duration)
-    start[from_exit] = exit_clock[from_exit] - duration[from_exit]
+    np.subtract(exit_clock, duration, out=start, where=from_exit)
     # For a complete line the exit clock is the entry clock (same line).
     end = exit_clock
-    end[complete_line] += duration[complete_line]
+    np.add(end, duration, out=end, where=complete_line)
     missing = np.isnan(duration) & ~np.isnan(start) & ~np.isnan(end)
-    duration[missing] = end[missing] - start[missing]
+    np.subtract(end, start, out=duration, where=missing)
     del from_exit, missing
 
     if texts is None:

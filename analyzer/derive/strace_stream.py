@@ -564,14 +564,22 @@ class TraceStream:
         texts = strace_calls.call_texts(view, calls)
         columns = strace_calls.build_calls(view, calls, np.zeros(0, np.int64), texts, exits)
         columns["row"] = pa.array(rows, pa.int64())
-        changers = strace_fds.changes_fds(view.syscall_names)[
-            view.syscall_code[calls.first_rows()]
-        ] & (view.syscall_code[calls.first_rows()] >= 0)
-        changed = {name: value.filter(pa.array(changers)) for name, value in columns.items()}
+        codes = view.syscall_code[calls.first_rows()]
+        named = codes >= 0
+        changers = strace_fds.changes_fds(view.syscall_names)[codes] & named
+        # Only the columns the replay reads, and one gather each (not a filter of every column).
+        changer_rows = pa.array(np.flatnonzero(changers), pa.int64())
+        changed = {
+            name: columns[name].take(changer_rows) for name in (*strace_fds.REPLAYED_COLUMNS, "row")
+        }
         replayed = strace_fds.replay_calls(changed, self._fd)
         task_table = {**replayed.task_table, **self._lookahead_tables(view, ahead)}
         events = _concat_events([self._events, replayed], task_table)
-        decorated = strace_fds.decorated_fds(texts["syscall"], texts["args"])
+        decorated = strace_fds.decorated_fds(
+            texts["syscall"],
+            texts["args"],
+            strace_fds.takes_fd_first(view.syscall_names)[codes] & named,
+        )
         resolved = strace_fds.resolve(columns, events, decorated)
         # Imported here: strace.py imports this module.
         from analyzer.derive.strace import waits_table

@@ -156,7 +156,13 @@ class TaskSpans:
                     max(known[1], last),
                     float(np.fmax(known[2], clock)),
                 )
-        comm = view.table["comm"].take(pa.array(rows, pa.int64()))
+        column = view.table["comm"]
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and bool(np.all(rows[1:] > rows[:-1])):
+            comm = column.slice(int(rows[0]), len(rows))  # a run of rows: no copy
+        else:
+            comm = column.take(pa.array(rows, pa.int64()))
+        if comm.null_count == len(comm):
+            return  # no `-Y` names (the usual trace): nothing to look at
         present = np.flatnonzero(comm.is_valid().to_numpy(zero_copy_only=False))
         if len(present):
             names = comm.take(pa.array(present, pa.int64())).to_pylist()
