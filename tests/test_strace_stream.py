@@ -190,3 +190,48 @@ def test_spilled_windows_are_merged_into_key_order_a_few_row_groups_at_a_time(
     assert merged.column_names == ["window"]
     assert merged["window"].to_pylist() == expected["window"].to_pylist()
     assert merged.num_rows == sum(len(keys) for keys in windows)
+
+
+def test_a_spilled_trace_gives_the_heap_back_once_a_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Arrow on malloc, steps derived beside the scan threads left the C heap in pieces
+    (the scan of 30M lines grew from 756 to 978 MiB, a 100M-line run peaked at 1,959 MiB): a
+    spilled trace gives it back once per window derived; one held in memory never pays."""
+    from analyzer.derive import strace_stream
+
+    path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
+    given: list[str] = []
+    monkeypatch.setattr(strace_stream, "give_back_free_memory", lambda: given.append("window"))
+    options = StreamOptions(window_lines=500, lookahead_lines=16, step_lines=100)
+    lines = sum(1 for _ in path.open(encoding="utf-8", errors="replace"))
+    source = open_input(path)
+    try:
+        with store.work_dir(tmp_path / "work"):
+            stream_input(
+                iter_line_chunks(source.stream, chunk_bytes=1 << 14), str(path), options=options
+            )
+    finally:
+        source.close()
+    assert lines > 1500
+    assert len(given) == (lines - 1) // 500
+    given.clear()
+    stream = TraceStream(str(path), options=StreamOptions(lookahead_lines=16, step_lines=7))
+    stream.feed(parsed_in_small_chunks(path).lines)
+    stream.finish()
+    assert given == []
+
+
+def test_the_merge_gives_the_heap_back_every_few_key_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[int] = []
+    monkeypatch.setattr(store, "give_back_free_memory", lambda: given.append(1))
+    monkeypatch.setattr(store, "TRIM_RANGES", 2)
+    sink = store.ParquetSink(tmp_path)
+    sink.row_group_rows = 3
+    sink.write("t", pa.table({"row": list(range(20))}))
+    target = tmp_path / "t.arrow"
+    sink.write_sorted("t", "row", target, lambda t: t, batch_rows=2)  # 10 key ranges
+    assert len(given) == 4  # before the 3rd, 5th, 7th and 9th range
+    assert store.map_table(target)["row"].to_pylist() == list(range(20))
