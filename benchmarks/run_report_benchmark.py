@@ -37,14 +37,15 @@ FIXTURE = REPO / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log"
 TARGET_S = 1.0
 
 
-def run_once(checkout: Path, trace: Path, workdir: Path) -> tuple[float, float]:
-    """One default run; (wall seconds, CPU seconds of the child)."""
+def run_command(checkout: Path, args: list[str], workdir: Path) -> tuple[float, float]:
+    """``python -m analyzer ARGS`` once with `checkout` first on ``PYTHONPATH``; (wall
+    seconds, CPU seconds of the child)."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "100"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     with open(os.devnull, "wb") as devnull:
         child = subprocess.Popen(
-            [sys.executable, "-m", "analyzer", str(trace)],
+            [sys.executable, "-m", "analyzer", *args],
             cwd=workdir,
             env=env,
             stdout=devnull,
@@ -54,11 +55,17 @@ def run_once(checkout: Path, trace: Path, workdir: Path) -> tuple[float, float]:
     wall = time.perf_counter() - started
     stderr = child.stderr.read().decode() if child.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"run failed ({status}): {stderr}")
+        raise SystemExit(f"{' '.join(args)} failed ({status}): {stderr}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def run_once(checkout: Path, trace: Path, workdir: Path) -> tuple[float, float]:
+    """One default run; (wall seconds, CPU seconds of the child)."""
+    wall, cpu = run_command(checkout, [str(trace)], workdir)
     for suffix in (".iodiag.html", ".iodiag.md"):
         if not (workdir / f"{trace.stem}{suffix}").is_file():
             raise SystemExit(f"the run wrote no {suffix} report")
-    return wall, usage.ru_utime + usage.ru_stime
+    return wall, cpu
 
 
 def summary(walls: list[float], cpus: list[float]) -> dict[str, Any]:

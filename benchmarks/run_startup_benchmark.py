@@ -22,14 +22,17 @@ import argparse
 import compileall
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from run_report_benchmark import run_command, summary  # noqa: E402
+
 STRACE = REPO / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log"
 ASYNCIO = REPO / "fixtures" / "asyncio" / "research" / "out" / "long_ts.txt"
 PERF = REPO / "fixtures" / "perf" / "flamegraph-test" / "perf-dd-stacks-01.txt"
@@ -53,27 +56,6 @@ def cases(folder: Path, strace_source: Path) -> dict[str, list[str]]:
     }
 
 
-def run_once(checkout: Path, args: list[str], workdir: Path) -> tuple[float, float]:
-    """One run; (wall seconds, CPU seconds of the child)."""
-    env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "100"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as devnull:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "analyzer", *args],
-            cwd=workdir,
-            env=env,
-            stdout=devnull,
-            stderr=subprocess.PIPE,
-        )
-        _pid, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    stderr = child.stderr.read().decode() if child.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(args)} failed ({status}): {stderr}")
-    return wall, usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -87,27 +69,20 @@ def main() -> None:
     for checkout in checkouts.values():
         compileall.compile_dir(checkout / "analyzer", quiet=1)
     load_before = os.getloadavg()[0]
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="iodiag-startup-bench-") as tmp:
         folder = Path(tmp)
         for case, case_args in cases(folder, args.strace).items():
             walls: dict[str, list[float]] = {name: [] for name in checkouts}
             cpus: dict[str, list[float]] = {name: [] for name in checkouts}
             for checkout in checkouts.values():  # warm-up: page cache, Jinja2 cache
-                run_once(checkout, case_args, folder)
+                run_command(checkout, case_args, folder)
             for _ in range(args.repeat):
                 for name, checkout in checkouts.items():
-                    wall, cpu = run_once(checkout, case_args, folder)
+                    wall, cpu = run_command(checkout, case_args, folder)
                     walls[name].append(wall)
                     cpus[name].append(cpu)
-            results[case] = {
-                name: {
-                    "best_wall_s": round(min(walls[name]), 3),
-                    "median_wall_s": round(statistics.median(walls[name]), 3),
-                    "median_cpu_s": round(statistics.median(cpus[name]), 3),
-                }
-                for name in checkouts
-            }
+            results[case] = {name: summary(walls[name], cpus[name]) for name in checkouts}
     load = (load_before, os.getloadavg()[0])
     if args.json:
         print(json.dumps({"load_1min": load, "results": results}, indent=2))
