@@ -20,3 +20,28 @@ def profile() -> str:
 def examples(full: int) -> int:
     """A property's example count: `full` in CI, a tenth of it (at least 10) in development."""
     return full if profile() == "ci" else max(10, full // DEV_SHARE)
+
+
+_MODULES_AFTER_CLI = """\
+import sys
+from analyzer.cli import main
+sys.argv = ['iodiag-analyze', *sys.argv[1:]]
+try:
+    main()
+except SystemExit as end:
+    assert end.code in (0, None), end.code
+print('\\n'.join(sorted(sys.modules)))
+"""
+
+
+def modules_after_cli(*args: str) -> set[str]:
+    """The modules loaded by the end of ``iodiag-analyze ARGS`` in a fresh interpreter (the
+    command's own `main`, run in process so that `sys.modules` can be read after it)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER_CLI, *args], capture_output=True, text=True, cwd=REPO
+    )
+    assert run.returncode == 0, run.stderr
+    return set(run.stdout.split())

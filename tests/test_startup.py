@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import modules_after_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW = ("top", "ps_threads", "pidstat", "pyspy", "iostat", "cloudwatch")
@@ -43,25 +44,11 @@ def test_a_strace_run_imports_none_of_the_new_parsers() -> None:
 
 def _cli_modules(tmp_path: Path, *inputs: Path) -> set[str]:
     """The modules loaded by the end of ``iodiag-analyze INPUT... --format json`` in a fresh
-    interpreter (the command's own `main`, run in process to read `sys.modules` after it)."""
-    code = (
-        "import sys\n"
-        "from analyzer.cli import main\n"
-        "sys.argv = ['iodiag-analyze', *sys.argv[1:]]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as end:\n"
-        "    assert end.code in (0, None), end.code\n"
-        "print('\\n'.join(sorted(sys.modules)))\n"
-    )
+    interpreter."""
     out = tmp_path / "report.json"
-    args = [*map(str, inputs), "--format", "json", "-o", str(out)]
-    run = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT
-    )
-    assert run.returncode == 0, run.stderr
+    loaded = modules_after_cli(*map(str, inputs), "--format", "json", "-o", str(out))
     assert out.stat().st_size > 0
-    return set(run.stdout.split())
+    return loaded
 
 
 @pytest.mark.slow
