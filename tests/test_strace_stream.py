@@ -12,6 +12,7 @@ import pytest
 from analyzer import store
 from analyzer.derive.strace import StraceTables, derive_trace, stream_input, trace_tables
 from analyzer.derive.strace_stream import StreamOptions, TraceStream
+from analyzer.formats.strace import ParsedLines
 from analyzer.inputs import iter_line_chunks, open_input
 from tests.strace_traces import FIXTURES, parsed_in_small_chunks
 
@@ -29,6 +30,19 @@ def tables_of(trace: StraceTables) -> dict[str, pa.Table]:
         "exits": trace.exits,
         "tasks": trace.tasks,
     }
+
+
+def spilled(path: Path, work: Path, options: StreamOptions, keep: bool = True) -> ParsedLines:
+    """`path` read as the command reads it (16 KiB chunks) and derived with `options` in the
+    work directory `work`."""
+    source = open_input(path)
+    try:
+        with store.work_dir(work, keep=keep):
+            return stream_input(
+                iter_line_chunks(source.stream, chunk_bytes=1 << 14), str(path), options=options
+            )
+    finally:
+        source.close()
 
 
 @pytest.mark.slow
@@ -102,16 +116,8 @@ def test_a_spilled_trace_derived_again_from_the_start_equals_one_window(
         return restarts[-1]
 
     monkeypatch.setattr(TraceStream, "_check_start", check)
-    source = open_input(path)
-    try:
-        with store.work_dir(tmp_path / "work", keep=True):
-            parsed = stream_input(
-                iter_line_chunks(source.stream, chunk_bytes=1 << 14),
-                str(path),
-                options=StreamOptions(window_lines=500, lookahead_lines=16, step_lines=7),
-            )
-    finally:
-        source.close()
+    options = StreamOptions(window_lines=500, lookahead_lines=16, step_lines=7)
+    parsed = spilled(path, tmp_path / "work", options)
     assert restarts == [True]
     assert parsed.trace is not None
     for name, table in tables_of(whole).items():
@@ -141,16 +147,7 @@ def test_a_trace_of_several_windows_is_spilled_to_parquet_and_read_back(tmp_path
     back in call order equals the one-window derivation, and the files stay when kept."""
     path = FIXTURES / "strace" / "logs" / "pool8.f_tt_T.log"
     whole = derive_trace(str(path), parsed_in_small_chunks(path))
-    source = open_input(path)
-    try:
-        with store.work_dir(tmp_path / "work", keep=True):
-            parsed = stream_input(
-                iter_line_chunks(source.stream, chunk_bytes=1 << 14),
-                str(path),
-                options=StreamOptions(window_lines=500, lookahead_lines=16),
-            )
-    finally:
-        source.close()
+    parsed = spilled(path, tmp_path / "work", StreamOptions(window_lines=500, lookahead_lines=16))
     assert parsed.trace is not None
     for name, table in tables_of(whole).items():
         assert tables_of(parsed.trace)[name].equals(table), name
@@ -205,14 +202,7 @@ def test_a_spilled_trace_gives_the_heap_back_once_a_window(
     monkeypatch.setattr(strace_stream, "give_back_free_memory", lambda: given.append("window"))
     options = StreamOptions(window_lines=500, lookahead_lines=16, step_lines=100)
     lines = sum(1 for _ in path.open(encoding="utf-8", errors="replace"))
-    source = open_input(path)
-    try:
-        with store.work_dir(tmp_path / "work"):
-            stream_input(
-                iter_line_chunks(source.stream, chunk_bytes=1 << 14), str(path), options=options
-            )
-    finally:
-        source.close()
+    spilled(path, tmp_path / "work", options, keep=False)
     assert lines > 1500
     assert len(given) == (lines - 1) // 500
     given.clear()
