@@ -12,36 +12,32 @@ import pytest
 from analyzer import engine
 
 
-def test_a_query_out_of_memory_is_retried_within_the_retry_limit(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("failing", "ladder"),
+    [
+        # the retry within RETRY_LIMIT is enough
+        ({engine.MEMORY_LIMIT}, [engine.MEMORY_LIMIT, engine.RETRY_LIMIT]),
+        # the limit is lifted only when the retry runs out too
+        (
+            {engine.MEMORY_LIMIT, engine.RETRY_LIMIT},
+            [engine.MEMORY_LIMIT, engine.RETRY_LIMIT, None],
+        ),
+    ],
+    ids=["retried-within-the-retry-limit", "lifted-after-the-retry"],
+)
+def test_a_query_out_of_memory_climbs_the_ladder_of_limits(
+    monkeypatch: pytest.MonkeyPatch, failing: set[str], ladder: list[str | None]
 ) -> None:
     limits: list[str | None] = []
     run = engine._run
 
     def tight(work: Any, setup: Any, tables: Any, limit: str | None) -> Any:
         limits.append(limit)
-        if limit == engine.MEMORY_LIMIT:
+        if limit in failing:
             raise duckdb.OutOfMemoryException("failed to pin block")
         return run(work, setup, tables, limit)
 
     monkeypatch.setattr(engine, "_run", tight)
     result = engine.query("SELECT sum(x) AS total FROM t", t=pa.table({"x": [1, 2, 3]}))
     assert result["total"].to_pylist() == [6]
-    assert limits == [engine.MEMORY_LIMIT, engine.RETRY_LIMIT]
-
-
-def test_the_limit_is_lifted_only_when_the_retry_runs_out_too(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    limits: list[str | None] = []
-    run = engine._run
-
-    def tight(work: Any, setup: Any, tables: Any, limit: str | None) -> Any:
-        limits.append(limit)
-        if limit is not None:
-            raise duckdb.OutOfMemoryException("failed to pin block")
-        return run(work, setup, tables, limit)
-
-    monkeypatch.setattr(engine, "_run", tight)
-    assert engine.query("SELECT 1 AS one")["one"].to_pylist() == [1]
-    assert limits == [engine.MEMORY_LIMIT, engine.RETRY_LIMIT, None]
+    assert limits == ladder
