@@ -99,6 +99,9 @@ class DirectReader(CollapseReader):
     KEY_SHARE = 0.5
     """Past this share of new lines in a block read by line, the next are read by key."""
     PROBE = 8
+    """Every this many blocks named by key, `_keep_by_key` checks whether lines repeat."""
+    LINE_SHARE = 0.5
+    """At most this share of new lines in a probed block: read it by line."""
     LINE_LIMIT = 300_000
     """Frame lines whose text is remembered; past this the memory restarts (between
     blocks: nothing refers to it)."""
@@ -138,55 +141,104 @@ class DirectReader(CollapseReader):
 
     # -- naming ---------------------------------------------------------------------------
 
-    def _learn(self, all_lines: list[bytes], keys: list[bytes] | None = None) -> None:
+    def _learn(self, lines: list[bytes]) -> None:
         """Name the frame lines never seen (those starting with a blank; others are named
-        when met), or, given their `keys`, the keys never seen."""
-        texts = self.texts if keys is None else self.key_texts
-        java_texts = self.java_texts if keys is None else self.java_key_texts
+        when met), and choose how the next block is named (`_by_key`)."""
+        texts = self.texts
+        if len(texts) > self.LINE_LIMIT:
+            texts.clear()
+            self.java_texts.clear()
+        new = set(lines).difference(texts)
+        share = len(new) / max(1, len(lines))
+        self._by_key = self._blocks > self.LINE_BLOCKS and share > self.KEY_SHARE
+        todo = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
+        if todo:
+            for line in self._name(todo, self._simple, texts, self.java_texts):
+                self._read(line)
+
+    def _learn_keys(self, keys: list[bytes], lines_of: Callable[[], list[bytes]]) -> None:
+        """Name the keys never seen (those of lines starting with a blank); `lines_of()`
+        gives the lines the keys were made of, when one must be read whole."""
+        texts = self.key_texts
+        java_texts = self.java_key_texts
         if len(texts) > self.LINE_LIMIT:
             texts.clear()
             java_texts.clear()
-        new = set(all_lines if keys is None else keys).difference(texts)
-        if keys is None:
-            share = len(new) / max(1, len(all_lines))
-            self._by_key = self._blocks > self.LINE_BLOCKS and share > self.KEY_SHARE
-            lines = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
-        else:
-            lines = [key for key in new if key[:1] == b"\x00"]
-        if not lines:
+        todo = [key for key in set(keys).difference(texts) if key[:1] == b"\x00"]
+        if not todo:
             return
-        joined = b"\n".join(lines)
-        pattern = self._simple if keys is None else self._simple_keyed
+        slow = self._name(todo, self._simple_keyed, texts, java_texts)
+        if not slow:
+            return
+        lines = lines_of()
+        # a key's line: by a dictionary of them all only when many are wanted
+        line_of = dict(zip(keys, lines, strict=True)) if len(slow) > 4 else None
+        for key in slow:
+            line = line_of[key] if line_of is not None else lines[keys.index(key)]
+            text = self._key_text(key, line)
+            if text is None:
+                del texts[key]
+                java_texts.pop(key, None)
+            else:
+                texts[key] = text
+                if self.java_seen:
+                    java_texts[key] = text if b"/" not in text else _java_text(text)
+
+    def _name(
+        self,
+        todo: list[bytes],
+        pattern: re.Pattern[bytes],
+        texts: dict[bytes, bytes],
+        java_texts: dict[bytes, bytes],
+    ) -> list[bytes]:
+        """Name the simple lines (or keys) of `todo` in `texts` (and `java_texts`) at once
+        (`pattern`: `simple_frame_pattern`); the others, which the caller reads whole."""
+        joined = b"\n".join(todo)
         found = map(b"".join, pattern.findall(OFFSET.sub(b"", joined)))
         named_text = b"\n".join(found).replace(b";", b":").translate(None, b"\"'")
         named = named_text.split(b"\n")
-        texts.update(zip(lines, named, strict=True))
+        texts.update(zip(todo, named, strict=True))
         if self.java_seen:
             java = JAVA_CLASS_L.sub(b"", named_text).split(b"\n")
-            java_texts.update(zip(lines, java, strict=True))
-        slow = list(compress(lines, map(not_, named)))  # not simple: read them whole
+            java_texts.update(zip(todo, java, strict=True))
+        slow = list(compress(todo, map(not_, named)))  # not simple: read them whole
         if b"->" in joined or b".(" in joined:  # the pattern does not judge these
-            slow += [line for line in lines if b"->" in line or b".(" in line]
-        if keys is None:
-            for line in slow:
-                self._read(line)
-        elif slow:
-            line_of = dict(zip(keys, all_lines, strict=True))
-            for key in slow:
-                text = self._key_text(key, line_of[key])
-                if text is None:
-                    del texts[key]
-                    java_texts.pop(key, None)
-                else:
-                    texts[key] = text
-                    if self.java_seen:
-                        java_texts[key] = text if b"/" not in text else _java_text(text)
+            slow += [line for line in todo if b"->" in line or b".(" in line]
+        return slow
+
+    @staticmethod
+    def _lines_of(text: bytes, after: int) -> list[bytes]:
+        """The lines of `text` but the last `after`, and an empty one (the end of the last
+        piece)."""
+        lines = text.split(b"\n")
+        if after:
+            del lines[-after:]
+        lines.append(b"")
+        return lines
+
+    def _keep_by_key(self, lines: list[bytes]) -> bool:
+        """Whether to go on naming by key: most lines of the second half of `lines` are
+        not in the first (`LINE_SHARE`; a set difference, where reading the block by line
+        to find out named every new line: 2-3 times a block named by key). Else the block
+        is read by line, which decides again (`KEY_SHARE`)."""
+        half = len(lines) // 2
+        new = set(lines[half:]).difference(lines[:half])
+        if len(new) / max(1, len(lines) - half) > self.LINE_SHARE:
+            return True
+        self._by_key = False
+        return False
 
     def _key_text(self, key: bytes, line: bytes) -> bytes | None:
         """The name of every line with this key (`line` is one), None when the address
         decides (``--addrs`` and ``[unknown]``, or an address that is not the whole first
         word for the script's regular expression)."""
         match = FRAME.match(line)
+        if match is None and b" (" not in key:
+            # the script's frame needs " (" after the address (a word, which holds no blank
+            # nor parenthesis): no line with this key is a frame, nor a header (a blank
+            # starts it)
+            self.unrecognized += 1
+            return SKIP
         if match is None or match.end(1) != len(line) - len(key) + 1:
             return None
         frame = read_frame(line)
@@ -286,21 +338,30 @@ class DirectReader(CollapseReader):
                 return
             text = text[first + 2 :]
             end = len(text)
-        lines = text.split(b"\n")
-        if end < len(text):  # drop the empty line at `end` and the lines after it
-            del lines[len(lines) - text.count(b"\n", end) :]
-        lines.append(b"")  # the end of the last piece
         self._blocks += 1
-        names = lines
-        if self._by_key and self._blocks % self.PROBE and b"\x00" not in text:
+        after = text.count(b"\n", end)  # lines after `end`
+        split: list[list[bytes]] = []  # the lines, once split
+
+        def lines_of() -> list[bytes]:
+            if not split:
+                split.append(self._lines_of(text, after))
+            return split[0]
+
+        by_key = self._by_key and b"\x00" not in text
+        if by_key and self._blocks % self.PROBE == 0:
+            by_key = self._keep_by_key(lines_of())
+        if by_key:
+            # the lines' keys: the lines themselves are split only when one is read whole
             names = ADDRESSES.sub(b"\n\x00", b"\n" + text)[1:].split(b"\n")
-            del names[len(lines) - 1 :]
+            if after:
+                del names[-after:]
             names.append(b"")
-            self._learn(lines, names)
+            self._learn_keys(names, lines_of)
             name_of = self.key_texts.__getitem__
             java_name_of = self.java_key_texts.__getitem__
         else:
-            self._learn(lines)
+            names = lines_of()
+            self._learn(names)
             name_of = self.texts.__getitem__
             java_name_of = self.java_texts.__getitem__
         templates = self._templates
@@ -311,11 +372,15 @@ class DirectReader(CollapseReader):
         counts = self.counts
         get = counts.get
         start = 0
-        for stop in compress(range(len(lines)), map(not_, lines)):
+        for stop in compress(range(len(names)), map(not_, names)):
             if stop == start:  # empty lines in a row
                 start += 1
                 continue
-            head = lines[start]
+            head = names[start]
+            if head[:1] == b"\x00":  # a key: a line starting with a blank, no header
+                self._general(b"\n".join(lines_of()[start:stop]))
+                start = stop + 1
+                continue
             # the header's template (`header_key`, inline), or first the line without
             # its time, which gives the same header and period when the time is one
             # (`_by_line_without_time`)
@@ -351,7 +416,7 @@ class DirectReader(CollapseReader):
                 # remembers it, without the call
                 known = whole_lines[head] if head in whole_lines else self._header_of(head)
                 if known is None:
-                    self._general(b"\n".join(lines[start:stop]))
+                    self._general(b"\n".join(lines_of()[start:stop]))
                     start = stop + 1
                     continue
                 header_id, period = known
@@ -368,7 +433,7 @@ class DirectReader(CollapseReader):
                 else:
                     known = self._header_of(head, template, digits)
                     if known is None:
-                        self._general(b"\n".join(lines[start:stop]))
+                        self._general(b"\n".join(lines_of()[start:stop]))
                         start = stop + 1
                         continue
                     header_id, period = known
@@ -385,11 +450,11 @@ class DirectReader(CollapseReader):
                 named_of = map(java_name_of if java else name_of, names[stop - 1 : start : -1])
                 joined = b";".join(filter(None, named_of))
             except KeyError:
-                named = self._lookup(lines[start + 1 : stop], java)
+                named = self._lookup(lines_of()[start + 1 : stop], java)
                 named.reverse()
                 joined = b";".join(filter(None, named))
             if MARK in joined:
-                self._general(b"\n".join(lines[start:stop]))
+                self._general(b"\n".join(lines_of()[start:stop]))
             elif root is not None:
                 key = root + b";" + joined if joined else root
                 counts[key] = get(key, 0) + period
