@@ -81,8 +81,8 @@ JAVA_CLASS_L = re.compile(rb"^L(?=[^\n]*/)", re.MULTILINE)
 """The ``L`` that the script drops from a name with a ``/`` under a ``java...`` root (in
 names of simple lines: one name per line)."""
 ADDRESSES = re.compile(rb"\n[ \t\f\v\r]+\w+")
-"""The indent and address of every line but the first (give the text a newline first): a
-line's key is the line with them replaced by a NUL. Most frame lines name the same with
+"""The indent and address of every line but the first: a line's key is the line with them
+replaced by a NUL. Most frame lines name the same with
 any address, so when most lines are new (every address differs), they are named by key."""
 OFFSET = re.compile(rb"\+0x[\da-f]+(?= \([^()\n]*\)$)", re.MULTILINE)
 """The offset the script removes from the symbol of a line whose DSO has no parentheses."""
@@ -95,7 +95,8 @@ class DirectReader(CollapseReader):
     owner (`StreamingFolder`) keeps it up to date."""
 
     LINE_BLOCKS = 1
-    """Blocks always read by line first (the first has only new lines)."""
+    """Blocks always read by line first; the next is read by key when `_keep_by_key`
+    finds its lines do not repeat."""
     KEY_SHARE = 0.5
     """Past this share of new lines in a block read by line, the next are read by key."""
     PROBE = 8
@@ -136,6 +137,10 @@ class DirectReader(CollapseReader):
         self._by_key = False
         """Whether blocks are named by key (most lines of the last block read by line were
         new); every `PROBE`-th block is read by line to check again."""
+        self._prefixes: list[bytes | None] = []
+        """Header id -> its root and ``;`` (None for an event left out), from `root_of`."""
+        self._java_ids: set[int] = set()
+        """The header ids whose root starts with ``java``."""
         self._kernel = options.kernel or options.all
         self._jit = options.jit or options.all
 
@@ -223,10 +228,8 @@ class DirectReader(CollapseReader):
         is read by line, which decides again (`KEY_SHARE`)."""
         half = len(lines) // 2
         new = set(lines[half:]).difference(lines[:half])
-        if len(new) / max(1, len(lines) - half) > self.LINE_SHARE:
-            return True
-        self._by_key = False
-        return False
+        self._by_key = len(new) / max(1, len(lines) - half) > self.LINE_SHARE
+        return self._by_key
 
     def _key_text(self, key: bytes, line: bytes) -> bytes | None:
         """The name of every line with this key (`line` is one), None when the address
@@ -347,12 +350,17 @@ class DirectReader(CollapseReader):
                 split.append(self._lines_of(text, after))
             return split[0]
 
-        by_key = self._by_key and b"\x00" not in text
-        if by_key and self._blocks % self.PROBE == 0:
-            by_key = self._keep_by_key(lines_of())
+        if b"\x00" in text:  # keys start with NUL
+            by_key = False
+        elif self._by_key:
+            by_key = self._blocks % self.PROBE != 0 or self._keep_by_key(lines_of())
+        else:  # the first block after those read by line: lines repeat in it, or by key
+            by_key = self._blocks == self.LINE_BLOCKS + 1 and self._keep_by_key(lines_of())
         if by_key:
             # the lines' keys: the lines themselves are split only when one is read whole
-            names = ADDRESSES.sub(b"\n\x00", b"\n" + text)[1:].split(b"\n")
+            # (not the first line: that of a piece, read as a header or, when it starts
+            # with a blank, given to the token replay: as its key would be)
+            names = ADDRESSES.sub(b"\n\x00", text).split(b"\n")
             if after:
                 del names[-after:]
             names.append(b"")
@@ -364,11 +372,9 @@ class DirectReader(CollapseReader):
             self._learn(names)
             name_of = self.texts.__getitem__
             java_name_of = self.java_texts.__getitem__
-        templates = self._templates
-        untimed_ids = self._by_line_without_time
-        untimed_get = untimed_ids.get
-        whole_lines = self._lines
-        roots = self.root_of
+        untimed_get = self._by_line_without_time.get
+        prefixes = self._prefixes
+        java_ids = self._java_ids
         counts = self.counts
         get = counts.get
         start = 0
@@ -377,75 +383,32 @@ class DirectReader(CollapseReader):
                 start += 1
                 continue
             head = names[start]
-            if head[:1] == b"\x00":  # a key: a line starting with a blank, no header
-                self._general(b"\n".join(lines_of()[start:stop]))
-                start = stop + 1
-                continue
-            # the header's template (`header_key`, inline), or first the line without
-            # its time, which gives the same header and period when the time is one
-            # (`_by_line_without_time`)
+            # the header by its line without the time, when it has one (the common case,
+            # inline), else `_header_at`
             known: tuple[int, int] | None = None
             colon = head.find(b": ")
-            template: tuple[bytes, int, bytes] | None = None
-            digits: bytes | None = None
-            untimed: bytes | None = None
-            if colon > 0:
+            if colon > 0 and head[0]:  # (0: a key, a line starting with a blank)
                 blank = head.rfind(b" ", 0, colon)
                 whole, dot, fraction = head[blank + 1 : colon].partition(b".")
                 if dot and whole.isdigit() and fraction.isdigit():
-                    untimed = head[: blank + 1] + head[colon:]
-                    known = untimed_get(untimed)
-                    if known is not None:
-                        header_id, period = known
-                        untimed = None
-                    else:
-                        rest = head[colon + 1 :]
-                        stripped = rest.lstrip(b" ")
-                        space = stripped.find(b" ")
-                        digits = stripped[:space]
-                        if space > 0 and digits.isdigit():
-                            template = (
-                                head[: blank + 1],
-                                len(rest) - len(stripped),
-                                stripped[space:],
-                            )
-                        else:
-                            template, digits = (head[: blank + 1], -1, rest), None
-            if known is None and template is None:
-                # a header without a time (no template): its whole line, as `_header_of`
-                # remembers it, without the call
-                known = whole_lines[head] if head in whole_lines else self._header_of(head)
+                    known = untimed_get(head[: blank + 1] + head[colon:])
+            if known is None:
+                known = self._header_at(head)
                 if known is None:
                     self._general(b"\n".join(lines_of()[start:stop]))
                     start = stop + 1
                     continue
-                header_id, period = known
-            elif known is None and template is not None:
-                entry = templates.get(template)
-                if entry is not None:
-                    header_id, fixed = entry
-                    if fixed is not None:
-                        period = fixed
-                    else:  # the template's digits are the period
-                        period = 1 if digits == b"0" else int(cast(bytes, digits))
-                    if untimed is not None and len(untimed_ids) < self.TEMPLATE_LIMIT:
-                        untimed_ids[untimed] = (header_id, period)
-                else:
-                    known = self._header_of(head, template, digits)
-                    if known is None:
-                        self._general(b"\n".join(lines_of()[start:stop]))
-                        start = stop + 1
-                        continue
-                    header_id, period = known
-            if header_id >= len(roots):  # (a header first met here or in a replayed piece)
-                self.on_headers()
-            root = roots[header_id]
+            header_id, period = known
+            if header_id >= len(prefixes):  # (a header first met here or in a replayed piece)
+                self._extend_prefixes(header_id)
+            prefix = prefixes[header_id]
             if stop == start + 1:
-                if root is not None:
+                if prefix is not None:
+                    root = prefix[:-1]
                     counts[root] = get(root, 0) + period
                 start = stop + 1
                 continue
-            java = root is not None and root[:4] == b"java"
+            java = header_id in java_ids
             try:  # every line named (a KeyError when not): the common case, in C
                 named_of = map(java_name_of if java else name_of, names[stop - 1 : start : -1])
                 joined = b";".join(filter(None, named_of))
@@ -455,7 +418,56 @@ class DirectReader(CollapseReader):
                 joined = b";".join(filter(None, named))
             if MARK in joined:
                 self._general(b"\n".join(lines_of()[start:stop]))
-            elif root is not None:
-                key = root + b";" + joined if joined else root
+            elif prefix is not None:
+                key = prefix + joined if joined else prefix[:-1]
                 counts[key] = get(key, 0) + period
             start = stop + 1
+
+    def _extend_prefixes(self, header_id: int) -> None:
+        """Make `_prefixes` (and `_java_ids`) reach `header_id`."""
+        roots = self.root_of
+        if header_id >= len(roots):
+            self.on_headers()
+        prefixes = self._prefixes
+        for root in roots[len(prefixes) :]:
+            if root is not None and root[:4] == b"java":
+                self._java_ids.add(len(prefixes))
+            prefixes.append(None if root is None else root + b";")
+
+    def _header_at(self, head: bytes) -> tuple[int, int] | None:
+        """(header id, period) of the first line of a piece, when the script reads it as
+        a header; None when not, or when it starts with NUL (a key: a line starting with
+        a blank; the token replay reads a real one).
+
+        By the line's template (`header_key`, inline), which remembers the line without
+        its time (`_by_line_without_time`) for the next; else by the whole line."""
+        if head[0] == 0:
+            return None
+        colon = head.find(b": ")
+        if colon > 0:
+            blank = head.rfind(b" ", 0, colon)
+            whole, dot, fraction = head[blank + 1 : colon].partition(b".")
+            if dot and whole.isdigit() and fraction.isdigit():
+                rest = head[colon + 1 :]
+                stripped = rest.lstrip(b" ")
+                space = stripped.find(b" ")
+                digits: bytes | None = stripped[:space]
+                template = (head[: blank + 1], len(rest) - len(stripped), stripped[space:])
+                if not (space > 0 and cast(bytes, digits).isdigit()):
+                    template, digits = (head[: blank + 1], -1, rest), None
+                entry = self._templates.get(template)
+                if entry is None:
+                    return self._header_of(head, template, digits)
+                header_id, fixed = entry
+                if fixed is not None:
+                    period = fixed
+                else:  # the template's digits are the period
+                    period = 1 if digits == b"0" else int(cast(bytes, digits))
+                untimed_ids = self._by_line_without_time
+                if len(untimed_ids) < self.TEMPLATE_LIMIT:
+                    untimed_ids[head[: blank + 1] + head[colon:]] = (header_id, period)
+                return header_id, period
+        # a header without a time (no template): its whole line, as `_header_of`
+        # remembers it, without the call
+        whole_lines = self._lines
+        return whole_lines[head] if head in whole_lines else self._header_of(head)
