@@ -157,3 +157,24 @@ def test_direct_folding_equals_the_reader(text: str, size: int, mode: str) -> No
     finally:
         for name, value in zip(_MODE_ATTRIBUTES, saved, strict=True):
             setattr(DirectReader, name, value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_callers_named_late_keep_java_names_apart(mode: str) -> None:
+    """HAND-WRITTEN: the same callers under a root that is not ``java`` and under ``java``
+    (which drops the ``L`` of a class name), after an unindented frame line that is named
+    only when first met (so their names are joined late, `DirectReader._chain`)."""
+    sample = b"%s 1 [000] 1.0: 1 cycles: \n\t%x leaf (/x)\n7f Lorg/a/B;.m (/y)\n\t3 main (/x)\n\n"
+    roots = [b"prog", b"prog", b"java", b"prog", b"java", b"java"]
+    data = b"".join(sample % (root, n) for n, root in enumerate(roots * 3))
+    saved = [getattr(DirectReader, name) for name in _MODE_ATTRIBUTES]
+    for name, value in zip(_MODE_ATTRIBUTES, MODES[mode] or saved, strict=True):
+        setattr(DirectReader, name, value)
+    try:
+        expected = _reference(data, CollapseOptions())
+        assert b"java;main;org/a/B:.m;leaf 9\n" in expected
+        for size in (40, 70, 130, len(data)):
+            assert _direct(data, CollapseOptions(), size) == expected, size
+    finally:
+        for name, value in zip(_MODE_ATTRIBUTES, saved, strict=True):
+            setattr(DirectReader, name, value)

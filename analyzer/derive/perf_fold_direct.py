@@ -5,8 +5,11 @@ keeps every sample as ids (a header id and a tuple of frame ids) that
 `analyzer.derive.perf_fold` names later. When the options are known up front (``--format
 folded``), `DirectReader` names each frame line once, when first met, and adds every common
 piece (a header, then frame lines) to the folded counts as text: one lookup for the header
-(the reader's templates), then, in C, a lookup per frame line and a join. Pieces of any other
-shape still go to the reader's token replay (`general`), which `perf_fold` folds.
+(the reader's templates), one for the leaf (the first frame line) and one for the callers
+(the other frame lines together, whose names are joined once, when first met). A piece whose
+lines are not all named so is read line by line (a lookup per line and a join, in C); pieces
+of any other shape still go to the reader's token replay (`general`), which `perf_fold`
+folds.
 
 Frame lines never seen are named a block at a time: most are "simple" (an indented address,
 a symbol with no character the script rewrites, an offset, a DSO without parentheses), and
@@ -19,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from itertools import compress
-from operator import not_
+from operator import itemgetter, not_
 from typing import cast
 
 from analyzer.config import CollapseOptions
@@ -98,11 +102,14 @@ class DirectReader(CollapseReader):
     """Blocks always read by line first; the next is read by key when `_keep_by_key`
     finds its lines do not repeat."""
     KEY_SHARE = 0.5
-    """Past this share of new lines in a block read by line, the next are read by key."""
+    """Past this share of pieces with new callers in a block named by line, the next are
+    named by key."""
     PROBE = 8
     """Every this many blocks named by key, `_keep_by_key` checks whether lines repeat."""
     LINE_SHARE = 0.5
     """At most this share of new lines in a probed block: read it by line."""
+    CHAIN_BYTES = 32 << 20
+    """Bytes of callers remembered (`_chains`); past this the memory restarts."""
     LINE_LIMIT = 300_000
     """Frame lines whose text is remembered; past this the memory restarts (between
     blocks: nothing refers to it)."""
@@ -135,8 +142,16 @@ class DirectReader(CollapseReader):
         (header id, period), for lines whose template (`header_key`) is remembered: every
         line with the same text around a time has the same template and period digits."""
         self._by_key = False
-        """Whether blocks are named by key (most lines of the last block read by line were
-        new); every `PROBE`-th block is read by line to check again."""
+        """Whether blocks are named by key (most callers of the last block named by line
+        were new); every `PROBE`-th block is probed again (`_keep_by_key`)."""
+        self._chains: dict[bytes, bytes] = {}
+        """The lines of a piece's callers (all its frame lines but the first) -> their
+        names, root end first, joined (`_chain`)."""
+        self._java_chains: dict[bytes, bytes] = {}
+        self._key_chains: dict[bytes, bytes] = {}
+        """The same by the lines' keys."""
+        self._java_key_chains: dict[bytes, bytes] = {}
+        self._chain_bytes = 0
         self._prefixes: list[bytes | None] = []
         """Header id -> its root and ``;`` (None for an event left out), from `root_of`."""
         self._java_ids: set[int] = set()
@@ -145,49 +160,6 @@ class DirectReader(CollapseReader):
         self._jit = options.jit or options.all
 
     # -- naming ---------------------------------------------------------------------------
-
-    def _learn(self, lines: list[bytes]) -> None:
-        """Name the frame lines never seen (those starting with a blank; others are named
-        when met), and choose how the next block is named (`_by_key`)."""
-        texts = self.texts
-        if len(texts) > self.LINE_LIMIT:
-            texts.clear()
-            self.java_texts.clear()
-        new = set(lines).difference(texts)
-        share = len(new) / max(1, len(lines))
-        self._by_key = self._blocks > self.LINE_BLOCKS and share > self.KEY_SHARE
-        todo = [line for line in new if line[:1] and line[0] in _BLANK_STARTS]
-        if todo:
-            for line in self._name(todo, self._simple, texts, self.java_texts):
-                self._read(line)
-
-    def _learn_keys(self, keys: list[bytes], lines_of: Callable[[], list[bytes]]) -> None:
-        """Name the keys never seen (those of lines starting with a blank); `lines_of()`
-        gives the lines the keys were made of, when one must be read whole."""
-        texts = self.key_texts
-        java_texts = self.java_key_texts
-        if len(texts) > self.LINE_LIMIT:
-            texts.clear()
-            java_texts.clear()
-        todo = [key for key in set(keys).difference(texts) if key[:1] == b"\x00"]
-        if not todo:
-            return
-        slow = self._name(todo, self._simple_keyed, texts, java_texts)
-        if not slow:
-            return
-        lines = lines_of()
-        # a key's line: by a dictionary of them all only when many are wanted
-        line_of = dict(zip(keys, lines, strict=True)) if len(slow) > 4 else None
-        for key in slow:
-            line = line_of[key] if line_of is not None else lines[keys.index(key)]
-            text = self._key_text(key, line)
-            if text is None:
-                del texts[key]
-                java_texts.pop(key, None)
-            else:
-                texts[key] = text
-                if self.java_seen:
-                    java_texts[key] = text if b"/" not in text else _java_text(text)
 
     def _name(
         self,
@@ -211,21 +183,12 @@ class DirectReader(CollapseReader):
             slow += [line for line in todo if b"->" in line or b".(" in line]
         return slow
 
-    @staticmethod
-    def _lines_of(text: bytes, after: int) -> list[bytes]:
-        """The lines of `text` but the last `after`, and an empty one (the end of the last
-        piece)."""
-        lines = text.split(b"\n")
-        if after:
-            del lines[-after:]
-        lines.append(b"")
-        return lines
-
-    def _keep_by_key(self, lines: list[bytes]) -> bool:
-        """Whether to go on naming by key: most lines of the second half of `lines` are
-        not in the first (`LINE_SHARE`; a set difference, where reading the block by line
-        to find out named every new line: 2-3 times a block named by key). Else the block
-        is read by line, which decides again (`KEY_SHARE`)."""
+    def _keep_by_key(self, text: bytes, end: int) -> bool:
+        """Whether to name the block ``text[:end]`` by key: most lines of its second half
+        are not in its first (`LINE_SHARE`; a set difference, where naming the block by
+        line to find out named every new line: 2-3 times a block named by key). Else it
+        is named by line, which decides again (`KEY_SHARE`)."""
+        lines = text[:end].split(b"\n")
         half = len(lines) // 2
         new = set(lines[half:]).difference(lines[:half])
         self._by_key = len(new) / max(1, len(lines) - half) > self.LINE_SHARE
@@ -329,9 +292,13 @@ class DirectReader(CollapseReader):
     def _block(self, text: bytes, end: int) -> None:
         """Count the pieces of ``text[:end]``, which an empty line ends (at `end`).
 
-        The pieces are read as runs of lines between empty lines of one list (the lines
-        are split, hashed and looked up once; the lines after `end` are split too, and
-        dropped, rather than the text copied)."""
+        A piece is split only at its first two newlines: its header, its leaf (the first
+        frame line) and the lines of its callers, looked up together (`_chains`: the
+        callers' names, root end first, joined). So a common piece costs the header, two
+        lookups and the count, however many frame lines it has; the names of the leaves
+        and callers never seen are made before, a block at a time (`_learn_pieces`). A
+        piece that does not read so (a line not named by its key, a header inside, ...)
+        is read line by line (`_count`)."""
         if self._open is not None:  # the piece read line by line ends here
             text = text[:end]
             first = text.find(b"\n\n")
@@ -342,34 +309,191 @@ class DirectReader(CollapseReader):
             text = text[first + 2 :]
             end = len(text)
         self._blocks += 1
-        after = text.count(b"\n", end)  # lines after `end`
-        split: list[list[bytes]] = []  # the lines, once split
-
-        def lines_of() -> list[bytes]:
-            if not split:
-                split.append(self._lines_of(text, after))
-            return split[0]
-
         if b"\x00" in text:  # keys start with NUL
             by_key = False
         elif self._by_key:
-            by_key = self._blocks % self.PROBE != 0 or self._keep_by_key(lines_of())
+            by_key = self._blocks % self.PROBE != 0 or self._keep_by_key(text, end)
         else:  # the first block after those read by line: lines repeat in it, or by key
-            by_key = self._blocks == self.LINE_BLOCKS + 1 and self._keep_by_key(lines_of())
+            by_key = self._blocks == self.LINE_BLOCKS + 1 and self._keep_by_key(text, end)
+        # by key, the pieces of the lines' keys (not the first line: that of a piece, read
+        # as a header or, when it starts with a blank, given to the token replay: as its
+        # key would be); the replacement keeps every newline, so the pieces of the text
+        # and of its keys are the same
+        keyed = ADDRESSES.sub(b"\n\x00", text) if by_key else text
+        pieces = keyed.split(b"\n\n")
+        if end < len(text):
+            pieces.pop()  # after `end`: the next block's
+        real: list[list[bytes]] = [] if by_key else [pieces]
+
+        def real_piece(index: int) -> bytes:
+            if not real:
+                real.append(text.split(b"\n\n"))
+            return real[0][index].lstrip(b"\n")
+
         if by_key:
-            # the lines' keys: the lines themselves are split only when one is read whole
-            # (not the first line: that of a piece, read as a header or, when it starts
-            # with a blank, given to the token replay: as its key would be)
-            names = ADDRESSES.sub(b"\n\x00", text).split(b"\n")
-            if after:
-                del names[-after:]
-            names.append(b"")
-            self._learn_keys(names, lines_of)
+            texts, java_texts = self.key_texts, self.java_key_texts
+            chains, java_chains = self._key_chains, self._java_key_chains
+        else:
+            texts, java_texts = self.texts, self.java_texts
+            chains, java_chains = self._chains, self._java_chains
+        rows = self._learn_pieces(pieces, by_key)
+        untimed_get = self._by_line_without_time.get
+        prefixes = self._prefixes
+        java_ids = self._java_ids
+        counts = self.counts
+        get = counts.get
+        for index, (head, leaf, callers) in enumerate(rows):
+            if not head:  # empty lines in a row
+                continue
+            # the header by its line without the time, when it has one (the common case,
+            # inline), else `_header_at`
+            known: tuple[int, int] | None = None
+            colon = head.find(b": ")
+            if colon > 0 and head[0]:  # (0: a key, a line starting with a blank)
+                blank = head.rfind(b" ", 0, colon)
+                whole, dot, fraction = head[blank + 1 : colon].partition(b".")
+                if dot and whole.isdigit() and fraction.isdigit():
+                    known = untimed_get(head[: blank + 1] + head[colon:])
+            if known is None:
+                known = self._header_at(head)
+                if known is None:
+                    self._general(real_piece(index))
+                    continue
+            header_id, period = known
+            if header_id >= len(prefixes):  # (a header first met here or in a replayed piece)
+                self._extend_prefixes(header_id)
+            prefix = prefixes[header_id]
+            if leaf is None:  # the header alone
+                if prefix is not None:
+                    root = prefix[:-1]
+                    counts[root] = get(root, 0) + period
+                continue
+            java = header_id in java_ids
+            try:  # the common case: the leaf and the callers named
+                if java:
+                    name = java_texts[leaf]
+                    chain = java_chains[callers] if callers is not None else b""
+                else:
+                    name = texts[leaf]
+                    chain = chains[callers] if callers is not None else b""
+            except KeyError:  # (a Java root's callers are joined when first met)
+                names = java_texts if java else texts
+                known_name = names.get(leaf)
+                known_chain = (
+                    b""
+                    if callers is None
+                    else self._chain(callers, names, java_chains if java else chains)
+                )
+                if known_name is None or known_chain is None:
+                    piece = pieces[index].lstrip(b"\n")
+                    self._count([*piece.split(b"\n"), b""], partial(real_piece, index), by_key)
+                    continue
+                name, chain = known_name, known_chain
+            joined = (chain + b";" + name if chain else name) if name else chain
+            if MARK in joined:
+                self._general(real_piece(index))
+            elif prefix is not None:
+                key = prefix + joined if joined else prefix[:-1]
+                counts[key] = get(key, 0) + period
+
+    def _learn_pieces(
+        self, pieces: list[bytes], by_key: bool
+    ) -> list[tuple[bytes, bytes | None, bytes | None]]:
+        """(header, leaf, callers) of each piece (an empty header: no piece; None: no
+        leaf, no callers), once the leaves and the lines of the callers never seen are
+        named (by key: the keys) and the callers never seen joined (`_chains`). Chooses
+        how the next block is named (`_by_key`): by key when most callers are new."""
+        rows: list[tuple[bytes, bytes | None, bytes | None]] = []
+        add = rows.append
+        for piece in pieces:
+            if not piece or piece[0] == 10:
+                piece = piece.lstrip(b"\n")
+            head, newline, body = piece.partition(b"\n")
+            if not newline:
+                add((head, None, None))
+                continue
+            leaf, newline, callers = body.partition(b"\n")
+            add((head, leaf, callers if newline else None))
+        if by_key:
+            texts, java_texts = self.key_texts, self.java_key_texts
+            chains, java_chains = self._key_chains, self._java_key_chains
+            pattern = self._simple_keyed
+        else:
+            texts, java_texts = self.texts, self.java_texts
+            chains, java_chains = self._chains, self._java_chains
+            pattern = self._simple
+        if len(texts) > self.LINE_LIMIT:
+            texts.clear()
+            java_texts.clear()
+            chains.clear()
+            java_chains.clear()
+        new_chains = set(map(itemgetter(2), rows)).difference(chains)
+        new_chains.discard(None)
+        if not by_key:
+            share = len(new_chains) / max(1, len(rows))
+            self._by_key = self._blocks > self.LINE_BLOCKS and share > self.KEY_SHARE
+        lines = set(map(itemgetter(1), rows))
+        if new_chains:
+            lines.update(b"\n".join(new_chains).split(b"\n"))
+        lines.discard(None)
+        todo = [
+            line
+            for line in lines.difference(texts)
+            if line[:1] and (line[0] == 0 if by_key else line[0] in _BLANK_STARTS)
+        ]
+        if todo:
+            slow = self._name(todo, pattern, texts, java_texts)
+            for line in slow:
+                if by_key:
+                    text = self._key_text(line, b"\t0" + line[1:])
+                    if text is None:
+                        texts.pop(line, None)
+                        java_texts.pop(line, None)
+                        continue
+                    texts[line] = text
+                    if self.java_seen:
+                        java_texts[line] = text if b"/" not in text else _java_text(text)
+                else:
+                    self._read(line)
+        if new_chains:
+            if self._chain_bytes > self.CHAIN_BYTES:
+                for known in (self._chains, self._java_chains, self._key_chains):
+                    known.clear()
+                self._java_key_chains.clear()
+                self._chain_bytes = 0
+            for callers in new_chains:
+                self._chain(callers, texts, chains)  # (not named: read line by line)
+                if self.java_seen:
+                    self._chain(callers, java_texts, java_chains)
+        return rows
+
+    def _chain(
+        self, callers: bytes, names: dict[bytes, bytes], chains: dict[bytes, bytes]
+    ) -> bytes | None:
+        """The joined names of `callers` (the lines, root end first) by `names`,
+        remembered in `chains`; None when one is not named."""
+        named = list(map(names.get, callers.split(b"\n")))
+        if None in named:
+            return None
+        named.reverse()
+        chain = chains[callers] = b";".join(filter(None, named))
+        self._chain_bytes += len(callers)
+        return chain
+
+    def _count(self, names: list[bytes], lines_of: Callable[[], bytes], by_key: bool) -> None:
+        """Count one piece whose lines (by key: keys) are `names` (and an empty line),
+        line by line; `lines_of()` gives the piece's text."""
+        real: list[list[bytes]] = []
+
+        def real_lines() -> list[bytes]:
+            if not real:
+                real.append([*lines_of().split(b"\n"), b""])
+            return real[0]
+
+        if by_key:
             name_of = self.key_texts.__getitem__
             java_name_of = self.java_key_texts.__getitem__
         else:
-            names = lines_of()
-            self._learn(names)
             name_of = self.texts.__getitem__
             java_name_of = self.java_texts.__getitem__
         untimed_get = self._by_line_without_time.get
@@ -383,8 +507,6 @@ class DirectReader(CollapseReader):
                 start += 1
                 continue
             head = names[start]
-            # the header by its line without the time, when it has one (the common case,
-            # inline), else `_header_at`
             known: tuple[int, int] | None = None
             colon = head.find(b": ")
             if colon > 0 and head[0]:  # (0: a key, a line starting with a blank)
@@ -395,7 +517,7 @@ class DirectReader(CollapseReader):
             if known is None:
                 known = self._header_at(head)
                 if known is None:
-                    self._general(b"\n".join(lines_of()[start:stop]))
+                    self._general(b"\n".join(real_lines()[start:stop]))
                     start = stop + 1
                     continue
             header_id, period = known
@@ -409,15 +531,15 @@ class DirectReader(CollapseReader):
                 start = stop + 1
                 continue
             java = header_id in java_ids
-            try:  # every line named (a KeyError when not): the common case, in C
+            try:  # every line named (a KeyError when not)
                 named_of = map(java_name_of if java else name_of, names[stop - 1 : start : -1])
                 joined = b";".join(filter(None, named_of))
             except KeyError:
-                named = self._lookup(lines_of()[start + 1 : stop], java)
+                named = self._lookup(real_lines()[start + 1 : stop], java)
                 named.reverse()
                 joined = b";".join(filter(None, named))
             if MARK in joined:
-                self._general(b"\n".join(lines_of()[start:stop]))
+                self._general(b"\n".join(real_lines()[start:stop]))
             elif prefix is not None:
                 key = prefix + joined if joined else prefix[:-1]
                 counts[key] = get(key, 0) + period
