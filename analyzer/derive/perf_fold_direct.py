@@ -326,9 +326,12 @@ class DirectReader(CollapseReader):
         real: list[list[bytes]] = [] if by_key else [pieces]
 
         def real_piece(index: int) -> bytes:
-            if not real:
-                real.append(text.split(b"\n\n"))
-            return real[0][index].lstrip(b"\n")
+            piece = pieces[index]
+            if b"\x00" in piece:  # a key in it: the piece of the text
+                if not real:
+                    real.append(text.split(b"\n\n"))
+                piece = real[0][index]
+            return piece.lstrip(b"\n")
 
         if by_key:
             texts, java_texts = self.key_texts, self.java_key_texts
