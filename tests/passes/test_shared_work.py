@@ -77,7 +77,7 @@ def test_the_paths_of_a_slice_are_computed_once(monkeypatch: pytest.MonkeyPatch)
     (trace,) = inputs.traces
     rows = trace.syscalls.num_rows
     assert rows > 97 * 3
-    assert sum(computed) == rows  # each slice once, though five passes read them
+    assert sum(computed) == rows  # each slice once, though six passes read them
     assert not trace.memo  # not kept beyond the passes
 
 
