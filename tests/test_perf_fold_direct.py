@@ -61,6 +61,7 @@ SYMBOLS = [
     "f_[j]",
     "é→",
     "a\x00b",
+    "w 1 x",  # header-like without its address
 ]
 DSOS = [
     "/lib/x.so",
@@ -108,7 +109,7 @@ header_lines = st.builds(
 )
 samples = st.builds(
     lambda header, frames, extra: "\n".join([header, *frames, *extra]),
-    header_lines,
+    st.one_of(header_lines, header_lines, frame_lines),  # (frames without a header)
     st.lists(frame_lines, max_size=6),
     st.lists(st.one_of(header_lines, st.just("# c"), st.just("   ")), max_size=1),
 )
@@ -129,16 +130,51 @@ def _direct(data: bytes, options: CollapseOptions, size: int) -> bytes:
     return folded_text(folder.items())
 
 
-@pytest.mark.parametrize("by_key", [False, True], ids=["by-line", "by-key"])
+MODES = {
+    "by-line": None,
+    # (LINE_BLOCKS, KEY_SHARE, LINE_SHARE, PROBE): every block but the first named by key
+    "by-key": (0, -1.0, -1.0, 3),
+    # by key and by line in turn (a probe every second block goes back to lines)
+    "alternating": (0, -1.0, 2.0, 2),
+    # by key when most of a block's lines are new, back by line when a probe (every
+    # second block) finds most of its lines repeated
+    "by-share": (0, 0.6, 0.6, 2),
+}
+_MODE_ATTRIBUTES = ("LINE_BLOCKS", "KEY_SHARE", "LINE_SHARE", "PROBE")
+
+
+@pytest.mark.parametrize("mode", MODES)
 @SETTINGS
 @given(text=dumps, size=st.sampled_from([50, 300, 1 << 20]))
-def test_direct_folding_equals_the_reader(text: str, size: int, by_key: bool) -> None:
+def test_direct_folding_equals_the_reader(text: str, size: int, mode: str) -> None:
     data = text.encode("utf-8")
-    saved = DirectReader.LINE_BLOCKS, DirectReader.KEY_SHARE, DirectReader.PROBE
-    if by_key:  # every block but the first (and every third) named by key
-        DirectReader.LINE_BLOCKS, DirectReader.KEY_SHARE, DirectReader.PROBE = 0, -1.0, 3
+    saved = [getattr(DirectReader, name) for name in _MODE_ATTRIBUTES]
+    for name, value in zip(_MODE_ATTRIBUTES, MODES[mode] or saved, strict=True):
+        setattr(DirectReader, name, value)
     try:
         for options in OPTION_SETS:
             assert _direct(data, options, size) == _reference(data, options), options
     finally:
-        DirectReader.LINE_BLOCKS, DirectReader.KEY_SHARE, DirectReader.PROBE = saved
+        for name, value in zip(_MODE_ATTRIBUTES, saved, strict=True):
+            setattr(DirectReader, name, value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_callers_named_late_keep_java_names_apart(mode: str) -> None:
+    """HAND-WRITTEN: the same callers under a root that is not ``java`` and under ``java``
+    (which drops the ``L`` of a class name), after an unindented frame line that is named
+    only when first met (so their names are joined late, `DirectReader._chain`)."""
+    sample = b"%s 1 [000] 1.0: 1 cycles: \n\t%x leaf (/x)\n7f Lorg/a/B;.m (/y)\n\t3 main (/x)\n\n"
+    roots = [b"prog", b"prog", b"java", b"prog", b"java", b"java"]
+    data = b"".join(sample % (root, n) for n, root in enumerate(roots * 3))
+    saved = [getattr(DirectReader, name) for name in _MODE_ATTRIBUTES]
+    for name, value in zip(_MODE_ATTRIBUTES, MODES[mode] or saved, strict=True):
+        setattr(DirectReader, name, value)
+    try:
+        expected = _reference(data, CollapseOptions())
+        assert b"java;main;org/a/B:.m;leaf 9\n" in expected
+        for size in (40, 70, 130, len(data)):
+            assert _direct(data, CollapseOptions(), size) == expected, size
+    finally:
+        for name, value in zip(_MODE_ATTRIBUTES, saved, strict=True):
+            setattr(DirectReader, name, value)

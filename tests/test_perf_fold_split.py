@@ -110,9 +110,11 @@ def test_every_cut_between_samples_folds_the_same(name: str) -> None:
 
 @pytest.fixture
 def by_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks named by key (`DirectReader.ADDRESSES`) from the second on, but every 3rd."""
+    """Blocks named by key (`DirectReader.ADDRESSES`) from the second on, but every 3rd
+    (a probe that always finds lines repeated)."""
     monkeypatch.setattr(DirectReader, "LINE_BLOCKS", 0)
     monkeypatch.setattr(DirectReader, "KEY_SHARE", -1.0)
+    monkeypatch.setattr(DirectReader, "LINE_SHARE", 2.0)
     monkeypatch.setattr(DirectReader, "PROBE", 3)
 
 
