@@ -265,10 +265,11 @@ def analyze(
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
     # it is given back after the pass, so the passes' reads do not add up.
     release = directory.release_pages
-    # Side by side whatever the trace's length: once the merge of a spilled trace no longer
-    # grew with it (store.ParquetSink.write_sorted), the 30M-line trace ran its passes beside
-    # its sections within 861 MiB, where one after the other it had peaked at 1,080 MiB
-    # (in the merge) and above 12M calls they had always run one after the other.
+    # Side by side whatever the trace's length (above 12M calls they ran one after the other
+    # until the merge of a spilled trace stopped growing with it, store.ParquetSink.
+    # write_sorted): 30M lines peak at 861 MiB (1,080 before, in the merge), 100M lines at
+    # 1,758 MiB (1,845 before), set by a section's query retried within engine.RETRY_LIMIT
+    # beside the passes.
     if config.threads < 2:
         with store.PageWatch(directory):
             findings = run_passes(seen, config.passes, release)
