@@ -80,15 +80,40 @@ def _brackets(plain: str, depth: int) -> str:
 ARGS_BRACKETS = rf"^{_brackets(_PLAIN_TOP, DEPTH)}$"
 
 
-def args_fit(args: pa.Array, kinds: pa.Array) -> np.ndarray:
+def distinct(args: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """The texts as one dictionary-encoded array.
+
+    The checks below run once per distinct text: a trace repeats its arguments (11-39% of
+    them are distinct in the fixtures' real captures). One array, not chunks: pyarrow compiles
+    a regular expression again for every chunk of a chunked array (4-9 ms for these)."""
+    if isinstance(args, pa.ChunkedArray):
+        args = args.combine_chunks()
+    return pc.dictionary_encode(args)
+
+
+def shapes_fit(encoded: pa.DictionaryArray) -> pa.BooleanArray:
+    """For each text of the dictionary, whether it matches both `ARGS_TOKENS` and
+    `ARGS_BRACKETS`."""
+    texts = encoded.dictionary
+    return pc.and_(
+        pc.match_substring_regex(texts, ARGS_TOKENS),
+        pc.match_substring_regex(texts, ARGS_BRACKETS),
+    )
+
+
+def args_fit(
+    args: pa.Array | pa.ChunkedArray,
+    kinds: pa.Array | pa.ChunkedArray,
+    encoded: pa.DictionaryArray | None = None,
+) -> np.ndarray:
     """Per record of the scanner (`kind` syscall, unfinished or resumed), whether the grammar
-    reads its `args` as the scanner took them."""
+    reads its `args` as the scanner took them (`encoded`: their `distinct`, when the caller
+    has it)."""
     if len(args) == 0:
         return np.zeros(0, dtype=bool)
-    fit = pc.and_(
-        pc.match_substring_regex(args, ARGS_TOKENS),
-        pc.match_substring_regex(args, ARGS_BRACKETS),
-    )
+    if encoded is None:
+        encoded = distinct(args)
+    fit = pc.take(shapes_fit(encoded), encoded.indices)
     # Only an exit half may start with " " (pre-5.0, or " => ") or ", "; only an entry half may
     # end with ", ".
     leading = pc.or_(pc.starts_with(args, " "), pc.starts_with(args, ", "))

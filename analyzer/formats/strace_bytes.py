@@ -25,7 +25,13 @@ import pyarrow.compute as pc
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_TIMESTAMP = r"(?:\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6}|\.\d{9})? |\d{7,11}\.(?:\d{6}|\d{9}) )"
+# An epoch time is at most 10 digits, 9e9 s excluded: 9e9 s and up may be 2^63 ns or more (as
+# in `wide_numbers.SUSPECT`), the only field of this tier that can overflow its int64 column (a
+# pid has 9 digits at most, a return value 18 or 16 hex digits, a duration 9). Such a line is
+# left to the other tiers, which check it (`wide_numbers`).
+_TIMESTAMP = (
+    r"(?:\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6}|\.\d{9})? |(?:\d{7,9}|[0-8]\d{9})\.(?:\d{6}|\d{9}) )"
+)
 # Any text without the substring " = " (a DFA over: after a space, after " =").
 _ARGS_WITHOUT_EQUALS = r"(?:[^ ]| +(?:[^ =]|=[^ ]))*(?: +=?)?"
 _RETURN = r"(?:-?\d{1,18}|0x[0-9a-f]{1,16}|\?)"
@@ -38,12 +44,6 @@ SIMPLE_LINE = (
 )
 
 _UNFINISHED = " <unfinished ...>"
-_WIDE_EPOCH = r"^(?:\d{1,9} {1,8})?(?:\d{11}|9\d{9})\."
-"""A SIMPLE_LINE whose epoch time may be 2^63 ns or more (9e9 s and up, as in
-`wide_numbers.SUSPECT`): the only field of this tier that can overflow its int64 column (a
-pid has 9 digits at most, a return value 18 or 16 hex digits, a duration 9). Such a line
-is left to the other tiers, which check it (`wide_numbers`); anchored, the match stops after
-a few bytes of every other line."""
 _MESSAGE_LOOKBACK = 256
 _LONG_MESSAGE = rf"\([^()]{{{_MESSAGE_LOOKBACK - 2},}}\)(?: <[0-9.]+>)?$"
 _KINDS = pa.array(["syscall", "unfinished", "resumed"], pa.string())
@@ -186,20 +186,33 @@ class LineBytes:
         tiling = pa.Array.from_buffers(
             pa.string(), 2 * len(chosen), [None, pa.py_buffer(bounds), self.buffer]
         )
-        index = np.cumsum(valid, dtype=np.int64)
-        index = np.maximum(2 * index - 2, 0)
-        return pc.take(tiling, int64_array(index, valid))
+        # An index without nulls takes pyarrow's fast path; the null rows are spread in after.
+        taken = pc.take(tiling, pa.array(np.arange(0, 2 * len(chosen), 2, dtype=np.int64)))
+        if len(chosen) == len(valid):
+            return taken
+        lengths = np.zeros(len(valid), dtype=np.int32)
+        lengths[chosen] = np.diff(np.frombuffer(taken.buffers()[1], np.int32)[: len(chosen) + 1])
+        offsets = np.zeros(len(valid) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        return pa.Array.from_buffers(
+            pa.string(), len(valid), [validity, pa.py_buffer(offsets), taken.buffers()[2]]
+        )
 
 
 def simple_mask(lines: pa.StringArray) -> np.ndarray:
     """Which lines have one of the shapes this tier reads, with no number too wide for its
     column (so `wide_numbers.suspect_lines` need not look at them)."""
     simple = pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False)
+    simple = pc.and_not(simple, interrupted(lines)).to_numpy(zero_copy_only=False)
     # An errno message longer than `scan_simple` looks back for its "(" goes to the regex tier.
-    long_message = pc.fill_null(pc.match_substring_regex(lines, _LONG_MESSAGE), False)
-    wide = pc.fill_null(pc.match_substring_regex(lines, _WIDE_EPOCH), False)
-    left = pc.or_(pc.or_(long_message, wide), interrupted(lines))
-    return pc.and_not(simple, left).to_numpy(zero_copy_only=False)
+    # Only a line at least that long can hold one: the others are not searched.
+    offsets = LineBytes(lines).offsets
+    rows = np.flatnonzero(simple & (np.diff(offsets) >= _MESSAGE_LOOKBACK))
+    if len(rows):
+        long_message = pc.match_substring_regex(lines.take(pa.array(rows)), _LONG_MESSAGE)
+        simple[rows[pc.fill_null(long_message, False).to_numpy(zero_copy_only=False)]] = False
+    return simple
 
 
 def interrupted(lines: pa.StringArray) -> pa.BooleanArray:
@@ -425,22 +438,40 @@ def _duration_fields(
     return duration_open, duration_ns
 
 
+_HEX_OR_OCTAL = r"^0(?:x[0-9a-f]+|[0-7]+)$"
+
+
 def parse_retval(retnum: pa.Array) -> pa.Array:
     """Return values as int64, read as the grammar reads them: ``0x`` hex, a leading ``0``
     octal (``umask`` prints ``022``), otherwise decimal; ``?`` is null. pyarrow casts only
     decimal, so the rare hex and octal values are converted in Python."""
-    special = pc.fill_null(pc.match_substring_regex(retnum, r"^0(?:x[0-9a-f]+|[0-7]+)$"), False)
-    decimal_text = pc.if_else(
-        pc.or_(special, pc.fill_null(pc.equal(retnum, "?"), False)),
-        pa.scalar(None, pa.string()),
-        retnum,
+    retnum = pc.cast(retnum, pa.string())
+    # Only a text of two or more bytes that starts with "0" can be hex or octal: the regex
+    # looks at those alone (a few in a million lines), the others are decimal.
+    candidates = np.flatnonzero(
+        pc.fill_null(pc.starts_with(retnum, "0"), False).to_numpy(zero_copy_only=False)
+        & (np.diff(LineBytes(retnum).offsets) > 1)
+    )
+    special = np.zeros(len(retnum), dtype=bool)
+    if len(candidates):
+        found = pc.match_substring_regex(retnum.take(pa.array(candidates)), _HEX_OR_OCTAL)
+        special[candidates[pc.fill_null(found, False).to_numpy(zero_copy_only=False)]] = True
+    question = pc.fill_null(pc.equal(retnum, "?"), False).to_numpy(zero_copy_only=False)
+    # The decimal texts: the same buffers, the others masked as null.
+    bits = np.zeros(retnum.offset + len(retnum), dtype=bool)
+    bits[retnum.offset :] = retnum.is_valid().to_numpy(zero_copy_only=False) & ~special & ~question
+    decimal_text = pa.Array.from_buffers(
+        pa.string(),
+        len(retnum),
+        [pa.py_buffer(np.packbits(bits, bitorder="little")), *retnum.buffers()[1:]],
+        offset=retnum.offset,
     )
     decimal = pc.cast(decimal_text, pa.int64())
-    if not pc.any(special).as_py():
+    if not special.any():
         return decimal
-    texts = pc.filter(retnum, special).to_pylist()
+    texts = retnum.take(pa.array(np.flatnonzero(special))).to_pylist()
     values = pa.array([_wrap_int64(int(text, 0 if text[1] == "x" else 8)) for text in texts])
-    return pc.replace_with_mask(decimal, special, pc.cast(values, pa.int64()))
+    return pc.replace_with_mask(decimal, pa.array(special), pc.cast(values, pa.int64()))
 
 
 def _wrap_int64(value: int) -> int:
