@@ -209,6 +209,37 @@ def test_args_fit_on_distinct_texts_equals_every_row(path: Path) -> None:
     assert 0 < fit.sum() < len(fit) or fit.all()
 
 
+_NESTED = st.deferred(
+    lambda: st.one_of(
+        st.sampled_from(["1", "x=1", "k:2", '"s"', "NULL", "1 => 2", "a == b", "3</x>"]),
+        st.tuples(
+            st.sampled_from([("{", "}"), ("[", "]"), ("f(", ")"), ("{", "]")]),
+            st.lists(_NESTED, max_size=3),
+        ).map(lambda pair: pair[0][0] + ", ".join(pair[1]) + pair[0][1]),
+    )
+)
+"""Generated: argument texts nested up to any depth (`ARGS_BRACKETS` takes four levels), in
+all the kinds of brackets, with the members each kind allows or refuses, some unmatched."""
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(_NESTED, min_size=1, max_size=3).map(", ".join), max_size=10))
+def test_args_fit_on_distinct_texts_equals_every_row_at_any_depth(texts: list[str]) -> None:
+    args = pa.chunked_array([pa.array(texts, pa.string())], pa.string())
+    kinds = pa.chunked_array([pa.array(["syscall"] * len(texts), pa.string())], pa.string())
+    fit = strace_args_shape.args_fit(args, kinds)
+    assert fit.tolist() == _old_args_fit(args, kinds).tolist()
+
+
+def test_deep_arguments_take_the_full_bracket_check() -> None:
+    # Hand-written: four levels (kept), five levels and an unmatched bracket (refused).
+    texts = ["{a={b={c={d=1}}}}", "{a={b={c={d={e=1}}}}}", "{a={b={c={d=1}}]}", "[1, 2]"]
+    args = pa.chunked_array([pa.array(texts, pa.string())])
+    kinds = pa.chunked_array([pa.array(["syscall"] * len(texts), pa.string())])
+    fit = strace_args_shape.args_fit(args, kinds)
+    assert fit.tolist() == _old_args_fit(args, kinds).tolist() == [True, False, False, True]
+
+
 def _old_parse_chunk(chunk, engine: str):  # type: ignore[no-untyped-def]
     """`strace._parse_chunk` with the glued-line check on every record at the end, as it was."""
     table, rejected, _ = strace._parse_records(chunk, engine)

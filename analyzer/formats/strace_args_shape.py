@@ -78,6 +78,11 @@ def _brackets(plain: str, depth: int) -> str:
 
 
 ARGS_BRACKETS = rf"^{_brackets(_PLAIN_TOP, DEPTH)}$"
+_SHALLOW_BRACKETS = rf"^{_brackets(_PLAIN_TOP, DEPTH - 1)}$"
+"""`ARGS_BRACKETS` one level shallower: what it matches, `ARGS_BRACKETS` matches (each level
+adds alternatives). pyarrow compiles a pattern on every call, and this one in a quarter of the
+time (1 ms against 3.7): `ARGS_BRACKETS` is tried only on the texts it refuses, which real
+traces rarely have."""
 
 
 def distinct(args: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
@@ -91,14 +96,17 @@ def distinct(args: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
     return pc.dictionary_encode(args)
 
 
-def shapes_fit(encoded: pa.DictionaryArray) -> pa.BooleanArray:
+def shapes_fit(encoded: pa.DictionaryArray) -> np.ndarray:
     """For each text of the dictionary, whether it matches both `ARGS_TOKENS` and
     `ARGS_BRACKETS`."""
     texts = encoded.dictionary
-    return pc.and_(
-        pc.match_substring_regex(texts, ARGS_TOKENS),
-        pc.match_substring_regex(texts, ARGS_BRACKETS),
-    )
+    tokens = pc.match_substring_regex(texts, ARGS_TOKENS).to_numpy(zero_copy_only=False)
+    brackets = pc.match_substring_regex(texts, _SHALLOW_BRACKETS).to_numpy(zero_copy_only=False)
+    deeper = np.flatnonzero(tokens & ~brackets)
+    if len(deeper):
+        found = pc.match_substring_regex(texts.take(pa.array(deeper)), ARGS_BRACKETS)
+        brackets[deeper] = found.to_numpy(zero_copy_only=False)
+    return tokens & brackets
 
 
 def args_fit(
@@ -113,7 +121,7 @@ def args_fit(
         return np.zeros(0, dtype=bool)
     if encoded is None:
         encoded = distinct(args)
-    fit = pc.take(shapes_fit(encoded), encoded.indices)
+    fit = pc.take(pa.array(shapes_fit(encoded), pa.bool_()), encoded.indices)
     # Only an exit half may start with " " (pre-5.0, or " => ") or ", "; only an entry half may
     # end with ", ".
     leading = pc.or_(pc.starts_with(args, " "), pc.starts_with(args, ", "))

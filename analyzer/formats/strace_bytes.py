@@ -377,15 +377,19 @@ def _clock_fields(
         group = np.flatnonzero(width == candidate)
         if len(group) == 0:
             continue
-        at = rows[group]
+        # Usually every row has the one width: no gather or scatter of rows then.
+        every = len(group) == count
+        at = slice(None) if every else rows[group]
+        first = start if every else start[group]
+        digits = raw.window(first, candidate) - np.uint8(_ZERO)  # the digits' values, in bytes
         # int32 is exact here: hours to seconds stay below 2**31, as do nine digits.
-        digits = raw.window(start[group], candidate).astype(np.int32) - _ZERO
-        ts_space[at] = start[group] + candidate
+        hhmmss = [digits[:, column].astype(np.int32) for column in (0, 1, 3, 4, 6, 7)]
+        ts_space[at] = first + candidate
         seconds[at] = (
-            (digits[:, 0] * 10 + digits[:, 1]) * 3600
-            + (digits[:, 3] * 10 + digits[:, 4]) * 60
-            + digits[:, 6] * 10
-            + digits[:, 7]
+            (hhmmss[0] * 10 + hhmmss[1]) * 3600
+            + (hhmmss[2] * 10 + hhmmss[3]) * 60
+            + hhmmss[4] * 10
+            + hhmmss[5]
         )
         if candidate > 8:
             places = candidate - 9
@@ -446,17 +450,18 @@ def parse_retval(retnum: pa.Array) -> pa.Array:
     octal (``umask`` prints ``022``), otherwise decimal; ``?`` is null. pyarrow casts only
     decimal, so the rare hex and octal values are converted in Python."""
     retnum = pc.cast(retnum, pa.string())
+    raw = LineBytes(retnum)
+    size = raw.end - raw.start
+    valid = retnum.is_valid().to_numpy(zero_copy_only=False) & (size > 0)
+    first = np.where(valid, raw.at(raw.start), 0)
     # Only a text of two or more bytes that starts with "0" can be hex or octal: the regex
     # looks at those alone (a few in a million lines), the others are decimal.
-    candidates = np.flatnonzero(
-        pc.fill_null(pc.starts_with(retnum, "0"), False).to_numpy(zero_copy_only=False)
-        & (np.diff(LineBytes(retnum).offsets) > 1)
-    )
+    candidates = np.flatnonzero((first == ord("0")) & (size > 1))
     special = np.zeros(len(retnum), dtype=bool)
     if len(candidates):
         found = pc.match_substring_regex(retnum.take(pa.array(candidates)), _HEX_OR_OCTAL)
         special[candidates[pc.fill_null(found, False).to_numpy(zero_copy_only=False)]] = True
-    question = pc.fill_null(pc.equal(retnum, "?"), False).to_numpy(zero_copy_only=False)
+    question = (first == ord("?")) & (size == 1)
     # The decimal texts: the same buffers, the others masked as null.
     bits = np.zeros(retnum.offset + len(retnum), dtype=bool)
     bits[retnum.offset :] = retnum.is_valid().to_numpy(zero_copy_only=False) & ~special & ~question
