@@ -180,6 +180,63 @@ def test_spans_equal_a_take_with_nulls(
     assert spans.to_pylist() == _old_spans(raw, start, end, valid).to_pylist()
 
 
+# --- LineBytes.number -------------------------------------------------------------------------
+
+
+def _old_number(raw: strace_bytes.LineBytes, start: np.ndarray, end: np.ndarray, valid: np.ndarray):
+    """Every digit in a right-aligned matrix, times its power of ten."""
+    width = np.where(valid, np.clip(end - start, 0, 18), 0)
+    most = int(width.max(initial=0))
+    if most == 0:
+        return np.zeros(len(start), dtype=np.int64)
+    columns = np.arange(most, dtype=np.int64)
+    digits = raw.window(start + width - most, most).astype(np.int64) - ord("0")
+    digits[columns < (most - width)[:, None]] = 0
+    return digits @ (10 ** columns[::-1])
+
+
+@given(
+    st.lists(
+        st.tuples(st.text("0123456789", max_size=12), st.text(" x", max_size=2), st.booleans()),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_number_read_eight_digits_at_a_time_equals_the_digit_matrix(
+    rows: list[tuple[str, str, bool]],
+) -> None:
+    # The digits of each line (its first row at the data's start), then other bytes.
+    lines = pa.array([digits + tail for digits, tail, _ in rows], pa.string())
+    raw = strace_bytes.LineBytes(lines)
+    end = raw.start + np.array([len(digits) for digits, _, _ in rows])
+    valid = np.array([flag for _, _, flag in rows])
+    for start in (raw.start, np.minimum(raw.start + 1, end)):
+        assert (
+            raw.number(start, end, valid).tolist() == _old_number(raw, start, end, valid).tolist()
+        )
+
+
+def test_number_of_a_line_at_the_data_start() -> None:
+    # Hand-written: short numbers in the first 8 bytes of the data, and after them.
+    lines = pa.array(["123", "4", "56789012", "345678901", "7 x"], pa.string())
+    raw = strace_bytes.LineBytes(lines)
+    end = raw.start + np.array([3, 1, 8, 9, 1])
+    valid = np.ones(5, dtype=bool)
+    assert raw.number(raw.start, end, valid).tolist() == [123, 4, 56789012, 345678901, 7]
+    assert raw.number(raw.start + 1, end, valid).tolist() == [23, 0, 6789012, 45678901, 0]
+
+
+def test_duration_read_eight_bytes_at_a_time() -> None:
+    # Hand-written: the usual <S.UUUUUU> durations, first line at the data's start.
+    lines = pa.array(["<0.000001>", "x <9.999999>", "<1.500000>", "ab"], pa.string())
+    raw = strace_bytes.LineBytes(lines)
+    found = np.array([True, True, True, False])
+    opened, duration = strace_bytes._duration_fields(raw, raw.end, found)
+    assert duration.tolist() == [1000, 9_999_999_000, 1_500_000_000, 0]
+    assert (opened[:3] - raw.start[:3]).tolist() == [0, 2, 0]
+    assert opened[3] == -1
+
+
 # --- args_fit and the glued-line check --------------------------------------------------------
 
 

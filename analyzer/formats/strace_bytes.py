@@ -94,6 +94,12 @@ class LineBytes:
         buffer = lines.buffers()[2]
         self.buffer = buffer if buffer is not None else pa.py_buffer(b"")
         self.data = np.frombuffer(self.buffer, dtype=np.uint8)
+        # The 8 bytes from each position as one little-endian integer (an unaligned view).
+        self.words = (
+            np.ndarray((len(self.data) - 7,), "<u8", self.buffer, strides=(1,))
+            if len(self.data) >= 8
+            else None
+        )
         self.start = self.offsets[:-1].astype(np.int64)
         self.end = self.offsets[1:].astype(np.int64)
         # The bounds of the rows that `seek` walks in (see `restrict`).
@@ -119,6 +125,17 @@ class LineBytes:
         most = int(width.max(initial=0))
         if most == 0:
             return np.zeros(len(start), dtype=np.int64)
+        if most <= 8 and self.words is not None:
+            # One word per row ending at the last digit (from the data's start when the row
+            # lies in its first 8 bytes, shifted up to end there), the bytes before the digits
+            # masked off: eight digits with leading zeros.
+            right = start + width
+            base = np.where(width > 0, np.maximum(right - 8, 0), 0)
+            word = self.words[base] << (8 * np.where(width > 0, base + 8 - right, 0)).astype(
+                np.uint64
+            )
+            keep = np.where(width > 0, _ONES << (8 * (8 - width)).astype(np.uint64), 0)
+            return eight_digits(word & keep.astype(np.uint64))
         # All digits in one gather, right-aligned so that column k has weight 10**(most-1-k).
         columns = np.arange(most, dtype=np.int64)
         digits = self.window(start + width - most, most).astype(np.int64) - _ZERO
@@ -198,6 +215,19 @@ class LineBytes:
         return pa.Array.from_buffers(
             pa.string(), len(valid), [validity, pa.py_buffer(offsets), taken.buffers()[2]]
         )
+
+
+_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def eight_digits(word: np.ndarray) -> np.ndarray:
+    """The number written by the 8 ASCII digits (or zero bytes, read as 0) of each
+    little-endian word, first digit in the lowest byte: three multiply-shift steps that
+    combine digit pairs, then pairs of pairs, then the halves (SWAR)."""
+    word = ((word & np.uint64(0x0F0F_0F0F_0F0F_0F0F)) * np.uint64(2561)) >> np.uint64(8)
+    word = ((word & np.uint64(0x00FF_00FF_00FF_00FF)) * np.uint64(6553601)) >> np.uint64(16)
+    word = ((word & np.uint64(0x0000_FFFF_0000_FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
+    return word.astype(np.int64)
 
 
 def simple_mask(lines: pa.StringArray) -> np.ndarray:
@@ -425,11 +455,12 @@ def _duration_fields(
     duration_ns = np.zeros(count, dtype=np.int64)
     usual = has_duration & (raw.at(line_end - 10) == ord("<")) & (raw.at(line_end - 8) == ord("."))
     rows = np.flatnonzero(usual)
-    if len(rows):
-        digits = raw.window(line_end[rows] - 9, 8).astype(np.int32) - _ZERO
-        micros = digits[:, 2:] @ 10 ** np.arange(5, -1, -1, dtype=np.int32)
+    if raw.words is not None and len(rows):  # (a row of 10 bytes or more means 8 bytes of data)
+        word = raw.words[line_end[rows] - 9]  # "S.UUUUUU"
+        micros = eight_digits(word & np.uint64(0xFFFF_FFFF_FFFF_0000))
+        whole = (word & np.uint64(0xFF)).astype(np.int64) - _ZERO
         duration_open[rows] = line_end[rows] - 10
-        duration_ns[rows] = digits[:, 0] * np.int64(1_000_000_000) + micros * np.int64(1000)
+        duration_ns[rows] = whole * 1_000_000_000 + micros * 1000
     other = has_duration & ~usual
     if other.any():
         opened = raw.seek(line_end - 1, -1, b"<", 24, other)
