@@ -180,6 +180,26 @@ def test_spans_equal_a_take_with_nulls(
     assert spans.to_pylist() == _old_spans(raw, start, end, valid).to_pylist()
 
 
+# --- LineBytes.ends_with ----------------------------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["^C", " <unfinished ...>", ">", ".", "é", " ", "y" * 16])).map(
+            "".join
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_ends_with_on_bytes_equals_arrows(texts: list[str]) -> None:
+    lines = pa.array(texts, pa.string())
+    raw = strace_bytes.LineBytes(lines)
+    for suffix in (strace_bytes._UNFINISHED, strace_bytes._INTERRUPTED):
+        found = raw.ends_with(raw.start, raw.end, suffix.encode())
+        assert found.tolist() == pc.ends_with(lines, suffix).to_pylist()
+
+
 # --- LineBytes.number -------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ SIMPLE_LINE = (
 )
 
 _UNFINISHED = " <unfinished ...>"
+_INTERRUPTED = "^C" + _UNFINISHED
 _MESSAGE_LOOKBACK = 256
 _LONG_MESSAGE = rf"\([^()]{{{_MESSAGE_LOOKBACK - 2},}}\)(?: <[0-9.]+>)?$"
 _KINDS = pa.array(["syscall", "unfinished", "resumed"], pa.string())
@@ -173,6 +174,21 @@ class LineBytes:
             low, high = low[walking], high[walking]
         return found
 
+    def ends_with(self, start: np.ndarray, end: np.ndarray, suffix: bytes) -> np.ndarray:
+        """Whether bytes [start, end) of each row end with `suffix` (of 2 bytes or more): the
+        last two bytes are compared on every row, the others only where those match."""
+        size = len(suffix)
+        found = (
+            (end - start >= size)
+            & (self.at(end - 1) == suffix[-1])
+            & (self.at(end - 2) == suffix[-2])
+        )
+        rows = np.flatnonzero(found)
+        if len(rows):
+            tail = self.window(end[rows] - size, size)
+            found[rows] = (tail == np.frombuffer(suffix, dtype=np.uint8)).all(axis=1)
+        return found
+
     def window(self, start: np.ndarray, width: int) -> np.ndarray:
         """The `width` bytes from each start, as rows of a 2-D array (positions clipped as
         in `at`); one gather through a sliding-window view instead of a position matrix."""
@@ -234,11 +250,14 @@ def simple_mask(lines: pa.StringArray) -> np.ndarray:
     """Which lines have one of the shapes this tier reads, with no number too wide for its
     column (so `wide_numbers.suspect_lines` need not look at them)."""
     simple = pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False)
-    simple = pc.and_not(simple, interrupted(lines)).to_numpy(zero_copy_only=False)
+    raw = LineBytes(lines)
+    # Not `interrupted`: the same test on the bytes.
+    simple = simple.to_numpy(zero_copy_only=False) & ~raw.ends_with(
+        raw.start, raw.end, _INTERRUPTED.encode()
+    )
     # An errno message longer than `scan_simple` looks back for its "(" goes to the regex tier.
     # Only a line at least that long can hold one: the others are not searched.
-    offsets = LineBytes(lines).offsets
-    rows = np.flatnonzero(simple & (np.diff(offsets) >= _MESSAGE_LOOKBACK))
+    rows = np.flatnonzero(simple & (raw.end - raw.start >= _MESSAGE_LOOKBACK))
     if len(rows):
         long_message = pc.match_substring_regex(lines.take(pa.array(rows)), _LONG_MESSAGE)
         simple[rows[pc.fill_null(long_message, False).to_numpy(zero_copy_only=False)]] = False
@@ -248,7 +267,7 @@ def simple_mask(lines: pa.StringArray) -> np.ndarray:
 def interrupted(lines: pa.StringArray) -> pa.BooleanArray:
     """Lines whose `` <unfinished ...>`` follows the terminal's ``^C`` echo: the grammar's to read
     (the echo is not part of the arguments)."""
-    return pc.fill_null(pc.ends_with(lines, "^C" + _UNFINISHED), False)
+    return pc.fill_null(pc.ends_with(lines, _INTERRUPTED), False)
 
 
 def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
@@ -315,8 +334,7 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
     name_end = np.where(resumed, resumed_space, paren)
     args_start = np.where(resumed, resumed_space + len(" resumed>"), paren + 1)
 
-    ends_unfinished = pc.fill_null(pc.ends_with(lines, _UNFINISHED), False)
-    unfinished = ~resumed & ends_unfinished.to_numpy(zero_copy_only=False)[rows]
+    unfinished = ~resumed & raw.ends_with(line_start, line_end, _UNFINISHED.encode())
     returned = ~unfinished
 
     # Tail, read from the right: [ <DUR>], then [ ERRNO (MSG)], then RET, " = ", padding, ")".
@@ -368,8 +386,9 @@ def _paren(
     the name; a line whose name is longer than the window is searched whole.
     """
     window = raw.window(body, _NAME_WINDOW) == ord("(")
-    found = window.any(axis=1)
-    paren = body + window.argmax(axis=1)
+    first = window.argmax(axis=1)
+    found = window[np.arange(len(body)), first]
+    paren = body + first
     far = ~found & ~resumed
     if far.any():
         whole = raw.start[rows] + _first(lines, "(")[rows]
