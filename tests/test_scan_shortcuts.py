@@ -299,11 +299,22 @@ _NESTED = st.deferred(
 all the kinds of brackets, with the members each kind allows or refuses, some unmatched."""
 
 
+_EDGED = st.tuples(
+    st.sampled_from(["", " ", ", ", " => "]),
+    st.lists(_NESTED, min_size=1, max_size=3).map(", ".join),
+    st.sampled_from(["", ", ", " "]),
+    st.sampled_from(["syscall", "unfinished", "resumed"]),
+)
+
+
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.lists(_NESTED, min_size=1, max_size=3).map(", ".join), max_size=10))
-def test_args_fit_on_distinct_texts_equals_every_row_at_any_depth(texts: list[str]) -> None:
+@given(st.lists(_EDGED, max_size=10))
+def test_args_fit_on_distinct_texts_equals_every_row_at_any_depth(
+    rows: list[tuple[str, str, str, str]],
+) -> None:
+    texts = [head + body + tail for head, body, tail, _ in rows]
     args = pa.chunked_array([pa.array(texts, pa.string())], pa.string())
-    kinds = pa.chunked_array([pa.array(["syscall"] * len(texts), pa.string())], pa.string())
+    kinds = pa.chunked_array([pa.array([kind for *_, kind in rows], pa.string())], pa.string())
     fit = strace_args_shape.args_fit(args, kinds)
     assert fit.tolist() == _old_args_fit(args, kinds).tolist()
 

@@ -121,14 +121,23 @@ def args_fit(
         return np.zeros(0, dtype=bool)
     if encoded is None:
         encoded = distinct(args)
-    fit = pc.take(pa.array(shapes_fit(encoded), pa.bool_()), encoded.indices)
+    texts = encoded.dictionary
+
+    def per_text(found: pa.Array) -> np.ndarray:
+        return found.to_numpy(zero_copy_only=False)
+
     # Only an exit half may start with " " (pre-5.0, or " => ") or ", "; only an entry half may
-    # end with ", ".
-    leading = pc.or_(pc.starts_with(args, " "), pc.starts_with(args, ", "))
-    trailing = pc.ends_with(args, ", ")
-    syscall = pc.equal(kinds, "syscall")
-    wrong = pc.or_(
-        pc.and_(pc.or_(syscall, pc.equal(kinds, "unfinished")), leading),
-        pc.and_(pc.or_(syscall, pc.equal(kinds, "resumed")), trailing),
-    )
-    return pc.fill_null(pc.and_not(fit, wrong), False).to_numpy(zero_copy_only=False)
+    # end with ", ". Texts that do neither (nearly all) need no look at the kind.
+    leading = per_text(pc.starts_with(texts, " ")) | per_text(pc.starts_with(texts, ", "))
+    trailing = per_text(pc.ends_with(texts, ", "))
+    index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+    fit = shapes_fit(encoded)[index]
+    fit &= encoded.indices.is_valid().to_numpy(zero_copy_only=False)
+    fit &= pc.is_valid(kinds).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(fit & (leading | trailing)[index])
+    if len(rows):
+        kind = np.array(kinds.take(pa.array(rows)).to_pylist())
+        entry = (kind == "syscall") | (kind == "unfinished")
+        exit_half = (kind == "syscall") | (kind == "resumed")
+        fit[rows] = ~((entry & leading[index[rows]]) | (exit_half & trailing[index[rows]]))
+    return fit
