@@ -4,14 +4,17 @@ and the order of equal totals included (`analyzer.sections.strace_stats`)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from analyzer.clean import clean
 from analyzer.sections import strace_stats
+from tests.strace_traces import TRACES
 
 DURATIONS = [1.3e-05, 1.1e-05, 1.1e-05, 1.7e-05, 1.1e-05, 1.3e-05]
 """Six reads of one file in fixtures/diagnosis/logs/lock_convoy.f_tt_T.log: in-order Kahan
@@ -283,3 +286,46 @@ def test_without_durations_only_the_groups_shown_come_back(monkeypatch: Any) -> 
         assert ours == theirs
         assert len(ours[0]) == 20 and len(ours[1]) == 30
         assert sizes[0] <= 20 + timed and sizes[1] <= 30 + timed, sizes
+
+
+def _strace_run(path: Path) -> tuple[list[Any], dict[str, Any]]:
+    from analyzer import pipeline
+    from analyzer.config import Config
+
+    inputs = pipeline.parse_inputs([path], Config())
+    return inputs, pipeline.derive(inputs, Config())
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda path: path.name)
+def test_coded_calls_give_the_sections_of_the_texts(monkeypatch: Any, path: Path) -> None:
+    """The strace sections over calls whose syscalls and targets are coded (`coded`, every
+    trace up to `CODED_CALLS`) equal those over the texts (beyond it), on every strace
+    capture."""
+    from analyzer.sections import strace
+
+    inputs, derived = _strace_run(path)
+    ours = strace.section(inputs, derived["strace"])
+    monkeypatch.setattr(strace_stats, "CODED_CALLS", -1)
+    assert strace_stats.coded(derived["strace"].tables["syscalls"], strace.CODED).texts == {}
+    assert strace.section(inputs, derived["strace"]) == ours
+
+
+def test_codes_order_and_group_as_the_texts_do() -> None:
+    """Made-up calls of targets whose byte order is not their first-seen order (``é`` after
+    ``Z``, missing targets, ties in calls): every summary of the coded calls is that of the
+    texts, for targets with and without durations."""
+    from analyzer.sections import strace
+
+    for seed, timed in ((0, 0), (1, 12), (2, 8000)):
+        calls = _untimed_calls(8000, seed, timed)
+        coded = strace_stats.coded(calls, strace.CODED)
+        assert set(coded.texts) == {"syscall", "target"}
+        assert pa.types.is_integer(coded.table["target"].type)
+        for summary in (
+            strace.syscall_summary,
+            lambda table: strace.target_summary(table, 20),
+            lambda table: strace.latency_by_target(table, 30),
+        ):
+            assert summary(coded) == summary(calls)
+        tasks = pa.table({"tid": [1, 2, 3, 4], "pid": [1, 1, 1, 1], "comm": ["a", "b", "c", "d"]})
+        assert strace.per_thread_summary(coded, tasks) == strace.per_thread_summary(calls, tasks)

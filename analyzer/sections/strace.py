@@ -31,7 +31,7 @@ from analyzer.sections import strace_stats
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
-def _stats(calls: pa.Table, keys: list[str], where: str = "") -> pd.DataFrame:
+def _stats(calls: pa.Table | strace_stats.Coded, keys: list[str], where: str = "") -> pd.DataFrame:
     """Calls, errors and duration statistics per group of the calls that returned, the
     groups in the order of their first call (what a pandas ``groupby(sort=False)`` gave, so
     ties in the report's sorts keep the order they had)."""
@@ -46,11 +46,16 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [clean(row, digits=9, keep_infinity=True) for row in frame.to_dict(orient="records")]
 
 
-def _no_calls(calls: pa.Table) -> bool:
-    return not pc.any(pc.equal(calls["status"], "complete")).as_py()
+def _no_calls(calls: pa.Table | strace_stats.Coded) -> bool:
+    table = calls.table if isinstance(calls, strace_stats.Coded) else calls
+    return not pc.any(pc.equal(table["status"], "complete")).as_py()
 
 
-def syscall_summary(calls: pa.Table) -> list[dict[str, Any]]:
+CODED = ("syscall", "target")
+"""The text columns the summaries group by, numbered once for all of them (`section`)."""
+
+
+def syscall_summary(calls: pa.Table | strace_stats.Coded) -> list[dict[str, Any]]:
     """Per syscall: calls, errors and duration statistics of the calls that returned (what
     strace counts); sorted by total time."""
     if _no_calls(calls):
@@ -60,7 +65,9 @@ def syscall_summary(calls: pa.Table) -> list[dict[str, Any]]:
     return records(table[["syscall", *STAT_KEYS]])
 
 
-def per_thread_summary(calls: pa.Table, tasks: pa.Table) -> list[dict[str, Any]]:
+def per_thread_summary(
+    calls: pa.Table | strace_stats.Coded, tasks: pa.Table
+) -> list[dict[str, Any]]:
     """The same statistics per thread and syscall (the `perf trace -s` view)."""
     if _no_calls(calls):
         return []
@@ -88,7 +95,7 @@ def error_summary(calls: pa.Table) -> list[dict[str, Any]]:
     return records(counts)
 
 
-def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
+def target_summary(calls: pa.Table | strace_stats.Coded, limit: int = 50) -> list[dict[str, Any]]:
     """Where the time went: per file, socket or pipe behind the calls' fds; the target's kind
     is its first call's (the target decides it), ties in time in the order of the texts."""
     table = strace_stats.grouped(
@@ -104,7 +111,8 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
     )
     if table.empty:
         return []
-    table["syscalls"] = [sorted(names) for names in table["syscalls"]]
+    coded = calls if isinstance(calls, strace_stats.Coded) else strace_stats.Coded(calls)
+    table["syscalls"] = coded.decoded_lists("syscall", list(table["syscalls"]))
     order = pc.sort_indices(pa.array(table["target"].tolist(), pa.string())).to_numpy()
     table = table.iloc[order].reset_index(drop=True)
     table = table.sort_values(["total_s", "calls"], ascending=False).head(limit)
@@ -114,7 +122,9 @@ def target_summary(calls: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
 LATENCY_ROWS = 500
 
 
-def latency_by_target(calls: pa.Table, limit: int = LATENCY_ROWS) -> list[dict[str, Any]]:
+def latency_by_target(
+    calls: pa.Table | strace_stats.Coded, limit: int = LATENCY_ROWS
+) -> list[dict[str, Any]]:
     """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
     max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares)."""
     table = strace_stats.grouped(
@@ -306,7 +316,8 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     tables = derived.tables
     traces: Sequence[StraceTables] = derived.extras.get("traces", ())
     calls = tables["syscalls"]
-    ours = syscall_summary(calls)
+    coded = strace_stats.coded(calls, CODED)
+    ours = syscall_summary(coded)
     trace_end = max((r.last_s for r in traces if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for source in inputs:
@@ -316,10 +327,10 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
     return {
         "syscalls": ours,
-        "syscalls_by_thread": per_thread_summary(calls, tasks),
+        "syscalls_by_thread": per_thread_summary(coded, tasks),
         "errors": error_summary(calls),
-        "targets": target_summary(calls),
-        "latency": latency_by_target(calls),
+        "targets": target_summary(coded),
+        "latency": latency_by_target(coded),
         "in_flight": in_flight(calls, trace_end),
         "no_return": no_return_summary(calls),
         "tasks": {

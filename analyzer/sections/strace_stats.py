@@ -21,13 +21,70 @@ being whole microseconds, and interpolated as pandas does: pandas' figures to th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import engine
+
+CODED_CALLS = 1_000_000
+"""Up to this many calls, the text columns the sections group by are numbered once for all
+of their queries (`coded`): the engine groups and joins numbers in about half the time it
+takes for texts (1M lines: the (syscall, target) groups 0.12 -> 0.06 CPU-s). Beyond, the
+queries read the texts: a trace of more than one window (`strace_stream.WINDOW_LINES`) has
+its calls in a mapped file, and numbering its columns read them whole: at 10M lines the run
+peaked at 1,102 MiB instead of 838 (the file's pages), for no CPU time measured."""
+
+
+@dataclass(frozen=True)
+class Coded:
+    """Calls whose columns named in `texts` hold integer codes instead of their texts: code i
+    stands for ``texts[name][i]``, the column's distinct texts sorted by their bytes, so the
+    codes order and group as the texts do (a missing text stays missing)."""
+
+    table: pa.Table
+    texts: Mapping[str, pa.Array] = field(default_factory=dict)
+
+    def decoded(self, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """`values` of the column `name` as texts (as they are when it is not coded)."""
+        if name not in self.texts:
+            return values
+        return self.texts[name].take(values)
+
+    def decoded_lists(self, name: str, lists: Sequence[list[Any]]) -> list[list[str]]:
+        """Values of a ``list()`` aggregate of the column `name` (codes when it is coded,
+        else texts) as lists of texts, each sorted."""
+        if name not in self.texts:
+            return [sorted(items) for items in lists]
+        texts = self.texts[name].to_pylist()
+        return [[texts[code] for code in sorted(items)] for items in lists]
+
+
+def coded(calls: pa.Table, columns: Sequence[str]) -> Coded:
+    """`calls` with its text `columns` coded (`Coded`), when it has at most `CODED_CALLS`
+    rows. The codes are made a chunk at a time, as small as the number of texts allows
+    (int16 for syscalls): no more than the coded columns is held."""
+    if calls.num_rows > CODED_CALLS:
+        return Coded(calls)
+    table = calls
+    texts: dict[str, pa.Array] = {}
+    for name in columns:
+        column = calls[name]
+        distinct = pc.unique(column).drop_null()
+        distinct = distinct.take(pc.sort_indices(distinct))
+        kind = pa.int16() if len(distinct) <= np.iinfo(np.int16).max else pa.int32()
+        codes = pa.chunked_array(
+            [pc.index_in(chunk, value_set=distinct).cast(kind) for chunk in column.chunks], kind
+        )
+        table = table.set_column(table.schema.get_field_index(name), name, codes)
+        texts[name] = distinct
+    return Coded(table, texts)
+
 
 _GROUPED = """
 CREATE TEMP TABLE g AS
@@ -132,7 +189,7 @@ def _near_other(values: np.ndarray) -> np.ndarray:
 
 
 def grouped(
-    calls: pa.Table,
+    calls: pa.Table | Coded,
     keys: list[str],
     where: str,
     quantiles: tuple[float, ...] = (),
@@ -149,7 +206,11 @@ def grouped(
     `top`, only the `top` groups of the largest totals are shown, so only they (and those
     tied with the last of them) need pandas' last digits; when fewer than `top` groups have
     a duration, the others are shown by calls (most first), then by `keys` (ascending, a
-    missing key last): a trace without ``-T`` brings back `top` groups, not every target."""
+    missing key last): a trace without ``-T`` brings back `top` groups, not every target.
+    Keys of coded `calls` (`Coded`) come back as texts; `extra` aggregates as the engine
+    gives them (codes of a coded column)."""
+    coded_calls = calls if isinstance(calls, Coded) else Coded(calls)
+    calls = coded_calls.table
     extra = extra or {}
     columns = sorted({*keys, "errno", "duration_s", "status", *reads})
     sql = _GROUPED.format(keys=", ".join(keys), where=where)
@@ -173,7 +234,8 @@ def grouped(
     result, layout, cut = engine.session(
         shown, calls=lambda: engine.numbered(calls.select(columns))
     )
-    frame = pd.DataFrame({key: result[key].to_pandas() for key in keys})
+    frame = pd.DataFrame({key: coded_calls.decoded(key, result[key]).to_pandas() for key in keys})
+    groups = result.select(keys)  # the keys as the engine holds them, to join on
     timed = result["timed"].to_numpy()
     total = result["total_s"].to_numpy(zero_copy_only=False).astype(np.float64)
     total[timed == 0] = np.nan
@@ -190,10 +252,10 @@ def grouped(
         figures.append("avg_s")
     if quantiles:
         chosen = np.ones(len(frame), dtype=bool)  # every group that came back may be shown
-        for name, levels in _levels(calls, frame, keys, where, quantiles, chosen):
+        for name, levels in _levels(calls, groups, keys, where, quantiles, chosen):
             frame[name] = levels
     if extra and len(frame):
-        for name, values in _extra(calls, frame, keys, where, extra, columns).items():
+        for name, values in _extra(calls, groups, keys, where, extra, columns).items():
             frame[name] = values
     elif extra:
         for name in extra:
@@ -210,13 +272,13 @@ def grouped(
         # `np.add.reduceat`, any other with Kahan's compensation (pandas/core/groupby/ops.py)
         runs = bool(layout["runs"][0].as_py())
         plain = runs and bool(layout["all_timed"][0].as_py())
-        _again(calls, frame, keys, where, mean, fragile, plain)
+        _again(calls, groups, frame, keys, where, mean, fragile, plain)
     return frame
 
 
-def _chosen(frame: pd.DataFrame, keys: list[str], chosen: np.ndarray) -> pa.Table:
-    """The keys of the `chosen` groups of `frame`, with their row in it (``gid``)."""
-    table = pa.Table.from_pandas(frame.loc[chosen, keys], preserve_index=False)
+def _chosen(groups: pa.Table, chosen: np.ndarray) -> pa.Table:
+    """The keys of the `chosen` groups, with their row in `groups` (``gid``)."""
+    table = groups.filter(pa.array(chosen, pa.bool_()))
     return table.append_column("gid", pa.array(np.flatnonzero(chosen), pa.int64()))
 
 
@@ -226,13 +288,13 @@ def _match(keys: list[str]) -> str:
 
 def _extra(
     calls: pa.Table,
-    frame: pd.DataFrame,
+    groups: pa.Table,
     keys: list[str],
     where: str,
     extra: dict[str, str],
     columns: list[str],
 ) -> dict[str, list[object]]:
-    """The `extra` aggregates (name → SQL) of every group of `frame`, in its order."""
+    """The `extra` aggregates (name → SQL) of every group of `groups`, in its order."""
     sql = _EXTRA.format(
         extra=", ".join(f"{expression} AS {name}" for name, expression in extra.items()),
         where=where,
@@ -242,22 +304,22 @@ def _extra(
         sql,
         setup=JOIN_SMALL_SIDE,
         calls=lambda: engine.numbered(calls.select(columns)),
-        chosen=_chosen(frame, keys, np.ones(len(frame), dtype=bool)),
+        chosen=_chosen(groups, np.ones(groups.num_rows, dtype=bool)),
     )
-    at = np.empty(len(frame), dtype=np.int64)
+    at = np.empty(groups.num_rows, dtype=np.int64)
     at[result["gid"].to_numpy()] = np.arange(result.num_rows)
     return {name: result[name].take(pa.array(at)).to_pylist() for name in extra}
 
 
 def _levels(
     calls: pa.Table,
-    frame: pd.DataFrame,
+    groups: pa.Table,
     keys: list[str],
     where: str,
     quantiles: tuple[float, ...],
     chosen: np.ndarray,
 ) -> list[tuple[str, np.ndarray]]:
-    """Per quantile, its column: for the `chosen` groups of `frame` the quantile of their
+    """Per quantile, its column: for the `chosen` groups of `groups` the quantile of their
     durations as pandas interpolates it (`pandas_quantile`), NaN elsewhere.
 
     The engine counts the calls of each (group, duration) and the quantiles are read off
@@ -272,7 +334,7 @@ def _levels(
         sql,
         setup=JOIN_SMALL_SIDE,
         calls=calls.select(columns),
-        chosen=_chosen(frame, keys, chosen),
+        chosen=_chosen(groups, chosen),
     )
     gid = counts["gid"].to_numpy()
     duration = counts["duration"].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -280,7 +342,7 @@ def _levels(
     order = np.lexsort((duration, gid))
     gid, duration, many = gid[order], duration[order], many[order]
     if len(many) == 0:  # no chosen group has a duration
-        return [(name, np.full(len(frame), np.nan)) for name in _level_names(quantiles)]
+        return [(name, np.full(groups.num_rows, np.nan)) for name in _level_names(quantiles)]
     ends = np.cumsum(many)  # calls up to and including each (group, duration), in order
     first = np.searchsorted(gid, gids, side="left")
     last = np.searchsorted(gid, gids, side="right")
@@ -289,7 +351,7 @@ def _levels(
     found = size > 0
     columns_out = []
     for q, name in zip(quantiles, _level_names(quantiles), strict=True):
-        column = np.full(len(frame), np.nan)
+        column = np.full(groups.num_rows, np.nan)
         position = q * (size[found] - 1)
         low = position.astype(np.int64)
         fraction = position % 1
@@ -390,6 +452,7 @@ def pandas_quantile(ordered: np.ndarray, q: float) -> float:
 
 def _again(
     calls: pa.Table,
+    groups: pa.Table,
     frame: pd.DataFrame,
     keys: list[str],
     where: str,
@@ -403,7 +466,7 @@ def _again(
     (`_levels`)."""
     sql = dict(where=where, match=_match(keys))
     columns = sorted({*keys, "duration_s", "status", "errno"})
-    chosen = _chosen(frame, keys, fragile)
+    chosen = _chosen(groups, fragile)
     sizes: dict[int, int] = {}
     if plain:
         counted = engine.query(

@@ -12,7 +12,7 @@ import pytest
 from pass_fixtures import ROOT, inputs_of
 
 from analyzer import analyze
-from analyzer.passes import PassConfig, PassInputs, slow_dns
+from analyzer.passes import PassConfig, PassInputs, call_slices, slow_dns, targets
 from analyzer.passes.base import Finding
 
 INCIDENTS = ROOT / "fixtures" / "incidents"
@@ -303,3 +303,31 @@ def test_queries_over_tcp_are_read_without_their_lengths() -> None:
         (0x3D50, "svc2.example.org."),
         (0x1D55, "svc2.example.org."),
     ]
+
+
+# ------------------------------------------------------------------ the resolver's calls
+
+
+def _with_resolvers() -> list[list[Path]]:
+    return [_strace_inputs(POOL), _strace_inputs(NDOTS), *_other_traces()]
+
+
+@pytest.mark.parametrize("paths", _with_resolvers(), ids=lambda paths: paths[0].parent.name)
+def test_the_resolver_calls_are_those_of_the_socket_targets(
+    monkeypatch: pytest.MonkeyPatch, paths: list[Path]
+) -> None:
+    """The calls that talked to a nameserver, found on `targets.slice_paths` (every path of a
+    slice, kept for the passes of a trace up to `targets.MEMO_ROWS` calls) are those found on
+    `_socket_targets` (the sockets alone, for longer traces), slices cut small."""
+    monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
+    for trace in inputs_of(*paths).traces:
+        shared = slow_dns._resolver_rows(trace)
+        with monkeypatch.context() as longer:
+            longer.setattr(targets, "MEMO_ROWS", -1)
+            alone = slow_dns._resolver_rows(trace)
+        if shared is None or alone is None:
+            assert shared is alone
+            continue
+        assert [part.tolist() for part in shared] == [part.tolist() for part in alone]
+        if paths[0].parent in (POOL, NDOTS):
+            assert (shared[1] == slow_dns._DNS).sum() > 10
