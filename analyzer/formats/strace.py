@@ -29,7 +29,7 @@ from analyzer.formats.strace_glued import glued_rows, is_glued
 from analyzer.formats.strace_mend import parse_lines
 from analyzer.formats.strace_output import output_lines, split_digit_output
 from analyzer.formats.strace_record import StraceRecord, Unparsed
-from analyzer.formats.strace_scan import merge_by_line, scan
+from analyzer.formats.strace_scan import merge_by_line, scan_marking_glued
 from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
 from analyzer.formats.wide_numbers import all_fit, suspect_lines
 from analyzer.inputs import LineChunk
@@ -50,7 +50,7 @@ def sniff(head: bytes) -> float:
         return 0.0
     # A line the scanner reads is one the grammar parses (the tiers are tested equal), so only
     # the lines it leaves are given to the grammar.
-    _, leftover = _scan(
+    _, leftover, _ = _scan(
         pa.array(lines, pa.string()), pa.array(np.arange(1, len(lines) + 1), pa.int64())
     )
     left = np.flatnonzero(leftover)
@@ -148,23 +148,25 @@ def _checked(result: StraceRecord | Unparsed) -> StraceRecord | Unparsed:
     return Unparsed(WIDE_NUMBER)
 
 
-def _scan(lines: pa.StringArray, line_numbers: pa.Int64Array) -> tuple[pa.Table, np.ndarray]:
-    """`scan`, leaving to the grammar (and its int64 check) the lines that may hold a
-    number wider than 64 bits, which the scanner's casts would reject by raising. The lines
-    of the byte tier hold none (`simple_mask`): only the others are looked at."""
+def _scan(
+    lines: pa.StringArray, line_numbers: pa.Int64Array
+) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """`scan_marking_glued`, leaving to the grammar (and its int64 check) the lines that may
+    hold a number wider than 64 bits, which the scanner's casts would reject by raising. The
+    lines of the byte tier hold none (`simple_mask`): only the others are looked at."""
     simple = simple_mask(lines)
     suspect = np.zeros(len(lines), dtype=bool)
     if not simple.all():
         suspect[~simple] = suspect_lines(pc.filter(lines, pa.array(~simple, pa.bool_())))
     if not suspect.any():
-        return scan(lines, line_numbers, simple)
+        return scan_marking_glued(lines, line_numbers, simple)
     keep = pa.array(~suspect, pa.bool_())
-    fast, leftover_of_kept = scan(
+    fast, leftover_of_kept, glued = scan_marking_glued(
         pc.filter(lines, keep), pc.filter(line_numbers, keep), simple[~suspect]
     )
     leftover = suspect.copy()
     leftover[~suspect] = leftover_of_kept
-    return fast, leftover
+    return fast, leftover, glued
 
 
 def _mend_cut_last_line(
@@ -181,7 +183,7 @@ def _mend_cut_last_line(
 
 
 def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    table, rejected = _parse_records(chunk, engine)
+    table, rejected, glued_lines = _parse_records(chunk, engine)
     # The program's output where a write's record shows it (strace_output).
     table = split_digit_output(table)
     outputs, rejected = output_lines(table, rejected)
@@ -191,9 +193,12 @@ def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[in
     rejected = [
         (line_no, text, GLUED if is_glued(text) else reason) for line_no, text, reason in rejected
     ]
-    glued = glued_rows(table)
-    if not glued.any():
+    # The records of glued lines (`glued_rows`, found when the records were made: the write
+    # records changed since, by `split_digit_output`, hold no call's end).
+    if len(glued_lines) == 0:
         return table, rejected
+    glued = pc.is_in(table["line_no"], pa.array(glued_lines, pa.int64()))
+    glued = pc.fill_null(glued, False).to_numpy(zero_copy_only=False)
     lines = chunk.lines
     for line_no in table["line_no"].filter(pa.array(glued)).to_pylist():
         rejected.append((line_no, lines[line_no - chunk.first_line_no].as_py(), GLUED))
@@ -211,18 +216,29 @@ def _parse_counted(
     return table, rejected, chunk.non_utf8_lines
 
 
-def _parse_records(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+def _parse_records(
+    chunk: LineChunk, engine: str
+) -> tuple[pa.Table, list[tuple[int, str, str]], np.ndarray]:
+    """The chunk's records, its rejected lines and the line numbers of the records that are
+    two lines glued together (`strace_glued`)."""
     line_numbers = chunk.line_numbers
     if engine == "lark":
-        return _parse_with_grammar(line_numbers.to_pylist(), chunk.lines.to_pylist())
-    fast, leftover = _scan(chunk.lines, line_numbers)
+        table, rejected = _parse_with_grammar(line_numbers.to_pylist(), chunk.lines.to_pylist())
+        return table, rejected, _glued_lines(table)
+    fast, leftover, glued = _scan(chunk.lines, line_numbers)
     if not leftover.any():
-        return fast, []
+        return fast, [], glued
     mask = pa.array(leftover, pa.bool_())
     slow, rejected = _parse_with_grammar(
         pc.filter(line_numbers, mask).to_pylist(), pc.filter(chunk.lines, mask).to_pylist()
     )
-    return merge_by_line(fast, slow), rejected
+    glued = np.concatenate([glued, _glued_lines(slow)])
+    return merge_by_line(fast, slow), rejected, glued
+
+
+def _glued_lines(table: pa.Table) -> np.ndarray:
+    """The line numbers of the records of `table` that are two lines glued together."""
+    return table["line_no"].to_numpy()[glued_rows(table)]
 
 
 class WindowedParse:

@@ -78,24 +78,66 @@ def _brackets(plain: str, depth: int) -> str:
 
 
 ARGS_BRACKETS = rf"^{_brackets(_PLAIN_TOP, DEPTH)}$"
+_SHALLOW_BRACKETS = rf"^{_brackets(_PLAIN_TOP, DEPTH - 1)}$"
+"""`ARGS_BRACKETS` one level shallower: what it matches, `ARGS_BRACKETS` matches (each level
+adds alternatives). pyarrow compiles a pattern on every call, and this one in a quarter of the
+time (1 ms against 3.7): `ARGS_BRACKETS` is tried only on the texts it refuses, which real
+traces rarely have."""
 
 
-def args_fit(args: pa.Array, kinds: pa.Array) -> np.ndarray:
+def distinct(args: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """The texts as one dictionary-encoded array.
+
+    The checks below run once per distinct text: a trace repeats its arguments (11-39% of
+    them are distinct in the fixtures' real captures). One array, not chunks: pyarrow compiles
+    a regular expression again for every chunk of a chunked array (4-9 ms for these)."""
+    if isinstance(args, pa.ChunkedArray):
+        args = args.combine_chunks()
+    return pc.dictionary_encode(args)
+
+
+def shapes_fit(encoded: pa.DictionaryArray) -> np.ndarray:
+    """For each text of the dictionary, whether it matches both `ARGS_TOKENS` and
+    `ARGS_BRACKETS`."""
+    texts = encoded.dictionary
+    tokens = pc.match_substring_regex(texts, ARGS_TOKENS).to_numpy(zero_copy_only=False)
+    brackets = pc.match_substring_regex(texts, _SHALLOW_BRACKETS).to_numpy(zero_copy_only=False)
+    deeper = np.flatnonzero(tokens & ~brackets)
+    if len(deeper):
+        found = pc.match_substring_regex(texts.take(pa.array(deeper)), ARGS_BRACKETS)
+        brackets[deeper] = found.to_numpy(zero_copy_only=False)
+    return tokens & brackets
+
+
+def args_fit(
+    args: pa.Array | pa.ChunkedArray,
+    kinds: pa.Array | pa.ChunkedArray,
+    encoded: pa.DictionaryArray | None = None,
+) -> np.ndarray:
     """Per record of the scanner (`kind` syscall, unfinished or resumed), whether the grammar
-    reads its `args` as the scanner took them."""
+    reads its `args` as the scanner took them (`encoded`: their `distinct`, when the caller
+    has it)."""
     if len(args) == 0:
         return np.zeros(0, dtype=bool)
-    fit = pc.and_(
-        pc.match_substring_regex(args, ARGS_TOKENS),
-        pc.match_substring_regex(args, ARGS_BRACKETS),
-    )
+    if encoded is None:
+        encoded = distinct(args)
+    texts = encoded.dictionary
+
+    def per_text(found: pa.Array) -> np.ndarray:
+        return found.to_numpy(zero_copy_only=False)
+
     # Only an exit half may start with " " (pre-5.0, or " => ") or ", "; only an entry half may
-    # end with ", ".
-    leading = pc.or_(pc.starts_with(args, " "), pc.starts_with(args, ", "))
-    trailing = pc.ends_with(args, ", ")
-    syscall = pc.equal(kinds, "syscall")
-    wrong = pc.or_(
-        pc.and_(pc.or_(syscall, pc.equal(kinds, "unfinished")), leading),
-        pc.and_(pc.or_(syscall, pc.equal(kinds, "resumed")), trailing),
-    )
-    return pc.fill_null(pc.and_not(fit, wrong), False).to_numpy(zero_copy_only=False)
+    # end with ", ". Texts that do neither (nearly all) need no look at the kind.
+    leading = per_text(pc.starts_with(texts, " ")) | per_text(pc.starts_with(texts, ", "))
+    trailing = per_text(pc.ends_with(texts, ", "))
+    index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+    fit = shapes_fit(encoded)[index]
+    fit &= encoded.indices.is_valid().to_numpy(zero_copy_only=False)
+    fit &= pc.is_valid(kinds).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(fit & (leading | trailing)[index])
+    if len(rows):
+        kind = np.array(kinds.take(pa.array(rows)).to_pylist())
+        entry = (kind == "syscall") | (kind == "unfinished")
+        exit_half = (kind == "syscall") | (kind == "resumed")
+        fit[rows] = ~((entry & leading[index[rows]]) | (exit_half & trailing[index[rows]]))
+    return fit

@@ -25,7 +25,13 @@ import pyarrow.compute as pc
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_TIMESTAMP = r"(?:\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6}|\.\d{9})? |\d{7,11}\.(?:\d{6}|\d{9}) )"
+# An epoch time is at most 10 digits, 9e9 s excluded: 9e9 s and up may be 2^63 ns or more (as
+# in `wide_numbers.SUSPECT`), the only field of this tier that can overflow its int64 column (a
+# pid has 9 digits at most, a return value 18 or 16 hex digits, a duration 9). Such a line is
+# left to the other tiers, which check it (`wide_numbers`).
+_TIMESTAMP = (
+    r"(?:\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6}|\.\d{9})? |(?:\d{7,9}|[0-8]\d{9})\.(?:\d{6}|\d{9}) )"
+)
 # Any text without the substring " = " (a DFA over: after a space, after " =").
 _ARGS_WITHOUT_EQUALS = r"(?:[^ ]| +(?:[^ =]|=[^ ]))*(?: +=?)?"
 _RETURN = r"(?:-?\d{1,18}|0x[0-9a-f]{1,16}|\?)"
@@ -38,12 +44,7 @@ SIMPLE_LINE = (
 )
 
 _UNFINISHED = " <unfinished ...>"
-_WIDE_EPOCH = r"^(?:\d{1,9} {1,8})?(?:\d{11}|9\d{9})\."
-"""A SIMPLE_LINE whose epoch time may be 2^63 ns or more (9e9 s and up, as in
-`wide_numbers.SUSPECT`): the only field of this tier that can overflow its int64 column (a
-pid has 9 digits at most, a return value 18 or 16 hex digits, a duration 9). Such a line
-is left to the other tiers, which check it (`wide_numbers`); anchored, the match stops after
-a few bytes of every other line."""
+_INTERRUPTED = "^C" + _UNFINISHED
 _MESSAGE_LOOKBACK = 256
 _LONG_MESSAGE = rf"\([^()]{{{_MESSAGE_LOOKBACK - 2},}}\)(?: <[0-9.]+>)?$"
 _KINDS = pa.array(["syscall", "unfinished", "resumed"], pa.string())
@@ -94,6 +95,12 @@ class LineBytes:
         buffer = lines.buffers()[2]
         self.buffer = buffer if buffer is not None else pa.py_buffer(b"")
         self.data = np.frombuffer(self.buffer, dtype=np.uint8)
+        # The 8 bytes from each position as one little-endian integer (an unaligned view).
+        self.words = (
+            np.ndarray((len(self.data) - 7,), "<u8", self.buffer, strides=(1,))
+            if len(self.data) >= 8
+            else None
+        )
         self.start = self.offsets[:-1].astype(np.int64)
         self.end = self.offsets[1:].astype(np.int64)
         # The bounds of the rows that `seek` walks in (see `restrict`).
@@ -119,6 +126,17 @@ class LineBytes:
         most = int(width.max(initial=0))
         if most == 0:
             return np.zeros(len(start), dtype=np.int64)
+        if most <= 8 and self.words is not None:
+            # One word per row ending at the last digit (from the data's start when the row
+            # lies in its first 8 bytes, shifted up to end there), the bytes before the digits
+            # masked off: eight digits with leading zeros.
+            right = start + width
+            base = np.where(width > 0, np.maximum(right - 8, 0), 0)
+            word = self.words[base] << (8 * np.where(width > 0, base + 8 - right, 0)).astype(
+                np.uint64
+            )
+            keep = np.where(width > 0, _ONES << (8 * (8 - width)).astype(np.uint64), 0)
+            return eight_digits(word & keep.astype(np.uint64))
         # All digits in one gather, right-aligned so that column k has weight 10**(most-1-k).
         columns = np.arange(most, dtype=np.int64)
         digits = self.window(start + width - most, most).astype(np.int64) - _ZERO
@@ -156,6 +174,21 @@ class LineBytes:
             low, high = low[walking], high[walking]
         return found
 
+    def ends_with(self, start: np.ndarray, end: np.ndarray, suffix: bytes) -> np.ndarray:
+        """Whether bytes [start, end) of each row end with `suffix` (of 2 bytes or more): the
+        last two bytes are compared on every row, the others only where those match."""
+        size = len(suffix)
+        found = (
+            (end - start >= size)
+            & (self.at(end - 1) == suffix[-1])
+            & (self.at(end - 2) == suffix[-2])
+        )
+        rows = np.flatnonzero(found)
+        if len(rows):
+            tail = self.window(end[rows] - size, size)
+            found[rows] = (tail == np.frombuffer(suffix, dtype=np.uint8)).all(axis=1)
+        return found
+
     def window(self, start: np.ndarray, width: int) -> np.ndarray:
         """The `width` bytes from each start, as rows of a 2-D array (positions clipped as
         in `at`); one gather through a sliding-window view instead of a position matrix."""
@@ -186,26 +219,55 @@ class LineBytes:
         tiling = pa.Array.from_buffers(
             pa.string(), 2 * len(chosen), [None, pa.py_buffer(bounds), self.buffer]
         )
-        index = np.cumsum(valid, dtype=np.int64)
-        index = np.maximum(2 * index - 2, 0)
-        return pc.take(tiling, int64_array(index, valid))
+        # An index without nulls takes pyarrow's fast path; the null rows are spread in after.
+        taken = pc.take(tiling, pa.array(np.arange(0, 2 * len(chosen), 2, dtype=np.int64)))
+        if len(chosen) == len(valid):
+            return taken
+        lengths = np.zeros(len(valid), dtype=np.int32)
+        lengths[chosen] = np.diff(np.frombuffer(taken.buffers()[1], np.int32)[: len(chosen) + 1])
+        offsets = np.zeros(len(valid) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        return pa.Array.from_buffers(
+            pa.string(), len(valid), [validity, pa.py_buffer(offsets), taken.buffers()[2]]
+        )
+
+
+_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def eight_digits(word: np.ndarray) -> np.ndarray:
+    """The number written by the 8 ASCII digits (or zero bytes, read as 0) of each
+    little-endian word, first digit in the lowest byte: three multiply-shift steps that
+    combine digit pairs, then pairs of pairs, then the halves (SWAR)."""
+    word = ((word & np.uint64(0x0F0F_0F0F_0F0F_0F0F)) * np.uint64(2561)) >> np.uint64(8)
+    word = ((word & np.uint64(0x00FF_00FF_00FF_00FF)) * np.uint64(6553601)) >> np.uint64(16)
+    word = ((word & np.uint64(0x0000_FFFF_0000_FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
+    return word.astype(np.int64)
 
 
 def simple_mask(lines: pa.StringArray) -> np.ndarray:
     """Which lines have one of the shapes this tier reads, with no number too wide for its
     column (so `wide_numbers.suspect_lines` need not look at them)."""
     simple = pc.fill_null(pc.match_substring_regex(lines, SIMPLE_LINE), False)
+    raw = LineBytes(lines)
+    # Not `interrupted`: the same test on the bytes.
+    simple = simple.to_numpy(zero_copy_only=False) & ~raw.ends_with(
+        raw.start, raw.end, _INTERRUPTED.encode()
+    )
     # An errno message longer than `scan_simple` looks back for its "(" goes to the regex tier.
-    long_message = pc.fill_null(pc.match_substring_regex(lines, _LONG_MESSAGE), False)
-    wide = pc.fill_null(pc.match_substring_regex(lines, _WIDE_EPOCH), False)
-    left = pc.or_(pc.or_(long_message, wide), interrupted(lines))
-    return pc.and_not(simple, left).to_numpy(zero_copy_only=False)
+    # Only a line at least that long can hold one: the others are not searched.
+    rows = np.flatnonzero(simple & (raw.end - raw.start >= _MESSAGE_LOOKBACK))
+    if len(rows):
+        long_message = pc.match_substring_regex(lines.take(pa.array(rows)), _LONG_MESSAGE)
+        simple[rows[pc.fill_null(long_message, False).to_numpy(zero_copy_only=False)]] = False
+    return simple
 
 
 def interrupted(lines: pa.StringArray) -> pa.BooleanArray:
     """Lines whose `` <unfinished ...>`` follows the terminal's ``^C`` echo: the grammar's to read
     (the echo is not part of the arguments)."""
-    return pc.fill_null(pc.ends_with(lines, "^C" + _UNFINISHED), False)
+    return pc.fill_null(pc.ends_with(lines, _INTERRUPTED), False)
 
 
 def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
@@ -272,8 +334,7 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
     name_end = np.where(resumed, resumed_space, paren)
     args_start = np.where(resumed, resumed_space + len(" resumed>"), paren + 1)
 
-    ends_unfinished = pc.fill_null(pc.ends_with(lines, _UNFINISHED), False)
-    unfinished = ~resumed & ends_unfinished.to_numpy(zero_copy_only=False)[rows]
+    unfinished = ~resumed & raw.ends_with(line_start, line_end, _UNFINISHED.encode())
     returned = ~unfinished
 
     # Tail, read from the right: [ <DUR>], then [ ERRNO (MSG)], then RET, " = ", padding, ")".
@@ -325,8 +386,9 @@ def _paren(
     the name; a line whose name is longer than the window is searched whole.
     """
     window = raw.window(body, _NAME_WINDOW) == ord("(")
-    found = window.any(axis=1)
-    paren = body + window.argmax(axis=1)
+    first = window.argmax(axis=1)
+    found = window[np.arange(len(body)), first]
+    paren = body + first
     far = ~found & ~resumed
     if far.any():
         whole = raw.start[rows] + _first(lines, "(")[rows]
@@ -364,15 +426,19 @@ def _clock_fields(
         group = np.flatnonzero(width == candidate)
         if len(group) == 0:
             continue
-        at = rows[group]
+        # Usually every row has the one width: no gather or scatter of rows then.
+        every = len(group) == count
+        at = slice(None) if every else rows[group]
+        first = start if every else start[group]
+        digits = raw.window(first, candidate) - np.uint8(_ZERO)  # the digits' values, in bytes
         # int32 is exact here: hours to seconds stay below 2**31, as do nine digits.
-        digits = raw.window(start[group], candidate).astype(np.int32) - _ZERO
-        ts_space[at] = start[group] + candidate
+        hhmmss = [digits[:, column].astype(np.int32) for column in (0, 1, 3, 4, 6, 7)]
+        ts_space[at] = first + candidate
         seconds[at] = (
-            (digits[:, 0] * 10 + digits[:, 1]) * 3600
-            + (digits[:, 3] * 10 + digits[:, 4]) * 60
-            + digits[:, 6] * 10
-            + digits[:, 7]
+            (hhmmss[0] * 10 + hhmmss[1]) * 3600
+            + (hhmmss[2] * 10 + hhmmss[3]) * 60
+            + hhmmss[4] * 10
+            + hhmmss[5]
         )
         if candidate > 8:
             places = candidate - 9
@@ -408,11 +474,12 @@ def _duration_fields(
     duration_ns = np.zeros(count, dtype=np.int64)
     usual = has_duration & (raw.at(line_end - 10) == ord("<")) & (raw.at(line_end - 8) == ord("."))
     rows = np.flatnonzero(usual)
-    if len(rows):
-        digits = raw.window(line_end[rows] - 9, 8).astype(np.int32) - _ZERO
-        micros = digits[:, 2:] @ 10 ** np.arange(5, -1, -1, dtype=np.int32)
+    if raw.words is not None and len(rows):  # (a row of 10 bytes or more means 8 bytes of data)
+        word = raw.words[line_end[rows] - 9]  # "S.UUUUUU"
+        micros = eight_digits(word & np.uint64(0xFFFF_FFFF_FFFF_0000))
+        whole = (word & np.uint64(0xFF)).astype(np.int64) - _ZERO
         duration_open[rows] = line_end[rows] - 10
-        duration_ns[rows] = digits[:, 0] * np.int64(1_000_000_000) + micros * np.int64(1000)
+        duration_ns[rows] = whole * 1_000_000_000 + micros * 1000
     other = has_duration & ~usual
     if other.any():
         opened = raw.seek(line_end - 1, -1, b"<", 24, other)
@@ -425,22 +492,41 @@ def _duration_fields(
     return duration_open, duration_ns
 
 
+_HEX_OR_OCTAL = r"^0(?:x[0-9a-f]+|[0-7]+)$"
+
+
 def parse_retval(retnum: pa.Array) -> pa.Array:
     """Return values as int64, read as the grammar reads them: ``0x`` hex, a leading ``0``
     octal (``umask`` prints ``022``), otherwise decimal; ``?`` is null. pyarrow casts only
     decimal, so the rare hex and octal values are converted in Python."""
-    special = pc.fill_null(pc.match_substring_regex(retnum, r"^0(?:x[0-9a-f]+|[0-7]+)$"), False)
-    decimal_text = pc.if_else(
-        pc.or_(special, pc.fill_null(pc.equal(retnum, "?"), False)),
-        pa.scalar(None, pa.string()),
-        retnum,
+    retnum = pc.cast(retnum, pa.string())
+    raw = LineBytes(retnum)
+    size = raw.end - raw.start
+    valid = retnum.is_valid().to_numpy(zero_copy_only=False) & (size > 0)
+    first = np.where(valid, raw.at(raw.start), 0)
+    # Only a text of two or more bytes that starts with "0" can be hex or octal: the regex
+    # looks at those alone (a few in a million lines), the others are decimal.
+    candidates = np.flatnonzero((first == ord("0")) & (size > 1))
+    special = np.zeros(len(retnum), dtype=bool)
+    if len(candidates):
+        found = pc.match_substring_regex(retnum.take(pa.array(candidates)), _HEX_OR_OCTAL)
+        special[candidates[pc.fill_null(found, False).to_numpy(zero_copy_only=False)]] = True
+    question = (first == ord("?")) & (size == 1)
+    # The decimal texts: the same buffers, the others masked as null.
+    bits = np.zeros(retnum.offset + len(retnum), dtype=bool)
+    bits[retnum.offset :] = retnum.is_valid().to_numpy(zero_copy_only=False) & ~special & ~question
+    decimal_text = pa.Array.from_buffers(
+        pa.string(),
+        len(retnum),
+        [pa.py_buffer(np.packbits(bits, bitorder="little")), *retnum.buffers()[1:]],
+        offset=retnum.offset,
     )
     decimal = pc.cast(decimal_text, pa.int64())
-    if not pc.any(special).as_py():
+    if not special.any():
         return decimal
-    texts = pc.filter(retnum, special).to_pylist()
+    texts = retnum.take(pa.array(np.flatnonzero(special))).to_pylist()
     values = pa.array([_wrap_int64(int(text, 0 if text[1] == "x" else 8)) for text in texts])
-    return pc.replace_with_mask(decimal, special, pc.cast(values, pa.int64()))
+    return pc.replace_with_mask(decimal, pa.array(special), pc.cast(values, pa.int64()))
 
 
 def _wrap_int64(value: int) -> int:

@@ -42,3 +42,9 @@ def glued_rows(table: pa.Table) -> np.ndarray:
     """Which records of a `strace_lines` table are two lines glued together."""
     found = pc.match_substring_regex(table["args"], GLUED)
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def glued_texts(encoded: pa.DictionaryArray) -> np.ndarray:
+    """`glued_rows` for the rows of dictionary-encoded `args`: each distinct text searched once."""
+    found = pc.take(pc.match_substring_regex(encoded.dictionary, GLUED), encoded.indices)
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.formats.strace_args_shape import args_fit
+from analyzer.formats.strace_args_shape import args_fit, distinct
 from analyzer.formats.strace_bytes import (
     interrupted,
     null_arrays,
@@ -23,6 +23,7 @@ from analyzer.formats.strace_bytes import (
     scan_simple,
     simple_mask,
 )
+from analyzer.formats.strace_glued import glued_texts
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_#]*|\?\?\?"
@@ -135,6 +136,15 @@ def scan(
     the common shapes (`simple`: their `simple_mask`, when the caller has it) go to the
     byte-level tier, the other call lines to the regex tier.
     """
+    table, leftover, _ = scan_marking_glued(lines, line_numbers, simple)
+    return table, leftover
+
+
+def scan_marking_glued(
+    lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.ndarray | None = None
+) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """`scan`, and the line numbers of the records it returns that are two lines glued
+    together (`strace_glued.glued_rows`), found beside the argument checks."""
     if simple is None:
         simple = simple_mask(lines)
     if simple.all():
@@ -148,15 +158,23 @@ def scan(
     return _keep_fitting_args(table, leftover)
 
 
-def _keep_fitting_args(table: pa.Table, leftover: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+def _keep_fitting_args(
+    table: pa.Table, leftover: np.ndarray
+) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """The records whose arguments the grammar reads as taken (`args_fit`); the lines of the
-    others are left to the grammar too. `table` holds the lines not left over, in order."""
-    fit = args_fit(table["args"], table["kind"])
+    others are left to the grammar too. `table` holds the lines not left over, in order.
+    Also the line numbers of the records kept whose arguments are two lines glued together."""
+    if table.num_rows == 0:
+        return table, leftover, np.zeros(0, dtype=np.int64)
+    encoded = distinct(table["args"])
+    fit = args_fit(table["args"], table["kind"], encoded)
+    glued = glued_texts(encoded) & fit
+    glued_lines = table["line_no"].to_numpy()[glued] if glued.any() else np.zeros(0, np.int64)
     if fit.all():
-        return table, leftover
+        return table, leftover, glued_lines
     leftover = leftover.copy()
     leftover[np.flatnonzero(~leftover)[~fit]] = True
-    return table.filter(pa.array(fit, pa.bool_())), leftover
+    return table.filter(pa.array(fit, pa.bool_())), leftover, glued_lines
 
 
 MERGE_SLICES = 64
