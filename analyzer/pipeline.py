@@ -34,11 +34,6 @@ from analyzer.schema import UNPARSED, unparsed_table
 from analyzer.sources import SOURCES, detect
 
 REPORT_SCHEMA = "iodiag.report/1"
-SIDE_BY_SIDE_CALLS = 12_000_000
-"""A long (mapped) trace of more calls runs its passes, then its sections: side by side,
-their memory would add up where one after the other the peak is the larger of them. Up to
-10M lines they ran side by side within 1,175 MiB (1,148 one after the other); beyond, the
-sections' engine may take up to `engine.RETRY_LIMIT` (1 GiB at 100M lines)."""
 UNPARSED_SAMPLES = 20
 
 
@@ -270,8 +265,12 @@ def analyze(
     # A long trace's calls are a mapped file (`store.map_table`): what each pass touched of
     # it is given back after the pass, so the passes' reads do not add up.
     release = directory.release_pages
-    calls = sum(trace.syscalls.num_rows for trace in seen.traces)
-    if config.threads < 2 or (directory.mapped and calls > SIDE_BY_SIDE_CALLS):
+    # Side by side whatever the trace's length (above 12M calls they ran one after the other
+    # until the merge of a spilled trace stopped growing with it, store.ParquetSink.
+    # write_sorted): 30M lines peak at 861 MiB (1,080 before, in the merge), 100M lines at
+    # 1,758 MiB (1,845 before), set by a section's query retried within engine.RETRY_LIMIT
+    # beside the passes.
+    if config.threads < 2:
         with store.PageWatch(directory):
             findings = run_passes(seen, config.passes, release)
             sections = report_sections(inputs, derived, skipped)

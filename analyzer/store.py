@@ -322,12 +322,18 @@ class ParquetSink:
         16 bytes per call: 1.2 GiB at 100M lines)."""
         import pyarrow.parquet as pq
 
-        files = [pq.ParquetFile(file) for file in self.files(name)]
-        groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
+        paths = self.files(name)
+        groups = [(path, g) for path in paths for g in range(pq.read_metadata(path).num_row_groups)]
+
+        def read_group(number: int, columns: list[str] | None = None) -> pa.Table:
+            # A reader per read, not one kept open per file: a reader keeps ~2.5 MiB of what
+            # it read, so readers of every file grew the merge by that much per file (30M
+            # lines: peak 860 -> 491 MiB, flat in the trace's length; CPU the same).
+            path, group = groups[number]
+            return pq.ParquetFile(path).read_row_group(group, columns=columns)
 
         def keys_of(number: int) -> np.ndarray:
-            file, group = groups[number]
-            column = file.read_row_group(group, columns=[key])[key]
+            column = read_group(number, [key])[key]
             return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64)
 
         extremes: list[tuple[int, int] | None] = []
@@ -376,8 +382,7 @@ class ParquetSink:
                 piece_keys: list[np.ndarray] = []
                 for number in needed:
                     if number not in cache:
-                        file, group = groups[number]
-                        table = file.read_row_group(group)
+                        table = read_group(number)
                         column = table[key].to_numpy(zero_copy_only=False)
                         cache[number] = (table, np.asarray(column, dtype=np.int64))
                     table, keys = cache[number]
@@ -408,7 +413,7 @@ class ParquetSink:
             if pending_rows:
                 write(pa.concat_tables(pending))
             if writer is None:
-                empty = finish(files[0].schema_arrow.empty_table())
+                empty = finish(pq.read_schema(paths[0]).empty_table())
                 writer = pa.ipc.new_file(str(target), empty.schema)
         finally:
             if writer is not None:

@@ -18,12 +18,13 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
 from analyzer import pipeline
+from analyzer.config import Config
 from analyzer.derive import strace_locks, strace_stream
 from analyzer.passes import PASSES, Pass, PassConfig, PassInputs, call_slices, run_passes, targets
 
@@ -186,9 +187,13 @@ def _passes_run(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return pooled
 
 
-def test_a_mapped_trace_runs_side_by_side_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A spilled (mapped) trace's passes run beside its sections up to
-    `SIDE_BY_SIDE_CALLS` calls, one after the other beyond, with the same report."""
+def test_a_mapped_trace_runs_side_by_side_whatever_its_length(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spilled (mapped) trace's passes run beside its sections on two threads, with the
+    report of one thread, where they run one after the other; a trace of 100M calls too
+    (beyond 12M they ran one after the other until the merge of a spilled trace stopped
+    growing with its length)."""
     options = strace_stream.StreamOptions
     monkeypatch.setattr(
         strace_stream, "StreamOptions", lambda: options(window_lines=500, lookahead_lines=16)
@@ -196,8 +201,25 @@ def test_a_mapped_trace_runs_side_by_side_up_to_a_bound(monkeypatch: pytest.Monk
     trace = STRACE_LOGS / "pool8.f_tt_T.log"
     pooled = _passes_run(monkeypatch)
     beside = pipeline.analyze(trace).report
-    monkeypatch.setattr(pipeline, "SIDE_BY_SIDE_CALLS", 0)
-    after = pipeline.analyze(trace).report
+    after = pipeline.analyze(trace, Config(threads=1)).report
     assert pooled == [True, False]
     assert beside == after
     assert beside["findings"]
+
+    pooled.clear()
+    real_inputs = pipeline.pass_inputs
+
+    def of_100m_calls(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen = real_inputs(*args, **kwargs)
+        assert seen.traces
+        long = SimpleNamespace(syscalls=SimpleNamespace(num_rows=100_000_000))
+        return dataclasses.replace(seen, traces=(long,) * len(seen.traces))
+
+    def recording(seen, passes, after_each, pool=None):  # type: ignore[no-untyped-def]
+        pooled.append(pool is not None)
+        return []
+
+    monkeypatch.setattr(pipeline, "pass_inputs", of_100m_calls)
+    monkeypatch.setattr(pipeline, "run_passes", recording)
+    pipeline.analyze(trace)
+    assert pooled == [True]
