@@ -182,17 +182,23 @@ class _Keys:
         self.classes: list[str | None] = []
         self._codes: dict[str, int] = {}
         self._hashes: dict[tuple[int, int], np.ndarray] = {}
-        self._keep_hashes = False
+        self._texts: dict[tuple[int, int], list[str]] = {}
+        self._keep_slices = False
 
     def read(self, trace: StraceTables, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
-        self._keep_hashes = trace.syscalls.num_rows <= MEMO_ROWS
+        self._keep_slices = trace.syscalls.num_rows <= MEMO_ROWS
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
         encoded = slice_paths(trace, offset, part)
         text_of_call = np.asarray(
             pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
         )
-        texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
+        key = (offset, part.num_rows)
+        texts = self._texts.get(key)
+        if texts is None:
+            texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
+            if self._keep_slices:
+                self._texts[key] = texts
         names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
         numbers_of = []
         for name in names.dictionary.to_pylist():
@@ -216,15 +222,15 @@ class _Keys:
 
     def buckets(self, piece: _Slice) -> np.ndarray:
         """The bucket of each kept call: a hash of its (syscall, resource)."""
-        # each scan reads every slice: its texts are hashed once (8 bytes a distinct text,
-        # kept up to `MEMO_ROWS` calls like `slice_paths`)
+        # each of the three scans reads every slice: its resource texts are listed and
+        # hashed once, kept up to `MEMO_ROWS` calls like `slice_paths`
         key = (piece.offset, piece.part.num_rows)
         hashes = self._hashes.get(key)
         if hashes is None:
             hashes = np.array(
                 [hash(text) & 0xFFFFFFFFFFFF for text in piece.texts] + [0x5EED], dtype=np.uint64
             )
-            if self._keep_hashes:
+            if self._keep_slices:
                 self._hashes[key] = hashes
         mixed = hashes[piece.text] * np.uint64(1000003) + piece.syscalls.astype(np.uint64)
         return (mixed % np.uint64(BUCKETS)).astype(np.int64)
