@@ -172,8 +172,11 @@ def server_side(calls: pa.Table, among: np.ndarray | None = None) -> np.ndarray:
     rows = None if among is None else np.flatnonzero(among)
     if rows is not None:
         target = target.take(pa.array(rows, pa.int64()))
-    local = pc.struct_field(pc.extract_regex(target, _CONNECTED.pattern), "local")
-    mask = pc.fill_null(pc.is_in(local, value_set=pa.array(sorted(listening))), False)
+    # the regex once per distinct target: a connection's target repeats on each of its calls
+    encoded = pc.dictionary_encode(contiguous(target))
+    local = pc.struct_field(pc.extract_regex(encoded.dictionary, _CONNECTED.pattern), "local")
+    known = pc.fill_null(pc.is_in(local, value_set=pa.array(sorted(listening))), False)
+    mask = pc.fill_null(known.take(encoded.indices), False)
     found = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
     if rows is None:
         return found

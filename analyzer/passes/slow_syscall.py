@@ -55,7 +55,14 @@ from analyzer.passes.base import (
 from analyzer.passes.call_slices import exact_sum, slices, taken
 from analyzer.passes.call_waits import client_waits, one_resource_waits
 from analyzer.passes.common import cited_lines, numbers, plural
-from analyzer.passes.targets import describe, resources, slice_paths, target_classes, with_paths
+from analyzer.passes.targets import (
+    MEMO_ROWS,
+    describe,
+    resources,
+    slice_paths,
+    target_classes,
+    with_paths,
+)
 
 CODE = "IOD001"
 KIND = "slow_syscall"
@@ -174,15 +181,24 @@ class _Keys:
         self.names: list[str] = []
         self.classes: list[str | None] = []
         self._codes: dict[str, int] = {}
+        self._hashes: dict[tuple[int, int], np.ndarray] = {}
+        self._texts: dict[tuple[int, int], list[str]] = {}
+        self._keep_slices = False
 
     def read(self, trace: StraceTables, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
+        self._keep_slices = trace.syscalls.num_rows <= MEMO_ROWS
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
         encoded = slice_paths(trace, offset, part)
         text_of_call = np.asarray(
             pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
         )
-        texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
+        key = (offset, part.num_rows)
+        texts = self._texts.get(key)
+        if texts is None:
+            texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
+            if self._keep_slices:
+                self._texts[key] = texts
         names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
         numbers_of = []
         for name in names.dictionary.to_pylist():
@@ -206,9 +222,16 @@ class _Keys:
 
     def buckets(self, piece: _Slice) -> np.ndarray:
         """The bucket of each kept call: a hash of its (syscall, resource)."""
-        hashes = np.array(
-            [hash(text) & 0xFFFFFFFFFFFF for text in piece.texts] + [0x5EED], dtype=np.uint64
-        )
+        # each of the three scans reads every slice: its resource texts are listed and
+        # hashed once, kept up to `MEMO_ROWS` calls like `slice_paths`
+        key = (piece.offset, piece.part.num_rows)
+        hashes = self._hashes.get(key)
+        if hashes is None:
+            hashes = np.array(
+                [hash(text) & 0xFFFFFFFFFFFF for text in piece.texts] + [0x5EED], dtype=np.uint64
+            )
+            if self._keep_slices:
+                self._hashes[key] = hashes
         mixed = hashes[piece.text] * np.uint64(1000003) + piece.syscalls.astype(np.uint64)
         return (mixed % np.uint64(BUCKETS)).astype(np.int64)
 
@@ -224,9 +247,10 @@ class _Keys:
                     self._codes[piece.texts[index]] = len(self.names)
                     self.names.append(piece.texts[index])
                     self.classes.append(cls)
-        mapping = np.array(
-            [self._codes.get(text, -2) for text in piece.texts] + [-1], dtype=np.int64
-        )
+        # only the texts of the calls picked need their code
+        mapping = np.full(len(piece.texts) + 1, -2, dtype=np.int64)
+        mapping[-1] = -1
+        mapping[used] = [self._codes.get(piece.texts[i], -2) for i in used.tolist()]
         return (piece.syscalls[picked] << SYSCALL_SHIFT) + (mapping[texts] + 1)
 
 

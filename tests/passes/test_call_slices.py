@@ -10,13 +10,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, hand_built, inputs_of
 
 from analyzer.arrays import mapped_pages, take_rows
-from analyzer.derive.strace_waits import resource_waits, waits_for_client
+from analyzer.derive.strace_waits import (
+    _BOUND,
+    _CONNECTED,
+    resource_waits,
+    server_side,
+    waits_for_client,
+)
 from analyzer.passes import (
     PassConfig,
     PassInputs,
@@ -454,3 +461,75 @@ def test_slow_storage_thread_times_slice_by_slice_equal_the_whole_trace_sums(
                 assert sliced.any_may_qualify(lifetimes, config) == whole
             checked += len(durations)
     assert checked > 1000
+
+
+def row_by_row_server_side(calls: pa.Table, among: np.ndarray | None = None) -> np.ndarray:
+    """`server_side` as it was before it ran its regex once per distinct target: the regex
+    on every row looked at."""
+    found = np.zeros(calls.num_rows, dtype=bool)
+    syscalls = calls["syscall"].to_pylist()
+    targets = calls["target"].to_pylist()
+    listening = {
+        match.group(1)
+        for name, text in zip(syscalls, targets, strict=True)
+        if name in ("accept", "accept4", "listen") and text and (match := _BOUND.match(text))
+    }
+    for row, text in enumerate(targets):
+        if among is not None and not among[row]:
+            continue
+        match = _CONNECTED.match(text) if text is not None else None
+        found[row] = match is not None and match.group("local") in listening
+    return found
+
+
+def test_server_side_equals_the_row_by_row_regex(traces: dict[Path, PassInputs]) -> None:
+    servers = 0
+    for inputs in traces.values():
+        for trace in inputs.traces:
+            calls = trace.syscalls
+            reads = pc.fill_null(pc.is_in(calls["syscall"], pa.array(["read", "recvfrom"])), False)
+            among = np.asarray(reads.to_numpy(zero_copy_only=False), dtype=bool)
+            for mask in (None, among):
+                found = server_side(calls, mask)
+                np.testing.assert_array_equal(found, row_by_row_server_side(calls, mask))
+                servers += int(found.sum())
+    assert servers > 10
+
+
+_ADDRESSES = st.sampled_from(["127.0.0.1:80", "10.0.0.2:5432", "[::1]:8080", ""])
+
+
+@st.composite
+def _target(draw: st.DrawFn) -> str | None:
+    local, remote = draw(_ADDRESSES), draw(_ADDRESSES)
+    kind = draw(st.sampled_from(["TCP", "TCPv6", "UDP", "x-y"]))
+    shape = draw(st.integers(0, 3))
+    if shape == 0:
+        return None
+    if shape == 1:
+        return f"{kind}:[{local}]"
+    if shape == 2:
+        return f"{kind}:[{local}->{remote}]"
+    return draw(st.text(alphabet="TCP:[]->0127.:", max_size=12))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["accept", "listen", "read", "recvfrom", "write"]), _target()),
+        max_size=30,
+    ),
+    st.lists(st.booleans(), min_size=30, max_size=30),
+)
+def test_server_side_equals_the_row_by_row_regex_on_any_targets(
+    rows: list[tuple[str, str | None]], looked_at: list[bool]
+) -> None:
+    calls = pa.table(
+        {
+            "syscall": pa.array([name for name, _ in rows], pa.string()),
+            "target": pa.array([target for _, target in rows], pa.string()),
+        }
+    )
+    among = np.asarray(looked_at[: len(rows)], dtype=bool)
+    for mask in (None, among):
+        np.testing.assert_array_equal(server_side(calls, mask), row_by_row_server_side(calls, mask))
