@@ -412,6 +412,12 @@ class DirectReader(CollapseReader):
             if not piece or piece[0] == 10:
                 piece = piece.lstrip(b"\n")
             head, newline, body = piece.partition(b"\n")
+            while head[:1] == b"#":
+                # the script skips comment lines wherever they are (`perf script --header`
+                # puts them before the first sample, with no empty line between): the piece
+                # is its other lines, not one for the token replay (which would cut the
+                # whole block's text to find its real lines)
+                head, newline, body = body.partition(b"\n")
             if not newline:
                 add((head, None, None))
                 continue
