@@ -5,7 +5,8 @@ test_perf_collapse checks against stackcollapse-perf.pl.
 The generated lines mix the cases where the script's regular expressions are subtle: symbols
 with spaces, parentheses (``(anonymous namespace)``, Go methods ``.(*T).``, a DSO with
 ``(deleted)``), offsets, ``;`` and quotes, ``->`` inlining, ``[unknown]``, kernel and JIT
-DSOs, unindented and empty-symbol frame lines, comments, header lines inside a sample and
+DSOs, unindented and empty-symbol frame lines, comments (also before a sample's first
+line), header lines inside a sample and
 headers of two events."""
 
 from __future__ import annotations
@@ -108,7 +109,10 @@ header_lines = st.builds(
     st.sampled_from(["1", "100", "0", "250000"]),
 )
 samples = st.builds(
-    lambda header, frames, extra: "\n".join([header, *frames, *extra]),
+    lambda comments, header, frames, extra: "\n".join([*comments, header, *frames, *extra]),
+    # comment lines before a sample's first line (``perf script --header``), none in most
+    st.lists(st.sampled_from(["# c", "#", "# cmdline : perf record -g x"]), max_size=2)
+    | st.just([]),
     st.one_of(header_lines, header_lines, frame_lines),  # (frames without a header)
     st.lists(frame_lines, max_size=6),
     st.lists(st.one_of(header_lines, st.just("# c"), st.just("   ")), max_size=1),
@@ -175,6 +179,35 @@ def test_callers_named_late_keep_java_names_apart(mode: str) -> None:
         assert b"java;main;org/a/B:.m;leaf 9\n" in expected
         for size in (40, 70, 130, len(data)):
             assert _direct(data, CollapseOptions(), size) == expected, size
+    finally:
+        for name, value in zip(_MODE_ATTRIBUTES, saved, strict=True):
+            setattr(DirectReader, name, value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_comments_before_a_header_are_skipped(mode: str) -> None:
+    """HAND-WRITTEN: ``perf script --header`` comment lines right before a sample (no empty
+    line between, as where captures are concatenated) are skipped by the script; the sample
+    after them folds as any other, in a block named by line or by key, and its piece is not
+    given to the token replay."""
+    sample = b"prog 1 [000] 1.0: 5 cycles: \n\t%x leaf+0x1 (/x)\n\t%x main (/x)\n\n"
+    preamble = b"# ========\n# cmdline : /usr/bin/perf record -g prog\n#\n"
+    data = b"".join(
+        (preamble if n % 4 == 2 else b"") + sample % (2 * n, 2 * n + 1) for n in range(12)
+    )
+    saved = [getattr(DirectReader, name) for name in _MODE_ATTRIBUTES]
+    for name, value in zip(_MODE_ATTRIBUTES, MODES[mode] or saved, strict=True):
+        setattr(DirectReader, name, value)
+    try:
+        expected = _reference(data, CollapseOptions())
+        assert expected == b"prog;main;leaf 60\n"
+        for size in (60, 150, len(data)):
+            folder = StreamingFolder(CollapseOptions())
+            for start in range(0, len(data), size):
+                folder.feed_raw(data[start : start + size])
+            if size == len(data):
+                assert not folder.reader.general, "a sample after comments was replayed"
+            assert folded_text(folder.items()) == expected, size
     finally:
         for name, value in zip(_MODE_ATTRIBUTES, saved, strict=True):
             setattr(DirectReader, name, value)

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from functools import partial
 from itertools import compress
-from operator import itemgetter, not_
+from operator import itemgetter, methodcaller, not_
 from typing import cast
 
 from analyzer.config import CollapseOptions
@@ -90,6 +90,28 @@ replaced by a NUL. Most frame lines name the same with
 any address, so when most lines are new (every address differs), they are named by key."""
 OFFSET = re.compile(rb"\+0x[\da-f]+(?= \([^()\n]*\)$)", re.MULTILINE)
 """The offset the script removes from the symbol of a line whose DSO has no parentheses."""
+
+Row = list[bytes | None]
+"""A piece's header, leaf (None: none) and callers' lines (None: none); an empty header: no
+piece (empty lines in a row)."""
+_CUT_THREE = methodcaller("split", b"\n", 2)
+
+
+def _odd_row(piece: bytes) -> Row:
+    """The `Row` of a piece that is not a header and two or more frame lines."""
+    if not piece or piece[0] == 10:
+        piece = piece.lstrip(b"\n")
+    head, newline, body = piece.partition(b"\n")
+    while head[:1] == b"#":
+        # the script skips comment lines wherever they are (`perf script --header` puts
+        # them before the first sample, with no empty line between): the piece is its other
+        # lines, not one for the token replay (which would cut the whole block's text to
+        # find its real lines)
+        head, newline, body = body.partition(b"\n")
+    if not newline:
+        return [head, None, None]
+    leaf, newline, callers = body.partition(b"\n")
+    return [head, leaf, callers if newline else None]
 
 
 class DirectReader(CollapseReader):
@@ -399,24 +421,21 @@ class DirectReader(CollapseReader):
                 key = prefix + joined if joined else prefix[:-1]
                 counts[key] = get(key, 0) + period
 
-    def _learn_pieces(
-        self, pieces: list[bytes], by_key: bool
-    ) -> list[tuple[bytes, bytes | None, bytes | None]]:
+    def _learn_pieces(self, pieces: list[bytes], by_key: bool) -> list[Row]:
         """(header, leaf, callers) of each piece (an empty header: no piece; None: no
         leaf, no callers), once the leaves and the lines of the callers never seen are
         named (by key: the keys) and the callers never seen joined (`_chains`). Chooses
         how the next block is named (`_by_key`): by key when most callers are new."""
-        rows: list[tuple[bytes, bytes | None, bytes | None]] = []
-        add = rows.append
-        for piece in pieces:
-            if not piece or piece[0] == 10:
-                piece = piece.lstrip(b"\n")
-            head, newline, body = piece.partition(b"\n")
-            if not newline:
-                add((head, None, None))
-                continue
-            leaf, newline, callers = body.partition(b"\n")
-            add((head, leaf, callers if newline else None))
+        # most pieces are a header and two or more frame lines: cut in C; the others
+        # (fewer lines, empty lines in a row, comments first) again below
+        rows: list[Row] = list(map(_CUT_THREE, pieces))
+        odd = [
+            index
+            for index, row in enumerate(rows)
+            if len(row) != 3 or not row[0] or row[0][0] == 35  # "#"
+        ]
+        for index in odd:
+            rows[index] = _odd_row(pieces[index])
         if by_key:
             texts, java_texts = self.key_texts, self.java_key_texts
             chains, java_chains = self._key_chains, self._java_key_chains
