@@ -317,7 +317,7 @@ def _slice_targets(trace: StraceTables, offset: int, part: pa.Table) -> pa.Array
     encoded: at 1M lines this scan took 0.13 CPU-s with `_socket_targets`, 0.04 with it),
     else `_socket_targets` (cheaper than every path). The two differ only in paths that
     name no socket, which `_dns_calls` leaves out either way."""
-    if trace.syscalls.num_rows <= targets.MEMO_ROWS:
+    if targets.keeps_slices(trace):
         return slice_paths(trace, offset, part)
     return _socket_targets(part)
 

@@ -56,8 +56,8 @@ from analyzer.passes.call_slices import exact_sum, slices, taken
 from analyzer.passes.call_waits import client_waits, one_resource_waits
 from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import (
-    MEMO_ROWS,
     describe,
+    keeps_slices,
     resources,
     slice_paths,
     target_classes,
@@ -186,7 +186,7 @@ class _Keys:
         self._keep_slices = False
 
     def read(self, trace: StraceTables, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
-        self._keep_slices = trace.syscalls.num_rows <= MEMO_ROWS
+        self._keep_slices = keeps_slices(trace)
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
         encoded = slice_paths(trace, offset, part)
@@ -223,7 +223,7 @@ class _Keys:
     def buckets(self, piece: _Slice) -> np.ndarray:
         """The bucket of each kept call: a hash of its (syscall, resource)."""
         # each of the three scans reads every slice: its resource texts are listed and
-        # hashed once, kept up to `MEMO_ROWS` calls like `slice_paths`
+        # hashed once, kept when the passes keep `slice_paths` (`keeps_slices`)
         key = (piece.offset, piece.part.num_rows)
         hashes = self._hashes.get(key)
         if hashes is None:

@@ -233,11 +233,17 @@ bytes a call, and each slice's distinct paths: +50 MiB at 10M lines); a longer o
 it again in each pass, as its memory would grow with the trace."""
 
 
+def keeps_slices(trace: StraceTables) -> bool:
+    """Whether the passes keep per-slice work of the trace between their scans (at most
+    `MEMO_ROWS` calls): `slice_paths` and what the passes derive from a slice's paths."""
+    return trace.syscalls.num_rows <= MEMO_ROWS
+
+
 def slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> pa.DictionaryArray:
     """``pc.dictionary_encode(with_paths(part))`` of the slice `part` of the trace's calls
     that starts at row `offset`: computed once per slice for the six passes that read it
     (0.12 s a pass at 1M lines), kept in `StraceTables.memo`."""
-    if trace.syscalls.num_rows > MEMO_ROWS:
+    if not keeps_slices(trace):
         return _encoded_paths(part)
     key = ("paths", offset, part.num_rows)
     # passes side by side (`passes.run_passes` with a pool): one computes, the other waits
