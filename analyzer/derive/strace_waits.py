@@ -197,8 +197,8 @@ def waits_for_client(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.nd
     if wait_fds is not None and wait_fds.num_rows:
         wants_in = pc.is_in(wait_fds["want"], value_set=pa.array(["in", "inout"]))
         waiting_in[wait_fds["row"].filter(wants_in).to_numpy()] = True
-    waiting = np.asarray(receiving, dtype=bool) | waiting_in
-    return server_side(calls, waiting) & waiting
+    # (`server_side` among the waiting calls is False for every other call)
+    return server_side(calls, np.asarray(receiving, dtype=bool) | waiting_in)
 
 
 def resource_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:

@@ -502,7 +502,8 @@ def parse_retval(retnum: pa.Array) -> pa.Array:
     retnum = pc.cast(retnum, pa.string())
     raw = LineBytes(retnum)
     size = raw.end - raw.start
-    valid = retnum.is_valid().to_numpy(zero_copy_only=False) & (size > 0)
+    present = retnum.is_valid().to_numpy(zero_copy_only=False)
+    valid = present & (size > 0)
     first = np.where(valid, raw.at(raw.start), 0)
     # Only a text of two or more bytes that starts with "0" can be hex or octal: the regex
     # looks at those alone (a few in a million lines), the others are decimal.
@@ -514,7 +515,7 @@ def parse_retval(retnum: pa.Array) -> pa.Array:
     question = (first == ord("?")) & (size == 1)
     # The decimal texts: the same buffers, the others masked as null.
     bits = np.zeros(retnum.offset + len(retnum), dtype=bool)
-    bits[retnum.offset :] = retnum.is_valid().to_numpy(zero_copy_only=False) & ~special & ~question
+    bits[retnum.offset :] = present & ~special & ~question
     decimal_text = pa.Array.from_buffers(
         pa.string(),
         len(retnum),
