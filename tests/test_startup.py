@@ -114,6 +114,7 @@ def test_a_strace_run_with_lines_for_the_grammar_imports_it(tmp_path: Path) -> N
     assert "analyzer.formats.strace_lark" in loaded
 
 
+@pytest.mark.slow
 def test_the_command_imports_neither_the_passes_nor_duckdb_before_the_parse() -> None:
     """What the stages after the parse need is imported beside it (`pipeline.AFTER_PARSE`):
     importing the command and the pipeline must not import it first."""
