@@ -391,7 +391,8 @@ def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
 
 
 def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.ndarray) -> pa.Table:
-    """Records (schema `strace_lines`) for the rows where `simple` is true.
+    """Records (schema `strace_lines`) for the rows where `simple` (the lines' `simple_mask`,
+    or a part of it) is true: fields are read where that shape puts them.
 
     Every position is computed for those rows only, and the output is gathered from them
     directly (no filter of a full-size table afterwards). The widths SIMPLE_LINE allows are
@@ -459,7 +460,6 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
 
     has_errno = returned & (raw.at(before_duration - 1) == ord(")"))
     message_open = raw.seek(before_duration - 1, -1, b"(", _MESSAGE_LOOKBACK, has_errno)
-
     errno_start = raw.seek(message_open - 2, -1, space, 40, has_errno) + 1
     ret_end = np.where(has_errno, errno_start - 1, before_duration)
     ret_start = raw.seek(ret_end - 1, -1, space, 24, returned) + 1
