@@ -84,3 +84,17 @@ def test_spilling_folds_as_without(monkeypatch: pytest.MonkeyPatch) -> None:
             assert folded_text(spilling.items()) == expected, path.name
             assert spilled or len(data) < 200_000, path.name
             assert spilling._tmp is None  # the runs are removed
+
+
+@pytest.mark.parametrize("count", [1, 10101010, (1 << 64) - 1, 1 << 64, 10**30])
+def test_a_batch_prints_as_each_line(count: int) -> None:
+    """`folded_batch` prints each distinct count once and joins them with the stacks; the
+    lines equal the script's one at a time (`folded_line`, also past Perl's 64-bit
+    integers), with one count and with several."""
+    stacks = [b"a", b"a;b", b"a b;\xff", b"z" * 300, b"q"]
+    batch = [(stack, count) for stack in stacks]
+    assert folded_batch(batch) == b"".join(folded_line(stack, count) for stack in stacks)
+    batch[2] = (stacks[2], count + 1)
+    batch[4] = (stacks[4], 7)
+    assert folded_batch(batch) == b"".join(folded_line(s, c) for s, c in batch)
+    assert folded_batch([]) == b""

@@ -165,12 +165,21 @@ def _summed(batch: Batch) -> Batch:
 
 def folded_batch(batch: Batch) -> bytes:
     """The script's output lines for `batch`: ``stack count``, the count as Perl prints it
-    (``%.15g`` past 2^64)."""
-    if not batch or max(map(_COUNT, batch)) < PERL_UV_LIMIT:
-        return b"".join(map(b"%s %d\n".__mod__, batch))
-    return b"".join(
-        b"%s %d\n" % (key, count)
-        if count < PERL_UV_LIMIT
-        else b"%s %s\n" % (key, b"%.15g" % float(count))
-        for key, count in batch
-    )
+    (``%.15g`` past 2^64).
+
+    Each distinct count is printed once (a dump has few: one period per event), and the
+    stacks and those texts are joined in turn, in C: ~1/3 of the time of formatting every
+    line (`folded_line`)."""
+    numbers = list(map(_COUNT, batch))
+    tails = {number: _tail(number) for number in set(numbers)}
+    parts: list[bytes] = [b""] * (2 * len(batch))
+    parts[0::2] = map(_KEY, batch)
+    parts[1::2] = map(tails.__getitem__, numbers)
+    return b"".join(parts)
+
+
+def _tail(count: int) -> bytes:
+    """What follows a stack in the script's line for `count`."""
+    if count < PERL_UV_LIMIT:
+        return b" %d\n" % count
+    return b" %s\n" % (b"%.15g" % float(count))
