@@ -122,7 +122,7 @@ class DirectReader(CollapseReader):
 
     LINE_BLOCKS = 0
     """Blocks always read by line first; the next is read by key when `_keep_by_key`
-    finds its lines do not repeat. None: the first block is probed, as an 8 MB block of
+    finds its lines do not repeat. 0: the first block is probed too, as an 8 MB block of
     distinct lines read by line took ~0.3 CPU-s against ~0.1 by key, in each process of a
     split fold."""
     KEY_SHARE = 0.5
