@@ -131,14 +131,18 @@ GROUP BY syscall, errno
 """
 
 
-def error_summary(calls: pa.Table) -> list[dict[str, Any]]:
+def error_summary(calls: pa.Table | strace_stats.Coded) -> list[dict[str, Any]]:
     """Failed calls by syscall and errno, most frequent first."""
-    counts = engine.query(_ERRORS, calls=calls.select(["syscall", "errno", "status"])).to_pandas()
-    if counts.empty:
+    coded = calls if isinstance(calls, strace_stats.Coded) else strace_stats.Coded(calls)
+    table = coded.table.select(["syscall", "errno", "status"])
+    counts = engine.query(_ERRORS, calls=table)
+    if not counts.num_rows:
         return []
-    counts = counts.sort_values(["syscall", "errno"]).reset_index(drop=True)
-    counts = counts.sort_values(["count", "syscall"], ascending=[False, True])
-    return records(counts)
+    counts = counts.set_column(0, "syscall", coded.decoded("syscall", counts["syscall"]))
+    frame = counts.to_pandas()
+    frame = frame.sort_values(["syscall", "errno"]).reset_index(drop=True)
+    frame = frame.sort_values(["count", "syscall"], ascending=[False, True])
+    return records(frame)
 
 
 TARGET_ROWS = 50
@@ -437,7 +441,7 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     return {
         "syscalls": ours,
         "syscalls_by_thread": per_thread_summary(coded, tasks, per_thread),
-        "errors": error_summary(calls),
+        "errors": error_summary(coded),
         "targets": target_summary(coded, TARGET_ROWS, by_target),
         "latency": latency_by_target(coded, LATENCY_ROWS, by_latency),
         "in_flight": in_flight(calls, trace_end),
