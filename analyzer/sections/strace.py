@@ -135,7 +135,7 @@ def error_summary(calls: pa.Table | strace_stats.Coded) -> list[dict[str, Any]]:
     """Failed calls by syscall and errno, most frequent first."""
     coded = calls if isinstance(calls, strace_stats.Coded) else strace_stats.Coded(calls)
     table = coded.table.select(["syscall", "errno", "status"])
-    counts = engine.query(_ERRORS, calls=table)
+    counts = engine.query(_ERRORS, engine.ONE_THREAD, calls=table)
     if not counts.num_rows:
         return []
     counts = counts.set_column(0, "syscall", coded.decoded("syscall", counts["syscall"]))

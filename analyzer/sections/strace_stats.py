@@ -327,6 +327,11 @@ FROM l0 l JOIN {numbered} s ON {match}
 WHERE {present}
 GROUP BY s.gid, l.duration
 """
+_SAME_COUNTS = """
+SELECT s.gid, l.duration, l.n FROM l0 l JOIN {numbered} s ON {match} WHERE {present}
+"""
+"""`_VIEWED_COUNTS` of a view by the scan's own keys: the counts are the scan's."""
+
 _VIEW_EXTRA = """
 SELECT s.gid, {extra} FROM g0 l JOIN {numbered} s ON {match}
 WHERE {present}
@@ -432,7 +437,8 @@ def grouped_views(
             scanned = " AND ".join(f"l.{key} IS NOT NULL" for key in view.present) or "true"
             counts = None
             if view.quantiles and view.top is None:
-                counts = ask(_VIEWED_COUNTS.format(numbered=numbered, match=on, present=scanned))
+                counted = _SAME_COUNTS if view.keys == keys else _VIEWED_COUNTS
+                counts = ask(counted.format(numbered=numbered, match=on, present=scanned))
             elif view.quantiles:
                 match = " AND ".join(f"c.{key} IS NOT DISTINCT FROM s.{key}" for key in view.keys)
                 counts = ask(_VIEW_LEVELS.format(where=view.where, numbered=numbered, match=match))
@@ -451,7 +457,7 @@ def grouped_views(
 
     found = engine.session(
         viewed,
-        JOIN_SMALL_SIDE,
+        JOIN_SMALL_SIDE + engine.ONE_THREAD,
         calls=lambda: engine.numbered(calls.select(columns)),
         raw=calls.select(raw_columns),
     )
