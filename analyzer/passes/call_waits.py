@@ -10,13 +10,17 @@ with the `wait_fds` rows of those calls renumbered. Their results are the whole-
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
+from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes import call_slices
+from analyzer.passes.call_names import NamedScan
 
 ACCEPTING = frozenset({"accept", "accept4", "listen"})
 """The calls whose targets `strace_waits.server_side` reads the listening addresses from."""
@@ -24,12 +28,20 @@ COLUMNS = ["syscall", "target", "target_kind", "aux", "tid"]
 """The columns the two functions read."""
 
 
-def _listeners(calls: pa.Table) -> pa.Table:
+def _listeners(calls: pa.Table, trace: StraceTables | None) -> pa.Table:
     """One accepting call per distinct target (the first): all `server_side` needs to know
-    which addresses the trace listens on."""
-    rows = selected_rows(
-        calls, ["syscall"], lambda part: is_in(part["syscall"], ACCEPTING), call_slices.SLICE_ROWS
-    )
+    which addresses the trace listens on (once per trace: the two functions here read it)."""
+    if trace is not None and trace.syscalls is calls:
+        known = trace.memo.get(("listeners",))
+        if known is None:
+            known = trace.memo[("listeners",)] = _accepting(calls, NamedScan(trace, ACCEPTING))
+        assert isinstance(known, pa.Table)
+        return known
+    return _accepting(calls, lambda part: is_in(part["syscall"], ACCEPTING))
+
+
+def _accepting(calls: pa.Table, keep: Callable[[pa.Table], np.ndarray]) -> pa.Table:
+    rows = selected_rows(calls, ["syscall"], keep, call_slices.SLICE_ROWS)
     targets = pc.dictionary_encode(contiguous(take_rows(calls["target"], rows)))
     codes = np.asarray(pc.fill_null(targets.indices, -1).to_numpy(zero_copy_only=False))
     firsts = np.unique(codes, return_index=True)[1]
@@ -50,10 +62,23 @@ def _renumbered(wait_fds: pa.Table | None, rows: np.ndarray, shift: int) -> pa.T
     return picked.set_column(picked.schema.get_field_index("row"), "row", position)
 
 
-def client_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
-    """`waits_for_client(calls, wait_fds)`, a slice of calls at a time."""
+def _named(
+    calls: pa.Table, trace: StraceTables | None, names: frozenset[str]
+) -> Callable[[pa.Table], np.ndarray]:
+    """Which calls of a slice have one of `names`, for a scan of `calls` in row order: from
+    the names the passes share when `calls` are the `trace`'s."""
+    if trace is not None and trace.syscalls is calls:
+        return NamedScan(trace, names)
+    return lambda part: is_in(part["syscall"], names)
+
+
+def client_waits(
+    calls: pa.Table, wait_fds: pa.Table | None = None, trace: StraceTables | None = None
+) -> np.ndarray:
+    """`waits_for_client(calls, wait_fds)`, a slice of calls at a time (`trace`: the trace
+    whose calls these are, when they are)."""
     found = np.zeros(calls.num_rows, dtype=bool)
-    listeners = _listeners(calls)
+    listeners = _listeners(calls, trace)
     if listeners.num_rows == 0:
         return found
     shift = listeners.num_rows
@@ -65,18 +90,18 @@ def client_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarra
     return found
 
 
-def one_resource_waits(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.ndarray:
-    """`resource_waits(calls, wait_fds)`, run on the poll and select calls alone."""
+def one_resource_waits(
+    calls: pa.Table, wait_fds: pa.Table | None = None, trace: StraceTables | None = None
+) -> np.ndarray:
+    """`resource_waits(calls, wait_fds)`, run on the poll and select calls alone (`trace`:
+    the trace whose calls these are, when they are)."""
     found = np.zeros(calls.num_rows, dtype=bool)
     rows = selected_rows(
-        calls,
-        ["syscall"],
-        lambda part: is_in(part["syscall"], WAITS_ON_SETS),
-        call_slices.SLICE_ROWS,
+        calls, ["syscall"], _named(calls, trace, WAITS_ON_SETS), call_slices.SLICE_ROWS
     )
     if len(rows) == 0:
         return found
-    listeners = _listeners(calls)
+    listeners = _listeners(calls, trace)
     shift = listeners.num_rows
     table = pa.concat_tables([listeners, take_rows(calls.select(COLUMNS), rows)])
     found[rows] = resource_waits(table, _renumbered(wait_fds, rows, shift))[shift:]

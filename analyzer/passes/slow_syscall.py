@@ -42,7 +42,7 @@ from analyzer.derive.strace_families import (
 )
 from analyzer.derive.strace_slices import times_at
 from analyzer.derive.strace_waits import WAITS_ON_SETS
-from analyzer.passes import call_slices
+from analyzer.passes import call_names, call_slices
 from analyzer.passes.base import (
     Culprit,
     Finding,
@@ -199,16 +199,7 @@ class _Keys:
             texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
             if self._keep_slices:
                 self._texts[key] = texts
-        names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
-        numbers_of = []
-        for name in names.dictionary.to_pylist():
-            if name not in self._syscalls:
-                self._syscalls[name] = len(self.syscall_names)
-                self.syscall_names.append(name)
-            numbers_of.append(self._syscalls[name])
-        syscalls = np.array([*numbers_of, -1], dtype=np.int64)[
-            np.asarray(pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64)
-        ]
+        syscalls = self._numbers(trace, offset, part, rows)
         return _Slice(
             offset,
             part,
@@ -219,6 +210,35 @@ class _Keys:
             texts,
             encoded.dictionary,
         )
+
+    def _numbers(
+        self, trace: StraceTables, offset: int, part: pa.Table, rows: np.ndarray
+    ) -> np.ndarray:
+        """The syscall number of the calls at `rows` (-1 for no name), new names numbered in
+        the order of their first call among them."""
+        if not self._keep_slices:
+            names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
+            dictionary = names.dictionary.to_pylist()
+            codes = np.asarray(
+                pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64
+            )
+        else:
+            # the slice's names as the passes share them, then numbered as above
+            all_codes, all_names = call_names.slice_codes(trace, offset, part)
+            taken_codes = all_codes[rows]
+            used, first = np.unique(taken_codes[taken_codes >= 0], return_index=True)
+            used = used[np.argsort(first, kind="stable")]
+            dictionary = [all_names[code] for code in used.tolist()]
+            local = np.full(len(all_names) + 1, -1, dtype=np.int64)
+            local[used] = np.arange(len(used))
+            codes = local[taken_codes]
+        numbers_of = []
+        for name in dictionary:
+            if name not in self._syscalls:
+                self._syscalls[name] = len(self.syscall_names)
+                self.syscall_names.append(name)
+            numbers_of.append(self._syscalls[name])
+        return np.array([*numbers_of, -1], dtype=np.int64)[codes]
 
     def buckets(self, piece: _Slice) -> np.ndarray:
         """The bucket of each kept call: a hash of its (syscall, resource)."""
@@ -544,11 +564,13 @@ def _waits_for_input(part: pa.Table, writers: list[int]) -> np.ndarray:
     return found
 
 
-def _idle_waits(calls: pa.Table) -> np.ndarray:
+def _idle_waits(trace: StraceTables) -> np.ndarray:
     """Which calls are `IDLE_WAITS`, a slice at a time."""
-    found = np.zeros(calls.num_rows, dtype=bool)
-    for offset, part in slices(calls, ["syscall"]):
-        found[offset : offset + part.num_rows] = is_in(part["syscall"], IDLE_WAITS)
+    found = np.zeros(trace.syscalls.num_rows, dtype=bool)
+    for offset, part in slices(trace.syscalls, ["syscall"]):
+        found[offset : offset + part.num_rows] = call_names.calls_named(
+            trace, offset, part, IDLE_WAITS
+        )
     return found
 
 
@@ -562,9 +584,9 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     if calls.num_rows == 0:
         return []
     # A poll on one connected socket, pipe or file is a wait on that resource, not idling.
-    waiting = ~_idle_waits(calls) | one_resource_waits(calls, trace.wait_fds)
+    waiting = ~_idle_waits(trace) | one_resource_waits(calls, trace.wait_fds, trace)
     # A server reading its client's next request is idle, however long that takes.
-    waiting &= ~client_waits(calls, trace.wait_fds)
+    waiting &= ~client_waits(calls, trace.wait_fds, trace)
     keys_of = _Keys()
     possible = _possible_buckets(trace, waiting, keys_of, config)
     if not possible.any():
