@@ -217,7 +217,7 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
         rows = np.flatnonzero(on_channel & is_in(part["syscall"], WRITES))
         if len(rows) == 0:
             continue
-        durations = call_durations(part.take(pa.array(rows)))
+        durations = call_durations(part)[rows]
         found_rows.append(offset + rows)
         found_durations.append(np.nan_to_num(durations, nan=0.0))
         found_texts.extend(texts[int(i)] for i in text_of_entry[indices[rows]])

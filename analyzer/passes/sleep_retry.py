@@ -39,7 +39,7 @@ from analyzer.derive.strace_families import SLEEPS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
 from analyzer.passes.call_names import calls_named
 from analyzer.passes.call_slices import slices, taken
-from analyzer.passes.common import cited_lines, numbers, plural
+from analyzer.passes.common import cited_lines, numbers, plural, stable_order
 from analyzer.passes.targets import (
     describe,
     resources,
@@ -213,7 +213,7 @@ def _attributed_by_slices(
         kept = np.flatnonzero((targeted | sleeping) & ~np.isnan(tids) & ~np.isnan(starts))
         if len(kept) == 0:
             continue
-        order = kept[np.argsort(tids[kept], kind="stable")]
+        order = kept[stable_order(tids[kept])]
         tid, start = tids[order], starts[order]
         end = start + np.nan_to_num(durations[order])
         positions = np.arange(len(order))

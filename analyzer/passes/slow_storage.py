@@ -438,8 +438,8 @@ def _file_times(trace: StraceTables) -> _ThreadFileTimes:
         )
         local = np.flatnonzero(np.append(entry, False)[indices])
         if len(local):
-            chosen = pa.array(local)
-            totals.add(call_durations(part.take(chosen)), numbers(part["tid"].take(chosen)))
+            # (row by row: the slice's figures indexed, not its argument texts taken)
+            totals.add(call_durations(part)[local], numbers(part["tid"])[local])
     return totals
 
 
@@ -461,8 +461,8 @@ def _scan(trace: StraceTables) -> _Scanned:
         # codes are -1 for calls without a path: they index the final False
         local = np.flatnonzero(np.array([*is_file, False], dtype=bool)[codes])
         if len(local):
-            durations = call_durations(part.take(pa.array(local)))
-            tids = numbers(part["tid"].take(pa.array(local)))
+            durations = call_durations(part)[local]
+            tids = numbers(part["tid"])[local]
             kept.append((offset + local, codes[local], durations, tids))
         if any(is_mount):
             read = np.flatnonzero(np.array([*is_mount, False], dtype=bool)[codes])

@@ -16,7 +16,7 @@ from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
 from analyzer.arrays import is_in, row_slices, selected_rows
 from analyzer.derive.strace_families import IDLE_WAITS, SLEEPS
-from analyzer.passes import call_names, call_slices, slow_syscall, targets
+from analyzer.passes import call_names, call_slices, common, slow_syscall, targets
 
 CAPTURES = sorted(
     [path for path in STRACE_LOGS.glob("*.log") if "stderr" not in path.name]
@@ -90,3 +90,15 @@ def test_slow_syscall_numbers_syscalls_as_its_own_encoding_did(
             numbered.append(([n.tolist() for n in found], keys.syscall_names))
         assert numbered[0] == numbered[1]
         assert pa.array(numbered[0][1]).null_count == 0
+
+
+@given(
+    st.one_of(
+        st.lists(st.integers(-3, 40_000)),
+        st.lists(st.floats(allow_nan=True, allow_infinity=True)),
+        st.lists(st.sampled_from([28805.0, 28806.0, -1.0, 0.0, -0.0, 7e9])),
+    )
+)
+def test_a_stable_order_is_numpys(keys: list[float]) -> None:
+    values = np.array(keys)
+    assert common.stable_order(values).tolist() == np.argsort(values, kind="stable").tolist()
