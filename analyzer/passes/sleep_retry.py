@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
@@ -41,6 +40,7 @@ from analyzer.passes.call_names import calls_named
 from analyzer.passes.call_slices import slices, taken
 from analyzer.passes.common import cited_lines, numbers, plural, stable_order
 from analyzer.passes.targets import (
+    coded_slice_paths,
     describe,
     resources,
     slice_paths,
@@ -204,10 +204,9 @@ def _attributed_by_slices(
     for offset, part in slices(calls, columns):
         durations = call_durations(part)
         sleeping = calls_named(trace, offset, part, SLEEPS) & (durations < MAX_SLEEP_S)
-        encoded = slice_paths(trace, offset, part)
-        entry = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        paths = coded_slice_paths(trace, offset, part)
+        encoded = paths.encoded
+        entry = paths.codes.astype(np.int64)
         targeted = ~sleeping & (entry >= 0)
         tids, starts = numbers(part["tid"]), numbers(part["start_s"])
         kept = np.flatnonzero((targeted | sleeping) & ~np.isnan(tids) & ~np.isnan(starts))

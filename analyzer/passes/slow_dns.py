@@ -87,9 +87,9 @@ from analyzer.passes.base import (
 from analyzer.passes.common import cited_lines, percentile, plural
 from analyzer.passes.targets import (
     EncodedResources,
+    coded_slice_paths,
     encode_resources,
     may_name_path,
-    slice_paths,
     with_paths,
 )
 
@@ -311,15 +311,19 @@ def _socket_targets(part: pa.Table) -> pa.Array:
     return pc.replace_with_mask(targets, pa.array(mask), contiguous(paths))
 
 
-def _slice_targets(trace: StraceTables, offset: int, part: pa.Table) -> pa.Array:
+def _slice_targets(
+    trace: StraceTables, offset: int, part: pa.Table
+) -> tuple[pa.Array, np.ndarray | None]:
     """The targets of a slice of calls for `_dns_calls`: `targets.slice_paths` when the
     passes keep it for the trace (computed once for several passes, its dictionary already
     encoded: at 1M lines this scan took 0.13 CPU-s with `_socket_targets`, 0.04 with it),
     else `_socket_targets` (cheaper than every path). The two differ only in paths that
-    name no socket, which `_dns_calls` leaves out either way."""
+    name no socket, which `_dns_calls` leaves out either way. With the indices of the
+    former (-1 for nulls)."""
     if targets.keeps_slices(trace):
-        return slice_paths(trace, offset, part)
-    return _socket_targets(part)
+        paths = coded_slice_paths(trace, offset, part)
+        return paths.encoded, paths.codes
+    return _socket_targets(part), None
 
 
 def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -368,11 +372,12 @@ _SOCKET_HEADS = ("TCP", "UDP", "tcp", "udp")
 socket's (``UDP:[...]``), or a text that is its own resource and reads like one."""
 
 
-def _dns_rows(part: pa.Table, targets: pa.Array) -> np.ndarray:
+def _dns_rows(part: pa.Table, targets: pa.Array, codes: np.ndarray | None = None) -> np.ndarray:
     """``_dns_calls(part, targets)[0]``, with the resources and classes worked out for the
     target texts that start like a socket's only (a slice's dictionary holds tens of
     thousands of paths). No other text has a resource one of those has (its resource is
-    itself), so each resource's first target, hence its class, is the same."""
+    itself), so each resource's first target, hence its class, is the same. `codes`: the
+    indices of `targets` (dictionary-encoded) with -1 for nulls, when known."""
     encoded = (
         targets
         if isinstance(targets, pa.DictionaryArray)
@@ -392,7 +397,7 @@ def _dns_rows(part: pa.Table, targets: pa.Array) -> np.ndarray:
     udp_text = np.zeros(len(dictionary) + 1, dtype=bool)
     dns_text[chosen] = dns_codes[per_text.codes]
     udp_text[chosen] = udp_codes[per_text.codes]
-    at = _indices(encoded)
+    at = _indices(encoded) if codes is None else codes
     return _with_port_53(part, dns_text[at], udp_text[at])
 
 
@@ -417,7 +422,7 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     resolving: set[float] = set()
     for offset, part in call_slices.slices(calls, ["target", "fd", "args", "tid"]):
-        dns = _dns_rows(part, _slice_targets(trace, offset, part))
+        dns = _dns_rows(part, *_slice_targets(trace, offset, part))
         if dns.any():
             resolving.update(numbers(part["tid"].filter(pa.array(dns))).tolist())
     if not resolving:

@@ -56,10 +56,10 @@ from analyzer.passes.call_slices import exact_sum, slices, taken
 from analyzer.passes.call_waits import client_waits, one_resource_waits
 from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import (
+    coded_slice_paths,
     describe,
     keeps_slices,
     resources,
-    slice_paths,
     target_classes,
     with_paths,
 )
@@ -189,10 +189,9 @@ class _Keys:
         self._keep_slices = keeps_slices(trace)
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
-        encoded = slice_paths(trace, offset, part)
-        text_of_call = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        paths = coded_slice_paths(trace, offset, part)
+        encoded = paths.encoded
+        text_of_call = paths.codes.astype(np.int64)
         key = (offset, part.num_rows)
         texts = self._texts.get(key)
         if texts is None:

@@ -243,6 +243,26 @@ def slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> pa.Dictiona
     """``pc.dictionary_encode(with_paths(part))`` of the slice `part` of the trace's calls
     that starts at row `offset`: computed once per slice for the six passes that read it
     (0.12 s a pass at 1M lines), kept in `StraceTables.memo`."""
+    return _slice_paths(trace, offset, part).encoded
+
+
+def coded_slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> SlicePaths:
+    """`slice_paths` with the dictionary index of each call, -1 for a call without a path
+    (int32): what ``pc.fill_null(indices, -1)`` gives, at no cost (the indices are these
+    codes)."""
+    return _slice_paths(trace, offset, part)
+
+
+@dataclass(frozen=True)
+class SlicePaths:
+    """A slice's `with_paths` dictionary-encoded, and its indices as numpy codes."""
+
+    encoded: pa.DictionaryArray
+    codes: np.ndarray
+    """The buffer of `encoded`'s indices: -1 at its nulls."""
+
+
+def _slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> SlicePaths:
     if not keeps_slices(trace):
         return _encoded_paths(part)
     key = ("paths", offset, part.num_rows)
@@ -253,13 +273,21 @@ def slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> pa.Dictiona
         found = trace.memo.get(key)
         if found is None:
             found = trace.memo[key] = _encoded_paths(part)
-    assert isinstance(found, pa.DictionaryArray)
+    assert isinstance(found, SlicePaths)
     return found
 
 
-def _encoded_paths(part: pa.Table) -> pa.DictionaryArray:
+def _encoded_paths(part: pa.Table) -> SlicePaths:
     encoded: pa.DictionaryArray = pc.dictionary_encode(contiguous(with_paths(part)))
-    return encoded
+    indices = encoded.indices
+    codes = np.asarray(pc.fill_null(indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    if indices.offset:  # (never seen: a fresh encoding starts at its buffers' start)
+        return SlicePaths(encoded, codes)
+    # the indices are rebuilt on the codes (and the same validity): one copy is held
+    on_codes = pa.Array.from_buffers(
+        pa.int32(), len(codes), [indices.buffers()[0], pa.py_buffer(codes)], indices.null_count
+    )
+    return SlicePaths(pa.DictionaryArray.from_arrays(on_codes, encoded.dictionary), codes)
 
 
 def trace_resources(trace: StraceTables) -> EncodedResources:

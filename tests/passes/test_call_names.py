@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
-from analyzer.arrays import is_in, row_slices, selected_rows
+from analyzer.arrays import contiguous, is_in, row_slices, selected_rows
 from analyzer.derive.strace_families import IDLE_WAITS, SLEEPS
 from analyzer.passes import call_names, call_slices, common, slow_syscall, targets
 
@@ -102,3 +103,25 @@ def test_slow_syscall_numbers_syscalls_as_its_own_encoding_did(
 def test_a_stable_order_is_numpys(keys: list[float]) -> None:
     values = np.array(keys)
     assert common.stable_order(values).tolist() == np.argsort(values, kind="stable").tolist()
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda path: path.name)
+def test_the_kept_paths_and_their_codes_are_the_slices_encoding(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`targets.coded_slice_paths`: the slice's `with_paths` dictionary-encoded (indices
+    rebuilt on the codes) and codes equal to ``fill_null(indices, -1)``; the resource codes
+    `ResourceEncoder` gives from those codes are those it gives from the indices."""
+    monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
+    for trace in inputs_of(capture).traces:
+        given, own = call_slices.ResourceEncoder(), call_slices.ResourceEncoder()
+        for offset, part in call_slices.slices(trace.syscalls, ["target", "fd", "args"]):
+            paths = targets.coded_slice_paths(trace, offset, part)
+            expected = pc.dictionary_encode(contiguous(targets.with_paths(part)))
+            assert paths.encoded.equals(expected)
+            assert paths.codes.tolist() == pc.fill_null(expected.indices, -1).to_pylist()
+            assert targets.slice_paths(trace, offset, part) is paths.encoded
+            assert given.encode(paths.encoded, paths.codes).tolist() == (
+                own.encode(expected).tolist()
+            )
+        assert given.names == own.names and given.classes == own.classes
