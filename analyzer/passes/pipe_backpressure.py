@@ -81,7 +81,6 @@ from analyzer.passes.targets import (
     coded_slice_paths,
     describe,
     resources,
-    target_classes,
 )
 
 CODE = "IOD018"
@@ -200,7 +199,7 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
         encoded = paths.encoded
         if len(encoded.dictionary) == 0:
             continue
-        classes = np.asarray(target_classes(encoded.dictionary).to_pylist(), dtype=object)
+        classes = np.asarray(paths.classes().to_pylist(), dtype=object)
         channel = np.isin(classes, list(CHANNELS))
         if not channel.any():
             continue

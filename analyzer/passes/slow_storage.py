@@ -77,7 +77,7 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.call_slices import ResourceEncoder, slices
 from analyzer.passes.common import cited_lines, in_flight, percentile, plural
-from analyzer.passes.targets import coded_slice_paths, target_classes
+from analyzer.passes.targets import coded_slice_paths
 
 CODE = "IOD017"
 KIND = "slow_storage"
@@ -431,7 +431,7 @@ def _file_times(trace: StraceTables) -> _ThreadFileTimes:
             continue
         texts = paths.encoded.dictionary
         pseudo = functools.reduce(pc.or_, (pc.starts_with(texts, p) for p in PSEUDO_FILESYSTEMS))
-        regular = pc.and_(pc.equal(target_classes(texts), "file"), pc.invert(pseudo))
+        regular = pc.and_(pc.equal(paths.classes(), "file"), pc.invert(pseudo))
         entry = np.asarray(pc.fill_null(regular, False).to_numpy(zero_copy_only=False), bool)
         indices = paths.codes
         local = np.flatnonzero(np.append(entry, False)[indices])
@@ -451,7 +451,7 @@ def _scan(trace: StraceTables) -> _Scanned:
     columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
     for offset, part in slices(calls, columns):
         paths = coded_slice_paths(trace, offset, part)
-        codes = encoder.encode(paths.encoded, paths.codes)
+        codes = encoder.encode(paths.encoded, paths.codes, paths.classes())
         for name, cls in zip(
             encoder.names[len(is_file) :], encoder.classes[len(is_file) :], strict=True
         ):

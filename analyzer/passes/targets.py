@@ -12,7 +12,7 @@ import functools
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -260,6 +260,14 @@ class SlicePaths:
     encoded: pa.DictionaryArray
     codes: np.ndarray
     """The buffer of `encoded`'s indices: -1 at its nulls."""
+    _classes: list[pa.Array] = field(default_factory=list, compare=False, repr=False)
+
+    def classes(self) -> pa.Array:
+        """`target_classes` of the dictionary, worked out once for the passes that read it
+        (two passes at the same time may both work it out: the same array)."""
+        if not self._classes:
+            self._classes.append(target_classes(self.encoded.dictionary))
+        return self._classes[0]
 
 
 def _slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> SlicePaths:

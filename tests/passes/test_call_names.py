@@ -110,8 +110,9 @@ def test_the_kept_paths_and_their_codes_are_the_slices_encoding(
     capture: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`targets.coded_slice_paths`: the slice's `with_paths` dictionary-encoded (indices
-    rebuilt on the codes) and codes equal to ``fill_null(indices, -1)``; the resource codes
-    `ResourceEncoder` gives from those codes are those it gives from the indices."""
+    rebuilt on the codes) and codes equal to ``fill_null(indices, -1)``, with the classes of
+    its dictionary; the resource codes `ResourceEncoder` gives from those codes and classes
+    are those it gives from the indices."""
     monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
     for trace in inputs_of(capture).traces:
         given, own = call_slices.ResourceEncoder(), call_slices.ResourceEncoder()
@@ -121,7 +122,8 @@ def test_the_kept_paths_and_their_codes_are_the_slices_encoding(
             assert paths.encoded.equals(expected)
             assert paths.codes.tolist() == pc.fill_null(expected.indices, -1).to_pylist()
             assert targets.slice_paths(trace, offset, part) is paths.encoded
-            assert given.encode(paths.encoded, paths.codes).tolist() == (
+            assert paths.classes().equals(targets.target_classes(expected.dictionary))
+            assert given.encode(paths.encoded, paths.codes, paths.classes()).tolist() == (
                 own.encode(expected).tolist()
             )
         assert given.names == own.names and given.classes == own.classes
