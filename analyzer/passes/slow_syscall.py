@@ -217,27 +217,32 @@ class _Keys:
         the order of their first call among them."""
         if not self._keep_slices:
             names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
-            dictionary = names.dictionary.to_pylist()
             codes = np.asarray(
                 pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64
             )
-        else:
-            # the slice's names as the passes share them, then numbered as above
-            all_codes, all_names = call_names.slice_codes(trace, offset, part)
-            taken_codes = all_codes[rows]
-            used, first = np.unique(taken_codes[taken_codes >= 0], return_index=True)
-            used = used[np.argsort(first, kind="stable")]
-            dictionary = [all_names[code] for code in used.tolist()]
-            local = np.full(len(all_names) + 1, -1, dtype=np.int64)
-            local[used] = np.arange(len(used))
-            codes = local[taken_codes]
-        numbers_of = []
-        for name in dictionary:
+            return self._numbered(names.dictionary.to_pylist(), np.arange(len(names.dictionary)))[
+                codes
+            ]
+        # the slice's names as the passes share them, in the order of their first call here
+        all_codes, all_names = call_names.slice_codes(trace, offset, part)
+        taken_codes = all_codes[rows]
+        used = pd.unique(taken_codes)
+        used = used[used >= 0]
+        return self._numbered([all_names[code] for code in used.tolist()], used, len(all_names))[
+            taken_codes
+        ]
+
+    def _numbered(self, names: list[str], codes: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Per code (of `size`, and -1 last), the number of the name at that code (`names` at
+        `codes`, in the order of their first call: new ones are numbered in that order), -1
+        for the others."""
+        lookup = np.full((len(names) if size is None else size) + 1, -1, dtype=np.int64)
+        for code, name in zip(codes.tolist(), names, strict=True):
             if name not in self._syscalls:
                 self._syscalls[name] = len(self.syscall_names)
                 self.syscall_names.append(name)
-            numbers_of.append(self._syscalls[name])
-        return np.array([*numbers_of, -1], dtype=np.int64)[codes]
+            lookup[code] = self._syscalls[name]
+        return lookup
 
     def buckets(self, piece: _Slice) -> np.ndarray:
         """The bucket of each kept call: a hash of its (syscall, resource)."""
