@@ -3,6 +3,7 @@ slice size, and do not fall back to whole-trace arrays (issue 15 item 1)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -350,6 +351,10 @@ def test_sliced_waits_equal_the_whole_trace_functions(
             with_slices(monkeypatch, rows)
             np.testing.assert_array_equal(call_waits.client_waits(calls, fds), client)
             np.testing.assert_array_equal(call_waits.one_resource_waits(calls, fds), one)
+            # with the trace: its names and listeners as the passes share them
+            fresh = dataclasses.replace(trace)
+            np.testing.assert_array_equal(call_waits.client_waits(calls, fds, fresh), client)
+            np.testing.assert_array_equal(call_waits.one_resource_waits(calls, fds, fresh), one)
             monkeypatch.undo()
             servers += int(client.sum()) + int(one.sum())
     assert servers > 10
