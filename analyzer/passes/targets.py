@@ -173,11 +173,16 @@ def _may_name_path(args: pa.StringArray) -> np.ndarray:
     and are ruled out here, before their texts are copied for the regex.
     """
     raw = LineBytes(args)
-    first, second = raw.at(raw.start), raw.at(raw.start + 1)
+    return _can_name(raw, raw.start, raw.end)
+
+
+def _can_name(raw: LineBytes, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """`_may_name_path` of the texts [start, end) of `raw`."""
+    first, second = raw.at(start), raw.at(start + 1)
     starts = (first == ord('"')) | (first == ord("A")) | (first == ord("-"))
     digit = (first >= ord("0")) & (first <= ord("9"))
     hexadecimal = (first == ord("0")) & (second == ord("x"))
-    return (raw.start < raw.end) & (starts | (digit & ~hexadecimal))
+    return (start < end) & (starts | (digit & ~hexadecimal))
 
 
 def may_name_path(args: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -186,6 +191,21 @@ def may_name_path(args: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.concatenate(
         [np.zeros(0, dtype=bool)] + [_may_name_path(chunk) for chunk in _chunks(args)]
     )
+
+
+def _naming_rows(args: pa.ChunkedArray | pa.Array, candidates: np.ndarray) -> np.ndarray:
+    """The `candidates` (rows, ascending) whose argument text can name a path: `may_name_path`
+    read at those rows alone (the calls without a target or fd are half a trace's)."""
+    found = [np.zeros(0, dtype=np.int64)]
+    start = 0
+    for chunk in _chunks(args):
+        low, high = np.searchsorted(candidates, [start, start + len(chunk)])
+        if high > low:
+            raw = LineBytes(chunk)
+            local = candidates[low:high] - start
+            found.append(candidates[low:high][_can_name(raw, raw.start[local], raw.end[local])])
+        start += len(chunk)
+    return np.concatenate(found)
 
 
 def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
@@ -204,7 +224,7 @@ def with_paths(calls: pa.Table) -> pa.ChunkedArray | pa.Array:
         return targets
     # Chunk by chunk, and only the texts that may name a path are copied: the argument
     # texts are the largest column of a long trace (500 MiB at 10M lines).
-    rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False) & may_name_path(calls["args"]))
+    rows = _naming_rows(calls["args"], np.flatnonzero(missing.to_numpy(zero_copy_only=False)))
     named = contiguous(calls["args"].take(pa.array(rows, pa.int64())))
     parts = pc.extract_regex(named, _PATH_ARGUMENT)
     matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
