@@ -587,10 +587,16 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     calls = trace.syscalls
     if calls.num_rows == 0:
         return []
+    # (a byte per call each, in place: two such masks at a time, not three; 100 MB each at
+    # 100M lines)
+    idling = _idle_waits(trace)
+    waiting = np.logical_not(idling, out=idling)
     # A poll on one connected socket, pipe or file is a wait on that resource, not idling.
-    waiting = ~_idle_waits(trace) | one_resource_waits(calls, trace.wait_fds, trace)
+    waiting |= one_resource_waits(calls, trace.wait_fds, trace)
     # A server reading its client's next request is idle, however long that takes.
-    waiting &= ~client_waits(calls, trace.wait_fds, trace)
+    clients = client_waits(calls, trace.wait_fds, trace)
+    waiting &= np.logical_not(clients, out=clients)
+    del clients
     keys_of = _Keys()
     possible = _possible_buckets(trace, waiting, keys_of, config)
     if not possible.any():
