@@ -52,8 +52,69 @@ _LOCAL = r"^(?P<proto>TCP|UDP|TCPv6|UDPv6):\[(?P<local>[^\]\->]+:\d+)\]"
 
 def target_classes(targets: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The class of each target text (see TARGET_CLASSES); null where the target is null
-    or empty. Literal prefix tests, not regexes: they are several times faster."""
+    or empty. Literal prefix tests on the texts' bytes, not regexes: the candidates of a
+    prefix are narrowed byte by byte (a slice's dictionary is some 20k paths, few of them
+    anything but a file), and the device marks are found by one search of the bytes."""
     targets = contiguous(targets)
+    if not pa.types.is_string(targets.type):
+        return _target_classes_by_kernels(targets)
+    raw = LineBytes(targets)
+    length = raw.end - raw.start
+    valid = np.asarray(targets.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    # the rows by first byte (0 for an empty text): a prefix's candidates are one run
+    first = np.where(length > 0, raw.at(raw.start), 0).astype(np.uint8)
+    by_first = np.argsort(first, kind="stable")
+    bounds = np.searchsorted(first[by_first], np.arange(257))
+    codes = np.full(len(targets), len(TARGET_CLASSES), dtype=np.int64)
+    for code, (name, prefixes) in reversed(list(enumerate(TARGET_CLASSES))):
+        if prefixes == ("",):
+            matched = length > 0
+        else:
+            matched = np.zeros(len(targets), dtype=bool)
+            for prefix in map(str.encode, prefixes):
+                rows = by_first[bounds[prefix[0]] : bounds[prefix[0] + 1]]
+                matched[_starting_with(raw, length, prefix, rows)] = True
+        if name == "device":
+            matched[_containing(raw, [mark.encode() for mark in DEVICE_MARKS])] = True
+        codes[matched & valid] = code
+    return _CLASS_NAMES.take(pa.array(codes))
+
+
+def _starting_with(
+    raw: LineBytes, length: np.ndarray, prefix: bytes, rows: np.ndarray
+) -> np.ndarray:
+    """The `rows` whose text starts with `prefix` (given those whose first byte is its)."""
+    rows = rows[length[rows] >= len(prefix)]
+    for at, byte in enumerate(prefix[1:], start=1):
+        if len(rows) == 0:
+            break
+        rows = rows[raw.data[raw.start[rows] + at] == byte]
+    return rows
+
+
+def _containing(raw: LineBytes, marks: list[bytes]) -> np.ndarray:
+    """The rows whose text holds one of `marks`."""
+    if len(raw.start) == 0:
+        return np.zeros(0, dtype=np.int64)
+    low, high = int(raw.start[0]), int(raw.end[-1])
+    text = raw.data[low:high].tobytes()
+    found = []
+    for mark in marks:
+        at = text.find(mark)
+        while at >= 0:
+            found.append((low + at, len(mark)))
+            at = text.find(mark, at + 1)
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    places = np.array([place for place, _ in found], dtype=np.int64)
+    ends = places + np.array([size for _, size in found], dtype=np.int64)
+    rows = np.searchsorted(raw.start, places, side="right") - 1
+    return np.unique(rows[(rows >= 0) & (ends <= raw.end[np.maximum(rows, 0)])])
+
+
+def _target_classes_by_kernels(targets: pa.Array) -> pa.Array:
+    """`target_classes` by Arrow kernels: one test of the whole array per prefix (any
+    string type)."""
     codes = np.full(len(targets), len(TARGET_CLASSES), dtype=np.int64)
     for code, (name, prefixes) in reversed(list(enumerate(TARGET_CLASSES))):
         if prefixes == ("",):

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, STRACE_LOGS, hand_built, inputs_of
 
@@ -127,3 +127,58 @@ def test_the_kept_paths_and_their_codes_are_the_slices_encoding(
                 own.encode(expected).tolist()
             )
         assert given.names == own.names and given.classes == own.classes
+
+
+_PIECES = st.sampled_from(
+    [
+        "/",
+        "/dev/",
+        "/dev/null",
+        "<char 1:3>",
+        "<block 8:0>",
+        "<char",
+        " 1:3>",
+        "TCP:",
+        "TCPv6:",
+        "UDP:",
+        "UNIX",
+        "NETLINK",
+        "socket",
+        "RAW",
+        "pipe:",
+        "anon_inode:[eventfd]",
+        "anon_inode:[eventpoll]",
+        "anon_inode:[timerfd]",
+        "anon_inode:[signalfd]",
+        "anon_inode",
+        "x",
+        "é",
+        "",
+    ]
+)
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.lists(_PIECES, max_size=4).map("".join)), max_size=40),
+    st.integers(0, 5),
+)
+@example(["/x<char", " 1:3>", None, "/dev/x<block 8:0>"], 0)  # a mark across two texts
+def test_target_classes_by_bytes_are_those_of_the_kernels(
+    texts: list[str | None], skip: int
+) -> None:
+    """Generated texts (pieces of every prefix and mark, nulls, empties), an array sliced at
+    an offset and in chunks: the classes read from the bytes are those of the kernel tests."""
+    array = pa.array(texts, pa.string()).slice(min(skip, len(texts)))
+    expected = targets._target_classes_by_kernels(array)
+    assert targets.target_classes(array).equals(expected)
+    half = len(array) // 2
+    chunked = pa.chunked_array([array.slice(0, half), array.slice(half)], pa.string())
+    assert targets.target_classes(chunked).equals(expected)
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda path: path.name)
+def test_target_classes_of_every_capture_are_those_of_the_kernels(capture: Path) -> None:
+    for trace in inputs_of(capture).traces:
+        texts = contiguous(targets.with_paths(trace.syscalls))
+        for array in (texts, pc.dictionary_encode(texts).dictionary):
+            assert targets.target_classes(array).equals(targets._target_classes_by_kernels(array))
