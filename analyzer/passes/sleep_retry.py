@@ -112,9 +112,10 @@ def _short_sleeps(trace: StraceTables) -> np.ndarray:
     """The durations of the short sleeps, in row order (a slice at a time)."""
     parts = [np.zeros(0)]
     for offset, part in slices(trace.syscalls, ["syscall", "duration_s", "start_s", "end_s"]):
-        durations = call_durations(part)
-        sleeps = calls_named(trace, offset, part, SLEEPS)
-        parts.append(durations[sleeps & (durations < MAX_SLEEP_S)])
+        sleeps = np.flatnonzero(calls_named(trace, offset, part, SLEEPS))
+        # (row by row: the sleeps' figures alone, a call in a hundred)
+        durations = call_durations(part.select(["duration_s", "start_s", "end_s"]).take(sleeps))
+        parts.append(durations[durations < MAX_SLEEP_S])
     return np.concatenate(parts)
 
 
