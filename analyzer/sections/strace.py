@@ -31,12 +31,26 @@ from analyzer.sections import strace_stats
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
-def _stats(calls: pa.Table | strace_stats.Coded, keys: list[str], where: str = "") -> pd.DataFrame:
+def _returned(known: tuple[str, ...]) -> str:
+    """The engine's filter of the calls that returned with the columns `known` known (what
+    `strace_stats.grouped` is told as `known`, so fragile groups can be read again
+    straight from the calls)."""
+    return " AND ".join(["status = 'complete'", *(f"{name} IS NOT NULL" for name in known)])
+
+
+def _stats(
+    calls: pa.Table | strace_stats.Coded, keys: list[str], known: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Calls, errors and duration statistics per group of the calls that returned, the
     groups in the order of their first call (what a pandas ``groupby(sort=False)`` gave, so
     ties in the report's sorts keep the order they had)."""
     return strace_stats.grouped(
-        calls, keys, "status = 'complete'" + where, quantiles=(0.5, 0.95, 0.99), mean=True
+        calls,
+        keys,
+        _returned(known),
+        quantiles=(0.5, 0.95, 0.99),
+        mean=True,
+        known=known,
     )
 
 
@@ -71,7 +85,7 @@ def per_thread_summary(
     """The same statistics per thread and syscall (the `perf trace -s` view)."""
     if _no_calls(calls):
         return []
-    table = _stats(calls, ["tid", "syscall"], " AND tid IS NOT NULL")
+    table = _stats(calls, ["tid", "syscall"], ("tid",))
     info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
     table = table.merge(info, on="tid", how="left")
     table = table.sort_values(["tid", "total_s"], ascending=[True, False])
@@ -101,13 +115,14 @@ def target_summary(calls: pa.Table | strace_stats.Coded, limit: int = 50) -> lis
     table = strace_stats.grouped(
         calls,
         ["target"],
-        "status = 'complete' AND target IS NOT NULL",
+        _returned(("target",)),
         extra={
             "target_kind": "arg_min_null(target_kind, idx)",
             "syscalls": "list(DISTINCT syscall)",
         },
         reads=("target_kind", "syscall"),
         top=limit,
+        known=("target",),
     )
     if table.empty:
         return []
@@ -128,7 +143,12 @@ def latency_by_target(
     """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
     max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares)."""
     table = strace_stats.grouped(
-        calls, ["syscall", "target"], "status = 'complete'", quantiles=(0.5, 0.95), top=limit
+        calls,
+        ["syscall", "target"],
+        _returned(()),
+        quantiles=(0.5, 0.95),
+        top=limit,
+        known=(),
     )
     if table.empty:
         return []

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import engine
+from analyzer.sections import strace_rescan
 
 CODED_CALLS = 1_000_000
 """Up to this many calls, the text columns the sections group by are numbered once for all
@@ -74,13 +75,23 @@ def coded(calls: pa.Table, columns: Sequence[str]) -> Coded:
     table = calls
     texts: dict[str, pa.Array] = {}
     for name in columns:
-        column = calls[name]
-        distinct = pc.unique(column).drop_null()
-        distinct = distinct.take(pc.sort_indices(distinct))
+        # one hash of the texts (a dictionary shared by every chunk), its entries then
+        # numbered by their rank: index_in per chunk hashed the distinct texts per chunk
+        encoded = pc.dictionary_encode(calls[name])
+        if encoded.num_chunks:
+            found = encoded.chunk(0).dictionary
+            if not all(chunk.dictionary.equals(found) for chunk in encoded.chunks):
+                encoded = encoded.unify_dictionaries()
+                found = encoded.chunk(0).dictionary
+        else:
+            found = pa.array([], calls[name].type)
+        by_text = pc.sort_indices(found)
+        distinct = found.take(by_text)
         kind = pa.int16() if len(distinct) <= np.iinfo(np.int16).max else pa.int32()
-        codes = pa.chunked_array(
-            [pc.index_in(chunk, value_set=distinct).cast(kind) for chunk in column.chunks], kind
-        )
+        rank = np.empty(len(found), dtype=kind.to_pandas_dtype())
+        rank[by_text.to_numpy()] = np.arange(len(found))
+        ranks = pa.array(rank, kind)
+        codes = pa.chunked_array([ranks.take(chunk.indices) for chunk in encoded.chunks], kind)
         table = table.set_column(table.schema.get_field_index(name), name, codes)
         texts[name] = distinct
     return Coded(table, texts)
@@ -198,6 +209,7 @@ def grouped(
     reads: tuple[str, ...] = (),
     top: int | None = None,
     digits: int = 9,
+    known: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Per group of `keys` of the calls `where` selects: calls, errors, total_s, min_s,
     max_s, with `mean` avg_s and one column per quantile (``p50_s`` ...), plus the `extra`
@@ -208,7 +220,9 @@ def grouped(
     a duration, the others are shown by calls (most first), then by `keys` (ascending, a
     missing key last): a trace without ``-T`` brings back `top` groups, not every target.
     Keys of coded `calls` (`Coded`) come back as texts; `extra` aggregates as the engine
-    gives them (codes of a coded column)."""
+    gives them (codes of a coded column). `known`, when `where` selects the calls that
+    returned with those columns known, lets interleaved fragile groups be read again from
+    the calls themselves (`strace_rescan`) instead of through the engine."""
     coded_calls = calls if isinstance(calls, Coded) else Coded(calls)
     calls = coded_calls.table
     extra = extra or {}
@@ -272,7 +286,10 @@ def grouped(
         # `np.add.reduceat`, any other with Kahan's compensation (pandas/core/groupby/ops.py)
         runs = bool(layout["runs"][0].as_py())
         plain = runs and bool(layout["all_timed"][0].as_py())
-        _again(calls, groups, frame, keys, where, mean, fragile, plain)
+        if not plain and known is not None:
+            _rescanned(calls, groups, frame, keys, known, mean, fragile)
+        else:
+            _again(calls, groups, frame, keys, where, mean, fragile, plain)
     return frame
 
 
@@ -491,6 +508,29 @@ def _again(
         frame.iat[number, at.get_loc("total_s")] = total
         if mean:
             frame.iat[number, at.get_loc("avg_s")] = total / size
+
+
+def _rescanned(
+    calls: pa.Table,
+    groups: pa.Table,
+    frame: pd.DataFrame,
+    keys: list[str],
+    known: tuple[str, ...],
+    mean: bool,
+    fragile: np.ndarray,
+) -> None:
+    """`_again` for groups pandas summed with Kahan's compensation, read in the calls'
+    order straight from them (`strace_rescan`): no join and sort of their calls in the
+    engine."""
+    at = frame.columns
+    numbers = np.flatnonzero(fragile).tolist()
+    chosen = groups.filter(pa.array(fragile, pa.bool_()))
+    found = strace_rescan.kahan_totals(calls, keys, known, chosen)
+    for number, (total, size) in zip(numbers, found, strict=True):
+        if size:  # (a group of NaN durations only is left as the engine left it)
+            frame.iat[number, at.get_loc("total_s")] = total
+            if mean:
+                frame.iat[number, at.get_loc("avg_s")] = total / size
 
 
 def _by_group(batches: pa.RecordBatchReader) -> Iterator[tuple[int, Iterator[np.ndarray]]]:
