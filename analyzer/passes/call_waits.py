@@ -18,12 +18,18 @@ import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
+from analyzer.derive.strace_waits import _RECEIVES as RECEIVES
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes import call_slices
 from analyzer.passes.call_names import NamedScan
 
 ACCEPTING = frozenset({"accept", "accept4", "listen"})
 """The calls whose targets `strace_waits.server_side` reads the listening addresses from."""
+CLIENT_READS = RECEIVES
+"""The calls `strace_waits.waits_for_client` can find waiting by their name (besides the
+polls for input of the trace's `wait_fds`)."""
+CLIENT_COLUMNS = ["syscall", "target"]
+"""What `strace_waits.waits_for_client` reads of the calls."""
 COLUMNS = ["syscall", "target", "target_kind", "aux", "tid"]
 """The columns the two functions read."""
 
@@ -75,18 +81,26 @@ def _named(
 def client_waits(
     calls: pa.Table, wait_fds: pa.Table | None = None, trace: StraceTables | None = None
 ) -> np.ndarray:
-    """`waits_for_client(calls, wait_fds)`, a slice of calls at a time (`trace`: the trace
-    whose calls these are, when they are)."""
+    """`waits_for_client(calls, wait_fds)`, run on the calls it can find waiting alone (the
+    receives and the polls for input: it finds no other) with the two columns it reads, a
+    slice of them at a time (`trace`: the trace whose calls these are, when they are)."""
     found = np.zeros(calls.num_rows, dtype=bool)
     listeners = _listeners(calls, trace)
     if listeners.num_rows == 0:
         return found
+    rows = selected_rows(
+        calls, ["syscall"], _named(calls, trace, CLIENT_READS), call_slices.SLICE_ROWS
+    )
+    if wait_fds is not None and wait_fds.num_rows:
+        wants_in = pc.is_in(wait_fds["want"], value_set=pa.array(["in", "inout"]))
+        polls = np.asarray(wait_fds["row"].filter(wants_in).to_numpy(), dtype=np.int64)
+        rows = np.union1d(rows, polls)
     shift = listeners.num_rows
-    for offset, part in call_slices.slices(calls, COLUMNS):
-        rows = np.arange(offset, offset + part.num_rows)
-        table = pa.concat_tables([listeners, part])
-        waits = waits_for_client(table, _renumbered(wait_fds, rows, shift))
-        found[offset : offset + part.num_rows] = waits[shift:]
+    heads = listeners.select(CLIENT_COLUMNS)
+    for start in range(0, len(rows), call_slices.SLICE_ROWS):
+        batch = rows[start : start + call_slices.SLICE_ROWS]
+        table = pa.concat_tables([heads, take_rows(calls.select(CLIENT_COLUMNS), batch)])
+        found[batch] = waits_for_client(table, _renumbered(wait_fds, batch, shift))[shift:]
     return found
 
 

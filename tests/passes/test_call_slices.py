@@ -43,6 +43,7 @@ from analyzer.passes.targets import (
     trace_resources,
     with_paths,
 )
+from analyzer.schema import WAIT_FDS
 
 TRACES = [
     *sorted(STRACE_LOGS.glob("*.log")),
@@ -538,3 +539,32 @@ def test_server_side_equals_the_row_by_row_regex_on_any_targets(
     among = np.asarray(looked_at[: len(rows)], dtype=bool)
     for mask in (None, among):
         np.testing.assert_array_equal(server_side(calls, mask), row_by_row_server_side(calls, mask))
+
+
+@pytest.mark.parametrize("rows", (1, 2, 200))
+def test_a_server_polling_its_client_is_found_among_the_polls(
+    monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """Hand-built rows (not a capture): a server listens, polls one accepted connection for
+    input (its `wait_fds` row) and writes on it; the poll is a wait for the client, as the
+    whole-trace function finds, with and without the trace."""
+    listening, connected = "TCP:[10.0.0.1:8080]", "TCP:[10.0.0.1:8080->10.0.0.2:5555]"
+    calls = [
+        {"syscall": "listen", "target": listening, "tid": 1},
+        {"syscall": "accept4", "target": listening, "tid": 1},
+        {"syscall": "poll", "target": connected, "tid": 1},
+        {"syscall": "write", "target": connected, "tid": 1},
+        {"syscall": "poll", "target": connected, "tid": 1},
+    ]
+    (trace,) = hand_built(calls).traces
+    wants = [(2, "in"), (4, "out")]
+    fds = pa.Table.from_pylist(
+        [{"row": row, "tid": 1, "fd": 5, "want": want, "target": connected} for row, want in wants],
+        schema=WAIT_FDS.schema,
+    )
+    expected = waits_for_client(trace.syscalls, fds)
+    assert expected.tolist() == [False, False, True, False, False]
+    with_slices(monkeypatch, rows)
+    assert call_waits.client_waits(trace.syscalls, fds).tolist() == expected.tolist()
+    fresh = dataclasses.replace(trace)
+    assert call_waits.client_waits(trace.syscalls, fds, fresh).tolist() == expected.tolist()
