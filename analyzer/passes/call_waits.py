@@ -83,24 +83,29 @@ def client_waits(
 ) -> np.ndarray:
     """`waits_for_client(calls, wait_fds)`, run on the calls it can find waiting alone (the
     receives and the polls for input: it finds no other) with the two columns it reads, a
-    slice of them at a time (`trace`: the trace whose calls these are, when they are)."""
+    slice of calls at a time (`trace`: the trace whose calls these are, when they are)."""
     found = np.zeros(calls.num_rows, dtype=bool)
     listeners = _listeners(calls, trace)
     if listeners.num_rows == 0:
         return found
-    rows = selected_rows(
-        calls, ["syscall"], _named(calls, trace, CLIENT_READS), call_slices.SLICE_ROWS
-    )
+    polls = np.zeros(0, dtype=np.int64)
     if wait_fds is not None and wait_fds.num_rows:
         wants_in = pc.is_in(wait_fds["want"], value_set=pa.array(["in", "inout"]))
-        polls = np.asarray(wait_fds["row"].filter(wants_in).to_numpy(), dtype=np.int64)
-        rows = np.union1d(rows, polls)
+        polls = np.unique(np.asarray(wait_fds["row"].filter(wants_in).to_numpy(), np.int64))
     shift = listeners.num_rows
     heads = listeners.select(CLIENT_COLUMNS)
-    for start in range(0, len(rows), call_slices.SLICE_ROWS):
-        batch = rows[start : start + call_slices.SLICE_ROWS]
-        table = pa.concat_tables([heads, take_rows(calls.select(CLIENT_COLUMNS), batch)])
-        found[batch] = waits_for_client(table, _renumbered(wait_fds, batch, shift))[shift:]
+    reads = _named(calls, trace, CLIENT_READS)
+    # a slice at a time: only a slice's candidates are held (a receive in four calls)
+    for offset, part in call_slices.slices(calls, CLIENT_COLUMNS):
+        candidate = np.array(reads(part), dtype=bool)
+        low, high = np.searchsorted(polls, [offset, offset + part.num_rows])
+        candidate[polls[low:high] - offset] = True
+        local = np.flatnonzero(candidate)
+        if len(local) == 0:
+            continue
+        rows = offset + local
+        table = pa.concat_tables([heads, take_rows(part, local)])
+        found[rows] = waits_for_client(table, _renumbered(wait_fds, rows, shift))[shift:]
     return found
 
 
