@@ -18,16 +18,15 @@ import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
-from analyzer.derive.strace_waits import _RECEIVES as RECEIVES
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes import call_slices
 from analyzer.passes.call_names import NamedScan
 
 ACCEPTING = frozenset({"accept", "accept4", "listen"})
 """The calls whose targets `strace_waits.server_side` reads the listening addresses from."""
-CLIENT_READS = RECEIVES
-"""The calls `strace_waits.waits_for_client` can find waiting by their name (besides the
-polls for input of the trace's `wait_fds`)."""
+CLIENT_READS = frozenset({"read", "readv", "recv", "recvfrom", "recvmsg", "recvmmsg"})
+"""The calls `strace_waits.waits_for_client` can find waiting by their name, besides the
+polls for input of the trace's `wait_fds` (its receives: a test checks they are the same)."""
 CLIENT_COLUMNS = ["syscall", "target"]
 """What `strace_waits.waits_for_client` reads of the calls."""
 COLUMNS = ["syscall", "target", "target_kind", "aux", "tid"]

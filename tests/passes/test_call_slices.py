@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, hand_built, inputs_of
 
 from analyzer.arrays import mapped_pages, take_rows
+from analyzer.derive import strace_waits
 from analyzer.derive.strace_waits import (
     _BOUND,
     _CONNECTED,
@@ -568,3 +569,7 @@ def test_a_server_polling_its_client_is_found_among_the_polls(
     assert call_waits.client_waits(trace.syscalls, fds).tolist() == expected.tolist()
     fresh = dataclasses.replace(trace)
     assert call_waits.client_waits(trace.syscalls, fds, fresh).tolist() == expected.tolist()
+
+
+def test_the_client_reads_are_the_receives_waits_for_client_looks_at() -> None:
+    assert call_waits.CLIENT_READS == strace_waits._RECEIVES
