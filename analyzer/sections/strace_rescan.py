@@ -38,26 +38,32 @@ def kahan_totals(
     sizes = [0] * groups.num_rows
     columns = sorted({*keys, *known, "status", "duration_s"})
     for batch in calls.select(columns).to_batches(max_chunksize=BATCH):
-        duration = batch.column("duration_s").to_numpy(zero_copy_only=False)
-        keep = pc.equal(batch.column("status"), "complete")
-        for name in known:
-            keep = pc.and_(keep, pc.is_valid(batch.column(name)))
-        chosen = np.asarray(pc.fill_null(keep, False).to_numpy(zero_copy_only=False))
-        chosen &= ~np.isnan(np.asarray(duration, dtype=np.float64))
+        # the groups' keys first (numbers, when coded): what else a call must be is read
+        # for the few calls of the groups only
         at = []
         for key, found in zip(keys, sets, strict=True):
             index = pc.index_in(batch.column(key), value_set=found, skip_nulls=False)
-            position = pc.fill_null(index, -1).to_numpy(zero_copy_only=False)
-            chosen &= position >= 0
-            at.append(position)
-        rows = np.flatnonzero(chosen)
+            at.append(pc.fill_null(index, -1).to_numpy(zero_copy_only=False))
+        rows = np.flatnonzero(np.logical_and.reduce([position >= 0 for position in at]))
         gid = lookup[tuple(position[rows] for position in at)]
-        rows, gid = rows[gid >= 0], gid[gid >= 0]
+        rows = rows[gid >= 0]
         if not len(rows):
             continue
+        mine = batch.take(pa.array(rows))
+        keep = pc.equal(mine.column("status"), "complete")
+        for name in known:
+            keep = pc.and_(keep, pc.is_valid(mine.column(name)))
+        chosen = np.asarray(pc.fill_null(keep, False).to_numpy(zero_copy_only=False))
+        duration = np.asarray(
+            mine.column("duration_s").to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+        chosen &= ~np.isnan(duration)
+        gid = gid[gid >= 0][chosen]
+        values = duration[chosen]
+        if not len(gid):
+            continue
         order = np.argsort(gid, kind="stable")
-        rows, gid = rows[order], gid[order]
-        values = np.asarray(duration, dtype=np.float64)[rows]
+        gid, values = gid[order], values[order]
         bounds = np.flatnonzero(np.diff(gid)) + 1
         for number, part in zip(
             gid[np.concatenate(([0], bounds))].tolist(), np.split(values, bounds), strict=True
