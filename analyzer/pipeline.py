@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,19 +28,30 @@ from analyzer.inputs import (
     open_input,
     unrecognised_reason,
 )
+from analyzer.lazy import ImportsBeside
 from analyzer.model import AnalysisResult, Derived, ParsedInput
-from analyzer.passes import Finding, PassInputs, run_passes
 from analyzer.schema import UNPARSED, unparsed_table
 from analyzer.sources import SOURCES, detect
 
+if TYPE_CHECKING:
+    from analyzer.passes import Finding, PassInputs
+
 REPORT_SCHEMA = "iodiag.report/1"
 UNPARSED_SAMPLES = 20
+AFTER_PARSE = ("pandas", "analyzer.passes")
+"""Modules every run needs after its parse (with each source's `report_modules`), imported
+beside the parse (`analyze`). pandas is first: pyarrow imports it when it first makes an
+array, so the parse waits for it."""
 
 
 def parse_input(
-    opened: OpenedInput, config: Config, on_progress: Callable[[int], None] | None = None
+    opened: OpenedInput,
+    config: Config,
+    on_progress: Callable[[int], None] | None = None,
+    on_source: Callable[[str], None] | None = None,
 ) -> ParsedInput[Any]:
-    """Detect the source of an opened input (unless `config.format` names it) and parse it."""
+    """Detect the source of an opened input (unless `config.format` names it) and parse it;
+    `on_source` is told the source's name before the parse."""
     name = config.format or detect(opened.head)
     if name is None:
         reason = unrecognised_reason(opened.head)
@@ -49,6 +60,8 @@ def parse_input(
         *others, last = [source.label for source in SOURCES.values()]
         expected = f"{', '.join(others)}, or {last}" if others else last
         raise InputError(f"{opened.name}: not a recognised input (expected {expected})")
+    if on_source is not None:
+        on_source(name)
     cut: list[CutLine] = []
     chunks = iter_line_chunks(opened.stream, on_progress=on_progress, cut=cut)
     parsed = SOURCES[name].parse(chunks, opened.name, engine=config.engine, threads=config.threads)
@@ -92,8 +105,9 @@ def parse_inputs(
     config: Config,
     on_progress: Callable[[int], None] | None = None,
     unreadable: list[tuple[str, str]] | None = None,
+    on_source: Callable[[str], None] | None = None,
 ) -> list[ParsedInput[Any]]:
-    """Open and parse every input, in the order given.
+    """Open and parse every input, in the order given (`on_source`: `parse_input`).
 
     With `unreadable` given, an input that cannot be read (missing, not a recognised
     format) is listed there as (path, reason) and the others are still parsed; `InputError`
@@ -104,7 +118,7 @@ def parse_inputs(
         try:
             opened = open_input(path)
             try:
-                parsed.append(parse_input(opened, config, on_progress))
+                parsed.append(parse_input(opened, config, on_progress, on_source))
             finally:
                 opened.close()
         except InputError as error:
@@ -150,6 +164,8 @@ def pass_inputs(
 ) -> PassInputs:
     """What the diagnosis passes read: what each source gives them, the run's tables, and
     the inputs that could not be read."""
+    from analyzer.passes import PassInputs
+
     given: dict[str, Any] = {}
     for name, result in derived.items():
         given.update(SOURCES[name].pass_inputs(result))
@@ -225,6 +241,19 @@ def _trim_c_heap() -> None:
     store.give_back_free_memory()
 
 
+class _ImportsBeside(ImportsBeside):
+    """`ImportsBeside`, asked for `AFTER_PARSE` and each source's report modules."""
+
+    def __init__(self, threaded: bool) -> None:
+        super().__init__(AFTER_PARSE, threaded)
+        self._sources: set[str] = set()
+
+    def ask_for_source(self, name: str) -> None:
+        if name not in self._sources:
+            self._sources.add(name)
+            self.ask(SOURCES[name].report_modules)
+
+
 def analyze(
     paths: str | Path | Sequence[str | Path],
     config: Config | None = None,
@@ -249,10 +278,14 @@ def analyze(
         if directory is None
         else store.current(directory)
     )
-    with opened as directory:
-        inputs = parse_inputs(paths, config, on_progress, unreadable)
+    # What the stages after the parse need is imported on a thread of its own while the parse
+    # runs (most of it in Arrow code, which releases the GIL), not before it starts.
+    beside = _ImportsBeside(config.threads > 1)
+    with opened as directory, beside:
+        inputs = parse_inputs(paths, config, on_progress, unreadable, beside.ask_for_source)
         skipped = unreadable or []
         derived = derive(inputs, config)
+        beside.join()
     directory.close()
     # From here on the derived tables stand for the lines; the report reads a few columns of
     # them, so the others (most of an input's memory) are freed before the passes run.
@@ -270,6 +303,8 @@ def analyze(
     # write_sorted): 30M lines peak at 861 MiB (1,080 before, in the merge), 100M lines at
     # 1,758 MiB (1,845 before), set by a section's query retried within engine.RETRY_LIMIT
     # beside the passes.
+    from analyzer.passes import run_passes
+
     if config.threads < 2:
         with store.PageWatch(directory):
             findings = run_passes(seen, config.passes, release)

@@ -11,9 +11,10 @@ competing with it. `limits` says what the data could not decide.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.passes.base import Finding
+if TYPE_CHECKING:
+    from analyzer.passes.base import Finding
 
 MAX_CONCLUSIONS = 3
 LIMITS_KIND = "data_limits"

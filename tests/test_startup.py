@@ -85,3 +85,46 @@ def test_the_strace_keys_without_strace_input_are_those_of_empty_tables() -> Non
     assert derived.tables["syscalls"].num_rows == 0
     assert without_strace() == section([], derived)
     assert SOURCES["strace"].section([], derived) == without_strace()
+
+
+@pytest.mark.slow
+def test_a_strace_run_the_scanner_reads_whole_imports_no_grammar(tmp_path: Path) -> None:
+    """The grammar parser (and Lark) is imported for the lines the scanner leaves: the first
+    100 lines of this capture have none."""
+    trace = tmp_path / "head.log"
+    with (ROOT / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log").open() as source:
+        trace.write_text("".join(next(source) for _ in range(100)))
+    loaded = _cli_modules(tmp_path, trace)
+    assert "analyzer.derive.strace" in loaded  # the run did happen
+    assert {"analyzer.formats.strace_lark", "lark"} & loaded == set()
+
+
+@pytest.mark.slow
+def test_a_strace_run_with_lines_for_the_grammar_imports_it(tmp_path: Path) -> None:
+    """The other side of the test above: a line only the grammar reads (a call with a string
+    argument cut by a newline inside it is mended through it) still imports it."""
+    trace = tmp_path / "odd.log"  # hand-written: one plain call, one the scanner leaves
+    trace.write_text(
+        '100 10:00:00.000001 read(3, "ab", 2) = 2 <0.000010>\n'
+        "100 10:00:00.000020 +++ exited with 0 +++\n"
+        "101 10:00:00.000030 futex(0x7f, FUTEX_WAIT_PRIVATE, 2, NULL <unfinished ...>\n"
+        "101 10:00:00.000040 <... futex resumed> /* weird */ ) = 0 <0.000010>\n"
+    )
+    loaded = _cli_modules(tmp_path, trace)
+    assert "analyzer.formats.strace_lark" in loaded
+
+
+@pytest.mark.slow
+def test_the_command_imports_neither_the_passes_nor_duckdb_before_the_parse() -> None:
+    """What the stages after the parse need is imported beside it (`pipeline.AFTER_PARSE`):
+    importing the command and the pipeline must not import it first."""
+    code = (
+        "import sys, analyzer.cli.analyze, analyzer.pipeline\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    early = {m for m in out if m.startswith(("analyzer.passes", "analyzer.sections.", "lark"))}
+    assert early == set()
+    assert "duckdb" not in out

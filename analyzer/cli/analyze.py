@@ -17,11 +17,10 @@ import typer
 from analyzer import store
 from analyzer.clean import clean_text
 from analyzer.cli import version_line
-from analyzer.config import CollapseOptions
+from analyzer.config import CollapseOptions, PassConfig
 from analyzer.errors import IodiagError, UsageError
 from analyzer.model import AnalysisResult
 from analyzer.outputs import atomic_directory, atomic_text, refuse_inputs, stdout_to_devnull
-from analyzer.passes import PassConfig
 from analyzer.pipeline import Config, analyze
 from analyzer.render import (
     RENDERERS,

@@ -14,15 +14,21 @@ on strings, and string columns are only ever gathered with one Arrow `take` each
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous, is_in, numbers
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_record import LINE_KINDS
+from analyzer.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 # `LineView.kind` holds each row's index into LINE_KINDS (every `kind` of a `strace_lines` row).
 SYSCALL, UNFINISHED, RESUMED, DETACHED, SIGNAL, EXIT = range(6)

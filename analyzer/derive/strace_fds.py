@@ -14,16 +14,24 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
 from analyzer.derive.strace_calls import TASK_CREATORS, take
-from analyzer.formats import strace_lark
 from analyzer.formats.strace_bytes import LineBytes, int64_array
+from analyzer.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analyzer.formats import strace_lark
+else:
+    pd = lazy_module("pandas")
+    strace_lark = lazy_module("analyzer.formats.strace_lark")
 
 FD_FIRST_ARG = frozenset(
     [

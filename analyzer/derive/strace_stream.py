@@ -48,9 +48,9 @@ import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -65,8 +65,14 @@ from analyzer.derive.strace_calls import (
     LineView,
 )
 from analyzer.formats.strace_clock import ClockCarry
+from analyzer.lazy import lazy_module
 from analyzer.schema import EXITS, SIGNALS, STRACE_LINES, SYSCALLS, WAIT_FDS
 from analyzer.store import MemorySink, TableSink, give_back_free_memory
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 WINDOW_LINES = 1_000_000
 """Lines per window: one window's lines and derivation take ≈0.8 GiB at most. A trace of

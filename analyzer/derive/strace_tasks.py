@@ -12,12 +12,17 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive.strace_calls import EXIT, SIGNAL, TASK_CREATORS, LineView, take_chunked
+from analyzer.lazy import lazy_module
 from analyzer.schema import EXITS, SIGNALS, TASKS
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 if TYPE_CHECKING:
     from analyzer.derive.strace import StraceTables

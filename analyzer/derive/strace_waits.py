@@ -23,15 +23,20 @@ sleep, and has no row.
 from __future__ import annotations
 
 import re
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.arrays import contiguous
 from analyzer.formats.wide_numbers import INT64_MAX, INT64_MIN
+from analyzer.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 POLLS: frozenset[str] = frozenset({"poll", "ppoll"})
 SELECTS: frozenset[str] = frozenset({"select", "pselect6", "_newselect"})

@@ -15,13 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.formats import strace_lark
 from analyzer.formats.strace_bytes import simple_mask
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_glued import REASON as GLUED
@@ -33,7 +32,13 @@ from analyzer.formats.strace_scan import merge_by_line, scan_marking_glued
 from analyzer.formats.wide_numbers import REASON as WIDE_NUMBER
 from analyzer.formats.wide_numbers import all_fit, suspect_lines
 from analyzer.inputs import LineChunk
+from analyzer.lazy import lazy_module
 from analyzer.schema import STRACE_LINES, unparsed_table
+
+if TYPE_CHECKING:
+    from analyzer.formats import strace_lark
+else:
+    strace_lark = lazy_module("analyzer.formats.strace_lark")
 
 NAME = "strace"
 

@@ -7,10 +7,14 @@ previous line, so its clock is the running sum. `-ttt` is already absolute.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 _HALF_DAY_NS = NS_PER_DAY // 2

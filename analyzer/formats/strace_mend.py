@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from analyzer.formats import strace_lark
 from analyzer.formats.strace_record import StraceRecord, Unparsed
+from analyzer.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from analyzer.formats import strace_lark
+else:
+    strace_lark = lazy_module("analyzer.formats.strace_lark")
 
 _MESSAGE_INSIDE = re.compile(
     r"^(?P<fragment>.+?)"

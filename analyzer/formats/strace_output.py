@@ -14,14 +14,22 @@ mended here, on both engines' records of a chunk:
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lark.exceptions import LarkError
 
-from analyzer.formats import strace_lark
 from analyzer.formats.strace_record import StraceRecord
+from analyzer.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from lark import exceptions as lark_exceptions
+
+    from analyzer.formats import strace_lark
+else:
+    lark_exceptions = lazy_module("lark.exceptions")
+    strace_lark = lazy_module("analyzer.formats.strace_lark")
 
 OUTPUT_LOOKBACK = 4
 """Lines looked back from a line of output for the write that printed it."""
@@ -101,7 +109,7 @@ def _writer_of(
         args = writes["args"][row].as_py()
         try:
             values = strace_lark.decode_args(args)
-        except (LarkError, RecursionError):  # arguments the grammar does not decode
+        except (lark_exceptions.LarkError, RecursionError):  # arguments the grammar does not decode
             continue
         string = values[1] if len(values) > 1 else None
         if not isinstance(string, strace_lark.Str) or string.truncated:

@@ -18,7 +18,7 @@ class StraceSource(Source[strace.ParsedLines]):
 
     name: ClassVar[str] = "strace"
     label: ClassVar[str] = "strace output"
-    report_modules: ClassVar[tuple[str, ...]] = ("analyzer.sections.strace",)
+    report_modules: ClassVar[tuple[str, ...]] = ("analyzer.sections.strace", "duckdb")
 
     def sniff(self, head: bytes) -> float:
         return strace.sniff(head)
