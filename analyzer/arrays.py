@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import mmap
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -56,19 +57,59 @@ def row_slices(
 MADV_DONTNEED = 4
 
 
+_FILE_MAPPING = re.compile(rb"^([0-9a-f]+)-([0-9a-f]+) +.[^w\n]\S* +\S+ +\S+ +\S+ +/", re.MULTILINE)
+"""A line of /proc/self/maps of a file (its path starts with a slash) not mapped writable."""
+
+
 def _file_mappings() -> list[tuple[int, int]]:
     """(start, end) of the process's read-only mappings of files (Linux; else none)."""
     if not sys.platform.startswith("linux"):
         return []
     try:
-        with open("/proc/self/maps") as maps:
-            return [
-                (int(span.split("-")[0], 16), int(span.split("-")[1], 16))
-                for span, *rest in (line.split(maxsplit=5) for line in maps)
-                if len(rest) == 5 and rest[4].startswith("/") and rest[0][1] != "w"
-            ]
+        with open("/proc/self/maps", "rb") as maps:
+            text = maps.read()
     except OSError:
         return []
+    return file_mappings_in(text)
+
+
+def file_mappings_in(maps: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the file mappings not mapped writable in the text of a maps file:
+    one regex over the whole text (the scans read it once each, some 80 times a run)."""
+    return [(int(low, 16), int(high, 16)) for low, high in _FILE_MAPPING.findall(maps)]
+
+
+class _Mappings:
+    """File mappings sorted by start, for many lookups of buffers in them."""
+
+    def __init__(self, files: list[tuple[int, int]]) -> None:
+        ordered = sorted(files)
+        self.lows = np.array([low for low, _ in ordered], dtype=np.uint64)
+        self.highs = [high for _, high in ordered]
+
+    def pages(self, arrays: Sequence[pa.Array]) -> list[tuple[int, int]]:
+        found = []
+        for array in arrays:
+            for buffer in array.buffers():
+                if buffer is None or buffer.size == 0:
+                    continue
+                start, end = buffer.address, buffer.address + buffer.size
+                at = int(np.searchsorted(self.lows, np.uint64(start), side="right")) - 1
+                if at >= 0 and end <= self.highs[at]:
+                    page = start - start % mmap.PAGESIZE
+                    found.append((page, end - page))
+        return found
+
+
+def _read_only(arrays: Sequence[pa.Array]) -> bool:
+    """Whether any buffer of `arrays` is read-only, as those of a file mapped read-only are:
+    only then is /proc/self/maps worth reading (1-2 ms a time, a scan of a trace in memory
+    read it for nothing)."""
+    return any(
+        buffer is not None and not buffer.is_mutable
+        for array in arrays
+        for buffer in array.buffers()
+    )
 
 
 def mapped_pages(
@@ -79,23 +120,12 @@ def mapped_pages(
     clean and read again from the file when touched (never anonymous or writable memory,
     which dropping would zero or undo). `files`: the mappings (`_file_mappings`), when
     already read."""
+    if not _read_only(arrays):
+        return []
     files = _file_mappings() if files is None else files
     if not files:
         return []
-    starts = np.array([low for low, _ in files], dtype=np.uint64)
-    order = np.argsort(starts)
-    lows, highs = starts[order], np.array([high for _, high in files], np.uint64)[order]
-    found = []
-    for array in arrays:
-        for buffer in array.buffers():
-            if buffer is None or buffer.size == 0:
-                continue
-            start, end = buffer.address, buffer.address + buffer.size
-            at = int(np.searchsorted(lows, np.uint64(start), side="right")) - 1
-            if at >= 0 and end <= int(highs[at]):
-                page = start - start % mmap.PAGESIZE
-                found.append((page, end - page))
-    return found
+    return _Mappings(files).pages(arrays)
 
 
 def release_pages(pages: Sequence[tuple[int, int]]) -> None:
@@ -124,8 +154,9 @@ class MappedChunks:
                 start += len(chunk)
         chunks.sort(key=lambda item: item[0])
         self._firsts = [first for first, _ in chunks]
-        files = _file_mappings() if chunks else []
-        self._pages = [mapped_pages([chunk], files) for _, chunk in chunks]
+        read_only = _read_only([chunk for _, chunk in chunks])
+        files = _Mappings(_file_mappings()) if read_only else None
+        self._pages = [files.pages([chunk]) if files else [] for _, chunk in chunks]
         self._any = any(self._pages)
         self._done = 0
 
@@ -180,15 +211,17 @@ def take_rows(values: pa.Table | pa.ChunkedArray, rows: np.ndarray) -> Any:
     order = np.argsort(chunk_of, kind="stable")
     # many rows of a mapped table touch most of its pages: each chunk's are given back
     # once it is read
-    files = _file_mappings() if len(rows) >= RELEASE_AFTER_ROWS else []
+    files = None
+    if len(rows) >= RELEASE_AFTER_ROWS and _read_only([a for c in chunks for a in _arrays_of(c)]):
+        files = _Mappings(_file_mappings())
     sorted_rows, sorted_chunks = rows[order], chunk_of[order]
     pieces = []
     for index in np.unique(chunk_of).tolist():
         low, high = np.searchsorted(sorted_chunks, [index, index + 1])
         local = sorted_rows[low:high] - bounds[index]
         pieces.append(chunks[index].take(pa.array(local, pa.int64())))
-        if files:
-            release_pages(mapped_pages(_arrays_of(chunks[index]), files))
+        if files is not None:
+            release_pages(files.pages(_arrays_of(chunks[index])))
     if isinstance(values, pa.Table):
         result: Any = pa.Table.from_batches(pieces, schema=values.schema)
     else:

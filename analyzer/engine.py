@@ -44,6 +44,16 @@ the run peak at 3,278 MiB where the rest stays under 1.7 GiB; within 1 GiB it fi
 10.8 s and the run peaks at 1,639 MiB, with the same report."""
 
 
+THREADS = 2
+"""The engine's threads: both cores."""
+
+ONE_THREAD = ("SET threads = 1",)
+"""A session's setup that runs its statements on one thread, for work that runs beside other
+work on the other core (the strace sections beside the passes): the same statements took
+less CPU on one thread than on two (strace sections at 1M lines 0.43 -> 0.38-0.40 CPU-s, at
+10M 6.0-6.3 -> 5.7; wall no longer at load 5), as the other core is busy anyway."""
+
+
 Source: TypeAlias = pa.Table | Callable[[], pa.RecordBatchReader]
 """A table, or what makes a stream of its batches afresh (a stream is read once)."""
 
@@ -89,7 +99,7 @@ class _Database:
 
         self.folder = tempfile.mkdtemp(prefix="iodiag-duckdb-")
         self.spill = os.path.join(self.folder, "spill")
-        self.connection = duckdb.connect(config={"threads": 2, "temp_directory": self.spill})
+        self.connection = duckdb.connect(config={"threads": THREADS, "temp_directory": self.spill})
 
     def spilled(self) -> bool:
         return os.path.exists(self.spill)
@@ -167,7 +177,11 @@ def _connection(
             connection.close()
             for name in settings:
                 # the settings of `setup` are the database's: the next session starts without
-                database.connection.execute(f"RESET {name}")
+                # (RESET would give threads DuckDB's default, every core, not `THREADS`)
+                if name == "threads":
+                    database.connection.execute(f"SET threads = {THREADS}")
+                else:
+                    database.connection.execute(f"RESET {name}")
         except BaseException:
             database.close()
             raise

@@ -113,3 +113,56 @@ def test_taking_many_rows_of_a_mapped_table_gives_back_the_pages_it_read(
     released.clear()
     assert take_rows(mapped["s"], wanted[:3]).to_pylist() == table["s"].take(wanted[:3]).to_pylist()
     assert released == []
+
+
+def _mappings_split(maps: bytes) -> list[tuple[int, int]]:
+    """The field-by-field reading of a maps file the regex of `file_mappings_in` replaced."""
+    return [
+        (int(span.split("-")[0], 16), int(span.split("-")[1], 16))
+        for span, *rest in (line.split(maxsplit=5) for line in maps.decode().splitlines())
+        if len(rest) == 5 and rest[4].startswith("/") and rest[0][1] != "w"
+    ]
+
+
+_MAPS_LINES = st.builds(
+    lambda low, size, perms, offset, inode, pad, path: (
+        f"{low:x}-{low + size:x} {perms} {offset:08x} fe:00 {inode}{pad}{path}"
+    ),
+    st.integers(0, 1 << 47),
+    st.integers(1, 1 << 30),
+    st.sampled_from(["r--p", "r-xp", "rw-p", "---p", "rw-s", "r--s", "-w-p", "--xp"]),
+    st.integers(0, 1 << 32),
+    st.integers(0, 1 << 24),
+    st.sampled_from(["", " ", "       ", "                          "]),
+    st.sampled_from(
+        ["", "/usr/lib/libc.so.6", "[heap]", "[vdso]", "/tmp/calls (deleted)", "/a b/c", "anon"]
+    ),
+)
+
+
+@given(st.lists(_MAPS_LINES, max_size=12))
+def test_file_mappings_are_the_lines_a_field_split_keeps(lines: list[str]) -> None:
+    maps = "".join(line + "\n" for line in lines).encode()
+    assert arrays.file_mappings_in(maps) == _mappings_split(maps)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_file_mappings_of_this_process_are_the_lines_a_field_split_keeps() -> None:
+    with open("/proc/self/maps", "rb") as maps:
+        text = maps.read()
+    found = arrays.file_mappings_in(text)
+    assert found and found == _mappings_split(text)
+
+
+def test_a_scan_of_a_table_in_memory_never_reads_the_mappings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse() -> list[tuple[int, int]]:
+        raise AssertionError("read /proc/self/maps for a table in memory")
+
+    monkeypatch.setattr(arrays, "_file_mappings", refuse)
+    table = pa.table({"n": np.arange(5_000, dtype=np.float64)})
+    table = pa.concat_tables([table.slice(0, 2_000), table.slice(2_000)])
+    assert sum(part.num_rows for _, part in row_slices(table, ["n"], 1_000)) == 5_000
+    assert take_rows(table, np.arange(0, 5_000, 3)).num_rows == 1_667
+    assert arrays.mapped_pages(table["n"].chunks) == []

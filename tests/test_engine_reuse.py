@@ -53,6 +53,14 @@ def test_nothing_of_a_session_is_left_for_the_next() -> None:
         engine.query("SELECT * FROM g")
 
 
+def test_a_session_on_one_thread_leaves_the_next_on_both() -> None:
+    """`engine.ONE_THREAD` holds for its session only; the next has `engine.THREADS` (not
+    DuckDB's default of every core, which RESET would give)."""
+    setting = "SELECT current_setting('threads') AS n"
+    assert engine.query(setting, engine.ONE_THREAD)["n"].to_pylist() == [1]
+    assert engine.query(setting)["n"].to_pylist() == [engine.THREADS]
+
+
 def test_each_session_has_its_own_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     limits: list[object] = []
     run = engine._run

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from analyzer.derive import fold_runs
-from analyzer.derive.fold_runs import RunReader, folded_batch, merge_batches, write_run
+from analyzer.derive.fold_runs import (
+    RunReader,
+    folded_batch,
+    merge_batches,
+    write_counts,
+    write_run,
+)
 from analyzer.derive.perf_fold import CollapseOptions, StreamingFolder, folded_line, folded_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -42,7 +48,11 @@ def test_merge_equals_summing_in_memory(
             expected[key] = expected.get(key, 0) + count
     *on_disk, last = runs
     paths = [
-        write_run(str(tmp_path / f"run{i}"), sorted(run.items())) for i, run in enumerate(on_disk)
+        # every other run written from its counts, unsorted (`write_counts` sorts)
+        write_counts(str(tmp_path / f"run{i}"), run)
+        if i % 2
+        else write_run(str(tmp_path / f"run{i}"), sorted(run.items()))
+        for i, run in enumerate(on_disk)
     ]
     readers = [RunReader(path, chunk=7) for path in paths]
     for reader, run in zip(readers, on_disk, strict=True):  # a run reads back as written
@@ -74,3 +84,17 @@ def test_spilling_folds_as_without(monkeypatch: pytest.MonkeyPatch) -> None:
             assert folded_text(spilling.items()) == expected, path.name
             assert spilled or len(data) < 200_000, path.name
             assert spilling._tmp is None  # the runs are removed
+
+
+@pytest.mark.parametrize("count", [1, 10101010, (1 << 64) - 1, 1 << 64, 10**30])
+def test_a_batch_prints_as_each_line(count: int) -> None:
+    """`folded_batch` prints each distinct count once and joins them with the stacks; the
+    lines equal the script's one at a time (`folded_line`, also past Perl's 64-bit
+    integers), with one count and with several."""
+    stacks = [b"a", b"a;b", b"a b;\xff", b"z" * 300, b"q"]
+    batch = [(stack, count) for stack in stacks]
+    assert folded_batch(batch) == b"".join(folded_line(stack, count) for stack in stacks)
+    batch[2] = (stacks[2], count + 1)
+    batch[4] = (stacks[4], 7)
+    assert folded_batch(batch) == b"".join(folded_line(s, c) for s, c in batch)
+    assert folded_batch([]) == b""

@@ -1,8 +1,9 @@
 """The strace scanner's shortcuts against the plain computations they replace: the byte tier's
 line mask (one regex instead of three), return values (the hex/octal regex on candidates
-only), spans (a take without nulls), the argument checks (once per distinct text) and the
-glued-line check (made with the argument checks). Each reference below is the computation as
-it was before its shortcut. Lines written here by hand are marked as such."""
+only), spans (a take without nulls), byte walks (eight bytes a step), clock digits (eight at a
+time), the argument checks (once per distinct text) and the glued-line check (made with the
+argument checks, the regex only on texts that hold a call's end). Each reference below is
+the computation as it was before its shortcut. Lines written here by hand are marked as such."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from strace_traces import TRACES, parsed_in_small_chunks
 from support import FIXTURES, examples
 
 from analyzer.formats import strace, strace_args_shape, strace_bytes
-from analyzer.formats.strace_glued import glued_rows, is_glued
+from analyzer.formats.strace_glued import GLUED, glued_rows, glued_texts, is_glued, may_be_glued
 from analyzer.formats.strace_output import output_lines, split_digit_output
 from analyzer.inputs import iter_line_chunks, open_input
 
@@ -255,6 +256,129 @@ def test_duration_read_eight_bytes_at_a_time() -> None:
     assert duration.tolist() == [1000, 9_999_999_000, 1_500_000_000, 0]
     assert (opened[:3] - raw.start[:3]).tolist() == [0, 2, 0]
     assert opened[3] == -1
+
+
+# --- LineBytes.seek ---------------------------------------------------------------------------
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    # Long runs without the byte looked for, so that walks take several words.
+    st.lists(
+        st.lists(st.sampled_from(["abcdefg", "a", " ", "(", "=", ")", "0", "é"]), max_size=12).map(
+            "".join
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(0, 3),
+    st.data(),
+)
+def test_seek_eight_bytes_at_a_time_equals_the_byte_walk(
+    texts: list[str], skip: int, data: st.DataObject
+) -> None:
+    lines = pa.array(texts, pa.string()).slice(min(skip, len(texts) - 1))  # also with an offset
+    raw = strace_bytes.LineBytes(lines)
+    rows = np.flatnonzero(
+        data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
+    )
+    raw.restrict(rows)
+    count = len(rows)
+    # Starts inside, before and after each row; walks short and long, both ways.
+    start = raw.start[rows] + np.array(
+        data.draw(st.lists(st.integers(-3, 45), min_size=count, max_size=count)), dtype=np.int64
+    )
+    active = np.array(data.draw(st.lists(st.booleans(), min_size=count, max_size=count)), bool)
+    step = data.draw(st.sampled_from([1, -1]))
+    stop = data.draw(st.sampled_from([b" ", b"(", b"=", b"0", b"\xa9"]))
+    limit = data.draw(st.integers(1, 30))
+    found = raw.seek(start, step, stop, limit, active)
+    assert found.tolist() == raw.seek_bytes(start, step, stop, limit, active).tolist()
+
+
+def test_seek_finds_bytes_far_and_at_the_data_edges() -> None:
+    # Hand-written: a walk of more than one word, and walks that reach the data's first and
+    # last bytes (where a whole word cannot be read).
+    lines = pa.array(["(abcdefghijklmnopq)", "xy(z"], pa.string())
+    raw = strace_bytes.LineBytes(lines)
+    every = np.ones(2, dtype=bool)
+    back = raw.seek(raw.end - 1, -1, b"(", 64, every)
+    assert (back - raw.start).tolist() == [0, 2]
+    forward = raw.seek(raw.start, 1, b")", 64, every)
+    assert (forward - raw.start).tolist() == [18, -1 - raw.start[1]]
+    # Found at the limit's last byte (the ninth: one past the first word), and not beyond it.
+    nine = raw.seek(raw.start + 10, 1, b")", 9, every)
+    assert (nine - raw.start).tolist() == [18, -1 - raw.start[1]]
+    assert raw.seek(raw.start + 10, 1, b")", 8, every).tolist() == [-1, -1]
+    assert raw.seek(raw.end - 1, -1, b"(", 19, every)[0] == raw.start[0]
+    assert raw.seek(raw.end - 1, -1, b"(", 18, every)[0] == -1
+
+
+# --- the clock's digits -----------------------------------------------------------------------
+
+_CLOCKS = st.tuples(
+    st.sampled_from(["", "1234 ", "7        "]),
+    st.integers(0, 86399),
+    st.sampled_from(strace_bytes._CLOCK_WIDTHS),
+    st.integers(0, 10**9 - 1),
+)
+
+
+@given(st.lists(_CLOCKS, min_size=1, max_size=10), st.sampled_from(strace_bytes._CLOCK_WIDTHS))
+def test_clock_digits_eight_at_a_time_equal_the_byte_gather(
+    clocks: list[tuple[str, int, int, int]], width: int
+) -> None:
+    texts = []
+    for pid, second, _, fraction in clocks:
+        clock = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+        if width > 8:
+            clock += "." + f"{fraction:09d}"[: width - 9]
+        texts.append(f"{pid}{clock} close(3) = 0")
+    raw = strace_bytes.LineBytes(pa.array(texts, pa.string()))
+    first = raw.start + np.array([len(pid) for pid, _, _, _ in clocks])
+    seconds, fraction = strace_bytes._clock_digits(raw, first, width)
+    old_seconds, old_fraction = strace_bytes._clock_digits_bytes(raw, first, width)
+    assert seconds.tolist() == old_seconds.tolist() == [second for _, second, _, _ in clocks]
+    assert fraction.tolist() == old_fraction.tolist()
+
+
+# --- the glued-line check's candidates --------------------------------------------------------
+
+_GLUED_PIECES = st.sampled_from(
+    [
+        "a",
+        ")",
+        " ",
+        "<",
+        "u",
+        "=",
+        "(",
+        "é",
+        ") = 0",
+        " <unfinished ...>",
+        "1001 read(",
+        "10:00:00.000001 ",
+        ") = 3 <0.000010>",
+        "+++ ",
+        "<... read resumed>",
+    ]
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.lists(_GLUED_PIECES, max_size=8).map("".join)), max_size=12),
+    st.integers(0, 3),
+)
+def test_glued_texts_equal_the_regex_on_every_text(texts: list[str | None], skip: int) -> None:
+    values = pa.array(texts, pa.string())
+    for part in (values, values.slice(min(skip, len(texts)))):  # also a slice with an offset
+        expected = pc.fill_null(pc.match_substring_regex(part, GLUED), False)
+        assert glued_texts(pc.dictionary_encode(part)).tolist() == expected.to_pylist()
+        candidates = may_be_glued(part.drop_null())
+        assert candidates.tolist() == [
+            ") " in text or "<u" in text for text in part.drop_null().to_pylist()
+        ]
 
 
 # --- args_fit and the glued-line check --------------------------------------------------------

@@ -38,7 +38,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, cast
 
 from analyzer.config import CollapseOptions
-from analyzer.derive.fold_runs import merge_batches, move_run, write_run
+from analyzer.derive.fold_runs import merge_batches, move_run, write_counts
 from analyzer.formats.perf_collapse import CollapseReader, Frame
 
 if TYPE_CHECKING:
@@ -422,7 +422,7 @@ class StreamingFolder:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="iodiag-fold-", dir=self._spill_dir)
         base = os.path.join(self._tmp.name, f"run-{len(self.runs):05d}")
-        self.runs.append(write_run(base, sorted(self.counts.items())))
+        self.runs.append(write_counts(base, self.counts))
         self.counts.clear()
         self._count_bytes = 0.0
         self._counted = 0

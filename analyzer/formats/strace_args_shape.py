@@ -136,8 +136,13 @@ def args_fit(
     fit &= pc.is_valid(kinds).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(fit & (leading | trailing)[index])
     if len(rows):
-        kind = np.array(kinds.take(pa.array(rows)).to_pylist())
-        entry = (kind == "syscall") | (kind == "unfinished")
-        exit_half = (kind == "syscall") | (kind == "resumed")
+        kind = kinds.take(pa.array(rows))
+
+        def of_kind(name: str) -> np.ndarray:
+            return pc.fill_null(pc.equal(kind, name), False).to_numpy(zero_copy_only=False)
+
+        syscall = of_kind("syscall")
+        entry = syscall | of_kind("unfinished")
+        exit_half = syscall | of_kind("resumed")
         fit[rows] = ~((entry & leading[index[rows]]) | (exit_half & trailing[index[rows]]))
     return fit

@@ -79,6 +79,12 @@ def null_arrays(count: int) -> Callable[[pa.DataType], pa.Array]:
 
 def _pick(choices: pa.Array, codes: np.ndarray, valid: np.ndarray) -> pa.Array:
     """choices[codes] per row (null where not valid), as a plain string array."""
+    if len(codes) and valid.all() and (codes == codes[0]).all():
+        # One text on every row (the timestamps' kind, usually): its bytes repeated.
+        text = choices[int(codes[0])].as_py().encode()
+        offsets = np.arange(len(codes) + 1, dtype=np.int32) * np.int32(len(text))
+        data = pa.py_buffer(text * len(codes))
+        return pa.Array.from_buffers(pa.string(), len(codes), [None, pa.py_buffer(offsets), data])
     return pc.take(choices, int64_array(codes, valid))
 
 
@@ -137,7 +143,17 @@ class LineBytes:
             )
             keep = np.where(width > 0, _ONES << (8 * (8 - width)).astype(np.uint64), 0)
             return eight_digits(word & keep.astype(np.uint64))
-        # All digits in one gather, right-aligned so that column k has weight 10**(most-1-k).
+        if self.words is not None:  # the rows of up to 8 digits as above, the others below
+            wide = np.flatnonzero(width > 8)
+            value = self.number(start, end, valid & (width <= 8))
+            value[wide] = self._digit_matrix(start[wide], width[wide])
+            return value
+        return self._digit_matrix(start, width)
+
+    def _digit_matrix(self, start: np.ndarray, width: np.ndarray) -> np.ndarray:
+        """`number` from all digits in one gather, right-aligned so that column k has weight
+        10**(most-1-k)."""
+        most = int(width.max(initial=0))
         columns = np.arange(most, dtype=np.int64)
         digits = self.window(start + width - most, most).astype(np.int64) - _ZERO
         digits[columns < (most - width)[:, None]] = 0
@@ -155,9 +171,74 @@ class LineBytes:
         """From `start`, walk `step` (+1 or -1) bytes at a time until the byte `stop_at`,
         staying inside the row and within `limit` steps; the position found, or -1.
 
-        Only rows still walking are touched at each step, so the cost follows the distance
+        Eight bytes are looked at per step, as one word (`seek_bytes` is the same walk a byte
+        at a time): only rows still walking are touched, so the cost follows the distance
         actually walked, not the limit.
         """
+        if self.words is None:
+            return self.seek_bytes(start, step, stop_at, limit, active)
+        found = np.full(len(start), -1, dtype=np.int64)
+        rows = np.flatnonzero(active)
+        position = start[rows]
+        low, high = self.low[rows], self.high[rows]
+        # How many bytes the walk may look at: to the row's edge or the limit, none when the
+        # start is outside the row.
+        if step > 0:
+            left = np.minimum(high, position + limit) - position
+        else:
+            left = position - np.maximum(low - 1, position - limit)
+        walking = np.flatnonzero((position >= low) & (position < high) & (left > 0))
+        rows, position, left = rows[walking], position[walking], left[walking]
+        (stop,) = stop_at
+        pattern = np.uint64(stop * 0x0101_0101_0101_0101)
+        last = len(self.words) - 1
+        while len(rows):
+            # A word from each position: the bytes from there up, lowest first, or the 8
+            # ending there, byte-swapped. A word that would reach past the data is read below.
+            edge = (position > last) if step > 0 else (position < 7)
+            if edge.any():
+                self._seek_at_edge(found, rows[edge], position[edge], step, stop_at, left[edge])
+                keep = ~edge
+                rows, position, left = rows[keep], position[keep], left[keep]
+            word = self.words[position] if step > 0 else self.words[position - 7].byteswap()
+            word ^= pattern
+            hits = _zero_bytes(word)
+            if left.min(initial=8) < 8:
+                hits &= _LOW_BYTES[np.minimum(left, 8)]
+            hit = hits != 0
+            lowest = hits[hit]
+            lowest &= np.uint64(0) - lowest
+            lowest -= np.uint64(1)
+            offset = np.bitwise_count(lowest) >> np.uint8(3)
+            found[rows[hit]] = position[hit] + step * offset.astype(np.int64)
+            walking = np.flatnonzero(~hit & (left > 8))
+            rows, position, left = rows[walking], position[walking] + 8 * step, left[walking] - 8
+        return found
+
+    def _seek_at_edge(
+        self,
+        found: np.ndarray,
+        rows: np.ndarray,
+        position: np.ndarray,
+        step: int,
+        stop_at: bytes,
+        left: np.ndarray,
+    ) -> None:
+        """`seek`'s walk a byte at a time for the rows whose next word would reach past the
+        data's edge (within 8 bytes of it)."""
+        (stop,) = stop_at
+        for _ in range(int(left.max(initial=0))):
+            hit = (left > 0) & (self.at(position) == stop)
+            found[rows[hit]] = position[hit]
+            walking = np.flatnonzero(~hit & (left > 1))
+            if len(walking) == 0:
+                break
+            rows, position, left = rows[walking], position[walking] + step, left[walking] - 1
+
+    def seek_bytes(
+        self, start: np.ndarray, step: int, stop_at: bytes, limit: int, active: np.ndarray
+    ) -> np.ndarray:
+        """`seek` one byte per step."""
         found = np.full(len(start), -1, dtype=np.int64)
         rows = np.flatnonzero(active)
         position = start[rows]
@@ -178,6 +259,8 @@ class LineBytes:
         """Whether bytes [start, end) of each row end with `suffix` (of 2 bytes or more): the
         last two bytes are compared on every row, the others only where those match."""
         size = len(suffix)
+        if self.words is not None and 8 <= size <= 24:
+            return self._ends_with_words(start, end, suffix)
         found = (
             (end - start >= size)
             & (self.at(end - 1) == suffix[-1])
@@ -187,6 +270,25 @@ class LineBytes:
         if len(rows):
             tail = self.window(end[rows] - size, size)
             found[rows] = (tail == np.frombuffer(suffix, dtype=np.uint8)).all(axis=1)
+        return found
+
+    def _ends_with_words(self, start: np.ndarray, end: np.ndarray, suffix: bytes) -> np.ndarray:
+        """`ends_with` for a suffix of 8 to 24 bytes, compared a word at a time: its last 8
+        bytes on every row, then 8 more (overlapping the others at its start) where those
+        match."""
+        assert self.words is not None
+        size = len(suffix)
+
+        def word(at: int) -> np.uint64:  # the suffix's 8 bytes from `at`, as one word
+            return np.frombuffer(suffix[at : at + 8], dtype="<u8")[0]
+
+        long_enough = end - start >= size
+        found = long_enough & (self.words[np.where(long_enough, end - 8, 0)] == word(size - 8))
+        for at in sorted({max(size - 16, 0), 0}, reverse=True):
+            if at == size - 8:
+                continue
+            rows = np.flatnonzero(found)
+            found[rows] = self.words[end[rows] - size + at] == word(at)
         return found
 
     def window(self, start: np.ndarray, width: int) -> np.ndarray:
@@ -234,6 +336,19 @@ class LineBytes:
 
 
 _ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_SEVEN_BITS = np.uint64(0x7F7F_7F7F_7F7F_7F7F)
+_LOW_BYTES = np.array([(1 << (8 * count)) - 1 for count in range(9)], dtype=np.uint64)
+"""The masks of a word's lowest 0 to 8 bytes."""
+
+
+def _zero_bytes(word: np.ndarray) -> np.ndarray:
+    """0x80 in each byte of each word that is zero, 0 in the others (exact: no carry crosses
+    a byte, unlike the shorter test that flags a byte above a zero one)."""
+    zero = word & _SEVEN_BITS
+    zero += _SEVEN_BITS
+    zero |= word
+    zero |= _SEVEN_BITS
+    return np.invert(zero, out=zero)
 
 
 def eight_digits(word: np.ndarray) -> np.ndarray:
@@ -276,7 +391,8 @@ def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
 
 
 def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.ndarray) -> pa.Table:
-    """Records (schema `strace_lines`) for the rows where `simple` is true.
+    """Records (schema `strace_lines`) for the rows where `simple` (the lines' `simple_mask`,
+    or a part of it) is true: fields are read where that shape puts them.
 
     Every position is computed for those rows only, and the output is gathered from them
     directly (no filter of a full-size table afterwards). The widths SIMPLE_LINE allows are
@@ -347,7 +463,7 @@ def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.n
     errno_start = raw.seek(message_open - 2, -1, space, 40, has_errno) + 1
     ret_end = np.where(has_errno, errno_start - 1, before_duration)
     ret_start = raw.seek(ret_end - 1, -1, space, 24, returned) + 1
-    close = raw.seek(ret_start - 3, -1, b")", 64, returned)
+    close = raw.seek_bytes(ret_start - 3, -1, b")", 64, returned)  # (a byte or two away)
     args_end = np.where(unfinished, line_end - len(_UNFINISHED), close)
 
     ret = raw.spans(ret_start, ret_end, returned)
@@ -430,20 +546,8 @@ def _clock_fields(
         every = len(group) == count
         at = slice(None) if every else rows[group]
         first = start if every else start[group]
-        digits = raw.window(first, candidate) - np.uint8(_ZERO)  # the digits' values, in bytes
-        # int32 is exact here: hours to seconds stay below 2**31, as do nine digits.
-        hhmmss = [digits[:, column].astype(np.int32) for column in (0, 1, 3, 4, 6, 7)]
         ts_space[at] = first + candidate
-        seconds[at] = (
-            (hhmmss[0] * 10 + hhmmss[1]) * 3600
-            + (hhmmss[2] * 10 + hhmmss[3]) * 60
-            + hhmmss[4] * 10
-            + hhmmss[5]
-        )
-        if candidate > 8:
-            places = candidate - 9
-            weights = 10 ** np.arange(places - 1, -1, -1, dtype=np.int32)
-            fraction[at] = (digits[:, 9:] @ weights) * 10 ** (9 - places)
+        seconds[at], fraction[at] = _clock_digits(raw, first, candidate)
     if (width < 0).any():  # not a width SIMPLE_LINE accepts: the general walk
         other = np.zeros(count, dtype=bool)
         other[rows[width < 0]] = True
@@ -460,6 +564,50 @@ def _clock_fields(
             other
         ]
     return ts_space, dot, seconds, fraction
+
+
+_COLONS = np.uint64(0xFFFF_00FF_FF00_FFFF)
+"""A word of ``HH:MM:SS`` with its colons masked off (to zero bytes, which read as 0)."""
+
+
+def _clock_digits(raw: LineBytes, first: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds since midnight and the fraction in ns of clock timestamps of one of
+    `_CLOCK_WIDTHS`, each followed by more of its line: eight digits at a time (SWAR), the
+    ``HH:MM:SS`` word with its colons masked off and the word ending at the last digit."""
+    if raw.words is None:  # (no line this short holds a timestamp and a call)
+        return _clock_digits_bytes(raw, first, width)
+    # HH0MM0SS: hours * 10**6 + minutes * 1000 + seconds.
+    packed = eight_digits(raw.words[first] & _COLONS)
+    seconds = (packed // 1_000_000) * 3600 + (packed // 1000 % 1000) * 60 + packed % 1000
+    places = width - 9
+    if places <= 0:
+        return seconds, np.zeros(len(first), dtype=np.int64)
+    kept = min(places, 8)
+    fraction = eight_digits(raw.words[first + width - 8] & (_ONES << np.uint64(8 * (8 - kept))))
+    if places > 8:  # the ninth digit from the end
+        fraction += (raw.at(first + 9).astype(np.int64) - _ZERO) * 10**8
+    return seconds, fraction * 10 ** (9 - places)
+
+
+def _clock_digits_bytes(
+    raw: LineBytes, first: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_clock_digits` from a gather of each timestamp's bytes (the reference for tests)."""
+    digits = raw.window(first, width) - np.uint8(_ZERO)  # the digits' values, in bytes
+    # int32 is exact here: hours to seconds stay below 2**31, as do nine digits.
+    hhmmss = [digits[:, column].astype(np.int32) for column in (0, 1, 3, 4, 6, 7)]
+    seconds = (
+        (hhmmss[0] * 10 + hhmmss[1]) * 3600
+        + (hhmmss[2] * 10 + hhmmss[3]) * 60
+        + hhmmss[4] * 10
+        + hhmmss[5]
+    ).astype(np.int64)
+    fraction = np.zeros(len(first), dtype=np.int64)
+    if width > 8:
+        places = width - 9
+        weights = 10 ** np.arange(places - 1, -1, -1, dtype=np.int32)
+        fraction = (digits[:, 9:] @ weights).astype(np.int64) * 10 ** (9 - places)
+    return seconds, fraction
 
 
 def _duration_fields(

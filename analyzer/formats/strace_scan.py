@@ -166,8 +166,10 @@ def _keep_fitting_args(
     Also the line numbers of the records kept whose arguments are two lines glued together."""
     if table.num_rows == 0:
         return table, leftover, np.zeros(0, dtype=np.int64)
-    encoded = distinct(table["args"])
-    fit = args_fit(table["args"], table["kind"], encoded)
+    args = table["args"]
+    # One chunk (all lines of the byte tier, usually) is encoded as it is, not copied whole.
+    encoded = distinct(args.chunk(0) if args.num_chunks == 1 else args)
+    fit = args_fit(args, table["kind"], encoded)
     glued = glued_texts(encoded) & fit
     glued_lines = table["line_no"].to_numpy()[glued] if glued.any() else np.zeros(0, np.int64)
     if fit.all():

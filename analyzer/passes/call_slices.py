@@ -45,9 +45,16 @@ class ResourceEncoder:
         self.classes: list[str | None] = []
         self._codes: dict[str, int] = {}
 
-    def encode(self, targets: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    def encode(
+        self,
+        targets: pa.Array | pa.ChunkedArray,
+        indices: np.ndarray | None = None,
+        classes: pa.Array | None = None,
+    ) -> np.ndarray:
         """The code of each row of `targets` (a slice of `with_paths`, or that slice
-        dictionary-encoded: `targets.slice_paths`), -1 without one."""
+        dictionary-encoded: `targets.slice_paths`), -1 without one; `indices`: the
+        dictionary-encoded slice's indices with -1 for nulls (`targets.coded_slice_paths`),
+        `classes` the classes of its dictionary, when known."""
         # imported here: targets imports this module for trace_resources
         from analyzer.passes.targets import resources, target_classes
 
@@ -59,16 +66,23 @@ class ResourceEncoder:
         dictionary = encoded.dictionary
         if len(dictionary) == 0:
             return np.full(len(encoded), -1, dtype=np.int64)
-        target_codes = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        target_codes = (
+            np.asarray(
+                pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+            )
+            if indices is None
+            else indices.astype(np.int64)
         )
         texts = resources(dictionary).to_pylist()
         fresh = [i for i, text in enumerate(texts) if text not in self._codes]
         if fresh:
             # the class of a new resource is that of its first target in this slice (the
             # dictionary keeps first-seen order)
-            classes = target_classes(dictionary.take(pa.array(fresh, pa.int64()))).to_pylist()
-            for index, cls in zip(fresh, classes, strict=True):
+            chosen = pa.array(fresh, pa.int64())
+            fresh_classes = (
+                target_classes(dictionary.take(chosen)) if classes is None else classes.take(chosen)
+            ).to_pylist()
+            for index, cls in zip(fresh, fresh_classes, strict=True):
                 text = texts[index]
                 if text not in self._codes:
                     self._codes[text] = len(self.names)

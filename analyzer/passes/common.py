@@ -28,6 +28,18 @@ def percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``: through the keys' ranks when they are few and
+    not NaN (a thread id per call: numpy sorts 16-bit ranks by radix, several times faster
+    than it sorts 64-bit keys)."""
+    if len(keys) == 0 or (keys.dtype.kind == "f" and np.isnan(keys).any()):
+        return np.argsort(keys, kind="stable")
+    ranks, distinct = pd.factorize(keys, sort=True)
+    if len(distinct) > np.iinfo(np.int16).max:
+        return np.argsort(keys, kind="stable")
+    return np.argsort(ranks.astype(np.int16), kind="stable")
+
+
 @dataclass(frozen=True)
 class Steps:
     """Calls in flight per group as a step function, one row per change point, sorted by

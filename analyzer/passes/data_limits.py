@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.call_slices import slices
+from analyzer.passes.common import stable_order
 
 CODE = "IOD011"
 KIND = "data_limits"
@@ -77,7 +78,7 @@ def strace_steps_back(calls: pa.Table, tolerance_s: float) -> int:
         tid = np.asarray(pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False))
         line = timed["line_start"].to_numpy(zero_copy_only=False)
         start = timed["start_s"].to_numpy(zero_copy_only=False)
-        order = np.argsort(tid, kind="stable")
+        order = stable_order(tid)
         tid, line, start = tid[order], line[order], start[order]
         same = tid[1:] == tid[:-1]
         if np.any(same & (line[1:] < line[:-1])):

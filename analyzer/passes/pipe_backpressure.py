@@ -77,7 +77,11 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.call_slices import slices
 from analyzer.passes.common import in_flight, percentile, plural
-from analyzer.passes.targets import describe, resources, slice_paths, target_classes
+from analyzer.passes.targets import (
+    coded_slice_paths,
+    describe,
+    resources,
+)
 
 CODE = "IOD018"
 KIND = "pipe_backpressure"
@@ -191,10 +195,11 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
     found_texts: list[str] = []
     columns = ["syscall", "target", "fd", "args", "duration_s", "start_s", "end_s"]
     for offset, part in slices(calls, columns):
-        encoded = slice_paths(trace, offset, part)
+        paths = coded_slice_paths(trace, offset, part)
+        encoded = paths.encoded
         if len(encoded.dictionary) == 0:
             continue
-        classes = np.asarray(target_classes(encoded.dictionary).to_pylist(), dtype=object)
+        classes = np.asarray(paths.classes().to_pylist(), dtype=object)
         channel = np.isin(classes, list(CHANNELS))
         if not channel.any():
             continue
@@ -202,9 +207,7 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
         texts = resources(encoded.dictionary.take(pa.array(entries))).to_pylist()
         text_of_entry = np.full(len(channel) + 1, -1, dtype=np.int64)
         text_of_entry[entries] = np.arange(len(entries))
-        indices = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        indices = paths.codes.astype(np.int64)
         seen, first = np.unique(indices, return_index=True)
         for entry, row in zip(seen.tolist(), first.tolist(), strict=True):
             if entry >= 0 and channel[entry]:
@@ -217,7 +220,7 @@ def _pipe_writes(trace: StraceTables) -> dict[str, _Writes]:
         rows = np.flatnonzero(on_channel & is_in(part["syscall"], WRITES))
         if len(rows) == 0:
             continue
-        durations = call_durations(part.take(pa.array(rows)))
+        durations = call_durations(part)[rows]
         found_rows.append(offset + rows)
         found_durations.append(np.nan_to_num(durations, nan=0.0))
         found_texts.extend(texts[int(i)] for i in text_of_entry[indices[rows]])

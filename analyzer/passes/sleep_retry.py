@@ -30,16 +30,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analyzer.arrays import is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
+from analyzer.passes.call_names import calls_named
 from analyzer.passes.call_slices import slices, taken
-from analyzer.passes.common import cited_lines, numbers, plural
+from analyzer.passes.common import cited_lines, numbers, plural, stable_order
 from analyzer.passes.targets import (
+    coded_slice_paths,
     describe,
     resources,
     slice_paths,
@@ -107,12 +108,14 @@ def _escalations(
     return sleeps, names, classes
 
 
-def _short_sleeps(calls: pa.Table) -> np.ndarray:
+def _short_sleeps(trace: StraceTables) -> np.ndarray:
     """The durations of the short sleeps, in row order (a slice at a time)."""
     parts = [np.zeros(0)]
-    for _, part in slices(calls, ["syscall", "duration_s", "start_s", "end_s"]):
-        durations = call_durations(part)
-        parts.append(durations[is_in(part["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)])
+    for offset, part in slices(trace.syscalls, ["syscall", "duration_s", "start_s", "end_s"]):
+        sleeps = np.flatnonzero(calls_named(trace, offset, part, SLEEPS))
+        # (row by row: the sleeps' figures alone, a call in a hundred)
+        durations = call_durations(part.select(["duration_s", "start_s", "end_s"]).take(sleeps))
+        parts.append(durations[durations < MAX_SLEEP_S])
     return np.concatenate(parts)
 
 
@@ -133,8 +136,7 @@ def _attributed_sleeps(
     thread's last call with a resource. A slice at a time, carrying each thread's last call
     across slices, when each thread's calls are in time order in the table (strace writes
     them so); the whole-trace sort otherwise."""
-    calls = trace.syscalls
-    short = _short_sleeps(calls)
+    short = _short_sleeps(trace)
     if len(short) < MIN_SLEEPS or short.sum() < config.sleep_retry_min_s:
         return None
     try:
@@ -202,17 +204,16 @@ def _attributed_by_slices(
     columns = ["syscall", "tid", "start_s", "duration_s", "end_s", "target", "fd", "args"]
     for offset, part in slices(calls, columns):
         durations = call_durations(part)
-        sleeping = is_in(part["syscall"], SLEEPS) & (durations < MAX_SLEEP_S)
-        encoded = slice_paths(trace, offset, part)
-        entry = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        sleeping = calls_named(trace, offset, part, SLEEPS) & (durations < MAX_SLEEP_S)
+        paths = coded_slice_paths(trace, offset, part)
+        encoded = paths.encoded
+        entry = paths.codes.astype(np.int64)
         targeted = ~sleeping & (entry >= 0)
         tids, starts = numbers(part["tid"]), numbers(part["start_s"])
         kept = np.flatnonzero((targeted | sleeping) & ~np.isnan(tids) & ~np.isnan(starts))
         if len(kept) == 0:
             continue
-        order = kept[np.argsort(tids[kept], kind="stable")]
+        order = kept[stable_order(tids[kept])]
         tid, start = tids[order], starts[order]
         end = start + np.nan_to_num(durations[order])
         positions = np.arange(len(order))

@@ -87,9 +87,9 @@ from analyzer.passes.base import (
 from analyzer.passes.common import cited_lines, percentile, plural
 from analyzer.passes.targets import (
     EncodedResources,
+    coded_slice_paths,
     encode_resources,
     may_name_path,
-    slice_paths,
     with_paths,
 )
 
@@ -311,15 +311,19 @@ def _socket_targets(part: pa.Table) -> pa.Array:
     return pc.replace_with_mask(targets, pa.array(mask), contiguous(paths))
 
 
-def _slice_targets(trace: StraceTables, offset: int, part: pa.Table) -> pa.Array:
+def _slice_targets(
+    trace: StraceTables, offset: int, part: pa.Table
+) -> tuple[pa.Array, np.ndarray | None]:
     """The targets of a slice of calls for `_dns_calls`: `targets.slice_paths` when the
     passes keep it for the trace (computed once for several passes, its dictionary already
     encoded: at 1M lines this scan took 0.13 CPU-s with `_socket_targets`, 0.04 with it),
     else `_socket_targets` (cheaper than every path). The two differ only in paths that
-    name no socket, which `_dns_calls` leaves out either way."""
+    name no socket, which `_dns_calls` leaves out either way. With the indices of the
+    former (-1 for nulls)."""
     if targets.keeps_slices(trace):
-        return slice_paths(trace, offset, part)
-    return _socket_targets(part)
+        paths = coded_slice_paths(trace, offset, part)
+        return paths.encoded, paths.codes
+    return _socket_targets(part), None
 
 
 def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -330,6 +334,12 @@ def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedRe
     """Which calls of `part` (a table with ``args``) talk to a nameserver (see
     `_resolver_rows`), given their `with_paths` targets, and the resources of its calls."""
     encoded = encode_resources(targets)
+    dns_codes, udp_codes = _nameservers(encoded)
+    return _with_port_53(part, dns_codes[encoded.codes], udp_codes[encoded.codes]), encoded
+
+
+def _nameservers(encoded: EncodedResources) -> tuple[np.ndarray, np.ndarray]:
+    """Per resource code (and -1 last): whether it is a nameserver, whether a UDP socket."""
     dns_codes = np.array(
         [
             cls in ("udp", "tcp") and name.endswith(":53") and bool(_DNS_PEER.match(name))
@@ -339,10 +349,13 @@ def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedRe
         dtype=bool,
     )
     udp_codes = np.array([cls == "udp" for cls in encoded.classes] + [False], dtype=bool)
-    dns = dns_codes[encoded.codes]
-    # a port-53 address in the arguments: an unconnected (musl) or undecorated (-yy before
-    # connect) UDP socket
-    udp_rows = np.flatnonzero(udp_codes[encoded.codes] & ~dns)
+    return dns_codes, udp_codes
+
+
+def _with_port_53(part: pa.Table, dns: np.ndarray, udp: np.ndarray) -> np.ndarray:
+    """`dns`, and the calls on other UDP sockets with a port-53 address in the arguments: an
+    unconnected (musl) or undecorated (-yy before connect) UDP socket."""
+    udp_rows = np.flatnonzero(udp & ~dns)
     if len(udp_rows):
         udp_args = part["args"].take(pa.array(udp_rows))
         dns[udp_rows] = np.asarray(
@@ -351,7 +364,48 @@ def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedRe
             ),
             dtype=bool,
         )
-    return dns, encoded
+    return dns
+
+
+_SOCKET_HEADS = ("TCP", "UDP", "tcp", "udp")
+"""How a target text starts when its resource can be a nameserver's (``udp 10.0.0.2:53``): a
+socket's (``UDP:[...]``), or a text that is its own resource and reads like one."""
+
+
+def _dns_rows(part: pa.Table, targets: pa.Array, codes: np.ndarray | None = None) -> np.ndarray:
+    """``_dns_calls(part, targets)[0]``, with the resources and classes worked out for the
+    target texts that start like a socket's only (a slice's dictionary holds tens of
+    thousands of paths). No other text has a resource one of those has (its resource is
+    itself), so each resource's first target, hence its class, is the same. `codes`: the
+    indices of `targets` (dictionary-encoded) with -1 for nulls, when known."""
+    encoded = (
+        targets
+        if isinstance(targets, pa.DictionaryArray)
+        else pc.dictionary_encode(contiguous(targets))
+    )
+    dictionary = encoded.dictionary
+    sockets = np.zeros(len(dictionary), dtype=bool)
+    for head in _SOCKET_HEADS:
+        sockets |= _true(pc.starts_with(dictionary, head))
+    if not sockets.any():
+        return np.zeros(len(encoded), dtype=bool)
+    chosen = np.flatnonzero(sockets)
+    # the chosen texts in dictionary order, each a row: codes per text
+    per_text = encode_resources(dictionary.take(pa.array(chosen)))
+    dns_codes, udp_codes = _nameservers(per_text)
+    dns_text = np.zeros(len(dictionary) + 1, dtype=bool)
+    udp_text = np.zeros(len(dictionary) + 1, dtype=bool)
+    dns_text[chosen] = dns_codes[per_text.codes]
+    udp_text[chosen] = udp_codes[per_text.codes]
+    at = _indices(encoded) if codes is None else codes
+    return _with_port_53(part, dns_text[at], udp_text[at])
+
+
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    """The dictionary index of each row, -1 for a null."""
+    return np.asarray(
+        pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
 
 
 def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
@@ -368,7 +422,7 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     resolving: set[float] = set()
     for offset, part in call_slices.slices(calls, ["target", "fd", "args", "tid"]):
-        dns, _ = _dns_calls(part, _slice_targets(trace, offset, part))
+        dns = _dns_rows(part, *_slice_targets(trace, offset, part))
         if dns.any():
             resolving.update(numbers(part["tid"].filter(pa.array(dns))).tolist())
     if not resolving:

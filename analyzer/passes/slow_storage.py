@@ -77,7 +77,7 @@ from analyzer.passes.base import (
 )
 from analyzer.passes.call_slices import ResourceEncoder, slices
 from analyzer.passes.common import cited_lines, in_flight, percentile, plural
-from analyzer.passes.targets import slice_paths, target_classes
+from analyzer.passes.targets import coded_slice_paths
 
 CODE = "IOD017"
 KIND = "slow_storage"
@@ -426,20 +426,18 @@ def _file_times(trace: StraceTables) -> _ThreadFileTimes:
     totals = _ThreadFileTimes()
     columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
     for offset, part in slices(trace.syscalls, columns):
-        encoded = slice_paths(trace, offset, part)
-        if len(encoded.dictionary) == 0:
+        paths = coded_slice_paths(trace, offset, part)
+        if len(paths.encoded.dictionary) == 0:
             continue
-        texts = encoded.dictionary
+        texts = paths.encoded.dictionary
         pseudo = functools.reduce(pc.or_, (pc.starts_with(texts, p) for p in PSEUDO_FILESYSTEMS))
-        regular = pc.and_(pc.equal(target_classes(texts), "file"), pc.invert(pseudo))
+        regular = pc.and_(pc.equal(paths.classes(), "file"), pc.invert(pseudo))
         entry = np.asarray(pc.fill_null(regular, False).to_numpy(zero_copy_only=False), bool)
-        indices = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        indices = paths.codes
         local = np.flatnonzero(np.append(entry, False)[indices])
         if len(local):
-            chosen = pa.array(local)
-            totals.add(call_durations(part.take(chosen)), numbers(part["tid"].take(chosen)))
+            # (row by row: the slice's figures indexed, not its argument texts taken)
+            totals.add(call_durations(part)[local], numbers(part["tid"])[local])
     return totals
 
 
@@ -452,7 +450,8 @@ def _scan(trace: StraceTables) -> _Scanned:
     mounts: list[tuple[np.ndarray, ...]] = []
     columns = ["target", "fd", "args", "duration_s", "start_s", "end_s", "tid"]
     for offset, part in slices(calls, columns):
-        codes = encoder.encode(slice_paths(trace, offset, part))
+        paths = coded_slice_paths(trace, offset, part)
+        codes = encoder.encode(paths.encoded, paths.codes, paths.classes())
         for name, cls in zip(
             encoder.names[len(is_file) :], encoder.classes[len(is_file) :], strict=True
         ):
@@ -461,8 +460,8 @@ def _scan(trace: StraceTables) -> _Scanned:
         # codes are -1 for calls without a path: they index the final False
         local = np.flatnonzero(np.array([*is_file, False], dtype=bool)[codes])
         if len(local):
-            durations = call_durations(part.take(pa.array(local)))
-            tids = numbers(part["tid"].take(pa.array(local)))
+            durations = call_durations(part)[local]
+            tids = numbers(part["tid"])[local]
             kept.append((offset + local, codes[local], durations, tids))
         if any(is_mount):
             read = np.flatnonzero(np.array([*is_mount, False], dtype=bool)[codes])

@@ -42,7 +42,7 @@ from analyzer.derive.strace_families import (
 )
 from analyzer.derive.strace_slices import times_at
 from analyzer.derive.strace_waits import WAITS_ON_SETS
-from analyzer.passes import call_slices
+from analyzer.passes import call_names, call_slices
 from analyzer.passes.base import (
     Culprit,
     Finding,
@@ -56,10 +56,10 @@ from analyzer.passes.call_slices import exact_sum, slices, taken
 from analyzer.passes.call_waits import client_waits, one_resource_waits
 from analyzer.passes.common import cited_lines, numbers, plural
 from analyzer.passes.targets import (
+    coded_slice_paths,
     describe,
     keeps_slices,
     resources,
-    slice_paths,
     target_classes,
     with_paths,
 )
@@ -189,26 +189,16 @@ class _Keys:
         self._keep_slices = keeps_slices(trace)
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
-        encoded = slice_paths(trace, offset, part)
-        text_of_call = np.asarray(
-            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        paths = coded_slice_paths(trace, offset, part)
+        encoded = paths.encoded
+        text_of_call = paths.codes.astype(np.int64)
         key = (offset, part.num_rows)
         texts = self._texts.get(key)
         if texts is None:
             texts = resources(encoded.dictionary).to_pylist() if len(encoded.dictionary) else []
             if self._keep_slices:
                 self._texts[key] = texts
-        names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
-        numbers_of = []
-        for name in names.dictionary.to_pylist():
-            if name not in self._syscalls:
-                self._syscalls[name] = len(self.syscall_names)
-                self.syscall_names.append(name)
-            numbers_of.append(self._syscalls[name])
-        syscalls = np.array([*numbers_of, -1], dtype=np.int64)[
-            np.asarray(pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64)
-        ]
+        syscalls = self._numbers(trace, offset, part, rows)
         return _Slice(
             offset,
             part,
@@ -219,6 +209,40 @@ class _Keys:
             texts,
             encoded.dictionary,
         )
+
+    def _numbers(
+        self, trace: StraceTables, offset: int, part: pa.Table, rows: np.ndarray
+    ) -> np.ndarray:
+        """The syscall number of the calls at `rows` (-1 for no name), new names numbered in
+        the order of their first call among them."""
+        if not self._keep_slices:
+            names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
+            codes = np.asarray(
+                pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64
+            )
+            return self._numbered(names.dictionary.to_pylist(), np.arange(len(names.dictionary)))[
+                codes
+            ]
+        # the slice's names as the passes share them, in the order of their first call here
+        all_codes, all_names = call_names.slice_codes(trace, offset, part)
+        taken_codes = all_codes[rows]
+        used = pd.unique(taken_codes)
+        used = used[used >= 0]
+        return self._numbered([all_names[code] for code in used.tolist()], used, len(all_names))[
+            taken_codes
+        ]
+
+    def _numbered(self, names: list[str], codes: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Per code (of `size`, and -1 last), the number of the name at that code (`names` at
+        `codes`, in the order of their first call: new ones are numbered in that order), -1
+        for the others."""
+        lookup = np.full((len(names) if size is None else size) + 1, -1, dtype=np.int64)
+        for code, name in zip(codes.tolist(), names, strict=True):
+            if name not in self._syscalls:
+                self._syscalls[name] = len(self.syscall_names)
+                self.syscall_names.append(name)
+            lookup[code] = self._syscalls[name]
+        return lookup
 
     def buckets(self, piece: _Slice) -> np.ndarray:
         """The bucket of each kept call: a hash of its (syscall, resource)."""
@@ -544,11 +568,13 @@ def _waits_for_input(part: pa.Table, writers: list[int]) -> np.ndarray:
     return found
 
 
-def _idle_waits(calls: pa.Table) -> np.ndarray:
+def _idle_waits(trace: StraceTables) -> np.ndarray:
     """Which calls are `IDLE_WAITS`, a slice at a time."""
-    found = np.zeros(calls.num_rows, dtype=bool)
-    for offset, part in slices(calls, ["syscall"]):
-        found[offset : offset + part.num_rows] = is_in(part["syscall"], IDLE_WAITS)
+    found = np.zeros(trace.syscalls.num_rows, dtype=bool)
+    for offset, part in slices(trace.syscalls, ["syscall"]):
+        found[offset : offset + part.num_rows] = call_names.calls_named(
+            trace, offset, part, IDLE_WAITS
+        )
     return found
 
 
@@ -561,10 +587,16 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     calls = trace.syscalls
     if calls.num_rows == 0:
         return []
+    # (a byte per call each, in place: two such masks at a time, not three; 100 MB each at
+    # 100M lines)
+    idling = _idle_waits(trace)
+    waiting = np.logical_not(idling, out=idling)
     # A poll on one connected socket, pipe or file is a wait on that resource, not idling.
-    waiting = ~_idle_waits(calls) | one_resource_waits(calls, trace.wait_fds)
+    waiting |= one_resource_waits(calls, trace.wait_fds, trace)
     # A server reading its client's next request is idle, however long that takes.
-    waiting &= ~client_waits(calls, trace.wait_fds)
+    clients = client_waits(calls, trace.wait_fds, trace)
+    waiting &= np.logical_not(clients, out=clients)
+    del clients
     keys_of = _Keys()
     possible = _possible_buckets(trace, waiting, keys_of, config)
     if not possible.any():

@@ -66,6 +66,7 @@ from analyzer.passes.base import (
     Resource,
     Severity,
 )
+from analyzer.passes.call_names import NamedScan, calls_named
 from analyzer.passes.common import cited_lines, percentile, plural
 from analyzer.passes.targets import resources, target_classes
 
@@ -246,13 +247,13 @@ def _owner(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
 
 
 def _calls_on(
-    calls: pa.Table, syscalls: frozenset[str], fds: np.ndarray, owners: np.ndarray
+    trace: StraceTables, syscalls: frozenset[str], fds: np.ndarray, owners: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The `syscalls` calls (rows, fds) on one of `fds` by one of `owners`, a slice at a
     time: only those are held (not, say, every close of the trace)."""
     found, found_fds = [], []
-    for offset, part in strace_slices.slices(calls, ["syscall", "fd", "pid", "tid"]):
-        local = np.flatnonzero(is_in(part["syscall"], syscalls))
+    for offset, part in strace_slices.slices(trace.syscalls, ["syscall", "fd", "pid", "tid"]):
+        local = np.flatnonzero(calls_named(trace, offset, part, syscalls))
         if len(local) == 0:
             continue
         taken = part.take(pa.array(local))
@@ -280,9 +281,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     # would scan the column once per name)
     # (closes, a call in twenty, are looked for once the connects' fds are known)
     wanted = frozenset({"connect", "getsockopt"})
-    candidates = strace_slices.rows_where(
-        calls, ["syscall"], lambda part: is_in(part["syscall"], wanted)
-    )
+    candidates = strace_slices.rows_where(calls, ["syscall"], NamedScan(trace, wanted))
     names = strace_slices.take(calls, ["syscall"], candidates)["syscall"]
     connect_rows = candidates[_equal(names, ("connect",))]
     if len(connect_rows) == 0:
@@ -331,7 +330,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
         )
     ]
     so_error_rows, so_error_fd = on_connect_fds(getsockopt)
-    close_rows, close_fd = _calls_on(calls, frozenset({"close"}), connect_fds, connect_owners)
+    close_rows, close_fd = _calls_on(trace, frozenset({"close"}), connect_fds, connect_owners)
     waits = trace.wait_fds
     wait_rows = np.asarray(waits["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
     wait_fd = np.asarray(pc.fill_null(waits["fd"], -1).to_numpy(), dtype=np.int64)
@@ -361,7 +360,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
 
     first_byte = np.full(count, np.nan)
     if (wait >= SLOW_CONNECT_S).any():
-        receive_rows, receive_fd = _calls_on(calls, _RECEIVES, connect_fds, connect_owners)
+        receive_rows, receive_fd = _calls_on(trace, _RECEIVES, connect_fds, connect_owners)
         parts += [
             (wait_rows[wait_in], wait_fd[wait_in], _WAIT_IN),
             (receive_rows, receive_fd, _RECEIVE),

@@ -39,6 +39,7 @@ from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_families import FLUSHES
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Resource, Severity
+from analyzer.passes.call_names import NamedScan
 from analyzer.passes.common import (
     MAX_TIMELINE_POINTS,
     Steps,
@@ -163,7 +164,7 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     rows, starts, ends = strace_slices.timed_rows(
         calls,
         ["syscall"],
-        lambda part: is_in(part["syscall"], _ALL_SYSCALLS),
+        NamedScan(trace, _ALL_SYSCALLS),
         trace.last_s,
         min_duration_s=BLOCKED_MIN_S,
     )

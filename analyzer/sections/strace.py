@@ -31,12 +31,29 @@ from analyzer.sections import strace_stats
 STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s")
 
 
-def _stats(calls: pa.Table | strace_stats.Coded, keys: list[str], where: str = "") -> pd.DataFrame:
+def _returned(known: tuple[str, ...]) -> str:
+    """The engine's filter of the calls that returned with the columns `known` known (what
+    `strace_stats.grouped` is told as `known`, so fragile groups can be read again
+    straight from the calls)."""
+    return " AND ".join(["status = 'complete'", *(f"{name} IS NOT NULL" for name in known)])
+
+
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def _stats(
+    calls: pa.Table | strace_stats.Coded, keys: list[str], known: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Calls, errors and duration statistics per group of the calls that returned, the
     groups in the order of their first call (what a pandas ``groupby(sort=False)`` gave, so
     ties in the report's sorts keep the order they had)."""
     return strace_stats.grouped(
-        calls, keys, "status = 'complete'" + where, quantiles=(0.5, 0.95, 0.99), mean=True
+        calls,
+        keys,
+        _returned(known),
+        quantiles=QUANTILES,
+        mean=True,
+        known=known,
     )
 
 
@@ -55,23 +72,52 @@ CODED = ("syscall", "target")
 """The text columns the summaries group by, numbered once for all of them (`section`)."""
 
 
-def syscall_summary(calls: pa.Table | strace_stats.Coded) -> list[dict[str, Any]]:
+def _by_syscall_and_thread(
+    calls: pa.Table | strace_stats.Coded,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`_stats` per syscall and per (thread, syscall), from one scan of the calls."""
+    per_syscall, per_thread = strace_stats.grouped_views(
+        calls,
+        ["tid", "syscall"],
+        _returned(()),
+        [
+            strace_stats.View(["syscall"], _returned(()), known=(), quantiles=QUANTILES, mean=True),
+            strace_stats.View(
+                ["tid", "syscall"],
+                _returned(("tid",)),
+                ("tid",),
+                ("tid",),
+                quantiles=QUANTILES,
+                mean=True,
+            ),
+        ],
+    )
+    return per_syscall, per_thread
+
+
+def syscall_summary(
+    calls: pa.Table | strace_stats.Coded, table: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
     """Per syscall: calls, errors and duration statistics of the calls that returned (what
-    strace counts); sorted by total time."""
+    strace counts); sorted by total time. `table`: the calls' `_stats` per syscall, when
+    made already."""
     if _no_calls(calls):
         return []
-    table = _stats(calls, ["syscall"])
+    if table is None:
+        table = _stats(calls, ["syscall"])
     table = table.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
     return records(table[["syscall", *STAT_KEYS]])
 
 
 def per_thread_summary(
-    calls: pa.Table | strace_stats.Coded, tasks: pa.Table
+    calls: pa.Table | strace_stats.Coded, tasks: pa.Table, table: pd.DataFrame | None = None
 ) -> list[dict[str, Any]]:
-    """The same statistics per thread and syscall (the `perf trace -s` view)."""
+    """The same statistics per thread and syscall (the `perf trace -s` view); `table`: the
+    calls' `_stats` per (tid, syscall), when made already."""
     if _no_calls(calls):
         return []
-    table = _stats(calls, ["tid", "syscall"], " AND tid IS NOT NULL")
+    if table is None:
+        table = _stats(calls, ["tid", "syscall"], ("tid",))
     info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
     table = table.merge(info, on="tid", how="left")
     table = table.sort_values(["tid", "total_s"], ascending=[True, False])
@@ -85,30 +131,81 @@ GROUP BY syscall, errno
 """
 
 
-def error_summary(calls: pa.Table) -> list[dict[str, Any]]:
+def error_summary(calls: pa.Table | strace_stats.Coded) -> list[dict[str, Any]]:
     """Failed calls by syscall and errno, most frequent first."""
-    counts = engine.query(_ERRORS, calls=calls.select(["syscall", "errno", "status"])).to_pandas()
-    if counts.empty:
+    coded = calls if isinstance(calls, strace_stats.Coded) else strace_stats.Coded(calls)
+    table = coded.table.select(["syscall", "errno", "status"])
+    counts = engine.query(_ERRORS, engine.ONE_THREAD, calls=table)
+    if not counts.num_rows:
         return []
-    counts = counts.sort_values(["syscall", "errno"]).reset_index(drop=True)
-    counts = counts.sort_values(["count", "syscall"], ascending=[False, True])
-    return records(counts)
+    counts = counts.set_column(0, "syscall", coded.decoded("syscall", counts["syscall"]))
+    frame = counts.to_pandas()
+    frame = frame.sort_values(["syscall", "errno"]).reset_index(drop=True)
+    frame = frame.sort_values(["count", "syscall"], ascending=[False, True])
+    return records(frame)
 
 
-def target_summary(calls: pa.Table | strace_stats.Coded, limit: int = 50) -> list[dict[str, Any]]:
-    """Where the time went: per file, socket or pipe behind the calls' fds; the target's kind
-    is its first call's (the target decides it), ties in time in the order of the texts."""
-    table = strace_stats.grouped(
-        calls,
+TARGET_ROWS = 50
+
+_TARGET_EXTRA = {
+    "target_kind": "arg_min_null(target_kind, idx)",
+    "syscalls": "list(DISTINCT syscall)",
+}
+"""What the targets show beyond the figures: a target's kind is its first call's."""
+
+
+def _target_view(limit: int) -> strace_stats.View:
+    """The targets of the (syscall, target) scan: a target's syscalls are those of its groups
+    of the scan, its kind that of its first call."""
+    return strace_stats.View(
         ["target"],
-        "status = 'complete' AND target IS NOT NULL",
-        extra={
-            "target_kind": "arg_min_null(target_kind, idx)",
-            "syscalls": "list(DISTINCT syscall)",
-        },
-        reads=("target_kind", "syscall"),
+        _returned(("target",)),
+        ("target",),
+        ("target",),
         top=limit,
+        extra={"syscalls": "list(DISTINCT l.syscall)"},
+        at_first=("target_kind",),
     )
+
+
+def _latency_view(limit: int) -> strace_stats.View:
+    return strace_stats.View(
+        ["syscall", "target"], _returned(()), known=(), quantiles=(0.5, 0.95), top=limit
+    )
+
+
+def _by_target_and_latency(
+    calls: pa.Table | strace_stats.Coded, targets: int, latency: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The frames of `target_summary` and `latency_by_target`, from one scan of the calls
+    by (syscall, target)."""
+    by_target, by_latency = strace_stats.grouped_views(
+        calls,
+        ["syscall", "target"],
+        _returned(()),
+        [_target_view(targets), _latency_view(latency)],
+    )
+    return by_target, by_latency
+
+
+def target_summary(
+    calls: pa.Table | strace_stats.Coded,
+    limit: int = TARGET_ROWS,
+    table: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """Where the time went: per file, socket or pipe behind the calls' fds; the target's kind
+    is its first call's (the target decides it), ties in time in the order of the texts.
+    `table`: the calls' grouped frame of the targets, when made already."""
+    if table is None:
+        table = strace_stats.grouped(
+            calls,
+            ["target"],
+            _returned(("target",)),
+            extra=_TARGET_EXTRA,
+            reads=("target_kind", "syscall"),
+            top=limit,
+            known=("target",),
+        )
     if table.empty:
         return []
     coded = calls if isinstance(calls, strace_stats.Coded) else strace_stats.Coded(calls)
@@ -123,13 +220,22 @@ LATENCY_ROWS = 500
 
 
 def latency_by_target(
-    calls: pa.Table | strace_stats.Coded, limit: int = LATENCY_ROWS
+    calls: pa.Table | strace_stats.Coded,
+    limit: int = LATENCY_ROWS,
+    table: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
-    max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares)."""
-    table = strace_stats.grouped(
-        calls, ["syscall", "target"], "status = 'complete'", quantiles=(0.5, 0.95), top=limit
-    )
+    max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares).
+    `table`: the calls' grouped frame of the (syscall, target) pairs, when made already."""
+    if table is None:
+        table = strace_stats.grouped(
+            calls,
+            ["syscall", "target"],
+            _returned(()),
+            quantiles=(0.5, 0.95),
+            top=limit,
+            known=(),
+        )
     if table.empty:
         return []
     table = table.sort_values(
@@ -317,7 +423,14 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     traces: Sequence[StraceTables] = derived.extras.get("traces", ())
     calls = tables["syscalls"]
     coded = strace_stats.coded(calls, CODED)
-    ours = syscall_summary(coded)
+    frames: tuple[pd.DataFrame | None, ...] = (None,) * 4
+    if not _no_calls(coded):
+        frames = (
+            *_by_syscall_and_thread(coded),
+            *_by_target_and_latency(coded, TARGET_ROWS, LATENCY_ROWS),
+        )
+    per_syscall, per_thread, by_target, by_latency = frames
+    ours = syscall_summary(coded, per_syscall)
     trace_end = max((r.last_s for r in traces if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for source in inputs:
@@ -327,10 +440,10 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
     return {
         "syscalls": ours,
-        "syscalls_by_thread": per_thread_summary(coded, tasks),
-        "errors": error_summary(calls),
-        "targets": target_summary(coded),
-        "latency": latency_by_target(coded),
+        "syscalls_by_thread": per_thread_summary(coded, tasks, per_thread),
+        "errors": error_summary(coded),
+        "targets": target_summary(coded, TARGET_ROWS, by_target),
+        "latency": latency_by_target(coded, LATENCY_ROWS, by_latency),
         "in_flight": in_flight(calls, trace_end),
         "no_return": no_return_summary(calls),
         "tasks": {

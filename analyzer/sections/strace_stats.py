@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import engine
+from analyzer.sections import strace_rescan
 
 CODED_CALLS = 1_000_000
 """Up to this many calls, the text columns the sections group by are numbered once for all
@@ -74,13 +75,23 @@ def coded(calls: pa.Table, columns: Sequence[str]) -> Coded:
     table = calls
     texts: dict[str, pa.Array] = {}
     for name in columns:
-        column = calls[name]
-        distinct = pc.unique(column).drop_null()
-        distinct = distinct.take(pc.sort_indices(distinct))
+        # one hash of the texts (a dictionary shared by every chunk), its entries then
+        # numbered by their rank: index_in per chunk hashed the distinct texts per chunk
+        encoded = pc.dictionary_encode(calls[name])
+        if encoded.num_chunks:
+            found = encoded.chunk(0).dictionary
+            if not all(chunk.dictionary.equals(found) for chunk in encoded.chunks):
+                encoded = encoded.unify_dictionaries()
+                found = encoded.chunk(0).dictionary
+        else:
+            found = pa.array([], calls[name].type)
+        by_text = pc.sort_indices(found)
+        distinct = found.take(by_text)
         kind = pa.int16() if len(distinct) <= np.iinfo(np.int16).max else pa.int32()
-        codes = pa.chunked_array(
-            [pc.index_in(chunk, value_set=distinct).cast(kind) for chunk in column.chunks], kind
-        )
+        rank = np.empty(len(found), dtype=kind.to_pandas_dtype())
+        rank[by_text.to_numpy()] = np.arange(len(found))
+        ranks = pa.array(rank, kind)
+        codes = pa.chunked_array([ranks.take(chunk.indices) for chunk in encoded.chunks], kind)
         table = table.set_column(table.schema.get_field_index(name), name, codes)
         texts[name] = distinct
     return Coded(table, texts)
@@ -112,6 +123,7 @@ SELECT gid, {extra} FROM (
 """The `extra` aggregates of the chosen groups only (a list of the distinct syscalls of each
 of a million targets is not held for the fifty shown)."""
 
+_NUMBERED = "SELECT * FROM shown ORDER BY first"
 _CUT = "SELECT total_s FROM g WHERE timed > 0 ORDER BY total_s DESC LIMIT 1 OFFSET {offset}"
 _SHOWN = "SELECT * FROM g {where} ORDER BY first"
 _UNTIMED = """
@@ -198,6 +210,7 @@ def grouped(
     reads: tuple[str, ...] = (),
     top: int | None = None,
     digits: int = 9,
+    known: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Per group of `keys` of the calls `where` selects: calls, errors, total_s, min_s,
     max_s, with `mean` avg_s and one column per quantile (``p50_s`` ...), plus the `extra`
@@ -208,7 +221,9 @@ def grouped(
     a duration, the others are shown by calls (most first), then by `keys` (ascending, a
     missing key last): a trace without ``-T`` brings back `top` groups, not every target.
     Keys of coded `calls` (`Coded`) come back as texts; `extra` aggregates as the engine
-    gives them (codes of a coded column)."""
+    gives them (codes of a coded column). `known`, when `where` selects the calls that
+    returned with those columns known, lets interleaved fragile groups be read again from
+    the calls themselves (`strace_rescan`) instead of through the engine."""
     coded_calls = calls if isinstance(calls, Coded) else Coded(calls)
     calls = coded_calls.table
     extra = extra or {}
@@ -234,6 +249,263 @@ def grouped(
     result, layout, cut = engine.session(
         shown, calls=lambda: engine.numbered(calls.select(columns))
     )
+    added: list[tuple[str, Any]] = []
+    if quantiles:
+        chosen = np.ones(result.num_rows, dtype=bool)  # every group that came back may be shown
+        added += _levels(calls, result.select(keys), keys, where, quantiles, chosen)
+    if extra and result.num_rows:
+        added += _extra(calls, result.select(keys), keys, where, extra, columns).items()
+    else:
+        added += [(name, pd.Series([], dtype=object)) for name in extra]
+    return _frame(coded_calls, keys, where, result, layout, cut, mean, added, digits, known)
+
+
+@dataclass(frozen=True)
+class View:
+    """One summary `grouped_views` makes of a shared scan, as `grouped` makes it: the groups
+    by `keys` (some of the scan's keys) of the calls the scan selected whose keys `present`
+    are known, which are the calls `where` selects; `extra` aggregates over the scan's
+    groups of each group shown (of the scan's keys), and the columns `at_first` of each
+    group's first call (what ``arg_min_null(column, idx)`` gives)."""
+
+    keys: list[str]
+    where: str
+    present: tuple[str, ...] = ()
+    known: tuple[str, ...] | None = None
+    quantiles: tuple[float, ...] = ()
+    mean: bool = False
+    top: int | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+    at_first: tuple[str, ...] = ()
+
+
+_SCANNED = """
+CREATE TEMP TABLE g0 AS
+SELECT {keys}, count(*) AS calls, count(errno) AS errors, count(duration_s) AS timed,
+    fsum(duration_s) AS total_s, min(duration_s) AS min_s, max(duration_s) AS max_s,
+    min(idx) AS first, max(idx) AS last{extra}
+FROM calls WHERE {where}
+GROUP BY {keys}
+"""
+_SCANNED_COUNTS = """
+CREATE TEMP TABLE l0 AS
+SELECT {keys}, duration_s AS duration, count(*) AS n
+FROM raw WHERE {where} AND duration_s IS NOT NULL
+GROUP BY {keys}, duration_s
+"""
+"""The scan's groups, and its calls per group and duration (what `_LEVELS` counts), for
+the views that show every group."""
+
+_SAME = "CREATE OR REPLACE TEMP TABLE g AS SELECT * FROM g0 WHERE {present}"
+"""A view by the scan's own keys: its groups are the scan's."""
+
+_VIEWED = """
+CREATE OR REPLACE TEMP TABLE g AS
+SELECT {keys}, sum(calls)::BIGINT AS calls, sum(errors)::BIGINT AS errors,
+    sum(timed)::BIGINT AS timed, fsum(total_s) AS total_s, min(min_s) AS min_s,
+    max(max_s) AS max_s, min(first) AS first, max(last) AS last
+FROM g0 WHERE {present}
+GROUP BY {keys}
+"""
+"""A view's groups from the scan's: counts, extremes and first and last calls combine as
+they are; a total is the compensated sum of the finer groups' totals, within a unit or two
+in the last place of the sum of their calls' (which `ULPS` absorbs)."""
+
+_VIEW_SHOWN = "CREATE OR REPLACE TEMP TABLE shown AS SELECT * FROM g {where}"
+_VIEW_UNTIMED = """
+CREATE OR REPLACE TEMP TABLE shown AS
+SELECT * FROM g WHERE timed > 0
+UNION ALL
+(SELECT * FROM g WHERE timed = 0 ORDER BY calls DESC, {order} LIMIT {top})
+"""
+_VIEW_NUMBERED = "(SELECT {keys}, row_number() OVER (ORDER BY first) - 1 AS gid FROM shown)"
+"""The groups shown numbered in the order of their first call, as they come back."""
+
+_VIEWED_COUNTS = """
+SELECT s.gid, l.duration, sum(l.n)::BIGINT AS n
+FROM l0 l JOIN {numbered} s ON {match}
+WHERE {present}
+GROUP BY s.gid, l.duration
+"""
+_SAME_COUNTS = """
+SELECT s.gid, l.duration, l.n FROM l0 l JOIN {numbered} s ON {match} WHERE {present}
+"""
+"""`_VIEWED_COUNTS` of a view by the scan's own keys: the counts are the scan's."""
+
+_VIEW_EXTRA = """
+SELECT s.gid, {extra} FROM g0 l JOIN {numbered} s ON {match}
+WHERE {present}
+GROUP BY s.gid
+"""
+"""The `View.extra` aggregates of the groups shown, over their groups of the scan."""
+
+_VIEW_LEVELS = """
+SELECT s.gid, c.duration_s AS duration, count(*) AS n
+FROM (SELECT * FROM raw WHERE {where} AND duration_s IS NOT NULL) c
+JOIN {numbered} s ON {match}
+GROUP BY s.gid, c.duration_s
+"""
+"""`_LEVELS` of the groups shown, when they are a few of many."""
+
+
+_COUNTED = """
+SELECT count(*) AS groups, coalesce(sum(timed) = sum(calls), true) AS all_timed FROM g
+"""
+_RUNS = """
+SELECT coalesce(bool_and(following IS NULL OR last < following), true) AS runs
+FROM (SELECT last, lead(first) OVER (ORDER BY first) AS following FROM g)
+"""
+"""`_LAYOUT` in two: whether the groups are runs of rows is asked only when the groups shown
+cannot tell (`_show`)."""
+
+
+def _show(
+    ask: engine.Ask, keys: list[str], top: int | None
+) -> tuple[pa.Table, pa.Table, float | None]:
+    """The groups of ``g`` a report of the `top` largest totals may show (`grouped`), kept
+    as ``shown``, in the order of their first call; the layout of every group (`_LAYOUT`)
+    and the cut of the totals (None: every group is shown)."""
+    counted = ask(_COUNTED)
+    groups = counted["groups"][0].as_py()
+    cut: float | None = None
+    if top is not None and groups > top:
+        found = ask(_CUT.format(offset=top - 1))["total_s"].to_pylist()
+        cut = float(found[0]) if found else -np.inf
+    if cut is None:
+        ask(_VIEW_SHOWN.format(where=""))
+    elif cut == -np.inf:  # fewer than `top` groups have a duration: the others by calls
+        order = ", ".join(f"{key} ASC NULLS LAST" for key in keys)
+        ask(_VIEW_UNTIMED.format(order=order, top=top))
+    else:
+        floor = float(cut - ULPS * np.spacing(abs(cut)))
+        where = f"WHERE timed > 0 AND total_s >= CAST('{floor!r}' AS DOUBLE)"
+        ask(_VIEW_SHOWN.format(where=where))
+    result = ask(_NUMBERED)
+    first = result["first"].to_numpy()
+    last = result["last"].to_numpy()
+    # two groups shown that interleave say the groups are not runs; the shown ones being
+    # every group and none interleaving say they are; only else is the engine asked
+    runs: bool | None = None
+    if bool(np.any(last[:-1] >= first[1:])):
+        runs = False
+    elif result.num_rows == groups:
+        runs = True
+    elif counted["all_timed"][0].as_py():  # (else pandas' sum is Kahan's whatever the runs)
+        runs = bool(ask(_RUNS)["runs"][0].as_py())
+    layout = pa.table({"groups": [groups], "runs": [runs], "all_timed": counted["all_timed"]})
+    return result, layout, cut
+
+
+def _aggregates(extra: Mapping[str, str]) -> str:
+    return "".join(f", {expression} AS {name}" for name, expression in extra.items())
+
+
+def grouped_views(
+    calls: pa.Table | Coded,
+    keys: list[str],
+    where: str,
+    views: Sequence[View],
+    extra: Mapping[str, str] | None = None,
+    reads: tuple[str, ...] = (),
+    digits: int = 9,
+) -> list[pd.DataFrame]:
+    """`grouped` of each of `views`, from one scan of the calls `where` selects grouped by
+    `keys` (with the `extra` aggregates over the columns `reads`), instead of a scan (and a
+    join for the quantiles or extra aggregates) per view, on one connection."""
+    coded_calls = calls if isinstance(calls, Coded) else Coded(calls)
+    calls = coded_calls.table
+    columns = sorted({*keys, "errno", "duration_s", "status", *reads})
+    raw_columns = sorted({*keys, "duration_s", "status", "errno"})
+    listed = ", ".join(keys)
+    Found = tuple[pa.Table, pa.Table, float | None, pa.Table | None, pa.Table | None]
+
+    def viewed(ask: engine.Ask) -> list[Found]:
+        ask(_SCANNED.format(keys=listed, where=where, extra=_aggregates(extra or {})))
+        if any(view.quantiles and view.top is None for view in views):
+            ask(_SCANNED_COUNTS.format(keys=listed, where=where))
+        found: list[Found] = []
+        for view in views:
+            named = ", ".join(view.keys)
+            present = " AND ".join(f"{key} IS NOT NULL" for key in view.present) or "true"
+            if view.keys == keys:
+                ask(_SAME.format(present=present))
+            else:
+                ask(_VIEWED.format(keys=named, present=present))
+            result, layout, cut = _show(ask, view.keys, view.top)
+            numbered = _VIEW_NUMBERED.format(keys=named)
+            on = " AND ".join(f"l.{key} IS NOT DISTINCT FROM s.{key}" for key in view.keys)
+            scanned = " AND ".join(f"l.{key} IS NOT NULL" for key in view.present) or "true"
+            counts = None
+            if view.quantiles and view.top is None:
+                counted = _SAME_COUNTS if view.keys == keys else _VIEWED_COUNTS
+                counts = ask(counted.format(numbered=numbered, match=on, present=scanned))
+            elif view.quantiles:
+                match = " AND ".join(f"c.{key} IS NOT DISTINCT FROM s.{key}" for key in view.keys)
+                counts = ask(_VIEW_LEVELS.format(where=view.where, numbered=numbered, match=match))
+            aggregated = None
+            if view.extra:
+                aggregated = ask(
+                    _VIEW_EXTRA.format(
+                        extra=_aggregates(view.extra)[2:],
+                        numbered=numbered,
+                        match=on,
+                        present=scanned,
+                    )
+                )
+            found.append((result, layout, cut, counts, aggregated))
+        return found
+
+    found = engine.session(
+        viewed,
+        JOIN_SMALL_SIDE + engine.ONE_THREAD,
+        calls=lambda: engine.numbered(calls.select(columns)),
+        raw=calls.select(raw_columns),
+    )
+    frames = []
+    for view, (result, layout, cut, counts, aggregated) in zip(views, found, strict=True):
+        added: list[tuple[str, Any]] = []
+        if counts is not None:
+            gids = np.arange(result.num_rows)
+            added += _levels_from(counts, gids, result.num_rows, view.quantiles)
+        if aggregated is not None:
+            at = np.empty(result.num_rows, dtype=np.int64)
+            at[aggregated["gid"].to_numpy()] = np.arange(aggregated.num_rows)
+            chosen = aggregated.take(pa.array(at))
+            added += [(name, chosen[name].to_pylist()) for name in view.extra]
+        firsts = result["first"]
+        added += [(name, calls[name].take(firsts).to_pylist()) for name in view.at_first]
+        frame = _frame(
+            coded_calls,
+            view.keys,
+            view.where,
+            result,
+            layout,
+            cut,
+            view.mean,
+            added,
+            digits,
+            view.known,
+        )
+        frames.append(frame)
+    return frames
+
+
+def _frame(
+    coded_calls: Coded,
+    keys: list[str],
+    where: str,
+    result: pa.Table,
+    layout: pa.Table,
+    cut: float | None,
+    mean: bool,
+    added: list[tuple[str, Any]],
+    digits: int,
+    known: tuple[str, ...] | None,
+) -> pd.DataFrame:
+    """`grouped`'s frame of the groups the engine gave back (`result`, in the order of their
+    first call), given the `layout` of every group and the columns `added` after the figures
+    (quantiles, `extra` aggregates)."""
+    calls = coded_calls.table
     frame = pd.DataFrame({key: coded_calls.decoded(key, result[key]).to_pandas() for key in keys})
     groups = result.select(keys)  # the keys as the engine holds them, to join on
     timed = result["timed"].to_numpy()
@@ -250,16 +522,8 @@ def grouped(
         with np.errstate(invalid="ignore", divide="ignore"):
             frame["avg_s"] = total / timed
         figures.append("avg_s")
-    if quantiles:
-        chosen = np.ones(len(frame), dtype=bool)  # every group that came back may be shown
-        for name, levels in _levels(calls, groups, keys, where, quantiles, chosen):
-            frame[name] = levels
-    if extra and len(frame):
-        for name, values in _extra(calls, groups, keys, where, extra, columns).items():
-            frame[name] = values
-    elif extra:
-        for name in extra:
-            frame[name] = pd.Series([], dtype=object)
+    for name, column in added:
+        frame[name] = column
     fragile = _near_other(frame["total_s"].to_numpy())
     for name in figures:
         fragile |= _near_tie(frame[name].to_numpy(), digits)
@@ -272,7 +536,10 @@ def grouped(
         # `np.add.reduceat`, any other with Kahan's compensation (pandas/core/groupby/ops.py)
         runs = bool(layout["runs"][0].as_py())
         plain = runs and bool(layout["all_timed"][0].as_py())
-        _again(calls, groups, frame, keys, where, mean, fragile, plain)
+        if not plain and known is not None:
+            _rescanned(calls, groups, frame, keys, known, mean, fragile)
+        else:
+            _again(calls, groups, frame, keys, where, mean, fragile, plain)
     return frame
 
 
@@ -336,13 +603,24 @@ def _levels(
         calls=calls.select(columns),
         chosen=_chosen(groups, chosen),
     )
+    return _levels_from(counts, gids, groups.num_rows, quantiles)
+
+
+def _levels_from(
+    counts: pa.Table, gids: np.ndarray, groups: int, quantiles: tuple[float, ...]
+) -> list[tuple[str, np.ndarray]]:
+    """`_levels` of the groups numbered `gids` (of `groups`) from the engine's `counts` of
+    calls per group number and duration (gid, duration, n)."""
     gid = counts["gid"].to_numpy()
     duration = counts["duration"].to_numpy(zero_copy_only=False).astype(np.float64)
     many = counts["n"].to_numpy().astype(np.int64)
-    order = np.lexsort((duration, gid))
+    # by duration, then stably by group: a (group, duration) is counted once, so this is
+    # the order of both (np.lexsort took twice as long)
+    order = np.argsort(duration)
+    order = order[np.argsort(gid[order], kind="stable")]
     gid, duration, many = gid[order], duration[order], many[order]
     if len(many) == 0:  # no chosen group has a duration
-        return [(name, np.full(groups.num_rows, np.nan)) for name in _level_names(quantiles)]
+        return [(name, np.full(groups, np.nan)) for name in _level_names(quantiles)]
     ends = np.cumsum(many)  # calls up to and including each (group, duration), in order
     first = np.searchsorted(gid, gids, side="left")
     last = np.searchsorted(gid, gids, side="right")
@@ -351,7 +629,7 @@ def _levels(
     found = size > 0
     columns_out = []
     for q, name in zip(quantiles, _level_names(quantiles), strict=True):
-        column = np.full(groups.num_rows, np.nan)
+        column = np.full(groups, np.nan)
         position = q * (size[found] - 1)
         low = position.astype(np.int64)
         fraction = position % 1
@@ -491,6 +769,29 @@ def _again(
         frame.iat[number, at.get_loc("total_s")] = total
         if mean:
             frame.iat[number, at.get_loc("avg_s")] = total / size
+
+
+def _rescanned(
+    calls: pa.Table,
+    groups: pa.Table,
+    frame: pd.DataFrame,
+    keys: list[str],
+    known: tuple[str, ...],
+    mean: bool,
+    fragile: np.ndarray,
+) -> None:
+    """`_again` for groups pandas summed with Kahan's compensation, read in the calls'
+    order straight from them (`strace_rescan`): no join and sort of their calls in the
+    engine."""
+    at = frame.columns
+    numbers = np.flatnonzero(fragile).tolist()
+    chosen = groups.filter(pa.array(fragile, pa.bool_()))
+    found = strace_rescan.kahan_totals(calls, keys, known, chosen)
+    for number, (total, size) in zip(numbers, found, strict=True):
+        if size:  # (a group of NaN durations only is left as the engine left it)
+            frame.iat[number, at.get_loc("total_s")] = total
+            if mean:
+                frame.iat[number, at.get_loc("avg_s")] = total / size
 
 
 def _by_group(batches: pa.RecordBatchReader) -> Iterator[tuple[int, Iterator[np.ndarray]]]:

@@ -3,6 +3,7 @@ slice size, and do not fall back to whole-trace arrays (issue 15 item 1)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, hand_built, inputs_of
 
 from analyzer.arrays import mapped_pages, take_rows
+from analyzer.derive import strace_waits
 from analyzer.derive.strace_waits import (
     _BOUND,
     _CONNECTED,
@@ -42,6 +44,7 @@ from analyzer.passes.targets import (
     trace_resources,
     with_paths,
 )
+from analyzer.schema import WAIT_FDS
 
 TRACES = [
     *sorted(STRACE_LOGS.glob("*.log")),
@@ -350,6 +353,10 @@ def test_sliced_waits_equal_the_whole_trace_functions(
             with_slices(monkeypatch, rows)
             np.testing.assert_array_equal(call_waits.client_waits(calls, fds), client)
             np.testing.assert_array_equal(call_waits.one_resource_waits(calls, fds), one)
+            # with the trace: its names and listeners as the passes share them
+            fresh = dataclasses.replace(trace)
+            np.testing.assert_array_equal(call_waits.client_waits(calls, fds, fresh), client)
+            np.testing.assert_array_equal(call_waits.one_resource_waits(calls, fds, fresh), one)
             monkeypatch.undo()
             servers += int(client.sum()) + int(one.sum())
     assert servers > 10
@@ -533,3 +540,36 @@ def test_server_side_equals_the_row_by_row_regex_on_any_targets(
     among = np.asarray(looked_at[: len(rows)], dtype=bool)
     for mask in (None, among):
         np.testing.assert_array_equal(server_side(calls, mask), row_by_row_server_side(calls, mask))
+
+
+@pytest.mark.parametrize("rows", (1, 2, 200))
+def test_a_server_polling_its_client_is_found_among_the_polls(
+    monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """Hand-built rows (not a capture): a server listens, polls one accepted connection for
+    input (its `wait_fds` row) and writes on it; the poll is a wait for the client, as the
+    whole-trace function finds, with and without the trace."""
+    listening, connected = "TCP:[10.0.0.1:8080]", "TCP:[10.0.0.1:8080->10.0.0.2:5555]"
+    calls = [
+        {"syscall": "listen", "target": listening, "tid": 1},
+        {"syscall": "accept4", "target": listening, "tid": 1},
+        {"syscall": "poll", "target": connected, "tid": 1},
+        {"syscall": "write", "target": connected, "tid": 1},
+        {"syscall": "poll", "target": connected, "tid": 1},
+    ]
+    (trace,) = hand_built(calls).traces
+    wants = [(2, "in"), (4, "out")]
+    fds = pa.Table.from_pylist(
+        [{"row": row, "tid": 1, "fd": 5, "want": want, "target": connected} for row, want in wants],
+        schema=WAIT_FDS.schema,
+    )
+    expected = waits_for_client(trace.syscalls, fds)
+    assert expected.tolist() == [False, False, True, False, False]
+    with_slices(monkeypatch, rows)
+    assert call_waits.client_waits(trace.syscalls, fds).tolist() == expected.tolist()
+    fresh = dataclasses.replace(trace)
+    assert call_waits.client_waits(trace.syscalls, fds, fresh).tolist() == expected.tolist()
+
+
+def test_the_client_reads_are_the_receives_waits_for_client_looks_at() -> None:
+    assert call_waits.CLIENT_READS == strace_waits._RECEIVES

@@ -8,7 +8,11 @@ import json
 import re
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pass_fixtures import ROOT, inputs_of
 
 from analyzer import analyze
@@ -331,3 +335,64 @@ def test_the_resolver_calls_are_those_of_the_socket_targets(
         assert [part.tolist() for part in shared] == [part.tolist() for part in alone]
         if paths[0].parent in (POOL, NDOTS):
             assert (shared[1] == slow_dns._DNS).sum() > 10
+
+
+@pytest.mark.parametrize("paths", _with_resolvers(), ids=lambda paths: paths[0].parent.name)
+def test_the_nameserver_calls_of_a_slice_are_those_every_resource_gives(
+    monkeypatch: pytest.MonkeyPatch, paths: list[Path]
+) -> None:
+    """`_dns_rows` (resources of the socket-like texts only) finds, slice by slice, the
+    calls `_dns_calls` finds with the resource of every text of the slice."""
+    monkeypatch.setattr(call_slices, "SLICE_ROWS", 97)
+    found = 0
+    for trace in inputs_of(*paths).traces:
+        for offset, part in call_slices.slices(trace.syscalls, ["target", "fd", "args"]):
+            shared = targets.slice_paths(trace, offset, part)
+            fast = slow_dns._dns_rows(part, shared)
+            assert fast.tolist() == slow_dns._dns_calls(part, shared)[0].tolist()
+            found += int(fast.sum())
+    if paths[0].parent in (POOL, NDOTS):
+        assert found > 10
+
+
+_TEXTS = st.sampled_from(
+    [
+        "UDP:[10.0.0.5:40000->10.0.0.2:53]",
+        "UDP:[10.0.0.5:40001->10.0.0.2:53]",
+        "udp 10.0.0.2:53",
+        "tcp 10.0.0.2:53",
+        "TCP:[10.0.0.5:40002->10.0.0.2:53]",
+        "TCPv6:[[::1]:40003->[::1]:53]",
+        "UDPv6:[[::1]:40004->[::1]:53]",
+        "UDP:[10.0.0.5:40005]",
+        "UDP:[10.0.0.5:40006->10.0.0.3:5353]",
+        "UDP:[10.0.0.5:53]",
+        "UDP<char 1:3>",
+        "/etc/resolv.conf",
+        "/dev/udp53",
+        "UNIX:[123]",
+        "pipe:[7]",
+        "",
+    ]
+)
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), _TEXTS), st.booleans()), max_size=30))
+def test_the_nameserver_calls_of_generated_targets_are_those_every_resource_gives(
+    rows: list[tuple[str | None, bool]],
+) -> None:
+    """Hand-built targets (not a capture), texts of one resource in every order: a text
+    that is its own resource before or after the socket with that peer, undecorated UDP
+    sockets with a port-53 address in their arguments."""
+    part = pa.table(
+        {
+            "target": pa.array([text for text, _ in rows], pa.string()),
+            "args": pa.array(
+                ["3, sin_port=htons(53)" if port else "3, sin_port=htons(80)" for _, port in rows],
+                pa.string(),
+            ),
+        }
+    )
+    for given_targets in (part["target"], pc.dictionary_encode(part["target"].combine_chunks())):
+        fast = slow_dns._dns_rows(part, given_targets)
+        assert fast.tolist() == slow_dns._dns_calls(part, given_targets)[0].tolist()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -13,6 +14,7 @@ from analyzer.passes import PassConfig, slow_syscall
 from analyzer.passes.targets import (
     _PATH_ARGUMENT,
     _may_name_path,
+    _naming_rows,
     describe,
     resources,
     target_classes,
@@ -264,3 +266,18 @@ def test_path_prefilter_keeps_every_text_the_regex_matches() -> None:
     missed = [text for text, m, k in zip(texts, matched, kept, strict=True) if m and not k]
     assert matched.sum() > 1000 and not missed
     assert kept.sum() < len(args)  # it does rule texts out (futex addresses among them)
+
+
+def test_the_prefilter_at_some_rows_is_the_prefilter_of_every_row() -> None:
+    """`_naming_rows` reads the prefilter at the candidate rows alone (every other, every
+    third, ...) of the fixtures' argument texts in several chunks: the same as read at every
+    row."""
+    texts = _fixture_args()
+    args = pa.chunked_array(
+        [pa.array(texts[i : i + 997], pa.string()) for i in range(0, len(texts), 997)]
+    )
+    every = _may_name_path(pa.array(texts, pa.string()))
+    for step in (1, 2, 3, 7):
+        for first in range(step):
+            candidates = np.arange(first, len(texts), step, dtype=np.int64)
+            assert _naming_rows(args, candidates).tolist() == candidates[every[candidates]].tolist()
