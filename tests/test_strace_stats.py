@@ -97,24 +97,31 @@ first, `np.add.reduceat` for the second when its calls are one run of rows) and 
 after a correctly rounded sum."""
 
 
+def tie_calls(layout: str, micros: list[int], other_syscall: str = "read") -> pa.Table:
+    """Calls of thread 1 with the durations `micros`, beside calls of thread 2 (syscall
+    `other_syscall`): one run of rows then one call of thread 2, or interleaved one by one."""
+    tie = np.array(micros) / 1e6
+    if layout == "interleaved":
+        tids = [1, 2] * len(micros)
+        durations = [v for value in tie for v in (value, 1e-6)]
+    else:
+        tids = [1] * len(micros) + [2]
+        durations = [*tie, 1e-6]
+    return pa.table(
+        {
+            "tid": tids,
+            "syscall": ["read" if tid == 1 else other_syscall for tid in tids],
+            "duration_s": durations,
+            "errno": pa.nulls(len(tids), pa.string()),
+            "status": ["complete"] * len(tids),
+        }
+    )
+
+
 def test_a_mean_on_a_rounding_tie_rounds_as_pandas_rounded_it() -> None:
     for layout, micros in TIES.items():
         tie = np.array(micros) / 1e6
-        if layout == "interleaved":
-            tids = [1, 2] * len(micros)
-            durations = [v for value in tie for v in (value, 1e-6)]
-        else:
-            tids = [1] * len(micros) + [2]
-            durations = [*tie, 1e-6]
-        calls = pa.table(
-            {
-                "tid": tids,
-                "syscall": ["read"] * len(tids),
-                "duration_s": durations,
-                "errno": pa.nulls(len(tids), pa.string()),
-                "status": ["complete"] * len(tids),
-            }
-        )
+        calls = tie_calls(layout, micros)
         ours = strace_stats.grouped(calls, ["tid"], "status = 'complete'", mean=True)
         frame = calls.to_pandas().groupby("tid", sort=False)["duration_s"]
         assert math.fsum(tie) / len(tie) != frame.mean()[1]

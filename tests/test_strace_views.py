@@ -92,26 +92,11 @@ def test_a_rounding_tie_is_summed_as_pandas_summed_it_in_either_layout() -> None
     """Made-up durations whose mean lies on a rounding tie (`TIES`): per syscall and per
     thread from the shared scan round as pandas rounded them, whether each group's calls are
     one run of rows (pandas' pairwise sum) or interleave (Kahan's)."""
-    from tests.test_strace_stats import TIES
+    from tests.test_strace_stats import TIES, tie_calls
 
     # the durations found for runs, interleaved too: there Kahan's sum and numpy's differ
     for layout, micros in [*TIES.items(), ("interleaved", TIES["runs"])]:
-        tie = np.array(micros) / 1e6
-        if layout == "interleaved":
-            tids = [1, 2] * len(micros)
-            durations = [v for value in tie for v in (value, 1e-6)]
-        else:
-            tids = [1] * len(micros) + [2]
-            durations = [*tie, 1e-6]
-        calls = pa.table(
-            {
-                "tid": tids,
-                "syscall": ["read" if tid == 1 else "write" for tid in tids],
-                "duration_s": durations,
-                "errno": pa.nulls(len(tids), pa.string()),
-                "status": ["complete"] * len(tids),
-            }
-        )
+        calls = tie_calls(layout, micros, other_syscall="write")
         frame = calls.to_pandas().groupby("tid", sort=False)["duration_s"]
         for ours in strace._by_syscall_and_thread(calls):
             assert clean(float(ours["avg_s"][0]), digits=9) == clean(frame.mean()[1], digits=9)
