@@ -23,6 +23,7 @@ from types import ModuleType, SimpleNamespace
 import pytest
 from pass_fixtures import DIAGNOSIS_LOGS, ROOT, STRACE_LOGS, inputs_of
 
+import analyzer.passes as passes_package
 from analyzer import pipeline
 from analyzer.config import Config
 from analyzer.derive import strace_locks, strace_stream
@@ -175,15 +176,16 @@ def test_the_futex_calls_of_a_slice_are_keyed_once(monkeypatch: pytest.MonkeyPat
 
 
 def _passes_run(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """For each `run_passes` of `pipeline.analyze`, whether it was given a pool."""
+    """For each `run_passes` of `pipeline.analyze`, whether it was given a pool (it is
+    imported from `analyzer.passes` once the parse is done, so it is replaced there)."""
     pooled: list[bool] = []
-    run = pipeline.run_passes
+    run = passes_package.run_passes
 
     def recording(*args, pool=None, **kwargs):  # type: ignore[no-untyped-def]
         pooled.append(pool is not None)
         return run(*args, pool=pool, **kwargs)
 
-    monkeypatch.setattr(pipeline, "run_passes", recording)
+    monkeypatch.setattr(passes_package, "run_passes", recording)
     return pooled
 
 
@@ -220,6 +222,6 @@ def test_a_mapped_trace_runs_side_by_side_whatever_its_length(
         return []
 
     monkeypatch.setattr(pipeline, "pass_inputs", of_100m_calls)
-    monkeypatch.setattr(pipeline, "run_passes", recording)
+    monkeypatch.setattr(passes_package, "run_passes", recording)
     pipeline.analyze(trace)
     assert pooled == [True]
