@@ -9,8 +9,6 @@ name is a lookup of the codes; otherwise it is the `arrays.is_in` it replaces.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,7 +16,7 @@ import pyarrow.compute as pc
 from analyzer.arrays import contiguous, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.passes import call_slices
-from analyzer.passes.targets import keeps_slices
+from analyzer.passes.targets import keeps_slices, once_per_trace
 
 
 def calls_named(
@@ -70,14 +68,11 @@ def _named(trace: StraceTables, start: int, stop: int, names: frozenset[str]) ->
 def _slice_codes(trace: StraceTables, first: int, size: int) -> tuple[np.ndarray, list[str]]:
     """The syscall name codes (-1 for a null) of the calls [first, first + size) and the
     names they number, worked out once per trace."""
-    key = ("syscall codes", first, size)
-    # passes side by side (`passes.run_passes` with a pool): one computes, the other waits
-    lock = trace.memo.setdefault(("lock", *key), threading.Lock())
-    assert isinstance(lock, type(threading.Lock()))
-    with lock:
-        found = trace.memo.get(key)
-        if found is None:
-            found = trace.memo[key] = _encoded(trace.syscalls["syscall"].slice(first, size))
+    found = once_per_trace(
+        trace,
+        ("syscall codes", first, size),
+        lambda: _encoded(trace.syscalls["syscall"].slice(first, size)),
+    )
     assert isinstance(found, tuple)
     return found
 

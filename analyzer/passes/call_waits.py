@@ -21,6 +21,7 @@ from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes import call_slices
 from analyzer.passes.call_names import NamedScan
+from analyzer.passes.targets import once_per_trace
 
 ACCEPTING = frozenset({"accept", "accept4", "listen"})
 """The calls whose targets `strace_waits.server_side` reads the listening addresses from."""
@@ -37,9 +38,9 @@ def _listeners(calls: pa.Table, trace: StraceTables | None) -> pa.Table:
     """One accepting call per distinct target (the first): all `server_side` needs to know
     which addresses the trace listens on (once per trace: the two functions here read it)."""
     if trace is not None and trace.syscalls is calls:
-        known = trace.memo.get(("listeners",))
-        if known is None:
-            known = trace.memo[("listeners",)] = _accepting(calls, NamedScan(trace, ACCEPTING))
+        known = once_per_trace(
+            trace, ("listeners",), lambda: _accepting(calls, NamedScan(trace, ACCEPTING))
+        )
         assert isinstance(known, pa.Table)
         return known
     return _accepting(calls, lambda part: is_in(part["syscall"], ACCEPTING))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -354,15 +354,23 @@ class SlicePaths:
 def _slice_paths(trace: StraceTables, offset: int, part: pa.Table) -> SlicePaths:
     if not keeps_slices(trace):
         return _encoded_paths(part)
-    key = ("paths", offset, part.num_rows)
-    # passes side by side (`passes.run_passes` with a pool): one computes, the other waits
+    found = once_per_trace(trace, ("paths", offset, part.num_rows), lambda: _encoded_paths(part))
+    assert isinstance(found, SlicePaths)
+    return found
+
+
+def once_per_trace(
+    trace: StraceTables, key: tuple[object, ...], compute: Callable[[], object]
+) -> object:
+    """`compute()` kept in `StraceTables.memo` under `key`: worked out once per trace for
+    the passes that read it, passes side by side (`passes.run_passes` with a pool)
+    included: one computes, the other waits."""
     lock = trace.memo.setdefault(("lock", *key), threading.Lock())
     assert isinstance(lock, type(threading.Lock()))
     with lock:
         found = trace.memo.get(key)
         if found is None:
-            found = trace.memo[key] = _encoded_paths(part)
-    assert isinstance(found, SlicePaths)
+            found = trace.memo[key] = compute()
     return found
 
 
