@@ -47,6 +47,10 @@ the run peak at 3,278 MiB where the rest stays under 1.7 GiB; within 1 GiB it fi
 THREADS = 2
 """The engine's threads: both cores."""
 
+DATABASE_SETTINGS: dict[str, int] = {"threads": THREADS}
+"""What each database is opened with, and what a session that changed it puts back (a
+``RESET`` would give DuckDB's default instead: for threads, every core)."""
+
 ONE_THREAD = ("SET threads = 1",)
 """A session's setup that runs its statements on one thread, for work that runs beside other
 work on the other core (the strace sections beside the passes): the same statements took
@@ -99,7 +103,7 @@ class _Database:
 
         self.folder = tempfile.mkdtemp(prefix="iodiag-duckdb-")
         self.spill = os.path.join(self.folder, "spill")
-        self.connection = duckdb.connect(config={"threads": THREADS, "temp_directory": self.spill})
+        self.connection = duckdb.connect(config={**DATABASE_SETTINGS, "temp_directory": self.spill})
 
     def spilled(self) -> bool:
         return os.path.exists(self.spill)
@@ -177,9 +181,8 @@ def _connection(
             connection.close()
             for name in settings:
                 # the settings of `setup` are the database's: the next session starts without
-                # (RESET would give threads DuckDB's default, every core, not `THREADS`)
-                if name == "threads":
-                    database.connection.execute(f"SET threads = {THREADS}")
+                if name in DATABASE_SETTINGS:
+                    database.connection.execute(f"SET {name} = {DATABASE_SETTINGS[name]}")
                 else:
                     database.connection.execute(f"RESET {name}")
         except BaseException:
