@@ -27,7 +27,7 @@ import sys
 from analyzer.cli import main
 sys.argv = ['iodiag-analyze', *sys.argv[1:]]
 try:
-    main()
+    main(fast_exit=False)
 except SystemExit as end:
     assert end.code in (0, None), end.code
 print('\\n'.join(sorted(sys.modules)))
