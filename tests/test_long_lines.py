@@ -82,11 +82,12 @@ def test_memory_stays_bounded_on_a_huge_unterminated_string(tmp_path: Path) -> N
     # it (a pytest-xdist worker that ran heavier tests: 729 MB in one CI run), so the mark is
     # reset first (clear_refs 5) and VmHWM read at the end.
     measure = (
-        "import runpy, sys\n"
+        "import sys\n"
+        "from analyzer.cli import main\n"
         "open('/proc/self/clear_refs', 'w').write('5')\n"
         "sys.argv = ['iodiag', *sys.argv[1:]]\n"
         "try:\n"
-        "    runpy.run_module('analyzer', run_name='__main__')\n"
+        "    main(fast_exit=False)  # the default ends the process before VmHWM is read\n"
         "except SystemExit as end:\n"
         "    assert not end.code, end.code\n"
         "status = open('/proc/self/status').read()\n"
