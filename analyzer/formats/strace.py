@@ -1,8 +1,9 @@
 """The strace input format: detection, and lines -> the `strace_lines` and `unparsed` tables.
 
 The fast scanner (`strace_scan`) reads the call lines chunk by chunk, in parallel threads;
-whatever it leaves is parsed line by line with the grammar (`strace_lark`), and what the
-grammar rejects is kept, with its reason, in the `unparsed` table. With ``engine="lark"``
+whatever it leaves is parsed line by line (`strace_mend`): exit, signal and ``strace:`` lines by
+`strace_events`, the others with the grammar (`strace_lark`), and what the grammar rejects is
+kept, with its reason, in the `unparsed` table. With ``engine="lark"``
 every line goes through the grammar: slow, but the reference the fast path is tested against.
 """
 

@@ -1,5 +1,6 @@
 """Reading strace lines with the grammar, mending the calls that strace's own messages, or the
-traced program's output, cut.
+traced program's output, cut. Exit, signal and ``strace:`` lines are read first without it
+(`strace_events`): most captures then never import Lark.
 
 Pure Python (no pyarrow), so that the fast `fold` command line decides "is this strace?"
 exactly as `strace.sniff` does without importing the columnar reader.
@@ -11,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from analyzer.formats.strace_events import parse_event_line
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.lazy import lazy_module
 
@@ -38,6 +40,13 @@ GRAMMAR_LINE_CAP = 128 << 10
 """Longest line given to the grammar: its lexer needs about 1 KB per character of a string
 it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call lines."""
 TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no plain call line"
+
+
+def parse_line(text: str) -> StraceRecord | Unparsed:
+    """The grammar's record of one line: exit, signal and `strace:` lines read without it
+    (`strace_events`), the others by the grammar."""
+    record = parse_event_line(text)
+    return record if record is not None else strace_lark.parse_line(text)
 
 
 def parse_lines(
@@ -79,7 +88,7 @@ def parse_lines(
             rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
             index += 1
             continue
-        result = check(strace_lark.parse_line(text))
+        result = check(parse_line(text))
         split = _MESSAGE_INSIDE.match(text) if isinstance(result, Unparsed) else None
         if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
             joined = check(strace_lark.parse_line(split["fragment"] + texts[index + 1]))
@@ -116,7 +125,7 @@ def _detached_end(line_numbers: list[int], texts: list[str], index: int) -> int 
             return None
         if texts[ahead].rstrip() == _DETACHED_END:
             return ahead
-        between = strace_lark.parse_line(texts[ahead]) if texts[ahead].strip() else None
+        between = parse_line(texts[ahead]) if texts[ahead].strip() else None
         if isinstance(between, Unparsed) or (between is not None and between.kind != "message"):
             return None
     return None
