@@ -88,15 +88,37 @@ def test_the_strace_keys_without_strace_input_are_those_of_empty_tables() -> Non
 
 
 @pytest.mark.slow
-def test_a_strace_run_the_scanner_reads_whole_imports_no_grammar(tmp_path: Path) -> None:
-    """The grammar parser (and Lark) is imported for the lines the scanner leaves: the first
-    100 lines of this capture have none."""
-    trace = tmp_path / "head.log"
-    with (ROOT / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log").open() as source:
-        trace.write_text("".join(next(source) for _ in range(100)))
+@pytest.mark.parametrize(
+    "capture",
+    [
+        "head",  # the first 100 lines of pool8.f_tt_T.log: calls only
+        "fixtures/strace/logs/small_sh.f_tt_T.log",  # exited with, SIGCHLD
+        "fixtures/strace/research/logs/variants/killed.log",  # killed by, core dumped, SIGSEGV
+    ],
+)
+def test_a_strace_run_the_fast_tiers_read_whole_imports_no_grammar(
+    tmp_path: Path, capture: str
+) -> None:
+    """The grammar parser (and Lark) is imported for the lines the fast tiers leave: the
+    scanner (`strace_scan`) reads the calls, the event tier (`strace_events`) the exit, signal
+    and `strace:` lines; these captures have no other lines."""
+    trace = ROOT / capture
+    if capture == "head":
+        trace = tmp_path / "head.log"
+        with (ROOT / "fixtures" / "strace" / "logs" / "pool8.f_tt_T.log").open() as source:
+            trace.write_text("".join(next(source) for _ in range(100)))
+    else:
+        assert {"exit", "signal"} <= _line_kinds(trace)  # the lines the grammar once read
     loaded = _cli_modules(tmp_path, trace)
     assert "analyzer.derive.strace" in loaded  # the run did happen
     assert {"analyzer.formats.strace_lark", "lark"} & loaded == set()
+
+
+def _line_kinds(trace: Path) -> set[str]:
+    from analyzer.formats.strace_events import parse_event_line
+
+    records = (parse_event_line(line) for line in trace.read_text().splitlines())
+    return {record.kind for record in records if record is not None}
 
 
 @pytest.mark.slow

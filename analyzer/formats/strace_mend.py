@@ -1,5 +1,6 @@
 """Reading strace lines with the grammar, mending the calls that strace's own messages, or the
-traced program's output, cut.
+traced program's output, cut. Exit, signal and ``strace:`` lines are read first without it
+(`strace_events`): most captures then never import Lark.
 
 Pure Python (no pyarrow), so that the fast `fold` command line decides "is this strace?"
 exactly as `strace.sniff` does without importing the columnar reader.
@@ -11,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from analyzer.formats.strace_events import parse_event_line
 from analyzer.formats.strace_record import StraceRecord, Unparsed
 from analyzer.lazy import lazy_module
 
@@ -40,13 +42,24 @@ it cannot close (5 MB took 5.6 GB). The scanner reads longer well-formed call li
 TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no plain call line"
 
 
+def parse_line(text: str) -> StraceRecord | Unparsed:
+    """The grammar's record of one line: exit, signal and `strace:` lines read without it
+    (`strace_events`), the others by the grammar."""
+    record = parse_event_line(text)
+    return record if record is not None else strace_lark.parse_line(text)
+
+
 def parse_lines(
     line_numbers: list[int],
     texts: list[str],
     check: Callable[[StraceRecord | Unparsed], StraceRecord | Unparsed] = lambda result: result,
+    *,
+    events: bool = True,
 ) -> tuple[list[tuple[int, StraceRecord]], list[tuple[int, str, str]]]:
     """Grammar-parse lines, mending lines split by a `strace: Process N attached` message
-    or by a pre-4.13 `-d` wait report.
+    or by a pre-4.13 `-d` wait report. With `events`, exit, signal and `strace:` lines are
+    read by `strace_events` (`parse_line`); without, every line by the grammar (the reference
+    engine, ``engine="lark"``).
 
     Without `-o`, strace and the trace share stderr, so a call can be cut by the message:
     ``clone3({...}strace: Process 8378 attached`` then `` => {...}, 88) = 8378``, or
@@ -68,6 +81,7 @@ def parse_lines(
     parsed: list[tuple[int, StraceRecord]] = []
     rejected: list[tuple[int, str, str]] = []
     ends: dict[int, int] = {}  # index of a " <detached ...>" line -> line of its call
+    read = parse_line if events else strace_lark.parse_line
     index = 0
     while index < len(texts):
         line_no, text = line_numbers[index], texts[index]
@@ -79,7 +93,7 @@ def parse_lines(
             rejected.append((line_no, text, TOO_LONG_FOR_GRAMMAR))
             index += 1
             continue
-        result = check(strace_lark.parse_line(text))
+        result = check(read(text))
         split = _MESSAGE_INSIDE.match(text) if isinstance(result, Unparsed) else None
         if split and index + 1 < len(texts) and line_numbers[index + 1] == line_no + 1:
             joined = check(strace_lark.parse_line(split["fragment"] + texts[index + 1]))
@@ -94,7 +108,7 @@ def parse_lines(
             parsed.extend(spliced)
             index += len(spliced)
             continue
-        end = _detached_end(line_numbers, texts, index) if isinstance(result, Unparsed) else None
+        end = _detached_end(line_numbers, texts, index, read) if unparsed else None
         if end is not None:
             result = check(strace_lark.parse_line(text + _DETACHED_END))
             ends[end] = line_no
@@ -106,7 +120,12 @@ def parse_lines(
     return parsed, rejected
 
 
-def _detached_end(line_numbers: list[int], texts: list[str], index: int) -> int | None:
+def _detached_end(
+    line_numbers: list[int],
+    texts: list[str],
+    index: int,
+    read: Callable[[str], StraceRecord | Unparsed],
+) -> int | None:
     """The index of the `` <detached ...>`` line that ends the call begun on line `index`, when
     only blank lines and strace's messages come between; None otherwise."""
     if isinstance(strace_lark.parse_line(texts[index] + _DETACHED_END), Unparsed):
@@ -116,7 +135,7 @@ def _detached_end(line_numbers: list[int], texts: list[str], index: int) -> int 
             return None
         if texts[ahead].rstrip() == _DETACHED_END:
             return ahead
-        between = strace_lark.parse_line(texts[ahead]) if texts[ahead].strip() else None
+        between = read(texts[ahead]) if texts[ahead].strip() else None
         if isinstance(between, Unparsed) or (between is not None and between.kind != "message"):
             return None
     return None
