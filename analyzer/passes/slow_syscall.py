@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
+from analyzer.arrays import contiguous, filled_numpy, is_in, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import (
@@ -217,9 +217,7 @@ class _Keys:
         the order of their first call among them."""
         if not self._keep_slices:
             names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
-            codes = np.asarray(
-                pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64
-            )
+            codes = np.asarray(filled_numpy(names.indices, -1), np.int64)
             return self._numbered(names.dictionary.to_pylist(), np.arange(len(names.dictionary)))[
                 codes
             ]
@@ -558,11 +556,8 @@ def _waits_for_input(part: pa.Table, writers: list[int]) -> np.ndarray:
         return found
     mine = part.take(pa.array(rows))
     names = mine["syscall"]
-    input_class = np.asarray(
-        pc.fill_null(
-            pc.is_in(target_classes(with_paths(mine)), pa.array(sorted(INPUT_CLASSES))), False
-        ).to_numpy(zero_copy_only=False),
-        dtype=bool,
+    input_class = filled_numpy(
+        pc.is_in(target_classes(with_paths(mine)), pa.array(sorted(INPUT_CLASSES))), False
     )
     found[rows] = is_in(names, WRITER_WAITS) | (is_in(names, frozenset(_READS)) & input_class)
     return found
