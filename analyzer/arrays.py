@@ -29,10 +29,17 @@ def numbers(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def filled_numpy(array: pa.Array | pa.ChunkedArray, fill: Any) -> np.ndarray:
+    """The values of `array` as numpy's, its nulls replaced by `fill` (a value of the array's
+    type: False for a mask, -1 for codes, so that no null turns the result into floats or
+    objects). Of the array's own dtype; a read-only view of the Arrow buffer when there can
+    be one (a single chunk of numbers), else a copy."""
+    return pc.fill_null(array, fill).to_numpy(zero_copy_only=False)
+
+
 def is_in(column: pa.ChunkedArray | pa.Array, names: frozenset[str]) -> np.ndarray:
     """Boolean mask: the column's value is one of `names` (nulls are False)."""
-    mask = pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(names))), False)
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    return filled_numpy(pc.is_in(column, value_set=pa.array(sorted(names))), False)
 
 
 ROWS_PER_SLICE = 1 << 20

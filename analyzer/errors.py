@@ -15,3 +15,7 @@ class InputError(IodiagError):
 
 class UsageError(IodiagError):
     """Options that do not fit together."""
+
+
+class InstallationError(IodiagError):
+    """A broken installation: a data folder that ships beside the code is missing."""

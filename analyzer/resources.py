@@ -11,19 +11,24 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+from analyzer.errors import InstallationError
+
 _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @cache
 def data_dir(name: str) -> Path:
-    """The folder `name` ("grammars" or "reports"), installed or from the checkout."""
+    """The folder `name` ("grammars" or "reports"), installed or from the checkout;
+    `InstallationError` when it is in neither place (the command says so in one line)."""
     packaged = Path(str(files("analyzer") / name))
     if packaged.is_dir():
         return packaged
     checkout = _CHECKOUT_ROOT / name
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError(f"iodiag data folder {name!r} is missing from this installation")
+    raise InstallationError(
+        f"this installation is broken: its data folder {name!r} is missing (reinstall iodiag)"
+    )
 
 
 def grammar_path(filename: str) -> Path:

@@ -397,6 +397,42 @@ def test_out_dir_that_is_a_file_is_one_line_error(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("present", "args", "missing"),
+    [
+        ([], ["--format", "json", "-o", "out.json"], "grammars"),
+        (["grammars"], ["-o", "out.html"], "reports"),
+    ],
+    ids=["no-grammars", "no-reports"],
+)
+def test_a_missing_data_folder_is_a_one_line_error(
+    tmp_path: Path, present: list[str], args: list[str], missing: str
+) -> None:
+    """A broken installation: the package without the data folder the run needs beside it.
+    The grammar is built on the first line the fast paths leave to it (every real capture has
+    some: mt_pipes' ``+++ exited with 0 +++``), the templates when a report is rendered. The
+    command says which folder is missing in one line and exits 2."""
+    shutil.copytree(REPO / "analyzer", tmp_path / "analyzer")
+    for folder in present:
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", str(MT_PIPES), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("iodiag-analyze: this installation is broken: "), done.stderr
+    assert f"data folder {missing!r} is missing" in done.stderr
+    assert not (tmp_path / args[-1]).exists()
+
+
 # --- version -----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from analyzer.sections import strace_rescan, strace_stats
+from tests.strace_grouped import grouped
 
 
 def _calls(rows: int, seed: int) -> pa.Table:
@@ -58,8 +59,8 @@ def test_rescanned_fragile_groups_equal_the_engines(
     monkeypatch.setattr(strace_rescan, "BATCH", 1000)
     calls = _calls(30_000, 4)
     where = " AND ".join(["status = 'complete'", *(f"{name} IS NOT NULL" for name in known)])
-    engine = strace_stats.grouped(calls, keys, where, (0.5,), mean=True)
-    rescanned = strace_stats.grouped(calls, keys, where, (0.5,), mean=True, known=known)
+    engine = grouped(calls, keys, where, (0.5,), mean=True)
+    rescanned = grouped(calls, keys, where, (0.5,), mean=True, known=known)
     assert len(engine) == len(rescanned) >= 3
     for name in ("total_s", "avg_s", "calls", "p50_s"):
         mine, theirs = rescanned[name].to_numpy(float), engine[name].to_numpy(float)

@@ -1,5 +1,7 @@
 """The engine's grouped statistics equal pandas' to the digit the report prints, rounding ties
-and the order of equal totals included (`analyzer.sections.strace_stats`)."""
+and the order of equal totals included (`analyzer.sections.strace_stats`, through the tests'
+one-summary query `tests.strace_grouped.grouped`, which the shared scans are checked
+against in test_strace_views.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 
 from analyzer.clean import clean
 from analyzer.sections import strace_stats
+from tests import strace_grouped
 from tests.strace_traces import TRACES
 
 DURATIONS = [1.3e-05, 1.1e-05, 1.1e-05, 1.7e-05, 1.1e-05, 1.3e-05]
@@ -60,7 +63,7 @@ def test_grouped_statistics_equal_pandas_after_rounding() -> None:
     figures = ["calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "p99_s", "max_s"]
     for seed in range(6):
         calls = _calls(20_000, seed, runs=seed >= 4)
-        ours = strace_stats.grouped(
+        ours = strace_grouped.grouped(
             calls, ["tid", "syscall"], "status = 'complete'", (0.5, 0.95, 0.99), mean=True
         )
         frame = calls.filter(pa.compute.equal(calls["status"], "complete")).to_pandas()
@@ -122,7 +125,7 @@ def test_a_mean_on_a_rounding_tie_rounds_as_pandas_rounded_it() -> None:
     for layout, micros in TIES.items():
         tie = np.array(micros) / 1e6
         calls = tie_calls(layout, micros)
-        ours = strace_stats.grouped(calls, ["tid"], "status = 'complete'", mean=True)
+        ours = strace_grouped.grouped(calls, ["tid"], "status = 'complete'", mean=True)
         frame = calls.to_pandas().groupby("tid", sort=False)["duration_s"]
         assert math.fsum(tie) / len(tie) != frame.mean()[1]
         assert clean(float(ours["avg_s"][0]), digits=9) == clean(frame.mean()[1], digits=9)
@@ -147,7 +150,7 @@ def test_quantiles_are_pandas_own_to_the_last_bit() -> None:
         }
     )
     quantiles = (0.5, 0.95, 0.99)
-    ours = strace_stats.grouped(calls, ["tid"], "status = 'complete'", quantiles)
+    ours = strace_grouped.grouped(calls, ["tid"], "status = 'complete'", quantiles)
     grouped = calls.to_pandas().groupby("tid", sort=False)["duration_s"]
     levels = grouped.quantile(list(quantiles)).unstack()
     for q, name in zip(quantiles, ("p50_s", "p95_s", "p99_s"), strict=True):
@@ -161,8 +164,8 @@ def test_only_the_groups_shown_come_back_with_the_quantiles_they_had() -> None:
     others stay in the engine."""
     calls = _calls(20_000, 3)
     args = (calls, ["tid", "syscall"], "status = 'complete'", (0.5, 0.95))
-    every = strace_stats.grouped(*args, mean=True)
-    some = strace_stats.grouped(*args, mean=True, top=5)
+    every = strace_grouped.grouped(*args, mean=True)
+    some = strace_grouped.grouped(*args, mean=True, top=5)
     assert 5 <= len(some) < len(every) // 2
     largest = every.sort_values("total_s", ascending=False).head(5)
     keys = ["tid", "syscall"]
@@ -234,7 +237,7 @@ def test_fragile_groups_are_summed_as_pandas_without_coming_back_whole(monkeypat
     for seed, runs in ((0, False), (1, True)):
         calls = _calls(30_000, seed, runs=runs)
         keys = ["tid"]
-        ours = strace_stats.grouped(calls, keys, "status = 'complete'", (0.5,), mean=True)
+        ours = strace_grouped.grouped(calls, keys, "status = 'complete'", (0.5,), mean=True)
         frame = calls.filter(pa.compute.equal(calls["status"], "complete")).to_pandas()
         grouped = frame.groupby(keys, sort=False)["duration_s"]
         assert ours["total_s"].tolist() == grouped.sum(min_count=1).tolist()
@@ -266,30 +269,25 @@ def _untimed_calls(rows: int, seed: int, timed: int) -> pa.Table:
     )
 
 
-def test_without_durations_only_the_groups_shown_come_back(monkeypatch: Any) -> None:
+def test_without_durations_only_the_groups_shown_come_back() -> None:
     """When fewer groups than a report shows have a duration (a trace without ``-T``), the
     others come back by calls, then keys: the report's targets and latency rows are those of
     every group, and no more than it shows come back (every target came back: a million)."""
     from analyzer.sections import strace
 
-    grouped = strace_stats.grouped
-    sizes: list[int] = []
-
-    def every(*args: Any, top: int | None = None, **kwargs: Any) -> pd.DataFrame:
-        return grouped(*args, **kwargs)
-
-    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
-        frame = grouped(*args, **kwargs)
-        sizes.append(len(frame))
-        return frame
-
     for seed, timed in ((0, 0), (1, 12)):
         calls = _untimed_calls(8000, seed, timed)
-        monkeypatch.setattr(strace_stats, "grouped", every)
-        theirs = (strace.target_summary(calls, 20), strace.latency_by_target(calls, 30))
-        monkeypatch.setattr(strace_stats, "grouped", counted)
-        sizes.clear()
-        ours = (strace.target_summary(calls, 20), strace.latency_by_target(calls, 30))
+        theirs = (
+            strace.target_summary(strace_grouped.target_frame(calls, None), calls, 20),
+            strace.latency_by_target(strace_grouped.latency_frame(calls, None), 30),
+        )
+        by_target = strace_grouped.target_frame(calls, 20)
+        by_latency = strace_grouped.latency_frame(calls, 30)
+        sizes = [len(by_target), len(by_latency)]
+        ours = (
+            strace.target_summary(by_target, calls, 20),
+            strace.latency_by_target(by_latency, 30),
+        )
         assert ours == theirs
         assert len(ours[0]) == 20 and len(ours[1]) == 30
         assert sizes[0] <= 20 + timed and sizes[1] <= 30 + timed, sizes
@@ -328,11 +326,8 @@ def test_codes_order_and_group_as_the_texts_do() -> None:
         coded = strace_stats.coded(calls, strace.CODED)
         assert set(coded.texts) == {"syscall", "target"}
         assert pa.types.is_integer(coded.table["target"].type)
-        for summary in (
-            strace.syscall_summary,
-            lambda table: strace.target_summary(table, 20),
-            lambda table: strace.latency_by_target(table, 30),
-        ):
-            assert summary(coded) == summary(calls)
         tasks = pa.table({"tid": [1, 2, 3, 4], "pid": [1, 1, 1, 1], "comm": ["a", "b", "c", "d"]})
-        assert strace.per_thread_summary(coded, tasks) == strace.per_thread_summary(calls, tasks)
+        ours = strace_grouped.summaries_alone(coded, tasks, targets=20, latency=30)
+        theirs = strace_grouped.summaries_alone(calls, tasks, targets=20, latency=30)
+        for name in ("syscalls", "targets", "latency", "threads"):
+            assert ours[name] == theirs[name], name

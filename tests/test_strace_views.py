@@ -1,6 +1,6 @@
 """The summaries `section` makes of two shared scans (`strace_stats.grouped_views`) equal those
-each summary makes of the calls alone (`strace_stats.grouped`): per syscall and per thread
-from one scan by (tid, syscall), targets and latency from one by (syscall, target)."""
+made of each summary's own query of the calls (`tests.strace_grouped`): per syscall and per
+thread from one scan by (tid, syscall), targets and latency from one by (syscall, target)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from analyzer.clean import clean
 from analyzer.sections import strace, strace_stats
+from tests.strace_grouped import summaries_alone
 from tests.strace_traces import TRACES
 
 TASKS = pa.table({"tid": [1, 2, 3, 4], "pid": [1, 1, 1, 2], "comm": ["a", "b", "c", "d"]})
@@ -48,20 +49,15 @@ def _shared(calls: pa.Table | strace_stats.Coded) -> dict[str, Any]:
     per_syscall, per_thread = strace._by_syscall_and_thread(calls)
     by_target, by_latency = strace._by_target_and_latency(calls, 20, 30)
     return {
-        "syscalls": strace.syscall_summary(calls, per_syscall),
-        "threads": strace.per_thread_summary(calls, TASKS, per_thread),
-        "targets": strace.target_summary(calls, 20, by_target),
-        "latency": strace.latency_by_target(calls, 30, by_latency),
+        "syscalls": strace.syscall_summary(per_syscall),
+        "threads": strace.per_thread_summary(per_thread, TASKS),
+        "targets": strace.target_summary(by_target, calls, 20),
+        "latency": strace.latency_by_target(by_latency, 30),
     }
 
 
 def _alone(calls: pa.Table | strace_stats.Coded) -> dict[str, Any]:
-    return {
-        "syscalls": strace.syscall_summary(calls),
-        "threads": strace.per_thread_summary(calls, TASKS),
-        "targets": strace.target_summary(calls, 20),
-        "latency": strace.latency_by_target(calls, 30),
-    }
+    return summaries_alone(calls, TASKS, targets=20, latency=30)
 
 
 @pytest.mark.parametrize("timed", [1.0, 0.9, 0.001])

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.model import Derived, ParsedInput
 
 if TYPE_CHECKING:  # the parser's modules are heavy (Lark); only the type is needed here
@@ -65,7 +66,7 @@ def first_codes(chunks: Iterable[pa.Array]) -> tuple[np.ndarray, list[Any]]:
             [seen.setdefault(value, len(seen)) for value in encoded.dictionary.to_pylist()] + [-1],
             dtype=np.int64,
         )
-        indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        indices = filled_numpy(encoded.indices, -1)
         parts.append(mapping[np.asarray(indices, dtype=np.int64)])
     return np.concatenate(parts), list(seen)
 

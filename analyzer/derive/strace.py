@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.derive import strace_calls, strace_fds, strace_ff, strace_stream, strace_waits
 from analyzer.derive.strace_calls import take
 from analyzer.formats.strace import LineStats, ParsedLines, WindowedParse
@@ -111,7 +112,7 @@ def waits_table(
     replayed = take(events.target, event)
     targets = pc.coalesce(decorated, replayed)
     kinds = strace_fds.classify_targets(targets)
-    pipes = np.asarray(pc.fill_null(pc.equal(kinds, "pipe"), False).to_numpy(False), dtype=bool)
+    pipes = filled_numpy(pc.equal(kinds, "pipe"), False)
     copies = np.zeros(len(rows), dtype=np.int64)
     if pipes.any():
         copies[pipes] = strace_fds.open_copies(events, tids[pipes], event[pipes], anchors[pipes])

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.arrays import contiguous, filled_numpy, is_in, numbers
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_record import LINE_KINDS
 from analyzer.lazy import lazy_module
@@ -85,7 +85,7 @@ class LineView:
             line_no=line_no,
             in_line_order=bool(np.all(line_no[1:] > line_no[:-1])),
             kind=_codes(table["kind"], pa.array(LINE_KINDS)).astype(np.int8),
-            tid=pc.fill_null(table["pid"], default_tid).to_numpy().astype(np.int64, copy=False),
+            tid=filled_numpy(table["pid"], default_tid).astype(np.int64, copy=False),
             clock_ns=(
                 trace_clock_ns(table["ts_ns"], table["ts_kind"]) if clock_ns is None else clock_ns
             ),
@@ -102,7 +102,7 @@ class LineView:
 
 def _codes(values: pa.ChunkedArray, value_set: pa.Array) -> np.ndarray:
     """Position of each value in `value_set`, -1 for null or absent values."""
-    return pc.fill_null(pc.index_in(values, value_set=value_set), -1).to_numpy()
+    return filled_numpy(pc.index_in(values, value_set=value_set), -1)
 
 
 def effective_tids(view: LineView) -> np.ndarray:
@@ -376,7 +376,7 @@ def build_calls(
     errno = take(column(table, "errno"), exit_)
     # A call returned unless its exit half prints `= ?` without an errno (a null `ret` counts
     # as returned, as it always has).
-    printed_value = pc.fill_null(pc.not_equal(ret, "?"), True).to_numpy(zero_copy_only=False)
+    printed_value = filled_numpy(pc.not_equal(ret, "?"), True)
     returned = has_exit & (printed_value | errno.is_valid().to_numpy(zero_copy_only=False))
     if exits is None:
         exits = (view.tid[exit_rows], view.line_no[exit_rows])
@@ -456,9 +456,7 @@ def call_times(
     if missing.any():
         ends[missing] = numbers(calls["end_s"])[rows[missing]]
     status = calls["status"].take(rows)
-    other = np.flatnonzero(
-        ~np.asarray(pc.fill_null(pc.equal(status, "complete"), False).to_numpy(), dtype=bool)
-    )
+    other = np.flatnonzero(~filled_numpy(pc.equal(status, "complete"), False))
     if len(other):
         other_status = status.take(other)
         unfinished = other[is_in(other_status, frozenset({"in-flight", "detached"}))]

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer.arrays import contiguous, filled_numpy
 from analyzer.derive.strace_calls import TASK_CREATORS, take
 from analyzer.formats.strace_bytes import LineBytes, int64_array
 from analyzer.lazy import lazy_module
@@ -251,9 +251,7 @@ def first_quoted(args: pa.Array) -> pa.Array:
     closed = pc.fill_null(pc.greater_equal(pc.list_value_length(parts), 3), False)
     between = pc.list_element(pc.if_else(closed, parts, pa.scalar(["", ""], parts.type)), 1)
     text = pc.if_else(closed, between, pa.scalar(None, pa.string()))
-    escaped = np.flatnonzero(
-        pc.fill_null(pc.match_substring(text, "\\"), False).to_numpy(zero_copy_only=False)
-    )
+    escaped = np.flatnonzero(filled_numpy(pc.match_substring(text, "\\"), False))
     if len(escaped) == 0:
         return text
     rows = pa.array(escaped, pa.int64())
@@ -538,7 +536,7 @@ def decorated_fds(
             pc.if_else(pc.equal(decorated.field("fd"), ""), None, decorated.field("fd")),
             pa.int64(),
         )
-        fd[regex_rows] = pc.fill_null(matched_fd, 0).to_numpy()
+        fd[regex_rows] = filled_numpy(matched_fd, 0)
         has_fd[regex_rows] = matched_fd.is_valid().to_numpy(zero_copy_only=False)
         direct = decorated.field("target")
         direct = pc.if_else(pc.equal(direct, ""), pa.scalar(None, pa.string()), direct)

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import numbers
+from analyzer.arrays import filled_numpy, numbers
 from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_locks import (
@@ -33,8 +33,7 @@ BITSET_WAIT = "FUTEX_WAIT_BITSET"
 
 
 def _futex_mask(names: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    equal = pc.fill_null(pc.equal(names, "futex"), False)
-    return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+    return filled_numpy(pc.equal(names, "futex"), False)
 
 
 def _heads(args: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str | None], list[str]]:
@@ -48,7 +47,7 @@ def _heads(args: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str | Non
     parts = pc.extract_regex(pc.cast(heads.dictionary, pa.string()), _ADDRESS_AND_OP)
     addresses = pc.struct_field(parts, "address").to_pylist()
     ops = [base_op(text) or "?" for text in pc.struct_field(parts, "op").to_pylist()]
-    codes = np.asarray(pc.fill_null(heads.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    codes = np.asarray(filled_numpy(heads.indices, -1), np.int64)
     return codes, addresses, ops
 
 

@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import ROWS_PER_SLICE, numbers, row_slices, selected_rows
+from analyzer.arrays import ROWS_PER_SLICE, filled_numpy, numbers, row_slices, selected_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_times
 from analyzer.derive.strace_fds import sockaddr_text
@@ -123,7 +123,7 @@ class Futexes:
 
 
 def _codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), np.int64)
+    return np.asarray(filled_numpy(array, -1), np.int64)
 
 
 MEMO_CALLS = 2_000_000
@@ -842,8 +842,8 @@ def _connected_peers(
     wanted_pids = np.unique(pids[unnamed])
 
     def connecting(part: pa.Table) -> np.ndarray:
-        named = pc.fill_null(pc.equal(part["syscall"], "connect"), False).to_numpy()
-        return np.asarray(named, dtype=bool) & np.isin(numbers(part["pid"]), wanted_pids)
+        named = filled_numpy(pc.equal(part["syscall"], "connect"), False)
+        return named & np.isin(numbers(part["pid"]), wanted_pids)
 
     connects = selected_rows(calls, ["syscall", "pid"], connecting, rows_per_slice)
     if len(connects) == 0:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in, numbers
+from analyzer.arrays import filled_numpy, is_in, numbers
 from analyzer.derive.strace import StraceTables
 
 _EXECS = frozenset({"execve", "execveat"})
@@ -127,10 +127,7 @@ def _scripts(
     if len(opens) == 0:
         return {}
     args = calls["args"].take(pa.array(opens))
-    python = np.asarray(
-        pc.fill_null(pc.match_substring(args, '.py"'), False).to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
+    python = filled_numpy(pc.match_substring(args, '.py"'), False)
     rows = opens[python]
     found: dict[int, str] = {}
     table = calls.select(["pid", "start_s", "args", "retval"]).take(pa.array(rows))

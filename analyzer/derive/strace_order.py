@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import row_slices
+from analyzer.arrays import filled_numpy, row_slices
 
 BUCKET_ROWS = 1 << 21
 """Rows sorted at once: 48 MiB of keys."""
@@ -48,7 +48,7 @@ class _Thread:
 def _keys(part: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The positions in `part` of the rows with a thread and a start, their tids and starts."""
     valid = pc.and_(pc.is_valid(part["tid"]), pc.invert(pc.is_nan(part["start_s"])))
-    at = np.flatnonzero(np.asarray(pc.fill_null(valid, False).to_numpy(), dtype=bool))
+    at = np.flatnonzero(filled_numpy(valid, False))
     kept = part.take(pa.array(at, pa.int64())) if len(at) < part.num_rows else part
     tids = np.asarray(kept["tid"].to_numpy(), dtype=np.int64)
     starts = np.asarray(kept["start_s"].to_numpy(), dtype=np.float64)

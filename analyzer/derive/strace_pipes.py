@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in, numbers, take_rows
+from analyzer.arrays import filled_numpy, is_in, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import SLEEPS
@@ -223,12 +223,7 @@ def pipe_readers(
     if not every:
         return found
     on_pipe = np.flatnonzero(
-        np.asarray(
-            pc.fill_null(pc.is_in(calls["target"], value_set=pa.array(every)), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
+        filled_numpy(pc.is_in(calls["target"], value_set=pa.array(every)), False)
     )
     if len(on_pipe) == 0:
         return found

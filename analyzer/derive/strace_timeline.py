@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers, row_slices
+from analyzer.arrays import contiguous, filled_numpy, is_in, numbers, row_slices
 from analyzer.derive.strace_families import (
     FLUSHES,
     PATH_CALLS,
@@ -185,18 +185,15 @@ def call_states(calls: pa.Table) -> np.ndarray:
         return states
     name = calls["syscall"]
     kind = contiguous(calls["target_kind"])
-    kinds = np.asarray(pc.fill_null(kind, "").to_numpy(zero_copy_only=False), dtype=object)
+    kinds = np.asarray(filled_numpy(kind, ""), dtype=object)
     file_kind = np.isin(kinds, list(_FILE_KINDS))
     socket_kind = np.isin(kinds, list(SOCKET_CLASSES))
     states[file_kind | is_in(name, PATH_CALLS | FLUSHES)] = FILE
     states[socket_kind | is_in(name, SOCKET_CALLS | {"connect"})] = NET
     states[kinds == "pipe"] = PIPE
     args = contiguous(calls["args"])
-    lock_wait = is_in(name, frozenset({"fcntl", "fcntl64"})) & np.asarray(
-        pc.fill_null(pc.match_substring_regex(args, r"F_(?:OFD_)?SETLKW"), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
+    lock_wait = is_in(name, frozenset({"fcntl", "fcntl64"})) & filled_numpy(
+        pc.match_substring_regex(args, r"F_(?:OFD_)?SETLKW"), False
     )
     states[is_in(name, LOCK_CALLS) | lock_wait] = LOCK
     states[is_in(name, SLEEPS)] = SLEEP
@@ -221,7 +218,7 @@ def _resources(calls: pa.Table, states: np.ndarray) -> tuple[np.ndarray, list[st
         quoted = pc.extract_regex(args.filter(pa.array(path)), r'"(?P<p>[^"]*)"').field(0)
         values[path] = quoted.to_pylist()
     encoded = pc.dictionary_encode(pa.array(values, pa.string()))
-    codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False))
+    codes = filled_numpy(encoded.indices, -1)
     return codes.astype(np.int64), encoded.dictionary.to_pylist()
 
 

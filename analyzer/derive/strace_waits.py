@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer.arrays import contiguous, filled_numpy
 from analyzer.formats.wide_numbers import INT64_MAX, INT64_MIN
 from analyzer.lazy import lazy_module
 
@@ -101,9 +101,7 @@ def decode(syscall: pa.Array, args: pa.Array, aux: pa.Array) -> DecodedWaits:
     return)."""
     syscall, args, aux = contiguous(syscall), contiguous(args), contiguous(aux)
     rows = np.flatnonzero(
-        pc.fill_null(pc.is_in(syscall, value_set=pa.array(sorted(WAITS_ON_SETS))), False)
-        .to_numpy(zero_copy_only=False)
-        .astype(bool)
+        filled_numpy(pc.is_in(syscall, value_set=pa.array(sorted(WAITS_ON_SETS))), False)
     )
     names = syscall.take(pa.array(rows)).to_pylist()
     texts = args.take(pa.array(rows)).to_pylist()
@@ -181,8 +179,7 @@ def server_side(calls: pa.Table, among: np.ndarray | None = None) -> np.ndarray:
     encoded = pc.dictionary_encode(contiguous(target))
     local = pc.struct_field(pc.extract_regex(encoded.dictionary, _CONNECTED.pattern), "local")
     known = pc.fill_null(pc.is_in(local, value_set=pa.array(sorted(listening))), False)
-    mask = pc.fill_null(known.take(encoded.indices), False)
-    found = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    found = filled_numpy(known.take(encoded.indices), False)
     if rows is None:
         return found
     # the regex on those calls alone: most calls of a trace are no receive (0.2 s at 1M)
@@ -195,9 +192,9 @@ def waits_for_client(calls: pa.Table, wait_fds: pa.Table | None = None) -> np.nd
     """Receives, and polls for input, on the server's end of a connection (`server_side`)."""
     if calls.num_rows == 0:
         return np.zeros(0, dtype=bool)
-    receiving = pc.fill_null(
+    receiving = filled_numpy(
         pc.is_in(calls["syscall"], value_set=pa.array(sorted(_RECEIVES))), False
-    ).to_numpy(zero_copy_only=False)
+    )
     waiting_in = np.zeros(calls.num_rows, dtype=bool)
     if wait_fds is not None and wait_fds.num_rows:
         wants_in = pc.is_in(wait_fds["want"], value_set=pa.array(["in", "inout"]))

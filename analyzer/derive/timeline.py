@@ -46,7 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import numbers
+from analyzer.arrays import filled_numpy, numbers
 from analyzer.derive.clock_alignment import DAY_S, zone_offsets
 
 __all__ = [
@@ -315,7 +315,7 @@ def input_clocks(source: str, table: pa.Table) -> list[InputClock]:
                 found.append(_empty(name, source, "iostat ran without -t: reports have no time"))
                 continue
             known = np.asarray(
-                pc.fill_null(rows["utc_offset_known"], False).to_numpy(zero_copy_only=False),
+                filled_numpy(rows["utc_offset_known"], False),
                 dtype=bool,
             )
             if known[keep].all():

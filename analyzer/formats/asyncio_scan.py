@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lark import Lark, Token
 
+from analyzer.arrays import filled_numpy
 from analyzer.formats.asyncio_lark import (
     GRAMMAR_READERS,
     TO_LINE,
@@ -747,8 +748,7 @@ MARKER_REGEX = "|".join(re.escape(marker) for marker in MARKERS)
 
 def candidate_mask(lines: pa.StringArray) -> np.ndarray:
     """Which lines may start an asyncio record (vectorised; a superset of the true ones)."""
-    mask = pc.match_substring_regex(lines, MARKER_REGEX)
-    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return filled_numpy(pc.match_substring_regex(lines, MARKER_REGEX), False)
 
 
 def candidate_lines(

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.formats.strace_bytes import simple_mask
 from analyzer.formats.strace_clock import trace_clock_ns
 from analyzer.formats.strace_glued import REASON as GLUED
@@ -205,7 +206,7 @@ def _parse_chunk(chunk: LineChunk, engine: str) -> tuple[pa.Table, list[tuple[in
     if len(glued_lines) == 0:
         return table, rejected
     glued = pc.is_in(table["line_no"], pa.array(glued_lines, pa.int64()))
-    glued = pc.fill_null(glued, False).to_numpy(zero_copy_only=False)
+    glued = filled_numpy(glued, False)
     lines = chunk.lines
     for line_no in table["line_no"].filter(pa.array(glued)).to_pylist():
         rejected.append((line_no, lines[line_no - chunk.first_line_no].as_py(), GLUED))

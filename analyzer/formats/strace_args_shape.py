@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
+
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _STRING = r'"(?:[^"\\]|\\.)*"'
 _DECORATION = r"<(?:->|[^<>]|<[^<>]*>)*>"
@@ -130,7 +132,7 @@ def args_fit(
     # end with ", ". Texts that do neither (nearly all) need no look at the kind.
     leading = per_text(pc.starts_with(texts, " ")) | per_text(pc.starts_with(texts, ", "))
     trailing = per_text(pc.ends_with(texts, ", "))
-    index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+    index = filled_numpy(encoded.indices, 0)
     fit = shapes_fit(encoded)[index]
     fit &= encoded.indices.is_valid().to_numpy(zero_copy_only=False)
     fit &= pc.is_valid(kinds).to_numpy(zero_copy_only=False)
@@ -139,7 +141,7 @@ def args_fit(
         kind = kinds.take(pa.array(rows))
 
         def of_kind(name: str) -> np.ndarray:
-            return pc.fill_null(pc.equal(kind, name), False).to_numpy(zero_copy_only=False)
+            return filled_numpy(pc.equal(kind, name), False)
 
         syscall = of_kind("syscall")
         entry = syscall | of_kind("unfinished")

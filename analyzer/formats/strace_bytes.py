@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.schema import STRACE_LINES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -375,7 +376,7 @@ def simple_mask(lines: pa.StringArray) -> np.ndarray:
     rows = np.flatnonzero(simple & (raw.end - raw.start >= _MESSAGE_LOOKBACK))
     if len(rows):
         long_message = pc.match_substring_regex(lines.take(pa.array(rows)), _LONG_MESSAGE)
-        simple[rows[pc.fill_null(long_message, False).to_numpy(zero_copy_only=False)]] = False
+        simple[rows[filled_numpy(long_message, False)]] = False
     return simple
 
 
@@ -387,7 +388,7 @@ def interrupted(lines: pa.StringArray) -> pa.BooleanArray:
 
 def _first(lines: pa.StringArray, pattern: str) -> np.ndarray:
     """Offset of the first occurrence of `pattern` in each line (-1 when absent)."""
-    return pc.fill_null(pc.find_substring(lines, pattern), -1).to_numpy().astype(np.int64)
+    return filled_numpy(pc.find_substring(lines, pattern), -1).astype(np.int64)
 
 
 def scan_simple(lines: pa.StringArray, line_numbers: pa.Int64Array, simple: np.ndarray) -> pa.Table:
@@ -659,7 +660,7 @@ def parse_retval(retnum: pa.Array) -> pa.Array:
     special = np.zeros(len(retnum), dtype=bool)
     if len(candidates):
         found = pc.match_substring_regex(retnum.take(pa.array(candidates)), _HEX_OR_OCTAL)
-        special[candidates[pc.fill_null(found, False).to_numpy(zero_copy_only=False)]] = True
+        special[candidates[filled_numpy(found, False)]] = True
     question = (first == ord("?")) & (size == 1)
     # The decimal texts: the same buffers, the others masked as null.
     bits = np.zeros(retnum.offset + len(retnum), dtype=bool)

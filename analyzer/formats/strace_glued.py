@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
+
 REASON = "two lines glued together (a call's end is followed by another line's start)"
 
 _END = (
@@ -41,7 +43,7 @@ def is_glued(line: str) -> bool:
 def glued_rows(table: pa.Table) -> np.ndarray:
     """Which records of a `strace_lines` table are two lines glued together."""
     found = pc.match_substring_regex(table["args"], GLUED)
-    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    return filled_numpy(found, False)
 
 
 def glued_texts(encoded: pa.DictionaryArray) -> np.ndarray:
@@ -54,8 +56,8 @@ def glued_texts(encoded: pa.DictionaryArray) -> np.ndarray:
     glued = np.zeros(len(texts), dtype=bool)
     if len(candidates):
         found = pc.match_substring_regex(texts.take(pa.array(candidates)), GLUED)
-        glued[candidates[pc.fill_null(found, False).to_numpy(zero_copy_only=False)]] = True
-    index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+        glued[candidates[filled_numpy(found, False)]] = True
+    index = filled_numpy(encoded.indices, 0)
     return glued[index] & encoded.indices.is_valid().to_numpy(zero_copy_only=False)
 
 

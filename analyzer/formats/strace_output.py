@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.formats.strace_record import StraceRecord
 from analyzer.lazy import lazy_module
 
@@ -41,13 +42,11 @@ def split_digit_output(table: pa.Table) -> pa.Table:
     """``write(2, "24", 224)``: the write's count and the output printed after it apart."""
     if table.num_rows == 0:
         return table
-    writes = np.flatnonzero(
-        pc.fill_null(pc.equal(table["syscall"], "write"), False).to_numpy(zero_copy_only=False)
-    )
+    writes = np.flatnonzero(filled_numpy(pc.equal(table["syscall"], "write"), False))
     if len(writes) == 0:
         return table
     hits = pc.match_substring_regex(table["args"].take(writes), _DIGITS_AFTER_COUNT)
-    rows = writes[pc.fill_null(hits, False).to_numpy(zero_copy_only=False)]
+    rows = writes[filled_numpy(hits, False)]
     if len(rows) == 0:
         return table
     args = table["args"].to_pylist()

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.formats.strace_args_shape import args_fit, distinct
 from analyzer.formats.strace_bytes import (
     interrupted,
@@ -123,7 +124,7 @@ def slice_between(
 
 
 def _nbytes(array: pa.Array) -> np.ndarray:
-    return pc.fill_null(pc.binary_length(array), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return filled_numpy(pc.binary_length(array), 0).astype(np.int64)
 
 
 def scan(

@@ -31,8 +31,10 @@ def suspect_lines(lines: pa.StringArray) -> np.ndarray:
     """Which lines may hold a number that overflows int64 once read (see `SUSPECT`)."""
     import pyarrow.compute as pc
 
+    from analyzer.arrays import filled_numpy
+
     found = pc.match_substring_regex(lines, SUSPECT)
-    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    return filled_numpy(found, False)
 
 
 def fits(value: object) -> bool:

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.derive.asyncio import MISUSE_KINDS, SAMPLE_CHARS, RowValues, first_codes, pair_codes
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs, Severity
 from analyzer.passes.common import short_location, text_or_none
@@ -363,8 +364,8 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     events = inputs.loop_events
     if events is None or events.num_rows == 0:
         return []
-    wanted = pc.fill_null(pc.is_in(events["kind"], value_set=pa.array(MISUSE_KINDS)), False)
-    rows = np.flatnonzero(np.asarray(wanted.to_numpy(zero_copy_only=False), dtype=bool))
+    wanted = filled_numpy(pc.is_in(events["kind"], value_set=pa.array(MISUSE_KINDS)), False)
+    rows = np.flatnonzero(wanted)
     if not len(rows):
         return []
     inputs_of, names = first_codes(events["input"].chunks)

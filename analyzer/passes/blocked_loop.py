@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.arrays import contiguous, filled_numpy, is_in, numbers
 from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS, call_ends
@@ -285,12 +285,7 @@ def _calls_inside(
         tid = numbers(sub["tid"]).astype(np.int64)
         start = numbers(sub["start_s"])
         end = call_ends(sub)
-        in_flight = np.asarray(
-            pc.fill_null(pc.equal(sub["status"], "in-flight"), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
+        in_flight = filled_numpy(pc.equal(sub["status"], "in-flight"), False)
         end = np.where(np.isnan(end), np.where(in_flight, np.inf, start), end)
         call_key = np.searchsorted(loop_tids, tid) * stride + (start - origin)
         position = np.searchsorted(sorted_keys, call_key, side="right") - 1
@@ -355,11 +350,8 @@ def attribute(trace: StraceTables, found: LoopEpisodes) -> Attribution:
         + [False],
         dtype=bool,
     )
-    dns_args = pc.fill_null(pc.match_substring_regex(inside_calls["args"], DNS_ARGS), False)
-    dns = (
-        np.asarray(dns_args.to_numpy(zero_copy_only=False), dtype=bool)
-        | dns_resources[encoded.codes]
-    )
+    dns_args = filled_numpy(pc.match_substring_regex(inside_calls["args"], DNS_ARGS), False)
+    dns = dns_args | dns_resources[encoded.codes]
     fds = numbers(inside_calls["fd"])
     standard = (fds >= 0) & (fds <= 2)
     marks = dns * DNS_MARK + standard * STDIO_MARK

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in
+from analyzer.arrays import contiguous, filled_numpy, is_in
 from analyzer.derive.strace import StraceTables
 from analyzer.passes import call_slices
 from analyzer.passes.targets import keeps_slices, once_per_trace
@@ -81,5 +81,5 @@ def _encoded(names: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     encoded = pc.dictionary_encode(contiguous(names))
     dictionary: list[str] = encoded.dictionary.to_pylist()
     kind = np.int16 if len(dictionary) < np.iinfo(np.int16).max else np.int32
-    codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), kind)
+    codes = np.asarray(filled_numpy(encoded.indices, -1), kind)
     return codes, dictionary

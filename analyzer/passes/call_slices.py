@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import ROWS_PER_SLICE, contiguous, row_slices, take_rows
+from analyzer.arrays import ROWS_PER_SLICE, contiguous, filled_numpy, row_slices, take_rows
 
 SLICE_ROWS = ROWS_PER_SLICE // 4
 """Rows per slice of the scans here (tests patch it small to cross slice boundaries): a
@@ -67,9 +67,7 @@ class ResourceEncoder:
         if len(dictionary) == 0:
             return np.full(len(encoded), -1, dtype=np.int64)
         target_codes = (
-            np.asarray(
-                pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-            )
+            np.asarray(filled_numpy(encoded.indices, -1), dtype=np.int64)
             if indices is None
             else indices.astype(np.int64)
         )

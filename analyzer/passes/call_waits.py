@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
+from analyzer.arrays import contiguous, filled_numpy, is_in, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_waits import WAITS_ON_SETS, resource_waits, waits_for_client
 from analyzer.passes import call_slices
@@ -49,7 +49,7 @@ def _listeners(calls: pa.Table, trace: StraceTables | None) -> pa.Table:
 def _accepting(calls: pa.Table, keep: Callable[[pa.Table], np.ndarray]) -> pa.Table:
     rows = selected_rows(calls, ["syscall"], keep, call_slices.SLICE_ROWS)
     targets = pc.dictionary_encode(contiguous(take_rows(calls["target"], rows)))
-    codes = np.asarray(pc.fill_null(targets.indices, -1).to_numpy(zero_copy_only=False))
+    codes = filled_numpy(targets.indices, -1)
     firsts = np.unique(codes, return_index=True)[1]
     listeners: pa.Table = take_rows(calls.select(COLUMNS), rows[np.sort(firsts)])
     return listeners

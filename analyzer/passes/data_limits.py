@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
 from analyzer.passes.call_slices import slices
@@ -50,7 +51,7 @@ def calls_by_task_in_line_order(calls: pa.Table) -> tuple[np.ndarray, np.ndarray
     timed = calls.select(["tid", "line_start", "start_s"]).filter(
         pc.and_(pc.is_valid(calls["start_s"]), pc.is_valid(calls["line_start"]))
     )
-    tid = pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False)
+    tid = filled_numpy(timed["tid"], -1)
     line = timed["line_start"].to_numpy(zero_copy_only=False)
     start = timed["start_s"].to_numpy(zero_copy_only=False)
     order = np.lexsort((line, tid))
@@ -75,7 +76,7 @@ def strace_steps_back(calls: pa.Table, tolerance_s: float) -> int:
     for _, part in slices(calls, ["tid", "line_start", "start_s"]):
         valid = pc.and_(pc.is_valid(part["start_s"]), pc.is_valid(part["line_start"]))
         timed = part.filter(valid)
-        tid = np.asarray(pc.fill_null(timed["tid"], -1).to_numpy(zero_copy_only=False))
+        tid = filled_numpy(timed["tid"], -1)
         line = timed["line_start"].to_numpy(zero_copy_only=False)
         start = timed["start_s"].to_numpy(zero_copy_only=False)
         order = stable_order(tid)

@@ -60,7 +60,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in, numbers, take_rows
+from analyzer.arrays import filled_numpy, is_in, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -290,12 +290,7 @@ def _held_lock(
     if len(writer_pids) == 0:
         return None
     calls = trace.syscalls
-    futex_rows = np.flatnonzero(
-        np.asarray(
-            pc.fill_null(pc.equal(calls["syscall"], "futex"), False).to_numpy(zero_copy_only=False),
-            dtype=bool,
-        )
-    )
+    futex_rows = np.flatnonzero(filled_numpy(pc.equal(calls["syscall"], "futex"), False))
     futex_rows = futex_rows[np.isin(numbers(take_rows(calls["pid"], futex_rows)), writer_pids)]
     if len(futex_rows) == 0:
         return None

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.derive.asyncio import DEFAULT_SLOW_CALLBACK_S, RowValues, first_codes, pair_codes
 from analyzer.derive.clock_alignment import Alignment, align, assign, clock_text
 from analyzer.passes.base import Finding, Pass, PassConfig, PassInputs
@@ -672,12 +673,7 @@ def run(inputs: PassInputs, config: PassConfig) -> list[Finding]:
     events = inputs.loop_events
     if events is None or events.num_rows == 0:
         return []
-    is_slow = np.asarray(
-        pc.fill_null(pc.equal(events["kind"], "slow_callback"), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
+    is_slow = filled_numpy(pc.equal(events["kind"], "slow_callback"), False)
     if not is_slow.any():
         return []
     traces = trace_episodes(inputs)

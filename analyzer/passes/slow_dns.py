@@ -62,7 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.arrays import contiguous, filled_numpy, is_in, numbers
 from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_families import (
@@ -284,9 +284,7 @@ def _any_equal(column: pa.Array | pa.ChunkedArray, names: Iterable[str]) -> np.n
     """Mask: the value is one of a few `names` (one cheap comparison per name)."""
     mask = np.zeros(len(column), dtype=bool)
     for name in names:
-        mask |= np.asarray(
-            pc.fill_null(pc.equal(column, name), False).to_numpy(zero_copy_only=False), dtype=bool
-        )
+        mask |= filled_numpy(pc.equal(column, name), False)
     return mask
 
 
@@ -327,7 +325,7 @@ def _slice_targets(
 
 
 def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(filled_numpy(mask, False), dtype=bool)
 
 
 def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedResources]:
@@ -358,12 +356,7 @@ def _with_port_53(part: pa.Table, dns: np.ndarray, udp: np.ndarray) -> np.ndarra
     udp_rows = np.flatnonzero(udp & ~dns)
     if len(udp_rows):
         udp_args = part["args"].take(pa.array(udp_rows))
-        dns[udp_rows] = np.asarray(
-            pc.fill_null(pc.match_substring(udp_args, "htons(53)"), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
+        dns[udp_rows] = filled_numpy(pc.match_substring(udp_args, "htons(53)"), False)
     return dns
 
 
@@ -403,9 +396,7 @@ def _dns_rows(part: pa.Table, targets: pa.Array, codes: np.ndarray | None = None
 
 def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
     """The dictionary index of each row, -1 for a null."""
-    return np.asarray(
-        pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
+    return np.asarray(filled_numpy(encoded.indices, -1), dtype=np.int64)
 
 
 def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
@@ -439,11 +430,8 @@ def _resolver_rows(trace: StraceTables) -> tuple[np.ndarray, np.ndarray] | None:
     connects = _any_equal(table["syscall"], ("connect",))
     nscd = np.zeros(len(rows), dtype=bool)
     if connects.any():
-        nscd[connects] = np.asarray(
-            pc.fill_null(
-                pc.match_substring(table["args"].filter(pa.array(connects)), _NSCD), False
-            ).to_numpy(zero_copy_only=False),
-            dtype=bool,
+        nscd[connects] = filled_numpy(
+            pc.match_substring(table["args"].filter(pa.array(connects)), _NSCD), False
         )
     kind = np.full(len(rows), -1, dtype=np.int64)
     has_fd = np.asarray(table["fd"].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -612,12 +600,7 @@ def resolv_conf(trace: StraceTables) -> dict[str, Any]:
         ["syscall", "target"],
         lambda part: (
             is_in(part["syscall"], reading)
-            & np.asarray(
-                pc.fill_null(pc.equal(part["target"], "/etc/resolv.conf"), False).to_numpy(
-                    zero_copy_only=False
-                ),
-                dtype=bool,
-            )
+            & filled_numpy(pc.equal(part["target"], "/etc/resolv.conf"), False)
         ),
     )
     seen: dict[str, Any] = {}

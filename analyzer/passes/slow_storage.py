@@ -61,7 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, numbers, take_rows
+from analyzer.arrays import contiguous, filled_numpy, numbers, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_names import process_names
@@ -199,7 +199,7 @@ def common_directory(directories: Sequence[str]) -> str:
 def _under(paths: pa.Array, root: str) -> np.ndarray:
     """Which of `paths` are `root` or inside it."""
     inside = pc.or_(pc.equal(paths, root), pc.starts_with(paths, root.rstrip("/") + "/"))
-    return np.asarray(pc.fill_null(inside, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return filled_numpy(inside, False)
 
 
 def _loop_tids(earlier: Sequence[Finding], trace: StraceTables) -> set[int]:
@@ -432,7 +432,7 @@ def _file_times(trace: StraceTables) -> _ThreadFileTimes:
         texts = paths.encoded.dictionary
         pseudo = functools.reduce(pc.or_, (pc.starts_with(texts, p) for p in PSEUDO_FILESYSTEMS))
         regular = pc.and_(pc.equal(paths.classes(), "file"), pc.invert(pseudo))
-        entry = np.asarray(pc.fill_null(regular, False).to_numpy(zero_copy_only=False), bool)
+        entry = filled_numpy(regular, False)
         indices = paths.codes
         local = np.flatnonzero(np.append(entry, False)[indices])
         if len(local):
@@ -510,7 +510,7 @@ def _file_calls(
         [_OP_NAMES.index(_OP_OF[n]) if n in _OP_OF else -1 for n in dictionary] + [-1],
         dtype=np.int64,
     )
-    name_codes = np.asarray(pc.fill_null(syscall_names.indices, -1).to_numpy(zero_copy_only=False))
+    name_codes = filled_numpy(syscall_names.indices, -1)
     ops = op_of_name[name_codes]
     keep = (ops >= 0) & ~np.isnan(durations)
     keep &= ~np.isin(tids, np.array(sorted(loops), dtype=np.float64))
@@ -530,11 +530,11 @@ def _file_calls(
     # A path that is the directory of another file, or was opened with O_DIRECTORY, is a
     # directory: a flush of it persists its entries.
     directory = pc.is_in(paths, value_set=pc.unique(dirs))
-    is_dir = np.asarray(pc.fill_null(directory, False).to_numpy(zero_copy_only=False), bool)
+    is_dir = filled_numpy(directory, False)
     opens = np.flatnonzero(ops == _OP_NAMES.index("open"))
     if len(opens):
         flagged = pc.match_substring(take_rows(calls["args"], rows[opens]), "O_DIRECTORY")
-        flagged_mask = np.asarray(pc.fill_null(flagged, False).to_numpy(zero_copy_only=False))
+        flagged_mask = filled_numpy(flagged, False)
         is_dir[path[opens[flagged_mask.astype(bool)]]] = True
     ops = np.where(
         (ops == _OP_NAMES.index("flush")) & is_dir[path], _OP_NAMES.index(DIR_FLUSH), ops
@@ -601,7 +601,7 @@ def _storage(trace: StraceTables, found: _FileCalls, scanned: _Scanned) -> _Stor
         ]
         mounts = mount_table(texts)
     top = pc.struct_field(pc.extract_regex(found.dirs, r"^(?P<top>/[^/]*(?:/[^/]*)?)"), "top")
-    anchors = np.asarray(pc.fill_null(top, "/").to_numpy(zero_copy_only=False), dtype=object)
+    anchors = np.asarray(filled_numpy(top, "/"), dtype=object)
     if mounts or any(devices):
         paths = found.paths.to_pylist()
         dirs = found.dirs.to_pylist()

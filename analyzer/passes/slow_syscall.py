@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, selected_rows, take_rows
+from analyzer.arrays import contiguous, filled_numpy, is_in, selected_rows, take_rows
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import call_durations
 from analyzer.derive.strace_families import (
@@ -171,11 +171,15 @@ class _Slice:
 
 
 class _Keys:
-    """Group keys that stay the same across slices and scans: syscall numbers for every
-    syscall, resource codes (and names, classes) for the resources of the groups asked for
-    only (a long trace has a resource per connection: millions)."""
+    """Group keys that stay the same across slices and scans of one trace: syscall numbers
+    for every syscall, resource codes (and names, classes) for the resources of the groups
+    asked for only (a long trace has a resource per connection: millions).
 
-    def __init__(self) -> None:
+    `keep_slices`: whether the passes keep the trace's per-slice work between their scans
+    (`keeps_slices`); then the slices' resource texts and their hashes are kept here too,
+    and the syscall names are those the passes share (`call_names.slice_codes`)."""
+
+    def __init__(self, keep_slices: bool) -> None:
         self.syscall_names: list[str] = []
         self._syscalls: dict[str, int] = {}
         self.names: list[str] = []
@@ -183,10 +187,9 @@ class _Keys:
         self._codes: dict[str, int] = {}
         self._hashes: dict[tuple[int, int], np.ndarray] = {}
         self._texts: dict[tuple[int, int], list[str]] = {}
-        self._keep_slices = False
+        self._keep_slices = keep_slices
 
     def read(self, trace: StraceTables, offset: int, part: pa.Table, waiting: np.ndarray) -> _Slice:
-        self._keep_slices = keeps_slices(trace)
         duration = call_durations(part)
         rows = np.flatnonzero(~np.isnan(duration) & waiting[offset : offset + part.num_rows])
         paths = coded_slice_paths(trace, offset, part)
@@ -217,9 +220,7 @@ class _Keys:
         the order of their first call among them."""
         if not self._keep_slices:
             names = pc.dictionary_encode(contiguous(part["syscall"].take(pa.array(rows))))
-            codes = np.asarray(
-                pc.fill_null(names.indices, -1).to_numpy(zero_copy_only=False), np.int64
-            )
+            codes = np.asarray(filled_numpy(names.indices, -1), np.int64)
             return self._numbered(names.dictionary.to_pylist(), np.arange(len(names.dictionary)))[
                 codes
             ]
@@ -558,11 +559,8 @@ def _waits_for_input(part: pa.Table, writers: list[int]) -> np.ndarray:
         return found
     mine = part.take(pa.array(rows))
     names = mine["syscall"]
-    input_class = np.asarray(
-        pc.fill_null(
-            pc.is_in(target_classes(with_paths(mine)), pa.array(sorted(INPUT_CLASSES))), False
-        ).to_numpy(zero_copy_only=False),
-        dtype=bool,
+    input_class = filled_numpy(
+        pc.is_in(target_classes(with_paths(mine)), pa.array(sorted(INPUT_CLASSES))), False
     )
     found[rows] = is_in(names, WRITER_WAITS) | (is_in(names, frozenset(_READS)) & input_class)
     return found
@@ -597,7 +595,7 @@ def trace_findings(trace: StraceTables, config: PassConfig) -> list[Finding]:
     clients = client_waits(calls, trace.wait_fds, trace)
     waiting &= np.logical_not(clients, out=clients)
     del clients
-    keys_of = _Keys()
+    keys_of = _Keys(keeps_slices(trace))
     possible = _possible_buckets(trace, waiting, keys_of, config)
     if not possible.any():
         return []

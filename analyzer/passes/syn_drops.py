@@ -53,7 +53,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in, numbers
+from analyzer.arrays import contiguous, filled_numpy, is_in, numbers
 from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.passes.base import (
@@ -115,7 +115,7 @@ def connect_peers(args: pa.Array) -> pa.Array:
 
 
 def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(filled_numpy(array, False), dtype=bool)
 
 
 def _equal(column: pa.Array | pa.ChunkedArray, names: Iterable[str]) -> np.ndarray:
@@ -233,7 +233,7 @@ class _Events:
 
 
 def _fds(taken: pa.Table) -> np.ndarray:
-    return np.asarray(pc.fill_null(taken["fd"], -1).to_numpy())
+    return filled_numpy(taken["fd"], -1)
 
 
 def _owners(taken: pa.Table) -> np.ndarray:
@@ -333,7 +333,7 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     close_rows, close_fd = _calls_on(trace, frozenset({"close"}), connect_fds, connect_owners)
     waits = trace.wait_fds
     wait_rows = np.asarray(waits["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
-    wait_fd = np.asarray(pc.fill_null(waits["fd"], -1).to_numpy(), dtype=np.int64)
+    wait_fd = np.asarray(filled_numpy(waits["fd"], -1), dtype=np.int64)
     on_fds = np.isin(wait_fd, connect_fds)
     wait_rows, wait_fd = wait_rows[on_fds], wait_fd[on_fds]
     want = waits["want"].filter(pa.array(on_fds))

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous
+from analyzer.arrays import contiguous, filled_numpy
 from analyzer.derive.strace import StraceTables
 from analyzer.formats.strace_bytes import LineBytes
 from analyzer.formats.strace_scan import blank_to_null
@@ -124,7 +124,7 @@ def _target_classes_by_kernels(targets: pa.Array) -> pa.Array:
         if name == "device":
             marked = (pc.match_substring(targets, mark) for mark in DEVICE_MARKS)
             matched = pc.or_(matched, _any_of(marked))
-        mask = pc.fill_null(matched, False).to_numpy(zero_copy_only=False)
+        mask = filled_numpy(matched, False)
         codes[mask] = code
     return _CLASS_NAMES.take(pa.array(codes))
 
@@ -205,9 +205,7 @@ def encode_resources(targets: pa.Array | pa.ChunkedArray) -> EncodedResources:
     dictionary = encoded.dictionary
     if len(dictionary) == 0:
         return EncodedResources(np.full(len(encoded), -1, dtype=np.int64), [], [])
-    target_codes = np.asarray(
-        pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
+    target_codes = np.asarray(filled_numpy(encoded.indices, -1), dtype=np.int64)
     resource_texts = pc.dictionary_encode(resources(dictionary))
     mapping = np.asarray(resource_texts.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     names = resource_texts.dictionary.to_pylist()
@@ -377,7 +375,7 @@ def once_per_trace(
 def _encoded_paths(part: pa.Table) -> SlicePaths:
     encoded: pa.DictionaryArray = pc.dictionary_encode(contiguous(with_paths(part)))
     indices = encoded.indices
-    codes = np.asarray(pc.fill_null(indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    codes = np.asarray(filled_numpy(indices, -1), dtype=np.int32)
     if indices.offset:  # (never seen: a fresh encoding starts at its buffers' start)
         return SlicePaths(encoded, codes)
     # the indices are rebuilt on the codes (and the same validity): one copy is held

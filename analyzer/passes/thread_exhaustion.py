@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import is_in
+from analyzer.arrays import filled_numpy, is_in
 from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_calls import TASK_CREATORS
@@ -76,7 +76,7 @@ def _text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(filled_numpy(values, False), dtype=bool)
 
 
 def _with_map_stack(calls: pa.Table, rows: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import contiguous, is_in
+from analyzer.arrays import contiguous, filled_numpy, is_in
 from analyzer.derive import strace_slices
 from analyzer.derive.strace import StraceTables
 from analyzer.derive.strace_families import FLUSHES
@@ -129,12 +129,8 @@ def _blocking_lock_calls(calls: pa.Table) -> np.ndarray:
     args = calls["args"]
     flock = is_in(calls["syscall"], frozenset({"flock"}))
     fcntl = is_in(calls["syscall"], frozenset({"fcntl", "fcntl64"}))
-    waits = np.asarray(
-        pc.fill_null(pc.match_substring(args, "SETLKW"), False).to_numpy(zero_copy_only=False)
-    )
-    nonblocking = np.asarray(
-        pc.fill_null(pc.match_substring(args, "LOCK_NB"), False).to_numpy(zero_copy_only=False)
-    )
+    waits = filled_numpy(pc.match_substring(args, "SETLKW"), False)
+    nonblocking = filled_numpy(pc.match_substring(args, "LOCK_NB"), False)
     return (flock & ~nonblocking) | (fcntl & waits) | ~(flock | fcntl)
 
 
@@ -175,7 +171,7 @@ def _blocking_calls(trace: StraceTables) -> _Calls | None:
     encoded = encode_resources(table["target"])
     syscalls = pc.dictionary_encode(contiguous(table["syscall"]))
     syscall_names = syscalls.dictionary.to_pylist()
-    syscall_codes = np.asarray(pc.fill_null(syscalls.indices, -1).to_numpy(), dtype=np.int64)
+    syscall_codes = np.asarray(filled_numpy(syscalls.indices, -1), dtype=np.int64)
     class_names = sorted({name for name in encoded.classes if name is not None})
     class_of_resource = np.array(
         [class_names.index(name) if name is not None else -1 for name in encoded.classes] + [-1],

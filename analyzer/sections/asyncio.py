@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analyzer.arrays import numbers
+from analyzer.arrays import filled_numpy, numbers
 from analyzer.derive.asyncio import (
     DEFAULT_SLOW_CALLBACK_S,
     MISUSE_KINDS,
@@ -86,12 +86,7 @@ def blocking_timeline(
     ``callback`` what ran, ``input`` and ``line`` the record. Steps without a time (a log
     without timestamps, journalctl ``short`` times without a year) are not in it.
     """
-    slow = np.asarray(
-        pc.fill_null(pc.equal(events["kind"], "slow_callback"), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
+    slow = filled_numpy(pc.equal(events["kind"], "slow_callback"), False)
     rows = np.flatnonzero(slow & _valid(events["time_s"]) & _valid(events["duration_s"]))
     if not len(rows):
         return [], 0

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
 from analyzer.model import Derived
 from analyzer.sections.perf_histograms import in_flight, log2_histogram, syscall_stats
 
@@ -285,7 +286,7 @@ class _Stacks:
     def __init__(self, stacks: pa.Table, frames: pa.Table) -> None:
         frame_ids = frames["frame_id"].to_numpy()
         self.frame_row = _dense(frame_ids, int(frame_ids.max()) + 1 if frame_ids.size else 0)
-        self.inlined = pc.fill_null(frames["inlined"], False).to_numpy(zero_copy_only=False)
+        self.inlined = filled_numpy(frames["inlined"], False)
         self.symbol_codes, self.names = _codes(
             pc.fill_null(frames["symbol"], UNKNOWN_SYMBOL), as_list=False
         )

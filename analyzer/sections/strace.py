@@ -33,28 +33,12 @@ STAT_KEYS = ("calls", "errors", "total_s", "min_s", "avg_s", "p50_s", "p95_s", "
 
 def _returned(known: tuple[str, ...]) -> str:
     """The engine's filter of the calls that returned with the columns `known` known (what
-    `strace_stats.grouped` is told as `known`, so fragile groups can be read again
+    a `strace_stats.View` is told as `known`, so fragile groups can be read again
     straight from the calls)."""
     return " AND ".join(["status = 'complete'", *(f"{name} IS NOT NULL" for name in known)])
 
 
 QUANTILES = (0.5, 0.95, 0.99)
-
-
-def _stats(
-    calls: pa.Table | strace_stats.Coded, keys: list[str], known: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """Calls, errors and duration statistics per group of the calls that returned, the
-    groups in the order of their first call (what a pandas ``groupby(sort=False)`` gave, so
-    ties in the report's sorts keep the order they had)."""
-    return strace_stats.grouped(
-        calls,
-        keys,
-        _returned(known),
-        quantiles=QUANTILES,
-        mean=True,
-        known=known,
-    )
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -75,7 +59,10 @@ CODED = ("syscall", "target")
 def _by_syscall_and_thread(
     calls: pa.Table | strace_stats.Coded,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`_stats` per syscall and per (thread, syscall), from one scan of the calls."""
+    """Calls, errors and duration statistics of the calls that returned per syscall and per
+    (thread, syscall), from one scan of the calls; the groups in the order of their first
+    call (what a pandas ``groupby(sort=False)`` gave, so ties in the report's sorts keep the
+    order they had)."""
     per_syscall, per_thread = strace_stats.grouped_views(
         calls,
         ["tid", "syscall"],
@@ -95,31 +82,19 @@ def _by_syscall_and_thread(
     return per_syscall, per_thread
 
 
-def syscall_summary(
-    calls: pa.Table | strace_stats.Coded, table: pd.DataFrame | None = None
-) -> list[dict[str, Any]]:
+def syscall_summary(per_syscall: pd.DataFrame) -> list[dict[str, Any]]:
     """Per syscall: calls, errors and duration statistics of the calls that returned (what
-    strace counts); sorted by total time. `table`: the calls' `_stats` per syscall, when
-    made already."""
-    if _no_calls(calls):
-        return []
-    if table is None:
-        table = _stats(calls, ["syscall"])
-    table = table.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
+    strace counts); sorted by total time. `per_syscall`: the calls' statistics per syscall
+    (`_by_syscall_and_thread`)."""
+    table = per_syscall.sort_values(["total_s", "calls", "syscall"], ascending=[False, False, True])
     return records(table[["syscall", *STAT_KEYS]])
 
 
-def per_thread_summary(
-    calls: pa.Table | strace_stats.Coded, tasks: pa.Table, table: pd.DataFrame | None = None
-) -> list[dict[str, Any]]:
-    """The same statistics per thread and syscall (the `perf trace -s` view); `table`: the
-    calls' `_stats` per (tid, syscall), when made already."""
-    if _no_calls(calls):
-        return []
-    if table is None:
-        table = _stats(calls, ["tid", "syscall"], ("tid",))
+def per_thread_summary(per_thread: pd.DataFrame, tasks: pa.Table) -> list[dict[str, Any]]:
+    """The same statistics per thread and syscall (the `perf trace -s` view); `per_thread`:
+    the calls' statistics per (tid, syscall) (`_by_syscall_and_thread`)."""
     info = tasks.select(["tid", "pid", "comm"]).to_pandas().drop_duplicates("tid")
-    table = table.merge(info, on="tid", how="left")
+    table = per_thread.merge(info, on="tid", how="left")
     table = table.sort_values(["tid", "total_s"], ascending=[True, False])
     return records(table[["tid", "pid", "comm", "syscall", *STAT_KEYS]])
 
@@ -146,12 +121,6 @@ def error_summary(calls: pa.Table | strace_stats.Coded) -> list[dict[str, Any]]:
 
 
 TARGET_ROWS = 50
-
-_TARGET_EXTRA = {
-    "target_kind": "arg_min_null(target_kind, idx)",
-    "syscalls": "list(DISTINCT syscall)",
-}
-"""What the targets show beyond the figures: a target's kind is its first call's."""
 
 
 def _target_view(limit: int) -> strace_stats.View:
@@ -189,29 +158,18 @@ def _by_target_and_latency(
 
 
 def target_summary(
-    calls: pa.Table | strace_stats.Coded,
-    limit: int = TARGET_ROWS,
-    table: pd.DataFrame | None = None,
+    by_target: pd.DataFrame, calls: pa.Table | strace_stats.Coded, limit: int = TARGET_ROWS
 ) -> list[dict[str, Any]]:
     """Where the time went: per file, socket or pipe behind the calls' fds; the target's kind
     is its first call's (the target decides it), ties in time in the order of the texts.
-    `table`: the calls' grouped frame of the targets, when made already."""
-    if table is None:
-        table = strace_stats.grouped(
-            calls,
-            ["target"],
-            _returned(("target",)),
-            extra=_TARGET_EXTRA,
-            reads=("target_kind", "syscall"),
-            top=limit,
-            known=("target",),
-        )
-    if table.empty:
+    `by_target`: the calls' grouped frame of the targets (`_by_target_and_latency`), whose
+    syscalls are codes when `calls` are coded."""
+    if by_target.empty:
         return []
     coded = calls if isinstance(calls, strace_stats.Coded) else strace_stats.Coded(calls)
-    table["syscalls"] = coded.decoded_lists("syscall", list(table["syscalls"]))
-    order = pc.sort_indices(pa.array(table["target"].tolist(), pa.string())).to_numpy()
-    table = table.iloc[order].reset_index(drop=True)
+    by_target["syscalls"] = coded.decoded_lists("syscall", list(by_target["syscalls"]))
+    order = pc.sort_indices(pa.array(by_target["target"].tolist(), pa.string())).to_numpy()
+    table = by_target.iloc[order].reset_index(drop=True)
     table = table.sort_values(["total_s", "calls"], ascending=False).head(limit)
     return records(table[["target", "target_kind", "calls", "total_s", "max_s", "syscalls"]])
 
@@ -219,26 +177,14 @@ def target_summary(
 LATENCY_ROWS = 500
 
 
-def latency_by_target(
-    calls: pa.Table | strace_stats.Coded,
-    limit: int = LATENCY_ROWS,
-    table: pd.DataFrame | None = None,
-) -> list[dict[str, Any]]:
+def latency_by_target(by_latency: pd.DataFrame, limit: int = LATENCY_ROWS) -> list[dict[str, Any]]:
     """Per (syscall, target) of the calls that returned: calls, errors, total, p50, p95 and
     max, the `limit` costliest by total time (what ``iodiag-analyze diff`` compares).
-    `table`: the calls' grouped frame of the (syscall, target) pairs, when made already."""
-    if table is None:
-        table = strace_stats.grouped(
-            calls,
-            ["syscall", "target"],
-            _returned(()),
-            quantiles=(0.5, 0.95),
-            top=limit,
-            known=(),
-        )
-    if table.empty:
+    `by_latency`: the calls' grouped frame of the (syscall, target) pairs
+    (`_by_target_and_latency`)."""
+    if by_latency.empty:
         return []
-    table = table.sort_values(
+    table = by_latency.sort_values(
         ["total_s", "calls", "syscall", "target"],
         ascending=[False, False, True, True],
         na_position="last",
@@ -423,14 +369,17 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     traces: Sequence[StraceTables] = derived.extras.get("traces", ())
     calls = tables["syscalls"]
     coded = strace_stats.coded(calls, CODED)
-    frames: tuple[pd.DataFrame | None, ...] = (None,) * 4
-    if not _no_calls(coded):
-        frames = (
-            *_by_syscall_and_thread(coded),
-            *_by_target_and_latency(coded, TARGET_ROWS, LATENCY_ROWS),
-        )
-    per_syscall, per_thread, by_target, by_latency = frames
-    ours = syscall_summary(coded, per_syscall)
+    ours: list[dict[str, Any]] = []
+    by_thread: list[dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
+    latency: list[dict[str, Any]] = []
+    if not _no_calls(coded):  # (else the grouped summaries have no row)
+        per_syscall, per_thread = _by_syscall_and_thread(coded)
+        by_target, by_latency = _by_target_and_latency(coded, TARGET_ROWS, LATENCY_ROWS)
+        ours = syscall_summary(per_syscall)
+        by_thread = per_thread_summary(per_thread, tables["tasks"])
+        targets = target_summary(by_target, coded, TARGET_ROWS)
+        latency = latency_by_target(by_latency, LATENCY_ROWS)
     trace_end = max((r.last_s for r in traces if r.last_s is not None), default=None)
     strace_rows: list[dict[str, Any]] = []
     for source in inputs:
@@ -440,10 +389,10 @@ def section(inputs: Sequence[ParsedInput[ParsedLines]], derived: Derived) -> dic
     killed = tables["exits"].filter(pc.equal(tables["exits"]["how"], "killed"))
     return {
         "syscalls": ours,
-        "syscalls_by_thread": per_thread_summary(coded, tasks, per_thread),
+        "syscalls_by_thread": by_thread,
         "errors": error_summary(coded),
-        "targets": target_summary(coded, TARGET_ROWS, by_target),
-        "latency": latency_by_target(coded, LATENCY_ROWS, by_latency),
+        "targets": targets,
+        "latency": latency,
         "in_flight": in_flight(calls, trace_end),
         "no_return": no_return_summary(calls),
         "tasks": {

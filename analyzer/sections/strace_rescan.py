@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.arrays import filled_numpy
+
 BATCH = 1 << 16
 """Calls read at a time."""
 
@@ -43,7 +45,7 @@ def kahan_totals(
         at = []
         for key, found in zip(keys, sets, strict=True):
             index = pc.index_in(batch.column(key), value_set=found, skip_nulls=False)
-            at.append(pc.fill_null(index, -1).to_numpy(zero_copy_only=False))
+            at.append(filled_numpy(index, -1))
         rows = np.flatnonzero(np.logical_and.reduce([position >= 0 for position in at]))
         gid = lookup[tuple(position[rows] for position in at)]
         rows = rows[gid >= 0]
@@ -53,7 +55,7 @@ def kahan_totals(
         keep = pc.equal(mine.column("status"), "complete")
         for name in known:
             keep = pc.and_(keep, pc.is_valid(mine.column(name)))
-        chosen = np.asarray(pc.fill_null(keep, False).to_numpy(zero_copy_only=False))
+        chosen = filled_numpy(keep, False)
         duration = np.asarray(
             mine.column("duration_s").to_numpy(zero_copy_only=False), dtype=np.float64
         )

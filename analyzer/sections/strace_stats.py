@@ -97,52 +97,8 @@ def coded(calls: pa.Table, columns: Sequence[str]) -> Coded:
     return Coded(table, texts)
 
 
-_GROUPED = """
-CREATE TEMP TABLE g AS
-SELECT {keys}, count(*) AS calls, count(errno) AS errors, count(duration_s) AS timed,
-    fsum(duration_s) AS total_s, min(duration_s) AS min_s, max(duration_s) AS max_s,
-    min(idx) AS first, max(idx) AS last
-FROM calls WHERE {where}
-GROUP BY {keys}
-"""
-"""Every group, kept in the engine: a trace's targets can be a million (a socket per
-connection), and only the groups the report shows come back to Python."""
-
-_LAYOUT = """
-SELECT count(*) AS groups, coalesce(bool_and(following IS NULL OR last < following), true)
-    AS runs, coalesce(sum(timed) = sum(calls), true) AS all_timed
-FROM (SELECT last, timed, calls, lead(first) OVER (ORDER BY first) AS following FROM g)
-"""
-"""Whether every group is one run of rows and every call has a duration (how pandas summed)."""
-
-_EXTRA = """
-SELECT gid, {extra} FROM (
-    SELECT c.*, f.gid FROM (SELECT * FROM calls WHERE {where}) c JOIN chosen f ON {match}
-) GROUP BY gid
-"""
-"""The `extra` aggregates of the chosen groups only (a list of the distinct syscalls of each
-of a million targets is not held for the fifty shown)."""
-
 _NUMBERED = "SELECT * FROM shown ORDER BY first"
 _CUT = "SELECT total_s FROM g WHERE timed > 0 ORDER BY total_s DESC LIMIT 1 OFFSET {offset}"
-_SHOWN = "SELECT * FROM g {where} ORDER BY first"
-_UNTIMED = """
-SELECT * FROM (
-    SELECT * FROM g WHERE timed > 0
-    UNION ALL
-    (SELECT * FROM g WHERE timed = 0 ORDER BY calls DESC, {order} LIMIT {top})
-) ORDER BY first
-"""
-
-_LEVELS = """
-SELECT f.gid, c.duration_s AS duration, count(*) AS n
-FROM (SELECT * FROM calls WHERE {where} AND duration_s IS NOT NULL) c
-JOIN chosen f ON {match}
-GROUP BY f.gid, c.duration_s
-"""
-"""How many calls of each chosen group took each duration: strace prints durations to the
-microsecond, so a group has far fewer distinct durations than calls."""
-
 JOIN_SMALL_SIDE = ("SET disabled_optimizers = 'join_order,build_side_probe_side'",)
 """The engine cannot tell the stream of calls is the larger side of a join with a few
 groups: this makes it hash the groups, not every call."""
@@ -200,73 +156,22 @@ def _near_other(values: np.ndarray) -> np.ndarray:
     return near
 
 
-def grouped(
-    calls: pa.Table | Coded,
-    keys: list[str],
-    where: str,
-    quantiles: tuple[float, ...] = (),
-    mean: bool = False,
-    extra: dict[str, str] | None = None,
-    reads: tuple[str, ...] = (),
-    top: int | None = None,
-    digits: int = 9,
-    known: tuple[str, ...] | None = None,
-) -> pd.DataFrame:
-    """Per group of `keys` of the calls `where` selects: calls, errors, total_s, min_s,
-    max_s, with `mean` avg_s and one column per quantile (``p50_s`` ...), plus the `extra`
-    aggregates (name → SQL over the columns `reads`); the groups in the order of their
-    first call. A group without a single duration has NaN figures, as pandas gives. With
-    `top`, only the `top` groups of the largest totals are shown, so only they (and those
-    tied with the last of them) need pandas' last digits; when fewer than `top` groups have
-    a duration, the others are shown by calls (most first), then by `keys` (ascending, a
-    missing key last): a trace without ``-T`` brings back `top` groups, not every target.
-    Keys of coded `calls` (`Coded`) come back as texts; `extra` aggregates as the engine
-    gives them (codes of a coded column). `known`, when `where` selects the calls that
-    returned with those columns known, lets interleaved fragile groups be read again from
-    the calls themselves (`strace_rescan`) instead of through the engine."""
-    coded_calls = calls if isinstance(calls, Coded) else Coded(calls)
-    calls = coded_calls.table
-    extra = extra or {}
-    columns = sorted({*keys, "errno", "duration_s", "status", *reads})
-    sql = _GROUPED.format(keys=", ".join(keys), where=where)
-
-    def shown(ask: engine.Ask) -> tuple[pa.Table, pa.Table, float | None]:
-        ask(sql)
-        layout = ask(_LAYOUT)
-        cut: float | None = None
-        if top is not None and layout["groups"][0].as_py() > top:
-            found = ask(_CUT.format(offset=top - 1))["total_s"].to_pylist()
-            cut = float(found[0]) if found else -np.inf
-        if cut is None:
-            return ask(_SHOWN.format(where="")), layout, cut
-        if cut == -np.inf:  # fewer than `top` groups have a duration: the others by calls
-            order = ", ".join(f"{key} ASC NULLS LAST" for key in keys)
-            return ask(_UNTIMED.format(order=order, top=top)), layout, cut
-        floor = float(cut - ULPS * np.spacing(abs(cut)))
-        where_shown = f"WHERE timed > 0 AND total_s >= CAST('{floor!r}' AS DOUBLE)"
-        return ask(_SHOWN.format(where=where_shown)), layout, cut
-
-    result, layout, cut = engine.session(
-        shown, calls=lambda: engine.numbered(calls.select(columns))
-    )
-    added: list[tuple[str, Any]] = []
-    if quantiles:
-        chosen = np.ones(result.num_rows, dtype=bool)  # every group that came back may be shown
-        added += _levels(calls, result.select(keys), keys, where, quantiles, chosen)
-    if extra and result.num_rows:
-        added += _extra(calls, result.select(keys), keys, where, extra, columns).items()
-    else:
-        added += [(name, pd.Series([], dtype=object)) for name in extra]
-    return _frame(coded_calls, keys, where, result, layout, cut, mean, added, digits, known)
-
-
 @dataclass(frozen=True)
 class View:
-    """One summary `grouped_views` makes of a shared scan, as `grouped` makes it: the groups
-    by `keys` (some of the scan's keys) of the calls the scan selected whose keys `present`
-    are known, which are the calls `where` selects; `extra` aggregates over the scan's
-    groups of each group shown (of the scan's keys), and the columns `at_first` of each
-    group's first call (what ``arg_min_null(column, idx)`` gives)."""
+    """One summary `grouped_views` makes of a shared scan: the groups by `keys` (some of the
+    scan's keys) of the calls the scan selected whose keys `present` are known, which are
+    the calls `where` selects; with `mean` their avg_s and one column per quantile of
+    `quantiles` (``p50_s`` ...); `extra` aggregates over the scan's groups of each group
+    shown (of the scan's keys), and the columns `at_first` of each group's first call (what
+    ``arg_min_null(column, idx)`` gives).
+
+    With `top`, only the `top` groups of the largest totals are shown, so only they (and
+    those tied with the last of them) need pandas' last digits; when fewer than `top` groups
+    have a duration, the others are shown by calls (most first), then by `keys` (ascending,
+    a missing key last): a trace without ``-T`` brings back `top` groups, not every target.
+    `known`, when `where` selects the calls that returned with those columns known, lets
+    interleaved fragile groups be read again from the calls themselves (`strace_rescan`)
+    instead of through the engine (`_again`)."""
 
     keys: list[str]
     where: str
@@ -293,8 +198,8 @@ SELECT {keys}, duration_s AS duration, count(*) AS n
 FROM raw WHERE {where} AND duration_s IS NOT NULL
 GROUP BY {keys}, duration_s
 """
-"""The scan's groups, and its calls per group and duration (what `_LEVELS` counts), for
-the views that show every group."""
+"""The scan's groups, and its calls per group and duration (what `_levels_from` reads the
+quantiles off), for the views that show every group."""
 
 _SAME = "CREATE OR REPLACE TEMP TABLE g AS SELECT * FROM g0 WHERE {present}"
 """A view by the scan's own keys: its groups are the scan's."""
@@ -345,7 +250,7 @@ FROM (SELECT * FROM raw WHERE {where} AND duration_s IS NOT NULL) c
 JOIN {numbered} s ON {match}
 GROUP BY s.gid, c.duration_s
 """
-"""`_LEVELS` of the groups shown, when they are a few of many."""
+"""The calls per group and duration of the groups shown, when they are a few of many."""
 
 
 _COUNTED = """
@@ -355,16 +260,17 @@ _RUNS = """
 SELECT coalesce(bool_and(following IS NULL OR last < following), true) AS runs
 FROM (SELECT last, lead(first) OVER (ORDER BY first) AS following FROM g)
 """
-"""`_LAYOUT` in two: whether the groups are runs of rows is asked only when the groups shown
-cannot tell (`_show`)."""
+"""How many groups there are and whether every call has a duration; and whether every group
+is one run of rows (how pandas summed), asked only when the groups shown cannot tell
+(`_show`)."""
 
 
 def _show(
     ask: engine.Ask, keys: list[str], top: int | None
 ) -> tuple[pa.Table, pa.Table, float | None]:
-    """The groups of ``g`` a report of the `top` largest totals may show (`grouped`), kept
-    as ``shown``, in the order of their first call; the layout of every group (`_LAYOUT`)
-    and the cut of the totals (None: every group is shown)."""
+    """The groups of ``g`` a report of the `top` largest totals may show (`View.top`), kept
+    as ``shown``, in the order of their first call; the layout of every group (`_COUNTED`,
+    `_RUNS`) and the cut of the totals (None: every group is shown)."""
     counted = ask(_COUNTED)
     groups = counted["groups"][0].as_py()
     cut: float | None = None
@@ -409,9 +315,16 @@ def grouped_views(
     reads: tuple[str, ...] = (),
     digits: int = 9,
 ) -> list[pd.DataFrame]:
-    """`grouped` of each of `views`, from one scan of the calls `where` selects grouped by
+    """The frame of each of `views`, from one scan of the calls `where` selects grouped by
     `keys` (with the `extra` aggregates over the columns `reads`), instead of a scan (and a
-    join for the quantiles or extra aggregates) per view, on one connection."""
+    join for the quantiles or extra aggregates) per view, on one connection.
+
+    A view's frame has per group its keys, calls, errors, total_s, min_s, max_s and the
+    columns the `View` asks for; the groups in the order of their first call. A group
+    without a single duration has NaN figures, as pandas gives. Keys of coded `calls`
+    (`Coded`) come back as texts; `View.extra` aggregates as the engine gives them (codes
+    of a coded column). (The tests check each view against the same summary made by a query
+    of its own, ``tests/strace_grouped.py``.)"""
     coded_calls = calls if isinstance(calls, Coded) else Coded(calls)
     calls = coded_calls.table
     columns = sorted({*keys, "errno", "duration_s", "status", *reads})
@@ -502,9 +415,9 @@ def _frame(
     digits: int,
     known: tuple[str, ...] | None,
 ) -> pd.DataFrame:
-    """`grouped`'s frame of the groups the engine gave back (`result`, in the order of their
-    first call), given the `layout` of every group and the columns `added` after the figures
-    (quantiles, `extra` aggregates)."""
+    """A view's frame (`grouped_views`) of the groups the engine gave back (`result`, in the
+    order of their first call), given the `layout` of every group and the columns `added`
+    after the figures (quantiles, `extra` aggregates)."""
     calls = coded_calls.table
     frame = pd.DataFrame({key: coded_calls.decoded(key, result[key]).to_pandas() for key in keys})
     groups = result.select(keys)  # the keys as the engine holds them, to join on
@@ -553,64 +466,17 @@ def _match(keys: list[str]) -> str:
     return " AND ".join(f"c.{key} IS NOT DISTINCT FROM f.{key}" for key in keys)
 
 
-def _extra(
-    calls: pa.Table,
-    groups: pa.Table,
-    keys: list[str],
-    where: str,
-    extra: dict[str, str],
-    columns: list[str],
-) -> dict[str, list[object]]:
-    """The `extra` aggregates (name → SQL) of every group of `groups`, in its order."""
-    sql = _EXTRA.format(
-        extra=", ".join(f"{expression} AS {name}" for name, expression in extra.items()),
-        where=where,
-        match=_match(keys),
-    )
-    result = engine.query(
-        sql,
-        setup=JOIN_SMALL_SIDE,
-        calls=lambda: engine.numbered(calls.select(columns)),
-        chosen=_chosen(groups, np.ones(groups.num_rows, dtype=bool)),
-    )
-    at = np.empty(groups.num_rows, dtype=np.int64)
-    at[result["gid"].to_numpy()] = np.arange(result.num_rows)
-    return {name: result[name].take(pa.array(at)).to_pylist() for name in extra}
-
-
-def _levels(
-    calls: pa.Table,
-    groups: pa.Table,
-    keys: list[str],
-    where: str,
-    quantiles: tuple[float, ...],
-    chosen: np.ndarray,
-) -> list[tuple[str, np.ndarray]]:
-    """Per quantile, its column: for the `chosen` groups of `groups` the quantile of their
-    durations as pandas interpolates it (`pandas_quantile`), NaN elsewhere.
-
-    The engine counts the calls of each (group, duration) and the quantiles are read off
-    those counts: exact quantiles of millions of calls held every duration (8-16 bytes per
-    call in the engine's quantile states, which cannot spill), the counts are a fraction of
-    that and can. For the groups the engine's own quantile would have been used for, the
-    two agree to the nanosecond the report prints (the module docstring)."""
-    gids = np.flatnonzero(chosen)
-    sql = _LEVELS.format(match=_match(keys), where=where)
-    columns = sorted({*keys, "duration_s", "status", "errno"})
-    counts = engine.query(
-        sql,
-        setup=JOIN_SMALL_SIDE,
-        calls=calls.select(columns),
-        chosen=_chosen(groups, chosen),
-    )
-    return _levels_from(counts, gids, groups.num_rows, quantiles)
-
-
 def _levels_from(
     counts: pa.Table, gids: np.ndarray, groups: int, quantiles: tuple[float, ...]
 ) -> list[tuple[str, np.ndarray]]:
-    """`_levels` of the groups numbered `gids` (of `groups`) from the engine's `counts` of
-    calls per group number and duration (gid, duration, n)."""
+    """Per quantile, its column: for the groups numbered `gids` (of `groups`) the quantile of
+    their durations as pandas interpolates it (`pandas_quantile`), NaN elsewhere, from the
+    engine's `counts` of calls per group number and duration (gid, duration, n).
+
+    Exact quantiles of millions of calls held every duration (8-16 bytes per call in the
+    engine's quantile states, which cannot spill); the counts are a fraction of that and
+    can. For the groups the engine's own quantile would have been used for, the two agree to
+    the nanosecond the report prints (the module docstring)."""
     gid = counts["gid"].to_numpy()
     duration = counts["duration"].to_numpy(zero_copy_only=False).astype(np.float64)
     many = counts["n"].to_numpy().astype(np.int64)
@@ -741,7 +607,7 @@ def _again(
     """Put pandas' own totals (and means) in the `fragile` rows of `frame`: their groups'
     durations read in table order, a batch at a time, and summed as pandas summed them
     (`pairwise_sum` when `plain`, else `kahan_sum`). Their quantiles are pandas' already
-    (`_levels`)."""
+    (`_levels_from`)."""
     sql = dict(where=where, match=_match(keys))
     columns = sorted({*keys, "duration_s", "status", "errno"})
     chosen = _chosen(groups, fragile)

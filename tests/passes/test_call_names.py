@@ -80,8 +80,7 @@ def test_slow_syscall_numbers_syscalls_as_its_own_encoding_did(
     for trace in inputs_of(capture).traces:
         numbered = []
         for keep in (True, False):
-            keys = slow_syscall._Keys()
-            keys._keep_slices = keep
+            keys = slow_syscall._Keys(keep)
             waiting = np.ones(trace.syscalls.num_rows, dtype=bool)
             waiting[::3] = False
             found = [
