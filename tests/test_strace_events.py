@@ -1,6 +1,7 @@
 """The event tier (`strace_events.parse_event_line`) gives the grammar's record of every exit,
-signal and ``strace:`` line it reads, and leaves the others to the grammar: on every line of
-every fixture, on generated lines in every prefix variant, and on those lines damaged."""
+signal, ``strace:`` and ``-k`` frame line it reads, and leaves the others to the grammar: on
+every line of every fixture, on generated lines in every prefix variant, and on those lines
+damaged."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def test_the_event_tier_equals_the_grammar_on_every_fixture_line() -> None:
         "stopped",
         "siginfo",
         "message",
+        "frame",
     }, read
 
 
@@ -151,7 +153,37 @@ MESSAGE = st.builds(
         st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",))),
     ),
 )
-LINES = st.one_of(st.builds(lambda prefix, event: prefix + event, prefixes(), EVENT), MESSAGE)
+# -k frames: " > OBJECT(SYMBOL+OFFSET) [ADDRESS]", each part in its variants, -kk's location
+FRAME_OBJECT = st.one_of(
+    st.sampled_from(["/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/python3.11", "[vdso]"]),
+    st.text(
+        st.characters(blacklist_characters="()", blacklist_categories=("Z", "Cc", "Cs")),
+        min_size=1,
+        max_size=12,
+    ),
+)
+FRAME_SYMBOL = st.one_of(
+    st.sampled_from(["", "__write", "_PyEval_EvalFrameDefault", "_ZN3foo3barEv"]),
+    st.text(
+        st.characters(blacklist_characters="()+", blacklist_categories=("Z", "Cc", "Cs")),
+        max_size=12,
+    ),
+)
+HEX = st.integers(0, 2**64).map(lambda value: f"0x{value:x}")
+FRAME = st.builds(
+    lambda obj, symbol, offset, address, location: (
+        f" > {obj}({symbol}{'+' + offset if offset else ''}) [{address}]"
+        + (f" {location}" if location else "")
+    ),
+    FRAME_OBJECT,
+    FRAME_SYMBOL,
+    st.one_of(st.none(), HEX),
+    HEX,
+    st.one_of(st.none(), st.from_regex(r"[A-Za-z_./]{1,10}\.c:[0-9]{1,5}", fullmatch=True)),
+)
+LINES = st.one_of(
+    st.builds(lambda prefix, event: prefix + event, prefixes(), EVENT), MESSAGE, FRAME
+)
 
 
 @settings(max_examples=examples(1000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -218,6 +250,20 @@ def test_lines_the_grammar_reads_in_other_shapes_are_left_to_it(line: str) -> No
         "Strace: Process 1 attached",
         "strace:Process 1 attached",
         "^C strace: Process 1 detached",
+        # -k frames, hand-written
+        " > /lib/libc.so.6(__write+0x10) [0xf8350] ",
+        " > /lib/libc.so.6(__write+0x10)  [0xf8350]",
+        " > /lib/libc.so.6(__write+0X10) [0xf8350]",
+        " > /lib/libc.so.6(__write+0x10+0x2) [0xf8350]",
+        " > /lib/libc.so.6(__write 0x10) [0xf8350]",
+        " > /lib/lib c.so.6(__write+0x10) [0xf8350]",
+        " > /lib/libc.so.6 [0xf8350]",
+        " > /lib/libc.so.6(__write+0x10) [0xF8350]",
+        " > /lib/libc.so.6(__write+0x10) [0xf8350] file.c:",
+        " > /lib/libc.so.6(__write+0x10) [0xf8350] file.c:\u0663",
+        "  > /lib/libc.so.6(__write+0x10) [0xf8350]",
+        "12  > /lib/libc.so.6(__write+0x10) [0xf8350]",
+        " > unexpected_backtracing_error [0x7f2f5f1b6ab5]",
     ],
 )
 def test_lines_the_grammar_rejects_are_left_to_it(line: str) -> None:

@@ -1,9 +1,9 @@
 """The strace input format: detection, and lines -> the `strace_lines` and `unparsed` tables.
 
 The fast scanner (`strace_scan`) reads the call lines chunk by chunk, in parallel threads;
-whatever it leaves is parsed line by line (`strace_mend`): exit, signal and ``strace:`` lines by
-`strace_events`, the others with the grammar (`strace_lark`), and what the grammar rejects is
-kept, with its reason, in the `unparsed` table. With ``engine="lark"``
+whatever it leaves is parsed line by line (`strace_mend`): exit, signal, ``strace:`` and frame
+lines by `strace_events`, the others with the grammar (`strace_lark`), and what the grammar
+rejects is kept, with its reason, in the `unparsed` table. With ``engine="lark"``
 every line goes through the grammar: slow, but the reference the fast path is tested against.
 """
 
@@ -143,7 +143,7 @@ CUT_SHORT = "cut short"
 def _parse_with_grammar(
     line_numbers: list[int], texts: list[str], *, events: bool = True
 ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    """Grammar-parse lines (`strace_mend.parse_lines`; `events`: exit, signal and `strace:`
+    """Grammar-parse lines (`strace_mend.parse_lines`; `events`: exit, signal, `strace:`, frame
     lines by `strace_events`), numbers too wide for int64 unparsed."""
     parsed, rejected = parse_lines(line_numbers, texts, _checked, events=events)
     return records_to_table(parsed), rejected

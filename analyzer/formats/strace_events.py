@@ -1,4 +1,4 @@
-"""strace's exit, signal and message lines read without the grammar.
+"""strace's exit, signal, message and ``-k`` frame lines read without the grammar.
 
 Nearly every ``strace -f`` capture has lines that the scanner (`strace_scan`) leaves:
 ``+++ exited with 0 +++``, ``+++ killed by SIGPIPE +++``, ``--- SIGCHLD {si_signo=SIGCHLD,
@@ -16,6 +16,11 @@ read may still be mended by `strace_mend`. Its regular expressions follow the te
 `grammars/strace.lark`, whose patterns do not overlap, so a line splits into them in one way
 only; tests (`tests/test_strace_events.py`) check that its records equal the grammar's on every
 fixture line and on generated lines.
+
+``strace -k`` prints a stack frame line under each call (`` > /usr/lib/libc.so.6(__write+0x10)
+[0xf8350]``), and those, read one by one by the grammar, made such traces about 17 times slower
+per line than plain ones: the fixture `stack_k_threads.f_k.log` repeated to 293,400 lines took
+18.9-20.0 CPU-s, 4.4-5.0 with frames read here (same report; alternating runs at load ~2).
 
 Not read here (rare, left to the grammar): a siginfo with fields other than ``name=number``
 (``si_utime=6 /* 0.06 s */`` too) and ``name=NAME``, the signal lines of strace 4.5 and 4.7, and
@@ -57,16 +62,24 @@ _EVENT = (
 _EVENT_LINE = re.compile(_PREFIX + _EVENT)
 _RELATIVE_INT_WIDTH = 6
 """A bare ``S.frac`` stamp is -ttt (epoch) when its integer part is wider than -r's ``%6ld``."""
+_FRAME_LINE = re.compile(
+    r" > [^\s()]+\([^\s()+]*(?:\+0x[0-9a-f]+)?\) \[0x[0-9a-f]+\](?: [^\s:]+:[0-9]+)?"
+)
+"""A ``-k`` stack frame, as the grammar's `frame_line` (FRAME_OBJECT, LPAR, [FRAME_SYMBOL],
+[FRAME_OFFSET], RPAR, FRAME_ADDRESS, [SOURCE_LOCATION]): ``" > /usr/lib/libc.so.6(__write+0x10)
+[0xf8350]"``, ``" > /usr/bin/prog() [0x1234]"``, ``-kk``'s `` file.c:42`` after it."""
 _MESSAGE_STARTS = ("strace: ", "^Cstrace: ")
 """strace's own messages (the grammar's STRACE_MESSAGE, after the ``^C`` a terminal echoed):
 the rest of the line is the message, whatever it holds."""
 
 
 def parse_event_line(text: str) -> StraceRecord | None:
-    """The grammar's record of an exit, signal or ``strace:`` message line, or None when the
-    grammar must decide."""
+    """The grammar's record of an exit, signal, ``strace:`` message or ``-k`` frame line, or
+    None when the grammar must decide."""
     if text.startswith(_MESSAGE_STARTS):
         return StraceRecord("message", text=text.rstrip())
+    if text.startswith(" > "):
+        return StraceRecord("frame", text=text) if _FRAME_LINE.fullmatch(text) else None
     if "+++" not in text and "---" not in text:
         return None
     match = _EVENT_LINE.fullmatch(text)

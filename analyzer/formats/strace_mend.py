@@ -1,6 +1,6 @@
 """Reading strace lines with the grammar, mending the calls that strace's own messages, or the
-traced program's output, cut. Exit, signal and ``strace:`` lines are read first without it
-(`strace_events`): most captures then never import Lark.
+traced program's output, cut. Exit, signal, ``strace:`` and ``-k`` frame lines are read first
+without it (`strace_events`): most captures then never import Lark.
 
 Pure Python (no pyarrow), so that the fast `fold` command line decides "is this strace?"
 exactly as `strace.sniff` does without importing the columnar reader.
@@ -43,8 +43,8 @@ TOO_LONG_FOR_GRAMMAR = f"a line over {GRAMMAR_LINE_CAP:,} characters that is no 
 
 
 def parse_line(text: str) -> StraceRecord | Unparsed:
-    """The grammar's record of one line: exit, signal and `strace:` lines read without it
-    (`strace_events`), the others by the grammar."""
+    """The grammar's record of one line: exit, signal, `strace:` and `-k` frame lines read
+    without it (`strace_events`), the others by the grammar."""
     record = parse_event_line(text)
     return record if record is not None else strace_lark.parse_line(text)
 
@@ -57,7 +57,7 @@ def parse_lines(
     events: bool = True,
 ) -> tuple[list[tuple[int, StraceRecord]], list[tuple[int, str, str]]]:
     """Grammar-parse lines, mending lines split by a `strace: Process N attached` message
-    or by a pre-4.13 `-d` wait report. With `events`, exit, signal and `strace:` lines are
+    or by a pre-4.13 `-d` wait report. With `events`, exit, signal, `strace:` and frame lines are
     read by `strace_events` (`parse_line`); without, every line by the grammar (the reference
     engine, ``engine="lark"``).
 
