@@ -18,7 +18,7 @@ only; tests (`tests/test_strace_events.py`) check that its records equal the gra
 fixture line and on generated lines.
 
 ``strace -k`` prints a stack frame line under each call (`` > /usr/lib/libc.so.6(__write+0x10)
-[0xf8350]``), and those, read one by one by the grammar, made such traces about 17 times slower
+[0xf8350]``), and those, read one by one by the grammar, made such traces over ten times slower
 per line than plain ones: the fixture `stack_k_threads.f_k.log` repeated to 293,400 lines took
 18.9-20.0 CPU-s, 4.4-5.0 with frames read here (same report; alternating runs at load ~2).
 
