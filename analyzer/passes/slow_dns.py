@@ -293,14 +293,17 @@ def _socket_targets(part: pa.Table) -> pa.Array:
     without a target or fd only where their arguments name a TCP or UDP socket (a path is
     a piece of the arguments, so only then can it name one); other paths are left null."""
     targets = contiguous(part["target"])
-    missing = _true(pc.and_(pc.is_null(targets), pc.is_null(contiguous(part["fd"]))))
+    missing = filled_numpy(pc.and_(pc.is_null(targets), pc.is_null(contiguous(part["fd"]))), False)
     if not missing.any():
         return targets
     # only the arguments `with_paths` could read a path from are searched
     args = part["args"]
     at = np.flatnonzero(missing & may_name_path(args))
     named = args.take(pa.array(at, pa.int64()))
-    at = at[_true(pc.match_substring(named, "TCP")) | _true(pc.match_substring(named, "UDP"))]
+    at = at[
+        filled_numpy(pc.match_substring(named, "TCP"), False)
+        | filled_numpy(pc.match_substring(named, "UDP"), False)
+    ]
     if len(at) == 0:
         return targets
     paths = with_paths(part.select(["target", "fd", "args"]).take(pa.array(at)))
@@ -322,10 +325,6 @@ def _slice_targets(
         paths = coded_slice_paths(trace, offset, part)
         return paths.encoded, paths.codes
     return _socket_targets(part), None
-
-
-def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(filled_numpy(mask, False), dtype=bool)
 
 
 def _dns_calls(part: pa.Table, targets: pa.Array) -> tuple[np.ndarray, EncodedResources]:
@@ -379,7 +378,7 @@ def _dns_rows(part: pa.Table, targets: pa.Array, codes: np.ndarray | None = None
     dictionary = encoded.dictionary
     sockets = np.zeros(len(dictionary), dtype=bool)
     for head in _SOCKET_HEADS:
-        sockets |= _true(pc.starts_with(dictionary, head))
+        sockets |= filled_numpy(pc.starts_with(dictionary, head), False)
     if not sockets.any():
         return np.zeros(len(encoded), dtype=bool)
     chosen = np.flatnonzero(sockets)

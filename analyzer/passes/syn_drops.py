@@ -114,15 +114,11 @@ def connect_peers(args: pa.Array) -> pa.Array:
     return pc.coalesce(v4, v6)
 
 
-def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(filled_numpy(array, False), dtype=bool)
-
-
 def _equal(column: pa.Array | pa.ChunkedArray, names: Iterable[str]) -> np.ndarray:
     """Mask: the value is one of a few `names` (one cheap comparison per name)."""
     mask = np.zeros(len(column), dtype=bool)
     for name in names:
-        mask |= _mask(pc.equal(column, name))
+        mask |= filled_numpy(pc.equal(column, name), False)
     return mask
 
 
@@ -291,21 +287,25 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     # TCP sockets, and sockets of unknown kind (made before the trace began: an attached
     # strace -p): a connect on a UDP socket sends nothing, so it is never slow
     classes = target_classes(connects["target"])
-    tcp = _mask(pc.is_in(classes, value_set=pa.array(["tcp", "socket"])))
-    tcp |= _mask(pc.is_null(classes))
+    tcp = filled_numpy(pc.is_in(classes, value_set=pa.array(["tcp", "socket"])), False)
+    tcp |= filled_numpy(pc.is_null(classes), False)
     # a connect whose target names its peer already (a replayed fd)
     known = resources(contiguous(connects["target"]))
     peers = pc.coalesce(
         peers, pc.if_else(pc.starts_with(known, "tcp"), known, pa.nulls(len(known), pa.string()))
     )
-    keep = tcp & _mask(pc.is_valid(peers)) & _mask(pc.is_valid(connects["fd"]))
+    keep = (
+        tcp
+        & filled_numpy(pc.is_valid(peers), False)
+        & filled_numpy(pc.is_valid(connects["fd"]), False)
+    )
     if not keep.any():
         return None
     connect_rows = connect_rows[keep]
     peers = peers.filter(pa.array(keep))
     connect_errno = connects["errno"].filter(pa.array(keep))
-    in_progress = _mask(pc.equal(connect_errno, "EINPROGRESS"))
-    failed = _mask(pc.is_valid(connect_errno)) & ~in_progress
+    in_progress = filled_numpy(pc.equal(connect_errno, "EINPROGRESS"), False)
+    failed = filled_numpy(pc.is_valid(connect_errno), False) & ~in_progress
 
     connect_fds = _fds(strace_slices.take(calls, ["fd"], connect_rows))
     connect_owners = _owner(calls, connect_rows)
@@ -325,8 +325,9 @@ def connect_waits(trace: StraceTables) -> dict[str, np.ndarray] | None:
     # when a connect was slow
     getsockopt = candidates[_equal(names, ("getsockopt",))]
     getsockopt = getsockopt[
-        _mask(
-            pc.match_substring(strace_slices.take(calls, ["args"], getsockopt)["args"], "SO_ERROR")
+        filled_numpy(
+            pc.match_substring(strace_slices.take(calls, ["args"], getsockopt)["args"], "SO_ERROR"),
+            False,
         )
     ]
     so_error_rows, so_error_fd = on_connect_fds(getsockopt)

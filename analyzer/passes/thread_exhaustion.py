@@ -75,16 +75,12 @@ def _text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(filled_numpy(values, False), dtype=bool)
-
-
 def _with_map_stack(calls: pa.Table, rows: np.ndarray) -> np.ndarray:
     """The subset of `rows` whose arguments carry MAP_STACK."""
     if len(rows) == 0:
         return rows
     args = strace_slices.take(calls, ["args"], rows)["args"]
-    return rows[_mask(pc.match_substring(args, "MAP_STACK"))]
+    return rows[filled_numpy(pc.match_substring(args, "MAP_STACK"), False)]
 
 
 def _nth_int(args: str | None, index: int) -> int | None:
@@ -277,7 +273,7 @@ def failed_creations(calls: pa.Table) -> tuple[pa.Table, np.ndarray, dict[int, i
         return empty
     named = strace_slices.take(calls, ["syscall", "errno"], refused)
     syscall = named["syscall"]
-    enomem = _mask(pc.equal(named["errno"], "ENOMEM"))
+    enomem = filled_numpy(pc.equal(named["errno"], "ENOMEM"), False)
     creators = refused[is_in(syscall, TASK_CREATORS)]
     stack_maps = _with_map_stack(calls, refused[is_in(syscall, _STACK_MAPS) & enomem])
     protects = refused[is_in(syscall, frozenset({"mprotect"})) & enomem]
@@ -471,7 +467,11 @@ def task_limit_clues(trace: StraceTables) -> dict[str, Any]:
         files = functools.reduce(
             pc.or_, [pc.ends_with(part["target"], "/" + name) for name in _LIMIT_FILES]
         )
-        return is_in(part["syscall"], reading) & _mask(pc.greater(part["retval"], 0)) & _mask(files)
+        return (
+            is_in(part["syscall"], reading)
+            & filled_numpy(pc.greater(part["retval"], 0), False)
+            & filled_numpy(files, False)
+        )
 
     rows = strace_slices.rows_where(calls, ["syscall", "retval", "target"], limit_reads)
     reads = strace_slices.take(calls, ["target", "args"], rows)
